@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A bounded, sharded cache of verified chunk contents keyed by chunk id.
+ * Entries are refcounted: sfs_cache_get and sfs_cache_insert return an
+ * entry the caller holds until sfs_cache_put; an entry in use is never
+ * freed, only unlinked, so eviction never pulls bytes from under a reader.
+ * Because keys are content hashes, a cached entry is right for every
+ * snapshot that names it. All functions are thread-safe.
+ */
+#ifndef SNAPFS_CACHE_H
+#define SNAPFS_CACHE_H
+
+#include <stddef.h>
+
+#include "snapfs/chunk.h"
+
+struct sfs_cache;
+struct sfs_cache_entry;
+
+/* capacity: bytes of chunk data kept (at least one entry is always kept). */
+struct sfs_cache *sfs_cache_new(size_t capacity);
+/* Frees the cache; every entry must have been put. Accepts NULL. */
+void sfs_cache_free(struct sfs_cache *c);
+
+/* A held entry for id, or NULL when absent. */
+struct sfs_cache_entry *sfs_cache_get(struct sfs_cache *c, const struct sfs_id *id);
+/* Inserts a copy of len bytes under id and returns it held; when another
+ * thread inserted id first, returns that entry instead. NULL on ENOMEM. */
+struct sfs_cache_entry *sfs_cache_insert(struct sfs_cache *c, const struct sfs_id *id,
+					 const void *data, size_t len);
+void sfs_cache_put(struct sfs_cache *c, struct sfs_cache_entry *e); /* accepts NULL */
+
+const void *sfs_cache_data(const struct sfs_cache_entry *e);
+size_t sfs_cache_len(const struct sfs_cache_entry *e);
+
+/* Bytes currently held and hit/miss counters, for stats. */
+void sfs_cache_stats(struct sfs_cache *c, size_t *ret_bytes, uint64_t *ret_hits,
+		     uint64_t *ret_misses);
+
+#endif

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pack files: append-only files of chunk records. A pack starts with a
+ * fixed header and is followed by records, each a fixed header (type,
+ * compression, lengths, chunk id) and the stored bytes. Packs are
+ * self-describing: scanning them rebuilds the chunk index. The format is
+ * in store/FORMAT.md. All integers are little-endian.
+ *
+ * A writer belongs to one thread (the store's single writer). Reading a
+ * record is thread-safe: it uses pread only.
+ */
+#ifndef SNAPFS_PACK_H
+#define SNAPFS_PACK_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "snapfs/chunk.h"
+
+#define SFS_PACK_MAGIC "SNAPFSPK"
+#define SFS_PACK_VERSION 1
+#define SFS_PACK_HEADER_LEN 32
+#define SFS_REC_MAGIC 0x52434653u /* "SFCR" */
+#define SFS_REC_HEADER_LEN 48
+
+/* Where a chunk lives. offset is that of its record header. */
+struct sfs_chunk_loc {
+	uint64_t pack;
+	uint64_t offset;
+	uint32_t stored_len;
+	uint32_t raw_len;
+	uint8_t type; /* enum sfs_chunk_type */
+	uint8_t comp; /* enum sfs_comp */
+};
+
+/* A decoded record header. */
+struct sfs_rec_header {
+	uint8_t type;
+	uint8_t comp;
+	uint32_t raw_len;
+	uint32_t stored_len;
+	struct sfs_id id;
+};
+
+/* Encode/decode the fixed headers. Decoders check magic, version, types
+ * and lengths (raw_len <= SFS_BLOCK_MAX, stored_len <= bound of raw_len)
+ * and return 0 or -EBADMSG. They are the fuzz targets' entry points. */
+void sfs_pack_header_encode(uint64_t number, uint8_t out[SFS_PACK_HEADER_LEN]);
+int sfs_pack_header_decode(const uint8_t *buf, size_t len, uint64_t *ret_number);
+void sfs_rec_header_encode(const struct sfs_rec_header *h, uint8_t out[SFS_REC_HEADER_LEN]);
+int sfs_rec_header_decode(const uint8_t *buf, size_t len, struct sfs_rec_header *ret);
+
+/* "packs/%016llx.pack" relative name of pack `number`; buf >= 32 bytes. */
+void sfs_pack_name(uint64_t number, char *buf, size_t len);
+
+struct sfs_pack_writer;
+
+/*
+ * Opens pack `number` in the directory dirfd for appending. When
+ * committed_len is 0 the file is created (an existing file is truncated)
+ * and its header written; otherwise it is truncated to committed_len,
+ * dropping whatever an interrupted writer left after the last commit.
+ * Returns 0 or -errno; *ret is owned by the caller (sfs_pack_writer_close).
+ */
+int sfs_pack_writer_open(int dirfd, uint64_t number, uint64_t committed_len,
+			 struct sfs_pack_writer **ret);
+
+/* Appends a record; *ret_loc says where it went. Data may sit in a buffer
+ * until sfs_pack_writer_sync. Returns 0 or -errno (-ENOSPC on a full disk). */
+int sfs_pack_append(struct sfs_pack_writer *w, const struct sfs_rec_header *h,
+		    const void *payload, struct sfs_chunk_loc *ret_loc);
+
+/* Flushes the buffer, fsyncs the file and, the first time, its directory.
+ * After it returns 0 every appended record is durable. */
+int sfs_pack_writer_sync(struct sfs_pack_writer *w);
+
+uint64_t sfs_pack_writer_number(const struct sfs_pack_writer *w);
+/* Logical size including buffered records. */
+uint64_t sfs_pack_writer_size(const struct sfs_pack_writer *w);
+
+/* Closes without syncing; unsynced records may be lost (that is safe, as
+ * nothing points at them). Accepts NULL. */
+void sfs_pack_writer_close(struct sfs_pack_writer *w);
+
+/*
+ * Reads the record at loc from fd into buf (capacity >= loc->stored_len)
+ * and checks that its header matches loc and id. Returns 0, -EBADMSG on a
+ * mismatch or short record, or -errno from pread.
+ */
+int sfs_pack_read(int fd, const struct sfs_chunk_loc *loc, const struct sfs_id *id, void *buf);
+
+/*
+ * Walks every record of the pack open on fd, calling cb with its header,
+ * offset and stored bytes (valid only during the call). Stops at the first
+ * record that does not decode or runs past the end, and reports the end of
+ * the last good record in *ret_end (a torn tail is not an error). cb
+ * returns 0 to go on, anything else to stop and have it returned.
+ */
+typedef int (*sfs_pack_scan_fn)(void *ctx, const struct sfs_rec_header *h, uint64_t offset,
+				const void *payload);
+int sfs_pack_scan(int fd, sfs_pack_scan_fn cb, void *ctx, uint64_t *ret_number,
+		  uint64_t *ret_end);
+
+#endif

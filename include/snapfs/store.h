@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A store: one directory holding `config`, the LMDB catalog in `catalog/`
+ * and pack files in `packs/`. This header is the entry point of the store
+ * library: create, open (read-only or as the single writer) and close.
+ *
+ * A store opened read-only may be used from many threads at once; every
+ * function that reads through it says so. A store opened for writing also
+ * holds the store's writer lock until it is closed.
+ */
+#ifndef SNAPFS_STORE_H
+#define SNAPFS_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SFS_FORMAT_VERSION 1
+#define SFS_DEFAULT_BLOCK_SIZE (64u << 10)
+#define SFS_DEFAULT_ZSTD_LEVEL 3
+#define SFS_DEFAULT_PACK_SIZE (64ull << 20)
+
+struct sfs_store;
+
+struct sfs_store_options {
+	uint32_t block_size; /* 0: SFS_DEFAULT_BLOCK_SIZE; power of two, 4 KiB..4 MiB */
+	int zstd_level;      /* 0: SFS_DEFAULT_ZSTD_LEVEL; 1..19 */
+	uint64_t pack_size;  /* 0: SFS_DEFAULT_PACK_SIZE; a pack is sealed past this */
+};
+
+/*
+ * Creates a store at path (the directory may exist if empty). Returns 0,
+ * -EEXIST when path already holds a store or other files, -EINVAL on bad
+ * options, or another -errno.
+ */
+int sfs_store_init(const char *path, const struct sfs_store_options *opts);
+
+enum sfs_open_flags {
+	SFS_OPEN_READ = 0,
+	SFS_OPEN_WRITE = 1, /* take the writer lock; fail with -EBUSY if held */
+};
+
+/*
+ * Opens the store at path. Errors: -ENOENT (no such directory),
+ * -EMEDIUMTYPE (a directory but not a snapfs store), -EPROTONOSUPPORT (a
+ * store of a newer format), -EBUSY (SFS_OPEN_WRITE and another process
+ * holds the writer lock; sfs_store_lock_holder says who), -EUCLEAN (the
+ * catalog is damaged), another -errno. A writer also recovers from an
+ * interrupted earlier writer: it truncates the pack tail past the last
+ * commit and marks pending snapshots as error, logging what it cleaned.
+ */
+int sfs_store_open(const char *path, int flags, struct sfs_store **ret);
+
+/* Closes the store and releases the lock. Accepts NULL. */
+void sfs_store_close(struct sfs_store *s);
+
+/* pid of the process holding the writer lock of the store at path, or 0. */
+int sfs_store_lock_holder(const char *path);
+
+uint32_t sfs_store_block_size(const struct sfs_store *s);
+int sfs_store_zstd_level(const struct sfs_store *s);
+uint64_t sfs_store_pack_size(const struct sfs_store *s);
+const char *sfs_store_path(const struct sfs_store *s);
+bool sfs_store_writable(const struct sfs_store *s);
+
+/* Returns a read-only fd of pack `number`, owned by the store and valid
+ * until sfs_store_close. Thread-safe. -ENOENT when the pack is missing. */
+int sfs_store_pack_fd(struct sfs_store *s, uint64_t number);
+
+/* Bytes used by packs and catalog on disk (st_blocks). */
+int sfs_store_disk_usage(struct sfs_store *s, uint64_t *ret_packs, uint64_t *ret_catalog);
+
+#endif

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The store's private state, shared by the store modules. Nothing outside
+ * store/ sees it.
+ */
+#ifndef SFS_STORE_INT_H
+#define SFS_STORE_INT_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "snapfs/store.h"
+
+enum sfs_dbi {
+	SFS_DBI_META,
+	SFS_DBI_CHUNKS,
+	SFS_DBI_VOLUMES,
+	SFS_DBI_SNAPSHOTS,
+	SFS_DBI_VOLSNAP,
+	SFS_DBI_IMAGES,
+	SFS_DBI_POLICIES,
+	SFS_DBI_COUNT,
+};
+
+struct sfs_store {
+	char *path;
+	int dirfd;
+	int packs_dirfd;
+	int lock_fd;  /* -1 unless writable */
+	bool writable;
+	uint32_t block_size;
+	int zstd_level;
+	uint64_t pack_size;
+	MDB_env *env;
+	MDB_dbi dbi[SFS_DBI_COUNT];
+
+	pthread_mutex_t packs_lock; /* guards pack_fds and n_pack_fds */
+	int *pack_fds;              /* index = pack number; -1 = not open */
+	size_t n_pack_fds;
+};
+
+/* Translate an LMDB return code into -errno, once, where LMDB is called. */
+int sfs_mdb_err(int rc);
+
+/* Forget a cached fd of a pack (after the writer truncated or removed it). */
+void sfs_store_forget_pack(struct sfs_store *s, uint64_t number);
+
+MDB_txn *sfs_txn_mdb(struct sfs_txn *t);
+struct sfs_store *sfs_txn_store(struct sfs_txn *t);
+
+#endif
