@@ -307,9 +307,9 @@ static int session_run(struct sfs_mount *mt, const char *store, const char *mp, 
 		r = sfs_log_errno(-EIO, "cannot mount on %s", mp);
 		goto out_signals;
 	}
-	sfs_log(SFS_LOG_INFO, "mounted %s on %s", store, mp);
 	if (ready_fd >= 0)
 		detach(ready_fd);
+	sfs_log(ready_fd >= 0 ? SFS_LOG_INFO : SFS_LOG_DEBUG, "mounted %s on %s", store, mp);
 	if (mt->opts.single_thread) {
 		r = fuse_session_loop(se);
 	} else {
@@ -323,7 +323,7 @@ static int session_run(struct sfs_mount *mt, const char *store, const char *mp, 
 	if (r < 0)
 		sfs_log(SFS_LOG_ERR, "FUSE session failed: %s", strerror(-r));
 	fuse_session_unmount(se);
-	sfs_log(SFS_LOG_INFO, "unmounted %s", mp);
+	sfs_log(ready_fd >= 0 ? SFS_LOG_INFO : SFS_LOG_DEBUG, "unmounted %s", mp);
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_destroy:
