@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 
 #define DEFAULT_CACHE (256ull << 20)
 #define DEFAULT_READAHEAD (8ull << 20)
+#define DEFAULT_KERNEL_READAHEAD (1ull << 20)
 #define FUSE_OPTS_MAX 4096
 
 static const char usage_text[] =
@@ -41,6 +43,7 @@ static const char usage_text[] =
 	"  -o cache_size=N    block cache size, K/M/G suffixes (default 256M)\n"
 	"  -o readahead=N     most bytes read ahead of a sequential reader (default 8M, 0: off)\n"
 	"  -o ra_threads=N    readahead workers (default: one per CPU)\n"
+	"  -o kernel_readahead=N  the kernel's readahead for the mount (default 1M, 0: leave)\n"
 	"  -o max_read=N      largest read request the kernel may send\n"
 	"  -o max_idle_threads=N  idle FUSE threads kept (default 10)\n"
 	"  -o allow_other     let other users see the mount\n"
@@ -121,6 +124,10 @@ static int parse_one_opt(const char *opt, struct sfs_mount_opts *o)
 		if (parse_size(val, &size) < 0)
 			goto bad;
 		o->readahead_bytes = (size_t)size;
+	} else if (KEY("kernel_readahead") && val) {
+		if (parse_size(val, &size) < 0)
+			goto bad;
+		o->kernel_readahead = (size_t)size;
 	} else if (KEY("ra_threads") && val) {
 		if (parse_uint(val, 64, &o->ra_threads) < 0)
 			goto bad;
@@ -165,6 +172,7 @@ static int parse_args(int argc, char **argv, struct sfs_mount_opts *o, const cha
 	o->cache_bytes = DEFAULT_CACHE;
 	o->readahead_bytes = DEFAULT_READAHEAD;
 	o->max_idle_threads = 10;
+	o->kernel_readahead = DEFAULT_KERNEL_READAHEAD;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -264,6 +272,48 @@ static void detach(int ready_fd)
 	close(ready_fd);
 }
 
+/* Finds the sysfs readahead knob of the mount on mp from its device
+ * number in mountinfo: stat(2) on mp would ask the not yet running
+ * session and hang. */
+static void find_bdi(struct sfs_mount *mt, const char *mp)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096];
+
+	mt->bdi_ra_path[0] = '\0';
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned maj, min;
+		char path[PATH_MAX];
+
+		/* "36 35 0:52 / /mnt/snaps rw,... - fuse.snapfs ..."; octal
+		 * escapes in the path are compared as they are. */
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, path) == 3 &&
+		    !strcmp(path, mp) && strstr(line, " - fuse.snapfs "))
+			snprintf(mt->bdi_ra_path, sizeof(mt->bdi_ra_path),
+				 "/sys/class/bdi/%u:%u/read_ahead_kb", maj, min);
+	}
+	fclose(f);
+}
+
+void sfs_mount_tune_readahead(struct sfs_mount *mt)
+{
+	char val[32];
+	int fd, n;
+
+	if (!mt->opts.kernel_readahead || !mt->bdi_ra_path[0] ||
+	    __atomic_exchange_n(&mt->bdi_tuned, 1, __ATOMIC_ACQ_REL))
+		return;
+	fd = open(mt->bdi_ra_path, O_WRONLY | O_CLOEXEC);
+	n = snprintf(val, sizeof(val), "%zu\n", mt->opts.kernel_readahead >> 10);
+	if (fd < 0 || write(fd, val, (size_t)n) != n)
+		sfs_log(SFS_LOG_DEBUG, "cannot raise kernel readahead via %s: %s", mt->bdi_ra_path,
+			strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
 static int session_run(struct sfs_mount *mt, const char *store, const char *mp, int ready_fd)
 {
 	char opts[FUSE_OPTS_MAX] = "";
@@ -307,6 +357,7 @@ static int session_run(struct sfs_mount *mt, const char *store, const char *mp, 
 		r = sfs_log_errno(-EIO, "cannot mount on %s", mp);
 		goto out_signals;
 	}
+	find_bdi(mt, mp);
 	if (ready_fd >= 0)
 		detach(ready_fd);
 	sfs_log(ready_fd >= 0 ? SFS_LOG_INFO : SFS_LOG_DEBUG, "mounted %s on %s", store, mp);
@@ -338,6 +389,11 @@ static int serve(const struct sfs_mount_opts *o, const char *store, const char *
 	struct sfs_mount mt = { .opts = *o };
 	int r;
 
+	/* Blocks are allocated by one thread and evicted by another; with
+	 * glibc's per-thread arenas the freed space stays scattered over many
+	 * arenas and the daemon's RSS grows to twice the cache bound. One
+	 * arena keeps RSS at the bound and measured no slower. */
+	mallopt(M_ARENA_MAX, 1);
 	mt.uid = getuid();
 	mt.gid = getgid();
 	mt.mount_time = (int64_t)time(NULL);

@@ -139,6 +139,7 @@ struct sfs_mount_opts {
 	bool foreground, single_thread, debug, allow_other;
 	unsigned max_read;      /* 0: the kernel's largest */
 	unsigned max_idle_threads;
+	size_t kernel_readahead; /* bdi read_ahead_kb to set, bytes; 0: leave */
 };
 
 /* Everything a request needs, reached with fuse_req_userdata. The pointers
@@ -153,6 +154,13 @@ struct sfs_mount {
 	uid_t uid;                 /* owner shown on every inode */
 	gid_t gid;
 	int64_t mount_time;
+	char bdi_ra_path[96]; /* sysfs read_ahead_kb of this mount, or "" */
+	int bdi_tuned;        /* atomic: set once the kernel readahead was raised */
 };
+
+/* Raises the kernel's readahead for this mount (once; needs root). The
+ * kernel caps it at 128 KiB when the session starts, which splits large
+ * sequential reads into many small requests. */
+void sfs_mount_tune_readahead(struct sfs_mount *mt);
 
 #endif
