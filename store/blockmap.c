@@ -66,15 +66,16 @@ int sfs_map_builder_new(uint64_t nblocks, sfs_map_store_fn store, void *ctx,
 	if (!b)
 		return -ENOMEM;
 	b->nblocks = nblocks;
-	b->depth = sfs_map_depth(nblocks);
+	/* Levels are kept up to the deepest possible tree, so that a map of
+	 * unknown length (a source read from a pipe) can be built in one
+	 * pass; finish() takes the real root from the level that fits. */
+	b->depth = SFS_MAP_MAX_DEPTH;
 	b->store = store;
 	b->ctx = ctx;
-	if (b->depth) {
-		b->levels = calloc(b->depth, sizeof(*b->levels));
-		if (!b->levels) {
-			free(b);
-			return -ENOMEM;
-		}
+	b->levels = calloc(b->depth, sizeof(*b->levels));
+	if (!b->levels) {
+		free(b);
+		return -ENOMEM;
 	}
 	*ret = b;
 	return 0;
@@ -137,6 +138,8 @@ static int push(struct sfs_map_builder *b, uint32_t level, const struct sfs_id *
 	if (level >= b->depth)
 		return -EINVAL;
 	lv = &b->levels[level];
+	if (lv->n >= SFS_MAP_FANOUT)
+		return -EFBIG;
 	memcpy(lv->page + SFS_MAP_HEADER_LEN + (size_t)lv->n * SFS_ID_LEN, id->b, SFS_ID_LEN);
 	lv->n++;
 	if (lv->n == SFS_MAP_FANOUT && level + 1 < b->depth)
@@ -164,12 +167,6 @@ int sfs_map_builder_add_leaf(struct sfs_map_builder *b, const struct sfs_id *lea
 	if (b->pos % SFS_MAP_FANOUT || b->pos >= b->nblocks || b->levels[0].n != 0)
 		return -EINVAL;
 	n = b->nblocks - b->pos < SFS_MAP_FANOUT ? b->nblocks - b->pos : SFS_MAP_FANOUT;
-	if (b->depth == 1) {
-		/* The leaf is the root: nothing to push into. Remember it by
-		 * decoding is not possible here, so the caller must not use
-		 * add_leaf on single-page maps. */
-		return -EINVAL;
-	}
 	r = push(b, 1, leaf_id);
 	if (r == 0)
 		b->pos += n;
@@ -179,21 +176,29 @@ int sfs_map_builder_add_leaf(struct sfs_map_builder *b, const struct sfs_id *lea
 int sfs_map_builder_finish(struct sfs_map_builder *b, struct sfs_id *ret_root,
 			   uint32_t *ret_depth)
 {
+	uint32_t depth, top;
 	int r;
 
-	if (b->pos != b->nblocks)
+	if (b->nblocks != SFS_MAP_UNKNOWN && b->pos != b->nblocks)
 		return -EINVAL;
 	memset(ret_root, 0, sizeof(*ret_root));
-	*ret_depth = b->depth;
-	if (b->depth == 0)
+	depth = sfs_map_depth(b->pos);
+	*ret_depth = depth;
+	if (depth == 0)
 		return 0;
-	/* Flush partial pages bottom-up; the top level's id is the root. */
-	for (uint32_t l = 0; l + 1 < b->depth; l++) {
+	top = depth - 1;
+	/* Flush partial pages bottom-up into the root's level. */
+	for (uint32_t l = 0; l < top; l++) {
 		if (b->levels[l].n == 0)
 			continue;
 		r = flush_level(b, l, NULL);
 		if (r < 0)
 			return r;
 	}
-	return flush_level(b, b->depth - 1, ret_root);
+	if (b->levels[top].n == 0 && b->levels[top + 1].n == 1) {
+		/* A single whole leaf added with add_leaf is the root itself. */
+		memcpy(ret_root->b, b->levels[top + 1].page + SFS_MAP_HEADER_LEN, SFS_ID_LEN);
+		return 0;
+	}
+	return flush_level(b, top, ret_root);
 }

@@ -299,7 +299,7 @@ static int jstr(json_t *o, const char *key, bool required, char *dst, size_t cap
 	json_t *v = json_object_get(o, key);
 	const char *s;
 
-	if (!v) {
+	if (!v || json_is_null(v)) {
 		if (required)
 			return -EBADMSG;
 		dst[0] = '\0';
@@ -390,7 +390,7 @@ void sfs_volume_release(struct sfs_volume *v)
 int sfs_volume_decode(const void *buf, size_t len, struct sfs_volume *ret)
 {
 	struct sfs_volume v = { 0 };
-	uint64_t created;
+	uint64_t created = 0;
 	json_t *o = parse_record(buf, len);
 	int r;
 
@@ -526,7 +526,7 @@ int sfs_snapshot_decode(const void *buf, size_t len, struct sfs_snapshot *ret)
 {
 	struct sfs_snapshot sn = { 0 };
 	char state[16], root[SFS_ID_HEX_LEN + 1];
-	uint64_t created, bs, depth;
+	uint64_t created = 0, bs = 0, depth = 0;
 	json_t *o = parse_record(buf, len);
 	int r;
 

@@ -304,6 +304,36 @@ int sfs_reader_block_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint6
 	return 0;
 }
 
+int sfs_reader_leaf_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,
+		       struct sfs_id *ret_id)
+{
+	struct sfs_id id = m->root;
+
+	memset(ret_id, 0, sizeof(*ret_id));
+	if (block >= nblocks_of(m))
+		return 0;
+	for (uint32_t lvl = m->depth; lvl-- > 1;) {
+		struct sfs_cache_entry *e;
+		struct sfs_map_page p;
+		uint32_t slot;
+		int ret;
+
+		if (sfs_id_is_zero(&id))
+			return 0;
+		ret = get_page(r, m, &id, lvl, block, &e, &p);
+		if (ret < 0)
+			return ret;
+		slot = sfs_map_slot(block, lvl);
+		if (slot < p.count)
+			id = p.ids[slot];
+		else
+			memset(&id, 0, sizeof(id));
+		sfs_cache_put(r->pages, e);
+	}
+	*ret_id = id;
+	return 0;
+}
+
 /* A held cache entry with the verified contents of a non-zero block. */
 static int get_block(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,
 		     const struct sfs_id *id, struct sfs_cache_entry **ret_e)

@@ -42,6 +42,8 @@ struct sfs_store {
 };
 
 /* Translate an LMDB return code into -errno, once, where LMDB is called. */
+struct sfs_txn;
+
 int sfs_mdb_err(int rc);
 
 /* Forget a cached fd of a pack (after the writer truncated or removed it). */

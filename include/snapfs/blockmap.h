@@ -27,6 +27,8 @@
 #define SFS_MAP_MAGIC 0x504d4653u /* "SFMP" */
 #define SFS_MAP_VERSION 1
 #define SFS_MAP_HEADER_LEN 16
+#define SFS_MAP_MAX_DEPTH 6
+#define SFS_MAP_UNKNOWN UINT64_MAX /* nblocks of a map whose length is found at the end */
 #define SFS_MAP_PAGE_MAX (SFS_MAP_HEADER_LEN + SFS_MAP_FANOUT * SFS_ID_LEN)
 
 /* Levels of pages needed for nblocks blocks (0 for an empty volume). */
@@ -57,7 +59,7 @@ typedef int (*sfs_map_store_fn)(void *ctx, const void *page, size_t len, const s
 
 struct sfs_map_builder;
 
-/* A builder for a map of nblocks blocks. */
+/* A builder for a map of nblocks blocks (SFS_MAP_UNKNOWN: as many as are added). */
 int sfs_map_builder_new(uint64_t nblocks, sfs_map_store_fn store, void *ctx,
 			struct sfs_map_builder **ret);
 /* Appends the id of the next block (zero id for a zero block). */

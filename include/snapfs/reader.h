@@ -44,6 +44,11 @@ void sfs_reader_free(struct sfs_reader *r); /* accepts NULL */
 int sfs_reader_block_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,
 			struct sfs_id *ret_id);
 
+/* The id of the leaf map page (level 0) that holds block `block`: zero
+ * when that leaf is all zeros or lies past the end of the map. */
+int sfs_reader_leaf_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,
+		       struct sfs_id *ret_id);
+
 /* The verified contents of block `block` into buf (block_size bytes; the
  * last block of a volume whose size is not a multiple is zero-padded). */
 int sfs_reader_read_block(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,

@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Helpers of the command line: how errors are phrased, how sizes and times
+ * are printed, and the progress line shown on a terminal.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "snapfs/log.h"
+
+static void verr(const char *fmt, va_list ap)
+{
+	fputs("snapfs: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+int cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verr(fmt, ap);
+	va_end(ap);
+	return EXIT_FAILURE;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "snapfs: %s (see 'snapfs %s--help')\n", msg, cmd ? cmd : "");
+	return EXIT_USAGE;
+}
+
+int cli_fail(int err, const char *fmt, ...)
+{
+	char msg[512];
+	const char *why;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	switch (err) {
+	case -EBADMSG:
+		why = "stored data fails verification (the store is damaged; run 'snapfs check')";
+		break;
+	case -EUCLEAN:
+		why = "the catalog is damaged or names data the store does not have (run 'snapfs "
+		      "check')";
+		break;
+	case -ENOSPC:
+		why = "no space left on the store's device";
+		break;
+	default:
+		why = strerror(-err);
+	}
+	return cli_error("%s: %s", msg, why);
+}
+
+int cli_open_store(const struct cli *c, int flags, struct sfs_store **ret)
+{
+	const char *p = c->store_path;
+	int r;
+
+	if (!p)
+		return cli_usage_error(NULL, "no store given: use --store PATH or set SNAPFS_STORE");
+	r = sfs_store_open(p, flags, ret);
+	switch (r) {
+	case 0:
+		return 0;
+	case -ENOENT:
+		return cli_error("store %s does not exist (create it with 'snapfs --store %s init')",
+				 p, p);
+	case -EMEDIUMTYPE:
+		return cli_error("%s is not a snapfs store", p);
+	case -EPROTONOSUPPORT:
+		return cli_error("store %s has a newer format than this snapfs (%d) understands; "
+				 "upgrade snapfs",
+				 p, SFS_FORMAT_VERSION);
+	case -EBUSY: {
+		int pid = sfs_store_lock_holder(p);
+		if (pid > 0)
+			return cli_error("store %s is locked by another snapfs writer (pid %d)", p,
+					 pid);
+		return cli_error("store %s is locked by another snapfs writer", p);
+	}
+	default:
+		return cli_fail(r, "cannot open store %s", p);
+	}
+}
+
+int cli_parse_size(const char *s, uint64_t *ret)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mul = 1;
+
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		mul = 1ull << 10;
+		break;
+	case 'm': case 'M':
+		mul = 1ull << 20;
+		break;
+	case 'g': case 'G':
+		mul = 1ull << 30;
+		break;
+	case 't': case 'T':
+		mul = 1ull << 40;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (*end) {
+		end++;
+		if (*end == 'i')
+			end++;
+		if (*end == 'B' || *end == 'b')
+			end++;
+		if (*end)
+			return -EINVAL;
+	}
+	if (v > UINT64_MAX / mul)
+		return -ERANGE;
+	*ret = v * mul;
+	return 0;
+}
+
+const char *cli_human(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = (double)bytes;
+	int u = 0;
+
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+	else
+		snprintf(buf, len, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+const char *cli_time(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+int cli_print_json(json_t *j)
+{
+	if (!j)
+		return cli_error("out of memory");
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+	fputc('\n', stdout);
+	json_decref(j);
+	return 0;
+}
+
+bool cli_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return false;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return true;
+	}
+	return false;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void cli_progress_init(struct cli_progress *p, const char *what, int mode)
+{
+	memset(p, 0, sizeof(*p));
+	p->enabled = mode < 0 ? isatty(STDERR_FILENO) : mode;
+	p->what = what;
+	p->start = now();
+}
+
+void cli_progress_cb(void *ctx, uint64_t done, uint64_t total)
+{
+	struct cli_progress *p = ctx;
+	char a[32], b[32], rate[32], eta[32] = "";
+	double t = now(), el;
+
+	p->done = done;
+	p->total = total;
+	if (!p->enabled || t - p->last < 0.2)
+		return;
+	p->last = t;
+	el = t - p->start;
+	cli_human(el > 0 ? (uint64_t)((double)done / el) : 0, rate, sizeof(rate));
+	if (total && done && el > 0.5) {
+		double left = (double)(total - (done < total ? done : total)) / ((double)done / el);
+		snprintf(eta, sizeof(eta), "  ETA %.0fs", left);
+	}
+	if (total)
+		fprintf(stderr, "\r%s: %s / %s  %s/s%s   ", p->what, cli_human(done, a, sizeof(a)),
+			cli_human(total, b, sizeof(b)), rate, eta);
+	else
+		fprintf(stderr, "\r%s: %s  %s/s   ", p->what, cli_human(done, a, sizeof(a)), rate);
+	fflush(stderr);
+}
+
+void cli_progress_done(struct cli_progress *p)
+{
+	if (p->enabled && p->last > 0)
+		fputs("\n", stderr);
+}

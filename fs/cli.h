@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared pieces of the snapfs command line: exit codes, one-line errors,
+ * option parsing helpers, JSON output, human sizes and the progress line.
+ */
+#ifndef SNAPFS_CLI_H
+#define SNAPFS_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "snapfs/store.h"
+
+#define EXIT_USAGE 2
+
+struct cli {
+	const char *store_path; /* from --store or SNAPFS_STORE; may be NULL */
+	const char *prog;
+};
+
+/* Prints "snapfs: <msg>" to stderr and returns 1 (or 2 for usage). */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* An error from a store call, phrased for the user: "<what>: <why>". */
+int cli_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Opens the store named by the CLI; prints the error itself. */
+int cli_open_store(const struct cli *c, int flags, struct sfs_store **ret);
+
+/* Parses "64K", "1M", "4096" ... into bytes. */
+int cli_parse_size(const char *s, uint64_t *ret);
+/* "1.5 GiB" into buf. */
+const char *cli_human(uint64_t bytes, char *buf, size_t len);
+/* "2026-11-22T10:00:00Z" into buf. */
+const char *cli_time(int64_t t, char *buf, size_t len);
+/* Prints j (pretty, newline) to stdout and drops the reference. */
+int cli_print_json(json_t *j);
+
+/* True when argv has --help/-h before any "--". */
+bool cli_wants_help(int argc, char **argv);
+
+struct cli_progress {
+	bool enabled;
+	const char *what;
+	double start, last;
+	uint64_t done, total;
+};
+void cli_progress_init(struct cli_progress *p, const char *what, int mode /* -1 auto, 0 off, 1 on */);
+void cli_progress_cb(void *ctx, uint64_t done, uint64_t total);
+void cli_progress_done(struct cli_progress *p);
+
+int cmd_init(const struct cli *c, int argc, char **argv);
+int cmd_info(const struct cli *c, int argc, char **argv);
+int cmd_check(const struct cli *c, int argc, char **argv);
+int cmd_snapshot(const struct cli *c, int argc, char **argv);
+int cmd_volume(const struct cli *c, int argc, char **argv);
+
+#endif

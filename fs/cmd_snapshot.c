@@ -1,0 +1,463 @@
+// SPDX-License-Identifier: MIT
+/* `snapfs snapshot ...`: create, list, show, diff and restore. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "snapfs/catalog.h"
+#include "snapfs/check.h"
+#include "snapfs/ingest.h"
+#include "snapfs/reader.h"
+
+static const char snapshot_help[] =
+	"Usage: snapfs snapshot COMMAND ...\n"
+	"\n"
+	"  create VOLUME SOURCE [--changed-ranges FILE] [--description T] [--tag K=V]...\n"
+	"         [--json] [--progress|--no-progress]\n"
+	"      Snapshot SOURCE (a file, a block device, or - for standard input) as\n"
+	"      VOLUME, incrementally against the volume's newest snapshot. Prints the\n"
+	"      snapshot id. --changed-ranges reads only the listed byte ranges (lines\n"
+	"      of 'OFFSET LENGTH', or a JSON list) and takes the rest from the parent.\n"
+	"  list [--volume V] [--json]\n"
+	"  show ID [--json]\n"
+	"  diff A B [--json]      block ranges that differ between two snapshots\n"
+	"  restore ID DEST [--force] [--progress|--no-progress]\n"
+	"      Write a snapshot to a new file (sparse) or a block device, verified.\n";
+
+/* Parses "K=V" into the object; returns 0 or a usage error. */
+static int add_tag(json_t *tags, const char *kv, const char *cmd)
+{
+	const char *eq = strchr(kv, '=');
+	char key[129];
+
+	if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof(key))
+		return cli_usage_error(cmd, "invalid tag '%s': expected KEY=VALUE", kv);
+	memcpy(key, kv, (size_t)(eq - kv));
+	key[eq - kv] = '\0';
+	json_object_set_new(tags, key, json_string(eq + 1));
+	return 0;
+}
+
+static int snap_create(const struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "changed-ranges", required_argument, NULL, 'r' },
+		{ "description", required_argument, NULL, 'd' },
+		{ "tag", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "progress", no_argument, NULL, 'p' },
+		{ "no-progress", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct sfs_ingest_opts io = { 0 };
+	struct sfs_ingest_result res;
+	struct cli_progress prog;
+	struct sfs_store *s = NULL;
+	json_t *tags = json_object();
+	bool json = false;
+	int o, r, pmode = -1;
+
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'r':
+			io.changed_ranges = optarg;
+			break;
+		case 'd':
+			io.description = optarg;
+			break;
+		case 't':
+			r = add_tag(tags, optarg, "snapshot create ");
+			if (r)
+				goto out;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'p':
+			pmode = 1;
+			break;
+		case 'P':
+			pmode = 0;
+			break;
+		case 'h':
+			fputs(snapshot_help, stdout);
+			r = 0;
+			goto out;
+		default:
+			r = cli_usage_error("snapshot create ", "bad option");
+			goto out;
+		}
+	}
+	if (argc - optind != 2) {
+		r = cli_usage_error("snapshot create ", "expected VOLUME SOURCE");
+		goto out;
+	}
+	io.volume = argv[optind];
+	io.source = argv[optind + 1];
+	io.tags = tags;
+	if (!sfs_name_valid(io.volume)) {
+		r = cli_usage_error("snapshot create ",
+				    "invalid volume name '%s': use 1-128 of A-Z a-z 0-9 . _ -, not "
+				    "starting with . or -",
+				    io.volume);
+		goto out;
+	}
+	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
+	if (r)
+		goto out;
+	cli_progress_init(&prog, io.volume, pmode);
+	io.progress = cli_progress_cb;
+	io.progress_ctx = &prog;
+	r = sfs_ingest(s, &io, &res);
+	cli_progress_done(&prog);
+	if (r < 0) {
+		if (res.error[0])
+			r = cli_error("snapshot of volume %s failed: %s", io.volume, res.error);
+		else
+			r = cli_fail(r, "snapshot of volume %s from %s failed", io.volume, io.source);
+		goto out;
+	}
+	if (json) {
+		struct sfs_txn *t;
+		struct sfs_snapshot sn;
+		r = sfs_txn_begin(s, false, &t);
+		if (r == 0) {
+			r = sfs_cat_snapshot_get(t, res.snap_id, &sn);
+			sfs_txn_abort(t);
+		}
+		if (r < 0) {
+			r = cli_fail(r, "snapshot %s", res.snap_id);
+			goto out;
+		}
+		r = cli_print_json(sfs_snapshot_to_json(&sn));
+		sfs_snapshot_release(&sn);
+	} else {
+		puts(res.snap_id);
+	}
+out:
+	json_decref(tags);
+	sfs_store_close(s);
+	return r;
+}
+
+/* Options shared by list/show/diff: --json and --volume. */
+static int parse_simple(int argc, char **argv, const char *cmd, bool *json, const char **volume,
+			int nargs, const char *args_help)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "volume", required_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int o;
+
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'j':
+			*json = true;
+			break;
+		case 'v':
+			if (!volume)
+				return cli_usage_error(cmd, "--volume does not apply here");
+			*volume = optarg;
+			break;
+		case 'h':
+			fputs(snapshot_help, stdout);
+			return -1;
+		default:
+			return cli_usage_error(cmd, "bad option");
+		}
+	}
+	if (argc - optind != nargs)
+		return cli_usage_error(cmd, "expected %s", args_help);
+	return 0;
+}
+
+struct list_ctx {
+	json_t *arr;
+	int count;
+};
+
+static int list_cb(void *ctx, const struct sfs_snapshot *sn)
+{
+	struct list_ctx *l = ctx;
+	char t[32], sz[32], nb[32];
+
+	if (l->arr) {
+		json_array_append_new(l->arr, sfs_snapshot_to_json(sn));
+		return 0;
+	}
+	if (l->count++ == 0)
+		printf("%-22s  %-20s  %-9s  %-20s  %10s  %10s\n", "ID", "VOLUME", "STATE", "CREATED",
+		       "SIZE", "ADDED");
+	printf("%-22s  %-20s  %-9s  %-20s  %10s  %10s\n", sn->id, sn->volume,
+	       sfs_snap_state_name(sn->state), cli_time(sn->created, t, sizeof(t)),
+	       cli_human(sn->size, sz, sizeof(sz)), cli_human(sn->new_bytes, nb, sizeof(nb)));
+	return 0;
+}
+
+static int snap_list(const struct cli *c, int argc, char **argv)
+{
+	struct list_ctx l = { 0 };
+	const char *volume = NULL;
+	struct sfs_store *s;
+	struct sfs_txn *t;
+	bool json = false;
+	int r = parse_simple(argc, argv, "snapshot list ", &json, &volume, 0, "no arguments");
+
+	if (r)
+		return r < 0 ? 0 : r;
+	r = cli_open_store(c, SFS_OPEN_READ, &s);
+	if (r)
+		return r;
+	if (json)
+		l.arr = json_array();
+	r = sfs_txn_begin(s, false, &t);
+	if (r == 0) {
+		if (volume) {
+			struct sfs_volume v;
+			r = sfs_cat_volume_get(t, volume, &v);
+			if (r == 0)
+				sfs_volume_release(&v);
+			else if (r == -ENOENT)
+				r = -ESRCH;
+		}
+		if (r == 0)
+			r = sfs_cat_snapshot_foreach(t, volume, list_cb, &l);
+		sfs_txn_abort(t);
+	}
+	sfs_store_close(s);
+	if (r == -ESRCH) {
+		json_decref(l.arr);
+		return cli_error("no volume named %s", volume);
+	}
+	if (r < 0) {
+		json_decref(l.arr);
+		return cli_fail(r, "cannot list snapshots");
+	}
+	if (json)
+		return cli_print_json(l.arr);
+	return 0;
+}
+
+/* Looks up a snapshot by id; prints the error itself. */
+static int get_snapshot(struct sfs_store *s, const char *id, struct sfs_snapshot *ret)
+{
+	struct sfs_txn *t;
+	int r;
+
+	if (!sfs_idstr_valid(id, "snap-"))
+		return cli_usage_error("snapshot ", "'%s' is not a snapshot id (snap-<hex>)", id);
+	r = sfs_txn_begin(s, false, &t);
+	if (r == 0) {
+		r = sfs_cat_snapshot_get(t, id, ret);
+		sfs_txn_abort(t);
+	}
+	if (r == -ENOENT)
+		return cli_error("no snapshot %s in store %s", id, sfs_store_path(s));
+	if (r < 0)
+		return cli_fail(r, "cannot read snapshot %s", id);
+	return 0;
+}
+
+static int snap_show(const struct cli *c, int argc, char **argv)
+{
+	struct sfs_snapshot sn;
+	struct sfs_store *s;
+	bool json = false;
+	int r = parse_simple(argc, argv, "snapshot show ", &json, NULL, 1, "ID");
+
+	if (r)
+		return r < 0 ? 0 : r;
+	r = cli_open_store(c, SFS_OPEN_READ, &s);
+	if (r)
+		return r;
+	r = get_snapshot(s, argv[optind], &sn);
+	sfs_store_close(s);
+	if (r)
+		return r;
+	if (json) {
+		r = cli_print_json(sfs_snapshot_to_json(&sn));
+	} else {
+		char t[32], a[32], b[32], d[32], root[SFS_ID_HEX_LEN + 1];
+		const char *k;
+		json_t *v;
+
+		sfs_id_to_hex(&sn.root, root);
+		printf("id:           %s\nvolume:       %s\nparent:       %s\nstate:        %s\n"
+		       "created:      %s\nsize:         %s (%" PRIu64 " bytes)\n"
+		       "data:         %s\nadded:        %s in %" PRIu64 " chunks\n"
+		       "block size:   %u\nmap root:     %s (depth %u)\n",
+		       sn.id, sn.volume, sn.parent[0] ? sn.parent : "-",
+		       sfs_snap_state_name(sn.state), cli_time(sn.created, t, sizeof(t)),
+		       cli_human(sn.size, a, sizeof(a)), sn.size,
+		       cli_human(sn.data_bytes, d, sizeof(d)), cli_human(sn.new_bytes, b, sizeof(b)),
+		       sn.new_chunks, sn.block_size, root, sn.depth);
+		if (sn.description)
+			printf("description:  %s\n", sn.description);
+		if (sn.copied_from)
+			printf("copied from:  %s\n", sn.copied_from);
+		json_object_foreach(sn.tags, k, v)
+			printf("tag:          %s=%s\n", k, json_string_value(v));
+	}
+	sfs_snapshot_release(&sn);
+	return r;
+}
+
+struct diff_ctx {
+	json_t *arr;
+	uint32_t bs;
+	uint64_t size; /* the larger snapshot's size */
+	uint64_t changed;
+};
+
+static int diff_cb(void *ctx, uint64_t first, uint64_t n)
+{
+	struct diff_ctx *d = ctx;
+	uint64_t off = first * d->bs, len = n * d->bs;
+
+	if (off >= d->size)
+		return 0;
+	if (off + len > d->size)
+		len = d->size - off;
+	d->changed += len;
+	if (d->arr)
+		json_array_append_new(d->arr, json_pack("{s:I, s:I}", "offset", (json_int_t)off,
+							"length", (json_int_t)len));
+	else
+		printf("%" PRIu64 " %" PRIu64 "\n", off, len);
+	return 0;
+}
+
+static int snap_diff(const struct cli *c, int argc, char **argv)
+{
+	struct sfs_snapshot a, b;
+	struct sfs_snapmap ma, mb;
+	struct sfs_reader *rd = NULL;
+	struct diff_ctx d = { 0 };
+	struct sfs_store *s;
+	bool json = false;
+	int r = parse_simple(argc, argv, "snapshot diff ", &json, NULL, 2, "two snapshot ids A B");
+
+	if (r)
+		return r < 0 ? 0 : r;
+	r = cli_open_store(c, SFS_OPEN_READ, &s);
+	if (r)
+		return r;
+	r = get_snapshot(s, argv[optind], &a);
+	if (r)
+		goto out_store;
+	r = get_snapshot(s, argv[optind + 1], &b);
+	if (r)
+		goto out_a;
+	sfs_snapmap_from_snapshot(&a, &ma);
+	sfs_snapmap_from_snapshot(&b, &mb);
+	d.bs = a.block_size;
+	d.size = a.size > b.size ? a.size : b.size;
+	if (json)
+		d.arr = json_array();
+	r = sfs_reader_new(s, 0, &rd);
+	if (r == 0)
+		r = sfs_reader_diff(rd, &ma, &mb, diff_cb, &d);
+	sfs_reader_free(rd);
+	if (r < 0) {
+		json_decref(d.arr);
+		r = cli_fail(r, "diff of %s and %s", a.id, b.id);
+	} else if (json) {
+		r = cli_print_json(json_pack("{s:s, s:s, s:I, s:I, s:I, s:o}", "a", a.id, "b", b.id,
+					     "block_size", (json_int_t)d.bs, "size",
+					     (json_int_t)d.size, "changed_bytes",
+					     (json_int_t)d.changed, "changed", d.arr));
+	}
+	sfs_snapshot_release(&b);
+out_a:
+	sfs_snapshot_release(&a);
+out_store:
+	sfs_store_close(s);
+	return r;
+}
+
+static int snap_restore(const struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'f' },
+		{ "progress", no_argument, NULL, 'p' },
+		{ "no-progress", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct cli_progress prog;
+	struct sfs_snapshot sn;
+	struct sfs_store *s;
+	int o, r, flags = 0, pmode = -1;
+
+	while ((o = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
+		switch (o) {
+		case 'f':
+			flags |= SFS_RESTORE_FORCE;
+			break;
+		case 'p':
+			pmode = 1;
+			break;
+		case 'P':
+			pmode = 0;
+			break;
+		case 'h':
+			fputs(snapshot_help, stdout);
+			return 0;
+		default:
+			return cli_usage_error("snapshot restore ", "bad option");
+		}
+	}
+	if (argc - optind != 2)
+		return cli_usage_error("snapshot restore ", "expected ID DEST");
+	r = cli_open_store(c, SFS_OPEN_READ, &s);
+	if (r)
+		return r;
+	r = get_snapshot(s, argv[optind], &sn);
+	if (r) {
+		sfs_store_close(s);
+		return r;
+	}
+	sfs_snapshot_release(&sn);
+	cli_progress_init(&prog, "restore", pmode);
+	r = sfs_restore(s, argv[optind], argv[optind + 1], flags, cli_progress_cb, &prog);
+	cli_progress_done(&prog);
+	sfs_store_close(s);
+	if (r == -EEXIST)
+		return cli_error("restore of %s: %s exists (use --force to overwrite)", argv[optind],
+				 argv[optind + 1]);
+	if (r == -EFBIG)
+		return cli_error("restore of %s: device %s is smaller than the snapshot",
+				 argv[optind], argv[optind + 1]);
+	if (r == -EAGAIN)
+		return cli_error("restore of %s: the snapshot is not completed", argv[optind]);
+	if (r < 0)
+		return cli_fail(r, "restore of %s to %s failed", argv[optind], argv[optind + 1]);
+	return 0;
+}
+
+int cmd_snapshot(const struct cli *c, int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(snapshot_help, argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	if (!strcmp(argv[1], "create"))
+		return snap_create(c, argc - 1, argv + 1);
+	if (!strcmp(argv[1], "list"))
+		return snap_list(c, argc - 1, argv + 1);
+	if (!strcmp(argv[1], "show"))
+		return snap_show(c, argc - 1, argv + 1);
+	if (!strcmp(argv[1], "diff"))
+		return snap_diff(c, argc - 1, argv + 1);
+	if (!strcmp(argv[1], "restore"))
+		return snap_restore(c, argc - 1, argv + 1);
+	return cli_usage_error("snapshot ", "unknown snapshot command '%s'", argv[1]);
+}

@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: MIT
+/* `snapfs volume ...`: list, show and tag volumes. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "snapfs/catalog.h"
+
+static const char volume_help[] =
+	"Usage: snapfs volume COMMAND ...\n"
+	"\n"
+	"  list [--json]\n"
+	"  show VOLUME [--json]      the volume and its snapshots, oldest first\n"
+	"  tag VOLUME KEY=VALUE...   set tags (KEY= removes a tag)\n";
+
+static bool take_json(int *argc, char **argv)
+{
+	bool json = false;
+	int n = 0;
+
+	for (int i = 0; i < *argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = true;
+		else
+			argv[n++] = argv[i];
+	}
+	*argc = n;
+	return json;
+}
+
+struct vlist {
+	json_t *arr;
+	int count;
+};
+
+static int vlist_cb(void *ctx, const struct sfs_volume *v)
+{
+	struct vlist *l = ctx;
+	char t[32], sz[32];
+
+	if (l->arr) {
+		json_array_append_new(l->arr, sfs_volume_to_json(v));
+		return 0;
+	}
+	if (l->count++ == 0)
+		printf("%-22s  %-24s  %-20s  %10s\n", "ID", "NAME", "CREATED", "SIZE");
+	printf("%-22s  %-24s  %-20s  %10s\n", v->id, v->name, cli_time(v->created, t, sizeof(t)),
+	       cli_human(v->size, sz, sizeof(sz)));
+	return 0;
+}
+
+static int snap_ids_cb(void *ctx, const struct sfs_snapshot *sn)
+{
+	json_array_append_new(ctx, json_string(sn->id));
+	return 0;
+}
+
+int cmd_volume(const struct cli *c, int argc, char **argv)
+{
+	struct sfs_store *s;
+	struct sfs_txn *t;
+	const char *sub;
+	bool json;
+	int r;
+
+	if (argc < 2 || cli_wants_help(argc, argv)) {
+		fputs(volume_help, argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	sub = argv[1];
+	argc -= 2;
+	argv += 2;
+	json = take_json(&argc, argv);
+
+	if (!strcmp(sub, "list")) {
+		struct vlist l = { 0 };
+		if (argc)
+			return cli_usage_error("volume ", "unexpected argument '%s'", argv[0]);
+		r = cli_open_store(c, SFS_OPEN_READ, &s);
+		if (r)
+			return r;
+		if (json)
+			l.arr = json_array();
+		r = sfs_txn_begin(s, false, &t);
+		if (r == 0) {
+			r = sfs_cat_volume_foreach(t, vlist_cb, &l);
+			sfs_txn_abort(t);
+		}
+		sfs_store_close(s);
+		if (r < 0) {
+			json_decref(l.arr);
+			return cli_fail(r, "cannot list volumes");
+		}
+		return json ? cli_print_json(l.arr) : 0;
+	}
+	if (!strcmp(sub, "show")) {
+		struct sfs_volume v;
+		json_t *snaps = json_array(), *o;
+		if (argc != 1)
+			return cli_usage_error("volume ", "expected VOLUME");
+		r = cli_open_store(c, SFS_OPEN_READ, &s);
+		if (r)
+			return r;
+		r = sfs_txn_begin(s, false, &t);
+		if (r == 0) {
+			r = sfs_cat_volume_get(t, argv[0], &v);
+			if (r == 0)
+				r = sfs_cat_snapshot_foreach(t, argv[0], snap_ids_cb, snaps);
+			sfs_txn_abort(t);
+		}
+		sfs_store_close(s);
+		if (r == -ENOENT) {
+			json_decref(snaps);
+			return cli_error("no volume named %s", argv[0]);
+		}
+		if (r < 0) {
+			json_decref(snaps);
+			return cli_fail(r, "cannot read volume %s", argv[0]);
+		}
+		o = sfs_volume_to_json(&v);
+		json_object_set_new(o, "snapshots", snaps);
+		if (json) {
+			r = cli_print_json(o);
+		} else {
+			char tm[32], sz[32];
+			const char *k;
+			json_t *val;
+			size_t i;
+			printf("name:       %s\nid:         %s\ncreated:    %s\nsize:       %s\n"
+			       "source:     %s\n",
+			       v.name, v.id, cli_time(v.created, tm, sizeof(tm)),
+			       cli_human(v.size, sz, sizeof(sz)), v.source ? v.source : "-");
+			json_object_foreach(v.tags, k, val)
+				printf("tag:        %s=%s\n", k, json_string_value(val));
+			json_array_foreach(snaps, i, val)
+				printf("snapshot:   %s\n", json_string_value(val));
+			json_decref(o);
+		}
+		sfs_volume_release(&v);
+		return r;
+	}
+	if (!strcmp(sub, "tag")) {
+		struct sfs_volume v;
+		if (argc < 2)
+			return cli_usage_error("volume ", "expected VOLUME KEY=VALUE...");
+		for (int i = 1; i < argc; i++) {
+			const char *eq = strchr(argv[i], '=');
+			if (!eq || eq == argv[i] || eq - argv[i] > 128)
+				return cli_usage_error("volume ", "invalid tag '%s': expected KEY=VALUE",
+						       argv[i]);
+		}
+		r = cli_open_store(c, SFS_OPEN_WRITE, &s);
+		if (r)
+			return r;
+		r = sfs_txn_begin(s, true, &t);
+		if (r == 0) {
+			r = sfs_cat_volume_get(t, argv[0], &v);
+			if (r == 0) {
+				for (int i = 1; i < argc; i++) {
+					char key[129];
+					const char *eq = strchr(argv[i], '=');
+					memcpy(key, argv[i], (size_t)(eq - argv[i]));
+					key[eq - argv[i]] = '\0';
+					if (eq[1])
+						json_object_set_new(v.tags, key, json_string(eq + 1));
+					else
+						json_object_del(v.tags, key);
+				}
+				r = sfs_cat_volume_put(t, &v);
+				sfs_volume_release(&v);
+			}
+			if (r == 0)
+				r = sfs_cat_bump_generation(t);
+			if (r == 0)
+				r = sfs_txn_commit(t);
+			else
+				sfs_txn_abort(t);
+		}
+		sfs_store_close(s);
+		if (r == -ENOENT)
+			return cli_error("no volume named %s", argv[0]);
+		if (r < 0)
+			return cli_fail(r, "cannot tag volume %s", argv[0]);
+		return 0;
+	}
+	return cli_usage_error("volume ", "unknown volume command '%s'", sub);
+}

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The snapfs command line: global options, the command table and help.
+ * Each command lives in a cmd_*.c file and talks to the store library
+ * only; the FUSE driver is reached through `mount`.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "snapfs/log.h"
+
+static const char usage_text[] =
+	"Usage: snapfs [--store PATH] COMMAND [ARGS...]\n"
+	"\n"
+	"Keeps disk-volume snapshots in an incremental, deduplicating, compressed\n"
+	"block store and mounts them read-only.\n"
+	"\n"
+	"Commands:\n"
+	"  init [--block-size N] [--compression-level N]   create a store\n"
+	"  snapshot create VOLUME SOURCE [...]             snapshot a file, block device or stdin\n"
+	"  snapshot list|show|diff|restore ...             browse, compare and restore snapshots\n"
+	"  volume list|show|tag ...                        volumes and their tags\n"
+	"  check [--read-data]                             verify the catalog, maps and data\n"
+	"  info                                            store settings and usage\n"
+	"\n"
+	"Options:\n"
+	"  -S, --store PATH   the store (default: $SNAPFS_STORE)\n"
+	"  -v, --verbose      more log output\n"
+	"  -h, --help         this help; 'snapfs COMMAND --help' for a command\n"
+	"  -V, --version      print the version\n"
+	"\n"
+	"Listing and show commands take --json. Exit status: 0 success, 1 failure,\n"
+	"2 usage error.\n";
+
+struct command {
+	const char *name;
+	int (*fn)(const struct cli *c, int argc, char **argv);
+};
+
+static const struct command commands[] = {
+	{ "init", cmd_init },
+	{ "info", cmd_info },
+	{ "check", cmd_check },
+	{ "snapshot", cmd_snapshot },
+	{ "volume", cmd_volume },
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "store", required_argument, NULL, 'S' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	struct cli c = { .store_path = getenv("SNAPFS_STORE"), .prog = argv[0] };
+	int o;
+
+	sfs_log_set_sink(sfs_log_stderr_sink, NULL);
+	/* '+': stop at the command, whose options are its own. */
+	while ((o = getopt_long(argc, argv, "+S:vhV", opts, NULL)) != -1) {
+		switch (o) {
+		case 'S':
+			c.store_path = optarg;
+			break;
+		case 'v':
+			sfs_log_set_level(SFS_LOG_DEBUG);
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case 'V':
+			puts("snapfs " SNAPFS_VERSION);
+			return 0;
+		default:
+			fputs("snapfs: see 'snapfs --help'\n", stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (!strcmp(argv[optind], commands[i].name)) {
+			int first = optind;
+
+			optind = 0; /* each command runs getopt afresh on its own argv */
+			return commands[i].fn(&c, argc - first, argv + first);
+		}
+	}
+	return cli_usage_error(NULL, "unknown command '%s'", argv[optind]);
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Verification of a store, and restoring a snapshot to a file or device.
+ *
+ * sfs_check walks the catalog (every record must decode), the chunk index
+ * (every location must lie inside its pack), every completed snapshot's
+ * map (every page fetched and verified, every block id present in the
+ * index) and, with read_data, every chunk (read, decompressed, re-hashed).
+ * Each problem is reported once through the callback as one line naming
+ * the object. Single-threaded.
+ */
+#ifndef SNAPFS_CHECK_H
+#define SNAPFS_CHECK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "snapfs/ingest.h"
+#include "snapfs/store.h"
+
+struct sfs_check_result {
+	uint64_t volumes, snapshots, pending;
+	uint64_t chunks, map_pages, chunks_read;
+	uint64_t unreferenced, unreferenced_bytes;
+	uint64_t problems;
+};
+
+typedef void (*sfs_problem_fn)(void *ctx, const char *line);
+
+/* Returns 0 when the walk ran (problems are counted in ret, not errors),
+ * or -errno when it could not run at all. */
+int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void *ctx,
+	      sfs_progress_fn progress, void *progress_ctx, struct sfs_check_result *ret);
+
+enum sfs_restore_flags {
+	SFS_RESTORE_FORCE = 1, /* overwrite an existing regular file */
+};
+
+/*
+ * Writes snapshot `id` to dest: a new regular file (sparse: zero blocks
+ * are holes) or an existing block device (zero blocks are written as
+ * zeros, since a device keeps old data). Every block is verified before it
+ * is written; on any error a file dest is removed, so no partial or wrong
+ * file is left. Errors: -ENOENT (no such snapshot), -EEXIST (dest exists,
+ * no FORCE), -ENOSPC, -EBADMSG (corrupt chunk, logged), -errno.
+ */
+int sfs_restore(struct sfs_store *s, const char *id, const char *dest, int flags,
+		sfs_progress_fn progress, void *progress_ctx);
+
+#endif

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: MIT
+/*
+ * check: verify a store from the catalog down to (optionally) every stored
+ * byte, reporting each problem as one line that names the object. The walk
+ * goes on past problems so that one run lists them all.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "snapfs/check.h"
+#include "snapfs/blockmap.h"
+#include "snapfs/log.h"
+#include "snapfs/reader.h"
+#include "idset_int.h"
+#include "store_int.h"
+
+struct ck {
+	struct sfs_store *s;
+	struct sfs_reader *r;
+	struct sfs_check_result *res;
+	sfs_problem_fn problem;
+	void *ctx;
+	struct sfs_idset pages;  /* map pages walked */
+	struct sfs_idset blocks; /* data chunks referenced */
+	struct sfs_txn *txn;
+	const char *snap;        /* snapshot being walked */
+	uint64_t *pack_sizes;    /* index = pack number; 0 = missing */
+	size_t n_packs;
+	uint8_t *buf;
+};
+
+__attribute__((format(printf, 2, 3))) static void report(struct ck *c, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	c->res->problems++;
+	if (c->problem)
+		c->problem(c->ctx, line);
+}
+
+static uint64_t pack_size(struct ck *c, uint64_t number)
+{
+	char name[64];
+	struct stat st;
+
+	if (number < c->n_packs && c->pack_sizes[number])
+		return c->pack_sizes[number];
+	sfs_pack_name(number, name, sizeof(name));
+	if (fstatat(c->s->packs_dirfd, name, &st, 0) < 0)
+		return 0;
+	if (number >= c->n_packs) {
+		size_t n = number + 64;
+		uint64_t *p = realloc(c->pack_sizes, n * sizeof(*p));
+		if (!p)
+			return (uint64_t)st.st_size;
+		memset(p + c->n_packs, 0, (n - c->n_packs) * sizeof(*p));
+		c->pack_sizes = p;
+		c->n_packs = n;
+	}
+	c->pack_sizes[number] = (uint64_t)st.st_size;
+	return (uint64_t)st.st_size;
+}
+
+static int check_chunk_entry(void *ctx, const struct sfs_id *id, const struct sfs_chunk_loc *loc)
+{
+	struct ck *c = ctx;
+	char hex[SFS_ID_HEX_LEN + 1];
+	uint64_t size;
+
+	sfs_id_to_hex(id, hex);
+	c->res->chunks++;
+	if (!loc) {
+		report(c, "chunk index: entry for %s is damaged", hex);
+		return 0;
+	}
+	size = pack_size(c, loc->pack);
+	if (size == 0) {
+		report(c, "chunk %s: pack %016" PRIx64 ".pack is missing", hex, loc->pack);
+		return 0;
+	}
+	if (loc->offset + SFS_REC_HEADER_LEN + loc->stored_len > size)
+		report(c, "chunk %s: record at offset %" PRIu64 " runs past the end of pack %016" PRIx64
+			  ".pack (%" PRIu64 " bytes)",
+		       hex, loc->offset, loc->pack, size);
+	return 0;
+}
+
+static int walk_fn(void *ctx, int level, uint64_t first_block, const struct sfs_id *id)
+{
+	struct ck *c = ctx;
+	struct sfs_chunk_loc loc;
+	int r;
+
+	if (level >= 0) {
+		r = sfs_idset_add(&c->pages, id);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return 1; /* shared with a snapshot already walked */
+		c->res->map_pages++;
+		return 0;
+	}
+	r = sfs_idset_add(&c->blocks, id);
+	if (r <= 0)
+		return r;
+	if (sfs_cat_chunk_get(c->txn, id, &loc) < 0) {
+		char hex[SFS_ID_HEX_LEN + 1];
+		sfs_id_to_hex(id, hex);
+		report(c, "snapshot %s block %" PRIu64 ": chunk %s is missing from the store", c->snap,
+		       first_block, hex);
+	}
+	return 0;
+}
+
+static void check_snapshot(struct ck *c, const struct sfs_snapshot *sn)
+{
+	struct sfs_snapmap m;
+	int r;
+
+	c->res->snapshots++;
+	if (sn->state == SFS_SNAP_PENDING) {
+		c->res->pending++;
+		return;
+	}
+	if (sn->state != SFS_SNAP_COMPLETED)
+		return;
+	if (sn->block_size != c->s->block_size) {
+		report(c, "snapshot %s: block size %u differs from the store's %u", sn->id,
+		       sn->block_size, c->s->block_size);
+		return;
+	}
+	if (sn->depth != sfs_map_depth((sn->size + sn->block_size - 1) / sn->block_size)) {
+		report(c, "snapshot %s: map depth %u does not fit its size", sn->id, sn->depth);
+		return;
+	}
+	sfs_snapmap_from_snapshot(sn, &m);
+	c->snap = sn->id;
+	r = sfs_reader_walk(c->r, &m, true, walk_fn, c);
+	if (r < 0)
+		report(c, "snapshot %s: block map cannot be read: %s", sn->id,
+		       r == -EBADMSG ? "a map page fails verification" : strerror(-r));
+}
+
+/* Snapshot records straight from LMDB, so that one damaged record is
+ * reported and the walk goes on. */
+static int check_snapshots(struct ck *c)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	rc = mdb_cursor_open(sfs_txn_mdb(c->txn), c->s->dbi[SFS_DBI_SNAPSHOTS], &cur);
+	if (rc)
+		return sfs_mdb_err(rc);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct sfs_snapshot sn;
+		char key[64];
+		size_t kl = k.mv_size < sizeof(key) - 1 ? k.mv_size : sizeof(key) - 1;
+
+		memcpy(key, k.mv_data, kl);
+		key[kl] = '\0';
+		if (sfs_snapshot_decode(v.mv_data, v.mv_size, &sn) < 0) {
+			report(c, "catalog: snapshot record %s is damaged", key);
+			continue;
+		}
+		if (strcmp(sn.id, key))
+			report(c, "catalog: snapshot record %s carries id %s", key, sn.id);
+		else
+			check_snapshot(c, &sn);
+		sfs_snapshot_release(&sn);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : sfs_mdb_err(rc);
+}
+
+static int check_volumes(struct ck *c)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	rc = mdb_cursor_open(sfs_txn_mdb(c->txn), c->s->dbi[SFS_DBI_VOLUMES], &cur);
+	if (rc)
+		return sfs_mdb_err(rc);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct sfs_volume vol;
+
+		c->res->volumes++;
+		if (sfs_volume_decode(v.mv_data, v.mv_size, &vol) < 0) {
+			report(c, "catalog: volume record %.*s is damaged",
+			       (int)(k.mv_size > 128 ? 128 : k.mv_size), (const char *)k.mv_data);
+			continue;
+		}
+		sfs_volume_release(&vol);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : sfs_mdb_err(rc);
+}
+
+struct rd {
+	struct ck *c;
+	sfs_progress_fn progress;
+	void *progress_ctx;
+	uint64_t total;
+};
+
+static int read_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk_loc *loc)
+{
+	struct rd *d = ctx;
+	struct ck *c = d->c;
+	struct sfs_chunk_loc got;
+	size_t len;
+	int r;
+
+	if (!loc)
+		return 0; /* reported by the index pass */
+	r = sfs_reader_fetch_chunk(c->r, id, c->buf, SFS_BLOCK_MAX, &len, &got);
+	c->res->chunks_read++;
+	if (r < 0) {
+		char hex[SFS_ID_HEX_LEN + 1];
+		sfs_id_to_hex(id, hex);
+		report(c, "chunk %s in pack %016" PRIx64 ".pack at offset %" PRIu64 ": %s", hex,
+		       loc->pack, loc->offset,
+		       r == -EBADMSG ? "stored bytes fail verification" : strerror(-r));
+	}
+	if (d->progress && c->res->chunks_read % 256 == 0)
+		d->progress(d->progress_ctx, c->res->chunks_read, d->total);
+	return 0;
+}
+
+struct unref {
+	struct ck *c;
+};
+
+static int unref_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk_loc *loc)
+{
+	struct ck *c = ctx;
+
+	if (!loc)
+		return 0;
+	if (loc->type == SFS_CHUNK_MAP ? sfs_idset_has(&c->pages, id)
+				       : sfs_idset_has(&c->blocks, id))
+		return 0;
+	c->res->unreferenced++;
+	c->res->unreferenced_bytes += SFS_REC_HEADER_LEN + loc->stored_len;
+	return 0;
+}
+
+int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void *ctx,
+	      sfs_progress_fn progress, void *progress_ctx, struct sfs_check_result *ret)
+{
+	struct ck c = { .s = s, .res = ret, .problem = problem, .ctx = ctx };
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	sfs_idset_init(&c.pages);
+	sfs_idset_init(&c.blocks);
+	r = sfs_reader_new(s, 16u << 20, &c.r);
+	if (r < 0)
+		return r;
+	c.buf = malloc(SFS_BLOCK_MAX);
+	if (!c.buf) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* One read transaction for the whole walk: a consistent view, and
+	 * check runs alone or beside readers only. */
+	r = sfs_txn_begin(s, false, &c.txn);
+	if (r < 0)
+		goto out;
+	r = sfs_cat_chunk_foreach(c.txn, check_chunk_entry, &c);
+	if (r == 0)
+		r = check_volumes(&c);
+	if (r == 0)
+		r = check_snapshots(&c);
+	if (r == 0)
+		r = sfs_cat_chunk_foreach(c.txn, unref_fn, &c);
+	if (r == 0 && read_data) {
+		struct rd d = { &c, progress, progress_ctx, ret->chunks };
+		r = sfs_cat_chunk_foreach(c.txn, read_fn, &d);
+	}
+	sfs_txn_abort(c.txn);
+	if (r == -EUCLEAN || r == -EBADMSG) {
+		report(&c, "catalog: LMDB reports damage (%s)", strerror(-r));
+		r = 0;
+	}
+out:
+	free(c.buf);
+	free(c.pack_sizes);
+	sfs_idset_release(&c.pages);
+	sfs_idset_release(&c.blocks);
+	sfs_reader_free(c.r);
+	return r;
+}
