@@ -25,9 +25,14 @@ unset SNAPFS_TEST_KEEP_QUIET 2>/dev/null || true
 
 declare -a _MOUNTS=() _LOOPS=() _PIDS=()
 
+FAILURES=0
+
 cleanup() {
 	local rc=$? m l p
 	set +e
+	if [ $rc -eq 0 ] && [ "$FAILURES" -gt 0 ]; then
+		rc=1
+	fi
 	for p in "${_PIDS[@]}"; do
 		kill -9 "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
@@ -43,7 +48,7 @@ cleanup() {
 	if [ $rc -eq 0 ]; then
 		echo "PASS: $TEST_NAME"
 	elif [ $rc -ne 77 ]; then
-		echo "FAIL: $TEST_NAME (exit $rc)" >&2
+		echo "FAIL: $TEST_NAME (exit $rc, $FAILURES checks failed)" >&2
 	fi
 	exit $rc
 }
@@ -54,6 +59,13 @@ log() { printf '[%s] %s\n' "$TEST_NAME" "$*"; }
 fail() {
 	printf '[%s] FAIL: %s\n' "$TEST_NAME" "$*" >&2
 	exit 1
+}
+
+# soft_fail MSG: records a failed check and goes on, so that one run shows
+# every broken case; the test still fails at the end.
+soft_fail() {
+	printf '[%s] FAIL: %s\n' "$TEST_NAME" "$*" >&2
+	FAILURES=$((FAILURES + 1))
 }
 
 need_root() {
@@ -105,22 +117,25 @@ assert_same_file() {
 }
 
 # expect_error CODE CMD...: CMD must exit with CODE and print exactly one
-# line on stderr, starting "snapfs: ". Sets ERR to that line.
+# line on stderr, starting "snapfs: ". Sets ERR to that line. A mismatch
+# is a soft failure (reported, and the test goes on).
 expect_error() {
 	local want=$1 rc=0 lines
 	shift
 	"$@" >"$T/.out" 2>"$T/.err" || rc=$?
 	ERR=$(cat "$T/.err")
-	[ "$rc" -eq "$want" ] ||
-		fail "'$*' exited $rc, expected $want; stderr: $ERR"
 	lines=$(wc -l <"$T/.err")
-	[ "$lines" -eq 1 ] ||
-		fail "'$*' printed $lines lines on stderr, expected one: $ERR"
-	case "$ERR" in
-	"snapfs: "*) ;;
-	*) fail "'$*': error does not start with 'snapfs: ': $ERR" ;;
-	esac
-	log "ok ($rc): $* -> $ERR"
+	if [ "$rc" -ne "$want" ]; then
+		soft_fail "'$*' exited $rc, expected $want; stderr: $ERR"
+	elif [ "$lines" -ne 1 ]; then
+		soft_fail "'$*' printed $lines lines on stderr, expected one: $ERR"
+	else
+		case "$ERR" in
+		"snapfs: "*) log "ok ($rc): $* -> $ERR" ;;
+		*) soft_fail "'$*': error does not start with 'snapfs: ': $ERR" ;;
+		esac
+	fi
+	return 0
 }
 
 # store_state: a fingerprint of the store (catalog listings, pack and
