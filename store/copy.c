@@ -123,10 +123,11 @@ static int log_bad(int r, const struct sfs_id *id, const char *what)
 	char hex[SFS_ID_HEX_LEN + 1];
 
 	sfs_id_to_hex(id, hex);
-	return sfs_log_errno(r, "copy: %s %s in the source store: %s", what, hex,
-			     r == -EBADMSG   ? "stored bytes fail verification"
-			     : r == -EUCLEAN ? "missing from the store"
-					     : strerror(-r));
+	sfs_log(SFS_LOG_ERR, "copy: %s %s in the source store: %s", what, hex,
+		r == -EBADMSG   ? "stored bytes fail verification"
+		: r == -EUCLEAN ? "missing from the store"
+				: strerror(-r));
+	return r;
 }
 
 static int copy_node(struct cp *c, const struct sfs_id *id, int level, uint64_t base)

@@ -350,10 +350,12 @@ static int move_one(struct gc *g, const struct live_ent *e, uint8_t *stored, uin
 				     e->loc.raw_len, &e->id);
 	if (r < 0) {
 		sfs_id_to_hex(&e->id, hex);
-		return sfs_log_errno(r, "gc: live chunk %s in pack %016" PRIx64
-					" at offset %" PRIu64 " cannot be read or fails verification; "
-					"nothing was collected (run 'snapfs check --read-data')",
-				     hex, e->loc.pack, e->loc.offset);
+		sfs_log(SFS_LOG_ERR,
+			"gc: live chunk %s in pack %016" PRIx64 " at offset %" PRIu64 ": %s; "
+			"nothing was collected (run 'snapfs check --read-data')",
+			hex, e->loc.pack, e->loc.offset,
+			r == -EBADMSG ? "stored bytes fail verification" : strerror(-r));
+		return r;
 	}
 	/* Dropping the entry first makes put_stored append rather than find
 	 * the old copy; both changes land in the same transaction. */
