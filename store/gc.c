@@ -382,7 +382,8 @@ static int move_live(struct gc *g)
 		r = -ENOMEM;
 		goto out;
 	}
-	qsort(g->moves, g->n_moves, sizeof(*g->moves), cmp_move);
+	if (g->n_moves)
+		qsort(g->moves, g->n_moves, sizeof(*g->moves), cmp_move);
 	for (size_t i = 0; i < g->n_moves; i++)
 		total += SFS_REC_HEADER_LEN + (uint64_t)g->moves[i].loc.stored_len;
 	for (size_t i = 0; i < g->n_moves && r == 0; i++) {

@@ -234,7 +234,7 @@ static int retain(struct run *r, struct sfs_store *s, uint32_t count, int64_t ag
 	if (err < 0)
 		return err;
 	err = sfs_cat_snapshot_foreach(t, NULL, cand_cb, &l);
-	if (err == 0)
+	if (err == 0 && l.n)
 		qsort(l.c, l.n, sizeof(*l.c), by_volume);
 	for (size_t i = 0; err == 0 && i < l.n;) {
 		size_t j = i;

@@ -383,6 +383,7 @@ Test(policy, thirty_days_daily_keep_7_with_an_image)
 	}
 
 	/* disabled: nothing happens */
+	sfs_policy_release(&p);
 	cr_assert_eq(sfs_txn_begin(s, true, &t), 0);
 	cr_assert_eq(sfs_cat_policy_get(t, "nightly", &p), 0);
 	p.enabled = false;
