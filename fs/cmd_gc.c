@@ -104,11 +104,12 @@ int cmd_gc(const struct cli *c, int argc, char **argv)
 			"freed_bytes", (json_int_t)res.freed_bytes));
 	{
 		char a[32], b[32], d[32];
-		printf("%s%" PRIu64 " unreferenced chunks (%s) in %" PRIu64 " snapshots' store; "
-		       "%" PRIu64 " packs removed, %" PRIu64 " rewritten (%s moved)\n",
-		       go.dry_run ? "dry run: " : "", res.dead_chunks,
-		       cli_human(res.dead_bytes, a, sizeof(a)), res.snapshots, res.packs_removed,
-		       res.packs_rewritten, cli_human(res.copied_bytes, b, sizeof(b)));
+		printf("%s%" PRIu64 " snapshots marked; %" PRIu64 " unreferenced chunks (%s)%s; "
+		       "%" PRIu64 " packs removed, %" PRIu64 " rewritten (%s of live data moved)\n",
+		       go.dry_run ? "dry run: " : "", res.snapshots, res.dead_chunks,
+		       cli_human(res.dead_bytes, a, sizeof(a)), go.dry_run ? "" : " dropped",
+		       res.packs_removed, res.packs_rewritten,
+		       cli_human(res.copied_bytes, b, sizeof(b)));
 		printf("%s %s\n", go.dry_run ? "would free at most" : "freed",
 		       cli_human(res.freed_bytes, d, sizeof(d)));
 	}
