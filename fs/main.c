@@ -26,6 +26,9 @@ static const char usage_text[] =
 	"  snapshot create VOLUME SOURCE [...]             snapshot a file, block device or stdin\n"
 	"  snapshot list|show|diff|restore ...             browse, compare and restore snapshots\n"
 	"  volume list|show|tag ...                        volumes and their tags\n"
+	"  snapshot delete|copy ...                        delete, copy to another store\n"
+	"  gc [--dry-run]                                  reclaim space of deleted snapshots\n"
+	"  policy create|list|show|run ...                 scheduled snapshots and retention\n"
 	"  check [--read-data]                             verify the catalog, maps and data\n"
 	"  info                                            store settings and usage\n"
 	"  mount MOUNTPOINT [-f] [-s] [-d] [-o OPTIONS]     mount the store read-only (FUSE)\n"
@@ -61,6 +64,8 @@ static const struct command commands[] = {
 	{ "snapshot", cmd_snapshot },
 	{ "volume", cmd_volume },
 	{ "mount", cmd_mount },
+	{ "gc", cmd_gc },
+	{ "policy", cmd_policy },
 };
 
 int main(int argc, char **argv)
