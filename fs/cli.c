@@ -215,6 +215,13 @@ int cli_print_json(json_t *j)
 	return 0;
 }
 
+#include <getopt.h>
+
+const char *cli_bad_arg(char **argv)
+{
+	return optind > 0 ? argv[optind - 1] : "?";
+}
+
 bool cli_wants_help(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {

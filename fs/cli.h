@@ -41,6 +41,9 @@ const char *cli_time(int64_t t, char *buf, size_t len);
 /* Prints j (pretty, newline) to stdout and drops the reference. */
 int cli_print_json(json_t *j);
 
+/* The argument getopt just rejected (getopt's own message is off). */
+const char *cli_bad_arg(char **argv);
+
 /* True when argv has --help/-h before any "--". */
 bool cli_wants_help(int argc, char **argv);
 

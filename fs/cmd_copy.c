@@ -61,7 +61,7 @@ int cmd_snapshot_copy(const struct cli *c, int argc, char **argv)
 			fputs(copy_help, stdout);
 			return 0;
 		default:
-			return cli_usage_error("snapshot copy ", "bad option");
+			return cli_usage_error("snapshot copy ", "invalid option or missing argument '%s'", cli_bad_arg(argv));
 		}
 	}
 	if (argc - optind != 1)

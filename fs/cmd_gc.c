@@ -71,7 +71,7 @@ int cmd_gc(const struct cli *c, int argc, char **argv)
 			fputs(gc_help, stdout);
 			return 0;
 		default:
-			return cli_usage_error("gc ", "bad option");
+			return cli_usage_error("gc ", "invalid option or missing argument '%s'", cli_bad_arg(argv));
 		}
 	}
 	if (optind != argc)

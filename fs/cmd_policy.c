@@ -154,7 +154,7 @@ static int policy_create(const struct cli *c, int argc, char **argv)
 			fputs(policy_help, stdout);
 			goto out;
 		default:
-			r = cli_usage_error(cmd, "bad option");
+			r = cli_usage_error(cmd, "invalid option or missing argument '%s'", cli_bad_arg(argv));
 		}
 	}
 	if (r)
@@ -445,7 +445,7 @@ static int policy_run(const struct cli *c, int argc, char **argv)
 			fputs(policy_help, stdout);
 			return 0;
 		default:
-			return cli_usage_error("policy run ", "bad option");
+			return cli_usage_error("policy run ", "invalid option or missing argument '%s'", cli_bad_arg(argv));
 		}
 	}
 	if (optind != argc) {

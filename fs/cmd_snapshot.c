@@ -96,7 +96,7 @@ static int snap_create(const struct cli *c, int argc, char **argv)
 			r = 0;
 			goto out;
 		default:
-			r = cli_usage_error("snapshot create ", "bad option");
+			r = cli_usage_error("snapshot create ", "invalid option or missing argument '%s'", cli_bad_arg(argv));
 			goto out;
 		}
 	}
@@ -178,7 +178,7 @@ static int parse_simple(int argc, char **argv, const char *cmd, bool *json, cons
 			fputs(snapshot_help, stdout);
 			return -1;
 		default:
-			return cli_usage_error(cmd, "bad option");
+			return cli_usage_error(cmd, "invalid option or missing argument '%s'", cli_bad_arg(argv));
 		}
 	}
 	if (argc - optind != nargs)
@@ -419,7 +419,7 @@ static int snap_restore(const struct cli *c, int argc, char **argv)
 			fputs(snapshot_help, stdout);
 			return 0;
 		default:
-			return cli_usage_error("snapshot restore ", "bad option");
+			return cli_usage_error("snapshot restore ", "invalid option or missing argument '%s'", cli_bad_arg(argv));
 		}
 	}
 	if (argc - optind != 2)

@@ -81,6 +81,7 @@ int main(int argc, char **argv)
 	int o;
 
 	sfs_log_set_sink(sfs_log_stderr_sink, NULL);
+	opterr = 0; /* errors are ours to print, as one line */
 	/* '+': stop at the command, whose options are its own. */
 	while ((o = getopt_long(argc, argv, "+S:vhV", opts, NULL)) != -1) {
 		switch (o) {
@@ -97,8 +98,8 @@ int main(int argc, char **argv)
 			puts("snapfs " SNAPFS_VERSION);
 			return 0;
 		default:
-			fputs("snapfs: see 'snapfs --help'\n", stderr);
-			return EXIT_USAGE;
+			return cli_usage_error(NULL, "invalid option or missing argument '%s'",
+					       cli_bad_arg(argv));
 		}
 	}
 	if (optind >= argc) {
