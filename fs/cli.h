@@ -55,5 +55,6 @@ int cmd_info(const struct cli *c, int argc, char **argv);
 int cmd_check(const struct cli *c, int argc, char **argv);
 int cmd_snapshot(const struct cli *c, int argc, char **argv);
 int cmd_volume(const struct cli *c, int argc, char **argv);
+int cmd_image(const struct cli *c, int argc, char **argv);
 
 #endif

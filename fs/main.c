@@ -23,6 +23,8 @@ static const char usage_text[] =
 	"  snapshot create VOLUME SOURCE [...]             snapshot a file, block device or stdin\n"
 	"  snapshot list|show|diff|restore ...             browse, compare and restore snapshots\n"
 	"  volume list|show|tag ...                        volumes and their tags\n"
+	"  image create|list|show|deregister|permission|launch-config ...\n"
+	"                                                  machine images (AMIs)\n"
 	"  check [--read-data]                             verify the catalog, maps and data\n"
 	"  info                                            store settings and usage\n"
 	"\n"
@@ -46,6 +48,7 @@ static const struct command commands[] = {
 	{ "check", cmd_check },
 	{ "snapshot", cmd_snapshot },
 	{ "volume", cmd_volume },
+	{ "image", cmd_image },
 };
 
 int main(int argc, char **argv)
