@@ -361,7 +361,7 @@ static int image_create(const struct cli *c, int argc, char **argv)
 			fputs(image_help, stdout);
 			goto out_release;
 		default:
-			r = cli_usage_error("image create ", "bad option");
+			r = cli_usage_error("image create ", "unknown option '%s'", argv[optind - 1]);
 		}
 		if (r)
 			goto out_release;
@@ -460,7 +460,7 @@ static int parse_json_only(int argc, char **argv, const char *cmd, bool *json, i
 			fputs(image_help, stdout);
 			return -1;
 		default:
-			return cli_usage_error(cmd, "bad option");
+			return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (argc - optind != nargs)
@@ -636,7 +636,7 @@ static int image_deregister(const struct cli *c, int argc, char **argv)
 			fputs(image_help, stdout);
 			return 0;
 		default:
-			return cli_usage_error("image deregister ", "bad option");
+			return cli_usage_error("image deregister ", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (argc - optind != 1)
@@ -766,7 +766,7 @@ static int perm_change(const struct cli *c, int argc, char **argv, bool add)
 			fputs(image_help, stdout);
 			goto out_free;
 		default:
-			r = cli_usage_error(cmd, "bad option");
+			r = cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 			goto out_free;
 		}
 	}
@@ -823,6 +823,8 @@ static int image_permission(const struct cli *c, int argc, char **argv)
 
 int cmd_image(const struct cli *c, int argc, char **argv)
 {
+	/* Errors are reported as one line of our own. */
+	opterr = 0;
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(image_help, argc < 2 ? stderr : stdout);
 		return argc < 2 ? EXIT_USAGE : 0;

@@ -567,7 +567,7 @@ int cmd_image_launch_config(const struct cli *c, int argc, char **argv)
 			      stdout);
 			return 0;
 		default:
-			return cli_usage_error(cmd, "bad option");
+			return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (argc - optind != 1)
