@@ -185,7 +185,8 @@ static char *absolute(const char *p)
 	return out;
 }
 
-/* The order QEMU tries boot devices in: the root device first. */
+/* The order firmware tries the disks in, from 1: the root device first.
+ * QEMU gives bootindex 0 to a -kernel, which must stay free. */
 static size_t boot_index(const struct sfs_image *img, size_t i)
 {
 	size_t root = 0;
@@ -194,8 +195,8 @@ static size_t boot_index(const struct sfs_image *img, size_t i)
 		if (!strcmp(img->devices[j].device, img->root_device))
 			root = j;
 	if (i == root)
-		return 0;
-	return i < root ? i + 1 : i;
+		return 1;
+	return i < root ? i + 2 : i + 1;
 }
 
 /* ---- QEMU ---- */
@@ -228,7 +229,7 @@ static int print_qemu(const struct launch *l, FILE *f)
 		fprintf(f, "# /dev/%s in the guest: device %s, snapshot %s, %" PRIu64 " bytes\n", g,
 			img->devices[i].device, img->devices[i].snapshot, img->devices[i].size);
 	}
-	fputs("set -e\n", f);
+	fputs("# Arguments given to this script are passed on to QEMU.\nset -e\n", f);
 	if (l->overlay) {
 		/* Existing overlays are kept: they are the VM's disks now. */
 		fputs("mkdir -p ", f);
@@ -355,7 +356,9 @@ static int print_qemu(const struct launch *l, FILE *f)
 	} else {
 		arg(f, "-nographic", NULL);
 	}
-	fputc('\n', f);
+	/* The script's own arguments go to QEMU last, so that a caller can
+	 * add or override options without editing it. */
+	fputs(" \\\n  \"$@\"\n", f);
 out_free_vars:
 	free(vars);
 	return r;
@@ -397,7 +400,7 @@ static int print_libvirt_disk(const struct launch *l, FILE *f, size_t i)
 	fprintf(f, "      <target dev='%s' bus='virtio'/>\n", g);
 	if (!ov)
 		fputs(l->snapshot_mode ? "      <transient/>\n" : "      <readonly/>\n", f);
-	fprintf(f, "      <boot order='%zu'/>\n", boot_index(l->img, i) + 1);
+	fprintf(f, "      <boot order='%zu'/>\n", boot_index(l->img, i));
 	fputs("    </disk>\n", f);
 	free(base);
 	free(ov);

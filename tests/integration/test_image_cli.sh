@@ -147,7 +147,7 @@ grep -q "file=$T/mnt/images/web/sda.img,format=raw,if=none,id=sda,readonly=on" "
 	fail "sda drive"
 [ "$(grep -n 'id=sda' "$T/launch.sh" | cut -d: -f1)" -lt "$(grep -n 'id=sdb' "$T/launch.sh" | cut -d: -f1)" ] ||
 	fail "drives not in mapping order"
-grep -q "drive=sda,bootindex=0" "$T/launch.sh" || fail "root device does not boot first"
+grep -q "drive=sda,bootindex=1" "$T/launch.sh" || fail "root device does not boot first"
 grep -q OVMF "$T/launch.sh" && fail "bios image with OVMF"
 sfs image launch-config web --mount "$T/mnt" --snapshot-mode | grep -q -- "-snapshot" ||
 	fail "--snapshot-mode"
