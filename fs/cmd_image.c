@@ -693,7 +693,7 @@ static int perm_list(const struct cli *c, int argc, char **argv)
 	if (r)
 		return r;
 	if (json) {
-		r = cli_print_json(json_pack("{s:s, s:s, s:s?, s:b, s:O, s:O}", "image", img.name,
+		r = cli_print_json(json_pack("{s:s, s:s, s:s*, s:b, s:O, s:O}", "image", img.name,
 					     "id", img.id, "owner", img.owner, "public",
 					     img.public, "users", img.users, "groups",
 					     img.groups));

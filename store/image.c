@@ -264,7 +264,8 @@ json_t *sfs_image_to_json(const struct sfs_image *img)
 			return NULL;
 		}
 	}
-	o = json_pack("{s:s, s:s, s:I, s:s?, s:s, s:s, s:s, s:o, s:s?, s:O, s:{s:b, s:O, s:O}}",
+	/* Optional fields are left out rather than shown as null. */
+	o = json_pack("{s:s, s:s, s:I, s:s*, s:s, s:s, s:s, s:o, s:s*, s:O, s:{s:b, s:O, s:O}}",
 		      "id", img->id, "name", img->name, "created", (json_int_t)img->created,
 		      "owner", img->owner, "architecture", sfs_arch_name(img->arch), "boot_mode",
 		      sfs_boot_mode_name(img->boot_mode), "root_device", img->root_device,
