@@ -1,0 +1,588 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The FUSE low-level operations: a thin shim that maps inodes and names to
+ * the tree's views and reads to the reader. Every snapshot is a read-only
+ * file whose bytes never change, so the kernel may cache them for good
+ * (keep_cache, long attribute timeouts); names are cached for a second
+ * only, because snapshots come and go while mounted. Errors keep their
+ * errno, except that a block whose stored bytes fail verification fails
+ * the read with EIO, which is what programs expect of a bad sector.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "fsops_int.h"
+#include "mount_int.h"
+#include "snapfs/log.h"
+
+/* Names may go away when a snapshot is deleted: cache them briefly. A
+ * snapshot's attributes never change while its inode lives. */
+#define ENTRY_TIMEOUT 1.0
+#define DIR_ATTR_TIMEOUT 1.0
+#define FILE_ATTR_TIMEOUT 3600.0
+
+/* What an open snapshot file carries: a copy of its map, so reads need
+ * neither the tree nor the catalog, and its readahead state. */
+struct handle {
+	struct sfs_snapmap map;
+	struct sfs_ra_state ra;
+};
+
+static struct sfs_mount *mount_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static const struct sfs_tvol *vol_of_latest(const struct sfs_view *v, uint64_t ino)
+{
+	return sfs_view_vol_by_ino(v, SFS_INO_MAKE(SFS_INO_KIND_VOL, SFS_INO_NUM(ino)));
+}
+
+static void dir_attr(struct sfs_mount *mt, struct stat *st, uint64_t ino, nlink_t nlink,
+		     int64_t mtime, off_t size)
+{
+	st->st_ino = ino;
+	st->st_mode = S_IFDIR | 0555;
+	st->st_nlink = nlink;
+	st->st_size = size;
+	st->st_mtime = st->st_ctime = st->st_atime = mtime ? mtime : mt->mount_time;
+}
+
+static void snap_attr(struct sfs_mount *mt, struct stat *st, const struct sfs_tsnap *ts)
+{
+	st->st_ino = ts->ino;
+	st->st_mode = S_IFREG | 0444;
+	st->st_nlink = 2; /* snapshots/<id>.img and volumes/<vol>/<time>-<id>.img */
+	st->st_size = (off_t)ts->map.size;
+	st->st_blocks = (blkcnt_t)(ts->data_bytes / 512);
+	st->st_blksize = (blksize_t)ts->map.block_size;
+	st->st_mtime = st->st_ctime = st->st_atime = ts->created;
+}
+
+/* Fills st for ino as view v shows it; -ENOENT when v does not have it. */
+static int attr_of(struct sfs_mount *mt, const struct sfs_view *v, uint64_t ino, struct stat *st,
+		   double *ret_timeout)
+{
+	const struct sfs_tsnap *ts;
+	const struct sfs_tvol *tv;
+
+	memset(st, 0, sizeof(*st));
+	st->st_uid = mt->uid;
+	st->st_gid = mt->gid;
+	st->st_blksize = 4096;
+	*ret_timeout = DIR_ATTR_TIMEOUT;
+	switch (ino) {
+	case SFS_INO_ROOT:
+		dir_attr(mt, st, ino, 5, v->mtime, 3);
+		return 0;
+	case SFS_INO_SNAPSHOTS:
+		dir_attr(mt, st, ino, 2, v->mtime, (off_t)v->nsnaps);
+		return 0;
+	case SFS_INO_VOLUMES:
+		dir_attr(mt, st, ino, 2 + v->nvols, v->mtime, (off_t)v->nvols);
+		return 0;
+	case SFS_INO_IMAGES:
+		dir_attr(mt, st, ino, 2, 0, 0);
+		return 0;
+	}
+	switch (SFS_INO_KIND(ino)) {
+	case SFS_INO_KIND_SNAP:
+		ts = sfs_view_snap_by_ino(v, ino);
+		if (!ts)
+			return -ENOENT;
+		snap_attr(mt, st, ts);
+		*ret_timeout = FILE_ATTR_TIMEOUT;
+		return 0;
+	case SFS_INO_KIND_VOL:
+		tv = sfs_view_vol_by_ino(v, ino);
+		if (!tv)
+			return -ENOENT;
+		dir_attr(mt, st, ino, 2, tv->mtime, (off_t)tv->nsnaps);
+		return 0;
+	case SFS_INO_KIND_LATEST:
+		tv = vol_of_latest(v, ino);
+		if (!tv || !tv->nsnaps)
+			return -ENOENT;
+		st->st_ino = ino;
+		st->st_mode = S_IFLNK | 0777;
+		st->st_nlink = 1;
+		st->st_size = (off_t)strlen(tv->latest);
+		st->st_mtime = st->st_ctime = st->st_atime = tv->snaps[tv->nsnaps - 1]->created;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* Picks up new or deleted snapshots. A catalog that cannot be read now
+ * leaves the last view in place: stale names beat a failing mount. */
+static void refresh(struct sfs_mount *mt)
+{
+	int r = sfs_tree_refresh(mt->tree);
+
+	if (r < 0)
+		sfs_log(SFS_LOG_WARN, "cannot refresh the snapshot list: %s", strerror(-r));
+}
+
+static bool is_dir_ino(uint64_t ino)
+{
+	return ino == SFS_INO_ROOT || ino == SFS_INO_SNAPSHOTS || ino == SFS_INO_VOLUMES ||
+	       ino == SFS_INO_IMAGES || SFS_INO_KIND(ino) == SFS_INO_KIND_VOL;
+}
+
+/* The inode that name names in directory parent, or 0; -ENOTDIR when
+ * parent is not a directory. */
+static int64_t child_ino(const struct sfs_view *v, uint64_t parent, const char *name)
+{
+	const struct sfs_tsnap *ts;
+	const struct sfs_tvol *tv;
+	size_t len = strlen(name);
+
+	switch (parent) {
+	case SFS_INO_ROOT:
+		if (!strcmp(name, "snapshots"))
+			return SFS_INO_SNAPSHOTS;
+		if (!strcmp(name, "volumes"))
+			return SFS_INO_VOLUMES;
+		if (!strcmp(name, "images"))
+			return SFS_INO_IMAGES;
+		return 0;
+	case SFS_INO_SNAPSHOTS: {
+		char id[SFS_IDSTR_SIZE];
+
+		if (len < 5 || len - 4 >= sizeof(id) || strcmp(name + len - 4, ".img"))
+			return 0;
+		memcpy(id, name, len - 4);
+		id[len - 4] = '\0';
+		ts = sfs_view_snap_by_id(v, id);
+		return ts ? (int64_t)ts->ino : 0;
+	}
+	case SFS_INO_VOLUMES:
+		tv = sfs_view_vol_by_name(v, name);
+		return tv ? (int64_t)tv->ino : 0;
+	case SFS_INO_IMAGES:
+		return 0;
+	}
+	if (SFS_INO_KIND(parent) != SFS_INO_KIND_VOL)
+		return -ENOTDIR;
+	tv = sfs_view_vol_by_ino(v, parent);
+	if (!tv)
+		return 0;
+	if (!strcmp(name, SFS_LATEST_NAME))
+		return tv->nsnaps ? (int64_t)tv->latest_ino : 0;
+	ts = sfs_tvol_snap_by_vname(tv, name);
+	return ts ? (int64_t)ts->ino : 0;
+}
+
+static void fill_entry(struct sfs_mount *mt, const struct sfs_view *v, uint64_t ino,
+		       struct fuse_entry_param *e)
+{
+	double attr_timeout;
+
+	memset(e, 0, sizeof(*e));
+	if (attr_of(mt, v, ino, &e->attr, &attr_timeout) < 0)
+		return;
+	e->ino = ino;
+	e->generation = 1; /* inode numbers are never reused in a mount */
+	e->attr_timeout = attr_timeout;
+	e->entry_timeout = ENTRY_TIMEOUT;
+}
+
+/* Valid replies: fuse_reply_entry, fuse_reply_err. */
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct sfs_mount *mt = mount_of(req);
+	struct fuse_entry_param e;
+	struct sfs_view *v;
+	int64_t ino;
+
+	refresh(mt);
+	v = sfs_tree_get(mt->tree);
+	ino = child_ino(v, parent, name);
+	if (ino > 0)
+		fill_entry(mt, v, (uint64_t)ino, &e);
+	sfs_view_put(v);
+	if (ino < 0)
+		fuse_reply_err(req, (int)-ino);
+	else if (ino == 0 || e.ino == 0)
+		fuse_reply_err(req, ENOENT);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+/* Valid replies: fuse_reply_attr, fuse_reply_err. */
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct sfs_mount *mt = mount_of(req);
+	struct sfs_view *v;
+	struct stat st;
+	double timeout;
+	int r;
+
+	if (is_dir_ino(ino) || SFS_INO_KIND(ino) == SFS_INO_KIND_LATEST)
+		refresh(mt);
+	v = sfs_tree_get(mt->tree);
+	r = attr_of(mt, v, ino, &st, &timeout);
+	sfs_view_put(v);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, timeout);
+}
+
+/* Valid replies: fuse_reply_readlink, fuse_reply_err. */
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct sfs_mount *mt = mount_of(req);
+	char target[sizeof(((struct sfs_tvol *)0)->latest)];
+	const struct sfs_tvol *tv;
+	struct sfs_view *v;
+
+	if (SFS_INO_KIND(ino) != SFS_INO_KIND_LATEST) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	/* The link follows the newest snapshot, so ask the catalog each time
+	 * (the kernel does not cache link targets unless told to). */
+	refresh(mt);
+	v = sfs_tree_get(mt->tree);
+	tv = vol_of_latest(v, ino);
+	target[0] = '\0';
+	if (tv && tv->nsnaps)
+		memcpy(target, tv->latest, sizeof(target));
+	sfs_view_put(v);
+	if (!target[0])
+		fuse_reply_err(req, ENOENT);
+	else
+		fuse_reply_readlink(req, target);
+}
+
+/* Valid replies: fuse_reply_open, fuse_reply_err. The handle holds the
+ * view, so that one listing is consistent however many readdir calls it
+ * takes, even if snapshots are added meanwhile. */
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct sfs_mount *mt = mount_of(req);
+	struct sfs_view *v;
+
+	if (!is_dir_ino(ino)) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	refresh(mt);
+	v = sfs_tree_get(mt->tree);
+	if (SFS_INO_KIND(ino) == SFS_INO_KIND_VOL && !sfs_view_vol_by_ino(v, ino)) {
+		sfs_view_put(v);
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	fi->fh = (uintptr_t)v;
+	if (fuse_reply_open(req, fi) != 0)
+		sfs_view_put(v);
+}
+
+/* Valid replies: fuse_reply_err. */
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	sfs_view_put((struct sfs_view *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+/* Entry i of directory ino in view v ("." and ".." first): its name and
+ * inode. Returns false past the end. */
+static bool dir_entry(const struct sfs_view *v, uint64_t ino, uint64_t i, const char **ret_name,
+		      uint64_t *ret_ino)
+{
+	static const char *const top[] = { "snapshots", "volumes", "images" };
+	const struct sfs_tvol *tv = NULL;
+
+	if (i == 0) {
+		*ret_name = ".";
+		*ret_ino = ino;
+		return true;
+	}
+	if (i == 1) {
+		*ret_name = "..";
+		*ret_ino = SFS_INO_KIND(ino) == SFS_INO_KIND_VOL ? SFS_INO_VOLUMES : SFS_INO_ROOT;
+		return true;
+	}
+	i -= 2;
+	switch (ino) {
+	case SFS_INO_ROOT:
+		if (i >= 3)
+			return false;
+		*ret_name = top[i];
+		*ret_ino = SFS_INO_SNAPSHOTS + i;
+		return true;
+	case SFS_INO_SNAPSHOTS:
+		if (i >= v->nsnaps)
+			return false;
+		/* The name is "<id>.img": built by the caller from the id. */
+		*ret_name = v->snaps[i].map.id;
+		*ret_ino = v->snaps[i].ino;
+		return true;
+	case SFS_INO_VOLUMES:
+		if (i >= v->nvols)
+			return false;
+		*ret_name = v->vols[i].name;
+		*ret_ino = v->vols[i].ino;
+		return true;
+	case SFS_INO_IMAGES:
+		return false;
+	}
+	tv = sfs_view_vol_by_ino(v, ino);
+	if (!tv)
+		return false;
+	if (i < tv->nsnaps) {
+		*ret_name = tv->snaps[i]->vname;
+		*ret_ino = tv->snaps[i]->ino;
+		return true;
+	}
+	if (i == tv->nsnaps && tv->nsnaps) {
+		*ret_name = SFS_LATEST_NAME;
+		*ret_ino = tv->latest_ino;
+		return true;
+	}
+	return false;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct sfs_mount *mt = mount_of(req);
+	const struct sfs_view *v = (const struct sfs_view *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t used = 0;
+	const char *name;
+	uint64_t child;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (uint64_t i = off < 0 ? 0 : (uint64_t)off; dir_entry(v, ino, i, &name, &child); i++) {
+		char full[SFS_VNAME_SIZE + 8];
+		size_t n;
+
+		if (ino == SFS_INO_SNAPSHOTS && i >= 2) {
+			snprintf(full, sizeof(full), "%s.img", name);
+			name = full;
+		}
+		if (plus) {
+			struct fuse_entry_param e;
+
+			if (i < 2) {
+				/* The kernel does not look up "." and "..": no entry. */
+				memset(&e, 0, sizeof(e));
+				e.attr.st_ino = child;
+				e.attr.st_mode = S_IFDIR;
+			} else {
+				fill_entry(mt, v, child, &e);
+			}
+			n = fuse_add_direntry_plus(req, buf + used, size - used, name, &e,
+						   (off_t)i + 1);
+		} else {
+			struct stat st = { 0 };
+			double timeout;
+
+			if (attr_of(mt, v, child, &st, &timeout) < 0) {
+				st.st_ino = child;
+				st.st_mode = S_IFDIR;
+			}
+			n = fuse_add_direntry(req, buf + used, size - used, name, &st,
+					      (off_t)i + 1);
+		}
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+/* Valid replies: fuse_reply_buf, fuse_reply_data, fuse_reply_err. */
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, false);
+}
+
+/* Valid replies: fuse_reply_buf, fuse_reply_data, fuse_reply_err. */
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, true);
+}
+
+/* Valid replies: fuse_reply_open, fuse_reply_err. */
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct sfs_mount *mt = mount_of(req);
+	const struct sfs_tsnap *ts;
+	struct sfs_view *v;
+	struct handle *h;
+
+	if (is_dir_ino(ino)) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	/* Not in init: the kernel applies its own cap after init returns. */
+	sfs_mount_tune_readahead(mt);
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	v = sfs_tree_get(mt->tree);
+	ts = sfs_view_snap_by_ino(v, ino);
+	h = ts ? calloc(1, sizeof(*h)) : NULL;
+	if (h) {
+		h->map = ts->map;
+		sfs_ra_state_init(&h->ra);
+	}
+	sfs_view_put(v);
+	if (!h) {
+		fuse_reply_err(req, ts ? ENOMEM : ENOENT);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	fi->keep_cache = 1; /* a snapshot's bytes never change */
+	fi->noflush = 1;
+	if (fuse_reply_open(req, fi) != 0) {
+		sfs_ra_state_release(&h->ra);
+		free(h);
+	}
+}
+
+/* Valid replies: fuse_reply_err. */
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+
+	sfs_ra_state_release(&h->ra);
+	free(h);
+	fuse_reply_err(req, 0);
+}
+
+/* The errno a reader failure becomes: stored bytes that fail verification
+ * or a chunk the catalog lost are a bad sector to the program reading,
+ * which is EIO; everything else (ENOMEM, EMFILE...) keeps its meaning. */
+static int read_errno(int r)
+{
+	return r == -EBADMSG || r == -EUCLEAN ? EIO : -r;
+}
+
+/* Valid replies: fuse_reply_buf, fuse_reply_iov, fuse_reply_data,
+ * fuse_reply_err. Only the blocks the range touches are resolved. */
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct sfs_mount *mt = mount_of(req);
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	uint64_t uoff = off < 0 ? 0 : (uint64_t)off;
+	ssize_t n;
+	void *buf;
+
+	if (uoff >= h->map.size || !size) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > h->map.size - uoff)
+		size = (size_t)(h->map.size - uoff);
+	buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	sfs_ra_before_read(mt->ra, &h->ra, &h->map, uoff, size);
+	n = sfs_reader_pread(mt->reader, &h->map, buf, size, uoff);
+	if (n < 0)
+		fuse_reply_err(req, read_errno((int)n));
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+/* Valid replies: fuse_reply_lseek, fuse_reply_err. The kernel sends only
+ * SEEK_DATA and SEEK_HOLE here; the map knows which blocks are zero. */
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	struct sfs_mount *mt = mount_of(req);
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	uint64_t pos;
+	int r;
+
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (off < 0) {
+		fuse_reply_err(req, ENXIO);
+		return;
+	}
+	r = sfs_reader_seek(mt->reader, &h->map, (uint64_t)off, whence, &pos);
+	if (r < 0)
+		fuse_reply_err(req, r == -ENXIO ? ENXIO : read_errno(r));
+	else
+		fuse_reply_lseek(req, (off_t)pos);
+}
+
+/* Valid replies: fuse_reply_statfs, fuse_reply_err. */
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct sfs_mount *mt = mount_of(req);
+	uint32_t bs = sfs_store_block_size(mt->store);
+	uint64_t packs = 0, catalog = 0;
+	struct statvfs sv = { 0 };
+	struct sfs_view *v;
+
+	if (sfs_store_disk_usage(mt->store, &packs, &catalog) < 0)
+		packs = catalog = 0;
+	v = sfs_tree_get(mt->tree);
+	sv.f_bsize = bs;
+	sv.f_frsize = bs;
+	sv.f_blocks = (packs + catalog + bs - 1) / bs;
+	sv.f_files = 4 + v->nsnaps + 2 * v->nvols;
+	sv.f_namemax = 255;
+	sv.f_flag = ST_RDONLY;
+	sfs_view_put(v);
+	fuse_reply_statfs(req, &sv);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct sfs_mount *mt = userdata;
+
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+	/* Nothing ever changes a file's bytes: never drop its pages. */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	/* latest.img moves: the kernel must ask for its target each time. */
+	conn->want &= ~FUSE_CAP_CACHE_SYMLINKS;
+	/* Let the kernel keep many readahead requests in flight. */
+	conn->max_background = 64;
+	conn->congestion_threshold = 48;
+	sfs_log(SFS_LOG_DEBUG, "fuse: max_read %u, max_readahead %u, max_write %u, caps 0x%x",
+		conn->max_read, conn->max_readahead, conn->max_write, conn->want);
+	(void)mt;
+}
+
+const struct fuse_lowlevel_ops sfs_fsops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.getattr = op_getattr,
+	.readlink = op_readlink,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.open = op_open,
+	.read = op_read,
+	.release = op_release,
+	.lseek = op_lseek,
+	.statfs = op_statfs,
+};

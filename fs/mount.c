@@ -1,0 +1,518 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `snapfs mount`: option parsing, the daemon and the FUSE session. The
+ * command forks before it opens anything (LMDB environments and threads do
+ * not survive a fork), the child opens the store, mounts and only then
+ * tells the waiting parent through a pipe that the mount is ready, so the
+ * command returns when the mount can be used, or fails with the child's
+ * error on stderr. Options that mount(8) and fstab pass along (ro, rw,
+ * nofail, dev, suid, defaults...) are accepted; the mount is read-only
+ * whatever they say.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "fsops_int.h"
+#include "mount.h"
+#include "mount_int.h"
+#include "snapfs/log.h"
+
+#define DEFAULT_CACHE (256ull << 20)
+#define DEFAULT_READAHEAD (8ull << 20)
+#define DEFAULT_KERNEL_READAHEAD (1ull << 20)
+#define FUSE_OPTS_MAX 4096
+
+static const char usage_text[] =
+	"usage: snapfs [--store STORE] mount MOUNTPOINT [-f] [-s] [-d] [-o OPTIONS]\n"
+	"       snapfs STORE MOUNTPOINT -o OPTIONS      (as mount.fuse3 runs it)\n"
+	"\n"
+	"Mounts the store read-only: snapshots/<id>.img, volumes/<volume>/...\n"
+	"  -f                 stay in the foreground (logs to stderr)\n"
+	"  -s                 single-threaded\n"
+	"  -d                 FUSE debug output (implies -f)\n"
+	"  -o cache_size=N    block cache size, K/M/G suffixes (default 256M)\n"
+	"  -o readahead=N     most bytes read ahead of a sequential reader (default 8M, 0: off)\n"
+	"  -o ra_threads=N    readahead workers (default: one per CPU)\n"
+	"  -o kernel_readahead=N  the kernel's readahead for the mount (default 1M, 0: leave)\n"
+	"  -o max_read=N      largest read request the kernel may send\n"
+	"  -o max_idle_threads=N  idle FUSE threads kept (default 10)\n"
+	"  -o allow_other     let other users see the mount\n"
+	"Unmount with fusermount3 -u MOUNTPOINT (or umount as root).\n";
+
+/* Options that mount(8), fstab or systemd pass and that mean nothing
+ * here: accepted silently so that fstab lines and .mount units work. */
+static const char *const ignored_opts[] = {
+	"ro", "rw", "nofail", "dev", "nodev", "suid", "nosuid", "exec", "noexec",
+	"defaults", "auto", "noauto", "user", "users", "nouser", "owner", "group",
+	"_netdev", "async", "sync", "atime", "noatime", "relatime", "norelatime",
+	"strictatime", "nostrictatime", "diratime", "nodiratime", "lazytime",
+	"nolazytime", "silent", "loud", "default_permissions", "bg", "fg", NULL,
+};
+
+/* Parses "256M", "1G", "65536": binary suffixes, optional "iB"/"B". */
+static int parse_size(const char *s, uint64_t *ret)
+{
+	unsigned long long v;
+	char *end;
+	int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	}
+	if (shift && !strcmp(end, "iB"))
+		end += 2;
+	else if (!strcmp(end, "B"))
+		end++;
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -EINVAL;
+	*ret = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned max, unsigned *ret)
+{
+	uint64_t v;
+
+	if (parse_size(s, &v) < 0 || v > max)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+static bool is_ignored(const char *opt)
+{
+	for (size_t i = 0; ignored_opts[i]; i++)
+		if (!strcmp(opt, ignored_opts[i]))
+			return true;
+	/* x-systemd.*, x-gvfs-*, comment=...: for other programs. */
+	return !strncmp(opt, "x-", 2) || !strncmp(opt, "comment=", 8);
+}
+
+/* One option of a -o list. Returns 0, or -EINVAL after printing why. */
+static int parse_one_opt(const char *opt, struct sfs_mount_opts *o)
+{
+	const char *eq = strchr(opt, '=');
+	const char *val = eq ? eq + 1 : NULL;
+	size_t klen = eq ? (size_t)(eq - opt) : strlen(opt);
+	uint64_t size;
+
+#define KEY(k) (klen == sizeof(k) - 1 && !strncmp(opt, k, klen))
+	if (!*opt || is_ignored(opt))
+		return 0;
+	if (KEY("cache_size") && val) {
+		if (parse_size(val, &size) < 0 || size < (1u << 20))
+			goto bad;
+		o->cache_bytes = (size_t)size;
+	} else if (KEY("readahead") && val) {
+		if (parse_size(val, &size) < 0)
+			goto bad;
+		o->readahead_bytes = (size_t)size;
+	} else if (KEY("kernel_readahead") && val) {
+		if (parse_size(val, &size) < 0)
+			goto bad;
+		o->kernel_readahead = (size_t)size;
+	} else if (KEY("ra_threads") && val) {
+		if (parse_uint(val, 64, &o->ra_threads) < 0)
+			goto bad;
+	} else if (KEY("max_read") && val) {
+		if (parse_uint(val, 1u << 30, &o->max_read) < 0 || o->max_read < 4096)
+			goto bad;
+	} else if (KEY("max_idle_threads") && val) {
+		if (parse_uint(val, 1024, &o->max_idle_threads) < 0)
+			goto bad;
+	} else if (KEY("allow_other") && !val) {
+		o->allow_other = true;
+	} else if (KEY("debug") && !val) {
+		o->debug = true;
+	} else {
+		sfs_log(SFS_LOG_WARN, "mount: ignoring unknown option '%s'", opt);
+	}
+	return 0;
+bad:
+	fprintf(stderr, "snapfs mount: bad value in option '%s'\n", opt);
+	return -EINVAL;
+#undef KEY
+}
+
+static int parse_opt_list(const char *list, struct sfs_mount_opts *o)
+{
+	char *copy = strdup(list), *save = NULL;
+	int r = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (char *t = strtok_r(copy, ",", &save); t && r == 0; t = strtok_r(NULL, ",", &save))
+		r = parse_one_opt(t, o);
+	free(copy);
+	return r;
+}
+
+static int parse_args(int argc, char **argv, struct sfs_mount_opts *o, const char **ret_mp)
+{
+	const char *mp = NULL;
+
+	memset(o, 0, sizeof(*o));
+	o->cache_bytes = DEFAULT_CACHE;
+	o->readahead_bytes = DEFAULT_READAHEAD;
+	o->max_idle_threads = 10;
+	o->kernel_readahead = DEFAULT_KERNEL_READAHEAD;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(usage_text, stdout);
+			return 1;
+		} else if (!strcmp(a, "-f")) {
+			o->foreground = true;
+		} else if (!strcmp(a, "-s")) {
+			o->single_thread = true;
+		} else if (!strcmp(a, "-d")) {
+			o->debug = true;
+		} else if (!strcmp(a, "-o") || !strncmp(a, "-o", 2)) {
+			const char *list = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
+
+			if (!list) {
+				fputs("snapfs mount: -o needs an argument\n", stderr);
+				return -EINVAL;
+			}
+			if (parse_opt_list(list, o) < 0)
+				return -EINVAL;
+		} else if (a[0] == '-' && a[1]) {
+			fprintf(stderr, "snapfs mount: unknown option '%s'\n%s", a, usage_text);
+			return -EINVAL;
+		} else if (!mp) {
+			mp = a;
+		} else {
+			fprintf(stderr, "snapfs mount: unexpected argument '%s'\n", a);
+			return -EINVAL;
+		}
+	}
+	if (!mp) {
+		fprintf(stderr, "snapfs mount: missing MOUNTPOINT\n%s", usage_text);
+		return -EINVAL;
+	}
+	if (o->debug)
+		o->foreground = true; /* debug output goes to the terminal */
+	*ret_mp = mp;
+	return 0;
+}
+
+/* Appends ",key" with commas and backslashes escaped, as fuse_opt wants. */
+static int opt_append(char *buf, size_t cap, const char *key, const char *val)
+{
+	size_t n = strlen(buf);
+	int w = snprintf(buf + n, cap - n, "%s%s%s", n ? "," : "", key, val ? "=" : "");
+
+	if (w < 0 || (size_t)w >= cap - n)
+		return -E2BIG;
+	n += (size_t)w;
+	for (; val && *val; val++) {
+		if (n + 3 > cap)
+			return -E2BIG;
+		if (*val == ',' || *val == '\\')
+			buf[n++] = '\\';
+		buf[n++] = *val;
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
+static void fuse_log_to_sfs(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	sfs_log(level <= FUSE_LOG_ERR ? SFS_LOG_ERR
+		: level == FUSE_LOG_WARNING ? SFS_LOG_WARN
+		: level <= FUSE_LOG_INFO ? SFS_LOG_INFO
+					 : SFS_LOG_DEBUG,
+		"%s", msg);
+}
+
+/* From now on nobody reads our stderr: log to syslog, let go of the
+ * terminal and the working directory, then release the parent. */
+static void detach(int ready_fd)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	char ok = 0;
+
+	openlog("snapfs", LOG_PID, LOG_DAEMON);
+	sfs_log_set_sink(sfs_log_syslog_sink, NULL);
+	if (chdir("/") < 0)
+		sfs_log(SFS_LOG_WARN, "chdir /: %s", strerror(errno));
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		close(null);
+	}
+	if (write(ready_fd, &ok, 1) != 1)
+		sfs_log(SFS_LOG_WARN, "could not tell the parent that the mount is ready");
+	close(ready_fd);
+}
+
+/* Finds the sysfs readahead knob of the mount on mp from its device
+ * number in mountinfo: stat(2) on mp would ask the not yet running
+ * session and hang. */
+static void find_bdi(struct sfs_mount *mt, const char *mp)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096];
+
+	mt->bdi_ra_path[0] = '\0';
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned maj, min;
+		char path[PATH_MAX];
+
+		/* "36 35 0:52 / /mnt/snaps rw,... - fuse.snapfs ..."; octal
+		 * escapes in the path are compared as they are. */
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, path) == 3 &&
+		    !strcmp(path, mp) && strstr(line, " - fuse.snapfs "))
+			snprintf(mt->bdi_ra_path, sizeof(mt->bdi_ra_path),
+				 "/sys/class/bdi/%u:%u/read_ahead_kb", maj, min);
+	}
+	fclose(f);
+}
+
+void sfs_mount_tune_readahead(struct sfs_mount *mt)
+{
+	char val[32];
+	int fd, n;
+
+	if (!mt->opts.kernel_readahead || !mt->bdi_ra_path[0] ||
+	    __atomic_exchange_n(&mt->bdi_tuned, 1, __ATOMIC_ACQ_REL))
+		return;
+	fd = open(mt->bdi_ra_path, O_WRONLY | O_CLOEXEC);
+	n = snprintf(val, sizeof(val), "%zu\n", mt->opts.kernel_readahead >> 10);
+	if (fd < 0 || write(fd, val, (size_t)n) != n)
+		sfs_log(SFS_LOG_DEBUG, "cannot raise kernel readahead via %s: %s", mt->bdi_ra_path,
+			strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+static int session_run(struct sfs_mount *mt, const char *store, const char *mp, int ready_fd)
+{
+	char opts[FUSE_OPTS_MAX] = "";
+	char *fargv[5];
+	int fargc = 0, r;
+	struct fuse_args args;
+	struct fuse_session *se;
+	char num[32];
+
+	r = opt_append(opts, sizeof(opts), "ro", NULL);
+	if (!r)
+		r = opt_append(opts, sizeof(opts), "default_permissions", NULL);
+	if (!r)
+		r = opt_append(opts, sizeof(opts), "fsname", store);
+	if (!r)
+		r = opt_append(opts, sizeof(opts), "subtype", "snapfs");
+	if (!r && mt->opts.allow_other)
+		r = opt_append(opts, sizeof(opts), "allow_other", NULL);
+	if (!r && mt->opts.max_read) {
+		snprintf(num, sizeof(num), "%u", mt->opts.max_read);
+		r = opt_append(opts, sizeof(opts), "max_read", num);
+	}
+	if (r < 0)
+		return sfs_log_errno(r, "mount options");
+	fargv[fargc++] = (char *)"snapfs";
+	fargv[fargc++] = (char *)"-o";
+	fargv[fargc++] = opts;
+	if (mt->opts.debug)
+		fargv[fargc++] = (char *)"-d";
+	fargv[fargc] = NULL;
+	args = (struct fuse_args)FUSE_ARGS_INIT(fargc, fargv);
+
+	se = fuse_session_new(&args, &sfs_fsops, sizeof(sfs_fsops), mt);
+	if (!se)
+		return sfs_log_errno(-EINVAL, "cannot create the FUSE session");
+	if (fuse_set_signal_handlers(se) != 0) {
+		r = sfs_log_errno(-EIO, "cannot install signal handlers");
+		goto out_destroy;
+	}
+	if (fuse_session_mount(se, mp) != 0) {
+		r = sfs_log_errno(-EIO, "cannot mount on %s", mp);
+		goto out_signals;
+	}
+	find_bdi(mt, mp);
+	if (ready_fd >= 0)
+		detach(ready_fd);
+	sfs_log(ready_fd >= 0 ? SFS_LOG_INFO : SFS_LOG_DEBUG, "mounted %s on %s", store, mp);
+	if (mt->opts.single_thread) {
+		r = fuse_session_loop(se);
+	} else {
+		struct fuse_loop_config cfg = { .clone_fd = 0,
+						.max_idle_threads = mt->opts.max_idle_threads };
+		r = fuse_session_loop_mt(se, &cfg);
+	}
+	/* A positive value is the signal that ended the loop: a clean exit. */
+	if (r > 0)
+		r = 0;
+	if (r < 0)
+		sfs_log(SFS_LOG_ERR, "FUSE session failed: %s", strerror(-r));
+	fuse_session_unmount(se);
+	sfs_log(ready_fd >= 0 ? SFS_LOG_INFO : SFS_LOG_DEBUG, "unmounted %s", mp);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_destroy:
+	fuse_session_destroy(se);
+	return r;
+}
+
+/* Opens the store, serves it and closes everything again. ready_fd >= 0
+ * is the pipe to the waiting parent. Returns 0 or -errno (logged). */
+static int serve(const struct sfs_mount_opts *o, const char *store, const char *mp, int ready_fd)
+{
+	struct sfs_mount mt = { .opts = *o };
+	int r;
+
+	/* Blocks are allocated by one thread and evicted by another; with
+	 * glibc's per-thread arenas the freed space stays scattered over many
+	 * arenas and the daemon's RSS grows to twice the cache bound. One
+	 * arena keeps RSS at the bound and measured no slower. */
+	mallopt(M_ARENA_MAX, 1);
+	mt.uid = getuid();
+	mt.gid = getgid();
+	mt.mount_time = (int64_t)time(NULL);
+	r = sfs_store_open(store, SFS_OPEN_READ, &mt.store);
+	if (r < 0)
+		return sfs_log_errno(r, "cannot open store %s", store);
+	r = sfs_reader_new(mt.store, o->cache_bytes, &mt.reader);
+	if (r < 0) {
+		sfs_log_errno(r, "cannot set up the reader");
+		goto out_close_store;
+	}
+	r = sfs_tree_new(mt.store, &mt.tree);
+	if (r < 0)
+		goto out_free_reader;
+	/* Readahead must fit the cache several times over, or blocks read
+	 * ahead would be evicted before the reader gets to them. */
+	r = sfs_ra_pool_new(mt.reader, o->ra_threads,
+			    o->readahead_bytes < o->cache_bytes / 4 ? o->readahead_bytes
+								     : o->cache_bytes / 4,
+			    &mt.ra);
+	if (r < 0) {
+		sfs_log_errno(r, "cannot start readahead workers");
+		goto out_free_tree;
+	}
+	r = session_run(&mt, store, mp, ready_fd);
+	if (sfs_log_get_level() >= SFS_LOG_DEBUG) {
+		size_t cached;
+		uint64_t hits, misses;
+
+		sfs_reader_stats(mt.reader, &cached, &hits, &misses);
+		sfs_log(SFS_LOG_DEBUG, "block cache: %zu bytes, %llu hits, %llu misses", cached,
+			(unsigned long long)hits, (unsigned long long)misses);
+	}
+	sfs_ra_pool_free(mt.ra);
+out_free_tree:
+	sfs_tree_free(mt.tree);
+out_free_reader:
+	sfs_reader_free(mt.reader);
+out_close_store:
+	sfs_store_close(mt.store);
+	return r;
+}
+
+/* In the parent: wait until the child says the mount is ready (a zero
+ * byte) or dies; its exit status is then ours. */
+static int wait_ready(pid_t child, int fd)
+{
+	char status;
+	ssize_t n;
+	int ws;
+
+	do
+		n = read(fd, &status, 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n == 1 && status == 0)
+		return 0;
+	while (waitpid(child, &ws, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(ws) && WEXITSTATUS(ws) ? WEXITSTATUS(ws) : 1;
+}
+
+int sfs_cmd_mount(const char *store_path, int argc, char **argv)
+{
+	struct sfs_mount_opts o;
+	char store[PATH_MAX], mp[PATH_MAX];
+	const char *mp_arg;
+	struct stat st;
+	int fds[2] = { -1, -1 };
+	int r;
+
+	r = parse_args(argc, argv, &o, &mp_arg);
+	if (r != 0)
+		return r > 0 ? 0 : 2;
+	if (!store_path)
+		store_path = getenv("SNAPFS_STORE");
+	if (!store_path || !*store_path) {
+		fputs("snapfs mount: no store given (--store PATH or SNAPFS_STORE)\n", stderr);
+		return 2;
+	}
+	/* Absolute paths: the daemon leaves the working directory. */
+	if (!realpath(store_path, store)) {
+		fprintf(stderr, "snapfs mount: store %s: %s\n", store_path, strerror(errno));
+		return 1;
+	}
+	if (!realpath(mp_arg, mp) || stat(mp, &st) < 0) {
+		fprintf(stderr, "snapfs mount: mount point %s: %s\n", mp_arg, strerror(errno));
+		return 1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "snapfs mount: mount point %s: %s\n", mp_arg, strerror(ENOTDIR));
+		return 1;
+	}
+	if (o.debug)
+		sfs_log_set_level(SFS_LOG_DEBUG);
+	fuse_set_log_func(fuse_log_to_sfs);
+
+	if (!o.foreground) {
+		pid_t pid;
+
+		if (pipe2(fds, O_CLOEXEC) < 0) {
+			fprintf(stderr, "snapfs mount: pipe: %s\n", strerror(errno));
+			return 1;
+		}
+		fflush(NULL);
+		pid = fork();
+		if (pid < 0) {
+			fprintf(stderr, "snapfs mount: fork: %s\n", strerror(errno));
+			close(fds[0]);
+			close(fds[1]);
+			return 1;
+		}
+		if (pid > 0) {
+			close(fds[1]);
+			return wait_ready(pid, fds[0]);
+		}
+		close(fds[0]);
+		setsid();
+	}
+	r = serve(&o, store, mp, fds[1]);
+	return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the files of the FUSE driver share: the mount's one state struct
+ * (reached from every request with fuse_req_userdata), the tree of
+ * snapshots and volumes as immutable per-generation views, and the
+ * readahead pool. Nothing here includes FUSE headers, so the tree and the
+ * pool can be read without knowing FUSE.
+ */
+#ifndef SNAPFS_FS_MOUNT_INT_H
+#define SNAPFS_FS_MOUNT_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "snapfs/catalog.h"
+#include "snapfs/reader.h"
+#include "snapfs/store.h"
+
+/* ---- inode numbers ----
+ * Stable for the life of the mount and never reused: a snapshot's comes
+ * from its store-wide seq, a volume's from the order in which this mount
+ * first saw it. The kind sits in the top byte so the kinds cannot collide. */
+#define SFS_INO_ROOT 1u
+#define SFS_INO_SNAPSHOTS 2u
+#define SFS_INO_VOLUMES 3u
+#define SFS_INO_IMAGES 4u
+#define SFS_INO_KIND_SHIFT 56
+#define SFS_INO_KIND_SNAP 1u
+#define SFS_INO_KIND_VOL 2u
+#define SFS_INO_KIND_LATEST 3u
+#define SFS_INO_MAKE(kind, n) (((uint64_t)(kind) << SFS_INO_KIND_SHIFT) | (uint64_t)(n))
+#define SFS_INO_KIND(ino) ((unsigned)((ino) >> SFS_INO_KIND_SHIFT))
+#define SFS_INO_NUM(ino) ((ino) & ((UINT64_C(1) << SFS_INO_KIND_SHIFT) - 1))
+
+#define SFS_LATEST_NAME "latest.img"
+/* "YYYYMMDDTHHMMSSZ-" + id + ".img" */
+#define SFS_VNAME_SIZE 64
+
+/* ---- the tree (tree.c) ---- */
+
+/* A completed snapshot as the mount shows it. */
+struct sfs_tsnap {
+	uint64_t ino;
+	uint64_t seq;
+	int64_t created;
+	uint64_t data_bytes;
+	struct sfs_snapmap map; /* id, size, block size, map root */
+	const char *volume;     /* points into the view's volume */
+	char vname[SFS_VNAME_SIZE]; /* its name in volumes/<volume>/ */
+};
+
+struct sfs_tvol {
+	uint64_t ino;        /* its directory */
+	uint64_t latest_ino; /* its latest.img */
+	char name[SFS_NAME_MAX + 1];
+	int64_t mtime;       /* newest snapshot's time, or the volume's */
+	struct sfs_tsnap **snaps; /* oldest first (seq order) */
+	struct sfs_tsnap **by_vname; /* sorted by vname, for lookups */
+	size_t nsnaps;
+	char latest[SFS_IDSTR_SIZE + 32]; /* symlink target, "" when no snapshot */
+};
+
+/*
+ * One generation of the catalog, as listings need it. Immutable once
+ * built, so lookups and readdir read it without locks; refcounted, so an
+ * open directory keeps listing the view it started with.
+ */
+struct sfs_view {
+	int refs; /* atomic */
+	uint64_t generation;
+	int64_t mtime; /* newest snapshot time: the mtime of the top directories */
+	struct sfs_tsnap *snaps; /* sorted by id: the listing of snapshots/ */
+	struct sfs_tsnap **by_seq; /* sorted by seq, hence by ino */
+	size_t nsnaps;
+	struct sfs_tvol *vols; /* sorted by name */
+	struct sfs_tvol **by_ino;
+	size_t nvols;
+};
+
+struct sfs_tree;
+
+int sfs_tree_new(struct sfs_store *s, struct sfs_tree **ret);
+void sfs_tree_free(struct sfs_tree *t); /* accepts NULL */
+
+/* Rebuilds the current view when the catalog generation moved on. Cheap
+ * when it did not (one short read transaction). Thread-safe. */
+int sfs_tree_refresh(struct sfs_tree *t);
+/* The current view, held until sfs_view_put. Never NULL after a
+ * successful sfs_tree_new. Thread-safe. */
+struct sfs_view *sfs_tree_get(struct sfs_tree *t);
+void sfs_view_put(struct sfs_view *v); /* accepts NULL */
+
+const struct sfs_tsnap *sfs_view_snap_by_ino(const struct sfs_view *v, uint64_t ino);
+const struct sfs_tsnap *sfs_view_snap_by_id(const struct sfs_view *v, const char *id);
+const struct sfs_tvol *sfs_view_vol_by_ino(const struct sfs_view *v, uint64_t ino);
+const struct sfs_tvol *sfs_view_vol_by_name(const struct sfs_view *v, const char *name);
+const struct sfs_tsnap *sfs_tvol_snap_by_vname(const struct sfs_tvol *vol, const char *name);
+
+/* ---- readahead (readahead.c) ---- */
+
+struct sfs_ra_pool;
+
+/* Per open file: what its reads looked like so far. Guarded by lock. */
+struct sfs_ra_state {
+	pthread_mutex_t lock;
+	uint64_t next_off;   /* where a sequential reader reads next */
+	uint64_t next_block; /* first block not yet handed to the pool */
+	uint32_t window;     /* blocks to keep ahead of a sequential reader */
+};
+
+/* nthreads 0: one per online CPU. window_bytes: most bytes read ahead of a
+ * sequential reader (0 disables readahead but keeps parallel reads). */
+int sfs_ra_pool_new(struct sfs_reader *r, unsigned nthreads, size_t window_bytes,
+		    struct sfs_ra_pool **ret);
+void sfs_ra_pool_free(struct sfs_ra_pool *p); /* accepts NULL; joins the workers */
+
+void sfs_ra_state_init(struct sfs_ra_state *st);
+void sfs_ra_state_release(struct sfs_ra_state *st);
+
+/*
+ * Called before a read of [off, off+len) of map m is served: hands the
+ * blocks of a multi-block read and, for a sequential reader, the blocks
+ * that follow to the pool, then waits for any of the read's own blocks a
+ * worker is busy with, so the caller never decodes a block twice. After it
+ * returns, sfs_reader_pread mostly hits the block cache.
+ */
+void sfs_ra_before_read(struct sfs_ra_pool *p, struct sfs_ra_state *st,
+			const struct sfs_snapmap *m, uint64_t off, size_t len);
+
+/* ---- the mount's state ---- */
+
+struct sfs_mount_opts {
+	size_t cache_bytes;     /* block cache bound */
+	size_t readahead_bytes; /* readahead window bound */
+	unsigned ra_threads;    /* 0: one per CPU */
+	bool foreground, single_thread, debug, allow_other;
+	unsigned max_read;      /* 0: the kernel's largest */
+	unsigned max_idle_threads;
+	size_t kernel_readahead; /* bdi read_ahead_kb to set, bytes; 0: leave */
+};
+
+/* Everything a request needs, reached with fuse_req_userdata. The pointers
+ * are set before the session starts and constant while it runs; each
+ * object says how it is safe to share. */
+struct sfs_mount {
+	struct sfs_mount_opts opts;
+	struct sfs_store *store;   /* read-only, thread-safe */
+	struct sfs_reader *reader; /* thread-safe */
+	struct sfs_tree *tree;     /* thread-safe */
+	struct sfs_ra_pool *ra;    /* thread-safe */
+	uid_t uid;                 /* owner shown on every inode */
+	gid_t gid;
+	int64_t mount_time;
+	char bdi_ra_path[96]; /* sysfs read_ahead_kb of this mount, or "" */
+	int bdi_tuned;        /* atomic: set once the kernel readahead was raised */
+};
+
+/* Raises the kernel's readahead for this mount (once; needs root). The
+ * kernel caps it at 128 KiB when the session starts, which splits large
+ * sequential reads into many small requests. */
+void sfs_mount_tune_readahead(struct sfs_mount *mt);
+
+#endif
