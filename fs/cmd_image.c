@@ -24,40 +24,40 @@
 #include "snapfs/ingest.h"
 
 static const char image_help[] =
-	"Usage: snapfs image COMMAND ...\n"
-	"\n"
-	"  create NAME --device DEV=SNAPSHOT[:SIZE] | --device DEV=SOURCE ...\n"
-	"         [--root-device DEV] [--arch x86_64|arm64|i386] [--boot-mode bios|uefi]\n"
-	"         [--description T] [--tag K=V]... [--user U]... [--group G]... [--public]\n"
-	"         [--json] [--progress|--no-progress]\n"
-	"      Register a machine image and print its id. DEV is a disk name (sda, vdb,\n"
-	"      xvdf, sda1, nvme0n1; a leading /dev/ is dropped) and becomes DEV.img in\n"
-	"      a mount. DEV=snap-... maps an existing completed snapshot; :SIZE (bytes,\n"
-	"      or with a K, M, G or T suffix) shows the device larger than the snapshot,\n"
-	"      the rest reading as zeros. DEV=SOURCE (a file or block device) snapshots\n"
-	"      SOURCE now as volume NAME-DEV. All sources are snapshotted in one session\n"
-	"      and the image is registered in the same commit: all or nothing. Defaults:\n"
-	"      root device the first --device, architecture x86_64, boot mode bios\n"
-	"      (uefi on arm64).\n"
-	"  list [--json]\n"
-	"  show NAME|ID [--json]\n"
-	"  deregister NAME|ID [--delete-snapshots]\n"
-	"      Remove the image. --delete-snapshots deletes its snapshots too, except\n"
-	"      those another image maps (they are named); 'snapfs gc' reclaims space.\n"
-	"  permission add|remove NAME|ID (--user U | --group G | --public)...\n"
-	"  permission list NAME|ID [--json]\n"
-	"      Launch permissions: who, besides root, the store's owner and the\n"
-	"      image's owner, may open the image's files in a mount made with\n"
-	"      -o allow_other. Users and groups are host names; they must exist.\n"
-	"  launch-config NAME|ID --mount DIR [--format qemu|libvirt]\n"
-	"         [--overlay DIR | --snapshot-mode] [--kernel F] [--initrd F]\n"
-	"         [--append T] [--memory MIB] [--cpus N] [--accel kvm|tcg]\n"
-	"         [--serial FILE]\n"
-	"      Print a QEMU command line (as a sh script) or a libvirt domain that\n"
-	"      boots the image straight from the mount at DIR. Drives are read-only\n"
-	"      unless --overlay DIR (qcow2 overlays backed by the mount's files,\n"
-	"      created by the script) or --snapshot-mode (QEMU -snapshot: writes go\n"
-	"      to temporary files) is given.\n";
+    "Usage: snapfs image COMMAND ...\n"
+    "\n"
+    "  create NAME --device DEV=SNAPSHOT[:SIZE] | --device DEV=SOURCE ...\n"
+    "         [--root-device DEV] [--arch x86_64|arm64|i386] [--boot-mode bios|uefi]\n"
+    "         [--description T] [--tag K=V]... [--user U]... [--group G]... [--public]\n"
+    "         [--json] [--progress|--no-progress]\n"
+    "      Register a machine image and print its id. DEV is a disk name (sda, vdb,\n"
+    "      xvdf, sda1, nvme0n1; a leading /dev/ is dropped) and becomes DEV.img in\n"
+    "      a mount. DEV=snap-... maps an existing completed snapshot; :SIZE (bytes,\n"
+    "      or with a K, M, G or T suffix) shows the device larger than the snapshot,\n"
+    "      the rest reading as zeros. DEV=SOURCE (a file or block device) snapshots\n"
+    "      SOURCE now as volume NAME-DEV. All sources are snapshotted in one session\n"
+    "      and the image is registered in the same commit: all or nothing. Defaults:\n"
+    "      root device the first --device, architecture x86_64, boot mode bios\n"
+    "      (uefi on arm64).\n"
+    "  list [--json]\n"
+    "  show NAME|ID [--json]\n"
+    "  deregister NAME|ID [--delete-snapshots]\n"
+    "      Remove the image. --delete-snapshots deletes its snapshots too, except\n"
+    "      those another image maps (they are named); 'snapfs gc' reclaims space.\n"
+    "  permission add|remove NAME|ID (--user U | --group G | --public)...\n"
+    "  permission list NAME|ID [--json]\n"
+    "      Launch permissions: who, besides root, the store's owner and the\n"
+    "      image's owner, may open the image's files in a mount made with\n"
+    "      -o allow_other. Users and groups are host names; they must exist.\n"
+    "  launch-config NAME|ID --mount DIR [--format qemu|libvirt]\n"
+    "         [--overlay DIR | --snapshot-mode] [--kernel F] [--initrd F]\n"
+    "         [--append T] [--memory MIB] [--cpus N] [--accel kvm|tcg]\n"
+    "         [--serial FILE]\n"
+    "      Print a QEMU command line (as a sh script) or a libvirt domain that\n"
+    "      boots the image straight from the mount at DIR. Drives are read-only\n"
+    "      unless --overlay DIR (qcow2 overlays backed by the mount's files,\n"
+    "      created by the script) or --snapshot-mode (QEMU -snapshot: writes go\n"
+    "      to temporary files) is given.\n";
 
 /* "/dev/sda" -> "sda": people write device names both ways. */
 static const char *strip_dev(const char *s)
@@ -139,8 +139,10 @@ static int parse_device(struct sfs_image *img, struct devspec *specs, const char
 	int r;
 
 	if (!eq || eq == arg || !eq[1])
-		return cli_usage_error("image create ", "invalid --device '%s': expected "
-				       "DEV=SNAPSHOT[:SIZE] or DEV=SOURCE", arg);
+		return cli_usage_error("image create ",
+				       "invalid --device '%s': expected "
+				       "DEV=SNAPSHOT[:SIZE] or DEV=SOURCE",
+				       arg);
 	snprintf(dev, sizeof(dev), "%.*s", (int)(eq - arg), arg);
 	val = eq + 1;
 	snprintf(specs[n].device, sizeof(specs[n].device), "%s", strip_dev(dev));
@@ -170,10 +172,11 @@ static int parse_device(struct sfs_image *img, struct devspec *specs, const char
 		struct stat st;
 
 		if (stat(val, &st) < 0)
-			return cli_error("device %s: cannot use source %s: %s", specs[n].device, val,
-					 strerror(errno));
+			return cli_error("device %s: cannot use source %s: %s", specs[n].device,
+					 val, strerror(errno));
 		if (S_ISDIR(st.st_mode))
-			return cli_error("device %s: source %s is a directory", specs[n].device, val);
+			return cli_error("device %s: source %s is a directory", specs[n].device,
+					 val);
 		specs[n].source = val;
 		r = sfs_image_add_device(img, specs[n].device, PENDING_SNAP, 0);
 	}
@@ -188,8 +191,8 @@ static int snapshot_sources(struct sfs_writer *w, struct sfs_image *img,
 {
 	for (size_t i = 0; i < img->ndevices; i++) {
 		struct sfs_image_device *d = &img->devices[i];
-		struct sfs_ingest_opts io = { 0 };
-		struct sfs_ingest_result res = { 0 };
+		struct sfs_ingest_opts io = {0};
+		struct sfs_ingest_result res = {0};
 		struct cli_progress prog;
 		char volume[SFS_NAME_MAX + 1], desc[256];
 		int r;
@@ -287,20 +290,20 @@ out_report:
 static int image_create(const struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "device", required_argument, NULL, 'd' },
-		{ "root-device", required_argument, NULL, 'r' },
-		{ "arch", required_argument, NULL, 'a' },
-		{ "boot-mode", required_argument, NULL, 'b' },
-		{ "description", required_argument, NULL, 'D' },
-		{ "tag", required_argument, NULL, 't' },
-		{ "user", required_argument, NULL, 'u' },
-		{ "group", required_argument, NULL, 'g' },
-		{ "public", no_argument, NULL, 'P' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "progress", no_argument, NULL, 'p' },
-		{ "no-progress", no_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	    {"device", required_argument, NULL, 'd'},
+	    {"root-device", required_argument, NULL, 'r'},
+	    {"arch", required_argument, NULL, 'a'},
+	    {"boot-mode", required_argument, NULL, 'b'},
+	    {"description", required_argument, NULL, 'D'},
+	    {"tag", required_argument, NULL, 't'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"group", required_argument, NULL, 'g'},
+	    {"public", no_argument, NULL, 'P'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"progress", no_argument, NULL, 'p'},
+	    {"no-progress", no_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	struct devspec specs[SFS_IMAGE_MAX_DEVICES];
 	const char *root = NULL, *arch = NULL, *boot = NULL, *desc = NULL;
@@ -361,7 +364,8 @@ static int image_create(const struct cli *c, int argc, char **argv)
 			fputs(image_help, stdout);
 			goto out_release;
 		default:
-			r = cli_usage_error("image create ", "unknown option '%s'", argv[optind - 1]);
+			r = cli_usage_error("image create ", "unknown option '%s'",
+					    argv[optind - 1]);
 		}
 		if (r)
 			goto out_release;
@@ -445,9 +449,9 @@ static int parse_json_only(int argc, char **argv, const char *cmd, bool *json, i
 			   const char *args_help)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	int o;
 
@@ -507,7 +511,7 @@ static int list_cb(void *ctx, const struct sfs_image *img)
 
 static int image_list(const struct cli *c, int argc, char **argv)
 {
-	struct list_ctx l = { 0 };
+	struct list_ctx l = {0};
 	struct sfs_store *s;
 	struct sfs_txn *t;
 	bool json = false;
@@ -541,7 +545,8 @@ static void print_names(const char *label, json_t *arr)
 	printf("%-13s ", label);
 	if (!json_array_size(arr))
 		fputs("-", stdout);
-	json_array_foreach(arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		printf("%s%s", i ? ", " : "", json_string_value(v));
 	}
 	fputc('\n', stdout);
@@ -582,7 +587,7 @@ static int image_show(const struct cli *c, int argc, char **argv)
 	if (img.description)
 		printf("description:  %s\n", img.description);
 	json_object_foreach(img.tags, k, v)
-		printf("tag:          %s=%s\n", k, json_string_value(v));
+	    printf("tag:          %s=%s\n", k, json_string_value(v));
 	printf("public:       %s\n", img.public ? "yes" : "no");
 	print_names("users:", img.users);
 	print_names("groups:", img.groups);
@@ -614,11 +619,11 @@ static void dereg_cb(void *ctx, const char *snap_id, bool deleted, const char *k
 static int image_deregister(const struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "delete-snapshots", no_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	    {"delete-snapshots", no_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
-	struct dereg_ctx d = { json_array(), 0 };
+	struct dereg_ctx d = {json_array(), 0};
 	struct sfs_image img;
 	json_t *line;
 	size_t i;
@@ -636,7 +641,8 @@ static int image_deregister(const struct cli *c, int argc, char **argv)
 			fputs(image_help, stdout);
 			return 0;
 		default:
-			return cli_usage_error("image deregister ", "unknown option '%s'", argv[optind - 1]);
+			return cli_usage_error("image deregister ", "unknown option '%s'",
+					       argv[optind - 1]);
 		}
 	}
 	if (argc - optind != 1)
@@ -658,8 +664,7 @@ static int image_deregister(const struct cli *c, int argc, char **argv)
 	if (r < 0) {
 		r = cli_fail(r, "deregister of image %s failed; nothing was changed", img.name);
 	} else {
-		json_array_foreach(d.lines, i, line)
-			puts(json_string_value(line));
+		json_array_foreach(d.lines, i, line) puts(json_string_value(line));
 		printf("deregistered image %s (%s)\n", img.name, img.id);
 		if (d.kept)
 			fprintf(stderr, "snapfs: kept %zu snapshot(s) that other images use\n",
@@ -694,17 +699,14 @@ static int perm_list(const struct cli *c, int argc, char **argv)
 		return r;
 	if (json) {
 		r = cli_print_json(json_pack("{s:s, s:s, s:s*, s:b, s:O, s:O}", "image", img.name,
-					     "id", img.id, "owner", img.owner, "public",
-					     img.public, "users", img.users, "groups",
-					     img.groups));
+					     "id", img.id, "owner", img.owner, "public", img.public,
+					     "users", img.users, "groups", img.groups));
 	} else {
 		printf("owner  %s\n", img.owner ? img.owner : "-");
 		if (img.public)
 			puts("public");
-		json_array_foreach(img.users, i, v)
-			printf("user   %s\n", json_string_value(v));
-		json_array_foreach(img.groups, i, v)
-			printf("group  %s\n", json_string_value(v));
+		json_array_foreach(img.users, i, v) printf("user   %s\n", json_string_value(v));
+		json_array_foreach(img.groups, i, v) printf("group  %s\n", json_string_value(v));
 	}
 	sfs_image_release(&img);
 	return r;
@@ -735,11 +737,11 @@ static int perm_apply(struct sfs_image *img, bool add, int opt, const char *name
 static int perm_change(const struct cli *c, int argc, char **argv, bool add)
 {
 	static const struct option opts[] = {
-		{ "user", required_argument, NULL, 'u' },
-		{ "group", required_argument, NULL, 'g' },
-		{ "public", no_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	    {"user", required_argument, NULL, 'u'},
+	    {"group", required_argument, NULL, 'g'},
+	    {"public", no_argument, NULL, 'P'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	const char *cmd = add ? "image permission add " : "image permission remove ";
 	int *kinds = calloc((size_t)argc, sizeof(int));

@@ -39,12 +39,12 @@ struct platform {
 };
 
 static const struct platform platforms[] = {
-	[SFS_ARCH_X86_64] = { "qemu-system-x86_64", "q35", NULL, "x86_64",
-			      "/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd" },
-	/* virt has no default 64-bit CPU, and "max" runs under KVM and TCG. */
-	[SFS_ARCH_ARM64] = { "qemu-system-aarch64", "virt", "max", "aarch64",
-			     "/usr/share/AAVMF/AAVMF_CODE.fd", "/usr/share/AAVMF/AAVMF_VARS.fd" },
-	[SFS_ARCH_I386] = { "qemu-system-i386", "pc", NULL, "i686", NULL, NULL },
+    [SFS_ARCH_X86_64] = {"qemu-system-x86_64", "q35", NULL, "x86_64",
+			 "/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"},
+    /* virt has no default 64-bit CPU, and "max" runs under KVM and TCG. */
+    [SFS_ARCH_ARM64] = {"qemu-system-aarch64", "virt", "max", "aarch64",
+			"/usr/share/AAVMF/AAVMF_CODE.fd", "/usr/share/AAVMF/AAVMF_VARS.fd"},
+    [SFS_ARCH_I386] = {"qemu-system-i386", "pc", NULL, "i686", NULL, NULL},
 };
 
 /* ---- quoting ---- */
@@ -393,7 +393,8 @@ static int print_libvirt_disk(const struct launch *l, FILE *f, size_t i)
 	fputs("'/>\n", f);
 	if (ov) {
 		fputs("      <backingStore type='file'>\n        <format type='raw'/>\n"
-		      "        <source file='", f);
+		      "        <source file='",
+		      f);
 		xml_text(f, base);
 		fputs("'/>\n        <backingStore/>\n      </backingStore>\n", f);
 	}
@@ -498,22 +499,22 @@ static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *ret)
 int cmd_image_launch_config(const struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "format", required_argument, NULL, 'f' },
-		{ "mount", required_argument, NULL, 'm' },
-		{ "overlay", required_argument, NULL, 'o' },
-		{ "snapshot-mode", no_argument, NULL, 's' },
-		{ "kernel", required_argument, NULL, 'k' },
-		{ "initrd", required_argument, NULL, 'i' },
-		{ "append", required_argument, NULL, 'a' },
-		{ "memory", required_argument, NULL, 'M' },
-		{ "cpus", required_argument, NULL, 'c' },
-		{ "accel", required_argument, NULL, 'A' },
-		{ "serial", required_argument, NULL, 'S' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	    {"format", required_argument, NULL, 'f'},
+	    {"mount", required_argument, NULL, 'm'},
+	    {"overlay", required_argument, NULL, 'o'},
+	    {"snapshot-mode", no_argument, NULL, 's'},
+	    {"kernel", required_argument, NULL, 'k'},
+	    {"initrd", required_argument, NULL, 'i'},
+	    {"append", required_argument, NULL, 'a'},
+	    {"memory", required_argument, NULL, 'M'},
+	    {"cpus", required_argument, NULL, 'c'},
+	    {"accel", required_argument, NULL, 'A'},
+	    {"serial", required_argument, NULL, 'S'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	static const char cmd[] = "image launch-config ";
-	struct launch l = { .memory_mib = 1024, .cpus = 1 };
+	struct launch l = {.memory_mib = 1024, .cpus = 1};
 	const char *format = "qemu", *mount = NULL, *overlay = NULL;
 	char *abs_mount = NULL, *abs_overlay = NULL;
 	struct sfs_store *s;
@@ -545,8 +546,8 @@ int cmd_image_launch_config(const struct cli *c, int argc, char **argv)
 			break;
 		case 'M':
 			if (parse_uint(optarg, 16, 1u << 24, &l.memory_mib) < 0)
-				return cli_usage_error(cmd, "invalid --memory '%s': MiB, 16 or more",
-						       optarg);
+				return cli_usage_error(
+				    cmd, "invalid --memory '%s': MiB, 16 or more", optarg);
 			break;
 		case 'c':
 			if (parse_uint(optarg, 1, 1024, &l.cpus) < 0)
@@ -584,7 +585,8 @@ int cmd_image_launch_config(const struct cli *c, int argc, char **argv)
 	/* The script names these paths in comments, where a newline would
 	 * start a command. */
 	if (strchr(mount, '\n') || (overlay && strchr(overlay, '\n')))
-		return cli_usage_error(cmd, "a --mount or --overlay path may not contain a newline");
+		return cli_usage_error(cmd,
+				       "a --mount or --overlay path may not contain a newline");
 	if ((l.initrd || l.append) && !l.kernel)
 		return cli_usage_error(cmd, "--initrd and --append need --kernel");
 	abs_mount = absolute(mount);

@@ -43,7 +43,7 @@ static int cmp_imgnum(const void *a, const void *b)
 static int imgnum_of(struct sfs_imgnums **pn, const char *id, uint64_t *ret)
 {
 	struct sfs_imgnums *n = *pn;
-	struct imgnum key = { 0 }, *hit;
+	struct imgnum key = {0}, *hit;
 	size_t lo = 0, hi;
 
 	if (!n) {
@@ -115,7 +115,7 @@ static int collect_cb(void *ctx, const struct sfs_image *img)
 
 int sfs_images_collect(struct sfs_txn *txn, struct sfs_image **ret, size_t *ret_n)
 {
-	struct collect c = { 0 };
+	struct collect c = {0};
 	int r = sfs_cat_image_foreach(txn, collect_cb, &c);
 
 	if (r < 0) {
@@ -195,8 +195,9 @@ static int timage_build(struct sfs_view *v, const struct sfs_image *img, uint64_
 		struct sfs_timgfile *f = &ti->files[ti->nfiles];
 
 		if (!ts) {
-			sfs_log(SFS_LOG_WARN, "image %s: device %s maps snapshot %s, which is not "
-					      "completed or was deleted: not shown",
+			sfs_log(SFS_LOG_WARN,
+				"image %s: device %s maps snapshot %s, which is not "
+				"completed or was deleted: not shown",
 				img->name, d->device, d->snapshot);
 			continue;
 		}

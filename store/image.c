@@ -48,7 +48,7 @@ static bool digits(const char **p, int max)
 
 bool sfs_devname_valid(const char *name)
 {
-	static const char *const prefixes[] = { "xvd", "sd", "hd", "vd" };
+	static const char *const prefixes[] = {"xvd", "sd", "hd", "vd"};
 	const char *p = name;
 	int letters = 0;
 
@@ -84,8 +84,8 @@ bool sfs_devname_valid(const char *name)
 	return *p == '\0';
 }
 
-static const char *const arch_names[] = { "x86_64", "arm64", "i386" };
-static const char *const boot_names[] = { "bios", "uefi" };
+static const char *const arch_names[] = {"x86_64", "arm64", "i386"};
+static const char *const boot_names[] = {"bios", "uefi"};
 
 const char *sfs_arch_name(int arch)
 {
@@ -192,7 +192,8 @@ static bool names_valid(json_t *arr)
 
 	if (!json_is_array(arr))
 		return false;
-	json_array_foreach(arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		const char *s = json_string_value(v);
 		if (!s || !*s || strlen(s) > SFS_NAME_MAX || strchr(s, ':') || strchr(s, '\n'))
 			return false;
@@ -202,10 +203,10 @@ static bool names_valid(json_t *arr)
 
 int sfs_image_validate(const struct sfs_image *img, char *err, size_t errlen)
 {
-#define FAIL(...)                                       \
-	do {                                            \
-		snprintf(err, errlen, __VA_ARGS__);     \
-		return -EINVAL;                         \
+#define FAIL(...)                                                                                  \
+	do {                                                                                       \
+		snprintf(err, errlen, __VA_ARGS__);                                                \
+		return -EINVAL;                                                                    \
 	} while (0)
 
 	if (!sfs_name_valid(img->name))
@@ -328,7 +329,8 @@ static int decode_devices(json_t *arr, struct sfs_image *img)
 
 	if (!json_is_array(arr) || json_array_size(arr) > SFS_IMAGE_MAX_DEVICES)
 		return -EBADMSG;
-	json_array_foreach(arr, i, d) {
+	json_array_foreach(arr, i, d)
+	{
 		const char *dev = json_string_value(json_object_get(d, "device"));
 		const char *snap = json_string_value(json_object_get(d, "snapshot"));
 		json_t *size = json_object_get(d, "size");
@@ -385,7 +387,8 @@ int sfs_image_decode(const void *buf, size_t len, struct sfs_image *ret)
 		goto out_free_json;
 	}
 	img.created = json_integer_value(v);
-	json_object_foreach(tags, k, v) {
+	json_object_foreach(tags, k, v)
+	{
 		if (!json_is_string(v)) {
 			r = -EBADMSG;
 			goto out_free_json;
@@ -412,7 +415,7 @@ out_free_json:
 static int db_get(struct sfs_txn *t, const char *name, MDB_val *v)
 {
 	struct sfs_store *s = sfs_txn_store(t);
-	MDB_val k = { strlen(name), (void *)name };
+	MDB_val k = {strlen(name), (void *)name};
 
 	return sfs_mdb_err(mdb_get(sfs_txn_mdb(t), s->dbi[SFS_DBI_IMAGES], &k, v));
 }
@@ -421,7 +424,7 @@ static int db_put(struct sfs_txn *t, const struct sfs_image *img)
 {
 	struct sfs_store *s = sfs_txn_store(t);
 	char *json = sfs_image_encode(img);
-	MDB_val k = { strlen(img->name), (void *)img->name }, v;
+	MDB_val k = {strlen(img->name), (void *)img->name}, v;
 	int r;
 
 	if (!json)
@@ -470,7 +473,7 @@ static int find_cb(void *ctx, const struct sfs_image *img)
 
 int sfs_cat_image_find(struct sfs_txn *t, const char *name_or_id, struct sfs_image *ret)
 {
-	struct find_ctx f = { name_or_id, ret };
+	struct find_ctx f = {name_or_id, ret};
 	int r = sfs_cat_image_get(t, name_or_id, ret);
 
 	if (r != -ENOENT || !sfs_idstr_valid(name_or_id, "ami-"))
@@ -492,11 +495,11 @@ static const struct sfs_snapshot *session_snapshot(const struct sfs_writer *w, c
 }
 
 /* Checks one mapping against its snapshot and fills a zero size. */
-static int check_mapping(struct sfs_txn *t, const struct sfs_writer *w,
-			 struct sfs_image_device *d, char *err, size_t errlen)
+static int check_mapping(struct sfs_txn *t, const struct sfs_writer *w, struct sfs_image_device *d,
+			 char *err, size_t errlen)
 {
 	const struct sfs_snapshot *own = session_snapshot(w, d->snapshot);
-	struct sfs_snapshot sn = { 0 };
+	struct sfs_snapshot sn = {0};
 	uint64_t size;
 	int r = 0;
 
@@ -575,8 +578,7 @@ int sfs_cat_image_create(struct sfs_txn *t, struct sfs_image *img, char *err, si
 	return image_create(t, NULL, img, err, errlen);
 }
 
-int sfs_writer_image_create(struct sfs_writer *w, struct sfs_image *img, char *err,
-			    size_t errlen)
+int sfs_writer_image_create(struct sfs_writer *w, struct sfs_image *img, char *err, size_t errlen)
 {
 	return image_create(sfs_writer_txn(w), w, img, err, errlen);
 }
@@ -631,7 +633,7 @@ int sfs_cat_image_deregister(struct sfs_txn *t, const char *name, bool delete_sn
 {
 	struct sfs_store *s = sfs_txn_store(t);
 	struct sfs_image img;
-	MDB_val k = { strlen(name), (void *)name };
+	MDB_val k = {strlen(name), (void *)name};
 	int r;
 
 	r = sfs_cat_image_get(t, name, &img);

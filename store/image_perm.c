@@ -31,7 +31,8 @@ static ssize_t perm_index(json_t *arr, const char *name)
 	json_t *v;
 	size_t i;
 
-	json_array_foreach(arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		const char *s = json_string_value(v);
 		if (s && !strcmp(s, name))
 			return (ssize_t)i;
@@ -131,7 +132,7 @@ static int lookup_gid(const char *name, gid_t *ret)
 
 int sfs_image_acl_build(const struct sfs_image *img, struct sfs_image_acl *ret)
 {
-	struct sfs_image_acl acl = { .public = img->public };
+	struct sfs_image_acl acl = {.public = img->public};
 	size_t nu = json_array_size(img->users), ng = json_array_size(img->groups);
 
 	acl.uids = calloc(nu ? nu : 1, sizeof(*acl.uids));

@@ -25,7 +25,7 @@
 
 #include "snapfs/catalog.h"
 
-#define SFS_DEVNAME_MAX 15 /* "nvme12n12p12" fits */
+#define SFS_DEVNAME_MAX	      15 /* "nvme12n12p12" fits */
 #define SFS_IMAGE_MAX_DEVICES 64
 
 enum sfs_image_arch {
@@ -48,15 +48,15 @@ struct sfs_image_device {
 struct sfs_image {
 	char name[SFS_NAME_MAX + 1];
 	char id[SFS_IDSTR_SIZE]; /* ami-... */
-	int64_t created;         /* unix seconds */
-	char *owner;             /* host user name of the creator; owned, may be NULL */
-	int arch;                /* enum sfs_image_arch */
-	int boot_mode;           /* enum sfs_boot_mode */
+	int64_t created;	 /* unix seconds */
+	char *owner;		 /* host user name of the creator; owned, may be NULL */
+	int arch;		 /* enum sfs_image_arch */
+	int boot_mode;		 /* enum sfs_boot_mode */
 	char root_device[SFS_DEVNAME_MAX + 1];
 	struct sfs_image_device *devices; /* mapping order; owned */
 	size_t ndevices;
 	char *description; /* owned, may be NULL */
-	json_t *tags;      /* object of string values; owned */
+	json_t *tags;	   /* object of string values; owned */
 	/* Launch permissions: host user and group names, sorted, owned. */
 	json_t *users;
 	json_t *groups;
@@ -179,8 +179,7 @@ struct sfs_writer;
  * last sfs_writer_snapshot (which may commit checkpoints) and follow it
  * with sfs_writer_commit, or sfs_writer_abort on failure.
  */
-int sfs_writer_image_create(struct sfs_writer *w, struct sfs_image *img, char *err,
-			    size_t errlen);
+int sfs_writer_image_create(struct sfs_writer *w, struct sfs_image *img, char *err, size_t errlen);
 
 /* Replaces an existing image's record (after a permission change) and
  * bumps the generation. -ENOENT when the image does not exist, -EINVAL

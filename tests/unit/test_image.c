@@ -24,7 +24,7 @@
 /* A completed snapshot of `size` bytes of text, as volume `volume`. */
 static void make_snapshot(const char *volume, size_t size, uint64_t seed, char id[SFS_IDSTR_SIZE])
 {
-	struct sfs_ingest_opts o = { .volume = volume, .threads = 1 };
+	struct sfs_ingest_opts o = {.volume = volume, .threads = 1};
 	struct sfs_ingest_result res;
 	char path[4200];
 	uint8_t *buf = malloc(size ? size : 1);
@@ -89,12 +89,13 @@ static int get(const char *name, struct sfs_image *ret)
 
 Test(image, device_names)
 {
-	static const char *const good[] = { "sda", "sdb", "vda", "xvdf", "hdc", "sdaa", "sda1",
-					    "xvda12", "nvme0n1", "nvme10n2", "nvme0n1p1" };
-	static const char *const bad[] = { "", "sd", "sda0", "sdA", "sdabc", "sda123", "dev/sda",
-					   "/dev/sda", "nvme", "nvme0", "nvme0n", "nvme0n1p0",
-					   "nvme01n1", "loop0", "sda-1", "../sda", "sda.img",
-					   "xvd" };
+	static const char *const good[] = {"sda",     "sdb",	  "vda",      "xvdf",
+					   "hdc",     "sdaa",	  "sda1",     "xvda12",
+					   "nvme0n1", "nvme10n2", "nvme0n1p1"};
+	static const char *const bad[] = {"",	    "sd",	 "sda0",     "sdA",   "sdabc",
+					  "sda123", "dev/sda",	 "/dev/sda", "nvme",  "nvme0",
+					  "nvme0n", "nvme0n1p0", "nvme01n1", "loop0", "sda-1",
+					  "../sda", "sda.img",	 "xvd"};
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		cr_expect(sfs_devname_valid(good[i]), "%s should be valid", good[i]);
@@ -207,33 +208,33 @@ Test(image, record_round_trip)
 Test(image, decode_rejects_damage)
 {
 	static const char *const bad[] = {
-		"",
-		"[]",
-		"{\"v\":2}",
-		/* a device name that would escape the image's directory */
-		"{\"v\":1,\"id\":\"ami-0123456789abcdef0\",\"name\":\"w\",\"created\":1,"
-		"\"architecture\":\"x86_64\",\"boot_mode\":\"bios\",\"root_device\":\"sda\","
-		"\"devices\":[{\"device\":\"../sda\",\"snapshot\":\"snap-0123456789abcdef0\","
-		"\"size\":1}],\"tags\":{},\"launch_permissions\":{\"public\":false,\"users\":[],"
-		"\"groups\":[]}}",
-		/* size 0 */
-		"{\"v\":1,\"id\":\"ami-0123456789abcdef0\",\"name\":\"w\",\"created\":1,"
-		"\"architecture\":\"x86_64\",\"boot_mode\":\"bios\",\"root_device\":\"sda\","
-		"\"devices\":[{\"device\":\"sda\",\"snapshot\":\"snap-0123456789abcdef0\","
-		"\"size\":0}],\"tags\":{},\"launch_permissions\":{\"public\":false,\"users\":[],"
-		"\"groups\":[]}}",
-		/* unknown architecture */
-		"{\"v\":1,\"id\":\"ami-0123456789abcdef0\",\"name\":\"w\",\"created\":1,"
-		"\"architecture\":\"mips\",\"boot_mode\":\"bios\",\"root_device\":\"sda\","
-		"\"devices\":[{\"device\":\"sda\",\"snapshot\":\"snap-0123456789abcdef0\","
-		"\"size\":1}],\"tags\":{},\"launch_permissions\":{\"public\":false,\"users\":[],"
-		"\"groups\":[]}}",
-		/* a user name that is not a string */
-		"{\"v\":1,\"id\":\"ami-0123456789abcdef0\",\"name\":\"w\",\"created\":1,"
-		"\"architecture\":\"x86_64\",\"boot_mode\":\"bios\",\"root_device\":\"sda\","
-		"\"devices\":[{\"device\":\"sda\",\"snapshot\":\"snap-0123456789abcdef0\","
-		"\"size\":1}],\"tags\":{},\"launch_permissions\":{\"public\":false,\"users\":[7],"
-		"\"groups\":[]}}",
+	    "",
+	    "[]",
+	    "{\"v\":2}",
+	    /* a device name that would escape the image's directory */
+	    "{\"v\":1,\"id\":\"ami-0123456789abcdef0\",\"name\":\"w\",\"created\":1,"
+	    "\"architecture\":\"x86_64\",\"boot_mode\":\"bios\",\"root_device\":\"sda\","
+	    "\"devices\":[{\"device\":\"../sda\",\"snapshot\":\"snap-0123456789abcdef0\","
+	    "\"size\":1}],\"tags\":{},\"launch_permissions\":{\"public\":false,\"users\":[],"
+	    "\"groups\":[]}}",
+	    /* size 0 */
+	    "{\"v\":1,\"id\":\"ami-0123456789abcdef0\",\"name\":\"w\",\"created\":1,"
+	    "\"architecture\":\"x86_64\",\"boot_mode\":\"bios\",\"root_device\":\"sda\","
+	    "\"devices\":[{\"device\":\"sda\",\"snapshot\":\"snap-0123456789abcdef0\","
+	    "\"size\":0}],\"tags\":{},\"launch_permissions\":{\"public\":false,\"users\":[],"
+	    "\"groups\":[]}}",
+	    /* unknown architecture */
+	    "{\"v\":1,\"id\":\"ami-0123456789abcdef0\",\"name\":\"w\",\"created\":1,"
+	    "\"architecture\":\"mips\",\"boot_mode\":\"bios\",\"root_device\":\"sda\","
+	    "\"devices\":[{\"device\":\"sda\",\"snapshot\":\"snap-0123456789abcdef0\","
+	    "\"size\":1}],\"tags\":{},\"launch_permissions\":{\"public\":false,\"users\":[],"
+	    "\"groups\":[]}}",
+	    /* a user name that is not a string */
+	    "{\"v\":1,\"id\":\"ami-0123456789abcdef0\",\"name\":\"w\",\"created\":1,"
+	    "\"architecture\":\"x86_64\",\"boot_mode\":\"bios\",\"root_device\":\"sda\","
+	    "\"devices\":[{\"device\":\"sda\",\"snapshot\":\"snap-0123456789abcdef0\","
+	    "\"size\":1}],\"tags\":{},\"launch_permissions\":{\"public\":false,\"users\":[7],"
+	    "\"groups\":[]}}",
 	};
 	const char *good = "{\"v\":1,\"id\":\"ami-0123456789abcdef0\",\"name\":\"w\",\"created\":1,"
 			   "\"architecture\":\"x86_64\",\"boot_mode\":\"bios\",\"root_device\":"
@@ -328,7 +329,7 @@ static void write_source(const char *path, size_t size, uint64_t seed)
 
 Test(image, created_with_its_snapshots_in_one_commit, .init = fx_setup, .fini = fx_teardown)
 {
-	struct sfs_ingest_opts o = { .volume = "web-sda", .threads = 1 };
+	struct sfs_ingest_opts o = {.volume = "web-sda", .threads = 1};
 	struct sfs_ingest_result res;
 	struct sfs_writer *w;
 	struct sfs_snapshot sn;
@@ -390,7 +391,7 @@ static void dereg_cb(void *ctx, const char *snap_id, bool deleted, const char *k
 Test(image, deregister_keeps_shared_snapshots, .init = fx_setup, .fini = fx_teardown)
 {
 	char shared[SFS_IDSTR_SIZE], own[SFS_IDSTR_SIZE], err[256], user[SFS_NAME_MAX + 1];
-	struct dereg_log log = { 0 };
+	struct dereg_log log = {0};
 	struct sfs_snapshot sn;
 	struct sfs_image a, b;
 	struct sfs_txn *t;
@@ -457,7 +458,7 @@ Test(image, acl)
 	struct sfs_image_acl acl;
 	struct passwd *root = getpwuid(0);
 	struct group *g0 = getgrgid(0);
-	gid_t groups[2] = { 4242, 0 };
+	gid_t groups[2] = {4242, 0};
 
 	cr_assert_not_null(root);
 	cr_assert_not_null(g0);
