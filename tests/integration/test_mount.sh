@@ -247,12 +247,13 @@ id=$(dd if="$BAD" bs=$BS skip=5 count=1 status=none | sha256sum | cut -c1-64)
 pattern=$(echo "$id" | sed 's/../\\x&/g')
 hit=""
 for pack in "$S"/packs/*.pack; do
-	while IFS=: read -r off _; do
+	# Only the offsets: bash's read chokes on the matched binary bytes.
+	for off in $(LC_ALL=C grep -obUaP "$pattern" "$pack" | cut -d: -f1); do
 		# The id sits 16 bytes into a record header that starts "SFCR".
-		if [ "$(dd if="$pack" bs=1 skip=$((off - 16)) count=4 status=none)" = SFCR ]; then
+		if [ "$(dd if="$pack" bs=1 skip=$((off - 16)) count=4 status=none | tr -d '\0')" = SFCR ]; then
 			hit="$pack:$off"
 		fi
-	done < <(LC_ALL=C grep -obUaP "$pattern" "$pack" || true)
+	done
 done
 [ -n "$hit" ] || fail "cannot find the record of block 5's chunk in the packs"
 pack=${hit%:*}
