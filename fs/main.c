@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include "cli.h"
+#include "mount.h"
 #include "snapfs/log.h"
 
 static const char usage_text[] =
@@ -25,6 +28,7 @@ static const char usage_text[] =
 	"  volume list|show|tag ...                        volumes and their tags\n"
 	"  check [--read-data]                             verify the catalog, maps and data\n"
 	"  info                                            store settings and usage\n"
+	"  mount MOUNTPOINT [-f] [-s] [-d] [-o OPTIONS]     mount the store read-only (FUSE)\n"
 	"\n"
 	"Options:\n"
 	"  -S, --store PATH   the store (default: $SNAPFS_STORE)\n"
@@ -32,8 +36,18 @@ static const char usage_text[] =
 	"  -h, --help         this help; 'snapfs COMMAND --help' for a command\n"
 	"  -V, --version      print the version\n"
 	"\n"
+	"mount(8) form, as used by fstab (type fuse.snapfs):\n"
+	"  snapfs STORE MOUNTPOINT [-o OPTIONS]\n"
+	"\n"
 	"Listing and show commands take --json. Exit status: 0 success, 1 failure,\n"
 	"2 usage error.\n";
+
+static int cmd_mount(const struct cli *c, int argc, char **argv)
+{
+	if (!c->store_path)
+		return cli_usage_error("mount ", "no store given: use --store PATH or set SNAPFS_STORE");
+	return sfs_cmd_mount(c->store_path, argc, argv);
+}
 
 struct command {
 	const char *name;
@@ -46,6 +60,7 @@ static const struct command commands[] = {
 	{ "check", cmd_check },
 	{ "snapshot", cmd_snapshot },
 	{ "volume", cmd_volume },
+	{ "mount", cmd_mount },
 };
 
 int main(int argc, char **argv)
@@ -91,6 +106,15 @@ int main(int argc, char **argv)
 
 			optind = 0; /* each command runs getopt afresh on its own argv */
 			return commands[i].fn(&c, argc - first, argv + first);
+		}
+	}
+	/* mount.fuse3 runs "snapfs STORE MOUNTPOINT -o OPTIONS". */
+	{
+		struct stat st;
+		if (argc - optind >= 2 && stat(argv[optind], &st) == 0 && S_ISDIR(st.st_mode)) {
+			const char *store = argv[optind];
+			argv[optind] = (char *)"mount";
+			return sfs_cmd_mount(store, argc - optind, argv + optind);
 		}
 	}
 	return cli_usage_error(NULL, "unknown command '%s'", argv[optind]);

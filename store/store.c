@@ -152,6 +152,9 @@ static int env_open(struct sfs_store *s, bool create)
 	}
 	if (rc)
 		goto fail;
+	/* Free reader slots of processes that died holding them (kill -9),
+	 * which would otherwise pin old pages and fill the table. */
+	mdb_reader_check(s->env, NULL);
 	rc = mdb_txn_begin(s->env, NULL, s->writable ? 0 : MDB_RDONLY, &txn);
 	if (rc)
 		goto fail;

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The whole test run, as CI does it:
+#   1. dependencies (scripts/deps.sh)
+#   2. build with -Werror and run every test (unit + integration)
+#   3. build with AddressSanitizer + UBSan and run the unit tests
+#   4. build the libFuzzer targets with clang and run each for a while
+# Every step runs even when an earlier one failed (unless the build it
+# needs failed); the last line is a summary and the exit status is
+# non-zero when anything failed.
+#
+# Environment:
+#   SNAPFS_FUZZ_SECONDS  seconds per fuzz target (default 20; 0 skips fuzzing)
+#   SNAPFS_SKIP_DEPS=1   do not run scripts/deps.sh
+#   SNAPFS_SKIP_ASAN=1   skip the sanitizer pass
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS=${SNAPFS_FUZZ_SECONDS:-20}
+T0=$(date +%s)
+declare -a SUMMARY=()
+FAILED=0
+
+note() { printf '\n==> %s\n' "$*"; }
+
+# step NAME COMMAND...: runs it, records PASS/FAIL and the time taken.
+step() {
+	local name=$1 t=$SECONDS rc
+	shift
+	note "$name"
+	"$@"
+	rc=$?
+	if [ $rc -eq 0 ]; then
+		SUMMARY+=("PASS  $name ($((SECONDS - t))s)")
+	else
+		SUMMARY+=("FAIL  $name (exit $rc, $((SECONDS - t))s)")
+		FAILED=1
+	fi
+	return $rc
+}
+
+skip() {
+	SUMMARY+=("SKIP  $1: $2")
+	note "skipping $1: $2"
+}
+
+# setup DIR OPTIONS...: configure a build tree, reusing it when it exists.
+setup() {
+	local dir=$1
+	shift
+	if [ -f "$dir/meson-private/coredata.dat" ]; then
+		meson setup --reconfigure "$dir" "$@" >/dev/null || meson setup --wipe "$dir" "$@"
+	else
+		meson setup "$dir" "$@"
+	fi
+}
+
+build() {
+	local dir=$1
+	shift
+	setup "$dir" "$@" && ninja -C "$dir"
+}
+
+if [ "${SNAPFS_SKIP_DEPS:-0}" != 1 ]; then
+	step "dependencies" bash scripts/deps.sh
+fi
+
+# 1. The normal build and every test.
+if step "build (-Werror)" build build -Dwerror=true; then
+	step "unit tests" meson test -C build --suite unit --print-errorlogs
+	step "integration tests" meson test -C build --suite integration --print-errorlogs
+fi
+
+# 2. Sanitizers.
+if [ "${SNAPFS_SKIP_ASAN:-0}" = 1 ]; then
+	skip "sanitizer build" "SNAPFS_SKIP_ASAN=1"
+elif step "build (address,undefined)" build build-asan -Dwerror=true \
+	-Db_sanitize=address,undefined -Db_lundef=false; then
+	step "unit tests under ASan+UBSan" env UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson test -C build-asan --suite unit --print-errorlogs --timeout-multiplier 4
+fi
+
+# 3. Fuzzing, bounded.
+run_fuzzers() {
+	local ok=0 f corpus tmp
+	for f in pack_record map_page catalog; do
+		corpus=tests/fuzz/corpus/$f
+		tmp=$(mktemp -d)
+		echo "fuzz_$f: ${FUZZ_SECONDS}s"
+		# New inputs go to a scratch directory; the checked-in seeds are
+		# only read. Crash reproducers land in build-fuzz/.
+		if ! build-fuzz/tests/fuzz_$f -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 \
+			-timeout=10 -print_final_stats=1 -artifact_prefix=build-fuzz/crash-$f- \
+			"$tmp" "$corpus" 2>&1 | tail -n 12; then
+			echo "fuzz_$f FAILED (reproducer under build-fuzz/crash-$f-*)"
+			ok=1
+		fi
+		rm -rf "$tmp"
+	done
+	return $ok
+}
+
+if [ "$FUZZ_SECONDS" = 0 ]; then
+	skip "fuzzing" "SNAPFS_FUZZ_SECONDS=0"
+elif ! command -v clang >/dev/null; then
+	skip "fuzzing" "clang not installed"
+elif step "build fuzz targets (clang)" env CC=clang bash -c \
+	'f() { if [ -f build-fuzz/meson-private/coredata.dat ]; then meson setup --reconfigure build-fuzz -Dfuzz=true >/dev/null; else meson setup build-fuzz -Dfuzz=true; fi; }; f && ninja -C build-fuzz tests/fuzz_pack_record tests/fuzz_map_page tests/fuzz_catalog'; then
+	step "fuzzing (${FUZZ_SECONDS}s per target)" run_fuzzers
+fi
+
+printf '\n==== summary ====\n'
+printf '%s\n' "${SUMMARY[@]}"
+if [ $FAILED -eq 0 ]; then
+	echo "test.sh: ALL PASSED in $(($(date +%s) - T0))s"
+else
+	echo "test.sh: FAILED (see FAIL lines above) after $(($(date +%s) - T0))s"
+fi
+exit $FAILED

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Snapshots of a real ext4 image: full, incremental after edits, unchanged,
+# with --changed-ranges (text and JSON), from a block device and from
+# stdin; every snapshot is restored and compared byte for byte.
+. "$(dirname "$0")/lib.sh" "$@"
+need_root
+
+BS=65536
+IMG=$T/vol.img
+MNT=$T/mnt
+
+sfs init >/dev/null
+
+log "building a 256M ext4 image with real files"
+truncate -s 256M "$IMG"
+mkfs.ext4 -q -F "$IMG"
+mount_loop "$IMG" "$MNT"
+mkdir -p "$MNT/share" "$MNT/lib"
+# Real files: documentation (text, compresses) and shared libraries.
+(cd /usr/share && find doc -type f -size +2k 2>/dev/null | sed -n '1,1500p' |
+	tar -cf - -T - 2>/dev/null) | tar -C "$MNT/share" -xf -
+(cd /usr/lib && find . -type f -name '*.so*' -size +200k -size -6M 2>/dev/null | sed -n '1,60p' |
+	tar -cf - -T - 2>/dev/null) | tar -C "$MNT/lib" -xf -
+head -c 8M /dev/urandom >"$MNT/random.bin"
+head -c 16M /dev/urandom >"$MNT/big.bin"
+printf 'line one\nline two\n' >"$MNT/edit.txt"
+seq 1 20000 >"$MNT/append.log"
+sync
+log "source: $(du -sh "$MNT" | cut -f1) in $(find "$MNT" -type f | wc -l) files"
+find "$MNT" -type f -exec sha256sum {} + | sed "s|$MNT|.|" | sort -k2 >"$T/files1.sha"
+umount "$MNT"
+
+cp --sparse=always "$IMG" "$T/img1"
+SHA1=$(sha "$IMG")
+
+log "snapshot 1 (full)"
+ID1=$(sfs snapshot create vol "$IMG" --description first --tag env=test --no-progress)
+sfs snapshot show "$ID1" --json >"$T/s1.json"
+assert_eq "$(json_str state <"$T/s1.json")" completed "state of $ID1"
+assert_eq "$(json_num size <"$T/s1.json")" $((256 << 20)) "size of $ID1"
+assert_eq "$(json_str description <"$T/s1.json")" first "description"
+grep -q '"env": *"test"' "$T/s1.json" || fail "tag env=test missing: $(cat "$T/s1.json")"
+
+log "changing files"
+mount_loop "$IMG" "$MNT"
+sed -i 's/two/TWO, edited/' "$MNT/edit.txt"
+rm -f "$MNT/random.bin"
+seq 20001 60000 >>"$MNT/append.log"
+head -c 1M /dev/urandom >"$MNT/new1.bin"
+mkdir -p "$MNT/newdir"
+head -c 300K /dev/urandom >"$MNT/newdir/new2.bin"
+# Scattered 4 KiB rewrites inside a big file.
+for i in $(seq 1 20); do
+	dd if=/dev/urandom of="$MNT/big.bin" bs=4096 count=1 seek=$((i * 193)) conv=notrunc \
+		status=none
+done
+sync
+find "$MNT" -type f -exec sha256sum {} + | sed "s|$MNT|.|" | sort -k2 >"$T/files2.sha"
+umount "$MNT"
+SHA2=$(sha "$IMG")
+
+# The blocks that really changed, measured independently of snapfs.
+cmp -l "$T/img1" "$IMG" | awk -v bs=$BS '{ b = int(($1 - 1) / bs); if (!(b in s)) { s[b] = 1; print b } }' |
+	sort -n >"$T/changed.blocks" || true
+NCHANGED=$(wc -l <"$T/changed.blocks")
+CHANGED_BYTES=$((NCHANGED * BS))
+log "$NCHANGED blocks of $BS bytes changed ($CHANGED_BYTES bytes)"
+[ "$NCHANGED" -gt 0 ] || fail "the image did not change"
+
+log "snapshot 2 (incremental)"
+ID2=$(sfs snapshot create vol "$IMG" --no-progress)
+sfs snapshot show "$ID2" --json >"$T/s2.json"
+assert_eq "$(json_str parent <"$T/s2.json")" "$ID1" "parent of $ID2"
+NEW2=$(json_num new_bytes <"$T/s2.json")
+# Bound: the changed blocks stored at most twice over (blocks of random
+# data do not compress) plus a fixed allowance for the map pages that
+# change (a 256M volume has 4 leaves and a root of at most 32 KiB each).
+MAP_ALLOWANCE=$((256 * 1024))
+BOUND=$((2 * CHANGED_BYTES + MAP_ALLOWANCE))
+log "snapshot 2 added $NEW2 bytes; bound $BOUND"
+[ "$NEW2" -le "$BOUND" ] || fail "incremental snapshot stored $NEW2 bytes > bound $BOUND"
+# At least the 1.3 MiB of new random data had to be stored.
+[ "$NEW2" -ge $((1300 * 1024)) ] || fail "incremental snapshot stored only $NEW2 bytes"
+
+log "diff reports the changed blocks"
+sfs snapshot diff "$ID1" "$ID2" --json >"$T/diff.json"
+DIFF_BYTES=$(json_num changed_bytes <"$T/diff.json")
+assert_eq "$DIFF_BYTES" "$CHANGED_BYTES" "changed_bytes of diff"
+
+log "snapshot 3 of the unchanged volume adds nothing"
+ID3=$(sfs snapshot create vol "$IMG" --no-progress)
+sfs snapshot show "$ID3" --json >"$T/s3.json"
+assert_eq "$(json_num new_chunks <"$T/s3.json")" 0 "new_chunks of an unchanged snapshot"
+assert_eq "$(json_num new_bytes <"$T/s3.json")" 0 "new_bytes of an unchanged snapshot"
+assert_eq "$(json_str root <"$T/s3.json")" "$(json_str root <"$T/s2.json")" "root of unchanged"
+
+log "restoring"
+sfs snapshot restore "$ID1" "$T/r1.img"
+sfs snapshot restore "$ID2" "$T/r2.img"
+assert_eq "$(sha "$T/r1.img")" "$SHA1" "restore of $ID1"
+assert_eq "$(sha "$T/r2.img")" "$SHA2" "restore of $ID2"
+# Restores are sparse.
+ALLOC=$(($(stat -c %b "$T/r1.img") * 512))
+DATA1=$(json_num data_bytes <"$T/s1.json")
+[ "$ALLOC" -le $((DATA1 + (1 << 20))) ] ||
+	fail "restore is not sparse: $ALLOC bytes allocated for $DATA1 data bytes"
+# Refuses to overwrite without --force.
+expect_error 1 sfs snapshot restore "$ID1" "$T/r2.img"
+assert_eq "$(sha "$T/r2.img")" "$SHA2" "restore without --force left the file alone"
+sfs snapshot restore "$ID1" "$T/r2.img" --force
+assert_eq "$(sha "$T/r2.img")" "$SHA1" "restore --force"
+# The files themselves, through a mount of the restored image.
+mount_loop "$T/r1.img" "$T/m1" ro
+(cd "$T/m1" && find . -type f ! -path './lost+found/*' -exec sha256sum {} + | sort -k2) >"$T/r1files.sha"
+umount "$T/m1"
+diff -u "$T/files1.sha" "$T/r1files.sha" >/dev/null || fail "files in restored snapshot 1 differ"
+rm -f "$T/r1.img" "$T/r2.img"
+
+log "--changed-ranges (text, with comments, hex and merged ranges)"
+sfs snapshot create ranges "$T/img1" --no-progress >/dev/null
+{
+	echo "# blocks that changed"
+	echo
+	while read -r b; do
+		if [ $((b % 2)) -eq 0 ]; then
+			printf '0x%x %d\n' $((b * BS)) $BS
+		else
+			printf '%d %d\n' $((b * BS)) $BS
+		fi
+	done <"$T/changed.blocks"
+} >"$T/ranges.txt"
+IDR=$(sfs snapshot create ranges "$IMG" --changed-ranges "$T/ranges.txt" --no-progress)
+restore_check "$IDR" "$IMG"
+
+log "--changed-ranges (JSON)"
+sfs snapshot create ranges-json "$T/img1" --no-progress >/dev/null
+{
+	printf '['
+	sep=
+	while read -r b; do
+		printf '%s{"offset":%d,"length":%d}' "$sep" $((b * BS)) $BS
+		sep=,
+	done <"$T/changed.blocks"
+	printf ']\n'
+} >"$T/ranges.json"
+IDJ=$(sfs snapshot create ranges-json "$IMG" --changed-ranges "$T/ranges.json" --no-progress)
+restore_check "$IDJ" "$IMG"
+sfs snapshot show "$IDJ" --json >"$T/sj.json"
+NEWJ=$(json_num new_bytes <"$T/sj.json")
+[ "$NEWJ" -le "$BOUND" ] || fail "changed-ranges snapshot stored $NEWJ bytes > $BOUND"
+
+log "block device source"
+LOOP=$(losetup -f --show -r "$IMG")
+track_loop "$LOOP"
+IDB=$(sfs snapshot create blockdev "$LOOP" --no-progress)
+sfs snapshot show "$IDB" --json >"$T/sb.json"
+assert_eq "$(json_num size <"$T/sb.json")" $((256 << 20)) "size of block device snapshot"
+restore_check "$IDB" "$IMG"
+losetup -d "$LOOP"
+
+log "stdin source"
+IDS=$(sfs snapshot create piped - --no-progress <"$IMG")
+restore_check "$IDS" "$IMG"
+# Piped data dedups against what the store already holds.
+sfs snapshot show "$IDS" --json >"$T/ss.json"
+[ "$(json_num new_bytes <"$T/ss.json")" -le "$MAP_ALLOWANCE" ] ||
+	fail "stdin snapshot of known data stored $(json_num new_bytes <"$T/ss.json") bytes"
+
+log "a restore onto a block device is written in place"
+truncate -s 256M "$T/dev.img"
+head -c 1M /dev/urandom | dd of="$T/dev.img" bs=1M seek=3 conv=notrunc status=none
+LOOP=$(losetup -f --show "$T/dev.img")
+track_loop "$LOOP"
+sfs snapshot restore "$ID2" "$LOOP"
+losetup -d "$LOOP"
+assert_eq "$(sha "$T/dev.img")" "$SHA2" "restore onto a block device"
+
+log "check --read-data"
+sfs check --read-data >"$T/check.out" || fail "check failed: $(cat "$T/check.out")"

@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The chunk cache: hits and misses, the capacity bound under eviction,
+ * held entries surviving eviction, and refcounts under many threads.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "snapfs/cache.h"
+#include "fixture.h"
+
+static struct sfs_id key(uint64_t i)
+{
+	struct sfs_id id;
+	uint8_t b[8];
+
+	memcpy(b, &i, sizeof(b));
+	sfs_chunk_hash(b, sizeof(b), &id);
+	return id;
+}
+
+Test(cache, get_insert_put)
+{
+	struct sfs_cache *c = sfs_cache_new(1 << 20);
+	struct sfs_id k = key(1);
+	struct sfs_cache_entry *e, *e2;
+	size_t bytes;
+	uint64_t hits, misses;
+	char data[100];
+
+	memset(data, 'x', sizeof(data));
+	cr_assert_null(sfs_cache_get(c, &k));
+	e = sfs_cache_insert(c, &k, data, sizeof(data));
+	cr_assert_not_null(e);
+	cr_assert_eq(sfs_cache_len(e), sizeof(data));
+	cr_assert_arr_eq(sfs_cache_data(e), data, sizeof(data));
+	data[0] = 'y'; /* the cache holds a copy */
+	cr_assert_eq(((const char *)sfs_cache_data(e))[0], 'x');
+	e2 = sfs_cache_get(c, &k);
+	cr_assert_eq(e2, e);
+	/* A second insert of the same id returns the first entry. */
+	cr_assert_eq(sfs_cache_insert(c, &k, data, sizeof(data)), e);
+	sfs_cache_put(c, e);
+	sfs_cache_put(c, e);
+	sfs_cache_put(c, e2);
+	sfs_cache_put(c, NULL);
+	sfs_cache_stats(c, &bytes, &hits, &misses);
+	cr_assert_eq(bytes, sizeof(data));
+	cr_assert_eq(hits, 1);
+	cr_assert_eq(misses, 1);
+	sfs_cache_free(c);
+	sfs_cache_free(NULL);
+}
+
+#define SHARDS 32 /* the cache's sharding; the bound allows one entry per shard extra */
+
+Test(cache, eviction_is_bounded)
+{
+	size_t cap = 256 * 4096, len = 4096;
+	struct sfs_cache *c = sfs_cache_new(cap);
+	uint8_t buf[4096];
+	size_t bytes;
+	uint64_t hits, misses;
+	int present = 0;
+
+	for (uint64_t i = 0; i < 5000; i++) {
+		struct sfs_id k = key(i);
+		struct sfs_cache_entry *e;
+
+		fx_fill_random(buf, len, i);
+		e = sfs_cache_insert(c, &k, buf, len);
+		cr_assert_not_null(e);
+		sfs_cache_put(c, e);
+		sfs_cache_stats(c, &bytes, &hits, &misses);
+		cr_assert_leq(bytes, cap + SHARDS * len, "after %llu inserts: %zu bytes",
+			      (unsigned long long)i, bytes);
+	}
+	cr_assert_geq(bytes, cap / 2, "the cache is actually used: %zu bytes", bytes);
+	/* The most recent entries are still there, the oldest are gone. */
+	for (uint64_t i = 4990; i < 5000; i++) {
+		struct sfs_id k = key(i);
+		struct sfs_cache_entry *e = sfs_cache_get(c, &k);
+		cr_assert_not_null(e, "recent entry %llu", (unsigned long long)i);
+		fx_fill_random(buf, len, i);
+		cr_assert_arr_eq(sfs_cache_data(e), buf, len);
+		sfs_cache_put(c, e);
+	}
+	for (uint64_t i = 0; i < 100; i++) {
+		struct sfs_id k = key(i);
+		struct sfs_cache_entry *e = sfs_cache_get(c, &k);
+		present += e != NULL;
+		sfs_cache_put(c, e);
+	}
+	cr_assert_eq(present, 0, "%d of the oldest 100 entries survived", present);
+	sfs_cache_free(c);
+}
+
+/* A held entry that is evicted keeps its bytes until the holder puts it. */
+Test(cache, held_entry_survives_eviction)
+{
+	struct sfs_cache *c = sfs_cache_new(SHARDS * 4096);
+	uint8_t buf[4096], want[4096];
+	struct sfs_id k0 = key(0);
+	struct sfs_cache_entry *held;
+
+	fx_fill_random(want, sizeof(want), 999);
+	held = sfs_cache_insert(c, &k0, want, sizeof(want));
+	for (uint64_t i = 1; i < 2000; i++) {
+		struct sfs_id k = key(i);
+		fx_fill_random(buf, sizeof(buf), i);
+		sfs_cache_put(c, sfs_cache_insert(c, &k, buf, sizeof(buf)));
+	}
+	/* Under ASan a freed entry would be reported here. */
+	cr_assert_arr_eq(sfs_cache_data(held), want, sizeof(want));
+	{
+		struct sfs_cache_entry *e = sfs_cache_get(c, &k0);
+		if (e) {
+			cr_assert_eq(e, held);
+			sfs_cache_put(c, e);
+		} else {
+			/* Evicted: a new insert makes a new entry beside the held one. */
+			e = sfs_cache_insert(c, &k0, want, sizeof(want));
+			cr_assert_neq(e, held);
+			sfs_cache_put(c, e);
+		}
+	}
+	sfs_cache_put(c, held);
+	sfs_cache_free(c);
+}
+
+Test(cache, tiny_capacity_keeps_one_per_shard)
+{
+	struct sfs_cache *c = sfs_cache_new(1);
+	uint8_t buf[512];
+	size_t bytes;
+	uint64_t h, m;
+
+	for (uint64_t i = 0; i < 1000; i++) {
+		struct sfs_id k = key(i);
+		struct sfs_cache_entry *e;
+		fx_fill_random(buf, sizeof(buf), i);
+		e = sfs_cache_insert(c, &k, buf, sizeof(buf));
+		cr_assert_not_null(e);
+		cr_assert_arr_eq(sfs_cache_data(e), buf, sizeof(buf));
+		sfs_cache_put(c, e);
+	}
+	sfs_cache_stats(c, &bytes, &h, &m);
+	cr_assert_leq(bytes, SHARDS * sizeof(buf));
+	sfs_cache_free(c);
+}
+
+/* ---- threads ---- */
+
+struct thr {
+	struct sfs_cache *c;
+	uint64_t seed;
+	uint64_t checked;
+};
+
+#define KEYS 400
+#define LEN 1024
+
+static void expected(uint64_t i, uint8_t *buf)
+{
+	fx_fill_random(buf, LEN, i * 7919);
+}
+
+static void *worker(void *p)
+{
+	struct thr *t = p;
+	uint64_t s = t->seed;
+	uint8_t buf[LEN];
+
+	for (int it = 0; it < 20000; it++) {
+		uint64_t i;
+		struct sfs_id k;
+		struct sfs_cache_entry *e;
+
+		s = s * 6364136223846793005ull + 1442695040888963407ull;
+		i = (s >> 33) % KEYS;
+		k = key(i);
+		e = sfs_cache_get(t->c, &k);
+		if (!e) {
+			expected(i, buf);
+			e = sfs_cache_insert(t->c, &k, buf, LEN);
+			if (!e)
+				return (void *)1;
+		}
+		/* Hold it across other operations so that eviction races us. */
+		if (sfs_cache_len(e) != LEN)
+			return (void *)2;
+		expected(i, buf);
+		if (memcmp(sfs_cache_data(e), buf, LEN) != 0)
+			return (void *)3;
+		t->checked++;
+		sfs_cache_put(t->c, e);
+	}
+	return NULL;
+}
+
+Test(cache, refcounts_safe_under_threads, .timeout = 120)
+{
+	/* Room for about a quarter of the keys: constant eviction. */
+	struct sfs_cache *c = sfs_cache_new(KEYS / 4 * LEN);
+	pthread_t th[8];
+	struct thr t[8];
+	size_t bytes;
+	uint64_t hits, misses;
+
+	for (int i = 0; i < 8; i++) {
+		t[i] = (struct thr){ c, (uint64_t)i + 1, 0 };
+		cr_assert_eq(pthread_create(&th[i], NULL, worker, &t[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		void *ret;
+		cr_assert_eq(pthread_join(th[i], &ret), 0);
+		cr_assert_null(ret, "thread %d failed with %p", i, ret);
+		cr_assert_eq(t[i].checked, 20000);
+	}
+	sfs_cache_stats(c, &bytes, &hits, &misses);
+	cr_assert_leq(bytes, KEYS / 4 * LEN + SHARDS * LEN);
+	cr_assert_eq(hits + misses, 8 * 20000);
+	cr_assert_gt(hits, 0);
+	cr_assert_gt(misses, 0);
+	sfs_cache_free(c);
+}

@@ -1,0 +1,555 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The catalog: location codec bounds, volume and snapshot records (round
+ * trips and rejection of damaged values), per-volume ordering, latest,
+ * pending discard, and store open errors.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <criterion/criterion.h>
+
+#include "snapfs/catalog.h"
+#include "fixture.h"
+
+static struct sfs_chunk_loc good_loc(void)
+{
+	return (struct sfs_chunk_loc){ .pack = 7, .offset = 4096, .stored_len = 1000,
+				       .raw_len = 65536, .type = SFS_CHUNK_DATA,
+				       .comp = SFS_COMP_ZSTD };
+}
+
+static int loc_rt(const struct sfs_chunk_loc *l)
+{
+	uint8_t b[SFS_LOC_VALUE_LEN];
+	struct sfs_chunk_loc d;
+
+	sfs_loc_encode(l, b);
+	return sfs_loc_decode(b, sizeof(b), &d);
+}
+
+Test(catalog, loc_round_trip)
+{
+	struct sfs_chunk_loc l = good_loc(), d;
+	uint8_t b[SFS_LOC_VALUE_LEN];
+
+	sfs_loc_encode(&l, b);
+	cr_assert_eq(sfs_loc_decode(b, sizeof(b), &d), 0);
+	cr_assert_eq(d.pack, l.pack);
+	cr_assert_eq(d.offset, l.offset);
+	cr_assert_eq(d.stored_len, l.stored_len);
+	cr_assert_eq(d.raw_len, l.raw_len);
+	cr_assert_eq(d.type, l.type);
+	cr_assert_eq(d.comp, l.comp);
+}
+
+Test(catalog, loc_bounds)
+{
+	struct sfs_chunk_loc l = good_loc(), x;
+	uint8_t b[SFS_LOC_VALUE_LEN + 1] = { 0 };
+	struct sfs_chunk_loc d;
+
+	x = l; x.pack = 0;
+	cr_assert_eq(loc_rt(&x), -EBADMSG, "pack 0");
+	x = l; x.pack = (1ull << 30) + 1;
+	cr_assert_eq(loc_rt(&x), -EBADMSG, "pack huge");
+	x = l; x.offset = SFS_PACK_HEADER_LEN - 1;
+	cr_assert_eq(loc_rt(&x), -EBADMSG, "offset inside pack header");
+	x = l; x.offset = UINT64_MAX;
+	cr_assert_eq(loc_rt(&x), -EBADMSG, "offset huge");
+	x = l; x.raw_len = 0;
+	cr_assert_eq(loc_rt(&x), -EBADMSG, "raw_len 0");
+	x = l; x.raw_len = SFS_BLOCK_MAX + 1;
+	cr_assert_eq(loc_rt(&x), -EBADMSG, "raw_len too large");
+	x = l; x.stored_len = 0;
+	cr_assert_eq(loc_rt(&x), -EBADMSG, "stored_len 0");
+	x = l; x.stored_len = x.raw_len + 1;
+	cr_assert_eq(loc_rt(&x), -EBADMSG, "stored_len > raw_len");
+	x = l; x.type = 9;
+	cr_assert_eq(loc_rt(&x), -EBADMSG, "type");
+	x = l; x.comp = 9;
+	cr_assert_eq(loc_rt(&x), -EBADMSG, "comp");
+
+	sfs_loc_encode(&l, b);
+	cr_assert_eq(sfs_loc_decode(b, SFS_LOC_VALUE_LEN - 1, &d), -EBADMSG, "short");
+	cr_assert_eq(sfs_loc_decode(b, SFS_LOC_VALUE_LEN + 1, &d), -EBADMSG, "long");
+	b[0] = 2;
+	cr_assert_eq(sfs_loc_decode(b, SFS_LOC_VALUE_LEN, &d), -EBADMSG, "version");
+	b[0] = 1;
+	b[3] = 1;
+	cr_assert_eq(sfs_loc_decode(b, SFS_LOC_VALUE_LEN, &d), -EBADMSG, "reserved byte 3");
+	b[3] = 0;
+	b[30] = 1;
+	cr_assert_eq(sfs_loc_decode(b, SFS_LOC_VALUE_LEN, &d), -EBADMSG, "reserved tail");
+}
+
+Test(catalog, names_and_ids)
+{
+	char id[SFS_IDSTR_SIZE], id2[SFS_IDSTR_SIZE];
+	char longname[SFS_NAME_MAX + 2];
+
+	cr_assert(sfs_name_valid("vol1"));
+	cr_assert(sfs_name_valid("a.b_c-d"));
+	cr_assert_not(sfs_name_valid(""));
+	cr_assert_not(sfs_name_valid(".hidden"));
+	cr_assert_not(sfs_name_valid("-opt"));
+	cr_assert_not(sfs_name_valid("a/b"));
+	cr_assert_not(sfs_name_valid("a b"));
+	memset(longname, 'a', SFS_NAME_MAX);
+	longname[SFS_NAME_MAX] = '\0';
+	cr_assert(sfs_name_valid(longname));
+	longname[SFS_NAME_MAX] = 'a';
+	longname[SFS_NAME_MAX + 1] = '\0';
+	cr_assert_not(sfs_name_valid(longname));
+
+	cr_assert_eq(sfs_idstr_new("snap-", id), 0);
+	cr_assert_eq(strlen(id), SFS_IDSTR_LEN);
+	cr_assert(sfs_idstr_valid(id, "snap-"));
+	cr_assert_not(sfs_idstr_valid(id, "vol-"));
+	cr_assert_eq(sfs_idstr_new("snap-", id2), 0);
+	cr_assert_str_neq(id, id2);
+	cr_assert(sfs_idstr_valid("vol-01234567", "vol-"));
+	cr_assert_not(sfs_idstr_valid("vol-0123456", "vol-"), "7 digits");
+	cr_assert_not(sfs_idstr_valid("vol-0123456789abcdef01", "vol-"), "18 digits");
+	cr_assert_not(sfs_idstr_valid("vol-0123456A", "vol-"), "upper case");
+	cr_assert_not(sfs_idstr_valid("vol-0123456g", "vol-"));
+	cr_assert_eq(sfs_idstr_new("toolongprefix-", id), -EINVAL);
+}
+
+static struct sfs_snapshot make_snap(const char *volume, uint64_t seq, int state)
+{
+	struct sfs_snapshot sn = { 0 };
+
+	cr_assert_eq(sfs_idstr_new("snap-", sn.id), 0);
+	snprintf(sn.volume, sizeof(sn.volume), "%s", volume);
+	sn.state = state;
+	sn.seq = seq;
+	sn.created = 1700000000 + (int64_t)seq;
+	sn.size = 1 << 20;
+	sn.block_size = 65536;
+	sn.depth = 1;
+	sn.root.b[0] = 0xab;
+	sn.data_bytes = 65536;
+	sn.new_bytes = 1234;
+	sn.new_chunks = 2;
+	return sn;
+}
+
+/* A first snapshot has no parent. Its record must survive a round trip. */
+Test(catalog, snapshot_without_parent_round_trips)
+{
+	struct sfs_snapshot sn = make_snap("vol", 1, SFS_SNAP_COMPLETED), d;
+	char *s = sfs_snapshot_encode(&sn);
+
+	cr_assert_not_null(s);
+	cr_assert_eq(sfs_snapshot_decode(s, strlen(s), &d), 0, "record: %s", s);
+	cr_assert_str_eq(d.parent, "");
+	sfs_snapshot_release(&d);
+	free(s);
+}
+
+Test(catalog, snapshot_round_trip)
+{
+	struct sfs_snapshot sn = make_snap("vol", 5, SFS_SNAP_COMPLETED), d;
+	char *s;
+
+	cr_assert_eq(sfs_idstr_new("snap-", sn.parent), 0);
+	sn.description = strdup("nightly \"quoted\" \xc3\xa9");
+	sn.copied_from = strdup("snap-0123456789abcdef0");
+	sn.tags = json_pack("{s:s, s:s}", "env", "prod", "team", "db");
+	s = sfs_snapshot_encode(&sn);
+	cr_assert_not_null(s);
+	cr_assert_eq(sfs_snapshot_decode(s, strlen(s), &d), 0, "record: %s", s);
+	cr_assert_str_eq(d.id, sn.id);
+	cr_assert_str_eq(d.volume, sn.volume);
+	cr_assert_str_eq(d.parent, sn.parent);
+	cr_assert_eq(d.state, sn.state);
+	cr_assert_eq(d.seq, sn.seq);
+	cr_assert_eq(d.created, sn.created);
+	cr_assert_eq(d.size, sn.size);
+	cr_assert_eq(d.block_size, sn.block_size);
+	cr_assert_arr_eq(d.root.b, sn.root.b, SFS_ID_LEN);
+	cr_assert_eq(d.depth, sn.depth);
+	cr_assert_eq(d.data_bytes, sn.data_bytes);
+	cr_assert_eq(d.new_bytes, sn.new_bytes);
+	cr_assert_eq(d.new_chunks, sn.new_chunks);
+	cr_assert_str_eq(d.description, sn.description);
+	cr_assert_str_eq(d.copied_from, sn.copied_from);
+	cr_assert(json_equal(d.tags, sn.tags));
+	cr_assert_str_eq(sfs_snap_state_name(SFS_SNAP_PENDING), "pending");
+	cr_assert_str_eq(sfs_snap_state_name(SFS_SNAP_ERROR), "error");
+	cr_assert_str_eq(sfs_snap_state_name(99), "unknown");
+	sfs_snapshot_release(&d);
+	sfs_snapshot_release(&sn);
+	sfs_snapshot_release(NULL);
+	free(s);
+}
+
+static int snap_dec(const char *json)
+{
+	struct sfs_snapshot d;
+	int r = sfs_snapshot_decode(json, strlen(json), &d);
+
+	if (r == 0)
+		sfs_snapshot_release(&d);
+	return r;
+}
+
+#define ROOT "\"root\":\"ab00000000000000000000000000000000000000000000000000000000000000\""
+#define SNAP_OK                                                                               \
+	"{\"v\":1,\"id\":\"snap-0123456789abcdef0\",\"volume\":\"vol\",\"state\":\"completed\"," \
+	"\"seq\":1,\"created\":1,\"size\":1048576,\"block_size\":65536,\"depth\":1," ROOT    \
+	",\"data_bytes\":65536}"
+
+Test(catalog, snapshot_decode_rejects)
+{
+	cr_assert_eq(snap_dec(SNAP_OK), 0);
+	cr_assert_eq(snap_dec(""), -EBADMSG);
+	cr_assert_eq(snap_dec("[]"), -EBADMSG);
+	cr_assert_eq(snap_dec("{\"v\":1}"), -EBADMSG);
+	cr_assert_eq(snap_dec("{\"v\":2,\"id\":\"snap-0123456789abcdef0\",\"volume\":\"vol\",\"state\":\"completed\","
+			      "\"seq\":1,\"created\":1,\"size\":1048576,\"block_size\":65536,\"depth\":1," ROOT "}"),
+		     -EBADMSG, "record version 2");
+	const char *bad[] = {
+		/* bad id */
+		"{\"v\":1,\"id\":\"vol-0123456789abcdef0\",\"volume\":\"vol\",\"state\":\"completed\",\"seq\":1,\"created\":1,\"size\":1,\"block_size\":65536,\"depth\":1," ROOT "}",
+		/* bad state */
+		"{\"v\":1,\"id\":\"snap-0123456789abcdef0\",\"volume\":\"vol\",\"state\":\"done\",\"seq\":1,\"created\":1,\"size\":1,\"block_size\":65536,\"depth\":1," ROOT "}",
+		/* block size not a power of two */
+		"{\"v\":1,\"id\":\"snap-0123456789abcdef0\",\"volume\":\"vol\",\"state\":\"completed\",\"seq\":1,\"created\":1,\"size\":1,\"block_size\":65535,\"depth\":1," ROOT "}",
+		/* block size too small */
+		"{\"v\":1,\"id\":\"snap-0123456789abcdef0\",\"volume\":\"vol\",\"state\":\"completed\",\"seq\":1,\"created\":1,\"size\":1,\"block_size\":2048,\"depth\":1," ROOT "}",
+		/* depth too large */
+		"{\"v\":1,\"id\":\"snap-0123456789abcdef0\",\"volume\":\"vol\",\"state\":\"completed\",\"seq\":1,\"created\":1,\"size\":1,\"block_size\":65536,\"depth\":7," ROOT "}",
+		/* root not hex */
+		"{\"v\":1,\"id\":\"snap-0123456789abcdef0\",\"volume\":\"vol\",\"state\":\"completed\",\"seq\":1,\"created\":1,\"size\":1,\"block_size\":65536,\"depth\":1,\"root\":\"xyz\"}",
+		/* negative size */
+		"{\"v\":1,\"id\":\"snap-0123456789abcdef0\",\"volume\":\"vol\",\"state\":\"completed\",\"seq\":1,\"created\":1,\"size\":-1,\"block_size\":65536,\"depth\":1," ROOT "}",
+		/* data_bytes > size */
+		"{\"v\":1,\"id\":\"snap-0123456789abcdef0\",\"volume\":\"vol\",\"state\":\"completed\",\"seq\":1,\"created\":1,\"size\":10,\"block_size\":65536,\"depth\":1," ROOT ",\"data_bytes\":11}",
+		/* seq is a string */
+		"{\"v\":1,\"id\":\"snap-0123456789abcdef0\",\"volume\":\"vol\",\"state\":\"completed\",\"seq\":\"1\",\"created\":1,\"size\":1,\"block_size\":65536,\"depth\":1," ROOT "}",
+		/* bad volume name */
+		"{\"v\":1,\"id\":\"snap-0123456789abcdef0\",\"volume\":\"../x\",\"state\":\"completed\",\"seq\":1,\"created\":1,\"size\":1,\"block_size\":65536,\"depth\":1," ROOT "}",
+		/* tag value not a string */
+		"{\"v\":1,\"id\":\"snap-0123456789abcdef0\",\"volume\":\"vol\",\"state\":\"completed\",\"seq\":1,\"created\":1,\"size\":1,\"block_size\":65536,\"depth\":1," ROOT ",\"tags\":{\"a\":1}}",
+		/* duplicate key */
+		"{\"v\":1,\"v\":1,\"id\":\"snap-0123456789abcdef0\",\"volume\":\"vol\",\"state\":\"completed\",\"seq\":1,\"created\":1,\"size\":1,\"block_size\":65536,\"depth\":1," ROOT "}",
+		/* parent that is not a snapshot id */
+		"{\"v\":1,\"id\":\"snap-0123456789abcdef0\",\"volume\":\"vol\",\"parent\":\"bogus\",\"state\":\"completed\",\"seq\":1,\"created\":1,\"size\":1,\"block_size\":65536,\"depth\":1," ROOT "}",
+		/* an id longer than the buffer */
+		"{\"v\":1,\"id\":\"snap-0123456789abcdef0123456789\",\"volume\":\"vol\",\"state\":\"completed\",\"seq\":1,\"created\":1,\"size\":1,\"block_size\":65536,\"depth\":1," ROOT "}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(snap_dec(bad[i]), -EBADMSG, "record %zu: %s", i, bad[i]);
+	/* Truncations of a good record never decode. */
+	{
+		const char *ok = SNAP_OK;
+		struct sfs_snapshot d;
+		for (size_t n = 0; n < strlen(ok); n++)
+			cr_assert_eq(sfs_snapshot_decode(ok, n, &d), -EBADMSG, "prefix %zu", n);
+	}
+}
+
+Test(catalog, volume_round_trip_and_rejects)
+{
+	struct sfs_volume v = { 0 }, d;
+	char *s;
+
+	strcpy(v.name, "db-01");
+	strcpy(v.id, "vol-0123456789abcdef0");
+	v.created = 1700000000;
+	v.size = 1ull << 40;
+	v.source = strdup("/dev/sdb");
+	v.tags = json_pack("{s:s}", "k", "v");
+	s = sfs_volume_encode(&v);
+	cr_assert_eq(sfs_volume_decode(s, strlen(s), &d), 0);
+	cr_assert_str_eq(d.name, v.name);
+	cr_assert_str_eq(d.id, v.id);
+	cr_assert_eq(d.created, v.created);
+	cr_assert_eq(d.size, v.size);
+	cr_assert_str_eq(d.source, v.source);
+	cr_assert(json_equal(d.tags, v.tags));
+	sfs_volume_release(&d);
+	free(s);
+	free(v.source);
+	v.source = NULL;
+	s = sfs_volume_encode(&v);
+	cr_assert_eq(sfs_volume_decode(s, strlen(s), &d), 0, "no source: %s", s);
+	cr_assert_null(d.source);
+	sfs_volume_release(&d);
+	free(s);
+	sfs_volume_release(&v);
+	sfs_volume_release(NULL);
+
+	const char *bad[] = {
+		"{\"v\":1,\"name\":\"a\",\"id\":\"snap-0123456789abcdef0\",\"created\":1,\"size\":1}",
+		"{\"v\":1,\"name\":\"\",\"id\":\"vol-0123456789abcdef0\",\"created\":1,\"size\":1}",
+		"{\"v\":1,\"name\":\"a\",\"id\":\"vol-0123456789abcdef0\",\"created\":1}",
+		"{\"v\":1,\"name\":\"a\",\"id\":\"vol-0123456789abcdef0\",\"created\":1,\"size\":1,\"source\":5}",
+		"{\"v\":1,\"name\":\"a\",\"id\":\"vol-0123456789abcdef0\",\"created\":1,\"size\":1,\"tags\":[]}",
+		"{\"name\":\"a\",\"id\":\"vol-0123456789abcdef0\",\"created\":1,\"size\":1}",
+		"not json",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(sfs_volume_decode(bad[i], strlen(bad[i]), &d), -EBADMSG, "%s", bad[i]);
+}
+
+/* ---- with a store ---- */
+
+TestSuite(catalog_store, .init = fx_setup, .fini = fx_teardown);
+
+Test(catalog_store, chunk_index_put_get_del)
+{
+	struct sfs_txn *t;
+	struct sfs_id id;
+	struct sfs_chunk_loc l = good_loc(), d;
+	uint64_t n;
+
+	fx_fill_random(id.b, SFS_ID_LEN, 1);
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_chunk_get(t, &id, &d), -ENOENT);
+	cr_assert_eq(sfs_cat_chunk_put(t, &id, &l), 0);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_cat_chunk_get(t, &id, &d), 0);
+	cr_assert_eq(d.offset, l.offset);
+	cr_assert_eq(sfs_cat_chunk_count(t, &n), 0);
+	cr_assert_eq(n, 1);
+	sfs_txn_abort(t);
+
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_chunk_del(t, &id), 0);
+	cr_assert_eq(sfs_cat_chunk_del(t, &id), -ENOENT);
+	sfs_txn_abort(t); /* aborted: the chunk is still there */
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_cat_chunk_get(t, &id, &d), 0);
+	sfs_txn_abort(t);
+	sfs_txn_abort(NULL);
+}
+
+Test(catalog_store, read_only_store_refuses_writes)
+{
+	struct sfs_txn *t;
+
+	fx_reopen(false);
+	cr_assert_not(sfs_store_writable(fx_store));
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), -EROFS);
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	sfs_txn_abort(t);
+}
+
+Test(catalog_store, meta_and_generation)
+{
+	struct sfs_txn *t;
+	uint64_t v, g0, g1;
+
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_meta_get(t, "nope", &v), -ENOENT);
+	cr_assert_eq(sfs_cat_meta_put(t, "x", 0xffffffffffffull), 0);
+	cr_assert_eq(sfs_cat_meta_get(t, "x", &v), 0);
+	cr_assert_eq(v, 0xffffffffffffull);
+	cr_assert_eq(sfs_cat_meta_get(t, "format_version", &v), 0);
+	cr_assert_eq(v, SFS_FORMAT_VERSION);
+	cr_assert_eq(sfs_cat_generation(t, &g0), 0);
+	cr_assert_eq(sfs_cat_bump_generation(t), 0);
+	cr_assert_eq(sfs_cat_generation(t, &g1), 0);
+	cr_assert_eq(g1, g0 + 1);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+}
+
+struct collect {
+	char ids[16][SFS_IDSTR_SIZE];
+	int n;
+};
+
+static int collect_cb(void *ctx, const struct sfs_snapshot *sn)
+{
+	struct collect *c = ctx;
+	cr_assert_lt(c->n, 16);
+	strcpy(c->ids[c->n++], sn->id);
+	return 0;
+}
+
+static int stop_cb(void *ctx, const struct sfs_snapshot *sn)
+{
+	(void)sn;
+	return ++*(int *)ctx == 2 ? 7 : 0;
+}
+
+Test(catalog_store, snapshots_by_volume_latest_and_pending)
+{
+	struct sfs_txn *t;
+	struct sfs_snapshot a1 = make_snap("a", 1, SFS_SNAP_COMPLETED);
+	struct sfs_snapshot b1 = make_snap("b", 2, SFS_SNAP_COMPLETED);
+	struct sfs_snapshot a2 = make_snap("a", 3, SFS_SNAP_COMPLETED);
+	struct sfs_snapshot ab = make_snap("ab", 4, SFS_SNAP_COMPLETED);
+	struct sfs_snapshot a3 = make_snap("a", 5, SFS_SNAP_PENDING);
+	struct sfs_snapshot got;
+	struct collect c = { 0 };
+	int stops = 0;
+
+	strcpy(a2.parent, a1.id);
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_snapshot_latest(t, "a", &got), -ENOENT);
+	cr_assert_eq(sfs_cat_snapshot_put(t, &a2), 0);
+	cr_assert_eq(sfs_cat_snapshot_put(t, &ab), 0);
+	cr_assert_eq(sfs_cat_snapshot_put(t, &a1), 0);
+	cr_assert_eq(sfs_cat_snapshot_put(t, &b1), 0);
+	cr_assert_eq(sfs_cat_snapshot_put(t, &a3), 0);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_cat_snapshot_foreach(t, "a", collect_cb, &c), 0);
+	cr_assert_eq(c.n, 3, "volume a only, not volume ab");
+	cr_assert_str_eq(c.ids[0], a1.id, "oldest first");
+	cr_assert_str_eq(c.ids[1], a2.id);
+	cr_assert_str_eq(c.ids[2], a3.id);
+	c.n = 0;
+	cr_assert_eq(sfs_cat_snapshot_foreach(t, NULL, collect_cb, &c), 0);
+	cr_assert_eq(c.n, 5);
+	cr_assert_eq(sfs_cat_snapshot_foreach(t, NULL, stop_cb, &stops), 7);
+	cr_assert_eq(sfs_cat_snapshot_latest(t, "a", &got), 0);
+	cr_assert_str_eq(got.id, a2.id, "latest completed, not the pending one");
+	cr_assert_str_eq(got.parent, a1.id);
+	sfs_snapshot_release(&got);
+	cr_assert_eq(sfs_cat_snapshot_latest(t, "b", &got), 0);
+	cr_assert_str_eq(got.id, b1.id);
+	sfs_snapshot_release(&got);
+	cr_assert_eq(sfs_cat_snapshot_latest(t, "ab", &got), 0);
+	cr_assert_str_eq(got.id, ab.id, "volume ab, not a's");
+	sfs_snapshot_release(&got);
+	cr_assert_eq(sfs_cat_snapshot_latest(t, "zzz", &got), -ENOENT);
+	cr_assert_eq(sfs_cat_snapshot_latest(t, "", &got), -ENOENT);
+	sfs_txn_abort(t);
+
+	/* A writer that opens the store discards the pending snapshot. */
+	fx_reopen(true);
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_cat_snapshot_get(t, a3.id, &got), -ENOENT);
+	cr_assert_eq(sfs_cat_snapshot_get(t, a2.id, &got), 0);
+	sfs_snapshot_release(&got);
+	c.n = 0;
+	cr_assert_eq(sfs_cat_snapshot_foreach(t, "a", collect_cb, &c), 0);
+	cr_assert_eq(c.n, 2);
+	sfs_txn_abort(t);
+
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_snapshot_del(t, a2.id), 0);
+	cr_assert_eq(sfs_cat_snapshot_del(t, a2.id), -ENOENT);
+	cr_assert_eq(sfs_cat_snapshot_latest(t, "a", &got), 0);
+	cr_assert_str_eq(got.id, a1.id);
+	sfs_snapshot_release(&got);
+	cr_assert_eq(sfs_cat_discard_pending(t), 0);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+}
+
+Test(catalog_store, volumes)
+{
+	struct sfs_txn *t;
+	struct sfs_volume v = { 0 }, d;
+
+	strcpy(v.name, "data");
+	strcpy(v.id, "vol-00000000000000001");
+	v.size = 42;
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_volume_get(t, "data", &d), -ENOENT);
+	cr_assert_eq(sfs_cat_volume_put(t, &v), 0);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_cat_volume_get(t, "data", &d), 0);
+	cr_assert_eq(d.size, 42);
+	cr_assert_not_null(d.tags);
+	sfs_volume_release(&d);
+	sfs_txn_abort(t);
+}
+
+/* ---- store open/init errors ---- */
+
+Test(catalog_store, open_errors)
+{
+	char path[PATH_MAX + 64];
+	struct sfs_store *s = NULL;
+	struct sfs_store_options bad = { .block_size = 3000 };
+
+	snprintf(path, sizeof(path), "%s/../nonexistent", fx_dir);
+	cr_assert_eq(sfs_store_open(path, SFS_OPEN_READ, &s), -ENOENT);
+	snprintf(path, sizeof(path), "%s/packs", fx_dir);
+	cr_assert_eq(sfs_store_open(path, SFS_OPEN_READ, &s), -EMEDIUMTYPE, "not a store");
+	snprintf(path, sizeof(path), "%s/config", fx_dir);
+	cr_assert_eq(sfs_store_open(path, SFS_OPEN_READ, &s), -EMEDIUMTYPE, "a file");
+	cr_assert_eq(sfs_store_init(fx_dir, NULL), -EEXIST, "init over a store");
+	cr_assert_eq(sfs_store_open(fx_dir, SFS_OPEN_WRITE, &s), -EBUSY, "second writer");
+	cr_assert_eq(sfs_store_lock_holder(fx_dir), (int)getpid());
+	cr_assert_eq(sfs_store_open(fx_dir, SFS_OPEN_READ, &s), 0, "readers coexist with a writer");
+	sfs_store_close(s);
+	snprintf(path, sizeof(path), "%s/../other", fx_dir);
+	cr_assert_eq(sfs_store_init(path, &bad), -EINVAL);
+	bad.block_size = 8u << 20;
+	cr_assert_eq(sfs_store_init(path, &bad), -EINVAL);
+	bad.block_size = 0;
+	bad.zstd_level = 20;
+	cr_assert_eq(sfs_store_init(path, &bad), -EINVAL);
+	sfs_store_close(NULL);
+}
+
+static void write_config(const char *text)
+{
+	char path[PATH_MAX + 16];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/config", fx_dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+Test(catalog_store, config_versions)
+{
+	struct sfs_store *s = NULL;
+
+	sfs_store_close(fx_store);
+	fx_store = NULL;
+	write_config("format_version = 99\nblock_size = 65536\nzstd_level = 3\npack_size = 67108864\n");
+	cr_assert_eq(sfs_store_open(fx_dir, SFS_OPEN_READ, &s), -EPROTONOSUPPORT);
+	write_config("format_version = 1\nblock_size = 65537\nzstd_level = 3\npack_size = 67108864\n");
+	cr_assert_eq(sfs_store_open(fx_dir, SFS_OPEN_READ, &s), -EMEDIUMTYPE);
+	write_config("garbage\n");
+	cr_assert_eq(sfs_store_open(fx_dir, SFS_OPEN_READ, &s), -EMEDIUMTYPE);
+	write_config("format_version = 1\nblock_size = 65536\nzstd_level = 3\npack_size = 67108864\n");
+	cr_assert_eq(sfs_store_open(fx_dir, SFS_OPEN_WRITE, &s), 0);
+	cr_assert_eq(sfs_store_block_size(s), 65536);
+	cr_assert_eq(sfs_store_zstd_level(s), 3);
+	cr_assert_eq(sfs_store_pack_size(s), 64ull << 20);
+	cr_assert_str_eq(sfs_store_path(s), fx_dir);
+	sfs_store_close(s);
+}
+
+Test(catalog_store, damaged_lmdb_file_is_euclean)
+{
+	char path[PATH_MAX + 32];
+	struct sfs_store *s = NULL;
+	int fd, r;
+	uint8_t junk[4096];
+
+	sfs_store_close(fx_store);
+	fx_store = NULL;
+	snprintf(path, sizeof(path), "%s/catalog/data.mdb", fx_dir);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	/* Both meta pages gone: LMDB cannot find a root. */
+	fx_fill_random(junk, sizeof(junk), 9);
+	cr_assert_eq(pwrite(fd, junk, sizeof(junk), 0), (ssize_t)sizeof(junk));
+	cr_assert_eq(pwrite(fd, junk, sizeof(junk), 4096), (ssize_t)sizeof(junk));
+	close(fd);
+	r = sfs_store_open(fx_dir, SFS_OPEN_READ, &s);
+	cr_assert_eq(r, -EUCLEAN, "got %d (%s)", r, strerror(-r));
+}

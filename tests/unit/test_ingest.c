@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Ingest: changed-ranges parsing, full and incremental snapshots of files
+ * read back through the reader, dedup, and the errors a bad source gives.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "snapfs/ingest.h"
+#include "snapfs/log.h"
+#include "snapfs/reader.h"
+#include "fixture.h"
+
+static int parse(const char *text, uint64_t **r, size_t *n)
+{
+	char err[256] = "";
+	return sfs_ranges_parse(text, strlen(text), r, n, err, sizeof(err));
+}
+
+Test(ranges, text_forms)
+{
+	uint64_t *r = NULL;
+	size_t n = 0;
+
+	cr_assert_eq(parse("# comment\n\n0 4096\n0x2000 0x1000\n  100000 5\n", &r, &n), 0);
+	cr_assert_eq(n, 3, "got %zu ranges", n);
+	cr_assert_eq(r[0], 0);
+	cr_assert_eq(r[1], 4096);
+	cr_assert_eq(r[2], 0x2000);
+	cr_assert_eq(r[3], 0x1000);
+	cr_assert_eq(r[4], 100000);
+	cr_assert_eq(r[5], 5);
+	free(r);
+}
+
+Test(ranges, merges_and_sorts)
+{
+	uint64_t *r = NULL;
+	size_t n = 0;
+
+	cr_assert_eq(parse("8192 4096\n0 4096\n4096 4096\n100 10\n", &r, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(r[0], 0);
+	cr_assert_eq(r[1], 12288);
+	free(r);
+}
+
+Test(ranges, json_forms)
+{
+	uint64_t *r = NULL;
+	size_t n = 0;
+
+	cr_assert_eq(parse("[[0,4096],[65536,10]]", &r, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(r[2], 65536);
+	cr_assert_eq(r[3], 10);
+	free(r);
+	cr_assert_eq(parse("[{\"offset\":4096,\"length\":4096}]", &r, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(r[0], 4096);
+	free(r);
+	cr_assert_eq(parse("[]", &r, &n), 0);
+	cr_assert_eq(n, 0);
+	free(r);
+}
+
+Test(ranges, malformed)
+{
+	const char *bad[] = { "x", "0", "0 4096 9", "-1 5", "0 -5", "0x 5", "[[1]]", "[[1,2]",
+			      "[{\"offset\":1}]", "[[\"1\",\"2\"]]", "99999999999999999999 1",
+			      "18446744073709551615 2" };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint64_t *r = NULL;
+		size_t n = 0;
+		int ret = parse(bad[i], &r, &n);
+		cr_assert_eq(ret, -EINVAL, "'%s' gave %d", bad[i], ret);
+	}
+}
+
+/* ---- ingest ---- */
+
+static char *src_dir;
+
+static void setup(void)
+{
+	fx_setup_4k();
+	src_dir = fx_tmpdir();
+	sfs_log_set_level(0);
+}
+
+static void teardown(void)
+{
+	fx_teardown();
+	fx_rm_rf(src_dir);
+	free(src_dir);
+}
+
+TestSuite(ingest, .init = setup, .fini = teardown);
+
+static char *write_src(const char *name, const uint8_t *data, size_t len)
+{
+	char *path;
+	int fd;
+
+	cr_assert_geq(asprintf(&path, "%s/%s", src_dir, name), 0);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, data, len), (ssize_t)len);
+	close(fd);
+	return path;
+}
+
+static void read_back(const char *id, const uint8_t *want, size_t len)
+{
+	struct sfs_txn *t;
+	struct sfs_snapshot sn;
+	struct sfs_snapmap m;
+	struct sfs_reader *r;
+	uint8_t *buf = malloc(len + 1);
+
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_cat_snapshot_get(t, id, &sn), 0);
+	sfs_txn_abort(t);
+	cr_assert_eq(sn.state, SFS_SNAP_COMPLETED);
+	cr_assert_eq(sn.size, len);
+	sfs_snapmap_from_snapshot(&sn, &m);
+	sfs_snapshot_release(&sn);
+	cr_assert_eq(sfs_reader_new(fx_store, 0, &r), 0);
+	cr_assert_eq(sfs_reader_pread(r, &m, buf, len + 1, 0), (ssize_t)len);
+	cr_assert_arr_eq(buf, want, len);
+	sfs_reader_free(r);
+	free(buf);
+}
+
+Test(ingest, full_incremental_and_unchanged)
+{
+	size_t len = 300 * 4096 + 123;
+	uint8_t *data = calloc(1, len);
+	struct sfs_ingest_opts o = { .volume = "v" };
+	struct sfs_ingest_result a, b;
+
+	fx_fill_text(data, 100 * 4096, 1);
+	fx_fill_random(data + 200 * 4096, 50 * 4096, 2);
+	o.source = write_src("src", data, len);
+	cr_assert_eq(sfs_ingest(fx_store, &o, &a), 0, "%s", a.error);
+	cr_assert_eq(a.size, len);
+	cr_assert_eq(a.parent[0], '\0');
+	cr_assert_gt(a.zero_blocks, 100);
+	read_back(a.snap_id, data, len);
+
+	/* One block changes: one new data chunk and one new map page. */
+	fx_fill_random(data + 10 * 4096, 4096, 3);
+	free(write_src("src", data, len));
+	cr_assert_eq(sfs_ingest(fx_store, &o, &b), 0, "%s", b.error);
+	cr_assert_str_eq(b.parent, a.snap_id);
+	cr_assert_eq(b.new_chunks, 2, "new chunks: %llu", (unsigned long long)b.new_chunks);
+	cr_assert_leq(b.new_bytes, 4096 + 48 + 2 * 48 + 10000);
+	read_back(b.snap_id, data, len);
+	free((char *)o.source);
+	free(data);
+}
+
+Test(ingest, unchanged_adds_nothing)
+{
+	size_t len = 64 * 4096;
+	uint8_t *data = malloc(len);
+	struct sfs_ingest_opts o = { .volume = "v" };
+	struct sfs_ingest_result a, b;
+
+	fx_fill_text(data, len, 9);
+	o.source = write_src("src", data, len);
+	cr_assert_eq(sfs_ingest(fx_store, &o, &a), 0);
+	cr_assert_eq(sfs_ingest(fx_store, &o, &b), 0);
+	cr_assert_eq(b.new_chunks, 0);
+	cr_assert_eq(b.new_bytes, 0);
+	read_back(b.snap_id, data, len);
+	free(data);
+}
+
+Test(ingest, changed_ranges_equal_a_full_read)
+{
+	size_t len = 100 * 4096;
+	uint8_t *data = malloc(len);
+	struct sfs_ingest_opts o = { .volume = "v" };
+	struct sfs_ingest_result a, b;
+	char *ranges;
+
+	fx_fill_text(data, len, 4);
+	o.source = write_src("src", data, len);
+	cr_assert_eq(sfs_ingest(fx_store, &o, &a), 0);
+	fx_fill_random(data + 7 * 4096 + 100, 5000, 5);
+	fx_fill_random(data + 90 * 4096, 4096, 6);
+	free(write_src("src", data, len));
+	{
+		char text[128];
+		snprintf(text, sizeof(text), "%d 5000\n0x%x 4096\n", 7 * 4096 + 100, 90 * 4096);
+		ranges = write_src("ranges", (const uint8_t *)text, strlen(text));
+	}
+	o.changed_ranges = ranges;
+	cr_assert_eq(sfs_ingest(fx_store, &o, &b), 0, "%s", b.error);
+	cr_assert_lt(b.read_bytes, len, "only the ranges were read");
+	read_back(b.snap_id, data, len);
+	free(ranges);
+	free(data);
+}
+
+Test(ingest, bad_sources)
+{
+	uint8_t data[8192];
+	struct sfs_ingest_opts o = { .volume = "v" };
+	struct sfs_ingest_result res;
+	char *missing;
+	struct sfs_txn *t;
+	uint64_t chunks;
+
+	fx_fill_text(data, sizeof(data), 1);
+	cr_assert_geq(asprintf(&missing, "%s/none", src_dir), 0);
+	o.source = missing;
+	cr_assert_eq(sfs_ingest(fx_store, &o, &res), -ENOENT);
+	o.source = src_dir;
+	cr_assert_eq(sfs_ingest(fx_store, &o, &res), -EISDIR);
+	o.source = write_src("src", data, sizeof(data));
+	o.volume = "../x";
+	cr_assert_eq(sfs_ingest(fx_store, &o, &res), -EINVAL);
+	o.volume = "v";
+	cr_assert_eq(sfs_ingest(fx_store, &o, &res), 0);
+	free((char *)o.source);
+	o.source = write_src("src", data, 4096);
+	cr_assert_eq(sfs_ingest(fx_store, &o, &res), -ERANGE, "a source smaller than its volume");
+	cr_assert_neq(res.error[0], '\0', "the error says why");
+	free((char *)o.source);
+	free(missing);
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_cat_chunk_count(t, &chunks), 0);
+	cr_assert_eq(chunks, 3, "two blocks and a map page; failed ingests stored nothing: %llu", (unsigned long long)chunks);
+	sfs_txn_abort(t);
+}
+
+Test(ingest, aborted_session_leaves_nothing)
+{
+	uint8_t data[16384];
+	struct sfs_ingest_opts o = { .volume = "v" };
+	struct sfs_ingest_result res;
+	struct sfs_writer *w;
+	struct sfs_txn *t;
+	struct sfs_snapshot sn;
+	uint64_t chunks;
+
+	fx_fill_text(data, sizeof(data), 1);
+	o.source = write_src("src", data, sizeof(data));
+	cr_assert_eq(sfs_writer_begin(fx_store, &w), 0);
+	cr_assert_eq(sfs_writer_snapshot(w, &o, &res), 0);
+	sfs_writer_abort(w);
+	fx_reopen(true);
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_neq(sfs_cat_snapshot_get(t, res.snap_id, &sn), 0);
+	cr_assert_eq(sfs_cat_snapshot_latest(t, "v", &sn), -ENOENT);
+	cr_assert_eq(sfs_cat_chunk_count(t, &chunks), 0);
+	cr_assert_eq(chunks, 0);
+	sfs_txn_abort(t);
+	free((char *)o.source);
+}
