@@ -43,6 +43,19 @@ struct collect {
 	size_t capsnapvol;
 };
 
+/* bsearch and qsort with a NULL base are undefined even for zero items. */
+static void *find(const void *key, const void *base, size_t n, size_t size,
+		  int (*cmp)(const void *, const void *))
+{
+	return n ? bsearch(key, base, n, size, cmp) : NULL;
+}
+
+static void sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
 	size_t n = *cap ? *cap : 64;
@@ -143,7 +156,7 @@ static int volnum_of(struct sfs_tree *t, const char *name, uint64_t *ret)
 	size_t lo = 0, hi = t->nvolnums;
 
 	snprintf(key.name, sizeof(key.name), "%s", name);
-	hit = bsearch(&key, t->volnums, t->nvolnums, sizeof(key), cmp_volnum);
+	hit = find(&key, t->volnums, t->nvolnums, sizeof(key), cmp_volnum);
 	if (hit) {
 		*ret = hit->num;
 		return 0;
@@ -192,19 +205,19 @@ void sfs_view_put(struct sfs_view *v)
  * that no completed snapshot is left out of volumes/. */
 static int add_missing_volumes(struct collect *c)
 {
-	qsort(c->vols, c->nvols, sizeof(*c->vols), cmp_vol_name);
+	sort(c->vols, c->nvols, sizeof(*c->vols), cmp_vol_name);
 	for (size_t i = 0; i < c->nsnaps; i++) {
 		struct sfs_tvol key;
 
 		snprintf(key.name, sizeof(key.name), "%s", c->snapvol[i]);
-		if (bsearch(&key, c->vols, c->nvols, sizeof(key), cmp_vol_name))
+		if (find(&key, c->vols, c->nvols, sizeof(key), cmp_vol_name))
 			continue;
 		if (grow((void **)&c->vols, &c->capvols, c->nvols + 1, sizeof(*c->vols)) < 0)
 			return -ENOMEM;
 		memset(&c->vols[c->nvols], 0, sizeof(c->vols[0]));
 		memcpy(c->vols[c->nvols].name, key.name, sizeof(key.name));
 		c->nvols++;
-		qsort(c->vols, c->nvols, sizeof(*c->vols), cmp_vol_name);
+		sort(c->vols, c->nvols, sizeof(*c->vols), cmp_vol_name);
 	}
 	return 0;
 }
@@ -229,11 +242,11 @@ static int view_assemble(struct sfs_tree *t, struct collect *c, uint64_t gen,
 		struct sfs_tvol key, *tv;
 
 		snprintf(key.name, sizeof(key.name), "%s", c->snapvol[i]);
-		tv = bsearch(&key, c->vols, c->nvols, sizeof(key), cmp_vol_name);
+		tv = find(&key, c->vols, c->nvols, sizeof(key), cmp_vol_name);
 		tv->nsnaps++; /* counted now, filled below */
 		c->snaps[i].volume = tv->name;
 	}
-	qsort(c->snaps, c->nsnaps, sizeof(*c->snaps), cmp_snap_id);
+	sort(c->snaps, c->nsnaps, sizeof(*c->snaps), cmp_snap_id);
 	v->snaps = c->snaps;
 	v->nsnaps = c->nsnaps;
 	v->vols = c->vols;
@@ -272,13 +285,13 @@ static int view_assemble(struct sfs_tree *t, struct collect *c, uint64_t gen,
 		if (ts->created > v->mtime)
 			v->mtime = ts->created;
 	}
-	qsort(v->by_seq, v->nsnaps, sizeof(*v->by_seq), cmp_snapp_seq);
-	qsort(v->by_ino, v->nvols, sizeof(*v->by_ino), cmp_volp_ino);
+	sort(v->by_seq, v->nsnaps, sizeof(*v->by_seq), cmp_snapp_seq);
+	sort(v->by_ino, v->nvols, sizeof(*v->by_ino), cmp_volp_ino);
 	for (size_t i = 0; i < v->nvols; i++) {
 		struct sfs_tvol *tv = &v->vols[i];
 
-		qsort(tv->snaps, tv->nsnaps, sizeof(*tv->snaps), cmp_snapp_seq);
-		qsort(tv->by_vname, tv->nsnaps, sizeof(*tv->by_vname), cmp_snapp_vname);
+		sort(tv->snaps, tv->nsnaps, sizeof(*tv->snaps), cmp_snapp_seq);
+		sort(tv->by_vname, tv->nsnaps, sizeof(*tv->by_vname), cmp_snapp_vname);
 		if (tv->nsnaps) {
 			const struct sfs_tsnap *last = tv->snaps[tv->nsnaps - 1];
 			snprintf(tv->latest, sizeof(tv->latest), "../../snapshots/%s.img",
@@ -446,7 +459,7 @@ const struct sfs_tsnap *sfs_view_snap_by_id(const struct sfs_view *v, const char
 	if (strlen(id) >= sizeof(key.map.id))
 		return NULL;
 	snprintf(key.map.id, sizeof(key.map.id), "%s", id);
-	return bsearch(&key, v->snaps, v->nsnaps, sizeof(key), cmp_snap_id);
+	return find(&key, v->snaps, v->nsnaps, sizeof(key), cmp_snap_id);
 }
 
 const struct sfs_tvol *sfs_view_vol_by_ino(const struct sfs_view *v, uint64_t ino)
@@ -470,7 +483,7 @@ const struct sfs_tvol *sfs_view_vol_by_name(const struct sfs_view *v, const char
 	if (strlen(name) >= sizeof(key.name))
 		return NULL;
 	snprintf(key.name, sizeof(key.name), "%s", name);
-	return bsearch(&key, v->vols, v->nvols, sizeof(key), cmp_vol_name);
+	return find(&key, v->vols, v->nvols, sizeof(key), cmp_vol_name);
 }
 
 const struct sfs_tsnap *sfs_tvol_snap_by_vname(const struct sfs_tvol *vol, const char *name)
