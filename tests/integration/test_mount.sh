@@ -99,6 +99,7 @@ dd if=/dev/zero of="$RAW" bs=1M seek=30 count=3 conv=notrunc status=none
 dd if=/dev/urandom of="$RAW" bs=1 seek=$((48 * 1024 * 1024)) count=12345 conv=notrunc status=none
 
 # A small volume whose block 5 is unique random data: the corruption target.
+BAD=$T/bad.img
 dd if=/dev/urandom of="$BAD" bs=$BS count=16 status=none
 
 # ---- snapshots ----
