@@ -101,6 +101,38 @@ int cli_open_store(const struct cli *c, int flags, struct sfs_store **ret)
 	}
 }
 
+int cli_open_store_wait(const struct cli *c, int flags, int timeout_sec, struct sfs_store **ret)
+{
+	double waited = 0;
+	bool told = false;
+	int r;
+
+	if (!c->store_path || !(flags & SFS_OPEN_WRITE))
+		return cli_open_store(c, flags, ret);
+	for (;;) {
+		r = sfs_store_open(c->store_path, flags, ret);
+		if (r != -EBUSY || (timeout_sec >= 0 && waited >= timeout_sec))
+			break;
+		if (!told) {
+			int pid = sfs_store_lock_holder(c->store_path);
+			if (pid > 0)
+				fprintf(stderr, "snapfs: waiting for the writer lock of store %s (held by "
+						"pid %d)\n",
+					c->store_path, pid);
+			else
+				fprintf(stderr, "snapfs: waiting for the writer lock of store %s\n",
+					c->store_path);
+			told = true;
+		}
+		usleep(200 * 1000);
+		waited += 0.2;
+	}
+	if (r == 0)
+		return 0;
+	/* Open again through the common path, which phrases the error. */
+	return cli_open_store(c, flags, ret);
+}
+
 int cli_parse_size(const char *s, uint64_t *ret)
 {
 	char *end;
@@ -181,6 +213,13 @@ int cli_print_json(json_t *j)
 	fputc('\n', stdout);
 	json_decref(j);
 	return 0;
+}
+
+#include <getopt.h>
+
+const char *cli_bad_arg(char **argv)
+{
+	return optind > 0 ? argv[optind - 1] : "?";
 }
 
 bool cli_wants_help(int argc, char **argv)

@@ -28,6 +28,10 @@ int cli_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 /* Opens the store named by the CLI; prints the error itself. */
 int cli_open_store(const struct cli *c, int flags, struct sfs_store **ret);
 
+/* Like cli_open_store, but a writer waits for the writer lock (saying so
+ * once on stderr) up to timeout_sec seconds (-1: no limit). */
+int cli_open_store_wait(const struct cli *c, int flags, int timeout_sec, struct sfs_store **ret);
+
 /* Parses "64K", "1M", "4096" ... into bytes. */
 int cli_parse_size(const char *s, uint64_t *ret);
 /* "1.5 GiB" into buf. */
@@ -36,6 +40,9 @@ const char *cli_human(uint64_t bytes, char *buf, size_t len);
 const char *cli_time(int64_t t, char *buf, size_t len);
 /* Prints j (pretty, newline) to stdout and drops the reference. */
 int cli_print_json(json_t *j);
+
+/* The argument getopt just rejected (getopt's own message is off). */
+const char *cli_bad_arg(char **argv);
 
 /* True when argv has --help/-h before any "--". */
 bool cli_wants_help(int argc, char **argv);
@@ -55,5 +62,10 @@ int cmd_info(const struct cli *c, int argc, char **argv);
 int cmd_check(const struct cli *c, int argc, char **argv);
 int cmd_snapshot(const struct cli *c, int argc, char **argv);
 int cmd_volume(const struct cli *c, int argc, char **argv);
+int cmd_gc(const struct cli *c, int argc, char **argv);
+/* `snapshot copy`, argv[0] == "copy". */
+int cmd_snapshot_copy(const struct cli *c, int argc, char **argv);
+int cmd_policy(const struct cli *c, int argc, char **argv);
+int cmd_image(const struct cli *c, int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "snapfs/catalog.h"
 #include "snapfs/check.h"
+#include "snapfs/gc.h"
 #include "snapfs/ingest.h"
 #include "snapfs/reader.h"
 
@@ -26,7 +27,13 @@ static const char snapshot_help[] =
 	"  show ID [--json]\n"
 	"  diff A B [--json]      block ranges that differ between two snapshots\n"
 	"  restore ID DEST [--force] [--progress|--no-progress]\n"
-	"      Write a snapshot to a new file (sparse) or a block device, verified.\n";
+	"      Write a snapshot to a new file (sparse) or a block device, verified.\n"
+	"  delete ID... [--json]\n"
+	"      Remove snapshots from the catalog (all or none); one an image uses is\n"
+	"      refused. 'snapfs gc' then reclaims the space only they used.\n"
+	"  copy ID --to-store PATH [--description T] [--json] [--progress|--no-progress]\n"
+	"      Copy a snapshot to another store, sending only the chunks it lacks.\n"
+	"      The copy gets a new id and records this one in copied_from.\n";
 
 /* Parses "K=V" into the object; returns 0 or a usage error. */
 static int add_tag(json_t *tags, const char *kv, const char *cmd)
@@ -89,7 +96,7 @@ static int snap_create(const struct cli *c, int argc, char **argv)
 			r = 0;
 			goto out;
 		default:
-			r = cli_usage_error("snapshot create ", "bad option");
+			r = cli_usage_error("snapshot create ", "invalid option or missing argument '%s'", cli_bad_arg(argv));
 			goto out;
 		}
 	}
@@ -171,7 +178,7 @@ static int parse_simple(int argc, char **argv, const char *cmd, bool *json, cons
 			fputs(snapshot_help, stdout);
 			return -1;
 		default:
-			return cli_usage_error(cmd, "bad option");
+			return cli_usage_error(cmd, "invalid option or missing argument '%s'", cli_bad_arg(argv));
 		}
 	}
 	if (argc - optind != nargs)
@@ -412,7 +419,7 @@ static int snap_restore(const struct cli *c, int argc, char **argv)
 			fputs(snapshot_help, stdout);
 			return 0;
 		default:
-			return cli_usage_error("snapshot restore ", "bad option");
+			return cli_usage_error("snapshot restore ", "invalid option or missing argument '%s'", cli_bad_arg(argv));
 		}
 	}
 	if (argc - optind != 2)
@@ -443,6 +450,74 @@ static int snap_restore(const struct cli *c, int argc, char **argv)
 	return 0;
 }
 
+/* All or none: one transaction, committed only when every id went. */
+static int snap_delete(const struct cli *c, int argc, char **argv)
+{
+	char image[SFS_NAME_MAX + 1];
+	struct sfs_store *s;
+	struct sfs_txn *t;
+	bool json = false;
+	int n = 0, r;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return fputs(snapshot_help, stdout), 0;
+		else if (argv[i][0] == '-')
+			return cli_usage_error("snapshot delete ", "bad option '%s'", argv[i]);
+		else if (!sfs_idstr_valid(argv[i], "snap-"))
+			return cli_usage_error("snapshot delete ",
+					       "'%s' is not a snapshot id (snap-<hex>)", argv[i]);
+		else
+			n++;
+	}
+	if (!n)
+		return cli_usage_error("snapshot delete ", "expected ID...");
+	r = cli_open_store_wait(c, SFS_OPEN_WRITE, -1, &s);
+	if (r)
+		return r;
+	r = sfs_txn_begin(s, true, &t);
+	if (r < 0) {
+		sfs_store_close(s);
+		return cli_fail(r, "cannot delete snapshots");
+	}
+	for (int i = 1; i < argc; i++) {
+		if (argv[i][0] == '-')
+			continue;
+		r = sfs_snapshot_delete(t, argv[i], image, sizeof(image));
+		if (r == -EBUSY)
+			r = cli_error("snapshot %s is used by image %s: deregister the image first; "
+				      "nothing was deleted",
+				      argv[i], image);
+		else if (r == -ENOENT)
+			r = cli_error("no snapshot %s in store %s; nothing was deleted", argv[i],
+				      c->store_path);
+		else if (r < 0)
+			r = cli_fail(r, "cannot delete snapshot %s", argv[i]);
+		if (r) {
+			sfs_txn_abort(t);
+			sfs_store_close(s);
+			return r;
+		}
+	}
+	r = sfs_txn_commit(t);
+	sfs_store_close(s);
+	if (r < 0)
+		return cli_fail(r, "cannot delete snapshots");
+	if (json) {
+		json_t *ids = json_array();
+		for (int i = 1; i < argc; i++)
+			if (argv[i][0] != '-')
+				json_array_append_new(ids, json_string(argv[i]));
+		return cli_print_json(json_pack("{s:o}", "deleted", ids));
+	}
+	for (int i = 1; i < argc; i++)
+		if (argv[i][0] != '-')
+			printf("deleted %s\n", argv[i]);
+	return 0;
+}
+
 int cmd_snapshot(const struct cli *c, int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -459,5 +534,9 @@ int cmd_snapshot(const struct cli *c, int argc, char **argv)
 		return snap_diff(c, argc - 1, argv + 1);
 	if (!strcmp(argv[1], "restore"))
 		return snap_restore(c, argc - 1, argv + 1);
+	if (!strcmp(argv[1], "delete"))
+		return snap_delete(c, argc - 1, argv + 1);
+	if (!strcmp(argv[1], "copy"))
+		return cmd_snapshot_copy(c, argc - 1, argv + 1);
 	return cli_usage_error("snapshot ", "unknown snapshot command '%s'", argv[1]);
 }

@@ -54,7 +54,7 @@ int cmd_init(const struct cli *c, int argc, char **argv)
 			fputs(help, stdout);
 			return 0;
 		default:
-			return cli_usage_error("init ", "bad option");
+			return cli_usage_error("init ", "invalid option or missing argument '%s'", cli_bad_arg(argv));
 		}
 	}
 	if (optind != argc)
@@ -188,7 +188,7 @@ int cmd_check(const struct cli *c, int argc, char **argv)
 			fputs(help, stdout);
 			return 0;
 		default:
-			return cli_usage_error("check ", "bad option");
+			return cli_usage_error("check ", "invalid option or missing argument '%s'", cli_bad_arg(argv));
 		}
 	}
 	if (optind != argc)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "snapfs/catalog.h"
@@ -13,7 +14,10 @@ static const char volume_help[] =
 	"\n"
 	"  list [--json]\n"
 	"  show VOLUME [--json]      the volume and its snapshots, oldest first\n"
-	"  tag VOLUME KEY=VALUE...   set tags (KEY= removes a tag)\n";
+	"  tag VOLUME KEY=VALUE...   set tags (KEY= removes a tag)\n"
+	"  set-source VOLUME PATH    where policies' scheduled snapshots read from\n"
+	"                            (stored as an absolute path; '' clears it);\n"
+	"                            creates the volume when it does not exist yet\n";
 
 static bool take_json(int *argc, char **argv)
 {
@@ -54,6 +58,65 @@ static int vlist_cb(void *ctx, const struct sfs_volume *v)
 static int snap_ids_cb(void *ctx, const struct sfs_snapshot *sn)
 {
 	json_array_append_new(ctx, json_string(sn->id));
+	return 0;
+}
+
+/* The path is made absolute here, since policies run from a service
+ * whose working directory is not the user's. */
+static int volume_set_source(const struct cli *c, int argc, char **argv)
+{
+	struct sfs_volume v;
+	struct sfs_store *s;
+	struct sfs_txn *t;
+	char *abs = NULL;
+	int r;
+
+	if (argc != 2)
+		return cli_usage_error("volume ", "expected VOLUME PATH");
+	if (!sfs_name_valid(argv[0]))
+		return cli_usage_error("volume ", "invalid volume name '%s': use 1-128 of A-Z a-z "
+						  "0-9 . _ -, not starting with . or -",
+				       argv[0]);
+	if (argv[1][0]) {
+		abs = realpath(argv[1], NULL);
+		if (!abs)
+			return cli_error("source %s of volume %s: %s", argv[1], argv[0],
+					 strerror(errno));
+	}
+	r = cli_open_store_wait(c, SFS_OPEN_WRITE, -1, &s);
+	if (r) {
+		free(abs);
+		return r;
+	}
+	r = sfs_txn_begin(s, true, &t);
+	if (r == 0) {
+		r = sfs_cat_volume_get(t, argv[0], &v);
+		if (r == -ENOENT) {
+			/* A volume to be snapshotted by a policy starts here. */
+			memset(&v, 0, sizeof(v));
+			snprintf(v.name, sizeof(v.name), "%s", argv[0]);
+			v.created = (int64_t)time(NULL);
+			v.tags = json_object();
+			r = sfs_idstr_new("vol-", v.id);
+		}
+		if (r == 0) {
+			free(v.source);
+			v.source = abs;
+			abs = NULL;
+			r = sfs_cat_volume_put(t, &v);
+			sfs_volume_release(&v);
+		}
+		if (r == 0)
+			r = sfs_cat_bump_generation(t);
+		if (r == 0)
+			r = sfs_txn_commit(t);
+		else
+			sfs_txn_abort(t);
+	}
+	sfs_store_close(s);
+	free(abs);
+	if (r < 0)
+		return cli_fail(r, "cannot set the source of volume %s", argv[0]);
 	return 0;
 }
 
@@ -185,5 +248,7 @@ int cmd_volume(const struct cli *c, int argc, char **argv)
 			return cli_fail(r, "cannot tag volume %s", argv[0]);
 		return 0;
 	}
+	if (!strcmp(sub, "set-source"))
+		return volume_set_source(c, argc, argv);
 	return cli_usage_error("volume ", "unknown volume command '%s'", sub);
 }

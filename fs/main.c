@@ -26,6 +26,11 @@ static const char usage_text[] =
 	"  snapshot create VOLUME SOURCE [...]             snapshot a file, block device or stdin\n"
 	"  snapshot list|show|diff|restore ...             browse, compare and restore snapshots\n"
 	"  volume list|show|tag ...                        volumes and their tags\n"
+	"  snapshot delete|copy ...                        delete, copy to another store\n"
+	"  gc [--dry-run]                                  reclaim space of deleted snapshots\n"
+	"  policy create|list|show|run ...                 scheduled snapshots and retention\n"
+	"  image create|list|show|deregister|permission|launch-config ...\n"
+	"                                                  machine images (AMIs)\n"
 	"  check [--read-data]                             verify the catalog, maps and data\n"
 	"  info                                            store settings and usage\n"
 	"  mount MOUNTPOINT [-f] [-s] [-d] [-o OPTIONS]     mount the store read-only (FUSE)\n"
@@ -60,7 +65,10 @@ static const struct command commands[] = {
 	{ "check", cmd_check },
 	{ "snapshot", cmd_snapshot },
 	{ "volume", cmd_volume },
+	{ "image", cmd_image },
 	{ "mount", cmd_mount },
+	{ "gc", cmd_gc },
+	{ "policy", cmd_policy },
 };
 
 int main(int argc, char **argv)
@@ -76,6 +84,7 @@ int main(int argc, char **argv)
 	int o;
 
 	sfs_log_set_sink(sfs_log_stderr_sink, NULL);
+	opterr = 0; /* errors are ours to print, as one line */
 	/* '+': stop at the command, whose options are its own. */
 	while ((o = getopt_long(argc, argv, "+S:vhV", opts, NULL)) != -1) {
 		switch (o) {
@@ -92,8 +101,8 @@ int main(int argc, char **argv)
 			puts("snapfs " SNAPFS_VERSION);
 			return 0;
 		default:
-			fputs("snapfs: see 'snapfs --help'\n", stderr);
-			return EXIT_USAGE;
+			return cli_usage_error(NULL, "invalid option or missing argument '%s'",
+					       cli_bad_arg(argv));
 		}
 	}
 	if (optind >= argc) {

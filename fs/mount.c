@@ -102,7 +102,9 @@ static bool is_ignored(const char *opt)
 		if (!strcmp(opt, ignored_opts[i]))
 			return true;
 	/* x-systemd.*, x-gvfs-*, comment=...: for other programs. */
-	return !strncmp(opt, "x-", 2) || !strncmp(opt, "comment=", 8);
+	return !strncmp(opt, "x-", 2) || !strncmp(opt, "comment=", 8) ||
+	       /* set by this command itself */
+	       !strncmp(opt, "fsname=", 7) || !strncmp(opt, "subtype=", 8);
 }
 
 /* One option of a -o list. Returns 0, or -EINVAL after printing why. */
@@ -347,8 +349,10 @@ static int session_run(struct sfs_mount *mt, const char *store, const char *mp, 
 	args = (struct fuse_args)FUSE_ARGS_INIT(fargc, fargv);
 
 	se = fuse_session_new(&args, &sfs_fsops, sizeof(sfs_fsops), mt);
-	if (!se)
+	if (!se) {
+		fuse_opt_free_args(&args);
 		return sfs_log_errno(-EINVAL, "cannot create the FUSE session");
+	}
 	if (fuse_set_signal_handlers(se) != 0) {
 		r = sfs_log_errno(-EIO, "cannot install signal handlers");
 		goto out_destroy;
@@ -379,6 +383,7 @@ out_signals:
 	fuse_remove_signal_handlers(se);
 out_destroy:
 	fuse_session_destroy(se);
+	fuse_opt_free_args(&args);
 	return r;
 }
 

@@ -30,6 +30,7 @@ struct sfs_tree {
 	pthread_mutex_t build_lock; /* one rebuild at a time; guards volnums */
 	struct volnum *volnums; /* sorted by name */
 	size_t nvolnums, capvolnums;
+	struct sfs_imgnums *imgnums; /* guarded by build_lock */
 };
 
 /* What one build collects before it is sorted into a view. */
@@ -41,6 +42,19 @@ struct collect {
 	char (*snapvol)[SFS_NAME_MAX + 1]; /* volume of snaps[i], until linked */
 	size_t capsnapvol;
 };
+
+/* bsearch and qsort with a NULL base are undefined even for zero items. */
+static void *find(const void *key, const void *base, size_t n, size_t size,
+		  int (*cmp)(const void *, const void *))
+{
+	return n ? bsearch(key, base, n, size, cmp) : NULL;
+}
+
+static void sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
@@ -142,7 +156,7 @@ static int volnum_of(struct sfs_tree *t, const char *name, uint64_t *ret)
 	size_t lo = 0, hi = t->nvolnums;
 
 	snprintf(key.name, sizeof(key.name), "%s", name);
-	hit = bsearch(&key, t->volnums, t->nvolnums, sizeof(key), cmp_volnum);
+	hit = find(&key, t->volnums, t->nvolnums, sizeof(key), cmp_volnum);
 	if (hit) {
 		*ret = hit->num;
 		return 0;
@@ -177,6 +191,7 @@ static void view_free(struct sfs_view *v)
 	free(v->by_ino);
 	free(v->snaps);
 	free(v->by_seq);
+	sfs_view_images_release(v);
 	free(v);
 }
 
@@ -190,19 +205,19 @@ void sfs_view_put(struct sfs_view *v)
  * that no completed snapshot is left out of volumes/. */
 static int add_missing_volumes(struct collect *c)
 {
-	qsort(c->vols, c->nvols, sizeof(*c->vols), cmp_vol_name);
+	sort(c->vols, c->nvols, sizeof(*c->vols), cmp_vol_name);
 	for (size_t i = 0; i < c->nsnaps; i++) {
 		struct sfs_tvol key;
 
 		snprintf(key.name, sizeof(key.name), "%s", c->snapvol[i]);
-		if (bsearch(&key, c->vols, c->nvols, sizeof(key), cmp_vol_name))
+		if (find(&key, c->vols, c->nvols, sizeof(key), cmp_vol_name))
 			continue;
 		if (grow((void **)&c->vols, &c->capvols, c->nvols + 1, sizeof(*c->vols)) < 0)
 			return -ENOMEM;
 		memset(&c->vols[c->nvols], 0, sizeof(c->vols[0]));
 		memcpy(c->vols[c->nvols].name, key.name, sizeof(key.name));
 		c->nvols++;
-		qsort(c->vols, c->nvols, sizeof(*c->vols), cmp_vol_name);
+		sort(c->vols, c->nvols, sizeof(*c->vols), cmp_vol_name);
 	}
 	return 0;
 }
@@ -227,11 +242,11 @@ static int view_assemble(struct sfs_tree *t, struct collect *c, uint64_t gen,
 		struct sfs_tvol key, *tv;
 
 		snprintf(key.name, sizeof(key.name), "%s", c->snapvol[i]);
-		tv = bsearch(&key, c->vols, c->nvols, sizeof(key), cmp_vol_name);
+		tv = find(&key, c->vols, c->nvols, sizeof(key), cmp_vol_name);
 		tv->nsnaps++; /* counted now, filled below */
 		c->snaps[i].volume = tv->name;
 	}
-	qsort(c->snaps, c->nsnaps, sizeof(*c->snaps), cmp_snap_id);
+	sort(c->snaps, c->nsnaps, sizeof(*c->snaps), cmp_snap_id);
 	v->snaps = c->snaps;
 	v->nsnaps = c->nsnaps;
 	v->vols = c->vols;
@@ -270,13 +285,13 @@ static int view_assemble(struct sfs_tree *t, struct collect *c, uint64_t gen,
 		if (ts->created > v->mtime)
 			v->mtime = ts->created;
 	}
-	qsort(v->by_seq, v->nsnaps, sizeof(*v->by_seq), cmp_snapp_seq);
-	qsort(v->by_ino, v->nvols, sizeof(*v->by_ino), cmp_volp_ino);
+	sort(v->by_seq, v->nsnaps, sizeof(*v->by_seq), cmp_snapp_seq);
+	sort(v->by_ino, v->nvols, sizeof(*v->by_ino), cmp_volp_ino);
 	for (size_t i = 0; i < v->nvols; i++) {
 		struct sfs_tvol *tv = &v->vols[i];
 
-		qsort(tv->snaps, tv->nsnaps, sizeof(*tv->snaps), cmp_snapp_seq);
-		qsort(tv->by_vname, tv->nsnaps, sizeof(*tv->by_vname), cmp_snapp_vname);
+		sort(tv->snaps, tv->nsnaps, sizeof(*tv->snaps), cmp_snapp_seq);
+		sort(tv->by_vname, tv->nsnaps, sizeof(*tv->by_vname), cmp_snapp_vname);
 		if (tv->nsnaps) {
 			const struct sfs_tsnap *last = tv->snaps[tv->nsnaps - 1];
 			snprintf(tv->latest, sizeof(tv->latest), "../../snapshots/%s.img",
@@ -298,8 +313,10 @@ out:
 static int view_build(struct sfs_tree *t, struct sfs_view **ret)
 {
 	struct collect c = { 0 };
+	struct sfs_image *imgs = NULL;
 	struct sfs_txn *txn;
 	uint64_t gen = 0;
+	size_t nimgs = 0;
 	int r;
 
 	r = sfs_txn_begin(t->store, false, &txn);
@@ -312,11 +329,23 @@ static int view_build(struct sfs_tree *t, struct sfs_view **ret)
 		r = sfs_cat_volume_foreach(txn, collect_volume, &c);
 	if (r == 0)
 		r = sfs_cat_snapshot_foreach(txn, NULL, collect_snapshot, &c);
+	/* A damaged image record hides images/, not the snapshots. */
+	if (r == 0 && sfs_images_collect(txn, &imgs, &nimgs) < 0)
+		sfs_log(SFS_LOG_ERR, "cannot list the images: the catalog's images are damaged");
 	sfs_txn_abort(txn);
 	if (r == 0)
 		r = view_assemble(t, &c, gen, ret);
 	else
 		sfs_log(SFS_LOG_ERR, "cannot list the catalog: %s", strerror(-r));
+	if (r == 0) {
+		r = sfs_view_add_images(*ret, t->store, imgs, nimgs, &t->imgnums);
+		if (r < 0) {
+			sfs_log(SFS_LOG_ERR, "cannot list the images: %s", strerror(-r));
+			view_free(*ret);
+			*ret = NULL;
+		}
+	}
+	sfs_images_free(imgs, nimgs);
 	free(c.snaps);
 	free(c.vols);
 	free(c.snapvol);
@@ -350,6 +379,7 @@ void sfs_tree_free(struct sfs_tree *t)
 	pthread_mutex_destroy(&t->lock);
 	pthread_mutex_destroy(&t->build_lock);
 	free(t->volnums);
+	sfs_imgnums_free(t->imgnums);
 	free(t);
 }
 
@@ -429,7 +459,7 @@ const struct sfs_tsnap *sfs_view_snap_by_id(const struct sfs_view *v, const char
 	if (strlen(id) >= sizeof(key.map.id))
 		return NULL;
 	snprintf(key.map.id, sizeof(key.map.id), "%s", id);
-	return bsearch(&key, v->snaps, v->nsnaps, sizeof(key), cmp_snap_id);
+	return find(&key, v->snaps, v->nsnaps, sizeof(key), cmp_snap_id);
 }
 
 const struct sfs_tvol *sfs_view_vol_by_ino(const struct sfs_view *v, uint64_t ino)
@@ -453,7 +483,7 @@ const struct sfs_tvol *sfs_view_vol_by_name(const struct sfs_view *v, const char
 	if (strlen(name) >= sizeof(key.name))
 		return NULL;
 	snprintf(key.name, sizeof(key.name), "%s", name);
-	return bsearch(&key, v->vols, v->nvols, sizeof(key), cmp_vol_name);
+	return find(&key, v->vols, v->nvols, sizeof(key), cmp_vol_name);
 }
 
 const struct sfs_tsnap *sfs_tvol_snap_by_vname(const struct sfs_tvol *vol, const char *name)

@@ -828,8 +828,28 @@ static int pending_cb(void *ctx, const struct sfs_snapshot *sn)
 int sfs_cat_discard_pending(struct sfs_txn *t)
 {
 	struct pending_ctx p = { 0 };
-	int r = foreach_all(t, pending_cb, &p);
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, r = 0;
 
+	/* Not foreach_all: a damaged record must not stop recovery (and with
+	 * it every writer and check); it is skipped here and reported by
+	 * check. */
+	rc = mdb_cursor_open(t->txn, dbi(t, SFS_DBI_SNAPSHOTS), &c);
+	if (rc)
+		return sfs_mdb_err(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && r == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		struct sfs_snapshot sn;
+
+		if (sfs_snapshot_decode(v.mv_data, v.mv_size, &sn) < 0)
+			continue;
+		r = pending_cb(&p, &sn);
+		sfs_snapshot_release(&sn);
+	}
+	mdb_cursor_close(c);
+	if (r == 0 && rc && rc != MDB_NOTFOUND)
+		r = sfs_mdb_err(rc);
 	for (size_t i = 0; r == 0 && i < p.n; i++)
 		r = sfs_cat_snapshot_del(t, p.ids[i]);
 	free(p.ids);

@@ -150,10 +150,12 @@ static int fetch(struct sfs_reader *r, const struct sfs_id *id, uint8_t type, vo
 	struct tctx *t = tctx_get(r);
 	char hex[SFS_ID_HEX_LEN + 1];
 	char pack[64] = "?";
+	bool retried = false;
 	int fd, ret;
 
 	if (!t)
 		return -ENOMEM;
+again:
 	ret = sfs_txn_begin(r->store, false, &txn);
 	if (ret < 0)
 		return ret;
@@ -172,6 +174,12 @@ static int fetch(struct sfs_reader *r, const struct sfs_id *id, uint8_t type, vo
 		goto out_log;
 	}
 	fd = sfs_store_pack_fd(r->store, loc.pack);
+	if (fd == -ENOENT && !retried) {
+		/* gc moved the chunk and removed the pack between our lookup
+		 * and the open: the index now names the new place. */
+		retried = true;
+		goto again;
+	}
 	if (fd < 0) {
 		ret = fd == -ENOENT ? -EUCLEAN : fd;
 		goto out_log;

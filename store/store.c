@@ -331,6 +331,7 @@ static int recover(struct sfs_store *s)
 	{
 		DIR *d = fdopendir(dup(s->packs_dirfd));
 		if (d) {
+			rewinddir(d);
 			for (struct dirent *e; (e = readdir(d));) {
 				unsigned long long n;
 				char tail[8];
@@ -510,6 +511,7 @@ static uint64_t du_dir(int dirfd)
 
 	if (!d)
 		return 0;
+	rewinddir(d); /* the dup shares dirfd's offset, perhaps at the end */
 	for (struct dirent *e; (e = readdir(d));) {
 		struct stat st;
 		if (e->d_name[0] == '.')

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: MIT
+/* `snapfs gc`: reclaim the space of chunks that no snapshot references. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "snapfs/gc.h"
+
+static const char gc_help[] =
+	"Usage: snapfs --store PATH gc [--dry-run] [--json] [--rewrite-below PCT]\n"
+	"                              [--no-wait] [--progress|--no-progress]\n"
+	"\n"
+	"Marks every chunk that a snapshot's block map reaches, deletes the index\n"
+	"entries of the others, rewrites packs whose live share is below PCT percent\n"
+	"(default 50) and removes packs with nothing live. gc is the store's writer\n"
+	"while it runs: it waits for a running snapshot create to finish (--no-wait:\n"
+	"fail instead), and a create started meanwhile waits for gc. Mounts keep\n"
+	"reading throughout. --dry-run changes nothing and reports what a run would\n"
+	"free at most.\n";
+
+int cmd_gc(const struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "rewrite-below", required_argument, NULL, 'r' },
+		{ "no-wait", no_argument, NULL, 'W' },
+		{ "progress", no_argument, NULL, 'p' },
+		{ "no-progress", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct sfs_gc_opts go = { 0 };
+	struct sfs_gc_result res;
+	struct cli_progress prog;
+	struct sfs_store *s;
+	bool json = false, wait = true;
+	int o, r, pmode = -1;
+
+	while ((o = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
+		switch (o) {
+		case 'n':
+			go.dry_run = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'r': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 1 || v > 100)
+				return cli_usage_error("gc ", "invalid --rewrite-below '%s': 1 to 100",
+						       optarg);
+			go.rewrite_pct = (unsigned)v;
+			break;
+		}
+		case 'W':
+			wait = false;
+			break;
+		case 'p':
+			pmode = 1;
+			break;
+		case 'P':
+			pmode = 0;
+			break;
+		case 'h':
+			fputs(gc_help, stdout);
+			return 0;
+		default:
+			return cli_usage_error("gc ", "invalid option or missing argument '%s'", cli_bad_arg(argv));
+		}
+	}
+	if (optind != argc)
+		return cli_usage_error("gc ", "unexpected argument '%s'", argv[optind]);
+	if (go.dry_run)
+		r = cli_open_store(c, SFS_OPEN_READ, &s);
+	else
+		r = cli_open_store_wait(c, SFS_OPEN_WRITE, wait ? -1 : 0, &s);
+	if (r)
+		return r;
+	cli_progress_init(&prog, "gc", json ? 0 : pmode);
+	go.progress = cli_progress_cb;
+	go.progress_ctx = &prog;
+	r = sfs_gc(s, &go, &res);
+	cli_progress_done(&prog);
+	sfs_store_close(s);
+	if (r < 0)
+		return cli_fail(r, "gc of store %s failed", c->store_path);
+	if (json)
+		return cli_print_json(json_pack(
+			"{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			"dry_run", go.dry_run, "snapshots", (json_int_t)res.snapshots, "live_chunks",
+			(json_int_t)res.live_chunks, "live_bytes", (json_int_t)res.live_bytes,
+			"dead_chunks", (json_int_t)res.dead_chunks, "dead_bytes",
+			(json_int_t)res.dead_bytes, "packs_before", (json_int_t)res.packs_before,
+			"packs_removed", (json_int_t)res.packs_removed, "packs_rewritten",
+			(json_int_t)res.packs_rewritten, "copied_chunks", (json_int_t)res.copied_chunks,
+			"copied_bytes", (json_int_t)res.copied_bytes, "disk_before",
+			(json_int_t)res.disk_before, "disk_after", (json_int_t)res.disk_after,
+			"freed_bytes", (json_int_t)res.freed_bytes));
+	{
+		char a[32], b[32], d[32];
+		printf("%s%" PRIu64 " snapshots marked; %" PRIu64 " unreferenced chunks (%s)%s; "
+		       "%" PRIu64 " packs removed, %" PRIu64 " rewritten (%s of live data moved)\n",
+		       go.dry_run ? "dry run: " : "", res.snapshots, res.dead_chunks,
+		       cli_human(res.dead_bytes, a, sizeof(a)), go.dry_run ? "" : " dropped",
+		       res.packs_removed, res.packs_rewritten,
+		       cli_human(res.copied_bytes, b, sizeof(b)));
+		printf("%s %s\n", go.dry_run ? "would free at most" : "freed",
+		       cli_human(res.freed_bytes, d, sizeof(d)));
+	}
+	return 0;
+}

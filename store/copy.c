@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Snapshot copy between stores: a depth-first walk of the source map that
+ * stores children before their page, in a destination writer session with
+ * frequent checkpoints. The order is what makes resuming safe: whatever
+ * a checkpoint made durable is a set of whole subtrees plus loose data
+ * chunks, never a page whose children are missing.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+
+#include "snapfs/blockmap.h"
+#include "snapfs/copy.h"
+#include "snapfs/log.h"
+#include "snapfs/pack.h"
+#include "store_int.h"
+#include "writer_int.h"
+
+#define DEFAULT_CHECKPOINT (16ull << 20)
+
+struct cp {
+	struct sfs_store *src, *dst;
+	struct sfs_writer *w;
+	struct sfs_codec *codec;  /* decoding source chunks */
+	const struct sfs_copy_opts *o;
+	struct sfs_copy_result *res;
+	bool same_level;
+	uint64_t nblocks, size;
+	uint32_t bs;
+	uint64_t ckpt_bytes, since_ckpt;
+	uint8_t *stored;          /* one source record's stored bytes */
+	uint8_t *raw;             /* a data block */
+	uint8_t *pages[SFS_MAP_MAX_DEPTH]; /* one decoded page per level */
+	uint64_t data_blocks;
+};
+
+static uint64_t span_of(int level)
+{
+	return level < 0 ? 1 : UINT64_C(1) << (SFS_MAP_SHIFT * (unsigned)(level + 1));
+}
+
+static void progress(struct cp *c, uint64_t block)
+{
+	uint64_t done = block >= c->nblocks ? c->size : block * c->bs;
+
+	if (c->o->progress)
+		c->o->progress(c->o->progress_ctx, done, c->size);
+}
+
+/*
+ * The stored bytes of source chunk id into c->stored and its location.
+ * Looks the location up afresh (short read transaction); a pack that
+ * vanished in between was removed by a gc that moved the chunk, so the
+ * lookup is repeated once.
+ */
+static int read_stored(struct cp *c, const struct sfs_id *id, struct sfs_chunk_loc *loc)
+{
+	for (int attempt = 0;; attempt++) {
+		struct sfs_txn *t;
+		int fd, r = sfs_txn_begin(c->src, false, &t);
+
+		if (r < 0)
+			return r;
+		r = sfs_cat_chunk_get(t, id, loc);
+		sfs_txn_abort(t);
+		if (r == -ENOENT)
+			return -EUCLEAN;
+		if (r < 0)
+			return r;
+		fd = sfs_store_pack_fd(c->src, loc->pack);
+		if (fd == -ENOENT && attempt == 0)
+			continue;
+		if (fd < 0)
+			return fd == -ENOENT ? -EUCLEAN : fd;
+		return sfs_pack_read(fd, loc, id, c->stored);
+	}
+}
+
+static int maybe_checkpoint(struct cp *c)
+{
+	if (c->w->since_checkpoint < c->ckpt_bytes)
+		return 0;
+	return sfs_writer_checkpoint(c->w);
+}
+
+/* Appends a verified chunk to the destination unless it arrived already. */
+static int put(struct cp *c, const struct sfs_chunk_loc *loc, const struct sfs_id *id,
+	       const uint8_t *raw)
+{
+	uint64_t before = c->w->new_bytes;
+	bool is_new = false;
+	int r;
+
+	if (c->same_level || loc->comp == SFS_COMP_NONE) {
+		struct sfs_rec_header h = {
+			.type = loc->type,
+			.comp = loc->comp,
+			.raw_len = loc->raw_len,
+			.stored_len = loc->stored_len,
+			.id = *id,
+		};
+		r = sfs_writer_put_stored(c->w, &h, c->stored, &is_new);
+	} else {
+		r = sfs_writer_put_chunk(c->w, loc->type, raw, loc->raw_len, id, &is_new);
+	}
+	if (r < 0)
+		return r;
+	if (is_new) {
+		c->res->sent_chunks++;
+		c->res->sent_bytes += c->w->new_bytes - before;
+		c->res->sent_raw_bytes += loc->raw_len;
+	}
+	return maybe_checkpoint(c);
+}
+
+static int log_bad(int r, const struct sfs_id *id, const char *what)
+{
+	char hex[SFS_ID_HEX_LEN + 1];
+
+	sfs_id_to_hex(id, hex);
+	sfs_log(SFS_LOG_ERR, "copy: %s %s in the source store: %s", what, hex,
+		r == -EBADMSG   ? "stored bytes fail verification"
+		: r == -EUCLEAN ? "missing from the store"
+				: strerror(-r));
+	return r;
+}
+
+static int copy_node(struct cp *c, const struct sfs_id *id, int level, uint64_t base)
+{
+	struct sfs_chunk_loc loc;
+	struct sfs_map_page p;
+	uint8_t *raw;
+	int r;
+
+	if (sfs_id_is_zero(id))
+		return 0;
+	r = sfs_cat_chunk_get(sfs_writer_txn(c->w), id, &loc);
+	if (r == 0) {
+		c->res->present_chunks++;
+		progress(c, base + span_of(level));
+		return 0;
+	}
+	if (r != -ENOENT && r != -EBADMSG)
+		return r;
+	r = read_stored(c, id, &loc);
+	if (r == 0 && loc.type != (level < 0 ? SFS_CHUNK_DATA : SFS_CHUNK_MAP))
+		r = -EBADMSG;
+	if (r == 0 && loc.raw_len > (level < 0 ? c->bs : SFS_MAP_PAGE_MAX))
+		r = -EBADMSG;
+	raw = level < 0 ? c->raw : c->pages[level];
+	if (r == 0)
+		r = sfs_codec_decode(c->codec, loc.comp, c->stored, loc.stored_len, raw, loc.raw_len,
+				     id);
+	if (r < 0)
+		return log_bad(r, id, level < 0 ? "chunk" : "map page");
+	if (level < 0)
+		return put(c, &loc, id, raw);
+
+	r = sfs_map_page_decode(raw, loc.raw_len, &p);
+	if (r == 0 && p.level != level)
+		r = -EBADMSG;
+	if (r < 0)
+		return log_bad(r, id, "malformed map page");
+	for (uint32_t slot = 0; slot < p.count; slot++) {
+		r = copy_node(c, &p.ids[slot], level - 1, base + slot * span_of(level - 1));
+		if (r < 0)
+			return r;
+	}
+	/* Children first, then the page: a present page vouches for them.
+	 * The page is re-read since c->stored was reused by the children. */
+	r = read_stored(c, id, &loc);
+	if (r < 0)
+		return log_bad(r, id, "map page");
+	r = put(c, &loc, id, raw);
+	if (r == 0)
+		progress(c, base + span_of(level));
+	return r;
+}
+
+static int same_store(struct sfs_store *a, struct sfs_store *b)
+{
+	struct stat sa, sb;
+
+	if (fstat(a->dirfd, &sa) < 0 || fstat(b->dirfd, &sb) < 0)
+		return -errno;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* The destination volume, created with the source volume's tags. */
+static int ensure_volume(struct cp *c, const struct sfs_snapshot *src_sn)
+{
+	struct sfs_txn *dt = sfs_writer_txn(c->w), *st;
+	struct sfs_volume v = { 0 }, sv = { 0 };
+	int r = sfs_cat_volume_get(dt, src_sn->volume, &v);
+
+	if (r == 0) {
+		sfs_volume_release(&v);
+		return 0;
+	}
+	if (r != -ENOENT)
+		return r;
+	snprintf(v.name, sizeof(v.name), "%s", src_sn->volume);
+	r = sfs_idstr_new("vol-", v.id);
+	if (r < 0)
+		return r;
+	v.created = (int64_t)time(NULL);
+	r = sfs_txn_begin(c->src, false, &st);
+	if (r < 0)
+		return r;
+	if (sfs_cat_volume_get(st, src_sn->volume, &sv) == 0 && sv.tags)
+		v.tags = json_deep_copy(sv.tags);
+	sfs_txn_abort(st);
+	sfs_volume_release(&sv);
+	if (!v.tags)
+		v.tags = json_object();
+	r = v.tags ? sfs_cat_volume_put(dt, &v) : -ENOMEM;
+	sfs_volume_release(&v);
+	return r;
+}
+
+static int new_record(const struct sfs_snapshot *src, const struct sfs_copy_opts *o,
+		      struct sfs_snapshot *sn)
+{
+	const char *desc = o->description ? o->description : src->description;
+	int r;
+
+	memset(sn, 0, sizeof(*sn));
+	r = sfs_idstr_new("snap-", sn->id);
+	if (r < 0)
+		return r;
+	memcpy(sn->volume, src->volume, sizeof(sn->volume));
+	sn->created = src->created; /* the point in time the data is of */
+	sn->block_size = src->block_size;
+	sn->description = desc ? strdup(desc) : NULL;
+	sn->copied_from = strdup(src->id);
+	sn->tags = src->tags ? json_deep_copy(src->tags) : json_object();
+	if (sn->tags && o->tags)
+		json_object_update(sn->tags, o->tags);
+	if ((desc && !sn->description) || !sn->copied_from || !sn->tags)
+		return -ENOMEM;
+	return 0;
+}
+
+static int cp_init(struct cp *c)
+{
+	c->codec = sfs_codec_new(1);
+	c->stored = malloc(SFS_BLOCK_MAX);
+	c->raw = malloc(c->bs);
+	if (!c->codec || !c->stored || !c->raw)
+		return -ENOMEM;
+	for (int i = 0; i < SFS_MAP_MAX_DEPTH; i++) {
+		c->pages[i] = malloc(SFS_MAP_PAGE_MAX);
+		if (!c->pages[i])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void cp_release(struct cp *c)
+{
+	sfs_codec_free(c->codec);
+	free(c->stored);
+	free(c->raw);
+	for (int i = 0; i < SFS_MAP_MAX_DEPTH; i++)
+		free(c->pages[i]);
+}
+
+int sfs_copy_snapshot(struct sfs_store *src, const char *id, struct sfs_store *dst,
+		      const struct sfs_copy_opts *o, struct sfs_copy_result *ret)
+{
+	static const struct sfs_copy_opts defaults;
+	struct cp c = { .src = src, .dst = dst, .res = ret, .o = o ? o : &defaults };
+	struct sfs_snapshot ssn = { 0 }, sn = { 0 };
+	struct sfs_txn *t;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!dst->writable)
+		return -EROFS;
+	r = same_store(src, dst);
+	if (r < 0)
+		return r;
+	if (r)
+		return -EINVAL;
+	if (src->block_size != dst->block_size)
+		return -EXDEV;
+	r = sfs_txn_begin(src, false, &t);
+	if (r < 0)
+		return r;
+	r = sfs_cat_snapshot_get(t, id, &ssn);
+	sfs_txn_abort(t);
+	if (r < 0)
+		return r;
+	if (ssn.state != SFS_SNAP_COMPLETED) {
+		r = -EAGAIN;
+		goto out;
+	}
+	c.same_level = src->zstd_level == dst->zstd_level;
+	c.bs = ssn.block_size;
+	c.size = ssn.size;
+	c.nblocks = (ssn.size + c.bs - 1) / c.bs;
+	c.ckpt_bytes = c.o->checkpoint_bytes ? c.o->checkpoint_bytes : DEFAULT_CHECKPOINT;
+	r = cp_init(&c);
+	if (r < 0)
+		goto out;
+	r = new_record(&ssn, c.o, &sn);
+	if (r < 0)
+		goto out;
+	r = sfs_writer_begin(dst, &c.w);
+	if (r < 0)
+		goto out;
+	/* Pending first, durably: an interrupted copy is found and cleaned by
+	 * the destination's next writer, and what arrived stays indexed. */
+	r = sfs_writer_add_pending(c.w, &sn);
+	if (r == 0 && ssn.depth > 0)
+		r = copy_node(&c, &ssn.root, (int)ssn.depth - 1, 0);
+	if (r == 0)
+		r = ensure_volume(&c, &ssn);
+	if (r < 0) {
+		sfs_writer_abort(c.w);
+		goto out;
+	}
+	sn.root = ssn.root;
+	sn.depth = ssn.depth;
+	sn.size = ssn.size;
+	sn.data_bytes = ssn.data_bytes;
+	sn.new_bytes = ret->sent_bytes;
+	sn.new_chunks = ret->sent_chunks;
+	memcpy(ret->snap_id, sn.id, sizeof(ret->snap_id));
+	r = sfs_writer_add_done(c.w, &sn);
+	if (r < 0) {
+		sfs_writer_abort(c.w);
+		goto out;
+	}
+	r = sfs_writer_commit(c.w);
+	if (r == 0)
+		progress(&c, c.nblocks);
+out:
+	cp_release(&c);
+	sfs_snapshot_release(&sn);
+	sfs_snapshot_release(&ssn);
+	return r;
+}

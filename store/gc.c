@@ -1,0 +1,525 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Snapshot deletion and garbage collection. gc runs inside an ordinary
+ * writer session, so that the packs it writes are covered by the same
+ * "pack.active" bookkeeping, checkpoints and recovery as a snapshot
+ * create: new pack bytes are fsync'd before the LMDB commit that points
+ * at them, and old packs are unlinked only after that commit. A crash at
+ * any point leaves either the old locations (old packs still present) or
+ * the new ones (new pack durable); at worst some unreferenced bytes stay
+ * behind for the next run. The protocol is written down in
+ * store/FORMAT.md, "Garbage collection".
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "snapfs/gc.h"
+#include "snapfs/image.h"
+#include "snapfs/log.h"
+#include "snapfs/reader.h"
+#include "idset_int.h"
+#include "store_int.h"
+#include "util_int.h"
+#include "writer_int.h"
+
+#define DEFAULT_REWRITE_PCT 50
+
+int sfs_snapshot_delete(struct sfs_txn *t, const char *id, char *ret_image, size_t len)
+{
+	struct sfs_snapshot sn;
+	char image[SFS_NAME_MAX + 1];
+	int r;
+
+	r = sfs_cat_snapshot_get(t, id, &sn);
+	if (r < 0)
+		return r;
+	sfs_snapshot_release(&sn);
+	r = sfs_image_user_of(t, id, image, sizeof(image));
+	if (r < 0)
+		return r;
+	if (r > 0) {
+		if (ret_image && len)
+			snprintf(ret_image, len, "%s", image);
+		return -EBUSY;
+	}
+	r = sfs_cat_snapshot_del(t, id);
+	if (r == 0)
+		r = sfs_cat_bump_generation(t);
+	return r;
+}
+
+/* What gc knows of one pack file. */
+struct pack_stat {
+	bool exists;
+	bool rewrite; /* live records move to a new pack, then the file goes */
+	bool remove;  /* no live record: the file goes */
+	uint64_t size;  /* file length */
+	uint64_t disk;  /* st_blocks * 512 */
+	uint64_t live, dead; /* record bytes the index points at */
+};
+
+struct live_ent {
+	struct sfs_id id;
+	struct sfs_chunk_loc loc;
+};
+
+struct gc {
+	struct sfs_store *s;
+	const struct sfs_gc_opts *o;
+	struct sfs_gc_result *res;
+	struct sfs_txn *txn;     /* the writer's, or a read txn on a dry run */
+	struct sfs_writer *w;    /* NULL on a dry run */
+	struct sfs_reader *reader;
+	struct sfs_idset live;
+	struct pack_stat *packs; /* index = pack number */
+	size_t n_packs;
+	struct sfs_id *dead;
+	size_t n_dead, cap_dead;
+	struct live_ent *moves;
+	size_t n_moves, cap_moves;
+	struct sfs_snapmap *maps;
+	size_t n_maps, cap_maps;
+	uint64_t active;         /* pack.active when gc began */
+};
+
+static void progress(struct gc *g, uint64_t done, uint64_t total)
+{
+	if (g->o->progress)
+		g->o->progress(g->o->progress_ctx, done, total);
+}
+
+static int grow(void **p, size_t *cap, size_t n, size_t elem)
+{
+	size_t c;
+	void *q;
+
+	if (n < *cap)
+		return 0;
+	c = *cap ? *cap * 2 : 256;
+	q = realloc(*p, c * elem);
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*cap = c;
+	return 0;
+}
+
+static struct pack_stat *pack_at(struct gc *g, uint64_t number)
+{
+	if (number >= g->n_packs) {
+		size_t n = g->n_packs ? g->n_packs : 64;
+		struct pack_stat *p;
+
+		if (number > (1u << 30))
+			return NULL;
+		while (n <= number)
+			n *= 2;
+		p = realloc(g->packs, n * sizeof(*p));
+		if (!p)
+			return NULL;
+		memset(p + g->n_packs, 0, (n - g->n_packs) * sizeof(*p));
+		g->packs = p;
+		g->n_packs = n;
+	}
+	return &g->packs[number];
+}
+
+/* ---- mark ---- */
+
+static int collect_map(void *ctx, const struct sfs_snapshot *sn)
+{
+	struct gc *g = ctx;
+	int r;
+
+	/* Every state counts: a pending or failed snapshot's record may be
+	 * all that keeps chunks that a resumed create will name. */
+	if (sfs_id_is_zero(&sn->root))
+		return 0;
+	r = grow((void **)&g->maps, &g->cap_maps, g->n_maps, sizeof(*g->maps));
+	if (r < 0)
+		return r;
+	sfs_snapmap_from_snapshot(sn, &g->maps[g->n_maps++]);
+	return 0;
+}
+
+static int mark_fn(void *ctx, int level, uint64_t first_block, const struct sfs_id *id)
+{
+	struct gc *g = ctx;
+	int r = sfs_idset_add(&g->live, id);
+
+	(void)first_block;
+	if (r < 0)
+		return r;
+	/* A page seen before was walked with all its subtree. */
+	return r == 0 && level >= 0 ? 1 : 0;
+}
+
+static int mark(struct gc *g)
+{
+	uint64_t total = 0, done = 0;
+	int r = sfs_cat_snapshot_foreach(g->txn, NULL, collect_map, g);
+
+	if (r < 0)
+		return sfs_log_errno(r, "gc: cannot list snapshots");
+
+	for (size_t i = 0; i < g->n_maps; i++)
+		total += g->maps[i].size;
+	for (size_t i = 0; i < g->n_maps; i++) {
+		r = sfs_reader_walk(g->reader, &g->maps[i], true, mark_fn, g);
+		if (r < 0)
+			return sfs_log_errno(r, "gc: cannot walk the block map of snapshot %s; "
+						"nothing was collected",
+					     g->maps[i].id);
+		done += g->maps[i].size;
+		progress(g, done, total);
+	}
+	g->res->snapshots = g->n_maps;
+	return 0;
+}
+
+/* ---- sweep ---- */
+
+static int list_packs(struct gc *g)
+{
+	DIR *d = fdopendir(dup(g->s->packs_dirfd));
+
+	if (!d)
+		return -errno;
+	/* The dup shares its offset with packs_dirfd, which recovery may
+	 * already have read to the end. */
+	rewinddir(d);
+	for (struct dirent *e; (e = readdir(d));) {
+		unsigned long long n;
+		char tail[8];
+		struct stat st;
+		struct pack_stat *p;
+
+		if (sscanf(e->d_name, "%16llx.%7s", &n, tail) != 2 || strcmp(tail, "pack") ||
+		    strlen(e->d_name) != 21)
+			continue;
+		if (fstatat(g->s->packs_dirfd, e->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		p = pack_at(g, n);
+		if (!p) {
+			closedir(d);
+			return -ENOMEM;
+		}
+		p->exists = true;
+		p->size = (uint64_t)st.st_size;
+		p->disk = (uint64_t)st.st_blocks * 512;
+		g->res->packs_before++;
+		g->res->disk_before += p->disk;
+	}
+	closedir(d);
+	return 0;
+}
+
+static int account_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk_loc *loc)
+{
+	struct gc *g = ctx;
+	uint64_t bytes;
+	struct pack_stat *p;
+	int r;
+
+	if (!loc)
+		return 0; /* damaged entry: check reports it; gc leaves it alone */
+	bytes = SFS_REC_HEADER_LEN + (uint64_t)loc->stored_len;
+	p = pack_at(g, loc->pack);
+	if (!p)
+		return -ENOMEM;
+	if (sfs_idset_has(&g->live, id)) {
+		p->live += bytes;
+		g->res->live_chunks++;
+		g->res->live_bytes += bytes;
+		return 0;
+	}
+	p->dead += bytes;
+	g->res->dead_chunks++;
+	g->res->dead_bytes += bytes;
+	r = grow((void **)&g->dead, &g->cap_dead, g->n_dead, sizeof(*g->dead));
+	if (r < 0)
+		return r;
+	g->dead[g->n_dead++] = *id;
+	return 0;
+}
+
+static void choose_packs(struct gc *g)
+{
+	unsigned pct = g->o->rewrite_pct ? g->o->rewrite_pct : DEFAULT_REWRITE_PCT;
+
+	for (uint64_t n = 1; n < g->n_packs; n++) {
+		struct pack_stat *p = &g->packs[n];
+		uint64_t body;
+
+		if (!p->exists || n > g->active)
+			continue; /* above pack.active: never committed, recovery's */
+		body = p->size > SFS_PACK_HEADER_LEN ? p->size - SFS_PACK_HEADER_LEN : 0;
+		if (p->live == 0) {
+			/* Nothing live: an empty active pack with nothing to free is
+			 * left for the next create to append to. */
+			if (n == g->active && p->dead == 0 && body == 0)
+				continue;
+			p->remove = true;
+			g->res->packs_removed++;
+		} else if (p->live * 100 < body * pct) {
+			p->rewrite = true;
+			g->res->packs_rewritten++;
+		}
+	}
+}
+
+static int collect_moves(void *ctx, const struct sfs_id *id, const struct sfs_chunk_loc *loc)
+{
+	struct gc *g = ctx;
+	int r;
+
+	if (!loc || loc->pack >= g->n_packs || !g->packs[loc->pack].rewrite ||
+	    !sfs_idset_has(&g->live, id))
+		return 0;
+	r = grow((void **)&g->moves, &g->cap_moves, g->n_moves, sizeof(*g->moves));
+	if (r < 0)
+		return r;
+	g->moves[g->n_moves].id = *id;
+	g->moves[g->n_moves].loc = *loc;
+	g->n_moves++;
+	return 0;
+}
+
+static int cmp_move(const void *a, const void *b)
+{
+	const struct sfs_chunk_loc *x = &((const struct live_ent *)a)->loc;
+	const struct sfs_chunk_loc *y = &((const struct live_ent *)b)->loc;
+
+	if (x->pack != y->pack)
+		return x->pack < y->pack ? -1 : 1;
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/*
+ * Appends go to a pack numbered above every pack gc may delete: when the
+ * active pack itself is to go, a fresh pack is opened now (even if
+ * nothing is moved, so that pack.active names a file that exists).
+ */
+static int fresh_pack(struct gc *g)
+{
+	struct sfs_writer *w = g->w;
+	struct pack_stat *p = g->active < g->n_packs ? &g->packs[g->active] : NULL;
+	uint64_t number = w->cur_pack + 1;
+	int r;
+
+	if (!p || !(p->rewrite || p->remove))
+		return 0;
+	sfs_pack_writer_close(w->pack);
+	w->pack = NULL;
+	r = sfs_pack_writer_open(g->s->packs_dirfd, number, 0, &w->pack);
+	if (r < 0)
+		return sfs_log_errno(r, "gc: cannot create pack %016" PRIx64, number);
+	sfs_store_forget_pack(g->s, number);
+	w->cur_pack = number;
+	w->cur_len = sfs_pack_writer_size(w->pack);
+	return 0;
+}
+
+/* Copies one live record to the writer's pack, verified on the way. */
+static int move_one(struct gc *g, const struct live_ent *e, uint8_t *stored, uint8_t *raw,
+		    struct sfs_codec *codec)
+{
+	struct sfs_rec_header h = {
+		.type = e->loc.type,
+		.comp = e->loc.comp,
+		.raw_len = e->loc.raw_len,
+		.stored_len = e->loc.stored_len,
+		.id = e->id,
+	};
+	char hex[SFS_ID_HEX_LEN + 1];
+	bool is_new;
+	int fd, r;
+
+	fd = sfs_store_pack_fd(g->s, e->loc.pack);
+	if (fd < 0)
+		return sfs_log_errno(fd, "gc: cannot open pack %016" PRIx64, e->loc.pack);
+	r = sfs_pack_read(fd, &e->loc, &e->id, stored);
+	if (r == 0)
+		r = sfs_codec_decode(codec, e->loc.comp, stored, e->loc.stored_len, raw,
+				     e->loc.raw_len, &e->id);
+	if (r < 0) {
+		sfs_id_to_hex(&e->id, hex);
+		sfs_log(SFS_LOG_ERR,
+			"gc: live chunk %s in pack %016" PRIx64 " at offset %" PRIu64 ": %s; "
+			"nothing was collected (run 'snapfs check --read-data')",
+			hex, e->loc.pack, e->loc.offset,
+			r == -EBADMSG ? "stored bytes fail verification" : strerror(-r));
+		return r;
+	}
+	/* Dropping the entry first makes put_stored append rather than find
+	 * the old copy; both changes land in the same transaction. */
+	r = sfs_cat_chunk_del(g->txn, &e->id);
+	if (r == 0)
+		r = sfs_writer_put_stored(g->w, &h, stored, &is_new);
+	/* put_stored may have committed a checkpoint: keep our handle fresh. */
+	g->txn = sfs_writer_txn(g->w);
+	if (r < 0)
+		return r;
+	g->res->copied_chunks++;
+	g->res->copied_bytes += SFS_REC_HEADER_LEN + (uint64_t)h.stored_len;
+	return 0;
+}
+
+static int move_live(struct gc *g)
+{
+	struct sfs_codec *codec = sfs_codec_new(1);
+	uint8_t *stored = malloc(SFS_BLOCK_MAX), *raw = malloc(SFS_BLOCK_MAX);
+	uint64_t total = 0;
+	int r = 0;
+
+	if (!codec || !stored || !raw) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (g->n_moves)
+		qsort(g->moves, g->n_moves, sizeof(*g->moves), cmp_move);
+	for (size_t i = 0; i < g->n_moves; i++)
+		total += SFS_REC_HEADER_LEN + (uint64_t)g->moves[i].loc.stored_len;
+	for (size_t i = 0; i < g->n_moves && r == 0; i++) {
+		r = move_one(g, &g->moves[i], stored, raw, codec);
+		if ((i & 255) == 0 || i + 1 == g->n_moves)
+			progress(g, g->res->copied_bytes, total);
+	}
+out:
+	sfs_codec_free(codec);
+	free(stored);
+	free(raw);
+	return r;
+}
+
+static int drop_dead(struct gc *g)
+{
+	for (size_t i = 0; i < g->n_dead; i++) {
+		int r = sfs_cat_chunk_del(g->txn, &g->dead[i]);
+		if (r < 0 && r != -ENOENT)
+			return r;
+	}
+	return 0;
+}
+
+/* After the commit: nothing points into these packs any more. */
+static void unlink_packs(struct gc *g)
+{
+	for (uint64_t n = 1; n < g->n_packs; n++) {
+		char name[64];
+
+		if (!g->packs[n].rewrite && !g->packs[n].remove)
+			continue;
+		sfs_pack_name(n, name, sizeof(name));
+		sfs_store_forget_pack(g->s, n);
+		if (unlinkat(g->s->packs_dirfd, name, 0) < 0 && errno != ENOENT)
+			sfs_log(SFS_LOG_WARN, "gc: cannot remove pack %s: %s (the next gc retries)",
+				name, strerror(errno));
+	}
+	sfs_fsync_dir(g->s->packs_dirfd);
+}
+
+static void estimate_dry_run(struct gc *g)
+{
+	uint64_t freed = 0;
+
+	for (uint64_t n = 1; n < g->n_packs; n++) {
+		struct pack_stat *p = &g->packs[n];
+
+		if (p->remove)
+			freed += p->disk;
+		else if (p->rewrite)
+			freed += p->disk > p->live ? p->disk - p->live : 0;
+	}
+	g->res->freed_bytes = freed;
+	g->res->disk_after = g->res->disk_before > freed ? g->res->disk_before - freed : 0;
+}
+
+static int sweep(struct gc *g)
+{
+	int r = sfs_cat_chunk_foreach(g->txn, account_fn, g);
+
+	if (r < 0)
+		return r;
+	choose_packs(g);
+	if (g->o->dry_run) {
+		estimate_dry_run(g);
+		return 0;
+	}
+	r = sfs_cat_chunk_foreach(g->txn, collect_moves, g);
+	if (r == 0)
+		r = drop_dead(g);
+	if (r == 0)
+		r = fresh_pack(g);
+	if (r == 0)
+		r = move_live(g);
+	return r;
+}
+
+static void gc_release(struct gc *g)
+{
+	sfs_reader_free(g->reader);
+	sfs_idset_release(&g->live);
+	free(g->packs);
+	free(g->dead);
+	free(g->moves);
+	free(g->maps);
+}
+
+int sfs_gc(struct sfs_store *s, const struct sfs_gc_opts *o, struct sfs_gc_result *ret)
+{
+	static const struct sfs_gc_opts defaults;
+	struct gc g = { .s = s, .o = o ? o : &defaults, .res = ret };
+	uint64_t packs_now = 0, cat = 0;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	sfs_idset_init(&g.live);
+	if (!g.o->dry_run && !s->writable)
+		return -EROFS;
+	r = sfs_reader_new(s, 16u << 20, &g.reader);
+	if (r < 0)
+		return r;
+	if (g.o->dry_run) {
+		r = sfs_txn_begin(s, false, &g.txn);
+	} else {
+		r = sfs_writer_begin(s, &g.w);
+		if (r == 0)
+			g.txn = sfs_writer_txn(g.w);
+	}
+	if (r < 0)
+		goto out;
+	if (sfs_cat_meta_get(g.txn, "pack.active", &g.active) < 0)
+		g.active = 0;
+	r = list_packs(&g);
+	if (r == 0)
+		r = mark(&g);
+	if (r == 0)
+		r = sweep(&g);
+	if (g.o->dry_run) {
+		sfs_txn_abort(g.txn);
+		goto out;
+	}
+	if (r < 0) {
+		sfs_writer_abort(g.w);
+		goto out;
+	}
+	g.res->packs_written = g.w->cur_pack > g.active ? g.w->cur_pack - g.active : 0;
+	r = sfs_writer_commit(g.w); /* frees the session whatever happens */
+	if (r < 0)
+		goto out;
+	unlink_packs(&g);
+	if (sfs_store_disk_usage(s, &packs_now, &cat) == 0) {
+		ret->disk_after = packs_now;
+		ret->freed_bytes = ret->disk_before > packs_now ? ret->disk_before - packs_now : 0;
+	}
+out:
+	gc_release(&g);
+	return r;
+}

@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Lifecycle policy records (JSON in the `policies` database, keyed by
+ * name) and the retention rule. A record keeps each schedule's text, not
+ * a compiled form: the text is parsed again on every load, so that a
+ * record can never hold a schedule that the parser would refuse.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snapfs/policy.h"
+#include "store_int.h"
+
+#define RECORD_VERSION 1
+
+/* ---- retention ---- */
+
+static int newest_first(const void *a, const void *b)
+{
+	const struct sfs_retain_item *x = a, *y = b;
+
+	if (x->time != y->time)
+		return x->time > y->time ? -1 : 1;
+	if (x->seq != y->seq)
+		return x->seq > y->seq ? -1 : 1;
+	return 0;
+}
+
+size_t sfs_retain_select(struct sfs_retain_item *items, size_t n, uint32_t count, int64_t age,
+			 int64_t now)
+{
+	size_t removed = 0;
+
+	qsort(items, n, sizeof(*items), newest_first);
+	for (size_t i = 0; i < n; i++) {
+		bool by_count = count > 0 && i < count;
+		bool by_age = age > 0 && items[i].time > now - age;
+
+		items[i].remove = !(by_count || by_age || (count == 0 && age == 0)) &&
+				  !items[i].in_use;
+		removed += items[i].remove;
+	}
+	return removed;
+}
+
+/* ---- records ---- */
+
+void sfs_policy_release(struct sfs_policy *p)
+{
+	if (!p)
+		return;
+	json_decref(p->target_tags);
+	json_decref(p->tags);
+	free(p->copy_to);
+	p->target_tags = p->tags = NULL;
+	p->copy_to = NULL;
+}
+
+static bool string_object(json_t *o)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(o))
+		return false;
+	json_object_foreach(o, k, v) {
+		if (!json_is_string(v) || !*k || strlen(k) > 128 || strlen(json_string_value(v)) > 256)
+			return false;
+	}
+	return true;
+}
+
+int sfs_policy_validate(const struct sfs_policy *p, char *err, size_t errlen)
+{
+#define FAIL(...) (snprintf(err, errlen, __VA_ARGS__), -EINVAL)
+	if (!sfs_name_valid(p->name))
+		return FAIL("invalid policy name '%s': use 1-128 of A-Z a-z 0-9 . _ -", p->name);
+	if (!string_object(p->target_tags) || json_object_size(p->target_tags) == 0)
+		return FAIL("policy %s needs at least one target tag (--target-tag KEY=VALUE)",
+			    p->name);
+	if (p->tags && !string_object(p->tags))
+		return FAIL("policy %s: bad tags", p->name);
+	if (p->n_schedules < 1 || p->n_schedules > SFS_POLICY_MAX_SCHEDULES)
+		return FAIL("policy %s needs 1 to %d schedules", p->name, SFS_POLICY_MAX_SCHEDULES);
+	for (size_t i = 0; i < p->n_schedules; i++) {
+		const struct sfs_policy_schedule *s = &p->schedules[i];
+		struct sfs_sched tmp;
+		char why[160];
+
+		if (sfs_sched_parse(s->text, &tmp, why, sizeof(why)) < 0)
+			return FAIL("policy %s: %s", p->name, why);
+		if (s->retain_count == 0 && s->retain_age == 0)
+			return FAIL("policy %s: schedule '%s' needs --retain-count N or "
+				    "--retain-age AGE",
+				    p->name, s->text);
+		if (s->retain_count > SFS_RETAIN_COUNT_MAX)
+			return FAIL("policy %s: schedule '%s': retain count is 1 to %d", p->name,
+				    s->text, SFS_RETAIN_COUNT_MAX);
+		if (s->retain_age < 0)
+			return FAIL("policy %s: schedule '%s': bad retain age", p->name, s->text);
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(p->schedules[j].text, s->text))
+				return FAIL("policy %s: schedule '%s' is given twice", p->name,
+					    s->text);
+	}
+	if (p->copy_retain > SFS_RETAIN_COUNT_MAX)
+		return FAIL("policy %s: copy retain count is 0 to %d", p->name,
+			    SFS_RETAIN_COUNT_MAX);
+	if (p->copy_retain && !p->copy_to)
+		return FAIL("policy %s: --copy-retain needs --copy-to", p->name);
+	if (p->copy_to && p->copy_to[0] != '/')
+		return FAIL("policy %s: --copy-to needs an absolute path (policies run from a "
+			    "service)",
+			    p->name);
+	return 0;
+#undef FAIL
+}
+
+json_t *sfs_policy_to_json(const struct sfs_policy *p)
+{
+	json_t *sched = json_array();
+
+	for (size_t i = 0; sched && i < p->n_schedules; i++) {
+		const struct sfs_policy_schedule *s = &p->schedules[i];
+		json_array_append_new(sched, json_pack("{s:s, s:I, s:I, s:I}", "schedule", s->text,
+						       "retain_count", (json_int_t)s->retain_count,
+						       "retain_age", (json_int_t)s->retain_age,
+						       "last_run", (json_int_t)s->last_run));
+	}
+	return json_pack("{s:s, s:b, s:I, s:o, s:o, s:o, s:s?, s:I}", "name", p->name, "enabled",
+			 p->enabled, "created", (json_int_t)p->created, "target_tags",
+			 p->target_tags ? json_incref(p->target_tags) : json_object(), "tags",
+			 p->tags ? json_incref(p->tags) : json_object(), "schedules", sched,
+			 "copy_to", p->copy_to, "copy_retain", (json_int_t)p->copy_retain);
+}
+
+static int get_int(json_t *o, const char *key, int64_t lo, int64_t hi, int64_t *ret)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+		return -EBADMSG;
+	*ret = json_integer_value(v);
+	return 0;
+}
+
+static int decode_schedule(json_t *o, struct sfs_policy_schedule *s)
+{
+	const char *text = json_string_value(json_object_get(o, "schedule"));
+	int64_t count, age, last;
+
+	if (!text || strlen(text) >= sizeof(s->text) ||
+	    get_int(o, "retain_count", 0, SFS_RETAIN_COUNT_MAX, &count) < 0 ||
+	    get_int(o, "retain_age", 0, INT64_MAX, &age) < 0 ||
+	    get_int(o, "last_run", 0, INT64_MAX, &last) < 0)
+		return -EBADMSG;
+	snprintf(s->text, sizeof(s->text), "%s", text);
+	if (sfs_sched_parse(text, &s->sched, NULL, 0) < 0)
+		return -EBADMSG;
+	s->retain_count = (uint32_t)count;
+	s->retain_age = age;
+	s->last_run = last;
+	return 0;
+}
+
+int sfs_policy_decode(const void *buf, size_t len, struct sfs_policy *ret)
+{
+	struct sfs_policy p = { 0 };
+	json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL), *sched, *v;
+	const char *name, *copy_to;
+	int64_t created, copy_retain, version;
+	size_t i;
+	int r = -EBADMSG;
+
+	if (!json_is_object(o))
+		goto out;
+	name = json_string_value(json_object_get(o, "name"));
+	sched = json_object_get(o, "schedules");
+	v = json_object_get(o, "copy_to");
+	copy_to = json_string_value(v);
+	if (get_int(o, "v", RECORD_VERSION, RECORD_VERSION, &version) < 0 || !name ||
+	    strlen(name) > SFS_NAME_MAX || !json_is_boolean(json_object_get(o, "enabled")) ||
+	    get_int(o, "created", 0, INT64_MAX, &created) < 0 ||
+	    get_int(o, "copy_retain", 0, SFS_RETAIN_COUNT_MAX, &copy_retain) < 0 ||
+	    !json_is_array(sched) || json_array_size(sched) > SFS_POLICY_MAX_SCHEDULES ||
+	    (v && !json_is_null(v) && !copy_to) ||
+	    !string_object(json_object_get(o, "target_tags")) ||
+	    !string_object(json_object_get(o, "tags")))
+		goto out;
+	snprintf(p.name, sizeof(p.name), "%s", name);
+	p.enabled = json_is_true(json_object_get(o, "enabled"));
+	p.created = created;
+	p.copy_retain = (uint32_t)copy_retain;
+	json_array_foreach(sched, i, v) {
+		if (decode_schedule(v, &p.schedules[i]) < 0)
+			goto out;
+		p.n_schedules++;
+	}
+	p.target_tags = json_deep_copy(json_object_get(o, "target_tags"));
+	p.tags = json_deep_copy(json_object_get(o, "tags"));
+	p.copy_to = copy_to ? strdup(copy_to) : NULL;
+	if (!p.target_tags || !p.tags || (copy_to && !p.copy_to)) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = 0;
+out:
+	json_decref(o);
+	if (r < 0)
+		sfs_policy_release(&p);
+	else
+		*ret = p;
+	return r;
+}
+
+/* ---- catalog ---- */
+
+static MDB_dbi dbi(struct sfs_txn *t)
+{
+	return sfs_txn_store(t)->dbi[SFS_DBI_POLICIES];
+}
+
+int sfs_cat_policy_get(struct sfs_txn *t, const char *name, struct sfs_policy *ret)
+{
+	MDB_val k = { strlen(name), (void *)name }, v;
+	int r = sfs_mdb_err(mdb_get(sfs_txn_mdb(t), dbi(t), &k, &v));
+
+	if (r < 0)
+		return r;
+	return sfs_policy_decode(v.mv_data, v.mv_size, ret);
+}
+
+int sfs_cat_policy_put(struct sfs_txn *t, const struct sfs_policy *p)
+{
+	json_t *o = sfs_policy_to_json(p);
+	MDB_val k = { strlen(p->name), (void *)p->name }, v;
+	char *s;
+	int r;
+
+	if (!o)
+		return -ENOMEM;
+	json_object_set_new(o, "v", json_integer(RECORD_VERSION));
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	if (!s)
+		return -ENOMEM;
+	v.mv_data = s;
+	v.mv_size = strlen(s);
+	r = sfs_mdb_err(mdb_put(sfs_txn_mdb(t), dbi(t), &k, &v, 0));
+	free(s);
+	return r;
+}
+
+int sfs_cat_policy_del(struct sfs_txn *t, const char *name)
+{
+	MDB_val k = { strlen(name), (void *)name };
+
+	return sfs_mdb_err(mdb_del(sfs_txn_mdb(t), dbi(t), &k, NULL));
+}
+
+int sfs_cat_policy_foreach(struct sfs_txn *t, sfs_policy_fn fn, void *ctx)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, r = 0;
+
+	rc = mdb_cursor_open(sfs_txn_mdb(t), dbi(t), &c);
+	if (rc)
+		return sfs_mdb_err(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		struct sfs_policy p;
+
+		r = sfs_policy_decode(v.mv_data, v.mv_size, &p);
+		if (r < 0)
+			break;
+		r = fn(ctx, &p);
+		sfs_policy_release(&p);
+		if (r)
+			break;
+	}
+	if (rc && rc != MDB_NOTFOUND)
+		r = sfs_mdb_err(rc);
+	mdb_cursor_close(c);
+	return r;
+}

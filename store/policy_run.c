@@ -1,0 +1,445 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Running lifecycle policies: for each due schedule, snapshot the
+ * matching volumes, copy the new snapshots to the policy's other store,
+ * apply retention in both stores, and record the slot as run. The caller
+ * holds the store's writer lock for the whole run (the store is open for
+ * writing), so runs never overlap and nothing else changes the catalog
+ * under a retention decision.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "snapfs/copy.h"
+#include "snapfs/gc.h"
+#include "snapfs/image.h"
+#include "snapfs/ingest.h"
+#include "snapfs/log.h"
+#include "snapfs/policy.h"
+
+#define TAG_POLICY "snapfs:policy"
+#define TAG_SCHEDULE "snapfs:schedule"
+#define TAG_SLOT "snapfs:slot"
+#define LOCK_WAIT_SECONDS 300
+
+struct run {
+	struct sfs_store *s;
+	const struct sfs_policy_run_opts *o;
+	const struct sfs_policy *p;
+	const struct sfs_policy_schedule *sc;
+	int64_t slot;
+	int failures;
+};
+
+__attribute__((format(printf, 6, 7))) static void emit(struct run *r, int action,
+							const char *store, const char *volume,
+							const char *snapshot, const char *fmt, ...)
+{
+	struct sfs_policy_event e = {
+		.action = action,
+		.policy = r->p->name,
+		.schedule = r->sc->text,
+		.volume = volume,
+		.snapshot = snapshot,
+		.store = store,
+		.slot = r->slot,
+	};
+	char msg[512];
+
+	if (fmt) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		e.message = msg;
+	}
+	if (action == SFS_POLICY_FAILED) {
+		r->failures++;
+		sfs_log(SFS_LOG_ERR, "policy %s, schedule '%s': %s", r->p->name, r->sc->text,
+			e.message ? e.message : "failed");
+	}
+	if (r->o->event)
+		r->o->event(r->o->event_ctx, &e);
+}
+
+static const char *iso(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+/* ---- which volumes ---- */
+
+struct vol {
+	char name[SFS_NAME_MAX + 1];
+	char *source;
+};
+
+struct vols {
+	json_t *want;
+	struct vol *v;
+	size_t n;
+};
+
+static int match_cb(void *ctx, const struct sfs_volume *v)
+{
+	struct vols *l = ctx;
+	const char *k;
+	json_t *val;
+	void *p;
+
+	json_object_foreach(l->want, k, val) {
+		const char *have = json_string_value(json_object_get(v->tags, k));
+		if (!have || strcmp(have, json_string_value(val)))
+			return 0;
+	}
+	p = realloc(l->v, (l->n + 1) * sizeof(*l->v));
+	if (!p)
+		return -ENOMEM;
+	l->v = p;
+	snprintf(l->v[l->n].name, sizeof(l->v[l->n].name), "%s", v->name);
+	l->v[l->n].source = v->source ? strdup(v->source) : NULL;
+	l->n++;
+	return 0;
+}
+
+static void vols_release(struct vols *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].source);
+	free(l->v);
+}
+
+/* ---- retention ---- */
+
+struct cand {
+	char id[SFS_IDSTR_SIZE];
+	char volume[SFS_NAME_MAX + 1];
+	struct sfs_retain_item item;
+};
+
+struct cands {
+	const char *policy, *schedule;
+	struct cand *c;
+	size_t n;
+};
+
+static bool tag_is(const struct sfs_snapshot *sn, const char *key, const char *value)
+{
+	const char *v = json_string_value(json_object_get(sn->tags, key));
+
+	return v && !strcmp(v, value);
+}
+
+static int cand_cb(void *ctx, const struct sfs_snapshot *sn)
+{
+	struct cands *l = ctx;
+	struct cand *c;
+	void *p;
+
+	/* Only what this policy's schedule made: never a hand-made snapshot. */
+	if (sn->state != SFS_SNAP_COMPLETED || !tag_is(sn, TAG_POLICY, l->policy) ||
+	    !tag_is(sn, TAG_SCHEDULE, l->schedule))
+		return 0;
+	p = realloc(l->c, (l->n + 1) * sizeof(*l->c));
+	if (!p)
+		return -ENOMEM;
+	l->c = p;
+	c = &l->c[l->n++];
+	memset(c, 0, sizeof(*c));
+	memcpy(c->id, sn->id, sizeof(c->id));
+	memcpy(c->volume, sn->volume, sizeof(c->volume));
+	c->item.seq = sn->seq;
+	if (sfs_time_parse(json_string_value(json_object_get(sn->tags, TAG_SLOT)), &c->item.time) <
+	    0)
+		c->item.time = sn->created;
+	return 0;
+}
+
+static int by_volume(const void *a, const void *b)
+{
+	return strcmp(((const struct cand *)a)->volume, ((const struct cand *)b)->volume);
+}
+
+/* Finds the candidate an item came from: seq is unique in a store. */
+static struct cand *cand_of(struct cand *c, size_t n, const struct sfs_retain_item *it)
+{
+	for (size_t j = 0; j < n; j++)
+		if (c[j].item.seq == it->seq)
+			return &c[j];
+	return NULL;
+}
+
+/* Applies retention to one volume's candidates c[0, n), deleting in t. */
+static int retain_volume(struct run *r, struct sfs_txn *t, const char *store, struct cand *c,
+			 size_t n, uint32_t count, int64_t age)
+{
+	struct sfs_retain_item *items = calloc(n ? n : 1, sizeof(*items));
+	char image[SFS_NAME_MAX + 1];
+	int err = 0;
+
+	if (!items)
+		return -ENOMEM;
+	for (size_t i = 0; i < n && err == 0; i++) {
+		int u = sfs_image_user_of(t, c[i].id, image, sizeof(image));
+
+		if (u < 0)
+			err = u;
+		items[i] = c[i].item;
+		items[i].in_use = u > 0;
+	}
+	if (err == 0)
+		sfs_retain_select(items, n, count, age, r->o->now);
+	for (size_t i = 0; i < n && err == 0; i++) {
+		struct cand *m = cand_of(c, n, &items[i]);
+		bool keep = (count > 0 && i < count) || (age > 0 && items[i].time > r->o->now - age);
+
+		if (!m)
+			continue;
+		if (items[i].remove) {
+			err = sfs_snapshot_delete(t, m->id, NULL, 0);
+			if (err == 0)
+				emit(r, SFS_POLICY_DELETED, store, m->volume, m->id, NULL);
+		} else if (items[i].in_use && !keep) {
+			image[0] = '\0';
+			sfs_image_user_of(t, m->id, image, sizeof(image));
+			emit(r, SFS_POLICY_KEPT, store, m->volume, m->id,
+			     "retention would delete %s but image %s uses it", m->id, image);
+		}
+	}
+	free(items);
+	return err;
+}
+
+/* Retention for this schedule's snapshots in store s (the source store,
+ * or the copy store with its own count). */
+static int retain(struct run *r, struct sfs_store *s, uint32_t count, int64_t age)
+{
+	struct cands l = { .policy = r->p->name, .schedule = r->sc->text };
+	struct sfs_txn *t;
+	int err;
+
+	if (count == 0 && age == 0)
+		return 0;
+	err = sfs_txn_begin(s, true, &t);
+	if (err < 0)
+		return err;
+	err = sfs_cat_snapshot_foreach(t, NULL, cand_cb, &l);
+	if (err == 0 && l.n)
+		qsort(l.c, l.n, sizeof(*l.c), by_volume);
+	for (size_t i = 0; err == 0 && i < l.n;) {
+		size_t j = i;
+		while (j < l.n && !strcmp(l.c[j].volume, l.c[i].volume))
+			j++;
+		err = retain_volume(r, t, sfs_store_path(s), l.c + i, j - i, count, age);
+		i = j;
+	}
+	if (err == 0)
+		err = sfs_txn_commit(t);
+	else
+		sfs_txn_abort(t);
+	free(l.c);
+	return err;
+}
+
+/* ---- one due schedule ---- */
+
+static int open_copy_store(struct run *r, struct sfs_store **ret)
+{
+	int err;
+
+	for (int waited = 0;; waited++) {
+		err = sfs_store_open(r->p->copy_to, SFS_OPEN_WRITE, ret);
+		if (err != -EBUSY || waited >= LOCK_WAIT_SECONDS)
+			break;
+		if (waited == 0)
+			sfs_log(SFS_LOG_INFO, "policy %s: waiting for the writer lock of store %s",
+				r->p->name, r->p->copy_to);
+		sleep(1);
+	}
+	if (err < 0)
+		emit(r, SFS_POLICY_FAILED, r->p->copy_to, NULL, NULL,
+		     "cannot open copy store %s: %s", r->p->copy_to,
+		     err == -EBUSY ? "another writer holds its lock" : strerror(-err));
+	return err;
+}
+
+static json_t *snapshot_tags(struct run *r)
+{
+	json_t *tags = json_deep_copy(r->p->tags);
+	char when[32];
+
+	if (!tags)
+		return NULL;
+	json_object_set_new(tags, TAG_POLICY, json_string(r->p->name));
+	json_object_set_new(tags, TAG_SCHEDULE, json_string(r->sc->text));
+	json_object_set_new(tags, TAG_SLOT, json_string(iso(r->slot, when, sizeof(when))));
+	return tags;
+}
+
+static int run_schedule(struct run *r)
+{
+	struct vols l = { .want = r->p->target_tags };
+	struct sfs_store *dst = NULL;
+	struct sfs_txn *t;
+	json_t *tags = snapshot_tags(r);
+	char when[32], desc[256];
+	int err;
+
+	if (!tags)
+		return -ENOMEM;
+	snprintf(desc, sizeof(desc), "Created by policy %s, schedule '%s', for %s", r->p->name,
+		 r->sc->text, iso(r->slot, when, sizeof(when)));
+	err = sfs_txn_begin(r->s, false, &t);
+	if (err == 0) {
+		err = sfs_cat_volume_foreach(t, match_cb, &l);
+		sfs_txn_abort(t);
+	}
+	if (err < 0)
+		goto out;
+	if (r->p->copy_to && l.n)
+		open_copy_store(r, &dst);
+	for (size_t i = 0; i < l.n; i++) {
+		struct sfs_ingest_opts io = {
+			.volume = l.v[i].name,
+			.source = l.v[i].source,
+			.description = desc,
+			.tags = tags,
+		};
+		struct sfs_ingest_result res;
+		struct sfs_copy_result cres;
+		struct sfs_copy_opts co = { 0 };
+
+		if (!io.source) {
+			emit(r, SFS_POLICY_FAILED, sfs_store_path(r->s), io.volume, NULL,
+			     "volume %s has no source (set one with 'snapfs volume set-source %s "
+			     "PATH')",
+			     io.volume, io.volume);
+			continue;
+		}
+		err = sfs_ingest(r->s, &io, &res);
+		if (err < 0) {
+			emit(r, SFS_POLICY_FAILED, sfs_store_path(r->s), io.volume, NULL,
+			     "snapshot of volume %s from %s failed: %s", io.volume, io.source,
+			     res.error[0] ? res.error : strerror(-err));
+			continue;
+		}
+		emit(r, SFS_POLICY_CREATED, sfs_store_path(r->s), io.volume, res.snap_id, NULL);
+		if (!dst)
+			continue;
+		err = sfs_copy_snapshot(r->s, res.snap_id, dst, &co, &cres);
+		if (err < 0)
+			emit(r, SFS_POLICY_FAILED, r->p->copy_to, io.volume, res.snap_id,
+			     "copy of %s to store %s failed: %s", res.snap_id, r->p->copy_to,
+			     err == -EXDEV ? "the stores' block sizes differ" : strerror(-err));
+		else
+			emit(r, SFS_POLICY_COPIED, r->p->copy_to, io.volume, cres.snap_id, NULL);
+	}
+	err = retain(r, r->s, r->sc->retain_count, r->sc->retain_age);
+	if (err < 0)
+		emit(r, SFS_POLICY_FAILED, sfs_store_path(r->s), NULL, NULL,
+		     "retention failed: %s", strerror(-err));
+	if (dst) {
+		int e2 = retain(r, dst, r->p->copy_retain, 0);
+		if (e2 < 0)
+			emit(r, SFS_POLICY_FAILED, r->p->copy_to, NULL, NULL,
+			     "retention in copy store failed: %s", strerror(-e2));
+	}
+	err = 0;
+out:
+	sfs_store_close(dst);
+	vols_release(&l);
+	json_decref(tags);
+	return err;
+}
+
+/* Records slot as run for the schedule with this text. */
+static int record_run(struct sfs_store *s, const char *name, const char *text, int64_t slot)
+{
+	struct sfs_policy p;
+	struct sfs_txn *t;
+	int err = sfs_txn_begin(s, true, &t);
+
+	if (err < 0)
+		return err;
+	err = sfs_cat_policy_get(t, name, &p);
+	if (err == 0) {
+		for (size_t i = 0; i < p.n_schedules; i++)
+			if (!strcmp(p.schedules[i].text, text) && p.schedules[i].last_run < slot)
+				p.schedules[i].last_run = slot;
+		err = sfs_cat_policy_put(t, &p);
+		sfs_policy_release(&p);
+	}
+	if (err == 0)
+		return sfs_txn_commit(t);
+	sfs_txn_abort(t);
+	return err;
+}
+
+struct names {
+	char (*v)[SFS_NAME_MAX + 1];
+	size_t n;
+};
+
+static int name_cb(void *ctx, const struct sfs_policy *p)
+{
+	struct names *l = ctx;
+	void *q = realloc(l->v, (l->n + 1) * sizeof(*l->v));
+
+	if (!q)
+		return -ENOMEM;
+	l->v = q;
+	snprintf(l->v[l->n++], sizeof(*l->v), "%s", p->name);
+	return 0;
+}
+
+int sfs_policy_run(struct sfs_store *s, const struct sfs_policy_run_opts *o)
+{
+	struct names names = { 0 };
+	struct sfs_txn *t;
+	int err, failures = 0;
+
+	if (!sfs_store_writable(s))
+		return -EROFS;
+	err = sfs_txn_begin(s, false, &t);
+	if (err < 0)
+		return err;
+	err = sfs_cat_policy_foreach(t, name_cb, &names);
+	sfs_txn_abort(t);
+	for (size_t i = 0; err == 0 && i < names.n; i++) {
+		struct sfs_policy p;
+
+		if (o->only && strcmp(o->only, names.v[i]))
+			continue;
+		err = sfs_txn_begin(s, false, &t);
+		if (err < 0)
+			break;
+		err = sfs_cat_policy_get(t, names.v[i], &p);
+		sfs_txn_abort(t);
+		if (err < 0)
+			break;
+		for (size_t k = 0; err == 0 && p.enabled && k < p.n_schedules; k++) {
+			struct run r = { .s = s, .o = o, .p = &p, .sc = &p.schedules[k] };
+
+			r.slot = sfs_sched_due(&p.schedules[k].sched, p.schedules[k].last_run, o->now);
+			if (r.slot < 0)
+				continue;
+			err = run_schedule(&r);
+			failures += r.failures;
+			if (err == 0)
+				err = record_run(s, p.name, p.schedules[k].text, r.slot);
+		}
+		sfs_policy_release(&p);
+	}
+	free(names.v);
+	return err < 0 ? err : failures;
+}

@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Snapshot deletion and garbage collection: what is freed, that nothing
+ * live is lost (every remaining snapshot reads back byte-exact and check
+ * passes), images pin their snapshots, dry runs change nothing, the active
+ * pack may be collected without pack numbers being reused, and a second
+ * gc has nothing left to do.
+ */
+#include <criterion/criterion.h>
+
+#include "snapfs/check.h"
+#include "snapfs/gc.h"
+#include "lifecycle_util.h"
+
+#define BS 4096u
+#define MIB (1u << 20)
+
+struct world {
+	char *dir;
+	struct sfs_store *s;
+	uint8_t *a1, *a2, *a3, *b;
+	size_t alen, blen;
+	char ida1[SFS_IDSTR_SIZE], ida2[SFS_IDSTR_SIZE], ida3[SFS_IDSTR_SIZE],
+		idb[SFS_IDSTR_SIZE];
+};
+
+/*
+ * Volume a: 4 MiB, then 1 MiB at offset 1 MiB rewritten (a2), then the
+ * same 1 MiB rewritten again (a3): a2's new blocks are used by a2 only.
+ * Volume b: 3 MiB of its own. Packs of 1 MiB so that there are several.
+ */
+static void world_make(struct world *w)
+{
+	w->dir = lc_tmpdir();
+	w->s = lc_store(w->dir, "store", BS, 1, MIB);
+	w->alen = 4 * MIB;
+	w->blen = 3 * MIB;
+	w->a1 = malloc(w->alen);
+	w->a2 = malloc(w->alen);
+	w->a3 = malloc(w->alen);
+	w->b = malloc(w->blen);
+	cr_assert(w->a1 && w->a2 && w->a3 && w->b);
+	lc_fill(w->a1, w->alen, 1);
+	memcpy(w->a2, w->a1, w->alen);
+	lc_fill(w->a2 + MIB, MIB, 2);
+	memcpy(w->a3, w->a2, w->alen);
+	lc_fill(w->a3 + MIB, MIB, 3);
+	lc_fill(w->b, w->blen, 4);
+	lc_snap(w->s, w->dir, "a", w->a1, w->alen, NULL, w->ida1);
+	lc_snap(w->s, w->dir, "a", w->a2, w->alen, NULL, w->ida2);
+	lc_snap(w->s, w->dir, "b", w->b, w->blen, NULL, w->idb);
+	lc_snap(w->s, w->dir, "a", w->a3, w->alen, NULL, w->ida3);
+}
+
+static void world_free(struct world *w)
+{
+	sfs_store_close(w->s);
+	lc_rm_rf(w->dir);
+	free(w->dir);
+	free(w->a1);
+	free(w->a2);
+	free(w->a3);
+	free(w->b);
+}
+
+static void delete(struct sfs_store *s, const char *id)
+{
+	struct sfs_txn *t;
+	int r;
+
+	cr_assert_eq(sfs_txn_begin(s, true, &t), 0);
+	r = sfs_snapshot_delete(t, id, NULL, 0);
+	cr_assert_eq(r, 0, "delete %s: %s", id, strerror(-r));
+	cr_assert_eq(sfs_txn_commit(t), 0);
+}
+
+static void check_ok(struct sfs_store *s)
+{
+	struct sfs_check_result cr;
+
+	cr_assert_eq(sfs_check(s, true, NULL, NULL, NULL, NULL, &cr), 0);
+	cr_expect_eq(cr.problems, 0, "check found %llu problems",
+		     (unsigned long long)cr.problems);
+	cr_expect_eq(cr.unreferenced, 0, "%llu unreferenced chunks left",
+		     (unsigned long long)cr.unreferenced);
+}
+
+Test(gc, frees_what_only_deleted_snapshots_used)
+{
+	struct world w;
+	struct sfs_gc_opts o = { .rewrite_pct = 100 };
+	struct sfs_gc_result res;
+	uint64_t before, after;
+
+	world_make(&w);
+	delete(w.s, w.ida2);
+	delete(w.s, w.idb);
+	before = lc_packs_bytes(w.s);
+	cr_assert_eq(sfs_gc(w.s, &o, &res), 0);
+	after = lc_packs_bytes(w.s);
+	/* a2's rewritten MiB and all of b's 3 MiB, random data: stored bytes
+	 * are at least the raw bytes */
+	cr_expect_geq(res.dead_bytes, 4 * MIB);
+	cr_expect_geq(before - after, 4 * MIB, "freed %llu",
+		      (unsigned long long)(before - after));
+	cr_expect_eq(res.freed_bytes, before - after);
+	lc_expect(w.s, w.ida1, w.a1, w.alen);
+	lc_expect(w.s, w.ida3, w.a3, w.alen);
+	check_ok(w.s);
+
+	/* nothing left: a second run frees nothing and moves nothing */
+	cr_assert_eq(sfs_gc(w.s, &o, &res), 0);
+	cr_expect_eq(res.dead_chunks, 0);
+	cr_expect_eq(res.copied_chunks, 0);
+	cr_expect_eq(res.packs_removed + res.packs_rewritten, 0);
+	world_free(&w);
+}
+
+Test(gc, default_threshold_keeps_mostly_live_packs)
+{
+	struct world w;
+	struct sfs_gc_result res;
+
+	world_make(&w);
+	delete(w.s, w.idb);
+	cr_assert_eq(sfs_gc(w.s, NULL, &res), 0);
+	/* b's packs held only b: removed whole, at least 2 of its 3 MiB */
+	cr_expect_geq(res.packs_removed, 2);
+	cr_expect_geq(res.freed_bytes, 2 * MIB);
+	lc_expect(w.s, w.ida1, w.a1, w.alen);
+	lc_expect(w.s, w.ida2, w.a2, w.alen);
+	lc_expect(w.s, w.ida3, w.a3, w.alen);
+	world_free(&w);
+}
+
+Test(gc, dry_run_changes_nothing)
+{
+	struct world w;
+	struct sfs_gc_opts o = { .dry_run = true, .rewrite_pct = 100 };
+	struct sfs_gc_result res;
+	uint64_t before, chunks0, chunks1;
+	struct sfs_txn *t;
+
+	world_make(&w);
+	delete(w.s, w.idb);
+	before = lc_packs_bytes(w.s);
+	cr_assert_eq(sfs_txn_begin(w.s, false, &t), 0);
+	sfs_cat_chunk_count(t, &chunks0);
+	sfs_txn_abort(t);
+	cr_assert_eq(sfs_gc(w.s, &o, &res), 0);
+	cr_expect_geq(res.dead_bytes, 3 * MIB);
+	cr_expect_geq(res.freed_bytes, 3 * MIB);
+	cr_expect_eq(lc_packs_bytes(w.s), before);
+	cr_assert_eq(sfs_txn_begin(w.s, false, &t), 0);
+	sfs_cat_chunk_count(t, &chunks1);
+	sfs_txn_abort(t);
+	cr_expect_eq(chunks0, chunks1);
+	world_free(&w);
+}
+
+Test(gc, image_pins_its_snapshot)
+{
+	struct world w;
+	struct sfs_txn *t;
+	char image[64] = "";
+
+	world_make(&w);
+	lc_image(w.s, "golden", w.ida1);
+	cr_assert_eq(sfs_txn_begin(w.s, true, &t), 0);
+	cr_expect_eq(sfs_snapshot_delete(t, w.ida1, image, sizeof(image)), -EBUSY);
+	cr_expect_str_eq(image, "golden");
+	cr_expect_eq(sfs_snapshot_delete(t, "snap-0123456789abcdef0", NULL, 0), -ENOENT);
+	sfs_txn_abort(t);
+	world_free(&w);
+}
+
+/* Everything deleted: every pack goes, the active one included, and the
+ * next create starts a pack whose number was never used. */
+Test(gc, everything_deleted_then_create_again)
+{
+	struct world w;
+	struct sfs_gc_result res;
+	uint64_t active0 = 0, active1 = 0;
+	struct sfs_txn *t;
+	char id[SFS_IDSTR_SIZE];
+
+	world_make(&w);
+	cr_assert_eq(sfs_txn_begin(w.s, false, &t), 0);
+	cr_assert_eq(sfs_cat_meta_get(t, "pack.active", &active0), 0);
+	sfs_txn_abort(t);
+	delete(w.s, w.ida1);
+	delete(w.s, w.ida2);
+	delete(w.s, w.ida3);
+	delete(w.s, w.idb);
+	cr_assert_eq(sfs_gc(w.s, NULL, &res), 0);
+	cr_expect_eq(res.live_chunks, 0);
+	cr_expect_eq(res.packs_removed, res.packs_before);
+	cr_assert_eq(sfs_txn_begin(w.s, false, &t), 0);
+	cr_assert_eq(sfs_cat_meta_get(t, "pack.active", &active1), 0);
+	sfs_txn_abort(t);
+	cr_expect_gt(active1, active0, "a fresh pack above every old number");
+	/* reopen as a new writer (recovery runs) and write again */
+	sfs_store_close(w.s);
+	{
+		char *path;
+		cr_assert(asprintf(&path, "%s/store", w.dir) > 0);
+		cr_assert_eq(sfs_store_open(path, SFS_OPEN_WRITE, &w.s), 0);
+		free(path);
+	}
+	lc_snap(w.s, w.dir, "b", w.b, w.blen, NULL, id);
+	lc_expect(w.s, id, w.b, w.blen);
+	check_ok(w.s);
+	world_free(&w);
+}
+
+/* A reader that looked a location up before gc moved the chunk and
+ * removed the pack still gets the right bytes. */
+Test(gc, reader_keeps_reading_across_gc)
+{
+	struct world w;
+	struct sfs_gc_opts o = { .rewrite_pct = 100 };
+	struct sfs_gc_result res;
+	struct sfs_store *ro;
+	char *path;
+
+	world_make(&w);
+	cr_assert(asprintf(&path, "%s/store", w.dir) > 0);
+	cr_assert_eq(sfs_store_open(path, SFS_OPEN_READ, &ro), 0);
+	lc_expect(ro, w.ida3, w.a3, w.alen); /* packs now open in ro's fd table */
+	delete(w.s, w.ida2);
+	delete(w.s, w.idb);
+	cr_assert_eq(sfs_gc(w.s, &o, &res), 0);
+	cr_expect_gt(res.copied_chunks, 0);
+	lc_expect(ro, w.ida3, w.a3, w.alen); /* old fds or new locations */
+	lc_expect(ro, w.ida1, w.a1, w.alen);
+	sfs_store_close(ro);
+	free(path);
+	world_free(&w);
+}
+
+Test(gc, needs_a_writer)
+{
+	struct world w;
+	struct sfs_gc_result res;
+	struct sfs_store *ro;
+	char *path;
+
+	world_make(&w);
+	cr_assert(asprintf(&path, "%s/store", w.dir) > 0);
+	cr_assert_eq(sfs_store_open(path, SFS_OPEN_READ, &ro), 0);
+	cr_expect_eq(sfs_gc(ro, NULL, &res), -EROFS);
+	sfs_store_close(ro);
+	free(path);
+	world_free(&w);
+}
