@@ -187,7 +187,7 @@ def main():
             base, n = m.rsplit("_n", 1)
             groups[base][int(n)] = med("snapfs", m)
         ns = sorted({n for g in groups.values() for n in g})
-        w("| figure (ms, median) | " + " | ".join(f"{n} snapshots" for n in ns) + f" | {ns[-1]} vs {ns[0]} |")
+        w("| figure (ms, median) | " + " | ".join(f"{n} snapshot{'s' if n != 1 else ''}" for n in ns) + f" | {ns[-1]} vs {ns[0]} |")
         w("|---|" + "---:|" * (len(ns) + 1))
         for base, g in groups.items():
             r = (g.get(ns[-1]) / g[ns[0]]) if g.get(ns[0]) and g.get(ns[-1]) else None

@@ -6,7 +6,7 @@ Creates COUNT snapshots of a small image, each after a few scattered 4 KiB
 rewrites (passed with --changed-ranges).  When the store holds N snapshots
 for N in --marks it measures: `snapshot show` of the oldest and the newest
 snapshot (lookup), mount + first 4 KiB of the newest snapshot after
-drop_caches (first byte), and the next three creates (create).  Prints
+drop_caches (first byte), and the next five creates (create).  Prints
 results.tsv rows (peer, metric, rep, value, unit) on stdout.
 """
 import argparse
@@ -130,9 +130,9 @@ def main():
               file=sys.stderr)
         old = [lookup(ids[0]) for _ in range(5)]
         new = [lookup(ids[-1]) for _ in range(5)]
-        fb = [first_byte(ids[-1]) for _ in range(3)]
+        fb = [first_byte(ids[-1]) for _ in range(5)]
         fb = [v for v in fb if v is not None]
-        cr = [create() for _ in range(3)]
+        cr = [create() for _ in range(5)]
         for i, v in enumerate(old, 1):
             emit(f"scale_lookup_oldest_ms_n{n}", i, v, "ms")
         for i, v in enumerate(new, 1):
