@@ -22,7 +22,14 @@ out="" size=$((2 << 30)) seed=1 bs=65536
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--out) out=$2; shift 2 ;;
-	--size) size=$2; shift 2 ;;
+	--size)
+		case "$2" in
+		*[kK]) size=$((${2%?} << 10)) ;;
+		*[mM]) size=$((${2%?} << 20)) ;;
+		*[gG]) size=$((${2%?} << 30)) ;;
+		*) size=$2 ;;
+		esac
+		shift 2 ;;
 	--seed) seed=$2; shift 2 ;;
 	--block-size) bs=$2; shift 2 ;;
 	*) echo "mkdata: unknown argument $1" >&2; exit 2 ;;
