@@ -66,5 +66,6 @@ int cmd_gc(const struct cli *c, int argc, char **argv);
 /* `snapshot copy`, argv[0] == "copy". */
 int cmd_snapshot_copy(const struct cli *c, int argc, char **argv);
 int cmd_policy(const struct cli *c, int argc, char **argv);
+int cmd_image(const struct cli *c, int argc, char **argv);
 
 #endif

@@ -26,11 +26,15 @@
 #define DIR_ATTR_TIMEOUT 1.0
 #define FILE_ATTR_TIMEOUT 3600.0
 
-/* What an open snapshot file carries: a copy of its map, so reads need
- * neither the tree nor the catalog, and its readahead state. */
+/* What an open file carries: a copy of its map, so reads need neither
+ * the tree nor the catalog, and its readahead state. An image's device
+ * file may be larger than its snapshot (size > map.size: the rest reads as
+ * zeros); an image.json carries its bytes (data). */
 struct handle {
 	struct sfs_snapmap map;
 	struct sfs_ra_state ra;
+	uint64_t size;
+	char *data; /* image.json only */
 };
 
 static struct sfs_mount *mount_of(fuse_req_t req)
@@ -64,10 +68,24 @@ static void snap_attr(struct sfs_mount *mt, struct stat *st, const struct sfs_ts
 	st->st_mtime = st->st_ctime = st->st_atime = ts->created;
 }
 
+static void imgfile_attr(struct stat *st, const struct sfs_timgfile *tf)
+{
+	st->st_ino = tf->ino;
+	st->st_mode = S_IFREG | 0444;
+	st->st_nlink = 1;
+	st->st_size = (off_t)tf->size;
+	st->st_blocks = (blkcnt_t)((tf->data_bytes + 511) / 512);
+	if (tf->map.block_size)
+		st->st_blksize = (blksize_t)tf->map.block_size;
+	st->st_mtime = st->st_ctime = st->st_atime = tf->mtime;
+}
+
 /* Fills st for ino as view v shows it; -ENOENT when v does not have it. */
 static int attr_of(struct sfs_mount *mt, const struct sfs_view *v, uint64_t ino, struct stat *st,
 		   double *ret_timeout)
 {
+	const struct sfs_timgfile *tf;
+	const struct sfs_timage *ti;
 	const struct sfs_tsnap *ts;
 	const struct sfs_tvol *tv;
 
@@ -87,7 +105,7 @@ static int attr_of(struct sfs_mount *mt, const struct sfs_view *v, uint64_t ino,
 		dir_attr(mt, st, ino, 2 + v->nvols, v->mtime, (off_t)v->nvols);
 		return 0;
 	case SFS_INO_IMAGES:
-		dir_attr(mt, st, ino, 2, 0, 0);
+		dir_attr(mt, st, ino, 2 + v->nimages, v->mtime, (off_t)v->nimages);
 		return 0;
 	}
 	switch (SFS_INO_KIND(ino)) {
@@ -103,6 +121,22 @@ static int attr_of(struct sfs_mount *mt, const struct sfs_view *v, uint64_t ino,
 		if (!tv)
 			return -ENOENT;
 		dir_attr(mt, st, ino, 2, tv->mtime, (off_t)tv->nsnaps);
+		return 0;
+	case SFS_INO_KIND_IMAGE:
+		ti = sfs_view_image_by_ino(v, ino);
+		if (!ti)
+			return -ENOENT;
+		dir_attr(mt, st, ino, 2, ti->mtime, (off_t)ti->nfiles);
+		return 0;
+	case SFS_INO_KIND_IMGFILE:
+		tf = sfs_view_imgfile_by_ino(v, ino, NULL);
+		if (!tf)
+			return -ENOENT;
+		imgfile_attr(st, tf);
+		/* image.json changes with the permissions; a device's file
+		 * never changes while its image id, hence its inode, lives. */
+		if (SFS_INO_NUM(ino) & ((1u << SFS_IMGFILE_BITS) - 1))
+			*ret_timeout = FILE_ATTR_TIMEOUT;
 		return 0;
 	case SFS_INO_KIND_LATEST:
 		tv = vol_of_latest(v, ino);
@@ -131,7 +165,8 @@ static void refresh(struct sfs_mount *mt)
 static bool is_dir_ino(uint64_t ino)
 {
 	return ino == SFS_INO_ROOT || ino == SFS_INO_SNAPSHOTS || ino == SFS_INO_VOLUMES ||
-	       ino == SFS_INO_IMAGES || SFS_INO_KIND(ino) == SFS_INO_KIND_VOL;
+	       ino == SFS_INO_IMAGES || SFS_INO_KIND(ino) == SFS_INO_KIND_VOL ||
+	       SFS_INO_KIND(ino) == SFS_INO_KIND_IMAGE;
 }
 
 /* The inode that name names in directory parent, or 0; -ENOTDIR when
@@ -164,8 +199,15 @@ static int64_t child_ino(const struct sfs_view *v, uint64_t parent, const char *
 	case SFS_INO_VOLUMES:
 		tv = sfs_view_vol_by_name(v, name);
 		return tv ? (int64_t)tv->ino : 0;
-	case SFS_INO_IMAGES:
-		return 0;
+	case SFS_INO_IMAGES: {
+		const struct sfs_timage *ti = sfs_view_image_by_name(v, name);
+		return ti ? (int64_t)ti->ino : 0;
+	}
+	}
+	if (SFS_INO_KIND(parent) == SFS_INO_KIND_IMAGE) {
+		const struct sfs_timage *ti = sfs_view_image_by_ino(v, parent);
+		const struct sfs_timgfile *tf = ti ? sfs_timage_file_by_name(ti, name) : NULL;
+		return tf ? (int64_t)tf->ino : 0;
 	}
 	if (SFS_INO_KIND(parent) != SFS_INO_KIND_VOL)
 		return -ENOTDIR;
@@ -280,6 +322,16 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
+	if (SFS_INO_KIND(ino) == SFS_INO_KIND_IMAGE) {
+		const struct sfs_timage *ti = sfs_view_image_by_ino(v, ino);
+		int r = ti ? sfs_image_access(req, mt, v, ti) : -ENOENT;
+
+		if (r < 0) {
+			sfs_view_put(v);
+			fuse_reply_err(req, -r);
+			return;
+		}
+	}
 	fi->fh = (uintptr_t)v;
 	if (fuse_reply_open(req, fi) != 0)
 		sfs_view_put(v);
@@ -307,7 +359,9 @@ static bool dir_entry(const struct sfs_view *v, uint64_t ino, uint64_t i, const 
 	}
 	if (i == 1) {
 		*ret_name = "..";
-		*ret_ino = SFS_INO_KIND(ino) == SFS_INO_KIND_VOL ? SFS_INO_VOLUMES : SFS_INO_ROOT;
+		*ret_ino = SFS_INO_KIND(ino) == SFS_INO_KIND_VOL     ? SFS_INO_VOLUMES
+			   : SFS_INO_KIND(ino) == SFS_INO_KIND_IMAGE ? SFS_INO_IMAGES
+								     : SFS_INO_ROOT;
 		return true;
 	}
 	i -= 2;
@@ -332,7 +386,20 @@ static bool dir_entry(const struct sfs_view *v, uint64_t ino, uint64_t i, const 
 		*ret_ino = v->vols[i].ino;
 		return true;
 	case SFS_INO_IMAGES:
-		return false;
+		if (i >= v->nimages)
+			return false;
+		*ret_name = v->images[i].name;
+		*ret_ino = v->images[i].ino;
+		return true;
+	}
+	if (SFS_INO_KIND(ino) == SFS_INO_KIND_IMAGE) {
+		const struct sfs_timage *ti = sfs_view_image_by_ino(v, ino);
+
+		if (!ti || i >= ti->nfiles)
+			return false;
+		*ret_name = ti->files[i].name;
+		*ret_ino = ti->files[i].ino;
+		return true;
 	}
 	tv = sfs_view_vol_by_ino(v, ino);
 	if (!tv)
@@ -418,13 +485,58 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	do_readdir(req, ino, size, off, fi, true);
 }
 
+static void handle_free(struct handle *h)
+{
+	sfs_ra_state_release(&h->ra);
+	free(h->data);
+	free(h);
+}
+
+/* A handle for a file of images/<name>/, if the caller may launch the
+ * image. 0, -ENOENT, -EACCES or -ENOMEM. */
+static int open_imgfile(fuse_req_t req, struct sfs_mount *mt, const struct sfs_view *v,
+			uint64_t ino, struct handle **ret)
+{
+	const struct sfs_timage *ti = NULL;
+	const struct sfs_timgfile *tf = sfs_view_imgfile_by_ino(v, ino, &ti);
+	struct handle *h;
+	int r;
+
+	*ret = NULL;
+	if (!tf)
+		return -ENOENT;
+	r = sfs_image_access(req, mt, v, ti);
+	if (r < 0)
+		return r;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	sfs_ra_state_init(&h->ra);
+	h->size = tf->size;
+	if (tf == &ti->files[0]) {
+		/* Copied: the view may be replaced while the file is open. */
+		h->data = malloc(ti->json_len);
+		if (!h->data) {
+			handle_free(h);
+			return -ENOMEM;
+		}
+		memcpy(h->data, ti->json, ti->json_len);
+		h->size = ti->json_len;
+	} else {
+		h->map = tf->map;
+	}
+	*ret = h;
+	return 0;
+}
+
 /* Valid replies: fuse_reply_open, fuse_reply_err. */
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct sfs_mount *mt = mount_of(req);
 	const struct sfs_tsnap *ts;
 	struct sfs_view *v;
-	struct handle *h;
+	struct handle *h = NULL;
+	int r, keep = 1;
 
 	if (is_dir_ino(ino)) {
 		fuse_reply_err(req, EISDIR);
@@ -436,34 +548,43 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
+	if (SFS_INO_KIND(ino) == SFS_INO_KIND_IMGFILE)
+		refresh(mt); /* permissions apply from the next open on */
 	v = sfs_tree_get(mt->tree);
-	ts = sfs_view_snap_by_ino(v, ino);
-	h = ts ? calloc(1, sizeof(*h)) : NULL;
-	if (h) {
-		h->map = ts->map;
-		sfs_ra_state_init(&h->ra);
+	if (SFS_INO_KIND(ino) == SFS_INO_KIND_IMGFILE) {
+		r = open_imgfile(req, mt, v, ino, &h);
+		/* image.json changes with the image's permissions, size and
+		 * all: read it afresh, past whatever size the kernel cached. */
+		if (h && h->data) {
+			keep = 0;
+			fi->direct_io = 1;
+		}
+	} else {
+		ts = sfs_view_snap_by_ino(v, ino);
+		h = ts ? calloc(1, sizeof(*h)) : NULL;
+		r = !ts ? -ENOENT : !h ? -ENOMEM : 0;
+		if (h) {
+			h->map = ts->map;
+			h->size = ts->map.size;
+			sfs_ra_state_init(&h->ra);
+		}
 	}
 	sfs_view_put(v);
-	if (!h) {
-		fuse_reply_err(req, ts ? ENOMEM : ENOENT);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
 		return;
 	}
 	fi->fh = (uintptr_t)h;
-	fi->keep_cache = 1; /* a snapshot's bytes never change */
+	fi->keep_cache = keep; /* a snapshot's bytes never change */
 	fi->noflush = 1;
-	if (fuse_reply_open(req, fi) != 0) {
-		sfs_ra_state_release(&h->ra);
-		free(h);
-	}
+	if (fuse_reply_open(req, fi) != 0)
+		handle_free(h);
 }
 
 /* Valid replies: fuse_reply_err. */
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
-
-	sfs_ra_state_release(&h->ra);
-	free(h);
+	handle_free((struct handle *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -486,19 +607,33 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	ssize_t n;
 	void *buf;
 
-	if (uoff >= h->map.size || !size) {
+	if (uoff >= h->size || !size) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	if (size > h->map.size - uoff)
-		size = (size_t)(h->map.size - uoff);
+	if (size > h->size - uoff)
+		size = (size_t)(h->size - uoff);
+	if (h->data) {
+		fuse_reply_buf(req, h->data + uoff, size);
+		return;
+	}
 	buf = malloc(size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	sfs_ra_before_read(mt->ra, &h->ra, &h->map, uoff, size);
-	n = sfs_reader_pread(mt->reader, &h->map, buf, size, uoff);
+	n = 0;
+	if (uoff < h->map.size) {
+		size_t in_map = size < h->map.size - uoff ? size : (size_t)(h->map.size - uoff);
+
+		sfs_ra_before_read(mt->ra, &h->ra, &h->map, uoff, in_map);
+		n = sfs_reader_pread(mt->reader, &h->map, buf, in_map, uoff);
+	}
+	/* An image's device may be larger than its snapshot: zeros follow. */
+	if (n >= 0 && (size_t)n < size && uoff + (uint64_t)n >= h->map.size) {
+		memset((char *)buf + n, 0, size - (size_t)n);
+		n = (ssize_t)size;
+	}
 	if (n < 0)
 		fuse_reply_err(req, read_errno((int)n));
 	else
@@ -520,8 +655,21 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (off < 0) {
+	if (off < 0 || (uint64_t)off >= h->size) {
 		fuse_reply_err(req, ENXIO);
+		return;
+	}
+	if (h->data) {
+		/* image.json is data from start to end. */
+		fuse_reply_lseek(req, whence == SEEK_DATA ? off : (off_t)h->size);
+		return;
+	}
+	if ((uint64_t)off >= h->map.size) {
+		/* A device's tail past its snapshot is one hole to the end. */
+		if (whence == SEEK_DATA)
+			fuse_reply_err(req, ENXIO);
+		else
+			fuse_reply_lseek(req, off);
 		return;
 	}
 	r = sfs_reader_seek(mt->reader, &h->map, (uint64_t)off, whence, &pos);
@@ -547,6 +695,8 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	sv.f_frsize = bs;
 	sv.f_blocks = (packs + catalog + bs - 1) / bs;
 	sv.f_files = 4 + v->nsnaps + 2 * v->nvols;
+	for (size_t i = 0; i < v->nimages; i++)
+		sv.f_files += 1 + v->images[i].nfiles;
 	sv.f_namemax = 255;
 	sv.f_flag = ST_RDONLY;
 	sfs_view_put(v);

@@ -12,4 +12,16 @@
 
 extern const struct fuse_lowlevel_ops sfs_fsops;
 
+struct sfs_mount;
+struct sfs_view;
+struct sfs_timage;
+
+/*
+ * Whether the caller of req may use image ti (list its directory, open
+ * its files): always on a mount only its owner can reach, else by the
+ * image's launch permissions (image.h). 0 or -EACCES; -ENOMEM.
+ */
+int sfs_image_access(fuse_req_t req, const struct sfs_mount *mt, const struct sfs_view *v,
+		     const struct sfs_timage *ti);
+
 #endif

@@ -29,6 +29,8 @@ static const char usage_text[] =
 	"  snapshot delete|copy ...                        delete, copy to another store\n"
 	"  gc [--dry-run]                                  reclaim space of deleted snapshots\n"
 	"  policy create|list|show|run ...                 scheduled snapshots and retention\n"
+	"  image create|list|show|deregister|permission|launch-config ...\n"
+	"                                                  machine images (AMIs)\n"
 	"  check [--read-data]                             verify the catalog, maps and data\n"
 	"  info                                            store settings and usage\n"
 	"  mount MOUNTPOINT [-f] [-s] [-d] [-o OPTIONS]     mount the store read-only (FUSE)\n"
@@ -63,6 +65,7 @@ static const struct command commands[] = {
 	{ "check", cmd_check },
 	{ "snapshot", cmd_snapshot },
 	{ "volume", cmd_volume },
+	{ "image", cmd_image },
 	{ "mount", cmd_mount },
 	{ "gc", cmd_gc },
 	{ "policy", cmd_policy },

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "snapfs/catalog.h"
+#include "snapfs/image.h"
 #include "snapfs/reader.h"
 #include "snapfs/store.h"
 
@@ -31,6 +32,11 @@
 #define SFS_INO_KIND_SNAP 1u
 #define SFS_INO_KIND_VOL 2u
 #define SFS_INO_KIND_LATEST 3u
+#define SFS_INO_KIND_IMAGE 4u   /* images/<name>/ */
+#define SFS_INO_KIND_IMGFILE 5u /* a file in images/<name>/ */
+/* An image file's number: its image's number, then its index in the
+ * directory (0: image.json, then the devices). */
+#define SFS_IMGFILE_BITS 8
 #define SFS_INO_MAKE(kind, n) (((uint64_t)(kind) << SFS_INO_KIND_SHIFT) | (uint64_t)(n))
 #define SFS_INO_KIND(ino) ((unsigned)((ino) >> SFS_INO_KIND_SHIFT))
 #define SFS_INO_NUM(ino) ((ino) & ((UINT64_C(1) << SFS_INO_KIND_SHIFT) - 1))
@@ -68,6 +74,28 @@ struct sfs_tvol {
  * built, so lookups and readdir read it without locks; refcounted, so an
  * open directory keeps listing the view it started with.
  */
+/* A file of images/<name>/: image.json or one device's raw image. */
+struct sfs_timgfile {
+	uint64_t ino;
+	char name[SFS_DEVNAME_MAX + 8]; /* "image.json", "sda.img" */
+	uint64_t size;                  /* the mapping's size, past the snapshot's */
+	int64_t mtime;
+	uint64_t data_bytes;
+	struct sfs_snapmap map;         /* the device's snapshot; unused for image.json */
+};
+
+/* An image as the mount shows it; launch permissions resolved at build. */
+struct sfs_timage {
+	uint64_t ino;
+	char name[SFS_NAME_MAX + 1];
+	int64_t mtime;
+	char *json; /* image.json's bytes */
+	size_t json_len;
+	struct sfs_image_acl acl;
+	struct sfs_timgfile *files; /* image.json first, then the mapping's order */
+	size_t nfiles;
+};
+
 struct sfs_view {
 	int refs; /* atomic */
 	uint64_t generation;
@@ -78,6 +106,10 @@ struct sfs_view {
 	struct sfs_tvol *vols; /* sorted by name */
 	struct sfs_tvol **by_ino;
 	size_t nvols;
+	struct sfs_timage *images; /* sorted by name */
+	struct sfs_timage **images_by_ino;
+	size_t nimages;
+	uid_t store_owner; /* owner of the store directory: may use every image */
 };
 
 struct sfs_tree;
@@ -98,6 +130,32 @@ const struct sfs_tsnap *sfs_view_snap_by_id(const struct sfs_view *v, const char
 const struct sfs_tvol *sfs_view_vol_by_ino(const struct sfs_view *v, uint64_t ino);
 const struct sfs_tvol *sfs_view_vol_by_name(const struct sfs_view *v, const char *name);
 const struct sfs_tsnap *sfs_tvol_snap_by_vname(const struct sfs_tvol *vol, const char *name);
+
+/* ---- images/ (tree_images.c) ---- */
+
+/* Inode numbers of images, by image id: given at first sight and never
+ * reused in a mount, so a re-registered name is a new directory. Used by
+ * view builds only, which the tree serialises. */
+struct sfs_imgnums;
+void sfs_imgnums_free(struct sfs_imgnums *n); /* accepts NULL */
+
+/* Copies every image record out of the catalog, in the view's read
+ * transaction. *ret is released with sfs_images_free. */
+int sfs_images_collect(struct sfs_txn *txn, struct sfs_image **ret, size_t *ret_n);
+void sfs_images_free(struct sfs_image *imgs, size_t n);
+
+/* Adds images/ to a view whose snapshots are in place: a mapping whose
+ * snapshot the view does not show (not completed) is left out, logged. */
+int sfs_view_add_images(struct sfs_view *v, struct sfs_store *s, const struct sfs_image *imgs,
+			size_t n, struct sfs_imgnums **nums);
+void sfs_view_images_release(struct sfs_view *v);
+
+const struct sfs_timage *sfs_view_image_by_name(const struct sfs_view *v, const char *name);
+const struct sfs_timage *sfs_view_image_by_ino(const struct sfs_view *v, uint64_t ino);
+/* The image file with inode ino, and its image in *ret_image. */
+const struct sfs_timgfile *sfs_view_imgfile_by_ino(const struct sfs_view *v, uint64_t ino,
+						   const struct sfs_timage **ret_image);
+const struct sfs_timgfile *sfs_timage_file_by_name(const struct sfs_timage *ti, const char *name);
 
 /* ---- readahead (readahead.c) ---- */
 

@@ -30,6 +30,7 @@ struct sfs_tree {
 	pthread_mutex_t build_lock; /* one rebuild at a time; guards volnums */
 	struct volnum *volnums; /* sorted by name */
 	size_t nvolnums, capvolnums;
+	struct sfs_imgnums *imgnums; /* guarded by build_lock */
 };
 
 /* What one build collects before it is sorted into a view. */
@@ -190,6 +191,7 @@ static void view_free(struct sfs_view *v)
 	free(v->by_ino);
 	free(v->snaps);
 	free(v->by_seq);
+	sfs_view_images_release(v);
 	free(v);
 }
 
@@ -311,8 +313,10 @@ out:
 static int view_build(struct sfs_tree *t, struct sfs_view **ret)
 {
 	struct collect c = { 0 };
+	struct sfs_image *imgs = NULL;
 	struct sfs_txn *txn;
 	uint64_t gen = 0;
+	size_t nimgs = 0;
 	int r;
 
 	r = sfs_txn_begin(t->store, false, &txn);
@@ -325,11 +329,23 @@ static int view_build(struct sfs_tree *t, struct sfs_view **ret)
 		r = sfs_cat_volume_foreach(txn, collect_volume, &c);
 	if (r == 0)
 		r = sfs_cat_snapshot_foreach(txn, NULL, collect_snapshot, &c);
+	/* A damaged image record hides images/, not the snapshots. */
+	if (r == 0 && sfs_images_collect(txn, &imgs, &nimgs) < 0)
+		sfs_log(SFS_LOG_ERR, "cannot list the images: the catalog's images are damaged");
 	sfs_txn_abort(txn);
 	if (r == 0)
 		r = view_assemble(t, &c, gen, ret);
 	else
 		sfs_log(SFS_LOG_ERR, "cannot list the catalog: %s", strerror(-r));
+	if (r == 0) {
+		r = sfs_view_add_images(*ret, t->store, imgs, nimgs, &t->imgnums);
+		if (r < 0) {
+			sfs_log(SFS_LOG_ERR, "cannot list the images: %s", strerror(-r));
+			view_free(*ret);
+			*ret = NULL;
+		}
+	}
+	sfs_images_free(imgs, nimgs);
 	free(c.snaps);
 	free(c.vols);
 	free(c.snapvol);
@@ -363,6 +379,7 @@ void sfs_tree_free(struct sfs_tree *t)
 	pthread_mutex_destroy(&t->lock);
 	pthread_mutex_destroy(&t->build_lock);
 	free(t->volnums);
+	sfs_imgnums_free(t->imgnums);
 	free(t);
 }
 

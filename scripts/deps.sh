@@ -13,7 +13,7 @@ PKGS=(
 	libjansson-dev
 	libcriterion-dev
 	clang libclang-rt-14-dev
-	e2fsprogs util-linux kmod
+	e2fsprogs util-linux kmod python3
 	qemu-utils
 )
 

@@ -7,14 +7,189 @@
  *   {"v":1, "id":"ami-...", "name":"web", "devices":[{"device":"sda",
  *    "snapshot":"snap-...", "size":N}, ...], ...}
  *
- * Functions take a catalog transaction and follow catalog.h's rules.
+ * (every field is listed in store/IMAGES.md). The record is the unit: a
+ * caller reads one into a struct sfs_image, changes it and puts it back in
+ * the same write transaction. Functions that take a transaction follow
+ * catalog.h's rules (thread of the transaction only; results are copies
+ * owned by the caller). Functions without one are pure and thread-safe,
+ * except where they say they consult the host's user database.
  */
 #ifndef SNAPFS_IMAGE_H
 #define SNAPFS_IMAGE_H
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "snapfs/catalog.h"
+
+#define SFS_DEVNAME_MAX	      15 /* "nvme12n12p12" fits */
+#define SFS_IMAGE_MAX_DEVICES 64
+
+enum sfs_image_arch {
+	SFS_ARCH_X86_64 = 0,
+	SFS_ARCH_ARM64 = 1,
+	SFS_ARCH_I386 = 2,
+};
+
+enum sfs_boot_mode {
+	SFS_BOOT_BIOS = 0,
+	SFS_BOOT_UEFI = 1,
+};
+
+struct sfs_image_device {
+	char device[SFS_DEVNAME_MAX + 1]; /* "sda", "xvdf", "nvme0n1" */
+	char snapshot[SFS_IDSTR_SIZE];
+	uint64_t size; /* bytes shown; >= the snapshot's size, the rest reads as zeros */
+};
+
+struct sfs_image {
+	char name[SFS_NAME_MAX + 1];
+	char id[SFS_IDSTR_SIZE]; /* ami-... */
+	int64_t created;	 /* unix seconds */
+	char *owner;		 /* host user name of the creator; owned, may be NULL */
+	int arch;		 /* enum sfs_image_arch */
+	int boot_mode;		 /* enum sfs_boot_mode */
+	char root_device[SFS_DEVNAME_MAX + 1];
+	struct sfs_image_device *devices; /* mapping order; owned */
+	size_t ndevices;
+	char *description; /* owned, may be NULL */
+	json_t *tags;	   /* object of string values; owned */
+	/* Launch permissions: host user and group names, sorted, owned. */
+	json_t *users;
+	json_t *groups;
+	bool public;
+};
+
+/* ---- names ---- */
+
+/*
+ * A Linux-style disk name, without "/dev/": sd|hd|vd|xvd + 1-2 letters +
+ * an optional partition number of 1-2 digits (sda, vdb, xvdf, sda1), or
+ * nvme<N>n<M> with an optional p<P> (nvme0n1, nvme0n1p2).
+ */
+bool sfs_devname_valid(const char *name);
+
+/* "x86_64", "arm64", "i386"; NULL for an unknown value. */
+const char *sfs_arch_name(int arch);
+/* The enum value, or -EINVAL. Accepts "amd64" and "aarch64" as aliases. */
+int sfs_arch_parse(const char *s);
+/* "bios", "uefi"; NULL for an unknown value. */
+const char *sfs_boot_mode_name(int mode);
+int sfs_boot_mode_parse(const char *s);
+/* The boot mode an architecture gets when none is asked for: uefi for
+ * arm64 (which has no BIOS), bios otherwise. */
+int sfs_boot_mode_default(int arch);
+
+/* ---- the record ---- */
+
+/* Zeroes img and gives it empty tags and permission lists. -ENOMEM. */
+int sfs_image_init(struct sfs_image *img);
+void sfs_image_release(struct sfs_image *img); /* accepts NULL */
+
+/*
+ * Appends a mapping. Returns 0, -EINVAL (not a device name or snapshot
+ * id), -EEXIST (device already mapped), -E2BIG (too many devices) or
+ * -ENOMEM.
+ */
+int sfs_image_add_device(struct sfs_image *img, const char *device, const char *snap_id,
+			 uint64_t size);
+/* The mapping of device, or NULL. Borrowed from img. */
+const struct sfs_image_device *sfs_image_device(const struct sfs_image *img, const char *device);
+
+/*
+ * Checks what a record must satisfy on its own: valid name and id, at
+ * least one device, unique valid device names, a root device that is
+ * mapped, a known architecture and boot mode and a combination of the two
+ * that exists (uefi on i386 and bios on arm64 do not). Returns 0 or
+ * -EINVAL with one line in err (errlen bytes) saying what is wrong.
+ */
+int sfs_image_validate(const struct sfs_image *img, char *err, size_t errlen);
+
+/* -EBADMSG for anything that is not a valid record. */
+int sfs_image_decode(const void *buf, size_t len, struct sfs_image *ret);
+char *sfs_image_encode(const struct sfs_image *img); /* malloc'd JSON or NULL */
+/* The record as shown by `image show --json` and in image.json: a new
+ * reference, or NULL on allocation failure. */
+json_t *sfs_image_to_json(const struct sfs_image *img);
+
+/* ---- launch permissions ---- */
+
+enum sfs_perm_kind {
+	SFS_PERM_USER = 0,
+	SFS_PERM_GROUP = 1,
+};
+
+/* Adds or removes a host user or group name. -EEXIST when already
+ * listed (add), -ENOENT when not listed (remove), -EINVAL for an empty
+ * or over-long name, -ENOMEM. Names are not checked against the host. */
+int sfs_image_perm_add(struct sfs_image *img, int kind, const char *name);
+int sfs_image_perm_remove(struct sfs_image *img, int kind, const char *name);
+
+/*
+ * Launch permissions resolved against the host's user database, as the
+ * mount checks them on every open. Names that do not resolve (a user
+ * deleted since, a store moved to another host) match nobody.
+ */
+struct sfs_image_acl {
+	bool public;
+	bool has_owner;
+	uid_t owner;
+	uid_t *uids;
+	size_t nuids;
+	gid_t *gids;
+	size_t ngids;
+};
+
+/* Resolves img's permissions with getpwnam_r/getgrnam_r. -ENOMEM. */
+int sfs_image_acl_build(const struct sfs_image *img, struct sfs_image_acl *ret);
+void sfs_image_acl_release(struct sfs_image_acl *acl); /* accepts NULL */
+/* Whether uid, member of the given groups, may launch (read) the image.
+ * Root and store_owner always may. Pure: no lookups. */
+bool sfs_image_acl_allows(const struct sfs_image_acl *acl, uid_t uid, const gid_t *groups,
+			  size_t ngroups, uid_t store_owner);
+
+/* ---- the catalog ---- */
+
+/* 0, -ENOENT, -EBADMSG (damaged record) or -errno. */
+int sfs_cat_image_get(struct sfs_txn *t, const char *name, struct sfs_image *ret);
+/* By name, or by id when name_or_id looks like "ami-...". */
+int sfs_cat_image_find(struct sfs_txn *t, const char *name_or_id, struct sfs_image *ret);
+
+/*
+ * Registers a new image in a write transaction. Checks img with
+ * sfs_image_validate, then against the catalog: the name is free
+ * (-EEXIST), every snapshot exists (-ENOENT) and is completed (-EAGAIN),
+ * and no mapping is smaller than its snapshot (-ERANGE). A mapping of
+ * size 0 gets its snapshot's size, written back into img. Fills an empty
+ * id and a zero creation time. Bumps the generation. On failure err says
+ * which device or snapshot is at fault and nothing is written.
+ */
+int sfs_cat_image_create(struct sfs_txn *t, struct sfs_image *img, char *err, size_t errlen);
+
+struct sfs_writer;
+
+/*
+ * sfs_cat_image_create in a writer session's transaction (ingest.h), for
+ * an image whose devices are snapshotted now: the snapshots this session
+ * made are accepted although they are still pending, because they become
+ * completed in the same commit as the image. Call it after the session's
+ * last sfs_writer_snapshot (which may commit checkpoints) and follow it
+ * with sfs_writer_commit, or sfs_writer_abort on failure.
+ */
+int sfs_writer_image_create(struct sfs_writer *w, struct sfs_image *img, char *err, size_t errlen);
+
+/* Replaces an existing image's record (after a permission change) and
+ * bumps the generation. -ENOENT when the image does not exist, -EINVAL
+ * when the record fails sfs_image_validate. */
+int sfs_cat_image_update(struct sfs_txn *t, const struct sfs_image *img);
+
+typedef int (*sfs_image_fn)(void *ctx, const struct sfs_image *img);
+/* Every image in name order; fn returns non-zero to stop (that value is
+ * returned). A damaged record stops the walk with -EBADMSG. */
+int sfs_cat_image_foreach(struct sfs_txn *t, sfs_image_fn fn, void *ctx);
 
 /*
  * Whether a registered image maps snapshot snap_id. Returns 1 and the
@@ -23,5 +198,19 @@
  * snapshot an image needs.
  */
 int sfs_image_user_of(struct sfs_txn *t, const char *snap_id, char *ret_name, size_t len);
+
+/* What deregistering did to one of the image's snapshots. */
+typedef void (*sfs_deregister_fn)(void *ctx, const char *snap_id, bool deleted,
+				  const char *kept_for_image);
+
+/*
+ * Removes image `name` in a write transaction. With delete_snapshots, its
+ * snapshots are removed from the catalog too, except those another image
+ * still maps (fn, if given, hears about each: deleted, or kept and for
+ * which image); their space is reclaimed by gc. Bumps the generation.
+ * -ENOENT when there is no such image.
+ */
+int sfs_cat_image_deregister(struct sfs_txn *t, const char *name, bool delete_snapshots,
+			     sfs_deregister_fn fn, void *ctx);
 
 #endif

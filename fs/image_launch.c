@@ -1,0 +1,618 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `snapfs image launch-config`: turns an image's boot metadata and block
+ * device mapping into something that starts a VM straight from a snapfs
+ * mount: a sh script around one qemu-system-* command line, or a libvirt
+ * domain. The output only names files of the mount; it never reads them,
+ * so it can be generated before the store is mounted. Every value that
+ * reaches a shell is single-quoted and every value in XML is escaped,
+ * because mount paths and kernel command lines come from the user.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "image_launch.h"
+
+struct launch {
+	const struct sfs_image *img;
+	const char *mount;   /* absolute */
+	const char *overlay; /* absolute directory, or NULL */
+	bool snapshot_mode;
+	const char *kernel, *initrd, *append, *serial;
+	const char *accel; /* NULL: kvm, falling back to tcg */
+	unsigned memory_mib, cpus;
+};
+
+/* What QEMU needs to know of an architecture. */
+struct platform {
+	const char *qemu;    /* emulator */
+	const char *machine; /* -machine */
+	const char *cpu;     /* -cpu, or NULL for the machine's default */
+	const char *libvirt_arch;
+	const char *fw_code, *fw_vars; /* uefi firmware */
+};
+
+static const struct platform platforms[] = {
+    [SFS_ARCH_X86_64] = {"qemu-system-x86_64", "q35", NULL, "x86_64",
+			 "/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"},
+    /* virt has no default 64-bit CPU, and "max" runs under KVM and TCG. */
+    [SFS_ARCH_ARM64] = {"qemu-system-aarch64", "virt", "max", "aarch64",
+			"/usr/share/AAVMF/AAVMF_CODE.fd", "/usr/share/AAVMF/AAVMF_VARS.fd"},
+    [SFS_ARCH_I386] = {"qemu-system-i386", "pc", NULL, "i686", NULL, NULL},
+};
+
+/* ---- quoting ---- */
+
+/* Prints s as one sh word: bare when it is plainly safe, else in single
+ * quotes with embedded quotes spelled '\''. */
+static void sh_word(FILE *f, const char *s)
+{
+	bool plain = *s != '\0';
+
+	for (const char *p = s; *p && plain; p++)
+		plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+			       "_-+=/.,:@%",
+			       *p) != NULL;
+	if (plain) {
+		fputs(s, f);
+		return;
+	}
+	fputc('\'', f);
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'')
+			fputs("'\\''", f);
+		else
+			fputc(*p, f);
+	}
+	fputc('\'', f);
+}
+
+/* QEMU's own option syntax splits on commas; a literal comma is doubled. */
+static char *qemu_escape(const char *s)
+{
+	size_t n = strlen(s), extra = 0;
+	char *out, *q;
+
+	for (const char *p = s; *p; p++)
+		extra += *p == ',';
+	out = malloc(n + extra + 1);
+	if (!out)
+		return NULL;
+	q = out;
+	for (const char *p = s; *p; p++) {
+		*q++ = *p;
+		if (*p == ',')
+			*q++ = ',';
+	}
+	*q = '\0';
+	return out;
+}
+
+static void xml_text(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '\'':
+			fputs("&apos;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		default:
+			fputc(*s, f);
+		}
+	}
+}
+
+/* Text inside an XML comment may not contain "--". */
+static void xml_comment_text(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		fputc(*s, f);
+		if (*s == '-' && s[1] == '-')
+			fputc(' ', f);
+	}
+}
+
+/* ---- paths ---- */
+
+static char *disk_path(const struct launch *l, const struct sfs_image_device *d)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/images/%s/%s.img", l->mount, l->img->name, d->device) < 0)
+		return NULL;
+	return p;
+}
+
+static char *overlay_path(const struct launch *l, const struct sfs_image_device *d)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%s-%s.qcow2", l->overlay, l->img->name, d->device) < 0)
+		return NULL;
+	return p;
+}
+
+static char *vars_path(const struct launch *l)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%s-VARS.fd", l->overlay, l->img->name) < 0)
+		return NULL;
+	return p;
+}
+
+/* The guest's name of the n-th virtio disk: vda, vdb, ... vdz, vdaa. */
+static void guest_disk(size_t n, char *buf, size_t len)
+{
+	if (n < 26)
+		snprintf(buf, len, "vd%c", (char)('a' + n));
+	else
+		snprintf(buf, len, "vd%c%c", (char)('a' + n / 26 - 1), (char)('a' + n % 26));
+}
+
+/* An absolute form of a user-given path, without requiring it to exist
+ * (the mount may not be there yet). */
+static char *absolute(const char *p)
+{
+	char cwd[PATH_MAX], *out;
+	size_t n = strlen(p);
+
+	while (n > 1 && p[n - 1] == '/')
+		n--;
+	if (p[0] == '/')
+		return strndup(p, n);
+	if (!getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	if (asprintf(&out, "%s/%.*s", cwd, (int)n, p) < 0)
+		return NULL;
+	return out;
+}
+
+/* The order firmware tries the disks in, from 1: the root device first.
+ * QEMU gives bootindex 0 to a -kernel, which must stay free. */
+static size_t boot_index(const struct sfs_image *img, size_t i)
+{
+	size_t root = 0;
+
+	for (size_t j = 0; j < img->ndevices; j++)
+		if (!strcmp(img->devices[j].device, img->root_device))
+			root = j;
+	if (i == root)
+		return 1;
+	return i < root ? i + 2 : i + 1;
+}
+
+/* ---- QEMU ---- */
+
+static void arg(FILE *f, const char *opt, const char *val)
+{
+	fputs(" \\\n  ", f);
+	fputs(opt, f);
+	if (val) {
+		fputc(' ', f);
+		sh_word(f, val);
+	}
+}
+
+static int print_qemu(const struct launch *l, FILE *f)
+{
+	const struct sfs_image *img = l->img;
+	const struct platform *pf = &platforms[img->arch];
+	bool uefi = img->boot_mode == SFS_BOOT_UEFI, tmp_vars = false;
+	char buf[PATH_MAX * 2 + 256], *vars = NULL;
+	int r = 0;
+
+	fprintf(f, "#!/bin/sh\n# Boots image %s (%s, %s, %s) from the snapfs mount at ", img->name,
+		img->id, sfs_arch_name(img->arch), sfs_boot_mode_name(img->boot_mode));
+	sh_word(f, l->mount);
+	fputs(".\n", f);
+	for (size_t i = 0; i < img->ndevices; i++) {
+		char g[8];
+		guest_disk(i, g, sizeof(g));
+		fprintf(f, "# /dev/%s in the guest: device %s, snapshot %s, %" PRIu64 " bytes\n", g,
+			img->devices[i].device, img->devices[i].snapshot, img->devices[i].size);
+	}
+	fputs("# Arguments given to this script are passed on to QEMU.\nset -e\n", f);
+	if (l->overlay) {
+		/* Existing overlays are kept: they are the VM's disks now. */
+		fputs("mkdir -p ", f);
+		sh_word(f, l->overlay);
+		fputc('\n', f);
+		for (size_t i = 0; i < img->ndevices; i++) {
+			char *ov = overlay_path(l, &img->devices[i]);
+			char *base = disk_path(l, &img->devices[i]);
+
+			if (!ov || !base) {
+				free(ov);
+				free(base);
+				return -ENOMEM;
+			}
+			fputs("[ -e ", f);
+			sh_word(f, ov);
+			fputs(" ] || qemu-img create -q -f qcow2 -F raw -b ", f);
+			sh_word(f, base);
+			fputc(' ', f);
+			sh_word(f, ov);
+			fprintf(f, " %" PRIu64 "\n", img->devices[i].size);
+			free(ov);
+			free(base);
+		}
+	}
+	if (uefi) {
+		if (l->overlay) {
+			vars = vars_path(l);
+			if (!vars)
+				return -ENOMEM;
+			fputs("[ -e ", f);
+			sh_word(f, vars);
+			fputs(" ] || cp ", f);
+			sh_word(f, pf->fw_vars);
+			fputc(' ', f);
+			sh_word(f, vars);
+			fputc('\n', f);
+		} else {
+			/* UEFI variables need a writable store of their own; a
+			 * throw-away copy keeps the run from leaving state. */
+			tmp_vars = true;
+			fputs("VARS=$(mktemp)\ntrap 'rm -f \"$VARS\"' EXIT\ncp ", f);
+			sh_word(f, pf->fw_vars);
+			fputs(" \"$VARS\"\n", f);
+		}
+	}
+	fputs(tmp_vars ? "" : "exec ", f);
+	fputs(pf->qemu, f);
+	arg(f, "-name", img->name);
+	arg(f, "-machine", pf->machine);
+	if (l->accel) {
+		arg(f, "-accel", l->accel);
+	} else {
+		arg(f, "-accel", "kvm");
+		arg(f, "-accel", "tcg");
+	}
+	if (pf->cpu)
+		arg(f, "-cpu", pf->cpu);
+	snprintf(buf, sizeof(buf), "%u", l->memory_mib);
+	arg(f, "-m", buf);
+	snprintf(buf, sizeof(buf), "%u", l->cpus);
+	arg(f, "-smp", buf);
+	if (uefi) {
+		char *code = qemu_escape(pf->fw_code);
+		char *v = vars ? qemu_escape(vars) : NULL;
+
+		if (!code || (vars && !v)) {
+			free(code);
+			free(v);
+			r = -ENOMEM;
+			goto out_free_vars;
+		}
+		snprintf(buf, sizeof(buf), "if=pflash,unit=0,format=raw,readonly=on,file=%s", code);
+		arg(f, "-drive", buf);
+		if (v) {
+			snprintf(buf, sizeof(buf), "if=pflash,unit=1,format=raw,file=%s", v);
+			arg(f, "-drive", buf);
+		} else {
+			/* "$VARS" must expand, so it is not quoted as a literal. */
+			fputs(" \\\n  -drive if=pflash,unit=1,format=raw,file=\"$VARS\"", f);
+		}
+		free(code);
+		free(v);
+	}
+	for (size_t i = 0; i < img->ndevices; i++) {
+		const struct sfs_image_device *d = &img->devices[i];
+		char *path = l->overlay ? overlay_path(l, d) : disk_path(l, d);
+		char *q = path ? qemu_escape(path) : NULL;
+
+		free(path);
+		if (!q) {
+			r = -ENOMEM;
+			goto out_free_vars;
+		}
+		snprintf(buf, sizeof(buf), "file=%s,format=%s,if=none,id=%s%s", q,
+			 l->overlay ? "qcow2" : "raw", d->device,
+			 l->overlay || l->snapshot_mode ? "" : ",readonly=on");
+		free(q);
+		arg(f, "-drive", buf);
+		snprintf(buf, sizeof(buf), "virtio-blk-pci,drive=%s,bootindex=%zu", d->device,
+			 boot_index(img, i));
+		arg(f, "-device", buf);
+	}
+	if (l->snapshot_mode)
+		arg(f, "-snapshot", NULL);
+	if (l->kernel)
+		arg(f, "-kernel", l->kernel);
+	if (l->initrd)
+		arg(f, "-initrd", l->initrd);
+	if (l->append)
+		arg(f, "-append", l->append);
+	if (l->serial) {
+		char *q = qemu_escape(l->serial);
+
+		if (!q) {
+			r = -ENOMEM;
+			goto out_free_vars;
+		}
+		snprintf(buf, sizeof(buf), "file:%s", q);
+		free(q);
+		arg(f, "-serial", buf);
+		arg(f, "-display", "none");
+		arg(f, "-monitor", "none");
+	} else {
+		arg(f, "-nographic", NULL);
+	}
+	/* The script's own arguments go to QEMU last, so that a caller can
+	 * add or override options without editing it. */
+	fputs(" \\\n  \"$@\"\n", f);
+out_free_vars:
+	free(vars);
+	return r;
+}
+
+/* ---- libvirt ---- */
+
+static void xml_elem(FILE *f, const char *indent, const char *tag, const char *text)
+{
+	fprintf(f, "%s<%s>", indent, tag);
+	xml_text(f, text);
+	fprintf(f, "</%s>\n", tag);
+}
+
+static int print_libvirt_disk(const struct launch *l, FILE *f, size_t i)
+{
+	const struct sfs_image_device *d = &l->img->devices[i];
+	char *base = disk_path(l, d), *ov = l->overlay ? overlay_path(l, d) : NULL;
+	char g[8];
+
+	if (!base || (l->overlay && !ov)) {
+		free(base);
+		free(ov);
+		return -ENOMEM;
+	}
+	guest_disk(i, g, sizeof(g));
+	fprintf(f, "    <!-- device %s: snapshot %s -->\n", d->device, d->snapshot);
+	fputs("    <disk type='file' device='disk'>\n", f);
+	fprintf(f, "      <driver name='qemu' type='%s'/>\n", ov ? "qcow2" : "raw");
+	fputs("      <source file='", f);
+	xml_text(f, ov ? ov : base);
+	fputs("'/>\n", f);
+	if (ov) {
+		fputs("      <backingStore type='file'>\n        <format type='raw'/>\n"
+		      "        <source file='",
+		      f);
+		xml_text(f, base);
+		fputs("'/>\n        <backingStore/>\n      </backingStore>\n", f);
+	}
+	fprintf(f, "      <target dev='%s' bus='virtio'/>\n", g);
+	if (!ov)
+		fputs(l->snapshot_mode ? "      <transient/>\n" : "      <readonly/>\n", f);
+	fprintf(f, "      <boot order='%zu'/>\n", boot_index(l->img, i));
+	fputs("    </disk>\n", f);
+	free(base);
+	free(ov);
+	return 0;
+}
+
+static int print_libvirt(const struct launch *l, FILE *f)
+{
+	const struct sfs_image *img = l->img;
+	const struct platform *pf = &platforms[img->arch];
+	bool tcg = l->accel && !strcmp(l->accel, "tcg");
+	int r;
+
+	fputs("<!--\n  Image ", f);
+	xml_comment_text(f, img->name);
+	fprintf(f, " (%s) from the snapfs mount at ", img->id);
+	xml_comment_text(f, l->mount);
+	fputs(".\n", f);
+	if (l->overlay) {
+		fputs("  Create the overlays first:\n", f);
+		for (size_t i = 0; i < img->ndevices; i++) {
+			char *ov = overlay_path(l, &img->devices[i]);
+			char *base = disk_path(l, &img->devices[i]);
+
+			if (!ov || !base) {
+				free(ov);
+				free(base);
+				return -ENOMEM;
+			}
+			fputs("    qemu-img create -f qcow2 -F raw -b ", f);
+			xml_comment_text(f, base);
+			fputc(' ', f);
+			xml_comment_text(f, ov);
+			fprintf(f, " %" PRIu64 "\n", img->devices[i].size);
+			free(ov);
+			free(base);
+		}
+	}
+	fputs("-->\n", f);
+	fprintf(f, "<domain type='%s'>\n", tcg ? "qemu" : "kvm");
+	xml_elem(f, "  ", "name", img->name);
+	if (img->description)
+		xml_elem(f, "  ", "description", img->description);
+	fprintf(f, "  <memory unit='MiB'>%u</memory>\n  <vcpu>%u</vcpu>\n", l->memory_mib, l->cpus);
+	fprintf(f, "  <os>\n    <type arch='%s' machine='%s'>hvm</type>\n", pf->libvirt_arch,
+		pf->machine);
+	if (img->boot_mode == SFS_BOOT_UEFI) {
+		fprintf(f, "    <loader readonly='yes' type='pflash'>%s</loader>\n", pf->fw_code);
+		fprintf(f, "    <nvram template='%s'/>\n", pf->fw_vars);
+	}
+	if (l->kernel)
+		xml_elem(f, "    ", "kernel", l->kernel);
+	if (l->initrd)
+		xml_elem(f, "    ", "initrd", l->initrd);
+	if (l->append)
+		xml_elem(f, "    ", "cmdline", l->append);
+	fputs("  </os>\n  <features>\n    <acpi/>\n  </features>\n", f);
+	if (pf->cpu)
+		fputs(tcg ? "  <cpu mode='maximum'/>\n" : "  <cpu mode='host-passthrough'/>\n", f);
+	fprintf(f, "  <devices>\n    <emulator>/usr/bin/%s</emulator>\n", pf->qemu);
+	for (size_t i = 0; i < img->ndevices; i++) {
+		r = print_libvirt_disk(l, f, i);
+		if (r < 0)
+			return r;
+	}
+	if (l->serial) {
+		fputs("    <serial type='file'>\n      <source path='", f);
+		xml_text(f, l->serial);
+		fputs("'/>\n      <target port='0'/>\n    </serial>\n", f);
+	} else {
+		fputs("    <serial type='pty'>\n      <target port='0'/>\n    </serial>\n"
+		      "    <console type='pty'>\n      <target type='serial' port='0'/>\n"
+		      "    </console>\n",
+		      f);
+	}
+	fputs("  </devices>\n</domain>\n", f);
+	return 0;
+}
+
+/* ---- the command ---- */
+
+static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *ret)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v < lo || v > hi)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+int cmd_image_launch_config(const struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"format", required_argument, NULL, 'f'},
+	    {"mount", required_argument, NULL, 'm'},
+	    {"overlay", required_argument, NULL, 'o'},
+	    {"snapshot-mode", no_argument, NULL, 's'},
+	    {"kernel", required_argument, NULL, 'k'},
+	    {"initrd", required_argument, NULL, 'i'},
+	    {"append", required_argument, NULL, 'a'},
+	    {"memory", required_argument, NULL, 'M'},
+	    {"cpus", required_argument, NULL, 'c'},
+	    {"accel", required_argument, NULL, 'A'},
+	    {"serial", required_argument, NULL, 'S'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	static const char cmd[] = "image launch-config ";
+	struct launch l = {.memory_mib = 1024, .cpus = 1};
+	const char *format = "qemu", *mount = NULL, *overlay = NULL;
+	char *abs_mount = NULL, *abs_overlay = NULL;
+	struct sfs_store *s;
+	struct sfs_image img;
+	int o, r;
+
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'f':
+			format = optarg;
+			break;
+		case 'm':
+			mount = optarg;
+			break;
+		case 'o':
+			overlay = optarg;
+			break;
+		case 's':
+			l.snapshot_mode = true;
+			break;
+		case 'k':
+			l.kernel = optarg;
+			break;
+		case 'i':
+			l.initrd = optarg;
+			break;
+		case 'a':
+			l.append = optarg;
+			break;
+		case 'M':
+			if (parse_uint(optarg, 16, 1u << 24, &l.memory_mib) < 0)
+				return cli_usage_error(
+				    cmd, "invalid --memory '%s': MiB, 16 or more", optarg);
+			break;
+		case 'c':
+			if (parse_uint(optarg, 1, 1024, &l.cpus) < 0)
+				return cli_usage_error(cmd, "invalid --cpus '%s'", optarg);
+			break;
+		case 'A':
+			if (strcmp(optarg, "kvm") && strcmp(optarg, "tcg"))
+				return cli_usage_error(cmd, "invalid --accel '%s': kvm or tcg",
+						       optarg);
+			l.accel = optarg;
+			break;
+		case 'S':
+			l.serial = optarg;
+			break;
+		case 'h':
+			fputs("Usage: snapfs image launch-config NAME|ID --mount DIR\n"
+			      "       [--format qemu|libvirt] [--overlay DIR | --snapshot-mode]\n"
+			      "       [--kernel F] [--initrd F] [--append T] [--memory MIB]\n"
+			      "       [--cpus N] [--accel kvm|tcg] [--serial FILE]\n"
+			      "(see 'snapfs image --help')\n",
+			      stdout);
+			return 0;
+		default:
+			return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage_error(cmd, "expected the image NAME or ID");
+	if (!mount)
+		return cli_usage_error(cmd, "--mount DIR is required: where the store is mounted");
+	if (strcmp(format, "qemu") && strcmp(format, "libvirt"))
+		return cli_usage_error(cmd, "unknown --format '%s': qemu or libvirt", format);
+	if (overlay && l.snapshot_mode)
+		return cli_usage_error(cmd, "--overlay and --snapshot-mode exclude each other");
+	/* The script names these paths in comments, where a newline would
+	 * start a command. */
+	if (strchr(mount, '\n') || (overlay && strchr(overlay, '\n')))
+		return cli_usage_error(cmd,
+				       "a --mount or --overlay path may not contain a newline");
+	if ((l.initrd || l.append) && !l.kernel)
+		return cli_usage_error(cmd, "--initrd and --append need --kernel");
+	abs_mount = absolute(mount);
+	abs_overlay = overlay ? absolute(overlay) : NULL;
+	if (!abs_mount || (overlay && !abs_overlay)) {
+		r = cli_error("out of memory");
+		goto out_free;
+	}
+	l.mount = abs_mount;
+	l.overlay = abs_overlay;
+	r = cli_open_store(c, SFS_OPEN_READ, &s);
+	if (r)
+		goto out_free;
+	r = cli_image_load(s, argv[optind], &img);
+	sfs_store_close(s);
+	if (r)
+		goto out_free;
+	l.img = &img;
+	r = !strcmp(format, "qemu") ? print_qemu(&l, stdout) : print_libvirt(&l, stdout);
+	if (r < 0)
+		r = cli_fail(r, "launch configuration of image %s", img.name);
+	else if (fflush(stdout) != 0)
+		r = cli_error("cannot write the launch configuration: %s", strerror(errno));
+	sfs_image_release(&img);
+out_free:
+	free(abs_mount);
+	free(abs_overlay);
+	return r;
+}

@@ -1,0 +1,673 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The image catalog: the JSON record of a machine image (its block device
+ * mapping, boot metadata, tags and launch permissions), the rules a record
+ * must satisfy, and registering, updating, listing and deregistering
+ * images in the catalog's `images` database. A record read back from disk
+ * is validated as strictly as one about to be written, because a mount
+ * turns device names into file names and sizes into file sizes.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "snapfs/image.h"
+#include "store_int.h"
+#include "writer_int.h"
+
+#define IMAGE_RECORD_VERSION 1
+
+/* ---- names ---- */
+
+static bool is_lower(char c)
+{
+	return c >= 'a' && c <= 'z';
+}
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* 1..max digits at *p, with no leading zero unless the number is 0. */
+static bool digits(const char **p, int max)
+{
+	const char *s = *p;
+	int n = 0;
+
+	while (is_digit(s[n]) && n <= max)
+		n++;
+	if (n == 0 || n > max || (n > 1 && s[0] == '0'))
+		return false;
+	*p = s + n;
+	return true;
+}
+
+bool sfs_devname_valid(const char *name)
+{
+	static const char *const prefixes[] = {"xvd", "sd", "hd", "vd"};
+	const char *p = name;
+	int letters = 0;
+
+	if (!strncmp(p, "nvme", 4)) {
+		p += 4;
+		if (!digits(&p, 2) || *p++ != 'n' || !digits(&p, 2))
+			return false;
+		if (*p == 'p') {
+			p++;
+			if (*p == '0' || !digits(&p, 2))
+				return false;
+		}
+		return *p == '\0';
+	}
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		size_t l = strlen(prefixes[i]);
+		if (!strncmp(p, prefixes[i], l)) {
+			p += l;
+			break;
+		}
+	}
+	if (p == name)
+		return false;
+	while (is_lower(*p) && letters < 3) {
+		p++;
+		letters++;
+	}
+	if (letters < 1 || letters > 2)
+		return false;
+	/* A partition number starts at 1. */
+	if (*p && (*p == '0' || !digits(&p, 2)))
+		return false;
+	return *p == '\0';
+}
+
+static const char *const arch_names[] = {"x86_64", "arm64", "i386"};
+static const char *const boot_names[] = {"bios", "uefi"};
+
+const char *sfs_arch_name(int arch)
+{
+	if (arch < 0 || arch >= (int)(sizeof(arch_names) / sizeof(arch_names[0])))
+		return NULL;
+	return arch_names[arch];
+}
+
+int sfs_arch_parse(const char *s)
+{
+	for (int i = 0; i < (int)(sizeof(arch_names) / sizeof(arch_names[0])); i++)
+		if (!strcmp(s, arch_names[i]))
+			return i;
+	if (!strcmp(s, "amd64"))
+		return SFS_ARCH_X86_64;
+	if (!strcmp(s, "aarch64"))
+		return SFS_ARCH_ARM64;
+	return -EINVAL;
+}
+
+const char *sfs_boot_mode_name(int mode)
+{
+	if (mode < 0 || mode >= (int)(sizeof(boot_names) / sizeof(boot_names[0])))
+		return NULL;
+	return boot_names[mode];
+}
+
+int sfs_boot_mode_parse(const char *s)
+{
+	for (int i = 0; i < (int)(sizeof(boot_names) / sizeof(boot_names[0])); i++)
+		if (!strcmp(s, boot_names[i]))
+			return i;
+	return -EINVAL;
+}
+
+int sfs_boot_mode_default(int arch)
+{
+	return arch == SFS_ARCH_ARM64 ? SFS_BOOT_UEFI : SFS_BOOT_BIOS;
+}
+
+/* ---- the record in memory ---- */
+
+int sfs_image_init(struct sfs_image *img)
+{
+	memset(img, 0, sizeof(*img));
+	img->tags = json_object();
+	img->users = json_array();
+	img->groups = json_array();
+	if (!img->tags || !img->users || !img->groups) {
+		sfs_image_release(img);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void sfs_image_release(struct sfs_image *img)
+{
+	if (!img)
+		return;
+	free(img->owner);
+	free(img->devices);
+	free(img->description);
+	json_decref(img->tags);
+	json_decref(img->users);
+	json_decref(img->groups);
+	memset(img, 0, sizeof(*img));
+}
+
+const struct sfs_image_device *sfs_image_device(const struct sfs_image *img, const char *device)
+{
+	for (size_t i = 0; i < img->ndevices; i++)
+		if (!strcmp(img->devices[i].device, device))
+			return &img->devices[i];
+	return NULL;
+}
+
+int sfs_image_add_device(struct sfs_image *img, const char *device, const char *snap_id,
+			 uint64_t size)
+{
+	struct sfs_image_device *d;
+
+	if (!sfs_devname_valid(device) || !sfs_idstr_valid(snap_id, "snap-"))
+		return -EINVAL;
+	if (sfs_image_device(img, device))
+		return -EEXIST;
+	if (img->ndevices >= SFS_IMAGE_MAX_DEVICES)
+		return -E2BIG;
+	d = realloc(img->devices, (img->ndevices + 1) * sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	img->devices = d;
+	d = &img->devices[img->ndevices++];
+	memset(d, 0, sizeof(*d));
+	snprintf(d->device, sizeof(d->device), "%s", device);
+	snprintf(d->snapshot, sizeof(d->snapshot), "%s", snap_id);
+	d->size = size;
+	return 0;
+}
+
+static bool names_valid(json_t *arr)
+{
+	json_t *v;
+	size_t i;
+
+	if (!json_is_array(arr))
+		return false;
+	json_array_foreach(arr, i, v)
+	{
+		const char *s = json_string_value(v);
+		if (!s || !*s || strlen(s) > SFS_NAME_MAX || strchr(s, ':') || strchr(s, '\n'))
+			return false;
+	}
+	return true;
+}
+
+int sfs_image_validate(const struct sfs_image *img, char *err, size_t errlen)
+{
+#define FAIL(...)                                                                                  \
+	do {                                                                                       \
+		snprintf(err, errlen, __VA_ARGS__);                                                \
+		return -EINVAL;                                                                    \
+	} while (0)
+
+	if (!sfs_name_valid(img->name))
+		FAIL("invalid image name '%s': use 1-128 of A-Z a-z 0-9 . _ -, not starting "
+		     "with . or -",
+		     img->name);
+	if (img->id[0] && !sfs_idstr_valid(img->id, "ami-"))
+		FAIL("invalid image id '%s'", img->id);
+	if (img->ndevices == 0)
+		FAIL("image %s maps no device: give at least one --device", img->name);
+	if (img->ndevices > SFS_IMAGE_MAX_DEVICES)
+		FAIL("image %s maps more than %d devices", img->name, SFS_IMAGE_MAX_DEVICES);
+	for (size_t i = 0; i < img->ndevices; i++) {
+		const struct sfs_image_device *d = &img->devices[i];
+
+		if (!sfs_devname_valid(d->device))
+			FAIL("'%s' is not a device name (like sda, vdb, xvdf, nvme0n1)", d->device);
+		if (!sfs_idstr_valid(d->snapshot, "snap-"))
+			FAIL("device %s: '%s' is not a snapshot id", d->device, d->snapshot);
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(img->devices[j].device, d->device))
+				FAIL("device %s is mapped twice", d->device);
+	}
+	if (!sfs_image_device(img, img->root_device))
+		FAIL("root device '%s' is not in the block device mapping", img->root_device);
+	if (!sfs_arch_name(img->arch))
+		FAIL("unknown architecture %d", img->arch);
+	if (!sfs_boot_mode_name(img->boot_mode))
+		FAIL("unknown boot mode %d", img->boot_mode);
+	if (img->arch == SFS_ARCH_I386 && img->boot_mode == SFS_BOOT_UEFI)
+		FAIL("boot mode uefi is not supported for architecture i386 (use bios)");
+	if (img->arch == SFS_ARCH_ARM64 && img->boot_mode == SFS_BOOT_BIOS)
+		FAIL("boot mode bios does not exist on arm64 (use uefi)");
+	if (!json_is_object(img->tags) || !names_valid(img->users) || !names_valid(img->groups))
+		FAIL("image %s has malformed tags or launch permissions", img->name);
+	return 0;
+#undef FAIL
+}
+
+/* ---- the record on disk ---- */
+
+json_t *sfs_image_to_json(const struct sfs_image *img)
+{
+	json_t *devs = json_array(), *o;
+
+	if (!devs)
+		return NULL;
+	for (size_t i = 0; i < img->ndevices; i++) {
+		const struct sfs_image_device *d = &img->devices[i];
+
+		if (json_array_append_new(devs, json_pack("{s:s, s:s, s:I, s:s+}", "device",
+							  d->device, "snapshot", d->snapshot,
+							  "size", (json_int_t)d->size, "file",
+							  d->device, ".img")) < 0) {
+			json_decref(devs);
+			return NULL;
+		}
+	}
+	/* Optional fields are left out rather than shown as null. */
+	o = json_pack("{s:s, s:s, s:I, s:s*, s:s, s:s, s:s, s:o, s:s*, s:O, s:{s:b, s:O, s:O}}",
+		      "id", img->id, "name", img->name, "created", (json_int_t)img->created,
+		      "owner", img->owner, "architecture", sfs_arch_name(img->arch), "boot_mode",
+		      sfs_boot_mode_name(img->boot_mode), "root_device", img->root_device,
+		      "devices", devs, "description", img->description, "tags", img->tags,
+		      "launch_permissions", "public", img->public, "users", img->users, "groups",
+		      img->groups);
+	return o;
+}
+
+char *sfs_image_encode(const struct sfs_image *img)
+{
+	json_t *o = sfs_image_to_json(img);
+	char *s;
+
+	if (!o)
+		return NULL;
+	/* "file" is derived from the device name: shown, not stored. */
+	for (size_t i = 0; i < json_array_size(json_object_get(o, "devices")); i++)
+		json_object_del(json_array_get(json_object_get(o, "devices"), i), "file");
+	json_object_set_new(o, "v", json_integer(IMAGE_RECORD_VERSION));
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return s;
+}
+
+static int copy_str(json_t *o, const char *key, char *dst, size_t cap)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	if (!s || strlen(s) >= cap)
+		return -EBADMSG;
+	strcpy(dst, s);
+	return 0;
+}
+
+static int dup_opt_str(json_t *o, const char *key, char **dst)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return -EBADMSG;
+	*dst = strdup(json_string_value(v));
+	return *dst ? 0 : -ENOMEM;
+}
+
+/* A string field through its parser; -EINVAL when missing. */
+static int parse_enum(json_t *o, const char *key, int (*parse)(const char *))
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? parse(s) : -EINVAL;
+}
+
+static int decode_devices(json_t *arr, struct sfs_image *img)
+{
+	json_t *d;
+	size_t i;
+
+	if (!json_is_array(arr) || json_array_size(arr) > SFS_IMAGE_MAX_DEVICES)
+		return -EBADMSG;
+	json_array_foreach(arr, i, d)
+	{
+		const char *dev = json_string_value(json_object_get(d, "device"));
+		const char *snap = json_string_value(json_object_get(d, "snapshot"));
+		json_t *size = json_object_get(d, "size");
+		int r;
+
+		if (!dev || !snap || !json_is_integer(size) || json_integer_value(size) <= 0)
+			return -EBADMSG;
+		r = sfs_image_add_device(img, dev, snap, (uint64_t)json_integer_value(size));
+		if (r < 0)
+			return r == -ENOMEM ? r : -EBADMSG;
+	}
+	return 0;
+}
+
+int sfs_image_decode(const void *buf, size_t len, struct sfs_image *ret)
+{
+	struct sfs_image img;
+	json_t *o, *v, *perm, *tags;
+	const char *k;
+	char err[256];
+	int r;
+
+	r = sfs_image_init(&img);
+	if (r < 0)
+		return r;
+	o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
+	v = json_object_get(o, "v");
+	if (!json_is_object(o) || !json_is_integer(v) ||
+	    json_integer_value(v) != IMAGE_RECORD_VERSION) {
+		r = -EBADMSG;
+		goto out_free_json;
+	}
+	r = copy_str(o, "name", img.name, sizeof(img.name));
+	if (r == 0)
+		r = copy_str(o, "id", img.id, sizeof(img.id));
+	if (r == 0)
+		r = copy_str(o, "root_device", img.root_device, sizeof(img.root_device));
+	if (r == 0)
+		r = dup_opt_str(o, "owner", &img.owner);
+	if (r == 0)
+		r = dup_opt_str(o, "description", &img.description);
+	if (r == 0)
+		r = decode_devices(json_object_get(o, "devices"), &img);
+	if (r < 0)
+		goto out_free_json;
+	v = json_object_get(o, "created");
+	img.arch = parse_enum(o, "architecture", sfs_arch_parse);
+	img.boot_mode = parse_enum(o, "boot_mode", sfs_boot_mode_parse);
+	tags = json_object_get(o, "tags");
+	perm = json_object_get(o, "launch_permissions");
+	if (!json_is_integer(v) || !json_is_object(tags) || !json_is_object(perm) ||
+	    !json_is_boolean(json_object_get(perm, "public"))) {
+		r = -EBADMSG;
+		goto out_free_json;
+	}
+	img.created = json_integer_value(v);
+	json_object_foreach(tags, k, v)
+	{
+		if (!json_is_string(v)) {
+			r = -EBADMSG;
+			goto out_free_json;
+		}
+	}
+	json_object_update(img.tags, tags);
+	img.public = json_is_true(json_object_get(perm, "public"));
+	json_array_extend(img.users, json_object_get(perm, "users"));
+	json_array_extend(img.groups, json_object_get(perm, "groups"));
+	if (!img.id[0] || sfs_image_validate(&img, err, sizeof(err)) < 0)
+		r = -EBADMSG;
+out_free_json:
+	json_decref(o);
+	if (r < 0) {
+		sfs_image_release(&img);
+		return r;
+	}
+	*ret = img;
+	return 0;
+}
+
+/* ---- the catalog ---- */
+
+static int db_get(struct sfs_txn *t, const char *name, MDB_val *v)
+{
+	struct sfs_store *s = sfs_txn_store(t);
+	MDB_val k = {strlen(name), (void *)name};
+
+	return sfs_mdb_err(mdb_get(sfs_txn_mdb(t), s->dbi[SFS_DBI_IMAGES], &k, v));
+}
+
+static int db_put(struct sfs_txn *t, const struct sfs_image *img)
+{
+	struct sfs_store *s = sfs_txn_store(t);
+	char *json = sfs_image_encode(img);
+	MDB_val k = {strlen(img->name), (void *)img->name}, v;
+	int r;
+
+	if (!json)
+		return -ENOMEM;
+	v.mv_size = strlen(json);
+	v.mv_data = json;
+	r = sfs_mdb_err(mdb_put(sfs_txn_mdb(t), s->dbi[SFS_DBI_IMAGES], &k, &v, 0));
+	free(json);
+	return r;
+}
+
+int sfs_cat_image_get(struct sfs_txn *t, const char *name, struct sfs_image *ret)
+{
+	MDB_val v;
+	int r;
+
+	if (!sfs_name_valid(name))
+		return -ENOENT;
+	r = db_get(t, name, &v);
+	if (r < 0)
+		return r;
+	return sfs_image_decode(v.mv_data, v.mv_size, ret);
+}
+
+struct find_ctx {
+	const char *id;
+	struct sfs_image *ret;
+};
+
+static int find_cb(void *ctx, const struct sfs_image *img)
+{
+	struct find_ctx *f = ctx;
+	char *json;
+	int r;
+
+	if (strcmp(img->id, f->id))
+		return 0;
+	/* The walk releases img after the call: keep a copy through the codec. */
+	json = sfs_image_encode(img);
+	if (!json)
+		return -ENOMEM;
+	r = sfs_image_decode(json, strlen(json), f->ret);
+	free(json);
+	return r < 0 ? r : 1;
+}
+
+int sfs_cat_image_find(struct sfs_txn *t, const char *name_or_id, struct sfs_image *ret)
+{
+	struct find_ctx f = {name_or_id, ret};
+	int r = sfs_cat_image_get(t, name_or_id, ret);
+
+	if (r != -ENOENT || !sfs_idstr_valid(name_or_id, "ami-"))
+		return r;
+	r = sfs_cat_image_foreach(t, find_cb, &f);
+	if (r < 0)
+		return r;
+	return r == 1 ? 0 : -ENOENT;
+}
+
+/* A snapshot this writer session made: still pending in the catalog, it
+ * becomes completed in the same commit as the image. */
+static const struct sfs_snapshot *session_snapshot(const struct sfs_writer *w, const char *id)
+{
+	for (size_t i = 0; w && i < w->n_done; i++)
+		if (!strcmp(w->done[i].id, id))
+			return &w->done[i];
+	return NULL;
+}
+
+/* Checks one mapping against its snapshot and fills a zero size. */
+static int check_mapping(struct sfs_txn *t, const struct sfs_writer *w, struct sfs_image_device *d,
+			 char *err, size_t errlen)
+{
+	const struct sfs_snapshot *own = session_snapshot(w, d->snapshot);
+	struct sfs_snapshot sn = {0};
+	uint64_t size;
+	int r = 0;
+
+	if (own) {
+		size = own->size;
+	} else {
+		r = sfs_cat_snapshot_get(t, d->snapshot, &sn);
+		if (r == -ENOENT)
+			snprintf(err, errlen, "device %s: no snapshot %s", d->device, d->snapshot);
+		if (r < 0)
+			return r;
+		size = sn.size;
+		if (sn.state != SFS_SNAP_COMPLETED) {
+			snprintf(err, errlen, "device %s: snapshot %s is %s, not completed",
+				 d->device, d->snapshot, sfs_snap_state_name(sn.state));
+			r = -EAGAIN;
+		}
+		sfs_snapshot_release(&sn);
+		if (r < 0)
+			return r;
+	}
+	if (d->size == 0)
+		d->size = size;
+	if (d->size < size) {
+		snprintf(err, errlen,
+			 "device %s: size %" PRIu64 " is smaller than snapshot %s (%" PRIu64
+			 " bytes)",
+			 d->device, d->size, d->snapshot, size);
+		return -ERANGE;
+	}
+	/* A disk of zero bytes cannot be attached to a VM. */
+	if (d->size == 0) {
+		snprintf(err, errlen, "device %s: snapshot %s is empty (give a size with :SIZE)",
+			 d->device, d->snapshot);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int image_create(struct sfs_txn *t, const struct sfs_writer *w, struct sfs_image *img,
+			char *err, size_t errlen)
+{
+	MDB_val v;
+	int r;
+
+	r = sfs_image_validate(img, err, errlen);
+	if (r < 0)
+		return r;
+	r = db_get(t, img->name, &v);
+	if (r == 0) {
+		snprintf(err, errlen, "an image named %s already exists", img->name);
+		return -EEXIST;
+	}
+	if (r != -ENOENT)
+		return r;
+	for (size_t i = 0; i < img->ndevices; i++) {
+		r = check_mapping(t, w, &img->devices[i], err, errlen);
+		if (r < 0)
+			return r;
+	}
+	if (!img->id[0]) {
+		r = sfs_idstr_new("ami-", img->id);
+		if (r < 0)
+			return r;
+	}
+	if (!img->created)
+		img->created = (int64_t)time(NULL);
+	r = db_put(t, img);
+	if (r == 0)
+		r = sfs_cat_bump_generation(t);
+	return r;
+}
+
+int sfs_cat_image_create(struct sfs_txn *t, struct sfs_image *img, char *err, size_t errlen)
+{
+	return image_create(t, NULL, img, err, errlen);
+}
+
+int sfs_writer_image_create(struct sfs_writer *w, struct sfs_image *img, char *err, size_t errlen)
+{
+	return image_create(sfs_writer_txn(w), w, img, err, errlen);
+}
+
+int sfs_cat_image_update(struct sfs_txn *t, const struct sfs_image *img)
+{
+	char err[256];
+	MDB_val v;
+	int r;
+
+	if (sfs_image_validate(img, err, sizeof(err)) < 0 || !img->id[0])
+		return -EINVAL;
+	r = db_get(t, img->name, &v);
+	if (r < 0)
+		return r;
+	r = db_put(t, img);
+	if (r == 0)
+		r = sfs_cat_bump_generation(t);
+	return r;
+}
+
+int sfs_cat_image_foreach(struct sfs_txn *t, sfs_image_fn fn, void *ctx)
+{
+	struct sfs_store *s = sfs_txn_store(t);
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, r = 0;
+
+	rc = mdb_cursor_open(sfs_txn_mdb(t), s->dbi[SFS_DBI_IMAGES], &c);
+	if (rc)
+		return sfs_mdb_err(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		struct sfs_image img;
+
+		r = sfs_image_decode(v.mv_data, v.mv_size, &img);
+		if (r < 0)
+			break;
+		r = fn(ctx, &img);
+		sfs_image_release(&img);
+		if (r)
+			break;
+	}
+	if (rc && rc != MDB_NOTFOUND)
+		r = sfs_mdb_err(rc);
+	mdb_cursor_close(c);
+	return r;
+}
+
+int sfs_cat_image_deregister(struct sfs_txn *t, const char *name, bool delete_snapshots,
+			     sfs_deregister_fn fn, void *ctx)
+{
+	struct sfs_store *s = sfs_txn_store(t);
+	struct sfs_image img;
+	MDB_val k = {strlen(name), (void *)name};
+	int r;
+
+	r = sfs_cat_image_get(t, name, &img);
+	if (r < 0)
+		return r;
+	/* Deleted first, so that the image does not count as a user of its
+	 * own snapshots below. */
+	r = sfs_mdb_err(mdb_del(sfs_txn_mdb(t), s->dbi[SFS_DBI_IMAGES], &k, NULL));
+	for (size_t i = 0; r == 0 && delete_snapshots && i < img.ndevices; i++) {
+		const char *sid = img.devices[i].snapshot;
+		char user[SFS_NAME_MAX + 1];
+		bool seen = false;
+
+		for (size_t j = 0; j < i; j++)
+			seen |= !strcmp(img.devices[j].snapshot, sid);
+		if (seen)
+			continue;
+		r = sfs_image_user_of(t, sid, user, sizeof(user));
+		if (r == 1) {
+			if (fn)
+				fn(ctx, sid, false, user);
+			r = 0;
+			continue;
+		}
+		if (r < 0)
+			break;
+		r = sfs_cat_snapshot_del(t, sid);
+		if (r == -ENOENT) /* deleted behind the image's back: nothing to do */
+			r = 0;
+		else if (r == 0 && fn)
+			fn(ctx, sid, true, NULL);
+	}
+	if (r == 0)
+		r = sfs_cat_bump_generation(t);
+	sfs_image_release(&img);
+	return r;
+}

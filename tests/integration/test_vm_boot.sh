@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# A VM boots straight off a snapfs mount: an ext4 root volume holding a
+# marker file and a second data volume are registered as an image (the
+# root from an existing snapshot, shown larger than it is; the data disk
+# snapshotted at create), the store is mounted, and the QEMU command from
+# `image launch-config` boots the Debian kernel under TCG with a busybox
+# initramfs whose /init mounts both disks read-only, prints the markers to
+# the serial console and powers off. The boot must finish within
+# SNAPFS_VM_TIMEOUT seconds (180 by default).
+#
+# Needs linux-image-amd64, busybox-static and qemu-system-x86; they are
+# installed here when missing (they are large and only this test uses
+# them). Skips (77) only when /dev/fuse is missing.
+. "$(dirname "$0")/lib.sh" "$@"
+
+[ -e /dev/fuse ] || { echo "SKIP: no /dev/fuse" >&2; exit 77; }
+TIMEOUT=${SNAPFS_VM_TIMEOUT:-180}
+
+need_pkgs=()
+command -v qemu-system-x86_64 >/dev/null || need_pkgs+=(qemu-system-x86)
+[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx poweroff &&
+	file -L /bin/busybox 2>/dev/null | grep -q static || need_pkgs+=(busybox-static)
+compgen -G "/boot/vmlinuz-*-amd64" >/dev/null || need_pkgs+=(linux-image-amd64)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+	log "installing ${need_pkgs[*]}"
+	[ "$(id -u)" -eq 0 ] || fail "missing ${need_pkgs[*]} and not root to install them"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -q --no-install-recommends "${need_pkgs[@]}" >"$T/apt.log" 2>&1 || {
+		apt-get update -q >>"$T/apt.log" 2>&1
+		apt-get install -y -q --no-install-recommends "${need_pkgs[@]}" >>"$T/apt.log" 2>&1
+	} || fail "apt-get install ${need_pkgs[*]} failed: $(tail -3 "$T/apt.log")"
+fi
+
+VMLINUZ=$(ls -v /boot/vmlinuz-*-amd64 | tail -n 1)
+KVER=${VMLINUZ#/boot/vmlinuz-}
+MODDIR=/lib/modules/$KVER
+[ -f "$MODDIR/modules.dep" ] || fail "no modules for kernel $KVER"
+
+log "initramfs for $KVER"
+INITRD=$T/initrd
+mkdir -p "$INITRD"/{bin,dev,proc,sys,mnt/root,mnt/data,lib/modules}
+cp /bin/busybox "$INITRD/bin/busybox"
+
+# modules MOD...: paths (relative to $MODDIR) of MOD and what it needs,
+# dependencies first, each once; built-in modules have no entry.
+declare -A _seen=()
+modules() {
+	local m path deps d
+	for m in "$@"; do
+		path=$(grep -E "^([^:]*/)?${m}\.ko(\.[a-z]+)?:" "$MODDIR/modules.dep" | head -n 1) || true
+		[ -n "$path" ] || continue
+		deps=${path#*:}
+		path=${path%%:*}
+		[ -n "${_seen[$path]:-}" ] && continue
+		_seen[$path]=1
+		for d in $deps; do
+			d=$(basename "$d")
+			modules "${d%%.ko*}"
+		done
+		echo "$path"
+	done
+}
+mapfile -t MODS < <(modules virtio_pci virtio_blk crc32c_generic ext4)
+[ ${#MODS[@]} -gt 0 ] || fail "no modules resolved"
+: >"$INITRD/modules.list"
+for p in "${MODS[@]}"; do
+	case "$p" in
+	*.ko) cp "$MODDIR/$p" "$INITRD/lib/modules/" ;;
+	*.ko.xz) xz -dc "$MODDIR/$p" >"$INITRD/lib/modules/$(basename "${p%.xz}")" ;;
+	*.ko.zst) zstd -qdc "$MODDIR/$p" >"$INITRD/lib/modules/$(basename "${p%.zst}")" ;;
+	*) fail "module format of $p" ;;
+	esac
+	basename "${p%.ko*}.ko" >>"$INITRD/modules.list"
+done
+
+cat >"$INITRD/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in $(cat /modules.list); do
+	insmod /lib/modules/$m 2>/dev/null
+done
+i=0
+while [ ! -b /dev/vdb ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+if mount -t ext4 -o ro /dev/vda /mnt/root && mount -t ext4 -o ro /dev/vdb /mnt/data; then
+	echo "root marker: $(cat /mnt/root/marker)"
+	echo "data marker: $(cat /mnt/data/marker)"
+	# The launch line attaches the mount's files read-only.
+	echo "vda ro=$(cat /sys/block/vda/ro)"
+else
+	echo "mount failed"; ls -l /dev/vd* 2>&1
+fi
+poweroff -f
+EOF
+chmod +x "$INITRD/init"
+(cd "$INITRD" && find . | cpio -o -H newc --quiet | gzip -1) >"$T/initrd.gz"
+
+log "volumes"
+MARK_ROOT="root-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+MARK_DATA="data-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+mkdir -p "$T/rootfs" "$T/datafs"
+echo "$MARK_ROOT" >"$T/rootfs/marker"
+echo "$MARK_DATA" >"$T/datafs/marker"
+head -c 4M /dev/urandom >"$T/rootfs/payload"
+truncate -s 64M "$T/root.ext4"
+truncate -s 16M "$T/data.ext4"
+mkfs.ext4 -q -F -d "$T/rootfs" "$T/root.ext4"
+mkfs.ext4 -q -F -d "$T/datafs" "$T/data.ext4"
+
+sfs init >/dev/null
+SNAP=$(sfs snapshot create vm-root "$T/root.ext4" --no-progress)
+sfs image create vmtest --device sda="$SNAP:96M" --device sdb="$T/data.ext4" \
+	--root-device sda --arch x86_64 --boot-mode bios --no-progress >/dev/null ||
+	fail "image create"
+
+log "mount"
+MNT=$T/mnt
+mkdir -p "$MNT"
+track_mount "$MNT"
+"$SNAPFS" --store "$STORE" mount "$MNT" || fail "mount failed"
+for _ in $(seq 100); do
+	[ -e "$MNT/images/vmtest/sda.img" ] && break
+	sleep 0.1
+done
+[ -e "$MNT/images/vmtest/sda.img" ] || fail "no images/vmtest/sda.img in the mount"
+[ "$(stat -c %s "$MNT/images/vmtest/sda.img")" = $((96 << 20)) ] || fail "sda.img size"
+cmp -n $((64 << 20)) "$MNT/images/vmtest/sda.img" "$T/root.ext4" || fail "sda.img bytes"
+
+log "boot (TCG, timeout ${TIMEOUT}s)"
+sfs image launch-config vmtest --mount "$MNT" --kernel "$VMLINUZ" --initrd "$T/initrd.gz" \
+	--append "console=ttyS0 panic=-1 quiet" --accel tcg --memory 512 \
+	--serial "$T/serial.log" >"$T/launch.sh" || fail "launch-config"
+start=$(date +%s.%N)
+rc=0
+timeout "$TIMEOUT" sh "$T/launch.sh" -no-reboot >"$T/qemu.out" 2>&1 || rc=$?
+end=$(date +%s.%N)
+secs=$(echo "$end - $start" | bc 2>/dev/null || python3 -c "print(round($end - $start, 1))")
+[ $rc -ne 124 ] || fail "the VM did not power off within ${TIMEOUT}s; serial: $(tail -5 "$T/serial.log")"
+[ $rc -eq 0 ] || fail "qemu exited $rc: $(cat "$T/qemu.out")"
+grep -q "root marker: $MARK_ROOT" "$T/serial.log" || fail "no root marker on the console: $(tail -20 "$T/serial.log")"
+grep -q "data marker: $MARK_DATA" "$T/serial.log" || fail "no data marker on the console"
+grep -q "vda ro=1" "$T/serial.log" || fail "the root drive is not read-only in the guest"
+log "booted and powered off in ${secs}s"
+exit 0

@@ -1,0 +1,493 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The image catalog: device names, architectures and boot modes, record
+ * validation and round trips (and rejection of damaged records), create
+ * against the catalog (unknown, pending and too-large snapshots, taken
+ * names), images made in a writer session together with their
+ * snapshots, deregister with shared snapshots, and launch permissions.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "snapfs/image.h"
+#include "snapfs/ingest.h"
+#include "fixture.h"
+
+/* A completed snapshot of `size` bytes of text, as volume `volume`. */
+static void make_snapshot(const char *volume, size_t size, uint64_t seed, char id[SFS_IDSTR_SIZE])
+{
+	struct sfs_ingest_opts o = {.volume = volume, .threads = 1};
+	struct sfs_ingest_result res;
+	char path[4200];
+	uint8_t *buf = malloc(size ? size : 1);
+	int fd, r;
+
+	cr_assert_not_null(buf);
+	fx_fill_text(buf, size, seed);
+	snprintf(path, sizeof(path), "%s/../src-%s", fx_dir, volume);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, buf, size), (ssize_t)size);
+	close(fd);
+	free(buf);
+	o.source = path;
+	r = sfs_ingest(fx_store, &o, &res);
+	cr_assert_eq(r, 0, "ingest: %s (%s)", strerror(-r), res.error);
+	memcpy(id, res.snap_id, SFS_IDSTR_SIZE);
+}
+
+static void image_with(struct sfs_image *img, const char *name, const char *dev, const char *snap)
+{
+	cr_assert_eq(sfs_image_init(img), 0);
+	snprintf(img->name, sizeof(img->name), "%s", name);
+	cr_assert_eq(sfs_image_add_device(img, dev, snap, 0), 0);
+	snprintf(img->root_device, sizeof(img->root_device), "%s", dev);
+}
+
+static uint64_t generation(void)
+{
+	struct sfs_txn *t;
+	uint64_t g;
+
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_cat_generation(t, &g), 0);
+	sfs_txn_abort(t);
+	return g;
+}
+
+static int create(struct sfs_image *img, char *err, size_t errlen)
+{
+	struct sfs_txn *t;
+	int r;
+
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	r = sfs_cat_image_create(t, img, err, errlen);
+	if (r == 0)
+		return sfs_txn_commit(t);
+	sfs_txn_abort(t);
+	return r;
+}
+
+static int get(const char *name, struct sfs_image *ret)
+{
+	struct sfs_txn *t;
+	int r;
+
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	r = sfs_cat_image_find(t, name, ret);
+	sfs_txn_abort(t);
+	return r;
+}
+
+Test(image, device_names)
+{
+	static const char *const good[] = {"sda",     "sdb",	  "vda",      "xvdf",
+					   "hdc",     "sdaa",	  "sda1",     "xvda12",
+					   "nvme0n1", "nvme10n2", "nvme0n1p1"};
+	static const char *const bad[] = {"",	    "sd",	 "sda0",     "sdA",   "sdabc",
+					  "sda123", "dev/sda",	 "/dev/sda", "nvme",  "nvme0",
+					  "nvme0n", "nvme0n1p0", "nvme01n1", "loop0", "sda-1",
+					  "../sda", "sda.img",	 "xvd"};
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		cr_expect(sfs_devname_valid(good[i]), "%s should be valid", good[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect(!sfs_devname_valid(bad[i]), "'%s' should be invalid", bad[i]);
+}
+
+Test(image, arch_and_boot_mode)
+{
+	cr_assert_eq(sfs_arch_parse("x86_64"), SFS_ARCH_X86_64);
+	cr_assert_eq(sfs_arch_parse("amd64"), SFS_ARCH_X86_64);
+	cr_assert_eq(sfs_arch_parse("arm64"), SFS_ARCH_ARM64);
+	cr_assert_eq(sfs_arch_parse("aarch64"), SFS_ARCH_ARM64);
+	cr_assert_eq(sfs_arch_parse("i386"), SFS_ARCH_I386);
+	cr_assert_eq(sfs_arch_parse("sparc"), -EINVAL);
+	cr_assert_eq(sfs_boot_mode_parse("uefi"), SFS_BOOT_UEFI);
+	cr_assert_eq(sfs_boot_mode_parse("bios"), SFS_BOOT_BIOS);
+	cr_assert_eq(sfs_boot_mode_parse("legacy"), -EINVAL);
+	cr_assert_str_eq(sfs_arch_name(SFS_ARCH_ARM64), "arm64");
+	cr_assert_null(sfs_arch_name(7));
+	cr_assert_eq(sfs_boot_mode_default(SFS_ARCH_ARM64), SFS_BOOT_UEFI);
+	cr_assert_eq(sfs_boot_mode_default(SFS_ARCH_X86_64), SFS_BOOT_BIOS);
+}
+
+Test(image, validate)
+{
+	struct sfs_image img;
+	char err[256];
+
+	image_with(&img, "web", "sda", "snap-0123456789abcdef0");
+	cr_assert_eq(sfs_image_validate(&img, err, sizeof(err)), 0, "%s", err);
+
+	cr_assert_eq(sfs_image_add_device(&img, "sda", "snap-0123456789abcdef1", 0), -EEXIST);
+	cr_assert_eq(sfs_image_add_device(&img, "disk0", "snap-0123456789abcdef1", 0), -EINVAL);
+	cr_assert_eq(sfs_image_add_device(&img, "sdb", "vol-0123456789abcdef1", 0), -EINVAL);
+
+	snprintf(img.root_device, sizeof(img.root_device), "sdc");
+	cr_assert_eq(sfs_image_validate(&img, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "root device 'sdc'"), "%s", err);
+	snprintf(img.root_device, sizeof(img.root_device), "sda");
+
+	img.arch = SFS_ARCH_I386;
+	img.boot_mode = SFS_BOOT_UEFI;
+	cr_assert_eq(sfs_image_validate(&img, err, sizeof(err)), -EINVAL);
+	img.arch = SFS_ARCH_ARM64;
+	img.boot_mode = SFS_BOOT_BIOS;
+	cr_assert_eq(sfs_image_validate(&img, err, sizeof(err)), -EINVAL);
+	img.boot_mode = SFS_BOOT_UEFI;
+	cr_assert_eq(sfs_image_validate(&img, err, sizeof(err)), 0, "%s", err);
+	img.arch = 9;
+	cr_assert_eq(sfs_image_validate(&img, err, sizeof(err)), -EINVAL);
+	img.arch = SFS_ARCH_ARM64;
+
+	snprintf(img.name, sizeof(img.name), "-bad");
+	cr_assert_eq(sfs_image_validate(&img, err, sizeof(err)), -EINVAL);
+	sfs_image_release(&img);
+
+	cr_assert_eq(sfs_image_init(&img), 0);
+	snprintf(img.name, sizeof(img.name), "empty");
+	cr_assert_eq(sfs_image_validate(&img, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "no device"), "%s", err);
+	sfs_image_release(&img);
+}
+
+Test(image, record_round_trip)
+{
+	struct sfs_image img, back;
+	char *json;
+
+	image_with(&img, "web-2026-11", "sda", "snap-0123456789abcdef0");
+	cr_assert_eq(sfs_image_add_device(&img, "nvme0n1", "snap-0123456789abcdef1", 1 << 20), 0);
+	snprintf(img.id, sizeof(img.id), "ami-0123456789abcdef0");
+	img.devices[0].size = 4096;
+	img.created = 1795000000;
+	img.arch = SFS_ARCH_ARM64;
+	img.boot_mode = SFS_BOOT_UEFI;
+	img.owner = strdup("alice");
+	img.description = strdup("web tier");
+	img.public = true;
+	json_object_set_new(img.tags, "role", json_string("web"));
+	cr_assert_eq(sfs_image_perm_add(&img, SFS_PERM_USER, "bob"), 0);
+	cr_assert_eq(sfs_image_perm_add(&img, SFS_PERM_GROUP, "ops"), 0);
+
+	json = sfs_image_encode(&img);
+	cr_assert_not_null(json);
+	cr_assert_null(strstr(json, "\"file\""), "derived fields are not stored: %s", json);
+	cr_assert_eq(sfs_image_decode(json, strlen(json), &back), 0, "%s", json);
+	cr_assert_str_eq(back.name, img.name);
+	cr_assert_str_eq(back.id, img.id);
+	cr_assert_eq(back.ndevices, 2);
+	cr_assert_str_eq(back.devices[1].device, "nvme0n1");
+	cr_assert_str_eq(back.devices[1].snapshot, "snap-0123456789abcdef1");
+	cr_assert_eq(back.devices[0].size, 4096);
+	cr_assert_eq(back.devices[1].size, 1 << 20);
+	cr_assert_eq(back.created, img.created);
+	cr_assert_eq(back.arch, SFS_ARCH_ARM64);
+	cr_assert_eq(back.boot_mode, SFS_BOOT_UEFI);
+	cr_assert_str_eq(back.root_device, "sda");
+	cr_assert_str_eq(back.owner, "alice");
+	cr_assert_str_eq(back.description, "web tier");
+	cr_assert(back.public);
+	cr_assert_str_eq(json_string_value(json_object_get(back.tags, "role")), "web");
+	cr_assert_str_eq(json_string_value(json_array_get(back.users, 0)), "bob");
+	cr_assert_str_eq(json_string_value(json_array_get(back.groups, 0)), "ops");
+	free(json);
+	sfs_image_release(&back);
+	sfs_image_release(&img);
+}
+
+Test(image, decode_rejects_damage)
+{
+	static const char *const bad[] = {
+	    "",
+	    "[]",
+	    "{\"v\":2}",
+	    /* a device name that would escape the image's directory */
+	    "{\"v\":1,\"id\":\"ami-0123456789abcdef0\",\"name\":\"w\",\"created\":1,"
+	    "\"architecture\":\"x86_64\",\"boot_mode\":\"bios\",\"root_device\":\"sda\","
+	    "\"devices\":[{\"device\":\"../sda\",\"snapshot\":\"snap-0123456789abcdef0\","
+	    "\"size\":1}],\"tags\":{},\"launch_permissions\":{\"public\":false,\"users\":[],"
+	    "\"groups\":[]}}",
+	    /* size 0 */
+	    "{\"v\":1,\"id\":\"ami-0123456789abcdef0\",\"name\":\"w\",\"created\":1,"
+	    "\"architecture\":\"x86_64\",\"boot_mode\":\"bios\",\"root_device\":\"sda\","
+	    "\"devices\":[{\"device\":\"sda\",\"snapshot\":\"snap-0123456789abcdef0\","
+	    "\"size\":0}],\"tags\":{},\"launch_permissions\":{\"public\":false,\"users\":[],"
+	    "\"groups\":[]}}",
+	    /* unknown architecture */
+	    "{\"v\":1,\"id\":\"ami-0123456789abcdef0\",\"name\":\"w\",\"created\":1,"
+	    "\"architecture\":\"mips\",\"boot_mode\":\"bios\",\"root_device\":\"sda\","
+	    "\"devices\":[{\"device\":\"sda\",\"snapshot\":\"snap-0123456789abcdef0\","
+	    "\"size\":1}],\"tags\":{},\"launch_permissions\":{\"public\":false,\"users\":[],"
+	    "\"groups\":[]}}",
+	    /* a user name that is not a string */
+	    "{\"v\":1,\"id\":\"ami-0123456789abcdef0\",\"name\":\"w\",\"created\":1,"
+	    "\"architecture\":\"x86_64\",\"boot_mode\":\"bios\",\"root_device\":\"sda\","
+	    "\"devices\":[{\"device\":\"sda\",\"snapshot\":\"snap-0123456789abcdef0\","
+	    "\"size\":1}],\"tags\":{},\"launch_permissions\":{\"public\":false,\"users\":[7],"
+	    "\"groups\":[]}}",
+	};
+	const char *good = "{\"v\":1,\"id\":\"ami-0123456789abcdef0\",\"name\":\"w\",\"created\":1,"
+			   "\"architecture\":\"x86_64\",\"boot_mode\":\"bios\",\"root_device\":"
+			   "\"sda\",\"devices\":[{\"device\":\"sda\",\"snapshot\":"
+			   "\"snap-0123456789abcdef0\",\"size\":1}],\"tags\":{},"
+			   "\"launch_permissions\":{\"public\":false,\"users\":[],\"groups\":[]}}";
+	struct sfs_image img;
+
+	cr_assert_eq(sfs_image_decode(good, strlen(good), &img), 0);
+	sfs_image_release(&img);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect_eq(sfs_image_decode(bad[i], strlen(bad[i]), &img), -EBADMSG, "case %zu",
+			     i);
+}
+
+Test(image, create_checks_the_catalog, .init = fx_setup, .fini = fx_teardown)
+{
+	struct sfs_image img, back;
+	char snap[SFS_IDSTR_SIZE], err[256];
+	uint64_t g;
+
+	make_snapshot("root", 200000, 1, snap);
+
+	image_with(&img, "web", "sda", "snap-0123456789abcdef0");
+	cr_assert_eq(create(&img, err, sizeof(err)), -ENOENT);
+	cr_assert(strstr(err, "no snapshot snap-0123456789abcdef0"), "%s", err);
+	sfs_image_release(&img);
+
+	image_with(&img, "web", "sda", snap);
+	img.devices[0].size = 4096;
+	cr_assert_eq(create(&img, err, sizeof(err)), -ERANGE);
+	cr_assert(strstr(err, "smaller than snapshot"), "%s", err);
+	sfs_image_release(&img);
+
+	g = generation();
+	image_with(&img, "web", "sda", snap);
+	cr_assert_eq(sfs_image_add_device(&img, "sdb", snap, 1 << 30), 0);
+	cr_assert_eq(create(&img, err, sizeof(err)), 0, "%s", err);
+	cr_assert(sfs_idstr_valid(img.id, "ami-"), "%s", img.id);
+	cr_assert_eq(img.devices[0].size, 200000, "size 0 becomes the snapshot's size");
+	cr_assert_gt(generation(), g);
+
+	cr_assert_eq(get("web", &back), 0);
+	cr_assert_eq(back.devices[1].size, 1 << 30);
+	sfs_image_release(&back);
+	cr_assert_eq(get(img.id, &back), 0, "found by id");
+	cr_assert_str_eq(back.name, "web");
+	sfs_image_release(&back);
+	cr_assert_eq(get("ami-0123456789abcdef0", &back), -ENOENT);
+
+	/* the name is taken now */
+	img.id[0] = '\0';
+	cr_assert_eq(create(&img, err, sizeof(err)), -EEXIST);
+	cr_assert(strstr(err, "already exists"), "%s", err);
+	sfs_image_release(&img);
+}
+
+Test(image, pending_snapshot_refused, .init = fx_setup, .fini = fx_teardown)
+{
+	struct sfs_snapshot sn;
+	struct sfs_image img;
+	struct sfs_txn *t;
+	char snap[SFS_IDSTR_SIZE], err[256];
+
+	make_snapshot("root", 70000, 2, snap);
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_snapshot_get(t, snap, &sn), 0);
+	sn.state = SFS_SNAP_ERROR;
+	cr_assert_eq(sfs_cat_snapshot_put(t, &sn), 0);
+	sfs_snapshot_release(&sn);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+
+	image_with(&img, "web", "sda", snap);
+	cr_assert_eq(create(&img, err, sizeof(err)), -EAGAIN);
+	cr_assert(strstr(err, "not completed"), "%s", err);
+	sfs_image_release(&img);
+}
+
+/* Writes size bytes of text to path. */
+static void write_source(const char *path, size_t size, uint64_t seed)
+{
+	uint8_t *buf = malloc(size);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	cr_assert_not_null(buf);
+	cr_assert_geq(fd, 0);
+	fx_fill_text(buf, size, seed);
+	cr_assert_eq(write(fd, buf, size), (ssize_t)size);
+	close(fd);
+	free(buf);
+}
+
+Test(image, created_with_its_snapshots_in_one_commit, .init = fx_setup, .fini = fx_teardown)
+{
+	struct sfs_ingest_opts o = {.volume = "web-sda", .threads = 1};
+	struct sfs_ingest_result res;
+	struct sfs_writer *w;
+	struct sfs_snapshot sn;
+	struct sfs_image img, back;
+	struct sfs_txn *t;
+	char path[4200], err[256];
+
+	snprintf(path, sizeof(path), "%s/../src", fx_dir);
+	write_source(path, 300000, 3);
+	o.source = path;
+
+	/* aborted: neither the snapshot nor the image remains */
+	cr_assert_eq(sfs_writer_begin(fx_store, &w), 0);
+	cr_assert_eq(sfs_writer_snapshot(w, &o, &res), 0);
+	image_with(&img, "web", "sda", res.snap_id);
+	cr_assert_eq(sfs_writer_image_create(w, &img, err, sizeof(err)), 0, "%s", err);
+	sfs_writer_abort(w);
+	sfs_image_release(&img);
+	cr_assert_eq(get("web", &back), -ENOENT);
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_cat_snapshot_get(t, res.snap_id, &sn), -ENOENT);
+	sfs_txn_abort(t);
+
+	/* committed: both, the snapshot completed */
+	cr_assert_eq(sfs_writer_begin(fx_store, &w), 0);
+	cr_assert_eq(sfs_writer_snapshot(w, &o, &res), 0);
+	image_with(&img, "web", "sda", res.snap_id);
+	cr_assert_eq(sfs_writer_image_create(w, &img, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(img.devices[0].size, 300000);
+	cr_assert_eq(sfs_writer_commit(w), 0);
+	cr_assert_eq(get("web", &back), 0);
+	cr_assert_str_eq(back.devices[0].snapshot, res.snap_id);
+	sfs_image_release(&back);
+	sfs_image_release(&img);
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_cat_snapshot_get(t, res.snap_id, &sn), 0);
+	cr_assert_eq(sn.state, SFS_SNAP_COMPLETED);
+	sfs_snapshot_release(&sn);
+	sfs_txn_abort(t);
+}
+
+struct dereg_log {
+	int deleted, kept;
+	char kept_for[SFS_NAME_MAX + 1];
+};
+
+static void dereg_cb(void *ctx, const char *snap_id, bool deleted, const char *kept_for)
+{
+	struct dereg_log *l = ctx;
+
+	if (deleted) {
+		l->deleted++;
+	} else {
+		l->kept++;
+		snprintf(l->kept_for, sizeof(l->kept_for), "%s", kept_for);
+	}
+}
+
+Test(image, deregister_keeps_shared_snapshots, .init = fx_setup, .fini = fx_teardown)
+{
+	char shared[SFS_IDSTR_SIZE], own[SFS_IDSTR_SIZE], err[256], user[SFS_NAME_MAX + 1];
+	struct dereg_log log = {0};
+	struct sfs_snapshot sn;
+	struct sfs_image a, b;
+	struct sfs_txn *t;
+
+	make_snapshot("shared", 70000, 4, shared);
+	make_snapshot("own", 70000, 5, own);
+	image_with(&a, "a", "sda", shared);
+	cr_assert_eq(sfs_image_add_device(&a, "sdb", own, 0), 0);
+	cr_assert_eq(sfs_image_add_device(&a, "sdc", own, 0), 0);
+	cr_assert_eq(create(&a, err, sizeof(err)), 0, "%s", err);
+	image_with(&b, "b", "xvda", shared);
+	cr_assert_eq(create(&b, err, sizeof(err)), 0, "%s", err);
+
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_image_user_of(t, own, user, sizeof(user)), 1);
+	cr_assert_str_eq(user, "a");
+	cr_assert_eq(sfs_image_user_of(t, "snap-0123456789abcdef0", user, sizeof(user)), 0);
+	sfs_txn_abort(t);
+
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_image_deregister(t, "a", true, dereg_cb, &log), 0);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+	cr_assert_eq(log.deleted, 1, "own, once although mapped twice");
+	cr_assert_eq(log.kept, 1);
+	cr_assert_str_eq(log.kept_for, "b");
+
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_snapshot_get(t, own, &sn), -ENOENT);
+	cr_assert_eq(sfs_cat_snapshot_get(t, shared, &sn), 0);
+	sfs_snapshot_release(&sn);
+	cr_assert_eq(sfs_cat_image_deregister(t, "a", false, NULL, NULL), -ENOENT);
+	cr_assert_eq(sfs_cat_image_deregister(t, "b", false, NULL, NULL), 0);
+	cr_assert_eq(sfs_cat_snapshot_get(t, shared, &sn), 0, "kept without --delete-snapshots");
+	sfs_snapshot_release(&sn);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+	sfs_image_release(&a);
+	sfs_image_release(&b);
+}
+
+Test(image, permission_lists)
+{
+	struct sfs_image img;
+
+	image_with(&img, "web", "sda", "snap-0123456789abcdef0");
+	cr_assert_eq(sfs_image_perm_add(&img, SFS_PERM_USER, "carol"), 0);
+	cr_assert_eq(sfs_image_perm_add(&img, SFS_PERM_USER, "alice"), 0);
+	cr_assert_eq(sfs_image_perm_add(&img, SFS_PERM_USER, "bob"), 0);
+	cr_assert_eq(sfs_image_perm_add(&img, SFS_PERM_USER, "bob"), -EEXIST);
+	cr_assert_eq(sfs_image_perm_add(&img, SFS_PERM_USER, ""), -EINVAL);
+	cr_assert_eq(sfs_image_perm_add(&img, SFS_PERM_GROUP, "a:b"), -EINVAL);
+	cr_assert_eq(json_array_size(img.users), 3);
+	cr_assert_str_eq(json_string_value(json_array_get(img.users, 0)), "alice");
+	cr_assert_str_eq(json_string_value(json_array_get(img.users, 2)), "carol");
+	cr_assert_eq(sfs_image_perm_remove(&img, SFS_PERM_USER, "bob"), 0);
+	cr_assert_eq(sfs_image_perm_remove(&img, SFS_PERM_USER, "bob"), -ENOENT);
+	cr_assert_eq(sfs_image_perm_remove(&img, SFS_PERM_GROUP, "alice"), -ENOENT);
+	cr_assert_eq(json_array_size(img.users), 2);
+	sfs_image_release(&img);
+}
+
+Test(image, acl)
+{
+	struct sfs_image img;
+	struct sfs_image_acl acl;
+	struct passwd *root = getpwuid(0);
+	struct group *g0 = getgrgid(0);
+	gid_t groups[2] = {4242, 0};
+
+	cr_assert_not_null(root);
+	cr_assert_not_null(g0);
+	image_with(&img, "web", "sda", "snap-0123456789abcdef0");
+	img.owner = strdup("no-such-user-here");
+	cr_assert_eq(sfs_image_perm_add(&img, SFS_PERM_USER, root->pw_name), 0);
+	cr_assert_eq(sfs_image_perm_add(&img, SFS_PERM_USER, "no-such-user-either"), 0);
+	cr_assert_eq(sfs_image_acl_build(&img, &acl), 0);
+	cr_assert(!acl.has_owner, "an owner that does not resolve matches nobody");
+	cr_assert_eq(acl.nuids, 1);
+	cr_assert_eq(acl.uids[0], 0);
+
+	cr_assert(sfs_image_acl_allows(&acl, 0, NULL, 0, 1000), "root");
+	cr_assert(sfs_image_acl_allows(&acl, 1000, NULL, 0, 1000), "store owner");
+	cr_assert(!sfs_image_acl_allows(&acl, 1234, groups, 1, 1000), "nobody in particular");
+	sfs_image_acl_release(&acl);
+
+	cr_assert_eq(sfs_image_perm_add(&img, SFS_PERM_GROUP, g0->gr_name), 0);
+	cr_assert_eq(sfs_image_acl_build(&img, &acl), 0);
+	cr_assert(sfs_image_acl_allows(&acl, 1234, groups, 2, 1000), "member of a listed group");
+	cr_assert(!sfs_image_acl_allows(&acl, 1234, groups, 1, 1000));
+	sfs_image_acl_release(&acl);
+
+	free(img.owner);
+	img.owner = strdup(root->pw_name);
+	img.public = true;
+	cr_assert_eq(sfs_image_acl_build(&img, &acl), 0);
+	cr_assert(acl.has_owner);
+	cr_assert(sfs_image_acl_allows(&acl, 1234, NULL, 0, 1000), "public");
+	sfs_image_acl_release(&acl);
+	sfs_image_release(&img);
+}
