@@ -713,12 +713,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	/* latest.img moves: the kernel must ask for its target each time. */
 	conn->want &= ~FUSE_CAP_CACHE_SYMLINKS;
+	/* libfuse ends the session unless this repeats the max_read mount
+	 * option exactly (0 when none was given). */
+	conn->max_read = mt->opts.max_read;
 	/* Let the kernel keep many readahead requests in flight. */
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
 	sfs_log(SFS_LOG_DEBUG, "fuse: max_read %u, max_readahead %u, max_write %u, caps 0x%x",
 		conn->max_read, conn->max_readahead, conn->max_write, conn->want);
-	(void)mt;
 }
 
 const struct fuse_lowlevel_ops sfs_fsops = {

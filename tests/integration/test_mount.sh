@@ -202,8 +202,8 @@ do_umount "$MNT"
 mountpoint -q "$MNT" && fail "still mounted after fusermount3 -u"
 
 # ---- single-threaded ----
-step "single-threaded mount (-s) with a small cache"
-do_mount "$MNT" -s -o cache_size=8M
+step "single-threaded mount (-s) with a small cache and max_read"
+do_mount "$MNT" -s -o cache_size=8M,max_read=65536
 "$STRESS" "$MNT/snapshots/$SNAP5.img" "$RAW" 4 500 || fail "pread stress with -s"
 cmp "$MNT/snapshots/$SNAP2.img" "$T/ext4-2.img" || fail "cmp with -s"
 do_umount "$MNT"
