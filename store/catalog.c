@@ -637,17 +637,37 @@ int sfs_cat_snapshot_get(struct sfs_txn *t, const char *id, struct sfs_snapshot 
 	return sfs_snapshot_decode(v.mv_data, v.mv_size, ret);
 }
 
+/* The pending state of the stored record id: 1 pending, 0 not or absent. */
+static int stored_pending(struct sfs_txn *t, const char *id)
+{
+	struct sfs_snapshot old;
+	int r = sfs_cat_snapshot_get(t, id, &old);
+
+	if (r == -ENOENT || r == -EBADMSG)
+		return 0;
+	if (r < 0)
+		return r;
+	r = old.state == SFS_SNAP_PENDING;
+	sfs_snapshot_release(&old);
+	return r;
+}
+
 int sfs_cat_snapshot_put(struct sfs_txn *t, const struct sfs_snapshot *sn)
 {
 	char key[SFS_NAME_MAX + 32];
-	char *s = sfs_snapshot_encode(sn);
+	char *s;
 	size_t kl;
-	int r;
+	int was = stored_pending(t, sn->id), r;
 
+	if (was < 0)
+		return was;
+	s = sfs_snapshot_encode(sn);
 	if (!s)
 		return -ENOMEM;
 	r = put(t, SFS_DBI_SNAPSHOTS, sn->id, strlen(sn->id), s, strlen(s));
 	free(s);
+	if (r == 0 && was != (sn->state == SFS_SNAP_PENDING))
+		r = sfs_cat_pending_add(t, was ? -1 : 1);
 	if (r < 0)
 		return r;
 	kl = volsnap_key(sn->volume, sn->seq, key);
@@ -664,7 +684,10 @@ int sfs_cat_snapshot_del(struct sfs_txn *t, const char *id)
 	if (r < 0)
 		return r;
 	kl = volsnap_key(sn.volume, sn.seq, key);
+	r = sn.state == SFS_SNAP_PENDING ? sfs_cat_pending_add(t, -1) : 0;
 	sfs_snapshot_release(&sn);
+	if (r < 0)
+		return r;
 	r = del(t, SFS_DBI_VOLSNAP, key, kl);
 	if (r < 0 && r != -ENOENT)
 		return r;
@@ -825,12 +848,37 @@ static int pending_cb(void *ctx, const struct sfs_snapshot *sn)
 	return 0;
 }
 
+int sfs_cat_pending_add(struct sfs_txn *t, int delta)
+{
+	uint64_t n = 0;
+	int r = sfs_cat_meta_get(t, "pending", &n);
+
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (delta < 0 && (uint64_t)-delta > n)
+		n = 0;
+	else
+		n += (uint64_t)(int64_t)delta;
+	return sfs_cat_meta_put(t, "pending", n);
+}
+
 int sfs_cat_discard_pending(struct sfs_txn *t)
 {
 	struct pending_ctx p = { 0 };
 	MDB_cursor *c;
 	MDB_val k, v;
+	uint64_t count = 0;
 	int rc, r = 0;
+
+	/* The count of pending records keeps every writer's open O(1) in the
+	 * number of snapshots; only after an interrupted writer is there
+	 * anything to scan for. */
+	r = sfs_cat_meta_get(t, "pending", &count);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (count == 0)
+		return 0;
+	r = 0;
 
 	/* Not foreach_all: a damaged record must not stop recovery (and with
 	 * it every writer and check); it is skipped here and reported by
@@ -853,6 +901,8 @@ int sfs_cat_discard_pending(struct sfs_txn *t)
 	for (size_t i = 0; r == 0 && i < p.n; i++)
 		r = sfs_cat_snapshot_del(t, p.ids[i]);
 	free(p.ids);
+	if (r == 0)
+		r = sfs_cat_meta_put(t, "pending", 0);
 	if (r == 0 && p.n)
 		r = sfs_cat_bump_generation(t);
 	return r < 0 ? r : (int)p.n;
