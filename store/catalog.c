@@ -78,23 +78,58 @@ static MDB_dbi dbi(struct sfs_txn *t, enum sfs_dbi which)
 	return t->store->dbi[which];
 }
 
-static int get(struct sfs_txn *t, enum sfs_dbi which, const void *k, size_t klen, MDB_val *v)
+int sfs_cat_get_raw(struct sfs_txn *t, enum sfs_dbi which, const void *k, size_t klen,
+		    MDB_val *ret)
 {
 	MDB_val key = { klen, (void *)k };
-	return sfs_mdb_err(mdb_get(t->txn, dbi(t, which), &key, v));
+	return sfs_mdb_err(mdb_get(t->txn, dbi(t, which), &key, ret));
 }
 
-static int put(struct sfs_txn *t, enum sfs_dbi which, const void *k, size_t klen, const void *v,
-	       size_t vlen)
+int sfs_cat_put_raw(struct sfs_txn *t, enum sfs_dbi which, const void *k, size_t klen,
+		    const void *v, size_t vlen)
 {
 	MDB_val key = { klen, (void *)k }, val = { vlen, (void *)v };
 	return sfs_mdb_err(mdb_put(t->txn, dbi(t, which), &key, &val, 0));
 }
 
-static int del(struct sfs_txn *t, enum sfs_dbi which, const void *k, size_t klen)
+int sfs_cat_del_raw(struct sfs_txn *t, enum sfs_dbi which, const void *k, size_t klen)
 {
 	MDB_val key = { klen, (void *)k };
 	return sfs_mdb_err(mdb_del(t->txn, dbi(t, which), &key, NULL));
+}
+
+int sfs_cat_foreach_raw(struct sfs_txn *t, enum sfs_dbi which,
+			int (*fn)(void *ctx, const MDB_val *k, const MDB_val *v), void *ctx)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, r = 0;
+
+	rc = mdb_cursor_open(t->txn, dbi(t, which), &c);
+	if (rc)
+		return sfs_mdb_err(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		r = fn(ctx, &k, &v);
+		if (r)
+			break;
+	}
+	if (rc && rc != MDB_NOTFOUND)
+		r = sfs_mdb_err(rc);
+	mdb_cursor_close(c);
+	return r;
+}
+
+char *sfs_record_dumps(json_t *o, int version)
+{
+	char *s;
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "v", json_integer(version));
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return s;
 }
 
 /* ---- chunk index ---- */
@@ -137,7 +172,7 @@ int sfs_loc_decode(const void *buf, size_t len, struct sfs_chunk_loc *ret)
 int sfs_cat_chunk_get(struct sfs_txn *t, const struct sfs_id *id, struct sfs_chunk_loc *ret)
 {
 	MDB_val v;
-	int r = get(t, SFS_DBI_CHUNKS, id->b, SFS_ID_LEN, &v);
+	int r = sfs_cat_get_raw(t, SFS_DBI_CHUNKS, id->b, SFS_ID_LEN, &v);
 
 	if (r < 0)
 		return r;
@@ -149,40 +184,37 @@ int sfs_cat_chunk_put(struct sfs_txn *t, const struct sfs_id *id, const struct s
 	uint8_t buf[SFS_LOC_VALUE_LEN];
 
 	sfs_loc_encode(loc, buf);
-	return put(t, SFS_DBI_CHUNKS, id->b, SFS_ID_LEN, buf, sizeof(buf));
+	return sfs_cat_put_raw(t, SFS_DBI_CHUNKS, id->b, SFS_ID_LEN, buf, sizeof(buf));
 }
 
 int sfs_cat_chunk_del(struct sfs_txn *t, const struct sfs_id *id)
 {
-	return del(t, SFS_DBI_CHUNKS, id->b, SFS_ID_LEN);
+	return sfs_cat_del_raw(t, SFS_DBI_CHUNKS, id->b, SFS_ID_LEN);
+}
+
+struct chunk_iter {
+	sfs_chunk_fn fn;
+	void *ctx;
+};
+
+static int chunk_iter_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct chunk_iter *it = ctx;
+	struct sfs_id id = { 0 };
+	struct sfs_chunk_loc loc;
+	bool ok;
+
+	if (k->mv_size == SFS_ID_LEN)
+		memcpy(id.b, k->mv_data, SFS_ID_LEN);
+	ok = k->mv_size == SFS_ID_LEN && sfs_loc_decode(v->mv_data, v->mv_size, &loc) == 0;
+	return it->fn(it->ctx, &id, ok ? &loc : NULL);
 }
 
 int sfs_cat_chunk_foreach(struct sfs_txn *t, sfs_chunk_fn fn, void *ctx)
 {
-	MDB_cursor *c;
-	MDB_val k, v;
-	int rc, r = 0;
+	struct chunk_iter it = { fn, ctx };
 
-	rc = mdb_cursor_open(t->txn, dbi(t, SFS_DBI_CHUNKS), &c);
-	if (rc)
-		return sfs_mdb_err(rc);
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		struct sfs_id id = { 0 };
-		struct sfs_chunk_loc loc;
-		bool ok;
-
-		if (k.mv_size == SFS_ID_LEN)
-			memcpy(id.b, k.mv_data, SFS_ID_LEN);
-		ok = k.mv_size == SFS_ID_LEN && sfs_loc_decode(v.mv_data, v.mv_size, &loc) == 0;
-		r = fn(ctx, &id, ok ? &loc : NULL);
-		if (r)
-			break;
-	}
-	if (rc && rc != MDB_NOTFOUND)
-		r = sfs_mdb_err(rc);
-	mdb_cursor_close(c);
-	return r;
+	return sfs_cat_foreach_raw(t, SFS_DBI_CHUNKS, chunk_iter_cb, &it);
 }
 
 int sfs_cat_chunk_count(struct sfs_txn *t, uint64_t *ret)
@@ -201,7 +233,7 @@ int sfs_cat_chunk_count(struct sfs_txn *t, uint64_t *ret)
 int sfs_cat_meta_get(struct sfs_txn *t, const char *key, uint64_t *ret)
 {
 	MDB_val v;
-	int r = get(t, SFS_DBI_META, key, strlen(key), &v);
+	int r = sfs_cat_get_raw(t, SFS_DBI_META, key, strlen(key), &v);
 
 	if (r < 0)
 		return r;
@@ -216,7 +248,7 @@ int sfs_cat_meta_put(struct sfs_txn *t, const char *key, uint64_t value)
 	uint8_t buf[8];
 
 	put_le64(buf, value);
-	return put(t, SFS_DBI_META, key, strlen(key), buf, sizeof(buf));
+	return sfs_cat_put_raw(t, SFS_DBI_META, key, strlen(key), buf, sizeof(buf));
 }
 
 int sfs_cat_generation(struct sfs_txn *t, uint64_t *ret)
@@ -428,21 +460,13 @@ json_t *sfs_volume_to_json(const struct sfs_volume *v)
 
 char *sfs_volume_encode(const struct sfs_volume *v)
 {
-	json_t *o = sfs_volume_to_json(v);
-	char *s;
-
-	if (!o)
-		return NULL;
-	json_object_set_new(o, "v", json_integer(RECORD_VERSION));
-	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(o);
-	return s;
+	return sfs_record_dumps(sfs_volume_to_json(v), RECORD_VERSION);
 }
 
 int sfs_cat_volume_get(struct sfs_txn *t, const char *name, struct sfs_volume *ret)
 {
 	MDB_val v;
-	int r = get(t, SFS_DBI_VOLUMES, name, strlen(name), &v);
+	int r = sfs_cat_get_raw(t, SFS_DBI_VOLUMES, name, strlen(name), &v);
 
 	if (r < 0)
 		return r;
@@ -456,36 +480,35 @@ int sfs_cat_volume_put(struct sfs_txn *t, const struct sfs_volume *v)
 
 	if (!s)
 		return -ENOMEM;
-	r = put(t, SFS_DBI_VOLUMES, v->name, strlen(v->name), s, strlen(s));
+	r = sfs_cat_put_raw(t, SFS_DBI_VOLUMES, v->name, strlen(v->name), s, strlen(s));
 	free(s);
+	return r;
+}
+
+struct volume_iter {
+	sfs_volume_fn fn;
+	void *ctx;
+};
+
+static int volume_iter_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct volume_iter *it = ctx;
+	struct sfs_volume vol;
+	int r = sfs_volume_decode(v->mv_data, v->mv_size, &vol);
+
+	(void)k;
+	if (r < 0)
+		return r;
+	r = it->fn(it->ctx, &vol);
+	sfs_volume_release(&vol);
 	return r;
 }
 
 int sfs_cat_volume_foreach(struct sfs_txn *t, sfs_volume_fn fn, void *ctx)
 {
-	MDB_cursor *c;
-	MDB_val k, v;
-	int rc, r = 0;
+	struct volume_iter it = { fn, ctx };
 
-	rc = mdb_cursor_open(t->txn, dbi(t, SFS_DBI_VOLUMES), &c);
-	if (rc)
-		return sfs_mdb_err(rc);
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		struct sfs_volume vol;
-
-		r = sfs_volume_decode(v.mv_data, v.mv_size, &vol);
-		if (r < 0)
-			break;
-		r = fn(ctx, &vol);
-		sfs_volume_release(&vol);
-		if (r)
-			break;
-	}
-	if (rc && rc != MDB_NOTFOUND)
-		r = sfs_mdb_err(rc);
-	mdb_cursor_close(c);
-	return r;
+	return sfs_cat_foreach_raw(t, SFS_DBI_VOLUMES, volume_iter_cb, &it);
 }
 
 /* ---- snapshots ---- */
@@ -604,15 +627,7 @@ json_t *sfs_snapshot_to_json(const struct sfs_snapshot *sn)
 
 char *sfs_snapshot_encode(const struct sfs_snapshot *sn)
 {
-	json_t *o = sfs_snapshot_to_json(sn);
-	char *s;
-
-	if (!o)
-		return NULL;
-	json_object_set_new(o, "v", json_integer(RECORD_VERSION));
-	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(o);
-	return s;
+	return sfs_record_dumps(sfs_snapshot_to_json(sn), RECORD_VERSION);
 }
 
 /* volsnap key: volume name, NUL, 16 hex digits of seq. Sorts a volume's
@@ -630,7 +645,7 @@ static size_t volsnap_key(const char *volume, uint64_t seq, char *buf)
 int sfs_cat_snapshot_get(struct sfs_txn *t, const char *id, struct sfs_snapshot *ret)
 {
 	MDB_val v;
-	int r = get(t, SFS_DBI_SNAPSHOTS, id, strlen(id), &v);
+	int r = sfs_cat_get_raw(t, SFS_DBI_SNAPSHOTS, id, strlen(id), &v);
 
 	if (r < 0)
 		return r;
@@ -664,14 +679,14 @@ int sfs_cat_snapshot_put(struct sfs_txn *t, const struct sfs_snapshot *sn)
 	s = sfs_snapshot_encode(sn);
 	if (!s)
 		return -ENOMEM;
-	r = put(t, SFS_DBI_SNAPSHOTS, sn->id, strlen(sn->id), s, strlen(s));
+	r = sfs_cat_put_raw(t, SFS_DBI_SNAPSHOTS, sn->id, strlen(sn->id), s, strlen(s));
 	free(s);
 	if (r == 0 && was != (sn->state == SFS_SNAP_PENDING))
 		r = sfs_cat_pending_add(t, was ? -1 : 1);
 	if (r < 0)
 		return r;
 	kl = volsnap_key(sn->volume, sn->seq, key);
-	return put(t, SFS_DBI_VOLSNAP, key, kl, sn->id, strlen(sn->id));
+	return sfs_cat_put_raw(t, SFS_DBI_VOLSNAP, key, kl, sn->id, strlen(sn->id));
 }
 
 int sfs_cat_snapshot_del(struct sfs_txn *t, const char *id)
@@ -688,37 +703,37 @@ int sfs_cat_snapshot_del(struct sfs_txn *t, const char *id)
 	sfs_snapshot_release(&sn);
 	if (r < 0)
 		return r;
-	r = del(t, SFS_DBI_VOLSNAP, key, kl);
+	r = sfs_cat_del_raw(t, SFS_DBI_VOLSNAP, key, kl);
 	if (r < 0 && r != -ENOENT)
 		return r;
-	return del(t, SFS_DBI_SNAPSHOTS, id, strlen(id));
+	return sfs_cat_del_raw(t, SFS_DBI_SNAPSHOTS, id, strlen(id));
+}
+
+struct snapshot_iter {
+	sfs_snapshot_fn fn;
+	void *ctx;
+	bool skip_damaged; /* pass over a record that does not decode */
+};
+
+static int snapshot_iter_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct snapshot_iter *it = ctx;
+	struct sfs_snapshot sn;
+	int r = sfs_snapshot_decode(v->mv_data, v->mv_size, &sn);
+
+	(void)k;
+	if (r < 0)
+		return it->skip_damaged ? 0 : r;
+	r = it->fn(it->ctx, &sn);
+	sfs_snapshot_release(&sn);
+	return r;
 }
 
 static int foreach_all(struct sfs_txn *t, sfs_snapshot_fn fn, void *ctx)
 {
-	MDB_cursor *c;
-	MDB_val k, v;
-	int rc, r = 0;
+	struct snapshot_iter it = { fn, ctx, false };
 
-	rc = mdb_cursor_open(t->txn, dbi(t, SFS_DBI_SNAPSHOTS), &c);
-	if (rc)
-		return sfs_mdb_err(rc);
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		struct sfs_snapshot sn;
-
-		r = sfs_snapshot_decode(v.mv_data, v.mv_size, &sn);
-		if (r < 0)
-			break;
-		r = fn(ctx, &sn);
-		sfs_snapshot_release(&sn);
-		if (r)
-			break;
-	}
-	if (rc && rc != MDB_NOTFOUND)
-		r = sfs_mdb_err(rc);
-	mdb_cursor_close(c);
-	return r;
+	return sfs_cat_foreach_raw(t, SFS_DBI_SNAPSHOTS, snapshot_iter_cb, &it);
 }
 
 int sfs_cat_snapshot_foreach(struct sfs_txn *t, const char *volume, sfs_snapshot_fn fn, void *ctx)
@@ -865,10 +880,9 @@ int sfs_cat_pending_add(struct sfs_txn *t, int delta)
 int sfs_cat_discard_pending(struct sfs_txn *t)
 {
 	struct pending_ctx p = { 0 };
-	MDB_cursor *c;
-	MDB_val k, v;
+	struct snapshot_iter it = { pending_cb, &p, true };
 	uint64_t count = 0;
-	int rc, r = 0;
+	int r;
 
 	/* The count of pending records keeps every writer's open O(1) in the
 	 * number of snapshots; only after an interrupted writer is there
@@ -878,26 +892,9 @@ int sfs_cat_discard_pending(struct sfs_txn *t)
 		return r;
 	if (count == 0)
 		return 0;
-	r = 0;
-
-	/* Not foreach_all: a damaged record must not stop recovery (and with
-	 * it every writer and check); it is skipped here and reported by
-	 * check. */
-	rc = mdb_cursor_open(t->txn, dbi(t, SFS_DBI_SNAPSHOTS), &c);
-	if (rc)
-		return sfs_mdb_err(rc);
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && r == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		struct sfs_snapshot sn;
-
-		if (sfs_snapshot_decode(v.mv_data, v.mv_size, &sn) < 0)
-			continue;
-		r = pending_cb(&p, &sn);
-		sfs_snapshot_release(&sn);
-	}
-	mdb_cursor_close(c);
-	if (r == 0 && rc && rc != MDB_NOTFOUND)
-		r = sfs_mdb_err(rc);
+	/* A damaged record must not stop recovery (and with it every writer
+	 * and check); it is skipped here and reported by check. */
+	r = sfs_cat_foreach_raw(t, SFS_DBI_SNAPSHOTS, snapshot_iter_cb, &it);
 	for (size_t i = 0; r == 0 && i < p.n; i++)
 		r = sfs_cat_snapshot_del(t, p.ids[i]);
 	free(p.ids);
