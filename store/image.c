@@ -291,10 +291,11 @@ char *sfs_image_encode(const struct sfs_image *img)
 static int copy_str(json_t *o, const char *key, char *dst, size_t cap)
 {
 	const char *s = json_string_value(json_object_get(o, key));
+	size_t n = s ? strlen(s) : 0;
 
-	if (!s || strlen(s) >= cap)
+	if (!s || n >= cap)
 		return -EBADMSG;
-	strcpy(dst, s);
+	memcpy(dst, s, n + 1);
 	return 0;
 }
 

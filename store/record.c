@@ -74,6 +74,7 @@ static int jstr(json_t *o, const char *key, bool required, char *dst, size_t cap
 {
 	json_t *v = json_object_get(o, key);
 	const char *s;
+	size_t n;
 
 	if (!v || json_is_null(v)) {
 		if (required)
@@ -84,9 +85,10 @@ static int jstr(json_t *o, const char *key, bool required, char *dst, size_t cap
 	if (!json_is_string(v))
 		return -EBADMSG;
 	s = json_string_value(v);
-	if (strlen(s) >= cap)
+	n = strlen(s);
+	if (n >= cap)
 		return -EBADMSG;
-	strcpy(dst, s);
+	memcpy(dst, s, n + 1);
 	return 0;
 }
 
