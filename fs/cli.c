@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "snapfs/catalog.h"
 #include "snapfs/log.h"
 
 static void verr(const char *fmt, va_list ap)
@@ -231,6 +232,73 @@ bool cli_wants_help(int argc, char **argv)
 			return true;
 	}
 	return false;
+}
+
+int cli_opt_common(struct cli_opts *co, int o, char **argv)
+{
+	switch (o) {
+	case CLI_OPT_JSON:
+		co->json = true;
+		return 0;
+	case CLI_OPT_PROGRESS:
+	case CLI_OPT_NO_PROGRESS:
+		co->progress = o == CLI_OPT_PROGRESS;
+		return 0;
+	case 'h':
+		fputs(co->help, stdout);
+		return CLI_HELP_SHOWN;
+	default:
+		return cli_usage_error(co->cmd, "%s '%s'",
+				       co->bad_option ? co->bad_option
+						      : "invalid option or missing argument",
+				       cli_bad_arg(argv));
+	}
+}
+
+int cli_expect_args(const char *cmd, int argc, int nargs, const char *what)
+{
+	if (argc - optind != nargs)
+		return cli_usage_error(cmd, "expected %s", what);
+	return 0;
+}
+
+const char *cli_tag_split(const char *kv, char key[CLI_TAG_KEY_MAX + 1])
+{
+	const char *eq = strchr(kv, '=');
+
+	if (!eq || eq == kv || eq - kv > CLI_TAG_KEY_MAX)
+		return NULL;
+	memcpy(key, kv, (size_t)(eq - kv));
+	key[eq - kv] = '\0';
+	return eq + 1;
+}
+
+int cli_parse_tag(json_t *tags, const char *kv, const char *cmd)
+{
+	char key[CLI_TAG_KEY_MAX + 1];
+	const char *val = cli_tag_split(kv, key);
+
+	if (!val)
+		return cli_usage_error(cmd, "invalid tag '%s': expected KEY=VALUE", kv);
+	json_object_set_new(tags, key, json_string(val));
+	return 0;
+}
+
+int cli_read_catalog(const struct cli *c, int (*fn)(struct sfs_txn *t, void *ctx), void *ctx)
+{
+	struct sfs_store *s;
+	struct sfs_txn *t;
+	int r = cli_open_store(c, SFS_OPEN_READ, &s);
+
+	if (r)
+		return r;
+	r = sfs_txn_begin(s, false, &t);
+	if (r == 0) {
+		r = fn(t, ctx);
+		sfs_txn_abort(t);
+	}
+	sfs_store_close(s);
+	return r;
 }
 
 static double now(void)

@@ -14,6 +14,8 @@
 
 #define EXIT_USAGE 2
 
+struct sfs_txn;
+
 struct cli {
 	const char *store_path; /* from --store or SNAPFS_STORE; may be NULL */
 	const char *prog;
@@ -46,6 +48,61 @@ const char *cli_bad_arg(char **argv);
 
 /* True when argv has --help/-h before any "--". */
 bool cli_wants_help(int argc, char **argv);
+
+/* getopt_long values of the options many commands share, above any char. */
+enum { CLI_OPT_JSON = 0x100, CLI_OPT_PROGRESS, CLI_OPT_NO_PROGRESS };
+#define CLI_OPTION_JSON { "json", no_argument, NULL, CLI_OPT_JSON }
+#define CLI_OPTION_PROGRESS { "progress", no_argument, NULL, CLI_OPT_PROGRESS }
+#define CLI_OPTION_NO_PROGRESS { "no-progress", no_argument, NULL, CLI_OPT_NO_PROGRESS }
+#define CLI_OPTION_HELP { "help", no_argument, NULL, 'h' }
+
+/* What the shared options of one command line set. */
+struct cli_opts {
+	const char *cmd;        /* "snapshot create ": names the command in errors */
+	const char *help;       /* printed by --help */
+	const char *bad_option; /* NULL: "invalid option or missing argument" */
+	bool json;
+	int progress; /* -1 auto, 0 --no-progress, 1 --progress; set to -1 by the caller */
+};
+
+/* Returned by cli_opt_common when it printed the help: the command is done. */
+#define CLI_HELP_SHOWN (-1)
+
+/*
+ * Takes an option getopt_long returned that no case of the command took:
+ * --json and --progress/--no-progress set co, --help prints co->help and
+ * returns CLI_HELP_SHOWN, anything else is a usage error of co->cmd.
+ * Returns 0, CLI_HELP_SHOWN or an exit code.
+ */
+int cli_opt_common(struct cli_opts *co, int o, char **argv);
+
+/* The exit code of a parse that returned r (help shown is success). */
+static inline int cli_parse_exit(int r)
+{
+	return r == CLI_HELP_SHOWN ? 0 : r;
+}
+
+/* Usage error "expected <what>" of cmd unless exactly nargs arguments
+ * remain after the options; 0 when they do. */
+int cli_expect_args(const char *cmd, int argc, int nargs, const char *what);
+
+#define CLI_TAG_KEY_MAX 128
+
+/* Splits "KEY=VALUE" (KEY of 1 to CLI_TAG_KEY_MAX bytes) into key and
+ * returns VALUE, a pointer into kv; NULL when kv is not of that form. */
+const char *cli_tag_split(const char *kv, char key[CLI_TAG_KEY_MAX + 1]);
+
+/* Sets the tag "KEY=VALUE" in tags; a malformed one is a usage error of
+ * cmd. Returns 0 or the exit code. */
+int cli_parse_tag(json_t *tags, const char *kv, const char *cmd);
+
+/*
+ * Opens the store read-only and runs fn in a read transaction, closing
+ * both before it returns. Returns an exit code (> 0) when the store does
+ * not open (the error is printed), else what fn returned: 0 or -errno,
+ * for the caller to phrase.
+ */
+int cli_read_catalog(const struct cli *c, int (*fn)(struct sfs_txn *t, void *ctx), void *ctx);
 
 struct cli_progress {
 	bool enabled;

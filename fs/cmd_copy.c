@@ -25,47 +25,32 @@ int cmd_snapshot_copy(const struct cli *c, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "to-store", required_argument, NULL, 't' },
 		{ "description", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "progress", no_argument, NULL, 'p' },
-		{ "no-progress", no_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
+		CLI_OPTION_JSON,
+		CLI_OPTION_PROGRESS,
+		CLI_OPTION_NO_PROGRESS,
+		CLI_OPTION_HELP,
 		{ 0 },
 	};
+	struct cli_opts cli = { .cmd = "snapshot copy ", .help = copy_help, .progress = -1 };
 	struct sfs_copy_opts co = { 0 };
 	struct sfs_copy_result res;
 	struct cli_progress prog;
 	struct sfs_store *src = NULL, *dst = NULL;
 	struct cli dc = *c;
 	const char *to = NULL, *id;
-	bool json = false;
-	int o, r, pmode = -1;
+	int o, r;
 
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (o) {
-		case 't':
+		if (o == 't')
 			to = optarg;
-			break;
-		case 'd':
+		else if (o == 'd')
 			co.description = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'p':
-			pmode = 1;
-			break;
-		case 'P':
-			pmode = 0;
-			break;
-		case 'h':
-			fputs(copy_help, stdout);
-			return 0;
-		default:
-			return cli_usage_error("snapshot copy ", "invalid option or missing argument '%s'", cli_bad_arg(argv));
-		}
+		else if ((r = cli_opt_common(&cli, o, argv)))
+			return cli_parse_exit(r);
 	}
-	if (argc - optind != 1)
-		return cli_usage_error("snapshot copy ", "expected ID");
+	r = cli_expect_args(cli.cmd, argc, 1, "ID");
+	if (r)
+		return r;
 	if (!to)
 		return cli_usage_error("snapshot copy ", "--to-store PATH is required");
 	id = argv[optind];
@@ -78,7 +63,7 @@ int cmd_snapshot_copy(const struct cli *c, int argc, char **argv)
 	r = cli_open_store_wait(&dc, SFS_OPEN_WRITE, -1, &dst);
 	if (r)
 		goto out;
-	cli_progress_init(&prog, "copy", json ? 0 : pmode);
+	cli_progress_init(&prog, "copy", cli.json ? 0 : cli.progress);
 	co.progress = cli_progress_cb;
 	co.progress_ctx = &prog;
 	r = sfs_copy_snapshot(src, id, dst, &co, &res);
@@ -105,7 +90,7 @@ int cmd_snapshot_copy(const struct cli *c, int argc, char **argv)
 		r = cli_fail(r, "copy of %s to store %s failed", id, to);
 		goto out;
 	}
-	if (json) {
+	if (cli.json) {
 		r = cli_print_json(json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "id", res.snap_id,
 					     "copied_from", id, "to_store", to, "sent_chunks",
 					     (json_int_t)res.sent_chunks, "sent_bytes",

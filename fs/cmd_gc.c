@@ -26,28 +26,26 @@ int cmd_gc(const struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
-		{ "json", no_argument, NULL, 'j' },
+		CLI_OPTION_JSON,
 		{ "rewrite-below", required_argument, NULL, 'r' },
 		{ "no-wait", no_argument, NULL, 'W' },
-		{ "progress", no_argument, NULL, 'p' },
-		{ "no-progress", no_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
+		CLI_OPTION_PROGRESS,
+		CLI_OPTION_NO_PROGRESS,
+		CLI_OPTION_HELP,
 		{ 0 },
 	};
+	struct cli_opts co = { .cmd = "gc ", .help = gc_help, .progress = -1 };
 	struct sfs_gc_opts go = { 0 };
 	struct sfs_gc_result res;
 	struct cli_progress prog;
 	struct sfs_store *s;
-	bool json = false, wait = true;
-	int o, r, pmode = -1;
+	bool wait = true;
+	int o, r;
 
 	while ((o = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
 		switch (o) {
 		case 'n':
 			go.dry_run = true;
-			break;
-		case 'j':
-			json = true;
 			break;
 		case 'r': {
 			char *end;
@@ -61,17 +59,10 @@ int cmd_gc(const struct cli *c, int argc, char **argv)
 		case 'W':
 			wait = false;
 			break;
-		case 'p':
-			pmode = 1;
-			break;
-		case 'P':
-			pmode = 0;
-			break;
-		case 'h':
-			fputs(gc_help, stdout);
-			return 0;
 		default:
-			return cli_usage_error("gc ", "invalid option or missing argument '%s'", cli_bad_arg(argv));
+			r = cli_opt_common(&co, o, argv);
+			if (r)
+				return cli_parse_exit(r);
 		}
 	}
 	if (optind != argc)
@@ -82,7 +73,7 @@ int cmd_gc(const struct cli *c, int argc, char **argv)
 		r = cli_open_store_wait(c, SFS_OPEN_WRITE, wait ? -1 : 0, &s);
 	if (r)
 		return r;
-	cli_progress_init(&prog, "gc", json ? 0 : pmode);
+	cli_progress_init(&prog, "gc", co.json ? 0 : co.progress);
 	go.progress = cli_progress_cb;
 	go.progress_ctx = &prog;
 	r = sfs_gc(s, &go, &res);
@@ -90,7 +81,7 @@ int cmd_gc(const struct cli *c, int argc, char **argv)
 	sfs_store_close(s);
 	if (r < 0)
 		return cli_fail(r, "gc of store %s failed", c->store_path);
-	if (json)
+	if (co.json)
 		return cli_print_json(json_pack(
 			"{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			"dry_run", go.dry_run, "snapshots", (json_int_t)res.snapshots, "live_chunks",

@@ -65,19 +65,6 @@ static const char *strip_dev(const char *s)
 	return strncmp(s, "/dev/", 5) ? s : s + 5;
 }
 
-static int add_tag(json_t *tags, const char *kv)
-{
-	const char *eq = strchr(kv, '=');
-	char key[129];
-
-	if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof(key))
-		return cli_usage_error("image create ", "invalid tag '%s': expected KEY=VALUE", kv);
-	memcpy(key, kv, (size_t)(eq - kv));
-	key[eq - kv] = '\0';
-	json_object_set_new(tags, key, json_string(eq + 1));
-	return 0;
-}
-
 static bool host_user_exists(const char *name)
 {
 	return getpwnam(name) != NULL;
@@ -299,12 +286,14 @@ static int image_create(const struct cli *c, int argc, char **argv)
 	    {"user", required_argument, NULL, 'u'},
 	    {"group", required_argument, NULL, 'g'},
 	    {"public", no_argument, NULL, 'P'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"progress", no_argument, NULL, 'p'},
-	    {"no-progress", no_argument, NULL, 'n'},
-	    {"help", no_argument, NULL, 'h'},
+	    CLI_OPTION_JSON,
+	    CLI_OPTION_PROGRESS,
+	    CLI_OPTION_NO_PROGRESS,
+	    CLI_OPTION_HELP,
 	    {0},
 	};
+	struct cli_opts co = {.cmd = "image create ", .help = image_help,
+			      .bad_option = "unknown option", .progress = -1};
 	struct devspec specs[SFS_IMAGE_MAX_DEVICES];
 	const char *root = NULL, *arch = NULL, *boot = NULL, *desc = NULL;
 	const char **users = calloc((size_t)argc, sizeof(char *));
@@ -313,8 +302,7 @@ static int image_create(const struct cli *c, int argc, char **argv)
 	struct sfs_store *s = NULL;
 	struct sfs_image img;
 	char err[256];
-	bool json = false;
-	int o, r, pmode = -1;
+	int o, r;
 
 	if (!users || !groups || sfs_image_init(&img) < 0) {
 		free(users);
@@ -340,7 +328,7 @@ static int image_create(const struct cli *c, int argc, char **argv)
 			desc = optarg;
 			break;
 		case 't':
-			r = add_tag(img.tags, optarg);
+			r = cli_parse_tag(img.tags, optarg, co.cmd);
 			break;
 		case 'u':
 			users[nusers++] = optarg;
@@ -351,29 +339,17 @@ static int image_create(const struct cli *c, int argc, char **argv)
 		case 'P':
 			img.public = true;
 			break;
-		case 'j':
-			json = true;
-			break;
-		case 'p':
-			pmode = 1;
-			break;
-		case 'n':
-			pmode = 0;
-			break;
-		case 'h':
-			fputs(image_help, stdout);
-			goto out_release;
 		default:
-			r = cli_usage_error("image create ", "unknown option '%s'",
-					    argv[optind - 1]);
+			r = cli_opt_common(&co, o, argv);
 		}
-		if (r)
+		if (r) {
+			r = cli_parse_exit(r);
 			goto out_release;
+		}
 	}
-	if (argc - optind != 1) {
-		r = cli_usage_error("image create ", "expected NAME and --device DEV=...");
+	r = cli_expect_args(co.cmd, argc, 1, "NAME and --device DEV=...");
+	if (r)
 		goto out_release;
-	}
 	snprintf(img.name, sizeof(img.name), "%.*s", SFS_NAME_MAX, argv[optind]);
 	if (!sfs_name_valid(argv[optind])) {
 		r = cli_error("invalid image name '%s': use 1-128 of A-Z a-z 0-9 . _ -, not "
@@ -428,10 +404,10 @@ static int image_create(const struct cli *c, int argc, char **argv)
 	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 	if (r)
 		goto out_release;
-	r = register_image(s, &img, specs, pmode);
+	r = register_image(s, &img, specs, co.progress);
 	if (r)
 		goto out_close_store;
-	if (json)
+	if (co.json)
 		r = cli_print_json(sfs_image_to_json(&img));
 	else
 		puts(img.id);
@@ -449,27 +425,21 @@ static int parse_json_only(int argc, char **argv, const char *cmd, bool *json, i
 			   const char *args_help)
 {
 	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
+	    CLI_OPTION_JSON,
+	    CLI_OPTION_HELP,
 	    {0},
 	};
-	int o;
+	struct cli_opts co = {.cmd = cmd, .help = image_help, .bad_option = "unknown option",
+			      .progress = -1};
+	int o, r;
 
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'j':
-			*json = true;
-			break;
-		case 'h':
-			fputs(image_help, stdout);
-			return -1;
-		default:
-			return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-		}
+		r = cli_opt_common(&co, o, argv);
+		if (r)
+			return r;
 	}
-	if (argc - optind != nargs)
-		return cli_usage_error(cmd, "expected %s", args_help);
-	return 0;
+	*json = co.json;
+	return cli_expect_args(cmd, argc, nargs, args_help);
 }
 
 int cli_image_load(struct sfs_store *s, const char *name_or_id, struct sfs_image *ret)
@@ -509,30 +479,25 @@ static int list_cb(void *ctx, const struct sfs_image *img)
 	return 0;
 }
 
+static int list_query(struct sfs_txn *t, void *ctx)
+{
+	return sfs_cat_image_foreach(t, list_cb, ctx);
+}
+
 static int image_list(const struct cli *c, int argc, char **argv)
 {
 	struct list_ctx l = {0};
-	struct sfs_store *s;
-	struct sfs_txn *t;
 	bool json = false;
 	int r = parse_json_only(argc, argv, "image list ", &json, 0, "no arguments");
 
 	if (r)
-		return r < 0 ? 0 : r;
-	r = cli_open_store(c, SFS_OPEN_READ, &s);
-	if (r)
-		return r;
+		return cli_parse_exit(r);
 	if (json)
 		l.arr = json_array();
-	r = sfs_txn_begin(s, false, &t);
-	if (r == 0) {
-		r = sfs_cat_image_foreach(t, list_cb, &l);
-		sfs_txn_abort(t);
-	}
-	sfs_store_close(s);
-	if (r < 0) {
+	r = cli_read_catalog(c, list_query, &l);
+	if (r) {
 		json_decref(l.arr);
-		return cli_fail(r, "cannot list images");
+		return r > 0 ? r : cli_fail(r, "cannot list images");
 	}
 	return json ? cli_print_json(l.arr) : 0;
 }
@@ -563,7 +528,7 @@ static int image_show(const struct cli *c, int argc, char **argv)
 	json_t *v;
 
 	if (r)
-		return r < 0 ? 0 : r;
+		return cli_parse_exit(r);
 	r = cli_open_store(c, SFS_OPEN_READ, &s);
 	if (r)
 		return r;
@@ -620,9 +585,11 @@ static int image_deregister(const struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"delete-snapshots", no_argument, NULL, 'd'},
-	    {"help", no_argument, NULL, 'h'},
+	    CLI_OPTION_HELP,
 	    {0},
 	};
+	struct cli_opts co = {.cmd = "image deregister ", .help = image_help,
+			      .bad_option = "unknown option", .progress = -1};
 	struct dereg_ctx d = {json_array(), 0};
 	struct sfs_image img;
 	json_t *line;
@@ -633,20 +600,14 @@ static int image_deregister(const struct cli *c, int argc, char **argv)
 	int o, r;
 
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'd':
+		if (o == 'd')
 			del = true;
-			break;
-		case 'h':
-			fputs(image_help, stdout);
-			return 0;
-		default:
-			return cli_usage_error("image deregister ", "unknown option '%s'",
-					       argv[optind - 1]);
-		}
+		else if ((r = cli_opt_common(&co, o, argv)))
+			return cli_parse_exit(r);
 	}
-	if (argc - optind != 1)
-		return cli_usage_error("image deregister ", "expected NAME or ID");
+	r = cli_expect_args(co.cmd, argc, 1, "NAME or ID");
+	if (r)
+		return r;
 	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 	if (r)
 		return r;
@@ -689,7 +650,7 @@ static int perm_list(const struct cli *c, int argc, char **argv)
 	int r = parse_json_only(argc, argv, "image permission list ", &json, 1, "NAME or ID");
 
 	if (r)
-		return r < 0 ? 0 : r;
+		return cli_parse_exit(r);
 	r = cli_open_store(c, SFS_OPEN_READ, &s);
 	if (r)
 		return r;
@@ -740,10 +701,12 @@ static int perm_change(const struct cli *c, int argc, char **argv, bool add)
 	    {"user", required_argument, NULL, 'u'},
 	    {"group", required_argument, NULL, 'g'},
 	    {"public", no_argument, NULL, 'P'},
-	    {"help", no_argument, NULL, 'h'},
+	    CLI_OPTION_HELP,
 	    {0},
 	};
 	const char *cmd = add ? "image permission add " : "image permission remove ";
+	struct cli_opts co = {.cmd = cmd, .help = image_help, .bad_option = "unknown option",
+			      .progress = -1};
 	int *kinds = calloc((size_t)argc, sizeof(int));
 	const char **names = calloc((size_t)argc, sizeof(char *));
 	struct sfs_store *s = NULL;
@@ -764,11 +727,8 @@ static int perm_change(const struct cli *c, int argc, char **argv, bool add)
 			kinds[n] = o;
 			names[n++] = optarg;
 			break;
-		case 'h':
-			fputs(image_help, stdout);
-			goto out_free;
 		default:
-			r = cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+			r = cli_parse_exit(cli_opt_common(&co, o, argv));
 			goto out_free;
 		}
 	}

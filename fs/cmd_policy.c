@@ -41,17 +41,16 @@ static const char policy_help[] =
 	"      latest slot not yet run, so slots missed while the machine was off are\n"
 	"      caught up once. Running it again does nothing until the next slot.\n";
 
+/* Like cli_parse_tag, but an empty VALUE is refused too. */
 static int parse_kv(json_t *o, const char *kv, const char *what)
 {
-	const char *eq = strchr(kv, '=');
-	char key[129];
+	char key[CLI_TAG_KEY_MAX + 1];
+	const char *val = cli_tag_split(kv, key);
 
-	if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof(key) || !eq[1])
+	if (!val || !*val)
 		return cli_usage_error("policy create ", "invalid %s '%s': expected KEY=VALUE", what,
 				       kv);
-	memcpy(key, kv, (size_t)(eq - kv));
-	key[eq - kv] = '\0';
-	json_object_set_new(o, key, json_string(eq + 1));
+	json_object_set_new(o, key, json_string(val));
 	return 0;
 }
 
@@ -66,17 +65,17 @@ static int policy_create(const struct cli *c, int argc, char **argv)
 		{ "copy-to", required_argument, NULL, 'C' },
 		{ "copy-retain", required_argument, NULL, 'R' },
 		{ "disabled", no_argument, NULL, 'D' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
+		CLI_OPTION_JSON,
+		CLI_OPTION_HELP,
 		{ 0 },
 	};
 	static const char *const cmd = "policy create ";
+	struct cli_opts co = { .cmd = cmd, .help = policy_help, .progress = -1 };
 	struct sfs_policy p = { .enabled = true };
 	struct sfs_policy_schedule *cur = NULL;
 	struct sfs_store *s = NULL;
 	struct sfs_txn *t;
 	char err[256];
-	bool json = false;
 	int o, r = 0;
 
 	p.target_tags = json_object();
@@ -147,20 +146,14 @@ static int policy_create(const struct cli *c, int argc, char **argv)
 		case 'D':
 			p.enabled = false;
 			break;
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			fputs(policy_help, stdout);
-			goto out;
 		default:
-			r = cli_usage_error(cmd, "invalid option or missing argument '%s'", cli_bad_arg(argv));
+			r = cli_opt_common(&co, o, argv);
 		}
 	}
-	if (r)
-		goto out;
-	if (argc - optind != 1) {
-		r = cli_usage_error(cmd, "expected NAME");
+	if (r == 0)
+		r = cli_expect_args(cmd, argc, 1, "NAME");
+	if (r) {
+		r = cli_parse_exit(r);
 		goto out;
 	}
 	snprintf(p.name, sizeof(p.name), "%s", argv[optind]);
@@ -193,7 +186,7 @@ static int policy_create(const struct cli *c, int argc, char **argv)
 		r = cli_error("policy %s exists (delete it first)", p.name);
 	else if (r < 0)
 		r = cli_fail(r, "cannot create policy %s", p.name);
-	else if (json)
+	else if (co.json)
 		r = cli_print_json(sfs_policy_to_json(&p));
 	else
 		printf("created policy %s\n", p.name);
@@ -255,50 +248,52 @@ static int list_cb(void *ctx, const struct sfs_policy *p)
 	return 0;
 }
 
+static int list_query(struct sfs_txn *t, void *ctx)
+{
+	return sfs_cat_policy_foreach(t, list_cb, ctx);
+}
+
 static int policy_list(const struct cli *c, bool json)
 {
 	struct plist l = { 0 };
-	struct sfs_store *s;
-	struct sfs_txn *t;
-	int r = cli_open_store(c, SFS_OPEN_READ, &s);
+	int r;
 
-	if (r)
-		return r;
 	if (json)
 		l.arr = json_array();
-	r = sfs_txn_begin(s, false, &t);
-	if (r == 0) {
-		r = sfs_cat_policy_foreach(t, list_cb, &l);
-		sfs_txn_abort(t);
-	}
-	sfs_store_close(s);
-	if (r < 0) {
+	r = cli_read_catalog(c, list_query, &l);
+	if (r) {
 		json_decref(l.arr);
-		return cli_fail(r, "cannot list policies");
+		return r > 0 ? r : cli_fail(r, "cannot list policies");
 	}
 	return json ? cli_print_json(l.arr) : 0;
 }
 
+struct show_query {
+	const char *name;
+	struct sfs_policy p;
+};
+
+static int show_query(struct sfs_txn *t, void *ctx)
+{
+	struct show_query *q = ctx;
+
+	return sfs_cat_policy_get(t, q->name, &q->p);
+}
+
 static int policy_show(const struct cli *c, const char *name, bool json)
 {
+	struct show_query q = { .name = name };
 	struct sfs_policy p;
-	struct sfs_store *s;
-	struct sfs_txn *t;
 	int64_t now = (int64_t)time(NULL);
-	int r = cli_open_store(c, SFS_OPEN_READ, &s);
+	int r = cli_read_catalog(c, show_query, &q);
 
-	if (r)
+	if (r > 0)
 		return r;
-	r = sfs_txn_begin(s, false, &t);
-	if (r == 0) {
-		r = sfs_cat_policy_get(t, name, &p);
-		sfs_txn_abort(t);
-	}
-	sfs_store_close(s);
 	if (r == -ENOENT)
 		return cli_error("no policy named %s", name);
 	if (r < 0)
 		return cli_fail(r, "cannot read policy %s", name);
+	p = q.p;
 	if (json) {
 		r = cli_print_json(with_next(&p, now));
 	} else {
@@ -418,10 +413,11 @@ static int policy_run(const struct cli *c, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "now", required_argument, NULL, 'n' },
 		{ "policy", required_argument, NULL, 'p' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
+		CLI_OPTION_JSON,
+		CLI_OPTION_HELP,
 		{ 0 },
 	};
+	struct cli_opts co = { .cmd = "policy run ", .help = policy_help, .progress = -1 };
 	struct sfs_policy_run_opts ro = { .now = (int64_t)time(NULL) };
 	struct run_out out = { 0 };
 	struct sfs_store *s;
@@ -438,14 +434,14 @@ static int policy_run(const struct cli *c, int argc, char **argv)
 		case 'p':
 			ro.only = optarg;
 			break;
-		case 'j':
-			out.events = json_array();
-			break;
-		case 'h':
-			fputs(policy_help, stdout);
-			return 0;
 		default:
-			return cli_usage_error("policy run ", "invalid option or missing argument '%s'", cli_bad_arg(argv));
+			r = cli_opt_common(&co, o, argv);
+			if (r) {
+				json_decref(out.events);
+				return cli_parse_exit(r);
+			}
+			if (co.json && !out.events)
+				out.events = json_array();
 		}
 	}
 	if (optind != argc) {

@@ -35,41 +35,28 @@ static const char snapshot_help[] =
 	"      Copy a snapshot to another store, sending only the chunks it lacks.\n"
 	"      The copy gets a new id and records this one in copied_from.\n";
 
-/* Parses "K=V" into the object; returns 0 or a usage error. */
-static int add_tag(json_t *tags, const char *kv, const char *cmd)
-{
-	const char *eq = strchr(kv, '=');
-	char key[129];
-
-	if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof(key))
-		return cli_usage_error(cmd, "invalid tag '%s': expected KEY=VALUE", kv);
-	memcpy(key, kv, (size_t)(eq - kv));
-	key[eq - kv] = '\0';
-	json_object_set_new(tags, key, json_string(eq + 1));
-	return 0;
-}
-
 static int snap_create(const struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "changed-ranges", required_argument, NULL, 'r' },
 		{ "description", required_argument, NULL, 'd' },
 		{ "tag", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "progress", no_argument, NULL, 'p' },
-		{ "no-progress", no_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
+		CLI_OPTION_JSON,
+		CLI_OPTION_PROGRESS,
+		CLI_OPTION_NO_PROGRESS,
+		CLI_OPTION_HELP,
 		{ 0 },
 	};
+	struct cli_opts co = { .cmd = "snapshot create ", .help = snapshot_help, .progress = -1 };
 	struct sfs_ingest_opts io = { 0 };
 	struct sfs_ingest_result res;
 	struct cli_progress prog;
 	struct sfs_store *s = NULL;
 	json_t *tags = json_object();
-	bool json = false;
-	int o, r, pmode = -1;
+	int o, r;
 
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		r = 0;
 		switch (o) {
 		case 'r':
 			io.changed_ranges = optarg;
@@ -78,32 +65,19 @@ static int snap_create(const struct cli *c, int argc, char **argv)
 			io.description = optarg;
 			break;
 		case 't':
-			r = add_tag(tags, optarg, "snapshot create ");
-			if (r)
-				goto out;
+			r = cli_parse_tag(tags, optarg, co.cmd);
 			break;
-		case 'j':
-			json = true;
-			break;
-		case 'p':
-			pmode = 1;
-			break;
-		case 'P':
-			pmode = 0;
-			break;
-		case 'h':
-			fputs(snapshot_help, stdout);
-			r = 0;
-			goto out;
 		default:
-			r = cli_usage_error("snapshot create ", "invalid option or missing argument '%s'", cli_bad_arg(argv));
+			r = cli_opt_common(&co, o, argv);
+		}
+		if (r) {
+			r = cli_parse_exit(r);
 			goto out;
 		}
 	}
-	if (argc - optind != 2) {
-		r = cli_usage_error("snapshot create ", "expected VOLUME SOURCE");
+	r = cli_expect_args(co.cmd, argc, 2, "VOLUME SOURCE");
+	if (r)
 		goto out;
-	}
 	io.volume = argv[optind];
 	io.source = argv[optind + 1];
 	io.tags = tags;
@@ -117,7 +91,7 @@ static int snap_create(const struct cli *c, int argc, char **argv)
 	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 	if (r)
 		goto out;
-	cli_progress_init(&prog, io.volume, pmode);
+	cli_progress_init(&prog, io.volume, co.progress);
 	io.progress = cli_progress_cb;
 	io.progress_ctx = &prog;
 	r = sfs_ingest(s, &io, &res);
@@ -129,7 +103,7 @@ static int snap_create(const struct cli *c, int argc, char **argv)
 			r = cli_fail(r, "snapshot of volume %s from %s failed", io.volume, io.source);
 		goto out;
 	}
-	if (json) {
+	if (co.json) {
 		struct sfs_txn *t;
 		struct sfs_snapshot sn;
 		r = sfs_txn_begin(s, false, &t);
@@ -157,33 +131,24 @@ static int parse_simple(int argc, char **argv, const char *cmd, bool *json, cons
 			int nargs, const char *args_help)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
+		CLI_OPTION_JSON,
 		{ "volume", required_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
+		CLI_OPTION_HELP,
 		{ 0 },
 	};
-	int o;
+	struct cli_opts co = { .cmd = cmd, .help = snapshot_help, .progress = -1 };
+	int o, r;
 
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'j':
-			*json = true;
-			break;
-		case 'v':
-			if (!volume)
-				return cli_usage_error(cmd, "--volume does not apply here");
+		if (o == 'v' && !volume)
+			return cli_usage_error(cmd, "--volume does not apply here");
+		if (o == 'v')
 			*volume = optarg;
-			break;
-		case 'h':
-			fputs(snapshot_help, stdout);
-			return -1;
-		default:
-			return cli_usage_error(cmd, "invalid option or missing argument '%s'", cli_bad_arg(argv));
-		}
+		else if ((r = cli_opt_common(&co, o, argv)))
+			return r;
 	}
-	if (argc - optind != nargs)
-		return cli_usage_error(cmd, "expected %s", args_help);
-	return 0;
+	*json = co.json;
+	return cli_expect_args(cmd, argc, nargs, args_help);
 }
 
 struct list_ctx {
@@ -209,48 +174,46 @@ static int list_cb(void *ctx, const struct sfs_snapshot *sn)
 	return 0;
 }
 
+struct list_query {
+	const char *volume;
+	struct list_ctx l;
+};
+
+static int list_query(struct sfs_txn *t, void *ctx)
+{
+	struct list_query *q = ctx;
+
+	if (q->volume) {
+		struct sfs_volume v;
+		int r = sfs_cat_volume_get(t, q->volume, &v);
+
+		if (r == -ENOENT)
+			return -ESRCH;
+		if (r < 0)
+			return r;
+		sfs_volume_release(&v);
+	}
+	return sfs_cat_snapshot_foreach(t, q->volume, list_cb, &q->l);
+}
+
 static int snap_list(const struct cli *c, int argc, char **argv)
 {
-	struct list_ctx l = { 0 };
-	const char *volume = NULL;
-	struct sfs_store *s;
-	struct sfs_txn *t;
+	struct list_query q = { 0 };
 	bool json = false;
-	int r = parse_simple(argc, argv, "snapshot list ", &json, &volume, 0, "no arguments");
+	int r = parse_simple(argc, argv, "snapshot list ", &json, &q.volume, 0, "no arguments");
 
 	if (r)
-		return r < 0 ? 0 : r;
-	r = cli_open_store(c, SFS_OPEN_READ, &s);
-	if (r)
-		return r;
+		return cli_parse_exit(r);
 	if (json)
-		l.arr = json_array();
-	r = sfs_txn_begin(s, false, &t);
-	if (r == 0) {
-		if (volume) {
-			struct sfs_volume v;
-			r = sfs_cat_volume_get(t, volume, &v);
-			if (r == 0)
-				sfs_volume_release(&v);
-			else if (r == -ENOENT)
-				r = -ESRCH;
-		}
-		if (r == 0)
-			r = sfs_cat_snapshot_foreach(t, volume, list_cb, &l);
-		sfs_txn_abort(t);
+		q.l.arr = json_array();
+	r = cli_read_catalog(c, list_query, &q);
+	if (r) {
+		json_decref(q.l.arr);
+		if (r == -ESRCH)
+			return cli_error("no volume named %s", q.volume);
+		return r > 0 ? r : cli_fail(r, "cannot list snapshots");
 	}
-	sfs_store_close(s);
-	if (r == -ESRCH) {
-		json_decref(l.arr);
-		return cli_error("no volume named %s", volume);
-	}
-	if (r < 0) {
-		json_decref(l.arr);
-		return cli_fail(r, "cannot list snapshots");
-	}
-	if (json)
-		return cli_print_json(l.arr);
-	return 0;
+	return json ? cli_print_json(q.l.arr) : 0;
 }
 
 /* Looks up a snapshot by id; prints the error itself. */
@@ -281,7 +244,7 @@ static int snap_show(const struct cli *c, int argc, char **argv)
 	int r = parse_simple(argc, argv, "snapshot show ", &json, NULL, 1, "ID");
 
 	if (r)
-		return r < 0 ? 0 : r;
+		return cli_parse_exit(r);
 	r = cli_open_store(c, SFS_OPEN_READ, &s);
 	if (r)
 		return r;
@@ -353,7 +316,7 @@ static int snap_diff(const struct cli *c, int argc, char **argv)
 	int r = parse_simple(argc, argv, "snapshot diff ", &json, NULL, 2, "two snapshot ids A B");
 
 	if (r)
-		return r < 0 ? 0 : r;
+		return cli_parse_exit(r);
 	r = cli_open_store(c, SFS_OPEN_READ, &s);
 	if (r)
 		return r;
@@ -394,36 +357,26 @@ static int snap_restore(const struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'f' },
-		{ "progress", no_argument, NULL, 'p' },
-		{ "no-progress", no_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
+		CLI_OPTION_PROGRESS,
+		CLI_OPTION_NO_PROGRESS,
+		CLI_OPTION_HELP,
 		{ 0 },
 	};
+	struct cli_opts co = { .cmd = "snapshot restore ", .help = snapshot_help, .progress = -1 };
 	struct cli_progress prog;
 	struct sfs_snapshot sn;
 	struct sfs_store *s;
-	int o, r, flags = 0, pmode = -1;
+	int o, r, flags = 0;
 
 	while ((o = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
-		switch (o) {
-		case 'f':
+		if (o == 'f')
 			flags |= SFS_RESTORE_FORCE;
-			break;
-		case 'p':
-			pmode = 1;
-			break;
-		case 'P':
-			pmode = 0;
-			break;
-		case 'h':
-			fputs(snapshot_help, stdout);
-			return 0;
-		default:
-			return cli_usage_error("snapshot restore ", "invalid option or missing argument '%s'", cli_bad_arg(argv));
-		}
+		else if ((r = cli_opt_common(&co, o, argv)))
+			return cli_parse_exit(r);
 	}
-	if (argc - optind != 2)
-		return cli_usage_error("snapshot restore ", "expected ID DEST");
+	r = cli_expect_args(co.cmd, argc, 2, "ID DEST");
+	if (r)
+		return r;
 	r = cli_open_store(c, SFS_OPEN_READ, &s);
 	if (r)
 		return r;
@@ -433,7 +386,7 @@ static int snap_restore(const struct cli *c, int argc, char **argv)
 		return r;
 	}
 	sfs_snapshot_release(&sn);
-	cli_progress_init(&prog, "restore", pmode);
+	cli_progress_init(&prog, "restore", co.progress);
 	r = sfs_restore(s, argv[optind], argv[optind + 1], flags, cli_progress_cb, &prog);
 	cli_progress_done(&prog);
 	sfs_store_close(s);

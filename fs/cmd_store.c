@@ -23,9 +23,10 @@ int cmd_init(const struct cli *c, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "block-size", required_argument, NULL, 'b' },
 		{ "compression-level", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
+		CLI_OPTION_HELP,
 		{ 0 },
 	};
+	struct cli_opts co = { .cmd = "init ", .help = help, .progress = -1 };
 	struct sfs_store_options so = { 0 };
 	uint64_t v;
 	int o, r;
@@ -50,11 +51,10 @@ int cmd_init(const struct cli *c, int argc, char **argv)
 			so.zstd_level = (int)l;
 			break;
 		}
-		case 'h':
-			fputs(help, stdout);
-			return 0;
 		default:
-			return cli_usage_error("init ", "invalid option or missing argument '%s'", cli_bad_arg(argv));
+			r = cli_opt_common(&co, o, argv);
+			if (r)
+				return cli_parse_exit(r);
 		}
 	}
 	if (optind != argc)
@@ -157,39 +157,25 @@ int cmd_check(const struct cli *c, int argc, char **argv)
 		"problem; exits 1 when there is any.\n";
 	static const struct option opts[] = {
 		{ "read-data", no_argument, NULL, 'r' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "progress", no_argument, NULL, 'p' },
-		{ "no-progress", no_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
+		CLI_OPTION_JSON,
+		CLI_OPTION_PROGRESS,
+		CLI_OPTION_NO_PROGRESS,
+		CLI_OPTION_HELP,
 		{ 0 },
 	};
+	struct cli_opts co = { .cmd = "check ", .help = help, .progress = -1 };
 	struct sfs_check_result res;
 	struct cli_progress prog;
 	struct problems pr = { 0 };
 	struct sfs_store *s;
-	bool read_data = false, json = false;
-	int o, r, pmode = -1;
+	bool read_data = false;
+	int o, r;
 
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'r':
+		if (o == 'r')
 			read_data = true;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'p':
-			pmode = 1;
-			break;
-		case 'P':
-			pmode = 0;
-			break;
-		case 'h':
-			fputs(help, stdout);
-			return 0;
-		default:
-			return cli_usage_error("check ", "invalid option or missing argument '%s'", cli_bad_arg(argv));
-		}
+		else if ((r = cli_opt_common(&co, o, argv)))
+			return cli_parse_exit(r);
 	}
 	if (optind != argc)
 		return cli_usage_error("check ", "unexpected argument '%s'", argv[optind]);
@@ -202,9 +188,9 @@ int cmd_check(const struct cli *c, int argc, char **argv)
 		r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 	if (r)
 		return r;
-	if (json)
+	if (co.json)
 		pr.list = json_array();
-	cli_progress_init(&prog, "check", pmode);
+	cli_progress_init(&prog, "check", co.progress);
 	r = sfs_check(s, read_data, on_problem, &pr, cli_progress_cb, &prog, &res);
 	cli_progress_done(&prog);
 	sfs_store_close(s);
@@ -212,7 +198,7 @@ int cmd_check(const struct cli *c, int argc, char **argv)
 		json_decref(pr.list);
 		return cli_fail(r, "check of store %s could not run", c->store_path);
 	}
-	if (json) {
+	if (co.json) {
 		cli_print_json(json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
 					 "ok", res.problems == 0, "read_data", read_data,
 					 "volumes", (json_int_t)res.volumes, "snapshots",

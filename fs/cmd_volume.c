@@ -61,6 +61,27 @@ static int snap_ids_cb(void *ctx, const struct sfs_snapshot *sn)
 	return 0;
 }
 
+static int list_query(struct sfs_txn *t, void *ctx)
+{
+	return sfs_cat_volume_foreach(t, vlist_cb, ctx);
+}
+
+struct show_query {
+	const char *name;
+	struct sfs_volume v;
+	json_t *snaps;
+};
+
+static int show_query(struct sfs_txn *t, void *ctx)
+{
+	struct show_query *q = ctx;
+	int r = sfs_cat_volume_get(t, q->name, &q->v);
+
+	if (r == 0)
+		r = sfs_cat_snapshot_foreach(t, q->name, snap_ids_cb, q->snaps);
+	return r;
+}
+
 /* The path is made absolute here, since policies run from a service
  * whose working directory is not the user's. */
 static int volume_set_source(const struct cli *c, int argc, char **argv)
@@ -141,39 +162,27 @@ int cmd_volume(const struct cli *c, int argc, char **argv)
 		struct vlist l = { 0 };
 		if (argc)
 			return cli_usage_error("volume ", "unexpected argument '%s'", argv[0]);
-		r = cli_open_store(c, SFS_OPEN_READ, &s);
-		if (r)
-			return r;
 		if (json)
 			l.arr = json_array();
-		r = sfs_txn_begin(s, false, &t);
-		if (r == 0) {
-			r = sfs_cat_volume_foreach(t, vlist_cb, &l);
-			sfs_txn_abort(t);
-		}
-		sfs_store_close(s);
-		if (r < 0) {
+		r = cli_read_catalog(c, list_query, &l);
+		if (r) {
 			json_decref(l.arr);
-			return cli_fail(r, "cannot list volumes");
+			return r > 0 ? r : cli_fail(r, "cannot list volumes");
 		}
 		return json ? cli_print_json(l.arr) : 0;
 	}
 	if (!strcmp(sub, "show")) {
+		struct show_query q = { .name = argv[0] };
 		struct sfs_volume v;
-		json_t *snaps = json_array(), *o;
+		json_t *snaps, *o;
 		if (argc != 1)
 			return cli_usage_error("volume ", "expected VOLUME");
-		r = cli_open_store(c, SFS_OPEN_READ, &s);
-		if (r)
+		q.snaps = snaps = json_array();
+		r = cli_read_catalog(c, show_query, &q);
+		if (r > 0) {
+			json_decref(snaps);
 			return r;
-		r = sfs_txn_begin(s, false, &t);
-		if (r == 0) {
-			r = sfs_cat_volume_get(t, argv[0], &v);
-			if (r == 0)
-				r = sfs_cat_snapshot_foreach(t, argv[0], snap_ids_cb, snaps);
-			sfs_txn_abort(t);
 		}
-		sfs_store_close(s);
 		if (r == -ENOENT) {
 			json_decref(snaps);
 			return cli_error("no volume named %s", argv[0]);
@@ -182,6 +191,7 @@ int cmd_volume(const struct cli *c, int argc, char **argv)
 			json_decref(snaps);
 			return cli_fail(r, "cannot read volume %s", argv[0]);
 		}
+		v = q.v;
 		o = sfs_volume_to_json(&v);
 		json_object_set_new(o, "snapshots", snaps);
 		if (json) {
@@ -209,8 +219,8 @@ int cmd_volume(const struct cli *c, int argc, char **argv)
 		if (argc < 2)
 			return cli_usage_error("volume ", "expected VOLUME KEY=VALUE...");
 		for (int i = 1; i < argc; i++) {
-			const char *eq = strchr(argv[i], '=');
-			if (!eq || eq == argv[i] || eq - argv[i] > 128)
+			char key[CLI_TAG_KEY_MAX + 1];
+			if (!cli_tag_split(argv[i], key))
 				return cli_usage_error("volume ", "invalid tag '%s': expected KEY=VALUE",
 						       argv[i]);
 		}
@@ -222,12 +232,10 @@ int cmd_volume(const struct cli *c, int argc, char **argv)
 			r = sfs_cat_volume_get(t, argv[0], &v);
 			if (r == 0) {
 				for (int i = 1; i < argc; i++) {
-					char key[129];
-					const char *eq = strchr(argv[i], '=');
-					memcpy(key, argv[i], (size_t)(eq - argv[i]));
-					key[eq - argv[i]] = '\0';
-					if (eq[1])
-						json_object_set_new(v.tags, key, json_string(eq + 1));
+					char key[CLI_TAG_KEY_MAX + 1];
+					const char *val = cli_tag_split(argv[i], key);
+					if (*val)
+						json_object_set_new(v.tags, key, json_string(val));
 					else
 						json_object_del(v.tags, key);
 				}

@@ -68,6 +68,15 @@ static void snap_attr(struct sfs_mount *mt, struct stat *st, const struct sfs_ts
 	st->st_mtime = st->st_ctime = st->st_atime = ts->created;
 }
 
+static void latest_attr(struct stat *st, uint64_t ino, const char *target, int64_t created)
+{
+	st->st_ino = ino;
+	st->st_mode = S_IFLNK | 0777;
+	st->st_nlink = 1;
+	st->st_size = (off_t)strlen(target);
+	st->st_mtime = st->st_ctime = st->st_atime = created;
+}
+
 static void imgfile_attr(struct stat *st, const struct sfs_timgfile *tf)
 {
 	st->st_ino = tf->ino;
@@ -80,7 +89,52 @@ static void imgfile_attr(struct stat *st, const struct sfs_timgfile *tf)
 	st->st_mtime = st->st_ctime = st->st_atime = tf->mtime;
 }
 
-/* Fills st for ino as view v shows it; -ENOENT when v does not have it. */
+static void attr_init(struct sfs_mount *mt, struct stat *st, double *ret_timeout)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_uid = mt->uid;
+	st->st_gid = mt->gid;
+	st->st_blksize = 4096;
+	*ret_timeout = DIR_ATTR_TIMEOUT;
+}
+
+/* The top directories: from the tree's counts, never from a view, so that
+ * they look the same whether a listing was built or not. -ENOENT for any
+ * other inode. */
+static int top_attr(struct sfs_mount *mt, uint64_t ino, struct stat *st)
+{
+	struct sfs_tree_stat ts;
+	struct sfs_view *v;
+	size_t nimages = 0;
+
+	if (ino < SFS_INO_ROOT || ino > SFS_INO_IMAGES)
+		return -ENOENT;
+	sfs_tree_stat(mt->tree, &ts);
+	switch (ino) {
+	case SFS_INO_ROOT:
+		dir_attr(mt, st, ino, 5, ts.mtime, 3);
+		break;
+	case SFS_INO_SNAPSHOTS:
+		dir_attr(mt, st, ino, 2, ts.mtime, (off_t)ts.nsnaps);
+		break;
+	case SFS_INO_VOLUMES:
+		dir_attr(mt, st, ino, 2 + ts.nvols, ts.mtime, (off_t)ts.nvols);
+		break;
+	case SFS_INO_IMAGES:
+		/* Images are few, but counting them needs a view: the last one
+		 * built, if any. */
+		v = sfs_tree_peek(mt->tree);
+		if (v)
+			nimages = v->nimages;
+		sfs_view_put(v);
+		dir_attr(mt, st, ino, 2 + nimages, ts.mtime, (off_t)nimages);
+		break;
+	}
+	return 0;
+}
+
+/* Fills st for ino as view v shows it, for listings; -ENOENT when v does
+ * not have it. */
 static int attr_of(struct sfs_mount *mt, const struct sfs_view *v, uint64_t ino, struct stat *st,
 		   double *ret_timeout)
 {
@@ -89,25 +143,9 @@ static int attr_of(struct sfs_mount *mt, const struct sfs_view *v, uint64_t ino,
 	const struct sfs_tsnap *ts;
 	const struct sfs_tvol *tv;
 
-	memset(st, 0, sizeof(*st));
-	st->st_uid = mt->uid;
-	st->st_gid = mt->gid;
-	st->st_blksize = 4096;
-	*ret_timeout = DIR_ATTR_TIMEOUT;
-	switch (ino) {
-	case SFS_INO_ROOT:
-		dir_attr(mt, st, ino, 5, v->mtime, 3);
+	attr_init(mt, st, ret_timeout);
+	if (top_attr(mt, ino, st) == 0)
 		return 0;
-	case SFS_INO_SNAPSHOTS:
-		dir_attr(mt, st, ino, 2, v->mtime, (off_t)v->nsnaps);
-		return 0;
-	case SFS_INO_VOLUMES:
-		dir_attr(mt, st, ino, 2 + v->nvols, v->mtime, (off_t)v->nvols);
-		return 0;
-	case SFS_INO_IMAGES:
-		dir_attr(mt, st, ino, 2 + v->nimages, v->mtime, (off_t)v->nimages);
-		return 0;
-	}
 	switch (SFS_INO_KIND(ino)) {
 	case SFS_INO_KIND_SNAP:
 		ts = sfs_view_snap_by_ino(v, ino);
@@ -142,18 +180,58 @@ static int attr_of(struct sfs_mount *mt, const struct sfs_view *v, uint64_t ino,
 		tv = vol_of_latest(v, ino);
 		if (!tv || !tv->nsnaps)
 			return -ENOENT;
-		st->st_ino = ino;
-		st->st_mode = S_IFLNK | 0777;
-		st->st_nlink = 1;
-		st->st_size = (off_t)strlen(tv->latest);
-		st->st_mtime = st->st_ctime = st->st_atime = tv->snaps[tv->nsnaps - 1]->created;
+		latest_attr(st, ino, tv->latest, tv->snaps[tv->nsnaps - 1]->created);
 		return 0;
 	}
 	return -ENOENT;
 }
 
+/* Fills st for ino without a view where one is not needed: a snapshot
+ * from the inodes the kernel holds (so a deleted snapshot's file keeps
+ * its attributes until forgotten), a volume or its latest.img from the
+ * catalog. Images still read a view. */
+static int attr_lookup(struct sfs_mount *mt, uint64_t ino, struct stat *st, double *ret_timeout)
+{
+	struct sfs_tvolinfo vi;
+	struct sfs_tsnap ts;
+	struct sfs_view *v;
+	int r;
+
+	attr_init(mt, st, ret_timeout);
+	if (top_attr(mt, ino, st) == 0)
+		return 0;
+	switch (SFS_INO_KIND(ino)) {
+	case SFS_INO_KIND_SNAP:
+		if (sfs_tree_node_get(mt->tree, ino, &ts) < 0)
+			break; /* not handed out by a lookup: ask a view */
+		snap_attr(mt, st, &ts);
+		*ret_timeout = FILE_ATTR_TIMEOUT;
+		return 0;
+	case SFS_INO_KIND_VOL:
+		r = sfs_tree_vol_by_ino(mt->tree, ino, &vi);
+		if (r < 0)
+			return r;
+		dir_attr(mt, st, ino, 2, vi.mtime, (off_t)vi.nsnaps);
+		return 0;
+	case SFS_INO_KIND_LATEST:
+		r = sfs_tree_vol_by_ino(mt->tree, ino, &vi);
+		if (r == 0 && !vi.latest[0])
+			r = -ENOENT;
+		if (r < 0)
+			return r;
+		latest_attr(st, ino, vi.latest, vi.latest_created);
+		return 0;
+	}
+	r = sfs_tree_get(mt->tree, &v);
+	if (r < 0)
+		return r;
+	r = attr_of(mt, v, ino, st, ret_timeout);
+	sfs_view_put(v);
+	return r;
+}
+
 /* Picks up new or deleted snapshots. A catalog that cannot be read now
- * leaves the last view in place: stale names beat a failing mount. */
+ * leaves the last state in place: stale names beat a failing mount. */
 static void refresh(struct sfs_mount *mt)
 {
 	int r = sfs_tree_refresh(mt->tree);
@@ -167,57 +245,6 @@ static bool is_dir_ino(uint64_t ino)
 	return ino == SFS_INO_ROOT || ino == SFS_INO_SNAPSHOTS || ino == SFS_INO_VOLUMES ||
 	       ino == SFS_INO_IMAGES || SFS_INO_KIND(ino) == SFS_INO_KIND_VOL ||
 	       SFS_INO_KIND(ino) == SFS_INO_KIND_IMAGE;
-}
-
-/* The inode that name names in directory parent, or 0; -ENOTDIR when
- * parent is not a directory. */
-static int64_t child_ino(const struct sfs_view *v, uint64_t parent, const char *name)
-{
-	const struct sfs_tsnap *ts;
-	const struct sfs_tvol *tv;
-	size_t len = strlen(name);
-
-	switch (parent) {
-	case SFS_INO_ROOT:
-		if (!strcmp(name, "snapshots"))
-			return SFS_INO_SNAPSHOTS;
-		if (!strcmp(name, "volumes"))
-			return SFS_INO_VOLUMES;
-		if (!strcmp(name, "images"))
-			return SFS_INO_IMAGES;
-		return 0;
-	case SFS_INO_SNAPSHOTS: {
-		char id[SFS_IDSTR_SIZE];
-
-		if (len < 5 || len - 4 >= sizeof(id) || strcmp(name + len - 4, ".img"))
-			return 0;
-		memcpy(id, name, len - 4);
-		id[len - 4] = '\0';
-		ts = sfs_view_snap_by_id(v, id);
-		return ts ? (int64_t)ts->ino : 0;
-	}
-	case SFS_INO_VOLUMES:
-		tv = sfs_view_vol_by_name(v, name);
-		return tv ? (int64_t)tv->ino : 0;
-	case SFS_INO_IMAGES: {
-		const struct sfs_timage *ti = sfs_view_image_by_name(v, name);
-		return ti ? (int64_t)ti->ino : 0;
-	}
-	}
-	if (SFS_INO_KIND(parent) == SFS_INO_KIND_IMAGE) {
-		const struct sfs_timage *ti = sfs_view_image_by_ino(v, parent);
-		const struct sfs_timgfile *tf = ti ? sfs_timage_file_by_name(ti, name) : NULL;
-		return tf ? (int64_t)tf->ino : 0;
-	}
-	if (SFS_INO_KIND(parent) != SFS_INO_KIND_VOL)
-		return -ENOTDIR;
-	tv = sfs_view_vol_by_ino(v, parent);
-	if (!tv)
-		return 0;
-	if (!strcmp(name, SFS_LATEST_NAME))
-		return tv->nsnaps ? (int64_t)tv->latest_ino : 0;
-	ts = sfs_tvol_snap_by_vname(tv, name);
-	return ts ? (int64_t)ts->ino : 0;
 }
 
 static void fill_entry(struct sfs_mount *mt, const struct sfs_view *v, uint64_t ino,
@@ -234,42 +261,148 @@ static void fill_entry(struct sfs_mount *mt, const struct sfs_view *v, uint64_t 
 	e->entry_timeout = ENTRY_TIMEOUT;
 }
 
-/* Valid replies: fuse_reply_entry, fuse_reply_err. */
+static void entry_of(struct stat *st, double attr_timeout, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->attr = *st;
+	e->ino = st->st_ino;
+	e->generation = 1; /* inode numbers are never reused in a mount */
+	e->attr_timeout = attr_timeout;
+	e->entry_timeout = ENTRY_TIMEOUT;
+}
+
+/* A snapshot file found by a lookup: counted in the node table, as the
+ * kernel now holds its inode. */
+static int snap_entry(struct sfs_mount *mt, const struct sfs_tsnap *ts, struct stat *st,
+		      double *ret_timeout)
+{
+	int r = sfs_tree_node_ref(mt->tree, ts);
+
+	if (r < 0)
+		return r;
+	snap_attr(mt, st, ts);
+	*ret_timeout = FILE_ATTR_TIMEOUT;
+	return 0;
+}
+
+/* The child name of parent in images/, from a view. */
+static int lookup_image(struct sfs_mount *mt, uint64_t parent, const char *name, struct stat *st,
+			double *ret_timeout)
+{
+	const struct sfs_timage *ti;
+	const struct sfs_timgfile *tf;
+	struct sfs_view *v;
+	uint64_t ino = 0;
+	int r = sfs_tree_get(mt->tree, &v);
+
+	if (r < 0)
+		return r;
+	if (parent == SFS_INO_IMAGES) {
+		ti = sfs_view_image_by_name(v, name);
+		ino = ti ? ti->ino : 0;
+	} else {
+		ti = sfs_view_image_by_ino(v, parent);
+		tf = ti ? sfs_timage_file_by_name(ti, name) : NULL;
+		ino = tf ? tf->ino : 0;
+	}
+	r = ino ? attr_of(mt, v, ino, st, ret_timeout) : -ENOENT;
+	sfs_view_put(v);
+	return r;
+}
+
+/* Valid replies: fuse_reply_entry, fuse_reply_err. Snapshots and volumes
+ * are looked up in the catalog, not in a listing, so a lookup costs the
+ * same however many snapshots the store holds. */
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct sfs_mount *mt = mount_of(req);
 	struct fuse_entry_param e;
-	struct sfs_view *v;
-	int64_t ino;
+	struct sfs_tvolinfo vi;
+	struct sfs_tsnap ts;
+	struct stat st;
+	double timeout;
+	size_t len = strlen(name);
+	int r = -ENOENT;
 
 	refresh(mt);
-	v = sfs_tree_get(mt->tree);
-	ino = child_ino(v, parent, name);
-	if (ino > 0)
-		fill_entry(mt, v, (uint64_t)ino, &e);
-	sfs_view_put(v);
-	if (ino < 0)
-		fuse_reply_err(req, (int)-ino);
-	else if (ino == 0 || e.ino == 0)
-		fuse_reply_err(req, ENOENT);
-	else
-		fuse_reply_entry(req, &e);
+	attr_init(mt, &st, &timeout);
+	if (parent == SFS_INO_ROOT) {
+		uint64_t ino = !strcmp(name, "snapshots") ? SFS_INO_SNAPSHOTS
+			       : !strcmp(name, "volumes") ? SFS_INO_VOLUMES
+			       : !strcmp(name, "images")  ? SFS_INO_IMAGES
+							  : 0;
+		if (ino)
+			r = top_attr(mt, ino, &st);
+	} else if (parent == SFS_INO_SNAPSHOTS) {
+		char id[SFS_IDSTR_SIZE];
+
+		if (len > 4 && len - 4 < sizeof(id) && !strcmp(name + len - 4, ".img")) {
+			memcpy(id, name, len - 4);
+			id[len - 4] = '\0';
+			r = sfs_tree_snap(mt->tree, id, &ts);
+			if (r == 0)
+				r = snap_entry(mt, &ts, &st, &timeout);
+		}
+	} else if (parent == SFS_INO_VOLUMES) {
+		r = sfs_tree_vol_by_name(mt->tree, name, &vi);
+		if (r == 0)
+			dir_attr(mt, &st, vi.ino, 2, vi.mtime, (off_t)vi.nsnaps);
+	} else if (parent == SFS_INO_IMAGES || SFS_INO_KIND(parent) == SFS_INO_KIND_IMAGE) {
+		r = lookup_image(mt, parent, name, &st, &timeout);
+	} else if (SFS_INO_KIND(parent) == SFS_INO_KIND_VOL) {
+		r = sfs_tree_vol_by_ino(mt->tree, parent, &vi);
+		if (r == 0 && !strcmp(name, SFS_LATEST_NAME)) {
+			if (vi.latest[0])
+				latest_attr(&st, vi.latest_ino, vi.latest, vi.latest_created);
+			else
+				r = -ENOENT;
+		} else if (r == 0) {
+			r = sfs_tree_vol_snap(mt->tree, vi.name, name, &ts);
+			if (r == 0)
+				r = snap_entry(mt, &ts, &st, &timeout);
+		}
+	} else {
+		r = -ENOTDIR;
+	}
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	entry_of(&st, timeout, &e);
+	if (fuse_reply_entry(req, &e) != 0 && SFS_INO_KIND(e.ino) == SFS_INO_KIND_SNAP)
+		sfs_tree_node_forget(mt->tree, e.ino, 1);
+}
+
+/* Valid replies: none. */
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	if (SFS_INO_KIND(ino) == SFS_INO_KIND_SNAP)
+		sfs_tree_node_forget(mount_of(req)->tree, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+/* Valid replies: none. */
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct sfs_mount *mt = mount_of(req);
+
+	for (size_t i = 0; i < count; i++)
+		if (SFS_INO_KIND(forgets[i].ino) == SFS_INO_KIND_SNAP)
+			sfs_tree_node_forget(mt->tree, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
 }
 
 /* Valid replies: fuse_reply_attr, fuse_reply_err. */
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct sfs_mount *mt = mount_of(req);
-	struct sfs_view *v;
 	struct stat st;
 	double timeout;
 	int r;
 
 	if (is_dir_ino(ino) || SFS_INO_KIND(ino) == SFS_INO_KIND_LATEST)
 		refresh(mt);
-	v = sfs_tree_get(mt->tree);
-	r = attr_of(mt, v, ino, &st, &timeout);
-	sfs_view_put(v);
+	r = attr_lookup(mt, ino, &st, &timeout);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -280,9 +413,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct sfs_mount *mt = mount_of(req);
-	char target[sizeof(((struct sfs_tvol *)0)->latest)];
-	const struct sfs_tvol *tv;
-	struct sfs_view *v;
+	struct sfs_tvolinfo vi;
+	int r;
 
 	if (SFS_INO_KIND(ino) != SFS_INO_KIND_LATEST) {
 		fuse_reply_err(req, EINVAL);
@@ -290,17 +422,13 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	}
 	/* The link follows the newest snapshot, so ask the catalog each time
 	 * (the kernel does not cache link targets unless told to). */
-	refresh(mt);
-	v = sfs_tree_get(mt->tree);
-	tv = vol_of_latest(v, ino);
-	target[0] = '\0';
-	if (tv && tv->nsnaps)
-		memcpy(target, tv->latest, sizeof(target));
-	sfs_view_put(v);
-	if (!target[0])
-		fuse_reply_err(req, ENOENT);
+	r = sfs_tree_vol_by_ino(mt->tree, ino, &vi);
+	if (r == 0 && !vi.latest[0])
+		r = -ENOENT;
+	if (r < 0)
+		fuse_reply_err(req, -r);
 	else
-		fuse_reply_readlink(req, target);
+		fuse_reply_readlink(req, vi.latest);
 }
 
 /* Valid replies: fuse_reply_open, fuse_reply_err. The handle holds the
@@ -316,7 +444,16 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	refresh(mt);
-	v = sfs_tree_get(mt->tree);
+	/* The root lists three fixed names: no view. */
+	v = NULL;
+	if (ino != SFS_INO_ROOT) {
+		int r = sfs_tree_get(mt->tree, &v);
+
+		if (r < 0) {
+			fuse_reply_err(req, -r);
+			return;
+		}
+	}
 	if (SFS_INO_KIND(ino) == SFS_INO_KIND_VOL && !sfs_view_vol_by_ino(v, ino)) {
 		sfs_view_put(v);
 		fuse_reply_err(req, ENOENT);
@@ -345,7 +482,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 }
 
 /* Entry i of directory ino in view v ("." and ".." first): its name and
- * inode. Returns false past the end. */
+ * inode. Returns false past the end. v may be NULL for the root only. */
 static bool dir_entry(const struct sfs_view *v, uint64_t ino, uint64_t i, const char **ret_name,
 		      uint64_t *ret_ino)
 {
@@ -452,6 +589,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			}
 			n = fuse_add_direntry_plus(req, buf + used, size - used, name, &e,
 						   (off_t)i + 1);
+			/* The kernel counts each entry it is given as a lookup. */
+			if (n <= size - used && e.ino && SFS_INO_KIND(e.ino) == SFS_INO_KIND_SNAP &&
+			    sfs_tree_node_ref(mt->tree, sfs_view_snap_by_ino(v, e.ino)) < 0)
+				break;
 		} else {
 			struct stat st = { 0 };
 			double timeout;
@@ -533,7 +674,7 @@ static int open_imgfile(fuse_req_t req, struct sfs_mount *mt, const struct sfs_v
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct sfs_mount *mt = mount_of(req);
-	const struct sfs_tsnap *ts;
+	struct sfs_tsnap ts;
 	struct sfs_view *v;
 	struct handle *h = NULL;
 	int r, keep = 1;
@@ -548,11 +689,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	if (SFS_INO_KIND(ino) == SFS_INO_KIND_IMGFILE)
-		refresh(mt); /* permissions apply from the next open on */
-	v = sfs_tree_get(mt->tree);
 	if (SFS_INO_KIND(ino) == SFS_INO_KIND_IMGFILE) {
-		r = open_imgfile(req, mt, v, ino, &h);
+		refresh(mt); /* permissions apply from the next open on */
+		r = sfs_tree_get(mt->tree, &v);
+		if (r == 0)
+			r = open_imgfile(req, mt, v, ino, &h);
+		sfs_view_put(v);
 		/* image.json changes with the image's permissions, size and
 		 * all: read it afresh, past whatever size the kernel cached. */
 		if (h && h->data) {
@@ -560,16 +702,20 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			fi->direct_io = 1;
 		}
 	} else {
-		ts = sfs_view_snap_by_ino(v, ino);
-		h = ts ? calloc(1, sizeof(*h)) : NULL;
-		r = !ts ? -ENOENT : !h ? -ENOMEM : 0;
+		/* The kernel holds the inode, so the node table has it; the
+		 * snapshot must still exist to be opened anew. */
+		r = sfs_tree_node_get(mt->tree, ino, &ts);
+		if (r == 0)
+			r = sfs_tree_snap(mt->tree, ts.map.id, &ts);
+		h = r == 0 ? calloc(1, sizeof(*h)) : NULL;
+		if (r == 0 && !h)
+			r = -ENOMEM;
 		if (h) {
-			h->map = ts->map;
-			h->size = ts->map.size;
+			h->map = ts.map;
+			h->size = ts.map.size;
 			sfs_ra_state_init(&h->ra);
 		}
 	}
-	sfs_view_put(v);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -686,16 +832,19 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	uint32_t bs = sfs_store_block_size(mt->store);
 	uint64_t packs = 0, catalog = 0;
 	struct statvfs sv = { 0 };
+	struct sfs_tree_stat ts;
 	struct sfs_view *v;
 
 	if (sfs_store_disk_usage(mt->store, &packs, &catalog) < 0)
 		packs = catalog = 0;
-	v = sfs_tree_get(mt->tree);
+	sfs_tree_stat(mt->tree, &ts);
 	sv.f_bsize = bs;
 	sv.f_frsize = bs;
 	sv.f_blocks = (packs + catalog + bs - 1) / bs;
-	sv.f_files = 4 + v->nsnaps + 2 * v->nvols;
-	for (size_t i = 0; i < v->nimages; i++)
+	sv.f_files = 4 + ts.nsnaps + 2 * ts.nvols;
+	/* Counting images needs a view: the last one built, if any. */
+	v = sfs_tree_peek(mt->tree);
+	for (size_t i = 0; v && i < v->nimages; i++)
 		sv.f_files += 1 + v->images[i].nfiles;
 	sv.f_namemax = 255;
 	sv.f_flag = ST_RDONLY;
@@ -713,17 +862,21 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	/* latest.img moves: the kernel must ask for its target each time. */
 	conn->want &= ~FUSE_CAP_CACHE_SYMLINKS;
+	/* libfuse ends the session unless this repeats the max_read mount
+	 * option exactly (0 when none was given). */
+	conn->max_read = mt->opts.max_read;
 	/* Let the kernel keep many readahead requests in flight. */
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
 	sfs_log(SFS_LOG_DEBUG, "fuse: max_read %u, max_readahead %u, max_write %u, caps 0x%x",
 		conn->max_read, conn->max_readahead, conn->max_write, conn->want);
-	(void)mt;
 }
 
 const struct fuse_lowlevel_ops sfs_fsops = {
 	.init = op_init,
 	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
 	.getattr = op_getattr,
 	.readlink = op_readlink,
 	.opendir = op_opendir,

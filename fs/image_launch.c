@@ -149,6 +149,40 @@ static char *overlay_path(const struct launch *l, const struct sfs_image_device 
 	return p;
 }
 
+/* A qemu-img command per device that creates its overlay: in the sh
+ * script (sh: true; an existing overlay is kept) or in the comment of a
+ * libvirt domain. */
+static int print_overlay_creates(FILE *f, const struct launch *l, const struct sfs_image *img,
+				 bool sh)
+{
+	void (*word)(FILE *, const char *) = sh ? sh_word : xml_comment_text;
+
+	for (size_t i = 0; i < img->ndevices; i++) {
+		char *ov = overlay_path(l, &img->devices[i]);
+		char *base = disk_path(l, &img->devices[i]);
+
+		if (!ov || !base) {
+			free(ov);
+			free(base);
+			return -ENOMEM;
+		}
+		if (sh) {
+			fputs("[ -e ", f);
+			sh_word(f, ov);
+			fputs(" ] || qemu-img create -q -f qcow2 -F raw -b ", f);
+		} else {
+			fputs("    qemu-img create -f qcow2 -F raw -b ", f);
+		}
+		word(f, base);
+		fputc(' ', f);
+		word(f, ov);
+		fprintf(f, " %" PRIu64 "\n", img->devices[i].size);
+		free(ov);
+		free(base);
+	}
+	return 0;
+}
+
 static char *vars_path(const struct launch *l)
 {
 	char *p;
@@ -235,25 +269,9 @@ static int print_qemu(const struct launch *l, FILE *f)
 		fputs("mkdir -p ", f);
 		sh_word(f, l->overlay);
 		fputc('\n', f);
-		for (size_t i = 0; i < img->ndevices; i++) {
-			char *ov = overlay_path(l, &img->devices[i]);
-			char *base = disk_path(l, &img->devices[i]);
-
-			if (!ov || !base) {
-				free(ov);
-				free(base);
-				return -ENOMEM;
-			}
-			fputs("[ -e ", f);
-			sh_word(f, ov);
-			fputs(" ] || qemu-img create -q -f qcow2 -F raw -b ", f);
-			sh_word(f, base);
-			fputc(' ', f);
-			sh_word(f, ov);
-			fprintf(f, " %" PRIu64 "\n", img->devices[i].size);
-			free(ov);
-			free(base);
-		}
+		r = print_overlay_creates(f, l, img, true);
+		if (r < 0)
+			return r;
 	}
 	if (uefi) {
 		if (l->overlay) {
@@ -422,23 +440,9 @@ static int print_libvirt(const struct launch *l, FILE *f)
 	fputs(".\n", f);
 	if (l->overlay) {
 		fputs("  Create the overlays first:\n", f);
-		for (size_t i = 0; i < img->ndevices; i++) {
-			char *ov = overlay_path(l, &img->devices[i]);
-			char *base = disk_path(l, &img->devices[i]);
-
-			if (!ov || !base) {
-				free(ov);
-				free(base);
-				return -ENOMEM;
-			}
-			fputs("    qemu-img create -f qcow2 -F raw -b ", f);
-			xml_comment_text(f, base);
-			fputc(' ', f);
-			xml_comment_text(f, ov);
-			fprintf(f, " %" PRIu64 "\n", img->devices[i].size);
-			free(ov);
-			free(base);
-		}
+		r = print_overlay_creates(f, l, img, false);
+		if (r < 0)
+			return r;
 	}
 	fputs("-->\n", f);
 	fprintf(f, "<domain type='%s'>\n", tcg ? "qemu" : "kvm");

@@ -54,7 +54,7 @@ struct sfs_tsnap {
 	int64_t created;
 	uint64_t data_bytes;
 	struct sfs_snapmap map; /* id, size, block size, map root */
-	const char *volume;     /* points into the view's volume */
+	char volume[SFS_NAME_MAX + 1];
 	char vname[SFS_VNAME_SIZE]; /* its name in volumes/<volume>/ */
 };
 
@@ -69,11 +69,6 @@ struct sfs_tvol {
 	char latest[SFS_IDSTR_SIZE + 32]; /* symlink target, "" when no snapshot */
 };
 
-/*
- * One generation of the catalog, as listings need it. Immutable once
- * built, so lookups and readdir read it without locks; refcounted, so an
- * open directory keeps listing the view it started with.
- */
 /* A file of images/<name>/: image.json or one device's raw image. */
 struct sfs_timgfile {
 	uint64_t ino;
@@ -96,6 +91,11 @@ struct sfs_timage {
 	size_t nfiles;
 };
 
+/*
+ * One generation of the catalog, as listings need it. Immutable once
+ * built, so readdir reads it without locks; refcounted, so an open
+ * directory keeps listing the view it started with.
+ */
 struct sfs_view {
 	int refs; /* atomic */
 	uint64_t generation;
@@ -114,16 +114,64 @@ struct sfs_view {
 
 struct sfs_tree;
 
+/* Reads the catalog's counts, not its snapshots: no view is built until a
+ * listing needs one. */
 int sfs_tree_new(struct sfs_store *s, struct sfs_tree **ret);
 void sfs_tree_free(struct sfs_tree *t); /* accepts NULL */
 
-/* Rebuilds the current view when the catalog generation moved on. Cheap
- * when it did not (one short read transaction). Thread-safe. */
+/* Notes a new catalog generation: reads its cheap facts (O(volumes)) and
+ * leaves the view to be rebuilt by the next sfs_tree_get. Cheap when the
+ * generation did not move (one short read transaction). Thread-safe. */
 int sfs_tree_refresh(struct sfs_tree *t);
-/* The current view, held until sfs_view_put. Never NULL after a
- * successful sfs_tree_new. Thread-safe. */
-struct sfs_view *sfs_tree_get(struct sfs_tree *t);
+
+/* What the top directories show, without listing: snapshot and volume
+ * records counted by LMDB (any state, so a create in progress counts) and
+ * the newest completed snapshot's time (0: none). */
+struct sfs_tree_stat {
+	uint64_t generation;
+	int64_t mtime;
+	uint64_t nsnaps, nvols;
+};
+void sfs_tree_stat(struct sfs_tree *t, struct sfs_tree_stat *ret); /* thread-safe */
+
+/* The view of the current generation, built now if need be (O(snapshots)),
+ * held until sfs_view_put. When the catalog cannot be listed, the last
+ * view if any. 0 or -errno. Thread-safe. */
+int sfs_tree_get(struct sfs_tree *t, struct sfs_view **ret);
+/* The last view built, whatever its generation, held; NULL if none. */
+struct sfs_view *sfs_tree_peek(struct sfs_tree *t);
 void sfs_view_put(struct sfs_view *v); /* accepts NULL */
+
+/* Lookups that need no view: each reads a record or two in its own short
+ * read transaction and fills *ret with a copy. Inode numbers are the ones
+ * a view gives. 0, -ENOENT (no such completed snapshot or volume) or
+ * -errno. Thread-safe. */
+int sfs_tree_snap(struct sfs_tree *t, const char *id, struct sfs_tsnap *ret);
+/* name: "<UTC time>-<id>.img" as volumes/<volume>/ shows it. */
+int sfs_tree_vol_snap(struct sfs_tree *t, const char *volume, const char *name,
+		      struct sfs_tsnap *ret);
+
+/* A volume directory as a lookup sees it. */
+struct sfs_tvolinfo {
+	uint64_t ino, latest_ino;
+	char name[SFS_NAME_MAX + 1];
+	int64_t mtime;   /* newest snapshot's time, or the volume's */
+	uint64_t nsnaps; /* entries of its index, any state */
+	int64_t latest_created;
+	char latest[SFS_IDSTR_SIZE + 32]; /* symlink target, "" when no snapshot */
+};
+int sfs_tree_vol_by_name(struct sfs_tree *t, const char *name, struct sfs_tvolinfo *ret);
+/* -ENOENT also for a volume number this mount never gave. */
+int sfs_tree_vol_by_ino(struct sfs_tree *t, uint64_t ino, struct sfs_tvolinfo *ret);
+
+/* The snapshot inodes the kernel holds, counted as the FUSE protocol
+ * counts lookups: a snapshot's attributes stay available to getattr
+ * until the kernel forgets its inode, even after the snapshot is
+ * deleted. Thread-safe. */
+int sfs_tree_node_ref(struct sfs_tree *t, const struct sfs_tsnap *ts); /* 0 or -ENOMEM */
+void sfs_tree_node_forget(struct sfs_tree *t, uint64_t ino, uint64_t nlookup);
+/* 0 and a copy in *ret, or -ENOENT: not held. */
+int sfs_tree_node_get(struct sfs_tree *t, uint64_t ino, struct sfs_tsnap *ret);
 
 const struct sfs_tsnap *sfs_view_snap_by_ino(const struct sfs_view *v, uint64_t ino);
 const struct sfs_tsnap *sfs_view_snap_by_id(const struct sfs_view *v, const char *id);

@@ -1,12 +1,21 @@
 // SPDX-License-Identifier: MIT
 /*
- * The mounted tree as immutable views, one per catalog generation. A view
- * is built in one short read transaction that copies out every completed
- * snapshot and every volume, then sorted so that lookups by name and by
- * inode are binary searches; readdir of thousands of snapshots is a walk
- * over an array. Requests check the generation (one LMDB read of a
- * counter) and rebuild only when the set of snapshots changed, so new
- * snapshots show up without a remount and without polling.
+ * The mounted tree. Lookups go straight to the catalog: a snapshot by id,
+ * a volume by name, a volume's newest snapshot, each one short read
+ * transaction, so the first byte of a fresh mount costs the same with ten
+ * thousand snapshots as with one. Listings need every snapshot, so they
+ * read immutable views, one per catalog generation, built only when a
+ * directory that lists snapshots is opened: one read transaction copies
+ * out every completed snapshot and volume, sorted so that readdir of
+ * thousands of snapshots is a walk over an array. Requests check the
+ * generation (one LMDB read of a counter), so new snapshots show up
+ * without a remount and without polling.
+ *
+ * Inode numbers come from the catalog (a snapshot's seq) or from tables
+ * kept here (volumes), never from a view, so both paths give the same
+ * numbers. The kernel may ask for the attributes of a snapshot file it
+ * holds after the snapshot was deleted; the node table keeps a copy of
+ * every snapshot inode handed out until the kernel forgets it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -15,23 +24,9 @@
 #include <time.h>
 
 #include "mount_int.h"
+#include "tree_int.h"
+#include "snapfs/catalog_scan.h"
 #include "snapfs/log.h"
-
-/* A volume's inode number, given the first time this mount sees it. */
-struct volnum {
-	char name[SFS_NAME_MAX + 1];
-	uint64_t num;
-};
-
-struct sfs_tree {
-	struct sfs_store *store;
-	pthread_mutex_t lock; /* guards cur (the pointer, not the view) */
-	struct sfs_view *cur;
-	pthread_mutex_t build_lock; /* one rebuild at a time; guards volnums */
-	struct volnum *volnums; /* sorted by name */
-	size_t nvolnums, capvolnums;
-	struct sfs_imgnums *imgnums; /* guarded by build_lock */
-};
 
 /* What one build collects before it is sorted into a view. */
 struct collect {
@@ -39,8 +34,6 @@ struct collect {
 	size_t nsnaps, capsnaps;
 	struct sfs_tvol *vols;
 	size_t nvols, capvols;
-	char (*snapvol)[SFS_NAME_MAX + 1]; /* volume of snaps[i], until linked */
-	size_t capsnapvol;
 };
 
 /* bsearch and qsort with a NULL base are undefined even for zero items. */
@@ -87,30 +80,54 @@ static int collect_volume(void *ctx, const struct sfs_volume *v)
 	return 0;
 }
 
-static int collect_snapshot(void *ctx, const struct sfs_snapshot *sn)
+/* The one place a snapshot becomes what the mount shows, for views and
+ * lookups alike: the inode number follows from seq alone. */
+static void tsnap_fill(struct sfs_tsnap *ts, const struct sfs_snapshot_brief *sn)
 {
-	struct collect *c = ctx;
-	struct sfs_tsnap *ts;
 	struct tm tm;
 	time_t t = (time_t)sn->created;
 	char stamp[20];
 
-	if (sn->state != SFS_SNAP_COMPLETED)
-		return 0;
-	if (grow((void **)&c->snaps, &c->capsnaps, c->nsnaps + 1, sizeof(*c->snaps)) < 0 ||
-	    grow((void **)&c->snapvol, &c->capsnapvol, c->nsnaps + 1, sizeof(*c->snapvol)) < 0)
-		return -ENOMEM;
-	snprintf(c->snapvol[c->nsnaps], sizeof(c->snapvol[0]), "%s", sn->volume);
-	ts = &c->snaps[c->nsnaps++];
 	memset(ts, 0, sizeof(*ts));
 	ts->ino = SFS_INO_MAKE(SFS_INO_KIND_SNAP, sn->seq);
 	ts->seq = sn->seq;
 	ts->created = sn->created;
 	ts->data_bytes = sn->data_bytes;
-	sfs_snapmap_from_snapshot(sn, &ts->map);
+	memcpy(ts->map.id, sn->id, sizeof(ts->map.id));
+	ts->map.size = sn->size;
+	ts->map.block_size = sn->block_size;
+	ts->map.depth = sn->depth;
+	ts->map.root = sn->root;
+	memcpy(ts->volume, sn->volume, sizeof(ts->volume));
 	if (!gmtime_r(&t, &tm) || !strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm))
 		snprintf(stamp, sizeof(stamp), "00000000T000000Z");
 	snprintf(ts->vname, sizeof(ts->vname), "%s-%s.img", stamp, sn->id);
+}
+
+static void brief_of(const struct sfs_snapshot *sn, struct sfs_snapshot_brief *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	memcpy(ret->id, sn->id, sizeof(ret->id));
+	memcpy(ret->volume, sn->volume, sizeof(ret->volume));
+	ret->state = sn->state;
+	ret->seq = sn->seq;
+	ret->created = sn->created;
+	ret->size = sn->size;
+	ret->block_size = sn->block_size;
+	ret->depth = sn->depth;
+	ret->root = sn->root;
+	ret->data_bytes = sn->data_bytes;
+}
+
+static int collect_snapshot(void *ctx, const struct sfs_snapshot_brief *sn)
+{
+	struct collect *c = ctx;
+
+	if (sn->state != SFS_SNAP_COMPLETED)
+		return 0;
+	if (grow((void **)&c->snaps, &c->capsnaps, c->nsnaps + 1, sizeof(*c->snaps)) < 0)
+		return -ENOMEM;
+	tsnap_fill(&c->snaps[c->nsnaps++], sn);
 	return 0;
 }
 
@@ -148,9 +165,7 @@ static int cmp_volnum(const void *a, const void *b)
 	return strcmp(((const struct volnum *)a)->name, ((const struct volnum *)b)->name);
 }
 
-/* The inode number of volume `name`: looked up, or given now. Called with
- * build_lock held. */
-static int volnum_of(struct sfs_tree *t, const char *name, uint64_t *ret)
+static int volnum_locked(struct sfs_tree *t, const char *name, uint64_t *ret)
 {
 	struct volnum key, *hit;
 	size_t lo = 0, hi = t->nvolnums;
@@ -177,6 +192,35 @@ static int volnum_of(struct sfs_tree *t, const char *name, uint64_t *ret)
 	t->nvolnums++;
 	*ret = key.num;
 	return 0;
+}
+
+/* The name of the volume numbered num, or -ENOENT: a number this mount
+ * never gave. Volumes are few; a scan is fine. */
+static int volname_of(struct sfs_tree *t, uint64_t num, char ret[SFS_NAME_MAX + 1])
+{
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&t->num_lock);
+	for (size_t i = 0; i < t->nvolnums; i++) {
+		if (t->volnums[i].num == num) {
+			memcpy(ret, t->volnums[i].name, SFS_NAME_MAX + 1);
+			r = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&t->num_lock);
+	return r;
+}
+
+/* The inode number of volume `name`: looked up, or given now. */
+static int volnum_of(struct sfs_tree *t, const char *name, uint64_t *ret)
+{
+	int r;
+
+	pthread_mutex_lock(&t->num_lock);
+	r = volnum_locked(t, name, ret);
+	pthread_mutex_unlock(&t->num_lock);
+	return r;
 }
 
 static void view_free(struct sfs_view *v)
@@ -209,7 +253,7 @@ static int add_missing_volumes(struct collect *c)
 	for (size_t i = 0; i < c->nsnaps; i++) {
 		struct sfs_tvol key;
 
-		snprintf(key.name, sizeof(key.name), "%s", c->snapvol[i]);
+		memcpy(key.name, c->snaps[i].volume, sizeof(key.name));
 		if (find(&key, c->vols, c->nvols, sizeof(key), cmp_vol_name))
 			continue;
 		if (grow((void **)&c->vols, &c->capvols, c->nvols + 1, sizeof(*c->vols)) < 0)
@@ -236,17 +280,21 @@ static int view_assemble(struct sfs_tree *t, struct collect *c, uint64_t gen,
 	r = add_missing_volumes(c);
 	if (r < 0)
 		goto out;
-	/* Link snapshots to volumes before sorting snaps, as snapvol[] follows
-	 * the order of collection. */
 	for (size_t i = 0; i < c->nsnaps; i++) {
 		struct sfs_tvol key, *tv;
 
-		snprintf(key.name, sizeof(key.name), "%s", c->snapvol[i]);
+		memcpy(key.name, c->snaps[i].volume, sizeof(key.name));
 		tv = find(&key, c->vols, c->nvols, sizeof(key), cmp_vol_name);
 		tv->nsnaps++; /* counted now, filled below */
-		c->snaps[i].volume = tv->name;
 	}
-	sort(c->snaps, c->nsnaps, sizeof(*c->snaps), cmp_snap_id);
+	/* The catalog walks snapshots in id order: sort only if a record's id
+	 * disagrees with its key. */
+	for (size_t i = 1; i < c->nsnaps; i++) {
+		if (cmp_snap_id(&c->snaps[i - 1], &c->snaps[i]) > 0) {
+			sort(c->snaps, c->nsnaps, sizeof(*c->snaps), cmp_snap_id);
+			break;
+		}
+	}
 	v->snaps = c->snaps;
 	v->nsnaps = c->nsnaps;
 	v->vols = c->vols;
@@ -328,7 +376,7 @@ static int view_build(struct sfs_tree *t, struct sfs_view **ret)
 	if (r == 0)
 		r = sfs_cat_volume_foreach(txn, collect_volume, &c);
 	if (r == 0)
-		r = sfs_cat_snapshot_foreach(txn, NULL, collect_snapshot, &c);
+		r = sfs_cat_snapshot_scan(txn, collect_snapshot, &c);
 	/* A damaged image record hides images/, not the snapshots. */
 	if (r == 0 && sfs_images_collect(txn, &imgs, &nimgs) < 0)
 		sfs_log(SFS_LOG_ERR, "cannot list the images: the catalog's images are damaged");
@@ -348,13 +396,54 @@ static int view_build(struct sfs_tree *t, struct sfs_view **ret)
 	sfs_images_free(imgs, nimgs);
 	free(c.snaps);
 	free(c.vols);
-	free(c.snapvol);
 	return r;
+}
+
+struct stat_ctx {
+	struct sfs_txn *txn;
+	int64_t mtime;
+};
+
+static int stat_volume(void *ctx, const struct sfs_volume *vol)
+{
+	struct stat_ctx *c = ctx;
+	struct sfs_snapshot sn;
+	int r = sfs_cat_snapshot_latest(c->txn, vol->name, &sn);
+
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	if (sn.created > c->mtime)
+		c->mtime = sn.created;
+	sfs_snapshot_release(&sn);
+	return 0;
+}
+
+/* The cheap facts of generation gen: counts from LMDB and the newest
+ * snapshot of each volume, O(volumes) records decoded. */
+static int stat_read(struct sfs_txn *txn, uint64_t gen, struct sfs_tree_stat *ret)
+{
+	struct stat_ctx c = { .txn = txn };
+	struct sfs_cat_counts n;
+	int r = sfs_cat_counts(txn, &n);
+
+	if (r == 0)
+		r = sfs_cat_volume_foreach(txn, stat_volume, &c);
+	if (r < 0)
+		return r;
+	ret->generation = gen;
+	ret->mtime = c.mtime;
+	ret->nsnaps = n.snapshots;
+	ret->nvols = n.volumes;
+	return 0;
 }
 
 int sfs_tree_new(struct sfs_store *s, struct sfs_tree **ret)
 {
 	struct sfs_tree *t = calloc(1, sizeof(*t));
+	struct sfs_txn *txn;
+	uint64_t gen = 0;
 	int r;
 
 	if (!t)
@@ -362,10 +451,20 @@ int sfs_tree_new(struct sfs_store *s, struct sfs_tree **ret)
 	t->store = s;
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_mutex_init(&t->build_lock, NULL);
-	r = view_build(t, &t->cur);
+	pthread_mutex_init(&t->num_lock, NULL);
+	pthread_mutex_init(&t->node_lock, NULL);
+	r = sfs_txn_begin(s, false, &txn);
 	if (r < 0) {
 		sfs_tree_free(t);
-		return r;
+		return sfs_log_errno(r, "cannot read the catalog");
+	}
+	r = sfs_cat_generation(txn, &gen);
+	if (r == 0 || r == -ENOENT)
+		r = stat_read(txn, gen, &t->stat);
+	sfs_txn_abort(txn);
+	if (r < 0) {
+		sfs_tree_free(t);
+		return sfs_log_errno(r, "cannot read the catalog");
 	}
 	*ret = t;
 	return 0;
@@ -376,66 +475,223 @@ void sfs_tree_free(struct sfs_tree *t)
 	if (!t)
 		return;
 	sfs_view_put(t->cur);
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		while (t->nodes[i]) {
+			struct node *n = t->nodes[i];
+			t->nodes[i] = n->next;
+			free(n);
+		}
+	}
+	free(t->nodes);
 	pthread_mutex_destroy(&t->lock);
 	pthread_mutex_destroy(&t->build_lock);
+	pthread_mutex_destroy(&t->num_lock);
+	pthread_mutex_destroy(&t->node_lock);
 	free(t->volnums);
 	sfs_imgnums_free(t->imgnums);
 	free(t);
 }
 
-struct sfs_view *sfs_tree_get(struct sfs_tree *t)
+void sfs_tree_stat(struct sfs_tree *t, struct sfs_tree_stat *ret)
+{
+	pthread_mutex_lock(&t->lock);
+	*ret = t->stat;
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* The current view, if built for the current generation, held. */
+static struct sfs_view *view_current(struct sfs_tree *t, bool stale_ok)
 {
 	struct sfs_view *v;
 
 	pthread_mutex_lock(&t->lock);
 	v = t->cur;
-	__atomic_add_fetch(&v->refs, 1, __ATOMIC_RELAXED);
+	if (v && (stale_ok || v->generation >= t->stat.generation))
+		__atomic_add_fetch(&v->refs, 1, __ATOMIC_RELAXED);
+	else
+		v = NULL;
 	pthread_mutex_unlock(&t->lock);
 	return v;
 }
 
-static uint64_t current_generation(struct sfs_tree *t)
+int sfs_tree_get(struct sfs_tree *t, struct sfs_view **ret)
 {
-	uint64_t g;
+	struct sfs_view *v = NULL, *old;
+	int r;
 
+	*ret = view_current(t, false);
+	if (*ret)
+		return 0;
+	pthread_mutex_lock(&t->build_lock);
+	/* Another thread may have built it while this one waited. */
+	*ret = view_current(t, false);
+	if (*ret) {
+		pthread_mutex_unlock(&t->build_lock);
+		return 0;
+	}
+	r = view_build(t, &v);
+	pthread_mutex_unlock(&t->build_lock);
+	if (r < 0) {
+		/* A catalog that cannot be listed now leaves the last view in
+		 * place: stale names beat a failing mount. */
+		*ret = view_current(t, true);
+		return *ret ? 0 : r;
+	}
+	__atomic_add_fetch(&v->refs, 1, __ATOMIC_RELAXED); /* the caller's */
 	pthread_mutex_lock(&t->lock);
-	g = t->cur->generation;
+	old = t->cur;
+	t->cur = v;
 	pthread_mutex_unlock(&t->lock);
-	return g;
+	sfs_view_put(old);
+	*ret = v;
+	return 0;
+}
+
+struct sfs_view *sfs_tree_peek(struct sfs_tree *t)
+{
+	return view_current(t, true);
 }
 
 int sfs_tree_refresh(struct sfs_tree *t)
 {
-	struct sfs_view *v, *old;
+	struct sfs_tree_stat st;
 	struct sfs_txn *txn;
 	uint64_t gen = 0;
+	bool same;
 	int r;
 
 	r = sfs_txn_begin(t->store, false, &txn);
 	if (r < 0)
 		return r;
 	r = sfs_cat_generation(txn, &gen);
+	if (r == -ENOENT)
+		r = 0;
+	pthread_mutex_lock(&t->lock);
+	same = gen <= t->stat.generation;
+	pthread_mutex_unlock(&t->lock);
+	/* The view is rebuilt when a listing next needs it; only the cheap
+	 * facts are read now. */
+	if (r == 0 && !same)
+		r = stat_read(txn, gen, &st);
 	sfs_txn_abort(txn);
-	if (r < 0 && r != -ENOENT)
-		return r;
-	if (gen == current_generation(t))
-		return 0;
-	pthread_mutex_lock(&t->build_lock);
-	/* Another thread may have rebuilt while this one waited. */
-	if (current_generation(t) >= gen) {
-		pthread_mutex_unlock(&t->build_lock);
-		return 0;
-	}
-	r = view_build(t, &v);
-	pthread_mutex_unlock(&t->build_lock);
-	if (r < 0)
+	if (r < 0 || same)
 		return r;
 	pthread_mutex_lock(&t->lock);
-	old = t->cur;
-	t->cur = v;
+	if (st.generation > t->stat.generation)
+		t->stat = st;
 	pthread_mutex_unlock(&t->lock);
-	sfs_view_put(old);
 	return 0;
+}
+
+/* ---- lookups straight from the catalog ---- */
+
+int sfs_tree_snap(struct sfs_tree *t, const char *id, struct sfs_tsnap *ret)
+{
+	struct sfs_snapshot_brief b;
+	struct sfs_snapshot sn;
+	struct sfs_txn *txn;
+	int r;
+
+	if (!sfs_idstr_valid(id, "snap-"))
+		return -ENOENT;
+	r = sfs_txn_begin(t->store, false, &txn);
+	if (r < 0)
+		return r;
+	r = sfs_cat_snapshot_get(txn, id, &sn);
+	sfs_txn_abort(txn);
+	if (r < 0)
+		return r;
+	brief_of(&sn, &b);
+	sfs_snapshot_release(&sn);
+	if (b.state != SFS_SNAP_COMPLETED)
+		return -ENOENT;
+	tsnap_fill(ret, &b);
+	return 0;
+}
+
+int sfs_tree_vol_snap(struct sfs_tree *t, const char *volume, const char *name,
+		      struct sfs_tsnap *ret)
+{
+	/* name is "YYYYMMDDTHHMMSSZ-" + id + ".img" */
+	char id[SFS_IDSTR_SIZE];
+	size_t len = strlen(name);
+	int r;
+
+	if (len <= 17 + 4 || len - 17 - 4 >= sizeof(id) || name[16] != '-' ||
+	    strcmp(name + len - 4, ".img"))
+		return -ENOENT;
+	memcpy(id, name + 17, len - 17 - 4);
+	id[len - 17 - 4] = '\0';
+	r = sfs_tree_snap(t, id, ret);
+	if (r == 0 && (strcmp(ret->volume, volume) || strcmp(ret->vname, name)))
+		r = -ENOENT;
+	return r;
+}
+
+/* Fills ret for volume name, whose number is num (0: look it up or give
+ * one). Reads the volume record, its index and its newest snapshot. */
+static int vol_read(struct sfs_tree *t, const char *name, uint64_t num, struct sfs_tvolinfo *ret)
+{
+	struct sfs_volume vol;
+	struct sfs_snapshot sn;
+	struct sfs_txn *txn;
+	bool have_record;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if (strlen(name) >= sizeof(ret->name))
+		return -ENOENT;
+	snprintf(ret->name, sizeof(ret->name), "%s", name);
+	r = sfs_txn_begin(t->store, false, &txn);
+	if (r < 0)
+		return r;
+	r = sfs_cat_volume_get(txn, name, &vol);
+	have_record = r == 0;
+	if (have_record) {
+		ret->mtime = vol.created;
+		sfs_volume_release(&vol);
+	}
+	if (r == 0 || r == -ENOENT)
+		r = sfs_cat_volume_snapshot_count(txn, name, &ret->nsnaps);
+	if (r == 0) {
+		r = sfs_cat_snapshot_latest(txn, name, &sn);
+		if (r == 0) {
+			snprintf(ret->latest, sizeof(ret->latest), "../../snapshots/%s.img", sn.id);
+			ret->latest_created = sn.created;
+			if (sn.created > ret->mtime)
+				ret->mtime = sn.created;
+			sfs_snapshot_release(&sn);
+		} else if (r == -ENOENT) {
+			r = 0;
+		}
+	}
+	sfs_txn_abort(txn);
+	/* A volume the table lacks is still shown while snapshots name it. */
+	if (r == 0 && !have_record && !ret->nsnaps)
+		r = -ENOENT;
+	if (r == 0 && !num)
+		r = volnum_of(t, name, &num);
+	if (r < 0)
+		return r;
+	ret->ino = SFS_INO_MAKE(SFS_INO_KIND_VOL, num);
+	ret->latest_ino = SFS_INO_MAKE(SFS_INO_KIND_LATEST, num);
+	return 0;
+}
+
+int sfs_tree_vol_by_name(struct sfs_tree *t, const char *name, struct sfs_tvolinfo *ret)
+{
+	if (!sfs_name_valid(name))
+		return -ENOENT;
+	return vol_read(t, name, 0, ret);
+}
+
+int sfs_tree_vol_by_ino(struct sfs_tree *t, uint64_t ino, struct sfs_tvolinfo *ret)
+{
+	char name[SFS_NAME_MAX + 1];
+	uint64_t num = SFS_INO_NUM(ino);
+	int r = volname_of(t, num, name);
+
+	return r < 0 ? r : vol_read(t, name, num, ret);
 }
 
 const struct sfs_tsnap *sfs_view_snap_by_ino(const struct sfs_view *v, uint64_t ino)

@@ -17,6 +17,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS=${SNAPFS_FUZZ_SECONDS:-20}
+# Per-run test logs, counted in the summary; never last run's.
+rm -f build/meson-logs/unit.json build/meson-logs/integration.json build-asan/meson-logs/unit.json
 T0=$(date +%s)
 declare -a SUMMARY=()
 FAILED=0
@@ -67,8 +69,8 @@ fi
 
 # 1. The normal build and every test.
 if step "build (-Werror)" build build -Dwerror=true; then
-	step "unit tests" meson test -C build --suite unit --print-errorlogs
-	step "integration tests" meson test -C build --suite integration --print-errorlogs
+	step "unit tests" meson test -C build --suite unit --print-errorlogs --logbase unit
+	step "integration tests" meson test -C build --suite integration --print-errorlogs --logbase integration
 fi
 
 # 2. Sanitizers.
@@ -77,7 +79,7 @@ if [ "${SNAPFS_SKIP_ASAN:-0}" = 1 ]; then
 elif step "build (address,undefined)" build build-asan -Dwerror=true \
 	-Db_sanitize=address,undefined -Db_lundef=false; then
 	step "unit tests under ASan+UBSan" env UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		meson test -C build-asan --suite unit --print-errorlogs --timeout-multiplier 4
+		meson test -C build-asan --suite unit --print-errorlogs --logbase unit --timeout-multiplier 4
 fi
 
 # 3. Fuzzing, bounded.
@@ -111,6 +113,24 @@ fi
 
 printf '\n==== summary ====\n'
 printf '%s\n' "${SUMMARY[@]}"
+# Test counts over every meson test run (normal and sanitizer builds).
+python3 - build/meson-logs/unit.json build/meson-logs/integration.json build-asan/meson-logs/unit.json <<'PY' || true
+import json, sys
+n = {"OK": 0, "FAIL": 0, "SKIP": 0}
+for path in sys.argv[1:]:
+    try:
+        for line in open(path):
+            r = json.loads(line).get("result", "")
+            if r in ("OK", "EXPECTEDFAIL"):
+                n["OK"] += 1
+            elif r == "SKIP":
+                n["SKIP"] += 1
+            else:
+                n["FAIL"] += 1
+    except OSError:
+        pass
+print(f"tests: {n['OK']} passed, {n['FAIL']} failed, {n['SKIP']} skipped")
+PY
 if [ $FAILED -eq 0 ]; then
 	echo "test.sh: ALL PASSED in $(($(date +%s) - T0))s"
 else

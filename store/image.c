@@ -279,26 +279,23 @@ json_t *sfs_image_to_json(const struct sfs_image *img)
 char *sfs_image_encode(const struct sfs_image *img)
 {
 	json_t *o = sfs_image_to_json(img);
-	char *s;
 
 	if (!o)
 		return NULL;
 	/* "file" is derived from the device name: shown, not stored. */
 	for (size_t i = 0; i < json_array_size(json_object_get(o, "devices")); i++)
 		json_object_del(json_array_get(json_object_get(o, "devices"), i), "file");
-	json_object_set_new(o, "v", json_integer(IMAGE_RECORD_VERSION));
-	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(o);
-	return s;
+	return sfs_record_dumps(o, IMAGE_RECORD_VERSION);
 }
 
 static int copy_str(json_t *o, const char *key, char *dst, size_t cap)
 {
 	const char *s = json_string_value(json_object_get(o, key));
+	size_t n = s ? strlen(s) : 0;
 
-	if (!s || strlen(s) >= cap)
+	if (!s || n >= cap)
 		return -EBADMSG;
-	strcpy(dst, s);
+	memcpy(dst, s, n + 1);
 	return 0;
 }
 
@@ -414,24 +411,17 @@ out_free_json:
 
 static int db_get(struct sfs_txn *t, const char *name, MDB_val *v)
 {
-	struct sfs_store *s = sfs_txn_store(t);
-	MDB_val k = {strlen(name), (void *)name};
-
-	return sfs_mdb_err(mdb_get(sfs_txn_mdb(t), s->dbi[SFS_DBI_IMAGES], &k, v));
+	return sfs_cat_get_raw(t, SFS_DBI_IMAGES, name, strlen(name), v);
 }
 
 static int db_put(struct sfs_txn *t, const struct sfs_image *img)
 {
-	struct sfs_store *s = sfs_txn_store(t);
 	char *json = sfs_image_encode(img);
-	MDB_val k = {strlen(img->name), (void *)img->name}, v;
 	int r;
 
 	if (!json)
 		return -ENOMEM;
-	v.mv_size = strlen(json);
-	v.mv_data = json;
-	r = sfs_mdb_err(mdb_put(sfs_txn_mdb(t), s->dbi[SFS_DBI_IMAGES], &k, &v, 0));
+	r = sfs_cat_put_raw(t, SFS_DBI_IMAGES, img->name, strlen(img->name), json, strlen(json));
 	free(json);
 	return r;
 }
@@ -600,40 +590,36 @@ int sfs_cat_image_update(struct sfs_txn *t, const struct sfs_image *img)
 	return r;
 }
 
+struct image_iter {
+	sfs_image_fn fn;
+	void *ctx;
+};
+
+static int image_iter_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct image_iter *it = ctx;
+	struct sfs_image img;
+	int r = sfs_image_decode(v->mv_data, v->mv_size, &img);
+
+	(void)k;
+	if (r < 0)
+		return r;
+	r = it->fn(it->ctx, &img);
+	sfs_image_release(&img);
+	return r;
+}
+
 int sfs_cat_image_foreach(struct sfs_txn *t, sfs_image_fn fn, void *ctx)
 {
-	struct sfs_store *s = sfs_txn_store(t);
-	MDB_cursor *c;
-	MDB_val k, v;
-	int rc, r = 0;
+	struct image_iter it = {fn, ctx};
 
-	rc = mdb_cursor_open(sfs_txn_mdb(t), s->dbi[SFS_DBI_IMAGES], &c);
-	if (rc)
-		return sfs_mdb_err(rc);
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		struct sfs_image img;
-
-		r = sfs_image_decode(v.mv_data, v.mv_size, &img);
-		if (r < 0)
-			break;
-		r = fn(ctx, &img);
-		sfs_image_release(&img);
-		if (r)
-			break;
-	}
-	if (rc && rc != MDB_NOTFOUND)
-		r = sfs_mdb_err(rc);
-	mdb_cursor_close(c);
-	return r;
+	return sfs_cat_foreach_raw(t, SFS_DBI_IMAGES, image_iter_cb, &it);
 }
 
 int sfs_cat_image_deregister(struct sfs_txn *t, const char *name, bool delete_snapshots,
 			     sfs_deregister_fn fn, void *ctx)
 {
-	struct sfs_store *s = sfs_txn_store(t);
 	struct sfs_image img;
-	MDB_val k = {strlen(name), (void *)name};
 	int r;
 
 	r = sfs_cat_image_get(t, name, &img);
@@ -641,7 +627,7 @@ int sfs_cat_image_deregister(struct sfs_txn *t, const char *name, bool delete_sn
 		return r;
 	/* Deleted first, so that the image does not count as a user of its
 	 * own snapshots below. */
-	r = sfs_mdb_err(mdb_del(sfs_txn_mdb(t), s->dbi[SFS_DBI_IMAGES], &k, NULL));
+	r = sfs_cat_del_raw(t, SFS_DBI_IMAGES, name, strlen(name));
 	for (size_t i = 0; r == 0 && delete_snapshots && i < img.ndevices; i++) {
 		const char *sid = img.devices[i].snapshot;
 		char user[SFS_NAME_MAX + 1];

@@ -80,10 +80,14 @@ static size_t pw_bufsize(int which)
 	return n > 0 ? (size_t)n : 16384;
 }
 
-static int lookup_uid(const char *name, uid_t *ret)
+/* The id of a host user (group: false) or group (group: true) by name;
+ * -ENOENT when there is none. The buffer grows until the entry fits. */
+static int lookup_id(const char *name, bool group, id_t *ret)
 {
-	size_t cap = pw_bufsize(_SC_GETPW_R_SIZE_MAX);
-	struct passwd pw, *res = NULL;
+	size_t cap = pw_bufsize(group ? _SC_GETGR_R_SIZE_MAX : _SC_GETPW_R_SIZE_MAX);
+	struct passwd pw, *pwres = NULL;
+	struct group gr, *grres = NULL;
+	bool found;
 	char *buf;
 	int e;
 
@@ -91,43 +95,42 @@ static int lookup_uid(const char *name, uid_t *ret)
 		buf = malloc(cap);
 		if (!buf)
 			return -ENOMEM;
-		e = getpwnam_r(name, &pw, buf, cap, &res);
+		if (group)
+			e = getgrnam_r(name, &gr, buf, cap, &grres);
+		else
+			e = getpwnam_r(name, &pw, buf, cap, &pwres);
 		if (e != ERANGE)
 			break;
 		free(buf);
 		cap *= 2;
 	}
-	if (e == 0 && res)
-		*ret = pw.pw_uid;
+	found = group ? grres != NULL : pwres != NULL;
+	if (e == 0 && found)
+		*ret = group ? (id_t)gr.gr_gid : (id_t)pw.pw_uid;
 	free(buf);
 	if (e)
 		return -e;
-	return res ? 0 : -ENOENT;
+	return found ? 0 : -ENOENT;
+}
+
+static int lookup_uid(const char *name, uid_t *ret)
+{
+	id_t id;
+	int r = lookup_id(name, false, &id);
+
+	if (r == 0)
+		*ret = (uid_t)id;
+	return r;
 }
 
 static int lookup_gid(const char *name, gid_t *ret)
 {
-	size_t cap = pw_bufsize(_SC_GETGR_R_SIZE_MAX);
-	struct group gr, *res = NULL;
-	char *buf;
-	int e;
+	id_t id;
+	int r = lookup_id(name, true, &id);
 
-	for (;;) {
-		buf = malloc(cap);
-		if (!buf)
-			return -ENOMEM;
-		e = getgrnam_r(name, &gr, buf, cap, &res);
-		if (e != ERANGE)
-			break;
-		free(buf);
-		cap *= 2;
-	}
-	if (e == 0 && res)
-		*ret = gr.gr_gid;
-	free(buf);
-	if (e)
-		return -e;
-	return res ? 0 : -ENOENT;
+	if (r == 0)
+		*ret = (gid_t)id;
+	return r;
 }
 
 int sfs_image_acl_build(const struct sfs_image *img, struct sfs_image_acl *ret)

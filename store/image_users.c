@@ -12,38 +12,37 @@
 #include "snapfs/image.h"
 #include "store_int.h"
 
-int sfs_image_user_of(struct sfs_txn *t, const char *snap_id, char *ret_name, size_t len)
+struct user_of {
+	const char *snap_id;
+	char *name;
+	size_t len;
+};
+
+/* 1 when the image at k maps the snapshot, with its name copied out. */
+static int user_of_cb(void *ctx, const MDB_val *k, const MDB_val *v)
 {
-	struct sfs_store *s = sfs_txn_store(t);
-	MDB_cursor *c;
-	MDB_val k, v;
-	int rc, found = 0;
+	struct user_of *u = ctx;
+	json_t *o = json_loadb(v->mv_data, v->mv_size, 0, NULL), *d;
+	int found = 0;
+	size_t i;
 
-	rc = mdb_cursor_open(sfs_txn_mdb(t), s->dbi[SFS_DBI_IMAGES], &c);
-	if (rc)
-		return sfs_mdb_err(rc);
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && !found;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		json_t *o = json_loadb(v.mv_data, v.mv_size, 0, NULL), *d;
-		size_t i;
-
-		if (!o) {
-			found = -EBADMSG;
+	if (!o)
+		return -EBADMSG;
+	json_array_foreach(json_object_get(o, "devices"), i, d) {
+		const char *sid = json_string_value(json_object_get(d, "snapshot"));
+		if (sid && !strcmp(sid, u->snap_id)) {
+			snprintf(u->name, u->len, "%.*s", (int)k->mv_size, (const char *)k->mv_data);
+			found = 1;
 			break;
 		}
-		json_array_foreach(json_object_get(o, "devices"), i, d) {
-			const char *sid = json_string_value(json_object_get(d, "snapshot"));
-			if (sid && !strcmp(sid, snap_id)) {
-				snprintf(ret_name, len, "%.*s", (int)k.mv_size,
-					 (const char *)k.mv_data);
-				found = 1;
-				break;
-			}
-		}
-		json_decref(o);
 	}
-	mdb_cursor_close(c);
-	if (rc && rc != MDB_NOTFOUND && !found)
-		return sfs_mdb_err(rc);
+	json_decref(o);
 	return found;
+}
+
+int sfs_image_user_of(struct sfs_txn *t, const char *snap_id, char *ret_name, size_t len)
+{
+	struct user_of u = {snap_id, ret_name, len};
+
+	return sfs_cat_foreach_raw(t, SFS_DBI_IMAGES, user_of_cb, &u);
 }

@@ -65,7 +65,8 @@ int sfs_log_errno(int err, const char *fmt, ...)
 void sfs_log_stderr_sink(int level, const char *msg, void *userdata)
 {
 	(void)userdata;
-	fprintf(stderr, "snapfs: %s%s\n", level <= SFS_LOG_WARN ? "" : "", msg);
+	(void)level;
+	fprintf(stderr, "snapfs: %s\n", msg);
 }
 
 void sfs_log_syslog_sink(int level, const char *msg, void *userdata)

@@ -217,15 +217,10 @@ out:
 
 /* ---- catalog ---- */
 
-static MDB_dbi dbi(struct sfs_txn *t)
-{
-	return sfs_txn_store(t)->dbi[SFS_DBI_POLICIES];
-}
-
 int sfs_cat_policy_get(struct sfs_txn *t, const char *name, struct sfs_policy *ret)
 {
-	MDB_val k = { strlen(name), (void *)name }, v;
-	int r = sfs_mdb_err(mdb_get(sfs_txn_mdb(t), dbi(t), &k, &v));
+	MDB_val v;
+	int r = sfs_cat_get_raw(t, SFS_DBI_POLICIES, name, strlen(name), &v);
 
 	if (r < 0)
 		return r;
@@ -234,55 +229,43 @@ int sfs_cat_policy_get(struct sfs_txn *t, const char *name, struct sfs_policy *r
 
 int sfs_cat_policy_put(struct sfs_txn *t, const struct sfs_policy *p)
 {
-	json_t *o = sfs_policy_to_json(p);
-	MDB_val k = { strlen(p->name), (void *)p->name }, v;
-	char *s;
+	char *s = sfs_record_dumps(sfs_policy_to_json(p), RECORD_VERSION);
 	int r;
 
-	if (!o)
-		return -ENOMEM;
-	json_object_set_new(o, "v", json_integer(RECORD_VERSION));
-	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(o);
 	if (!s)
 		return -ENOMEM;
-	v.mv_data = s;
-	v.mv_size = strlen(s);
-	r = sfs_mdb_err(mdb_put(sfs_txn_mdb(t), dbi(t), &k, &v, 0));
+	r = sfs_cat_put_raw(t, SFS_DBI_POLICIES, p->name, strlen(p->name), s, strlen(s));
 	free(s);
 	return r;
 }
 
 int sfs_cat_policy_del(struct sfs_txn *t, const char *name)
 {
-	MDB_val k = { strlen(name), (void *)name };
+	return sfs_cat_del_raw(t, SFS_DBI_POLICIES, name, strlen(name));
+}
 
-	return sfs_mdb_err(mdb_del(sfs_txn_mdb(t), dbi(t), &k, NULL));
+struct policy_iter {
+	sfs_policy_fn fn;
+	void *ctx;
+};
+
+static int policy_iter_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct policy_iter *it = ctx;
+	struct sfs_policy p;
+	int r = sfs_policy_decode(v->mv_data, v->mv_size, &p);
+
+	(void)k;
+	if (r < 0)
+		return r;
+	r = it->fn(it->ctx, &p);
+	sfs_policy_release(&p);
+	return r;
 }
 
 int sfs_cat_policy_foreach(struct sfs_txn *t, sfs_policy_fn fn, void *ctx)
 {
-	MDB_cursor *c;
-	MDB_val k, v;
-	int rc, r = 0;
+	struct policy_iter it = { fn, ctx };
 
-	rc = mdb_cursor_open(sfs_txn_mdb(t), dbi(t), &c);
-	if (rc)
-		return sfs_mdb_err(rc);
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		struct sfs_policy p;
-
-		r = sfs_policy_decode(v.mv_data, v.mv_size, &p);
-		if (r < 0)
-			break;
-		r = fn(ctx, &p);
-		sfs_policy_release(&p);
-		if (r)
-			break;
-	}
-	if (rc && rc != MDB_NOTFOUND)
-		r = sfs_mdb_err(rc);
-	mdb_cursor_close(c);
-	return r;
+	return sfs_cat_foreach_raw(t, SFS_DBI_POLICIES, policy_iter_cb, &it);
 }

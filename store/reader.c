@@ -283,14 +283,16 @@ static uint64_t nblocks_of(const struct sfs_snapmap *m)
 	return (m->size + m->block_size - 1) / m->block_size;
 }
 
-int sfs_reader_block_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,
-			struct sfs_id *ret_id)
+/* Walks the map of m from the root towards block, stopping with stop
+ * levels left: 0 gives the block's chunk id, 1 the id of the leaf map
+ * page that holds it. A zero id under a hole. *ret_id is set only on
+ * success. */
+static int walk_to(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,
+		   uint32_t stop, struct sfs_id *ret_id)
 {
 	struct sfs_id id = m->root;
 
-	if (block >= nblocks_of(m))
-		return -EINVAL;
-	for (uint32_t lvl = m->depth; lvl-- > 0;) {
+	for (uint32_t lvl = m->depth; lvl-- > stop;) {
 		struct sfs_cache_entry *e;
 		struct sfs_map_page p;
 		uint32_t slot;
@@ -312,34 +314,21 @@ int sfs_reader_block_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint6
 	return 0;
 }
 
+int sfs_reader_block_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,
+			struct sfs_id *ret_id)
+{
+	if (block >= nblocks_of(m))
+		return -EINVAL;
+	return walk_to(r, m, block, 0, ret_id);
+}
+
 int sfs_reader_leaf_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,
 		       struct sfs_id *ret_id)
 {
-	struct sfs_id id = m->root;
-
 	memset(ret_id, 0, sizeof(*ret_id));
 	if (block >= nblocks_of(m))
 		return 0;
-	for (uint32_t lvl = m->depth; lvl-- > 1;) {
-		struct sfs_cache_entry *e;
-		struct sfs_map_page p;
-		uint32_t slot;
-		int ret;
-
-		if (sfs_id_is_zero(&id))
-			return 0;
-		ret = get_page(r, m, &id, lvl, block, &e, &p);
-		if (ret < 0)
-			return ret;
-		slot = sfs_map_slot(block, lvl);
-		if (slot < p.count)
-			id = p.ids[slot];
-		else
-			memset(&id, 0, sizeof(id));
-		sfs_cache_put(r->pages, e);
-	}
-	*ret_id = id;
-	return 0;
+	return walk_to(r, m, block, 1, ret_id);
 }
 
 /* A held cache entry with the verified contents of a non-zero block. */

@@ -291,7 +291,7 @@ int sfs_store_lock_holder(const char *path)
 		return 0;
 	if (flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
 		if (sfs_preadn(fd, buf, sizeof(buf) - 1, 0) == 0 || buf[0])
-			pid = atoi(buf);
+			pid = (int)strtol(buf, NULL, 10);
 		if (pid <= 0)
 			pid = -1;
 	}

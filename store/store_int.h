@@ -6,6 +6,7 @@
 #ifndef SFS_STORE_INT_H
 #define SFS_STORE_INT_H
 
+#include <jansson.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -51,5 +52,25 @@ void sfs_store_forget_pack(struct sfs_store *s, uint64_t number);
 
 MDB_txn *sfs_txn_mdb(struct sfs_txn *t);
 struct sfs_store *sfs_txn_store(struct sfs_txn *t);
+
+/* One key of a database of the catalog; -ENOENT when absent. The value
+ * points into LMDB memory, valid until the transaction ends or writes. */
+int sfs_cat_get_raw(struct sfs_txn *t, enum sfs_dbi which, const void *k, size_t klen,
+		    MDB_val *ret);
+int sfs_cat_put_raw(struct sfs_txn *t, enum sfs_dbi which, const void *k, size_t klen,
+		    const void *v, size_t vlen);
+int sfs_cat_del_raw(struct sfs_txn *t, enum sfs_dbi which, const void *k, size_t klen);
+
+/*
+ * Calls fn on every key of a database in key order, with values in LMDB
+ * memory valid only during the call. Stops at the first non-zero return
+ * of fn and returns it; else 0 or the -errno of the cursor.
+ */
+int sfs_cat_foreach_raw(struct sfs_txn *t, enum sfs_dbi which,
+			int (*fn)(void *ctx, const MDB_val *k, const MDB_val *v), void *ctx);
+
+/* A catalog record: o (consumed, may be NULL) with "v": version, as
+ * compact JSON with sorted keys. The caller frees it; NULL: no memory. */
+char *sfs_record_dumps(json_t *o, int version);
 
 #endif

@@ -131,6 +131,9 @@ int sfs_cat_snapshot_del(struct sfs_txn *t, const char *id);
 typedef int (*sfs_snapshot_fn)(void *ctx, const struct sfs_snapshot *sn);
 /* volume NULL: every snapshot in id order; else that volume's, oldest first. */
 int sfs_cat_snapshot_foreach(struct sfs_txn *t, const char *volume, sfs_snapshot_fn fn, void *ctx);
+/* Adjusts meta "pending", the number of pending snapshot records.
+ * sfs_cat_snapshot_put and _del keep it in step themselves. */
+int sfs_cat_pending_add(struct sfs_txn *t, int delta);
 /* Deletes every pending snapshot (left by an interrupted writer), logging
  * each. Returns how many or -errno. Their chunks are left to gc. */
 int sfs_cat_discard_pending(struct sfs_txn *t);

@@ -197,13 +197,31 @@ ls "$MNT/volumes/raw" | grep -q -- "-$SNAP5.img$" || fail "volumes/raw does not 
 cmp "$MNT/volumes/raw/latest.img" "$RAW" || fail "new snapshot differs from its source"
 cmp -s "$MNT/snapshots/$SNAP3.img" "$RAW" && fail "the older raw snapshot changed"
 
+step "a snapshot deleted while open keeps reading and its attributes"
+SNAP6=$(snap raw "$RAW")
+exec 7<"$MNT/snapshots/$SNAP6.img"
+sfs snapshot delete "$SNAP6" >/dev/null || fail "cannot delete $SNAP6"
+sleep 1.2 # past the name cache
+[ -e "$MNT/snapshots/$SNAP6.img" ] && fail "deleted snapshot $SNAP6 still has a name"
+[ "$(stat -L -c %s /dev/fd/7)" = "$(stat -c %s "$RAW")" ] || fail "stat of an open deleted snapshot"
+cmp - "$RAW" <&7 || fail "reads of an open deleted snapshot"
+exec 7<&-
+
 step "unmount"
 do_umount "$MNT"
 mountpoint -q "$MNT" && fail "still mounted after fusermount3 -u"
 
 # ---- single-threaded ----
-step "single-threaded mount (-s) with a small cache"
-do_mount "$MNT" -s -o cache_size=8M
+step "single-threaded mount (-s) with a small cache and max_read"
+do_mount "$MNT" -s -o cache_size=8M,max_read=65536
+# A fresh mount looks names up in the catalog, before any listing: the
+# numbers must be the ones the listings gave.
+[ "$(stat -c %i "$MNT/volumes/demo/${demo[1]}")" = "$(stat -c %i "$MNT/snapshots/$SNAP2.img")" ] ||
+	fail "a snapshot has two inode numbers before any listing"
+[ "$(readlink "$MNT/volumes/demo/latest.img")" = "../../snapshots/$SNAP2.img" ] ||
+	fail "latest.img before any listing points to $(readlink "$MNT/volumes/demo/latest.img")"
+[ -e "$MNT/volumes/demo/19700101T000000Z-$SNAP2.img" ] && fail "a wrong time names a snapshot"
+[ -e "$MNT/volumes/raw/${demo[1]}" ] && fail "a snapshot shows in another volume"
 "$STRESS" "$MNT/snapshots/$SNAP5.img" "$RAW" 4 500 || fail "pread stress with -s"
 cmp "$MNT/snapshots/$SNAP2.img" "$T/ext4-2.img" || fail "cmp with -s"
 do_umount "$MNT"

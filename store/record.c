@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The catalog's records as bytes: validation of names and ids, and the
+ * versioned JSON encoding of volume and snapshot records. Decoders check
+ * every field they read, since a catalog on disk is as untrusted as a
+ * pack; they are also the fuzz targets' entry points.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "snapfs/catalog.h"
+#include "store_int.h"
+
+#define RECORD_VERSION 1
+
+/* ---- names and ids ---- */
+
+bool sfs_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > SFS_NAME_MAX || name[0] == '.' || name[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+bool sfs_idstr_valid(const char *id, const char *prefix)
+{
+	size_t pl = strlen(prefix), n;
+
+	if (strncmp(id, prefix, pl) != 0)
+		return false;
+	n = strlen(id + pl);
+	if (n < 8 || n > 17)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[pl + i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+int sfs_idstr_new(const char *prefix, char buf[SFS_IDSTR_SIZE])
+{
+	uint8_t rnd[9];
+	size_t pl = strlen(prefix);
+
+	if (pl + 17 >= SFS_IDSTR_SIZE)
+		return -EINVAL;
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return -errno;
+	memcpy(buf, prefix, pl);
+	for (int i = 0; i < 17; i++) {
+		uint8_t nib = (uint8_t)(i & 1 ? rnd[i / 2] & 15 : rnd[i / 2] >> 4);
+		buf[pl + (size_t)i] = "0123456789abcdef"[nib];
+	}
+	buf[pl + 17] = '\0';
+	return 0;
+}
+
+/* ---- JSON field helpers ---- */
+
+static int jstr(json_t *o, const char *key, bool required, char *dst, size_t cap)
+{
+	json_t *v = json_object_get(o, key);
+	const char *s;
+	size_t n;
+
+	if (!v || json_is_null(v)) {
+		if (required)
+			return -EBADMSG;
+		dst[0] = '\0';
+		return 0;
+	}
+	if (!json_is_string(v))
+		return -EBADMSG;
+	s = json_string_value(v);
+	n = strlen(s);
+	if (n >= cap)
+		return -EBADMSG;
+	memcpy(dst, s, n + 1);
+	return 0;
+}
+
+static int jstrdup(json_t *o, const char *key, char **dst)
+{
+	json_t *v = json_object_get(o, key);
+
+	*dst = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return -EBADMSG;
+	*dst = strdup(json_string_value(v));
+	return *dst ? 0 : -ENOMEM;
+}
+
+static int ju64(json_t *o, const char *key, bool required, uint64_t *dst)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!v) {
+		*dst = 0;
+		return required ? -EBADMSG : 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return -EBADMSG;
+	*dst = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+static int jtags(json_t *o, json_t **dst)
+{
+	json_t *v = json_object_get(o, "tags"), *val;
+	const char *k;
+
+	if (!v) {
+		*dst = json_object();
+		return *dst ? 0 : -ENOMEM;
+	}
+	if (!json_is_object(v))
+		return -EBADMSG;
+	json_object_foreach(v, k, val) {
+		if (!json_is_string(val))
+			return -EBADMSG;
+	}
+	*dst = json_deep_copy(v);
+	return *dst ? 0 : -ENOMEM;
+}
+
+static json_t *parse_record(const void *buf, size_t len)
+{
+	json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *v;
+
+	if (!o)
+		return NULL;
+	v = json_object_get(o, "v");
+	if (!json_is_object(o) || !json_is_integer(v) || json_integer_value(v) != RECORD_VERSION) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* ---- volumes ---- */
+
+void sfs_volume_release(struct sfs_volume *v)
+{
+	if (!v)
+		return;
+	free(v->source);
+	json_decref(v->tags);
+	v->source = NULL;
+	v->tags = NULL;
+}
+
+int sfs_volume_decode(const void *buf, size_t len, struct sfs_volume *ret)
+{
+	struct sfs_volume v = { 0 };
+	uint64_t created = 0;
+	json_t *o = parse_record(buf, len);
+	int r;
+
+	if (!o)
+		return -EBADMSG;
+	r = jstr(o, "name", true, v.name, sizeof(v.name));
+	if (r == 0)
+		r = jstr(o, "id", true, v.id, sizeof(v.id));
+	if (r == 0)
+		r = ju64(o, "created", true, &created);
+	if (r == 0)
+		r = ju64(o, "size", true, &v.size);
+	if (r == 0)
+		r = jstrdup(o, "source", &v.source);
+	if (r == 0)
+		r = jtags(o, &v.tags);
+	if (r == 0 && (!sfs_name_valid(v.name) || !sfs_idstr_valid(v.id, "vol-")))
+		r = -EBADMSG;
+	json_decref(o);
+	if (r < 0) {
+		sfs_volume_release(&v);
+		return r;
+	}
+	v.created = (int64_t)created;
+	*ret = v;
+	return 0;
+}
+
+json_t *sfs_volume_to_json(const struct sfs_volume *v)
+{
+	return json_pack("{s:s, s:s, s:I, s:I, s:s?, s:O}", "name", v->name, "id", v->id,
+			 "created", (json_int_t)v->created, "size", (json_int_t)v->size, "source",
+			 v->source, "tags", v->tags ? v->tags : json_object());
+}
+
+char *sfs_volume_encode(const struct sfs_volume *v)
+{
+	return sfs_record_dumps(sfs_volume_to_json(v), RECORD_VERSION);
+}
+
+const char *sfs_snap_state_name(int state)
+{
+	switch (state) {
+	case SFS_SNAP_PENDING:
+		return "pending";
+	case SFS_SNAP_COMPLETED:
+		return "completed";
+	case SFS_SNAP_ERROR:
+		return "error";
+	}
+	return "unknown";
+}
+
+static int state_from_name(const char *s)
+{
+	for (int i = SFS_SNAP_PENDING; i <= SFS_SNAP_ERROR; i++)
+		if (!strcmp(s, sfs_snap_state_name(i)))
+			return i;
+	return -1;
+}
+
+void sfs_snapshot_release(struct sfs_snapshot *sn)
+{
+	if (!sn)
+		return;
+	free(sn->description);
+	free(sn->copied_from);
+	json_decref(sn->tags);
+	sn->description = sn->copied_from = NULL;
+	sn->tags = NULL;
+}
+
+int sfs_snapshot_decode(const void *buf, size_t len, struct sfs_snapshot *ret)
+{
+	struct sfs_snapshot sn = { 0 };
+	char state[16], root[SFS_ID_HEX_LEN + 1];
+	uint64_t created = 0, bs = 0, depth = 0;
+	json_t *o = parse_record(buf, len);
+	int r;
+
+	if (!o)
+		return -EBADMSG;
+	r = jstr(o, "id", true, sn.id, sizeof(sn.id));
+	if (!r)
+		r = jstr(o, "volume", true, sn.volume, sizeof(sn.volume));
+	if (!r)
+		r = jstr(o, "parent", false, sn.parent, sizeof(sn.parent));
+	if (!r)
+		r = jstr(o, "state", true, state, sizeof(state));
+	if (!r)
+		r = jstr(o, "root", true, root, sizeof(root));
+	if (!r)
+		r = ju64(o, "seq", true, &sn.seq);
+	if (!r)
+		r = ju64(o, "created", true, &created);
+	if (!r)
+		r = ju64(o, "size", true, &sn.size);
+	if (!r)
+		r = ju64(o, "block_size", true, &bs);
+	if (!r)
+		r = ju64(o, "depth", true, &depth);
+	if (!r)
+		r = ju64(o, "data_bytes", false, &sn.data_bytes);
+	if (!r)
+		r = ju64(o, "new_bytes", false, &sn.new_bytes);
+	if (!r)
+		r = ju64(o, "new_chunks", false, &sn.new_chunks);
+	if (!r)
+		r = jstrdup(o, "description", &sn.description);
+	if (!r)
+		r = jstrdup(o, "copied_from", &sn.copied_from);
+	if (!r)
+		r = jtags(o, &sn.tags);
+	if (!r) {
+		sn.state = state_from_name(state);
+		sn.created = (int64_t)created;
+		sn.block_size = (uint32_t)bs;
+		sn.depth = (uint32_t)depth;
+		if (sn.state < 0 || !sfs_idstr_valid(sn.id, "snap-") || !sfs_name_valid(sn.volume) ||
+		    (sn.parent[0] && !sfs_idstr_valid(sn.parent, "snap-")) ||
+		    bs < SFS_BLOCK_MIN || bs > SFS_BLOCK_MAX || (bs & (bs - 1)) || depth > 6 ||
+		    sfs_id_from_hex(root, &sn.root) < 0 || sn.size > (UINT64_C(1) << 56) ||
+		    sn.data_bytes > sn.size)
+			r = -EBADMSG;
+	}
+	json_decref(o);
+	if (r < 0) {
+		sfs_snapshot_release(&sn);
+		return r;
+	}
+	*ret = sn;
+	return 0;
+}
+
+json_t *sfs_snapshot_to_json(const struct sfs_snapshot *sn)
+{
+	char root[SFS_ID_HEX_LEN + 1];
+
+	sfs_id_to_hex(&sn->root, root);
+	return json_pack("{s:s, s:s, s:s?, s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:I, "
+			 "s:s?, s:s?, s:O}",
+			 "id", sn->id, "volume", sn->volume, "parent",
+			 sn->parent[0] ? sn->parent : NULL, "state", sfs_snap_state_name(sn->state),
+			 "seq", (json_int_t)sn->seq, "created", (json_int_t)sn->created, "size",
+			 (json_int_t)sn->size, "block_size", (json_int_t)sn->block_size, "root",
+			 root, "depth", (json_int_t)sn->depth, "data_bytes",
+			 (json_int_t)sn->data_bytes, "new_bytes", (json_int_t)sn->new_bytes,
+			 "new_chunks", (json_int_t)sn->new_chunks, "description", sn->description,
+			 "copied_from", sn->copied_from, "tags",
+			 sn->tags ? sn->tags : json_object());
+}
+
+char *sfs_snapshot_encode(const struct sfs_snapshot *sn)
+{
+	return sfs_record_dumps(sfs_snapshot_to_json(sn), RECORD_VERSION);
+}
+
