@@ -255,7 +255,7 @@ versions() {
 		echo "memory: $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 		echo "os: $(. /etc/os-release && echo "$PRETTY_NAME")"
 		echo "work dir fs: $(df -T "$workdir" | awk 'NR==2{print $2}')"
-		[ -n "$snapfs_bin" ] && echo "snapfs: $(git -C "$repo" describe --always --dirty 2>/dev/null) ($snapfs_bin)"
+		[ -n "$snapfs_bin" ] && echo "snapfs: $(git -C "$repo" describe --always --dirty 2>/dev/null) ($(basename "$(dirname "$(dirname "$snapfs_bin")")"))"
 		command -v borg >/dev/null && echo "borg: $(borg --version 2>/dev/null)"
 		command -v restic >/dev/null && echo "restic: $(restic version 2>/dev/null)"
 		command -v casync >/dev/null && echo "casync: $(casync --version 2>/dev/null | head -1)"
