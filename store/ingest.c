@@ -233,13 +233,35 @@ static int produce_full(struct pipe *p, uint64_t *seq)
 	return 0;
 }
 
+/* Asks the kernel to start reading the changed ranges up to RANGES_AHEAD
+ * bytes past range i, so that scattered small ranges are fetched in
+ * parallel by the device instead of one synchronous read at a time. */
+#define RANGES_AHEAD (64u << 20)
+
+static void advise_ranges(struct pipe *p, size_t i, size_t *advised, uint64_t *advised_bytes)
+{
+	while (*advised < p->n_ranges && (*advised <= i || *advised_bytes < RANGES_AHEAD)) {
+		uint64_t off = p->ranges[2 * *advised], len = p->ranges[2 * *advised + 1];
+
+		posix_fadvise(p->fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
+		*advised_bytes += len;
+		(*advised)++;
+	}
+}
+
 /* Only the changed ranges, rounded out to blocks; the rest from the parent. */
 static int produce_ranges(struct pipe *p, uint64_t *seq)
 {
-	uint64_t pos = 0;
+	uint64_t pos = 0, advised_bytes = 0;
+	size_t advised = 0;
 	int r;
 
 	for (size_t i = 0; i < p->n_ranges && pos < p->nblocks; i++) {
+		if (advised_bytes >= p->ranges[2 * i + 1])
+			advised_bytes -= p->ranges[2 * i + 1];
+		else
+			advised_bytes = 0;
+		advise_ranges(p, i, &advised, &advised_bytes);
 		uint64_t a = p->ranges[2 * i] / p->bs;
 		uint64_t b = (p->ranges[2 * i] + p->ranges[2 * i + 1] + p->bs - 1) / p->bs;
 
