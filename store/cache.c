@@ -169,18 +169,34 @@ struct sfs_cache_entry *sfs_cache_get(struct sfs_cache *c, const struct sfs_id *
 	return e;
 }
 
-struct sfs_cache_entry *sfs_cache_insert(struct sfs_cache *c, const struct sfs_id *id,
-					 const void *data, size_t len)
+struct sfs_cache_entry *sfs_cache_entry_new(size_t len)
 {
-	struct shard *s = shard_of(c, id);
-	struct sfs_cache_entry *e, *old;
+	struct sfs_cache_entry *e = malloc(sizeof(*e) + len);
 
-	e = malloc(sizeof(*e) + len);
 	if (!e)
 		return NULL;
-	e->id = *id;
+	memset(e, 0, sizeof(*e));
 	e->len = len;
-	memcpy(e->data, data, len);
+	return e;
+}
+
+void *sfs_cache_entry_data(struct sfs_cache_entry *e)
+{
+	return e->data;
+}
+
+void sfs_cache_entry_free(struct sfs_cache_entry *e)
+{
+	free(e);
+}
+
+struct sfs_cache_entry *sfs_cache_add(struct sfs_cache *c, const struct sfs_id *id,
+				      struct sfs_cache_entry *e)
+{
+	struct shard *s = shard_of(c, id);
+	struct sfs_cache_entry *old;
+
+	e->id = *id;
 	e->refs = 2; /* the shard's link and the caller */
 	e->linked = true;
 	e->lru_prev = e->lru_next = NULL;
@@ -199,10 +215,21 @@ struct sfs_cache_entry *sfs_cache_insert(struct sfs_cache *c, const struct sfs_i
 		s->table[b] = e;
 	}
 	lru_push_front(s, e);
-	s->bytes += len;
+	s->bytes += e->len;
 	evict(s);
 	pthread_mutex_unlock(&s->lock);
 	return e;
+}
+
+struct sfs_cache_entry *sfs_cache_insert(struct sfs_cache *c, const struct sfs_id *id,
+					 const void *data, size_t len)
+{
+	struct sfs_cache_entry *e = sfs_cache_entry_new(len);
+
+	if (!e)
+		return NULL;
+	memcpy(e->data, data, len);
+	return sfs_cache_add(c, id, e);
 }
 
 void sfs_cache_put(struct sfs_cache *c, struct sfs_cache_entry *e)

@@ -336,8 +336,8 @@ static int get_block(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t
 		     const struct sfs_id *id, struct sfs_cache_entry **ret_e)
 {
 	struct sfs_cache_entry *e = sfs_cache_get(r->blocks, id);
+	struct sfs_cache_entry *fresh;
 	struct what w = { m->id, block, -1 };
-	uint8_t *buf;
 	size_t len;
 	int ret;
 
@@ -345,24 +345,23 @@ static int get_block(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t
 		*ret_e = e;
 		return 0;
 	}
-	buf = malloc(m->block_size);
-	if (!buf)
+	/* Decode straight into the cache entry: no copy on the miss path. */
+	fresh = sfs_cache_entry_new(m->block_size);
+	if (!fresh)
 		return -ENOMEM;
-	ret = fetch(r, id, SFS_CHUNK_DATA, buf, m->block_size, &len, NULL, &w);
+	ret = fetch(r, id, SFS_CHUNK_DATA, sfs_cache_entry_data(fresh), m->block_size, &len, NULL,
+		    &w);
 	if (ret == 0 && len != m->block_size) {
 		sfs_log(SFS_LOG_ERR, "snapshot %s block %" PRIu64 ": chunk has %zu bytes, not %u",
 			m->id, block, len, m->block_size);
 		ret = -EBADMSG;
 	}
-	if (ret == 0) {
-		e = sfs_cache_insert(r->blocks, id, buf, len);
-		if (!e)
-			ret = -ENOMEM;
+	if (ret < 0) {
+		sfs_cache_entry_free(fresh);
+		return ret;
 	}
-	free(buf);
-	if (ret == 0)
-		*ret_e = e;
-	return ret;
+	*ret_e = sfs_cache_add(r->blocks, id, fresh);
+	return 0;
 }
 
 int sfs_reader_read_block(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,

@@ -30,6 +30,17 @@ struct sfs_cache_entry *sfs_cache_insert(struct sfs_cache *c, const struct sfs_i
 					 const void *data, size_t len);
 void sfs_cache_put(struct sfs_cache *c, struct sfs_cache_entry *e); /* accepts NULL */
 
+/* Filling an entry in place, without a copy: sfs_cache_entry_new gives an
+ * unlinked entry of len bytes owned by the caller, who writes its data and
+ * then either frees it (sfs_cache_entry_free) or hands it to sfs_cache_add,
+ * which takes ownership and returns it held (or, when another thread
+ * added id first, frees it and returns that entry held). */
+struct sfs_cache_entry *sfs_cache_entry_new(size_t len);
+void *sfs_cache_entry_data(struct sfs_cache_entry *e);
+void sfs_cache_entry_free(struct sfs_cache_entry *e);
+struct sfs_cache_entry *sfs_cache_add(struct sfs_cache *c, const struct sfs_id *id,
+				      struct sfs_cache_entry *e);
+
 const void *sfs_cache_data(const struct sfs_cache_entry *e);
 size_t sfs_cache_len(const struct sfs_cache_entry *e);
 

@@ -227,3 +227,33 @@ Test(cache, refcounts_safe_under_threads, .timeout = 120)
 	cr_assert_gt(misses, 0);
 	sfs_cache_free(c);
 }
+
+Test(cache, fill_in_place_then_add)
+{
+	struct sfs_cache *c = sfs_cache_new(1 << 20);
+	struct sfs_id k = key(42);
+	struct sfs_cache_entry *fresh, *e, *again, *dup;
+
+	fresh = sfs_cache_entry_new(64);
+	cr_assert_not_null(fresh);
+	memset(sfs_cache_entry_data(fresh), 7, 64);
+	e = sfs_cache_add(c, &k, fresh);
+	cr_assert_eq(e, fresh, "the filled entry itself is linked, not a copy");
+	cr_assert_eq(sfs_cache_len(e), 64);
+	cr_assert_eq(((const uint8_t *)sfs_cache_data(e))[63], 7);
+	again = sfs_cache_get(c, &k);
+	cr_assert_eq(again, e);
+
+	/* Losing a race: the second entry is freed and the first returned. */
+	dup = sfs_cache_entry_new(64);
+	memset(sfs_cache_entry_data(dup), 9, 64);
+	cr_assert_eq(sfs_cache_add(c, &k, dup), e);
+	cr_assert_eq(((const uint8_t *)sfs_cache_data(e))[0], 7);
+
+	/* An entry that is not added is the caller's to free. */
+	sfs_cache_entry_free(sfs_cache_entry_new(16));
+	sfs_cache_put(c, e);
+	sfs_cache_put(c, e);
+	sfs_cache_put(c, again);
+	sfs_cache_free(c);
+}
