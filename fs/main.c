@@ -25,15 +25,15 @@ static const char usage_text[] =
 	"  init [--block-size N] [--compression-level N]   create a store\n"
 	"  snapshot create VOLUME SOURCE [...]             snapshot a file, block device or stdin\n"
 	"  snapshot list|show|diff|restore ...             browse, compare and restore snapshots\n"
-	"  volume list|show|tag ...                        volumes and their tags\n"
 	"  snapshot delete|copy ...                        delete, copy to another store\n"
+	"  volume list|show|tag|set-source ...             volumes and their tags\n"
 	"  gc [--dry-run]                                  reclaim space of deleted snapshots\n"
 	"  policy create|list|show|run ...                 scheduled snapshots and retention\n"
 	"  image create|list|show|deregister|permission|launch-config ...\n"
 	"                                                  machine images (AMIs)\n"
 	"  check [--read-data]                             verify the catalog, maps and data\n"
 	"  info                                            store settings and usage\n"
-	"  mount MOUNTPOINT [-f] [-s] [-d] [-o OPTIONS]     mount the store read-only (FUSE)\n"
+	"  mount MOUNTPOINT [-f] [-s] [-d] [-o OPTIONS]    mount the store read-only (FUSE)\n"
 	"\n"
 	"Options:\n"
 	"  -S, --store PATH   the store (default: $SNAPFS_STORE)\n"
@@ -49,9 +49,9 @@ static const char usage_text[] =
 
 static int cmd_mount(const struct cli *c, int argc, char **argv)
 {
-	if (!c->store_path)
+	if (!c->store_path && !cli_wants_help(argc, argv))
 		return cli_usage_error("mount ", "no store given: use --store PATH or set SNAPFS_STORE");
-	return sfs_cmd_mount(c->store_path, argc, argv);
+	return sfs_cmd_mount(c->store_path ? c->store_path : "", argc, argv);
 }
 
 struct command {
