@@ -243,7 +243,7 @@ build_snapfs() {
 	if [ ! -x "$b/fs/snapfs" ]; then
 		log "building snapfs (release) in $b"
 		if [ ! -d "$b" ]; then
-			meson setup "$b" --buildtype=release "$repo" >>"$logs/build.log" 2>&1 || true
+			meson setup --buildtype=release "$b" "$repo" >>"$logs/build.log" 2>&1 || true
 		fi
 		ninja -C "$b" >>"$logs/build.log" 2>&1 || true
 	fi
