@@ -9,7 +9,11 @@
 # Usage: scripts/bench.sh [--out DIR] [--workdir DIR] [--size BYTES|N{M,G}]
 #                         [--peers a,b,c] [--reps N] [--quick] [--seed N]
 #                         [--keep] [--fio-runtime S] [--scale-count N]
-#                         [--snapfs PATH] [--no-install]
+#                         [--snapfs PATH] [--no-install] [--block-size N{K,M}]
+#
+# --block-size (default 64K) is snapfs's block size (snapfs init --block-size),
+# the granularity of the changed-ranges list and the chunk size of borg's
+# fixed chunker (borg, borg-zstd).
 #
 # Writes DIR/results.tsv (peer, metric, rep, value, unit), DIR/results.md
 # (medians, ratios, targets, tool versions, load average per section) and
@@ -25,8 +29,9 @@ helpers="$here/bench"
 all_peers="snapfs,borg,borg-buzhash,borg-zstd,restic,casync,bup,qcow2,squashfs,raw,passthrough,cpu"
 out="$repo/results" workdir="" size="" peers="$all_peers" reps=3 quick=0 seed=1 keep=0
 fio_runtime=10 scale_count=1000 snapfs_bin="" install=1 cache_size=256M
+block_size=65536
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
 
 parse_size() { # 2G, 256M, 1048576
 	local v=$1
@@ -52,6 +57,7 @@ while [ $# -gt 0 ]; do
 	--scale-count) scale_count=$2; shift 2 ;;
 	--snapfs) snapfs_bin=$2; shift 2 ;;
 	--no-install) install=0; shift ;;
+	--block-size) block_size=$(parse_size "$2"); shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
@@ -61,6 +67,13 @@ if [ "$quick" = 1 ]; then
 	reps=1
 fi
 [ -n "$size" ] || size=$((2 << 30))
+case "$block_size" in
+'' | *[!0-9]*) echo "bench: invalid --block-size" >&2; exit 2 ;;
+esac
+if [ "$block_size" -lt 4096 ] || [ "$block_size" -gt $((4 << 20)) ] ||
+	[ $((block_size & (block_size - 1))) != 0 ]; then
+	echo "bench: --block-size must be a power of two from 4K to 4M" >&2; exit 2
+fi
 [ "$(id -u)" = 0 ] || { echo "bench: must run as root (loop mounts, drop_caches, FUSE)" >&2; exit 2; }
 
 mkdir -p "$out"
@@ -230,7 +243,7 @@ build_snapfs() {
 	if [ ! -x "$b/fs/snapfs" ]; then
 		log "building snapfs (release) in $b"
 		if [ ! -d "$b" ]; then
-			meson setup "$b" --buildtype=release "$repo" >>"$logs/build.log" 2>&1 || true
+			meson setup --buildtype=release "$b" "$repo" >>"$logs/build.log" 2>&1 || true
 		fi
 		ninja -C "$b" >>"$logs/build.log" 2>&1 || true
 	fi
@@ -388,7 +401,7 @@ after1_default() { :; }
 
 # ---------------------------------------------------------------- snapfs
 sf() { "$snapfs_bin" --store "$workdir/snapfs/store" "$@"; }
-init_snapfs() { rm -rf "$workdir/snapfs"; mkdir -p "$workdir/snapfs"; sf init --block-size 64K; }
+init_snapfs() { rm -rf "$workdir/snapfs"; mkdir -p "$workdir/snapfs"; sf init --block-size "$block_size"; }
 ingest_snapfs() { sf snapshot create vol "$vol" --no-progress; }
 store_snapfs() { echo "$workdir/snapfs/store"; }
 after1_snapfs() {
@@ -438,9 +451,9 @@ export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS
 export BORG_CHECK_I_KNOW_WHAT_I_AM_DOING=NO BORG_DELETE_I_KNOW_WHAT_I_AM_DOING=NO
 borg_flags() {
 	case "$1" in
-	borg) echo "--chunker-params fixed,65536 --compression lz4" ;;
+	borg) echo "--chunker-params fixed,$block_size --compression lz4" ;;
 	borg-buzhash) echo "--compression lz4" ;;
-	borg-zstd) echo "--chunker-params fixed,65536 --compression zstd,3" ;;
+	borg-zstd) echo "--chunker-params fixed,$block_size --compression zstd,3" ;;
 	esac
 }
 borg_init() { rm -rf "$workdir/$1"; mkdir -p "$workdir/$1"; BORG_BASE_DIR="$workdir/$1/base" borg init -e none "$workdir/$1/repo"; }
@@ -639,7 +652,7 @@ run_scaling() {
 	[ "$scale_count" -ge 100 ] || marks="1,$scale_count"
 	python3 "$helpers/scaling.py" --snapfs "$snapfs_bin" --store "$workdir/scale/store" \
 		--image "$data/small.img" --work "$workdir/scale" --count "$scale_count" --marks "$marks" \
-		--seed "$seed" --cache-size "$cache_size" >>"$tsv" 2>>"$logs/scaling.log" ||
+		--seed "$seed" --cache-size "$cache_size" --block-size "$block_size" >>"$tsv" 2>>"$logs/scaling.log" ||
 		note "snapfs scaling run failed; see logs/scaling.log"
 	rm -rf "$workdir/scale"
 }
@@ -647,16 +660,16 @@ run_scaling() {
 # ---------------------------------------------------------------- main
 # timed runs its command under /usr/bin/time in a child bash: hand it the
 # functions and the variables they use.
-export workdir vol data logs helpers snapfs_bin last_out cache_size
+export workdir vol data logs helpers snapfs_bin last_out cache_size block_size
 export -f $(declare -F | awk '{print $3}')
 section setup
-log "out $out, work dir $workdir, size $((size >> 20)) MiB, reps $reps, seed $seed, peers $peers"
+log "out $out, work dir $workdir, size $((size >> 20)) MiB, reps $reps, seed $seed, block size $((block_size >> 10)) KiB, peers $peers"
 ensure_tools
 if peer_on snapfs; then build_snapfs || peers=$(echo ",$peers," | sed 's/,snapfs,/,/; s/^,//; s/,$//'); fi
 versions
 
 section data
-"$helpers/mkdata.sh" --out "$data" --size "$size" --seed "$seed" >>"$logs/mkdata.log" 2>&1 ||
+"$helpers/mkdata.sh" --out "$data" --size "$size" --seed "$seed" --block-size "$block_size" >>"$logs/mkdata.log" 2>&1 ||
 	{ log "test data failed: see $logs/mkdata.log"; exit 1; }
 rec data logical_bytes 0 "$size" B
 rec data gen1_allocated_bytes 0 "$(store_bytes "$data/gen1.img")" B
@@ -681,6 +694,7 @@ if peer_on snapfs; then
 fi
 section ""
 python3 "$helpers/report.py" --tsv "$tsv" --versions "$out/versions.txt" --loadavg "$loadtsv" \
-	--notes "$notes" --size "$size" --reps "$reps" --cache-size "$cache_size" >"$out/results.md" ||
+	--notes "$notes" --size "$size" --reps "$reps" --cache-size "$cache_size" \
+	--block-size "$block_size" >"$out/results.md" ||
 	log "report failed"
 log "done: $out/results.md"

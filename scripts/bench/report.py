@@ -69,6 +69,7 @@ def main():
     ap.add_argument("--size", type=int, default=0)
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--cache-size", default="256M")
+    ap.add_argument("--block-size", type=int, default=65536)
     a = ap.parse_args()
 
     vals = collections.defaultdict(list)
@@ -106,7 +107,7 @@ def main():
     if d["gen2_changed_bytes"] is not None:
         w(f"Data: gen1 allocates {fmt(d['gen1_allocated_bytes'], 'mb')} MB, gen2 "
           f"{fmt(d['gen2_allocated_bytes'], 'mb')} MB; gen2 differs from gen1 in "
-          f"{fmt(d['gen2_changed_bytes'], 'mb')} MB of 64 KiB blocks (the changed-ranges list).")
+          f"{fmt(d['gen2_changed_bytes'], 'mb')} MB of {a.block_size >> 10} KiB blocks (the changed-ranges list).")
         w()
 
     w("## snapfs against the best peer and the physical reference")
@@ -156,8 +157,8 @@ def main():
             ver.append("**FAILED**")
     w("| sha256 of gen1 and gen2 read back | " + " | ".join(ver) + " |")
     w()
-    w("Peers: borg = borg 1.2, fixed 64 KiB chunks, lz4; borg-buzhash = default buzhash chunker, lz4; "
-      "borg-zstd = fixed 64 KiB, zstd 3; restic (zstd auto); casync make/extract of the blob "
+    w(f"Peers: borg = borg 1.2, fixed {a.block_size >> 10} KiB chunks, lz4; borg-buzhash = default buzhash chunker, lz4; "
+      f"borg-zstd = fixed {a.block_size >> 10} KiB, zstd 3; restic (zstd auto); casync make/extract of the blob "
       "(it cannot mount a blob index without NBD, so its read figure is a restore); bup split/join "
       "(restore likewise); qcow2 = qemu-img convert, gen2 an external overlay on gen1, read through "
       "a qemu-storage-daemon FUSE export (its changed-ranges figure writes the listed ranges into an "
