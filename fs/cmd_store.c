@@ -18,7 +18,7 @@ int cmd_init(const struct cli *c, int argc, char **argv)
 		"\n"
 		"Creates an empty store at PATH (a new or empty directory).\n"
 		"  --block-size N         fixed block size, a power of two from 4K to 4M\n"
-		"                         (default 64K); it cannot change later\n"
+		"                         (default 32K); it cannot change later\n"
 		"  --compression-level N  zstd level 1-19 (default 1)\n";
 	static const struct option opts[] = {
 		{ "block-size", required_argument, NULL, 'b' },

@@ -11,7 +11,7 @@
 #                         [--keep] [--fio-runtime S] [--scale-count N]
 #                         [--snapfs PATH] [--no-install] [--block-size N{K,M}]
 #
-# --block-size (default 64K) is snapfs's block size (snapfs init --block-size),
+# --block-size (default 32K, as snapfs init) is snapfs's block size (snapfs init --block-size),
 # the granularity of the changed-ranges list and the chunk size of borg's
 # fixed chunker (borg, borg-zstd).
 #
@@ -29,7 +29,7 @@ helpers="$here/bench"
 all_peers="snapfs,borg,borg-buzhash,borg-zstd,restic,casync,bup,qcow2,squashfs,raw,passthrough,cpu"
 out="$repo/results" workdir="" size="" peers="$all_peers" reps=3 quick=0 seed=1 keep=0
 fio_runtime=10 scale_count=1000 snapfs_bin="" install=1 cache_size=256M
-block_size=65536
+block_size=32768
 
 usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
 

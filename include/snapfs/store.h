@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define SFS_FORMAT_VERSION 1
-#define SFS_DEFAULT_BLOCK_SIZE (64u << 10)
+#define SFS_DEFAULT_BLOCK_SIZE (32u << 10)
 #define SFS_DEFAULT_ZSTD_LEVEL 1
 #define SFS_DEFAULT_PACK_SIZE (64ull << 20)
 

@@ -104,7 +104,7 @@ dd if=/dev/urandom of="$BAD" bs=$BS count=16 status=none
 
 # ---- snapshots ----
 step "init and snapshots"
-sfs init >/dev/null
+sfs init --block-size $BS >/dev/null
 SNAP1=$(snap demo "$T/ext4.img")
 mount -o loop "$T/ext4.img" "$T/src"
 rm -rf "$T/src/etc"
