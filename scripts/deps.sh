@@ -15,6 +15,8 @@ PKGS=(
 	clang libclang-rt-14-dev
 	e2fsprogs util-linux kmod python3
 	qemu-utils
+	# the VM boot test: a Debian kernel, a static busybox initramfs, QEMU
+	linux-image-amd64 busybox-static qemu-system-x86 cpio gzip file
 )
 
 missing=()
