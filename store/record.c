@@ -199,9 +199,9 @@ int sfs_volume_decode(const void *buf, size_t len, struct sfs_volume *ret)
 
 json_t *sfs_volume_to_json(const struct sfs_volume *v)
 {
-	return json_pack("{s:s, s:s, s:I, s:I, s:s?, s:O}", "name", v->name, "id", v->id,
+	return json_pack("{s:s, s:s, s:I, s:I, s:s?, s:o}", "name", v->name, "id", v->id,
 			 "created", (json_int_t)v->created, "size", (json_int_t)v->size, "source",
-			 v->source, "tags", v->tags ? v->tags : json_object());
+			 v->source, "tags", v->tags ? json_incref(v->tags) : json_object());
 }
 
 char *sfs_volume_encode(const struct sfs_volume *v)
@@ -309,7 +309,7 @@ json_t *sfs_snapshot_to_json(const struct sfs_snapshot *sn)
 
 	sfs_id_to_hex(&sn->root, root);
 	return json_pack("{s:s, s:s, s:s?, s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:I, "
-			 "s:s?, s:s?, s:O}",
+			 "s:s?, s:s?, s:o}",
 			 "id", sn->id, "volume", sn->volume, "parent",
 			 sn->parent[0] ? sn->parent : NULL, "state", sfs_snap_state_name(sn->state),
 			 "seq", (json_int_t)sn->seq, "created", (json_int_t)sn->created, "size",
@@ -318,7 +318,7 @@ json_t *sfs_snapshot_to_json(const struct sfs_snapshot *sn)
 			 (json_int_t)sn->data_bytes, "new_bytes", (json_int_t)sn->new_bytes,
 			 "new_chunks", (json_int_t)sn->new_chunks, "description", sn->description,
 			 "copied_from", sn->copied_from, "tags",
-			 sn->tags ? sn->tags : json_object());
+			 sn->tags ? json_incref(sn->tags) : json_object());
 }
 
 char *sfs_snapshot_encode(const struct sfs_snapshot *sn)
