@@ -288,29 +288,6 @@ char *sfs_image_encode(const struct sfs_image *img)
 	return sfs_record_dumps(o, IMAGE_RECORD_VERSION);
 }
 
-static int copy_str(json_t *o, const char *key, char *dst, size_t cap)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	size_t n = s ? strlen(s) : 0;
-
-	if (!s || n >= cap)
-		return -EBADMSG;
-	memcpy(dst, s, n + 1);
-	return 0;
-}
-
-static int dup_opt_str(json_t *o, const char *key, char **dst)
-{
-	json_t *v = json_object_get(o, key);
-
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_string(v))
-		return -EBADMSG;
-	*dst = strdup(json_string_value(v));
-	return *dst ? 0 : -ENOMEM;
-}
-
 /* A string field through its parser; -EINVAL when missing. */
 static int parse_enum(json_t *o, const char *key, int (*parse)(const char *))
 {
@@ -360,15 +337,15 @@ int sfs_image_decode(const void *buf, size_t len, struct sfs_image *ret)
 		r = -EBADMSG;
 		goto out_free_json;
 	}
-	r = copy_str(o, "name", img.name, sizeof(img.name));
+	r = sfs_json_str(o, "name", true, img.name, sizeof(img.name));
 	if (r == 0)
-		r = copy_str(o, "id", img.id, sizeof(img.id));
+		r = sfs_json_str(o, "id", true, img.id, sizeof(img.id));
 	if (r == 0)
-		r = copy_str(o, "root_device", img.root_device, sizeof(img.root_device));
+		r = sfs_json_str(o, "root_device", true, img.root_device, sizeof(img.root_device));
 	if (r == 0)
-		r = dup_opt_str(o, "owner", &img.owner);
+		r = sfs_json_strdup(o, "owner", &img.owner);
 	if (r == 0)
-		r = dup_opt_str(o, "description", &img.description);
+		r = sfs_json_strdup(o, "description", &img.description);
 	if (r == 0)
 		r = decode_devices(json_object_get(o, "devices"), &img);
 	if (r < 0)

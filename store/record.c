@@ -70,7 +70,7 @@ int sfs_idstr_new(const char *prefix, char buf[SFS_IDSTR_SIZE])
 
 /* ---- JSON field helpers ---- */
 
-static int jstr(json_t *o, const char *key, bool required, char *dst, size_t cap)
+int sfs_json_str(json_t *o, const char *key, bool required, char *dst, size_t cap)
 {
 	json_t *v = json_object_get(o, key);
 	const char *s;
@@ -92,7 +92,7 @@ static int jstr(json_t *o, const char *key, bool required, char *dst, size_t cap
 	return 0;
 }
 
-static int jstrdup(json_t *o, const char *key, char **dst)
+int sfs_json_strdup(json_t *o, const char *key, char **dst)
 {
 	json_t *v = json_object_get(o, key);
 
@@ -174,15 +174,15 @@ int sfs_volume_decode(const void *buf, size_t len, struct sfs_volume *ret)
 
 	if (!o)
 		return -EBADMSG;
-	r = jstr(o, "name", true, v.name, sizeof(v.name));
+	r = sfs_json_str(o, "name", true, v.name, sizeof(v.name));
 	if (r == 0)
-		r = jstr(o, "id", true, v.id, sizeof(v.id));
+		r = sfs_json_str(o, "id", true, v.id, sizeof(v.id));
 	if (r == 0)
 		r = ju64(o, "created", true, &created);
 	if (r == 0)
 		r = ju64(o, "size", true, &v.size);
 	if (r == 0)
-		r = jstrdup(o, "source", &v.source);
+		r = sfs_json_strdup(o, "source", &v.source);
 	if (r == 0)
 		r = jtags(o, &v.tags);
 	if (r == 0 && (!sfs_name_valid(v.name) || !sfs_idstr_valid(v.id, "vol-")))
@@ -251,15 +251,15 @@ int sfs_snapshot_decode(const void *buf, size_t len, struct sfs_snapshot *ret)
 
 	if (!o)
 		return -EBADMSG;
-	r = jstr(o, "id", true, sn.id, sizeof(sn.id));
+	r = sfs_json_str(o, "id", true, sn.id, sizeof(sn.id));
 	if (!r)
-		r = jstr(o, "volume", true, sn.volume, sizeof(sn.volume));
+		r = sfs_json_str(o, "volume", true, sn.volume, sizeof(sn.volume));
 	if (!r)
-		r = jstr(o, "parent", false, sn.parent, sizeof(sn.parent));
+		r = sfs_json_str(o, "parent", false, sn.parent, sizeof(sn.parent));
 	if (!r)
-		r = jstr(o, "state", true, state, sizeof(state));
+		r = sfs_json_str(o, "state", true, state, sizeof(state));
 	if (!r)
-		r = jstr(o, "root", true, root, sizeof(root));
+		r = sfs_json_str(o, "root", true, root, sizeof(root));
 	if (!r)
 		r = ju64(o, "seq", true, &sn.seq);
 	if (!r)
@@ -277,9 +277,9 @@ int sfs_snapshot_decode(const void *buf, size_t len, struct sfs_snapshot *ret)
 	if (!r)
 		r = ju64(o, "new_chunks", false, &sn.new_chunks);
 	if (!r)
-		r = jstrdup(o, "description", &sn.description);
+		r = sfs_json_strdup(o, "description", &sn.description);
 	if (!r)
-		r = jstrdup(o, "copied_from", &sn.copied_from);
+		r = sfs_json_strdup(o, "copied_from", &sn.copied_from);
 	if (!r)
 		r = jtags(o, &sn.tags);
 	if (!r) {

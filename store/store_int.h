@@ -7,6 +7,7 @@
 #define SFS_STORE_INT_H
 
 #include <jansson.h>
+#include <jansson.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -72,5 +73,11 @@ int sfs_cat_foreach_raw(struct sfs_txn *t, enum sfs_dbi which,
 /* A catalog record: o (consumed, may be NULL) with "v": version, as
  * compact JSON with sorted keys. The caller frees it; NULL: no memory. */
 char *sfs_record_dumps(json_t *o, int version);
+
+/* JSON record fields, for every record decoder (record.c). A string into
+ * dst (capacity cap; missing or null gives "" unless required), or a
+ * malloc'd copy (NULL when missing or null). 0, -EBADMSG or -ENOMEM. */
+int sfs_json_str(json_t *o, const char *key, bool required, char *dst, size_t cap);
+int sfs_json_strdup(json_t *o, const char *key, char **dst);
 
 #endif
