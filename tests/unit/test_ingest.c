@@ -182,6 +182,7 @@ Test(ingest, unchanged_adds_nothing)
 	cr_assert_eq(b.new_chunks, 0);
 	cr_assert_eq(b.new_bytes, 0);
 	read_back(b.snap_id, data, len);
+	free((char *)o.source);
 	free(data);
 }
 
@@ -209,6 +210,7 @@ Test(ingest, changed_ranges_equal_a_full_read)
 	cr_assert_lt(b.read_bytes, len, "only the ranges were read");
 	read_back(b.snap_id, data, len);
 	free(ranges);
+	free((char *)o.source);
 	free(data);
 }
 
