@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The ingest pipeline. A producer thread plans the source into segments
+ * The ingest pipeline. A producer thread (ingest_source.c) plans the source into segments
  * (blocks to read, blocks known to be zero from SEEK_HOLE, blocks taken
  * from the parent snapshot outside the changed ranges) and reads the data
  * into a ring of batch slots; worker threads, one per core, zero-test,
@@ -10,17 +10,13 @@
  * is the ring (a few MiB per slot), whatever the volume size.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <linux/fs.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/ioctl.h>
-#include <sys/stat.h>
 
 #include "snapfs/blockmap.h"
 #include "snapfs/log.h"
@@ -29,279 +25,7 @@
 #include "util_int.h"
 #include "writer_int.h"
 
-#define BATCH_BYTES (4u << 20)
-#define SEG_MAX_BLOCKS (1u << 20) /* blocks in one zero/inherit batch */
-
-enum seg_kind { SEG_READ, SEG_ZERO, SEG_INHERIT, SEG_END };
-enum slot_state { SLOT_FREE, SLOT_FILLED, SLOT_DONE };
-enum blk_kind { BLK_ZERO, BLK_KNOWN, BLK_NEW };
-
-struct blk {
-	struct sfs_id id;
-	uint32_t stored_len;
-	uint8_t comp;
-	uint8_t kind;
-};
-
-struct slot {
-	int state;
-	int kind;
-	uint64_t first;  /* first block */
-	uint64_t n;      /* blocks */
-	uint8_t *data;   /* READ: n * block size */
-	uint8_t *out;    /* compressed blocks, bound(block size) apart */
-	struct blk *blk;
-};
-
-struct pipe {
-	struct sfs_store *store;
-	uint32_t bs;
-	size_t bound;
-	uint32_t batch_blocks;
-	int fd;
-	bool stream;        /* size unknown until EOF */
-	uint64_t size;      /* known size, or found at EOF for a stream */
-	uint64_t nblocks;
-	const uint64_t *ranges; /* changed ranges, or NULL */
-	size_t n_ranges;
-	int level;
-
-	pthread_mutex_t lock; /* guards everything below and slot states */
-	pthread_cond_t cond;
-	struct slot *slots;
-	unsigned nslots;
-	uint64_t produced, claimed; /* sequence numbers */
-	bool stop;
-	int err;
-	char errmsg[256];
-	uint64_t read_bytes;
-};
-
-static void pipe_fail(struct pipe *p, int err, const char *msg)
-{
-	pthread_mutex_lock(&p->lock);
-	if (!p->err) {
-		p->err = err;
-		if (msg)
-			snprintf(p->errmsg, sizeof(p->errmsg), "%s", msg);
-	}
-	p->stop = true;
-	pthread_cond_broadcast(&p->cond);
-	pthread_mutex_unlock(&p->lock);
-}
-
-/* Waits for the slot of sequence seq to be free and returns it, or NULL
- * when the pipeline stops. */
-static struct slot *slot_for_produce(struct pipe *p, uint64_t seq)
-{
-	struct slot *s = &p->slots[seq % p->nslots];
-
-	pthread_mutex_lock(&p->lock);
-	while (!p->stop && s->state != SLOT_FREE)
-		pthread_cond_wait(&p->cond, &p->lock);
-	pthread_mutex_unlock(&p->lock);
-	return p->stop ? NULL : s;
-}
-
-static void slot_publish(struct pipe *p, struct slot *s)
-{
-	pthread_mutex_lock(&p->lock);
-	s->state = SLOT_FILLED;
-	p->produced++;
-	pthread_cond_broadcast(&p->cond);
-	pthread_mutex_unlock(&p->lock);
-}
-
-static int emit(struct pipe *p, uint64_t *seq, int kind, uint64_t first, uint64_t n)
-{
-	while (n > 0 || kind == SEG_END) {
-		uint64_t take = kind == SEG_READ ? p->batch_blocks : SEG_MAX_BLOCKS;
-		struct slot *s = slot_for_produce(p, *seq);
-
-		if (!s)
-			return -ECANCELED;
-		if (take > n)
-			take = n;
-		s->kind = kind;
-		s->first = first;
-		s->n = take;
-		if (kind == SEG_READ) {
-			size_t len = (size_t)take * p->bs;
-			uint64_t off = first * p->bs;
-			size_t want = len;
-			int r;
-
-			if (!p->stream && off + want > p->size)
-				want = (size_t)(p->size - off);
-			r = sfs_preadn(p->fd, s->data, want, off);
-			if (r == -ENODATA) {
-				pipe_fail(p, -EIO, "the source shrank while it was being read");
-				return -EIO;
-			}
-			if (r < 0) {
-				pipe_fail(p, r, NULL);
-				return r;
-			}
-			if (want < len)
-				memset(s->data + want, 0, len - want);
-			pthread_mutex_lock(&p->lock);
-			p->read_bytes += want;
-			pthread_mutex_unlock(&p->lock);
-		}
-		slot_publish(p, s);
-		(*seq)++;
-		first += take;
-		n -= take;
-		if (kind == SEG_END)
-			break;
-	}
-	return 0;
-}
-
-/* A stream: read batches until EOF; the size is what was read. */
-static int produce_stream(struct pipe *p, uint64_t *seq)
-{
-	uint64_t block = 0;
-
-	for (;;) {
-		struct slot *s = slot_for_produce(p, *seq);
-		size_t len = (size_t)p->batch_blocks * p->bs;
-		ssize_t got;
-
-		if (!s)
-			return -ECANCELED;
-		got = sfs_read_full(p->fd, s->data, len);
-		if (got < 0) {
-			pipe_fail(p, (int)got, NULL);
-			return (int)got;
-		}
-		if (got == 0)
-			break;
-		if ((size_t)got < len)
-			memset(s->data + got, 0, len - (size_t)got);
-		s->kind = SEG_READ;
-		s->first = block;
-		s->n = ((uint64_t)got + p->bs - 1) / p->bs;
-		pthread_mutex_lock(&p->lock);
-		p->read_bytes += (uint64_t)got;
-		p->size += (uint64_t)got;
-		pthread_mutex_unlock(&p->lock);
-		block += s->n;
-		slot_publish(p, s);
-		(*seq)++;
-		if ((size_t)got < len)
-			break;
-	}
-	return 0;
-}
-
-/* Whole source, skipping holes the file system reports. */
-static int produce_full(struct pipe *p, uint64_t *seq)
-{
-	uint64_t pos = 0; /* next block to plan */
-	int r;
-
-	while (pos < p->nblocks) {
-		off_t d = lseek(p->fd, (off_t)(pos * p->bs), SEEK_DATA), h;
-		uint64_t dblock, hblock;
-
-		if (d < 0 && errno == ENXIO) {
-			return emit(p, seq, SEG_ZERO, pos, p->nblocks - pos);
-		} else if (d < 0) {
-			/* No hole support (block device, old fs): read it all. */
-			return emit(p, seq, SEG_READ, pos, p->nblocks - pos);
-		}
-		h = lseek(p->fd, d, SEEK_HOLE);
-		if (h < 0)
-			h = (off_t)p->size;
-		dblock = (uint64_t)d / p->bs;
-		hblock = ((uint64_t)h + p->bs - 1) / p->bs;
-		if (hblock > p->nblocks)
-			hblock = p->nblocks;
-		if (dblock > pos) {
-			r = emit(p, seq, SEG_ZERO, pos, dblock - pos);
-			if (r < 0)
-				return r;
-		}
-		if (hblock <= dblock)
-			hblock = dblock + 1;
-		r = emit(p, seq, SEG_READ, dblock, hblock - dblock);
-		if (r < 0)
-			return r;
-		pos = hblock;
-	}
-	return 0;
-}
-
-/* Asks the kernel to start reading the changed ranges up to RANGES_AHEAD
- * bytes past range i, so that scattered small ranges are fetched in
- * parallel by the device instead of one synchronous read at a time. */
-#define RANGES_AHEAD (64u << 20)
-
-static void advise_ranges(struct pipe *p, size_t i, size_t *advised, uint64_t *advised_bytes)
-{
-	while (*advised < p->n_ranges && (*advised <= i || *advised_bytes < RANGES_AHEAD)) {
-		uint64_t off = p->ranges[2 * *advised], len = p->ranges[2 * *advised + 1];
-
-		posix_fadvise(p->fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
-		*advised_bytes += len;
-		(*advised)++;
-	}
-}
-
-/* Only the changed ranges, rounded out to blocks; the rest from the parent. */
-static int produce_ranges(struct pipe *p, uint64_t *seq)
-{
-	uint64_t pos = 0, advised_bytes = 0;
-	size_t advised = 0;
-	int r;
-
-	for (size_t i = 0; i < p->n_ranges && pos < p->nblocks; i++) {
-		if (advised_bytes >= p->ranges[2 * i + 1])
-			advised_bytes -= p->ranges[2 * i + 1];
-		else
-			advised_bytes = 0;
-		advise_ranges(p, i, &advised, &advised_bytes);
-		uint64_t a = p->ranges[2 * i] / p->bs;
-		uint64_t b = (p->ranges[2 * i] + p->ranges[2 * i + 1] + p->bs - 1) / p->bs;
-
-		if (b > p->nblocks)
-			b = p->nblocks;
-		if (a < pos)
-			a = pos;
-		if (a >= b)
-			continue;
-		if (a > pos) {
-			r = emit(p, seq, SEG_INHERIT, pos, a - pos);
-			if (r < 0)
-				return r;
-		}
-		r = emit(p, seq, SEG_READ, a, b - a);
-		if (r < 0)
-			return r;
-		pos = b;
-	}
-	if (pos < p->nblocks)
-		return emit(p, seq, SEG_INHERIT, pos, p->nblocks - pos);
-	return 0;
-}
-
-static void *producer_main(void *arg)
-{
-	struct pipe *p = arg;
-	uint64_t seq = 0;
-	int r;
-
-	if (p->stream)
-		r = produce_stream(p, &seq);
-	else if (p->ranges)
-		r = produce_ranges(p, &seq);
-	else
-		r = produce_full(p, &seq);
-	if (r == 0)
-		emit(p, &seq, SEG_END, 0, 0);
-	return NULL;
-}
+#include "ingest_int.h"
 
 static void work_batch(struct pipe *p, struct slot *s, struct sfs_codec *codec)
 {
@@ -332,7 +56,7 @@ static void work_batch(struct pipe *p, struct slot *s, struct sfs_codec *codec)
 		n = sfs_codec_compress(codec, d, p->bs, s->out + i * p->bound, p->bound, &b->comp);
 		if (n < 0) {
 			sfs_txn_abort(txn);
-			pipe_fail(p, (int)n, NULL);
+			sfs_pipe_fail(p, (int)n, NULL);
 			return;
 		}
 		b->stored_len = (uint32_t)n;
@@ -347,7 +71,7 @@ static void *worker_main(void *arg)
 	struct sfs_codec *codec = sfs_codec_new(p->level);
 
 	if (!codec) {
-		pipe_fail(p, -ENOMEM, NULL);
+		sfs_pipe_fail(p, -ENOMEM, NULL);
 		return NULL;
 	}
 	for (;;) {
@@ -535,84 +259,6 @@ static int consume_all(struct consume *c)
 	}
 }
 
-static int open_source(const struct sfs_ingest_opts *o, struct pipe *p,
-		       struct sfs_ingest_result *res)
-{
-	struct stat st;
-
-	if (!strcmp(o->source, "-")) {
-		p->fd = dup(STDIN_FILENO);
-	} else {
-		p->fd = open(o->source, O_RDONLY | O_CLOEXEC);
-	}
-	if (p->fd < 0) {
-		int e = errno;
-		snprintf(res->error, sizeof(res->error), "cannot open source %s: %s", o->source,
-			 strerror(e));
-		return -e;
-	}
-	if (fstat(p->fd, &st) < 0)
-		return -errno;
-	if (S_ISDIR(st.st_mode)) {
-		snprintf(res->error, sizeof(res->error),
-			 "source %s is a directory, not a file or block device", o->source);
-		return -EISDIR;
-	}
-	if (S_ISREG(st.st_mode)) {
-		p->size = (uint64_t)st.st_size;
-	} else if (S_ISBLK(st.st_mode)) {
-		uint64_t sz;
-		if (ioctl(p->fd, BLKGETSIZE64, &sz) < 0) {
-			int e = errno;
-			snprintf(res->error, sizeof(res->error), "cannot size block device %s: %s",
-				 o->source, strerror(e));
-			return -e;
-		}
-		p->size = sz;
-	} else {
-		p->stream = true;
-	}
-	if (!p->stream)
-		posix_fadvise(p->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	return 0;
-}
-
-static int load_ranges(const struct sfs_ingest_opts *o, struct pipe *p,
-		       struct sfs_ingest_result *res, uint64_t **ret)
-{
-	char *text = NULL, err[160] = "";
-	size_t len, n;
-	int r;
-
-	r = sfs_read_file(AT_FDCWD, o->changed_ranges, 256u << 20, &text, &len);
-	if (r < 0) {
-		snprintf(res->error, sizeof(res->error), "cannot read changed-ranges file %s: %s",
-			 o->changed_ranges, strerror(-r));
-		return r;
-	}
-	r = sfs_ranges_parse(text, len, ret, &n, err, sizeof(err));
-	free(text);
-	if (r < 0) {
-		snprintf(res->error, sizeof(res->error), "changed-ranges file %s: %s",
-			 o->changed_ranges, err);
-		return r;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if ((*ret)[2 * i] + (*ret)[2 * i + 1] > p->size) {
-			snprintf(res->error, sizeof(res->error),
-				 "changed-ranges file %s: range %" PRIu64 "+%" PRIu64
-				 " lies past the end of the source (%" PRIu64 " bytes)",
-				 o->changed_ranges, (*ret)[2 * i], (*ret)[2 * i + 1], p->size);
-			free(*ret);
-			*ret = NULL;
-			return -EINVAL;
-		}
-	}
-	p->ranges = *ret;
-	p->n_ranges = n;
-	return 0;
-}
-
 static int pipe_init(struct pipe *p, struct sfs_store *s, unsigned threads)
 {
 	p->store = s;
@@ -676,7 +322,7 @@ int sfs_writer_snapshot(struct sfs_writer *w, const struct sfs_ingest_opts *o,
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		nworkers = n > 0 ? (unsigned)n : 1;
 	}
-	r = open_source(o, &p, res);
+	r = sfs_pipe_open_source(o, &p, res);
 	if (r < 0)
 		goto out;
 
@@ -711,7 +357,7 @@ int sfs_writer_snapshot(struct sfs_writer *w, const struct sfs_ingest_opts *o,
 			r = -EINVAL;
 			goto out;
 		}
-		r = load_ranges(o, &p, res, &ranges);
+		r = sfs_pipe_load_ranges(o, &p, res, &ranges);
 		if (r < 0)
 			goto out;
 	}
@@ -760,7 +406,7 @@ int sfs_writer_snapshot(struct sfs_writer *w, const struct sfs_ingest_opts *o,
 			goto out_stop;
 		}
 	}
-	if (pthread_create(&producer, NULL, producer_main, &p) != 0) {
+	if (pthread_create(&producer, NULL, sfs_pipe_produce, &p) != 0) {
 		r = -EAGAIN;
 		goto out_stop;
 	}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ingest pipeline's shared state: the ring of batch slots that the
+ * producer (ingest_source.c) fills and the workers and the writer
+ * (ingest.c) consume. All of it is guarded by pipe.lock.
+ */
+#ifndef SFS_INGEST_INT_H
+#define SFS_INGEST_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "snapfs/chunk.h"
+#include "snapfs/ingest.h"
+#include "store_int.h"
+
+#define BATCH_BYTES (4u << 20)
+#define SEG_MAX_BLOCKS (1u << 20) /* blocks in one zero/inherit batch */
+
+enum seg_kind { SEG_READ, SEG_ZERO, SEG_INHERIT, SEG_END };
+enum slot_state { SLOT_FREE, SLOT_FILLED, SLOT_DONE };
+enum blk_kind { BLK_ZERO, BLK_KNOWN, BLK_NEW };
+
+struct blk {
+	struct sfs_id id;
+	uint32_t stored_len;
+	uint8_t comp;
+	uint8_t kind;
+};
+
+struct slot {
+	int state;
+	int kind;
+	uint64_t first;  /* first block */
+	uint64_t n;      /* blocks */
+	uint8_t *data;   /* READ: n * block size */
+	uint8_t *out;    /* compressed blocks, bound(block size) apart */
+	struct blk *blk;
+};
+
+struct pipe {
+	struct sfs_store *store;
+	uint32_t bs;
+	size_t bound;
+	uint32_t batch_blocks;
+	int fd;
+	bool stream;        /* size unknown until EOF */
+	uint64_t size;      /* known size, or found at EOF for a stream */
+	uint64_t nblocks;
+	const uint64_t *ranges; /* changed ranges, or NULL */
+	size_t n_ranges;
+	int level;
+
+	pthread_mutex_t lock; /* guards everything below and slot states */
+	pthread_cond_t cond;
+	struct slot *slots;
+	unsigned nslots;
+	uint64_t produced, claimed; /* sequence numbers */
+	bool stop;
+	int err;
+	char errmsg[256];
+	uint64_t read_bytes;
+};
+
+/* Records the first error (and a message for the user), stops the pipeline. */
+void sfs_pipe_fail(struct pipe *p, int err, const char *msg);
+/* The producer thread: plans the source into segments and reads them. */
+void *sfs_pipe_produce(void *arg);
+/* Opens and sizes the source; res->error says why when the input is at fault. */
+int sfs_pipe_open_source(const struct sfs_ingest_opts *o, struct pipe *p,
+			 struct sfs_ingest_result *res);
+/* Reads, parses and bounds-checks the changed-ranges file into p. */
+int sfs_pipe_load_ranges(const struct sfs_ingest_opts *o, struct pipe *p,
+			 struct sfs_ingest_result *res, uint64_t **ret);
+
+#endif
