@@ -20,12 +20,6 @@
 #include "mount_int.h"
 #include "snapfs/log.h"
 
-/* Names may go away when a snapshot is deleted: cache them briefly. A
- * snapshot's attributes never change while its inode lives. */
-#define ENTRY_TIMEOUT 1.0
-#define DIR_ATTR_TIMEOUT 1.0
-#define FILE_ATTR_TIMEOUT 3600.0
-
 /* What an open file carries: a copy of its map, so reads need neither
  * the tree nor the catalog, and its readahead state. An image's device
  * file may be larger than its snapshot (size > map.size: the rest reads as
@@ -40,194 +34,6 @@ struct handle {
 static struct sfs_mount *mount_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
-}
-
-static const struct sfs_tvol *vol_of_latest(const struct sfs_view *v, uint64_t ino)
-{
-	return sfs_view_vol_by_ino(v, SFS_INO_MAKE(SFS_INO_KIND_VOL, SFS_INO_NUM(ino)));
-}
-
-static void dir_attr(struct sfs_mount *mt, struct stat *st, uint64_t ino, nlink_t nlink,
-		     int64_t mtime, off_t size)
-{
-	st->st_ino = ino;
-	st->st_mode = S_IFDIR | 0555;
-	st->st_nlink = nlink;
-	st->st_size = size;
-	st->st_mtime = st->st_ctime = st->st_atime = mtime ? mtime : mt->mount_time;
-}
-
-static void snap_attr(struct sfs_mount *mt, struct stat *st, const struct sfs_tsnap *ts)
-{
-	st->st_ino = ts->ino;
-	st->st_mode = S_IFREG | 0444;
-	st->st_nlink = 2; /* snapshots/<id>.img and volumes/<vol>/<time>-<id>.img */
-	st->st_size = (off_t)ts->map.size;
-	st->st_blocks = (blkcnt_t)(ts->data_bytes / 512);
-	st->st_blksize = (blksize_t)ts->map.block_size;
-	st->st_mtime = st->st_ctime = st->st_atime = ts->created;
-}
-
-static void latest_attr(struct stat *st, uint64_t ino, const char *target, int64_t created)
-{
-	st->st_ino = ino;
-	st->st_mode = S_IFLNK | 0777;
-	st->st_nlink = 1;
-	st->st_size = (off_t)strlen(target);
-	st->st_mtime = st->st_ctime = st->st_atime = created;
-}
-
-static void imgfile_attr(struct stat *st, const struct sfs_timgfile *tf)
-{
-	st->st_ino = tf->ino;
-	st->st_mode = S_IFREG | 0444;
-	st->st_nlink = 1;
-	st->st_size = (off_t)tf->size;
-	st->st_blocks = (blkcnt_t)((tf->data_bytes + 511) / 512);
-	if (tf->map.block_size)
-		st->st_blksize = (blksize_t)tf->map.block_size;
-	st->st_mtime = st->st_ctime = st->st_atime = tf->mtime;
-}
-
-static void attr_init(struct sfs_mount *mt, struct stat *st, double *ret_timeout)
-{
-	memset(st, 0, sizeof(*st));
-	st->st_uid = mt->uid;
-	st->st_gid = mt->gid;
-	st->st_blksize = 4096;
-	*ret_timeout = DIR_ATTR_TIMEOUT;
-}
-
-/* The top directories: from the tree's counts, never from a view, so that
- * they look the same whether a listing was built or not. -ENOENT for any
- * other inode. */
-static int top_attr(struct sfs_mount *mt, uint64_t ino, struct stat *st)
-{
-	struct sfs_tree_stat ts;
-	struct sfs_view *v;
-	size_t nimages = 0;
-
-	if (ino < SFS_INO_ROOT || ino > SFS_INO_IMAGES)
-		return -ENOENT;
-	sfs_tree_stat(mt->tree, &ts);
-	switch (ino) {
-	case SFS_INO_ROOT:
-		dir_attr(mt, st, ino, 5, ts.mtime, 3);
-		break;
-	case SFS_INO_SNAPSHOTS:
-		dir_attr(mt, st, ino, 2, ts.mtime, (off_t)ts.nsnaps);
-		break;
-	case SFS_INO_VOLUMES:
-		dir_attr(mt, st, ino, 2 + ts.nvols, ts.mtime, (off_t)ts.nvols);
-		break;
-	case SFS_INO_IMAGES:
-		/* Images are few, but counting them needs a view: the last one
-		 * built, if any. */
-		v = sfs_tree_peek(mt->tree);
-		if (v)
-			nimages = v->nimages;
-		sfs_view_put(v);
-		dir_attr(mt, st, ino, 2 + nimages, ts.mtime, (off_t)nimages);
-		break;
-	}
-	return 0;
-}
-
-/* Fills st for ino as view v shows it, for listings; -ENOENT when v does
- * not have it. */
-static int attr_of(struct sfs_mount *mt, const struct sfs_view *v, uint64_t ino, struct stat *st,
-		   double *ret_timeout)
-{
-	const struct sfs_timgfile *tf;
-	const struct sfs_timage *ti;
-	const struct sfs_tsnap *ts;
-	const struct sfs_tvol *tv;
-
-	attr_init(mt, st, ret_timeout);
-	if (top_attr(mt, ino, st) == 0)
-		return 0;
-	switch (SFS_INO_KIND(ino)) {
-	case SFS_INO_KIND_SNAP:
-		ts = sfs_view_snap_by_ino(v, ino);
-		if (!ts)
-			return -ENOENT;
-		snap_attr(mt, st, ts);
-		*ret_timeout = FILE_ATTR_TIMEOUT;
-		return 0;
-	case SFS_INO_KIND_VOL:
-		tv = sfs_view_vol_by_ino(v, ino);
-		if (!tv)
-			return -ENOENT;
-		dir_attr(mt, st, ino, 2, tv->mtime, (off_t)tv->nsnaps);
-		return 0;
-	case SFS_INO_KIND_IMAGE:
-		ti = sfs_view_image_by_ino(v, ino);
-		if (!ti)
-			return -ENOENT;
-		dir_attr(mt, st, ino, 2, ti->mtime, (off_t)ti->nfiles);
-		return 0;
-	case SFS_INO_KIND_IMGFILE:
-		tf = sfs_view_imgfile_by_ino(v, ino, NULL);
-		if (!tf)
-			return -ENOENT;
-		imgfile_attr(st, tf);
-		/* image.json changes with the permissions; a device's file
-		 * never changes while its image id, hence its inode, lives. */
-		if (SFS_INO_NUM(ino) & ((1u << SFS_IMGFILE_BITS) - 1))
-			*ret_timeout = FILE_ATTR_TIMEOUT;
-		return 0;
-	case SFS_INO_KIND_LATEST:
-		tv = vol_of_latest(v, ino);
-		if (!tv || !tv->nsnaps)
-			return -ENOENT;
-		latest_attr(st, ino, tv->latest, tv->snaps[tv->nsnaps - 1]->created);
-		return 0;
-	}
-	return -ENOENT;
-}
-
-/* Fills st for ino without a view where one is not needed: a snapshot
- * from the inodes the kernel holds (so a deleted snapshot's file keeps
- * its attributes until forgotten), a volume or its latest.img from the
- * catalog. Images still read a view. */
-static int attr_lookup(struct sfs_mount *mt, uint64_t ino, struct stat *st, double *ret_timeout)
-{
-	struct sfs_tvolinfo vi;
-	struct sfs_tsnap ts;
-	struct sfs_view *v;
-	int r;
-
-	attr_init(mt, st, ret_timeout);
-	if (top_attr(mt, ino, st) == 0)
-		return 0;
-	switch (SFS_INO_KIND(ino)) {
-	case SFS_INO_KIND_SNAP:
-		if (sfs_tree_node_get(mt->tree, ino, &ts) < 0)
-			break; /* not handed out by a lookup: ask a view */
-		snap_attr(mt, st, &ts);
-		*ret_timeout = FILE_ATTR_TIMEOUT;
-		return 0;
-	case SFS_INO_KIND_VOL:
-		r = sfs_tree_vol_by_ino(mt->tree, ino, &vi);
-		if (r < 0)
-			return r;
-		dir_attr(mt, st, ino, 2, vi.mtime, (off_t)vi.nsnaps);
-		return 0;
-	case SFS_INO_KIND_LATEST:
-		r = sfs_tree_vol_by_ino(mt->tree, ino, &vi);
-		if (r == 0 && !vi.latest[0])
-			r = -ENOENT;
-		if (r < 0)
-			return r;
-		latest_attr(st, ino, vi.latest, vi.latest_created);
-		return 0;
-	}
-	r = sfs_tree_get(mt->tree, &v);
-	if (r < 0)
-		return r;
-	r = attr_of(mt, v, ino, st, ret_timeout);
-	sfs_view_put(v);
-	return r;
 }
 
 /* Picks up new or deleted snapshots. A catalog that cannot be read now
@@ -253,7 +59,7 @@ static void fill_entry(struct sfs_mount *mt, const struct sfs_view *v, uint64_t 
 	double attr_timeout;
 
 	memset(e, 0, sizeof(*e));
-	if (attr_of(mt, v, ino, &e->attr, &attr_timeout) < 0)
+	if (sfs_attr_of(mt, v, ino, &e->attr, &attr_timeout) < 0)
 		return;
 	e->ino = ino;
 	e->generation = 1; /* inode numbers are never reused in a mount */
@@ -280,7 +86,7 @@ static int snap_entry(struct sfs_mount *mt, const struct sfs_tsnap *ts, struct s
 
 	if (r < 0)
 		return r;
-	snap_attr(mt, st, ts);
+	sfs_attr_snap(mt, st, ts);
 	*ret_timeout = FILE_ATTR_TIMEOUT;
 	return 0;
 }
@@ -305,7 +111,7 @@ static int lookup_image(struct sfs_mount *mt, uint64_t parent, const char *name,
 		tf = ti ? sfs_timage_file_by_name(ti, name) : NULL;
 		ino = tf ? tf->ino : 0;
 	}
-	r = ino ? attr_of(mt, v, ino, st, ret_timeout) : -ENOENT;
+	r = ino ? sfs_attr_of(mt, v, ino, st, ret_timeout) : -ENOENT;
 	sfs_view_put(v);
 	return r;
 }
@@ -325,14 +131,14 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int r = -ENOENT;
 
 	refresh(mt);
-	attr_init(mt, &st, &timeout);
+	sfs_attr_init(mt, &st, &timeout);
 	if (parent == SFS_INO_ROOT) {
 		uint64_t ino = !strcmp(name, "snapshots") ? SFS_INO_SNAPSHOTS
 			       : !strcmp(name, "volumes") ? SFS_INO_VOLUMES
 			       : !strcmp(name, "images")  ? SFS_INO_IMAGES
 							  : 0;
 		if (ino)
-			r = top_attr(mt, ino, &st);
+			r = sfs_attr_top(mt, ino, &st);
 	} else if (parent == SFS_INO_SNAPSHOTS) {
 		char id[SFS_IDSTR_SIZE];
 
@@ -346,14 +152,14 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	} else if (parent == SFS_INO_VOLUMES) {
 		r = sfs_tree_vol_by_name(mt->tree, name, &vi);
 		if (r == 0)
-			dir_attr(mt, &st, vi.ino, 2, vi.mtime, (off_t)vi.nsnaps);
+			sfs_attr_dir(mt, &st, vi.ino, 2, vi.mtime, (off_t)vi.nsnaps);
 	} else if (parent == SFS_INO_IMAGES || SFS_INO_KIND(parent) == SFS_INO_KIND_IMAGE) {
 		r = lookup_image(mt, parent, name, &st, &timeout);
 	} else if (SFS_INO_KIND(parent) == SFS_INO_KIND_VOL) {
 		r = sfs_tree_vol_by_ino(mt->tree, parent, &vi);
 		if (r == 0 && !strcmp(name, SFS_LATEST_NAME)) {
 			if (vi.latest[0])
-				latest_attr(&st, vi.latest_ino, vi.latest, vi.latest_created);
+				sfs_attr_latest(&st, vi.latest_ino, vi.latest, vi.latest_created);
 			else
 				r = -ENOENT;
 		} else if (r == 0) {
@@ -402,7 +208,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 	if (is_dir_ino(ino) || SFS_INO_KIND(ino) == SFS_INO_KIND_LATEST)
 		refresh(mt);
-	r = attr_lookup(mt, ino, &st, &timeout);
+	r = sfs_attr_lookup(mt, ino, &st, &timeout);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -597,7 +403,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			struct stat st = { 0 };
 			double timeout;
 
-			if (attr_of(mt, v, child, &st, &timeout) < 0) {
+			if (sfs_attr_of(mt, v, child, &st, &timeout) < 0) {
 				st.st_ino = child;
 				st.st_mode = S_IFDIR;
 			}
