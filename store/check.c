@@ -219,13 +219,12 @@ static int read_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk_lo
 {
 	struct rd *d = ctx;
 	struct ck *c = d->c;
-	struct sfs_chunk_loc got;
-	size_t len;
 	int r;
 
 	if (!loc)
 		return 0; /* reported by the index pass */
-	r = sfs_reader_fetch_chunk(c->r, id, c->buf, SFS_BLOCK_MAX, &len, &got);
+	/* This very entry's location: a second lookup could only find the same. */
+	r = sfs_reader_read_at(c->r, id, loc, c->buf, SFS_BLOCK_MAX);
 	c->res->chunks_read++;
 	if (r < 0) {
 		char hex[SFS_ID_HEX_LEN + 1];
@@ -238,10 +237,6 @@ static int read_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk_lo
 		d->progress(d->progress_ctx, c->res->chunks_read, d->total);
 	return 0;
 }
-
-struct unref {
-	struct ck *c;
-};
 
 static int unref_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk_loc *loc)
 {

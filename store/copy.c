@@ -52,35 +52,6 @@ static void progress(struct cp *c, uint64_t block)
 		c->o->progress(c->o->progress_ctx, done, c->size);
 }
 
-/*
- * The stored bytes of source chunk id into c->stored and its location.
- * Looks the location up afresh (short read transaction); a pack that
- * vanished in between was removed by a gc that moved the chunk, so the
- * lookup is repeated once.
- */
-static int read_stored(struct cp *c, const struct sfs_id *id, struct sfs_chunk_loc *loc)
-{
-	for (int attempt = 0;; attempt++) {
-		struct sfs_txn *t;
-		int fd, r = sfs_txn_begin(c->src, false, &t);
-
-		if (r < 0)
-			return r;
-		r = sfs_cat_chunk_get(t, id, loc);
-		sfs_txn_abort(t);
-		if (r == -ENOENT)
-			return -EUCLEAN;
-		if (r < 0)
-			return r;
-		fd = sfs_store_pack_fd(c->src, loc->pack);
-		if (fd == -ENOENT && attempt == 0)
-			continue;
-		if (fd < 0)
-			return fd == -ENOENT ? -EUCLEAN : fd;
-		return sfs_pack_read(fd, loc, id, c->stored);
-	}
-}
-
 static int maybe_checkpoint(struct cp *c)
 {
 	if (c->w->since_checkpoint < c->ckpt_bytes)
@@ -147,7 +118,7 @@ static int copy_node(struct cp *c, const struct sfs_id *id, int level, uint64_t 
 	}
 	if (r != -ENOENT && r != -EBADMSG)
 		return r;
-	r = read_stored(c, id, &loc);
+	r = sfs_read_stored(c->src, id, &loc, c->stored);
 	if (r == 0 && loc.type != (level < 0 ? SFS_CHUNK_DATA : SFS_CHUNK_MAP))
 		r = -EBADMSG;
 	if (r == 0 && loc.raw_len > (level < 0 ? c->bs : SFS_MAP_PAGE_MAX))
@@ -173,7 +144,7 @@ static int copy_node(struct cp *c, const struct sfs_id *id, int level, uint64_t 
 	}
 	/* Children first, then the page: a present page vouches for them.
 	 * The page is re-read since c->stored was reused by the children. */
-	r = read_stored(c, id, &loc);
+	r = sfs_read_stored(c->src, id, &loc, c->stored);
 	if (r < 0)
 		return log_bad(r, id, "map page");
 	r = put(c, &loc, id, raw);

@@ -137,23 +137,19 @@ static int consume_copy(struct consume *c, uint64_t first, uint64_t n, bool inhe
 
 		if (first % SFS_MAP_FANOUT == 0 && end >= whole_end) {
 			struct sfs_id leaf = zero;
+			uint32_t data = 0;
 
 			if (inherit && first < pnb) {
-				r = sfs_reader_leaf_id(c->reader, &c->parent, first, &leaf);
+				r = sfs_reader_leaf_id(c->reader, &c->parent, first, &leaf, &data);
 				if (r < 0)
 					return r;
-				for (uint64_t b = first; b < whole_end && b < pnb; b++) {
-					struct sfs_id id;
-					r = sfs_reader_block_id(c->reader, &c->parent, b, &id);
-					if (r < 0)
-						return r;
-					c->data_blocks += !sfs_id_is_zero(&id);
-				}
 			}
 			r = sfs_map_builder_add_leaf(c->mb, &leaf);
 			if (r < 0)
 				return r;
+			c->data_blocks += data;
 			c->res->blocks += whole_end - first;
+			c->res->zero_blocks += whole_end - first - data;
 			first = whole_end;
 			continue;
 		}

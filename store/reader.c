@@ -142,91 +142,122 @@ struct what {
 	int level; /* -1 for a data block */
 };
 
-static int fetch(struct sfs_reader *r, const struct sfs_id *id, uint8_t type, void *dst,
-		 size_t cap, size_t *ret_len, struct sfs_chunk_loc *ret_loc, const struct what *w)
+int sfs_read_stored(struct sfs_store *s, const struct sfs_id *id, struct sfs_chunk_loc *ret_loc,
+		    void *buf)
 {
-	struct sfs_txn *txn;
+	for (int attempt = 0;; attempt++) {
+		struct sfs_txn *txn;
+		int fd, ret = sfs_txn_begin(s, false, &txn);
+
+		if (ret < 0)
+			return ret;
+		ret = sfs_cat_chunk_get(txn, id, ret_loc);
+		sfs_txn_abort(txn);
+		if (ret == -ENOENT)
+			return -EUCLEAN;
+		if (ret < 0)
+			return ret;
+		fd = sfs_store_pack_fd(s, ret_loc->pack);
+		/* gc moved the chunk and removed the pack between the lookup
+		 * and the open: the index now names the new place. */
+		if (fd == -ENOENT && attempt == 0)
+			continue;
+		if (fd < 0)
+			return fd == -ENOENT ? -EUCLEAN : fd;
+		if (ret_loc->stored_len > SFS_BLOCK_MAX)
+			return -EBADMSG;
+		return sfs_pack_read(fd, ret_loc, id, buf);
+	}
+}
+
+static void log_fetch(int ret, const struct sfs_id *id, const struct sfs_chunk_loc *loc,
+		      const struct what *w)
+{
+	const char *why = ret == -EBADMSG ? "stored bytes fail verification"
+			  : ret == -EUCLEAN ? "chunk missing from the store"
+					    : strerror(-ret);
+	char hex[SFS_ID_HEX_LEN + 1], pack[64] = "?";
+
+	sfs_id_to_hex(id, hex);
+	if (loc)
+		sfs_pack_name(loc->pack, pack, sizeof(pack));
+	if (w->level < 0)
+		sfs_log(SFS_LOG_ERR,
+			"snapshot %s block %" PRIu64 ": chunk %s in pack %s at offset %" PRIu64 ": %s",
+			w->snap, w->block, hex, pack, loc ? loc->offset : 0, why);
+	else
+		sfs_log(SFS_LOG_ERR, "snapshot %s block %" PRIu64 ": map page (level %d) %s in pack %s: %s",
+			w->snap, w->block, w->level, hex, pack, why);
+}
+
+/* Reads, decodes and verifies chunk id of the given type into dst. The id
+ * is formatted only when something failed and w asks for a log line. */
+static int fetch(struct sfs_reader *r, const struct sfs_id *id, uint8_t type, void *dst,
+		 size_t cap, size_t *ret_len, const struct what *w)
+{
 	struct sfs_chunk_loc loc;
 	struct tctx *t = tctx_get(r);
-	char hex[SFS_ID_HEX_LEN + 1];
-	char pack[64] = "?";
-	bool retried = false;
-	int fd, ret;
+	bool have_loc = false;
+	int ret;
 
 	if (!t)
 		return -ENOMEM;
-again:
-	ret = sfs_txn_begin(r->store, false, &txn);
-	if (ret < 0)
-		return ret;
-	ret = sfs_cat_chunk_get(txn, id, &loc);
-	sfs_txn_abort(txn);
-	sfs_id_to_hex(id, hex);
-	if (ret == -ENOENT) {
-		ret = -EUCLEAN;
-		goto out_log;
-	}
-	if (ret < 0)
-		goto out_log;
-	sfs_pack_name(loc.pack, pack, sizeof(pack));
-	if (loc.type != type || loc.raw_len > cap) {
+	ret = sfs_read_stored(r->store, id, &loc, t->buf);
+	have_loc = ret != -EUCLEAN && ret != -ENOMEM;
+	if (ret == 0 && (loc.type != type || loc.raw_len > cap))
 		ret = -EBADMSG;
-		goto out_log;
-	}
-	fd = sfs_store_pack_fd(r->store, loc.pack);
-	if (fd == -ENOENT && !retried) {
-		/* gc moved the chunk and removed the pack between our lookup
-		 * and the open: the index now names the new place. */
-		retried = true;
-		goto again;
-	}
-	if (fd < 0) {
-		ret = fd == -ENOENT ? -EUCLEAN : fd;
-		goto out_log;
-	}
-	ret = sfs_pack_read(fd, &loc, id, t->buf);
 	if (ret == 0)
 		ret = sfs_codec_decode(t->codec, loc.comp, t->buf, loc.stored_len, dst, loc.raw_len,
 				       id);
-	if (ret < 0)
-		goto out_log;
-	*ret_len = loc.raw_len;
-	if (ret_loc)
-		*ret_loc = loc;
-	return 0;
-
-out_log:
-	if (w) {
-		const char *why = ret == -EBADMSG ? "stored bytes fail verification"
-				  : ret == -EUCLEAN ? "chunk missing from the store"
-						    : strerror(-ret);
-		if (w->level < 0)
-			sfs_log(SFS_LOG_ERR,
-				"snapshot %s block %" PRIu64 ": chunk %s in pack %s at offset %" PRIu64
-				": %s",
-				w->snap, w->block, hex, pack, ret == -EUCLEAN ? 0 : loc.offset, why);
-		else
-			sfs_log(SFS_LOG_ERR,
-				"snapshot %s block %" PRIu64 ": map page (level %d) %s in pack %s: %s",
-				w->snap, w->block, w->level, hex, pack, why);
+	if (ret < 0) {
+		if (w)
+			log_fetch(ret, id, have_loc ? &loc : NULL, w);
+		return ret;
 	}
-	return ret;
+	*ret_len = loc.raw_len;
+	return 0;
+}
+
+int sfs_reader_read_at(struct sfs_reader *r, const struct sfs_id *id,
+		       const struct sfs_chunk_loc *loc, void *buf, size_t cap)
+{
+	struct tctx *t = tctx_get(r);
+	int fd;
+
+	if (!t)
+		return -ENOMEM;
+	if (loc->raw_len > cap)
+		return -EINVAL;
+	fd = sfs_store_pack_fd(r->store, loc->pack);
+	if (fd < 0)
+		return fd == -ENOENT ? -EUCLEAN : fd;
+	fd = sfs_pack_read(fd, loc, id, t->buf);
+	if (fd < 0)
+		return fd;
+	return sfs_codec_decode(t->codec, loc->comp, t->buf, loc->stored_len, buf, loc->raw_len, id);
 }
 
 int sfs_reader_fetch_chunk(struct sfs_reader *r, const struct sfs_id *id, void *buf, size_t cap,
 			   size_t *ret_len, struct sfs_chunk_loc *ret_loc)
 {
-	struct sfs_txn *txn;
 	struct sfs_chunk_loc loc;
-	int ret = sfs_txn_begin(r->store, false, &txn);
+	struct tctx *t = tctx_get(r);
+	int ret;
 
+	if (!t)
+		return -ENOMEM;
+	ret = sfs_read_stored(r->store, id, &loc, t->buf);
+	if (ret == 0 && loc.raw_len > cap)
+		ret = -EINVAL;
+	if (ret == 0)
+		ret = sfs_codec_decode(t->codec, loc.comp, t->buf, loc.stored_len, buf, loc.raw_len,
+				       id);
 	if (ret < 0)
 		return ret;
-	ret = sfs_cat_chunk_get(txn, id, &loc);
-	sfs_txn_abort(txn);
-	if (ret < 0)
-		return ret == -ENOENT ? -EUCLEAN : ret;
-	return fetch(r, id, loc.type, buf, cap, ret_len, ret_loc, NULL);
+	*ret_len = loc.raw_len;
+	if (ret_loc)
+		*ret_loc = loc;
+	return 0;
 }
 
 /* A held, decoded map page at `level`. */
@@ -248,7 +279,7 @@ static int get_page(struct sfs_reader *r, const struct sfs_snapmap *m, const str
 		page = malloc(SFS_MAP_PAGE_MAX);
 		if (!page)
 			return -ENOMEM;
-		ret = fetch(r, id, SFS_CHUNK_MAP, page, SFS_MAP_PAGE_MAX, &len, NULL, &w);
+		ret = fetch(r, id, SFS_CHUNK_MAP, page, SFS_MAP_PAGE_MAX, &len, &w);
 		if (ret == 0) {
 			struct sfs_map_page p;
 			ret = sfs_map_page_decode(page, len, &p);
@@ -323,12 +354,29 @@ int sfs_reader_block_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint6
 }
 
 int sfs_reader_leaf_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,
-		       struct sfs_id *ret_id)
+		       struct sfs_id *ret_id, uint32_t *ret_data_blocks)
 {
+	struct sfs_cache_entry *e;
+	struct sfs_map_page p;
+	int ret;
+
 	memset(ret_id, 0, sizeof(*ret_id));
+	if (ret_data_blocks)
+		*ret_data_blocks = 0;
 	if (block >= nblocks_of(m))
 		return 0;
-	return walk_to(r, m, block, 1, ret_id);
+	ret = walk_to(r, m, block, 1, ret_id);
+	if (ret < 0 || !ret_data_blocks || sfs_id_is_zero(ret_id))
+		return ret;
+	/* The leaf is one cached page away: count its non-zero ids there
+	 * rather than walk from the root once per block. */
+	ret = get_page(r, m, ret_id, 0, block, &e, &p);
+	if (ret < 0)
+		return ret;
+	for (uint32_t i = 0; i < p.count; i++)
+		*ret_data_blocks += !sfs_id_is_zero(&p.ids[i]);
+	sfs_cache_put(r->pages, e);
+	return 0;
 }
 
 /* A held cache entry with the verified contents of a non-zero block. */
@@ -349,8 +397,7 @@ static int get_block(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t
 	fresh = sfs_cache_entry_new(m->block_size);
 	if (!fresh)
 		return -ENOMEM;
-	ret = fetch(r, id, SFS_CHUNK_DATA, sfs_cache_entry_data(fresh), m->block_size, &len, NULL,
-		    &w);
+	ret = fetch(r, id, SFS_CHUNK_DATA, sfs_cache_entry_data(fresh), m->block_size, &len, &w);
 	if (ret == 0 && len != m->block_size) {
 		sfs_log(SFS_LOG_ERR, "snapshot %s block %" PRIu64 ": chunk has %zu bytes, not %u",
 			m->id, block, len, m->block_size);

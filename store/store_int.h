@@ -74,6 +74,16 @@ int sfs_cat_foreach_raw(struct sfs_txn *t, enum sfs_dbi which,
  * compact JSON with sorted keys. The caller frees it; NULL: no memory. */
 char *sfs_record_dumps(json_t *o, int version);
 
+/* Looks chunk id up in the index and reads its stored bytes (header
+ * checked against the entry) into buf (SFS_BLOCK_MAX bytes), looking up
+ * once more if gc removed the pack in between. The one place that does
+ * this, for the reader and for copy. 0, -EUCLEAN (not in the store),
+ * -EBADMSG, -errno. Thread-safe. */
+struct sfs_id;
+struct sfs_chunk_loc;
+int sfs_read_stored(struct sfs_store *s, const struct sfs_id *id, struct sfs_chunk_loc *ret_loc,
+		    void *buf);
+
 /* JSON record fields, for every record decoder (record.c). A string into
  * dst (capacity cap; missing or null gives "" unless required), or a
  * malloc'd copy (NULL when missing or null). 0, -EBADMSG or -ENOMEM. */

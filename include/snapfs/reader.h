@@ -45,9 +45,10 @@ int sfs_reader_block_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint6
 			struct sfs_id *ret_id);
 
 /* The id of the leaf map page (level 0) that holds block `block`: zero
- * when that leaf is all zeros or lies past the end of the map. */
+ * when that leaf is all zeros or lies past the end of the map. With
+ * ret_data_blocks, also how many of the leaf's blocks are not zero. */
 int sfs_reader_leaf_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,
-		       struct sfs_id *ret_id);
+		       struct sfs_id *ret_id, uint32_t *ret_data_blocks);
 
 /* The verified contents of block `block` into buf (block_size bytes; the
  * last block of a volume whose size is not a multiple is zero-padded). */
@@ -72,6 +73,12 @@ int sfs_reader_prefetch(struct sfs_reader *r, const struct sfs_snapmap *m, uint6
  * the caches. *ret_len is its raw length. For check. */
 int sfs_reader_fetch_chunk(struct sfs_reader *r, const struct sfs_id *id, void *buf, size_t cap,
 			   size_t *ret_len, struct sfs_chunk_loc *ret_loc);
+
+/* Reads and verifies the chunk at a location the caller already has (an
+ * index entry being checked), without looking it up again. buf holds
+ * cap >= loc->raw_len bytes. 0, -EBADMSG, -EUCLEAN (pack missing), -errno. */
+int sfs_reader_read_at(struct sfs_reader *r, const struct sfs_id *id,
+		       const struct sfs_chunk_loc *loc, void *buf, size_t cap);
 
 /* Walks the pages of a map depth-first, calling fn for every page id
  * (level >= 0) and, when leaves is set, every non-zero block id (level
