@@ -110,51 +110,61 @@ static int append(struct sfs_writer *w, const struct sfs_rec_header *h, const vo
 	return 0;
 }
 
+/* 1 when the index (this session's transaction included) has id, 0 when
+ * not, or -errno. A damaged entry counts as absent: storing the chunk
+ * again replaces it with a good one. */
+static int has_chunk(struct sfs_writer *w, const struct sfs_id *id)
+{
+	struct sfs_chunk_loc loc;
+	int r = sfs_cat_chunk_get(w->txn, id, &loc);
+
+	if (r == 0)
+		return 1;
+	return r == -ENOENT || r == -EBADMSG ? 0 : r;
+}
+
+/* Appends a chunk known to be absent and records its location. */
+static int store_new(struct sfs_writer *w, const struct sfs_rec_header *h, const void *payload)
+{
+	struct sfs_chunk_loc loc;
+	int r = append(w, h, payload, &loc);
+
+	if (r == 0)
+		r = sfs_cat_chunk_put(w->txn, &h->id, &loc);
+	if (r == 0 && w->since_checkpoint >= CHECKPOINT_BYTES)
+		r = sfs_writer_checkpoint(w);
+	return r;
+}
+
 int sfs_writer_put_stored(struct sfs_writer *w, const struct sfs_rec_header *h,
 			  const void *payload, bool *ret_new)
 {
-	struct sfs_chunk_loc loc;
-	int r = sfs_cat_chunk_get(w->txn, &h->id, &loc);
+	int r = has_chunk(w, &h->id);
 
-	if (r == 0) {
-		if (ret_new)
-			*ret_new = false;
-		return 0;
-	}
-	if (r != -ENOENT && r != -EBADMSG)
-		return r;
-	r = append(w, h, payload, &loc);
-	if (r < 0)
-		return r;
-	r = sfs_cat_chunk_put(w->txn, &h->id, &loc);
-	if (r < 0)
-		return r;
 	if (ret_new)
-		*ret_new = true;
-	if (w->since_checkpoint >= CHECKPOINT_BYTES)
-		return sfs_writer_checkpoint(w);
-	return 0;
+		*ret_new = r == 0;
+	if (r != 0)
+		return r < 0 ? r : 0;
+	return store_new(w, h, payload);
 }
 
 int sfs_writer_put_chunk(struct sfs_writer *w, uint8_t type, const void *data, size_t len,
 			 const struct sfs_id *id, bool *ret_new)
 {
 	struct sfs_rec_header h = { .type = type, .raw_len = (uint32_t)len, .id = *id };
-	struct sfs_chunk_loc loc;
 	ssize_t n;
-	int r = sfs_cat_chunk_get(w->txn, id, &loc);
+	int r = has_chunk(w, id);
 
-	if (r == 0) {
-		if (ret_new)
-			*ret_new = false;
-		return 0;
-	}
-	n = sfs_codec_compress(w->codec, data, len, w->cbuf,
-			       sfs_codec_bound(len), &h.comp);
+	if (ret_new)
+		*ret_new = r == 0;
+	if (r != 0)
+		return r < 0 ? r : 0;
+	/* Compress only what the store lacks; one lookup, not two. */
+	n = sfs_codec_compress(w->codec, data, len, w->cbuf, sfs_codec_bound(len), &h.comp);
 	if (n < 0)
 		return (int)n;
 	h.stored_len = (uint32_t)n;
-	return sfs_writer_put_stored(w, &h, w->cbuf, ret_new);
+	return store_new(w, &h, w->cbuf);
 }
 
 static int sync_and_record(struct sfs_writer *w)
@@ -300,7 +310,7 @@ void sfs_writer_abort(struct sfs_writer *w)
 	 * next writer: after ENOSPC this is what makes room again. */
 	if (w->cur_pack && w->cur_pack != w->committed_pack) {
 		char name[64];
-		sfs_pack_name(w->cur_pack, name, sizeof(name));
+
 		for (uint64_t n = w->committed_pack + 1; n <= w->cur_pack; n++) {
 			sfs_pack_name(n, name, sizeof(name));
 			unlinkat(w->store->packs_dirfd, name, 0);
