@@ -26,29 +26,7 @@
 #include "snapfs/reader.h"
 #include "snapfs/store.h"
 #include "../../store/store_int.h"
-
-static inline char *lc_tmpdir(void)
-{
-	const char *base = getenv("TMPDIR");
-	char *d;
-
-	cr_assert(asprintf(&d, "%s/snapfs-lc.XXXXXX", base && *base ? base : "/tmp") > 0);
-	cr_assert_not_null(mkdtemp(d), "mkdtemp: %s", strerror(errno));
-	return d;
-}
-
-static inline int lc_rm_cb(const char *p, const struct stat *st, int f, struct FTW *w)
-{
-	(void)st;
-	(void)f;
-	(void)w;
-	return remove(p) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-static inline void lc_rm_rf(const char *path)
-{
-	nftw(path, lc_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
+#include "fixture.h"
 
 /* Creates a store at dir/name and opens it for writing. */
 static inline struct sfs_store *lc_store(const char *dir, const char *name, uint32_t bs, int level,
@@ -66,19 +44,6 @@ static inline struct sfs_store *lc_store(const char *dir, const char *name, uint
 	cr_assert_eq(r, 0, "open %s: %s", path, strerror(-r));
 	free(path);
 	return s;
-}
-
-/* Deterministic incompressible bytes (xorshift). */
-static inline void lc_fill(uint8_t *buf, size_t len, uint64_t seed)
-{
-	uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-
-	for (size_t i = 0; i < len; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		buf[i] = (uint8_t)x;
-	}
 }
 
 static inline void lc_write(const char *path, const uint8_t *buf, size_t len)

@@ -47,7 +47,7 @@ static void check_ok(struct sfs_store *s)
 
 Test(copy, incremental_copy_sends_about_the_changes)
 {
-	char *dir = lc_tmpdir(), id1[SFS_IDSTR_SIZE], id2[SFS_IDSTR_SIZE];
+	char *dir = fx_tmpdir(), id1[SFS_IDSTR_SIZE], id2[SFS_IDSTR_SIZE];
 	struct sfs_store *src = lc_store(dir, "src", BS, 1, 0);
 	struct sfs_store *dst = lc_store(dir, "dst", BS, 1, 0);
 	size_t len = 8 * MIB, changed = 512 * 1024;
@@ -59,9 +59,9 @@ Test(copy, incremental_copy_sends_about_the_changes)
 	struct sfs_volume vol;
 	struct sfs_txn *t;
 
-	lc_fill(v1, len, 1);
+	fx_fill_random(v1, len, 1);
 	memcpy(v2, v1, len);
-	lc_fill(v2 + 3 * MIB, changed, 2);
+	fx_fill_random(v2 + 3 * MIB, changed, 2);
 	lc_snap(src, dir, "vol", v1, len, tags, id1);
 	tag_volume(src, "vol", "env", "prod");
 	lc_snap(src, dir, "vol", v2, len, tags, id2);
@@ -103,7 +103,7 @@ Test(copy, incremental_copy_sends_about_the_changes)
 	free(v2);
 	sfs_store_close(src);
 	sfs_store_close(dst);
-	lc_rm_rf(dir);
+	fx_rm_rf(dir);
 	free(dir);
 }
 
@@ -111,7 +111,7 @@ Test(copy, incremental_copy_sends_about_the_changes)
  * snapshot: the pending record was discarded) is not sent again. */
 Test(copy, resume_skips_what_arrived)
 {
-	char *dir = lc_tmpdir(), id[SFS_IDSTR_SIZE], *dpath;
+	char *dir = fx_tmpdir(), id[SFS_IDSTR_SIZE], *dpath;
 	struct sfs_store *src = lc_store(dir, "src", BS, 1, 0);
 	struct sfs_store *dst = lc_store(dir, "dst", BS, 1, 0);
 	size_t len = 4 * MIB;
@@ -119,7 +119,7 @@ Test(copy, resume_skips_what_arrived)
 	struct sfs_copy_result r1, r2;
 	struct sfs_txn *t;
 
-	lc_fill(v, len, 7);
+	fx_fill_random(v, len, 7);
 	lc_snap(src, dir, "vol", v, len, NULL, id);
 	cr_assert_eq(sfs_copy_snapshot(src, id, dst, NULL, &r1), 0);
 	/* forget the snapshot record, as recovery does with an interrupted copy */
@@ -136,13 +136,13 @@ Test(copy, resume_skips_what_arrived)
 	free(v);
 	sfs_store_close(src);
 	sfs_store_close(dst);
-	lc_rm_rf(dir);
+	fx_rm_rf(dir);
 	free(dir);
 }
 
 Test(copy, other_level_same_block_size_only)
 {
-	char *dir = lc_tmpdir(), id[SFS_IDSTR_SIZE];
+	char *dir = fx_tmpdir(), id[SFS_IDSTR_SIZE];
 	struct sfs_store *src = lc_store(dir, "src", BS, 1, 0);
 	struct sfs_store *dst = lc_store(dir, "dst", BS, 9, 0);
 	struct sfs_store *big = lc_store(dir, "big", 65536, 1, 0);
@@ -151,7 +151,7 @@ Test(copy, other_level_same_block_size_only)
 	struct sfs_copy_result r;
 
 	/* compressible halves so that the level matters */
-	lc_fill(v, len, 3);
+	fx_fill_random(v, len, 3);
 	for (size_t i = 0; i < len / 2; i++)
 		v[i] = (uint8_t)"snapfs copies "[i % 14];
 	lc_snap(src, dir, "vol", v, len, NULL, id);
@@ -165,7 +165,7 @@ Test(copy, other_level_same_block_size_only)
 	sfs_store_close(src);
 	sfs_store_close(dst);
 	sfs_store_close(big);
-	lc_rm_rf(dir);
+	fx_rm_rf(dir);
 	free(dir);
 }
 
@@ -173,7 +173,7 @@ Test(copy, other_level_same_block_size_only)
  * gets no snapshot and stays consistent. */
 Test(copy, damaged_source_never_arrives)
 {
-	char *dir = lc_tmpdir(), id[SFS_IDSTR_SIZE], *pack;
+	char *dir = fx_tmpdir(), id[SFS_IDSTR_SIZE], *pack;
 	struct sfs_store *src = lc_store(dir, "src", BS, 1, 0);
 	struct sfs_store *dst = lc_store(dir, "dst", BS, 1, 0);
 	size_t len = MIB;
@@ -181,7 +181,7 @@ Test(copy, damaged_source_never_arrives)
 	struct sfs_copy_result r;
 	int fd;
 
-	lc_fill(v, len, 5);
+	fx_fill_random(v, len, 5);
 	lc_snap(src, dir, "vol", v, len, NULL, id);
 	cr_assert(asprintf(&pack, "%s/src/packs/0000000000000001.pack", dir) > 0);
 	fd = open(pack, O_WRONLY);
@@ -195,6 +195,6 @@ Test(copy, damaged_source_never_arrives)
 	free(v);
 	sfs_store_close(src);
 	sfs_store_close(dst);
-	lc_rm_rf(dir);
+	fx_rm_rf(dir);
 	free(dir);
 }

@@ -31,7 +31,7 @@ struct world {
  */
 static void world_make(struct world *w)
 {
-	w->dir = lc_tmpdir();
+	w->dir = fx_tmpdir();
 	w->s = lc_store(w->dir, "store", BS, 1, MIB);
 	w->alen = 4 * MIB;
 	w->blen = 3 * MIB;
@@ -40,12 +40,12 @@ static void world_make(struct world *w)
 	w->a3 = malloc(w->alen);
 	w->b = malloc(w->blen);
 	cr_assert(w->a1 && w->a2 && w->a3 && w->b);
-	lc_fill(w->a1, w->alen, 1);
+	fx_fill_random(w->a1, w->alen, 1);
 	memcpy(w->a2, w->a1, w->alen);
-	lc_fill(w->a2 + MIB, MIB, 2);
+	fx_fill_random(w->a2 + MIB, MIB, 2);
 	memcpy(w->a3, w->a2, w->alen);
-	lc_fill(w->a3 + MIB, MIB, 3);
-	lc_fill(w->b, w->blen, 4);
+	fx_fill_random(w->a3 + MIB, MIB, 3);
+	fx_fill_random(w->b, w->blen, 4);
 	lc_snap(w->s, w->dir, "a", w->a1, w->alen, NULL, w->ida1);
 	lc_snap(w->s, w->dir, "a", w->a2, w->alen, NULL, w->ida2);
 	lc_snap(w->s, w->dir, "b", w->b, w->blen, NULL, w->idb);
@@ -55,7 +55,7 @@ static void world_make(struct world *w)
 static void world_free(struct world *w)
 {
 	sfs_store_close(w->s);
-	lc_rm_rf(w->dir);
+	fx_rm_rf(w->dir);
 	free(w->dir);
 	free(w->a1);
 	free(w->a2);

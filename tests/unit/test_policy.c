@@ -304,7 +304,7 @@ static struct tally run_at(struct sfs_store *s, const char *when)
 
 Test(policy, thirty_days_daily_keep_7_with_an_image)
 {
-	char *dir = lc_tmpdir(), *src, hand[SFS_IDSTR_SIZE], held[SFS_IDSTR_SIZE] = "";
+	char *dir = fx_tmpdir(), *src, hand[SFS_IDSTR_SIZE], held[SFS_IDSTR_SIZE] = "";
 	struct sfs_store *s = lc_store(dir, "store", 4096, 1, 0);
 	struct sfs_policy p = make_policy("nightly");
 	struct sfs_volume v;
@@ -313,7 +313,7 @@ Test(policy, thirty_days_daily_keep_7_with_an_image)
 	struct snaps l;
 
 	/* the volume, its source, its tag, and one snapshot made by hand */
-	lc_fill(buf, sizeof(buf), 1);
+	fx_fill_random(buf, sizeof(buf), 1);
 	lc_snap(s, dir, "web", buf, sizeof(buf), NULL, hand);
 	cr_assert(asprintf(&src, "%s/web.img", dir) > 0);
 	cr_assert_eq(sfs_txn_begin(s, true, &t), 0);
@@ -393,14 +393,14 @@ Test(policy, thirty_days_daily_keep_7_with_an_image)
 
 	sfs_policy_release(&p);
 	sfs_store_close(s);
-	lc_rm_rf(dir);
+	fx_rm_rf(dir);
 	free(src);
 	free(dir);
 }
 
 Test(policy, volume_without_source_fails_cleanly)
 {
-	char *dir = lc_tmpdir(), id[SFS_IDSTR_SIZE];
+	char *dir = fx_tmpdir(), id[SFS_IDSTR_SIZE];
 	struct sfs_store *s = lc_store(dir, "store", 4096, 1, 0);
 	struct sfs_policy p = make_policy("nightly");
 	struct sfs_volume v;
@@ -410,7 +410,7 @@ Test(policy, volume_without_source_fails_cleanly)
 					 .event_ctx = &tl };
 	uint8_t buf[4096];
 
-	lc_fill(buf, sizeof(buf), 2);
+	fx_fill_random(buf, sizeof(buf), 2);
 	lc_snap(s, dir, "web", buf, sizeof(buf), NULL, id);
 	cr_assert_eq(sfs_txn_begin(s, true, &t), 0);
 	cr_assert_eq(sfs_cat_volume_get(t, "web", &v), 0);
@@ -427,6 +427,6 @@ Test(policy, volume_without_source_fails_cleanly)
 	cr_expect_eq(sfs_policy_run(s, &o), 0);
 	sfs_policy_release(&p);
 	sfs_store_close(s);
-	lc_rm_rf(dir);
+	fx_rm_rf(dir);
 	free(dir);
 }
