@@ -12,8 +12,9 @@ set -euo pipefail
 
 SNAPFS=${1:-}
 if [ -z "$SNAPFS" ] || [ ! -x "$SNAPFS" ]; then
-	echo "SKIP: snapfs binary '${SNAPFS}' not built" >&2
-	exit 77
+	# A missing binary is a broken build, not a reason to skip.
+	echo "FAIL: snapfs binary '${SNAPFS}' not found" >&2
+	exit 1
 fi
 SNAPFS=$(readlink -f "$SNAPFS")
 TEST_NAME=$(basename "$0" .sh)
@@ -96,14 +97,11 @@ sfs() {
 	"$SNAPFS" --store "$STORE" "$@"
 }
 
-# json_num FIELD < JSON: the first integer value of "FIELD".
-json_num() {
-	sed -n "s/.*\"$1\": *\([0-9][0-9]*\).*/\1/p" | head -n 1
-}
-
-# json_str FIELD < JSON: the first string value of "FIELD".
-json_str() {
-	sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p" | head -n 1
+# json_field FIELD < JSON: the first string or integer value of "FIELD"
+# (null and other values print nothing).
+json_field() {
+	sed -n -e "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p" \
+		-e "s/.*\"$1\": *\(-\{0,1\}[0-9][0-9]*\).*/\1/p" | head -n 1
 }
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }

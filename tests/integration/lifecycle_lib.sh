@@ -1,33 +1,9 @@
 # SPDX-License-Identifier: MIT
-# Shared by the lifecycle integration tests (sourced, not run): a scratch
-# directory removed on exit even when a test fails, failure reporting, JSON
-# field extraction without extra tools, and volume files with changes.
+# Shared by the lifecycle integration tests (sourced, not run): lib.sh's
+# scratch directory, cleanup trap and assertions, plus volume files with
+# changes and checks against a store other than $STORE.
 
-if [ $# -lt 1 ] || [ ! -x "$1" ]; then
-	echo "usage: $0 /path/to/snapfs" >&2
-	exit 77
-fi
-SNAPFS=$(readlink -f "$1")
-T=$(mktemp -d "${SNAPFS_TEST_TMP:-${TMPDIR:-/tmp}}/snapfs-lc.XXXXXX")
-CLEANUP_PIDS=""
-CLEANUP_MOUNTS=""
-lc_cleanup() {
-	for p in $CLEANUP_PIDS; do kill -9 "$p" 2>/dev/null || true; done
-	for m in $CLEANUP_MOUNTS; do fusermount3 -u "$m" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$T"
-}
-trap lc_cleanup EXIT
-
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
-# json_field NAME < json: the first integer or string value of NAME.
-json_field() {
-	sed -n "s/^ *\"$1\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" | head -n1
-}
+. "$(dirname "$0")/lib.sh" "$@"
 
 # mkvol FILE MIB SEED: MIB MiB of incompressible bytes.
 # (CTR mode: as many bytes out as zeros in, so no SIGPIPE under pipefail.)

@@ -38,7 +38,7 @@ log "an incremental snapshot of a 40 MB change takes ${DUR} ms; kills land in 10
 # verify_restore ID: restores ID and compares with the sha of its round.
 verify_restore() {
 	local id=$1 desc out=$T/restored
-	desc=$(sfs snapshot show "$id" --json | json_str description)
+	desc=$(sfs snapshot show "$id" --json | json_field description)
 	[ -n "${EXPECT[$desc]:-}" ] || fail "snapshot $id has unknown description '$desc'"
 	sfs snapshot restore "$id" "$out" || fail "restore of $id ($desc) failed"
 	[ "$(sha "$out")" = "${EXPECT[$desc]}" ] || fail "restore of $id ($desc) differs from its source"
@@ -97,8 +97,8 @@ grep -q '"state": *"pending"' "$T/list.json" && fail "pending snapshots remain a
 count=0
 for id in $(grep -o '"id": *"snap-[0-9a-f]*"' "$T/list.json" | sed 's/.*"\(snap-[0-9a-f]*\)"/\1/'); do
 	sfs snapshot show "$id" --json >"$T/show.json"
-	[ "$(json_str state <"$T/show.json")" = completed ] || continue
-	[ "$(json_str volume <"$T/show.json")" = after-crash ] && continue
+	[ "$(json_field state <"$T/show.json")" = completed ] || continue
+	[ "$(json_field volume <"$T/show.json")" = after-crash ] && continue
 	# Restore every one again: later writers' recovery must not have
 	# disturbed them.
 	verify_restore "$id"

@@ -71,7 +71,7 @@ mkvol "$T/c" 24 c0
 	done
 ) &
 CREATOR=$!
-CLEANUP_PIDS="$CLEANUP_PIDS $CREATOR"
+track_pid "$CREATOR"
 rounds=0
 while kill -0 "$CREATOR" 2>/dev/null; do
 	# delete all but the two newest snapshots made so far
@@ -107,7 +107,7 @@ mkdir "$T/mnt"
 # cache before every read: reads must reach the packs while gc moves and
 # removes them. (A mount ignores options it does not know.)
 "$SNAPFS" mount "$T/mnt" -o cache_size=1M,readahead=0 || fail "mount"
-CLEANUP_MOUNTS="$T/mnt"
+track_mount "$T/mnt"
 # Readers hold the image files open and compare every read with the
 # source: m1's snapshot is deleted and collected under them (a clean
 # error is allowed once its chunks are gone, a wrong byte never), m2's
@@ -139,7 +139,8 @@ python3 "$T/reader.py" "$T/mnt/snapshots/$M1.img" "$T/m1" "$end" 1 &
 R1=$!
 python3 "$T/reader.py" "$T/mnt/snapshots/$M2.img" "$T/m2" "$end" 0 &
 R2=$!
-CLEANUP_PIDS="$CLEANUP_PIDS $R1 $R2"
+track_pid "$R1"
+track_pid "$R2"
 sleep 1
 "$SNAPFS" snapshot delete "$M1" >/dev/null
 "$SNAPFS" gc --rewrite-below 100 --json >/dev/null || fail "gc under a mount"
@@ -148,6 +149,5 @@ sleep 1
 wait "$R1" || fail "reader of the deleted snapshot saw wrong bytes"
 wait "$R2" || fail "reader of a live snapshot failed"
 fusermount3 -u "$T/mnt"
-CLEANUP_MOUNTS=""
 check_store "$S"
 echo "gc: PASS"

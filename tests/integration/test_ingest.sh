@@ -37,9 +37,9 @@ SHA1=$(sha "$IMG")
 log "snapshot 1 (full)"
 ID1=$(sfs snapshot create vol "$IMG" --description first --tag env=test --no-progress)
 sfs snapshot show "$ID1" --json >"$T/s1.json"
-assert_eq "$(json_str state <"$T/s1.json")" completed "state of $ID1"
-assert_eq "$(json_num size <"$T/s1.json")" $((256 << 20)) "size of $ID1"
-assert_eq "$(json_str description <"$T/s1.json")" first "description"
+assert_eq "$(json_field state <"$T/s1.json")" completed "state of $ID1"
+assert_eq "$(json_field size <"$T/s1.json")" $((256 << 20)) "size of $ID1"
+assert_eq "$(json_field description <"$T/s1.json")" first "description"
 grep -q '"env": *"test"' "$T/s1.json" || fail "tag env=test missing: $(cat "$T/s1.json")"
 
 log "changing files"
@@ -71,8 +71,8 @@ log "$NCHANGED blocks of $BS bytes changed ($CHANGED_BYTES bytes)"
 log "snapshot 2 (incremental)"
 ID2=$(sfs snapshot create vol "$IMG" --no-progress)
 sfs snapshot show "$ID2" --json >"$T/s2.json"
-assert_eq "$(json_str parent <"$T/s2.json")" "$ID1" "parent of $ID2"
-NEW2=$(json_num new_bytes <"$T/s2.json")
+assert_eq "$(json_field parent <"$T/s2.json")" "$ID1" "parent of $ID2"
+NEW2=$(json_field new_bytes <"$T/s2.json")
 # Bound: a chunk is never stored larger than its block (what does not
 # compress is stored raw) plus its 48-byte record header, so at most the
 # changed blocks plus headers, plus the map pages on the paths to them (a
@@ -86,15 +86,15 @@ log "snapshot 2 added $NEW2 bytes; bound $BOUND"
 
 log "diff reports the changed blocks"
 sfs snapshot diff "$ID1" "$ID2" --json >"$T/diff.json"
-DIFF_BYTES=$(json_num changed_bytes <"$T/diff.json")
+DIFF_BYTES=$(json_field changed_bytes <"$T/diff.json")
 assert_eq "$DIFF_BYTES" "$CHANGED_BYTES" "changed_bytes of diff"
 
 log "snapshot 3 of the unchanged volume adds nothing"
 ID3=$(sfs snapshot create vol "$IMG" --no-progress)
 sfs snapshot show "$ID3" --json >"$T/s3.json"
-assert_eq "$(json_num new_chunks <"$T/s3.json")" 0 "new_chunks of an unchanged snapshot"
-assert_eq "$(json_num new_bytes <"$T/s3.json")" 0 "new_bytes of an unchanged snapshot"
-assert_eq "$(json_str root <"$T/s3.json")" "$(json_str root <"$T/s2.json")" "root of unchanged"
+assert_eq "$(json_field new_chunks <"$T/s3.json")" 0 "new_chunks of an unchanged snapshot"
+assert_eq "$(json_field new_bytes <"$T/s3.json")" 0 "new_bytes of an unchanged snapshot"
+assert_eq "$(json_field root <"$T/s3.json")" "$(json_field root <"$T/s2.json")" "root of unchanged"
 
 log "restoring"
 sfs snapshot restore "$ID1" "$T/r1.img"
@@ -103,7 +103,7 @@ assert_eq "$(sha "$T/r1.img")" "$SHA1" "restore of $ID1"
 assert_eq "$(sha "$T/r2.img")" "$SHA2" "restore of $ID2"
 # Restores are sparse.
 ALLOC=$(($(stat -c %b "$T/r1.img") * 512))
-DATA1=$(json_num data_bytes <"$T/s1.json")
+DATA1=$(json_field data_bytes <"$T/s1.json")
 [ "$ALLOC" -le $((DATA1 + (1 << 20))) ] ||
 	fail "restore is not sparse: $ALLOC bytes allocated for $DATA1 data bytes"
 # Refuses to overwrite without --force.
@@ -148,7 +148,7 @@ sfs snapshot create ranges-json "$T/img1" --no-progress >/dev/null
 IDJ=$(sfs snapshot create ranges-json "$IMG" --changed-ranges "$T/ranges.json" --no-progress)
 restore_check "$IDJ" "$IMG"
 sfs snapshot show "$IDJ" --json >"$T/sj.json"
-NEWJ=$(json_num new_bytes <"$T/sj.json")
+NEWJ=$(json_field new_bytes <"$T/sj.json")
 [ "$NEWJ" -le "$BOUND" ] || fail "changed-ranges snapshot stored $NEWJ bytes > $BOUND"
 
 log "block device source"
@@ -156,7 +156,7 @@ LOOP=$(losetup -f --show -r "$IMG")
 track_loop "$LOOP"
 IDB=$(sfs snapshot create blockdev "$LOOP" --no-progress)
 sfs snapshot show "$IDB" --json >"$T/sb.json"
-assert_eq "$(json_num size <"$T/sb.json")" $((256 << 20)) "size of block device snapshot"
+assert_eq "$(json_field size <"$T/sb.json")" $((256 << 20)) "size of block device snapshot"
 restore_check "$IDB" "$IMG"
 losetup -d "$LOOP"
 
@@ -165,8 +165,8 @@ IDS=$(sfs snapshot create piped - --no-progress <"$IMG")
 restore_check "$IDS" "$IMG"
 # Piped data dedups against what the store already holds.
 sfs snapshot show "$IDS" --json >"$T/ss.json"
-[ "$(json_num new_bytes <"$T/ss.json")" -le "$MAP_ALLOWANCE" ] ||
-	fail "stdin snapshot of known data stored $(json_num new_bytes <"$T/ss.json") bytes"
+[ "$(json_field new_bytes <"$T/ss.json")" -le "$MAP_ALLOWANCE" ] ||
+	fail "stdin snapshot of known data stored $(json_field new_bytes <"$T/ss.json") bytes"
 
 log "a restore onto a block device is written in place"
 truncate -s 256M "$T/dev.img"
