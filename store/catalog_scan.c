@@ -1,21 +1,18 @@
 // SPDX-License-Identifier: MIT
 /*
  * Cheap catalog reads for the mount. Counting uses LMDB's own entry counts
- * or walks keys without touching values; the brief snapshot walk parses
- * each record once and copies out only what a listing shows, which is
- * most of the cost of listing thousands of snapshots saved (no tags
- * object, no string copies). Record checks match catalog.c's decoder for
- * every field decoded here.
+ * or walks keys without touching values; the brief snapshot walk decodes
+ * each record with the snapshot decoder's own checks but without its heap
+ * fields (no tags object, no string copies) and copies out what a listing
+ * shows.
  */
 #include <errno.h>
-#include <jansson.h>
 #include <lmdb.h>
 #include <string.h>
 
 #include "snapfs/catalog_scan.h"
 #include "store_int.h"
 
-#define RECORD_VERSION 1
 
 int sfs_cat_counts(struct sfs_txn *t, struct sfs_cat_counts *ret)
 {
@@ -65,75 +62,24 @@ int sfs_cat_volume_snapshot_count(struct sfs_txn *t, const char *volume, uint64_
 	return r;
 }
 
-static int get_str(json_t *o, const char *key, bool required, char *dst, size_t cap)
+static int brief_decode(const void *buf, size_t len, struct sfs_snapshot_brief *ret)
 {
-	json_t *v = json_object_get(o, key);
-	const char *s;
+	struct sfs_snapshot sn;
+	int r = sfs_snapshot_decode_brief(buf, len, &sn);
 
-	if (!v || json_is_null(v)) {
-		dst[0] = '\0';
-		return required ? -EBADMSG : 0;
-	}
-	if (!json_is_string(v))
-		return -EBADMSG;
-	s = json_string_value(v);
-	if (strlen(s) >= cap)
-		return -EBADMSG;
-	strcpy(dst, s);
+	if (r < 0)
+		return r;
+	memcpy(ret->id, sn.id, sizeof(ret->id));
+	memcpy(ret->volume, sn.volume, sizeof(ret->volume));
+	ret->state = sn.state;
+	ret->seq = sn.seq;
+	ret->created = sn.created;
+	ret->size = sn.size;
+	ret->block_size = sn.block_size;
+	ret->depth = sn.depth;
+	ret->root = sn.root;
+	ret->data_bytes = sn.data_bytes;
 	return 0;
-}
-
-static int get_u64(json_t *o, const char *key, bool required, uint64_t *dst)
-{
-	json_t *v = json_object_get(o, key);
-
-	*dst = 0;
-	if (!v)
-		return required ? -EBADMSG : 0;
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return -EBADMSG;
-	*dst = (uint64_t)json_integer_value(v);
-	return 0;
-}
-
-static int brief_decode(const void *buf, size_t len, struct sfs_snapshot_brief *sn)
-{
-	char state[16], parent[SFS_IDSTR_SIZE], root[SFS_ID_HEX_LEN + 1];
-	uint64_t created, bs, depth, ver;
-	json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
-	int r = -EBADMSG;
-
-	if (!o)
-		return -EBADMSG;
-	if (!json_is_object(o) || get_u64(o, "v", true, &ver) < 0 || ver != RECORD_VERSION)
-		goto out;
-	if (get_str(o, "id", true, sn->id, sizeof(sn->id)) < 0 ||
-	    get_str(o, "volume", true, sn->volume, sizeof(sn->volume)) < 0 ||
-	    get_str(o, "parent", false, parent, sizeof(parent)) < 0 ||
-	    get_str(o, "state", true, state, sizeof(state)) < 0 ||
-	    get_str(o, "root", true, root, sizeof(root)) < 0 ||
-	    get_u64(o, "seq", true, &sn->seq) < 0 || get_u64(o, "created", true, &created) < 0 ||
-	    get_u64(o, "size", true, &sn->size) < 0 || get_u64(o, "block_size", true, &bs) < 0 ||
-	    get_u64(o, "depth", true, &depth) < 0 ||
-	    get_u64(o, "data_bytes", false, &sn->data_bytes) < 0)
-		goto out;
-	sn->state = !strcmp(state, "completed") ? SFS_SNAP_COMPLETED
-		    : !strcmp(state, "pending") ? SFS_SNAP_PENDING
-		    : !strcmp(state, "error")   ? SFS_SNAP_ERROR
-						: -1;
-	sn->created = (int64_t)created;
-	sn->block_size = (uint32_t)bs;
-	sn->depth = (uint32_t)depth;
-	if (sn->state < 0 || !sfs_idstr_valid(sn->id, "snap-") || !sfs_name_valid(sn->volume) ||
-	    (parent[0] && !sfs_idstr_valid(parent, "snap-")) || bs < SFS_BLOCK_MIN ||
-	    bs > SFS_BLOCK_MAX || (bs & (bs - 1)) || depth > 6 ||
-	    sfs_id_from_hex(root, &sn->root) < 0 || sn->size > (UINT64_C(1) << 56) ||
-	    sn->data_bytes > sn->size)
-		goto out;
-	r = 0;
-out:
-	json_decref(o);
-	return r;
 }
 
 int sfs_cat_snapshot_scan(struct sfs_txn *t, sfs_snapshot_brief_fn fn, void *ctx)

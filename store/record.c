@@ -241,59 +241,70 @@ void sfs_snapshot_release(struct sfs_snapshot *sn)
 	sn->tags = NULL;
 }
 
-int sfs_snapshot_decode(const void *buf, size_t len, struct sfs_snapshot *ret)
+/* The fields of a snapshot record and the checks on them, shared by the
+ * full decoder and the listing decoder (which skips the heap fields: no
+ * description, copy source or tags). */
+static int snapshot_fields(json_t *o, bool heap_fields, struct sfs_snapshot *sn)
 {
-	struct sfs_snapshot sn = { 0 };
 	char state[16], root[SFS_ID_HEX_LEN + 1];
 	uint64_t created = 0, bs = 0, depth = 0;
-	json_t *o = parse_record(buf, len);
 	int r;
 
-	if (!o)
-		return -EBADMSG;
-	r = sfs_json_str(o, "id", true, sn.id, sizeof(sn.id));
+	r = sfs_json_str(o, "id", true, sn->id, sizeof(sn->id));
 	if (!r)
-		r = sfs_json_str(o, "volume", true, sn.volume, sizeof(sn.volume));
+		r = sfs_json_str(o, "volume", true, sn->volume, sizeof(sn->volume));
 	if (!r)
-		r = sfs_json_str(o, "parent", false, sn.parent, sizeof(sn.parent));
+		r = sfs_json_str(o, "parent", false, sn->parent, sizeof(sn->parent));
 	if (!r)
 		r = sfs_json_str(o, "state", true, state, sizeof(state));
 	if (!r)
 		r = sfs_json_str(o, "root", true, root, sizeof(root));
 	if (!r)
-		r = ju64(o, "seq", true, &sn.seq);
+		r = ju64(o, "seq", true, &sn->seq);
 	if (!r)
 		r = ju64(o, "created", true, &created);
 	if (!r)
-		r = ju64(o, "size", true, &sn.size);
+		r = ju64(o, "size", true, &sn->size);
 	if (!r)
 		r = ju64(o, "block_size", true, &bs);
 	if (!r)
 		r = ju64(o, "depth", true, &depth);
 	if (!r)
-		r = ju64(o, "data_bytes", false, &sn.data_bytes);
+		r = ju64(o, "data_bytes", false, &sn->data_bytes);
 	if (!r)
-		r = ju64(o, "new_bytes", false, &sn.new_bytes);
+		r = ju64(o, "new_bytes", false, &sn->new_bytes);
 	if (!r)
-		r = ju64(o, "new_chunks", false, &sn.new_chunks);
-	if (!r)
-		r = sfs_json_strdup(o, "description", &sn.description);
-	if (!r)
-		r = sfs_json_strdup(o, "copied_from", &sn.copied_from);
-	if (!r)
-		r = jtags(o, &sn.tags);
-	if (!r) {
-		sn.state = state_from_name(state);
-		sn.created = (int64_t)created;
-		sn.block_size = (uint32_t)bs;
-		sn.depth = (uint32_t)depth;
-		if (sn.state < 0 || !sfs_idstr_valid(sn.id, "snap-") || !sfs_name_valid(sn.volume) ||
-		    (sn.parent[0] && !sfs_idstr_valid(sn.parent, "snap-")) ||
-		    bs < SFS_BLOCK_MIN || bs > SFS_BLOCK_MAX || (bs & (bs - 1)) || depth > 6 ||
-		    sfs_id_from_hex(root, &sn.root) < 0 || sn.size > (UINT64_C(1) << 56) ||
-		    sn.data_bytes > sn.size)
-			r = -EBADMSG;
-	}
+		r = ju64(o, "new_chunks", false, &sn->new_chunks);
+	if (!r && heap_fields)
+		r = sfs_json_strdup(o, "description", &sn->description);
+	if (!r && heap_fields)
+		r = sfs_json_strdup(o, "copied_from", &sn->copied_from);
+	if (!r && heap_fields)
+		r = jtags(o, &sn->tags);
+	if (r)
+		return r;
+	sn->state = state_from_name(state);
+	sn->created = (int64_t)created;
+	sn->block_size = (uint32_t)bs;
+	sn->depth = (uint32_t)depth;
+	if (sn->state < 0 || !sfs_idstr_valid(sn->id, "snap-") || !sfs_name_valid(sn->volume) ||
+	    (sn->parent[0] && !sfs_idstr_valid(sn->parent, "snap-")) || bs < SFS_BLOCK_MIN ||
+	    bs > SFS_BLOCK_MAX || (bs & (bs - 1)) || depth > 6 ||
+	    sfs_id_from_hex(root, &sn->root) < 0 || sn->size > (UINT64_C(1) << 56) ||
+	    sn->data_bytes > sn->size)
+		return -EBADMSG;
+	return 0;
+}
+
+int sfs_snapshot_decode(const void *buf, size_t len, struct sfs_snapshot *ret)
+{
+	struct sfs_snapshot sn = { 0 };
+	json_t *o = parse_record(buf, len);
+	int r;
+
+	if (!o)
+		return -EBADMSG;
+	r = snapshot_fields(o, true, &sn);
 	json_decref(o);
 	if (r < 0) {
 		sfs_snapshot_release(&sn);
@@ -301,6 +312,19 @@ int sfs_snapshot_decode(const void *buf, size_t len, struct sfs_snapshot *ret)
 	}
 	*ret = sn;
 	return 0;
+}
+
+int sfs_snapshot_decode_brief(const void *buf, size_t len, struct sfs_snapshot *ret)
+{
+	json_t *o = parse_record(buf, len);
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!o)
+		return -EBADMSG;
+	r = snapshot_fields(o, false, ret);
+	json_decref(o);
+	return r;
 }
 
 json_t *sfs_snapshot_to_json(const struct sfs_snapshot *sn)

@@ -116,6 +116,9 @@ struct sfs_snapshot {
 const char *sfs_snap_state_name(int state);
 void sfs_snapshot_release(struct sfs_snapshot *sn); /* accepts NULL */
 int sfs_snapshot_decode(const void *buf, size_t len, struct sfs_snapshot *ret);
+/* The same checks, without the heap fields (description, copied_from and
+ * tags stay NULL, so nothing needs releasing): for listings. */
+int sfs_snapshot_decode_brief(const void *buf, size_t len, struct sfs_snapshot *ret);
 char *sfs_snapshot_encode(const struct sfs_snapshot *sn);
 json_t *sfs_snapshot_to_json(const struct sfs_snapshot *sn);
 
