@@ -128,8 +128,6 @@ static int volume_set_source(const struct cli *c, int argc, char **argv)
 			sfs_volume_release(&v);
 		}
 		if (r == 0)
-			r = sfs_cat_bump_generation(t);
-		if (r == 0)
 			r = sfs_txn_commit(t);
 		else
 			sfs_txn_abort(t);
@@ -242,8 +240,6 @@ int cmd_volume(const struct cli *c, int argc, char **argv)
 				r = sfs_cat_volume_put(t, &v);
 				sfs_volume_release(&v);
 			}
-			if (r == 0)
-				r = sfs_cat_bump_generation(t);
 			if (r == 0)
 				r = sfs_txn_commit(t);
 			else

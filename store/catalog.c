@@ -22,6 +22,7 @@ struct sfs_txn {
 	struct sfs_store *store;
 	MDB_txn *txn;
 	bool write;
+	bool bumped; /* generation already bumped in this transaction */
 };
 
 MDB_txn *sfs_txn_mdb(struct sfs_txn *t)
@@ -83,17 +84,37 @@ int sfs_cat_get_raw(struct sfs_txn *t, enum sfs_dbi which, const void *k, size_t
 	return sfs_mdb_err(mdb_get(t->txn, dbi(t, which), &key, ret));
 }
 
+/* A change to what a mount shows (volumes, snapshots, images) bumps the
+ * generation, once per transaction, here where every such change passes,
+ * so that no caller can forget it and leave a mount showing stale names. */
+static int note_change(struct sfs_txn *t, enum sfs_dbi which)
+{
+	int r;
+
+	if (t->bumped ||
+	    (which != SFS_DBI_VOLUMES && which != SFS_DBI_SNAPSHOTS && which != SFS_DBI_IMAGES))
+		return 0;
+	r = sfs_cat_bump_generation(t);
+	if (r == 0)
+		t->bumped = true;
+	return r;
+}
+
 int sfs_cat_put_raw(struct sfs_txn *t, enum sfs_dbi which, const void *k, size_t klen,
 		    const void *v, size_t vlen)
 {
 	MDB_val key = { klen, (void *)k }, val = { vlen, (void *)v };
-	return sfs_mdb_err(mdb_put(t->txn, dbi(t, which), &key, &val, 0));
+	int r = sfs_mdb_err(mdb_put(t->txn, dbi(t, which), &key, &val, 0));
+
+	return r < 0 ? r : note_change(t, which);
 }
 
 int sfs_cat_del_raw(struct sfs_txn *t, enum sfs_dbi which, const void *k, size_t klen)
 {
 	MDB_val key = { klen, (void *)k };
-	return sfs_mdb_err(mdb_del(t->txn, dbi(t, which), &key, NULL));
+	int r = sfs_mdb_err(mdb_del(t->txn, dbi(t, which), &key, NULL));
+
+	return r < 0 ? r : note_change(t, which);
 }
 
 int sfs_cat_foreach_raw(struct sfs_txn *t, enum sfs_dbi which,
@@ -590,7 +611,5 @@ int sfs_cat_discard_pending(struct sfs_txn *t)
 	free(p.ids);
 	if (r == 0)
 		r = sfs_cat_meta_put(t, "pending", 0);
-	if (r == 0 && p.n)
-		r = sfs_cat_bump_generation(t);
 	return r < 0 ? r : (int)p.n;
 }

@@ -49,8 +49,6 @@ int sfs_snapshot_delete(struct sfs_txn *t, const char *id, char *ret_image, size
 		return -EBUSY;
 	}
 	r = sfs_cat_snapshot_del(t, id);
-	if (r == 0)
-		r = sfs_cat_bump_generation(t);
 	return r;
 }
 

@@ -535,8 +535,6 @@ static int image_create(struct sfs_txn *t, const struct sfs_writer *w, struct sf
 	if (!img->created)
 		img->created = (int64_t)time(NULL);
 	r = db_put(t, img);
-	if (r == 0)
-		r = sfs_cat_bump_generation(t);
 	return r;
 }
 
@@ -562,8 +560,6 @@ int sfs_cat_image_update(struct sfs_txn *t, const struct sfs_image *img)
 	if (r < 0)
 		return r;
 	r = db_put(t, img);
-	if (r == 0)
-		r = sfs_cat_bump_generation(t);
 	return r;
 }
 
@@ -629,8 +625,6 @@ int sfs_cat_image_deregister(struct sfs_txn *t, const char *name, bool delete_sn
 		else if (r == 0 && fn)
 			fn(ctx, sid, true, NULL);
 	}
-	if (r == 0)
-		r = sfs_cat_bump_generation(t);
 	sfs_image_release(&img);
 	return r;
 }

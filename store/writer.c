@@ -281,8 +281,6 @@ int sfs_writer_commit(struct sfs_writer *w)
 
 	for (size_t i = 0; r == 0 && i < w->n_done; i++)
 		r = complete(w, &w->done[i]);
-	if (r == 0)
-		r = sfs_cat_bump_generation(w->txn);
 	if (r == 0) {
 		r = sfs_txn_commit(w->txn);
 		w->txn = NULL;

@@ -58,7 +58,9 @@ int sfs_cat_chunk_count(struct sfs_txn *t, uint64_t *ret);
 /* 0 and *ret, or -ENOENT. */
 int sfs_cat_meta_get(struct sfs_txn *t, const char *key, uint64_t *ret);
 int sfs_cat_meta_put(struct sfs_txn *t, const char *key, uint64_t value);
-/* Bumps "generation", which changes whenever what a mount shows changes. */
+/* Bumps "generation", which changes whenever what a mount shows changes.
+ * Every put or delete of a volume, snapshot or image record does this
+ * itself, once per transaction; callers need not. */
 int sfs_cat_bump_generation(struct sfs_txn *t);
 /* The current generation; readers compare it to detect changes cheaply. */
 int sfs_cat_generation(struct sfs_txn *t, uint64_t *ret);

@@ -553,3 +553,42 @@ Test(catalog_store, damaged_lmdb_file_is_euclean)
 	r = sfs_store_open(fx_dir, SFS_OPEN_READ, &s);
 	cr_assert_eq(r, -EUCLEAN, "got %d (%s)", r, strerror(-r));
 }
+
+/* What a mount shows changing moves the generation, once per transaction,
+ * without the caller asking; chunk index and meta changes do not. */
+Test(catalog_store, changes_bump_the_generation_once)
+{
+	struct sfs_snapshot a = make_snap("vol", 1, SFS_SNAP_COMPLETED);
+	struct sfs_snapshot b = make_snap("vol", 2, SFS_SNAP_COMPLETED);
+	struct sfs_chunk_loc loc = { .pack = 1, .offset = 32, .stored_len = 10, .raw_len = 10,
+				     .type = SFS_CHUNK_DATA, .comp = SFS_COMP_NONE };
+	struct sfs_id id = { .b = { 7 } };
+	struct sfs_txn *t;
+	uint64_t g0, g;
+
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_cat_generation(t, &g0), 0);
+	sfs_txn_abort(t);
+
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_chunk_put(t, &id, &loc), 0);
+	cr_assert_eq(sfs_cat_meta_put(t, "x", 1), 0);
+	cr_assert_eq(sfs_cat_generation(t, &g), 0);
+	cr_assert_eq(g, g0, "chunk and meta changes are not shown by a mount");
+	cr_assert_eq(sfs_cat_snapshot_put(t, &a), 0);
+	cr_assert_eq(sfs_cat_snapshot_put(t, &b), 0);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_generation(t, &g), 0);
+	cr_assert_eq(g, g0 + 1, "two puts, one transaction, one bump");
+	cr_assert_eq(sfs_cat_snapshot_del(t, a.id), 0);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_cat_generation(t, &g), 0);
+	cr_assert_eq(g, g0 + 2, "a delete bumps too");
+	sfs_txn_abort(t);
+	sfs_snapshot_release(&a);
+	sfs_snapshot_release(&b);
+}
