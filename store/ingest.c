@@ -183,8 +183,6 @@ static int consume_read(struct consume *c, struct slot *s)
 		if (b->kind == BLK_ZERO) {
 			c->res->zero_blocks++;
 		} else {
-			bool is_new = false;
-
 			c->data_blocks++;
 			if (b->kind == BLK_NEW) {
 				struct sfs_rec_header h = {
@@ -194,15 +192,18 @@ static int consume_read(struct consume *c, struct slot *s)
 					.stored_len = b->stored_len,
 					.id = b->id,
 				};
+				bool is_new = false;
+
 				r = sfs_writer_put_stored(c->w, &h, s->out + i * c->p->bound, &is_new);
+				if (r < 0)
+					return r;
+				c->res->dedup_blocks += !is_new;
 			} else {
-				r = sfs_writer_put_chunk(c->w, SFS_CHUNK_DATA, s->data + i * c->p->bs,
-							 c->p->bs, &b->id, &is_new);
-			}
-			if (r < 0)
-				return r;
-			if (!is_new)
+				/* A worker found it in the committed index, and only
+				 * this writer removes entries (gc holds the same lock):
+				 * it is still there, so no second lookup here. */
 				c->res->dedup_blocks++;
+			}
 		}
 		r = sfs_map_builder_add(c->mb, &b->id);
 		if (r < 0)
