@@ -111,15 +111,8 @@ static int volume_set_source(const struct cli *c, int argc, char **argv)
 	}
 	r = sfs_txn_begin(s, true, &t);
 	if (r == 0) {
-		r = sfs_cat_volume_get(t, argv[0], &v);
-		if (r == -ENOENT) {
-			/* A volume to be snapshotted by a policy starts here. */
-			memset(&v, 0, sizeof(v));
-			snprintf(v.name, sizeof(v.name), "%s", argv[0]);
-			v.created = (int64_t)time(NULL);
-			v.tags = json_object();
-			r = sfs_idstr_new("vol-", v.id);
-		}
+		/* A volume to be snapshotted by a policy may start here. */
+		r = sfs_cat_volume_ensure(t, argv[0], (int64_t)time(NULL), NULL, &v);
 		if (r == 0) {
 			free(v.source);
 			v.source = abs;

@@ -117,18 +117,43 @@ int sfs_cat_del_raw(struct sfs_txn *t, enum sfs_dbi which, const void *k, size_t
 	return r < 0 ? r : note_change(t, which);
 }
 
-int sfs_cat_foreach_raw(struct sfs_txn *t, enum sfs_dbi which,
-			int (*fn)(void *ctx, const MDB_val *k, const MDB_val *v), void *ctx)
+int sfs_cat_foreach_prefix(struct sfs_txn *t, enum sfs_dbi which, const void *prefix,
+			   size_t plen, unsigned flags, sfs_cat_raw_fn fn, void *ctx)
 {
+	bool reverse = flags & SFS_CAT_REVERSE;
 	MDB_cursor *c;
 	MDB_val k, v;
+	uint8_t end[SFS_NAME_MAX + 2];
 	int rc, r = 0;
 
+	if (plen > sizeof(end))
+		return -EINVAL;
 	rc = mdb_cursor_open(t->txn, dbi(t, which), &c);
 	if (rc)
 		return sfs_mdb_err(rc);
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+	if (plen == 0) {
+		rc = mdb_cursor_get(c, &k, &v, reverse ? MDB_LAST : MDB_FIRST);
+	} else if (!reverse) {
+		k.mv_data = (void *)prefix;
+		k.mv_size = plen;
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	} else {
+		/* The first key past the range is prefix with its last byte
+		 * raised (prefixes here end in NUL, so no carry), and the
+		 * range's last key is the one before it. */
+		memcpy(end, prefix, plen);
+		end[plen - 1]++;
+		k.mv_data = end;
+		k.mv_size = plen;
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		if (rc == 0)
+			rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+		else if (rc == MDB_NOTFOUND)
+			rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+	}
+	for (; rc == 0; rc = mdb_cursor_get(c, &k, &v, reverse ? MDB_PREV : MDB_NEXT)) {
+		if (plen && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0))
+			break;
 		r = fn(ctx, &k, &v);
 		if (r)
 			break;
@@ -137,6 +162,19 @@ int sfs_cat_foreach_raw(struct sfs_txn *t, enum sfs_dbi which,
 		r = sfs_mdb_err(rc);
 	mdb_cursor_close(c);
 	return r;
+}
+
+int sfs_cat_foreach_raw(struct sfs_txn *t, enum sfs_dbi which, sfs_cat_raw_fn fn, void *ctx)
+{
+	return sfs_cat_foreach_prefix(t, which, NULL, 0, 0, fn, ctx);
+}
+
+/* Logs a record that does not decode, once per listing, so that
+ * listings go on without it; check names it and delete can remove it. */
+static void log_damaged(const MDB_val *k, const char *what)
+{
+	sfs_log(SFS_LOG_WARN, "catalog: %s record %.*s is damaged; skipped (run check)", what,
+		(int)(k->mv_size > 64 ? 64 : k->mv_size), (const char *)k->mv_data);
 }
 
 char *sfs_record_dumps(json_t *o, int version)
@@ -313,6 +351,33 @@ int sfs_cat_volume_put(struct sfs_txn *t, const struct sfs_volume *v)
 	return r;
 }
 
+int sfs_cat_volume_ensure(struct sfs_txn *t, const char *name, int64_t created,
+			  const json_t *tags, struct sfs_volume *ret)
+{
+	struct sfs_volume v = { 0 };
+	int r = sfs_cat_volume_get(t, name, &v);
+
+	if (r != -ENOENT)
+		goto out;
+	memset(&v, 0, sizeof(v));
+	if (strlen(name) > SFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	snprintf(v.name, sizeof(v.name), "%s", name);
+	v.created = created;
+	v.tags = tags ? json_deep_copy(tags) : json_object();
+	if (!v.tags)
+		return -ENOMEM;
+	r = sfs_idstr_new("vol-", v.id);
+	if (r == 0)
+		r = sfs_cat_volume_put(t, &v);
+out:
+	if (r == 0 && ret)
+		*ret = v;
+	else
+		sfs_volume_release(&v);
+	return r;
+}
+
 struct volume_iter {
 	sfs_volume_fn fn;
 	void *ctx;
@@ -324,7 +389,10 @@ static int volume_iter_cb(void *ctx, const MDB_val *k, const MDB_val *v)
 	struct sfs_volume vol;
 	int r = sfs_volume_decode(v->mv_data, v->mv_size, &vol);
 
-	(void)k;
+	if (r == -EBADMSG) {
+		log_damaged(k, "volume");
+		return 0;
+	}
 	if (r < 0)
 		return r;
 	r = it->fn(it->ctx, &vol);
@@ -400,6 +468,26 @@ int sfs_cat_snapshot_put(struct sfs_txn *t, const struct sfs_snapshot *sn)
 	return sfs_cat_put_raw(t, SFS_DBI_VOLSNAP, key, kl, sn->id, strlen(sn->id));
 }
 
+/* Finds the volsnap key that names id, for a record too damaged to say
+ * which volume and seq it has. */
+struct index_find {
+	const char *id;
+	char key[SFS_NAME_MAX + 32];
+	size_t klen;
+};
+
+static int index_find_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct index_find *f = ctx;
+
+	if (v->mv_size != strlen(f->id) || memcmp(v->mv_data, f->id, v->mv_size) != 0 ||
+	    k->mv_size > sizeof(f->key))
+		return 0;
+	memcpy(f->key, k->mv_data, k->mv_size);
+	f->klen = k->mv_size;
+	return 1;
+}
+
 int sfs_cat_snapshot_del(struct sfs_txn *t, const char *id)
 {
 	struct sfs_snapshot sn;
@@ -407,6 +495,22 @@ int sfs_cat_snapshot_del(struct sfs_txn *t, const char *id)
 	size_t kl;
 	int r = sfs_cat_snapshot_get(t, id, &sn);
 
+	if (r == -EBADMSG) {
+		/* A damaged record can still be deleted: its index entry is
+		 * found by the id it points at (a scan, only in this case). */
+		struct index_find f = { .id = id };
+
+		r = sfs_cat_foreach_raw(t, SFS_DBI_VOLSNAP, index_find_cb, &f);
+		if (r < 0)
+			return r;
+		if (f.klen) {
+			r = sfs_cat_del_raw(t, SFS_DBI_VOLSNAP, f.key, f.klen);
+			if (r < 0)
+				return r;
+		}
+		sfs_log(SFS_LOG_WARN, "catalog: deleting damaged snapshot record %s", id);
+		return sfs_cat_del_raw(t, SFS_DBI_SNAPSHOTS, id, strlen(id));
+	}
 	if (r < 0)
 		return r;
 	kl = volsnap_key(sn.volume, sn.seq, key);
@@ -432,65 +536,88 @@ static int snapshot_iter_cb(void *ctx, const MDB_val *k, const MDB_val *v)
 	struct sfs_snapshot sn;
 	int r = sfs_snapshot_decode(v->mv_data, v->mv_size, &sn);
 
-	(void)k;
+	if (r == -EBADMSG && it->skip_damaged) {
+		log_damaged(k, "snapshot");
+		return 0;
+	}
 	if (r < 0)
-		return it->skip_damaged ? 0 : r;
+		return r;
 	r = it->fn(it->ctx, &sn);
 	sfs_snapshot_release(&sn);
 	return r;
 }
 
-static int foreach_all(struct sfs_txn *t, sfs_snapshot_fn fn, void *ctx)
+/* A volume's prefix in the volsnap index: its name and the NUL. */
+static int volsnap_prefix(const char *volume, char *buf, size_t *ret_len)
 {
-	struct snapshot_iter it = { fn, ctx, false };
+	size_t pl = strlen(volume) + 1;
 
-	return sfs_cat_foreach_raw(t, SFS_DBI_SNAPSHOTS, snapshot_iter_cb, &it);
+	if (pl > SFS_NAME_MAX + 2)
+		return -EINVAL;
+	memcpy(buf, volume, pl);
+	*ret_len = pl;
+	return 0;
+}
+
+struct volsnap_iter {
+	struct sfs_txn *t;
+	sfs_snapshot_fn fn;
+	void *ctx;
+	bool completed_only;
+	bool found;
+	struct sfs_snapshot *ret; /* latest: the record found */
+};
+
+static int volsnap_iter_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct volsnap_iter *it = ctx;
+	char id[SFS_IDSTR_SIZE];
+	struct sfs_snapshot sn;
+	int r;
+
+	if (v->mv_size >= sizeof(id)) {
+		log_damaged(k, "volume index");
+		return 0;
+	}
+	memcpy(id, v->mv_data, v->mv_size);
+	id[v->mv_size] = '\0';
+	r = sfs_cat_snapshot_get(it->t, id, &sn);
+	if (r == -EBADMSG || r == -ENOENT) {
+		sfs_log(SFS_LOG_WARN, "catalog: snapshot record %s is %s; skipped (run check)", id,
+			r == -ENOENT ? "missing" : "damaged");
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (it->ret) {
+		if (sn.state != SFS_SNAP_COMPLETED) {
+			sfs_snapshot_release(&sn);
+			return 0;
+		}
+		*it->ret = sn;
+		it->found = true;
+		return 1;
+	}
+	r = it->fn(it->ctx, &sn);
+	sfs_snapshot_release(&sn);
+	return r;
 }
 
 int sfs_cat_snapshot_foreach(struct sfs_txn *t, const char *volume, sfs_snapshot_fn fn, void *ctx)
 {
 	char prefix[SFS_NAME_MAX + 2];
+	struct volsnap_iter vi = { t, fn, ctx, false, false, NULL };
 	size_t pl;
-	MDB_cursor *c;
-	MDB_val k, v;
-	int rc, r = 0;
+	int r;
 
-	if (!volume)
-		return foreach_all(t, fn, ctx);
-	pl = strlen(volume) + 1;
-	if (pl > sizeof(prefix))
-		return -EINVAL;
-	memcpy(prefix, volume, pl);
-	rc = mdb_cursor_open(t->txn, dbi(t, SFS_DBI_VOLSNAP), &c);
-	if (rc)
-		return sfs_mdb_err(rc);
-	k.mv_data = prefix;
-	k.mv_size = pl;
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		char id[SFS_IDSTR_SIZE];
-		struct sfs_snapshot sn;
-
-		if (k.mv_size < pl || memcmp(k.mv_data, prefix, pl) != 0)
-			break;
-		if (v.mv_size >= sizeof(id)) {
-			r = -EBADMSG;
-			break;
-		}
-		memcpy(id, v.mv_data, v.mv_size);
-		id[v.mv_size] = '\0';
-		r = sfs_cat_snapshot_get(t, id, &sn);
-		if (r < 0)
-			break;
-		r = fn(ctx, &sn);
-		sfs_snapshot_release(&sn);
-		if (r)
-			break;
+	if (!volume) {
+		struct snapshot_iter it = { fn, ctx, true };
+		return sfs_cat_foreach_raw(t, SFS_DBI_SNAPSHOTS, snapshot_iter_cb, &it);
 	}
-	if (rc && rc != MDB_NOTFOUND)
-		r = sfs_mdb_err(rc);
-	mdb_cursor_close(c);
-	return r;
+	r = volsnap_prefix(volume, prefix, &pl);
+	if (r < 0)
+		return r;
+	return sfs_cat_foreach_prefix(t, SFS_DBI_VOLSNAP, prefix, pl, 0, volsnap_iter_cb, &vi);
 }
 
 int sfs_cat_snapshot_latest(struct sfs_txn *t, const char *volume, struct sfs_snapshot *ret)
@@ -498,55 +625,18 @@ int sfs_cat_snapshot_latest(struct sfs_txn *t, const char *volume, struct sfs_sn
 	/* Walk backwards from the end of the volume's key range: the newest
 	 * completed snapshot is almost always the last key, so this is O(1)
 	 * in the number of snapshots. */
-	char prefix[SFS_NAME_MAX + 2], endkey[SFS_NAME_MAX + 2];
+	char prefix[SFS_NAME_MAX + 2];
+	struct volsnap_iter vi = { t, NULL, NULL, true, false, ret };
 	size_t pl;
-	MDB_cursor *c;
-	MDB_val k, v;
-	int rc, r = -ENOENT;
+	int r = volsnap_prefix(volume, prefix, &pl);
 
-	pl = strlen(volume) + 1;
-	if (pl > sizeof(prefix))
-		return -EINVAL;
-	memcpy(prefix, volume, pl);
-	memcpy(endkey, volume, pl);
-	endkey[pl - 1] = '\x01'; /* first key after every "volume\0..." */
-	rc = mdb_cursor_open(t->txn, dbi(t, SFS_DBI_VOLSNAP), &c);
-	if (rc)
-		return sfs_mdb_err(rc);
-	k.mv_data = endkey;
-	k.mv_size = pl;
-	rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-	if (rc == 0)
-		rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
-	else if (rc == MDB_NOTFOUND)
-		rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
-	for (; rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_PREV)) {
-		char id[SFS_IDSTR_SIZE];
-		struct sfs_snapshot sn;
-
-		if (k.mv_size < pl || memcmp(k.mv_data, prefix, pl) != 0)
-			break;
-		if (v.mv_size >= sizeof(id)) {
-			r = -EBADMSG;
-			break;
-		}
-		memcpy(id, v.mv_data, v.mv_size);
-		id[v.mv_size] = '\0';
-		r = sfs_cat_snapshot_get(t, id, &sn);
-		if (r < 0)
-			break;
-		if (sn.state == SFS_SNAP_COMPLETED) {
-			*ret = sn;
-			r = 0;
-			break;
-		}
-		sfs_snapshot_release(&sn);
-		r = -ENOENT;
-	}
-	if (rc && rc != MDB_NOTFOUND)
-		r = sfs_mdb_err(rc);
-	mdb_cursor_close(c);
-	return r;
+	if (r < 0)
+		return r;
+	r = sfs_cat_foreach_prefix(t, SFS_DBI_VOLSNAP, prefix, pl, SFS_CAT_REVERSE,
+				   volsnap_iter_cb, &vi);
+	if (r < 0)
+		return r;
+	return vi.found ? 0 : -ENOENT;
 }
 
 struct pending_ctx {

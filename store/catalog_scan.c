@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "snapfs/catalog_scan.h"
+#include "snapfs/log.h"
 #include "store_int.h"
 
 
@@ -31,35 +32,22 @@ int sfs_cat_counts(struct sfs_txn *t, struct sfs_cat_counts *ret)
 	return 0;
 }
 
+static int count_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	(void)k;
+	(void)v;
+	(*(uint64_t *)ctx)++;
+	return 0;
+}
+
 int sfs_cat_volume_snapshot_count(struct sfs_txn *t, const char *volume, uint64_t *ret)
 {
-	struct sfs_store *s = sfs_txn_store(t);
-	char prefix[SFS_NAME_MAX + 2];
 	size_t pl = strlen(volume) + 1;
-	MDB_cursor *c;
-	MDB_val k, v;
-	uint64_t n = 0;
-	int rc, r = 0;
 
-	if (pl > sizeof(prefix))
+	*ret = 0;
+	if (pl > SFS_NAME_MAX + 2)
 		return -EINVAL;
-	memcpy(prefix, volume, pl);
-	rc = mdb_cursor_open(sfs_txn_mdb(t), s->dbi[SFS_DBI_VOLSNAP], &c);
-	if (rc)
-		return sfs_mdb_err(rc);
-	k.mv_data = prefix;
-	k.mv_size = pl;
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < pl || memcmp(k.mv_data, prefix, pl) != 0)
-			break;
-		n++;
-	}
-	if (rc && rc != MDB_NOTFOUND)
-		r = sfs_mdb_err(rc);
-	mdb_cursor_close(c);
-	*ret = n;
-	return r;
+	return sfs_cat_foreach_prefix(t, SFS_DBI_VOLSNAP, volume, pl, 0, count_cb, ret);
 }
 
 static int brief_decode(const void *buf, size_t len, struct sfs_snapshot_brief *ret)
@@ -82,28 +70,30 @@ static int brief_decode(const void *buf, size_t len, struct sfs_snapshot_brief *
 	return 0;
 }
 
+struct scan {
+	sfs_snapshot_brief_fn fn;
+	void *ctx;
+};
+
+static int scan_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct scan *sc = ctx;
+	struct sfs_snapshot_brief sn;
+	int r = brief_decode(v->mv_data, v->mv_size, &sn);
+
+	if (r == -EBADMSG) {
+		/* One damaged record must not empty a listing: skip it; check
+		 * names it and snapshot delete removes it. */
+		sfs_log(SFS_LOG_WARN, "catalog: snapshot record %.*s is damaged; skipped (run check)",
+			(int)(k->mv_size > 64 ? 64 : k->mv_size), (const char *)k->mv_data);
+		return 0;
+	}
+	return r < 0 ? r : sc->fn(sc->ctx, &sn);
+}
+
 int sfs_cat_snapshot_scan(struct sfs_txn *t, sfs_snapshot_brief_fn fn, void *ctx)
 {
-	struct sfs_store *s = sfs_txn_store(t);
-	MDB_cursor *c;
-	MDB_val k, v;
-	int rc, r = 0;
+	struct scan sc = { fn, ctx };
 
-	rc = mdb_cursor_open(sfs_txn_mdb(t), s->dbi[SFS_DBI_SNAPSHOTS], &c);
-	if (rc)
-		return sfs_mdb_err(rc);
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		struct sfs_snapshot_brief sn;
-
-		r = brief_decode(v.mv_data, v.mv_size, &sn);
-		if (r == 0)
-			r = fn(ctx, &sn);
-		if (r)
-			break;
-	}
-	if (rc && rc != MDB_NOTFOUND)
-		r = sfs_mdb_err(rc);
-	mdb_cursor_close(c);
-	return r;
+	return sfs_cat_foreach_raw(t, SFS_DBI_SNAPSHOTS, scan_cb, &sc);
 }

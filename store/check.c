@@ -152,60 +152,51 @@ static void check_snapshot(struct ck *c, const struct sfs_snapshot *sn)
 
 /* Snapshot records straight from LMDB, so that one damaged record is
  * reported and the walk goes on. */
+static int check_snapshot_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct ck *c = ctx;
+	struct sfs_snapshot sn;
+	char key[64];
+	size_t kl = k->mv_size < sizeof(key) - 1 ? k->mv_size : sizeof(key) - 1;
+
+	memcpy(key, k->mv_data, kl);
+	key[kl] = '\0';
+	if (sfs_snapshot_decode(v->mv_data, v->mv_size, &sn) < 0) {
+		report(c, "catalog: snapshot record %s is damaged (snapfs snapshot delete %s removes it)",
+		       key, key);
+		return 0;
+	}
+	if (strcmp(sn.id, key))
+		report(c, "catalog: snapshot record %s carries id %s", key, sn.id);
+	else
+		check_snapshot(c, &sn);
+	sfs_snapshot_release(&sn);
+	return 0;
+}
+
+static int check_volume_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct ck *c = ctx;
+	struct sfs_volume vol;
+
+	c->res->volumes++;
+	if (sfs_volume_decode(v->mv_data, v->mv_size, &vol) < 0) {
+		report(c, "catalog: volume record %.*s is damaged",
+		       (int)(k->mv_size > 128 ? 128 : k->mv_size), (const char *)k->mv_data);
+		return 0;
+	}
+	sfs_volume_release(&vol);
+	return 0;
+}
+
 static int check_snapshots(struct ck *c)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
-
-	rc = mdb_cursor_open(sfs_txn_mdb(c->txn), c->s->dbi[SFS_DBI_SNAPSHOTS], &cur);
-	if (rc)
-		return sfs_mdb_err(rc);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct sfs_snapshot sn;
-		char key[64];
-		size_t kl = k.mv_size < sizeof(key) - 1 ? k.mv_size : sizeof(key) - 1;
-
-		memcpy(key, k.mv_data, kl);
-		key[kl] = '\0';
-		if (sfs_snapshot_decode(v.mv_data, v.mv_size, &sn) < 0) {
-			report(c, "catalog: snapshot record %s is damaged", key);
-			continue;
-		}
-		if (strcmp(sn.id, key))
-			report(c, "catalog: snapshot record %s carries id %s", key, sn.id);
-		else
-			check_snapshot(c, &sn);
-		sfs_snapshot_release(&sn);
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : sfs_mdb_err(rc);
+	return sfs_cat_foreach_raw(c->txn, SFS_DBI_SNAPSHOTS, check_snapshot_cb, c);
 }
 
 static int check_volumes(struct ck *c)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
-
-	rc = mdb_cursor_open(sfs_txn_mdb(c->txn), c->s->dbi[SFS_DBI_VOLUMES], &cur);
-	if (rc)
-		return sfs_mdb_err(rc);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct sfs_volume vol;
-
-		c->res->volumes++;
-		if (sfs_volume_decode(v.mv_data, v.mv_size, &vol) < 0) {
-			report(c, "catalog: volume record %.*s is damaged",
-			       (int)(k.mv_size > 128 ? 128 : k.mv_size), (const char *)k.mv_data);
-			continue;
-		}
-		sfs_volume_release(&vol);
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : sfs_mdb_err(rc);
+	return sfs_cat_foreach_raw(c->txn, SFS_DBI_VOLUMES, check_volume_cb, c);
 }
 
 struct rd {

@@ -166,31 +166,17 @@ static int same_store(struct sfs_store *a, struct sfs_store *b)
 static int ensure_volume(struct cp *c, const struct sfs_snapshot *src_sn)
 {
 	struct sfs_txn *dt = sfs_writer_txn(c->w), *st;
-	struct sfs_volume v = { 0 }, sv = { 0 };
-	int r = sfs_cat_volume_get(dt, src_sn->volume, &v);
+	struct sfs_volume sv = { 0 };
+	int r = sfs_txn_begin(c->src, false, &st);
 
-	if (r == 0) {
-		sfs_volume_release(&v);
-		return 0;
-	}
-	if (r != -ENOENT)
-		return r;
-	snprintf(v.name, sizeof(v.name), "%s", src_sn->volume);
-	r = sfs_idstr_new("vol-", v.id);
 	if (r < 0)
 		return r;
-	v.created = (int64_t)time(NULL);
-	r = sfs_txn_begin(c->src, false, &st);
-	if (r < 0)
-		return r;
-	if (sfs_cat_volume_get(st, src_sn->volume, &sv) == 0 && sv.tags)
-		v.tags = json_deep_copy(sv.tags);
+	r = sfs_cat_volume_get(st, src_sn->volume, &sv);
 	sfs_txn_abort(st);
+	if (r < 0 && r != -ENOENT && r != -EBADMSG)
+		return r;
+	r = sfs_cat_volume_ensure(dt, src_sn->volume, (int64_t)time(NULL), sv.tags, NULL);
 	sfs_volume_release(&sv);
-	if (!v.tags)
-		v.tags = json_object();
-	r = v.tags ? sfs_cat_volume_put(dt, &v) : -ENOMEM;
-	sfs_volume_release(&v);
 	return r;
 }
 

@@ -37,9 +37,10 @@ int sfs_snapshot_delete(struct sfs_txn *t, const char *id, char *ret_image, size
 	int r;
 
 	r = sfs_cat_snapshot_get(t, id, &sn);
-	if (r < 0)
+	if (r == 0)
+		sfs_snapshot_release(&sn);
+	else if (r != -EBADMSG) /* a damaged record can still be deleted */
 		return r;
-	sfs_snapshot_release(&sn);
 	r = sfs_image_user_of(t, id, image, sizeof(image));
 	if (r < 0)
 		return r;

@@ -7,7 +7,6 @@
 #define SFS_STORE_INT_H
 
 #include <jansson.h>
-#include <jansson.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -67,8 +66,16 @@ int sfs_cat_del_raw(struct sfs_txn *t, enum sfs_dbi which, const void *k, size_t
  * memory valid only during the call. Stops at the first non-zero return
  * of fn and returns it; else 0 or the -errno of the cursor.
  */
-int sfs_cat_foreach_raw(struct sfs_txn *t, enum sfs_dbi which,
-			int (*fn)(void *ctx, const MDB_val *k, const MDB_val *v), void *ctx);
+typedef int (*sfs_cat_raw_fn)(void *ctx, const MDB_val *k, const MDB_val *v);
+int sfs_cat_foreach_raw(struct sfs_txn *t, enum sfs_dbi which, sfs_cat_raw_fn fn, void *ctx);
+
+/* The same over the keys that start with prefix (plen bytes, at most
+ * SFS_NAME_MAX + 2; 0 for every key), newest-last order or, with
+ * SFS_CAT_REVERSE, from the last such key back. The one cursor loop of
+ * the catalog. */
+#define SFS_CAT_REVERSE 1u
+int sfs_cat_foreach_prefix(struct sfs_txn *t, enum sfs_dbi which, const void *prefix,
+			   size_t plen, unsigned flags, sfs_cat_raw_fn fn, void *ctx);
 
 /* A catalog record: o (consumed, may be NULL) with "v": version, as
  * compact JSON with sorted keys. The caller frees it; NULL: no memory. */

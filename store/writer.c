@@ -245,14 +245,7 @@ static int complete(struct sfs_writer *w, struct sfs_snapshot *sn)
 	r = sfs_cat_snapshot_put(w->txn, sn);
 	if (r < 0)
 		return r;
-	r = sfs_cat_volume_get(w->txn, sn->volume, &v);
-	if (r == -ENOENT) {
-		memset(&v, 0, sizeof(v));
-		snprintf(v.name, sizeof(v.name), "%s", sn->volume);
-		r = sfs_idstr_new("vol-", v.id);
-		v.created = sn->created;
-		v.tags = json_object();
-	}
+	r = sfs_cat_volume_ensure(w->txn, sn->volume, sn->created, NULL, &v);
 	if (r < 0)
 		return r;
 	if (sn->size > v.size)

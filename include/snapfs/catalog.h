@@ -85,6 +85,12 @@ json_t *sfs_volume_to_json(const struct sfs_volume *v);
 
 int sfs_cat_volume_get(struct sfs_txn *t, const char *name, struct sfs_volume *ret);
 int sfs_cat_volume_put(struct sfs_txn *t, const struct sfs_volume *v);
+/* The volume record of name, made (with a new id, created and a copy of
+ * tags, or none) when there is none yet: the one place that makes a
+ * volume. With ret, the record is returned (release it); 0 or -errno. */
+int sfs_cat_volume_ensure(struct sfs_txn *t, const char *name, int64_t created,
+			  const json_t *tags, struct sfs_volume *ret);
+/* Volume records in name order; a damaged record is logged and skipped. */
 typedef int (*sfs_volume_fn)(void *ctx, const struct sfs_volume *v);
 int sfs_cat_volume_foreach(struct sfs_txn *t, sfs_volume_fn fn, void *ctx);
 
@@ -132,9 +138,13 @@ int sfs_idstr_new(const char *prefix, char buf[SFS_IDSTR_SIZE]);
 int sfs_cat_snapshot_get(struct sfs_txn *t, const char *id, struct sfs_snapshot *ret);
 /* Inserts or replaces; keeps the per-volume index in step. */
 int sfs_cat_snapshot_put(struct sfs_txn *t, const struct sfs_snapshot *sn);
+/* Deletes the record and its index entry; a record that no longer decodes
+ * is deleted too (its index entry found by a scan). */
 int sfs_cat_snapshot_del(struct sfs_txn *t, const char *id);
 typedef int (*sfs_snapshot_fn)(void *ctx, const struct sfs_snapshot *sn);
-/* volume NULL: every snapshot in id order; else that volume's, oldest first. */
+/* volume NULL: every snapshot in id order; else that volume's, oldest
+ * first. A damaged record is logged and skipped, so that one bad record
+ * does not hide the others (check reports it; _del removes it). */
 int sfs_cat_snapshot_foreach(struct sfs_txn *t, const char *volume, sfs_snapshot_fn fn, void *ctx);
 /* Adjusts meta "pending", the number of pending snapshot records.
  * sfs_cat_snapshot_put and _del keep it in step themselves. */

@@ -41,8 +41,8 @@ struct sfs_snapshot_brief {
 };
 
 /* Calls fn for every snapshot in id order. The fields decoded are checked
- * as sfs_snapshot_decode checks them (a record that fails stops the walk
- * with -EBADMSG); the fields skipped are not looked at. fn's argument lives
+ * as sfs_snapshot_decode checks them (a record that fails is logged and
+ * skipped); the fields skipped are not looked at. fn's argument lives
  * until fn returns; a non-zero return from fn stops the walk and is
  * returned. */
 typedef int (*sfs_snapshot_brief_fn)(void *ctx, const struct sfs_snapshot_brief *sn);

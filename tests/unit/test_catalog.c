@@ -16,6 +16,7 @@
 #include <criterion/criterion.h>
 
 #include "snapfs/catalog.h"
+#include "snapfs/catalog_scan.h"
 #include "fixture.h"
 
 static struct sfs_chunk_loc good_loc(void)
@@ -591,4 +592,71 @@ Test(catalog_store, changes_bump_the_generation_once)
 	sfs_txn_abort(t);
 	sfs_snapshot_release(&a);
 	sfs_snapshot_release(&b);
+}
+
+static int count_brief(void *ctx, const struct sfs_snapshot_brief *sn)
+{
+	(void)sn;
+	++*(int *)ctx;
+	return 0;
+}
+
+/* One record that no longer decodes hides nothing else: listings, latest
+ * and the mount's scan skip it, and it can still be deleted. */
+Test(catalog_store, damaged_snapshot_record_is_skipped_and_deletable)
+{
+	struct sfs_txn *t;
+	struct sfs_snapshot a1 = make_snap("a", 1, SFS_SNAP_COMPLETED);
+	struct sfs_snapshot a2 = make_snap("a", 2, SFS_SNAP_COMPLETED);
+	struct sfs_snapshot bad = make_snap("a", 3, SFS_SNAP_COMPLETED);
+	struct sfs_snapshot got;
+	struct collect c = { 0 };
+	uint64_t n = 0;
+	int briefs = 0;
+
+	bad.block_size = 3; /* encodes, but no decoder accepts it */
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_snapshot_put(t, &a1), 0);
+	cr_assert_eq(sfs_cat_snapshot_put(t, &a2), 0);
+	cr_assert_eq(sfs_cat_snapshot_put(t, &bad), 0);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_cat_snapshot_get(t, bad.id, &got), -EBADMSG);
+	cr_assert_eq(sfs_cat_snapshot_foreach(t, "a", collect_cb, &c), 0);
+	cr_assert_eq(c.n, 2, "the damaged record is skipped, the others listed");
+	c.n = 0;
+	cr_assert_eq(sfs_cat_snapshot_foreach(t, NULL, collect_cb, &c), 0);
+	cr_assert_eq(c.n, 2);
+	cr_assert_eq(sfs_cat_snapshot_scan(t, count_brief, &briefs), 0);
+	cr_assert_eq(briefs, 2);
+	cr_assert_eq(sfs_cat_snapshot_latest(t, "a", &got), 0, "latest walks past the newest, damaged one");
+	cr_assert_str_eq(got.id, a2.id);
+	sfs_snapshot_release(&got);
+	sfs_txn_abort(t);
+
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_snapshot_del(t, bad.id), 0);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_cat_snapshot_get(t, bad.id, &got), -ENOENT);
+	cr_assert_eq(sfs_cat_volume_snapshot_count(t, "a", &n), 0);
+	cr_assert_eq(n, 2, "its index entry went with it");
+	sfs_txn_abort(t);
+}
+
+Test(catalog_store, volume_ensure_makes_once)
+{
+	struct sfs_txn *t;
+	struct sfs_volume v1, v2;
+
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_volume_ensure(t, "web", 1700000000, NULL, &v1), 0);
+	cr_assert_eq(sfs_cat_volume_ensure(t, "web", 1800000000, NULL, &v2), 0);
+	cr_assert_str_eq(v1.id, v2.id, "the second call finds the first's volume");
+	cr_assert_eq(v2.created, 1700000000);
+	cr_assert(json_is_object(v2.tags));
+	sfs_volume_release(&v1);
+	sfs_volume_release(&v2);
+	cr_assert_eq(sfs_txn_commit(t), 0);
 }
