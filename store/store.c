@@ -299,63 +299,6 @@ int sfs_store_lock_holder(const char *path)
 	return pid;
 }
 
-/* Undo what an interrupted writer left: bytes past the committed end of
- * the active pack, packs created after it, and pending snapshots. */
-static int recover(struct sfs_store *s)
-{
-	struct sfs_txn *t;
-	uint64_t active = 0, active_len = 0;
-	int r;
-
-	r = sfs_txn_begin(s, true, &t);
-	if (r < 0)
-		return r;
-	if (sfs_cat_meta_get(t, "pack.active", &active) == 0 &&
-	    sfs_cat_meta_get(t, "pack.active_len", &active_len) == 0) {
-		char name[64];
-		struct stat st;
-
-		sfs_pack_name(active, name, sizeof(name));
-		if (fstatat(s->packs_dirfd, name, &st, 0) == 0 && (uint64_t)st.st_size > active_len) {
-			int fd = openat(s->packs_dirfd, name, O_RDWR | O_CLOEXEC);
-			if (fd >= 0) {
-				if (ftruncate(fd, (off_t)active_len) == 0 && fsync(fd) == 0)
-					sfs_log(SFS_LOG_WARN,
-						"discarded %" PRIu64
-						" bytes an interrupted writer left in pack %s",
-						(uint64_t)st.st_size - active_len, name);
-				close(fd);
-			}
-		}
-	}
-	{
-		DIR *d = fdopendir(dup(s->packs_dirfd));
-		if (d) {
-			rewinddir(d);
-			for (struct dirent *e; (e = readdir(d));) {
-				unsigned long long n;
-				char tail[8];
-				if (sscanf(e->d_name, "%16llx.%7s", &n, tail) == 2 &&
-				    !strcmp(tail, "pack") && n > active) {
-					if (unlinkat(s->packs_dirfd, e->d_name, 0) == 0)
-						sfs_log(SFS_LOG_WARN,
-							"removed pack %s that an interrupted writer "
-							"never committed",
-							e->d_name);
-				}
-			}
-			closedir(d);
-			sfs_fsync_dir(s->packs_dirfd);
-		}
-	}
-	r = sfs_cat_discard_pending(t);
-	if (r < 0) {
-		sfs_txn_abort(t);
-		return r;
-	}
-	return sfs_txn_commit(t);
-}
-
 int sfs_store_open(const char *path, int flags, struct sfs_store **ret)
 {
 	struct sfs_store *s;
@@ -399,7 +342,7 @@ int sfs_store_open(const char *path, int flags, struct sfs_store **ret)
 	if (r < 0)
 		goto fail;
 	if (s->writable) {
-		r = recover(s);
+		r = sfs_store_recover(s);
 		if (r < 0)
 			goto fail;
 	}
