@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "snapfs/store.h"
 
@@ -31,6 +32,8 @@ struct sfs_store {
 	int packs_dirfd;
 	int lock_fd;  /* -1 unless writable */
 	bool writable;
+	uid_t owner;     /* of the store directory */
+	bool owner_only; /* root over another user's store: its files must be the owner's */
 	/* Recovery could not prove where the committed end of the packs is
 	 * (pack.active lost, or index entries beyond it): writers start fresh
 	 * packs and truncate none. Set once at open. */
