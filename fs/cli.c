@@ -86,6 +86,10 @@ int cli_open_store(const struct cli *c, int flags, struct sfs_store **ret)
 				 p, p);
 	case -EMEDIUMTYPE:
 		return cli_error("%s is not a snapfs store", p);
+	case -ELOOP:
+		return cli_error("store %s holds a symlink, a special file or another user's file "
+				 "where its own files belong; refusing to use it",
+				 p);
 	case -EPROTONOSUPPORT:
 		return cli_error("store %s has a newer format than this snapfs (%d) understands; "
 				 "upgrade snapfs",

@@ -308,6 +308,11 @@ int sfs_cat_meta_put(struct sfs_txn *t, const char *key, uint64_t value)
 	return sfs_cat_put_raw(t, SFS_DBI_META, key, strlen(key), buf, sizeof(buf));
 }
 
+int sfs_cat_meta_del(struct sfs_txn *t, const char *key)
+{
+	return sfs_cat_del_raw(t, SFS_DBI_META, key, strlen(key));
+}
+
 int sfs_cat_generation(struct sfs_txn *t, uint64_t *ret)
 {
 	int r = sfs_cat_meta_get(t, "generation", ret);

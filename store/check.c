@@ -4,12 +4,15 @@
  * byte, reporting each problem as one line that names the object. The walk
  * goes on past problems so that one run lists them all.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "snapfs/check.h"
@@ -29,6 +32,8 @@ struct ck {
 	struct sfs_idset blocks; /* data chunks referenced */
 	struct sfs_txn *txn;
 	const char *snap;        /* snapshot being walked */
+	bool active_known;       /* pack.active and pack.active_len were read */
+	uint64_t active, active_len;
 	uint64_t *pack_sizes;    /* index = pack number; 0 = missing */
 	size_t n_packs;
 	uint8_t *buf;
@@ -55,7 +60,7 @@ static uint64_t pack_size(struct ck *c, uint64_t number)
 	if (number < c->n_packs && c->pack_sizes[number])
 		return c->pack_sizes[number];
 	sfs_pack_name(number, name, sizeof(name));
-	if (fstatat(c->s->packs_dirfd, name, &st, 0) < 0)
+	if (fstatat(c->s->packs_dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 		return 0;
 	if (number >= c->n_packs) {
 		size_t n = number + 64;
@@ -91,6 +96,59 @@ static int check_chunk_entry(void *ctx, const struct sfs_id *id, const struct sf
 		report(c, "chunk %s: record at offset %" PRIu64 " runs past the end of pack %016" PRIx64
 			  ".pack (%" PRIu64 " bytes)",
 		       hex, loc->offset, loc->pack, size);
+	else if (c->active_known &&
+		 (loc->pack > c->active ||
+		  (loc->pack == c->active &&
+		   loc->offset + SFS_REC_HEADER_LEN + loc->stored_len > c->active_len)))
+		report(c, "chunk %s: record in pack %016" PRIx64 ".pack at offset %" PRIu64
+			  " lies past the committed end the catalog records (pack.active %016" PRIx64
+			  ", pack.active_len %" PRIu64 ")",
+		       hex, loc->pack, loc->offset, c->active, c->active_len);
+	return 0;
+}
+
+static bool any_pack_file(struct ck *c)
+{
+	DIR *d = fdopendir(dup(c->s->packs_dirfd));
+	bool found = false;
+	uint64_t n;
+
+	if (!d)
+		return false;
+	rewinddir(d);
+	for (struct dirent *e; !found && (e = readdir(d));)
+		found = sfs_pack_file_number(c->s->packs_dirfd, e->d_name, &n);
+	closedir(d);
+	return found;
+}
+
+/* pack.active and pack.active_len say where the committed data ends; a
+ * store that holds chunks or packs must have both, or recovery cannot
+ * tell committed packs from leftovers (and so removes nothing). */
+static int check_active(struct ck *c)
+{
+	uint64_t chunks = 0;
+	int ra = sfs_cat_meta_get(c->txn, "pack.active", &c->active);
+	int rl = sfs_cat_meta_get(c->txn, "pack.active_len", &c->active_len);
+	int bad, r;
+
+	if (ra == 0 && rl == 0) {
+		c->active_known = true;
+		return 0;
+	}
+	bad = ra < 0 ? ra : rl;
+	if (bad != -ENOENT && bad != -EBADMSG)
+		return bad; /* LMDB itself failed: reported by the caller */
+	if (ra == -ENOENT && rl == -ENOENT) {
+		r = sfs_cat_chunk_count(c->txn, &chunks);
+		if (r < 0)
+			return r;
+		if (chunks == 0 && !any_pack_file(c))
+			return 0; /* never written */
+	}
+	report(c, "catalog: meta key %s is %s, so the committed end of the packs is unknown "
+		  "(no pack was removed or truncated)",
+	       ra < 0 ? "pack.active" : "pack.active_len", bad == -ENOENT ? "missing" : "damaged");
 	return 0;
 }
 
@@ -265,7 +323,9 @@ int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void 
 	r = sfs_txn_begin(s, false, &c.txn);
 	if (r < 0)
 		goto out;
-	r = sfs_cat_chunk_foreach(c.txn, check_chunk_entry, &c);
+	r = check_active(&c);
+	if (r == 0)
+		r = sfs_cat_chunk_foreach(c.txn, check_chunk_entry, &c);
 	if (r == 0)
 		r = check_volumes(&c);
 	if (r == 0)

@@ -12,6 +12,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,7 @@ struct gc {
 	struct sfs_snapmap *maps;
 	size_t n_maps, cap_maps;
 	uint64_t active;         /* pack.active when gc began */
+	uint64_t damaged;        /* index entries whose location is unreadable */
 };
 
 static void progress(struct gc *g, uint64_t done, uint64_t total)
@@ -194,15 +196,12 @@ static int list_packs(struct gc *g)
 	 * already have read to the end. */
 	rewinddir(d);
 	for (struct dirent *e; (e = readdir(d));) {
-		unsigned long long n;
-		char tail[8];
+		uint64_t n;
 		struct stat st;
 		struct pack_stat *p;
 
-		if (sscanf(e->d_name, "%16llx.%7s", &n, tail) != 2 || strcmp(tail, "pack") ||
-		    strlen(e->d_name) != 21)
-			continue;
-		if (fstatat(g->s->packs_dirfd, e->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
+		if (!sfs_pack_file_number(g->s->packs_dirfd, e->d_name, &n) ||
+		    fstatat(g->s->packs_dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		p = pack_at(g, n);
 		if (!p) {
@@ -226,8 +225,12 @@ static int account_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk
 	struct pack_stat *p;
 	int r;
 
-	if (!loc)
-		return 0; /* damaged entry: check reports it; gc leaves it alone */
+	if (!loc) {
+		/* check reports it; gc leaves it alone, and since the entry
+		 * may name any pack, frees no pack at all (choose_packs). */
+		g->damaged++;
+		return 0;
+	}
 	bytes = SFS_REC_HEADER_LEN + (uint64_t)loc->stored_len;
 	p = pack_at(g, loc->pack);
 	if (!p)
@@ -252,6 +255,15 @@ static void choose_packs(struct gc *g)
 {
 	unsigned pct = g->o->rewrite_pct ? g->o->rewrite_pct : DEFAULT_REWRITE_PCT;
 
+	/* Repair never destroys: a pack goes only when the index proves that
+	 * nothing live is in it, which a damaged entry makes unprovable. */
+	if (g->damaged) {
+		sfs_log(SFS_LOG_WARN,
+			"gc: %" PRIu64 " chunk index entries are damaged, so no pack is removed or "
+			"rewritten ('snapfs check' reports them)",
+			g->damaged);
+		return;
+	}
 	for (uint64_t n = 1; n < g->n_packs; n++) {
 		struct pack_stat *p = &g->packs[n];
 		uint64_t body;
@@ -307,22 +319,11 @@ static int cmp_move(const void *a, const void *b)
  */
 static int fresh_pack(struct gc *g)
 {
-	struct sfs_writer *w = g->w;
 	struct pack_stat *p = g->active < g->n_packs ? &g->packs[g->active] : NULL;
-	uint64_t number = w->cur_pack + 1;
-	int r;
 
 	if (!p || !(p->rewrite || p->remove))
 		return 0;
-	sfs_pack_writer_close(w->pack);
-	w->pack = NULL;
-	r = sfs_pack_writer_open(g->s->packs_dirfd, number, 0, &w->pack);
-	if (r < 0)
-		return sfs_log_errno(r, "gc: cannot create pack %016" PRIx64, number);
-	sfs_store_forget_pack(g->s, number);
-	w->cur_pack = number;
-	w->cur_len = sfs_pack_writer_size(w->pack);
-	return 0;
+	return sfs_writer_start_pack(g->w);
 }
 
 /* Copies one live record to the writer's pack, verified on the way. */
@@ -494,7 +495,9 @@ int sfs_gc(struct sfs_store *s, const struct sfs_gc_opts *o, struct sfs_gc_resul
 	}
 	if (r < 0)
 		goto out;
-	if (sfs_cat_meta_get(g.txn, "pack.active", &g.active) < 0)
+	/* Without a readable pack.active no pack is known to be committed
+	 * whole, so 0 makes choose_packs free none. */
+	if (s->packs_suspect || sfs_cat_meta_get(g.txn, "pack.active", &g.active) < 0)
 		g.active = 0;
 	r = list_packs(&g);
 	if (r == 0)

@@ -114,7 +114,10 @@ int sfs_pack_writer_open(int dirfd, uint64_t number, uint64_t committed_len,
 	if (committed_len == 0) {
 		uint8_t hdr[SFS_PACK_HEADER_LEN];
 
-		w->fd = openat(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		/* Exclusive: a pack number is never used twice, so an existing
+		 * file is someone's data, not ours to truncate. */
+		w->fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			       0644);
 		if (w->fd < 0) {
 			r = -errno;
 			goto out_free;
@@ -123,7 +126,7 @@ int sfs_pack_writer_open(int dirfd, uint64_t number, uint64_t committed_len,
 		memcpy(w->buf, hdr, sizeof(hdr));
 		w->buf_len = sizeof(hdr);
 	} else {
-		w->fd = openat(dirfd, name, O_RDWR | O_CLOEXEC);
+		w->fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 		if (w->fd < 0) {
 			r = -errno;
 			goto out_free;

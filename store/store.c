@@ -83,7 +83,7 @@ static int config_read(struct sfs_store *s)
 	long long version = -1, bs = -1, lvl = -1, ps = -1;
 	int r;
 
-	r = sfs_read_file(s->dirfd, CONFIG_NAME, CONFIG_MAX, &text, NULL);
+	r = sfs_read_store_file(s->dirfd, CONFIG_NAME, CONFIG_MAX, &text, NULL);
 	if (r == -ENOENT || r == -EFBIG || r == -EISDIR)
 		return -EMEDIUMTYPE;
 	if (r < 0)
@@ -129,29 +129,100 @@ out:
 	return r;
 }
 
+/* LMDB opens its files by name and follows symlinks: make sure, before it
+ * does, that they are regular files or absent. (The filesystem ids are
+ * the owner's meanwhile, see sfs_fsid_enter, which closes the race.) */
+static int lmdb_files_check(int cfd)
+{
+	static const char *const names[] = { "data.mdb", "lock.mdb" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct stat st;
+
+		if (fstatat(cfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue;
+			return -errno;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			sfs_log(SFS_LOG_ERR, "catalog/%s is not a regular file; refusing the store",
+				names[i]);
+			return -ELOOP;
+		}
+	}
+	return 0;
+}
+
+/* The store's subdirectories must be real directories, never links. */
+static int open_subdir(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd >= 0)
+		return fd;
+	if (errno == ENOENT)
+		return -EMEDIUMTYPE;
+	if (errno == ENOTDIR || errno == ELOOP) {
+		sfs_log(SFS_LOG_ERR, "%s/ in the store is not a directory; refusing the store",
+			name);
+		return -ELOOP;
+	}
+	return -errno;
+}
+
 static int env_open(struct sfs_store *s, bool create)
 {
 	MDB_txn *txn;
 	unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
-	int rc;
+	char dir[64];
+	struct stat st;
+	int cfd, fd, rc, r;
 
+	cfd = open_subdir(s->dirfd, "catalog");
+	if (cfd < 0)
+		return cfd;
+	r = lmdb_files_check(cfd);
+	if (r < 0) {
+		close(cfd);
+		return r;
+	}
 	rc = mdb_env_create(&s->env);
-	if (rc)
+	if (rc) {
+		close(cfd);
 		return sfs_mdb_err(rc);
+	}
 	mdb_env_set_maxdbs(s->env, SFS_DBI_COUNT + 4);
 	mdb_env_set_maxreaders(s->env, 1024);
 	mdb_env_set_mapsize(s->env, MAP_SIZE);
 	if (!s->writable)
 		flags |= MDB_RDONLY;
-	{
-		char *dir;
-		if (asprintf(&dir, "%s/catalog", s->path) < 0)
-			return -ENOMEM;
+	/* The directory just checked, through its fd, so that a catalog
+	 * swapped for a link meanwhile is not the one LMDB opens. */
+	snprintf(dir, sizeof(dir), "/proc/self/fd/%d", cfd);
+	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
 		rc = mdb_env_open(s->env, dir, flags, 0644);
-		free(dir);
+	} else {
+		char *path;
+		if (asprintf(&path, "%s/catalog", s->path) < 0) {
+			close(cfd);
+			mdb_env_close(s->env);
+			s->env = NULL;
+			return -ENOMEM;
+		}
+		rc = mdb_env_open(s->env, path, flags, 0644);
+		free(path);
 	}
+	close(cfd);
 	if (rc)
 		goto fail;
+	if (mdb_env_get_fd(s->env, &fd) == 0 && fstat(fd, &st) == 0 &&
+	    (!S_ISREG(st.st_mode) || (s->owner_only && st.st_uid != s->owner))) {
+		sfs_log(SFS_LOG_ERR, "catalog/data.mdb is not a regular file of the store's owner; "
+				     "refusing the store");
+		mdb_env_close(s->env);
+		s->env = NULL;
+		return -ELOOP;
+	}
 	/* Free reader slots of processes that died holding them (kill -9),
 	 * which would otherwise pin old pages and fill the table. */
 	mdb_reader_check(s->env, NULL);
@@ -183,6 +254,7 @@ int sfs_store_init(const char *path, const struct sfs_store_options *opts)
 {
 	struct sfs_store_options o = { 0 };
 	struct sfs_store s = { 0 };
+	struct sfs_fsid fsid = { 0 };
 	DIR *d;
 	int r;
 
@@ -219,6 +291,15 @@ int sfs_store_init(const char *path, const struct sfs_store_options *opts)
 		r = -errno;
 		goto out;
 	}
+	r = sfs_fsid_enter(s.dirfd, &fsid);
+	if (r < 0)
+		goto out;
+	{
+		struct stat st;
+		if (fstat(s.dirfd, &st) == 0)
+			s.owner = st.st_uid;
+		s.owner_only = fsid.switched;
+	}
 	if (mkdirat(s.dirfd, "catalog", 0755) < 0 || mkdirat(s.dirfd, "packs", 0755) < 0) {
 		r = -errno;
 		goto out;
@@ -252,6 +333,7 @@ int sfs_store_init(const char *path, const struct sfs_store_options *opts)
 	if (r == 0)
 		r = config_write(s.dirfd, &o);
 out:
+	sfs_fsid_leave(&fsid);
 	if (s.dirfd > 0)
 		close(s.dirfd);
 	free(s.path);
@@ -263,9 +345,17 @@ static int lock_take(struct sfs_store *s)
 	char buf[32];
 	int n, r;
 
-	s->lock_fd = openat(s->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	struct stat st;
+
+	s->lock_fd = openat(s->dirfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+			    0644);
 	if (s->lock_fd < 0)
-		return -errno;
+		return errno == ELOOP ? -ELOOP : -errno;
+	if (fstat(s->lock_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(s->lock_fd);
+		s->lock_fd = -1;
+		return -ELOOP;
+	}
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
 		close(s->lock_fd);
@@ -280,16 +370,19 @@ static int lock_take(struct sfs_store *s)
 
 int sfs_store_lock_holder(const char *path)
 {
-	char *name, buf[32] = { 0 };
-	int fd, pid = 0;
+	char buf[32] = { 0 };
+	struct stat st;
+	int dfd, fd, pid = 0;
 
-	if (asprintf(&name, "%s/lock", path) < 0)
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
 		return 0;
-	fd = open(name, O_RDONLY | O_CLOEXEC);
-	free(name);
+	fd = openat(dfd, "lock", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	close(dfd);
 	if (fd < 0)
 		return 0;
-	if (flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flock(fd, LOCK_SH | LOCK_NB) < 0 &&
+	    errno == EWOULDBLOCK) {
 		if (sfs_preadn(fd, buf, sizeof(buf) - 1, 0) == 0 || buf[0])
 			pid = (int)strtol(buf, NULL, 10);
 		if (pid <= 0)
@@ -299,65 +392,9 @@ int sfs_store_lock_holder(const char *path)
 	return pid;
 }
 
-/* Undo what an interrupted writer left: bytes past the committed end of
- * the active pack, packs created after it, and pending snapshots. */
-static int recover(struct sfs_store *s)
-{
-	struct sfs_txn *t;
-	uint64_t active = 0, active_len = 0;
-	int r;
-
-	r = sfs_txn_begin(s, true, &t);
-	if (r < 0)
-		return r;
-	if (sfs_cat_meta_get(t, "pack.active", &active) == 0 &&
-	    sfs_cat_meta_get(t, "pack.active_len", &active_len) == 0) {
-		char name[64];
-		struct stat st;
-
-		sfs_pack_name(active, name, sizeof(name));
-		if (fstatat(s->packs_dirfd, name, &st, 0) == 0 && (uint64_t)st.st_size > active_len) {
-			int fd = openat(s->packs_dirfd, name, O_RDWR | O_CLOEXEC);
-			if (fd >= 0) {
-				if (ftruncate(fd, (off_t)active_len) == 0 && fsync(fd) == 0)
-					sfs_log(SFS_LOG_WARN,
-						"discarded %" PRIu64
-						" bytes an interrupted writer left in pack %s",
-						(uint64_t)st.st_size - active_len, name);
-				close(fd);
-			}
-		}
-	}
-	{
-		DIR *d = fdopendir(dup(s->packs_dirfd));
-		if (d) {
-			rewinddir(d);
-			for (struct dirent *e; (e = readdir(d));) {
-				unsigned long long n;
-				char tail[8];
-				if (sscanf(e->d_name, "%16llx.%7s", &n, tail) == 2 &&
-				    !strcmp(tail, "pack") && n > active) {
-					if (unlinkat(s->packs_dirfd, e->d_name, 0) == 0)
-						sfs_log(SFS_LOG_WARN,
-							"removed pack %s that an interrupted writer "
-							"never committed",
-							e->d_name);
-				}
-			}
-			closedir(d);
-			sfs_fsync_dir(s->packs_dirfd);
-		}
-	}
-	r = sfs_cat_discard_pending(t);
-	if (r < 0) {
-		sfs_txn_abort(t);
-		return r;
-	}
-	return sfs_txn_commit(t);
-}
-
 int sfs_store_open(const char *path, int flags, struct sfs_store **ret)
 {
+	struct sfs_fsid fsid = { 0 };
 	struct sfs_store *s;
 	struct stat st;
 	int r;
@@ -377,17 +414,28 @@ int sfs_store_open(const char *path, int flags, struct sfs_store **ret)
 		r = -ENOMEM;
 		goto fail;
 	}
+	/* The path itself may be a link (the caller's choice); nothing
+	 * inside the store is followed. */
 	s->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->dirfd < 0) {
 		r = -errno;
 		goto fail;
 	}
+	if (fstat(s->dirfd, &st) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	s->owner = st.st_uid;
+	r = sfs_fsid_enter(s->dirfd, &fsid);
+	if (r < 0)
+		goto fail;
+	s->owner_only = fsid.switched;
 	r = config_read(s);
 	if (r < 0)
 		goto fail;
-	s->packs_dirfd = openat(s->dirfd, "packs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	s->packs_dirfd = open_subdir(s->dirfd, "packs");
 	if (s->packs_dirfd < 0) {
-		r = errno == ENOENT ? -EMEDIUMTYPE : -errno;
+		r = s->packs_dirfd;
 		goto fail;
 	}
 	if (s->writable) {
@@ -398,14 +446,17 @@ int sfs_store_open(const char *path, int flags, struct sfs_store **ret)
 	r = env_open(s, false);
 	if (r < 0)
 		goto fail;
+	sfs_fsid_leave(&fsid);
+	fsid.switched = false;
 	if (s->writable) {
-		r = recover(s);
+		r = sfs_store_recover(s);
 		if (r < 0)
 			goto fail;
 	}
 	*ret = s;
 	return 0;
 fail:
+	sfs_fsid_leave(&fsid);
 	sfs_store_close(s);
 	return r;
 }
@@ -484,7 +535,7 @@ int sfs_store_pack_fd(struct sfs_store *s, uint64_t number)
 		s->n_pack_fds = n;
 	}
 	sfs_pack_name(number, name, sizeof(name));
-	fd = openat(s->packs_dirfd, name, O_RDONLY | O_CLOEXEC);
+	fd = openat(s->packs_dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		fd = -errno;
 	else
@@ -525,10 +576,10 @@ static uint64_t du_dir(int dirfd)
 
 int sfs_store_disk_usage(struct sfs_store *s, uint64_t *ret_packs, uint64_t *ret_catalog)
 {
-	int cfd = openat(s->dirfd, "catalog", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int cfd = open_subdir(s->dirfd, "catalog");
 
 	if (cfd < 0)
-		return -errno;
+		return cfd;
 	*ret_catalog = du_dir(cfd);
 	close(cfd);
 	*ret_packs = du_dir(s->packs_dirfd);

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "snapfs/store.h"
 
@@ -31,6 +32,12 @@ struct sfs_store {
 	int packs_dirfd;
 	int lock_fd;  /* -1 unless writable */
 	bool writable;
+	uid_t owner;     /* of the store directory */
+	bool owner_only; /* root over another user's store: its files must be the owner's */
+	/* Recovery could not prove where the committed end of the packs is
+	 * (pack.active lost, or index entries beyond it): writers start fresh
+	 * packs and truncate none. Set once at open. */
+	bool packs_suspect;
 	uint32_t block_size;
 	int zstd_level;
 	uint64_t pack_size;
@@ -46,6 +53,13 @@ struct sfs_store {
 struct sfs_txn;
 
 int sfs_mdb_err(int rc);
+
+/* Recovery after an interrupted writer (recover.c), at a writable open. */
+int sfs_store_recover(struct sfs_store *s);
+
+/* 1 and *ret when name in packs/ is a regular pack file (not followed
+ * through a symlink), else 0. */
+int sfs_pack_file_number(int packs_dirfd, const char *name, uint64_t *ret);
 
 /* Forget a cached fd of a pack (after the writer truncated or removed it). */
 void sfs_store_forget_pack(struct sfs_store *s, uint64_t number);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 
 #include "util_int.h"
@@ -97,7 +98,7 @@ int sfs_write_file_atomic(int dirfd, const char *name, const void *data, size_t 
 	int fd, r;
 
 	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
 	r = sfs_pwriten(fd, data, len, 0);
@@ -113,21 +114,14 @@ int sfs_write_file_atomic(int dirfd, const char *name, const void *data, size_t 
 	return r;
 }
 
-int sfs_read_file(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len)
+static int read_fd(int fd, size_t max, char **ret, size_t *ret_len)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	char *buf;
+	char *buf = malloc(max + 1);
 	ssize_t n;
 
-	if (fd < 0)
-		return -errno;
-	buf = malloc(max + 1);
-	if (!buf) {
-		close(fd);
+	if (!buf)
 		return -ENOMEM;
-	}
 	n = sfs_read_full(fd, buf, max + 1);
-	close(fd);
 	if (n < 0) {
 		free(buf);
 		return (int)n;
@@ -141,4 +135,66 @@ int sfs_read_file(int dirfd, const char *name, size_t max, char **ret, size_t *r
 	if (ret_len)
 		*ret_len = (size_t)n;
 	return 0;
+}
+
+int sfs_read_file(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	r = read_fd(fd, max, ret, ret_len);
+	close(fd);
+	return r;
+}
+
+int sfs_read_store_file(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len)
+{
+	/* O_NONBLOCK: a FIFO planted in the file's place must not hang us. */
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	int r;
+
+	if (fd < 0)
+		return errno == ELOOP ? -ELOOP : -errno;
+	if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (!S_ISREG(st.st_mode))
+		r = -ELOOP;
+	else
+		r = read_fd(fd, max, ret, ret_len);
+	close(fd);
+	return r;
+}
+
+int sfs_fsid_enter(int dirfd, struct sfs_fsid *saved)
+{
+	struct stat st;
+
+	saved->switched = false;
+	if (geteuid() != 0)
+		return 0;
+	if (fstat(dirfd, &st) < 0)
+		return -errno;
+	if (st.st_uid == 0)
+		return 0;
+	/* Group first: the uid switch drops the file capabilities. */
+	saved->gid = (gid_t)setfsgid(st.st_gid);
+	saved->uid = (uid_t)setfsuid(st.st_uid);
+	saved->switched = true;
+	/* setfsuid reports no error; asking again returns the id in force. */
+	if ((uid_t)setfsuid((uid_t)-1) != st.st_uid || (gid_t)setfsgid((gid_t)-1) != st.st_gid) {
+		sfs_fsid_leave(saved);
+		return -EPERM;
+	}
+	return 0;
+}
+
+void sfs_fsid_leave(const struct sfs_fsid *saved)
+{
+	if (!saved->switched)
+		return;
+	setfsuid(saved->uid);
+	setfsgid(saved->gid);
 }

@@ -7,6 +7,7 @@
 #ifndef SFS_UTIL_INT_H
 #define SFS_UTIL_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/types.h>
@@ -58,9 +59,30 @@ int sfs_preadn(int fd, void *buf, size_t len, uint64_t off);
 ssize_t sfs_read_full(int fd, void *buf, size_t len);
 int sfs_fsync_dir(int dirfd);
 int sfs_fsync_path_dir(const char *path);
-/* Writes data to dirfd/name atomically (temp, fsync, rename, fsync dir). */
+/* Writes data to dirfd/name atomically (temp, fsync, rename, fsync dir);
+ * a store file, so a symlink in the temp file's place is -ELOOP. */
 int sfs_write_file_atomic(int dirfd, const char *name, const void *data, size_t len);
-/* Reads a whole small file (<= max) into a NUL-terminated malloc'd buffer. */
+/* Reads a whole small file (<= max) into a NUL-terminated malloc'd buffer.
+ * sfs_read_file follows symlinks (for paths a user names);
+ * sfs_read_store_file is for files inside a store and never does: a
+ * symlink or a file that is not regular is -ELOOP. */
 int sfs_read_file(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len);
+int sfs_read_store_file(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len);
+
+/*
+ * Running as root over a store another user owns: the store's files are
+ * opened with the filesystem uid and gid of the store directory's owner,
+ * so that a symlink or hard link the owner planted reaches only files the
+ * owner could open anyway. sfs_fsid_enter switches the calling thread
+ * (setfsuid/setfsgid are per thread) when the effective uid is 0 and
+ * dirfd's owner is not; sfs_fsid_leave restores. Without root both do
+ * nothing. 0 or -errno (-EPERM when the switch did not take).
+ */
+struct sfs_fsid {
+	bool switched;
+	uid_t uid, gid; /* the ids to restore */
+};
+int sfs_fsid_enter(int dirfd, struct sfs_fsid *saved);
+void sfs_fsid_leave(const struct sfs_fsid *saved);
 
 #endif

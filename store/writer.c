@@ -47,8 +47,13 @@ int sfs_writer_begin(struct sfs_store *s, struct sfs_writer **ret)
 	if (sfs_cat_meta_get(w->txn, "pack.active", &w->committed_pack) < 0 ||
 	    sfs_cat_meta_get(w->txn, "pack.active_len", &w->committed_len) < 0)
 		w->committed_pack = w->committed_len = 0;
+	/* Where recovery could not trust pack.active, the committed end of
+	 * the active pack is unknown: append to no existing pack (new packs
+	 * are created exclusively, so none is overwritten either). */
+	w->committed_known = !s->packs_suspect;
 	w->cur_pack = w->committed_pack;
 	w->cur_len = w->committed_len;
+	w->append_ok = w->committed_known;
 	*ret = w;
 	return 0;
 fail:
@@ -63,24 +68,61 @@ struct sfs_txn *sfs_writer_txn(struct sfs_writer *w)
 	return w->txn;
 }
 
+static int note_created(struct sfs_writer *w, uint64_t number)
+{
+	uint64_t *p = realloc(w->created, (w->n_created + 1) * sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	w->created = p;
+	w->created[w->n_created++] = number;
+	return 0;
+}
+
+int sfs_writer_start_pack(struct sfs_writer *w)
+{
+	uint64_t number = w->cur_pack + 1;
+	int r;
+
+	sfs_pack_writer_close(w->pack);
+	w->pack = NULL;
+	/* A pack file may already hold that number (one recovery kept because
+	 * the index names it): never reuse it, take the next free number. */
+	while ((r = sfs_pack_writer_open(w->store->packs_dirfd, number, 0, &w->pack)) == -EEXIST &&
+	       number < (1u << 30))
+		number++;
+	if (r < 0)
+		return sfs_log_errno(r, "cannot create pack %016" PRIx64, number);
+	r = note_created(w, number);
+	if (r < 0) {
+		char name[64];
+
+		sfs_pack_writer_close(w->pack);
+		w->pack = NULL;
+		sfs_pack_name(number, name, sizeof(name));
+		unlinkat(w->store->packs_dirfd, name, 0);
+		return r;
+	}
+	sfs_store_forget_pack(w->store, number);
+	w->cur_pack = number;
+	w->cur_len = sfs_pack_writer_size(w->pack);
+	w->append_ok = true;
+	return 0;
+}
+
 static int pack_for_append(struct sfs_writer *w)
 {
-	uint64_t number;
 	int r;
 
 	if (w->pack)
 		return 0;
-	if (w->cur_pack && w->cur_len < w->store->pack_size) {
-		number = w->cur_pack;
-		r = sfs_pack_writer_open(w->store->packs_dirfd, number, w->cur_len, &w->pack);
-	} else {
-		number = w->cur_pack + 1;
-		r = sfs_pack_writer_open(w->store->packs_dirfd, number, 0, &w->pack);
-	}
+	if (!w->cur_pack || !w->append_ok || w->cur_len >= w->store->pack_size)
+		return sfs_writer_start_pack(w);
+	r = sfs_pack_writer_open(w->store->packs_dirfd, w->cur_pack, w->cur_len, &w->pack);
 	if (r < 0)
-		return sfs_log_errno(r, "cannot open pack %016" PRIx64 " for writing", number);
-	sfs_store_forget_pack(w->store, number);
-	w->cur_pack = number;
+		return sfs_log_errno(r, "cannot open pack %016" PRIx64 " for writing",
+				     w->cur_pack);
+	sfs_store_forget_pack(w->store, w->cur_pack);
 	w->cur_len = sfs_pack_writer_size(w->pack);
 	return 0;
 }
@@ -196,6 +238,8 @@ int sfs_writer_checkpoint(struct sfs_writer *w)
 		return r;
 	w->committed_pack = w->cur_pack;
 	w->committed_len = w->cur_len;
+	w->committed_known = w->append_ok;
+	w->n_created = 0; /* committed: no longer this session's to remove */
 	w->since_checkpoint = 0;
 	return sfs_txn_begin(w->store, true, &w->txn);
 }
@@ -261,6 +305,7 @@ static void writer_free(struct sfs_writer *w)
 		sfs_snapshot_release(&w->done[i]);
 	free(w->done);
 	free(w->pending);
+	free(w->created);
 	sfs_pack_writer_close(w->pack);
 	sfs_txn_abort(w->txn);
 	sfs_codec_free(w->codec);
@@ -298,17 +343,18 @@ void sfs_writer_abort(struct sfs_writer *w)
 	sfs_pack_writer_close(w->pack);
 	w->pack = NULL;
 	/* Give back the space of uncommitted records now rather than at the
-	 * next writer: after ENOSPC this is what makes room again. */
-	if (w->cur_pack && w->cur_pack != w->committed_pack) {
+	 * next writer: after ENOSPC this is what makes room again. Only the
+	 * packs this session created since its last commit go, and the
+	 * committed pack is cut back only to a length the catalog vouches for. */
+	for (size_t i = 0; i < w->n_created; i++) {
 		char name[64];
 
-		for (uint64_t n = w->committed_pack + 1; n <= w->cur_pack; n++) {
-			sfs_pack_name(n, name, sizeof(name));
-			unlinkat(w->store->packs_dirfd, name, 0);
-			sfs_store_forget_pack(w->store, n);
-		}
+		sfs_pack_name(w->created[i], name, sizeof(name));
+		unlinkat(w->store->packs_dirfd, name, 0);
+		sfs_store_forget_pack(w->store, w->created[i]);
 	}
-	if (w->committed_pack) {
+	w->n_created = 0;
+	if (w->committed_pack && w->committed_known) {
 		struct sfs_pack_writer *pw;
 		if (sfs_pack_writer_open(w->store->packs_dirfd, w->committed_pack, w->committed_len,
 					 &pw) == 0)

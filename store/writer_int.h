@@ -17,6 +17,10 @@ struct sfs_writer {
 	uint64_t committed_len;       /* pack.active_len at the last commit */
 	uint64_t cur_pack;            /* last pack appended to (0: none) */
 	uint64_t cur_len;             /* its size */
+	bool committed_known;         /* committed_len is the pack's true committed end */
+	bool append_ok;               /* cur_pack may be appended to at cur_len */
+	uint64_t *created;            /* packs created since the last commit */
+	size_t n_created;
 	uint64_t since_checkpoint;    /* bytes appended since the last commit */
 	struct sfs_codec *codec;      /* for chunks compressed on this thread */
 	uint8_t *cbuf;                /* compression output for put_chunk */
@@ -33,6 +37,9 @@ struct sfs_writer {
 /* Appends an already-encoded chunk unless the store has it; counts it. */
 int sfs_writer_put_stored(struct sfs_writer *w, const struct sfs_rec_header *h,
 			  const void *payload, bool *ret_new);
+/* Closes the open pack and starts a new one, numbered above cur_pack and
+ * above any pack file already there; it becomes cur_pack. 0 or -errno. */
+int sfs_writer_start_pack(struct sfs_writer *w);
 /* Syncs the pack and commits what was appended so far, keeping the session. */
 int sfs_writer_checkpoint(struct sfs_writer *w);
 /* Records a pending snapshot and commits it at once. */

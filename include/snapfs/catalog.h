@@ -58,6 +58,8 @@ int sfs_cat_chunk_count(struct sfs_txn *t, uint64_t *ret);
 /* 0 and *ret, or -ENOENT. */
 int sfs_cat_meta_get(struct sfs_txn *t, const char *key, uint64_t *ret);
 int sfs_cat_meta_put(struct sfs_txn *t, const char *key, uint64_t value);
+/* Removes a counter; 0 or -ENOENT when absent. For repair and tests. */
+int sfs_cat_meta_del(struct sfs_txn *t, const char *key);
 /* Bumps "generation", which changes whenever what a mount shows changes.
  * Every put or delete of a volume, snapshot or image record does this
  * itself, once per transaction; callers need not. */

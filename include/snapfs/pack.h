@@ -57,9 +57,11 @@ struct sfs_pack_writer;
 
 /*
  * Opens pack `number` in the directory dirfd for appending. When
- * committed_len is 0 the file is created (an existing file is truncated)
- * and its header written; otherwise it is truncated to committed_len,
- * dropping whatever an interrupted writer left after the last commit.
+ * committed_len is 0 the file is created and its header written; an
+ * existing file of that number is left alone and -EEXIST returned (pack
+ * numbers are never reused, so it may hold committed data). Otherwise it
+ * is truncated to committed_len, dropping whatever an interrupted writer
+ * left after the last commit. A symlink is never followed (-ELOOP).
  * Returns 0 or -errno; *ret is owned by the caller (sfs_pack_writer_close).
  */
 int sfs_pack_writer_open(int dirfd, uint64_t number, uint64_t committed_len,

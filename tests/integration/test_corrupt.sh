@@ -3,7 +3,8 @@
 # Damage a store three ways (a data record in a pack, a map page record,
 # a snapshot record in the LMDB file): `check --read-data` reports each
 # with a non-zero exit and a line that names the problem, and restore of
-# the affected snapshot fails without leaving wrong bytes behind.
+# the affected snapshot fails without leaving wrong bytes behind. A
+# catalog that lost pack.active is reported, and no pack is removed.
 . "$(dirname "$0")/lib.sh" "$@"
 
 sfs init >/dev/null
@@ -114,3 +115,55 @@ rc=0
 sfs check --read-data >"$T/check.out" 2>&1 || rc=$?
 [ $rc -eq 1 ] || fail "truncated pack: check exited $rc: $(cat "$T/check.out")"
 log "truncated pack: check reports: $(head -n 1 "$T/check.out")"
+
+log "5. the catalog loses pack.active: check reports it and removes no pack"
+# A store of its own with 1 MiB packs, so that there are several packs
+# above any number recovery could wrongly start from.
+command -v mdb_dump >/dev/null && command -v mdb_load >/dev/null ||
+	fail "mdb_dump/mdb_load (lmdb-utils, scripts/deps.sh) are needed"
+rm -rf "$STORE"
+sfs init >/dev/null
+sed -i 's/^pack_size = .*/pack_size = 1048576/' "$STORE/config"
+head -c 3M /dev/urandom >"$T/c.src"
+head -c 2M /dev/urandom >"$T/d.src"
+IDC=$(sfs snapshot create c "$T/c.src" --no-progress)
+IDD=$(sfs snapshot create d "$T/d.src" --no-progress)
+(cd "$STORE/packs" && stat -c '%n %s' -- *.pack) >"$T/packs.before"
+[ "$(wc -l <"$T/packs.before")" -ge 4 ] || fail "expected several packs: $(cat "$T/packs.before")"
+# Drop the key: dump the catalog, leave out pack.active, load it afresh.
+KEY=" $(printf 'pack.active' | od -An -tx1 | tr -d ' \n')"
+mdb_dump -a "$STORE/catalog" >"$T/cat.dump"
+awk -v k="$KEY" 'skip { skip = 0; next } $0 == k { skip = 1; next } { print }' \
+	"$T/cat.dump" >"$T/cat.dump2"
+[ "$(wc -l <"$T/cat.dump2")" -eq $(($(wc -l <"$T/cat.dump") - 2)) ] ||
+	fail "pack.active not found in the catalog dump"
+mkdir "$T/newcat"
+mdb_load -f "$T/cat.dump2" "$T/newcat" 2>/dev/null
+mv "$T/newcat/data.mdb" "$STORE/catalog/data.mdb"
+rm -f "$STORE/catalog/lock.mdb"
+
+rc=0
+sfs check >"$T/check.out" 2>&1 || rc=$?
+[ $rc -eq 1 ] || soft_fail "lost pack.active: check exited $rc: $(cat "$T/check.out")"
+grep -q "meta key pack.active is missing" "$T/check.out" ||
+	soft_fail "lost pack.active: check does not name it: $(cat "$T/check.out")"
+log "lost pack.active: check reports: $(grep "meta key pack.active" "$T/check.out" | head -n 1)"
+(cd "$STORE/packs" && stat -c '%n %s' -- *.pack) >"$T/packs.after"
+diff "$T/packs.before" "$T/packs.after" >/dev/null ||
+	fail "lost pack.active: check removed or truncated packs: $(diff "$T/packs.before" "$T/packs.after" | tr '\n' ' ')"
+# The same through an ordinary writer, which then records a committed end
+# above every pack again.
+head -c 1M /dev/urandom >"$T/e.src"
+sfs snapshot create e "$T/e.src" --no-progress >/dev/null ||
+	soft_fail "lost pack.active: snapshot create fails"
+(cd "$STORE/packs" && stat -c '%n %s' -- *.pack) >"$T/packs.after"
+[ -z "$(comm -23 "$T/packs.before" "$T/packs.after")" ] ||
+	fail "lost pack.active: snapshot create changed existing packs: $(comm -23 "$T/packs.before" "$T/packs.after" | tr '\n' ' ')"
+for pair in "$IDC:c" "$IDD:d"; do
+	rm -f "$T/out"
+	sfs snapshot restore "${pair%%:*}" "$T/out" >/dev/null ||
+		fail "lost pack.active: restore of ${pair%%:*} fails"
+	cmp -s "$T/out" "$T/${pair#*:}.src" || fail "lost pack.active: ${pair%%:*} restores other bytes"
+done
+sfs check --read-data >"$T/check.out" 2>&1 ||
+	soft_fail "after the next snapshot the store should check clean: $(cat "$T/check.out")"

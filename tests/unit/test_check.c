@@ -4,6 +4,7 @@
  * chunks and damaged map pages are each reported; restore writes exactly
  * the snapshot, refuses to overwrite, and never leaves a wrong file.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -234,4 +235,203 @@ Test(check, damaged_map_page_is_reported)
 	cr_assert(strstr(p.last, id) || strstr(p.last, "map"), "%s", p.last);
 	free(path);
 	free(src);
+}
+
+/*
+ * Recovery with the catalog's record of the committed end of the packs
+ * lost or wrong: "repair never destroys". Several packs (1 MiB each) so
+ * that recovery has packs above whatever it believes is active.
+ */
+#define NSNAP 3
+#define SNAP_LEN (700 * 4096)
+
+struct packfile {
+	char name[64];
+	off_t size;
+};
+
+static void setup_small_packs(void)
+{
+	struct sfs_store_options o = { .block_size = 4096, .pack_size = 1u << 20 };
+
+	fx_setup_opts(&o);
+	dir = fx_tmpdir();
+	sfs_log_set_level(0);
+}
+
+static size_t list_packs(struct packfile *out, size_t cap)
+{
+	char *pdir;
+	DIR *d;
+	size_t n = 0;
+
+	cr_assert_geq(asprintf(&pdir, "%s/packs", fx_dir), 0);
+	d = opendir(pdir);
+	cr_assert_not_null(d);
+	for (struct dirent *e; (e = readdir(d));) {
+		struct stat st;
+		char *p;
+
+		if (e->d_name[0] == '.')
+			continue;
+		cr_assert_lt(n, cap);
+		cr_assert_geq(asprintf(&p, "%s/%s", pdir, e->d_name), 0);
+		cr_assert_eq(stat(p, &st), 0);
+		free(p);
+		snprintf(out[n].name, sizeof(out[n].name), "%s", e->d_name);
+		out[n].size = st.st_size;
+		n++;
+	}
+	closedir(d);
+	free(pdir);
+	return n;
+}
+
+/* Every pack in before[] still exists with the same size. */
+static void expect_packs_kept(const struct packfile *before, size_t n)
+{
+	struct packfile now[64];
+	size_t m = list_packs(now, 64);
+
+	for (size_t i = 0; i < n; i++) {
+		bool found = false;
+		for (size_t j = 0; j < m; j++) {
+			if (strcmp(before[i].name, now[j].name))
+				continue;
+			found = true;
+			cr_assert_eq(now[j].size, before[i].size, "pack %s changed size",
+				     before[i].name);
+		}
+		cr_assert(found, "pack %s was removed", before[i].name);
+	}
+}
+
+static void make_snapshots(char ids[NSNAP][SFS_IDSTR_SIZE], uint8_t *srcs[NSNAP])
+{
+	for (int i = 0; i < NSNAP; i++) {
+		struct sfs_ingest_opts o = { .volume = "v" };
+		struct sfs_ingest_result res;
+		char *path;
+		int fd;
+
+		srcs[i] = malloc(SNAP_LEN);
+		fx_fill_random(srcs[i], SNAP_LEN, 100 + (uint64_t)i);
+		cr_assert_geq(asprintf(&path, "%s/src%d", dir, i), 0);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		cr_assert_eq(write(fd, srcs[i], SNAP_LEN), SNAP_LEN);
+		close(fd);
+		o.source = path;
+		cr_assert_eq(sfs_ingest(fx_store, &o, &res), 0, "%s", res.error);
+		memcpy(ids[i], res.snap_id, SFS_IDSTR_SIZE);
+		free(path);
+	}
+}
+
+static void expect_restores(char ids[NSNAP][SFS_IDSTR_SIZE], uint8_t *srcs[NSNAP])
+{
+	for (int i = 0; i < NSNAP; i++) {
+		char *out;
+
+		cr_assert_geq(asprintf(&out, "%s/out%d", dir, i), 0);
+		cr_assert_eq(sfs_restore(fx_store, ids[i], out, SFS_RESTORE_FORCE, NULL, NULL), 0,
+			     "snapshot %s", ids[i]);
+		{
+			uint8_t *got = malloc(SNAP_LEN + 1);
+			int fd = open(out, O_RDONLY);
+
+			cr_assert_geq(fd, 0);
+			cr_assert_eq(read(fd, got, SNAP_LEN + 1), SNAP_LEN, "snapshot %s", ids[i]);
+			cr_assert(!memcmp(got, srcs[i], SNAP_LEN), "snapshot %s restores other bytes",
+				  ids[i]);
+			close(fd);
+			free(got);
+		}
+		free(out);
+	}
+}
+
+static void meta_set(const char *key, bool del, uint64_t value)
+{
+	struct sfs_txn *t;
+
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	if (del)
+		cr_assert_eq(sfs_cat_meta_del(t, key), 0);
+	else
+		cr_assert_eq(sfs_cat_meta_put(t, key, value), 0);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+}
+
+static void lost_active_case(const char *key, bool del, uint64_t value)
+{
+	char ids[NSNAP][SFS_IDSTR_SIZE];
+	uint8_t *srcs[NSNAP];
+	struct packfile before[64];
+	size_t n;
+	struct problems p;
+
+	make_snapshots(ids, srcs);
+	n = list_packs(before, 64);
+	cr_assert_geq(n, 2, "the test needs several packs");
+
+	meta_set(key, del, value);
+	fx_reopen(true); /* recovery runs here */
+	expect_packs_kept(before, n);
+	run_check(false, &p);
+	cr_assert_geq(p.n, 1, "check must report the catalog damage");
+	cr_assert(strstr(p.last, "pack.active"), "%s", p.last);
+	expect_restores(ids, srcs);
+
+	/* A writer on such a store appends to no existing pack and truncates
+	 * none; its commit records a committed end above every pack again. */
+	fx_reopen(true);
+	{
+		struct sfs_ingest_opts o = { .volume = "w" };
+		struct sfs_ingest_result res;
+		char *path;
+		int fd;
+		uint8_t *more = malloc(SNAP_LEN);
+
+		fx_fill_random(more, SNAP_LEN, 999);
+		cr_assert_geq(asprintf(&path, "%s/more", dir), 0);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		cr_assert_eq(write(fd, more, SNAP_LEN), SNAP_LEN);
+		close(fd);
+		o.source = path;
+		cr_assert_eq(sfs_ingest(fx_store, &o, &res), 0, "%s", res.error);
+		free(path);
+		free(more);
+	}
+	expect_packs_kept(before, n);
+	fx_reopen(true);
+	expect_packs_kept(before, n);
+	expect_restores(ids, srcs);
+	run_check(true, &p);
+	cr_assert_eq(p.n, 0, "%s", p.last);
+	for (int i = 0; i < NSNAP; i++)
+		free(srcs[i]);
+}
+
+Test(check_recovery, missing_pack_active_removes_nothing, .init = setup_small_packs,
+     .fini = teardown)
+{
+	lost_active_case("pack.active", true, 0);
+}
+
+Test(check_recovery, missing_pack_active_len_removes_nothing, .init = setup_small_packs,
+     .fini = teardown)
+{
+	lost_active_case("pack.active_len", true, 0);
+}
+
+Test(check_recovery, pack_active_too_low_removes_nothing, .init = setup_small_packs,
+     .fini = teardown)
+{
+	lost_active_case("pack.active", false, 1);
+}
+
+Test(check_recovery, pack_active_len_too_short_truncates_nothing, .init = setup_small_packs,
+     .fini = teardown)
+{
+	lost_active_case("pack.active_len", false, 32);
 }
