@@ -52,6 +52,21 @@ Test(ranges, merges_and_sorts)
 	free(r);
 }
 
+/* A leading zero is decimal, never octal: "0131072" is byte 131072. */
+Test(ranges, leading_zeros_are_decimal)
+{
+	uint64_t *r = NULL;
+	size_t n = 0;
+
+	cr_assert_eq(parse("0131072 16\n00 010\n", &r, &n), 0);
+	cr_assert_eq(n, 2, "got %zu ranges", n);
+	cr_assert_eq(r[0], 0);
+	cr_assert_eq(r[1], 10);
+	cr_assert_eq(r[2], 131072);
+	cr_assert_eq(r[3], 16);
+	free(r);
+}
+
 Test(ranges, json_forms)
 {
 	uint64_t *r = NULL;
@@ -75,7 +90,8 @@ Test(ranges, malformed)
 {
 	const char *bad[] = { "x", "0", "0 4096 9", "-1 5", "0 -5", "0x 5", "[[1]]", "[[1,2]",
 			      "[{\"offset\":1}]", "[[\"1\",\"2\"]]", "99999999999999999999 1",
-			      "18446744073709551615 2" };
+			      "18446744073709551615 2", "+5 5", "5 +5", "0x 0x", "0xg 5", "08x 5",
+			      "5 0x1p" };
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		uint64_t *r = NULL;

@@ -12,6 +12,7 @@
 #include <criterion/criterion.h>
 
 #include "snapfs/parse.h"
+#include "snapfs/policy.h"
 
 static uint64_t u64_ok(const char *s)
 {
@@ -194,4 +195,41 @@ Test(parse, durations)
 	cr_expect_eq(sfs_parse_duration("12hh", 1u << 30, &v), -EINVAL);
 	cr_expect_eq(sfs_parse_duration("12s", 1u << 30, &v), -EINVAL);
 	cr_expect_eq(sfs_parse_duration("-1h", 1u << 30, &v), -EINVAL);
+}
+
+/* The parsers built on these: schedules, ages and timestamps. */
+Test(parse, schedules_and_times_are_strict)
+{
+	struct sfs_sched s;
+	char err[256];
+	int64_t t;
+
+	cr_expect_eq(sfs_sched_parse("daily -0:05", &s, err, sizeof(err)), -EINVAL);
+	cr_expect_eq(sfs_sched_parse("daily 5:07", &s, err, sizeof(err)), -EINVAL);
+	cr_expect_eq(sfs_sched_parse("daily 05:07", &s, err, sizeof(err)), 0);
+	cr_expect_eq(sfs_sched_parse("1/9223372036854775807 * * * *", &s, err, sizeof(err)),
+		     -EINVAL);
+	cr_expect_eq(sfs_sched_parse("*/99999999999999999999 * * * *", &s, err, sizeof(err)),
+		     -EINVAL);
+	cr_expect_eq(sfs_sched_parse("*/15 * * * *", &s, err, sizeof(err)), 0);
+	cr_expect_eq(s.minutes, (1ull << 0) | (1ull << 15) | (1ull << 30) | (1ull << 45));
+	cr_expect_eq(sfs_sched_parse("05 * * * *", &s, err, sizeof(err)), 0);
+	cr_expect_eq(s.minutes, 1ull << 5);
+	cr_expect_eq(sfs_sched_parse("every +2h", &s, err, sizeof(err)), -EINVAL);
+	cr_expect_eq(sfs_sched_parse("every 02h", &s, err, sizeof(err)), 0);
+	cr_expect_eq(s.interval, 7200);
+	cr_expect_eq(sfs_sched_parse("monthly +5 03:00", &s, err, sizeof(err)), -EINVAL);
+	cr_expect_eq(sfs_sched_parse("monthly 05 03:00", &s, err, sizeof(err)), 0);
+
+	cr_expect_eq(sfs_age_parse("+30d", &t), -EINVAL);
+	cr_expect_eq(sfs_age_parse("90m", &t), 0);
+	cr_expect_eq(t, 5400);
+	cr_expect_eq(sfs_time_parse("2026-02-31T03:00Z", &t), -EINVAL);
+	cr_expect_eq(sfs_time_parse("2026- 1-01T03:00Z", &t), -EINVAL);
+	cr_expect_eq(sfs_time_parse("+2026-01-01T03:00Z", &t), -EINVAL);
+	cr_expect_eq(sfs_time_parse("2026-01-01T24:00Z", &t), -EINVAL);
+	cr_expect_eq(sfs_time_parse("2024-02-29T00:00:00Z", &t), 0);
+	cr_expect_eq(t, 1709164800);
+	cr_expect_eq(sfs_time_parse("2026-01-01T03:00", &t), 0);
+	cr_expect_eq(t, 1767236400);
 }
