@@ -34,8 +34,6 @@ int cli_open_store(const struct cli *c, int flags, struct sfs_store **ret);
  * once on stderr) up to timeout_sec seconds (-1: no limit). */
 int cli_open_store_wait(const struct cli *c, int flags, int timeout_sec, struct sfs_store **ret);
 
-/* Parses "64K", "1M", "4096" ... into bytes. */
-int cli_parse_size(const char *s, uint64_t *ret);
 /* "1.5 GiB" into buf. */
 const char *cli_human(uint64_t bytes, char *buf, size_t len);
 /* "2026-11-22T10:00:00Z" into buf. */

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "snapfs/gc.h"
+#include "snapfs/parse.h"
 
 static const char gc_help[] =
 	"Usage: snapfs --store PATH gc [--dry-run] [--json] [--rewrite-below PCT]\n"
@@ -48,9 +49,9 @@ int cmd_gc(const struct cli *c, int argc, char **argv)
 			go.dry_run = true;
 			break;
 		case 'r': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*end || v < 1 || v > 100)
+			uint64_t v;
+
+			if (sfs_parse_uint(optarg, 1, 100, &v) < 0)
 				return cli_usage_error("gc ", "invalid --rewrite-below '%s': 1 to 100",
 						       optarg);
 			go.rewrite_pct = (unsigned)v;

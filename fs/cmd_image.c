@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "image_launch.h"
 #include "snapfs/image.h"
+#include "snapfs/parse.h"
 #include "snapfs/ingest.h"
 
 static const char image_help[] =
@@ -148,10 +149,10 @@ static int parse_device(struct sfs_image *img, struct devspec *specs, const char
 		if (!sfs_idstr_valid(id, "snap-"))
 			return cli_error("device %s: '%s' is not a snapshot id (snap-<hex>)",
 					 specs[n].device, id);
-		if (colon && (cli_parse_size(colon + 1, &size) < 0 || size == 0))
+		if (colon && (sfs_parse_size(colon + 1, &size) < 0 || size == 0))
 			return cli_usage_error("image create ",
-					       "device %s: invalid size '%s' (bytes, or with a "
-					       "K, M, G or T suffix)",
+					       "device %s: invalid size '%s' (1 byte to 4 EiB: a "
+					       "number, or with a K, M, G, T or P suffix)",
 					       specs[n].device, colon + 1);
 		specs[n].source = NULL;
 		r = sfs_image_add_device(img, specs[n].device, id, size);

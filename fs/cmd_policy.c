@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "snapfs/parse.h"
 #include "snapfs/policy.h"
 
 static const char policy_help[] =
@@ -81,8 +82,7 @@ static int policy_create(const struct cli *c, int argc, char **argv)
 	p.target_tags = json_object();
 	p.tags = json_object();
 	while (r == 0 && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		char *end;
-		long v;
+		uint64_t v;
 
 		switch (o) {
 		case 'T':
@@ -111,11 +111,10 @@ static int policy_create(const struct cli *c, int argc, char **argv)
 			snprintf(cur->text, sizeof(cur->text), "%s", optarg);
 			break;
 		case 'n':
-			v = strtol(optarg, &end, 10);
 			if (!cur)
 				r = cli_usage_error(cmd, "--retain-count applies to the --schedule "
 							 "before it; give a --schedule first");
-			else if (*end || v < 1 || v > SFS_RETAIN_COUNT_MAX)
+			else if (sfs_parse_uint(optarg, 1, SFS_RETAIN_COUNT_MAX, &v) < 0)
 				r = cli_usage_error(cmd, "invalid --retain-count '%s': 1 to %d",
 						    optarg, SFS_RETAIN_COUNT_MAX);
 			else
@@ -136,8 +135,7 @@ static int policy_create(const struct cli *c, int argc, char **argv)
 				r = cli_error("--copy-to %s: %s", optarg, strerror(errno));
 			break;
 		case 'R':
-			v = strtol(optarg, &end, 10);
-			if (*end || v < 1 || v > SFS_RETAIN_COUNT_MAX)
+			if (sfs_parse_uint(optarg, 1, SFS_RETAIN_COUNT_MAX, &v) < 0)
 				r = cli_usage_error(cmd, "invalid --copy-retain '%s': 1 to %d", optarg,
 						    SFS_RETAIN_COUNT_MAX);
 			else

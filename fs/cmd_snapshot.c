@@ -22,7 +22,9 @@ static const char snapshot_help[] =
 	"      Snapshot SOURCE (a file, a block device, or - for standard input) as\n"
 	"      VOLUME, incrementally against the volume's newest snapshot. Prints the\n"
 	"      snapshot id. --changed-ranges reads only the listed byte ranges (lines\n"
-	"      of 'OFFSET LENGTH', or a JSON list) and takes the rest from the parent.\n"
+	"      of 'OFFSET LENGTH', decimal or 0x hex, or a JSON list) and whatever\n"
+	"      the volume grew by, and takes the rest from the parent; an empty\n"
+	"      list means nothing changed.\n"
 	"  list [--volume V] [--json]\n"
 	"  show ID [--json]\n"
 	"  diff A B [--json]      block ranges that differ between two snapshots\n"
@@ -106,6 +108,8 @@ static int snap_create(const struct cli *c, int argc, char **argv)
 	if (co.json) {
 		struct sfs_txn *t;
 		struct sfs_snapshot sn;
+		json_t *j;
+
 		r = sfs_txn_begin(s, false, &t);
 		if (r == 0) {
 			r = sfs_cat_snapshot_get(t, res.snap_id, &sn);
@@ -115,8 +119,16 @@ static int snap_create(const struct cli *c, int argc, char **argv)
 			r = cli_fail(r, "snapshot %s", res.snap_id);
 			goto out;
 		}
-		r = cli_print_json(sfs_snapshot_to_json(&sn));
+		j = sfs_snapshot_to_json(&sn);
 		sfs_snapshot_release(&sn);
+		/* What this create did, beside what it made: with a ranges file
+		 * that lists nothing, read_bytes 0 shows nothing was read. */
+		if (j)
+			json_object_set_new(j, "read_bytes", json_integer((json_int_t)res.read_bytes));
+		if (j && io.changed_ranges)
+			json_object_set_new(j, "changed_ranges",
+					    json_integer((json_int_t)res.changed_ranges));
+		r = cli_print_json(j);
 	} else {
 		puts(res.snap_id);
 	}

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "snapfs/catalog.h"
 #include "snapfs/check.h"
+#include "snapfs/parse.h"
 
 int cmd_init(const struct cli *c, int argc, char **argv)
 {
@@ -34,23 +35,20 @@ int cmd_init(const struct cli *c, int argc, char **argv)
 	while ((o = getopt_long(argc, argv, "b:l:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'b':
-			if (cli_parse_size(optarg, &v) < 0 || v < 4096 || v > (4u << 20) ||
+			if (sfs_parse_size(optarg, &v) < 0 || v < 4096 || v > (4u << 20) ||
 			    (v & (v - 1)))
 				return cli_usage_error("init ", "invalid --block-size '%s': a power of "
 								 "two from 4K to 4M",
 						       optarg);
 			so.block_size = (uint32_t)v;
 			break;
-		case 'l': {
-			char *end;
-			long l = strtol(optarg, &end, 10);
-			if (*end || l < 1 || l > 19)
+		case 'l':
+			if (sfs_parse_uint(optarg, 1, 19, &v) < 0)
 				return cli_usage_error("init ",
 						       "invalid --compression-level '%s': 1 to 19",
 						       optarg);
-			so.zstd_level = (int)l;
+			so.zstd_level = (int)v;
 			break;
-		}
 		default:
 			r = cli_opt_common(&co, o, argv);
 			if (r)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "image_launch.h"
+#include "snapfs/parse.h"
 
 struct launch {
 	const struct sfs_image *img;
@@ -489,15 +490,12 @@ static int print_libvirt(const struct launch *l, FILE *f)
 
 static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *ret)
 {
-	char *end;
-	unsigned long v;
+	uint64_t v;
+	int r = sfs_parse_uint(s, lo, hi, &v);
 
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < lo || v > hi)
-		return -EINVAL;
-	*ret = (unsigned)v;
-	return 0;
+	if (r == 0)
+		*ret = (unsigned)v;
+	return r;
 }
 
 int cmd_image_launch_config(const struct cli *c, int argc, char **argv)

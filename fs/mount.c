@@ -26,6 +26,7 @@
 #include "mount.h"
 #include "mount_int.h"
 #include "snapfs/log.h"
+#include "snapfs/parse.h"
 
 #define DEFAULT_CACHE (256ull << 20)
 #define DEFAULT_READAHEAD (8ull << 20)
@@ -59,41 +60,14 @@ static const char *const ignored_opts[] = {
 	"nolazytime", "silent", "loud", "default_permissions", "bg", "fg", NULL,
 };
 
-/* Parses "256M", "1G", "65536": binary suffixes, optional "iB"/"B". */
-static int parse_size(const char *s, uint64_t *ret)
-{
-	unsigned long long v;
-	char *end;
-	int shift = 0;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	}
-	if (shift && !strcmp(end, "iB"))
-		end += 2;
-	else if (!strcmp(end, "B"))
-		end++;
-	if (*end || (shift && v > (UINT64_MAX >> shift)))
-		return -EINVAL;
-	*ret = (uint64_t)v << shift;
-	return 0;
-}
-
 static int parse_uint(const char *s, unsigned max, unsigned *ret)
 {
 	uint64_t v;
+	int r = sfs_parse_uint(s, 0, max, &v);
 
-	if (parse_size(s, &v) < 0 || v > max)
-		return -EINVAL;
-	*ret = (unsigned)v;
-	return 0;
+	if (r == 0)
+		*ret = (unsigned)v;
+	return r;
 }
 
 static bool is_ignored(const char *opt)
@@ -119,15 +93,15 @@ static int parse_one_opt(const char *opt, struct sfs_mount_opts *o)
 	if (!*opt || is_ignored(opt))
 		return 0;
 	if (KEY("cache_size") && val) {
-		if (parse_size(val, &size) < 0 || size < (1u << 20))
+		if (sfs_parse_size(val, &size) < 0 || size < (1u << 20))
 			goto bad;
 		o->cache_bytes = (size_t)size;
 	} else if (KEY("readahead") && val) {
-		if (parse_size(val, &size) < 0)
+		if (sfs_parse_size(val, &size) < 0)
 			goto bad;
 		o->readahead_bytes = (size_t)size;
 	} else if (KEY("kernel_readahead") && val) {
-		if (parse_size(val, &size) < 0)
+		if (sfs_parse_size(val, &size) < 0)
 			goto bad;
 		o->kernel_readahead = (size_t)size;
 	} else if (KEY("ra_threads") && val) {

@@ -89,7 +89,7 @@ fi
 # 3. Fuzzing, bounded.
 run_fuzzers() {
 	local ok=0 f corpus tmp
-	for f in pack_record map_page catalog ranges; do
+	for f in pack_record map_page catalog ranges parse; do
 		corpus=tests/fuzz/corpus/$f
 		tmp=$(mktemp -d)
 		echo "fuzz_$f: ${FUZZ_SECONDS}s"
@@ -111,7 +111,7 @@ if [ "$FUZZ_SECONDS" = 0 ]; then
 elif ! command -v clang >/dev/null; then
 	skip "fuzzing" "clang not installed"
 elif step "build fuzz targets (clang)" env CC=clang bash -c \
-	'f() { if [ -f build-fuzz/meson-private/coredata.dat ]; then meson setup --reconfigure build-fuzz -Dfuzz=true >/dev/null; else meson setup build-fuzz -Dfuzz=true; fi; }; f && ninja -C build-fuzz tests/fuzz_pack_record tests/fuzz_map_page tests/fuzz_catalog tests/fuzz_ranges'; then
+	'f() { if [ -f build-fuzz/meson-private/coredata.dat ]; then meson setup --reconfigure build-fuzz -Dfuzz=true >/dev/null; else meson setup build-fuzz -Dfuzz=true; fi; }; f && ninja -C build-fuzz tests/fuzz_pack_record tests/fuzz_map_page tests/fuzz_catalog tests/fuzz_ranges tests/fuzz_parse'; then
 	step "fuzzing (${FUZZ_SECONDS}s per target)" run_fuzzers
 fi
 

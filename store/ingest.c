@@ -240,7 +240,7 @@ static int consume_all(struct consume *c)
 			r = consume_copy(c, s->first, s->n, kind == SEG_INHERIT);
 		if (r < 0)
 			return r;
-		if (kind == SEG_READ || !p->ranges)
+		if (kind == SEG_READ || !p->changed_only)
 			c->done += s->n * p->bs;
 		if (c->o->progress && kind != SEG_END)
 			c->o->progress(c->o->progress_ctx, c->done > c->total && c->total ? c->total : c->done,
@@ -354,7 +354,7 @@ int sfs_writer_snapshot(struct sfs_writer *w, const struct sfs_ingest_opts *o,
 			r = -EINVAL;
 			goto out;
 		}
-		r = sfs_pipe_load_ranges(o, &p, res, &ranges);
+		r = sfs_pipe_load_ranges(o, &p, parent.size, res, &ranges);
 		if (r < 0)
 			goto out;
 	}
@@ -385,7 +385,7 @@ int sfs_writer_snapshot(struct sfs_writer *w, const struct sfs_ingest_opts *o,
 	if (r < 0)
 		goto out;
 	c.total = p.stream ? 0 : p.size;
-	if (p.ranges) {
+	if (p.changed_only) {
 		c.total = 0;
 		for (size_t i = 0; i < p.n_ranges; i++)
 			c.total += p.ranges[2 * i + 1];

@@ -48,7 +48,11 @@ struct pipe {
 	bool stream;        /* size unknown until EOF */
 	uint64_t size;      /* known size, or found at EOF for a stream */
 	uint64_t nblocks;
-	const uint64_t *ranges; /* changed ranges, or NULL */
+	/* With a changed-ranges file: only these byte ranges (the grown part
+	 * included) are read, everything else is the parent's. An empty list
+	 * means nothing changed, not "read it all". */
+	bool changed_only;
+	const uint64_t *ranges;
 	size_t n_ranges;
 	int level;
 
@@ -70,8 +74,9 @@ void *sfs_pipe_produce(void *arg);
 /* Opens and sizes the source; res->error says why when the input is at fault. */
 int sfs_pipe_open_source(const struct sfs_ingest_opts *o, struct pipe *p,
 			 struct sfs_ingest_result *res);
-/* Reads, parses and bounds-checks the changed-ranges file into p. */
-int sfs_pipe_load_ranges(const struct sfs_ingest_opts *o, struct pipe *p,
+/* Reads, parses and bounds-checks the changed-ranges file into p, adding
+ * the part of the source past parent_size (the parent snapshot's size). */
+int sfs_pipe_load_ranges(const struct sfs_ingest_opts *o, struct pipe *p, uint64_t parent_size,
 			 struct sfs_ingest_result *res, uint64_t **ret);
 
 #endif

@@ -236,7 +236,7 @@ void *sfs_pipe_produce(void *arg)
 
 	if (p->stream)
 		r = produce_stream(p, &seq);
-	else if (p->ranges)
+	else if (p->changed_only)
 		r = produce_ranges(p, &seq);
 	else
 		r = produce_full(p, &seq);
@@ -287,7 +287,41 @@ int sfs_pipe_open_source(const struct sfs_ingest_opts *o, struct pipe *p,
 	return 0;
 }
 
-int sfs_pipe_load_ranges(const struct sfs_ingest_opts *o, struct pipe *p,
+/*
+ * A volume that grew has no parent blocks past the parent's end: what a
+ * change tracker reports there is not to be trusted to cover it (it lists
+ * writes, and a resize is not one), and inheriting would give zeros. So
+ * the grown part, from the parent's last, possibly partial, block on, is
+ * one more changed range, merged with the listed ranges that reach it.
+ * ranges holds n sorted, merged pairs; *ret_n is the new count.
+ */
+static int add_grown_part(uint64_t **ranges, size_t n, uint64_t parent_size, uint64_t size,
+			  size_t *ret_n)
+{
+	uint64_t *v = *ranges, start = parent_size;
+	size_t k = 0;
+
+	if (size <= parent_size) {
+		*ret_n = n;
+		return 0;
+	}
+	while (k < n && v[2 * k] + v[2 * k + 1] < parent_size)
+		k++;
+	if (k == n) {
+		v = realloc(v, 2 * (n + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		*ranges = v;
+	} else if (v[2 * k] < start) {
+		start = v[2 * k];
+	}
+	v[2 * k] = start;
+	v[2 * k + 1] = size - start;
+	*ret_n = k + 1;
+	return 0;
+}
+
+int sfs_pipe_load_ranges(const struct sfs_ingest_opts *o, struct pipe *p, uint64_t parent_size,
 		       struct sfs_ingest_result *res, uint64_t **ret)
 {
 	char *text = NULL, err[160] = "";
@@ -318,6 +352,11 @@ int sfs_pipe_load_ranges(const struct sfs_ingest_opts *o, struct pipe *p,
 			return -EINVAL;
 		}
 	}
+	res->changed_ranges = n;
+	r = add_grown_part(ret, n, parent_size, p->size, &n);
+	if (r < 0)
+		return r;
+	p->changed_only = true;
 	p->ranges = *ret;
 	p->n_ranges = n;
 	return 0;

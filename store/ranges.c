@@ -3,9 +3,10 @@
  * Parsing of changed-ranges files: the list of byte ranges that changed
  * since a volume's previous snapshot, as a change-block-tracking tool or a
  * hypervisor reports them. Two forms are accepted: lines of "OFFSET
- * LENGTH" (decimal or 0x hex, '#' comments), or a JSON list of [offset,
- * length] pairs or {"offset":..,"length":..} objects. Ranges are sorted
- * and merged; nothing else about them is assumed.
+ * LENGTH" (decimal, leading zeros included, or 0x hex; '#' comments), or
+ * a JSON list of [offset, length] pairs or {"offset":..,"length":..}
+ * objects. Ranges are sorted and merged; nothing else about them is
+ * assumed.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "snapfs/ingest.h"
+#include "snapfs/parse.h"
 
 struct rlist {
 	uint64_t *v;
@@ -92,20 +94,10 @@ out:
 	return r;
 }
 
+/* Decimal or 0x hex, never octal: "0131072" is byte 131072. */
 static int parse_num(const char **p, uint64_t *ret)
 {
-	char *end;
-	unsigned long long v;
-
-	if (!isdigit((unsigned char)**p))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(*p, &end, 0);
-	if (errno || end == *p)
-		return -EINVAL;
-	*p = end;
-	*ret = v;
-	return 0;
+	return sfs_parse_u64(*p, p, ret);
 }
 
 static int parse_lines(const char *text, size_t len, struct rlist *l, char *err, size_t errlen)
@@ -145,6 +137,10 @@ static int parse_lines(const char *text, size_t len, struct rlist *l, char *err,
 		}
 		while (r == 0 && isspace((unsigned char)*q))
 			q++;
+		if (r == -ERANGE) {
+			snprintf(err, errlen, "line %u: number does not fit in 64 bits", line);
+			return -EINVAL;
+		}
 		if (r < 0 || (*q && *q != '#')) {
 			snprintf(err, errlen, "line %u: expected \"OFFSET LENGTH\" in bytes", line);
 			return -EINVAL;

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "snapfs/parse.h"
 #include "snapfs/policy.h"
 
 #define DAY 86400
@@ -41,7 +42,7 @@ static const char *const day_names[] = { "SUN", "MON", "TUE", "WED", "THU", "FRI
 static int field_value(const char **p, const char *const *names, int n_names, int base,
 		       long *ret)
 {
-	char *end;
+	uint64_t v;
 
 	if (names && isalpha((unsigned char)**p)) {
 		for (int i = 0; i < n_names; i++) {
@@ -53,10 +54,11 @@ static int field_value(const char **p, const char *const *names, int n_names, in
 		}
 		return -EINVAL;
 	}
-	if (!isdigit((unsigned char)**p))
+	/* Every field is at most 59; a longer number is out of range, not
+	 * something to squeeze into a long. */
+	if (sfs_parse_u64(*p, p, &v) < 0 || v > 1000)
 		return -EINVAL;
-	*ret = strtol(*p, &end, 10);
-	*p = end;
+	*ret = (long)v;
 	return 0;
 }
 
@@ -90,12 +92,13 @@ static int parse_field(const char *text, int lo, int hi, const char *const *name
 			}
 		}
 		if (*p == '/') {
-			char *end;
-			p++;
-			step = strtol(p, &end, 10);
-			if (end == p || step < 1)
+			uint64_t v;
+
+			/* A step past the field's top fires once, at the start;
+			 * refusing it keeps v += step below from overflowing. */
+			if (sfs_parse_u64(p + 1, &p, &v) < 0 || v < 1 || v > (uint64_t)hi)
 				return -EINVAL;
-			p = end;
+			step = (long)v;
 			if (a == b && !any)
 				b = hi; /* "5/15": from 5 on */
 			any = false;
@@ -123,12 +126,27 @@ static uint8_t fold_sunday(uint64_t bits)
 	return (uint8_t)((bits & 0x7f) | ((bits >> 7) & 1));
 }
 
+/* Exactly n decimal digits at p (no sign, no blank), as a number. */
+static int fixed_digits(const char *p, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		v = v * 10 + (p[i] - '0');
+	}
+	return v;
+}
+
+/* "HH:MM", both two digits: sscanf's %2d took "-0:05" and " 5:07". */
 static int parse_hhmm(const char *text, int *h, int *m)
 {
-	char tail;
-
-	if (sscanf(text, "%2d:%2d%c", h, m, &tail) != 2 || strlen(text) != 5 || *h < 0 ||
-	    *h > 23 || *m < 0 || *m > 59)
+	if (strlen(text) != 5 || text[2] != ':')
+		return -EINVAL;
+	*h = fixed_digits(text, 2);
+	*m = fixed_digits(text + 3, 2);
+	if (*h < 0 || *h > 23 || *m < 0 || *m > 59)
 		return -EINVAL;
 	return 0;
 }
@@ -189,10 +207,11 @@ int sfs_sched_parse(const char *text, struct sfs_sched *ret, char *err, size_t e
 		return 0;
 	}
 	if (n == 2 && !strcasecmp(f[0], "every")) {
-		char *end;
-		long v = strtol(f[1], &end, 10);
+		const char *end;
+		uint64_t v;
 
-		if (end == f[1] || v < 1 || (strcasecmp(end, "h") && strcasecmp(end, "m")))
+		if (sfs_parse_u64(f[1], &end, &v) < 0 || v < 1 ||
+		    (strcasecmp(end, "h") && strcasecmp(end, "m")))
 			return fail(err, errlen, "bad interval '%s': use Nh (1-24) or Nm (1-1440)",
 				    f[1]);
 		if (tolower((unsigned char)*end) == 'h' ? v > 24 : v > 1440)
@@ -201,7 +220,7 @@ int sfs_sched_parse(const char *text, struct sfs_sched *ret, char *err, size_t e
 				    f[1]);
 		memset(ret, 0, sizeof(*ret));
 		ret->kind = SFS_SCHED_INTERVAL;
-		ret->interval = v * (tolower((unsigned char)*end) == 'h' ? 3600 : 60);
+		ret->interval = (int64_t)v * (tolower((unsigned char)*end) == 'h' ? 3600 : 60);
 		return 0;
 	}
 	if (n == 2 && !strcasecmp(f[0], "daily")) {
@@ -225,10 +244,9 @@ int sfs_sched_parse(const char *text, struct sfs_sched *ret, char *err, size_t e
 		return 0;
 	}
 	if (n == 3 && !strcasecmp(f[0], "monthly")) {
-		char *end;
-		long d = strtol(f[1], &end, 10);
+		uint64_t d;
 
-		if (*end || end == f[1] || d < 1 || d > 28)
+		if (sfs_parse_uint(f[1], 1, 28, &d) < 0)
 			return fail(err, errlen, "bad day of month '%s': 1 to 28", f[1]);
 		if (parse_hhmm(f[2], &h, &m) < 0)
 			return fail(err, errlen, "bad time '%s': use HH:MM (UTC)", f[2]);
@@ -352,49 +370,50 @@ int64_t sfs_sched_due(const struct sfs_sched *s, int64_t last_run, int64_t now)
 
 int sfs_age_parse(const char *text, int64_t *ret)
 {
-	char *end;
-	long long v;
-	int64_t unit;
+	uint64_t v;
 
-	if (!text || !isdigit((unsigned char)*text))
+	if (sfs_parse_duration(text, 100ull * 366 * DAY, &v) < 0 || v < 3600)
 		return -EINVAL;
-	v = strtoll(text, &end, 10);
-	switch (tolower((unsigned char)*end)) {
-	case 'h':
-		unit = 3600;
-		break;
-	case 'd':
-		unit = DAY;
-		break;
-	case 'w':
-		unit = 7 * DAY;
-		break;
-	default:
-		return -EINVAL;
-	}
-	if (end[1] || v < 1 || v > 100LL * 366 * DAY / unit)
-		return -EINVAL;
-	*ret = (int64_t)v * unit;
+	*ret = (int64_t)v;
 	return 0;
 }
 
+static bool leap(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Field by field with fixed widths: strptime skips blanks, takes signs and
+ * leaves "02-31" for timegm to roll into March. */
 int sfs_time_parse(const char *text, int64_t *ret)
 {
+	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 	struct tm tm = { 0 };
-	const char *p;
+	size_t len = text ? strlen(text) : 0;
+	int y, mo, d, h, mi, sec = 0;
 
-	if (!text)
+	if (len && text[len - 1] == 'Z')
+		len--;
+	if ((len != 16 && len != 19) || text[4] != '-' || text[7] != '-' || text[10] != 'T' ||
+	    text[13] != ':' || (len == 19 && text[16] != ':'))
 		return -EINVAL;
-	p = strptime(text, "%Y-%m-%dT%H:%M", &tm);
-	if (!p)
+	y = fixed_digits(text, 4);
+	mo = fixed_digits(text + 5, 2);
+	d = fixed_digits(text + 8, 2);
+	h = fixed_digits(text + 11, 2);
+	mi = fixed_digits(text + 14, 2);
+	if (len == 19)
+		sec = fixed_digits(text + 17, 2);
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 ||
+	    d > mdays[mo - 1] + (mo == 2 && leap(y)) || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+	    sec < 0 || sec > 59)
 		return -EINVAL;
-	if (*p == ':') {
-		p = strptime(p, ":%S", &tm);
-		if (!p)
-			return -EINVAL;
-	}
-	if (strcmp(p, "Z") && strcmp(p, ""))
-		return -EINVAL;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
 	*ret = (int64_t)timegm(&tm);
 	return 0;
 }

@@ -44,6 +44,7 @@ struct sfs_ingest_result {
 	uint64_t new_bytes;   /* bytes appended to packs */
 	uint64_t new_chunks;  /* chunks (blocks and map pages) added */
 	uint64_t blocks, zero_blocks, dedup_blocks;
+	uint64_t changed_ranges; /* ranges the changed-ranges file listed, merged */
 	char error[256];      /* one line on failure when the cause is the input */
 };
 
@@ -54,7 +55,9 @@ int sfs_writer_begin(struct sfs_store *s, struct sfs_writer **ret);
 
 /*
  * Reads the source and records a snapshot of o->volume, incremental
- * against the volume's newest completed snapshot. Errors (-errno, with
+ * against the volume's newest completed snapshot. With o->changed_ranges
+ * only the listed ranges and the part past the parent's size are read
+ * (an empty list reads only that part). Errors (-errno, with
  * ret->error set when the input is at fault): -ENOENT/-EACCES source,
  * -EISDIR directory source, -ERANGE source smaller than the volume,
  * -EINVAL bad volume name or ranges file, -ENOSPC disk full. After an

@@ -64,9 +64,12 @@ int64_t sfs_sched_next(const struct sfs_sched *s, int64_t t);
  * slot <= now when it is after last_run, else -1. */
 int64_t sfs_sched_due(const struct sfs_sched *s, int64_t last_run, int64_t now);
 
-/* "30d", "12h", "2w" into seconds (1 hour .. 100 years). 0 or -EINVAL. */
+/* "30d", "12h", "2w", "90m" into seconds (1 hour .. 100 years), by
+ * sfs_parse_duration's rules. 0 or -EINVAL. */
 int sfs_age_parse(const char *text, int64_t *ret);
-/* "2026-12-01T03:00:00Z" (or "...T03:00Z") into unix seconds. 0 or -EINVAL. */
+/* "2026-12-01T03:00:00Z" (or "...T03:00Z", the Z optional) into unix
+ * seconds: fixed-width digits, a real calendar date from 1970 on. 0 or
+ * -EINVAL. */
 int sfs_time_parse(const char *text, int64_t *ret);
 
 /* ---- retention ---- */

@@ -70,6 +70,24 @@ head -c 1M "$T/src" >"$T/small"
 expect_error 1 sfs snapshot create vol "$T/small" --no-progress
 unchanged "shrunk source"
 
+log "numbers and sizes are strict (usage, 2)"
+for bs in 64kb 64KB 64k4 " 64K" +64K -64K 8388608T 0x; do
+	expect_error 2 "$SNAPFS" --store "$T/newstore" init --block-size "$bs"
+done
+[ ! -e "$T/newstore/config" ] || fail "a store was made with a bad --block-size"
+for lvl in " 3" +3 3x "" 99999999999999999999; do
+	expect_error 2 "$SNAPFS" --store "$T/newstore" init --compression-level "$lvl"
+done
+# 2^63 bytes once went into an image record and broke every listing.
+for size in 8388608T 1gb 1GB 16777216T 18446744073709551616 -1 " 1G"; do
+	expect_error 2 sfs image create big --device sda="$ID1:$size"
+done
+sfs image list --json >/dev/null || fail "image list fails after refused sizes"
+for pct in " 50" +50 50% 0x; do
+	expect_error 2 sfs gc --rewrite-below "$pct"
+done
+unchanged "bad numbers"
+
 log "bad volume names (argument errors: usage, 2)"
 expect_error 2 sfs snapshot create "../evil" "$T/src" --no-progress
 expect_error 2 sfs snapshot create "" "$T/src" --no-progress
@@ -77,7 +95,7 @@ unchanged "bad volume names"
 
 log "malformed changed-ranges files"
 for bad in "not a number" "0 0x" "-5 10" "10" "0 4096 junk" "[[1,2]" '[{"offset":1}]' \
-	'[["a","b"]]' "99999999999999999999999 1"; do
+	'[["a","b"]]' "99999999999999999999999 1" "+5 10" "5 +10" "0x 10" "08x 10"; do
 	printf '%s\n' "$bad" >"$T/ranges"
 	rc=0
 	sfs snapshot create vol "$T/src" --changed-ranges "$T/ranges" --no-progress \

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Snapshots of a real ext4 image: full, incremental after edits, unchanged,
-# with --changed-ranges (text and JSON), from a block device and from
-# stdin; every snapshot is restored and compared byte for byte.
+# with --changed-ranges (text and JSON; leading zeros, a grown or shrunk
+# volume, an empty list), from a block device and from stdin; every
+# snapshot is restored and compared byte for byte.
 . "$(dirname "$0")/lib.sh" "$@"
 need_root
 
@@ -150,6 +151,57 @@ restore_check "$IDJ" "$IMG"
 sfs snapshot show "$IDJ" --json >"$T/sj.json"
 NEWJ=$(json_field new_bytes <"$T/sj.json")
 [ "$NEWJ" -le "$BOUND" ] || fail "changed-ranges snapshot stored $NEWJ bytes > $BOUND"
+
+log "--changed-ranges: a leading zero is decimal, not octal"
+# "0131072 16" once read as octal 45626: create passed, check passed and
+# the snapshot silently kept the old bytes at 131072.
+head -c 1M /dev/urandom >"$T/oct.img"
+sfs snapshot create octal "$T/oct.img" --no-progress >/dev/null
+printf 'NEW BYTES 16 LNG' | dd of="$T/oct.img" bs=1 seek=131072 conv=notrunc status=none
+printf '0131072 16\n' >"$T/oct.ranges"
+IDO=$(sfs snapshot create octal "$T/oct.img" --changed-ranges "$T/oct.ranges" --no-progress)
+restore_check "$IDO" "$T/oct.img"
+
+log "--changed-ranges on a volume that grew: the appended part is read"
+head -c 3000000 /dev/urandom >"$T/grow.img"
+sfs snapshot create grow "$T/grow.img" --no-progress >/dev/null
+# One listed change inside the parent; 5 MB appended (starting mid-block)
+# that no range mentions.
+printf 'in-parent change' | dd of="$T/grow.img" bs=1 seek=70000 conv=notrunc status=none
+head -c 5000000 /dev/urandom >>"$T/grow.img"
+printf '70000 16\n' >"$T/grow.ranges"
+sfs snapshot create grow "$T/grow.img" --changed-ranges "$T/grow.ranges" --json \
+	--no-progress >"$T/grow.json"
+restore_check "$(json_field id <"$T/grow.json")" "$T/grow.img"
+assert_eq "$(json_field changed_ranges <"$T/grow.json")" 1 "listed ranges of the grown volume"
+
+log "--changed-ranges: an empty file means nothing changed"
+cp "$T/grow.img" "$T/grow0.img"
+# A change no range reports is not seen: nothing is read.
+printf 'unreported' | dd of="$T/grow.img" bs=1 seek=200000 conv=notrunc status=none
+: >"$T/empty.ranges"
+sfs snapshot create grow "$T/grow.img" --changed-ranges "$T/empty.ranges" --json \
+	--no-progress >"$T/empty.json"
+assert_eq "$(json_field read_bytes <"$T/empty.json")" 0 "bytes read with an empty ranges file"
+assert_eq "$(json_field changed_ranges <"$T/empty.json")" 0 "ranges of an empty file"
+restore_check "$(json_field id <"$T/empty.json")" "$T/grow0.img"
+# ... and with growth, only the grown part is read.
+head -c 100000 /dev/urandom >>"$T/grow.img"
+sfs snapshot create grow "$T/grow.img" --changed-ranges "$T/empty.ranges" --json \
+	--no-progress >"$T/empty2.json"
+READ=$(json_field read_bytes <"$T/empty2.json")
+[ "$READ" -gt 0 ] && [ "$READ" -le $((100000 + BS)) ] ||
+	fail "an empty ranges file on a grown volume read $READ bytes"
+cp "$T/grow0.img" "$T/grow1.img"
+tail -c 100000 "$T/grow.img" >>"$T/grow1.img"
+restore_check "$(json_field id <"$T/empty2.json")" "$T/grow1.img"
+
+log "--changed-ranges on a volume that shrank is refused"
+truncate -s 4000000 "$T/grow.img"
+expect_error 1 sfs snapshot create grow "$T/grow.img" --changed-ranges "$T/empty.ranges" \
+	--no-progress
+case "$ERR" in *"never shrink"*) ;; *) soft_fail "shrink error does not say why: $ERR" ;; esac
+rm -f "$T/grow.img" "$T/grow0.img" "$T/grow1.img" "$T/oct.img"
 
 log "block device source"
 LOOP=$(losetup -f --show -r "$IMG")

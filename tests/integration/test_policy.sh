@@ -37,6 +37,13 @@ expect_usage p1 --target-tag env=prod --schedule "daily 03:00"
 expect_usage p1 --target-tag env=prod --retain-count 7 --schedule "daily 03:00"
 expect_usage p1 --schedule "daily 03:00" --retain-count 7
 expect_usage p1 --target-tag env=prod --schedule "daily 03:00" --retain-count 1001
+# Strict numbers: signs, blanks and overflowing steps are refused.
+expect_usage p1 --target-tag env=prod --schedule "daily -0:05" --retain-count 7
+expect_usage p1 --target-tag env=prod --schedule "1/9223372036854775807 * * * *" --retain-count 7
+expect_usage p1 --target-tag env=prod --schedule "every +6h" --retain-count 7
+expect_usage p1 --target-tag env=prod --schedule "daily 03:00" --retain-count " 7"
+expect_usage p1 --target-tag env=prod --schedule "daily 03:00" --retain-count +7
+expect_usage p1 --target-tag env=prod --schedule "daily 03:00" --retain-age 1gb
 expect_usage p1 --target-tag env=prod --schedule hourly --retain-count 1 --schedule "every 6h" \
 	--retain-count 1 --schedule "daily 01:00" --retain-count 1 --schedule "weekly MON 01:00" \
 	--retain-count 1 --schedule "monthly 1 01:00" --retain-count 1

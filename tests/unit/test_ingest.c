@@ -52,6 +52,21 @@ Test(ranges, merges_and_sorts)
 	free(r);
 }
 
+/* A leading zero is decimal, never octal: "0131072" is byte 131072. */
+Test(ranges, leading_zeros_are_decimal)
+{
+	uint64_t *r = NULL;
+	size_t n = 0;
+
+	cr_assert_eq(parse("0131072 16\n00 010\n", &r, &n), 0);
+	cr_assert_eq(n, 2, "got %zu ranges", n);
+	cr_assert_eq(r[0], 0);
+	cr_assert_eq(r[1], 10);
+	cr_assert_eq(r[2], 131072);
+	cr_assert_eq(r[3], 16);
+	free(r);
+}
+
 Test(ranges, json_forms)
 {
 	uint64_t *r = NULL;
@@ -75,7 +90,8 @@ Test(ranges, malformed)
 {
 	const char *bad[] = { "x", "0", "0 4096 9", "-1 5", "0 -5", "0x 5", "[[1]]", "[[1,2]",
 			      "[{\"offset\":1}]", "[[\"1\",\"2\"]]", "99999999999999999999 1",
-			      "18446744073709551615 2" };
+			      "18446744073709551615 2", "+5 5", "5 +5", "0x 0x", "0xg 5", "08x 5",
+			      "5 0x1p" };
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		uint64_t *r = NULL;
@@ -316,4 +332,94 @@ Test(ingest, changed_ranges_whole_leaves_match_a_full_read)
 	free(ranges);
 	free((char *)o.source);
 	free(data);
+}
+
+/* A volume that grew: the ranges file lists one change inside the parent,
+ * and the appended part (starting mid-block, so the parent's last block
+ * changes too) must be read, not inherited as zeros. */
+Test(ingest, changed_ranges_read_the_grown_part)
+{
+	size_t old_len = 10 * 4096 + 1000, len = 40 * 4096 + 123;
+	uint8_t *data = calloc(1, len);
+	struct sfs_ingest_opts o = { .volume = "v" };
+	struct sfs_ingest_result a, b;
+	char text[64], *ranges;
+
+	fx_fill_text(data, old_len, 21);
+	o.source = write_src("src", data, old_len);
+	cr_assert_eq(sfs_ingest(fx_store, &o, &a), 0, "%s", a.error);
+	fx_fill_random(data + 2 * 4096, 100, 22);
+	fx_fill_random(data + old_len, len - old_len, 23);
+	free(write_src("src", data, len));
+	snprintf(text, sizeof(text), "%d 100\n", 2 * 4096);
+	ranges = write_src("ranges", (const uint8_t *)text, strlen(text));
+	o.changed_ranges = ranges;
+	cr_assert_eq(sfs_ingest(fx_store, &o, &b), 0, "%s", b.error);
+	cr_assert_eq(b.changed_ranges, 1);
+	cr_assert_eq(b.read_bytes, 4096 + (len - 10 * 4096),
+		     "the listed block and everything from the parent's last block on: %llu",
+		     (unsigned long long)b.read_bytes);
+	read_back(b.snap_id, data, len);
+	free(ranges);
+	free((char *)o.source);
+	free(data);
+}
+
+/* An empty ranges file means "nothing changed": nothing is read, the
+ * snapshot is the parent's data, even when the source did change. */
+Test(ingest, empty_changed_ranges_read_nothing)
+{
+	size_t len = 20 * 4096;
+	uint8_t *data = malloc(len), *old = malloc(len);
+	struct sfs_ingest_opts o = { .volume = "v" };
+	struct sfs_ingest_result a, b;
+	struct sfs_txn *t;
+	struct sfs_snapshot sa, sb;
+	char *ranges;
+
+	fx_fill_text(data, len, 31);
+	memcpy(old, data, len);
+	o.source = write_src("src", data, len);
+	cr_assert_eq(sfs_ingest(fx_store, &o, &a), 0, "%s", a.error);
+	/* A change the (empty) list does not report: it must not be seen. */
+	fx_fill_random(data + 4096, 4096, 32);
+	free(write_src("src", data, len));
+	ranges = write_src("ranges", (const uint8_t *)"# nothing\n", 10);
+	o.changed_ranges = ranges;
+	cr_assert_eq(sfs_ingest(fx_store, &o, &b), 0, "%s", b.error);
+	cr_assert_eq(b.read_bytes, 0, "an empty list reads nothing, got %llu",
+		     (unsigned long long)b.read_bytes);
+	cr_assert_eq(b.changed_ranges, 0);
+	read_back(b.snap_id, old, len);
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_cat_snapshot_get(t, a.snap_id, &sa), 0);
+	cr_assert_eq(sfs_cat_snapshot_get(t, b.snap_id, &sb), 0);
+	sfs_txn_abort(t);
+	cr_assert_arr_eq(sa.root.b, sb.root.b, SFS_ID_LEN, "the parent's very map");
+	sfs_snapshot_release(&sa);
+	sfs_snapshot_release(&sb);
+	free(ranges);
+	free((char *)o.source);
+	free(data);
+	free(old);
+}
+
+/* A volume cannot shrink, with or without a ranges file. */
+Test(ingest, changed_ranges_on_a_shrunk_source_fail)
+{
+	uint8_t data[8 * 4096];
+	struct sfs_ingest_opts o = { .volume = "v" };
+	struct sfs_ingest_result a, b;
+	char *ranges;
+
+	fx_fill_text(data, sizeof(data), 41);
+	o.source = write_src("src", data, sizeof(data));
+	cr_assert_eq(sfs_ingest(fx_store, &o, &a), 0, "%s", a.error);
+	free(write_src("src", data, 4 * 4096));
+	ranges = write_src("ranges", (const uint8_t *)"0 4096\n", 7);
+	o.changed_ranges = ranges;
+	cr_assert_eq(sfs_ingest(fx_store, &o, &b), -ERANGE);
+	cr_assert(strstr(b.error, "never shrink"), "error: %s", b.error);
+	free(ranges);
+	free((char *)o.source);
 }
