@@ -33,16 +33,23 @@ int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void 
 	      sfs_progress_fn progress, void *progress_ctx, struct sfs_check_result *ret);
 
 enum sfs_restore_flags {
-	SFS_RESTORE_FORCE = 1, /* overwrite an existing regular file */
+	SFS_RESTORE_FORCE = 1, /* replace an existing regular file, write a block device */
 };
 
 /*
- * Writes snapshot `id` to dest: a new regular file (sparse: zero blocks
- * are holes) or an existing block device (zero blocks are written as
- * zeros, since a device keeps old data). Every block is verified before it
- * is written; on any error a file dest is removed, so no partial or wrong
- * file is left. Errors: -ENOENT (no such snapshot), -EEXIST (dest exists,
- * no FORCE), -ENOSPC, -EBADMSG (corrupt chunk, logged), -errno.
+ * Writes snapshot `id` to dest: a regular file (sparse: zero blocks are
+ * holes) or, with FORCE, an existing block device (zero blocks are written
+ * as zeros, since a device keeps old data; a link to a block device, as in
+ * /dev/disk/by-id, is followed). Every block is verified before it is
+ * written. A file is written to a temporary file created beside dest and
+ * renamed over it only once complete and synced, so on any error dest is
+ * as it was (absent, or the old file) and only the temporary file is
+ * removed; a replaced file keeps its mode. A device is never unlinked.
+ * Errors: -ENOENT (no such snapshot), -EAGAIN (not completed), -EEXIST
+ * (dest exists, no FORCE), -EISDIR, -ELOOP (a symlink not to a block
+ * device), -ENOTBLK (a character device, fifo or socket: never written),
+ * -EFBIG (device smaller than the snapshot), -EBUSY (device in use),
+ * -ENOSPC, -EBADMSG (corrupt chunk, logged), -errno.
  */
 int sfs_restore(struct sfs_store *s, const char *id, const char *dest, int flags,
 		sfs_progress_fn progress, void *progress_ctx);
