@@ -14,6 +14,7 @@
 
 #include "snapfs/check.h"
 #include "snapfs/blockmap.h"
+#include "snapfs/image.h"
 #include "snapfs/log.h"
 #include "snapfs/reader.h"
 #include "idset_int.h"
@@ -208,6 +209,23 @@ static int check_volumes(struct ck *c)
 	return rc == MDB_NOTFOUND ? 0 : sfs_mdb_err(rc);
 }
 
+static void image_problem(void *ctx, const char *line)
+{
+	report(ctx, "%s", line);
+}
+
+/* Image records: each one decoded and held against the snapshots it maps
+ * (store/image_check.c knows the rules). */
+static int check_images(struct ck *c)
+{
+	int n = sfs_cat_image_verify(c->txn, image_problem, c);
+
+	if (n < 0)
+		return n;
+	c->res->images = (uint64_t)n;
+	return 0;
+}
+
 struct rd {
 	struct ck *c;
 	sfs_progress_fn progress;
@@ -279,6 +297,8 @@ int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void 
 		r = check_volumes(&c);
 	if (r == 0)
 		r = check_snapshots(&c);
+	if (r == 0)
+		r = check_images(&c);
 	if (r == 0)
 		r = sfs_cat_chunk_foreach(c.txn, unref_fn, &c);
 	if (r == 0 && read_data) {

@@ -2,9 +2,10 @@
 /*
  * Verification of a store, and restoring a snapshot to a file or device.
  *
- * sfs_check walks the catalog (every record must decode), the chunk index
- * (every location must lie inside its pack), every completed snapshot's
- * map (every page fetched and verified, every block id present in the
+ * sfs_check walks the catalog (every record must decode; every image
+ * record must also map existing, completed snapshots that fit its
+ * devices), the chunk index (every location must lie inside its pack),
+ * every completed snapshot's map (every page fetched and verified, every block id present in the
  * index) and, with read_data, every chunk (read, decompressed, re-hashed).
  * Each problem is reported once through the callback as one line naming
  * the object. Single-threaded.
@@ -19,7 +20,7 @@
 #include "snapfs/store.h"
 
 struct sfs_check_result {
-	uint64_t volumes, snapshots, pending;
+	uint64_t volumes, snapshots, pending, images;
 	uint64_t chunks, map_pages, chunks_read;
 	uint64_t unreferenced, unreferenced_bytes;
 	uint64_t problems;
