@@ -125,8 +125,9 @@ static int open_file(const char *path, int flags, struct dest *d)
 			r = -EEXIST;
 			goto out_free;
 		}
-		/* Replaced only by someone who could have written it. */
-		int fd = openat(d->dirfd, d->base, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+		/* Replaced only by someone who could have written it. O_NONBLOCK:
+		 * should a fifo have taken its place, this must not wait. */
+		int fd = openat(d->dirfd, d->base, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0) {
 			r = -errno;
 			goto out_free;
