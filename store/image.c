@@ -332,8 +332,8 @@ static int decode_devices(json_t *arr, struct sfs_image *img, char *err, size_t 
 			BAD("mapping %zu lacks its device, snapshot or size", i + 1);
 		n = json_integer_value(size);
 		if (n <= 0 || (uint64_t)n > SFS_IMAGE_DEVICE_SIZE_MAX)
-			BAD("device %.*s: size %" JSON_INTEGER_FORMAT " is out of range (1 to %" PRIu64
-			    " bytes)",
+			BAD("device %.*s: size %" JSON_INTEGER_FORMAT
+			    " is out of range (1 to %" PRIu64 " bytes)",
 			    SFS_DEVNAME_MAX, dev, n, SFS_IMAGE_DEVICE_SIZE_MAX);
 		r = sfs_image_add_device(img, dev, snap, (uint64_t)n);
 		if (r == -ENOMEM)
@@ -412,7 +412,8 @@ int sfs_image_decode_why(const void *buf, size_t len, struct sfs_image *ret, cha
 	v = json_object_get(o, "v");
 	if (!json_is_object(o) || !json_is_integer(v) ||
 	    json_integer_value(v) != IMAGE_RECORD_VERSION) {
-		snprintf(err, errlen, "not a version %d image record in JSON", IMAGE_RECORD_VERSION);
+		snprintf(err, errlen, "not a version %d image record in JSON",
+			 IMAGE_RECORD_VERSION);
 		r = -EBADMSG;
 	} else {
 		r = decode_fields(o, &img, err, errlen);

@@ -56,8 +56,8 @@ static int check_device(struct verify *v, const struct sfs_image *img,
 			img->name, d->device, d->snapshot, sfs_snap_state_name(sn.state));
 	else if (d->size < sn.size)
 		problem(v,
-			"image %s: device %s shows %" PRIu64 " bytes, less than snapshot %s (%" PRIu64
-			" bytes)",
+			"image %s: device %s shows %" PRIu64
+			" bytes, less than snapshot %s (%" PRIu64 " bytes)",
 			img->name, d->device, d->size, d->snapshot, sn.size);
 	sfs_snapshot_release(&sn);
 	return 0;
@@ -74,7 +74,8 @@ static int verify_cb(void *ctx, const MDB_val *k, const MDB_val *val)
 	sfs_image_key_name(k->mv_data, k->mv_size, key);
 	r = sfs_image_decode_why(val->mv_data, val->mv_size, &img, err, sizeof(err));
 	if (r == -EBADMSG) {
-		problem(v, "image %s: record is damaged: %s ('snapfs image deregister %s' removes it)",
+		problem(v,
+			"image %s: record is damaged: %s ('snapfs image deregister %s' removes it)",
 			key, err, key);
 		return 0;
 	}

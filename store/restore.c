@@ -33,12 +33,12 @@
 /* Where the bytes go, and what may be undone on failure. */
 struct dest {
 	int fd;
-	int dirfd;	 /* the destination's directory; -1 for a device */
-	char base[256];	 /* the destination's name in dirfd */
-	char tmp[256];	 /* our temporary file in dirfd; "" once renamed or none */
+	int dirfd;	/* the destination's directory; -1 for a device */
+	char base[256]; /* the destination's name in dirfd */
+	char tmp[256];	/* our temporary file in dirfd; "" once renamed or none */
 	bool is_dev;
-	bool replace;	 /* a regular file is there and FORCE allows replacing it */
-	mode_t mode;	 /* of the file replaced, kept on the new one */
+	bool replace; /* a regular file is there and FORCE allows replacing it */
+	mode_t mode;  /* of the file replaced, kept on the new one */
 };
 
 /* The kind of a destination that is neither a regular file nor a block
@@ -195,9 +195,8 @@ static int commit_file(struct dest *d)
 			return refuse_type(st.st_mode);
 		r = renameat(d->dirfd, d->tmp, d->dirfd, d->base) < 0 ? -errno : 0;
 	} else {
-		r = renameat2(d->dirfd, d->tmp, d->dirfd, d->base, RENAME_NOREPLACE) < 0
-			    ? -errno
-			    : 0;
+		r = renameat2(d->dirfd, d->tmp, d->dirfd, d->base, RENAME_NOREPLACE) < 0 ? -errno
+											 : 0;
 		/* A file system without RENAME_NOREPLACE: link(2) refuses too. */
 		if (r == -EINVAL) {
 			r = linkat(d->dirfd, d->tmp, d->dirfd, d->base, 0) < 0 ? -errno : 0;
@@ -250,7 +249,8 @@ static int copy_out(struct sfs_store *s, const struct sfs_snapmap *m, int fd, bo
 			/* A device keeps what it held: zero the hole explicitly. */
 			memset(buf, 0, CHUNK_BYTES);
 			while (off < data) {
-				size_t n = data - off < CHUNK_BYTES ? (size_t)(data - off) : CHUNK_BYTES;
+				size_t n =
+				    data - off < CHUNK_BYTES ? (size_t)(data - off) : CHUNK_BYTES;
 				ret = sfs_pwriten(fd, buf, n, off);
 				if (ret < 0)
 					goto out;
