@@ -219,6 +219,8 @@ static int check_name_free(struct sfs_txn *t, const char *name)
 		sfs_image_release(&other);
 		return cli_error("an image named %s already exists", name);
 	}
+	if (r == -EBADMSG)
+		return cli_error("an image named %s already exists (its record is damaged)", name);
 	if (r != -ENOENT)
 		return cli_fail(r, "cannot read image %s", name);
 	return 0;
@@ -443,6 +445,18 @@ static int parse_json_only(int argc, char **argv, const char *cmd, bool *json, i
 	return cli_expect_args(cmd, argc, nargs, args_help);
 }
 
+/* The exit code and line for an image that could not be read. */
+static int image_error(struct sfs_store *s, const char *name_or_id, int r)
+{
+	if (r == -ENOENT)
+		return cli_error("no image %s in store %s", name_or_id, sfs_store_path(s));
+	if (r == -EBADMSG)
+		return cli_error("image %s: its record is damaged ('snapfs check' says how; "
+				 "'snapfs image deregister %s' removes it)",
+				 name_or_id, name_or_id);
+	return cli_fail(r, "cannot read image %s", name_or_id);
+}
+
 int cli_image_load(struct sfs_store *s, const char *name_or_id, struct sfs_image *ret)
 {
 	struct sfs_txn *t;
@@ -452,11 +466,7 @@ int cli_image_load(struct sfs_store *s, const char *name_or_id, struct sfs_image
 		r = sfs_cat_image_find(t, name_or_id, ret);
 		sfs_txn_abort(t);
 	}
-	if (r == -ENOENT)
-		return cli_error("no image %s in store %s", name_or_id, sfs_store_path(s));
-	if (r < 0)
-		return cli_fail(r, "cannot read image %s", name_or_id);
-	return 0;
+	return r < 0 ? image_error(s, name_or_id, r) : 0;
 }
 
 struct list_ctx {
@@ -597,7 +607,7 @@ static int image_deregister(const struct cli *c, int argc, char **argv)
 	size_t i;
 	struct sfs_store *s;
 	struct sfs_txn *t;
-	bool del = false;
+	bool del = false, damaged = false;
 	int o, r;
 
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -612,19 +622,41 @@ static int image_deregister(const struct cli *c, int argc, char **argv)
 	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 	if (r)
 		return r;
-	r = cli_image_load(s, argv[optind], &img);
-	if (r)
+	/* A record that does not decode is still removed by its name: it is
+	 * the way out of a damaged image, and it touches no snapshot. */
+	r = sfs_txn_begin(s, false, &t);
+	if (r == 0) {
+		r = sfs_cat_image_find(t, argv[optind], &img);
+		sfs_txn_abort(t);
+	}
+	if (r == -EBADMSG) {
+		r = sfs_image_init(&img);
+		snprintf(img.name, sizeof(img.name), "%s", argv[optind]);
+	} else if (r < 0) {
+		r = image_error(s, argv[optind], r);
 		goto out_close_store;
+	}
+	if (r < 0) {
+		r = cli_fail(r, "deregister of image %s failed", argv[optind]);
+		goto out_close_store;
+	}
 	r = sfs_txn_begin(s, true, &t);
 	if (r == 0) {
 		r = sfs_cat_image_deregister(t, img.name, del, dereg_cb, &d);
-		if (r == 0)
+		damaged = r == 1;
+		if (r >= 0)
 			r = sfs_txn_commit(t);
 		else
 			sfs_txn_abort(t);
 	}
 	if (r < 0) {
 		r = cli_fail(r, "deregister of image %s failed; nothing was changed", img.name);
+	} else if (damaged) {
+		printf("deregistered image %s (its record was damaged)\n", img.name);
+		if (del)
+			fprintf(stderr, "snapfs: image %s: its damaged record does not say which "
+					"snapshots are its own: none were deleted\n",
+				img.name);
 	} else {
 		json_array_foreach(d.lines, i, line) puts(json_string_value(line));
 		printf("deregistered image %s (%s)\n", img.name, img.id);

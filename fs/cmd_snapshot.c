@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "snapfs/catalog.h"
@@ -30,6 +31,8 @@ static const char snapshot_help[] =
 	"  diff A B [--json]      block ranges that differ between two snapshots\n"
 	"  restore ID DEST [--force] [--progress|--no-progress]\n"
 	"      Write a snapshot to a new file (sparse) or a block device, verified.\n"
+	"      --force replaces an existing file (only once the restore succeeded)\n"
+	"      or writes over a block device; nothing else is ever written.\n"
 	"  delete ID... [--json]\n"
 	"      Remove snapshots from the catalog (all or none); one an image uses is\n"
 	"      refused. 'snapfs gc' then reclaims the space only they used.\n"
@@ -365,6 +368,24 @@ out_store:
 	return r;
 }
 
+/* What a refused restore destination is, for the error line. */
+static const char *dest_kind(const char *path, int err)
+{
+	struct stat st;
+
+	if (err == -EISDIR)
+		return "a directory";
+	if (err == -ELOOP)
+		return "a symbolic link not to a block device";
+	if (lstat(path, &st) == 0 && S_ISCHR(st.st_mode))
+		return "a character device";
+	if (lstat(path, &st) == 0 && S_ISFIFO(st.st_mode))
+		return "a fifo";
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		return "a socket";
+	return "not a regular file or block device";
+}
+
 static int snap_restore(const struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -410,6 +431,13 @@ static int snap_restore(const struct cli *c, int argc, char **argv)
 				 argv[optind], argv[optind + 1]);
 	if (r == -EAGAIN)
 		return cli_error("restore of %s: the snapshot is not completed", argv[optind]);
+	if (r == -EISDIR || r == -ELOOP || r == -ENOTBLK)
+		return cli_error("restore of %s: %s is %s (restore writes only to a regular file or a "
+				 "block device); nothing was written",
+				 argv[optind], argv[optind + 1], dest_kind(argv[optind + 1], r));
+	if (r == -EBUSY)
+		return cli_error("restore of %s: device %s is in use (mounted?)", argv[optind],
+				 argv[optind + 1]);
 	if (r < 0)
 		return cli_fail(r, "restore of %s to %s failed", argv[optind], argv[optind + 1]);
 	return 0;

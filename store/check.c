@@ -17,6 +17,7 @@
 
 #include "snapfs/check.h"
 #include "snapfs/blockmap.h"
+#include "snapfs/image.h"
 #include "snapfs/log.h"
 #include "snapfs/reader.h"
 #include "idset_int.h"
@@ -257,6 +258,23 @@ static int check_volumes(struct ck *c)
 	return sfs_cat_foreach_raw(c->txn, SFS_DBI_VOLUMES, check_volume_cb, c);
 }
 
+static void image_problem(void *ctx, const char *line)
+{
+	report(ctx, "%s", line);
+}
+
+/* Image records: each one decoded and held against the snapshots it maps
+ * (store/image_check.c knows the rules). */
+static int check_images(struct ck *c)
+{
+	int n = sfs_cat_image_verify(c->txn, image_problem, c);
+
+	if (n < 0)
+		return n;
+	c->res->images = (uint64_t)n;
+	return 0;
+}
+
 struct rd {
 	struct ck *c;
 	sfs_progress_fn progress;
@@ -330,6 +348,8 @@ int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void 
 		r = check_volumes(&c);
 	if (r == 0)
 		r = check_snapshots(&c);
+	if (r == 0)
+		r = check_images(&c);
 	if (r == 0)
 		r = sfs_cat_chunk_foreach(c.txn, unref_fn, &c);
 	if (r == 0 && read_data) {

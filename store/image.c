@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "snapfs/image.h"
+#include "snapfs/log.h"
 #include "store_int.h"
 #include "writer_int.h"
 
@@ -226,6 +227,10 @@ int sfs_image_validate(const struct sfs_image *img, char *err, size_t errlen)
 			FAIL("'%s' is not a device name (like sda, vdb, xvdf, nvme0n1)", d->device);
 		if (!sfs_idstr_valid(d->snapshot, "snap-"))
 			FAIL("device %s: '%s' is not a snapshot id", d->device, d->snapshot);
+		if (d->size > SFS_IMAGE_DEVICE_SIZE_MAX)
+			FAIL("device %s: size %" PRIu64 " bytes is larger than the largest device "
+			     "(%" PRIu64 " bytes, 1 EiB)",
+			     d->device, d->size, SFS_IMAGE_DEVICE_SIZE_MAX);
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(img->devices[j].device, d->device))
 				FAIL("device %s is mapped twice", d->device);
@@ -257,6 +262,12 @@ json_t *sfs_image_to_json(const struct sfs_image *img)
 	for (size_t i = 0; i < img->ndevices; i++) {
 		const struct sfs_image_device *d = &img->devices[i];
 
+		/* Beyond the bound a size would not even survive the cast to a
+		 * JSON integer: 2^63 turns negative and no reader takes it. */
+		if (d->size > SFS_IMAGE_DEVICE_SIZE_MAX) {
+			json_decref(devs);
+			return NULL;
+		}
 		if (json_array_append_new(devs, json_pack("{s:s, s:s, s:I, s:s+}", "device",
 							  d->device, "snapshot", d->snapshot,
 							  "size", (json_int_t)d->size, "file",
@@ -296,35 +307,102 @@ static int parse_enum(json_t *o, const char *key, int (*parse)(const char *))
 	return s ? parse(s) : -EINVAL;
 }
 
-static int decode_devices(json_t *arr, struct sfs_image *img)
+#define BAD(...)                                                                                   \
+	do {                                                                                       \
+		snprintf(err, errlen, __VA_ARGS__);                                                \
+		return -EBADMSG;                                                                   \
+	} while (0)
+
+static int decode_devices(json_t *arr, struct sfs_image *img, char *err, size_t errlen)
 {
 	json_t *d;
 	size_t i;
 
 	if (!json_is_array(arr) || json_array_size(arr) > SFS_IMAGE_MAX_DEVICES)
-		return -EBADMSG;
+		BAD("devices is not a list of at most %d mappings", SFS_IMAGE_MAX_DEVICES);
 	json_array_foreach(arr, i, d)
 	{
 		const char *dev = json_string_value(json_object_get(d, "device"));
 		const char *snap = json_string_value(json_object_get(d, "snapshot"));
 		json_t *size = json_object_get(d, "size");
+		json_int_t n;
 		int r;
 
-		if (!dev || !snap || !json_is_integer(size) || json_integer_value(size) <= 0)
-			return -EBADMSG;
-		r = sfs_image_add_device(img, dev, snap, (uint64_t)json_integer_value(size));
+		if (!dev || !snap || !json_is_integer(size))
+			BAD("mapping %zu lacks its device, snapshot or size", i + 1);
+		n = json_integer_value(size);
+		if (n <= 0 || (uint64_t)n > SFS_IMAGE_DEVICE_SIZE_MAX)
+			BAD("device %.*s: size %" JSON_INTEGER_FORMAT
+			    " is out of range (1 to %" PRIu64 " bytes)",
+			    SFS_DEVNAME_MAX, dev, n, SFS_IMAGE_DEVICE_SIZE_MAX);
+		r = sfs_image_add_device(img, dev, snap, (uint64_t)n);
+		if (r == -ENOMEM)
+			return r;
 		if (r < 0)
-			return r == -ENOMEM ? r : -EBADMSG;
+			BAD("mapping %zu: invalid or repeated device name, or invalid snapshot id",
+			    i + 1);
 	}
 	return 0;
 }
 
-int sfs_image_decode(const void *buf, size_t len, struct sfs_image *ret)
+static int decode_fields(json_t *o, struct sfs_image *img, char *err, size_t errlen)
+{
+	json_t *v, *perm, *tags;
+	const char *k;
+	int r;
+
+	if (sfs_json_str(o, "name", true, img->name, sizeof(img->name)) < 0)
+		BAD("name is missing or malformed");
+	if (sfs_json_str(o, "id", true, img->id, sizeof(img->id)) < 0 || !img->id[0])
+		BAD("id is missing or malformed");
+	if (sfs_json_str(o, "root_device", true, img->root_device, sizeof(img->root_device)) < 0)
+		BAD("root_device is missing or malformed");
+	r = sfs_json_strdup(o, "owner", &img->owner);
+	if (r == 0)
+		r = sfs_json_strdup(o, "description", &img->description);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		BAD("owner or description is not a string");
+	r = decode_devices(json_object_get(o, "devices"), img, err, errlen);
+	if (r < 0)
+		return r;
+	v = json_object_get(o, "created");
+	img->arch = parse_enum(o, "architecture", sfs_arch_parse);
+	img->boot_mode = parse_enum(o, "boot_mode", sfs_boot_mode_parse);
+	tags = json_object_get(o, "tags");
+	perm = json_object_get(o, "launch_permissions");
+	if (!json_is_integer(v) || !json_is_object(tags) || !json_is_object(perm) ||
+	    !json_is_boolean(json_object_get(perm, "public")))
+		BAD("created, tags or launch_permissions is missing or malformed");
+	img->created = json_integer_value(v);
+	json_object_foreach(tags, k, v)
+	{
+		if (!json_is_string(v))
+			BAD("a tag value is not a string");
+	}
+	if (json_object_update(img->tags, tags) < 0 ||
+	    json_array_extend(img->users, json_object_get(perm, "users")) < 0 ||
+	    json_array_extend(img->groups, json_object_get(perm, "groups")) < 0) {
+		/* Not arrays (or no memory): validate names the former. */
+		if (!json_is_array(json_object_get(perm, "users")) ||
+		    !json_is_array(json_object_get(perm, "groups")))
+			BAD("launch permissions are malformed");
+		return -ENOMEM;
+	}
+	img->public = json_is_true(json_object_get(perm, "public"));
+	if (sfs_image_validate(img, err, errlen) < 0)
+		return -EBADMSG;
+	return 0;
+}
+
+#undef BAD
+
+int sfs_image_decode_why(const void *buf, size_t len, struct sfs_image *ret, char *err,
+			 size_t errlen)
 {
 	struct sfs_image img;
-	json_t *o, *v, *perm, *tags;
-	const char *k;
-	char err[256];
+	json_t *o, *v;
 	int r;
 
 	r = sfs_image_init(&img);
@@ -334,47 +412,12 @@ int sfs_image_decode(const void *buf, size_t len, struct sfs_image *ret)
 	v = json_object_get(o, "v");
 	if (!json_is_object(o) || !json_is_integer(v) ||
 	    json_integer_value(v) != IMAGE_RECORD_VERSION) {
+		snprintf(err, errlen, "not a version %d image record in JSON",
+			 IMAGE_RECORD_VERSION);
 		r = -EBADMSG;
-		goto out_free_json;
+	} else {
+		r = decode_fields(o, &img, err, errlen);
 	}
-	r = sfs_json_str(o, "name", true, img.name, sizeof(img.name));
-	if (r == 0)
-		r = sfs_json_str(o, "id", true, img.id, sizeof(img.id));
-	if (r == 0)
-		r = sfs_json_str(o, "root_device", true, img.root_device, sizeof(img.root_device));
-	if (r == 0)
-		r = sfs_json_strdup(o, "owner", &img.owner);
-	if (r == 0)
-		r = sfs_json_strdup(o, "description", &img.description);
-	if (r == 0)
-		r = decode_devices(json_object_get(o, "devices"), &img);
-	if (r < 0)
-		goto out_free_json;
-	v = json_object_get(o, "created");
-	img.arch = parse_enum(o, "architecture", sfs_arch_parse);
-	img.boot_mode = parse_enum(o, "boot_mode", sfs_boot_mode_parse);
-	tags = json_object_get(o, "tags");
-	perm = json_object_get(o, "launch_permissions");
-	if (!json_is_integer(v) || !json_is_object(tags) || !json_is_object(perm) ||
-	    !json_is_boolean(json_object_get(perm, "public"))) {
-		r = -EBADMSG;
-		goto out_free_json;
-	}
-	img.created = json_integer_value(v);
-	json_object_foreach(tags, k, v)
-	{
-		if (!json_is_string(v)) {
-			r = -EBADMSG;
-			goto out_free_json;
-		}
-	}
-	json_object_update(img.tags, tags);
-	img.public = json_is_true(json_object_get(perm, "public"));
-	json_array_extend(img.users, json_object_get(perm, "users"));
-	json_array_extend(img.groups, json_object_get(perm, "groups"));
-	if (!img.id[0] || sfs_image_validate(&img, err, sizeof(err)) < 0)
-		r = -EBADMSG;
-out_free_json:
 	json_decref(o);
 	if (r < 0) {
 		sfs_image_release(&img);
@@ -384,6 +427,13 @@ out_free_json:
 	return 0;
 }
 
+int sfs_image_decode(const void *buf, size_t len, struct sfs_image *ret)
+{
+	char err[256];
+
+	return sfs_image_decode_why(buf, len, ret, err, sizeof(err));
+}
+
 /* ---- the catalog ---- */
 
 static int db_get(struct sfs_txn *t, const char *name, MDB_val *v)
@@ -391,11 +441,30 @@ static int db_get(struct sfs_txn *t, const char *name, MDB_val *v)
 	return sfs_cat_get_raw(t, SFS_DBI_IMAGES, name, strlen(name), v);
 }
 
+void sfs_image_key_name(const void *key, size_t len, char ret[SFS_NAME_MAX + 1])
+{
+	const char *k = key;
+	size_t n = len < SFS_NAME_MAX ? len : SFS_NAME_MAX;
+
+	/* A damaged key is shown, not trusted: nothing unprintable reaches a
+	 * log line or a terminal. */
+	for (size_t i = 0; i < n; i++)
+		ret[i] = k[i] > ' ' && k[i] < 0x7f ? k[i] : '?';
+	ret[n] = '\0';
+}
+
 static int db_put(struct sfs_txn *t, const struct sfs_image *img)
 {
-	char *json = sfs_image_encode(img);
+	char err[256], *json;
 	int r;
 
+	/* What no reader would take is never written. */
+	if (sfs_image_validate(img, err, sizeof(err)) < 0 || !img->id[0])
+		return -EINVAL;
+	for (size_t i = 0; i < img->ndevices; i++)
+		if (img->devices[i].size == 0)
+			return -EINVAL;
+	json = sfs_image_encode(img);
 	if (!json)
 		return -ENOMEM;
 	r = sfs_cat_put_raw(t, SFS_DBI_IMAGES, img->name, strlen(img->name), json, strlen(json));
@@ -572,9 +641,18 @@ static int image_iter_cb(void *ctx, const MDB_val *k, const MDB_val *v)
 {
 	struct image_iter *it = ctx;
 	struct sfs_image img;
-	int r = sfs_image_decode(v->mv_data, v->mv_size, &img);
+	char err[256];
+	int r = sfs_image_decode_why(v->mv_data, v->mv_size, &img, err, sizeof(err));
 
-	(void)k;
+	/* One bad record must not hide every other image: skip it, say so
+	 * (check names it too) and let deregister remove it by name. */
+	if (r == -EBADMSG) {
+		char key[SFS_NAME_MAX + 1];
+
+		sfs_image_key_name(k->mv_data, k->mv_size, key);
+		sfs_log(SFS_LOG_WARN, "image %s skipped: its record is damaged: %s", key, err);
+		return 0;
+	}
 	if (r < 0)
 		return r;
 	r = it->fn(it->ctx, &img);
@@ -596,6 +674,12 @@ int sfs_cat_image_deregister(struct sfs_txn *t, const char *name, bool delete_sn
 	int r;
 
 	r = sfs_cat_image_get(t, name, &img);
+	if (r == -EBADMSG) {
+		/* Which snapshots a damaged record maps cannot be trusted:
+		 * remove the record only, never a snapshot on its word. */
+		r = sfs_cat_del_raw(t, SFS_DBI_IMAGES, name, strlen(name));
+		return r < 0 ? r : 1;
+	}
 	if (r < 0)
 		return r;
 	/* Deleted first, so that the image does not count as a user of its

@@ -3,14 +3,25 @@
  * Restore: a snapshot written out through the verifying reader, for hosts
  * where the FUSE mount is not at hand. Holes are found from the map with
  * SEEK_DATA/SEEK_HOLE, so a sparse volume restores in the time of its data.
+ *
+ * A restore destroys nothing it did not create: a file destination is
+ * written to a temporary file of its own, made with O_EXCL beside it, and
+ * renamed over the destination only once complete and durable, so a
+ * failure removes that temporary file and never the destination. A block
+ * device is written in place and never unlinked. Anything else (character
+ * devices such as /dev/null, fifos, sockets, directories, symlinks) is
+ * refused before a byte is written.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <linux/fs.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include "snapfs/check.h"
@@ -19,18 +30,277 @@
 
 #define CHUNK_BYTES (4u << 20)
 
+/* Where the bytes go, and what may be undone on failure. */
+struct dest {
+	int fd;
+	int dirfd;	/* the destination's directory; -1 for a device */
+	char base[256]; /* the destination's name in dirfd */
+	char tmp[256];	/* our temporary file in dirfd; "" once renamed or none */
+	bool is_dev;
+	bool replace; /* a regular file is there and FORCE allows replacing it */
+	mode_t mode;  /* of the file replaced, kept on the new one */
+};
+
+/* The kind of a destination that is neither a regular file nor a block
+ * device, as an error: a directory, a symlink (never followed: the link
+ * and not its target would be replaced) or anything else. */
+static int refuse_type(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return -EISDIR;
+	if (S_ISLNK(mode))
+		return -ELOOP;
+	return -ENOTBLK;
+}
+
+static int open_device(const char *path, uint64_t need, struct dest *d)
+{
+	uint64_t devsize;
+	struct stat st;
+	int r;
+
+	/* O_EXCL on a block device: refused while it is mounted or held. */
+	d->fd = open(path, O_WRONLY | O_EXCL | O_NOFOLLOW | O_CLOEXEC);
+	if (d->fd < 0)
+		return -errno;
+	if (fstat(d->fd, &st) < 0)
+		return -errno;
+	/* Replaced between the lstat and the open. */
+	if (!S_ISBLK(st.st_mode))
+		return refuse_type(st.st_mode);
+	if (ioctl(d->fd, BLKGETSIZE64, &devsize) < 0)
+		return -errno;
+	r = devsize < need ? -EFBIG : 0;
+	d->is_dev = true;
+	return r;
+}
+
+/* A temporary file of our own beside the destination: O_EXCL, so that it
+ * is certainly ours to remove. */
+static int open_temp(struct dest *d)
+{
+	for (int tries = 0; tries < 64; tries++) {
+		uint32_t rnd;
+
+		if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return -errno;
+		snprintf(d->tmp, sizeof(d->tmp), ".%.200s.restore-%08x", d->base, rnd);
+		d->fd = openat(d->dirfd, d->tmp,
+			       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (d->fd >= 0)
+			return 0;
+		d->tmp[0] = '\0';
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+static int open_file(const char *path, int flags, struct dest *d)
+{
+	char *dir_copy = strdup(path), *base_copy = strdup(path);
+	const char *base;
+	struct stat st;
+	int r;
+
+	if (!dir_copy || !base_copy) {
+		r = -ENOMEM;
+		goto out_free;
+	}
+	base = basename(base_copy);
+	if (!*base || !strcmp(base, "/") || !strcmp(base, ".") || !strcmp(base, "..") ||
+	    strlen(base) >= sizeof(d->base)) {
+		r = -EISDIR;
+		goto out_free;
+	}
+	snprintf(d->base, sizeof(d->base), "%s", base);
+	d->dirfd = open(dirname(dir_copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->dirfd < 0) {
+		r = -errno;
+		goto out_free;
+	}
+	r = fstatat(d->dirfd, d->base, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	if (r == 0) {
+		if (!(flags & SFS_RESTORE_FORCE)) {
+			r = -EEXIST;
+			goto out_free;
+		}
+		/* Replaced only by someone who could have written it. O_NONBLOCK:
+		 * should a fifo have taken its place, this must not wait. */
+		int fd = openat(d->dirfd, d->base, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0) {
+			r = -errno;
+			goto out_free;
+		}
+		close(fd);
+		d->replace = true;
+		d->mode = st.st_mode & 07777;
+	} else if (r != -ENOENT) {
+		goto out_free;
+	}
+	r = open_temp(d);
+	if (r == 0 && d->replace && fchmod(d->fd, d->mode) < 0)
+		r = -errno;
+out_free:
+	free(dir_copy);
+	free(base_copy);
+	return r;
+}
+
+/* Opens dest as struct dest says; on failure the caller still runs
+ * close_dest, which removes only what was created here. */
+static int open_dest(const char *path, int flags, uint64_t need, struct dest *d)
+{
+	struct stat st;
+	char *real;
+	int r;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? open_file(path, flags, d) : -errno;
+	if (S_ISREG(st.st_mode))
+		return open_file(path, flags, d);
+	if (S_ISBLK(st.st_mode))
+		return flags & SFS_RESTORE_FORCE ? open_device(path, need, d) : -EEXIST;
+	/* /dev/disk/by-id and /dev/mapper names are links to devices: follow
+	 * a link to a block device only. Replacing a link to a file would
+	 * replace the link, not the file it names. */
+	if (!S_ISLNK(st.st_mode))
+		return refuse_type(st.st_mode);
+	if (stat(path, &st) < 0 || !S_ISBLK(st.st_mode))
+		return -ELOOP;
+	if (!(flags & SFS_RESTORE_FORCE))
+		return -EEXIST;
+	real = realpath(path, NULL);
+	if (!real)
+		return -errno;
+	r = open_device(real, need, d);
+	free(real);
+	return r;
+}
+
+/* Publishes the finished temporary file under the destination's name:
+ * file data first, then the name, then the directory entry. */
+static int commit_file(struct dest *d)
+{
+	int r;
+
+	if (fsync(d->fd) < 0)
+		return -errno;
+	if (d->replace) {
+		struct stat st;
+
+		/* Still the regular file we were allowed to replace? */
+		if (fstatat(d->dirfd, d->base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    !S_ISREG(st.st_mode))
+			return refuse_type(st.st_mode);
+		r = renameat(d->dirfd, d->tmp, d->dirfd, d->base) < 0 ? -errno : 0;
+	} else {
+		r = renameat2(d->dirfd, d->tmp, d->dirfd, d->base, RENAME_NOREPLACE) < 0 ? -errno
+											 : 0;
+		/* A file system without RENAME_NOREPLACE: link(2) refuses too. */
+		if (r == -EINVAL) {
+			r = linkat(d->dirfd, d->tmp, d->dirfd, d->base, 0) < 0 ? -errno : 0;
+			if (r == 0)
+				unlinkat(d->dirfd, d->tmp, 0);
+		}
+	}
+	if (r < 0)
+		return r;
+	d->tmp[0] = '\0';
+	return sfs_fsync_dir(d->dirfd);
+}
+
+static void close_dest(struct dest *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	if (d->tmp[0])
+		unlinkat(d->dirfd, d->tmp, 0);
+	if (d->dirfd >= 0)
+		close(d->dirfd);
+}
+
+/* Copies the snapshot's bytes into fd; a device gets its holes zeroed. */
+static int copy_out(struct sfs_store *s, const struct sfs_snapmap *m, int fd, bool is_dev,
+		    sfs_progress_fn progress, void *progress_ctx)
+{
+	struct sfs_reader *r = NULL;
+	uint8_t *buf = NULL;
+	uint64_t off = 0;
+	int ret;
+
+	ret = sfs_reader_new(s, 8u << 20, &r);
+	if (ret < 0)
+		return ret;
+	buf = malloc(CHUNK_BYTES > m->block_size ? CHUNK_BYTES : m->block_size);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	while (off < m->size) {
+		uint64_t data, hole;
+
+		ret = sfs_reader_seek(r, m, off, SEEK_DATA, &data);
+		if (ret == -ENXIO)
+			data = m->size;
+		else if (ret < 0)
+			goto out;
+		if (is_dev && data > off) {
+			/* A device keeps what it held: zero the hole explicitly. */
+			memset(buf, 0, CHUNK_BYTES);
+			while (off < data) {
+				size_t n =
+				    data - off < CHUNK_BYTES ? (size_t)(data - off) : CHUNK_BYTES;
+				ret = sfs_pwriten(fd, buf, n, off);
+				if (ret < 0)
+					goto out;
+				off += n;
+			}
+		}
+		off = data;
+		if (off >= m->size)
+			break;
+		ret = sfs_reader_seek(r, m, off, SEEK_HOLE, &hole);
+		if (ret < 0)
+			goto out;
+		while (off < hole) {
+			size_t n = hole - off < CHUNK_BYTES ? (size_t)(hole - off) : CHUNK_BYTES;
+			ssize_t got = sfs_reader_pread(r, m, buf, n, off);
+			if (got < 0) {
+				ret = (int)got;
+				goto out;
+			}
+			if ((size_t)got != n) {
+				ret = -EIO;
+				goto out;
+			}
+			ret = sfs_pwriten(fd, buf, n, off);
+			if (ret < 0)
+				goto out;
+			off += n;
+			if (progress)
+				progress(progress_ctx, off, m->size);
+		}
+	}
+	if (!is_dev && ftruncate(fd, (off_t)m->size) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	ret = 0;
+out:
+	free(buf);
+	sfs_reader_free(r);
+	return ret;
+}
+
 int sfs_restore(struct sfs_store *s, const char *id, const char *dest, int flags,
 		sfs_progress_fn progress, void *progress_ctx)
 {
+	struct dest d = {.fd = -1, .dirfd = -1};
 	struct sfs_snapshot sn;
 	struct sfs_snapmap m;
-	struct sfs_reader *r = NULL;
 	struct sfs_txn *t;
-	struct stat st;
-	bool is_dev = false, created = false;
-	uint8_t *buf = NULL;
-	uint64_t off = 0;
-	int fd = -1, ret;
+	int ret;
 
 	ret = sfs_txn_begin(s, false, &t);
 	if (ret < 0)
@@ -46,94 +316,19 @@ int sfs_restore(struct sfs_store *s, const char *id, const char *dest, int flags
 	sfs_snapmap_from_snapshot(&sn, &m);
 	sfs_snapshot_release(&sn);
 
-	if (stat(dest, &st) == 0 && S_ISBLK(st.st_mode)) {
-		uint64_t devsize;
-		fd = open(dest, O_WRONLY | O_CLOEXEC);
-		if (fd < 0)
-			return -errno;
-		if (ioctl(fd, BLKGETSIZE64, &devsize) == 0 && devsize < m.size) {
-			close(fd);
-			return -EFBIG;
-		}
-		is_dev = true;
-	} else {
-		int oflags = O_WRONLY | O_CREAT | O_CLOEXEC | O_TRUNC;
-		if (!(flags & SFS_RESTORE_FORCE))
-			oflags |= O_EXCL;
-		fd = open(dest, oflags, 0644);
-		if (fd < 0)
-			return -errno;
-		created = true;
-	}
-	ret = sfs_reader_new(s, 8u << 20, &r);
+	ret = open_dest(dest, flags, m.size, &d);
 	if (ret < 0)
-		goto out;
-	buf = malloc(CHUNK_BYTES > m.block_size ? CHUNK_BYTES : m.block_size);
-	if (!buf) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	while (off < m.size) {
-		uint64_t data, hole;
-
-		ret = sfs_reader_seek(r, &m, off, SEEK_DATA, &data);
-		if (ret == -ENXIO)
-			data = m.size;
-		else if (ret < 0)
-			goto out;
-		if (is_dev && data > off) {
-			/* A device keeps what it held: zero the hole explicitly. */
-			memset(buf, 0, CHUNK_BYTES);
-			while (off < data) {
-				size_t n = data - off < CHUNK_BYTES ? (size_t)(data - off) : CHUNK_BYTES;
-				ret = sfs_pwriten(fd, buf, n, off);
-				if (ret < 0)
-					goto out;
-				off += n;
-			}
-		}
-		off = data;
-		if (off >= m.size)
-			break;
-		ret = sfs_reader_seek(r, &m, off, SEEK_HOLE, &hole);
-		if (ret < 0)
-			goto out;
-		while (off < hole) {
-			size_t n = hole - off < CHUNK_BYTES ? (size_t)(hole - off) : CHUNK_BYTES;
-			ssize_t got = sfs_reader_pread(r, &m, buf, n, off);
-			if (got < 0) {
-				ret = (int)got;
-				goto out;
-			}
-			if ((size_t)got != n) {
-				ret = -EIO;
-				goto out;
-			}
-			ret = sfs_pwriten(fd, buf, n, off);
-			if (ret < 0)
-				goto out;
-			off += n;
-			if (progress)
-				progress(progress_ctx, off, m.size);
-		}
-	}
-	if (!is_dev && ftruncate(fd, (off_t)m.size) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	if (fsync(fd) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	if (progress)
+		goto out_close_dest;
+	ret = copy_out(s, &m, d.fd, d.is_dev, progress, progress_ctx);
+	if (ret < 0)
+		goto out_close_dest;
+	if (d.is_dev)
+		ret = fsync(d.fd) < 0 ? -errno : 0;
+	else
+		ret = commit_file(&d);
+	if (ret == 0 && progress)
 		progress(progress_ctx, m.size, m.size);
-	ret = 0;
-out:
-	free(buf);
-	sfs_reader_free(r);
-	if (fd >= 0)
-		close(fd);
-	if (ret < 0 && created)
-		unlink(dest);
+out_close_dest:
+	close_dest(&d);
 	return ret;
 }

@@ -2,9 +2,10 @@
 /*
  * Verification of a store, and restoring a snapshot to a file or device.
  *
- * sfs_check walks the catalog (every record must decode), the chunk index
- * (every location must lie inside its pack), every completed snapshot's
- * map (every page fetched and verified, every block id present in the
+ * sfs_check walks the catalog (every record must decode; every image
+ * record must also map existing, completed snapshots that fit its
+ * devices), the chunk index (every location must lie inside its pack),
+ * every completed snapshot's map (every page fetched and verified, every block id present in the
  * index) and, with read_data, every chunk (read, decompressed, re-hashed).
  * Each problem is reported once through the callback as one line naming
  * the object. Single-threaded.
@@ -19,7 +20,7 @@
 #include "snapfs/store.h"
 
 struct sfs_check_result {
-	uint64_t volumes, snapshots, pending;
+	uint64_t volumes, snapshots, pending, images;
 	uint64_t chunks, map_pages, chunks_read;
 	uint64_t unreferenced, unreferenced_bytes;
 	uint64_t problems;
@@ -33,16 +34,23 @@ int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void 
 	      sfs_progress_fn progress, void *progress_ctx, struct sfs_check_result *ret);
 
 enum sfs_restore_flags {
-	SFS_RESTORE_FORCE = 1, /* overwrite an existing regular file */
+	SFS_RESTORE_FORCE = 1, /* replace an existing regular file, write a block device */
 };
 
 /*
- * Writes snapshot `id` to dest: a new regular file (sparse: zero blocks
- * are holes) or an existing block device (zero blocks are written as
- * zeros, since a device keeps old data). Every block is verified before it
- * is written; on any error a file dest is removed, so no partial or wrong
- * file is left. Errors: -ENOENT (no such snapshot), -EEXIST (dest exists,
- * no FORCE), -ENOSPC, -EBADMSG (corrupt chunk, logged), -errno.
+ * Writes snapshot `id` to dest: a regular file (sparse: zero blocks are
+ * holes) or, with FORCE, an existing block device (zero blocks are written
+ * as zeros, since a device keeps old data; a link to a block device, as in
+ * /dev/disk/by-id, is followed). Every block is verified before it is
+ * written. A file is written to a temporary file created beside dest and
+ * renamed over it only once complete and synced, so on any error dest is
+ * as it was (absent, or the old file) and only the temporary file is
+ * removed; a replaced file keeps its mode. A device is never unlinked.
+ * Errors: -ENOENT (no such snapshot), -EAGAIN (not completed), -EEXIST
+ * (dest exists, no FORCE), -EISDIR, -ELOOP (a symlink not to a block
+ * device), -ENOTBLK (a character device, fifo or socket: never written),
+ * -EFBIG (device smaller than the snapshot), -EBUSY (device in use),
+ * -ENOSPC, -EBADMSG (corrupt chunk, logged), -errno.
  */
 int sfs_restore(struct sfs_store *s, const char *id, const char *dest, int flags,
 		sfs_progress_fn progress, void *progress_ctx);

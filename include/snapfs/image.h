@@ -27,6 +27,9 @@
 
 #define SFS_DEVNAME_MAX	      15 /* "nvme12n12p12" fits */
 #define SFS_IMAGE_MAX_DEVICES 64
+/* The largest size a device may show: 1 EiB, far beyond any disk, and
+ * small enough for every off_t and signed JSON integer on the way. */
+#define SFS_IMAGE_DEVICE_SIZE_MAX (UINT64_C(1) << 60)
 
 enum sfs_image_arch {
 	SFS_ARCH_X86_64 = 0,
@@ -101,16 +104,23 @@ const struct sfs_image_device *sfs_image_device(const struct sfs_image *img, con
 
 /*
  * Checks what a record must satisfy on its own: valid name and id, at
- * least one device, unique valid device names, a root device that is
+ * least one device, unique valid device names, sizes of at most
+ * SFS_IMAGE_DEVICE_SIZE_MAX (0 is allowed here: create fills it from the
+ * snapshot), a root device that is
  * mapped, a known architecture and boot mode and a combination of the two
  * that exists (uefi on i386 and bios on arm64 do not). Returns 0 or
  * -EINVAL with one line in err (errlen bytes) saying what is wrong.
  */
 int sfs_image_validate(const struct sfs_image *img, char *err, size_t errlen);
 
-/* -EBADMSG for anything that is not a valid record. */
+/* -EBADMSG for anything that is not a valid record (a device size of 0
+ * or above SFS_IMAGE_DEVICE_SIZE_MAX included), or -ENOMEM. */
 int sfs_image_decode(const void *buf, size_t len, struct sfs_image *ret);
-char *sfs_image_encode(const struct sfs_image *img); /* malloc'd JSON or NULL */
+/* The same, with one line in err (errlen bytes) saying what is wrong. */
+int sfs_image_decode_why(const void *buf, size_t len, struct sfs_image *ret, char *err,
+			 size_t errlen);
+/* malloc'd JSON, or NULL (no memory, or a size above the maximum). */
+char *sfs_image_encode(const struct sfs_image *img);
 /* The record as shown by `image show --json` and in image.json: a new
  * reference, or NULL on allocation failure. */
 json_t *sfs_image_to_json(const struct sfs_image *img);
@@ -188,8 +198,23 @@ int sfs_cat_image_update(struct sfs_txn *t, const struct sfs_image *img);
 
 typedef int (*sfs_image_fn)(void *ctx, const struct sfs_image *img);
 /* Every image in name order; fn returns non-zero to stop (that value is
- * returned). A damaged record stops the walk with -EBADMSG. */
+ * returned). A record that does not decode is skipped and logged (a
+ * warning naming it), so that one damaged image hides no other. */
 int sfs_cat_image_foreach(struct sfs_txn *t, sfs_image_fn fn, void *ctx);
+
+typedef void (*sfs_image_problem_fn)(void *ctx, const char *line);
+/*
+ * For check: decodes every image record and checks it against the
+ * catalog (its key is its name; every snapshot it maps exists, is
+ * completed and is no larger than its device). Each problem is one line
+ * through fn naming the image. Returns the number of records, or -errno
+ * when the walk could not run.
+ */
+int sfs_cat_image_verify(struct sfs_txn *t, sfs_image_problem_fn fn, void *ctx);
+
+/* An image database key as a printable name for messages (unprintable
+ * bytes become '?', cut at SFS_NAME_MAX). */
+void sfs_image_key_name(const void *key, size_t len, char ret[SFS_NAME_MAX + 1]);
 
 /*
  * Whether a registered image maps snapshot snap_id. Returns 1 and the
@@ -208,7 +233,9 @@ typedef void (*sfs_deregister_fn)(void *ctx, const char *snap_id, bool deleted,
  * snapshots are removed from the catalog too, except those another image
  * still maps (fn, if given, hears about each: deleted, or kept and for
  * which image); their space is reclaimed by gc. Bumps the generation.
- * -ENOENT when there is no such image.
+ * Returns 0; 1 when the record was damaged (sfs_cat_image_get says
+ * -EBADMSG): it is removed by name and no snapshot is touched, since
+ * what it maps cannot be trusted; -ENOENT when there is no such image.
  */
 int sfs_cat_image_deregister(struct sfs_txn *t, const char *name, bool delete_snapshots,
 			     sfs_deregister_fn fn, void *ctx);

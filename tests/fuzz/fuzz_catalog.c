@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * libFuzzer target for the catalog decoders: chunk locations (binary) and
- * volume and snapshot records (JSON), as a damaged LMDB file could hand
- * them over. Whatever decodes must hold the documented bounds and survive
+ * volume, snapshot and image records (JSON), as a damaged LMDB file could
+ * hand them over. Whatever decodes must hold the documented bounds and survive
  * an encode/decode round trip unchanged.
  */
 #include <stdint.h>
@@ -10,6 +10,37 @@
 #include <string.h>
 
 #include "snapfs/catalog.h"
+#include "snapfs/image.h"
+
+static void check_image(const uint8_t *buf, size_t size)
+{
+	struct sfs_image img, img2;
+	char *s;
+
+	if (sfs_image_decode(buf, size, &img) != 0)
+		return;
+	if (!sfs_name_valid(img.name) || img.ndevices == 0 ||
+	    img.ndevices > SFS_IMAGE_MAX_DEVICES)
+		abort();
+	for (size_t i = 0; i < img.ndevices; i++)
+		if (img.devices[i].size == 0 || img.devices[i].size > SFS_IMAGE_DEVICE_SIZE_MAX ||
+		    !sfs_devname_valid(img.devices[i].device))
+			abort();
+	s = sfs_image_encode(&img);
+	if (!s)
+		abort();
+	if (sfs_image_decode(s, strlen(s), &img2) != 0)
+		abort();
+	if (strcmp(img.name, img2.name) || strcmp(img.id, img2.id) ||
+	    img.ndevices != img2.ndevices || img.created != img2.created)
+		abort();
+	for (size_t i = 0; i < img.ndevices; i++)
+		if (img.devices[i].size != img2.devices[i].size)
+			abort();
+	free(s);
+	sfs_image_release(&img);
+	sfs_image_release(&img2);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -88,6 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_loc(copy, size);
 	check_volume(copy, size);
 	check_snapshot(copy, size);
+	check_image(copy, size);
 	free(copy);
 	return 0;
 }

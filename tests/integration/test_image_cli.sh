@@ -82,6 +82,11 @@ grep -q "no-such-user-xq" <<<"$ERR" || soft_fail "unknown user not named: $ERR"
 expect_error 1 sfs image create bad --device sda="$ROOT" --group no-such-group-xq
 expect_error 1 sfs image create bad --device sda="$ROOT:1M"
 grep -q "smaller" <<<"$ERR" || soft_fail "size below the snapshot: $ERR"
+# 2^63 bytes: once accepted and stored as a negative JSON integer, after
+# which no image could be listed.
+expect_error 1 sfs image create bad --device sda="$ROOT:8388608T"
+grep -q "device sda: size .* larger" <<<"$ERR" || soft_fail "size 2^63 not refused as such: $ERR"
+sfs image list >/dev/null || soft_fail "image list fails after a refused size"
 expect_error 1 sfs image create bad --device sda=snap-xyz
 expect_error 1 sfs image create bad --device sda="$T/missing.img"
 expect_error 1 sfs image create .bad --device sda="$ROOT"
@@ -196,4 +201,46 @@ sfs image show web >/dev/null 2>&1 && fail "web still registered"
 sfs image deregister web2 >/dev/null || fail "deregister without snapshots"
 sfs snapshot show "$ROOT" >/dev/null || fail "deregister without --delete-snapshots deleted"
 sfs check >/dev/null || fail "check after deregister"
+
+log "a damaged image record hides no other image; check names it; deregister removes it"
+if command -v mdb_dump >/dev/null && command -v mdb_load >/dev/null; then
+	# The record an unbounded size left behind: 2^63 as a signed integer.
+	{
+		mdb_dump -p -s images "$STORE/catalog" | sed '/^HEADER=END$/q'
+		echo " huge"
+		echo " {\"architecture\":\"x86_64\",\"boot_mode\":\"bios\",\"created\":1,\"devices\":[{\"device\":\"sda\",\"size\":-9223372036854775808,\"snapshot\":\"$ROOT\"}],\"id\":\"ami-0123456789abcdef0\",\"launch_permissions\":{\"groups\":[],\"public\":false,\"users\":[]},\"name\":\"huge\",\"root_device\":\"sda\",\"tags\":{},\"v\":1}"
+		echo "DATA=END"
+	} >"$T/huge.dump"
+	mdb_load -f "$T/huge.dump" -s images "$STORE/catalog" || fail "mdb_load"
+	sfs image list >"$T/list.out" 2>"$T/list.err" || fail "image list fails: $(cat "$T/list.err")"
+	grep -q "^src " "$T/list.out" || soft_fail "image list lost src: $(cat "$T/list.out")"
+	grep -q "huge" "$T/list.out" && soft_fail "image list shows the damaged record"
+	grep -q "image huge skipped" "$T/list.err" || soft_fail "the skipped record is not logged"
+	sfs image list --json >/dev/null 2>&1 || soft_fail "image list --json fails"
+	expect_error 1 sfs image show huge
+	grep -q "damaged" <<<"$ERR" || soft_fail "show of a damaged image: $ERR"
+	rc=0
+	sfs check >"$T/check.out" 2>&1 || rc=$?
+	[ $rc -eq 1 ] || soft_fail "check exited $rc with a damaged image record: $(cat "$T/check.out")"
+	grep -q "image huge: record is damaged: device sda: size -9223372036854775808 is out of range" \
+		"$T/check.out" || soft_fail "check does not name the damaged image: $(cat "$T/check.out")"
+	mkdir "$T/mnt-dmg"
+	track_mount "$T/mnt-dmg"
+	"$SNAPFS" --store "$STORE" mount "$T/mnt-dmg" 2>/dev/null || fail "mount"
+	for _ in $(seq 100); do
+		[ -e "$T/mnt-dmg/images/src/image.json" ] && break
+		sleep 0.1
+	done
+	[ -e "$T/mnt-dmg/images/src/image.json" ] || soft_fail "the mount's images/ lost src"
+	[ -e "$T/mnt-dmg/images/huge" ] && soft_fail "the mount shows the damaged image"
+	umount "$T/mnt-dmg"
+	sfs image deregister huge --delete-snapshots >"$T/dereg.txt" 2>"$T/dereg.err" ||
+		fail "deregister of a damaged record: $(cat "$T/dereg.err")"
+	grep -q "none were deleted" "$T/dereg.err" || soft_fail "deregister: $(cat "$T/dereg.err")"
+	sfs snapshot show "$ROOT" >/dev/null || fail "deregister of a damaged record deleted a snapshot"
+	expect_error 1 sfs image show huge
+	sfs check >/dev/null || fail "check after deregistering the damaged record"
+else
+	log "mdb_dump/mdb_load missing: damaged-record part skipped"
+fi
 exit 0

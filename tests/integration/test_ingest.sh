@@ -225,7 +225,9 @@ truncate -s 256M "$T/dev.img"
 head -c 1M /dev/urandom | dd of="$T/dev.img" bs=1M seek=3 conv=notrunc status=none
 LOOP=$(losetup -f --show "$T/dev.img")
 track_loop "$LOOP"
-sfs snapshot restore "$ID2" "$LOOP"
+# Writing over a device needs --force, as replacing a file does.
+expect_error 1 sfs snapshot restore "$ID2" "$LOOP"
+sfs snapshot restore "$ID2" "$LOOP" --force
 losetup -d "$LOOP"
 assert_eq "$(sha "$T/dev.img")" "$SHA2" "restore onto a block device"
 

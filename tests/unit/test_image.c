@@ -4,7 +4,8 @@
  * validation and round trips (and rejection of damaged records), create
  * against the catalog (unknown, pending and too-large snapshots, taken
  * names), images made in a writer session together with their
- * snapshots, deregister with shared snapshots, and launch permissions.
+ * snapshots, deregister with shared snapshots, damaged records (skipped
+ * by listings, removable, named by check), and launch permissions.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,9 +18,11 @@
 
 #include <criterion/criterion.h>
 
+#include "snapfs/check.h"
 #include "snapfs/image.h"
 #include "snapfs/ingest.h"
 #include "fixture.h"
+#include "store_int.h" /* the raw catalog API: records no encoder would write */
 
 /* A completed snapshot of `size` bytes of text, as volume `volume`. */
 static void make_snapshot(const char *volume, size_t size, uint64_t seed, char id[SFS_IDSTR_SIZE])
@@ -429,6 +432,125 @@ Test(image, deregister_keeps_shared_snapshots, .init = fx_setup, .fini = fx_tear
 	cr_assert_eq(sfs_txn_commit(t), 0);
 	sfs_image_release(&a);
 	sfs_image_release(&b);
+}
+
+/* A record as the encoder wrote one before sizes were bounded: 2^63 cast
+ * to a signed JSON integer. */
+static void put_raw_image(const char *name, const char *json)
+{
+	struct sfs_txn *t;
+
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_put_raw(t, SFS_DBI_IMAGES, name, strlen(name), json, strlen(json)), 0);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+}
+
+static int list_names_cb(void *ctx, const struct sfs_image *img)
+{
+	char *names = ctx;
+
+	strcat(names, img->name);
+	strcat(names, " ");
+	return 0;
+}
+
+struct problems {
+	char text[4096];
+	int n;
+};
+
+static void problem_cb(void *ctx, const char *line)
+{
+	struct problems *p = ctx;
+
+	p->n++;
+	strncat(p->text, line, sizeof(p->text) - strlen(p->text) - 2);
+	strcat(p->text, "\n");
+}
+
+Test(image, size_out_of_range_refused, .init = fx_setup, .fini = fx_teardown)
+{
+	struct sfs_image img;
+	char snap[SFS_IDSTR_SIZE], err[256];
+
+	make_snapshot("root", 70000, 1, snap);
+	image_with(&img, "huge", "sda", snap);
+	img.devices[0].size = UINT64_C(1) << 63;
+	cr_assert_eq(sfs_image_validate(&img, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "device sda") && strstr(err, "larger"), "%s", err);
+	cr_assert_eq(create(&img, err, sizeof(err)), -EINVAL);
+	snprintf(img.id, sizeof(img.id), "ami-0123456789abcdef0");
+	cr_assert_null(sfs_image_encode(&img), "an out-of-range size must not be encoded");
+	img.devices[0].size = SFS_IMAGE_DEVICE_SIZE_MAX;
+	img.id[0] = '\0';
+	cr_assert_eq(create(&img, err, sizeof(err)), 0, "%s", err);
+	sfs_image_release(&img);
+}
+
+Test(image, damaged_record_skipped_deregistered_and_checked, .init = fx_setup,
+     .fini = fx_teardown)
+{
+	struct sfs_check_result res;
+	struct problems pr = {0};
+	struct sfs_snapshot sn;
+	struct sfs_image img;
+	struct sfs_txn *t;
+	char snap[SFS_IDSTR_SIZE], err[256], json[1024], names[256] = "";
+
+	make_snapshot("root", 70000, 1, snap);
+	image_with(&img, "good", "sda", snap);
+	cr_assert_eq(create(&img, err, sizeof(err)), 0, "%s", err);
+	sfs_image_release(&img);
+	snprintf(json, sizeof(json),
+		 "{\"v\":1,\"id\":\"ami-0123456789abcdef1\",\"name\":\"huge\",\"created\":1,"
+		 "\"architecture\":\"x86_64\",\"boot_mode\":\"bios\",\"root_device\":\"sda\","
+		 "\"devices\":[{\"device\":\"sda\",\"snapshot\":\"%s\","
+		 "\"size\":-9223372036854775808}],\"tags\":{},\"launch_permissions\":"
+		 "{\"public\":false,\"users\":[],\"groups\":[]}}",
+		 snap);
+	put_raw_image("huge", json);
+	put_raw_image("junk", "{not json");
+	/* Decodes, but maps a snapshot the catalog does not have. */
+	snprintf(json, sizeof(json),
+		 "{\"v\":1,\"id\":\"ami-0123456789abcdef2\",\"name\":\"orphan\",\"created\":1,"
+		 "\"architecture\":\"x86_64\",\"boot_mode\":\"bios\",\"root_device\":\"sda\","
+		 "\"devices\":[{\"device\":\"sda\",\"snapshot\":\"snap-0123456789abcdef0\","
+		 "\"size\":4096}],\"tags\":{},\"launch_permissions\":"
+		 "{\"public\":false,\"users\":[],\"groups\":[]}}");
+	put_raw_image("orphan", json);
+
+	/* Listing skips the damaged records and shows every other one. */
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_cat_image_foreach(t, list_names_cb, names), 0);
+	cr_assert_str_eq(names, "good orphan ");
+	cr_assert_eq(sfs_cat_image_get(t, "huge", &img), -EBADMSG);
+	sfs_txn_abort(t);
+
+	/* check names each bad image. */
+	cr_assert_eq(sfs_check(fx_store, false, problem_cb, &pr, NULL, NULL, &res), 0);
+	cr_assert_eq(res.images, 4);
+	cr_assert_eq(pr.n, 3, "%s", pr.text);
+	cr_assert(strstr(pr.text, "image huge: record is damaged: device sda: size") &&
+		      strstr(pr.text, "out of range"),
+		  "%s", pr.text);
+	cr_assert(strstr(pr.text, "image junk: record is damaged"), "%s", pr.text);
+	cr_assert(strstr(pr.text, "image orphan: device sda maps snapshot snap-0123456789abcdef0, "
+				  "which does not exist"),
+		  "%s", pr.text);
+
+	/* Deregister removes a damaged record by name and no snapshot. */
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_image_deregister(t, "huge", true, NULL, NULL), 1);
+	cr_assert_eq(sfs_cat_image_deregister(t, "junk", false, NULL, NULL), 1);
+	cr_assert_eq(sfs_cat_image_deregister(t, "orphan", false, NULL, NULL), 0);
+	cr_assert_eq(sfs_cat_image_get(t, "huge", &img), -ENOENT);
+	cr_assert_eq(sfs_cat_snapshot_get(t, snap, &sn), 0, "a damaged record deleted a snapshot");
+	sfs_snapshot_release(&sn);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+	memset(&pr, 0, sizeof(pr));
+	cr_assert_eq(sfs_check(fx_store, false, problem_cb, &pr, NULL, NULL, &res), 0);
+	cr_assert_eq(pr.n, 0, "%s", pr.text);
+	cr_assert_eq(res.images, 1);
 }
 
 Test(image, permission_lists)
