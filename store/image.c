@@ -330,10 +330,8 @@ int sfs_image_decode(const void *buf, size_t len, struct sfs_image *ret)
 	r = sfs_image_init(&img);
 	if (r < 0)
 		return r;
-	o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
-	v = json_object_get(o, "v");
-	if (!json_is_object(o) || !json_is_integer(v) ||
-	    json_integer_value(v) != IMAGE_RECORD_VERSION) {
+	o = sfs_record_loads(buf, len, IMAGE_RECORD_VERSION, NULL);
+	if (!o) {
 		r = -EBADMSG;
 		goto out_free_json;
 	}
