@@ -49,14 +49,11 @@ const char *cli_bad_arg(char **argv);
 /* True when argv has --help/-h before any "--". */
 bool cli_wants_help(int argc, char **argv);
 
-/* Runs fn(ctx) in a child process and returns its exit status; a child
- * that dies of SIGSEGV, SIGBUS and the like (a damaged catalog can make
- * LMDB do that) becomes one line on stderr naming `what` and the store,
- * and status 1 (fs/guard.c). */
-int cli_run_guarded(const char *what, const char *store_path, int (*fn)(void *ctx), void *ctx);
-/* For a daemon that cannot run in a child of its own (the mount): a fatal
- * signal is logged as one line (stderr and syslog) and ends it with 1. */
-void cli_guard_fatal_signals(const char *store_path);
+/* A fault (SIGSEGV, SIGBUS, ...; a damaged catalog can make LMDB fault)
+ * becomes one line on stderr, and syslog when asked, naming `what` and
+ * the store, and exit status 1 (fs/guard.c). Call once per process,
+ * before the store is opened; the strings are copied. */
+void cli_guard_fatal_signals(const char *what, const char *store_path, bool to_syslog);
 
 /* getopt_long values of the options many commands share, above any char. */
 enum { CLI_OPT_JSON = 0x100, CLI_OPT_PROGRESS, CLI_OPT_NO_PROGRESS };

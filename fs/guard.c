@@ -1,107 +1,58 @@
 // SPDX-License-Identifier: MIT
 /*
- * Crash containment for the command line. LMDB maps the catalog and
- * trusts its pages: a catalog whose bytes were changed on disk can make
- * the library read out of bounds and die with SIGSEGV or SIGBUS before
- * any check of ours sees a record. So every command runs in a child
- * process; the parent only waits, forwards the signals a user sends, and
- * turns a fatal signal of the child into one clear line and exit status 1
- * instead of a core dump. The child dies with the parent (PR_SET_PDEATHSIG),
- * so that kill -9 of the command a user started still stops the writer.
+ * Crash containment for the command line and the mount daemon. LMDB maps
+ * the catalog and trusts its pages: a catalog whose bytes were changed on
+ * disk can make the library read out of bounds and fault before any check
+ * of ours sees a record. Validating every page first would mean writing
+ * LMDB's page format a second time, so instead a fault becomes one line
+ * that names the store and says what to do, and exit status 1: no core
+ * dump, no half-written output taken for a result. The handler does only
+ * async-signal-safe work (write, _exit) and runs on its own stack, so a
+ * fault from a runaway recursion is reported too. The process keeps its
+ * pid and dies as soon as it faults: a writer killed or faulted leaves the
+ * store exactly as kill -9 does, which recovery handles.
  */
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "cli.h"
 
-static volatile pid_t child_pid;
-
-static void forward(int sig)
-{
-	if (child_pid > 0)
-		kill(child_pid, sig);
-}
-
-static bool is_fault(int sig)
-{
-	return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE ||
-	       sig == SIGABRT;
-}
-
-int cli_run_guarded(const char *what, const char *store_path, int (*fn)(void *ctx), void *ctx)
-{
-	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
-	struct sigaction sa = { .sa_handler = forward };
-	pid_t parent = getpid(), pid;
-	int status;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) /* no process to spare: run unguarded rather than not at all */
-		return fn(ctx);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1); /* the parent died before the line above */
-		exit(fn(ctx)); /* exit, not _exit: stdio buffers must reach the pipe */
-	}
-	child_pid = pid;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
-		sigaction(forwarded[i], &sa, NULL);
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR)
-			return cli_fail(-errno, "%s: cannot wait for the command", what);
-	}
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status) && is_fault(WTERMSIG(status))) {
-		fprintf(stderr,
-			"snapfs %s: crashed reading the store %s (%s): its catalog is damaged; "
-			"see README \"Recovering a damaged catalog\"\n",
-			what, store_path ? store_path : "", strsignal(WTERMSIG(status)));
-		return 1;
-	}
-	/* Killed by a user's signal: end the same way, so the shell sees it. */
-	signal(WTERMSIG(status), SIG_DFL);
-	raise(WTERMSIG(status));
-	return 128 + WTERMSIG(status);
-}
-
-static const char *fatal_store = "";
+static char fatal_msg[1024];
+static size_t fatal_len;
+static bool fatal_syslog;
 
 static void on_fatal(int sig)
 {
-	char msg[512];
-	int n = snprintf(msg, sizeof(msg),
-			 "snapfs mount: crashed reading the store %s (signal %d): its catalog is "
-			 "damaged; see README \"Recovering a damaged catalog\"\n",
-			 fatal_store, sig);
-
-	/* Dying anyway: syslog is not async-signal-safe, but a daemon has no
-	 * other place where the admin will look. */
-	if (n > 0) {
-		if (write(STDERR_FILENO, msg, (size_t)n) < 0)
-			n = 0;
-		syslog(LOG_ERR, "%s", msg);
-	}
+	(void)sig;
+	if (write(STDERR_FILENO, fatal_msg, fatal_len) < 0)
+		fatal_len = 0;
+	/* syslog is not async-signal-safe, but a daemon has no other place
+	 * where an admin would look, and the process ends here either way. */
+	if (fatal_syslog)
+		syslog(LOG_ERR, "%s", fatal_msg);
 	_exit(1);
 }
 
-void cli_guard_fatal_signals(const char *store_path)
+void cli_guard_fatal_signals(const char *what, const char *store_path, bool to_syslog)
 {
 	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE };
-	struct sigaction sa = { .sa_handler = on_fatal, .sa_flags = SA_RESETHAND };
+	static char altstack[64 << 10];
+	stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack) };
+	struct sigaction sa = { .sa_handler = on_fatal, .sa_flags = SA_RESETHAND | SA_ONSTACK };
+	int n;
 
-	fatal_store = store_path;
+	/* The message is made now: nothing may be formatted in the handler. */
+	n = snprintf(fatal_msg, sizeof(fatal_msg),
+		     "snapfs %s: crashed reading the store %s: its catalog is damaged; see "
+		     "README \"Recovering a damaged catalog\"\n",
+		     what, store_path ? store_path : "");
+	fatal_len = n < 0 ? 0 : (size_t)n < sizeof(fatal_msg) ? (size_t)n : sizeof(fatal_msg) - 1;
+	fatal_syslog = to_syslog;
+	sigaltstack(&ss, NULL);
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		sigaction(sigs[i], &sa, NULL);

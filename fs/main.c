@@ -59,20 +59,6 @@ struct command {
 	int (*fn)(const struct cli *c, int argc, char **argv);
 };
 
-struct invocation {
-	const struct command *cmd;
-	const struct cli *c;
-	int argc;
-	char **argv;
-};
-
-static int invoke(void *ctx)
-{
-	const struct invocation *in = ctx;
-
-	return in->cmd->fn(in->c, in->argc, in->argv);
-}
-
 static const struct command commands[] = {
 	{ "init", cmd_init },
 	{ "info", cmd_info },
@@ -127,13 +113,9 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[optind], commands[i].name)) {
 			int first = optind;
 
-			struct invocation in = { &commands[i], &c, argc - first, argv + first };
-
 			optind = 0; /* each command runs getopt afresh on its own argv */
-			/* The mount forks its own daemon, which guards itself. */
-			if (commands[i].fn == cmd_mount)
-				return invoke(&in);
-			return cli_run_guarded(commands[i].name, c.store_path, invoke, &in);
+			cli_guard_fatal_signals(commands[i].name, c.store_path, false);
+			return commands[i].fn(&c, argc - first, argv + first);
 		}
 	}
 	/* mount.fuse3 runs "snapfs STORE MOUNTPOINT -o OPTIONS". */

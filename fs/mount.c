@@ -403,7 +403,7 @@ static int serve(const struct sfs_mount_opts *o, const char *store, const char *
 	mt.uid = getuid();
 	mt.gid = getgid();
 	mt.mount_time = (int64_t)time(NULL);
-	cli_guard_fatal_signals(store);
+	cli_guard_fatal_signals("mount", store, true);
 	r = sfs_store_open(store, SFS_OPEN_READ, &mt.store);
 	if (r < 0)
 		return sfs_log_errno(r, "cannot open store %s", store);
