@@ -47,6 +47,12 @@ const char *cli_bad_arg(char **argv);
 /* True when argv has --help/-h before any "--". */
 bool cli_wants_help(int argc, char **argv);
 
+/* A fault (SIGSEGV, SIGBUS, ...; a damaged catalog can make LMDB fault)
+ * becomes one line on stderr, and syslog when asked, naming `what` and
+ * the store, and exit status 1 (fs/guard.c). Call once per process,
+ * before the store is opened; the strings are copied. */
+void cli_guard_fatal_signals(const char *what, const char *store_path, bool to_syslog);
+
 /* getopt_long values of the options many commands share, above any char. */
 enum { CLI_OPT_JSON = 0x100, CLI_OPT_PROGRESS, CLI_OPT_NO_PROGRESS };
 #define CLI_OPTION_JSON { "json", no_argument, NULL, CLI_OPT_JSON }

@@ -114,6 +114,7 @@ int main(int argc, char **argv)
 			int first = optind;
 
 			optind = 0; /* each command runs getopt afresh on its own argv */
+			cli_guard_fatal_signals(commands[i].name, c.store_path, false);
 			return commands[i].fn(&c, argc - first, argv + first);
 		}
 	}

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "cli.h"
 #include "fsops_int.h"
 #include "mount.h"
 #include "mount_int.h"
@@ -376,6 +377,7 @@ static int serve(const struct sfs_mount_opts *o, const char *store, const char *
 	mt.uid = getuid();
 	mt.gid = getgid();
 	mt.mount_time = (int64_t)time(NULL);
+	cli_guard_fatal_signals("mount", store, true);
 	r = sfs_store_open(store, SFS_OPEN_READ, &mt.store);
 	if (r < 0)
 		return sfs_log_errno(r, "cannot open store %s", store);

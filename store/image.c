@@ -402,17 +402,16 @@ int sfs_image_decode_why(const void *buf, size_t len, struct sfs_image *ret, cha
 			 size_t errlen)
 {
 	struct sfs_image img;
-	json_t *o, *v;
+	json_t *o;
 	int r;
 
 	r = sfs_image_init(&img);
 	if (r < 0)
 		return r;
-	o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
-	v = json_object_get(o, "v");
-	if (!json_is_object(o) || !json_is_integer(v) ||
-	    json_integer_value(v) != IMAGE_RECORD_VERSION) {
-		snprintf(err, errlen, "not a version %d image record in JSON",
+	o = sfs_record_loads(buf, len, IMAGE_RECORD_VERSION, NULL);
+	if (!o) {
+		snprintf(err, errlen,
+			 "not a version %d image record in JSON, or its checksum does not match",
 			 IMAGE_RECORD_VERSION);
 		r = -EBADMSG;
 	} else {

@@ -168,7 +168,7 @@ static int decode_schedule(json_t *o, struct sfs_policy_schedule *s)
 int sfs_policy_decode(const void *buf, size_t len, struct sfs_policy *ret)
 {
 	struct sfs_policy p = { 0 };
-	json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL), *sched, *v;
+	json_t *o = sfs_record_loads(buf, len, RECORD_VERSION, NULL), *sched, *v;
 	const char *name, *copy_to;
 	int64_t created, copy_retain, version;
 	size_t i;

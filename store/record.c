@@ -140,17 +140,7 @@ static int jtags(json_t *o, json_t **dst)
 
 static json_t *parse_record(const void *buf, size_t len)
 {
-	json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
-	json_t *v;
-
-	if (!o)
-		return NULL;
-	v = json_object_get(o, "v");
-	if (!json_is_object(o) || !json_is_integer(v) || json_integer_value(v) != RECORD_VERSION) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
+	return sfs_record_loads(buf, len, RECORD_VERSION, NULL);
 }
 
 /* ---- volumes ---- */

@@ -95,6 +95,13 @@ int sfs_cat_foreach_prefix(struct sfs_txn *t, enum sfs_dbi which, const void *pr
  * compact JSON with sorted keys. The caller frees it; NULL: no memory. */
 char *sfs_record_dumps(json_t *o, int version);
 
+/* Parses a record written by sfs_record_dumps: a JSON object of that
+ * version whose "sum" matches its content. NULL when it is not (the
+ * caller says -EBADMSG); a record from before sums were written has none
+ * and is accepted, with *ret_unsummed set (ret_unsummed may be NULL).
+ * The caller decrefs the result. */
+json_t *sfs_record_loads(const void *buf, size_t len, int version, bool *ret_unsummed);
+
 /* Looks chunk id up in the index and reads its stored bytes (header
  * checked against the entry) into buf (SFS_BLOCK_MAX bytes), looking up
  * once more if gc removed the pack in between. The one place that does

@@ -660,3 +660,43 @@ Test(catalog_store, volume_ensure_makes_once)
 	sfs_volume_release(&v2);
 	cr_assert_eq(sfs_txn_commit(t), 0);
 }
+
+/* Every record carries its own check: a changed size (still a valid
+ * number that fits the map's depth) is caught by the decoder, and a
+ * record written before sums existed is still read. */
+Test(catalog, record_sum_catches_a_changed_size)
+{
+	struct sfs_snapshot sn = make_snap("vol", 5, SFS_SNAP_COMPLETED), d;
+	struct sfs_volume v = { .name = "vol", .id = "vol-0123456789abcdef0", .size = 4096 }, dv;
+	char *s = sfs_snapshot_encode(&sn), *p, *vs;
+
+	cr_assert(s);
+	cr_assert_eq(sfs_snapshot_decode(s, strlen(s), &d), 0);
+	sfs_snapshot_release(&d);
+	p = strstr(s, "\"size\":1048576");
+	cr_assert(p, "%s", s);
+	p[strlen("\"size\":104857")] = '7';
+	cr_assert_eq(sfs_snapshot_decode(s, strlen(s), &d), -EBADMSG, "size changed by one byte");
+	free(s);
+
+	/* The same record without its sum, as an older version wrote it. */
+	s = sfs_snapshot_encode(&sn);
+	p = strstr(s, ",\"sum\":\"");
+	cr_assert(p);
+	memmove(p, p + strlen(",\"sum\":\"0123456789abcdef\""),
+		strlen(p + strlen(",\"sum\":\"0123456789abcdef\"")) + 1);
+	cr_assert_eq(sfs_snapshot_decode(s, strlen(s), &d), 0, "%s", s);
+	cr_assert_eq(d.size, sn.size);
+	sfs_snapshot_release(&d);
+	free(s);
+
+	v.tags = json_object();
+	vs = sfs_volume_encode(&v);
+	json_decref(v.tags);
+	cr_assert(vs);
+	p = strstr(vs, "\"size\":4096");
+	cr_assert(p);
+	p[strlen("\"size\":409")] = '7';
+	cr_assert_eq(sfs_volume_decode(vs, strlen(vs), &dv), -EBADMSG);
+	free(vs);
+}
