@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "snapfs/access.h"
 #include "snapfs/store.h"
 
 #define EXIT_USAGE 2
@@ -128,5 +129,9 @@ int cmd_gc(const struct cli *c, int argc, char **argv);
 int cmd_snapshot_copy(const struct cli *c, int argc, char **argv);
 int cmd_policy(const struct cli *c, int argc, char **argv);
 int cmd_image(const struct cli *c, int argc, char **argv);
+/* `<kind> permission add|remove|list ...` (argv[0] == "permission") for
+ * a volume or a snapshot; help is the command's help text. */
+int cli_permission(const struct cli *c, int argc, char **argv, enum sfs_access_kind kind,
+		   const char *help);
 
 #endif

@@ -38,7 +38,13 @@ static const char snapshot_help[] =
 	"      refused. 'snapfs gc' then reclaims the space only they used.\n"
 	"  copy ID --to-store PATH [--description T] [--json] [--progress|--no-progress]\n"
 	"      Copy a snapshot to another store, sending only the chunks it lacks.\n"
-	"      The copy gets a new id and records this one in copied_from.\n";
+	"      The copy gets a new id and records this one in copied_from.\n"
+	"  permission add|remove ID (--user U | --group G)...\n"
+	"  permission list ID [--json]\n"
+	"      Who, besides root, the store's owner and those granted on its\n"
+	"      volume, may read the snapshot (snapshots/ID.img) in a mount made\n"
+	"      with -o allow_other. Users and groups are host names; they must\n"
+	"      exist. Copies do not keep them.\n";
 
 static int snap_create(const struct cli *c, int argc, char **argv)
 {
@@ -531,5 +537,7 @@ int cmd_snapshot(const struct cli *c, int argc, char **argv)
 		return snap_delete(c, argc - 1, argv + 1);
 	if (!strcmp(argv[1], "copy"))
 		return cmd_snapshot_copy(c, argc - 1, argv + 1);
+	if (!strcmp(argv[1], "permission"))
+		return cli_permission(c, argc - 1, argv + 1, SFS_ACCESS_SNAPSHOT, snapshot_help);
 	return cli_usage_error("snapshot ", "unknown snapshot command '%s'", argv[1]);
 }

@@ -17,7 +17,12 @@ static const char volume_help[] =
 	"  tag VOLUME KEY=VALUE...   set tags (KEY= removes a tag)\n"
 	"  set-source VOLUME PATH    where policies' scheduled snapshots read from\n"
 	"                            (stored as an absolute path; '' clears it);\n"
-	"                            creates the volume when it does not exist yet\n";
+	"                            creates the volume when it does not exist yet\n"
+	"  permission add|remove VOLUME (--user U | --group G)...\n"
+	"  permission list VOLUME [--json]\n"
+	"      Who, besides root and the store's owner, may read the volume's\n"
+	"      snapshots (snapshots/ and volumes/) in a mount made with\n"
+	"      -o allow_other. Users and groups are host names; they must exist.\n";
 
 static bool take_json(int *argc, char **argv)
 {
@@ -145,6 +150,8 @@ int cmd_volume(const struct cli *c, int argc, char **argv)
 		return argc < 2 ? EXIT_USAGE : 0;
 	}
 	sub = argv[1];
+	if (!strcmp(sub, "permission"))
+		return cli_permission(c, argc - 1, argv + 1, SFS_ACCESS_VOLUME, volume_help);
 	argc -= 2;
 	argv += 2;
 	json = take_json(&argc, argv);

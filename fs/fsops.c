@@ -53,6 +53,15 @@ static bool is_dir_ino(uint64_t ino)
 	       SFS_INO_KIND(ino) == SFS_INO_KIND_IMAGE;
 }
 
+/* How long the kernel may keep what it was told about ino. Zero for a
+ * gated node on a mount others reach: the kernel's caches are shared by
+ * all callers, so a name or attributes cached for a permitted caller
+ * would let anyone else stat the node without asking the gate. */
+static double timeout_of(const struct sfs_mount *mt, uint64_t ino, double timeout)
+{
+	return mt->opts.allow_other && sfs_ino_gated(ino) ? 0.0 : timeout;
+}
+
 static void fill_entry(struct sfs_mount *mt, const struct sfs_view *v, uint64_t ino,
 		       struct fuse_entry_param *e)
 {
@@ -63,18 +72,19 @@ static void fill_entry(struct sfs_mount *mt, const struct sfs_view *v, uint64_t 
 		return;
 	e->ino = ino;
 	e->generation = 1; /* inode numbers are never reused in a mount */
-	e->attr_timeout = attr_timeout;
-	e->entry_timeout = ENTRY_TIMEOUT;
+	e->attr_timeout = timeout_of(mt, ino, attr_timeout);
+	e->entry_timeout = timeout_of(mt, ino, ENTRY_TIMEOUT);
 }
 
-static void entry_of(struct stat *st, double attr_timeout, struct fuse_entry_param *e)
+static void entry_of(const struct sfs_mount *mt, struct stat *st, double attr_timeout,
+		     struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->attr = *st;
 	e->ino = st->st_ino;
 	e->generation = 1; /* inode numbers are never reused in a mount */
-	e->attr_timeout = attr_timeout;
-	e->entry_timeout = ENTRY_TIMEOUT;
+	e->attr_timeout = timeout_of(mt, e->ino, attr_timeout);
+	e->entry_timeout = timeout_of(mt, e->ino, ENTRY_TIMEOUT);
 }
 
 /* A snapshot file found by a lookup: counted in the node table, as the
@@ -91,9 +101,10 @@ static int snap_entry(struct sfs_mount *mt, const struct sfs_tsnap *ts, struct s
 	return 0;
 }
 
-/* The child name of parent in images/, from a view. */
-static int lookup_image(struct sfs_mount *mt, uint64_t parent, const char *name, struct stat *st,
-			double *ret_timeout)
+/* The child name of parent in images/, from a view, if the caller may
+ * use its image. */
+static int lookup_image(fuse_req_t req, struct sfs_mount *mt, uint64_t parent, const char *name,
+			struct stat *st, double *ret_timeout)
 {
 	const struct sfs_timage *ti;
 	const struct sfs_timgfile *tf;
@@ -111,7 +122,9 @@ static int lookup_image(struct sfs_mount *mt, uint64_t parent, const char *name,
 		tf = ti ? sfs_timage_file_by_name(ti, name) : NULL;
 		ino = tf ? tf->ino : 0;
 	}
-	r = ino ? sfs_attr_of(mt, v, ino, st, ret_timeout) : -ENOENT;
+	r = ino ? sfs_gate(req, mt, SFS_ACCESS_IMAGE, ti->name) : -ENOENT;
+	if (r == 0)
+		r = sfs_attr_of(mt, v, ino, st, ret_timeout);
 	sfs_view_put(v);
 	return r;
 }
@@ -147,16 +160,24 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			id[len - 4] = '\0';
 			r = sfs_tree_snap(mt->tree, id, &ts);
 			if (r == 0)
+				r = sfs_gate(req, mt, SFS_ACCESS_SNAPSHOT, ts.map.id);
+			if (r == 0)
 				r = snap_entry(mt, &ts, &st, &timeout);
 		}
 	} else if (parent == SFS_INO_VOLUMES) {
 		r = sfs_tree_vol_by_name(mt->tree, name, &vi);
 		if (r == 0)
+			r = sfs_gate(req, mt, SFS_ACCESS_VOLUME, vi.name);
+		if (r == 0)
 			sfs_attr_dir(mt, &st, vi.ino, 2, vi.mtime, (off_t)vi.nsnaps);
 	} else if (parent == SFS_INO_IMAGES || SFS_INO_KIND(parent) == SFS_INO_KIND_IMAGE) {
-		r = lookup_image(mt, parent, name, &st, &timeout);
+		r = lookup_image(req, mt, parent, name, &st, &timeout);
 	} else if (SFS_INO_KIND(parent) == SFS_INO_KIND_VOL) {
 		r = sfs_tree_vol_by_ino(mt->tree, parent, &vi);
+		/* Checked again here, not only at the directory: a directory
+		 * opened before a grant was removed still looks names up. */
+		if (r == 0)
+			r = sfs_gate(req, mt, SFS_ACCESS_VOLUME, vi.name);
 		if (r == 0 && !strcmp(name, SFS_LATEST_NAME)) {
 			if (vi.latest[0])
 				sfs_attr_latest(&st, vi.latest_ino, vi.latest, vi.latest_created);
@@ -174,7 +195,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, -r);
 		return;
 	}
-	entry_of(&st, timeout, &e);
+	entry_of(mt, &st, timeout, &e);
 	if (fuse_reply_entry(req, &e) != 0 && SFS_INO_KIND(e.ino) == SFS_INO_KIND_SNAP)
 		sfs_tree_node_forget(mt->tree, e.ino, 1);
 }
@@ -208,11 +229,13 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 	if (is_dir_ino(ino) || SFS_INO_KIND(ino) == SFS_INO_KIND_LATEST)
 		refresh(mt);
-	r = sfs_attr_lookup(mt, ino, &st, &timeout);
+	r = sfs_gate_ino(req, mt, ino);
+	if (r == 0)
+		r = sfs_attr_lookup(mt, ino, &st, &timeout);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &st, timeout);
+		fuse_reply_attr(req, &st, timeout_of(mt, ino, timeout));
 }
 
 /* Valid replies: fuse_reply_readlink, fuse_reply_err. */
@@ -231,6 +254,8 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	r = sfs_tree_vol_by_ino(mt->tree, ino, &vi);
 	if (r == 0 && !vi.latest[0])
 		r = -ENOENT;
+	if (r == 0)
+		r = sfs_gate(req, mt, SFS_ACCESS_VOLUME, vi.name);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -260,14 +285,12 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			return;
 		}
 	}
-	if (SFS_INO_KIND(ino) == SFS_INO_KIND_VOL && !sfs_view_vol_by_ino(v, ino)) {
-		sfs_view_put(v);
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	if (SFS_INO_KIND(ino) == SFS_INO_KIND_IMAGE) {
+	if (SFS_INO_KIND(ino) == SFS_INO_KIND_VOL || SFS_INO_KIND(ino) == SFS_INO_KIND_IMAGE) {
 		const struct sfs_timage *ti = sfs_view_image_by_ino(v, ino);
-		int r = ti ? sfs_image_access(req, mt, v, ti) : -ENOENT;
+		const struct sfs_tvol *tv = sfs_view_vol_by_ino(v, ino);
+		int r = ti   ? sfs_gate(req, mt, SFS_ACCESS_IMAGE, ti->name)
+			: tv ? sfs_gate(req, mt, SFS_ACCESS_VOLUME, tv->name)
+			     : -ENOENT;
 
 		if (r < 0) {
 			sfs_view_put(v);
@@ -360,6 +383,31 @@ static bool dir_entry(const struct sfs_view *v, uint64_t ino, uint64_t i, const 
 	return false;
 }
 
+/* Whether the caller may see entry name (its catalog name) of directory
+ * ino: the top directories list only what the caller may use. Entries of
+ * a volume's or image's directory were checked when it was opened. */
+static bool entry_visible(struct sfs_gate *g, uint64_t ino, uint64_t i, const char *name)
+{
+	enum sfs_access_kind kind;
+
+	if (i < 2)
+		return true;
+	switch (ino) {
+	case SFS_INO_SNAPSHOTS:
+		kind = SFS_ACCESS_SNAPSHOT;
+		break;
+	case SFS_INO_VOLUMES:
+		kind = SFS_ACCESS_VOLUME;
+		break;
+	case SFS_INO_IMAGES:
+		kind = SFS_ACCESS_IMAGE;
+		break;
+	default:
+		return true;
+	}
+	return sfs_gate_check(g, kind, name) == 0;
+}
+
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
@@ -368,15 +416,27 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *buf = malloc(size);
 	size_t used = 0;
 	const char *name;
+	struct sfs_gate g;
 	uint64_t child;
+	int r;
 
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	r = sfs_gate_begin(req, mt, &g);
+	if (r < 0) {
+		sfs_gate_end(&g);
+		free(buf);
+		fuse_reply_err(req, -r);
+		return;
+	}
 	for (uint64_t i = off < 0 ? 0 : (uint64_t)off; dir_entry(v, ino, i, &name, &child); i++) {
 		char full[SFS_VNAME_SIZE + 8];
 		size_t n;
+
+		if (!entry_visible(&g, ino, i, name))
+			continue;
 
 		if (ino == SFS_INO_SNAPSHOTS && i >= 2) {
 			snprintf(full, sizeof(full), "%s.img", name);
@@ -414,6 +474,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			break;
 		used += n;
 	}
+	sfs_gate_end(&g);
 	fuse_reply_buf(req, buf, used);
 	free(buf);
 }
@@ -452,7 +513,7 @@ static int open_imgfile(fuse_req_t req, struct sfs_mount *mt, const struct sfs_v
 	*ret = NULL;
 	if (!tf)
 		return -ENOENT;
-	r = sfs_image_access(req, mt, v, ti);
+	r = sfs_gate(req, mt, SFS_ACCESS_IMAGE, ti->name);
 	if (r < 0)
 		return r;
 	h = calloc(1, sizeof(*h));
@@ -513,6 +574,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		r = sfs_tree_node_get(mt->tree, ino, &ts);
 		if (r == 0)
 			r = sfs_tree_snap(mt->tree, ts.map.id, &ts);
+		if (r == 0)
+			r = sfs_gate(req, mt, SFS_ACCESS_SNAPSHOT, ts.map.id);
 		h = r == 0 ? calloc(1, sizeof(*h)) : NULL;
 		if (r == 0 && !h)
 			r = -ENOMEM;

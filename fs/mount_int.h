@@ -79,14 +79,13 @@ struct sfs_timgfile {
 	struct sfs_snapmap map;         /* the device's snapshot; unused for image.json */
 };
 
-/* An image as the mount shows it; launch permissions resolved at build. */
+/* An image as the mount shows it. */
 struct sfs_timage {
 	uint64_t ino;
 	char name[SFS_NAME_MAX + 1];
 	int64_t mtime;
 	char *json; /* image.json's bytes */
 	size_t json_len;
-	struct sfs_image_acl acl;
 	struct sfs_timgfile *files; /* image.json first, then the mapping's order */
 	size_t nfiles;
 };
@@ -109,7 +108,6 @@ struct sfs_view {
 	struct sfs_timage *images; /* sorted by name */
 	struct sfs_timage **images_by_ino;
 	size_t nimages;
-	uid_t store_owner; /* owner of the store directory: may use every image */
 };
 
 struct sfs_tree;

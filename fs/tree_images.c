@@ -140,7 +140,6 @@ static void timage_release(struct sfs_timage *ti)
 {
 	free(ti->json);
 	free(ti->files);
-	sfs_image_acl_release(&ti->acl);
 }
 
 void sfs_view_images_release(struct sfs_view *v)
@@ -159,7 +158,6 @@ static int timage_build(struct sfs_view *v, const struct sfs_image *img, uint64_
 {
 	json_t *j = sfs_image_to_json(img);
 	char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
-	int r;
 
 	json_decref(j);
 	memset(ti, 0, sizeof(*ti));
@@ -179,10 +177,6 @@ static int timage_build(struct sfs_view *v, const struct sfs_image *img, uint64_
 	ti->files = calloc(img->ndevices + 1, sizeof(*ti->files));
 	if (!ti->files)
 		return -ENOMEM;
-	r = sfs_image_acl_build(img, &ti->acl);
-	if (r < 0)
-		return r;
-
 	ti->files[0].ino = SFS_INO_MAKE(SFS_INO_KIND_IMGFILE, num << SFS_IMGFILE_BITS);
 	snprintf(ti->files[0].name, sizeof(ti->files[0].name), "image.json");
 	ti->files[0].size = ti->json_len;
@@ -230,11 +224,8 @@ static int cmp_timagep_ino(const void *a, const void *b)
 int sfs_view_add_images(struct sfs_view *v, struct sfs_store *s, const struct sfs_image *imgs,
 			size_t n, struct sfs_imgnums **nums)
 {
-	struct stat st;
 	int r = 0;
 
-	/* A store whose directory cannot be stat'ed has no owner to favour. */
-	v->store_owner = stat(sfs_store_path(s), &st) == 0 ? st.st_uid : 0;
 	v->images = calloc(n ? n : 1, sizeof(*v->images));
 	v->images_by_ino = calloc(n ? n : 1, sizeof(*v->images_by_ino));
 	if (!v->images || !v->images_by_ino) {

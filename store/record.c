@@ -138,6 +138,43 @@ static int jtags(json_t *o, json_t **dst)
 	return *dst ? 0 : -ENOMEM;
 }
 
+/* An optional list of names (read grants): NULL when absent, null or
+ * empty; otherwise an array of strings, copied. */
+static int jnames(json_t *o, const char *key, json_t **dst)
+{
+	json_t *v = json_object_get(o, key), *e;
+	size_t i;
+
+	*dst = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_array(v))
+		return -EBADMSG;
+	json_array_foreach(v, i, e) {
+		if (!json_is_string(e))
+			return -EBADMSG;
+	}
+	if (!json_array_size(v))
+		return 0;
+	*dst = json_deep_copy(v);
+	return *dst ? 0 : -ENOMEM;
+}
+
+/* Adds the grant lists to a record being encoded (o may be NULL: no
+ * memory). Written only when non-empty, so a record without grants has
+ * the bytes it had before grants existed. */
+static json_t *with_grants(json_t *o, json_t *users, json_t *groups)
+{
+	if (o && users && json_array_size(users) && json_object_set(o, "users", users) < 0)
+		goto out_free;
+	if (o && groups && json_array_size(groups) && json_object_set(o, "groups", groups) < 0)
+		goto out_free;
+	return o;
+out_free:
+	json_decref(o);
+	return NULL;
+}
+
 static json_t *parse_record(const void *buf, size_t len)
 {
 	return sfs_record_loads(buf, len, RECORD_VERSION, NULL);
@@ -151,8 +188,11 @@ void sfs_volume_release(struct sfs_volume *v)
 		return;
 	free(v->source);
 	json_decref(v->tags);
+	json_decref(v->users);
+	json_decref(v->groups);
 	v->source = NULL;
 	v->tags = NULL;
+	v->users = v->groups = NULL;
 }
 
 int sfs_volume_decode(const void *buf, size_t len, struct sfs_volume *ret)
@@ -175,6 +215,10 @@ int sfs_volume_decode(const void *buf, size_t len, struct sfs_volume *ret)
 		r = sfs_json_strdup(o, "source", &v.source);
 	if (r == 0)
 		r = jtags(o, &v.tags);
+	if (r == 0)
+		r = jnames(o, "users", &v.users);
+	if (r == 0)
+		r = jnames(o, "groups", &v.groups);
 	if (r == 0 && (!sfs_name_valid(v.name) || !sfs_idstr_valid(v.id, "vol-")))
 		r = -EBADMSG;
 	json_decref(o);
@@ -189,9 +233,11 @@ int sfs_volume_decode(const void *buf, size_t len, struct sfs_volume *ret)
 
 json_t *sfs_volume_to_json(const struct sfs_volume *v)
 {
-	return json_pack("{s:s, s:s, s:I, s:I, s:s?, s:o}", "name", v->name, "id", v->id,
-			 "created", (json_int_t)v->created, "size", (json_int_t)v->size, "source",
-			 v->source, "tags", v->tags ? json_incref(v->tags) : json_object());
+	return with_grants(json_pack("{s:s, s:s, s:I, s:I, s:s?, s:o}", "name", v->name, "id",
+				     v->id, "created", (json_int_t)v->created, "size",
+				     (json_int_t)v->size, "source", v->source, "tags",
+				     v->tags ? json_incref(v->tags) : json_object()),
+			   v->users, v->groups);
 }
 
 char *sfs_volume_encode(const struct sfs_volume *v)
@@ -227,8 +273,10 @@ void sfs_snapshot_release(struct sfs_snapshot *sn)
 	free(sn->description);
 	free(sn->copied_from);
 	json_decref(sn->tags);
+	json_decref(sn->users);
+	json_decref(sn->groups);
 	sn->description = sn->copied_from = NULL;
-	sn->tags = NULL;
+	sn->tags = sn->users = sn->groups = NULL;
 }
 
 /* The fields of a snapshot record and the checks on them, shared by the
@@ -271,6 +319,10 @@ static int snapshot_fields(json_t *o, bool heap_fields, struct sfs_snapshot *sn)
 		r = sfs_json_strdup(o, "copied_from", &sn->copied_from);
 	if (!r && heap_fields)
 		r = jtags(o, &sn->tags);
+	if (!r && heap_fields)
+		r = jnames(o, "users", &sn->users);
+	if (!r && heap_fields)
+		r = jnames(o, "groups", &sn->groups);
 	if (r)
 		return r;
 	sn->state = state_from_name(state);
@@ -322,7 +374,7 @@ json_t *sfs_snapshot_to_json(const struct sfs_snapshot *sn)
 	char root[SFS_ID_HEX_LEN + 1];
 
 	sfs_id_to_hex(&sn->root, root);
-	return json_pack("{s:s, s:s, s:s?, s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:I, "
+	json_t *o = json_pack("{s:s, s:s, s:s?, s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:I, "
 			 "s:s?, s:s?, s:o}",
 			 "id", sn->id, "volume", sn->volume, "parent",
 			 sn->parent[0] ? sn->parent : NULL, "state", sfs_snap_state_name(sn->state),
@@ -333,6 +385,8 @@ json_t *sfs_snapshot_to_json(const struct sfs_snapshot *sn)
 			 "new_chunks", (json_int_t)sn->new_chunks, "description", sn->description,
 			 "copied_from", sn->copied_from, "tags",
 			 sn->tags ? json_incref(sn->tags) : json_object());
+
+	return with_grants(o, sn->users, sn->groups);
 }
 
 char *sfs_snapshot_encode(const struct sfs_snapshot *sn)

@@ -76,6 +76,10 @@ struct sfs_volume {
 	uint64_t size;           /* logical size of its latest snapshot */
 	char *source;            /* where scheduled snapshots read; NULL if unset */
 	json_t *tags;            /* object of string values; owned */
+	/* Read grants (access.h): sorted arrays of host user and group
+	 * names, owned; NULL when there are none. */
+	json_t *users;
+	json_t *groups;
 };
 
 /* Valid: 1..128 of [A-Za-z0-9._-], not starting with '.' or '-'. */
@@ -121,13 +125,15 @@ struct sfs_snapshot {
 	char *description;   /* NULL if none; owned */
 	char *copied_from;   /* source snapshot id of a copy; NULL if none; owned */
 	json_t *tags;        /* object of string values; owned */
+	json_t *users;       /* read grants, as a volume's; not kept by copies */
+	json_t *groups;
 };
 
 const char *sfs_snap_state_name(int state);
 void sfs_snapshot_release(struct sfs_snapshot *sn); /* accepts NULL */
 int sfs_snapshot_decode(const void *buf, size_t len, struct sfs_snapshot *ret);
-/* The same checks, without the heap fields (description, copied_from and
- * tags stay NULL, so nothing needs releasing): for listings. */
+/* The same checks, without the heap fields (description, copied_from,
+ * tags and grants stay NULL, so nothing needs releasing): for listings. */
 int sfs_snapshot_decode_brief(const void *buf, size_t len, struct sfs_snapshot *ret);
 char *sfs_snapshot_encode(const struct sfs_snapshot *sn);
 json_t *sfs_snapshot_to_json(const struct sfs_snapshot *sn);

@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "snapfs/access.h"
 #include "snapfs/catalog.h"
 
 #define SFS_DEVNAME_MAX	      15 /* "nvme12n12p12" fits */
@@ -127,39 +128,11 @@ json_t *sfs_image_to_json(const struct sfs_image *img);
 
 /* ---- launch permissions ---- */
 
-enum sfs_perm_kind {
-	SFS_PERM_USER = 0,
-	SFS_PERM_GROUP = 1,
-};
-
-/* Adds or removes a host user or group name. -EEXIST when already
- * listed (add), -ENOENT when not listed (remove), -EINVAL for an empty
- * or over-long name, -ENOMEM. Names are not checked against the host. */
+/* Adds or removes a host user (SFS_PERM_USER) or group name: the errors
+ * of sfs_grant_add and sfs_grant_remove (access.h). The mount checks
+ * them with sfs_access_check. */
 int sfs_image_perm_add(struct sfs_image *img, int kind, const char *name);
 int sfs_image_perm_remove(struct sfs_image *img, int kind, const char *name);
-
-/*
- * Launch permissions resolved against the host's user database, as the
- * mount checks them on every open. Names that do not resolve (a user
- * deleted since, a store moved to another host) match nobody.
- */
-struct sfs_image_acl {
-	bool public;
-	bool has_owner;
-	uid_t owner;
-	uid_t *uids;
-	size_t nuids;
-	gid_t *gids;
-	size_t ngids;
-};
-
-/* Resolves img's permissions with getpwnam_r/getgrnam_r. -ENOMEM. */
-int sfs_image_acl_build(const struct sfs_image *img, struct sfs_image_acl *ret);
-void sfs_image_acl_release(struct sfs_image_acl *acl); /* accepts NULL */
-/* Whether uid, member of the given groups, may launch (read) the image.
- * Root and store_owner always may. Pure: no lookups. */
-bool sfs_image_acl_allows(const struct sfs_image_acl *acl, uid_t uid, const gid_t *groups,
-			  size_t ngroups, uid_t store_owner);
 
 /* ---- the catalog ---- */
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Launch permissions enforced by a mount made with -o allow_other: real
-# unprivileged users created here open an image's files and list its
-# directory when a user, group or public permission covers them, and get
-# EACCES otherwise; root always can. Permission changes apply to a running
+# unprivileged users created here open, stat and list an image's files
+# when a user, group or public permission covers them, and get EACCES
+# otherwise (images/ lists only the images they may use); root always can. Permission changes apply to a running
 # mount. Needs root (useradd, allow_other); the users are removed by the
 # exit trap however the test ends.
 . "$(dirname "$0")/lib.sh" "$@"
@@ -75,9 +75,20 @@ allowed() {
 	log "ok: $u may use $img"
 }
 
-# refused USER IMAGE: EACCES for the listing and for every file.
+# refused USER IMAGE: EACCES for the listing, the directory's and every
+# file's attributes (sizes and times included), and every file, even just
+# after root looked them up.
 refused() {
 	local u=$1 img=$2 f
+	stat "$MNT/images/$img" "$MNT/images/$img/image.json" "$MNT/images/$img/sda.img" \
+		>/dev/null || soft_fail "root cannot stat images/$img"
+	for f in "" /image.json /sda.img; do
+		if as "$u" stat "$MNT/images/$img$f" >/dev/null 2>"$T/st.err"; then
+			soft_fail "$u stat images/$img$f"
+		elif ! grep -q "Permission denied" "$T/st.err"; then
+			soft_fail "$u stat images/$img$f: not EACCES: $(cat "$T/st.err")"
+		fi
+	done
 	if as "$u" ls "$MNT/images/$img" >/dev/null 2>"$T/ls.err"; then
 		soft_fail "$u listed images/$img"
 	elif ! grep -q "Permission denied" "$T/ls.err"; then
@@ -93,9 +104,11 @@ refused() {
 	log "ok: $u refused $img"
 }
 
-log "images/ lists every image for everyone"
+log "images/ lists what the caller may use"
 as "$U_OTHER" ls "$MNT/images" >"$T/top" || fail "$U_OTHER cannot list images/"
-grep -qx priv "$T/top" && grep -qx open "$T/top" || fail "images/ lists $(cat "$T/top")"
+[ "$(tr '\n' ' ' <"$T/top")" = "open " ] || fail "images/ lists $(cat "$T/top") for $U_OTHER"
+ls "$MNT/images" >"$T/top" || fail "root cannot list images/"
+grep -qx priv "$T/top" && grep -qx open "$T/top" || fail "images/ lists $(cat "$T/top") for root"
 
 log "no permission: only root (and the store's owner, root here)"
 head -c 3M "$MNT/images/priv/sda.img" | cmp - "$T/root.img" || fail "root cannot read priv"

@@ -574,42 +574,112 @@ Test(image, permission_lists)
 	sfs_image_release(&img);
 }
 
-Test(image, acl)
+/* A writable transaction that runs one grant change and commits. */
+static int grant(enum sfs_access_kind kind, const char *name, int pkind, const char *who,
+		 bool add)
 {
+	struct sfs_txn *t;
+	int r;
+
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	r = sfs_cat_grant(t, kind, name, pkind, who, add);
+	if (r == 0)
+		return sfs_txn_commit(t);
+	sfs_txn_abort(t);
+	return r;
+}
+
+static int check(enum sfs_access_kind kind, const char *name, uid_t uid, gid_t gid)
+{
+	struct sfs_cred who = {.uid = uid, .groups = &gid, .ngroups = 1};
+	struct sfs_txn *t;
+	int r;
+
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	r = sfs_access_check(t, kind, name, &who);
+	sfs_txn_abort(t);
+	return r;
+}
+
+/* The one access decision: root and the store's owner always; others by a
+ * grant on the snapshot or its volume (images: launch permissions), by
+ * name, never by an image's permission on the snapshots it maps. */
+Test(image, access_check, .init = fx_setup, .fini = fx_teardown)
+{
+	struct passwd *pw;
+	struct group *g;
+	char a1[SFS_IDSTR_SIZE], a2[SFS_IDSTR_SIZE], b1[SFS_IDSTR_SIZE], err[256];
 	struct sfs_image img;
-	struct sfs_image_acl acl;
-	struct passwd *root = getpwuid(0);
-	struct group *g0 = getgrgid(0);
-	gid_t groups[2] = {4242, 0};
+	struct sfs_txn *t;
+	uid_t u, d;
+	gid_t other = 4242, dg;
 
-	cr_assert_not_null(root);
-	cr_assert_not_null(g0);
-	image_with(&img, "web", "sda", "snap-0123456789abcdef0");
-	img.owner = strdup("no-such-user-here");
-	cr_assert_eq(sfs_image_perm_add(&img, SFS_PERM_USER, root->pw_name), 0);
-	cr_assert_eq(sfs_image_perm_add(&img, SFS_PERM_USER, "no-such-user-either"), 0);
-	cr_assert_eq(sfs_image_acl_build(&img, &acl), 0);
-	cr_assert(!acl.has_owner, "an owner that does not resolve matches nobody");
-	cr_assert_eq(acl.nuids, 1);
-	cr_assert_eq(acl.uids[0], 0);
+	/* getpwnam's result lives until the next call: copy the ids. */
+	cr_assert_not_null(pw = getpwnam("nobody"));
+	u = pw->pw_uid;
+	cr_assert_not_null(pw = getpwnam("daemon"));
+	d = pw->pw_uid;
+	cr_assert_not_null(g = getgrnam("daemon"));
+	dg = g->gr_gid;
+	make_snapshot("vola", 100000, 1, a1);
+	make_snapshot("vola", 100000, 2, a2);
+	make_snapshot("volb", 100000, 3, b1);
 
-	cr_assert(sfs_image_acl_allows(&acl, 0, NULL, 0, 1000), "root");
-	cr_assert(sfs_image_acl_allows(&acl, 1000, NULL, 0, 1000), "store owner");
-	cr_assert(!sfs_image_acl_allows(&acl, 1234, groups, 1, 1000), "nobody in particular");
-	sfs_image_acl_release(&acl);
+	cr_assert_eq(check(SFS_ACCESS_SNAPSHOT, a1, 0, 0), 0, "root");
+	cr_assert_eq(check(SFS_ACCESS_SNAPSHOT, a1, getuid(), 0), 0, "the store's owner");
+	cr_assert_eq(check(SFS_ACCESS_SNAPSHOT, a1, u, other), -EACCES);
+	cr_assert_eq(check(SFS_ACCESS_VOLUME, "vola", u, other), -EACCES);
+	cr_assert_eq(check(SFS_ACCESS_VOLUME, "nosuch", u, other), -ENOENT);
 
-	cr_assert_eq(sfs_image_perm_add(&img, SFS_PERM_GROUP, g0->gr_name), 0);
-	cr_assert_eq(sfs_image_acl_build(&img, &acl), 0);
-	cr_assert(sfs_image_acl_allows(&acl, 1234, groups, 2, 1000), "member of a listed group");
-	cr_assert(!sfs_image_acl_allows(&acl, 1234, groups, 1, 1000));
-	sfs_image_acl_release(&acl);
+	/* A grant on the volume covers its snapshots, not another volume's. */
+	cr_assert_eq(grant(SFS_ACCESS_VOLUME, "vola", SFS_PERM_USER, "nobody", true), 0);
+	cr_assert_eq(grant(SFS_ACCESS_VOLUME, "vola", SFS_PERM_USER, "nobody", true), -EEXIST);
+	cr_assert_eq(check(SFS_ACCESS_VOLUME, "vola", u, other), 0);
+	cr_assert_eq(check(SFS_ACCESS_SNAPSHOT, a1, u, other), 0);
+	cr_assert_eq(check(SFS_ACCESS_SNAPSHOT, a2, u, other), 0);
+	cr_assert_eq(check(SFS_ACCESS_SNAPSHOT, b1, u, other), -EACCES);
+	cr_assert_eq(check(SFS_ACCESS_VOLUME, "vola", d, other), -EACCES);
 
-	free(img.owner);
-	img.owner = strdup(root->pw_name);
-	img.public = true;
-	cr_assert_eq(sfs_image_acl_build(&img, &acl), 0);
-	cr_assert(acl.has_owner);
-	cr_assert(sfs_image_acl_allows(&acl, 1234, NULL, 0, 1000), "public");
-	sfs_image_acl_release(&acl);
+	/* A grant on one snapshot covers that snapshot only. */
+	cr_assert_eq(grant(SFS_ACCESS_SNAPSHOT, b1, SFS_PERM_GROUP, "daemon", true), 0);
+	cr_assert_eq(check(SFS_ACCESS_SNAPSHOT, b1, d, other), -EACCES, "not in the group");
+	cr_assert_eq(check(SFS_ACCESS_SNAPSHOT, b1, d, dg), 0, "member of the group");
+	cr_assert_eq(check(SFS_ACCESS_VOLUME, "volb", d, dg), -EACCES);
+
+	/* Removal revokes; a name that is not listed is -ENOENT. */
+	cr_assert_eq(grant(SFS_ACCESS_VOLUME, "vola", SFS_PERM_USER, "nobody", false), 0);
+	cr_assert_eq(grant(SFS_ACCESS_VOLUME, "vola", SFS_PERM_USER, "nobody", false), -ENOENT);
+	cr_assert_eq(check(SFS_ACCESS_SNAPSHOT, a1, u, other), -EACCES);
+	cr_assert_eq(grant(SFS_ACCESS_SNAPSHOT, a1, SFS_PERM_USER, "a:b", true), -EINVAL);
+	cr_assert_eq(grant(SFS_ACCESS_SNAPSHOT, "snap-0123456789abcdef0", SFS_PERM_USER, "nobody",
+			   true),
+		     -ENOENT);
+
+	/* A user named in a grant who does not exist on the host matches
+	 * nobody, and a grant survives the record's other updates. */
+	cr_assert_eq(grant(SFS_ACCESS_VOLUME, "vola", SFS_PERM_USER, "no-such-user-here", true), 0);
+	make_snapshot("vola", 120000, 4, a2);
+	cr_assert_eq(check(SFS_ACCESS_VOLUME, "vola", u, other), -EACCES);
+	{
+		json_t *users, *groups;
+
+		cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+		cr_assert_eq(sfs_cat_grants_get(t, SFS_ACCESS_VOLUME, "vola", &users, &groups), 0);
+		sfs_txn_abort(t);
+		cr_assert_eq(json_array_size(users), 1);
+		cr_assert_eq(json_array_size(groups), 0);
+		json_decref(users);
+		json_decref(groups);
+	}
+
+	/* An image's permission covers the image, not its snapshots. */
+	image_with(&img, "web", "sda", a1);
+	cr_assert_eq(sfs_image_perm_add(&img, SFS_PERM_USER, "nobody"), 0);
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_image_create(t, &img, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(sfs_txn_commit(t), 0);
 	sfs_image_release(&img);
+	cr_assert_eq(check(SFS_ACCESS_IMAGE, "web", u, other), 0);
+	cr_assert_eq(check(SFS_ACCESS_IMAGE, "web", d, dg), -EACCES);
+	cr_assert_eq(check(SFS_ACCESS_SNAPSHOT, a1, u, other), -EACCES);
 }

@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `snapfs volume permission ...` and `snapfs snapshot permission ...`:
+ * read grants on a volume or a snapshot (like createVolumePermission), one
+ * parser for both. The store keeps the names; the mount checks them
+ * (snapfs/access.h).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "snapfs/access.h"
+
+struct perm_cmd {
+	const struct cli *c;
+	enum sfs_access_kind kind;
+	const char *help;
+	char cmd[40]; /* "volume permission add " */
+};
+
+struct perm_list_q {
+	enum sfs_access_kind kind;
+	const char *name;
+	json_t *users, *groups;
+};
+
+static int perm_list_query(struct sfs_txn *t, void *ctx)
+{
+	struct perm_list_q *q = ctx;
+
+	return sfs_cat_grants_get(t, q->kind, q->name, &q->users, &q->groups);
+}
+
+/* The exit code of a failed read or change of name's grants. */
+static int perm_fail(const struct perm_cmd *p, int r, const char *name)
+{
+	const char *what = sfs_access_kind_name(p->kind);
+
+	if (r == -ENOENT)
+		return cli_error("no %s %s", what, name);
+	return cli_fail(r, "cannot update the permissions of %s %s", what, name);
+}
+
+static int perm_list(struct perm_cmd *p, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    CLI_OPTION_JSON,
+	    CLI_OPTION_HELP,
+	    {0},
+	};
+	struct cli_opts co = {.cmd = p->cmd, .help = p->help, .bad_option = "unknown option",
+			      .progress = -1};
+	struct perm_list_q q = {.kind = p->kind};
+	const char *what = sfs_access_kind_name(p->kind);
+	json_t *v;
+	size_t i;
+	int o, r;
+
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		r = cli_opt_common(&co, o, argv);
+		if (r)
+			return cli_parse_exit(r);
+	}
+	r = cli_expect_args(p->cmd, argc, 1, what);
+	if (r)
+		return r;
+	q.name = argv[optind];
+	r = cli_read_catalog(p->c, perm_list_query, &q);
+	if (r > 0)
+		return r;
+	if (r == -ENOENT)
+		return cli_error("no %s %s", what, q.name);
+	if (r < 0)
+		return cli_fail(r, "cannot read the permissions of %s %s", what, q.name);
+	if (co.json)
+		return cli_print_json(json_pack("{s:s, s:o, s:o}", what, q.name, "users", q.users,
+						"groups", q.groups));
+	json_array_foreach(q.users, i, v) printf("user   %s\n", json_string_value(v));
+	json_array_foreach(q.groups, i, v) printf("group  %s\n", json_string_value(v));
+	json_decref(q.users);
+	json_decref(q.groups);
+	return 0;
+}
+
+/* One grant of add or remove, checked: 0 or an exit code. */
+static int perm_apply(struct sfs_txn *t, const struct perm_cmd *p, const char *name, bool add,
+		      int opt, const char *who)
+{
+	const char *what = opt == 'u' ? "user" : "group";
+	int r;
+
+	if (add && !(opt == 'u' ? getpwnam(who) != NULL : getgrnam(who) != NULL))
+		return cli_error("no %s named '%s' on this host", what, who);
+	r = sfs_cat_grant(t, p->kind, name, opt == 'u' ? SFS_PERM_USER : SFS_PERM_GROUP, who, add);
+	if (r == -EINVAL)
+		return cli_error("invalid %s name '%s'", what, who);
+	if (r == -EEXIST)
+		return 0; /* granting twice is granting */
+	if (r == -ENOENT && !add) {
+		/* Either the object or the grant is missing: say which. */
+		json_t *users = NULL, *groups = NULL;
+
+		if (sfs_cat_grants_get(t, p->kind, name, &users, &groups) == 0) {
+			json_decref(users);
+			json_decref(groups);
+			return cli_error("%s %s has no permission on %s %s", what, who,
+					 sfs_access_kind_name(p->kind), name);
+		}
+	}
+	return r < 0 ? perm_fail(p, r, name) : 0;
+}
+
+static int perm_change(struct perm_cmd *p, int argc, char **argv, bool add)
+{
+	static const struct option opts[] = {
+	    {"user", required_argument, NULL, 'u'},
+	    {"group", required_argument, NULL, 'g'},
+	    CLI_OPTION_HELP,
+	    {0},
+	};
+	struct cli_opts co = {.cmd = p->cmd, .help = p->help, .bad_option = "unknown option",
+			      .progress = -1};
+	int *opts_given = calloc((size_t)argc, sizeof(int));
+	const char **names = calloc((size_t)argc, sizeof(char *));
+	struct sfs_store *s = NULL;
+	struct sfs_txn *t;
+	size_t n = 0;
+	int o, r = 0;
+
+	if (!opts_given || !names) {
+		r = cli_error("out of memory");
+		goto out_free;
+	}
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (o == 'u' || o == 'g') {
+			opts_given[n] = o;
+			names[n++] = optarg;
+			continue;
+		}
+		r = cli_parse_exit(cli_opt_common(&co, o, argv));
+		goto out_free;
+	}
+	if (argc - optind != 1 || n == 0) {
+		r = cli_usage_error(p->cmd, "expected %s and --user U or --group G",
+				    sfs_access_kind_name(p->kind));
+		goto out_free;
+	}
+	r = cli_open_store(p->c, SFS_OPEN_WRITE, &s);
+	if (r)
+		goto out_free;
+	r = sfs_txn_begin(s, true, &t);
+	if (r < 0) {
+		r = perm_fail(p, r, argv[optind]);
+		goto out_close_store;
+	}
+	/* All or nothing: one transaction for every grant given. */
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = perm_apply(t, p, argv[optind], add, opts_given[i], names[i]);
+	if (r) {
+		sfs_txn_abort(t);
+		goto out_close_store;
+	}
+	r = sfs_txn_commit(t);
+	if (r < 0)
+		r = perm_fail(p, r, argv[optind]);
+out_close_store:
+	sfs_store_close(s);
+out_free:
+	free(opts_given);
+	free(names);
+	return r;
+}
+
+int cli_permission(const struct cli *c, int argc, char **argv, enum sfs_access_kind kind,
+		   const char *help)
+{
+	struct perm_cmd p = {.c = c, .kind = kind, .help = help};
+	const char *what = sfs_access_kind_name(kind);
+
+	if (argc < 2) {
+		snprintf(p.cmd, sizeof(p.cmd), "%s permission ", what);
+		return cli_usage_error(p.cmd, "expected add, remove or list");
+	}
+	snprintf(p.cmd, sizeof(p.cmd), "%s permission %s ", what, argv[1]);
+	if (!strcmp(argv[1], "add"))
+		return perm_change(&p, argc - 1, argv + 1, true);
+	if (!strcmp(argv[1], "remove"))
+		return perm_change(&p, argc - 1, argv + 1, false);
+	if (!strcmp(argv[1], "list"))
+		return perm_list(&p, argc - 1, argv + 1);
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(help, stdout);
+		return 0;
+	}
+	snprintf(p.cmd, sizeof(p.cmd), "%s permission ", what);
+	return cli_usage_error(p.cmd, "unknown permission command '%s'", argv[1]);
+}
