@@ -273,14 +273,44 @@ const char *cli_tag_split(const char *kv, char key[CLI_TAG_KEY_MAX + 1])
 	return eq + 1;
 }
 
+int cli_text_arg(const char *cmd, const char *what, const char *text)
+{
+	if (sfs_text_check(text) < 0)
+		return cli_usage_error(cmd, "%s is not valid UTF-8", what);
+	return 0;
+}
+
+int cli_tag_arg(const char *cmd, const char *kv, char key[CLI_TAG_KEY_MAX + 1],
+		const char **ret_value)
+{
+	const char *val = cli_tag_split(kv, key);
+
+	/* The tag itself is not echoed: it may not be printable. */
+	if (!val)
+		return cli_usage_error(cmd, "invalid tag '%s': expected KEY=VALUE", kv);
+	switch (sfs_tag_check(key, val)) {
+	case 0:
+		break;
+	case -EPERM:
+		return cli_usage_error(cmd, "tag %s: keys starting with '%s' are reserved for snapfs",
+				       key, SFS_TAG_RESERVED);
+	default:
+		return cli_usage_error(cmd, "a tag (KEY=VALUE) is not valid UTF-8");
+	}
+	*ret_value = val;
+	return 0;
+}
+
 int cli_parse_tag(json_t *tags, const char *kv, const char *cmd)
 {
 	char key[CLI_TAG_KEY_MAX + 1];
-	const char *val = cli_tag_split(kv, key);
+	const char *val;
+	int r = cli_tag_arg(cmd, kv, key, &val);
 
-	if (!val)
-		return cli_usage_error(cmd, "invalid tag '%s': expected KEY=VALUE", kv);
-	json_object_set_new(tags, key, json_string(val));
+	if (r)
+		return r;
+	if (json_object_set_new(tags, key, json_string(val)) < 0)
+		return cli_error("out of memory");
 	return 0;
 }
 

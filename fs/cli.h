@@ -92,8 +92,20 @@ int cli_expect_args(const char *cmd, int argc, int nargs, const char *what);
  * returns VALUE, a pointer into kv; NULL when kv is not of that form. */
 const char *cli_tag_split(const char *kv, char key[CLI_TAG_KEY_MAX + 1]);
 
-/* Sets the tag "KEY=VALUE" in tags; a malformed one is a usage error of
- * cmd. Returns 0 or the exit code. */
+/* Splits and checks a tag "KEY=VALUE" a user gave: its form, UTF-8 in
+ * key and value, and no key under the reserved "snapfs:" prefix. 0 with
+ * key filled and *ret_value pointing into kv, or the exit code of a usage
+ * error of cmd (one line). Every command that takes tags uses it. */
+int cli_tag_arg(const char *cmd, const char *kv, char key[CLI_TAG_KEY_MAX + 1],
+		const char **ret_value);
+
+/* 0 when text is valid UTF-8, else a usage error of cmd "<what> is not
+ * valid UTF-8" and its exit code: for user text a record will hold
+ * (descriptions, paths). */
+int cli_text_arg(const char *cmd, const char *what, const char *text);
+
+/* Sets the tag "KEY=VALUE" in tags after cli_tag_arg's checks. Returns 0
+ * or the exit code. */
 int cli_parse_tag(json_t *tags, const char *kv, const char *cmd);
 
 /*

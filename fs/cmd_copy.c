@@ -53,6 +53,8 @@ int cmd_snapshot_copy(const struct cli *c, int argc, char **argv)
 		return r;
 	if (!to)
 		return cli_usage_error("snapshot copy ", "--to-store PATH is required");
+	if (co.description && (r = cli_text_arg(cli.cmd, "--description", co.description)))
+		return r;
 	id = argv[optind];
 	if (!sfs_idstr_valid(id, "snap-"))
 		return cli_usage_error("snapshot copy ", "'%s' is not a snapshot id (snap-<hex>)", id);

@@ -33,6 +33,50 @@ bool sfs_name_valid(const char *name)
 	return true;
 }
 
+/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past
+ * U+10FFFF. jansson refuses anything else when a record is encoded, and
+ * that refusal surfaced as a failed allocation or a tag silently lost. */
+int sfs_text_check(const char *text)
+{
+	const unsigned char *p = (const unsigned char *)text;
+
+	while (*p) {
+		unsigned c = *p, n, cp, min;
+
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0) {
+			n = 1, cp = c & 0x1f, min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2, cp = c & 0x0f, min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3, cp = c & 0x07, min = 0x10000;
+		} else {
+			return -EILSEQ;
+		}
+		for (unsigned i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return -EILSEQ;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return -EILSEQ;
+		p += n + 1;
+	}
+	return 0;
+}
+
+int sfs_tag_check(const char *key, const char *value)
+{
+	if (sfs_text_check(key) < 0 || sfs_text_check(value) < 0)
+		return -EILSEQ;
+	if (!strncmp(key, SFS_TAG_RESERVED, strlen(SFS_TAG_RESERVED)))
+		return -EPERM;
+	return 0;
+}
+
 bool sfs_idstr_valid(const char *id, const char *prefix)
 {
 	size_t pl = strlen(prefix), n;

@@ -76,6 +76,19 @@ struct sfs_volume {
 	json_t *tags;            /* object of string values; owned */
 };
 
+/* The one check of user text bound for a record (a description, a path,
+ * a tag): 0 when text is valid UTF-8, -EILSEQ when it is not. Every
+ * command that stores such text calls it before opening the store. */
+int sfs_text_check(const char *text);
+
+/* Tags under this prefix are set by snapfs itself (a policy marks the
+ * snapshots it made with them, and its retention deletes by them), so a
+ * user may not set them. */
+#define SFS_TAG_RESERVED "snapfs:"
+/* A tag a user sets: 0, -EILSEQ (key or value is not valid UTF-8) or
+ * -EPERM (key under SFS_TAG_RESERVED). */
+int sfs_tag_check(const char *key, const char *value);
+
 /* Valid: 1..128 of [A-Za-z0-9._-], not starting with '.' or '-'. */
 bool sfs_name_valid(const char *name);
 void sfs_volume_release(struct sfs_volume *v); /* accepts NULL */

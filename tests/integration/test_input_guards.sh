@@ -1,0 +1,91 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Guards where user input enters the CLI, each a defect once seen:
+# a policy copying into its own store, text that is not UTF-8, tags in
+# the reserved snapfs: namespace that retention trusts, an id named
+# twice to delete, writers meeting a store locked by another writer.
+# Usage: test_input_guards.sh /path/to/snapfs
+set -euo pipefail
+. "$(dirname "$0")/lifecycle_lib.sh"
+S=$STORE
+"$SNAPFS" init --block-size 4K >/dev/null
+"$SNAPFS" --store "$T/other" init --block-size 4K >/dev/null
+mkvol "$T/web.img" 1 web
+"$SNAPFS" volume set-source web "$T/web.img"
+"$SNAPFS" volume tag web env=prod
+BAD=$(printf 'a\xff\xfeb')
+
+# ---- a policy's copy target is not its own store ----
+# Refused at create, by identity (a symlink and a path with .. name the
+# same directory)...
+ln -s "$S" "$T/alias"
+expect_error 2 "$SNAPFS" policy create p1 --target-tag env=prod --schedule "daily 03:00" \
+	--retain-count 2 --copy-to "$T/alias"
+case "$ERR" in *"is this store"*) ;; *) soft_fail "unclear error: $ERR" ;; esac
+expect_error 2 "$SNAPFS" policy create p1 --target-tag env=prod --schedule "daily 03:00" \
+	--retain-count 2 --copy-to "$T/other/../store"
+"$SNAPFS" policy show p1 >/dev/null 2>&1 && soft_fail "refused policy was stored"
+# ...and at run, when the target became this store after the create: the
+# run reports it at once instead of waiting for its own lock.
+"$SNAPFS" --store "$T/later" init --block-size 4K >/dev/null
+"$SNAPFS" policy create p2 --target-tag env=prod --schedule "daily 03:00" --retain-count 2 \
+	--copy-to "$T/later" >/dev/null
+rm -rf "$T/later"
+ln -s "$S" "$T/later"
+rc=0
+start=$(date +%s)
+timeout 60 "$SNAPFS" policy run --now 2026-12-01T03:00:00Z --json >"$T/run.json" 2>"$T/run.err" || rc=$?
+took=$(($(date +%s) - start))
+[ "$rc" -ne 124 ] || soft_fail "policy run waited for its own lock (killed after 60 s)"
+[ "$took" -lt 30 ] || soft_fail "policy run took $took s"
+[ "$rc" -eq 1 ] || soft_fail "policy run exited $rc, expected 1 (a failed step)"
+grep -q "is this store" "$T/run.json" || soft_fail "no clear event: $(cat "$T/run.json")"
+grep -q '"action": "created"' "$T/run.json" || soft_fail "the snapshot itself was not made"
+"$SNAPFS" policy delete p2 >/dev/null
+
+# ---- text that is not UTF-8: one clear line, exit 2, nothing stored ----
+before=$(store_state)
+expect_error 2 "$SNAPFS" snapshot create web "$T/web.img" --tag "k=$BAD" --no-progress
+case "$ERR" in *"not valid UTF-8"*) ;; *) soft_fail "unclear error: $ERR" ;; esac
+expect_error 2 "$SNAPFS" snapshot create web "$T/web.img" --tag "$BAD=v" --no-progress
+expect_error 2 "$SNAPFS" snapshot create web "$T/web.img" --description "$BAD" --no-progress
+case "$ERR" in *"--description is not valid UTF-8"*) ;; *) soft_fail "unclear error: $ERR" ;; esac
+expect_error 2 "$SNAPFS" volume tag web "k=$BAD"
+expect_error 2 "$SNAPFS" policy create p3 --target-tag "env=$BAD" --schedule "daily 03:00" \
+	--retain-count 2
+mkdir "$T/$BAD"
+cp "$T/web.img" "$T/$BAD/src.img"
+expect_error 2 "$SNAPFS" volume set-source web "$T/$BAD/src.img"
+(cd "$T/$BAD" && expect_error 2 "$SNAPFS" volume set-source web src.img)
+case "$ERR" in *"source path is not valid UTF-8"*) ;; *) soft_fail "unclear error: $ERR" ;; esac
+[ "$(store_state)" = "$before" ] || soft_fail "a refused command changed the store"
+A=$("$SNAPFS" snapshot create web "$T/web.img" --no-progress)
+expect_error 2 "$SNAPFS" snapshot copy "$A" --to-store "$T/other" --description "$BAD"
+# valid UTF-8 that is not ASCII is kept, not refused
+U=$("$SNAPFS" snapshot create web "$T/web.img" --tag "ort=Zürich" --description "Ärger" --no-progress)
+"$SNAPFS" snapshot show "$U" --json | grep -q '"ort": "Zürich"' || soft_fail "UTF-8 tag lost"
+
+# ---- reserved tags: a user cannot forge a policy's marks ----
+for cmd in "snapshot create web $T/web.img --no-progress" \
+	"policy create p4 --target-tag env=prod --schedule hourly --retain-count 1"; do
+	# shellcheck disable=SC2086
+	expect_error 2 "$SNAPFS" $cmd --tag snapfs:policy=nightly
+done
+expect_error 2 "$SNAPFS" volume tag web snapfs:policy=nightly
+case "$ERR" in *"reserved"*) ;; *) soft_fail "unclear error: $ERR" ;; esac
+# A hand-made snapshot survives retention of a policy keeping one.
+"$SNAPFS" policy create nightly --target-tag env=prod --schedule "daily 03:00" \
+	--retain-count 1 >/dev/null
+H=$("$SNAPFS" snapshot create web "$T/web.img" --tag keep=me --no-progress)
+for d in 02 03 04; do
+	"$SNAPFS" policy run --now "2026-12-${d}T03:00:00Z" --json >/dev/null
+done
+"$SNAPFS" snapshot show "$H" >/dev/null 2>&1 || soft_fail "retention deleted a hand-made snapshot"
+
+# ---- an id named twice is deleted once ----
+D=$("$SNAPFS" snapshot create web "$T/web.img" --no-progress)
+out=$("$SNAPFS" snapshot delete "$D" "$D" 2>&1) || soft_fail "delete X X failed: $out"
+[ "$(echo "$out" | grep -c "deleted $D")" -eq 1 ] || soft_fail "delete X X said: $out"
+"$SNAPFS" snapshot show "$D" >/dev/null 2>&1 && soft_fail "snapshot $D still there"
+
+check_store "$S"
