@@ -70,7 +70,8 @@ int cli_fail(int err, const char *fmt, ...)
 	return cli_error("%s: %s", msg, why);
 }
 
-int cli_open_store(const struct cli *c, int flags, struct sfs_store **ret)
+/* One attempt, the error phrased. */
+static int open_once(const struct cli *c, int flags, struct sfs_store **ret)
 {
 	const char *p = c->store_path;
 	int r;
@@ -102,6 +103,11 @@ int cli_open_store(const struct cli *c, int flags, struct sfs_store **ret)
 	}
 }
 
+int cli_open_store(const struct cli *c, int flags, struct sfs_store **ret)
+{
+	return cli_open_store_wait(c, flags, CLI_LOCK_WAIT_SECONDS, ret);
+}
+
 int cli_open_store_wait(const struct cli *c, int flags, int timeout_sec, struct sfs_store **ret)
 {
 	double waited = 0;
@@ -109,10 +115,10 @@ int cli_open_store_wait(const struct cli *c, int flags, int timeout_sec, struct 
 	int r;
 
 	if (!c->store_path || !(flags & SFS_OPEN_WRITE))
-		return cli_open_store(c, flags, ret);
+		return open_once(c, flags, ret);
 	for (;;) {
 		r = sfs_store_open(c->store_path, flags, ret);
-		if (r != -EBUSY || (timeout_sec >= 0 && waited >= timeout_sec))
+		if (r != -EBUSY || waited >= timeout_sec)
 			break;
 		if (!told) {
 			int pid = sfs_store_lock_holder(c->store_path);
@@ -131,7 +137,7 @@ int cli_open_store_wait(const struct cli *c, int flags, int timeout_sec, struct 
 	if (r == 0)
 		return 0;
 	/* Open again through the common path, which phrases the error. */
-	return cli_open_store(c, flags, ret);
+	return open_once(c, flags, ret);
 }
 
 int cli_parse_size(const char *s, uint64_t *ret)

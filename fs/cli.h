@@ -27,11 +27,18 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* An error from a store call, phrased for the user: "<what>: <why>". */
 int cli_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Opens the store named by the CLI; prints the error itself. */
+/* How long a command that writes waits for another writer (a create,
+ * delete, copy or gc) to release the store. */
+#define CLI_LOCK_WAIT_SECONDS 300
+
+/* Opens the store named by the CLI; prints the error itself. Every
+ * command that writes (SFS_OPEN_WRITE) behaves the same when another
+ * writer holds the store: it waits, saying so once on stderr, up to
+ * CLI_LOCK_WAIT_SECONDS, then fails naming the holder. */
 int cli_open_store(const struct cli *c, int flags, struct sfs_store **ret);
 
-/* Like cli_open_store, but a writer waits for the writer lock (saying so
- * once on stderr) up to timeout_sec seconds (-1: no limit). */
+/* Like cli_open_store with the wait bounded by timeout_sec instead (0:
+ * fail at once, for gc --no-wait). */
 int cli_open_store_wait(const struct cli *c, int flags, int timeout_sec, struct sfs_store **ret);
 
 /* Parses "64K", "1M", "4096" ... into bytes. */

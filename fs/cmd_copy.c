@@ -62,7 +62,7 @@ int cmd_snapshot_copy(const struct cli *c, int argc, char **argv)
 	if (r)
 		return r;
 	dc.store_path = to;
-	r = cli_open_store_wait(&dc, SFS_OPEN_WRITE, -1, &dst);
+	r = cli_open_store(&dc, SFS_OPEN_WRITE, &dst);
 	if (r)
 		goto out;
 	cli_progress_init(&prog, "copy", cli.json ? 0 : cli.progress);

@@ -169,7 +169,7 @@ static int policy_create(const struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	p.created = (int64_t)time(NULL);
-	r = cli_open_store_wait(c, SFS_OPEN_WRITE, -1, &s);
+	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 	if (r)
 		goto out;
 	if (p.copy_to && sfs_copy_target_check(s, p.copy_to) == -EINVAL) {
@@ -352,7 +352,7 @@ static int policy_change(const struct cli *c, const char *verb, const char *name
 	struct sfs_policy p;
 	struct sfs_store *s;
 	struct sfs_txn *t;
-	int r = cli_open_store_wait(c, SFS_OPEN_WRITE, -1, &s);
+	int r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 
 	if (r)
 		return r;
@@ -458,7 +458,7 @@ static int policy_run(const struct cli *c, int argc, char **argv)
 		json_decref(out.events);
 		return cli_usage_error("policy run ", "unexpected argument '%s'", argv[optind]);
 	}
-	r = cli_open_store_wait(c, SFS_OPEN_WRITE, -1, &s);
+	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 	if (r) {
 		json_decref(out.events);
 		return r;

@@ -440,7 +440,7 @@ static int snap_delete(const struct cli *c, int argc, char **argv)
 	}
 	if (!n)
 		return cli_usage_error("snapshot delete ", "expected ID...");
-	r = cli_open_store_wait(c, SFS_OPEN_WRITE, -1, &s);
+	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 	if (r)
 		return r;
 	r = sfs_txn_begin(s, true, &t);

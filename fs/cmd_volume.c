@@ -111,7 +111,7 @@ static int volume_set_source(const struct cli *c, int argc, char **argv)
 			return r;
 		}
 	}
-	r = cli_open_store_wait(c, SFS_OPEN_WRITE, -1, &s);
+	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 	if (r) {
 		free(abs);
 		return r;

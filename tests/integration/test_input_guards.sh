@@ -88,4 +88,22 @@ out=$("$SNAPFS" snapshot delete "$D" "$D" 2>&1) || soft_fail "delete X X failed:
 [ "$(echo "$out" | grep -c "deleted $D")" -eq 1 ] || soft_fail "delete X X said: $out"
 "$SNAPFS" snapshot show "$D" >/dev/null 2>&1 && soft_fail "snapshot $D still there"
 
+# ---- every writer waits for another writer (gc here), as --help says ----
+for cmd in "snapshot create web $T/web.img --no-progress" "volume tag web wait=yes" \
+	"volume set-source web $T/web.img" "snapshot delete $U"; do
+	rm -f "$T/held"
+	flock "$S/lock" -c "touch '$T/held'; sleep 2" &
+	holder=$!
+	track_pid "$holder"
+	while [ ! -e "$T/held" ]; do sleep 0.05; done
+	rc=0
+	# shellcheck disable=SC2086
+	"$SNAPFS" $cmd >/dev/null 2>"$T/wait.err" || rc=$?
+	[ "$rc" -eq 0 ] || soft_fail "'$cmd' beside a writer exited $rc: $(cat "$T/wait.err")"
+	grep -q "waiting for the writer lock" "$T/wait.err" ||
+		soft_fail "'$cmd' did not say it waits: $(cat "$T/wait.err")"
+	wait "$holder" || true
+done
+"$SNAPFS" volume show web --json | grep -q '"wait": "yes"' || soft_fail "tag after the wait lost"
+
 check_store "$S"
