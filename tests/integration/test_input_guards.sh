@@ -65,6 +65,24 @@ expect_error 2 "$SNAPFS" snapshot copy "$A" --to-store "$T/other" --description 
 U=$("$SNAPFS" snapshot create web "$T/web.img" --tag "ort=Zürich" --description "Ärger" --no-progress)
 "$SNAPFS" snapshot show "$U" --json | grep -q '"ort": "Zürich"' || soft_fail "UTF-8 tag lost"
 
+# ---- launch-config: a path with a control character never reaches the script ----
+"$SNAPFS" image create vm --device sda="$A" >/dev/null
+NL=$'d\ntouch INJECTED #'
+mkdir -p "$T/$NL"
+cd "$T/$NL"
+expect_error 2 "$SNAPFS" image launch-config vm --mount mnt
+cd "$T"
+case "$ERR" in *"--mount path contains a control character"*) ;; *) soft_fail "unclear: $ERR" ;; esac
+[ -s "$T/.out" ] && soft_fail "a script was printed: $(head -c 300 "$T/.out")"
+expect_error 2 "$SNAPFS" image launch-config vm --mount "$T/m" --overlay "$T/$NL"
+expect_error 2 "$SNAPFS" image launch-config vm --mount "$T/m" --format libvirt \
+	--kernel "$T/$NL/vmlinuz"
+# A quote in a path is quoted, and the script only names the mount.
+mkdir -p "$T/it's"
+(cd "$T/it's" && "$SNAPFS" image launch-config vm --mount mnt >"$T/launch.sh")
+sh -n "$T/launch.sh" || soft_fail "launch script does not parse"
+grep -qF "it'\\''s/mnt/images/vm/sda.img" "$T/launch.sh" || soft_fail "path not quoted: $(cat "$T/launch.sh")"
+
 # ---- reserved tags: a user cannot forge a policy's marks ----
 for cmd in "snapshot create web $T/web.img --no-progress" \
 	"policy create p4 --target-tag env=prod --schedule hourly --retain-count 1"; do
