@@ -203,6 +203,7 @@ static int new_record(const struct sfs_snapshot *src, const struct sfs_copy_opts
 		return r;
 	memcpy(sn->volume, src->volume, sizeof(sn->volume));
 	sn->created = src->created; /* the point in time the data is of */
+	sn->created_ns = src->created_ns;
 	sn->block_size = src->block_size;
 	sn->description = desc ? strdup(desc) : NULL;
 	sn->copied_from = strdup(src->id);

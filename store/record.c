@@ -291,7 +291,7 @@ void sfs_snapshot_release(struct sfs_snapshot *sn)
 static int snapshot_fields(json_t *o, bool heap_fields, struct sfs_snapshot *sn)
 {
 	char state[16], root[SFS_ID_HEX_LEN + 1];
-	uint64_t created = 0, bs = 0, depth = 0;
+	uint64_t created = 0, created_ns = 0, bs = 0, depth = 0;
 	int r;
 
 	r = sfs_json_str(o, "id", true, sn->id, sizeof(sn->id));
@@ -307,6 +307,8 @@ static int snapshot_fields(json_t *o, bool heap_fields, struct sfs_snapshot *sn)
 		r = ju64(o, "seq", true, &sn->seq);
 	if (!r)
 		r = ju64(o, "created", true, &created);
+	if (!r) /* optional: records made before it have whole seconds */
+		r = ju64(o, "created_ns", false, &created_ns);
 	if (!r)
 		r = ju64(o, "size", true, &sn->size);
 	if (!r)
@@ -329,13 +331,14 @@ static int snapshot_fields(json_t *o, bool heap_fields, struct sfs_snapshot *sn)
 		return r;
 	sn->state = state_from_name(state);
 	sn->created = (int64_t)created;
+	sn->created_ns = (uint32_t)created_ns;
 	sn->block_size = (uint32_t)bs;
 	sn->depth = (uint32_t)depth;
 	if (sn->state < 0 || !sfs_idstr_valid(sn->id, "snap-") || !sfs_name_valid(sn->volume) ||
 	    (sn->parent[0] && !sfs_idstr_valid(sn->parent, "snap-")) || bs < SFS_BLOCK_MIN ||
 	    bs > SFS_BLOCK_MAX || (bs & (bs - 1)) || depth > 6 ||
 	    sfs_id_from_hex(root, &sn->root) < 0 || sn->size > (UINT64_C(1) << 56) ||
-	    sn->data_bytes > sn->size)
+	    sn->data_bytes > sn->size || created_ns > 999999999)
 		return -EBADMSG;
 	return 0;
 }
@@ -376,11 +379,12 @@ json_t *sfs_snapshot_to_json(const struct sfs_snapshot *sn)
 	char root[SFS_ID_HEX_LEN + 1];
 
 	sfs_id_to_hex(&sn->root, root);
-	return json_pack("{s:s, s:s, s:s?, s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:I, "
-			 "s:s?, s:s?, s:o}",
+	return json_pack("{s:s, s:s, s:s?, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, "
+			 "s:I, s:s?, s:s?, s:o}",
 			 "id", sn->id, "volume", sn->volume, "parent",
 			 sn->parent[0] ? sn->parent : NULL, "state", sfs_snap_state_name(sn->state),
-			 "seq", (json_int_t)sn->seq, "created", (json_int_t)sn->created, "size",
+			 "seq", (json_int_t)sn->seq, "created", (json_int_t)sn->created,
+			 "created_ns", (json_int_t)sn->created_ns, "size",
 			 (json_int_t)sn->size, "block_size", (json_int_t)sn->block_size, "root",
 			 root, "depth", (json_int_t)sn->depth, "data_bytes",
 			 (json_int_t)sn->data_bytes, "new_bytes", (json_int_t)sn->new_bytes,
