@@ -627,16 +627,18 @@ int sfs_tree_snap(struct sfs_tree *t, const char *id, struct sfs_tsnap *ret)
 int sfs_tree_vol_snap(struct sfs_tree *t, const char *volume, const char *name,
 		      struct sfs_tsnap *ret)
 {
-	/* name is "YYYYMMDDTHHMMSSZ-" + id + ".img" */
+	/* name is "YYYYMMDDTHHMMSS.nnnnnnnnnZ-" + id + ".img"; the whole
+	 * name is compared with the one tsnap_fill makes below. */
+	enum { STAMP = sizeof("YYYYMMDDTHHMMSS.nnnnnnnnnZ-") - 1 };
 	char id[SFS_IDSTR_SIZE];
 	size_t len = strlen(name);
 	int r;
 
-	if (len <= 17 + 4 || len - 17 - 4 >= sizeof(id) || name[16] != '-' ||
+	if (len <= STAMP + 4 || len - STAMP - 4 >= sizeof(id) || name[STAMP - 1] != '-' ||
 	    strcmp(name + len - 4, ".img"))
 		return -ENOENT;
-	memcpy(id, name + 17, len - 17 - 4);
-	id[len - 17 - 4] = '\0';
+	memcpy(id, name + STAMP, len - STAMP - 4);
+	id[len - STAMP - 4] = '\0';
 	r = sfs_tree_snap(t, id, ret);
 	if (r == 0 && (strcmp(ret->volume, volume) || strcmp(ret->vname, name)))
 		r = -ENOENT;
