@@ -70,7 +70,8 @@ int cli_fail(int err, const char *fmt, ...)
 	return cli_error("%s: %s", msg, why);
 }
 
-int cli_open_store(const struct cli *c, int flags, struct sfs_store **ret)
+/* One attempt, the error phrased. */
+static int open_once(const struct cli *c, int flags, struct sfs_store **ret)
 {
 	const char *p = c->store_path;
 	int r;
@@ -106,6 +107,11 @@ int cli_open_store(const struct cli *c, int flags, struct sfs_store **ret)
 	}
 }
 
+int cli_open_store(const struct cli *c, int flags, struct sfs_store **ret)
+{
+	return cli_open_store_wait(c, flags, CLI_LOCK_WAIT_SECONDS, ret);
+}
+
 int cli_open_store_wait(const struct cli *c, int flags, int timeout_sec, struct sfs_store **ret)
 {
 	double waited = 0;
@@ -113,10 +119,10 @@ int cli_open_store_wait(const struct cli *c, int flags, int timeout_sec, struct 
 	int r;
 
 	if (!c->store_path || !(flags & SFS_OPEN_WRITE))
-		return cli_open_store(c, flags, ret);
+		return open_once(c, flags, ret);
 	for (;;) {
 		r = sfs_store_open(c->store_path, flags, ret);
-		if (r != -EBUSY || (timeout_sec >= 0 && waited >= timeout_sec))
+		if (r != -EBUSY || waited >= timeout_sec)
 			break;
 		if (!told) {
 			int pid = sfs_store_lock_holder(c->store_path);
@@ -135,7 +141,7 @@ int cli_open_store_wait(const struct cli *c, int flags, int timeout_sec, struct 
 	if (r == 0)
 		return 0;
 	/* Open again through the common path, which phrases the error. */
-	return cli_open_store(c, flags, ret);
+	return open_once(c, flags, ret);
 }
 
 const char *cli_human(uint64_t bytes, char *buf, size_t len)
@@ -232,14 +238,44 @@ const char *cli_tag_split(const char *kv, char key[CLI_TAG_KEY_MAX + 1])
 	return eq + 1;
 }
 
+int cli_text_arg(const char *cmd, const char *what, const char *text)
+{
+	if (sfs_text_check(text) < 0)
+		return cli_usage_error(cmd, "%s is not valid UTF-8", what);
+	return 0;
+}
+
+int cli_tag_arg(const char *cmd, const char *kv, char key[CLI_TAG_KEY_MAX + 1],
+		const char **ret_value)
+{
+	const char *val = cli_tag_split(kv, key);
+
+	/* The tag itself is not echoed: it may not be printable. */
+	if (!val)
+		return cli_usage_error(cmd, "invalid tag '%s': expected KEY=VALUE", kv);
+	switch (sfs_tag_check(key, val)) {
+	case 0:
+		break;
+	case -EPERM:
+		return cli_usage_error(cmd, "tag %s: keys starting with '%s' are reserved for snapfs",
+				       key, SFS_TAG_RESERVED);
+	default:
+		return cli_usage_error(cmd, "a tag (KEY=VALUE) is not valid UTF-8");
+	}
+	*ret_value = val;
+	return 0;
+}
+
 int cli_parse_tag(json_t *tags, const char *kv, const char *cmd)
 {
 	char key[CLI_TAG_KEY_MAX + 1];
-	const char *val = cli_tag_split(kv, key);
+	const char *val;
+	int r = cli_tag_arg(cmd, kv, key, &val);
 
-	if (!val)
-		return cli_usage_error(cmd, "invalid tag '%s': expected KEY=VALUE", kv);
-	json_object_set_new(tags, key, json_string(val));
+	if (r)
+		return r;
+	if (json_object_set_new(tags, key, json_string(val)) < 0)
+		return cli_error("out of memory");
 	return 0;
 }
 

@@ -28,11 +28,18 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* An error from a store call, phrased for the user: "<what>: <why>". */
 int cli_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Opens the store named by the CLI; prints the error itself. */
+/* How long a command that writes waits for another writer (a create,
+ * delete, copy or gc) to release the store. */
+#define CLI_LOCK_WAIT_SECONDS 300
+
+/* Opens the store named by the CLI; prints the error itself. Every
+ * command that writes (SFS_OPEN_WRITE) behaves the same when another
+ * writer holds the store: it waits, saying so once on stderr, up to
+ * CLI_LOCK_WAIT_SECONDS, then fails naming the holder. */
 int cli_open_store(const struct cli *c, int flags, struct sfs_store **ret);
 
-/* Like cli_open_store, but a writer waits for the writer lock (saying so
- * once on stderr) up to timeout_sec seconds (-1: no limit). */
+/* Like cli_open_store with the wait bounded by timeout_sec instead (0:
+ * fail at once, for gc --no-wait). */
 int cli_open_store_wait(const struct cli *c, int flags, int timeout_sec, struct sfs_store **ret);
 
 /* "1.5 GiB" into buf. */
@@ -97,8 +104,20 @@ int cli_expect_args(const char *cmd, int argc, int nargs, const char *what);
  * returns VALUE, a pointer into kv; NULL when kv is not of that form. */
 const char *cli_tag_split(const char *kv, char key[CLI_TAG_KEY_MAX + 1]);
 
-/* Sets the tag "KEY=VALUE" in tags; a malformed one is a usage error of
- * cmd. Returns 0 or the exit code. */
+/* Splits and checks a tag "KEY=VALUE" a user gave: its form, UTF-8 in
+ * key and value, and no key under the reserved "snapfs:" prefix. 0 with
+ * key filled and *ret_value pointing into kv, or the exit code of a usage
+ * error of cmd (one line). Every command that takes tags uses it. */
+int cli_tag_arg(const char *cmd, const char *kv, char key[CLI_TAG_KEY_MAX + 1],
+		const char **ret_value);
+
+/* 0 when text is valid UTF-8, else a usage error of cmd "<what> is not
+ * valid UTF-8" and its exit code: for user text a record will hold
+ * (descriptions, paths). */
+int cli_text_arg(const char *cmd, const char *what, const char *text);
+
+/* Sets the tag "KEY=VALUE" in tags after cli_tag_arg's checks. Returns 0
+ * or the exit code. */
 int cli_parse_tag(json_t *tags, const char *kv, const char *cmd);
 
 /*

@@ -53,6 +53,8 @@ int cmd_snapshot_copy(const struct cli *c, int argc, char **argv)
 		return r;
 	if (!to)
 		return cli_usage_error("snapshot copy ", "--to-store PATH is required");
+	if (co.description && (r = cli_text_arg(cli.cmd, "--description", co.description)))
+		return r;
 	id = argv[optind];
 	if (!sfs_idstr_valid(id, "snap-"))
 		return cli_usage_error("snapshot copy ", "'%s' is not a snapshot id (snap-<hex>)", id);
@@ -60,7 +62,7 @@ int cmd_snapshot_copy(const struct cli *c, int argc, char **argv)
 	if (r)
 		return r;
 	dc.store_path = to;
-	r = cli_open_store_wait(&dc, SFS_OPEN_WRITE, -1, &dst);
+	r = cli_open_store(&dc, SFS_OPEN_WRITE, &dst);
 	if (r)
 		goto out;
 	cli_progress_init(&prog, "copy", cli.json ? 0 : cli.progress);

@@ -18,10 +18,11 @@ static const char gc_help[] =
 	"Marks every chunk that a snapshot's block map reaches, deletes the index\n"
 	"entries of the others, rewrites packs whose live share is below PCT percent\n"
 	"(default 50) and removes packs with nothing live. gc is the store's writer\n"
-	"while it runs: it waits for a running snapshot create to finish (--no-wait:\n"
-	"fail instead), and a create started meanwhile waits for gc. Mounts keep\n"
-	"reading throughout. --dry-run changes nothing and reports what a run would\n"
-	"free at most.\n";
+	"while it runs: it waits up to 5 minutes for a running writer such as a\n"
+	"snapshot create to finish (--no-wait: fail instead), and every command\n"
+	"that writes (create, delete, copy, tag, image and policy changes) started\n"
+	"meanwhile waits for gc the same way. Mounts keep reading throughout.\n"
+	"--dry-run changes nothing and reports what a run would free at most.\n";
 
 int cmd_gc(const struct cli *c, int argc, char **argv)
 {
@@ -71,7 +72,7 @@ int cmd_gc(const struct cli *c, int argc, char **argv)
 	if (go.dry_run)
 		r = cli_open_store(c, SFS_OPEN_READ, &s);
 	else
-		r = cli_open_store_wait(c, SFS_OPEN_WRITE, wait ? -1 : 0, &s);
+		r = cli_open_store_wait(c, SFS_OPEN_WRITE, wait ? CLI_LOCK_WAIT_SECONDS : 0, &s);
 	if (r)
 		return r;
 	cli_progress_init(&prog, "gc", co.json ? 0 : co.progress);

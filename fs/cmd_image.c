@@ -329,6 +329,7 @@ static int image_create(const struct cli *c, int argc, char **argv)
 			break;
 		case 'D':
 			desc = optarg;
+			r = cli_text_arg(co.cmd, "--description", desc);
 			break;
 		case 't':
 			r = cli_parse_tag(img.tags, optarg, co.cmd);

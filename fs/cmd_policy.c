@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "snapfs/copy.h"
 #include "snapfs/parse.h"
 #include "snapfs/policy.h"
 
@@ -46,12 +47,16 @@ static const char policy_help[] =
 static int parse_kv(json_t *o, const char *kv, const char *what)
 {
 	char key[CLI_TAG_KEY_MAX + 1];
-	const char *val = cli_tag_split(kv, key);
+	const char *val;
+	int r = cli_tag_arg("policy create ", kv, key, &val);
 
-	if (!val || !*val)
+	if (r)
+		return r;
+	if (!*val)
 		return cli_usage_error("policy create ", "invalid %s '%s': expected KEY=VALUE", what,
 				       kv);
-	json_object_set_new(o, key, json_string(val));
+	if (json_object_set_new(o, key, json_string(val)) < 0)
+		return cli_error("out of memory");
 	return 0;
 }
 
@@ -162,9 +167,14 @@ static int policy_create(const struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	p.created = (int64_t)time(NULL);
-	r = cli_open_store_wait(c, SFS_OPEN_WRITE, -1, &s);
+	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 	if (r)
 		goto out;
+	if (p.copy_to && sfs_copy_target_check(s, p.copy_to) == -EINVAL) {
+		r = cli_usage_error(cmd, "--copy-to %s is this store; give another store",
+				    p.copy_to);
+		goto out;
+	}
 	r = sfs_txn_begin(s, true, &t);
 	if (r == 0) {
 		struct sfs_policy old;
@@ -340,7 +350,7 @@ static int policy_change(const struct cli *c, const char *verb, const char *name
 	struct sfs_policy p;
 	struct sfs_store *s;
 	struct sfs_txn *t;
-	int r = cli_open_store_wait(c, SFS_OPEN_WRITE, -1, &s);
+	int r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 
 	if (r)
 		return r;
@@ -446,7 +456,7 @@ static int policy_run(const struct cli *c, int argc, char **argv)
 		json_decref(out.events);
 		return cli_usage_error("policy run ", "unexpected argument '%s'", argv[optind]);
 	}
-	r = cli_open_store_wait(c, SFS_OPEN_WRITE, -1, &s);
+	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 	if (r) {
 		json_decref(out.events);
 		return r;

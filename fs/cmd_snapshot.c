@@ -92,6 +92,9 @@ static int snap_create(const struct cli *c, int argc, char **argv)
 	io.volume = argv[optind];
 	io.source = argv[optind + 1];
 	io.tags = tags;
+	r = io.description ? cli_text_arg(co.cmd, "--description", io.description) : 0;
+	if (r)
+		goto out;
 	if (!sfs_name_valid(io.volume)) {
 		r = cli_usage_error("snapshot create ",
 				    "invalid volume name '%s': use 1-128 of A-Z a-z 0-9 . _ -, not "
@@ -449,6 +452,16 @@ static int snap_restore(const struct cli *c, int argc, char **argv)
 	return 0;
 }
 
+/* Whether argv[i] repeats an id before it: an id named twice is deleted
+ * (and reported) once, instead of the second turn finding it gone. */
+static bool repeated_id(char **argv, int i)
+{
+	for (int j = 1; j < i; j++)
+		if (argv[j][0] != '-' && !strcmp(argv[j], argv[i]))
+			return true;
+	return false;
+}
+
 /* All or none: one transaction, committed only when every id went. */
 static int snap_delete(const struct cli *c, int argc, char **argv)
 {
@@ -473,7 +486,7 @@ static int snap_delete(const struct cli *c, int argc, char **argv)
 	}
 	if (!n)
 		return cli_usage_error("snapshot delete ", "expected ID...");
-	r = cli_open_store_wait(c, SFS_OPEN_WRITE, -1, &s);
+	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 	if (r)
 		return r;
 	r = sfs_txn_begin(s, true, &t);
@@ -482,7 +495,7 @@ static int snap_delete(const struct cli *c, int argc, char **argv)
 		return cli_fail(r, "cannot delete snapshots");
 	}
 	for (int i = 1; i < argc; i++) {
-		if (argv[i][0] == '-')
+		if (argv[i][0] == '-' || repeated_id(argv, i))
 			continue;
 		r = sfs_snapshot_delete(t, argv[i], image, sizeof(image));
 		if (r == -EBUSY)
@@ -507,12 +520,12 @@ static int snap_delete(const struct cli *c, int argc, char **argv)
 	if (json) {
 		json_t *ids = json_array();
 		for (int i = 1; i < argc; i++)
-			if (argv[i][0] != '-')
+			if (argv[i][0] != '-' && !repeated_id(argv, i))
 				json_array_append_new(ids, json_string(argv[i]));
 		return cli_print_json(json_pack("{s:o}", "deleted", ids));
 	}
 	for (int i = 1; i < argc; i++)
-		if (argv[i][0] != '-')
+		if (argv[i][0] != '-' && !repeated_id(argv, i))
 			printf("deleted %s\n", argv[i]);
 	return 0;
 }

@@ -108,8 +108,15 @@ static int volume_set_source(const struct cli *c, int argc, char **argv)
 		if (!abs)
 			return cli_error("source %s of volume %s: %s", argv[1], argv[0],
 					 strerror(errno));
+		/* The path as stored: absolute, so the directories above the
+		 * argument count too. */
+		r = cli_text_arg("volume ", "the source path", abs);
+		if (r) {
+			free(abs);
+			return r;
+		}
 	}
-	r = cli_open_store_wait(c, SFS_OPEN_WRITE, -1, &s);
+	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 	if (r) {
 		free(abs);
 		return r;
@@ -218,9 +225,10 @@ int cmd_volume(const struct cli *c, int argc, char **argv)
 			return cli_usage_error("volume ", "expected VOLUME KEY=VALUE...");
 		for (int i = 1; i < argc; i++) {
 			char key[CLI_TAG_KEY_MAX + 1];
-			if (!cli_tag_split(argv[i], key))
-				return cli_usage_error("volume ", "invalid tag '%s': expected KEY=VALUE",
-						       argv[i]);
+			const char *val;
+			r = cli_tag_arg("volume ", argv[i], key, &val);
+			if (r)
+				return r;
 		}
 		r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 		if (r)
@@ -229,15 +237,16 @@ int cmd_volume(const struct cli *c, int argc, char **argv)
 		if (r == 0) {
 			r = sfs_cat_volume_get(t, argv[0], &v);
 			if (r == 0) {
-				for (int i = 1; i < argc; i++) {
+				for (int i = 1; r == 0 && i < argc; i++) {
 					char key[CLI_TAG_KEY_MAX + 1];
 					const char *val = cli_tag_split(argv[i], key);
-					if (*val)
-						json_object_set_new(v.tags, key, json_string(val));
-					else
+					if (!*val)
 						json_object_del(v.tags, key);
+					else if (json_object_set_new(v.tags, key, json_string(val)) < 0)
+						r = -ENOMEM;
 				}
-				r = sfs_cat_volume_put(t, &v);
+				if (r == 0)
+					r = sfs_cat_volume_put(t, &v);
 				sfs_volume_release(&v);
 			}
 			if (r == 0)

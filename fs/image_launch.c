@@ -498,6 +498,20 @@ static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *ret)
 	return r;
 }
 
+/* A path that goes into the output: the sh script names the mount and
+ * overlay in comments, where a newline ends the comment and starts a
+ * command, and XML has no way to write most control characters. So none
+ * is allowed, nor text that is not UTF-8. 0 or the usage error's code. */
+static int path_arg(const char *cmd, const char *opt, const char *path)
+{
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return cli_usage_error(cmd, "the %s path contains a control character "
+						    "(a newline, tab or the like)",
+					       opt);
+	return cli_text_arg(cmd, opt, path);
+}
+
 int cmd_image_launch_config(const struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -584,11 +598,6 @@ int cmd_image_launch_config(const struct cli *c, int argc, char **argv)
 		return cli_usage_error(cmd, "unknown --format '%s': qemu or libvirt", format);
 	if (overlay && l.snapshot_mode)
 		return cli_usage_error(cmd, "--overlay and --snapshot-mode exclude each other");
-	/* The script names these paths in comments, where a newline would
-	 * start a command. */
-	if (strchr(mount, '\n') || (overlay && strchr(overlay, '\n')))
-		return cli_usage_error(cmd,
-				       "a --mount or --overlay path may not contain a newline");
 	if ((l.initrd || l.append) && !l.kernel)
 		return cli_usage_error(cmd, "--initrd and --append need --kernel");
 	abs_mount = absolute(mount);
@@ -597,6 +606,14 @@ int cmd_image_launch_config(const struct cli *c, int argc, char **argv)
 		r = cli_error("out of memory");
 		goto out_free;
 	}
+	/* Checked as printed: absolute, so the working directory's own name
+	 * counts (a relative path was once checked before it was joined). */
+	if ((r = path_arg(cmd, "--mount", abs_mount)) ||
+	    (abs_overlay && (r = path_arg(cmd, "--overlay", abs_overlay))) ||
+	    (l.kernel && (r = path_arg(cmd, "--kernel", l.kernel))) ||
+	    (l.initrd && (r = path_arg(cmd, "--initrd", l.initrd))) ||
+	    (l.serial && (r = path_arg(cmd, "--serial", l.serial))))
+		goto out_free;
 	l.mount = abs_mount;
 	l.overlay = abs_overlay;
 	r = cli_open_store(c, SFS_OPEN_READ, &s);

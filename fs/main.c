@@ -45,7 +45,12 @@ static const char usage_text[] =
 	"  snapfs STORE MOUNTPOINT [-o OPTIONS]\n"
 	"\n"
 	"Listing and show commands take --json. Exit status: 0 success, 1 failure,\n"
-	"2 usage error.\n";
+	"2 usage error.\n"
+	"\n"
+	"One command writes to a store at a time. Every command that writes (create,\n"
+	"delete, copy, tag, set-source, image and policy changes, gc) waits for a\n"
+	"running writer, saying so, for up to 5 minutes, then fails naming it;\n"
+	"reads and mounts never wait.\n";
 
 static int cmd_mount(const struct cli *c, int argc, char **argv)
 {

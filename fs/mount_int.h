@@ -42,7 +42,8 @@
 #define SFS_INO_NUM(ino) ((ino) & ((UINT64_C(1) << SFS_INO_KIND_SHIFT) - 1))
 
 #define SFS_LATEST_NAME "latest.img"
-/* "YYYYMMDDTHHMMSSZ-" + id + ".img" */
+/* "YYYYMMDDTHHMMSS.nnnnnnnnnZ-" + id + ".img": fixed width, so that the
+ * names sort in creation order, to the nanosecond */
 #define SFS_VNAME_SIZE 64
 
 /* ---- the tree (tree.c) ---- */
@@ -52,6 +53,7 @@ struct sfs_tsnap {
 	uint64_t ino;
 	uint64_t seq;
 	int64_t created;
+	uint32_t created_ns;
 	uint64_t data_bytes;
 	struct sfs_snapmap map; /* id, size, block size, map root */
 	char volume[SFS_NAME_MAX + 1];
@@ -63,7 +65,7 @@ struct sfs_tvol {
 	uint64_t latest_ino; /* its latest.img */
 	char name[SFS_NAME_MAX + 1];
 	int64_t mtime;       /* newest snapshot's time, or the volume's */
-	struct sfs_tsnap **snaps; /* oldest first (seq order) */
+	struct sfs_tsnap **snaps; /* oldest first (creation order); latest last */
 	struct sfs_tsnap **by_vname; /* sorted by vname, for lookups */
 	size_t nsnaps;
 	char latest[SFS_IDSTR_SIZE + 32]; /* symlink target, "" when no snapshot */

@@ -92,6 +92,7 @@ static void tsnap_fill(struct sfs_tsnap *ts, const struct sfs_snapshot_brief *sn
 	ts->ino = SFS_INO_MAKE(SFS_INO_KIND_SNAP, sn->seq);
 	ts->seq = sn->seq;
 	ts->created = sn->created;
+	ts->created_ns = sn->created_ns;
 	ts->data_bytes = sn->data_bytes;
 	memcpy(ts->map.id, sn->id, sizeof(ts->map.id));
 	ts->map.size = sn->size;
@@ -99,9 +100,12 @@ static void tsnap_fill(struct sfs_tsnap *ts, const struct sfs_snapshot_brief *sn
 	ts->map.depth = sn->depth;
 	ts->map.root = sn->root;
 	memcpy(ts->volume, sn->volume, sizeof(ts->volume));
-	if (!gmtime_r(&t, &tm) || !strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm))
-		snprintf(stamp, sizeof(stamp), "00000000T000000Z");
-	snprintf(ts->vname, sizeof(ts->vname), "%s-%s.img", stamp, sn->id);
+	if (!gmtime_r(&t, &tm) || !strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm))
+		snprintf(stamp, sizeof(stamp), "00000000T000000");
+	/* The fraction, fixed width, makes plain ls order creation order
+	 * even for snapshots taken in the same second. */
+	snprintf(ts->vname, sizeof(ts->vname), "%s.%09uZ-%s.img", stamp, (unsigned)sn->created_ns,
+		 sn->id);
 }
 
 static void brief_of(const struct sfs_snapshot *sn, struct sfs_snapshot_brief *ret)
@@ -112,6 +116,7 @@ static void brief_of(const struct sfs_snapshot *sn, struct sfs_snapshot_brief *r
 	ret->state = sn->state;
 	ret->seq = sn->seq;
 	ret->created = sn->created;
+	ret->created_ns = sn->created_ns;
 	ret->size = sn->size;
 	ret->block_size = sn->block_size;
 	ret->depth = sn->depth;
@@ -141,6 +146,14 @@ static int cmp_snapp_seq(const void *a, const void *b)
 	const struct sfs_tsnap *x = *(struct sfs_tsnap *const *)a, *y = *(struct sfs_tsnap *const *)b;
 
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int cmp_snapp_created(const void *a, const void *b)
+{
+	const struct sfs_tsnap *x = *(struct sfs_tsnap *const *)a, *y = *(struct sfs_tsnap *const *)b;
+
+	return sfs_snap_created_cmp(x->created, x->created_ns, x->seq, y->created, y->created_ns,
+				    y->seq);
 }
 
 static int cmp_snapp_vname(const void *a, const void *b)
@@ -338,7 +351,9 @@ static int view_assemble(struct sfs_tree *t, struct collect *c, uint64_t gen,
 	for (size_t i = 0; i < v->nvols; i++) {
 		struct sfs_tvol *tv = &v->vols[i];
 
-		sort(tv->snaps, tv->nsnaps, sizeof(*tv->snaps), cmp_snapp_seq);
+		/* Listed, and latest.img chosen, in creation order: a copy of
+		 * an older snapshot arrives with a higher seq. */
+		sort(tv->snaps, tv->nsnaps, sizeof(*tv->snaps), cmp_snapp_created);
 		sort(tv->by_vname, tv->nsnaps, sizeof(*tv->by_vname), cmp_snapp_vname);
 		if (tv->nsnaps) {
 			const struct sfs_tsnap *last = tv->snaps[tv->nsnaps - 1];
@@ -612,16 +627,18 @@ int sfs_tree_snap(struct sfs_tree *t, const char *id, struct sfs_tsnap *ret)
 int sfs_tree_vol_snap(struct sfs_tree *t, const char *volume, const char *name,
 		      struct sfs_tsnap *ret)
 {
-	/* name is "YYYYMMDDTHHMMSSZ-" + id + ".img" */
+	/* name is "YYYYMMDDTHHMMSS.nnnnnnnnnZ-" + id + ".img"; the whole
+	 * name is compared with the one tsnap_fill makes below. */
+	enum { STAMP = sizeof("YYYYMMDDTHHMMSS.nnnnnnnnnZ-") - 1 };
 	char id[SFS_IDSTR_SIZE];
 	size_t len = strlen(name);
 	int r;
 
-	if (len <= 17 + 4 || len - 17 - 4 >= sizeof(id) || name[16] != '-' ||
+	if (len <= STAMP + 4 || len - STAMP - 4 >= sizeof(id) || name[STAMP - 1] != '-' ||
 	    strcmp(name + len - 4, ".img"))
 		return -ENOENT;
-	memcpy(id, name + 17, len - 17 - 4);
-	id[len - 17 - 4] = '\0';
+	memcpy(id, name + STAMP, len - STAMP - 4);
+	id[len - STAMP - 4] = '\0';
 	r = sfs_tree_snap(t, id, ret);
 	if (r == 0 && (strcmp(ret->volume, volume) || strcmp(ret->vname, name)))
 		r = -ENOENT;

@@ -627,9 +627,6 @@ struct volsnap_iter {
 	struct sfs_txn *t;
 	sfs_snapshot_fn fn;
 	void *ctx;
-	bool completed_only;
-	bool found;
-	struct sfs_snapshot *ret; /* latest: the record found */
 };
 
 static int volsnap_iter_cb(void *ctx, const MDB_val *k, const MDB_val *v)
@@ -653,15 +650,6 @@ static int volsnap_iter_cb(void *ctx, const MDB_val *k, const MDB_val *v)
 	}
 	if (r < 0)
 		return r;
-	if (it->ret) {
-		if (sn.state != SFS_SNAP_COMPLETED) {
-			sfs_snapshot_release(&sn);
-			return 0;
-		}
-		*it->ret = sn;
-		it->found = true;
-		return 1;
-	}
 	r = it->fn(it->ctx, &sn);
 	sfs_snapshot_release(&sn);
 	return r;
@@ -670,7 +658,7 @@ static int volsnap_iter_cb(void *ctx, const MDB_val *k, const MDB_val *v)
 int sfs_cat_snapshot_foreach(struct sfs_txn *t, const char *volume, sfs_snapshot_fn fn, void *ctx)
 {
 	char prefix[SFS_NAME_MAX + 2];
-	struct volsnap_iter vi = { t, fn, ctx, false, false, NULL };
+	struct volsnap_iter vi = { t, fn, ctx };
 	size_t pl;
 	int r;
 
@@ -684,23 +672,71 @@ int sfs_cat_snapshot_foreach(struct sfs_txn *t, const char *volume, sfs_snapshot
 	return sfs_cat_foreach_prefix(t, SFS_DBI_VOLSNAP, prefix, pl, 0, volsnap_iter_cb, &vi);
 }
 
+/* The best completed snapshot so far, in creation order. */
+struct latest_find {
+	struct sfs_txn *t;
+	bool found;
+	char id[SFS_IDSTR_SIZE];
+	int64_t created;
+	uint32_t created_ns;
+	uint64_t seq;
+};
+
+static int latest_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct latest_find *f = ctx;
+	char id[SFS_IDSTR_SIZE];
+	struct sfs_snapshot sn;
+	MDB_val rec;
+	int r;
+
+	if (v->mv_size >= sizeof(id)) {
+		log_damaged(k, "volume index");
+		return 0;
+	}
+	memcpy(id, v->mv_data, v->mv_size);
+	id[v->mv_size] = '\0';
+	r = sfs_cat_get_raw(f->t, SFS_DBI_SNAPSHOTS, id, strlen(id), &rec);
+	if (r == 0)
+		r = sfs_snapshot_decode_brief(rec.mv_data, rec.mv_size, &sn);
+	if (r == -EBADMSG || r == -ENOENT) {
+		sfs_log(SFS_LOG_WARN, "catalog: snapshot record %s is %s; skipped (run check)", id,
+			r == -ENOENT ? "missing" : "damaged");
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (sn.state != SFS_SNAP_COMPLETED ||
+	    (f->found && sfs_snap_created_cmp(sn.created, sn.created_ns, sn.seq, f->created,
+					      f->created_ns, f->seq) <= 0))
+		return 0;
+	f->found = true;
+	memcpy(f->id, id, sizeof(f->id));
+	f->created = sn.created;
+	f->created_ns = sn.created_ns;
+	f->seq = sn.seq;
+	return 0;
+}
+
 int sfs_cat_snapshot_latest(struct sfs_txn *t, const char *volume, struct sfs_snapshot *ret)
 {
-	/* Walk backwards from the end of the volume's key range: the newest
-	 * completed snapshot is almost always the last key, so this is O(1)
-	 * in the number of snapshots. */
+	/* The index is in seq (arrival) order, and a copy of an older
+	 * snapshot arrives after newer ones, so no end of it is the newest
+	 * by creation time: every entry is looked at, with the brief
+	 * decoder (no heap fields), and only the winner is read whole. */
 	char prefix[SFS_NAME_MAX + 2];
-	struct volsnap_iter vi = { t, NULL, NULL, true, false, ret };
+	struct latest_find f = { .t = t };
 	size_t pl;
 	int r = volsnap_prefix(volume, prefix, &pl);
 
 	if (r < 0)
 		return r;
-	r = sfs_cat_foreach_prefix(t, SFS_DBI_VOLSNAP, prefix, pl, SFS_CAT_REVERSE,
-				   volsnap_iter_cb, &vi);
+	r = sfs_cat_foreach_prefix(t, SFS_DBI_VOLSNAP, prefix, pl, 0, latest_cb, &f);
 	if (r < 0)
 		return r;
-	return vi.found ? 0 : -ENOENT;
+	if (!f.found)
+		return -ENOENT;
+	return sfs_cat_snapshot_get(t, f.id, ret);
 }
 
 struct pending_ctx {

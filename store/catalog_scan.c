@@ -62,6 +62,7 @@ static int brief_decode(const void *buf, size_t len, struct sfs_snapshot_brief *
 	ret->state = sn.state;
 	ret->seq = sn.seq;
 	ret->created = sn.created;
+	ret->created_ns = sn.created_ns;
 	ret->size = sn.size;
 	ret->block_size = sn.block_size;
 	ret->depth = sn.depth;

@@ -162,6 +162,17 @@ static int same_store(struct sfs_store *a, struct sfs_store *b)
 	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+int sfs_copy_target_check(struct sfs_store *src, const char *path)
+{
+	struct stat sa, sb;
+
+	/* By identity, not by name: a symlink, a bind mount or "a/../a"
+	 * names the same directory under another string. */
+	if (fstat(src->dirfd, &sa) < 0 || stat(path, &sb) < 0)
+		return -errno;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino ? -EINVAL : 0;
+}
+
 /* The destination volume, created with the source volume's tags. */
 static int ensure_volume(struct cp *c, const struct sfs_snapshot *src_sn)
 {
@@ -192,6 +203,7 @@ static int new_record(const struct sfs_snapshot *src, const struct sfs_copy_opts
 		return r;
 	memcpy(sn->volume, src->volume, sizeof(sn->volume));
 	sn->created = src->created; /* the point in time the data is of */
+	sn->created_ns = src->created_ns;
 	sn->block_size = src->block_size;
 	sn->description = desc ? strdup(desc) : NULL;
 	sn->copied_from = strdup(src->id);

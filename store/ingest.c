@@ -301,6 +301,7 @@ int sfs_writer_snapshot(struct sfs_writer *w, const struct sfs_ingest_opts *o,
 	struct pipe p = { .fd = -1 };
 	struct consume c = { .w = w, .p = &p, .res = res, .o = o };
 	struct sfs_snapshot sn = { 0 }, parent = { 0 };
+	struct timespec now;
 	uint64_t *ranges = NULL;
 	pthread_t producer, *workers = NULL;
 	unsigned nworkers = o->threads, started = 0;
@@ -367,7 +368,11 @@ int sfs_writer_snapshot(struct sfs_writer *w, const struct sfs_ingest_opts *o,
 	snprintf(sn.volume, sizeof(sn.volume), "%s", o->volume);
 	if (c.have_parent)
 		memcpy(sn.parent, parent.id, sizeof(sn.parent));
-	sn.created = (int64_t)time(NULL);
+	/* To the nanosecond: two snapshots in one second must still sort
+	 * (and be named, in the mount) in the order they were taken. */
+	clock_gettime(CLOCK_REALTIME, &now);
+	sn.created = (int64_t)now.tv_sec;
+	sn.created_ns = (uint32_t)now.tv_nsec;
 	sn.block_size = s->block_size;
 	sn.description = o->description ? strdup(o->description) : NULL;
 	sn.tags = o->tags ? json_deep_copy(o->tags) : json_object();

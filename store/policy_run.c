@@ -255,8 +255,15 @@ static int retain(struct run *r, struct sfs_store *s, uint32_t count, int64_t ag
 
 static int open_copy_store(struct run *r, struct sfs_store **ret)
 {
-	int err;
+	int err = sfs_copy_target_check(r->s, r->p->copy_to);
 
+	/* This run holds its own store's writer lock: waiting for it would
+	 * only time out. */
+	if (err == -EINVAL) {
+		emit(r, SFS_POLICY_FAILED, r->p->copy_to, NULL, NULL,
+		     "copy store %s is this store; not copying", r->p->copy_to);
+		return err;
+	}
 	for (int waited = 0;; waited++) {
 		err = sfs_store_open(r->p->copy_to, SFS_OPEN_WRITE, ret);
 		if (err != -EBUSY || waited >= LOCK_WAIT_SECONDS)

@@ -33,6 +33,50 @@ bool sfs_name_valid(const char *name)
 	return true;
 }
 
+/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past
+ * U+10FFFF. jansson refuses anything else when a record is encoded, and
+ * that refusal surfaced as a failed allocation or a tag silently lost. */
+int sfs_text_check(const char *text)
+{
+	const unsigned char *p = (const unsigned char *)text;
+
+	while (*p) {
+		unsigned c = *p, n, cp, min;
+
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0) {
+			n = 1, cp = c & 0x1f, min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2, cp = c & 0x0f, min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3, cp = c & 0x07, min = 0x10000;
+		} else {
+			return -EILSEQ;
+		}
+		for (unsigned i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return -EILSEQ;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return -EILSEQ;
+		p += n + 1;
+	}
+	return 0;
+}
+
+int sfs_tag_check(const char *key, const char *value)
+{
+	if (sfs_text_check(key) < 0 || sfs_text_check(value) < 0)
+		return -EILSEQ;
+	if (!strncmp(key, SFS_TAG_RESERVED, strlen(SFS_TAG_RESERVED)))
+		return -EPERM;
+	return 0;
+}
+
 bool sfs_idstr_valid(const char *id, const char *prefix)
 {
 	size_t pl = strlen(prefix), n;
@@ -285,7 +329,7 @@ void sfs_snapshot_release(struct sfs_snapshot *sn)
 static int snapshot_fields(json_t *o, bool heap_fields, struct sfs_snapshot *sn)
 {
 	char state[16], root[SFS_ID_HEX_LEN + 1];
-	uint64_t created = 0, bs = 0, depth = 0;
+	uint64_t created = 0, created_ns = 0, bs = 0, depth = 0;
 	int r;
 
 	r = sfs_json_str(o, "id", true, sn->id, sizeof(sn->id));
@@ -301,6 +345,8 @@ static int snapshot_fields(json_t *o, bool heap_fields, struct sfs_snapshot *sn)
 		r = ju64(o, "seq", true, &sn->seq);
 	if (!r)
 		r = ju64(o, "created", true, &created);
+	if (!r) /* optional: records made before it have whole seconds */
+		r = ju64(o, "created_ns", false, &created_ns);
 	if (!r)
 		r = ju64(o, "size", true, &sn->size);
 	if (!r)
@@ -327,13 +373,14 @@ static int snapshot_fields(json_t *o, bool heap_fields, struct sfs_snapshot *sn)
 		return r;
 	sn->state = state_from_name(state);
 	sn->created = (int64_t)created;
+	sn->created_ns = (uint32_t)created_ns;
 	sn->block_size = (uint32_t)bs;
 	sn->depth = (uint32_t)depth;
 	if (sn->state < 0 || !sfs_idstr_valid(sn->id, "snap-") || !sfs_name_valid(sn->volume) ||
 	    (sn->parent[0] && !sfs_idstr_valid(sn->parent, "snap-")) || bs < SFS_BLOCK_MIN ||
 	    bs > SFS_BLOCK_MAX || (bs & (bs - 1)) || depth > 6 ||
 	    sfs_id_from_hex(root, &sn->root) < 0 || sn->size > (UINT64_C(1) << 56) ||
-	    sn->data_bytes > sn->size)
+	    sn->data_bytes > sn->size || created_ns > 999999999)
 		return -EBADMSG;
 	return 0;
 }
@@ -374,11 +421,12 @@ json_t *sfs_snapshot_to_json(const struct sfs_snapshot *sn)
 	char root[SFS_ID_HEX_LEN + 1];
 
 	sfs_id_to_hex(&sn->root, root);
-	json_t *o = json_pack("{s:s, s:s, s:s?, s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:I, "
-			 "s:s?, s:s?, s:o}",
+	json_t *o = json_pack("{s:s, s:s, s:s?, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, "
+			 "s:I, s:s?, s:s?, s:o}",
 			 "id", sn->id, "volume", sn->volume, "parent",
 			 sn->parent[0] ? sn->parent : NULL, "state", sfs_snap_state_name(sn->state),
-			 "seq", (json_int_t)sn->seq, "created", (json_int_t)sn->created, "size",
+			 "seq", (json_int_t)sn->seq, "created", (json_int_t)sn->created,
+			 "created_ns", (json_int_t)sn->created_ns, "size",
 			 (json_int_t)sn->size, "block_size", (json_int_t)sn->block_size, "root",
 			 root, "depth", (json_int_t)sn->depth, "data_bytes",
 			 (json_int_t)sn->data_bytes, "new_bytes", (json_int_t)sn->new_bytes,

@@ -82,6 +82,19 @@ struct sfs_volume {
 	json_t *groups;
 };
 
+/* The one check of user text bound for a record (a description, a path,
+ * a tag): 0 when text is valid UTF-8, -EILSEQ when it is not. Every
+ * command that stores such text calls it before opening the store. */
+int sfs_text_check(const char *text);
+
+/* Tags under this prefix are set by snapfs itself (a policy marks the
+ * snapshots it made with them, and its retention deletes by them), so a
+ * user may not set them. */
+#define SFS_TAG_RESERVED "snapfs:"
+/* A tag a user sets: 0, -EILSEQ (key or value is not valid UTF-8) or
+ * -EPERM (key under SFS_TAG_RESERVED). */
+int sfs_tag_check(const char *key, const char *value);
+
 /* Valid: 1..128 of [A-Za-z0-9._-], not starting with '.' or '-'. */
 bool sfs_name_valid(const char *name);
 void sfs_volume_release(struct sfs_volume *v); /* accepts NULL */
@@ -113,8 +126,9 @@ struct sfs_snapshot {
 	char volume[SFS_NAME_MAX + 1];
 	char parent[SFS_IDSTR_SIZE]; /* "" for a first snapshot */
 	int state;
-	uint64_t seq;        /* store-wide creation order */
+	uint64_t seq;        /* store-wide arrival order */
 	int64_t created;     /* unix seconds */
+	uint32_t created_ns; /* nanoseconds past created; 0 in older records */
 	uint64_t size;       /* logical bytes */
 	uint32_t block_size;
 	struct sfs_id root;  /* block-map root; zero when the volume is all zeros */
@@ -128,6 +142,20 @@ struct sfs_snapshot {
 	json_t *users;       /* read grants, as a volume's; not kept by copies */
 	json_t *groups;
 };
+
+/* Creation order, the order "latest" and listings follow: creation time
+ * (created, then created_ns), and for equal times seq. A copy keeps its
+ * source's creation time but gets a new seq, so seq alone is arrival
+ * order, not creation order. Returns <0, 0 or >0 as a sorts before b. */
+static inline int sfs_snap_created_cmp(int64_t a_created, uint32_t a_ns, uint64_t a_seq,
+				       int64_t b_created, uint32_t b_ns, uint64_t b_seq)
+{
+	if (a_created != b_created)
+		return a_created < b_created ? -1 : 1;
+	if (a_ns != b_ns)
+		return a_ns < b_ns ? -1 : 1;
+	return a_seq < b_seq ? -1 : a_seq > b_seq;
+}
 
 const char *sfs_snap_state_name(int state);
 void sfs_snapshot_release(struct sfs_snapshot *sn); /* accepts NULL */
@@ -160,7 +188,10 @@ int sfs_cat_pending_add(struct sfs_txn *t, int delta);
 /* Deletes every pending snapshot (left by an interrupted writer), logging
  * each. Returns how many or -errno. Their chunks are left to gc. */
 int sfs_cat_discard_pending(struct sfs_txn *t);
-/* The newest completed snapshot of volume, or -ENOENT. */
+/* The newest completed snapshot of volume by creation order
+ * (sfs_snap_created_cmp), not by arrival: a copy of an older snapshot
+ * that arrives last is not the latest. Decodes every index entry of the
+ * volume (the brief fields) and the winner's full record. 0 or -ENOENT. */
 int sfs_cat_snapshot_latest(struct sfs_txn *t, const char *volume, struct sfs_snapshot *ret);
 
 #endif

@@ -33,6 +33,7 @@ struct sfs_snapshot_brief {
 	int state;
 	uint64_t seq;
 	int64_t created;
+	uint32_t created_ns;
 	uint64_t size;
 	uint32_t block_size;
 	uint32_t depth;

@@ -54,6 +54,13 @@ struct sfs_copy_result {
  * source chunk fails verification; nothing of it reaches dst), -EUCLEAN
  * (the source lacks a chunk its map names), -ENOSPC, -errno.
  */
+/* Whether the store directory at path (symlinks resolved) is src itself,
+ * compared by device and inode: 0 when it is another directory, -EINVAL
+ * when it is src, -errno when path cannot be looked at. For checking a
+ * copy target before anything waits for its writer lock, which src's
+ * own writer holds. */
+int sfs_copy_target_check(struct sfs_store *src, const char *path);
+
 int sfs_copy_snapshot(struct sfs_store *src, const char *id, struct sfs_store *dst,
 		      const struct sfs_copy_opts *o, struct sfs_copy_result *ret);
 

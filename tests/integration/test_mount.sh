@@ -133,8 +133,8 @@ vols=$(ls "$MNT/volumes" | tr '\n' ' ')
 # and two snapshots taken in the same second sort by id).
 mapfile -t demo < <(ls -U "$MNT/volumes/demo")
 [ "${#demo[@]}" -eq 3 ] || fail "volumes/demo lists ${demo[*]}"
-[[ ${demo[0]} =~ ^[0-9]{8}T[0-9]{6}Z-$SNAP1\.img$ ]] || fail "volumes/demo entry '${demo[0]}'"
-[[ ${demo[1]} =~ ^[0-9]{8}T[0-9]{6}Z-$SNAP2\.img$ ]] || fail "volumes/demo entry '${demo[1]}'"
+[[ ${demo[0]} =~ ^[0-9]{8}T[0-9]{6}\.[0-9]{9}Z-$SNAP1\.img$ ]] || fail "volumes/demo entry '${demo[0]}'"
+[[ ${demo[1]} =~ ^[0-9]{8}T[0-9]{6}\.[0-9]{9}Z-$SNAP2\.img$ ]] || fail "volumes/demo entry '${demo[1]}'"
 [ "${demo[2]}" = latest.img ] || fail "volumes/demo has no latest.img"
 [ "$(readlink "$MNT/volumes/demo/latest.img")" = "../../snapshots/$SNAP2.img" ] ||
 	fail "latest.img points to $(readlink "$MNT/volumes/demo/latest.img")"
@@ -220,7 +220,7 @@ do_mount "$MNT" -s -o cache_size=8M,max_read=65536
 	fail "a snapshot has two inode numbers before any listing"
 [ "$(readlink "$MNT/volumes/demo/latest.img")" = "../../snapshots/$SNAP2.img" ] ||
 	fail "latest.img before any listing points to $(readlink "$MNT/volumes/demo/latest.img")"
-[ -e "$MNT/volumes/demo/19700101T000000Z-$SNAP2.img" ] && fail "a wrong time names a snapshot"
+[ -e "$MNT/volumes/demo/19700101T000000.000000000Z-$SNAP2.img" ] && fail "a wrong time names a snapshot"
 [ -e "$MNT/volumes/raw/${demo[1]}" ] && fail "a snapshot shows in another volume"
 "$STRESS" "$MNT/snapshots/$SNAP5.img" "$RAW" 4 500 || fail "pread stress with -s"
 cmp "$MNT/snapshots/$SNAP2.img" "$T/ext4-2.img" || fail "cmp with -s"

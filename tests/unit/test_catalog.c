@@ -160,6 +160,8 @@ Test(catalog, snapshot_round_trip)
 	struct sfs_snapshot sn = make_snap("vol", 5, SFS_SNAP_COMPLETED), d;
 	char *s;
 
+	sn.created_ns = 123456789;
+
 	cr_assert_eq(sfs_idstr_new("snap-", sn.parent), 0);
 	sn.description = strdup("nightly \"quoted\" \xc3\xa9");
 	sn.copied_from = strdup("snap-0123456789abcdef0");
@@ -173,6 +175,7 @@ Test(catalog, snapshot_round_trip)
 	cr_assert_eq(d.state, sn.state);
 	cr_assert_eq(d.seq, sn.seq);
 	cr_assert_eq(d.created, sn.created);
+	cr_assert_eq(d.created_ns, sn.created_ns);
 	cr_assert_eq(d.size, sn.size);
 	cr_assert_eq(d.block_size, sn.block_size);
 	cr_assert_arr_eq(d.root.b, sn.root.b, SFS_ID_LEN);
@@ -210,7 +213,19 @@ static int snap_dec(const char *json)
 
 Test(catalog, snapshot_decode_rejects)
 {
-	cr_assert_eq(snap_dec(SNAP_OK), 0);
+	cr_assert_eq(snap_dec(SNAP_OK), 0, "a record without created_ns (older snapfs) decodes");
+	{
+		struct sfs_snapshot d;
+		const char *ns = "{\"v\":1,\"id\":\"snap-0123456789abcdef0\",\"volume\":\"vol\","
+				 "\"state\":\"completed\",\"seq\":1,\"created\":1,\"created_ns\":"
+				 "999999999,\"size\":1,\"block_size\":65536,\"depth\":1," ROOT "}";
+		cr_assert_eq(sfs_snapshot_decode(SNAP_OK, strlen(SNAP_OK), &d), 0);
+		cr_assert_eq(d.created_ns, 0u);
+		sfs_snapshot_release(&d);
+		cr_assert_eq(sfs_snapshot_decode(ns, strlen(ns), &d), 0);
+		cr_assert_eq(d.created_ns, 999999999u);
+		sfs_snapshot_release(&d);
+	}
 	cr_assert_eq(snap_dec(""), -EBADMSG);
 	cr_assert_eq(snap_dec("[]"), -EBADMSG);
 	cr_assert_eq(snap_dec("{\"v\":1}"), -EBADMSG);
@@ -244,6 +259,8 @@ Test(catalog, snapshot_decode_rejects)
 		"{\"v\":1,\"v\":1,\"id\":\"snap-0123456789abcdef0\",\"volume\":\"vol\",\"state\":\"completed\",\"seq\":1,\"created\":1,\"size\":1,\"block_size\":65536,\"depth\":1," ROOT "}",
 		/* parent that is not a snapshot id */
 		"{\"v\":1,\"id\":\"snap-0123456789abcdef0\",\"volume\":\"vol\",\"parent\":\"bogus\",\"state\":\"completed\",\"seq\":1,\"created\":1,\"size\":1,\"block_size\":65536,\"depth\":1," ROOT "}",
+		/* nanoseconds that are a second or more */
+		"{\"v\":1,\"id\":\"snap-0123456789abcdef0\",\"volume\":\"vol\",\"state\":\"completed\",\"seq\":1,\"created\":1,\"created_ns\":1000000000,\"size\":1,\"block_size\":65536,\"depth\":1," ROOT "}",
 		/* an id longer than the buffer */
 		"{\"v\":1,\"id\":\"snap-0123456789abcdef0123456789\",\"volume\":\"vol\",\"state\":\"completed\",\"seq\":1,\"created\":1,\"size\":1,\"block_size\":65536,\"depth\":1," ROOT "}",
 	};
@@ -450,6 +467,43 @@ Test(catalog_store, snapshots_by_volume_latest_and_pending)
 	sfs_snapshot_release(&got);
 	cr_assert_eq(sfs_cat_discard_pending(t), 0);
 	cr_assert_eq(sfs_txn_commit(t), 0);
+}
+
+/* latest follows creation time, not arrival: a copy of an older snapshot
+ * arrives with a higher seq but keeps its creation time. Equal times go
+ * by seq; the nanoseconds decide within a second. */
+Test(catalog_store, latest_follows_creation_time)
+{
+	struct sfs_txn *t;
+	struct sfs_snapshot newer = make_snap("v", 1, SFS_SNAP_COMPLETED);
+	struct sfs_snapshot older = make_snap("v", 2, SFS_SNAP_COMPLETED);
+	struct sfs_snapshot same_s = make_snap("w", 3, SFS_SNAP_COMPLETED);
+	struct sfs_snapshot same_s2 = make_snap("w", 4, SFS_SNAP_COMPLETED);
+	struct sfs_snapshot got;
+
+	newer.created = 2000;
+	older.created = 1000;
+	same_s.created = same_s2.created = 3000;
+	same_s.created_ns = 700000000; /* arrived first, taken later */
+	same_s2.created_ns = 100000000;
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_snapshot_put(t, &newer), 0);
+	cr_assert_eq(sfs_cat_snapshot_put(t, &older), 0);
+	cr_assert_eq(sfs_cat_snapshot_put(t, &same_s), 0);
+	cr_assert_eq(sfs_cat_snapshot_put(t, &same_s2), 0);
+	cr_assert_eq(sfs_cat_snapshot_latest(t, "v", &got), 0);
+	cr_assert_str_eq(got.id, newer.id, "the copy of an older snapshot is not the latest");
+	sfs_snapshot_release(&got);
+	cr_assert_eq(sfs_cat_snapshot_latest(t, "w", &got), 0);
+	cr_assert_str_eq(got.id, same_s.id, "the nanoseconds order one second");
+	cr_assert_eq(got.created_ns, 700000000u);
+	sfs_snapshot_release(&got);
+	same_s2.created_ns = same_s.created_ns;
+	cr_assert_eq(sfs_cat_snapshot_put(t, &same_s2), 0);
+	cr_assert_eq(sfs_cat_snapshot_latest(t, "w", &got), 0);
+	cr_assert_str_eq(got.id, same_s2.id, "equal times: the higher seq");
+	sfs_snapshot_release(&got);
+	sfs_txn_abort(t);
 }
 
 Test(catalog_store, volumes)
