@@ -49,25 +49,24 @@ __attribute__((format(printf, 2, 3))) static void report(struct ck *c, const cha
 
 static uint64_t pack_size(struct ck *c, uint64_t number)
 {
-	char name[64];
-	struct stat st;
+	struct sfs_backend *b = sfs_store_backend(c->s);
+	struct sfs_pack_info st;
 
 	if (number < c->n_packs && c->pack_sizes[number])
 		return c->pack_sizes[number];
-	sfs_pack_name(number, name, sizeof(name));
-	if (fstatat(c->s->packs_dirfd, name, &st, 0) < 0)
+	if (b->ops->stat(b, number, &st) < 0)
 		return 0;
 	if (number >= c->n_packs) {
 		size_t n = number + 64;
 		uint64_t *p = realloc(c->pack_sizes, n * sizeof(*p));
 		if (!p)
-			return (uint64_t)st.st_size;
+			return st.length;
 		memset(p + c->n_packs, 0, (n - c->n_packs) * sizeof(*p));
 		c->pack_sizes = p;
 		c->n_packs = n;
 	}
-	c->pack_sizes[number] = (uint64_t)st.st_size;
-	return (uint64_t)st.st_size;
+	c->pack_sizes[number] = st.length;
+	return st.length;
 }
 
 static int check_chunk_entry(void *ctx, const struct sfs_id *id, const struct sfs_chunk_loc *loc)

@@ -7,12 +7,13 @@
 #define SFS_STORE_INT_H
 
 #include <jansson.h>
-#include <jansson.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "snapfs/backend.h"
+#include "snapfs/pack.h"
 #include "snapfs/store.h"
 
 enum sfs_dbi {
@@ -23,13 +24,13 @@ enum sfs_dbi {
 	SFS_DBI_VOLSNAP,
 	SFS_DBI_IMAGES,
 	SFS_DBI_POLICIES,
+	SFS_DBI_PACKS,
 	SFS_DBI_COUNT,
 };
 
 struct sfs_store {
 	char *path;
 	int dirfd;
-	int packs_dirfd;
 	int lock_fd;  /* -1 unless writable */
 	bool writable;
 	uint32_t block_size;
@@ -37,10 +38,11 @@ struct sfs_store {
 	uint64_t pack_size;
 	MDB_env *env;
 	MDB_dbi dbi[SFS_DBI_COUNT];
+	bool has_pack_table; /* false: a read-only open of an older store */
 
-	pthread_mutex_t packs_lock; /* guards pack_fds and n_pack_fds */
-	int *pack_fds;              /* index = pack number; -1 = not open */
-	size_t n_pack_fds;
+	/* Where the packs live; the only way to their bytes. */
+	struct sfs_backend backend;
+	_Atomic int64_t revalidated; /* CLOCK_MONOTONIC second of the last revalidate */
 };
 
 /* Translate an LMDB return code into -errno, once, where LMDB is called. */
@@ -48,8 +50,11 @@ struct sfs_txn;
 
 int sfs_mdb_err(int rc);
 
-/* Forget a cached fd of a pack (after the writer truncated or removed it). */
-void sfs_store_forget_pack(struct sfs_store *s, uint64_t number);
+/* Reads the record at loc (sfs_pack_read through the store's backend),
+ * first letting the backend drop what another process removed, at most
+ * once a second. Thread-safe. */
+int sfs_store_read_record(struct sfs_store *s, const struct sfs_chunk_loc *loc,
+			  const struct sfs_id *id, void *buf);
 
 MDB_txn *sfs_txn_mdb(struct sfs_txn *t);
 struct sfs_store *sfs_txn_store(struct sfs_txn *t);

@@ -22,9 +22,35 @@
 
 #define CHECKPOINT_BYTES (1ull << 30)
 
+struct sfs_writer {
+	struct sfs_store *store;
+	struct sfs_txn *txn;
+	struct sfs_pack_writer *pack; /* open pack, or NULL */
+	uint64_t first_pack;          /* pack.active when the session began */
+	uint64_t committed_pack;      /* pack.active at the last commit (0: none) */
+	uint64_t committed_len;       /* pack.active_len at the last commit */
+	uint64_t cur_pack;            /* last pack appended to (0: none) */
+	uint64_t cur_len;             /* its size */
+	bool cur_sealed;              /* cur_pack takes no more appends */
+	uint64_t *created;            /* packs created since the last commit */
+	size_t n_created, cap_created;
+	uint64_t since_checkpoint;    /* bytes appended since the last commit */
+	struct sfs_codec *codec;      /* for chunks compressed on this thread */
+	uint8_t *cbuf;                /* compression output for put_chunk */
+	/* snapshots made in this session: completed at commit */
+	struct sfs_snapshot *done;
+	size_t n_done;
+	/* ids of this session's pending records, removed on abort */
+	char (*pending)[SFS_IDSTR_SIZE];
+	size_t n_pending;
+	/* counters of the snapshot being made */
+	uint64_t new_bytes, new_chunks;
+};
+
 int sfs_writer_begin(struct sfs_store *s, struct sfs_writer **ret)
 {
 	struct sfs_writer *w;
+	struct sfs_pack_rec p;
 	int r;
 
 	if (!s->writable)
@@ -47,8 +73,9 @@ int sfs_writer_begin(struct sfs_store *s, struct sfs_writer **ret)
 	if (sfs_cat_meta_get(w->txn, "pack.active", &w->committed_pack) < 0 ||
 	    sfs_cat_meta_get(w->txn, "pack.active_len", &w->committed_len) < 0)
 		w->committed_pack = w->committed_len = 0;
-	w->cur_pack = w->committed_pack;
+	w->first_pack = w->cur_pack = w->committed_pack;
 	w->cur_len = w->committed_len;
+	w->cur_sealed = w->cur_pack && sfs_cat_pack_get(w->txn, w->cur_pack, &p) == 0 && p.sealed;
 	*ret = w;
 	return 0;
 fail:
@@ -63,26 +90,118 @@ struct sfs_txn *sfs_writer_txn(struct sfs_writer *w)
 	return w->txn;
 }
 
+struct sfs_store *sfs_writer_store(const struct sfs_writer *w)
+{
+	return w->store;
+}
+
+uint64_t sfs_writer_pack(const struct sfs_writer *w)
+{
+	return w->cur_pack;
+}
+
+uint64_t sfs_writer_first_pack(const struct sfs_writer *w)
+{
+	return w->first_pack;
+}
+
+void sfs_writer_stats(const struct sfs_writer *w, uint64_t *ret_bytes, uint64_t *ret_chunks)
+{
+	if (ret_bytes)
+		*ret_bytes = w->new_bytes;
+	if (ret_chunks)
+		*ret_chunks = w->new_chunks;
+}
+
+void sfs_writer_stats_reset(struct sfs_writer *w)
+{
+	w->new_bytes = w->new_chunks = 0;
+}
+
+/* The pack row goes into the same transaction as the locations that
+ * point into the pack. */
+static int record_pack(struct sfs_writer *w)
+{
+	struct sfs_pack_rec p = { .number = w->cur_pack, .length = w->cur_len,
+				  .sealed = w->cur_sealed };
+
+	return sfs_cat_pack_put(w->txn, &p);
+}
+
+/* Creates the pack after cur_pack. A number some earlier writer left a
+ * file under (recovery keeps what it cannot prove uncommitted) is
+ * skipped, never overwritten. */
+static int create_next(struct sfs_writer *w)
+{
+	struct sfs_backend *b = &w->store->backend;
+	uint64_t number = w->cur_pack + 1;
+	void *p;
+	int r;
+
+	if (w->n_created == w->cap_created) {
+		size_t c = w->cap_created ? w->cap_created * 2 : 8;
+		p = realloc(w->created, c * sizeof(*w->created));
+		if (!p)
+			return -ENOMEM;
+		w->created = p;
+		w->cap_created = c;
+	}
+	for (int tries = 0;; tries++, number++) {
+		r = sfs_pack_writer_open(b, number, 0, &w->pack);
+		if (r != -EEXIST || tries == 1024)
+			break;
+		sfs_log(SFS_LOG_WARN, "pack %016" PRIx64 " exists but the catalog does not name it; "
+				      "left alone, writing the next number",
+			number);
+	}
+	if (r < 0)
+		return sfs_log_errno(r, "cannot create pack %016" PRIx64, number);
+	w->created[w->n_created++] = number;
+	w->cur_pack = number;
+	w->cur_len = sfs_pack_writer_size(w->pack);
+	w->cur_sealed = false;
+	return 0;
+}
+
 static int pack_for_append(struct sfs_writer *w)
 {
-	uint64_t number;
 	int r;
 
 	if (w->pack)
 		return 0;
-	if (w->cur_pack && w->cur_len < w->store->pack_size) {
-		number = w->cur_pack;
-		r = sfs_pack_writer_open(w->store->packs_dirfd, number, w->cur_len, &w->pack);
-	} else {
-		number = w->cur_pack + 1;
-		r = sfs_pack_writer_open(w->store->packs_dirfd, number, 0, &w->pack);
+	if (w->cur_pack && !w->cur_sealed && w->cur_len < w->store->pack_size) {
+		r = sfs_pack_writer_open(&w->store->backend, w->cur_pack, w->cur_len, &w->pack);
+		if (r < 0)
+			return sfs_log_errno(r, "cannot open pack %016" PRIx64 " for writing",
+					     w->cur_pack);
+		w->cur_len = sfs_pack_writer_size(w->pack);
+		return 0;
 	}
-	if (r < 0)
-		return sfs_log_errno(r, "cannot open pack %016" PRIx64 " for writing", number);
-	sfs_store_forget_pack(w->store, number);
-	w->cur_pack = number;
-	w->cur_len = sfs_pack_writer_size(w->pack);
-	return 0;
+	return create_next(w);
+}
+
+/* Seals the open pack: durable now, never appended to again. */
+static int seal(struct sfs_writer *w)
+{
+	int r = 0;
+
+	if (w->pack) {
+		r = sfs_pack_writer_seal(w->pack);
+		w->pack = NULL;
+	}
+	if (r < 0 || !w->cur_pack)
+		return r;
+	w->cur_sealed = true;
+	return record_pack(w);
+}
+
+int sfs_writer_seal_pack(struct sfs_writer *w)
+{
+	int r = seal(w);
+
+	if (r == 0)
+		r = create_next(w);
+	return r;
 }
 
 static int append(struct sfs_writer *w, const struct sfs_rec_header *h, const void *payload,
@@ -99,14 +218,8 @@ static int append(struct sfs_writer *w, const struct sfs_rec_header *h, const vo
 	w->since_checkpoint += SFS_REC_HEADER_LEN + h->stored_len;
 	w->new_bytes += SFS_REC_HEADER_LEN + h->stored_len;
 	w->new_chunks++;
-	if (w->cur_len >= w->store->pack_size) {
-		/* Seal: durable now, never appended to again. */
-		r = sfs_pack_writer_sync(w->pack);
-		if (r < 0)
-			return r;
-		sfs_pack_writer_close(w->pack);
-		w->pack = NULL;
-	}
+	if (w->cur_len >= w->store->pack_size)
+		return seal(w);
 	return 0;
 }
 
@@ -131,8 +244,8 @@ static int store_new(struct sfs_writer *w, const struct sfs_rec_header *h, const
 
 	if (r == 0)
 		r = sfs_cat_chunk_put(w->txn, &h->id, &loc);
-	if (r == 0 && w->since_checkpoint >= CHECKPOINT_BYTES)
-		r = sfs_writer_checkpoint(w);
+	if (r == 0)
+		r = sfs_writer_checkpoint_over(w, CHECKPOINT_BYTES);
 	return r;
 }
 
@@ -178,7 +291,9 @@ static int sync_and_record(struct sfs_writer *w)
 	}
 	if (w->cur_pack == 0)
 		return 0;
-	r = sfs_cat_meta_put(w->txn, "pack.active", w->cur_pack);
+	r = record_pack(w);
+	if (r == 0)
+		r = sfs_cat_meta_put(w->txn, "pack.active", w->cur_pack);
 	if (r == 0)
 		r = sfs_cat_meta_put(w->txn, "pack.active_len", w->cur_len);
 	return r;
@@ -196,8 +311,24 @@ int sfs_writer_checkpoint(struct sfs_writer *w)
 		return r;
 	w->committed_pack = w->cur_pack;
 	w->committed_len = w->cur_len;
+	w->n_created = 0;
 	w->since_checkpoint = 0;
 	return sfs_txn_begin(w->store, true, &w->txn);
+}
+
+int sfs_writer_checkpoint_over(struct sfs_writer *w, uint64_t bytes)
+{
+	if (w->since_checkpoint < bytes)
+		return 0;
+	return sfs_writer_checkpoint(w);
+}
+
+const struct sfs_snapshot *sfs_writer_session_snapshot(const struct sfs_writer *w, const char *id)
+{
+	for (size_t i = 0; w && i < w->n_done; i++)
+		if (!strcmp(w->done[i].id, id))
+			return &w->done[i];
+	return NULL;
 }
 
 int sfs_writer_add_pending(struct sfs_writer *w, struct sfs_snapshot *sn)
@@ -268,6 +399,7 @@ static void writer_free(struct sfs_writer *w)
 		sfs_snapshot_release(&w->done[i]);
 	free(w->done);
 	free(w->pending);
+	free(w->created);
 	sfs_pack_writer_close(w->pack);
 	sfs_txn_abort(w->txn);
 	sfs_codec_free(w->codec);
@@ -305,21 +437,16 @@ void sfs_writer_abort(struct sfs_writer *w)
 	sfs_pack_writer_close(w->pack);
 	w->pack = NULL;
 	/* Give back the space of uncommitted records now rather than at the
-	 * next writer: after ENOSPC this is what makes room again. */
-	if (w->cur_pack && w->cur_pack != w->committed_pack) {
-		char name[64];
-
-		for (uint64_t n = w->committed_pack + 1; n <= w->cur_pack; n++) {
-			sfs_pack_name(n, name, sizeof(name));
-			unlinkat(w->store->packs_dirfd, name, 0);
-			sfs_store_forget_pack(w->store, n);
-		}
-	}
+	 * next writer: after ENOSPC this is what makes room again. Only the
+	 * packs this session created since its last commit go. */
+	for (size_t i = 0; i < w->n_created; i++)
+		w->store->backend.ops->remove(&w->store->backend, w->created[i]);
 	if (w->committed_pack) {
-		struct sfs_pack_writer *pw;
-		if (sfs_pack_writer_open(w->store->packs_dirfd, w->committed_pack, w->committed_len,
-					 &pw) == 0)
-			sfs_pack_writer_close(pw);
+		struct sfs_pack_info info;
+		struct sfs_backend *b = &w->store->backend;
+
+		if (b->ops->stat(b, w->committed_pack, &info) == 0 && info.length > w->committed_len)
+			b->ops->truncate(b, w->committed_pack, w->committed_len);
 	}
 	if (w->n_pending && sfs_txn_begin(w->store, true, &t) == 0) {
 		int r = 0;
