@@ -269,3 +269,28 @@ Test(backend, fd_cache_is_bounded_and_drops_removed_packs, .fini = fx_teardown)
 	sfs_store_close(reader);
 	setrlimit(RLIMIT_NOFILE, &old);
 }
+
+/* ---- the config names the backend; unknown keys are refused ---- */
+
+static void set_config_line(const char *from, const char *to)
+{
+	char cmd[9000];
+
+	snprintf(cmd, sizeof(cmd), "sed -i 's/^%s$/%s/' '%s/config'", from, to, fx_dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+Test(backend, config_backend_and_unknown_keys, .init = fx_setup, .fini = fx_teardown)
+{
+	struct sfs_store *s;
+
+	sfs_store_close(fx_store);
+	fx_store = NULL;
+	set_config_line("backend = local", "backend = rados");
+	cr_assert_eq(sfs_store_open(fx_dir, SFS_OPEN_READ, &s), -EPROTONOSUPPORT);
+	set_config_line("backend = rados", "frobnicate = 1");
+	cr_assert_eq(sfs_store_open(fx_dir, SFS_OPEN_READ, &s), -EPROTONOSUPPORT);
+	/* No backend key: a store of the previous version, local. */
+	set_config_line("frobnicate = 1", "");
+	cr_assert_eq(sfs_store_open(fx_dir, SFS_OPEN_WRITE, &fx_store), 0);
+}
