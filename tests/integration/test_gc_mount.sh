@@ -24,13 +24,15 @@ D=$("$SNAPFS" snapshot create d "$T/d" --no-progress)
 K=$("$SNAPFS" snapshot create k "$T/k" --no-progress)
 L=$("$SNAPFS" snapshot create l "$T/l" --no-progress)
 
-mount_pid() { # the daemon serving $1
-	local dev pid
-	dev=$(stat -c %d "$1")
+mount_pid() { # the daemon serving $1 (other mounts may run on this machine)
+	local pid
 	for pid in $(pgrep -x snapfs); do
-		[ "$(stat -c %d "/proc/$pid/root$1" 2>/dev/null)" = "$dev" ] && { echo "$pid"; return; }
+		if tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "$1"; then
+			echo "$pid"
+			return
+		fi
 	done
-	pgrep -n -x snapfs
+	fail "no daemon serves $1"
 }
 
 # ---- 1. gc under a running mount ----
