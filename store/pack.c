@@ -2,8 +2,9 @@
 /*
  * Pack files. The writer appends records through a buffer to a backend
  * (snapfs/backend.h) and makes them durable in sfs_pack_writer_sync (the
- * backend syncs data, then the directory entry of a new pack). Readers find records by the location in the chunk index and
- * cross-check the record header against it before trusting any length.
+ * backend syncs data, then the directory entry of a new pack). Readers
+ * find records by the location in the chunk index and cross-check the
+ * record header against it before trusting any length.
  */
 #include <errno.h>
 #include <stdio.h>

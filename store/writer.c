@@ -47,6 +47,15 @@ struct sfs_writer {
 	uint64_t new_bytes, new_chunks;
 };
 
+static int max_pack(void *ctx, const struct sfs_pack_rec *p)
+{
+	uint64_t *max = ctx;
+
+	if (p && p->number > *max)
+		*max = p->number;
+	return 0;
+}
+
 int sfs_writer_begin(struct sfs_store *s, struct sfs_writer **ret)
 {
 	struct sfs_writer *w;
@@ -76,9 +85,18 @@ int sfs_writer_begin(struct sfs_store *s, struct sfs_writer **ret)
 	w->first_pack = w->cur_pack = w->committed_pack;
 	w->cur_len = w->committed_len;
 	w->cur_sealed = w->cur_pack && sfs_cat_pack_get(w->txn, w->cur_pack, &p) == 0 && p.sealed;
+	if (!w->committed_pack) {
+		/* No pack.active (a new store, or a damaged catalog): new packs
+		 * go above every pack the table names, none is appended to. */
+		r = sfs_cat_pack_foreach(w->txn, max_pack, &w->cur_pack);
+		if (r < 0)
+			goto fail;
+		w->cur_sealed = true;
+	}
 	*ret = w;
 	return 0;
 fail:
+	sfs_txn_abort(w->txn);
 	sfs_codec_free(w->codec);
 	free(w->cbuf);
 	free(w);

@@ -8,6 +8,7 @@
  * removed by another opener.
  */
 #include <criterion/criterion.h>
+#include <lmdb.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -293,4 +294,125 @@ Test(backend, config_backend_and_unknown_keys, .init = fx_setup, .fini = fx_tear
 	/* No backend key: a store of the previous version, local. */
 	set_config_line("frobnicate = 1", "");
 	cr_assert_eq(sfs_store_open(fx_dir, SFS_OPEN_WRITE, &fx_store), 0);
+}
+
+/* ---- recovery and the pack table ---- */
+
+/* Edits the catalog behind the store's back, as damage or an older
+ * version would have left it: drops meta key (or NULL) and, with
+ * drop_table, the pack table. The store must be closed. */
+static void damage_catalog(const char *meta_key, bool drop_table, const char *put_key,
+			   uint64_t put_value)
+{
+	char dir[4200];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi meta, packs;
+
+	snprintf(dir, sizeof(dir), "%s/catalog", fx_dir);
+	cr_assert_eq(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 16);
+	mdb_env_set_mapsize(env, 1ull << 40);
+	cr_assert_eq(mdb_env_open(env, dir, MDB_NOTLS, 0644), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+	if (meta_key) {
+		MDB_val k = { strlen(meta_key), (void *)meta_key };
+		cr_assert_eq(mdb_del(txn, meta, &k, NULL), 0);
+	}
+	if (put_key) {
+		uint8_t v[8];
+		MDB_val k = { strlen(put_key), (void *)put_key }, val = { 8, v };
+		for (int i = 0; i < 8; i++)
+			v[i] = (uint8_t)(put_value >> (8 * i));
+		cr_assert_eq(mdb_put(txn, meta, &k, &val, 0), 0);
+	}
+	if (drop_table) {
+		MDB_val k = { strlen("pack_table"), (void *)"pack_table" };
+		cr_assert_eq(mdb_dbi_open(txn, "packs", 0, &packs), 0);
+		cr_assert_eq(mdb_drop(txn, packs, 1), 0);
+		cr_assert_eq(mdb_del(txn, meta, &k, NULL), 0);
+	}
+	cr_assert_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static int count_rows(void *ctx, const struct sfs_pack_rec *p)
+{
+	cr_assert_not_null(p);
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+static size_t table_rows(void)
+{
+	struct sfs_txn *t;
+	size_t n = 0;
+
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_cat_pack_foreach(t, count_rows, &n), 0);
+	sfs_txn_abort(t);
+	return n;
+}
+
+Test(backend, recovery_without_pack_active_removes_nothing, .init = setup, .fini = fx_teardown)
+{
+	char id[SFS_IDSTR_SIZE];
+	size_t n;
+
+	cr_assert_eq(ingest("vol", src_a, id), 0);
+	n = count_packs();
+	cr_assert_gt(n, 2);
+	sfs_store_close(fx_store);
+	fx_store = NULL;
+	damage_catalog("pack.active", false, NULL, 0);
+	fx_reopen(true);
+	cr_assert_eq(count_packs(), n, "no pack removed");
+	assert_whole(id, src_a);
+	/* A writer after that never overwrites an existing pack. */
+	cr_assert_eq(ingest("other", src_b, id), 0);
+	assert_whole(id, src_b);
+}
+
+Test(backend, recovery_keeps_packs_the_table_names, .init = setup, .fini = fx_teardown)
+{
+	char id[SFS_IDSTR_SIZE];
+	size_t n;
+
+	cr_assert_eq(ingest("vol", src_a, id), 0);
+	n = count_packs();
+	cr_assert_gt(n, 2);
+	sfs_store_close(fx_store);
+	fx_store = NULL;
+	/* pack.active says 1 while packs 2.. are committed: they are named
+	 * by the table and pointed into by the index, so they stay. */
+	damage_catalog(NULL, false, "pack.active", 1);
+	fx_reopen(true);
+	cr_assert_eq(count_packs(), n, "no committed pack removed");
+	assert_whole(id, src_a);
+}
+
+Test(backend, an_older_store_gets_its_pack_table, .init = setup, .fini = fx_teardown)
+{
+	char id[SFS_IDSTR_SIZE];
+	struct sfs_gc_result res;
+	uint64_t packs = 0, cat = 0;
+	size_t n;
+
+	cr_assert_eq(ingest("vol", src_a, id), 0);
+	n = count_packs();
+	cr_assert_eq(table_rows(), n);
+	sfs_store_close(fx_store);
+	fx_store = NULL;
+	damage_catalog(NULL, true, NULL, 0);
+	/* Read-only: no table, the backend is listed instead. */
+	fx_reopen(false);
+	cr_assert_eq(sfs_store_disk_usage(fx_store, &packs, &cat), 0);
+	cr_assert_gt(packs, 3u << 20);
+	/* The first writable open builds the table once. */
+	fx_reopen(true);
+	cr_assert_eq(table_rows(), n);
+	cr_assert_eq(sfs_gc(fx_store, NULL, &res), 0);
+	cr_assert_eq(res.packs_before, n);
+	assert_whole(id, src_a);
 }
