@@ -49,10 +49,10 @@ struct sfs_writer {
 
 static int max_pack(void *ctx, const struct sfs_pack_rec *p)
 {
-	uint64_t *max = ctx;
+	struct sfs_pack_rec *max = ctx;
 
-	if (p && p->number > *max)
-		*max = p->number;
+	if (p && p->number > max->number)
+		*max = *p;
 	return 0;
 }
 
@@ -88,9 +88,13 @@ int sfs_writer_begin(struct sfs_store *s, struct sfs_writer **ret)
 	if (!w->committed_pack) {
 		/* No pack.active (a new store, or a damaged catalog): new packs
 		 * go above every pack the table names, none is appended to. */
-		r = sfs_cat_pack_foreach(w->txn, max_pack, &w->cur_pack);
+		struct sfs_pack_rec max = { 0 };
+
+		r = sfs_cat_pack_foreach(w->txn, max_pack, &max);
 		if (r < 0)
 			goto fail;
+		w->cur_pack = max.number;
+		w->cur_len = max.length;
 		w->cur_sealed = true;
 	}
 	*ret = w;

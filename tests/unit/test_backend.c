@@ -117,13 +117,19 @@ static bool same_file(const char *a, const char *b)
 	return system(cmd) == 0;
 }
 
+static void print_problem(void *ctx, const char *line)
+{
+	(void)ctx;
+	fprintf(stderr, "check: %s\n", line);
+}
+
 static void assert_whole(const char *id, const char *src)
 {
 	struct sfs_check_result res;
 	char dest[4200];
 
 	memset(&res, 0, sizeof(res));
-	cr_assert_eq(sfs_check(fx_store, true, NULL, NULL, NULL, NULL, &res), 0);
+	cr_assert_eq(sfs_check(fx_store, true, print_problem, NULL, NULL, NULL, &res), 0);
 	cr_assert_eq(res.problems, 0, "check finds %llu problems", (unsigned long long)res.problems);
 	snprintf(dest, sizeof(dest), "%s.restored", src);
 	unlink(dest);
@@ -415,4 +421,23 @@ Test(backend, an_older_store_gets_its_pack_table, .init = setup, .fini = fx_tear
 	cr_assert_eq(sfs_gc(fx_store, NULL, &res), 0);
 	cr_assert_eq(res.packs_before, n);
 	assert_whole(id, src_a);
+}
+
+static void grab_line(void *ctx, const char *line)
+{
+	if (strstr(line, "the catalog committed"))
+		(*(int *)ctx)++;
+}
+
+Test(backend, check_reports_a_pack_shorter_than_committed, .init = setup, .fini = fx_teardown)
+{
+	struct sfs_check_result res;
+	char id[SFS_IDSTR_SIZE], path[4300];
+	int hits = 0;
+
+	cr_assert_eq(ingest("vol", src_a, id), 0);
+	snprintf(path, sizeof(path), "%s/packs/0000000000000001.pack", fx_dir);
+	cr_assert_eq(truncate(path, 4096), 0);
+	cr_assert_eq(sfs_check(fx_store, false, grab_line, &hits, NULL, NULL, &res), 0);
+	cr_assert_eq(hits, 1);
 }
