@@ -55,25 +55,24 @@ __attribute__((format(printf, 2, 3))) static void report(struct ck *c, const cha
 
 static uint64_t pack_size(struct ck *c, uint64_t number)
 {
-	char name[64];
-	struct stat st;
+	struct sfs_backend *b = sfs_store_backend(c->s);
+	struct sfs_pack_info st;
 
 	if (number < c->n_packs && c->pack_sizes[number])
 		return c->pack_sizes[number];
-	sfs_pack_name(number, name, sizeof(name));
-	if (fstatat(c->s->packs_dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+	if (b->ops->stat(b, number, &st) < 0)
 		return 0;
 	if (number >= c->n_packs) {
 		size_t n = number + 64;
 		uint64_t *p = realloc(c->pack_sizes, n * sizeof(*p));
 		if (!p)
-			return (uint64_t)st.st_size;
+			return st.length;
 		memset(p + c->n_packs, 0, (n - c->n_packs) * sizeof(*p));
 		c->pack_sizes = p;
 		c->n_packs = n;
 	}
-	c->pack_sizes[number] = (uint64_t)st.st_size;
-	return (uint64_t)st.st_size;
+	c->pack_sizes[number] = st.length;
+	return st.length;
 }
 
 static int check_chunk_entry(void *ctx, const struct sfs_id *id, const struct sfs_chunk_loc *loc)
@@ -108,18 +107,20 @@ static int check_chunk_entry(void *ctx, const struct sfs_id *id, const struct sf
 	return 0;
 }
 
+static int found_fn(void *ctx, uint64_t number, const struct sfs_pack_info *info)
+{
+	(void)number;
+	(void)info;
+	*(bool *)ctx = true;
+	return 1;
+}
+
 static bool any_pack_file(struct ck *c)
 {
-	DIR *d = fdopendir(dup(c->s->packs_dirfd));
+	struct sfs_backend *b = sfs_store_backend(c->s);
 	bool found = false;
-	uint64_t n;
 
-	if (!d)
-		return false;
-	rewinddir(d);
-	for (struct dirent *e; !found && (e = readdir(d));)
-		found = sfs_pack_file_number(c->s->packs_dirfd, e->d_name, &n);
-	closedir(d);
+	b->ops->list(b, found_fn, &found);
 	return found;
 }
 
@@ -319,6 +320,32 @@ static int unref_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk_l
 	return 0;
 }
 
+/* Every pack the pack table names is there, at least as long as what was
+ * committed. (A pack gc has emptied may still have its row: gc drops
+ * rows after removing the packs, and finishes an interrupted run.) */
+static int check_pack_row(void *ctx, const struct sfs_pack_rec *p)
+{
+	struct ck *c = ctx;
+	struct sfs_backend *b = sfs_store_backend(c->s);
+	struct sfs_pack_info info;
+	int r;
+
+	if (!p) {
+		report(c, "pack table: a row is damaged");
+		return 0;
+	}
+	r = b->ops->stat(b, p->number, &info);
+	if (r == -ENOENT)
+		return 0; /* reported per chunk entry when anything points into it */
+	if (r < 0)
+		report(c, "pack %016" PRIx64 ".pack: %s", p->number, strerror(-r));
+	else if (info.length < p->length)
+		report(c,
+		       "pack %016" PRIx64 ".pack is %" PRIu64 " bytes, the catalog committed %" PRIu64,
+		       p->number, info.length, p->length);
+	return 0;
+}
+
 int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void *ctx,
 	      sfs_progress_fn progress, void *progress_ctx, struct sfs_check_result *ret)
 {
@@ -344,6 +371,8 @@ int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void 
 	r = check_active(&c);
 	if (r == 0)
 		r = sfs_cat_chunk_foreach(c.txn, check_chunk_entry, &c);
+	if (r == 0)
+		r = sfs_cat_pack_foreach(c.txn, check_pack_row, &c);
 	if (r == 0)
 		r = check_volumes(&c);
 	if (r == 0)

@@ -54,19 +54,18 @@ static void progress(struct cp *c, uint64_t block)
 
 static int maybe_checkpoint(struct cp *c)
 {
-	if (c->w->since_checkpoint < c->ckpt_bytes)
-		return 0;
-	return sfs_writer_checkpoint(c->w);
+	return sfs_writer_checkpoint_over(c->w, c->ckpt_bytes);
 }
 
 /* Appends a verified chunk to the destination unless it arrived already. */
 static int put(struct cp *c, const struct sfs_chunk_loc *loc, const struct sfs_id *id,
 	       const uint8_t *raw)
 {
-	uint64_t before = c->w->new_bytes;
+	uint64_t before, after;
 	bool is_new = false;
 	int r;
 
+	sfs_writer_stats(c->w, &before, NULL);
 	if (c->same_level || loc->comp == SFS_COMP_NONE) {
 		struct sfs_rec_header h = {
 			.type = loc->type,
@@ -83,7 +82,8 @@ static int put(struct cp *c, const struct sfs_chunk_loc *loc, const struct sfs_i
 		return r;
 	if (is_new) {
 		c->res->sent_chunks++;
-		c->res->sent_bytes += c->w->new_bytes - before;
+		sfs_writer_stats(c->w, &after, NULL);
+		c->res->sent_bytes += after - before;
 		c->res->sent_raw_bytes += loc->raw_len;
 	}
 	return maybe_checkpoint(c);

@@ -10,7 +10,6 @@
  * behind for the next run. The protocol is written down in
  * store/FORMAT.md, "Garbage collection".
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -56,7 +55,8 @@ int sfs_snapshot_delete(struct sfs_txn *t, const char *id, char *ret_image, size
 
 /* What gc knows of one pack file. */
 struct pack_stat {
-	bool exists;
+	bool listed;  /* in the pack table */
+	bool exists;  /* and its bytes are there */
 	bool rewrite; /* live records move to a new pack, then the file goes */
 	bool remove;  /* no live record: the file goes */
 	uint64_t size;  /* file length */
@@ -186,36 +186,54 @@ static int mark(struct gc *g)
 
 /* ---- sweep ---- */
 
+static int add_pack(struct gc *g, uint64_t number, const struct sfs_pack_info *info)
+{
+	struct pack_stat *p = pack_at(g, number);
+
+	if (!p)
+		return -ENOMEM;
+	p->listed = true;
+	if (!info)
+		return 0;
+	p->exists = true;
+	p->size = info->length;
+	p->disk = info->disk;
+	g->res->packs_before++;
+	g->res->disk_before += p->disk;
+	return 0;
+}
+
+static int table_fn(void *ctx, const struct sfs_pack_rec *rec)
+{
+	struct gc *g = ctx;
+	struct sfs_backend *b = sfs_store_backend(g->s);
+	struct sfs_pack_info info;
+	int r;
+
+	if (!rec)
+		return 0; /* a damaged row: check reports it; gc leaves it */
+	r = b->ops->stat(b, rec->number, &info);
+	if (r == -ENOENT)
+		return add_pack(g, rec->number, NULL);
+	if (r < 0)
+		return sfs_log_errno(r, "gc: cannot stat pack %016" PRIx64, rec->number);
+	return add_pack(g, rec->number, &info);
+}
+
+static int listed_fn(void *ctx, uint64_t number, const struct sfs_pack_info *info)
+{
+	return add_pack(ctx, number, info);
+}
+
+/* The packs the catalog's pack table names; a dry run on an older store
+ * opened read-only (no table yet) asks the backend instead. */
 static int list_packs(struct gc *g)
 {
-	DIR *d = fdopendir(dup(g->s->packs_dirfd));
+	struct sfs_backend *b = sfs_store_backend(g->s);
 
-	if (!d)
-		return -errno;
-	/* The dup shares its offset with packs_dirfd, which recovery may
-	 * already have read to the end. */
-	rewinddir(d);
-	for (struct dirent *e; (e = readdir(d));) {
-		uint64_t n;
-		struct stat st;
-		struct pack_stat *p;
-
-		if (!sfs_pack_file_number(g->s->packs_dirfd, e->d_name, &n) ||
-		    fstatat(g->s->packs_dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		p = pack_at(g, n);
-		if (!p) {
-			closedir(d);
-			return -ENOMEM;
-		}
-		p->exists = true;
-		p->size = (uint64_t)st.st_size;
-		p->disk = (uint64_t)st.st_blocks * 512;
-		g->res->packs_before++;
-		g->res->disk_before += p->disk;
-	}
-	closedir(d);
-	return 0;
+	if (sfs_cat_has_pack_table(g->txn))
+		return sfs_cat_pack_foreach(g->txn, table_fn, g);
+	return b->ops->list(b, listed_fn, g);
 }
 
 static int account_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk_loc *loc)
@@ -320,10 +338,30 @@ static int cmp_move(const void *a, const void *b)
 static int fresh_pack(struct gc *g)
 {
 	struct pack_stat *p = g->active < g->n_packs ? &g->packs[g->active] : NULL;
+	int r;
 
 	if (!p || !(p->rewrite || p->remove))
 		return 0;
-	return sfs_writer_start_pack(g->w);
+	r = sfs_writer_seal_pack(g->w);
+	g->txn = sfs_writer_txn(g->w);
+	return r;
+}
+
+/* Rows of packs whose bytes are gone and that nothing points into (gc
+ * stopped between removing a pack and dropping its row). */
+static int drop_missing_rows(struct gc *g)
+{
+	for (uint64_t n = 1; n < g->n_packs; n++) {
+		struct pack_stat *p = &g->packs[n];
+		int r;
+
+		if (!p->listed || p->exists || p->live || p->dead)
+			continue;
+		r = sfs_cat_pack_del(g->txn, n);
+		if (r < 0 && r != -ENOENT)
+			return r;
+	}
+	return 0;
 }
 
 /* Copies one live record to the writer's pack, verified on the way. */
@@ -339,12 +377,9 @@ static int move_one(struct gc *g, const struct live_ent *e, uint8_t *stored, uin
 	};
 	char hex[SFS_ID_HEX_LEN + 1];
 	bool is_new;
-	int fd, r;
+	int r;
 
-	fd = sfs_store_pack_fd(g->s, e->loc.pack);
-	if (fd < 0)
-		return sfs_log_errno(fd, "gc: cannot open pack %016" PRIx64, e->loc.pack);
-	r = sfs_pack_read(fd, &e->loc, &e->id, stored);
+	r = sfs_store_read_record(g->s, &e->loc, &e->id, stored);
 	if (r == 0)
 		r = sfs_codec_decode(codec, e->loc.comp, stored, e->loc.stored_len, raw,
 				     e->loc.raw_len, &e->id);
@@ -408,21 +443,35 @@ static int drop_dead(struct gc *g)
 	return 0;
 }
 
-/* After the commit: nothing points into these packs any more. */
-static void unlink_packs(struct gc *g)
+/* After the commit: nothing points into these packs any more. Their rows
+ * go only once the packs are gone, in a second transaction, so that a
+ * crash in between leaves rows that the next gc finds and finishes. */
+static int remove_packs(struct gc *g)
 {
-	for (uint64_t n = 1; n < g->n_packs; n++) {
-		char name[64];
+	struct sfs_backend *b = sfs_store_backend(g->s);
+	struct sfs_txn *t;
+	int r;
 
+	r = sfs_txn_begin(g->s, true, &t);
+	if (r < 0)
+		return r;
+	for (uint64_t n = 1; n < g->n_packs; n++) {
 		if (!g->packs[n].rewrite && !g->packs[n].remove)
 			continue;
-		sfs_pack_name(n, name, sizeof(name));
-		sfs_store_forget_pack(g->s, n);
-		if (unlinkat(g->s->packs_dirfd, name, 0) < 0 && errno != ENOENT)
-			sfs_log(SFS_LOG_WARN, "gc: cannot remove pack %s: %s (the next gc retries)",
-				name, strerror(errno));
+		r = b->ops->remove(b, n);
+		if (r < 0 && r != -ENOENT) {
+			sfs_log(SFS_LOG_WARN, "gc: cannot remove pack %016" PRIx64 ": %s (the next gc "
+					      "retries)",
+				n, strerror(-r));
+			continue;
+		}
+		r = sfs_cat_pack_del(t, n);
+		if (r < 0 && r != -ENOENT) {
+			sfs_txn_abort(t);
+			return r;
+		}
 	}
-	sfs_fsync_dir(g->s->packs_dirfd);
+	return sfs_txn_commit(t);
 }
 
 static void estimate_dry_run(struct gc *g)
@@ -455,6 +504,8 @@ static int sweep(struct gc *g)
 	r = sfs_cat_chunk_foreach(g->txn, collect_moves, g);
 	if (r == 0)
 		r = drop_dead(g);
+	if (r == 0)
+		r = drop_missing_rows(g);
 	if (r == 0)
 		r = fresh_pack(g);
 	if (r == 0)
@@ -497,7 +548,7 @@ int sfs_gc(struct sfs_store *s, const struct sfs_gc_opts *o, struct sfs_gc_resul
 		goto out;
 	/* Without a readable pack.active no pack is known to be committed
 	 * whole, so 0 makes choose_packs free none. */
-	if (s->packs_suspect || sfs_cat_meta_get(g.txn, "pack.active", &g.active) < 0)
+	if (sfs_cat_meta_get(g.txn, "pack.active", &g.active) < 0)
 		g.active = 0;
 	r = list_packs(&g);
 	if (r == 0)
@@ -512,11 +563,16 @@ int sfs_gc(struct sfs_store *s, const struct sfs_gc_opts *o, struct sfs_gc_resul
 		sfs_writer_abort(g.w);
 		goto out;
 	}
-	g.res->packs_written = g.w->cur_pack > g.active ? g.w->cur_pack - g.active : 0;
+	{
+		uint64_t last = sfs_writer_pack(g.w);
+		g.res->packs_written = last > g.active ? last - g.active : 0;
+	}
 	r = sfs_writer_commit(g.w); /* frees the session whatever happens */
 	if (r < 0)
 		goto out;
-	unlink_packs(&g);
+	r = remove_packs(&g);
+	if (r < 0)
+		goto out;
 	if (sfs_store_disk_usage(s, &packs_now, &cat) == 0) {
 		ret->disk_after = packs_now;
 		ret->freed_bytes = ret->disk_before > packs_now ? ret->disk_before - packs_now : 0;

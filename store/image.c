@@ -523,10 +523,7 @@ int sfs_cat_image_find(struct sfs_txn *t, const char *name_or_id, struct sfs_ima
  * becomes completed in the same commit as the image. */
 static const struct sfs_snapshot *session_snapshot(const struct sfs_writer *w, const char *id)
 {
-	for (size_t i = 0; w && i < w->n_done; i++)
-		if (!strcmp(w->done[i].id, id))
-			return &w->done[i];
-	return NULL;
+	return sfs_writer_session_snapshot(w, id);
 }
 
 /* Checks one mapping against its snapshot and fills a zero size. */

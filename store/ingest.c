@@ -297,7 +297,7 @@ static void pipe_release(struct pipe *p)
 int sfs_writer_snapshot(struct sfs_writer *w, const struct sfs_ingest_opts *o,
 			struct sfs_ingest_result *res)
 {
-	struct sfs_store *s = w->store;
+	struct sfs_store *s = sfs_writer_store(w);
 	struct pipe p = { .fd = -1 };
 	struct consume c = { .w = w, .p = &p, .res = res, .o = o };
 	struct sfs_snapshot sn = { 0 }, parent = { 0 };
@@ -324,7 +324,7 @@ int sfs_writer_snapshot(struct sfs_writer *w, const struct sfs_ingest_opts *o,
 	if (r < 0)
 		goto out;
 
-	r = sfs_cat_snapshot_latest(w->txn, o->volume, &parent);
+	r = sfs_cat_snapshot_latest(sfs_writer_txn(w), o->volume, &parent);
 	if (r == 0) {
 		c.have_parent = true;
 		sfs_snapmap_from_snapshot(&parent, &c.parent);
@@ -395,7 +395,7 @@ int sfs_writer_snapshot(struct sfs_writer *w, const struct sfs_ingest_opts *o,
 		for (size_t i = 0; i < p.n_ranges; i++)
 			c.total += p.ranges[2 * i + 1];
 	}
-	w->new_bytes = w->new_chunks = 0;
+	sfs_writer_stats_reset(w);
 
 	workers = calloc(nworkers, sizeof(*workers));
 	if (!workers) {
@@ -449,8 +449,7 @@ out_stop:
 	sn.data_bytes = c.data_blocks * s->block_size;
 	if (sn.data_bytes > sn.size)
 		sn.data_bytes = sn.size;
-	sn.new_bytes = w->new_bytes;
-	sn.new_chunks = w->new_chunks;
+	sfs_writer_stats(w, &sn.new_bytes, &sn.new_chunks);
 	res->size = sn.size;
 	res->read_bytes = p.read_bytes;
 	res->data_bytes = sn.data_bytes;

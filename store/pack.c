@@ -1,30 +1,27 @@
 // SPDX-License-Identifier: MIT
 /*
- * Pack files. The writer appends records through a buffer and makes them
- * durable in sfs_pack_writer_sync (data, then the directory entry of a new
- * pack). Readers find records by the location in the chunk index and
- * cross-check the record header against it before trusting any length.
+ * Pack files. The writer appends records through a buffer to a backend
+ * (snapfs/backend.h) and makes them durable in sfs_pack_writer_sync (the
+ * backend syncs data, then the directory entry of a new pack). Readers
+ * find records by the location in the chunk index and cross-check the
+ * record header against it before trusting any length.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/stat.h>
 
+#include "snapfs/backend.h"
 #include "snapfs/pack.h"
 #include "util_int.h"
 
 #define WRITE_BUF (4u << 20)
 
 struct sfs_pack_writer {
-	int fd;
-	int dirfd;           /* borrowed */
+	struct sfs_backend *b;     /* borrowed */
+	struct sfs_pack_out *out;  /* the backend's append handle */
 	uint64_t number;
-	uint64_t flushed;    /* bytes written to the file */
-	uint64_t synced;     /* bytes known durable */
-	bool dir_synced;
+	uint64_t flushed;          /* bytes handed to the backend */
 	uint8_t *buf;
 	size_t buf_len;
 };
@@ -93,14 +90,12 @@ int sfs_rec_header_decode(const uint8_t *buf, size_t len, struct sfs_rec_header 
 	return 0;
 }
 
-int sfs_pack_writer_open(int dirfd, uint64_t number, uint64_t committed_len,
+int sfs_pack_writer_open(struct sfs_backend *b, uint64_t number, uint64_t committed_len,
 			 struct sfs_pack_writer **ret)
 {
 	struct sfs_pack_writer *w;
-	char name[64];
 	int r;
 
-	sfs_pack_name(number, name, sizeof(name));
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
@@ -109,40 +104,19 @@ int sfs_pack_writer_open(int dirfd, uint64_t number, uint64_t committed_len,
 		r = -ENOMEM;
 		goto out_free;
 	}
-	w->dirfd = dirfd;
+	w->b = b;
 	w->number = number;
+	r = b->ops->create(b, number, committed_len, &w->out);
+	if (r < 0)
+		goto out_free;
 	if (committed_len == 0) {
-		uint8_t hdr[SFS_PACK_HEADER_LEN];
-
-		/* Exclusive: a pack number is never used twice, so an existing
-		 * file is someone's data, not ours to truncate. */
-		w->fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			       0644);
-		if (w->fd < 0) {
-			r = -errno;
-			goto out_free;
-		}
-		sfs_pack_header_encode(number, hdr);
-		memcpy(w->buf, hdr, sizeof(hdr));
-		w->buf_len = sizeof(hdr);
-	} else {
-		w->fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-		if (w->fd < 0) {
-			r = -errno;
-			goto out_free;
-		}
-		if (ftruncate(w->fd, (off_t)committed_len) < 0) {
-			r = -errno;
-			goto out_close;
-		}
-		w->flushed = w->synced = committed_len;
-		w->dir_synced = true;
+		sfs_pack_header_encode(number, w->buf);
+		w->buf_len = SFS_PACK_HEADER_LEN;
 	}
+	w->flushed = committed_len;
 	*ret = w;
 	return 0;
 
-out_close:
-	close(w->fd);
 out_free:
 	free(w->buf);
 	free(w);
@@ -155,25 +129,21 @@ static int writer_flush(struct sfs_pack_writer *w)
 
 	if (w->buf_len == 0)
 		return 0;
-	r = sfs_pwriten(w->fd, w->buf, w->buf_len, w->flushed);
-	if (r < 0) {
-		/* Drop what may have been partly written: the file must end at a
-		 * record boundary for the next append. */
-		if (ftruncate(w->fd, (off_t)w->flushed) < 0)
-			return r;
-		w->buf_len = 0;
-		return r;
-	}
-	w->flushed += w->buf_len;
+	r = w->b->ops->append(w->out, w->buf, w->buf_len);
+	/* On failure the backend keeps the pack at its previous length, a
+	 * record boundary; the buffered records are dropped (nothing points
+	 * at them yet). */
+	if (r == 0)
+		w->flushed += w->buf_len;
 	w->buf_len = 0;
-	return 0;
+	return r;
 }
 
 int sfs_pack_append(struct sfs_pack_writer *w, const struct sfs_rec_header *h,
 		    const void *payload, struct sfs_chunk_loc *ret_loc)
 {
 	size_t need = SFS_REC_HEADER_LEN + h->stored_len;
-	uint64_t off = w->flushed + w->buf_len;
+	uint64_t off;
 	int r;
 
 	if (w->buf_len + need > WRITE_BUF) {
@@ -181,18 +151,20 @@ int sfs_pack_append(struct sfs_pack_writer *w, const struct sfs_rec_header *h,
 		if (r < 0)
 			return r;
 	}
+	off = w->flushed + w->buf_len;
 	if (need > WRITE_BUF) {
-		uint8_t hdr[SFS_REC_HEADER_LEN];
+		/* Larger than the buffer (only a 4 MiB uncompressed block with
+		 * its header): header and payload go out as one append. */
+		uint8_t *rec = malloc(need);
 
-		sfs_rec_header_encode(h, hdr);
-		r = sfs_pwriten(w->fd, hdr, sizeof(hdr), off);
-		if (r == 0)
-			r = sfs_pwriten(w->fd, payload, h->stored_len, off + sizeof(hdr));
-		if (r < 0) {
-			if (ftruncate(w->fd, (off_t)off) < 0)
-				return r;
+		if (!rec)
+			return -ENOMEM;
+		sfs_rec_header_encode(h, rec);
+		memcpy(rec + SFS_REC_HEADER_LEN, payload, h->stored_len);
+		r = w->b->ops->append(w->out, rec, need);
+		free(rec);
+		if (r < 0)
 			return r;
-		}
 		w->flushed += need;
 	} else {
 		sfs_rec_header_encode(h, w->buf + w->buf_len);
@@ -214,18 +186,19 @@ int sfs_pack_writer_sync(struct sfs_pack_writer *w)
 
 	if (r < 0)
 		return r;
-	if (w->synced != w->flushed) {
-		if (fdatasync(w->fd) < 0)
-			return -errno;
-		w->synced = w->flushed;
+	return w->b->ops->sync(w->out);
+}
+
+int sfs_pack_writer_seal(struct sfs_pack_writer *w)
+{
+	int r = writer_flush(w);
+
+	if (r == 0) {
+		r = w->b->ops->seal(w->out);
+		w->out = NULL;
 	}
-	if (!w->dir_synced) {
-		r = sfs_fsync_dir(w->dirfd);
-		if (r < 0)
-			return r;
-		w->dir_synced = true;
-	}
-	return 0;
+	sfs_pack_writer_close(w);
+	return r;
 }
 
 uint64_t sfs_pack_writer_number(const struct sfs_pack_writer *w)
@@ -242,73 +215,94 @@ void sfs_pack_writer_close(struct sfs_pack_writer *w)
 {
 	if (!w)
 		return;
-	close(w->fd);
+	if (w->out)
+		w->b->ops->abandon(w->out);
 	free(w->buf);
 	free(w);
 }
 
-int sfs_pack_read(int fd, const struct sfs_chunk_loc *loc, const struct sfs_id *id, void *buf)
+int sfs_pack_read(struct sfs_backend *b, const struct sfs_chunk_loc *loc, const struct sfs_id *id,
+		  void *buf)
 {
 	uint8_t hdr[SFS_REC_HEADER_LEN];
+	struct iovec iov[2] = {
+		{ hdr, sizeof(hdr) },
+		{ buf, loc->stored_len },
+	};
 	struct sfs_rec_header h;
-	int r;
+	ssize_t n;
 
-	if (loc->offset < SFS_PACK_HEADER_LEN || loc->offset > UINT64_MAX / 2)
+	if (loc->offset < SFS_PACK_HEADER_LEN || loc->offset > UINT64_MAX / 2 ||
+	    loc->stored_len > SFS_BLOCK_MAX)
 		return -EBADMSG;
-	r = sfs_preadn(fd, hdr, sizeof(hdr), loc->offset);
-	if (r == -ENODATA)
-		return -EBADMSG;
-	if (r < 0)
-		return r;
-	if (sfs_rec_header_decode(hdr, sizeof(hdr), &h) < 0)
+	/* Header and payload in one request; the header is checked against
+	 * the location before the payload length is believed. */
+	n = b->ops->read(b, loc->pack, loc->offset, iov, 2);
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n < sizeof(hdr) || sfs_rec_header_decode(hdr, sizeof(hdr), &h) < 0)
 		return -EBADMSG;
 	if (h.type != loc->type || h.comp != loc->comp || h.raw_len != loc->raw_len ||
 	    h.stored_len != loc->stored_len || memcmp(h.id.b, id->b, SFS_ID_LEN) != 0)
 		return -EBADMSG;
-	r = sfs_preadn(fd, buf, h.stored_len, loc->offset + SFS_REC_HEADER_LEN);
-	if (r == -ENODATA)
-		return -EBADMSG;
-	return r;
+	if ((size_t)n != sizeof(hdr) + loc->stored_len)
+		return -EBADMSG; /* the payload was cut short */
+	return 0;
 }
 
-int sfs_pack_scan(int fd, sfs_pack_scan_fn cb, void *ctx, uint64_t *ret_number,
-		  uint64_t *ret_end)
+static int read_exact(struct sfs_backend *b, uint64_t number, uint64_t off, void *buf, size_t len)
+{
+	struct iovec iov = { buf, len };
+	ssize_t n = b->ops->read(b, number, off, &iov, 1);
+
+	if (n < 0)
+		return (int)n;
+	return (size_t)n == len ? 0 : -ENODATA;
+}
+
+int sfs_pack_scan(struct sfs_backend *b, uint64_t number, sfs_pack_scan_fn cb, void *ctx,
+		  uint64_t *ret_number, uint64_t *ret_end)
 {
 	uint8_t hdr[SFS_PACK_HEADER_LEN];
 	uint8_t rh[SFS_REC_HEADER_LEN];
-	struct stat st;
+	struct sfs_pack_info info;
 	uint8_t *payload = NULL;
-	uint64_t off, number;
+	uint64_t off, named;
 	int r;
 
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	r = sfs_preadn(fd, hdr, sizeof(hdr), 0);
+	r = b->ops->stat(b, number, &info);
+	if (r < 0)
+		return r;
+	r = read_exact(b, number, 0, hdr, sizeof(hdr));
 	if (r == -ENODATA)
 		return -EBADMSG;
 	if (r < 0)
 		return r;
-	r = sfs_pack_header_decode(hdr, sizeof(hdr), &number);
+	r = sfs_pack_header_decode(hdr, sizeof(hdr), &named);
 	if (r < 0)
 		return r;
 	if (ret_number)
-		*ret_number = number;
+		*ret_number = named;
 	payload = malloc(SFS_BLOCK_MAX);
 	if (!payload)
 		return -ENOMEM;
 	off = SFS_PACK_HEADER_LEN;
 	r = 0;
-	while (off + SFS_REC_HEADER_LEN <= (uint64_t)st.st_size) {
+	while (off + SFS_REC_HEADER_LEN <= info.length) {
 		struct sfs_rec_header h;
 
-		r = sfs_preadn(fd, rh, sizeof(rh), off);
+		r = read_exact(b, number, off, rh, sizeof(rh));
+		if (r == -ENODATA)
+			break;
 		if (r < 0)
 			goto out;
 		if (sfs_rec_header_decode(rh, sizeof(rh), &h) < 0)
 			break;
-		if (off + SFS_REC_HEADER_LEN + h.stored_len > (uint64_t)st.st_size)
+		if (off + SFS_REC_HEADER_LEN + h.stored_len > info.length)
 			break;
-		r = sfs_preadn(fd, payload, h.stored_len, off + SFS_REC_HEADER_LEN);
+		r = read_exact(b, number, off + SFS_REC_HEADER_LEN, payload, h.stored_len);
+		if (r == -ENODATA)
+			break;
 		if (r < 0)
 			goto out;
 		r = cb ? cb(ctx, &h, off, payload) : 0;

@@ -147,7 +147,7 @@ int sfs_read_stored(struct sfs_store *s, const struct sfs_id *id, struct sfs_chu
 {
 	for (int attempt = 0;; attempt++) {
 		struct sfs_txn *txn;
-		int fd, ret = sfs_txn_begin(s, false, &txn);
+		int ret = sfs_txn_begin(s, false, &txn);
 
 		if (ret < 0)
 			return ret;
@@ -157,16 +157,14 @@ int sfs_read_stored(struct sfs_store *s, const struct sfs_id *id, struct sfs_chu
 			return -EUCLEAN;
 		if (ret < 0)
 			return ret;
-		fd = sfs_store_pack_fd(s, ret_loc->pack);
-		/* gc moved the chunk and removed the pack between the lookup
-		 * and the open: the index now names the new place. */
-		if (fd == -ENOENT && attempt == 0)
-			continue;
-		if (fd < 0)
-			return fd == -ENOENT ? -EUCLEAN : fd;
 		if (ret_loc->stored_len > SFS_BLOCK_MAX)
 			return -EBADMSG;
-		return sfs_pack_read(fd, ret_loc, id, buf);
+		ret = sfs_store_read_record(s, ret_loc, id, buf);
+		/* gc moved the chunk and removed the pack between the lookup
+		 * and the read: the index now names the new place. */
+		if (ret == -ENOENT && attempt == 0)
+			continue;
+		return ret == -ENOENT ? -EUCLEAN : ret;
 	}
 }
 
@@ -228,12 +226,9 @@ int sfs_reader_read_at(struct sfs_reader *r, const struct sfs_id *id,
 		return -ENOMEM;
 	if (loc->raw_len > cap)
 		return -EINVAL;
-	fd = sfs_store_pack_fd(r->store, loc->pack);
+	fd = sfs_store_read_record(r->store, loc, id, t->buf);
 	if (fd < 0)
 		return fd == -ENOENT ? -EUCLEAN : fd;
-	fd = sfs_pack_read(fd, loc, id, t->buf);
-	if (fd < 0)
-		return fd;
 	return sfs_codec_decode(t->codec, loc->comp, t->buf, loc->stored_len, buf, loc->raw_len, id);
 }
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Creating, opening and closing a store: the config file, the LMDB
- * environment and its named databases, the writer lock, the table of open
- * pack fds, and the recovery a writer performs after an interrupted one.
+ * environment and its named databases, the writer lock, the pack backend,
+ * and the recovery a writer performs after an interrupted one.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 
@@ -25,9 +27,12 @@
 #define CONFIG_NAME "config"
 #define CONFIG_MAX 4096
 #define MAP_SIZE (1ull << 40) /* virtual; the file grows as needed */
+/* meta key: the pack table is complete (set by init, or by the one
+ * migration of a store made before the table existed) */
+#define PACK_TABLE_KEY "pack_table"
 
 static const char *const dbi_names[SFS_DBI_COUNT] = {
-	"meta", "chunks", "volumes", "snapshots", "volsnap", "images", "policies",
+	"meta", "chunks", "volumes", "snapshots", "volsnap", "images", "policies", "packs",
 };
 
 int sfs_mdb_err(int rc)
@@ -70,17 +75,25 @@ static int config_write(int dirfd, const struct sfs_store_options *o)
 	n = snprintf(buf, sizeof(buf),
 		     "# snapfs store: do not edit\n"
 		     "format_version = %d\n"
+		     "backend = %s\n"
 		     "block_size = %" PRIu32 "\n"
 		     "zstd_level = %d\n"
 		     "pack_size = %" PRIu64 "\n",
-		     SFS_FORMAT_VERSION, o->block_size, o->zstd_level, o->pack_size);
+		     SFS_FORMAT_VERSION, sfs_backend_local.name, o->block_size, o->zstd_level, o->pack_size);
 	return sfs_write_file_atomic(dirfd, CONFIG_NAME, buf, (size_t)n);
 }
 
-static int config_read(struct sfs_store *s)
+/*
+ * Reads the config. Every key must be one this binary knows: a store
+ * configured for a backend or feature an older binary lacks must be
+ * refused, not half-understood. No `backend` key means the local
+ * directory (stores made before the key existed).
+ */
+static int config_read(struct sfs_store *s, const struct sfs_backend_ops **ret_backend)
 {
 	char *text = NULL, *line, *save = NULL;
 	long long version = -1, bs = -1, lvl = -1, ps = -1;
+	const struct sfs_backend_ops *backend = &sfs_backend_local;
 	int r;
 
 	r = sfs_read_store_file(s->dirfd, CONFIG_NAME, CONFIG_MAX, &text, NULL);
@@ -89,12 +102,30 @@ static int config_read(struct sfs_store *s)
 	if (r < 0)
 		return r;
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char key[64];
+		char key[64], val[64];
 		long long v;
 
 		if (line[0] == '#' || line[0] == '\0')
 			continue;
-		if (sscanf(line, "%63s = %lld", key, &v) != 2) {
+		if (sscanf(line, "%63s = %63s", key, val) != 2) {
+			sfs_log(SFS_LOG_ERR, "%s/config: cannot parse line '%.80s'", s->path, line);
+			r = -EMEDIUMTYPE;
+			goto out;
+		}
+		if (!strcmp(key, "backend")) {
+			backend = sfs_backend_find(val);
+			if (!backend) {
+				sfs_log(SFS_LOG_ERR,
+					"%s/config: pack backend '%s' is not supported by this "
+					"version of snapfs",
+					s->path, val);
+				r = -EPROTONOSUPPORT;
+				goto out;
+			}
+			continue;
+		}
+		if (sscanf(val, "%lld", &v) != 1) {
+			sfs_log(SFS_LOG_ERR, "%s/config: %s: '%s' is not a number", s->path, key, val);
 			r = -EMEDIUMTYPE;
 			goto out;
 		}
@@ -106,6 +137,14 @@ static int config_read(struct sfs_store *s)
 			lvl = v;
 		else if (!strcmp(key, "pack_size"))
 			ps = v;
+		else {
+			sfs_log(SFS_LOG_ERR,
+				"%s/config: unknown key '%s' (a store made by a newer version of "
+				"snapfs?)",
+				s->path, key);
+			r = -EPROTONOSUPPORT;
+			goto out;
+		}
 	}
 	if (version < 1 || bs < 0 || lvl < 0 || ps < 0) {
 		r = -EMEDIUMTYPE;
@@ -123,6 +162,7 @@ static int config_read(struct sfs_store *s)
 	s->block_size = (uint32_t)bs;
 	s->zstd_level = (int)lvl;
 	s->pack_size = (uint64_t)ps;
+	*ret_backend = backend;
 	r = 0;
 out:
 	free(text);
@@ -174,6 +214,7 @@ static int env_open(struct sfs_store *s, bool create)
 {
 	MDB_txn *txn;
 	unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
+	bool packs_missing = false;
 	char dir[64];
 	struct stat st;
 	int cfd, fd, rc, r;
@@ -233,6 +274,13 @@ static int env_open(struct sfs_store *s, bool create)
 		rc = mdb_dbi_open(txn, dbi_names[i], create ? MDB_CREATE : 0, &s->dbi[i]);
 		if (rc == MDB_NOTFOUND && s->writable)
 			rc = mdb_dbi_open(txn, dbi_names[i], MDB_CREATE, &s->dbi[i]);
+		/* A store made before the pack table: its first writable open
+		 * builds the table; a read-only one lists the backend instead. */
+		if (rc == MDB_NOTFOUND && i == SFS_DBI_PACKS) {
+			packs_missing = true;
+			rc = 0;
+			continue;
+		}
 		if (rc) {
 			mdb_txn_abort(txn);
 			goto fail;
@@ -241,6 +289,7 @@ static int env_open(struct sfs_store *s, bool create)
 	rc = mdb_txn_commit(txn);
 	if (rc)
 		goto fail;
+	s->has_pack_table = !packs_missing;
 	return 0;
 fail:
 	mdb_env_close(s->env);
@@ -300,10 +349,15 @@ int sfs_store_init(const char *path, const struct sfs_store_options *opts)
 			s.owner = st.st_uid;
 		s.owner_only = fsid.switched;
 	}
-	if (mkdirat(s.dirfd, "catalog", 0755) < 0 || mkdirat(s.dirfd, "packs", 0755) < 0) {
+	if (mkdirat(s.dirfd, "catalog", 0755) < 0) {
 		r = -errno;
 		goto out;
 	}
+	s.backend.ops = &sfs_backend_local;
+	r = s.backend.ops->open(&s.backend, s.dirfd, SFS_BACKEND_WRITE | SFS_BACKEND_CREATE);
+	if (r < 0)
+		goto out;
+	s.backend.ops->close(&s.backend);
 	s.writable = true;
 	r = env_open(&s, true);
 	if (r < 0)
@@ -311,18 +365,18 @@ int sfs_store_init(const char *path, const struct sfs_store_options *opts)
 	{
 		struct sfs_txn *t;
 		s.lock_fd = -1;
-		pthread_mutex_init(&s.packs_lock, NULL);
 		r = sfs_txn_begin(&s, true, &t);
 		if (r == 0) {
 			r = sfs_cat_meta_put(t, "format_version", SFS_FORMAT_VERSION);
 			if (r == 0)
 				r = sfs_cat_meta_put(t, "generation", 1);
 			if (r == 0)
+				r = sfs_cat_meta_put(t, PACK_TABLE_KEY, 1);
+			if (r == 0)
 				r = sfs_txn_commit(t);
 			else
 				sfs_txn_abort(t);
 		}
-		pthread_mutex_destroy(&s.packs_lock);
 	}
 	mdb_env_close(s.env);
 	if (r < 0)
@@ -392,8 +446,210 @@ int sfs_store_lock_holder(const char *path)
 	return pid;
 }
 
-int sfs_store_open(const char *path, int flags, struct sfs_store **ret)
+/* ---- migration and recovery ---- */
+
+struct listed {
+	uint64_t *n;
+	struct sfs_pack_info *info;
+	size_t len, cap;
+};
+
+static int listed_add(void *ctx, uint64_t number, const struct sfs_pack_info *info)
 {
+	struct listed *l = ctx;
+
+	if (l->len == l->cap) {
+		size_t c = l->cap ? l->cap * 2 : 64;
+		uint64_t *n = realloc(l->n, c * sizeof(*n));
+		struct sfs_pack_info *i;
+
+		if (!n)
+			return -ENOMEM;
+		l->n = n;
+		i = realloc(l->info, c * sizeof(*i));
+		if (!i)
+			return -ENOMEM;
+		l->info = i;
+		l->cap = c;
+	}
+	l->n[l->len] = number;
+	l->info[l->len++] = *info;
+	return 0;
+}
+
+static void listed_release(struct listed *l)
+{
+	free(l->n);
+	free(l->info);
+}
+
+/*
+ * A store made before the pack table: fill it once from the backend's
+ * listing. Packs up to pack.active are committed (pack.active itself at
+ * its committed length); packs above it are left to recovery. With no
+ * pack.active every listed pack goes in: nothing is known uncommitted.
+ */
+static int migrate_pack_table(struct sfs_store *s, struct sfs_txn *t, const struct listed *l,
+			      bool have_active, uint64_t active, uint64_t active_len)
+{
+	uint64_t done;
+	size_t n = 0;
+	int r;
+
+	if (sfs_cat_meta_get(t, PACK_TABLE_KEY, &done) == 0)
+		return 0;
+	for (size_t i = 0; i < l->len; i++) {
+		struct sfs_pack_rec p = { .number = l->n[i], .length = l->info[i].length };
+
+		if (have_active && p.number > active)
+			continue;
+		if (have_active && p.number == active)
+			p.length = active_len;
+		p.sealed = have_active && p.number < active;
+		if (p.length < SFS_PACK_HEADER_LEN)
+			continue; /* not even a header: nothing in it is committed */
+		r = sfs_cat_pack_put(t, &p);
+		if (r < 0)
+			return r;
+		n++;
+	}
+	sfs_log(SFS_LOG_INFO, "%s: recorded %zu packs in the catalog's new pack table", s->path, n);
+	return sfs_cat_meta_put(t, PACK_TABLE_KEY, 1);
+}
+
+struct refs {
+	const struct listed *l;
+	const bool *cand;    /* per listed pack: a candidate for removal */
+	bool *referenced;    /* per listed pack: some index entry points into it */
+	uint64_t active, active_end; /* max end of records in the active pack */
+};
+
+static int refs_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk_loc *loc)
+{
+	struct refs *x = ctx;
+
+	(void)id;
+	if (!loc)
+		return 0;
+	if (loc->pack > x->active) {
+		for (size_t i = 0; i < x->l->len; i++)
+			if (x->cand[i] && x->l->n[i] == loc->pack)
+				x->referenced[i] = true;
+	}
+	if (loc->pack == x->active) {
+		uint64_t end = loc->offset + SFS_REC_HEADER_LEN + loc->stored_len;
+		if (end > x->active_end)
+			x->active_end = end;
+	}
+	return 0;
+}
+
+/*
+ * Undo what an interrupted writer left: bytes past the committed end of
+ * the active pack, packs created after it, and pending snapshots. Only
+ * what is proven uncommitted goes: a pack the pack table names, or that
+ * any chunk-index entry points into, is never removed, and the active
+ * pack is never cut below the end of a record the index points at.
+ * Without pack.active nothing is removed or truncated.
+ */
+static int recover(struct sfs_store *s)
+{
+	struct sfs_backend *b = &s->backend;
+	struct listed l = { 0 };
+	struct sfs_txn *t;
+	uint64_t active = 0, active_len = 0;
+	bool have_active;
+	bool *cand = NULL, any = false;
+	int r;
+
+	r = sfs_txn_begin(s, true, &t);
+	if (r < 0)
+		return r;
+	r = b->ops->list(b, listed_add, &l);
+	if (r < 0)
+		goto out_abort;
+	have_active = sfs_cat_meta_get(t, "pack.active", &active) == 0 &&
+		      sfs_cat_meta_get(t, "pack.active_len", &active_len) == 0;
+	r = migrate_pack_table(s, t, &l, have_active, active, active_len);
+	if (r < 0)
+		goto out_abort;
+	cand = calloc(l.len + 1, sizeof(*cand));
+	if (!cand) {
+		r = -ENOMEM;
+		goto out_abort;
+	}
+	if (!have_active) {
+		if (l.len)
+			sfs_log(SFS_LOG_WARN,
+				"%s: the catalog has no pack.active; recovery removes and truncates "
+				"nothing ('snapfs check' reports what is inconsistent)",
+				s->path);
+	} else {
+		for (size_t i = 0; i < l.len; i++) {
+			struct sfs_pack_rec p;
+
+			if (l.n[i] == active && l.info[i].length > active_len)
+				cand[i] = any = true;
+			else if (l.n[i] > active && sfs_cat_pack_get(t, l.n[i], &p) == -ENOENT)
+				cand[i] = any = true;
+		}
+	}
+	if (any) {
+		/* Rare (after a crash), so the index walk that proves each
+		 * candidate unreferenced is affordable here. */
+		struct refs x = { &l, cand, calloc(l.len + 1, sizeof(bool)), active, 0 };
+
+		if (!x.referenced) {
+			r = -ENOMEM;
+			goto out_abort;
+		}
+		r = sfs_cat_chunk_foreach(t, refs_fn, &x);
+		for (size_t i = 0; r == 0 && i < l.len; i++) {
+			char name[64];
+
+			if (!cand[i])
+				continue;
+			sfs_pack_name(l.n[i], name, sizeof(name));
+			if (l.n[i] == active) {
+				uint64_t to = active_len > x.active_end ? active_len : x.active_end;
+
+				if (to < l.info[i].length && b->ops->truncate(b, active, to) == 0)
+					sfs_log(SFS_LOG_WARN,
+						"discarded %" PRIu64
+						" bytes an interrupted writer left in pack %s",
+						l.info[i].length - to, name);
+			} else if (x.referenced[i]) {
+				sfs_log(SFS_LOG_WARN,
+					"pack %s is above pack.active but the chunk index points "
+					"into it; kept",
+					name);
+			} else if (b->ops->remove(b, l.n[i]) == 0) {
+				sfs_log(SFS_LOG_WARN,
+					"removed pack %s that an interrupted writer never committed",
+					name);
+			}
+		}
+		free(x.referenced);
+		if (r < 0)
+			goto out_abort;
+	}
+	r = sfs_cat_discard_pending(t);
+	if (r < 0)
+		goto out_abort;
+	r = sfs_txn_commit(t);
+	goto out;
+out_abort:
+	sfs_txn_abort(t);
+out:
+	free(cand);
+	listed_release(&l);
+	return r;
+}
+
+int sfs_store_open_with(const char *path, int flags, const struct sfs_backend_ops *ops,
+			struct sfs_store **ret)
+{
+	const struct sfs_backend_ops *configured = NULL;
 	struct sfs_fsid fsid = { 0 };
 	struct sfs_store *s;
 	struct stat st;
@@ -406,8 +662,7 @@ int sfs_store_open(const char *path, int flags, struct sfs_store **ret)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->lock_fd = s->packs_dirfd = -1;
-	pthread_mutex_init(&s->packs_lock, NULL);
+	s->lock_fd = -1;
 	s->writable = flags & SFS_OPEN_WRITE;
 	s->path = strdup(path);
 	if (!s->path) {
@@ -430,12 +685,13 @@ int sfs_store_open(const char *path, int flags, struct sfs_store **ret)
 	if (r < 0)
 		goto fail;
 	s->owner_only = fsid.switched;
-	r = config_read(s);
+	r = config_read(s, &configured);
 	if (r < 0)
 		goto fail;
-	s->packs_dirfd = open_subdir(s->dirfd, "packs");
-	if (s->packs_dirfd < 0) {
-		r = s->packs_dirfd;
+	s->backend.ops = ops ? ops : configured;
+	r = s->backend.ops->open(&s->backend, s->dirfd, s->writable ? SFS_BACKEND_WRITE : 0);
+	if (r < 0) {
+		s->backend.ops = NULL;
 		goto fail;
 	}
 	if (s->writable) {
@@ -449,7 +705,7 @@ int sfs_store_open(const char *path, int flags, struct sfs_store **ret)
 	sfs_fsid_leave(&fsid);
 	fsid.switched = false;
 	if (s->writable) {
-		r = sfs_store_recover(s);
+		r = recover(s);
 		if (r < 0)
 			goto fail;
 	}
@@ -461,23 +717,23 @@ fail:
 	return r;
 }
 
+int sfs_store_open(const char *path, int flags, struct sfs_store **ret)
+{
+	return sfs_store_open_with(path, flags, NULL, ret);
+}
+
 void sfs_store_close(struct sfs_store *s)
 {
 	if (!s)
 		return;
 	if (s->env)
 		mdb_env_close(s->env);
-	for (size_t i = 0; i < s->n_pack_fds; i++)
-		if (s->pack_fds[i] >= 0)
-			close(s->pack_fds[i]);
-	free(s->pack_fds);
-	if (s->packs_dirfd >= 0)
-		close(s->packs_dirfd);
+	if (s->backend.ops)
+		s->backend.ops->close(&s->backend);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd); /* releases the flock */
 	if (s->dirfd > 0)
 		close(s->dirfd);
-	pthread_mutex_destroy(&s->packs_lock);
 	free(s->path);
 	free(s);
 }
@@ -507,52 +763,31 @@ bool sfs_store_writable(const struct sfs_store *s)
 	return s->writable;
 }
 
-int sfs_store_pack_fd(struct sfs_store *s, uint64_t number)
+struct sfs_backend *sfs_store_backend(struct sfs_store *s)
 {
-	char name[64];
-	int fd;
-
-	if (number > (1u << 30))
-		return -EBADMSG;
-	pthread_mutex_lock(&s->packs_lock);
-	if (number < s->n_pack_fds && s->pack_fds[number] >= 0) {
-		fd = s->pack_fds[number];
-		goto out;
-	}
-	if (number >= s->n_pack_fds) {
-		size_t n = s->n_pack_fds ? s->n_pack_fds : 64;
-		int *p;
-		while (n <= number)
-			n *= 2;
-		p = realloc(s->pack_fds, n * sizeof(*p));
-		if (!p) {
-			fd = -ENOMEM;
-			goto out;
-		}
-		for (size_t i = s->n_pack_fds; i < n; i++)
-			p[i] = -1;
-		s->pack_fds = p;
-		s->n_pack_fds = n;
-	}
-	sfs_pack_name(number, name, sizeof(name));
-	fd = openat(s->packs_dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		fd = -errno;
-	else
-		s->pack_fds[number] = fd;
-out:
-	pthread_mutex_unlock(&s->packs_lock);
-	return fd;
+	return &s->backend;
 }
 
-void sfs_store_forget_pack(struct sfs_store *s, uint64_t number)
+static void maybe_revalidate(struct sfs_store *s)
 {
-	pthread_mutex_lock(&s->packs_lock);
-	if (number < s->n_pack_fds && s->pack_fds[number] >= 0) {
-		close(s->pack_fds[number]);
-		s->pack_fds[number] = -1;
-	}
-	pthread_mutex_unlock(&s->packs_lock);
+	struct timespec ts;
+	int64_t last;
+
+	if (!s->backend.ops->revalidate)
+		return;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	last = atomic_load_explicit(&s->revalidated, memory_order_relaxed);
+	/* One thread a second wins the exchange and does the work. */
+	if (ts.tv_sec != last &&
+	    atomic_compare_exchange_strong(&s->revalidated, &last, (int64_t)ts.tv_sec))
+		s->backend.ops->revalidate(&s->backend);
+}
+
+int sfs_store_read_record(struct sfs_store *s, const struct sfs_chunk_loc *loc,
+			  const struct sfs_id *id, void *buf)
+{
+	maybe_revalidate(s);
+	return sfs_pack_read(&s->backend, loc, id, buf);
 }
 
 static uint64_t du_dir(int dirfd)
@@ -574,14 +809,49 @@ static uint64_t du_dir(int dirfd)
 	return total;
 }
 
+struct du {
+	struct sfs_backend *b;
+	uint64_t total;
+};
+
+static int du_rec(void *ctx, const struct sfs_pack_rec *p)
+{
+	struct du *d = ctx;
+	struct sfs_pack_info info;
+
+	if (p && d->b->ops->stat(d->b, p->number, &info) == 0)
+		d->total += info.disk;
+	return 0;
+}
+
+static int du_listed(void *ctx, uint64_t number, const struct sfs_pack_info *info)
+{
+	(void)number;
+	((struct du *)ctx)->total += info->disk;
+	return 0;
+}
+
 int sfs_store_disk_usage(struct sfs_store *s, uint64_t *ret_packs, uint64_t *ret_catalog)
 {
 	int cfd = open_subdir(s->dirfd, "catalog");
+	struct du d = { &s->backend, 0 };
+	struct sfs_txn *t;
+	int r;
 
 	if (cfd < 0)
 		return cfd;
 	*ret_catalog = du_dir(cfd);
 	close(cfd);
-	*ret_packs = du_dir(s->packs_dirfd);
-	return 0;
+	/* The packs the catalog knows; an older store opened read-only has
+	 * no table yet and is listed instead. */
+	r = sfs_txn_begin(s, false, &t);
+	if (r < 0)
+		return r;
+	if (sfs_cat_has_pack_table(t))
+		r = sfs_cat_pack_foreach(t, du_rec, &d);
+	else
+		r = s->backend.ops->list(&s->backend, du_listed, &d);
+	sfs_txn_abort(t);
+	*ret_packs = d.total;
+	return r;
 }

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "snapfs/backend.h"
+#include "snapfs/pack.h"
 #include "snapfs/store.h"
 
 enum sfs_dbi {
@@ -23,30 +25,27 @@ enum sfs_dbi {
 	SFS_DBI_VOLSNAP,
 	SFS_DBI_IMAGES,
 	SFS_DBI_POLICIES,
+	SFS_DBI_PACKS,
 	SFS_DBI_COUNT,
 };
 
 struct sfs_store {
 	char *path;
 	int dirfd;
-	int packs_dirfd;
 	int lock_fd;  /* -1 unless writable */
 	bool writable;
 	uid_t owner;     /* of the store directory */
 	bool owner_only; /* root over another user's store: its files must be the owner's */
-	/* Recovery could not prove where the committed end of the packs is
-	 * (pack.active lost, or index entries beyond it): writers start fresh
-	 * packs and truncate none. Set once at open. */
-	bool packs_suspect;
 	uint32_t block_size;
 	int zstd_level;
 	uint64_t pack_size;
 	MDB_env *env;
 	MDB_dbi dbi[SFS_DBI_COUNT];
 
-	pthread_mutex_t packs_lock; /* guards pack_fds and n_pack_fds */
-	int *pack_fds;              /* index = pack number; -1 = not open */
-	size_t n_pack_fds;
+	bool has_pack_table; /* false: a read-only open of an older store */
+	/* Where the packs live; the only way to their bytes. */
+	struct sfs_backend backend;
+	_Atomic int64_t revalidated; /* CLOCK_MONOTONIC second of the last revalidate */
 };
 
 /* Translate an LMDB return code into -errno, once, where LMDB is called. */
@@ -54,15 +53,11 @@ struct sfs_txn;
 
 int sfs_mdb_err(int rc);
 
-/* Recovery after an interrupted writer (recover.c), at a writable open. */
-int sfs_store_recover(struct sfs_store *s);
-
-/* 1 and *ret when name in packs/ is a regular pack file (not followed
- * through a symlink), else 0. */
-int sfs_pack_file_number(int packs_dirfd, const char *name, uint64_t *ret);
-
-/* Forget a cached fd of a pack (after the writer truncated or removed it). */
-void sfs_store_forget_pack(struct sfs_store *s, uint64_t number);
+/* Reads the record at loc (sfs_pack_read through the store's backend),
+ * first letting the backend drop what another process removed, at most
+ * once a second. Thread-safe. */
+int sfs_store_read_record(struct sfs_store *s, const struct sfs_chunk_loc *loc,
+			  const struct sfs_id *id, void *buf);
 
 MDB_txn *sfs_txn_mdb(struct sfs_txn *t);
 struct sfs_store *sfs_txn_store(struct sfs_txn *t);

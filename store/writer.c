@@ -22,9 +22,45 @@
 
 #define CHECKPOINT_BYTES (1ull << 30)
 
+struct sfs_writer {
+	struct sfs_store *store;
+	struct sfs_txn *txn;
+	struct sfs_pack_writer *pack; /* open pack, or NULL */
+	uint64_t first_pack;          /* pack.active when the session began */
+	uint64_t committed_pack;      /* pack.active at the last commit (0: none) */
+	uint64_t committed_len;       /* pack.active_len at the last commit */
+	bool keep_committed;          /* committed_len is not the pack's true end: never cut */
+	uint64_t cur_pack;            /* last pack appended to (0: none) */
+	uint64_t cur_len;             /* its size */
+	bool cur_sealed;              /* cur_pack takes no more appends */
+	uint64_t *created;            /* packs created since the last commit */
+	size_t n_created, cap_created;
+	uint64_t since_checkpoint;    /* bytes appended since the last commit */
+	struct sfs_codec *codec;      /* for chunks compressed on this thread */
+	uint8_t *cbuf;                /* compression output for put_chunk */
+	/* snapshots made in this session: completed at commit */
+	struct sfs_snapshot *done;
+	size_t n_done;
+	/* ids of this session's pending records, removed on abort */
+	char (*pending)[SFS_IDSTR_SIZE];
+	size_t n_pending;
+	/* counters of the snapshot being made */
+	uint64_t new_bytes, new_chunks;
+};
+
+static int max_pack(void *ctx, const struct sfs_pack_rec *p)
+{
+	struct sfs_pack_rec *max = ctx;
+
+	if (p && p->number > max->number)
+		*max = *p;
+	return 0;
+}
+
 int sfs_writer_begin(struct sfs_store *s, struct sfs_writer **ret)
 {
 	struct sfs_writer *w;
+	struct sfs_pack_rec p;
 	int r;
 
 	if (!s->writable)
@@ -47,16 +83,42 @@ int sfs_writer_begin(struct sfs_store *s, struct sfs_writer **ret)
 	if (sfs_cat_meta_get(w->txn, "pack.active", &w->committed_pack) < 0 ||
 	    sfs_cat_meta_get(w->txn, "pack.active_len", &w->committed_len) < 0)
 		w->committed_pack = w->committed_len = 0;
-	/* Where recovery could not trust pack.active, the committed end of
-	 * the active pack is unknown: append to no existing pack (new packs
-	 * are created exclusively, so none is overwritten either). */
-	w->committed_known = !s->packs_suspect;
-	w->cur_pack = w->committed_pack;
+	w->first_pack = w->cur_pack = w->committed_pack;
 	w->cur_len = w->committed_len;
-	w->append_ok = w->committed_known;
+	w->cur_sealed = w->cur_pack && sfs_cat_pack_get(w->txn, w->cur_pack, &p) == 0 && p.sealed;
+	if (w->cur_pack && !w->cur_sealed) {
+		/* Recovery has cut every tail nothing points into, so a pack
+		 * longer than pack.active_len holds committed records the key
+		 * does not account for (a damaged catalog): append to no part
+		 * of it, and let no abort cut it back. */
+		struct sfs_pack_info info;
+
+		if (s->backend.ops->stat(&s->backend, w->cur_pack, &info) == 0 &&
+		    info.length != w->committed_len) {
+			sfs_log(SFS_LOG_WARN,
+				"pack %016" PRIx64 " is %" PRIu64 " bytes but the catalog says %" PRIu64
+				"; writing to a new pack and leaving it as it is",
+				w->cur_pack, info.length, w->committed_len);
+			w->cur_sealed = true;
+			w->keep_committed = true;
+		}
+	}
+	if (!w->committed_pack) {
+		/* No pack.active (a new store, or a damaged catalog): new packs
+		 * go above every pack the table names, none is appended to. */
+		struct sfs_pack_rec max = { 0 };
+
+		r = sfs_cat_pack_foreach(w->txn, max_pack, &max);
+		if (r < 0)
+			goto fail;
+		w->cur_pack = max.number;
+		w->cur_len = max.length;
+		w->cur_sealed = true;
+	}
 	*ret = w;
 	return 0;
 fail:
+	sfs_txn_abort(w->txn);
 	sfs_codec_free(w->codec);
 	free(w->cbuf);
 	free(w);
@@ -68,45 +130,76 @@ struct sfs_txn *sfs_writer_txn(struct sfs_writer *w)
 	return w->txn;
 }
 
-static int note_created(struct sfs_writer *w, uint64_t number)
+struct sfs_store *sfs_writer_store(const struct sfs_writer *w)
 {
-	uint64_t *p = realloc(w->created, (w->n_created + 1) * sizeof(*p));
-
-	if (!p)
-		return -ENOMEM;
-	w->created = p;
-	w->created[w->n_created++] = number;
-	return 0;
+	return w->store;
 }
 
-int sfs_writer_start_pack(struct sfs_writer *w)
+uint64_t sfs_writer_pack(const struct sfs_writer *w)
 {
+	return w->cur_pack;
+}
+
+uint64_t sfs_writer_first_pack(const struct sfs_writer *w)
+{
+	return w->first_pack;
+}
+
+void sfs_writer_stats(const struct sfs_writer *w, uint64_t *ret_bytes, uint64_t *ret_chunks)
+{
+	if (ret_bytes)
+		*ret_bytes = w->new_bytes;
+	if (ret_chunks)
+		*ret_chunks = w->new_chunks;
+}
+
+void sfs_writer_stats_reset(struct sfs_writer *w)
+{
+	w->new_bytes = w->new_chunks = 0;
+}
+
+/* The pack row goes into the same transaction as the locations that
+ * point into the pack. */
+static int record_pack(struct sfs_writer *w)
+{
+	struct sfs_pack_rec p = { .number = w->cur_pack, .length = w->cur_len,
+				  .sealed = w->cur_sealed };
+
+	return sfs_cat_pack_put(w->txn, &p);
+}
+
+/* Creates the pack after cur_pack. A number some earlier writer left a
+ * file under (recovery keeps what it cannot prove uncommitted) is
+ * skipped, never overwritten. */
+static int create_next(struct sfs_writer *w)
+{
+	struct sfs_backend *b = &w->store->backend;
 	uint64_t number = w->cur_pack + 1;
+	void *p;
 	int r;
 
-	sfs_pack_writer_close(w->pack);
-	w->pack = NULL;
-	/* A pack file may already hold that number (one recovery kept because
-	 * the index names it): never reuse it, take the next free number. */
-	while ((r = sfs_pack_writer_open(w->store->packs_dirfd, number, 0, &w->pack)) == -EEXIST &&
-	       number < (1u << 30))
-		number++;
+	if (w->n_created == w->cap_created) {
+		size_t c = w->cap_created ? w->cap_created * 2 : 8;
+		p = realloc(w->created, c * sizeof(*w->created));
+		if (!p)
+			return -ENOMEM;
+		w->created = p;
+		w->cap_created = c;
+	}
+	for (int tries = 0;; tries++, number++) {
+		r = sfs_pack_writer_open(b, number, 0, &w->pack);
+		if (r != -EEXIST || tries == 1024)
+			break;
+		sfs_log(SFS_LOG_WARN, "pack %016" PRIx64 " exists but the catalog does not name it; "
+				      "left alone, writing the next number",
+			number);
+	}
 	if (r < 0)
 		return sfs_log_errno(r, "cannot create pack %016" PRIx64, number);
-	r = note_created(w, number);
-	if (r < 0) {
-		char name[64];
-
-		sfs_pack_writer_close(w->pack);
-		w->pack = NULL;
-		sfs_pack_name(number, name, sizeof(name));
-		unlinkat(w->store->packs_dirfd, name, 0);
-		return r;
-	}
-	sfs_store_forget_pack(w->store, number);
+	w->created[w->n_created++] = number;
 	w->cur_pack = number;
 	w->cur_len = sfs_pack_writer_size(w->pack);
-	w->append_ok = true;
+	w->cur_sealed = false;
 	return 0;
 }
 
@@ -116,15 +209,39 @@ static int pack_for_append(struct sfs_writer *w)
 
 	if (w->pack)
 		return 0;
-	if (!w->cur_pack || !w->append_ok || w->cur_len >= w->store->pack_size)
-		return sfs_writer_start_pack(w);
-	r = sfs_pack_writer_open(w->store->packs_dirfd, w->cur_pack, w->cur_len, &w->pack);
-	if (r < 0)
-		return sfs_log_errno(r, "cannot open pack %016" PRIx64 " for writing",
-				     w->cur_pack);
-	sfs_store_forget_pack(w->store, w->cur_pack);
-	w->cur_len = sfs_pack_writer_size(w->pack);
-	return 0;
+	if (w->cur_pack && !w->cur_sealed && w->cur_len < w->store->pack_size) {
+		r = sfs_pack_writer_open(&w->store->backend, w->cur_pack, w->cur_len, &w->pack);
+		if (r < 0)
+			return sfs_log_errno(r, "cannot open pack %016" PRIx64 " for writing",
+					     w->cur_pack);
+		w->cur_len = sfs_pack_writer_size(w->pack);
+		return 0;
+	}
+	return create_next(w);
+}
+
+/* Seals the open pack: durable now, never appended to again. */
+static int seal(struct sfs_writer *w)
+{
+	int r = 0;
+
+	if (w->pack) {
+		r = sfs_pack_writer_seal(w->pack);
+		w->pack = NULL;
+	}
+	if (r < 0 || !w->cur_pack)
+		return r;
+	w->cur_sealed = true;
+	return record_pack(w);
+}
+
+int sfs_writer_seal_pack(struct sfs_writer *w)
+{
+	int r = seal(w);
+
+	if (r == 0)
+		r = create_next(w);
+	return r;
 }
 
 static int append(struct sfs_writer *w, const struct sfs_rec_header *h, const void *payload,
@@ -141,14 +258,8 @@ static int append(struct sfs_writer *w, const struct sfs_rec_header *h, const vo
 	w->since_checkpoint += SFS_REC_HEADER_LEN + h->stored_len;
 	w->new_bytes += SFS_REC_HEADER_LEN + h->stored_len;
 	w->new_chunks++;
-	if (w->cur_len >= w->store->pack_size) {
-		/* Seal: durable now, never appended to again. */
-		r = sfs_pack_writer_sync(w->pack);
-		if (r < 0)
-			return r;
-		sfs_pack_writer_close(w->pack);
-		w->pack = NULL;
-	}
+	if (w->cur_len >= w->store->pack_size)
+		return seal(w);
 	return 0;
 }
 
@@ -173,8 +284,8 @@ static int store_new(struct sfs_writer *w, const struct sfs_rec_header *h, const
 
 	if (r == 0)
 		r = sfs_cat_chunk_put(w->txn, &h->id, &loc);
-	if (r == 0 && w->since_checkpoint >= CHECKPOINT_BYTES)
-		r = sfs_writer_checkpoint(w);
+	if (r == 0)
+		r = sfs_writer_checkpoint_over(w, CHECKPOINT_BYTES);
 	return r;
 }
 
@@ -220,7 +331,9 @@ static int sync_and_record(struct sfs_writer *w)
 	}
 	if (w->cur_pack == 0)
 		return 0;
-	r = sfs_cat_meta_put(w->txn, "pack.active", w->cur_pack);
+	r = record_pack(w);
+	if (r == 0)
+		r = sfs_cat_meta_put(w->txn, "pack.active", w->cur_pack);
 	if (r == 0)
 		r = sfs_cat_meta_put(w->txn, "pack.active_len", w->cur_len);
 	return r;
@@ -238,10 +351,24 @@ int sfs_writer_checkpoint(struct sfs_writer *w)
 		return r;
 	w->committed_pack = w->cur_pack;
 	w->committed_len = w->cur_len;
-	w->committed_known = w->append_ok;
-	w->n_created = 0; /* committed: no longer this session's to remove */
+	w->n_created = 0;
 	w->since_checkpoint = 0;
 	return sfs_txn_begin(w->store, true, &w->txn);
+}
+
+int sfs_writer_checkpoint_over(struct sfs_writer *w, uint64_t bytes)
+{
+	if (w->since_checkpoint < bytes)
+		return 0;
+	return sfs_writer_checkpoint(w);
+}
+
+const struct sfs_snapshot *sfs_writer_session_snapshot(const struct sfs_writer *w, const char *id)
+{
+	for (size_t i = 0; w && i < w->n_done; i++)
+		if (!strcmp(w->done[i].id, id))
+			return &w->done[i];
+	return NULL;
 }
 
 int sfs_writer_add_pending(struct sfs_writer *w, struct sfs_snapshot *sn)
@@ -289,7 +416,14 @@ static int complete(struct sfs_writer *w, struct sfs_snapshot *sn)
 	r = sfs_cat_snapshot_put(w->txn, sn);
 	if (r < 0)
 		return r;
-	r = sfs_cat_volume_ensure(w->txn, sn->volume, sn->created, NULL, &v);
+	r = sfs_cat_volume_get(w->txn, sn->volume, &v);
+	if (r == -ENOENT) {
+		memset(&v, 0, sizeof(v));
+		snprintf(v.name, sizeof(v.name), "%s", sn->volume);
+		r = sfs_idstr_new("vol-", v.id);
+		v.created = sn->created;
+		v.tags = json_object();
+	}
 	if (r < 0)
 		return r;
 	if (sn->size > v.size)
@@ -344,21 +478,15 @@ void sfs_writer_abort(struct sfs_writer *w)
 	w->pack = NULL;
 	/* Give back the space of uncommitted records now rather than at the
 	 * next writer: after ENOSPC this is what makes room again. Only the
-	 * packs this session created since its last commit go, and the
-	 * committed pack is cut back only to a length the catalog vouches for. */
-	for (size_t i = 0; i < w->n_created; i++) {
-		char name[64];
+	 * packs this session created since its last commit go. */
+	for (size_t i = 0; i < w->n_created; i++)
+		w->store->backend.ops->remove(&w->store->backend, w->created[i]);
+	if (w->committed_pack && !w->keep_committed) {
+		struct sfs_pack_info info;
+		struct sfs_backend *b = &w->store->backend;
 
-		sfs_pack_name(w->created[i], name, sizeof(name));
-		unlinkat(w->store->packs_dirfd, name, 0);
-		sfs_store_forget_pack(w->store, w->created[i]);
-	}
-	w->n_created = 0;
-	if (w->committed_pack && w->committed_known) {
-		struct sfs_pack_writer *pw;
-		if (sfs_pack_writer_open(w->store->packs_dirfd, w->committed_pack, w->committed_len,
-					 &pw) == 0)
-			sfs_pack_writer_close(pw);
+		if (b->ops->stat(b, w->committed_pack, &info) == 0 && info.length > w->committed_len)
+			b->ops->truncate(b, w->committed_pack, w->committed_len);
 	}
 	if (w->n_pending && sfs_txn_begin(w->store, true, &t) == 0) {
 		int r = 0;

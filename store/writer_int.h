@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* The writer session's state, shared by writer.c and ingest.c. */
+/*
+ * The writer session's verbs for the store's operations (ingest, gc,
+ * copy, images). The session's state is private to writer.c: an
+ * operation asks the writer to seal a pack or checkpoint, it never swaps
+ * the writer's pack or aliases its transaction.
+ */
 #ifndef SFS_WRITER_INT_H
 #define SFS_WRITER_INT_H
 
@@ -9,42 +14,33 @@
 #include "snapfs/pack.h"
 #include "snapfs/blockmap.h"
 
-struct sfs_writer {
-	struct sfs_store *store;
-	struct sfs_txn *txn;
-	struct sfs_pack_writer *pack; /* open pack, or NULL */
-	uint64_t committed_pack;      /* pack.active at the last commit (0: none) */
-	uint64_t committed_len;       /* pack.active_len at the last commit */
-	uint64_t cur_pack;            /* last pack appended to (0: none) */
-	uint64_t cur_len;             /* its size */
-	bool committed_known;         /* committed_len is the pack's true committed end */
-	bool append_ok;               /* cur_pack may be appended to at cur_len */
-	uint64_t *created;            /* packs created since the last commit */
-	size_t n_created;
-	uint64_t since_checkpoint;    /* bytes appended since the last commit */
-	struct sfs_codec *codec;      /* for chunks compressed on this thread */
-	uint8_t *cbuf;                /* compression output for put_chunk */
-	/* snapshots made in this session: completed at commit */
-	struct sfs_snapshot *done;
-	size_t n_done;
-	/* ids of this session's pending records, removed on abort */
-	char (*pending)[SFS_IDSTR_SIZE];
-	size_t n_pending;
-	/* counters of the snapshot being made */
-	uint64_t new_bytes, new_chunks;
-};
-
-/* Appends an already-encoded chunk unless the store has it; counts it. */
+/* The store the session writes to. */
+struct sfs_store *sfs_writer_store(const struct sfs_writer *w);
+/* Appends an already-encoded chunk unless the store has it; counts it.
+ * May commit a checkpoint: take sfs_writer_txn again afterwards. */
 int sfs_writer_put_stored(struct sfs_writer *w, const struct sfs_rec_header *h,
 			  const void *payload, bool *ret_new);
-/* Closes the open pack and starts a new one, numbered above cur_pack and
- * above any pack file already there; it becomes cur_pack. 0 or -errno. */
-int sfs_writer_start_pack(struct sfs_writer *w);
 /* Syncs the pack and commits what was appended so far, keeping the session. */
 int sfs_writer_checkpoint(struct sfs_writer *w);
+/* Checkpoints when at least bytes were appended since the last commit. */
+int sfs_writer_checkpoint_over(struct sfs_writer *w, uint64_t bytes);
+/* Seals the pack being written (durable, never appended to again) and
+ * creates the next one now, so that every later append, and pack.active
+ * at the next commit, names a pack numbered above every older one. */
+int sfs_writer_seal_pack(struct sfs_writer *w);
+/* The pack appends go to (the last one written; 0 before any). */
+uint64_t sfs_writer_pack(const struct sfs_writer *w);
+/* The pack pack.active named when the session began (0: none). */
+uint64_t sfs_writer_first_pack(const struct sfs_writer *w);
+/* Record bytes (header + stored) and chunks appended since the last reset. */
+void sfs_writer_stats(const struct sfs_writer *w, uint64_t *ret_bytes, uint64_t *ret_chunks);
+void sfs_writer_stats_reset(struct sfs_writer *w);
 /* Records a pending snapshot and commits it at once. */
 int sfs_writer_add_pending(struct sfs_writer *w, struct sfs_snapshot *sn);
 /* Queues sn (ownership of its heap fields moves to w) to complete at commit. */
 int sfs_writer_add_done(struct sfs_writer *w, struct sfs_snapshot *sn);
+/* A snapshot queued by sfs_writer_add_done in this session, or NULL;
+ * borrowed until the session ends. w may be NULL. */
+const struct sfs_snapshot *sfs_writer_session_snapshot(const struct sfs_writer *w, const char *id);
 
 #endif

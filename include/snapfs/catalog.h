@@ -53,6 +53,26 @@ typedef int (*sfs_chunk_fn)(void *ctx, const struct sfs_id *id, const struct sfs
 int sfs_cat_chunk_foreach(struct sfs_txn *t, sfs_chunk_fn fn, void *ctx);
 int sfs_cat_chunk_count(struct sfs_txn *t, uint64_t *ret);
 
+/* ---- pack table: the packs the catalog has committed ---- */
+
+struct sfs_pack_rec {
+	uint64_t number;
+	uint64_t length; /* committed length in bytes */
+	bool sealed;     /* never appended to again */
+};
+
+/* false on a read-only open of a store made before the table existed
+ * (a writable open builds it); the functions below then see no rows. */
+bool sfs_cat_has_pack_table(struct sfs_txn *t);
+/* 0, -ENOENT, -EBADMSG (damaged row) or -errno. */
+int sfs_cat_pack_get(struct sfs_txn *t, uint64_t number, struct sfs_pack_rec *ret);
+int sfs_cat_pack_put(struct sfs_txn *t, const struct sfs_pack_rec *p);
+int sfs_cat_pack_del(struct sfs_txn *t, uint64_t number);
+/* fn gets every row in number order, NULL for a damaged row; non-zero
+ * from fn stops the walk and is returned. */
+typedef int (*sfs_pack_rec_fn)(void *ctx, const struct sfs_pack_rec *p);
+int sfs_cat_pack_foreach(struct sfs_txn *t, sfs_pack_rec_fn fn, void *ctx);
+
 /* ---- meta: small named counters ---- */
 
 /* 0 and *ret, or -ENOENT. */

@@ -6,8 +6,9 @@
  * self-describing: scanning them rebuilds the chunk index. The format is
  * in store/FORMAT.md. All integers are little-endian.
  *
- * A writer belongs to one thread (the store's single writer). Reading a
- * record is thread-safe: it uses pread only.
+ * Pack bytes move only through a backend (snapfs/backend.h); this module
+ * knows the format. A writer belongs to one thread (the store's single
+ * writer). Reading a record is thread-safe.
  */
 #ifndef SNAPFS_PACK_H
 #define SNAPFS_PACK_H
@@ -50,21 +51,22 @@ int sfs_pack_header_decode(const uint8_t *buf, size_t len, uint64_t *ret_number)
 void sfs_rec_header_encode(const struct sfs_rec_header *h, uint8_t out[SFS_REC_HEADER_LEN]);
 int sfs_rec_header_decode(const uint8_t *buf, size_t len, struct sfs_rec_header *ret);
 
-/* "packs/%016llx.pack" relative name of pack `number`; buf >= 32 bytes. */
+/* "%016llx.pack", the name of pack `number` in a directory backend;
+ * buf >= 32 bytes. */
 void sfs_pack_name(uint64_t number, char *buf, size_t len);
 
+struct sfs_backend;
 struct sfs_pack_writer;
 
 /*
- * Opens pack `number` in the directory dirfd for appending. When
- * committed_len is 0 the file is created and its header written; an
- * existing file of that number is left alone and -EEXIST returned (pack
- * numbers are never reused, so it may hold committed data). Otherwise it
- * is truncated to committed_len, dropping whatever an interrupted writer
- * left after the last commit. A symlink is never followed (-ELOOP).
- * Returns 0 or -errno; *ret is owned by the caller (sfs_pack_writer_close).
+ * Opens pack `number` of backend b for appending records. When
+ * committed_len is 0 the pack is created (-EEXIST if it exists: numbers
+ * are never reused) and its header queued; otherwise it is cut to
+ * committed_len, dropping whatever an interrupted writer left after the
+ * last commit. Returns 0 or -errno; *ret is owned by the caller
+ * (sfs_pack_writer_seal or _close). One thread (the store's writer).
  */
-int sfs_pack_writer_open(int dirfd, uint64_t number, uint64_t committed_len,
+int sfs_pack_writer_open(struct sfs_backend *b, uint64_t number, uint64_t committed_len,
 			 struct sfs_pack_writer **ret);
 
 /* Appends a record; *ret_loc says where it went. Data may sit in a buffer
@@ -72,9 +74,14 @@ int sfs_pack_writer_open(int dirfd, uint64_t number, uint64_t committed_len,
 int sfs_pack_append(struct sfs_pack_writer *w, const struct sfs_rec_header *h,
 		    const void *payload, struct sfs_chunk_loc *ret_loc);
 
-/* Flushes the buffer, fsyncs the file and, the first time, its directory.
- * After it returns 0 every appended record is durable. */
+/* Flushes the buffer and makes the pack durable through the backend
+ * (data, then the directory entry of a new pack). After it returns 0
+ * every appended record is durable. */
 int sfs_pack_writer_sync(struct sfs_pack_writer *w);
+
+/* Syncs and closes: the pack is never appended to again. w is freed
+ * whatever is returned. */
+int sfs_pack_writer_seal(struct sfs_pack_writer *w);
 
 uint64_t sfs_pack_writer_number(const struct sfs_pack_writer *w);
 /* Logical size including buffered records. */
@@ -85,22 +92,26 @@ uint64_t sfs_pack_writer_size(const struct sfs_pack_writer *w);
 void sfs_pack_writer_close(struct sfs_pack_writer *w);
 
 /*
- * Reads the record at loc from fd into buf (capacity >= loc->stored_len)
- * and checks that its header matches loc and id. Returns 0, -EBADMSG on a
- * mismatch or short record, or -errno from pread.
+ * Reads the record at loc from backend b, header and stored bytes in one
+ * backend read, stores the stored bytes in buf (capacity >=
+ * loc->stored_len) and checks that the header matches loc and id. Returns
+ * 0, -EBADMSG on a mismatch or short record, -ENOENT when the pack is
+ * missing, or another -errno of the backend. Thread-safe.
  */
-int sfs_pack_read(int fd, const struct sfs_chunk_loc *loc, const struct sfs_id *id, void *buf);
+int sfs_pack_read(struct sfs_backend *b, const struct sfs_chunk_loc *loc, const struct sfs_id *id,
+		  void *buf);
 
 /*
- * Walks every record of the pack open on fd, calling cb with its header,
+ * Walks every record of pack `number` of b, calling cb with its header,
  * offset and stored bytes (valid only during the call). Stops at the first
  * record that does not decode or runs past the end, and reports the end of
  * the last good record in *ret_end (a torn tail is not an error). cb
  * returns 0 to go on, anything else to stop and have it returned.
+ * *ret_number is the number the pack header names.
  */
 typedef int (*sfs_pack_scan_fn)(void *ctx, const struct sfs_rec_header *h, uint64_t offset,
 				const void *payload);
-int sfs_pack_scan(int fd, sfs_pack_scan_fn cb, void *ctx, uint64_t *ret_number,
-		  uint64_t *ret_end);
+int sfs_pack_scan(struct sfs_backend *b, uint64_t number, sfs_pack_scan_fn cb, void *ctx,
+		  uint64_t *ret_number, uint64_t *ret_end);
 
 #endif

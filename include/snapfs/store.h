@@ -42,7 +42,8 @@ enum sfs_open_flags {
 /*
  * Opens the store at path. Errors: -ENOENT (no such directory),
  * -EMEDIUMTYPE (a directory but not a snapfs store), -EPROTONOSUPPORT (a
- * store of a newer format), -EBUSY (SFS_OPEN_WRITE and another process
+ * store of a newer format, or configured for a backend or with a config
+ * key this binary does not know), -EBUSY (SFS_OPEN_WRITE and another process
  * holds the writer lock; sfs_store_lock_holder says who), -EUCLEAN (the
  * catalog is damaged), another -errno. A writer also recovers from an
  * interrupted earlier writer: it truncates the pack tail past the last
@@ -62,11 +63,19 @@ uint64_t sfs_store_pack_size(const struct sfs_store *s);
 const char *sfs_store_path(const struct sfs_store *s);
 bool sfs_store_writable(const struct sfs_store *s);
 
-/* Returns a read-only fd of pack `number`, owned by the store and valid
- * until sfs_store_close. Thread-safe. -ENOENT when the pack is missing. */
-int sfs_store_pack_fd(struct sfs_store *s, uint64_t number);
+/* The store's pack backend (snapfs/backend.h), owned by the store and
+ * valid until sfs_store_close. Its read ops are thread-safe; its write
+ * ops belong to the store's writer session. */
+struct sfs_backend *sfs_store_backend(struct sfs_store *s);
 
-/* Bytes used by packs and catalog on disk (st_blocks). */
+/* sfs_store_open with the pack backend ops instead of the one the config
+ * names (a wrapper, e.g. one that injects faults in tests). ops must
+ * outlive the store. */
+struct sfs_backend_ops;
+int sfs_store_open_with(const char *path, int flags, const struct sfs_backend_ops *ops,
+			struct sfs_store **ret);
+
+/* Bytes used by the packs the catalog knows and by the catalog, on disk. */
 int sfs_store_disk_usage(struct sfs_store *s, uint64_t *ret_packs, uint64_t *ret_catalog);
 
 #endif

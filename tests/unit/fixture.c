@@ -132,7 +132,6 @@ int fx_writer_begin(struct fx_writer *w)
 	int r;
 
 	memset(w, 0, sizeof(*w));
-	w->dirfd = -1;
 	w->codec = sfs_codec_new(sfs_store_zstd_level(fx_store));
 	w->cbuf = malloc(sfs_codec_bound(SFS_BLOCK_MAX));
 	if (!w->codec || !w->cbuf)
@@ -144,14 +143,7 @@ int fx_writer_begin(struct fx_writer *w)
 		sfs_cat_meta_get(w->txn, "pack.active_len", &len);
 	else
 		number = 1;
-	{
-		char path[PATH_MAX + 8];
-		snprintf(path, sizeof(path), "%s/packs", fx_dir);
-		w->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (w->dirfd < 0)
-			return -errno;
-	}
-	return sfs_pack_writer_open(w->dirfd, number, len, &w->pw);
+	return sfs_pack_writer_open(sfs_store_backend(fx_store), number, len, &w->pw);
 }
 
 int fx_writer_put(struct fx_writer *w, uint8_t type, const void *data, size_t len,
@@ -190,6 +182,11 @@ int fx_writer_commit(struct fx_writer *w)
 	if (r == 0)
 		r = sfs_cat_meta_put(w->txn, "pack.active_len", sfs_pack_writer_size(w->pw));
 	if (r == 0) {
+		struct sfs_pack_rec p = { .number = sfs_pack_writer_number(w->pw),
+					  .length = sfs_pack_writer_size(w->pw) };
+		r = sfs_cat_pack_put(w->txn, &p);
+	}
+	if (r == 0) {
 		r = sfs_txn_commit(w->txn);
 		w->txn = NULL;
 	}
@@ -203,10 +200,7 @@ void fx_writer_abort(struct fx_writer *w)
 	sfs_pack_writer_close(w->pw);
 	sfs_codec_free(w->codec);
 	free(w->cbuf);
-	if (w->dirfd >= 0)
-		close(w->dirfd);
 	memset(w, 0, sizeof(*w));
-	w->dirfd = -1;
 }
 
 static int store_page(void *ctx, const void *page, size_t len, const struct sfs_id *id)

@@ -53,7 +53,6 @@ struct fx_writer {
 	struct sfs_codec *codec;
 	struct sfs_txn *txn;
 	uint8_t *cbuf;
-	int dirfd; /* packs/, borrowed by pw */
 	uint64_t new_chunks, new_bytes;
 };
 

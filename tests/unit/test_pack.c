@@ -16,6 +16,7 @@
 #include <criterion/criterion.h>
 
 #include "snapfs/catalog.h"
+#include "snapfs/backend.h"
 #include "snapfs/pack.h"
 #include "fixture.h"
 
@@ -139,21 +140,67 @@ Test(pack, name)
 /* ---- files ---- */
 
 static char *tmp;
-static int dfd = -1;
+static int dfd = -1;            /* packs/ under tmp */
+static struct sfs_backend dbe;  /* the local backend on tmp, for writers */
 
 static void files_setup(void)
 {
+	int top;
+
 	tmp = fx_tmpdir();
-	dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	top = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(top, 0);
+	dbe.ops = &sfs_backend_local;
+	cr_assert_eq(dbe.ops->open(&dbe, top, SFS_BACKEND_WRITE | SFS_BACKEND_CREATE), 0);
+	dfd = openat(top, "packs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	cr_assert_geq(dfd, 0);
+	close(top);
 }
 
 static void files_teardown(void)
 {
 	if (dfd >= 0)
 		close(dfd);
+	if (dbe.ops)
+		dbe.ops->close(&dbe);
+	memset(&dbe, 0, sizeof(dbe));
 	fx_rm_rf(tmp);
 	free(tmp);
+}
+
+/* A read-only backend serving the one file open on fd whatever the pack
+ * number, so that the format tests can hand the decoders files the test
+ * damaged (or fixtures under other names). */
+static ssize_t fdb_read(struct sfs_backend *b, uint64_t number, uint64_t offset,
+			const struct iovec *iov, int iovcnt)
+{
+	ssize_t n = preadv((int)(intptr_t)b->priv, iov, iovcnt, (off_t)offset);
+
+	(void)number;
+	return n < 0 ? -errno : n;
+}
+
+static int fdb_stat(struct sfs_backend *b, uint64_t number, struct sfs_pack_info *ret)
+{
+	struct stat st;
+
+	(void)number;
+	if (fstat((int)(intptr_t)b->priv, &st) < 0)
+		return -errno;
+	ret->length = (uint64_t)st.st_size;
+	ret->disk = (uint64_t)st.st_blocks * 512;
+	return 0;
+}
+
+static const struct sfs_backend_ops fdb_ops = { .name = "fd", .read = fdb_read, .stat = fdb_stat };
+
+static struct sfs_backend *fdb(int fd)
+{
+	static struct sfs_backend b;
+
+	b.ops = &fdb_ops;
+	b.priv = (void *)(intptr_t)fd;
+	return &b;
 }
 
 #define NREC 40
@@ -175,7 +222,7 @@ static int write_recs(uint64_t number, struct recs *R)
 	char name[64];
 	int fd;
 
-	cr_assert_eq(sfs_pack_writer_open(dfd, number, 0, &w), 0);
+	cr_assert_eq(sfs_pack_writer_open(&dbe, number, 0, &w), 0);
 	for (int i = 0; i < NREC; i++) {
 		ssize_t n;
 		R->raw_len[i] = 4096u << (i % 2);
@@ -231,7 +278,7 @@ Test(pack, append_read_back, .init = files_setup, .fini = files_teardown)
 	cr_assert_eq(file_size(fd), R.loc[NREC - 1].offset + SFS_REC_HEADER_LEN +
 					    R.loc[NREC - 1].stored_len);
 	for (int i = NREC - 1; i >= 0; i--) {
-		cr_assert_eq(sfs_pack_read(fd, &R.loc[i], &R.h[i].id, buf), 0, "record %d", i);
+		cr_assert_eq(sfs_pack_read(fdb(fd), &R.loc[i], &R.h[i].id, buf), 0, "record %d", i);
 		cr_assert_arr_eq(buf, R.stored[i], R.loc[i].stored_len);
 		cr_assert_eq(sfs_codec_decode(c, R.loc[i].comp, buf, R.loc[i].stored_len, out,
 					      R.loc[i].raw_len, &R.h[i].id),
@@ -252,27 +299,27 @@ Test(pack, read_cross_checks_location, .init = files_setup, .fini = files_teardo
 	int i = 7;
 
 	l = R.loc[i]; l.stored_len++;
-	cr_assert_eq(sfs_pack_read(fd, &l, &R.h[i].id, buf), -EBADMSG, "stored_len");
+	cr_assert_eq(sfs_pack_read(fdb(fd), &l, &R.h[i].id, buf), -EBADMSG, "stored_len");
 	l = R.loc[i]; l.raw_len *= 2;
-	cr_assert_eq(sfs_pack_read(fd, &l, &R.h[i].id, buf), -EBADMSG, "raw_len");
+	cr_assert_eq(sfs_pack_read(fdb(fd), &l, &R.h[i].id, buf), -EBADMSG, "raw_len");
 	l = R.loc[i]; l.type = l.type == SFS_CHUNK_DATA ? SFS_CHUNK_MAP : SFS_CHUNK_DATA;
-	cr_assert_eq(sfs_pack_read(fd, &l, &R.h[i].id, buf), -EBADMSG, "type");
+	cr_assert_eq(sfs_pack_read(fdb(fd), &l, &R.h[i].id, buf), -EBADMSG, "type");
 	l = R.loc[i]; l.comp = !l.comp;
-	cr_assert_eq(sfs_pack_read(fd, &l, &R.h[i].id, buf), -EBADMSG, "comp");
+	cr_assert_eq(sfs_pack_read(fdb(fd), &l, &R.h[i].id, buf), -EBADMSG, "comp");
 	id = R.h[i].id; id.b[31] ^= 1;
-	cr_assert_eq(sfs_pack_read(fd, &R.loc[i], &id, buf), -EBADMSG, "id");
+	cr_assert_eq(sfs_pack_read(fdb(fd), &R.loc[i], &id, buf), -EBADMSG, "id");
 	l = R.loc[i]; l.offset = 0;
-	cr_assert_eq(sfs_pack_read(fd, &l, &R.h[i].id, buf), -EBADMSG, "offset in pack header");
+	cr_assert_eq(sfs_pack_read(fdb(fd), &l, &R.h[i].id, buf), -EBADMSG, "offset in pack header");
 	l = R.loc[i]; l.offset += 1;
-	cr_assert_eq(sfs_pack_read(fd, &l, &R.h[i].id, buf), -EBADMSG, "offset not at a record");
+	cr_assert_eq(sfs_pack_read(fdb(fd), &l, &R.h[i].id, buf), -EBADMSG, "offset not at a record");
 	l = R.loc[i]; l.offset = file_size(fd);
-	cr_assert_eq(sfs_pack_read(fd, &l, &R.h[i].id, buf), -EBADMSG, "offset at end");
+	cr_assert_eq(sfs_pack_read(fdb(fd), &l, &R.h[i].id, buf), -EBADMSG, "offset at end");
 	l = R.loc[i]; l.offset = file_size(fd) - 10;
-	cr_assert_eq(sfs_pack_read(fd, &l, &R.h[i].id, buf), -EBADMSG, "header past end");
+	cr_assert_eq(sfs_pack_read(fdb(fd), &l, &R.h[i].id, buf), -EBADMSG, "header past end");
 	l = R.loc[i]; l.offset = UINT64_MAX - 8;
-	cr_assert_eq(sfs_pack_read(fd, &l, &R.h[i].id, buf), -EBADMSG, "offset huge");
+	cr_assert_eq(sfs_pack_read(fdb(fd), &l, &R.h[i].id, buf), -EBADMSG, "offset huge");
 	l = R.loc[i]; l.offset = 1ull << 62;
-	cr_assert_eq(sfs_pack_read(fd, &l, &R.h[i].id, buf), -EBADMSG, "offset far past end");
+	cr_assert_eq(sfs_pack_read(fdb(fd), &l, &R.h[i].id, buf), -EBADMSG, "offset far past end");
 
 	/* A record whose payload was cut off by truncation. */
 	close(fd);
@@ -282,9 +329,9 @@ Test(pack, read_cross_checks_location, .init = files_setup, .fini = files_teardo
 		fd = openat(dfd, name, O_RDWR | O_CLOEXEC);
 		cr_assert_eq(ftruncate(fd, (off_t)(R.loc[NREC - 1].offset + SFS_REC_HEADER_LEN + 1)), 0);
 	}
-	cr_assert_eq(sfs_pack_read(fd, &R.loc[NREC - 1], &R.h[NREC - 1].id, buf), -EBADMSG,
+	cr_assert_eq(sfs_pack_read(fdb(fd), &R.loc[NREC - 1], &R.h[NREC - 1].id, buf), -EBADMSG,
 		     "payload cut short");
-	cr_assert_eq(sfs_pack_read(fd, &R.loc[NREC - 2], &R.h[NREC - 2].id, buf), 0);
+	cr_assert_eq(sfs_pack_read(fdb(fd), &R.loc[NREC - 2], &R.h[NREC - 2].id, buf), 0);
 	close(fd);
 }
 
@@ -322,16 +369,16 @@ Test(pack, scan_whole_and_stop, .init = files_setup, .fini = files_teardown)
 	struct scan_ctx s = { &R, 0, -1 };
 	uint64_t number = 0, end = 0;
 
-	cr_assert_eq(sfs_pack_scan(fd, scan_cb, &s, &number, &end), 0);
+	cr_assert_eq(sfs_pack_scan(fdb(fd), 0, scan_cb, &s, &number, &end), 0);
 	cr_assert_eq(s.n, NREC);
 	cr_assert_eq(number, 9);
 	cr_assert_eq(end, file_size(fd));
 
 	s.n = 0;
 	s.stop_at = 5;
-	cr_assert_eq(sfs_pack_scan(fd, scan_cb, &s, NULL, &end), 42, "callback's value returned");
+	cr_assert_eq(sfs_pack_scan(fdb(fd), 0, scan_cb, &s, NULL, &end), 42, "callback's value returned");
 	cr_assert_eq(s.n, 5);
-	cr_assert_eq(sfs_pack_scan(fd, NULL, NULL, NULL, &end), 0, "no callback");
+	cr_assert_eq(sfs_pack_scan(fdb(fd), 0, NULL, NULL, NULL, &end), 0, "no callback");
 	cr_assert_eq(end, file_size(fd));
 	close(fd);
 }
@@ -358,7 +405,7 @@ Test(pack, scan_torn_tail, .init = files_setup, .fini = files_teardown)
 		uint64_t end = 0;
 
 		cr_assert_eq(ftruncate(fd, (off_t)cuts[i]), 0);
-		cr_assert_eq(sfs_pack_scan(fd, scan_cb, &s, NULL, &end), 0, "cut at %llu",
+		cr_assert_eq(sfs_pack_scan(fdb(fd), 0, scan_cb, &s, NULL, &end), 0, "cut at %llu",
 			     (unsigned long long)cuts[i]);
 		cr_assert_eq(s.n, NREC - 1, "cut at %llu", (unsigned long long)cuts[i]);
 		cr_assert_eq(end, last);
@@ -372,7 +419,7 @@ Test(pack, scan_torn_tail, .init = files_setup, .fini = files_teardown)
 
 		cr_assert_eq(ftruncate(fd, (off_t)last), 0);
 		cr_assert_eq(pwrite(fd, junk, sizeof(junk), (off_t)last), (ssize_t)sizeof(junk));
-		cr_assert_eq(sfs_pack_scan(fd, scan_cb, &s, NULL, &end), 0);
+		cr_assert_eq(sfs_pack_scan(fdb(fd), 0, scan_cb, &s, NULL, &end), 0);
 		cr_assert_eq(s.n, NREC - 1);
 		cr_assert_eq(end, last);
 	}
@@ -388,7 +435,7 @@ Test(pack, scan_torn_tail, .init = files_setup, .fini = files_teardown)
 		sfs_rec_header_encode(&h, hb);
 		cr_assert_eq(ftruncate(fd, (off_t)last), 0);
 		cr_assert_eq(pwrite(fd, hb, sizeof(hb), (off_t)last), (ssize_t)sizeof(hb));
-		cr_assert_eq(sfs_pack_scan(fd, scan_cb, &s, NULL, &end), 0);
+		cr_assert_eq(sfs_pack_scan(fdb(fd), 0, scan_cb, &s, NULL, &end), 0);
 		cr_assert_eq(s.n, NREC - 1);
 		cr_assert_eq(end, last);
 	}
@@ -397,7 +444,7 @@ Test(pack, scan_torn_tail, .init = files_setup, .fini = files_teardown)
 		struct scan_ctx s = { &R, 0, -1 };
 		uint64_t end = 0;
 		cr_assert_eq(ftruncate(fd, SFS_PACK_HEADER_LEN), 0);
-		cr_assert_eq(sfs_pack_scan(fd, scan_cb, &s, NULL, &end), 0);
+		cr_assert_eq(sfs_pack_scan(fdb(fd), 0, scan_cb, &s, NULL, &end), 0);
 		cr_assert_eq(s.n, 0);
 		cr_assert_eq(end, SFS_PACK_HEADER_LEN);
 	}
@@ -405,9 +452,9 @@ Test(pack, scan_torn_tail, .init = files_setup, .fini = files_teardown)
 	{
 		uint64_t end = 0;
 		cr_assert_eq(ftruncate(fd, SFS_PACK_HEADER_LEN - 1), 0);
-		cr_assert_eq(sfs_pack_scan(fd, NULL, NULL, NULL, &end), -EBADMSG);
+		cr_assert_eq(sfs_pack_scan(fdb(fd), 0, NULL, NULL, NULL, &end), -EBADMSG);
 		cr_assert_eq(ftruncate(fd, 0), 0);
-		cr_assert_eq(sfs_pack_scan(fd, NULL, NULL, NULL, &end), -EBADMSG);
+		cr_assert_eq(sfs_pack_scan(fdb(fd), 0, NULL, NULL, NULL, &end), -EBADMSG);
 	}
 	close(fd);
 }
@@ -428,7 +475,7 @@ Test(pack, scan_stops_at_damaged_header, .init = files_setup, .fini = files_tear
 	cr_assert_eq(pread(fd, &b, 1, (off_t)R.loc[10].offset), 1);
 	b ^= 0xff;
 	cr_assert_eq(pwrite(fd, &b, 1, (off_t)R.loc[10].offset), 1);
-	cr_assert_eq(sfs_pack_scan(fd, scan_cb, &s, NULL, &end), 0);
+	cr_assert_eq(sfs_pack_scan(fdb(fd), 0, scan_cb, &s, NULL, &end), 0);
 	cr_assert_eq(s.n, 10);
 	cr_assert_eq(end, R.loc[10].offset);
 	close(fd);
@@ -445,7 +492,7 @@ Test(pack, writer_reopen_truncates_uncommitted, .init = files_setup, .fini = fil
 	uint64_t end;
 
 	close(fd);
-	cr_assert_eq(sfs_pack_writer_open(dfd, 4, committed, &w), 0);
+	cr_assert_eq(sfs_pack_writer_open(&dbe, 4, committed, &w), 0);
 	cr_assert_eq(sfs_pack_writer_size(w), committed);
 	/* Re-append record 20: it lands exactly where it was. */
 	cr_assert_eq(sfs_pack_append(w, &R.h[20], R.stored[20], &loc), 0);
@@ -458,13 +505,13 @@ Test(pack, writer_reopen_truncates_uncommitted, .init = files_setup, .fini = fil
 		fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
 	}
 	cr_assert_eq(file_size(fd), rec_end(&R, 20));
-	cr_assert_eq(sfs_pack_scan(fd, scan_cb, &s, NULL, &end), 0);
+	cr_assert_eq(sfs_pack_scan(fdb(fd), 0, scan_cb, &s, NULL, &end), 0);
 	cr_assert_eq(s.n, 21);
 	close(fd);
 
-	/* committed_len 0 creates a new pack and never truncates an existing
-	 * file of that number: it may hold committed data. */
-	cr_assert_eq(sfs_pack_writer_open(dfd, 4, 0, &w), -EEXIST);
+	/* committed_len 0 creates a pack; an existing one is never
+	 * overwritten (numbers are not reused) and stays as it was. */
+	cr_assert_eq(sfs_pack_writer_open(&dbe, 4, 0, &w), -EEXIST);
 	{
 		char name[64];
 		sfs_pack_name(4, name, sizeof(name));
@@ -494,7 +541,7 @@ Test(pack, record_larger_than_buffer, .init = files_setup, .fini = files_teardow
 	fx_fill_random(small, sizeof(small), 12);
 	sfs_chunk_hash(raw, len, &h.id);
 	sfs_chunk_hash(small, sizeof(small), &hs.id);
-	cr_assert_eq(sfs_pack_writer_open(dfd, 5, 0, &w), 0);
+	cr_assert_eq(sfs_pack_writer_open(&dbe, 5, 0, &w), 0);
 	cr_assert_eq(sfs_pack_append(w, &hs, small, &l1), 0);
 	cr_assert_eq(sfs_pack_append(w, &h, raw, &l2), 0);
 	cr_assert_eq(sfs_pack_append(w, &hs, small, &l3), 0);
@@ -505,11 +552,11 @@ Test(pack, record_larger_than_buffer, .init = files_setup, .fini = files_teardow
 	sfs_pack_name(5, name, sizeof(name));
 	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
 	cr_assert_eq(file_size(fd), l3.offset + SFS_REC_HEADER_LEN + sizeof(small));
-	cr_assert_eq(sfs_pack_read(fd, &l1, &hs.id, buf), 0);
+	cr_assert_eq(sfs_pack_read(fdb(fd), &l1, &hs.id, buf), 0);
 	cr_assert_arr_eq(buf, small, sizeof(small));
-	cr_assert_eq(sfs_pack_read(fd, &l2, &h.id, buf), 0);
+	cr_assert_eq(sfs_pack_read(fdb(fd), &l2, &h.id, buf), 0);
 	cr_assert_arr_eq(buf, raw, len);
-	cr_assert_eq(sfs_pack_read(fd, &l3, &hs.id, buf), 0);
+	cr_assert_eq(sfs_pack_read(fdb(fd), &l3, &hs.id, buf), 0);
 	close(fd);
 	free(raw);
 	free(buf);
@@ -612,7 +659,7 @@ Test(pack, index_rebuilt_from_packs_equals_catalog, .init = fx_setup_4k, .fini =
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		cr_assert_geq(fd, 0);
 		s.pack = 1;
-		cr_assert_eq(sfs_pack_scan(fd, idx_scan_cb, &s, &number, &end), 0);
+		cr_assert_eq(sfs_pack_scan(fdb(fd), 0, idx_scan_cb, &s, &number, &end), 0);
 		cr_assert_eq(number, 1);
 		cr_assert_eq(end, file_size(fd));
 		close(fd);
@@ -630,7 +677,7 @@ Test(pack, index_rebuilt_from_packs_equals_catalog, .init = fx_setup_4k, .fini =
 		scan.n = 0;
 		snprintf(path, sizeof(path), "%s/packs/0000000000000001.pack", fx_dir);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
-		cr_assert_eq(sfs_pack_scan(fd, idx_scan_cb, &s, NULL, &end), 0);
+		cr_assert_eq(sfs_pack_scan(fdb(fd), 0, idx_scan_cb, &s, NULL, &end), 0);
 		close(fd);
 		for (size_t i = 0; i < cat.n; i++) {
 			a[i].id = cat.id[i];
@@ -710,7 +757,7 @@ static int golden_read(int fd, int i)
 	int r;
 
 	cr_assert_eq(sfs_id_from_hex(golden_ids[i], &id), 0);
-	r = sfs_pack_read(fd, &golden_locs[i], &id, stored);
+	r = sfs_pack_read(fdb(fd), &golden_locs[i], &id, stored);
 	if (r == 0)
 		r = sfs_codec_decode(c, golden_locs[i].comp, stored, golden_locs[i].stored_len, raw,
 				     golden_locs[i].raw_len, &id);
@@ -724,7 +771,7 @@ Test(golden, pack_reads_back)
 	struct golden_scan g = { 0 };
 	uint64_t number = 0, end = 0;
 
-	cr_assert_eq(sfs_pack_scan(fd, golden_cb, &g, &number, &end), 0);
+	cr_assert_eq(sfs_pack_scan(fdb(fd), 0, golden_cb, &g, &number, &end), 0);
 	cr_assert_eq(g.n, 3);
 	cr_assert_eq(number, 1);
 	cr_assert_eq(end, GOLDEN_END);
@@ -740,7 +787,7 @@ Test(golden, flipped_payload_is_ebadmsg)
 	uint64_t end = 0;
 
 	/* Scanning does not hash: all three records are still found. */
-	cr_assert_eq(sfs_pack_scan(fd, golden_cb, &g, NULL, &end), 0);
+	cr_assert_eq(sfs_pack_scan(fdb(fd), 0, golden_cb, &g, NULL, &end), 0);
 	cr_assert_eq(g.n, 3);
 	cr_assert_eq(end, GOLDEN_END);
 	cr_assert_eq(golden_read(fd, 0), -EBADMSG);
@@ -756,7 +803,7 @@ Test(golden, flipped_length_is_ebadmsg)
 	uint64_t end = 0;
 
 	/* The scan stops at the record whose header no longer decodes. */
-	cr_assert_eq(sfs_pack_scan(fd, golden_cb, &g, NULL, &end), 0);
+	cr_assert_eq(sfs_pack_scan(fdb(fd), 0, golden_cb, &g, NULL, &end), 0);
 	cr_assert_eq(g.n, 1);
 	cr_assert_eq(end, golden_locs[1].offset);
 	cr_assert_eq(golden_read(fd, 0), 0);
@@ -771,7 +818,7 @@ Test(golden, truncated_is_a_torn_tail)
 	struct golden_scan g = { 0 };
 	uint64_t end = 0;
 
-	cr_assert_eq(sfs_pack_scan(fd, golden_cb, &g, NULL, &end), 0);
+	cr_assert_eq(sfs_pack_scan(fdb(fd), 0, golden_cb, &g, NULL, &end), 0);
 	cr_assert_eq(g.n, 2);
 	cr_assert_eq(end, golden_locs[2].offset);
 	cr_assert_eq(golden_read(fd, 1), 0);

@@ -1,0 +1,530 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The local directory backend: packs are files STORE/packs/%016x.pack.
+ * Every file is opened relative to the packs directory's descriptor with
+ * O_NOFOLLOW and checked to be a regular file, so that a symlink or a
+ * device planted inside the store is never followed by a root process.
+ * Read descriptors are cached in a bounded LRU (a quarter of the soft
+ * RLIMIT_NOFILE) with reference counts, so that a reader never has its
+ * descriptor closed under it, a mount never runs out of descriptors, and
+ * a pack removed here or by another process (revalidate) stops pinning
+ * its disk space.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include "snapfs/backend.h"
+#include "snapfs/pack.h"
+#include "util_int.h"
+
+#define FD_BOUND_MIN 16
+#define FD_BOUND_MAX 4096
+#define NBUCKETS 1024
+
+struct fdent {
+	uint64_t number;
+	int fd;
+	unsigned refs;     /* readers inside a pread */
+	bool cached;       /* in the table; else closed by the last put */
+	struct fdent *prev, *next; /* LRU, most recent first */
+	struct fdent *hnext;
+};
+
+struct local {
+	int dirfd; /* packs/ */
+	pthread_mutex_t lock; /* guards everything below */
+	struct fdent *buckets[NBUCKETS];
+	struct fdent *head, *tail;
+	size_t n, bound;
+};
+
+struct sfs_pack_out {
+	struct local *l;
+	int fd;
+	uint64_t number;
+	uint64_t len, synced;
+	bool dir_synced;
+};
+
+static struct local *L(const struct sfs_backend *b)
+{
+	return b->priv;
+}
+
+/* Opens pack `number` with flags, never through a symlink, and insists
+ * on a regular file. O_NONBLOCK keeps a planted FIFO from hanging us. */
+static int open_pack(struct local *l, uint64_t number, int flags, struct stat *ret_st)
+{
+	char name[64];
+	struct stat st;
+	int fd;
+
+	sfs_pack_name(number, name, sizeof(name));
+	fd = openat(l->dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
+	if (fd < 0)
+		return errno == ELOOP ? -EUCLEAN : -errno;
+	if (fstat(fd, &st) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EUCLEAN;
+	}
+	if (ret_st)
+		*ret_st = st;
+	return fd;
+}
+
+static size_t fd_bound(void)
+{
+	struct rlimit rl;
+	size_t n = 256;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		n = (size_t)rl.rlim_cur / 4;
+	if (n < FD_BOUND_MIN)
+		n = FD_BOUND_MIN;
+	if (n > FD_BOUND_MAX)
+		n = FD_BOUND_MAX;
+	return n;
+}
+
+static int local_open(struct sfs_backend *b, int store_dirfd, unsigned flags)
+{
+	struct local *l = calloc(1, sizeof(*l));
+	int r;
+
+	if (!l)
+		return -ENOMEM;
+	if ((flags & SFS_BACKEND_CREATE) && mkdirat(store_dirfd, "packs", 0755) < 0) {
+		r = -errno;
+		goto out_free;
+	}
+	l->dirfd = openat(store_dirfd, "packs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (l->dirfd < 0) {
+		r = errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? -EMEDIUMTYPE : -errno;
+		goto out_free;
+	}
+	pthread_mutex_init(&l->lock, NULL);
+	l->bound = fd_bound();
+	b->priv = l;
+	return 0;
+out_free:
+	free(l);
+	return r;
+}
+
+/* ---- the read descriptor cache; all under l->lock ---- */
+
+static struct fdent **bucket(struct local *l, uint64_t number)
+{
+	return &l->buckets[(number * 0x9e3779b97f4a7c15ull) >> 54 & (NBUCKETS - 1)];
+}
+
+static void lru_unlink(struct local *l, struct fdent *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		l->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		l->tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void lru_push(struct local *l, struct fdent *e)
+{
+	e->next = l->head;
+	e->prev = NULL;
+	if (l->head)
+		l->head->prev = e;
+	l->head = e;
+	if (!l->tail)
+		l->tail = e;
+}
+
+/* Takes e out of the table; its descriptor closes now or at the last put. */
+static void detach(struct local *l, struct fdent *e)
+{
+	struct fdent **pp = bucket(l, e->number);
+
+	while (*pp != e)
+		pp = &(*pp)->hnext;
+	*pp = e->hnext;
+	lru_unlink(l, e);
+	e->cached = false;
+	l->n--;
+	if (e->refs == 0) {
+		close(e->fd);
+		free(e);
+	}
+}
+
+static struct fdent *lookup(struct local *l, uint64_t number)
+{
+	for (struct fdent *e = *bucket(l, number); e; e = e->hnext)
+		if (e->number == number)
+			return e;
+	return NULL;
+}
+
+static int fd_get(struct local *l, uint64_t number, struct fdent **ret)
+{
+	struct fdent *e;
+	int fd, r = 0;
+
+	pthread_mutex_lock(&l->lock);
+	e = lookup(l, number);
+	if (e) {
+		lru_unlink(l, e);
+		lru_push(l, e);
+		goto out_ref;
+	}
+	/* Opened under the lock so that a concurrent remove cannot slip
+	 * between the open and the insert and leave a removed pack cached. */
+	fd = open_pack(l, number, O_RDONLY, NULL);
+	if (fd < 0) {
+		r = fd;
+		goto out_unlock;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		close(fd);
+		r = -ENOMEM;
+		goto out_unlock;
+	}
+	e->number = number;
+	e->fd = fd;
+	e->cached = true;
+	e->hnext = *bucket(l, number);
+	*bucket(l, number) = e;
+	lru_push(l, e);
+	l->n++;
+	while (l->n > l->bound && l->tail != e)
+		detach(l, l->tail);
+out_ref:
+	e->refs++;
+	*ret = e;
+out_unlock:
+	pthread_mutex_unlock(&l->lock);
+	return r;
+}
+
+static void fd_put(struct local *l, struct fdent *e)
+{
+	pthread_mutex_lock(&l->lock);
+	if (--e->refs == 0 && !e->cached) {
+		close(e->fd);
+		free(e);
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+static void forget(struct local *l, uint64_t number)
+{
+	struct fdent *e;
+
+	pthread_mutex_lock(&l->lock);
+	e = lookup(l, number);
+	if (e)
+		detach(l, e);
+	pthread_mutex_unlock(&l->lock);
+}
+
+static void local_close(struct sfs_backend *b)
+{
+	struct local *l = L(b);
+
+	if (!l)
+		return;
+	while (l->head)
+		detach(l, l->head);
+	close(l->dirfd);
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+	b->priv = NULL;
+}
+
+static ssize_t local_read(struct sfs_backend *b, uint64_t number, uint64_t offset,
+			  const struct iovec *iov_in, int iovcnt)
+{
+	struct local *l = L(b);
+	struct iovec iov[SFS_BACKEND_IOV_MAX];
+	struct fdent *e;
+	size_t total = 0, done = 0;
+	int first = 0, r;
+
+	if (iovcnt < 1 || iovcnt > SFS_BACKEND_IOV_MAX)
+		return -EINVAL;
+	memcpy(iov, iov_in, (size_t)iovcnt * sizeof(*iov));
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	if (offset > (uint64_t)INT64_MAX - total)
+		return 0; /* past any possible end */
+	r = fd_get(l, number, &e);
+	if (r < 0)
+		return r;
+	while (done < total) {
+		ssize_t n = preadv(e->fd, iov + first, iovcnt - first, (off_t)(offset + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+		/* A short read: go on from where it stopped. */
+		while (first < iovcnt && (size_t)n >= iov[first].iov_len)
+			n -= (ssize_t)iov[first++].iov_len;
+		if (first < iovcnt) {
+			iov[first].iov_base = (uint8_t *)iov[first].iov_base + n;
+			iov[first].iov_len -= (size_t)n;
+		}
+	}
+	fd_put(l, e);
+	return r < 0 ? r : (ssize_t)done;
+}
+
+static void local_revalidate(struct sfs_backend *b)
+{
+	struct local *l = L(b);
+	struct fdent *e, *next;
+
+	pthread_mutex_lock(&l->lock);
+	for (e = l->head; e; e = next) {
+		struct stat st;
+
+		next = e->next;
+		if (fstat(e->fd, &st) == 0 && st.st_nlink == 0)
+			detach(l, e);
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+static bool parse_name(const char *name, uint64_t *ret)
+{
+	unsigned long long n;
+	char tail[8];
+
+	if (strlen(name) != 21 || sscanf(name, "%16llx.%7s", &n, tail) != 2 || strcmp(tail, "pack"))
+		return false;
+	*ret = n;
+	return true;
+}
+
+static int local_list(struct sfs_backend *b, sfs_pack_list_fn fn, void *ctx)
+{
+	struct local *l = L(b);
+	int fd = openat(l->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	for (struct dirent *de; r == 0 && (de = readdir(d));) {
+		struct sfs_pack_info info;
+		struct stat st;
+		uint64_t n;
+
+		if (!parse_name(de->d_name, &n))
+			continue;
+		if (fstatat(l->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		info.length = (uint64_t)st.st_size;
+		info.disk = (uint64_t)st.st_blocks * 512;
+		r = fn(ctx, n, &info);
+	}
+	closedir(d);
+	return r;
+}
+
+static int local_stat(struct sfs_backend *b, uint64_t number, struct sfs_pack_info *ret)
+{
+	char name[64];
+	struct stat st;
+
+	sfs_pack_name(number, name, sizeof(name));
+	if (fstatat(L(b)->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EUCLEAN;
+	ret->length = (uint64_t)st.st_size;
+	ret->disk = (uint64_t)st.st_blocks * 512;
+	return 0;
+}
+
+static int local_truncate(struct sfs_backend *b, uint64_t number, uint64_t len)
+{
+	struct stat st;
+	int fd = open_pack(L(b), number, O_RDWR, &st), r = 0;
+
+	if (fd < 0)
+		return fd;
+	if (len > (uint64_t)st.st_size)
+		r = -EINVAL;
+	else if (ftruncate(fd, (off_t)len) < 0 || fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+static int local_remove(struct sfs_backend *b, uint64_t number)
+{
+	struct local *l = L(b);
+	char name[64];
+
+	forget(l, number);
+	sfs_pack_name(number, name, sizeof(name));
+	if (unlinkat(l->dirfd, name, 0) < 0)
+		return -errno;
+	return sfs_fsync_dir(l->dirfd);
+}
+
+static int local_create(struct sfs_backend *b, uint64_t number, uint64_t len,
+			struct sfs_pack_out **ret)
+{
+	struct local *l = L(b);
+	struct sfs_pack_out *p = calloc(1, sizeof(*p));
+	struct stat st;
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	p->l = l;
+	p->number = number;
+	if (len == 0) {
+		p->fd = open_pack(l, number, O_RDWR | O_CREAT | O_EXCL, NULL);
+	} else {
+		p->fd = open_pack(l, number, O_RDWR, &st);
+		if (p->fd >= 0 && (uint64_t)st.st_size < len) {
+			close(p->fd);
+			p->fd = -EUCLEAN;
+		}
+	}
+	if (p->fd < 0) {
+		r = p->fd;
+		goto out_free;
+	}
+	if (len && ftruncate(p->fd, (off_t)len) < 0) {
+		r = -errno;
+		goto out_close;
+	}
+	p->len = p->synced = len;
+	p->dir_synced = len > 0;
+	*ret = p;
+	return 0;
+out_close:
+	close(p->fd);
+out_free:
+	free(p);
+	return r;
+}
+
+static int local_append(struct sfs_pack_out *p, const void *buf, size_t len)
+{
+	int r = sfs_pwriten(p->fd, buf, len, p->len);
+
+	if (r < 0) {
+		/* The file must end at a record boundary for the next append. */
+		if (ftruncate(p->fd, (off_t)p->len) < 0)
+			return r;
+		return r;
+	}
+	p->len += len;
+	return 0;
+}
+
+static int local_sync(struct sfs_pack_out *p)
+{
+	int r;
+
+	if (p->synced != p->len) {
+		if (fdatasync(p->fd) < 0)
+			return -errno;
+		p->synced = p->len;
+	}
+	if (!p->dir_synced) {
+		r = sfs_fsync_dir(p->l->dirfd);
+		if (r < 0)
+			return r;
+		p->dir_synced = true;
+	}
+	return 0;
+}
+
+static void local_abandon(struct sfs_pack_out *p)
+{
+	if (!p)
+		return;
+	close(p->fd);
+	free(p);
+}
+
+static int local_seal(struct sfs_pack_out *p)
+{
+	int r = local_sync(p);
+
+	local_abandon(p);
+	return r;
+}
+
+const struct sfs_backend_ops sfs_backend_local = {
+	.name = "local",
+	.open = local_open,
+	.close = local_close,
+	.create = local_create,
+	.append = local_append,
+	.sync = local_sync,
+	.seal = local_seal,
+	.abandon = local_abandon,
+	.read = local_read,
+	.list = local_list,
+	.stat = local_stat,
+	.truncate = local_truncate,
+	.remove = local_remove,
+	.revalidate = local_revalidate,
+};
+
+const struct sfs_backend_ops *sfs_backend_find(const char *name)
+{
+	if (!strcmp(name, sfs_backend_local.name))
+		return &sfs_backend_local;
+	return NULL;
+}
+
+size_t sfs_backend_local_fd_bound(const struct sfs_backend *b)
+{
+	return L(b)->bound;
+}
+
+size_t sfs_backend_local_fds_open(const struct sfs_backend *b)
+{
+	struct local *l = L(b);
+	size_t n;
+
+	pthread_mutex_lock(&l->lock);
+	n = l->n;
+	pthread_mutex_unlock(&l->lock);
+	return n;
+}
