@@ -50,7 +50,6 @@ struct pipe {
 	uint64_t nblocks;
 	const uint64_t *ranges; /* changed ranges, or NULL */
 	size_t n_ranges;
-	int level;
 
 	pthread_mutex_t lock; /* guards everything below and slot states */
 	pthread_cond_t cond;

@@ -17,7 +17,11 @@
 #include "snapfs/reader.h"
 #include "util_int.h"
 
-#define CHUNK_BYTES (4u << 20)
+/* Large reads fan out over the reader's workers, and a window of
+ * readahead keeps them busy while this thread writes. */
+#define CHUNK_BYTES (8u << 20)
+#define READAHEAD_BYTES (16u << 20)
+#define CACHE_BYTES (64u << 20)
 
 int sfs_restore(struct sfs_store *s, const char *id, const char *dest, int flags,
 		sfs_progress_fn progress, void *progress_ctx)
@@ -25,6 +29,7 @@ int sfs_restore(struct sfs_store *s, const char *id, const char *dest, int flags
 	struct sfs_snapshot sn;
 	struct sfs_snapmap m;
 	struct sfs_reader *r = NULL;
+	struct sfs_reader_stream *rs = NULL;
 	struct sfs_txn *t;
 	struct stat st;
 	bool is_dev = false, created = false;
@@ -65,7 +70,11 @@ int sfs_restore(struct sfs_store *s, const char *id, const char *dest, int flags
 			return -errno;
 		created = true;
 	}
-	ret = sfs_reader_new(s, 8u << 20, &r);
+	ret = sfs_reader_new(s, CACHE_BYTES, &r);
+	if (ret == 0)
+		ret = sfs_reader_start_readahead(r, 0, READAHEAD_BYTES);
+	if (ret == 0)
+		ret = sfs_reader_stream_new(r, &rs);
 	if (ret < 0)
 		goto out;
 	buf = malloc(CHUNK_BYTES > m.block_size ? CHUNK_BYTES : m.block_size);
@@ -100,7 +109,7 @@ int sfs_restore(struct sfs_store *s, const char *id, const char *dest, int flags
 			goto out;
 		while (off < hole) {
 			size_t n = hole - off < CHUNK_BYTES ? (size_t)(hole - off) : CHUNK_BYTES;
-			ssize_t got = sfs_reader_pread(r, &m, buf, n, off);
+			ssize_t got = sfs_reader_stream_pread(rs, &m, buf, n, off);
 			if (got < 0) {
 				ret = (int)got;
 				goto out;
@@ -130,6 +139,7 @@ int sfs_restore(struct sfs_store *s, const char *id, const char *dest, int flags
 	ret = 0;
 out:
 	free(buf);
+	sfs_reader_stream_free(rs);
 	sfs_reader_free(r);
 	if (fd >= 0)
 		close(fd);

@@ -385,6 +385,9 @@ int sfs_store_open(const char *path, int flags, struct sfs_store **ret)
 	r = config_read(s);
 	if (r < 0)
 		goto fail;
+	r = sfs_chunkstore_new(s);
+	if (r < 0)
+		goto fail;
 	s->packs_dirfd = openat(s->dirfd, "packs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->packs_dirfd < 0) {
 		r = errno == ENOENT ? -EMEDIUMTYPE : -errno;
@@ -427,6 +430,7 @@ void sfs_store_close(struct sfs_store *s)
 	if (s->dirfd > 0)
 		close(s->dirfd);
 	pthread_mutex_destroy(&s->packs_lock);
+	sfs_chunkstore_free(s);
 	free(s->path);
 	free(s);
 }

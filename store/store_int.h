@@ -38,6 +38,8 @@ struct sfs_store {
 	MDB_env *env;
 	MDB_dbi dbi[SFS_DBI_COUNT];
 
+	struct sfs_chunkstore *chunks; /* codec configuration and contexts */
+
 	pthread_mutex_t packs_lock; /* guards pack_fds and n_pack_fds */
 	int *pack_fds;              /* index = pack number; -1 = not open */
 	size_t n_pack_fds;
@@ -74,15 +76,23 @@ int sfs_cat_foreach_raw(struct sfs_txn *t, enum sfs_dbi which,
  * compact JSON with sorted keys. The caller frees it; NULL: no memory. */
 char *sfs_record_dumps(json_t *o, int version);
 
-/* Looks chunk id up in the index and reads its stored bytes (header
- * checked against the entry) into buf (SFS_BLOCK_MAX bytes), looking up
- * once more if gc removed the pack in between. The one place that does
- * this, for the reader and for copy. 0, -EUCLEAN (not in the store),
- * -EBADMSG, -errno. Thread-safe. */
+/* Looks chunk id up in the index (unless the caller has its location, at)
+ * and reads its stored bytes (header checked against the entry) into buf
+ * (SFS_BLOCK_MAX bytes), looking up once more if gc removed the pack in
+ * between. The one place that fetches pack bytes by id, for the chunk
+ * store. 0, -EUCLEAN (not in the store, or its pack is gone), -EBADMSG,
+ * -errno. Thread-safe. */
 struct sfs_id;
 struct sfs_chunk_loc;
-int sfs_read_stored(struct sfs_store *s, const struct sfs_id *id, struct sfs_chunk_loc *ret_loc,
-		    void *buf);
+int sfs_read_stored(struct sfs_store *s, const struct sfs_id *id, const struct sfs_chunk_loc *at,
+		    struct sfs_chunk_loc *ret_loc, void *buf);
+
+/* The store's chunk store (chunkstore.c): set up from the config by
+ * sfs_store_open, torn down by sfs_store_close (after every thread that
+ * used it is done with it). */
+struct sfs_chunkstore;
+int sfs_chunkstore_new(struct sfs_store *s);
+void sfs_chunkstore_free(struct sfs_store *s);
 
 /* JSON record fields, for every record decoder (record.c). A string into
  * dst (capacity cap; missing or null gives "" unless required), or a

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "snapfs/chunkstore.h"
 #include "snapfs/log.h"
 #include "store_int.h"
 #include "writer_int.h"
@@ -33,11 +34,10 @@ int sfs_writer_begin(struct sfs_store *s, struct sfs_writer **ret)
 	if (!w)
 		return -ENOMEM;
 	w->store = s;
-	w->codec = sfs_codec_new(s->zstd_level);
-	w->cbuf = malloc(sfs_codec_bound(SFS_MAP_PAGE_MAX > s->block_size
-						 ? SFS_MAP_PAGE_MAX
-						 : s->block_size));
-	if (!w->codec || !w->cbuf) {
+	w->cbuf = malloc(sfs_store_chunk_bound(SFS_MAP_PAGE_MAX > s->block_size
+						       ? SFS_MAP_PAGE_MAX
+						       : s->block_size));
+	if (!w->cbuf) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -52,7 +52,6 @@ int sfs_writer_begin(struct sfs_store *s, struct sfs_writer **ret)
 	*ret = w;
 	return 0;
 fail:
-	sfs_codec_free(w->codec);
 	free(w->cbuf);
 	free(w);
 	return r;
@@ -151,8 +150,7 @@ int sfs_writer_put_stored(struct sfs_writer *w, const struct sfs_rec_header *h,
 int sfs_writer_put_chunk(struct sfs_writer *w, uint8_t type, const void *data, size_t len,
 			 const struct sfs_id *id, bool *ret_new)
 {
-	struct sfs_rec_header h = { .type = type, .raw_len = (uint32_t)len, .id = *id };
-	ssize_t n;
+	struct sfs_rec_header h;
 	int r = has_chunk(w, id);
 
 	if (ret_new)
@@ -160,10 +158,10 @@ int sfs_writer_put_chunk(struct sfs_writer *w, uint8_t type, const void *data, s
 	if (r != 0)
 		return r < 0 ? r : 0;
 	/* Compress only what the store lacks; one lookup, not two. */
-	n = sfs_codec_compress(w->codec, data, len, w->cbuf, sfs_codec_bound(len), &h.comp);
-	if (n < 0)
-		return (int)n;
-	h.stored_len = (uint32_t)n;
+	r = sfs_store_chunk_encode(w->store, type, data, len, id, w->cbuf,
+				   sfs_store_chunk_bound(len), &h);
+	if (r < 0)
+		return r;
 	return store_new(w, &h, w->cbuf);
 }
 
@@ -270,7 +268,6 @@ static void writer_free(struct sfs_writer *w)
 	free(w->pending);
 	sfs_pack_writer_close(w->pack);
 	sfs_txn_abort(w->txn);
-	sfs_codec_free(w->codec);
 	free(w->cbuf);
 	free(w);
 }

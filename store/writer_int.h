@@ -18,7 +18,6 @@ struct sfs_writer {
 	uint64_t cur_pack;            /* last pack appended to (0: none) */
 	uint64_t cur_len;             /* its size */
 	uint64_t since_checkpoint;    /* bytes appended since the last commit */
-	struct sfs_codec *codec;      /* for chunks compressed on this thread */
 	uint8_t *cbuf;                /* compression output for put_chunk */
 	/* snapshots made in this session: completed at commit */
 	struct sfs_snapshot *done;

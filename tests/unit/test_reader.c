@@ -522,10 +522,11 @@ Test(reader, flipped_data_byte_is_ebadmsg)
 		cr_assert_eq(sfs_reader_read_block(r, &im.map, blk, buf), -EBADMSG);
 		cr_assert_eq(sfs_reader_pread(r, &im.map, buf, 10, blk * BS + 5), -EBADMSG);
 		cr_assert_eq(sfs_reader_prefetch(r, &im.map, blk), -EBADMSG);
-		{
-			size_t len;
-			cr_assert_eq(sfs_reader_fetch_chunk(r, &id, buf, BS, &len, NULL), -EBADMSG);
-		}
+		cr_assert_eq(sfs_store_chunk_read(fx_store, &id, SFS_CHUNK_DATA, NULL, buf, BS,
+						  NULL, NULL),
+			     -EBADMSG);
+		cr_assert_eq(sfs_store_chunk_read(fx_store, &id, 0, &l, buf, BS, NULL, NULL),
+			     -EBADMSG, "at a known location too");
 		/* Neighbours are still good. */
 		cr_assert_eq(sfs_reader_read_block(r, &im.map, blk + 2, buf), 0);
 		cr_assert_arr_eq(buf, im.bytes + (blk + 2) * BS, BS);
@@ -597,10 +598,7 @@ Test(reader, missing_chunk_or_pack_is_euclean)
 	cr_assert_eq(sfs_txn_commit(t), 0);
 	r = reader();
 	cr_assert_eq(sfs_reader_read_block(r, &im.map, 3, buf), -EUCLEAN);
-	{
-		size_t len;
-		cr_assert_eq(sfs_reader_fetch_chunk(r, &id, buf, BS, &len, NULL), -EUCLEAN);
-	}
+	cr_assert_eq(sfs_store_chunk_read(fx_store, &id, 0, NULL, buf, BS, NULL, NULL), -EUCLEAN);
 	cr_assert_eq(sfs_reader_read_block(r, &im.map, 4, buf), 0);
 	sfs_reader_free(r);
 
