@@ -21,12 +21,13 @@
 #include "snapfs/log.h"
 
 /* What an open file carries: a copy of its map, so reads need neither
- * the tree nor the catalog, and its readahead state. An image's device
+ * the tree nor the catalog, and its stream, whose pattern the reader
+ * follows to read ahead. An image's device
  * file may be larger than its snapshot (size > map.size: the rest reads as
  * zeros); an image.json carries its bytes (data). */
 struct handle {
 	struct sfs_snapmap map;
-	struct sfs_ra_state ra;
+	struct sfs_reader_stream *stream;
 	uint64_t size;
 	char *data; /* image.json only */
 };
@@ -495,9 +496,28 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void handle_free(struct handle *h)
 {
-	sfs_ra_state_release(&h->ra);
+	if (!h)
+		return;
+	sfs_reader_stream_free(h->stream);
 	free(h->data);
 	free(h);
+}
+
+/* An empty handle with its stream. 0 or -ENOMEM. */
+static int handle_new(struct sfs_mount *mt, struct handle **ret)
+{
+	struct handle *h = calloc(1, sizeof(*h));
+	int r;
+
+	if (!h)
+		return -ENOMEM;
+	r = sfs_reader_stream_new(mt->reader, &h->stream);
+	if (r < 0) {
+		free(h);
+		return r;
+	}
+	*ret = h;
+	return 0;
 }
 
 /* A handle for a file of images/<name>/, if the caller may launch the
@@ -516,10 +536,9 @@ static int open_imgfile(fuse_req_t req, struct sfs_mount *mt, const struct sfs_v
 	r = sfs_gate(req, mt, SFS_ACCESS_IMAGE, ti->name);
 	if (r < 0)
 		return r;
-	h = calloc(1, sizeof(*h));
-	if (!h)
-		return -ENOMEM;
-	sfs_ra_state_init(&h->ra);
+	r = handle_new(mt, &h);
+	if (r < 0)
+		return r;
 	h->size = tf->size;
 	if (tf == &ti->files[0]) {
 		/* Copied: the view may be replaced while the file is open. */
@@ -576,13 +595,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			r = sfs_tree_snap(mt->tree, ts.map.id, &ts);
 		if (r == 0)
 			r = sfs_gate(req, mt, SFS_ACCESS_SNAPSHOT, ts.map.id);
-		h = r == 0 ? calloc(1, sizeof(*h)) : NULL;
-		if (r == 0 && !h)
-			r = -ENOMEM;
-		if (h) {
+		if (r == 0)
+			r = handle_new(mt, &h);
+		if (r == 0) {
 			h->map = ts.map;
 			h->size = ts.map.size;
-			sfs_ra_state_init(&h->ra);
 		}
 	}
 	if (r < 0) {
@@ -616,7 +633,6 @@ static int read_errno(int r)
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct sfs_mount *mt = mount_of(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 	uint64_t uoff = off < 0 ? 0 : (uint64_t)off;
 	ssize_t n;
@@ -641,8 +657,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (uoff < h->map.size) {
 		size_t in_map = size < h->map.size - uoff ? size : (size_t)(h->map.size - uoff);
 
-		sfs_ra_before_read(mt->ra, &h->ra, &h->map, uoff, in_map);
-		n = sfs_reader_pread(mt->reader, &h->map, buf, in_map, uoff);
+		n = sfs_reader_stream_pread(h->stream, &h->map, buf, in_map, uoff);
 	}
 	/* An image's device may be larger than its snapshot: zeros follow. */
 	if (n >= 0 && (size_t)n < size && uoff + (uint64_t)n >= h->map.size) {

@@ -386,19 +386,18 @@ static int serve(const struct sfs_mount_opts *o, const char *store, const char *
 		sfs_log_errno(r, "cannot set up the reader");
 		goto out_close_store;
 	}
+	/* Readahead must fit the cache several times over, or blocks read
+	 * ahead would be evicted before the reader gets to them. */
+	r = sfs_reader_start_readahead(mt.reader, o->ra_threads,
+				       o->readahead_bytes < o->cache_bytes / 4 ? o->readahead_bytes
+										: o->cache_bytes / 4);
+	if (r < 0) {
+		sfs_log_errno(r, "cannot start readahead workers");
+		goto out_free_reader;
+	}
 	r = sfs_tree_new(mt.store, &mt.tree);
 	if (r < 0)
 		goto out_free_reader;
-	/* Readahead must fit the cache several times over, or blocks read
-	 * ahead would be evicted before the reader gets to them. */
-	r = sfs_ra_pool_new(mt.reader, o->ra_threads,
-			    o->readahead_bytes < o->cache_bytes / 4 ? o->readahead_bytes
-								     : o->cache_bytes / 4,
-			    &mt.ra);
-	if (r < 0) {
-		sfs_log_errno(r, "cannot start readahead workers");
-		goto out_free_tree;
-	}
 	r = session_run(&mt, store, mp, ready_fd);
 	if (sfs_log_get_level() >= SFS_LOG_DEBUG) {
 		size_t cached;
@@ -408,8 +407,6 @@ static int serve(const struct sfs_mount_opts *o, const char *store, const char *
 		sfs_log(SFS_LOG_DEBUG, "block cache: %zu bytes, %llu hits, %llu misses", cached,
 			(unsigned long long)hits, (unsigned long long)misses);
 	}
-	sfs_ra_pool_free(mt.ra);
-out_free_tree:
 	sfs_tree_free(mt.tree);
 out_free_reader:
 	sfs_reader_free(mt.reader);

@@ -3,8 +3,8 @@
  * What the files of the FUSE driver share: the mount's one state struct
  * (reached from every request with fuse_req_userdata), the tree of
  * snapshots and volumes as immutable per-generation views, and the
- * readahead pool. Nothing here includes FUSE headers, so the tree and the
- * pool can be read without knowing FUSE.
+ * mount's options (readahead is the reader's). Nothing here includes FUSE
+ * headers, so the tree can be read without knowing FUSE.
  */
 #ifndef SNAPFS_FS_MOUNT_INT_H
 #define SNAPFS_FS_MOUNT_INT_H
@@ -205,37 +205,6 @@ const struct sfs_timgfile *sfs_view_imgfile_by_ino(const struct sfs_view *v, uin
 						   const struct sfs_timage **ret_image);
 const struct sfs_timgfile *sfs_timage_file_by_name(const struct sfs_timage *ti, const char *name);
 
-/* ---- readahead (readahead.c) ---- */
-
-struct sfs_ra_pool;
-
-/* Per open file: what its reads looked like so far. Guarded by lock. */
-struct sfs_ra_state {
-	pthread_mutex_t lock;
-	uint64_t next_off;   /* where a sequential reader reads next */
-	uint64_t next_block; /* first block not yet handed to the pool */
-	uint32_t window;     /* blocks to keep ahead of a sequential reader */
-};
-
-/* nthreads 0: one per online CPU. window_bytes: most bytes read ahead of a
- * sequential reader (0 disables readahead but keeps parallel reads). */
-int sfs_ra_pool_new(struct sfs_reader *r, unsigned nthreads, size_t window_bytes,
-		    struct sfs_ra_pool **ret);
-void sfs_ra_pool_free(struct sfs_ra_pool *p); /* accepts NULL; joins the workers */
-
-void sfs_ra_state_init(struct sfs_ra_state *st);
-void sfs_ra_state_release(struct sfs_ra_state *st);
-
-/*
- * Called before a read of [off, off+len) of map m is served: hands the
- * blocks of a multi-block read and, for a sequential reader, the blocks
- * that follow to the pool, then waits for any of the read's own blocks a
- * worker is busy with, so the caller never decodes a block twice. After it
- * returns, sfs_reader_pread mostly hits the block cache.
- */
-void sfs_ra_before_read(struct sfs_ra_pool *p, struct sfs_ra_state *st,
-			const struct sfs_snapmap *m, uint64_t off, size_t len);
-
 /* ---- the mount's state ---- */
 
 struct sfs_mount_opts {
@@ -254,9 +223,8 @@ struct sfs_mount_opts {
 struct sfs_mount {
 	struct sfs_mount_opts opts;
 	struct sfs_store *store;   /* read-only, thread-safe */
-	struct sfs_reader *reader; /* thread-safe */
+	struct sfs_reader *reader; /* thread-safe; runs the readahead workers */
 	struct sfs_tree *tree;     /* thread-safe */
-	struct sfs_ra_pool *ra;    /* thread-safe */
 	uid_t uid;                 /* owner shown on every inode */
 	gid_t gid;
 	int64_t mount_time;

@@ -118,7 +118,6 @@ static int flush_level(struct sfs_map_builder *b, uint32_t level, struct sfs_id 
 		put_le16(lv->page + 6, 0);
 		put_le32(lv->page + 8, count);
 		put_le32(lv->page + 12, 0);
-		sfs_chunk_hash(lv->page, len, &id);
 		r = b->store(b->ctx, lv->page, len, &id);
 		if (r < 0)
 			return r;

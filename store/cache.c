@@ -3,8 +3,13 @@
  * The chunk cache: 32 shards, each a hash table with an LRU list under its
  * own mutex, so that threads reading different blocks rarely meet. The
  * shard is picked by the first bytes of the id, which are uniformly
- * distributed (SHA-256).
+ * distributed (SHA-256). An entry being filled sits in the table in the
+ * FILLING state so that other readers of the same chunk wait on the
+ * shard's condition variable for that one decode instead of starting
+ * their own; a failed fill is unlinked and its error handed to the
+ * waiters, never kept.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,8 +19,12 @@
 
 #define SHARDS 32
 
+enum { ENTRY_READY, ENTRY_FILLING, ENTRY_FAILED };
+
 struct sfs_cache_entry {
 	struct sfs_id id;
+	int state;      /* ENTRY_*, guarded by the shard lock */
+	int err;        /* the fill's error, when FAILED */
 	struct sfs_cache_entry *hnext;             /* hash chain */
 	struct sfs_cache_entry *lru_prev, *lru_next; /* LRU: head = most recent */
 	unsigned refs;  /* holders, plus 1 while linked in the shard */
@@ -25,7 +34,8 @@ struct sfs_cache_entry {
 };
 
 struct shard {
-	pthread_mutex_t lock; /* guards everything below and entries' links and refs */
+	pthread_mutex_t lock; /* guards everything below and entries' links, refs, state */
+	pthread_cond_t filled; /* an entry of this shard left the FILLING state */
 	struct sfs_cache_entry **table;
 	size_t nbuckets;
 	struct sfs_cache_entry *lru_head, *lru_tail;
@@ -60,6 +70,7 @@ struct sfs_cache *sfs_cache_new(size_t capacity)
 	for (int i = 0; i < SHARDS; i++) {
 		struct shard *s = &c->shards[i];
 		pthread_mutex_init(&s->lock, NULL);
+		pthread_cond_init(&s->filled, NULL);
 		s->capacity = capacity / SHARDS;
 		s->nbuckets = 1024;
 		s->table = calloc(s->nbuckets, sizeof(*s->table));
@@ -83,6 +94,7 @@ void sfs_cache_free(struct sfs_cache *c)
 			free(e);
 		}
 		free(s->table);
+		pthread_cond_destroy(&s->filled);
 		pthread_mutex_destroy(&s->lock);
 	}
 	free(c);
@@ -134,20 +146,46 @@ static struct sfs_cache_entry *lookup(struct shard *s, const struct sfs_id *id)
 	return NULL;
 }
 
+static void unlink_entry(struct shard *s, struct sfs_cache_entry *e)
+{
+	lru_unlink(s, e);
+	hash_unlink(s, e);
+	e->linked = false;
+	s->bytes -= e->len;
+}
+
 /* Unlinks least recently used entries until the shard fits; entries still
- * held are freed by their last sfs_cache_put. Keeps at least the newest. */
+ * held are freed by their last sfs_cache_put. Keeps at least the newest,
+ * and entries being filled, whose readers wait on them in the table. */
 static void evict(struct shard *s)
 {
-	while (s->bytes > s->capacity && s->lru_tail && s->lru_tail != s->lru_head) {
-		struct sfs_cache_entry *e = s->lru_tail;
+	struct sfs_cache_entry *e = s->lru_tail, *prev;
 
-		lru_unlink(s, e);
-		hash_unlink(s, e);
-		e->linked = false;
-		s->bytes -= e->len;
+	for (; e && e != s->lru_head && s->bytes > s->capacity; e = prev) {
+		prev = e->lru_prev;
+		if (e->state != ENTRY_READY)
+			continue;
+		unlink_entry(s, e);
 		if (--e->refs == 0)
 			free(e);
 	}
+}
+
+/* Waits, with s->lock held, until e (held by the caller) is no longer
+ * being filled. 0 when it is ready; else the fill's error, with the
+ * caller's hold dropped. */
+static int wait_filled(struct shard *s, struct sfs_cache_entry *e)
+{
+	int err;
+
+	while (e->state == ENTRY_FILLING)
+		pthread_cond_wait(&s->filled, &s->lock);
+	if (e->state == ENTRY_READY)
+		return 0;
+	err = e->err;
+	if (--e->refs == 0)
+		free(e);
+	return err;
 }
 
 struct sfs_cache_entry *sfs_cache_get(struct sfs_cache *c, const struct sfs_id *id)
@@ -157,6 +195,8 @@ struct sfs_cache_entry *sfs_cache_get(struct sfs_cache *c, const struct sfs_id *
 
 	pthread_mutex_lock(&s->lock);
 	e = lookup(s, id);
+	if (e && e->state != ENTRY_READY)
+		e = NULL;
 	if (e) {
 		e->refs++;
 		lru_unlink(s, e);
@@ -201,10 +241,12 @@ struct sfs_cache_entry *sfs_cache_add(struct sfs_cache *c, const struct sfs_id *
 	e->linked = true;
 	e->lru_prev = e->lru_next = NULL;
 
+	e->state = ENTRY_READY;
 	pthread_mutex_lock(&s->lock);
-	old = lookup(s, id);
-	if (old) {
+	while ((old = lookup(s, id)) != NULL) {
 		old->refs++;
+		if (wait_filled(s, old) < 0)
+			continue; /* that fill failed and left: look again */
 		pthread_mutex_unlock(&s->lock);
 		free(e);
 		return old;
@@ -230,6 +272,92 @@ struct sfs_cache_entry *sfs_cache_insert(struct sfs_cache *c, const struct sfs_i
 		return NULL;
 	memcpy(e->data, data, len);
 	return sfs_cache_add(c, id, e);
+}
+
+int sfs_cache_get_or_claim(struct sfs_cache *c, const struct sfs_id *id, size_t len, bool wait,
+			   struct sfs_cache_entry **ret_e)
+{
+	struct shard *s = shard_of(c, id);
+	struct sfs_cache_entry *e, *fresh = NULL;
+	int ret;
+
+	*ret_e = NULL;
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		e = lookup(s, id);
+		if (e)
+			break;
+		if (fresh) {
+			e = fresh;
+			e->id = *id;
+			e->state = ENTRY_FILLING;
+			e->refs = 2; /* the shard's link and the filler */
+			e->linked = true;
+			e->hnext = s->table[bucket_of(s, id)];
+			s->table[bucket_of(s, id)] = e;
+			lru_push_front(s, e);
+			s->bytes += e->len;
+			s->misses++;
+			pthread_mutex_unlock(&s->lock);
+			*ret_e = e;
+			return SFS_CACHE_CLAIMED;
+		}
+		/* Allocate unlocked, then look again: another reader may have
+		 * claimed the chunk meanwhile. */
+		pthread_mutex_unlock(&s->lock);
+		fresh = sfs_cache_entry_new(len);
+		if (!fresh)
+			return -ENOMEM;
+	}
+	if (e->state == ENTRY_FILLING && !wait) {
+		ret = SFS_CACHE_BUSY;
+	} else {
+		e->refs++;
+		ret = wait_filled(s, e);
+		if (ret == 0) {
+			/* Eviction may have unlinked it while this thread waited. */
+			if (e->linked) {
+				lru_unlink(s, e);
+				lru_push_front(s, e);
+			}
+			s->hits++;
+			*ret_e = e;
+			ret = SFS_CACHE_HIT;
+		}
+		/* Else the one decode this reader waited for failed: it gets
+		 * that error, as the filler did; the next reader tries afresh. */
+	}
+	pthread_mutex_unlock(&s->lock);
+	free(fresh);
+	return ret;
+}
+
+void sfs_cache_fill_done(struct sfs_cache *c, struct sfs_cache_entry *e, size_t len, int err)
+{
+	struct shard *s = shard_of(c, &e->id);
+	bool last = false;
+
+	pthread_mutex_lock(&s->lock);
+	if (err < 0) {
+		e->state = ENTRY_FAILED;
+		e->err = err;
+		if (e->linked) {
+			unlink_entry(s, e);
+			e->refs--;
+		}
+		last = --e->refs == 0; /* the filler's hold */
+	} else {
+		if (e->linked && len < e->len)
+			s->bytes -= e->len - len;
+		if (len < e->len)
+			e->len = len;
+		e->state = ENTRY_READY;
+		evict(s);
+	}
+	pthread_cond_broadcast(&s->filled);
+	pthread_mutex_unlock(&s->lock);
+	if (last)
+		free(e);
 }
 
 void sfs_cache_put(struct sfs_cache *c, struct sfs_cache_entry *e)

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "snapfs/check.h"
+#include "snapfs/chunkstore.h"
 #include "snapfs/blockmap.h"
 #include "snapfs/image.h"
 #include "snapfs/log.h"
@@ -292,7 +293,7 @@ static int read_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk_lo
 	if (!loc)
 		return 0; /* reported by the index pass */
 	/* This very entry's location: a second lookup could only find the same. */
-	r = sfs_reader_read_at(c->r, id, loc, c->buf, SFS_BLOCK_MAX);
+	r = sfs_store_chunk_read(c->s, id, 0, loc, c->buf, SFS_BLOCK_MAX, NULL, NULL);
 	c->res->chunks_read++;
 	if (r < 0) {
 		char hex[SFS_ID_HEX_LEN + 1];

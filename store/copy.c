@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "snapfs/blockmap.h"
+#include "snapfs/chunkstore.h"
 #include "snapfs/copy.h"
 #include "snapfs/log.h"
 #include "snapfs/pack.h"
@@ -26,14 +27,12 @@
 struct cp {
 	struct sfs_store *src, *dst;
 	struct sfs_writer *w;
-	struct sfs_codec *codec;  /* decoding source chunks */
 	const struct sfs_copy_opts *o;
 	struct sfs_copy_result *res;
 	bool same_level;
 	uint64_t nblocks, size;
 	uint32_t bs;
 	uint64_t ckpt_bytes, since_ckpt;
-	uint8_t *stored;          /* one source record's stored bytes */
 	uint8_t *raw;             /* a data block */
 	uint8_t *pages[SFS_MAP_MAX_DEPTH]; /* one decoded page per level */
 	uint64_t data_blocks;
@@ -59,7 +58,7 @@ static int maybe_checkpoint(struct cp *c)
 
 /* Appends a verified chunk to the destination unless it arrived already. */
 static int put(struct cp *c, const struct sfs_chunk_loc *loc, const struct sfs_id *id,
-	       const uint8_t *raw)
+	       const uint8_t *raw, const void *stored)
 {
 	uint64_t before, after;
 	bool is_new = false;
@@ -74,7 +73,7 @@ static int put(struct cp *c, const struct sfs_chunk_loc *loc, const struct sfs_i
 			.stored_len = loc->stored_len,
 			.id = *id,
 		};
-		r = sfs_writer_put_stored(c->w, &h, c->stored, &is_new);
+		r = sfs_writer_put_stored(c->w, &h, stored, &is_new);
 	} else {
 		r = sfs_writer_put_chunk(c->w, loc->type, raw, loc->raw_len, id, &is_new);
 	}
@@ -105,6 +104,7 @@ static int copy_node(struct cp *c, const struct sfs_id *id, int level, uint64_t 
 {
 	struct sfs_chunk_loc loc;
 	struct sfs_map_page p;
+	const void *stored;
 	uint8_t *raw;
 	int r;
 
@@ -118,19 +118,13 @@ static int copy_node(struct cp *c, const struct sfs_id *id, int level, uint64_t 
 	}
 	if (r != -ENOENT && r != -EBADMSG)
 		return r;
-	r = sfs_read_stored(c->src, id, &loc, c->stored);
-	if (r == 0 && loc.type != (level < 0 ? SFS_CHUNK_DATA : SFS_CHUNK_MAP))
-		r = -EBADMSG;
-	if (r == 0 && loc.raw_len > (level < 0 ? c->bs : SFS_MAP_PAGE_MAX))
-		r = -EBADMSG;
 	raw = level < 0 ? c->raw : c->pages[level];
-	if (r == 0)
-		r = sfs_codec_decode(c->codec, loc.comp, c->stored, loc.stored_len, raw, loc.raw_len,
-				     id);
+	r = sfs_store_chunk_read(c->src, id, level < 0 ? SFS_CHUNK_DATA : SFS_CHUNK_MAP, NULL, raw,
+				 level < 0 ? c->bs : SFS_MAP_PAGE_MAX, &loc, &stored);
 	if (r < 0)
 		return log_bad(r, id, level < 0 ? "chunk" : "map page");
 	if (level < 0)
-		return put(c, &loc, id, raw);
+		return put(c, &loc, id, raw, stored);
 
 	r = sfs_map_page_decode(raw, loc.raw_len, &p);
 	if (r == 0 && p.level != level)
@@ -143,11 +137,13 @@ static int copy_node(struct cp *c, const struct sfs_id *id, int level, uint64_t 
 			return r;
 	}
 	/* Children first, then the page: a present page vouches for them.
-	 * The page is re-read since c->stored was reused by the children. */
-	r = sfs_read_stored(c->src, id, &loc, c->stored);
+	 * The page is read again since the children's reads reused the
+	 * thread's record buffer (and gc may have moved it meanwhile). */
+	r = sfs_store_chunk_read(c->src, id, SFS_CHUNK_MAP, NULL, raw, SFS_MAP_PAGE_MAX, &loc,
+				 &stored);
 	if (r < 0)
 		return log_bad(r, id, "map page");
-	r = put(c, &loc, id, raw);
+	r = put(c, &loc, id, raw, stored);
 	if (r == 0)
 		progress(c, base + span_of(level));
 	return r;
@@ -217,10 +213,8 @@ static int new_record(const struct sfs_snapshot *src, const struct sfs_copy_opts
 
 static int cp_init(struct cp *c)
 {
-	c->codec = sfs_codec_new(1);
-	c->stored = malloc(SFS_BLOCK_MAX);
 	c->raw = malloc(c->bs);
-	if (!c->codec || !c->stored || !c->raw)
+	if (!c->raw)
 		return -ENOMEM;
 	for (int i = 0; i < SFS_MAP_MAX_DEPTH; i++) {
 		c->pages[i] = malloc(SFS_MAP_PAGE_MAX);
@@ -232,8 +226,6 @@ static int cp_init(struct cp *c)
 
 static void cp_release(struct cp *c)
 {
-	sfs_codec_free(c->codec);
-	free(c->stored);
 	free(c->raw);
 	for (int i = 0; i < SFS_MAP_MAX_DEPTH; i++)
 		free(c->pages[i]);

@@ -21,6 +21,7 @@
 
 #include "snapfs/gc.h"
 #include "snapfs/image.h"
+#include "snapfs/chunkstore.h"
 #include "snapfs/log.h"
 #include "snapfs/reader.h"
 #include "idset_int.h"
@@ -365,8 +366,7 @@ static int drop_missing_rows(struct gc *g)
 }
 
 /* Copies one live record to the writer's pack, verified on the way. */
-static int move_one(struct gc *g, const struct live_ent *e, uint8_t *stored, uint8_t *raw,
-		    struct sfs_codec *codec)
+static int move_one(struct gc *g, const struct live_ent *e, uint8_t *raw)
 {
 	struct sfs_rec_header h = {
 		.type = e->loc.type,
@@ -376,20 +376,20 @@ static int move_one(struct gc *g, const struct live_ent *e, uint8_t *stored, uin
 		.id = e->id,
 	};
 	char hex[SFS_ID_HEX_LEN + 1];
+	const void *stored = NULL;
 	bool is_new;
 	int r;
 
-	r = sfs_store_read_record(g->s, &e->loc, &e->id, stored);
-	if (r == 0)
-		r = sfs_codec_decode(codec, e->loc.comp, stored, e->loc.stored_len, raw,
-				     e->loc.raw_len, &e->id);
+	r = sfs_store_chunk_read(g->s, &e->id, 0, &e->loc, raw, SFS_BLOCK_MAX, NULL, &stored);
 	if (r < 0) {
 		sfs_id_to_hex(&e->id, hex);
 		sfs_log(SFS_LOG_ERR,
 			"gc: live chunk %s in pack %016" PRIx64 " at offset %" PRIu64 ": %s; "
 			"nothing was collected (run 'snapfs check --read-data')",
 			hex, e->loc.pack, e->loc.offset,
-			r == -EBADMSG ? "stored bytes fail verification" : strerror(-r));
+			r == -EBADMSG   ? "stored bytes fail verification"
+			: r == -EUCLEAN ? "its pack is missing"
+					: strerror(-r));
 		return r;
 	}
 	/* Dropping the entry first makes put_stored append rather than find
@@ -408,12 +408,11 @@ static int move_one(struct gc *g, const struct live_ent *e, uint8_t *stored, uin
 
 static int move_live(struct gc *g)
 {
-	struct sfs_codec *codec = sfs_codec_new(1);
-	uint8_t *stored = malloc(SFS_BLOCK_MAX), *raw = malloc(SFS_BLOCK_MAX);
+	uint8_t *raw = malloc(SFS_BLOCK_MAX);
 	uint64_t total = 0;
 	int r = 0;
 
-	if (!codec || !stored || !raw) {
+	if (!raw) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -422,13 +421,11 @@ static int move_live(struct gc *g)
 	for (size_t i = 0; i < g->n_moves; i++)
 		total += SFS_REC_HEADER_LEN + (uint64_t)g->moves[i].loc.stored_len;
 	for (size_t i = 0; i < g->n_moves && r == 0; i++) {
-		r = move_one(g, &g->moves[i], stored, raw, codec);
+		r = move_one(g, &g->moves[i], raw);
 		if ((i & 255) == 0 || i + 1 == g->n_moves)
 			progress(g, g->res->copied_bytes, total);
 	}
 out:
-	sfs_codec_free(codec);
-	free(stored);
 	free(raw);
 	return r;
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "snapfs/blockmap.h"
+#include "snapfs/chunkstore.h"
 #include "snapfs/log.h"
 #include "snapfs/reader.h"
 #include "store_int.h"
@@ -27,7 +28,7 @@
 
 #include "ingest_int.h"
 
-static void work_batch(struct pipe *p, struct slot *s, struct sfs_codec *codec)
+static void work_batch(struct pipe *p, struct slot *s)
 {
 	struct sfs_txn *txn = NULL;
 
@@ -41,25 +42,33 @@ static void work_batch(struct pipe *p, struct slot *s, struct sfs_codec *codec)
 		const uint8_t *d = s->data + i * p->bs;
 		struct blk *b = &s->blk[i];
 		struct sfs_chunk_loc loc;
-		ssize_t n;
+		struct sfs_rec_header h;
+		int n;
 
 		if (sfs_is_zero(d, p->bs)) {
 			b->kind = BLK_ZERO;
 			memset(&b->id, 0, sizeof(b->id));
 			continue;
 		}
-		sfs_chunk_hash(d, p->bs, &b->id);
+		n = sfs_store_chunk_id(p->store, d, p->bs, &b->id);
+		if (n < 0) {
+			sfs_txn_abort(txn);
+			sfs_pipe_fail(p, n, NULL);
+			return;
+		}
 		if (txn && sfs_cat_chunk_get(txn, &b->id, &loc) == 0) {
 			b->kind = BLK_KNOWN;
 			continue;
 		}
-		n = sfs_codec_compress(codec, d, p->bs, s->out + i * p->bound, p->bound, &b->comp);
+		n = sfs_store_chunk_encode(p->store, SFS_CHUNK_DATA, d, p->bs, &b->id,
+					   s->out + i * p->bound, p->bound, &h);
 		if (n < 0) {
 			sfs_txn_abort(txn);
-			sfs_pipe_fail(p, (int)n, NULL);
+			sfs_pipe_fail(p, n, NULL);
 			return;
 		}
-		b->stored_len = (uint32_t)n;
+		b->comp = h.comp;
+		b->stored_len = h.stored_len;
 		b->kind = BLK_NEW;
 	}
 	sfs_txn_abort(txn);
@@ -68,12 +77,7 @@ static void work_batch(struct pipe *p, struct slot *s, struct sfs_codec *codec)
 static void *worker_main(void *arg)
 {
 	struct pipe *p = arg;
-	struct sfs_codec *codec = sfs_codec_new(p->level);
 
-	if (!codec) {
-		sfs_pipe_fail(p, -ENOMEM, NULL);
-		return NULL;
-	}
 	for (;;) {
 		struct slot *s;
 
@@ -88,7 +92,7 @@ static void *worker_main(void *arg)
 		p->claimed++;
 		pthread_mutex_unlock(&p->lock);
 
-		work_batch(p, s, codec);
+		work_batch(p, s);
 
 		pthread_mutex_lock(&p->lock);
 		s->state = SLOT_DONE;
@@ -97,7 +101,6 @@ static void *worker_main(void *arg)
 		if (s->kind == SEG_END)
 			break;
 	}
-	sfs_codec_free(codec);
 	return NULL;
 }
 
@@ -114,12 +117,15 @@ struct consume {
 	uint64_t data_blocks;
 };
 
-static int map_store(void *ctx, const void *page, size_t len, const struct sfs_id *id)
+static int map_store(void *ctx, const void *page, size_t len, struct sfs_id *ret_id)
 {
 	struct consume *c = ctx;
 	bool is_new;
+	int r = sfs_store_chunk_id(c->p->store, page, len, ret_id);
 
-	return sfs_writer_put_chunk(c->w, SFS_CHUNK_MAP, page, len, id, &is_new);
+	if (r < 0)
+		return r;
+	return sfs_writer_put_chunk(c->w, SFS_CHUNK_MAP, page, len, ret_id, &is_new);
 }
 
 /* Blocks [first, first+n) equal to the parent's (or zero when inherit is
@@ -260,8 +266,7 @@ static int pipe_init(struct pipe *p, struct sfs_store *s, unsigned threads)
 {
 	p->store = s;
 	p->bs = s->block_size;
-	p->bound = sfs_codec_bound(p->bs);
-	p->level = s->zstd_level;
+	p->bound = sfs_store_chunk_bound(p->bs);
 	p->batch_blocks = BATCH_BYTES / p->bs ? BATCH_BYTES / p->bs : 1;
 	p->nslots = 2 * threads + 2;
 	pthread_mutex_init(&p->lock, NULL);

@@ -54,7 +54,6 @@ struct pipe {
 	bool changed_only;
 	const uint64_t *ranges;
 	size_t n_ranges;
-	int level;
 
 	pthread_mutex_t lock; /* guards everything below and slot states */
 	pthread_cond_t cond;

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * The reader library: block lookups through the map tree, verified chunk
- * fetches, caches, SEEK_DATA/SEEK_HOLE from the map, map walks and diffs.
- * Per-thread zstd contexts and scratch buffers live in a thread-specific
- * slot of the reader and are recycled through a free list when a thread
- * exits, so a FUSE loop that starts and stops threads does not leak them.
+ * fetches through the chunk store, caches with single-flight fills,
+ * parallel multi-block reads and readahead (readahead.c),
+ * SEEK_DATA/SEEK_HOLE from the map, map walks and diffs. A read resolves
+ * the ids of all its blocks with one walk per leaf page, then copies the
+ * blocks that are cached, decodes the ones nobody has started and waits
+ * for the ones a worker or another reader is decoding.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -15,27 +17,31 @@
 
 #include "snapfs/blockmap.h"
 #include "snapfs/cache.h"
+#include "snapfs/chunkstore.h"
 #include "snapfs/log.h"
 #include "snapfs/pack.h"
 #include "snapfs/reader.h"
+#include "readahead_int.h"
 #include "store_int.h"
 
 #define NOT_FOUND UINT64_MAX
-
-struct tctx {
-	struct sfs_reader *reader;
-	struct sfs_codec *codec;
-	uint8_t *buf; /* stored bytes of one chunk */
-	struct tctx *all_next, *free_next;
-};
+#define WINDOW_START 4 /* blocks ahead after the first sequential read */
 
 struct sfs_reader {
 	struct sfs_store *store;
 	struct sfs_cache *blocks;
 	struct sfs_cache *pages;
-	pthread_key_t key;
-	pthread_mutex_t lock; /* guards all and free_list */
-	struct tctx *all, *free_list;
+	struct sfs_ra_pool *pool; /* NULL until sfs_reader_start_readahead */
+	size_t window_bytes;      /* most bytes read ahead of a stream */
+};
+
+/* Per open file: what its reads looked like so far. */
+struct sfs_reader_stream {
+	struct sfs_reader *reader;
+	pthread_mutex_t lock; /* guards everything below */
+	uint64_t next_off;    /* where a sequential reader reads next */
+	uint64_t next_block;  /* first block not yet handed to the pool */
+	uint32_t window;      /* blocks to keep ahead of a sequential reader */
 };
 
 void sfs_snapmap_from_snapshot(const struct sfs_snapshot *sn, struct sfs_snapmap *ret)
@@ -46,50 +52,6 @@ void sfs_snapmap_from_snapshot(const struct sfs_snapshot *sn, struct sfs_snapmap
 	ret->block_size = sn->block_size;
 	ret->depth = sn->depth;
 	ret->root = sn->root;
-}
-
-static void tctx_release(void *p)
-{
-	struct tctx *t = p;
-	struct sfs_reader *r = t->reader;
-
-	pthread_mutex_lock(&r->lock);
-	t->free_next = r->free_list;
-	r->free_list = t;
-	pthread_mutex_unlock(&r->lock);
-}
-
-static struct tctx *tctx_get(struct sfs_reader *r)
-{
-	struct tctx *t = pthread_getspecific(r->key);
-
-	if (t)
-		return t;
-	pthread_mutex_lock(&r->lock);
-	t = r->free_list;
-	if (t)
-		r->free_list = t->free_next;
-	pthread_mutex_unlock(&r->lock);
-	if (!t) {
-		t = calloc(1, sizeof(*t));
-		if (!t)
-			return NULL;
-		t->reader = r;
-		t->codec = sfs_codec_new(1);
-		t->buf = malloc(SFS_BLOCK_MAX);
-		if (!t->codec || !t->buf) {
-			sfs_codec_free(t->codec);
-			free(t->buf);
-			free(t);
-			return NULL;
-		}
-		pthread_mutex_lock(&r->lock);
-		t->all_next = r->all;
-		r->all = t;
-		pthread_mutex_unlock(&r->lock);
-	}
-	pthread_setspecific(r->key, t);
-	return t;
 }
 
 int sfs_reader_new(struct sfs_store *s, size_t cache_bytes, struct sfs_reader **ret)
@@ -105,8 +67,7 @@ int sfs_reader_new(struct sfs_store *s, size_t cache_bytes, struct sfs_reader **
 	r->store = s;
 	r->blocks = sfs_cache_new(cache_bytes);
 	r->pages = sfs_cache_new(page_bytes);
-	pthread_mutex_init(&r->lock, NULL);
-	if (!r->blocks || !r->pages || pthread_key_create(&r->key, tctx_release) != 0) {
+	if (!r->blocks || !r->pages) {
 		sfs_cache_free(r->blocks);
 		sfs_cache_free(r->pages);
 		free(r);
@@ -116,23 +77,42 @@ int sfs_reader_new(struct sfs_store *s, size_t cache_bytes, struct sfs_reader **
 	return 0;
 }
 
+int sfs_reader_start_readahead(struct sfs_reader *r, unsigned nthreads, size_t window_bytes)
+{
+	if (r->pool)
+		return -EBUSY;
+	r->window_bytes = window_bytes;
+	return sfs_ra_pool_new(r, nthreads, &r->pool);
+}
+
 void sfs_reader_free(struct sfs_reader *r)
 {
-	struct tctx *t, *n;
-
 	if (!r)
 		return;
-	pthread_key_delete(r->key);
-	for (t = r->all; t; t = n) {
-		n = t->all_next;
-		sfs_codec_free(t->codec);
-		free(t->buf);
-		free(t);
-	}
+	sfs_ra_pool_free(r->pool); /* joins the workers before the caches go */
 	sfs_cache_free(r->blocks);
 	sfs_cache_free(r->pages);
-	pthread_mutex_destroy(&r->lock);
 	free(r);
+}
+
+int sfs_reader_stream_new(struct sfs_reader *r, struct sfs_reader_stream **ret)
+{
+	struct sfs_reader_stream *st = calloc(1, sizeof(*st));
+
+	if (!st)
+		return -ENOMEM;
+	st->reader = r;
+	pthread_mutex_init(&st->lock, NULL);
+	*ret = st;
+	return 0;
+}
+
+void sfs_reader_stream_free(struct sfs_reader_stream *st)
+{
+	if (!st)
+		return;
+	pthread_mutex_destroy(&st->lock);
+	free(st);
 }
 
 /* What a failed fetch was for, so that the log names it. */
@@ -142,27 +122,32 @@ struct what {
 	int level; /* -1 for a data block */
 };
 
-int sfs_read_stored(struct sfs_store *s, const struct sfs_id *id, struct sfs_chunk_loc *ret_loc,
-		    void *buf)
+int sfs_read_stored(struct sfs_store *s, const struct sfs_id *id, const struct sfs_chunk_loc *at,
+		    struct sfs_chunk_loc *ret_loc, void *buf)
 {
 	for (int attempt = 0;; attempt++) {
 		struct sfs_txn *txn;
-		int ret = sfs_txn_begin(s, false, &txn);
+		int ret;
 
-		if (ret < 0)
-			return ret;
-		ret = sfs_cat_chunk_get(txn, id, ret_loc);
-		sfs_txn_abort(txn);
-		if (ret == -ENOENT)
-			return -EUCLEAN;
-		if (ret < 0)
-			return ret;
+		if (at) {
+			*ret_loc = *at;
+		} else {
+			ret = sfs_txn_begin(s, false, &txn);
+			if (ret < 0)
+				return ret;
+			ret = sfs_cat_chunk_get(txn, id, ret_loc);
+			sfs_txn_abort(txn);
+			if (ret == -ENOENT)
+				return -EUCLEAN;
+			if (ret < 0)
+				return ret;
+		}
 		if (ret_loc->stored_len > SFS_BLOCK_MAX)
 			return -EBADMSG;
 		ret = sfs_store_read_record(s, ret_loc, id, buf);
 		/* gc moved the chunk and removed the pack between the lookup
 		 * and the read: the index now names the new place. */
-		if (ret == -ENOENT && attempt == 0)
+		if (ret == -ENOENT && attempt == 0 && !at)
 			continue;
 		return ret == -ENOENT ? -EUCLEAN : ret;
 	}
@@ -188,96 +173,42 @@ static void log_fetch(int ret, const struct sfs_id *id, const struct sfs_chunk_l
 			w->snap, w->block, w->level, hex, pack, why);
 }
 
-/* Reads, decodes and verifies chunk id of the given type into dst. The id
- * is formatted only when something failed and w asks for a log line. */
+/* Reads, decodes and verifies chunk id of the given type into dst through
+ * the chunk store, and logs what failed. */
 static int fetch(struct sfs_reader *r, const struct sfs_id *id, uint8_t type, void *dst,
 		 size_t cap, size_t *ret_len, const struct what *w)
 {
 	struct sfs_chunk_loc loc;
-	struct tctx *t = tctx_get(r);
-	bool have_loc = false;
-	int ret;
+	int ret = sfs_store_chunk_read(r->store, id, type, NULL, dst, cap, &loc, NULL);
 
-	if (!t)
-		return -ENOMEM;
-	ret = sfs_read_stored(r->store, id, &loc, t->buf);
-	have_loc = ret != -EUCLEAN && ret != -ENOMEM;
-	if (ret == 0 && (loc.type != type || loc.raw_len > cap))
-		ret = -EBADMSG;
-	if (ret == 0)
-		ret = sfs_codec_decode(t->codec, loc.comp, t->buf, loc.stored_len, dst, loc.raw_len,
-				       id);
 	if (ret < 0) {
-		if (w)
-			log_fetch(ret, id, have_loc ? &loc : NULL, w);
+		log_fetch(ret, id, ret == -EBADMSG ? &loc : NULL, w);
 		return ret;
 	}
 	*ret_len = loc.raw_len;
 	return 0;
 }
 
-int sfs_reader_read_at(struct sfs_reader *r, const struct sfs_id *id,
-		       const struct sfs_chunk_loc *loc, void *buf, size_t cap)
-{
-	struct tctx *t = tctx_get(r);
-	int fd;
-
-	if (!t)
-		return -ENOMEM;
-	if (loc->raw_len > cap)
-		return -EINVAL;
-	fd = sfs_store_read_record(r->store, loc, id, t->buf);
-	if (fd < 0)
-		return fd == -ENOENT ? -EUCLEAN : fd;
-	return sfs_codec_decode(t->codec, loc->comp, t->buf, loc->stored_len, buf, loc->raw_len, id);
-}
-
-int sfs_reader_fetch_chunk(struct sfs_reader *r, const struct sfs_id *id, void *buf, size_t cap,
-			   size_t *ret_len, struct sfs_chunk_loc *ret_loc)
-{
-	struct sfs_chunk_loc loc;
-	struct tctx *t = tctx_get(r);
-	int ret;
-
-	if (!t)
-		return -ENOMEM;
-	ret = sfs_read_stored(r->store, id, &loc, t->buf);
-	if (ret == 0 && loc.raw_len > cap)
-		ret = -EINVAL;
-	if (ret == 0)
-		ret = sfs_codec_decode(t->codec, loc.comp, t->buf, loc.stored_len, buf, loc.raw_len,
-				       id);
-	if (ret < 0)
-		return ret;
-	*ret_len = loc.raw_len;
-	if (ret_loc)
-		*ret_loc = loc;
-	return 0;
-}
-
-/* A held, decoded map page at `level`. */
+/* A held, decoded map page at `level`. Concurrent misses of one page wait
+ * for a single decode. */
 static int get_page(struct sfs_reader *r, const struct sfs_snapmap *m, const struct sfs_id *id,
 		    uint32_t level, uint64_t block, struct sfs_cache_entry **ret_e,
 		    struct sfs_map_page *ret_page)
 {
-	struct sfs_cache_entry *e = sfs_cache_get(r->pages, id);
-	int ret;
+	struct sfs_cache_entry *e;
+	int ret = sfs_cache_get_or_claim(r->pages, id, SFS_MAP_PAGE_MAX, true, &e);
 
-	if (!e) {
-		struct tctx *t = tctx_get(r);
+	if (ret < 0)
+		return ret;
+	if (ret == SFS_CACHE_CLAIMED) {
 		struct what w = { m->id, block, (int)level };
-		uint8_t *page;
-		size_t len;
+		struct sfs_map_page p;
+		size_t len = 0;
 
-		if (!t)
-			return -ENOMEM;
-		page = malloc(SFS_MAP_PAGE_MAX);
-		if (!page)
-			return -ENOMEM;
-		ret = fetch(r, id, SFS_CHUNK_MAP, page, SFS_MAP_PAGE_MAX, &len, &w);
+		ret = fetch(r, id, SFS_CHUNK_MAP, sfs_cache_entry_data(e), SFS_MAP_PAGE_MAX, &len,
+			    &w);
 		if (ret == 0) {
-			struct sfs_map_page p;
-			ret = sfs_map_page_decode(page, len, &p);
+			ret = sfs_map_page_decode(sfs_cache_entry_data(e), len, &p);
 			if (ret == 0 && p.level != level)
 				ret = -EBADMSG;
 			if (ret < 0)
@@ -286,12 +217,7 @@ static int get_page(struct sfs_reader *r, const struct sfs_snapmap *m, const str
 					"malformed",
 					m->id, block, level);
 		}
-		if (ret == 0) {
-			e = sfs_cache_insert(r->pages, id, page, len);
-			if (!e)
-				ret = -ENOMEM;
-		}
-		free(page);
+		sfs_cache_fill_done(r->pages, e, len, ret);
 		if (ret < 0)
 			return ret;
 	}
@@ -348,6 +274,49 @@ int sfs_reader_block_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint6
 	return walk_to(r, m, block, 0, ret_id);
 }
 
+/* The ids of blocks [first, first+n), all below nblocks_of(m), with one
+ * walk per leaf page rather than one per block. */
+static int range_ids(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t first,
+		     uint64_t n, struct sfs_id *ids)
+{
+	uint64_t b = first, end = first + n;
+
+	if (m->depth == 0) {
+		memset(ids, 0, n * sizeof(*ids));
+		return 0;
+	}
+	while (b < end) {
+		uint64_t leaf_end = (b / SFS_MAP_FANOUT + 1) * SFS_MAP_FANOUT;
+		struct sfs_cache_entry *e;
+		struct sfs_map_page p;
+		struct sfs_id leaf;
+		int ret;
+
+		if (leaf_end > end)
+			leaf_end = end;
+		ret = walk_to(r, m, b, 1, &leaf);
+		if (ret < 0)
+			return ret;
+		if (sfs_id_is_zero(&leaf)) {
+			memset(ids + (b - first), 0, (leaf_end - b) * sizeof(*ids));
+			b = leaf_end;
+			continue;
+		}
+		ret = get_page(r, m, &leaf, 0, b, &e, &p);
+		if (ret < 0)
+			return ret;
+		for (; b < leaf_end; b++) {
+			uint32_t slot = sfs_map_slot(b, 0);
+			if (slot < p.count)
+				ids[b - first] = p.ids[slot];
+			else
+				memset(&ids[b - first], 0, sizeof(*ids));
+		}
+		sfs_cache_put(r->pages, e);
+	}
+	return 0;
+}
+
 int sfs_reader_leaf_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,
 		       struct sfs_id *ret_id, uint32_t *ret_data_blocks)
 {
@@ -374,36 +343,36 @@ int sfs_reader_leaf_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint64
 	return 0;
 }
 
-/* A held cache entry with the verified contents of a non-zero block. */
-static int get_block(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,
-		     const struct sfs_id *id, struct sfs_cache_entry **ret_e)
+int sfs_reader_fill_block(struct sfs_reader *r, const char *snap, uint64_t block, uint32_t bs,
+			  const struct sfs_id *id, bool wait, struct sfs_cache_entry **ret_e)
 {
-	struct sfs_cache_entry *e = sfs_cache_get(r->blocks, id);
-	struct sfs_cache_entry *fresh;
-	struct what w = { m->id, block, -1 };
-	size_t len;
-	int ret;
+	struct sfs_cache_entry *e;
+	int ret = sfs_cache_get_or_claim(r->blocks, id, bs, wait, &e);
 
-	if (e) {
-		*ret_e = e;
-		return 0;
+	if (ret == SFS_CACHE_CLAIMED) {
+		struct what w = { snap, block, -1 };
+		size_t len = 0;
+
+		/* Decode straight into the cache entry: no copy on a miss. */
+		ret = fetch(r, id, SFS_CHUNK_DATA, sfs_cache_entry_data(e), bs, &len, &w);
+		if (ret == 0 && len != bs) {
+			sfs_log(SFS_LOG_ERR, "snapshot %s block %" PRIu64 ": chunk has %zu bytes, not %u",
+				snap, block, len, bs);
+			ret = -EBADMSG;
+		}
+		sfs_cache_fill_done(r->blocks, e, bs, ret);
+		if (ret < 0)
+			return ret;
+	} else if (ret != SFS_CACHE_HIT) {
+		return ret; /* -errno, or SFS_CACHE_BUSY */
 	}
-	/* Decode straight into the cache entry: no copy on the miss path. */
-	fresh = sfs_cache_entry_new(m->block_size);
-	if (!fresh)
-		return -ENOMEM;
-	ret = fetch(r, id, SFS_CHUNK_DATA, sfs_cache_entry_data(fresh), m->block_size, &len, &w);
-	if (ret == 0 && len != m->block_size) {
-		sfs_log(SFS_LOG_ERR, "snapshot %s block %" PRIu64 ": chunk has %zu bytes, not %u",
-			m->id, block, len, m->block_size);
-		ret = -EBADMSG;
-	}
-	if (ret < 0) {
-		sfs_cache_entry_free(fresh);
-		return ret;
-	}
-	*ret_e = sfs_cache_add(r->blocks, id, fresh);
+	*ret_e = e;
 	return 0;
+}
+
+void sfs_reader_put_block(struct sfs_reader *r, struct sfs_cache_entry *e)
+{
+	sfs_cache_put(r->blocks, e);
 }
 
 int sfs_reader_read_block(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,
@@ -419,7 +388,7 @@ int sfs_reader_read_block(struct sfs_reader *r, const struct sfs_snapmap *m, uin
 		memset(buf, 0, m->block_size);
 		return 0;
 	}
-	ret = get_block(r, m, block, &id, &e);
+	ret = sfs_reader_fill_block(r, m->id, block, m->block_size, &id, true, &e);
 	if (ret < 0)
 		return ret;
 	memcpy(buf, sfs_cache_data(e), m->block_size);
@@ -435,46 +404,150 @@ int sfs_reader_prefetch(struct sfs_reader *r, const struct sfs_snapmap *m, uint6
 
 	if (ret < 0 || sfs_id_is_zero(&id))
 		return ret;
-	ret = get_block(r, m, block, &id, &e);
+	ret = sfs_reader_fill_block(r, m->id, block, m->block_size, &id, true, &e);
 	if (ret == 0)
 		sfs_cache_put(r->blocks, e);
+	return ret;
+}
+
+/* Updates a stream's pattern and returns the blocks to read ahead,
+ * [*ret_from, *ret_to). The kernel issues readahead for one file from
+ * several threads, so reads arrive slightly out of order: anything within
+ * the window of where the last read ended counts as sequential. */
+static void plan_ahead(struct sfs_reader_stream *st, const struct sfs_snapmap *m, uint64_t off,
+		       size_t len, uint64_t *ret_from, uint64_t *ret_to)
+{
+	uint64_t bs = m->block_size, nb = nblocks_of(m);
+	uint64_t last = (off + len - 1) / bs, max_window = st->reader->window_bytes / bs;
+	uint64_t slack;
+
+	*ret_from = *ret_to = 0;
+	if (!max_window)
+		return;
+	pthread_mutex_lock(&st->lock);
+	slack = (uint64_t)(st->window + 1) * bs + len;
+	if (off + slack >= st->next_off && off <= st->next_off + slack) {
+		uint64_t w = st->window ? (uint64_t)st->window * 2 : WINDOW_START;
+		st->window = (uint32_t)(w < max_window ? w : max_window);
+	} else {
+		st->window = 0;
+		st->next_block = last + 1;
+	}
+	if (off + len > st->next_off)
+		st->next_off = off + len;
+	*ret_from = st->next_block > last + 1 ? st->next_block : last + 1;
+	*ret_to = last + 1 + st->window;
+	if (*ret_to > nb)
+		*ret_to = nb;
+	if (*ret_to > *ret_from)
+		st->next_block = *ret_to;
+	else
+		*ret_from = *ret_to = 0;
+	pthread_mutex_unlock(&st->lock);
+}
+
+static ssize_t pread_blocks(struct sfs_reader *r, struct sfs_reader_stream *st,
+			    const struct sfs_snapmap *m, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *out = buf;
+	uint32_t bs = m->block_size;
+	uint64_t first, last, from = 0, to = 0, nids;
+	struct sfs_id local_ids[8], *ids = local_ids;
+	bool local_pend[8], *pend = local_pend;
+	ssize_t ret = 0;
+
+	if (off >= m->size || !len)
+		return 0;
+	if (len > m->size - off)
+		len = (size_t)(m->size - off);
+	first = off / bs;
+	last = (off + len - 1) / bs;
+	if (st && r->pool)
+		plan_ahead(st, m, off, len, &from, &to);
+	nids = (to > last + 1 ? to : last + 1) - first;
+	if (nids > 8) {
+		ids = malloc(nids * sizeof(*ids));
+		pend = malloc((last + 1 - first) * sizeof(*pend));
+		if (!ids || !pend) {
+			ret = -ENOMEM;
+			goto out_free;
+		}
+	}
+	/* Ids of the read's blocks and of the readahead window in one pass
+	 * over the leaves; nothing below walks the map again. */
+	ret = range_ids(r, m, first, nids, ids);
+	if (ret < 0)
+		goto out_free;
+	if (r->pool) {
+		if (last > first)
+			sfs_ra_pool_push(r->pool, m->id, bs, first + 1, ids + 1, last - first, true);
+		if (to > from)
+			sfs_ra_pool_push(r->pool, m->id, bs, from, ids + (from - first), to - from,
+					 false);
+	}
+	/* Copy what is cached and decode what nobody has started; a block
+	 * that a worker or another reader is decoding is waited for after,
+	 * so that this thread helps instead of idling. */
+	for (uint64_t b = first; b <= last; b++) {
+		uint64_t pos = b == first ? off : b * bs;
+		size_t in = (size_t)(pos % bs);
+		size_t n = bs - in < off + len - pos ? bs - in : (size_t)(off + len - pos);
+		struct sfs_cache_entry *e;
+		int r2;
+
+		pend[b - first] = false;
+		if (sfs_id_is_zero(&ids[b - first])) {
+			memset(out + (pos - off), 0, n);
+			continue;
+		}
+		r2 = sfs_reader_fill_block(r, m->id, b, bs, &ids[b - first], false, &e);
+		if (r2 == SFS_CACHE_BUSY) {
+			pend[b - first] = true;
+			continue;
+		}
+		if (r2 < 0) {
+			ret = r2;
+			goto out_free;
+		}
+		memcpy(out + (pos - off), (const uint8_t *)sfs_cache_data(e) + in, n);
+		sfs_cache_put(r->blocks, e);
+	}
+	for (uint64_t b = first; b <= last; b++) {
+		uint64_t pos = b == first ? off : b * bs;
+		size_t in = (size_t)(pos % bs);
+		size_t n = bs - in < off + len - pos ? bs - in : (size_t)(off + len - pos);
+		struct sfs_cache_entry *e;
+		int r2;
+
+		if (!pend[b - first])
+			continue;
+		r2 = sfs_reader_fill_block(r, m->id, b, bs, &ids[b - first], true, &e);
+		if (r2 < 0) {
+			ret = r2;
+			goto out_free;
+		}
+		memcpy(out + (pos - off), (const uint8_t *)sfs_cache_data(e) + in, n);
+		sfs_cache_put(r->blocks, e);
+	}
+	ret = (ssize_t)len;
+out_free:
+	if (ids != local_ids) {
+		free(ids);
+		free(pend);
+	}
 	return ret;
 }
 
 ssize_t sfs_reader_pread(struct sfs_reader *r, const struct sfs_snapmap *m, void *buf,
 			 size_t len, uint64_t off)
 {
-	uint8_t *out = buf;
-	size_t done = 0;
-	uint32_t bs = m->block_size;
+	return pread_blocks(r, NULL, m, buf, len, off);
+}
 
-	if (off >= m->size)
-		return 0;
-	if (len > m->size - off)
-		len = (size_t)(m->size - off);
-	while (done < len) {
-		uint64_t pos = off + done;
-		uint64_t block = pos / bs;
-		size_t in = (size_t)(pos % bs);
-		size_t n = bs - in < len - done ? bs - in : len - done;
-		struct sfs_id id;
-		int ret = sfs_reader_block_id(r, m, block, &id);
-
-		if (ret < 0)
-			return ret;
-		if (sfs_id_is_zero(&id)) {
-			memset(out + done, 0, n);
-		} else {
-			struct sfs_cache_entry *e;
-			ret = get_block(r, m, block, &id, &e);
-			if (ret < 0)
-				return ret;
-			memcpy(out + done, (const uint8_t *)sfs_cache_data(e) + in, n);
-			sfs_cache_put(r->blocks, e);
-		}
-		done += n;
-	}
-	return (ssize_t)done;
+ssize_t sfs_reader_stream_pread(struct sfs_reader_stream *st, const struct sfs_snapmap *m,
+				void *buf, size_t len, uint64_t off)
+{
+	return pread_blocks(st->reader, st, m, buf, len, off);
 }
 
 static uint64_t span_of(int level)

@@ -28,7 +28,11 @@
 #include "snapfs/reader.h"
 #include "util_int.h"
 
-#define CHUNK_BYTES (4u << 20)
+/* Large reads fan out over the reader's workers, and a window of
+ * readahead keeps them busy while this thread writes. */
+#define CHUNK_BYTES (8u << 20)
+#define READAHEAD_BYTES (16u << 20)
+#define CACHE_BYTES (64u << 20)
 
 /* Where the bytes go, and what may be undone on failure. */
 struct dest {
@@ -225,13 +229,20 @@ static int copy_out(struct sfs_store *s, const struct sfs_snapmap *m, int fd, bo
 		    sfs_progress_fn progress, void *progress_ctx)
 {
 	struct sfs_reader *r = NULL;
+	struct sfs_reader_stream *rs = NULL;
 	uint8_t *buf = NULL;
 	uint64_t off = 0;
 	int ret;
 
-	ret = sfs_reader_new(s, 8u << 20, &r);
+	/* The mount's parallel path: workers decode the blocks ahead while
+	 * this thread writes the ones it has. */
+	ret = sfs_reader_new(s, CACHE_BYTES, &r);
+	if (ret == 0)
+		ret = sfs_reader_start_readahead(r, 0, READAHEAD_BYTES);
+	if (ret == 0)
+		ret = sfs_reader_stream_new(r, &rs);
 	if (ret < 0)
-		return ret;
+		goto out;
 	buf = malloc(CHUNK_BYTES > m->block_size ? CHUNK_BYTES : m->block_size);
 	if (!buf) {
 		ret = -ENOMEM;
@@ -265,7 +276,7 @@ static int copy_out(struct sfs_store *s, const struct sfs_snapmap *m, int fd, bo
 			goto out;
 		while (off < hole) {
 			size_t n = hole - off < CHUNK_BYTES ? (size_t)(hole - off) : CHUNK_BYTES;
-			ssize_t got = sfs_reader_pread(r, m, buf, n, off);
+			ssize_t got = sfs_reader_stream_pread(rs, m, buf, n, off);
 			if (got < 0) {
 				ret = (int)got;
 				goto out;
@@ -289,6 +300,7 @@ static int copy_out(struct sfs_store *s, const struct sfs_snapmap *m, int fd, bo
 	ret = 0;
 out:
 	free(buf);
+	sfs_reader_stream_free(rs);
 	sfs_reader_free(r);
 	return ret;
 }

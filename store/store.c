@@ -688,6 +688,9 @@ int sfs_store_open_with(const char *path, int flags, const struct sfs_backend_op
 	r = config_read(s, &configured);
 	if (r < 0)
 		goto fail;
+	r = sfs_chunkstore_new(s);
+	if (r < 0)
+		goto fail;
 	s->backend.ops = ops ? ops : configured;
 	r = s->backend.ops->open(&s->backend, s->dirfd, s->writable ? SFS_BACKEND_WRITE : 0);
 	if (r < 0) {
@@ -734,6 +737,7 @@ void sfs_store_close(struct sfs_store *s)
 		close(s->lock_fd); /* releases the flock */
 	if (s->dirfd > 0)
 		close(s->dirfd);
+	sfs_chunkstore_free(s);
 	free(s->path);
 	free(s);
 }

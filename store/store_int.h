@@ -42,6 +42,8 @@ struct sfs_store {
 	MDB_env *env;
 	MDB_dbi dbi[SFS_DBI_COUNT];
 
+	struct sfs_chunkstore *chunks; /* codec configuration and contexts */
+
 	bool has_pack_table; /* false: a read-only open of an older store */
 	/* Where the packs live; the only way to their bytes. */
 	struct sfs_backend backend;
@@ -97,15 +99,23 @@ char *sfs_record_dumps(json_t *o, int version);
  * The caller decrefs the result. */
 json_t *sfs_record_loads(const void *buf, size_t len, int version, bool *ret_unsummed);
 
-/* Looks chunk id up in the index and reads its stored bytes (header
- * checked against the entry) into buf (SFS_BLOCK_MAX bytes), looking up
- * once more if gc removed the pack in between. The one place that does
- * this, for the reader and for copy. 0, -EUCLEAN (not in the store),
- * -EBADMSG, -errno. Thread-safe. */
+/* Looks chunk id up in the index (unless the caller has its location, at)
+ * and reads its stored bytes (header checked against the entry) into buf
+ * (SFS_BLOCK_MAX bytes), looking up once more if gc removed the pack in
+ * between. The one place that fetches pack bytes by id, for the chunk
+ * store. 0, -EUCLEAN (not in the store, or its pack is gone), -EBADMSG,
+ * -errno. Thread-safe. */
 struct sfs_id;
 struct sfs_chunk_loc;
-int sfs_read_stored(struct sfs_store *s, const struct sfs_id *id, struct sfs_chunk_loc *ret_loc,
-		    void *buf);
+int sfs_read_stored(struct sfs_store *s, const struct sfs_id *id, const struct sfs_chunk_loc *at,
+		    struct sfs_chunk_loc *ret_loc, void *buf);
+
+/* The store's chunk store (chunkstore.c): set up from the config by
+ * sfs_store_open, torn down by sfs_store_close (after every thread that
+ * used it is done with it). */
+struct sfs_chunkstore;
+int sfs_chunkstore_new(struct sfs_store *s);
+void sfs_chunkstore_free(struct sfs_store *s);
 
 /* JSON record fields, for every record decoder (record.c). A string into
  * dst (capacity cap; missing or null gives "" unless required), or a

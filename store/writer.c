@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "snapfs/chunkstore.h"
 #include "snapfs/log.h"
 #include "store_int.h"
 #include "writer_int.h"
@@ -36,7 +37,6 @@ struct sfs_writer {
 	uint64_t *created;            /* packs created since the last commit */
 	size_t n_created, cap_created;
 	uint64_t since_checkpoint;    /* bytes appended since the last commit */
-	struct sfs_codec *codec;      /* for chunks compressed on this thread */
 	uint8_t *cbuf;                /* compression output for put_chunk */
 	/* snapshots made in this session: completed at commit */
 	struct sfs_snapshot *done;
@@ -69,11 +69,10 @@ int sfs_writer_begin(struct sfs_store *s, struct sfs_writer **ret)
 	if (!w)
 		return -ENOMEM;
 	w->store = s;
-	w->codec = sfs_codec_new(s->zstd_level);
-	w->cbuf = malloc(sfs_codec_bound(SFS_MAP_PAGE_MAX > s->block_size
-						 ? SFS_MAP_PAGE_MAX
-						 : s->block_size));
-	if (!w->codec || !w->cbuf) {
+	w->cbuf = malloc(sfs_store_chunk_bound(SFS_MAP_PAGE_MAX > s->block_size
+						       ? SFS_MAP_PAGE_MAX
+						       : s->block_size));
+	if (!w->cbuf) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -119,7 +118,6 @@ int sfs_writer_begin(struct sfs_store *s, struct sfs_writer **ret)
 	return 0;
 fail:
 	sfs_txn_abort(w->txn);
-	sfs_codec_free(w->codec);
 	free(w->cbuf);
 	free(w);
 	return r;
@@ -304,8 +302,7 @@ int sfs_writer_put_stored(struct sfs_writer *w, const struct sfs_rec_header *h,
 int sfs_writer_put_chunk(struct sfs_writer *w, uint8_t type, const void *data, size_t len,
 			 const struct sfs_id *id, bool *ret_new)
 {
-	struct sfs_rec_header h = { .type = type, .raw_len = (uint32_t)len, .id = *id };
-	ssize_t n;
+	struct sfs_rec_header h;
 	int r = has_chunk(w, id);
 
 	if (ret_new)
@@ -313,10 +310,10 @@ int sfs_writer_put_chunk(struct sfs_writer *w, uint8_t type, const void *data, s
 	if (r != 0)
 		return r < 0 ? r : 0;
 	/* Compress only what the store lacks; one lookup, not two. */
-	n = sfs_codec_compress(w->codec, data, len, w->cbuf, sfs_codec_bound(len), &h.comp);
-	if (n < 0)
-		return (int)n;
-	h.stored_len = (uint32_t)n;
+	r = sfs_store_chunk_encode(w->store, type, data, len, id, w->cbuf,
+				   sfs_store_chunk_bound(len), &h);
+	if (r < 0)
+		return r;
 	return store_new(w, &h, w->cbuf);
 }
 
@@ -442,7 +439,6 @@ static void writer_free(struct sfs_writer *w)
 	free(w->created);
 	sfs_pack_writer_close(w->pack);
 	sfs_txn_abort(w->txn);
-	sfs_codec_free(w->codec);
 	free(w->cbuf);
 	free(w);
 }

@@ -51,11 +51,12 @@ struct sfs_map_page {
 int sfs_map_page_decode(const void *buf, size_t len, struct sfs_map_page *ret);
 
 /*
- * Stores a finished page and returns its id. The builder has already
- * hashed it (*id); the callback makes it durable-to-be (pack append) if
- * the store does not have it yet. Returns 0 or -errno.
+ * Stores a finished page and returns its id in *ret_id: the callback names
+ * it with the store's id function (sfs_store_chunk_id), so that the
+ * builder needs no store, and makes it durable-to-be (pack append) if the
+ * store does not have it yet. Returns 0 or -errno.
  */
-typedef int (*sfs_map_store_fn)(void *ctx, const void *page, size_t len, const struct sfs_id *id);
+typedef int (*sfs_map_store_fn)(void *ctx, const void *page, size_t len, struct sfs_id *ret_id);
 
 struct sfs_map_builder;
 

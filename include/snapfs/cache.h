@@ -10,6 +10,7 @@
 #ifndef SNAPFS_CACHE_H
 #define SNAPFS_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "snapfs/chunk.h"
@@ -22,7 +23,7 @@ struct sfs_cache *sfs_cache_new(size_t capacity);
 /* Frees the cache; every entry must have been put. Accepts NULL. */
 void sfs_cache_free(struct sfs_cache *c);
 
-/* A held entry for id, or NULL when absent. */
+/* A held entry for id, or NULL when absent (or still being filled). */
 struct sfs_cache_entry *sfs_cache_get(struct sfs_cache *c, const struct sfs_id *id);
 /* Inserts a copy of len bytes under id and returns it held; when another
  * thread inserted id first, returns that entry instead. NULL on ENOMEM. */
@@ -40,6 +41,31 @@ void *sfs_cache_entry_data(struct sfs_cache_entry *e);
 void sfs_cache_entry_free(struct sfs_cache_entry *e);
 struct sfs_cache_entry *sfs_cache_add(struct sfs_cache *c, const struct sfs_id *id,
 				      struct sfs_cache_entry *e);
+
+/*
+ * Single-flight fills: the way a cache is filled when a miss is costly (a
+ * chunk decode) and many threads may miss the same id at once.
+ *
+ * sfs_cache_get_or_claim returns
+ *   SFS_CACHE_HIT: *ret_e is id's entry, held (put it when done);
+ *   SFS_CACHE_CLAIMED: *ret_e is a new held entry of len bytes for id in
+ *     the filling state, visible to other threads, which wait for it; the
+ *     caller writes its data (sfs_cache_entry_data) and must then call
+ *     sfs_cache_fill_done exactly once;
+ *   SFS_CACHE_BUSY: (only when !wait) another thread is filling id;
+ *   -ENOMEM; or, when it waited, the error the filler failed with.
+ * sfs_cache_fill_done publishes a claimed entry with its final length
+ * (<= the claimed len) and keeps the caller's hold (err == 0), or, with
+ * err < 0, removes it, hands err to every waiter and drops the caller's
+ * hold: an error is never cached. sfs_cache_get treats an entry being
+ * filled as absent; sfs_cache_add waits for it.
+ */
+#define SFS_CACHE_HIT 0
+#define SFS_CACHE_CLAIMED 1
+#define SFS_CACHE_BUSY 2
+int sfs_cache_get_or_claim(struct sfs_cache *c, const struct sfs_id *id, size_t len, bool wait,
+			   struct sfs_cache_entry **ret_e);
+void sfs_cache_fill_done(struct sfs_cache *c, struct sfs_cache_entry *e, size_t len, int err);
 
 const void *sfs_cache_data(const struct sfs_cache_entry *e);
 size_t sfs_cache_len(const struct sfs_cache_entry *e);

@@ -5,6 +5,10 @@
  * holds one zstd compression and one decompression context; it is not
  * thread-safe, so every thread that compresses or decompresses owns one.
  * The id helpers are pure functions and thread-safe.
+ *
+ * These are the primitives. The store's code names, encodes and decodes
+ * chunks only through the chunk store (snapfs/chunkstore.h), which holds
+ * the store's level, id function and per-thread codecs.
  */
 #ifndef SNAPFS_CHUNK_H
 #define SNAPFS_CHUNK_H
@@ -41,7 +45,8 @@ void sfs_id_to_hex(const struct sfs_id *id, char *buf);
 /* Parses exactly 64 hex digits. Returns 0 or -EINVAL. */
 int sfs_id_from_hex(const char *hex, struct sfs_id *ret_id);
 
-/* SHA-256 of data via OpenSSL libcrypto (uses the CPU's SHA extensions). */
+/* SHA-256 of data via OpenSSL libcrypto (uses the CPU's SHA extensions).
+ * The store's id function (sfs_store_chunk_id) is built on it. */
 void sfs_chunk_hash(const void *data, size_t len, struct sfs_id *ret_id);
 
 /* True when all len bytes are zero. Fast (word at a time). */
@@ -66,12 +71,13 @@ ssize_t sfs_codec_compress(struct sfs_codec *c, const void *src, size_t len, voi
 			   size_t dst_cap, uint8_t *ret_comp);
 
 /*
- * Decodes a stored chunk into dst, which must hold exactly raw_len bytes,
- * then verifies that SHA-256(dst) == *id. Returns 0, -EBADMSG when the
- * bytes do not decompress to raw_len bytes or do not match the id (dst
- * content is then unspecified and must not be used), -EINVAL on a bad comp.
+ * Decompresses a stored chunk into dst, which must hold exactly raw_len
+ * bytes. It does not verify the id: that is the chunk store's job, with
+ * the store's id function. Returns 0, -EBADMSG when the bytes do not
+ * decompress to exactly raw_len bytes (dst content is then unspecified),
+ * -EINVAL on a bad comp.
  */
-int sfs_codec_decode(struct sfs_codec *c, uint8_t comp, const void *src, size_t stored_len,
-		     void *dst, size_t raw_len, const struct sfs_id *id);
+int sfs_codec_decompress(struct sfs_codec *c, uint8_t comp, const void *src, size_t stored_len,
+			 void *dst, size_t raw_len);
 
 #endif

@@ -5,9 +5,14 @@
  * zstd decode -> SHA-256 verify, with bounds checks on everything read
  * from disk, and keeps map pages and blocks in bounded caches.
  *
- * A reader is thread-safe: every thread gets its own zstd context and
- * buffers, chunk locations come from a short read transaction per lookup,
- * and packs are read with pread. Errors: -EBADMSG when stored bytes fail
+ * A reader is thread-safe: chunks are read and verified through the
+ * store's chunk store (snapfs/chunkstore.h), which gives every thread its
+ * own codec, chunk locations come from a short read transaction per
+ * lookup, and packs are read with pread. Threads that miss the same block
+ * or map page at once wait for one decode; a failed decode's error goes to
+ * all of them and is not cached. A read of several blocks decodes them in
+ * parallel once readahead workers are started, and a stream (one per open
+ * file) gets the blocks after a sequential reader decoded ahead. Errors: -EBADMSG when stored bytes fail
  * verification (logged with snapshot, block, chunk id and pack),
  * -EUCLEAN when the catalog names a chunk it does not have, -ENXIO for
  * seeks past the data, other -errno from the system.
@@ -36,9 +41,29 @@ void sfs_snapmap_from_snapshot(const struct sfs_snapshot *sn, struct sfs_snapmap
 struct sfs_reader;
 
 /* cache_bytes: the block cache's bound (0: 64 MiB); map pages have their
- * own cache of 1/8 of it (at least 4 MiB). The store must outlive it. */
+ * own cache of 1/8 of it (at least 4 MiB). The store must outlive it.
+ * 0 or -ENOMEM; *ret is freed with sfs_reader_free. */
 int sfs_reader_new(struct sfs_store *s, size_t cache_bytes, struct sfs_reader **ret);
-void sfs_reader_free(struct sfs_reader *r); /* accepts NULL */
+/* Joins the readahead workers and frees the caches; every stream must be
+ * freed first. Accepts NULL. */
+void sfs_reader_free(struct sfs_reader *r);
+
+/*
+ * Starts nthreads decode workers (0: one per online CPU) that decode the
+ * blocks of multi-block reads in parallel and, for streams, up to
+ * window_bytes ahead of a sequential reader (0: no readahead, parallel
+ * reads only). Keep the window well below the cache bound, or blocks read
+ * ahead are evicted before they are read. Call once, before the reader is
+ * shared. 0, -EBUSY (already started), -ENOMEM, -errno of pthread_create.
+ */
+int sfs_reader_start_readahead(struct sfs_reader *r, unsigned nthreads, size_t window_bytes);
+
+/* A stream: the reads of one open file, whose pattern the reader follows
+ * to read ahead. Thread-safe (several threads may read one stream). 0 or
+ * -ENOMEM; free it (accepts NULL) before its reader. */
+struct sfs_reader_stream;
+int sfs_reader_stream_new(struct sfs_reader *r, struct sfs_reader_stream **ret);
+void sfs_reader_stream_free(struct sfs_reader_stream *st);
 
 /* The chunk id of block `block` (zero id for a zero block). */
 int sfs_reader_block_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,
@@ -55,10 +80,17 @@ int sfs_reader_leaf_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint64
 int sfs_reader_read_block(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,
 			  void *buf);
 
-/* Reads up to len bytes at off; short only at end of the snapshot.
- * Returns bytes read or -errno. */
+/* Reads up to len bytes at off into buf (caller-owned); short only at the
+ * end of the snapshot. Each block's id is resolved once; blocks are
+ * decoded in parallel when readahead workers run, with this thread
+ * helping. Returns bytes read or -errno (buf is then unspecified). */
 ssize_t sfs_reader_pread(struct sfs_reader *r, const struct sfs_snapmap *m, void *buf,
 			 size_t len, uint64_t off);
+/* sfs_reader_pread for a stream: when its reads are sequential the blocks
+ * that follow are queued for the workers, in a window that doubles up to
+ * the reader's readahead bound. */
+ssize_t sfs_reader_stream_pread(struct sfs_reader_stream *st, const struct sfs_snapmap *m,
+				void *buf, size_t len, uint64_t off);
 
 /* SEEK_DATA / SEEK_HOLE answered from the map, at block granularity.
  * -ENXIO when off >= size (or no data follows, for SEEK_DATA). */
@@ -68,17 +100,6 @@ int sfs_reader_seek(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t 
 /* Loads block `block` into the block cache (readahead); errors ignored
  * by callers other than for logging. */
 int sfs_reader_prefetch(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block);
-
-/* Reads and verifies one chunk by id into buf (capacity cap), bypassing
- * the caches. *ret_len is its raw length. For check. */
-int sfs_reader_fetch_chunk(struct sfs_reader *r, const struct sfs_id *id, void *buf, size_t cap,
-			   size_t *ret_len, struct sfs_chunk_loc *ret_loc);
-
-/* Reads and verifies the chunk at a location the caller already has (an
- * index entry being checked), without looking it up again. buf holds
- * cap >= loc->raw_len bytes. 0, -EBADMSG, -EUCLEAN (pack missing), -errno. */
-int sfs_reader_read_at(struct sfs_reader *r, const struct sfs_id *id,
-		       const struct sfs_chunk_loc *loc, void *buf, size_t cap);
 
 /* Walks the pages of a map depth-first, calling fn for every page id
  * (level >= 0) and, when leaves is set, every non-zero block id (level
@@ -97,7 +118,8 @@ typedef int (*sfs_diff_fn)(void *ctx, uint64_t first_block, uint64_t nblocks);
 int sfs_reader_diff(struct sfs_reader *r, const struct sfs_snapmap *a, const struct sfs_snapmap *b,
 		    sfs_diff_fn fn, void *ctx);
 
-/* Cache statistics. */
+/* Block cache statistics (a thread that waited for another's decode
+ * counts as a hit). Decodes are counted by sfs_store_chunk_stats. */
 void sfs_reader_stats(struct sfs_reader *r, size_t *ret_cached, uint64_t *ret_hits,
 		      uint64_t *ret_misses);
 

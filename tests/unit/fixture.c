@@ -132,9 +132,8 @@ int fx_writer_begin(struct fx_writer *w)
 	int r;
 
 	memset(w, 0, sizeof(*w));
-	w->codec = sfs_codec_new(sfs_store_zstd_level(fx_store));
-	w->cbuf = malloc(sfs_codec_bound(SFS_BLOCK_MAX));
-	if (!w->codec || !w->cbuf)
+	w->cbuf = malloc(sfs_store_chunk_bound(SFS_BLOCK_MAX));
+	if (!w->cbuf)
 		return -ENOMEM;
 	r = sfs_txn_begin(fx_store, true, &w->txn);
 	if (r < 0)
@@ -150,26 +149,25 @@ int fx_writer_put(struct fx_writer *w, uint8_t type, const void *data, size_t le
 		  struct sfs_id *ret_id)
 {
 	struct sfs_chunk_loc loc;
-	struct sfs_rec_header h = { .type = type, .raw_len = (uint32_t)len };
-	ssize_t n;
-	int r;
+	struct sfs_rec_header h;
+	int r = sfs_store_chunk_id(fx_store, data, len, ret_id);
 
-	sfs_chunk_hash(data, len, ret_id);
+	if (r < 0)
+		return r;
 	r = sfs_cat_chunk_get(w->txn, ret_id, &loc);
 	if (r == 0)
 		return 0;
 	if (r != -ENOENT)
 		return r;
-	n = sfs_codec_compress(w->codec, data, len, w->cbuf, sfs_codec_bound(len), &h.comp);
-	if (n < 0)
-		return (int)n;
-	h.stored_len = (uint32_t)n;
-	h.id = *ret_id;
+	r = sfs_store_chunk_encode(fx_store, type, data, len, ret_id, w->cbuf,
+				   sfs_store_chunk_bound(len), &h);
+	if (r < 0)
+		return r;
 	r = sfs_pack_append(w->pw, &h, w->cbuf, &loc);
 	if (r < 0)
 		return r;
 	w->new_chunks++;
-	w->new_bytes += (uint64_t)n;
+	w->new_bytes += h.stored_len;
 	return sfs_cat_chunk_put(w->txn, ret_id, &loc);
 }
 
@@ -198,20 +196,13 @@ void fx_writer_abort(struct fx_writer *w)
 {
 	sfs_txn_abort(w->txn);
 	sfs_pack_writer_close(w->pw);
-	sfs_codec_free(w->codec);
 	free(w->cbuf);
 	memset(w, 0, sizeof(*w));
 }
 
-static int store_page(void *ctx, const void *page, size_t len, const struct sfs_id *id)
+static int store_page(void *ctx, const void *page, size_t len, struct sfs_id *ret_id)
 {
-	struct fx_writer *w = ctx;
-	struct sfs_id got;
-	int r = fx_writer_put(w, SFS_CHUNK_MAP, page, len, &got);
-
-	if (r == 0 && memcmp(got.b, id->b, SFS_ID_LEN) != 0)
-		r = -EBADMSG;
-	return r;
+	return fx_writer_put(ctx, SFS_CHUNK_MAP, page, len, ret_id);
 }
 
 int fx_build_map(struct fx_writer *w, uint64_t nblocks, uint32_t block_size, fx_block_fn fn,
@@ -290,4 +281,16 @@ int fx_snapshot_blocks(const uint8_t *const *blocks, uint64_t nblocks, uint64_t 
 		return fx_writer_commit(&w);
 	fx_writer_abort(&w);
 	return r;
+}
+
+int fx_decode(struct sfs_codec *c, uint8_t comp, const void *src, size_t stored_len, void *dst,
+	      size_t raw_len, const struct sfs_id *id)
+{
+	struct sfs_id got;
+	int r = sfs_codec_decompress(c, comp, src, stored_len, dst, raw_len);
+
+	if (r < 0)
+		return r;
+	sfs_chunk_hash(dst, raw_len, &got);
+	return memcmp(got.b, id->b, SFS_ID_LEN) ? -EBADMSG : 0;
 }

@@ -16,6 +16,7 @@
 
 #include "snapfs/catalog.h"
 #include "snapfs/chunk.h"
+#include "snapfs/chunkstore.h"
 #include "snapfs/pack.h"
 #include "snapfs/reader.h"
 #include "snapfs/store.h"
@@ -43,6 +44,12 @@ void fx_fill_random(void *buf, size_t len, uint64_t seed);
 /* Bytes that compress well but are not zero. */
 void fx_fill_text(void *buf, size_t len, uint64_t seed);
 
+/* Decodes stored chunk bytes that live outside any store (a loose pack
+ * file, a codec test) and checks them against id with SHA-256, as the
+ * chunk store does for a store's chunks. 0, -EBADMSG or -EINVAL. */
+int fx_decode(struct sfs_codec *c, uint8_t comp, const void *src, size_t stored_len, void *dst,
+	      size_t raw_len, const struct sfs_id *id);
+
 /*
  * A minimal single-threaded writer: one pack (number 1, or the store's
  * active pack), chunks deduplicated against the catalog, and one write
@@ -50,7 +57,6 @@ void fx_fill_text(void *buf, size_t len, uint64_t seed);
  */
 struct fx_writer {
 	struct sfs_pack_writer *pw;
-	struct sfs_codec *codec;
 	struct sfs_txn *txn;
 	uint8_t *cbuf;
 	uint64_t new_chunks, new_bytes;

@@ -51,16 +51,16 @@ struct mem {
 	int fail_after; /* return -EIO on the nth call, when > 0 */
 };
 
-static int mem_store(void *ctx, const void *page, size_t len, const struct sfs_id *id)
+/* Names pages by their SHA-256, as the store's id function does. */
+static int mem_store(void *ctx, const void *page, size_t len, struct sfs_id *ret_id)
 {
 	struct mem *m = ctx;
-	struct sfs_id check;
+	const struct sfs_id *id = ret_id;
 
 	m->calls++;
 	if (m->fail_after > 0 && (int)m->calls == m->fail_after)
 		return -EIO;
-	sfs_chunk_hash(page, len, &check);
-	cr_assert_arr_eq(check.b, id->b, SFS_ID_LEN, "the builder's id is the page's hash");
+	sfs_chunk_hash(page, len, ret_id);
 	cr_assert_leq(len, SFS_MAP_PAGE_MAX);
 	for (size_t i = 0; i < m->n; i++) {
 		if (!memcmp(m->pages[i].id.b, id->b, SFS_ID_LEN)) {

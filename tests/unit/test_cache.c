@@ -3,9 +3,11 @@
  * The chunk cache: hits and misses, the capacity bound under eviction,
  * held entries surviving eviction, and refcounts under many threads.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <criterion/criterion.h>
 
@@ -255,5 +257,84 @@ Test(cache, fill_in_place_then_add)
 	sfs_cache_put(c, e);
 	sfs_cache_put(c, e);
 	sfs_cache_put(c, again);
+	sfs_cache_free(c);
+}
+
+/* ---- single-flight fills ---- */
+
+struct waiter {
+	struct sfs_cache *c;
+	struct sfs_id k;
+	int ret;
+	struct sfs_cache_entry *e;
+};
+
+static void *wait_for_fill(void *p)
+{
+	struct waiter *w = p;
+
+	w->ret = sfs_cache_get_or_claim(w->c, &w->k, 64, true, &w->e);
+	return NULL;
+}
+
+/* Waits until the shard's fill has had waiters long enough to block. */
+static void let_waiters_block(void)
+{
+	struct timespec ts = { 0, 100 * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+}
+
+Test(cache, claimed_fill_is_waited_for_and_its_error_delivered)
+{
+	struct sfs_cache *c = sfs_cache_new(1 << 20);
+	struct sfs_id k = key(7);
+	struct sfs_cache_entry *e, *other;
+	struct waiter w[4];
+	pthread_t th[4];
+	size_t bytes;
+	uint64_t hits, misses;
+
+	/* A claimed entry is invisible to get, busy to a non-waiting claim. */
+	cr_assert_eq(sfs_cache_get_or_claim(c, &k, 64, true, &e), SFS_CACHE_CLAIMED);
+	cr_assert_null(sfs_cache_get(c, &k));
+	cr_assert_eq(sfs_cache_get_or_claim(c, &k, 64, false, &other), SFS_CACHE_BUSY);
+	cr_assert_null(other);
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct waiter){ .c = c, .k = k, .ret = 99 };
+		cr_assert_eq(pthread_create(&th[i], NULL, wait_for_fill, &w[i]), 0);
+	}
+	let_waiters_block();
+	sfs_cache_fill_done(c, e, 64, -EBADMSG);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		cr_assert_eq(w[i].ret, -EBADMSG, "waiter %d got %d", i, w[i].ret);
+		cr_assert_null(w[i].e);
+	}
+	sfs_cache_stats(c, &bytes, &hits, &misses);
+	cr_assert_eq(bytes, 0, "a failed fill leaves nothing behind");
+
+	/* The next reader fills afresh; this time the waiters get the bytes. */
+	cr_assert_eq(sfs_cache_get_or_claim(c, &k, 64, true, &e), SFS_CACHE_CLAIMED);
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct waiter){ .c = c, .k = k, .ret = 99 };
+		cr_assert_eq(pthread_create(&th[i], NULL, wait_for_fill, &w[i]), 0);
+	}
+	let_waiters_block();
+	memset(sfs_cache_entry_data(e), 0x5a, 64);
+	sfs_cache_fill_done(c, e, 40, 0);
+	cr_assert_eq(sfs_cache_len(e), 40, "published at its final length");
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		cr_assert_eq(w[i].ret, SFS_CACHE_HIT);
+		cr_assert_eq(w[i].e, e, "one entry for everyone");
+		cr_assert_eq(((const uint8_t *)sfs_cache_data(w[i].e))[39], 0x5a);
+		sfs_cache_put(c, w[i].e);
+	}
+	sfs_cache_put(c, e);
+	other = sfs_cache_get(c, &k);
+	cr_assert_eq(other, e);
+	sfs_cache_put(c, other);
+	sfs_cache_stats(c, &bytes, &hits, &misses);
+	cr_assert_eq(bytes, 40);
 	sfs_cache_free(c);
 }

@@ -101,10 +101,10 @@ static void round_trip(const void *src, size_t len, int expect_comp)
 		cr_assert_eq((size_t)n, len);
 	else
 		cr_assert_lt((size_t)n, len);
-	cr_assert_eq(sfs_codec_decode(c, comp, dst, (size_t)n, out, len, &id), 0);
+	cr_assert_eq(fx_decode(c, comp, dst, (size_t)n, out, len, &id), 0);
 	cr_assert_arr_eq(out, src, len);
 	/* The same codec is reusable. */
-	cr_assert_eq(sfs_codec_decode(c, comp, dst, (size_t)n, out, len, &id), 0);
+	cr_assert_eq(fx_decode(c, comp, dst, (size_t)n, out, len, &id), 0);
 	free(dst);
 	free(out);
 	sfs_codec_free(c);
@@ -157,21 +157,21 @@ Test(chunk, corrupted_is_ebadmsg)
 
 	other = id;
 	other.b[0] ^= 1;
-	cr_assert_eq(sfs_codec_decode(c, comp, dst, (size_t)n, out, len, &other), -EBADMSG,
+	cr_assert_eq(fx_decode(c, comp, dst, (size_t)n, out, len, &other), -EBADMSG,
 		     "wrong id");
-	cr_assert_eq(sfs_codec_decode(c, comp, dst, (size_t)n - 1, out, len, &id), -EBADMSG,
+	cr_assert_eq(fx_decode(c, comp, dst, (size_t)n - 1, out, len, &id), -EBADMSG,
 		     "truncated frame");
-	cr_assert_eq(sfs_codec_decode(c, comp, dst, (size_t)n, out, len - 1, &id), -EBADMSG,
+	cr_assert_eq(fx_decode(c, comp, dst, (size_t)n, out, len - 1, &id), -EBADMSG,
 		     "raw_len too small");
-	cr_assert_eq(sfs_codec_decode(c, comp, dst, (size_t)n, out, len + 1, &id), -EBADMSG,
+	cr_assert_eq(fx_decode(c, comp, dst, (size_t)n, out, len + 1, &id), -EBADMSG,
 		     "raw_len too large");
 	for (ssize_t i = 0; i < n; i += n / 17 + 1) {
 		dst[i] ^= 0x40;
-		cr_assert_eq(sfs_codec_decode(c, comp, dst, (size_t)n, out, len, &id), -EBADMSG,
+		cr_assert_eq(fx_decode(c, comp, dst, (size_t)n, out, len, &id), -EBADMSG,
 			     "flipped byte %zd of %zd", i, n);
 		dst[i] ^= 0x40;
 	}
-	cr_assert_eq(sfs_codec_decode(c, comp, dst, (size_t)n, out, len, &id), 0);
+	cr_assert_eq(fx_decode(c, comp, dst, (size_t)n, out, len, &id), 0);
 
 	/* Raw chunks: a flipped byte or a length mismatch. */
 	fx_fill_random(src, len, 3);
@@ -179,10 +179,10 @@ Test(chunk, corrupted_is_ebadmsg)
 	n = sfs_codec_compress(c, src, len, dst, cap, &comp);
 	cr_assert_eq(comp, SFS_COMP_NONE);
 	dst[len / 2] ^= 1;
-	cr_assert_eq(sfs_codec_decode(c, comp, dst, (size_t)n, out, len, &id), -EBADMSG);
+	cr_assert_eq(fx_decode(c, comp, dst, (size_t)n, out, len, &id), -EBADMSG);
 	dst[len / 2] ^= 1;
-	cr_assert_eq(sfs_codec_decode(c, comp, dst, (size_t)n - 1, out, len, &id), -EBADMSG);
-	cr_assert_eq(sfs_codec_decode(c, 7, dst, (size_t)n, out, len, &id), -EINVAL);
+	cr_assert_eq(fx_decode(c, comp, dst, (size_t)n - 1, out, len, &id), -EBADMSG);
+	cr_assert_eq(fx_decode(c, 7, dst, (size_t)n, out, len, &id), -EINVAL);
 	free(src);
 	free(dst);
 	free(out);

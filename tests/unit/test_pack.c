@@ -280,7 +280,7 @@ Test(pack, append_read_back, .init = files_setup, .fini = files_teardown)
 	for (int i = NREC - 1; i >= 0; i--) {
 		cr_assert_eq(sfs_pack_read(fdb(fd), &R.loc[i], &R.h[i].id, buf), 0, "record %d", i);
 		cr_assert_arr_eq(buf, R.stored[i], R.loc[i].stored_len);
-		cr_assert_eq(sfs_codec_decode(c, R.loc[i].comp, buf, R.loc[i].stored_len, out,
+		cr_assert_eq(fx_decode(c, R.loc[i].comp, buf, R.loc[i].stored_len, out,
 					      R.loc[i].raw_len, &R.h[i].id),
 			     0);
 		cr_assert_arr_eq(out, R.raw[i], R.raw_len[i]);
@@ -759,7 +759,7 @@ static int golden_read(int fd, int i)
 	cr_assert_eq(sfs_id_from_hex(golden_ids[i], &id), 0);
 	r = sfs_pack_read(fdb(fd), &golden_locs[i], &id, stored);
 	if (r == 0)
-		r = sfs_codec_decode(c, golden_locs[i].comp, stored, golden_locs[i].stored_len, raw,
+		r = fx_decode(c, golden_locs[i].comp, stored, golden_locs[i].stored_len, raw,
 				     golden_locs[i].raw_len, &id);
 	sfs_codec_free(c);
 	return r;

@@ -16,6 +16,7 @@
 #include <criterion/criterion.h>
 
 #include "snapfs/blockmap.h"
+#include "snapfs/chunkstore.h"
 #include "snapfs/log.h"
 #include "snapfs/reader.h"
 #include "fixture.h"
@@ -522,10 +523,11 @@ Test(reader, flipped_data_byte_is_ebadmsg)
 		cr_assert_eq(sfs_reader_read_block(r, &im.map, blk, buf), -EBADMSG);
 		cr_assert_eq(sfs_reader_pread(r, &im.map, buf, 10, blk * BS + 5), -EBADMSG);
 		cr_assert_eq(sfs_reader_prefetch(r, &im.map, blk), -EBADMSG);
-		{
-			size_t len;
-			cr_assert_eq(sfs_reader_fetch_chunk(r, &id, buf, BS, &len, NULL), -EBADMSG);
-		}
+		cr_assert_eq(sfs_store_chunk_read(fx_store, &id, SFS_CHUNK_DATA, NULL, buf, BS,
+						  NULL, NULL),
+			     -EBADMSG);
+		cr_assert_eq(sfs_store_chunk_read(fx_store, &id, 0, &l, buf, BS, NULL, NULL),
+			     -EBADMSG, "at a known location too");
 		/* Neighbours are still good. */
 		cr_assert_eq(sfs_reader_read_block(r, &im.map, blk + 2, buf), 0);
 		cr_assert_arr_eq(buf, im.bytes + (blk + 2) * BS, BS);
@@ -597,10 +599,7 @@ Test(reader, missing_chunk_or_pack_is_euclean)
 	cr_assert_eq(sfs_txn_commit(t), 0);
 	r = reader();
 	cr_assert_eq(sfs_reader_read_block(r, &im.map, 3, buf), -EUCLEAN);
-	{
-		size_t len;
-		cr_assert_eq(sfs_reader_fetch_chunk(r, &id, buf, BS, &len, NULL), -EUCLEAN);
-	}
+	cr_assert_eq(sfs_store_chunk_read(fx_store, &id, 0, NULL, buf, BS, NULL, NULL), -EUCLEAN);
 	cr_assert_eq(sfs_reader_read_block(r, &im.map, 4, buf), 0);
 	sfs_reader_free(r);
 
@@ -698,5 +697,158 @@ Test(reader, concurrent_readers, .timeout = 120)
 		cr_assert_eq(t[i].bad, 0, "thread %d read wrong bytes", i);
 	}
 	sfs_reader_free(r);
+	free(im.bytes);
+}
+
+/* ---- single-flight fills and parallel reads ---- */
+
+static uint64_t decodes(void)
+{
+	struct sfs_chunk_stats cs;
+
+	sfs_store_chunk_stats(fx_store, &cs);
+	return cs.decodes;
+}
+
+struct sf_thr {
+	struct sfs_reader *r;
+	const struct image *im;
+	pthread_barrier_t *go;
+	uint64_t block;
+	ssize_t ret;
+	uint8_t buf[BS];
+};
+
+static void *sf_worker(void *p)
+{
+	struct sf_thr *t = p;
+
+	pthread_barrier_wait(t->go);
+	t->ret = sfs_reader_pread(t->r, &t->im->map, t->buf, BS, t->block * BS);
+	return NULL;
+}
+
+/* Runs n threads that read block `block` at once. */
+static void read_together(struct sfs_reader *r, const struct image *im, uint64_t block,
+			  struct sf_thr *t, int n)
+{
+	pthread_barrier_t go;
+	pthread_t th[16];
+
+	pthread_barrier_init(&go, NULL, (unsigned)n);
+	for (int i = 0; i < n; i++) {
+		t[i] = (struct sf_thr){ .r = r, .im = im, .go = &go, .block = block };
+		cr_assert_eq(pthread_create(&th[i], NULL, sf_worker, &t[i]), 0);
+	}
+	for (int i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&go);
+}
+
+/* Many readers that miss the same block at once cost one decode, every
+ * time: the others wait for it instead of decoding it again. */
+Test(reader, concurrent_misses_decode_once, .timeout = 60)
+{
+	static struct sf_thr t[8];
+	struct image im;
+	struct sfs_reader *r;
+
+	image_make(&im, "tr", 64, 64 * BS, 21);
+	r = reader();
+	/* Map pages first, so that only data blocks are decoded below. */
+	cr_assert_eq(sfs_reader_pread(r, &im.map, t[0].buf, 1, 0), 1);
+	for (uint64_t b = 1; b < im.nblocks; b++) {
+		uint64_t before = decodes();
+
+		read_together(r, &im, b, t, 8);
+		for (int i = 0; i < 8; i++) {
+			cr_assert_eq(t[i].ret, (ssize_t)BS, "block %llu thread %d",
+				     (unsigned long long)b, i);
+			cr_assert_arr_eq(t[i].buf, im.bytes + b * BS, BS);
+		}
+		cr_assert_eq(decodes() - before, 1, "block %llu decoded %llu times",
+			     (unsigned long long)b, (unsigned long long)(decodes() - before));
+	}
+	sfs_reader_free(r);
+	free(im.bytes);
+}
+
+/* A block that fails verification fails for every reader that waited for
+ * it, and the failure is not cached: the next read decodes it again. */
+Test(reader, corrupted_block_fails_every_waiter_and_is_not_cached, .timeout = 60)
+{
+	static struct sf_thr t[8];
+	struct image im;
+	struct sfs_reader *r;
+	struct sfs_chunk_loc l;
+	struct sfs_id id;
+	uint64_t before, hits, misses;
+	size_t cached, cached_after;
+
+	quiet();
+	image_make(&im, "t", 8, 8 * BS, 22);
+	r = reader();
+	cr_assert_eq(sfs_reader_block_id(r, &im.map, 5, &id), 0);
+	l = loc_of(&id);
+	flip_byte_at(l.pack, l.offset + SFS_REC_HEADER_LEN + l.stored_len / 2);
+	sfs_reader_stats(r, &cached, &hits, &misses);
+	before = decodes();
+	read_together(r, &im, 5, t, 8);
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(t[i].ret, -EBADMSG, "thread %d", i);
+	cr_assert_geq(decodes() - before, 1);
+	sfs_reader_stats(r, &cached_after, &hits, &misses);
+	cr_assert_eq(cached_after, cached, "nothing of the bad block is cached");
+	before = decodes();
+	cr_assert_eq(sfs_reader_pread(r, &im.map, t[0].buf, BS, 5 * BS), -EBADMSG);
+	cr_assert_eq(decodes() - before, 1, "the error was not cached");
+	/* The neighbours still read. */
+	cr_assert_eq(sfs_reader_pread(r, &im.map, t[0].buf, BS, 4 * BS), (ssize_t)BS);
+	cr_assert_arr_eq(t[0].buf, im.bytes + 4 * BS, BS);
+	sfs_reader_free(r);
+	free(im.bytes);
+}
+
+/* With decode workers running, large reads and a stream's sequential
+ * reads return exactly the image's bytes across block boundaries, holes
+ * and the unaligned end, and every block is decoded once. */
+Test(reader, parallel_and_stream_reads_are_byte_exact, .timeout = 120)
+{
+	struct image im;
+	struct sfs_reader *r;
+	struct sfs_reader_stream *st;
+	uint64_t size = 1100 * BS - 123, before;
+	uint8_t *buf = malloc(300 * BS);
+	static const size_t lens[] = { 1, BS - 1, 2 * BS + 3, 37 * BS + 5, 200 * BS, 300 * BS };
+
+	image_make(&im, "trzzdtrzt", 1100, size, 23);
+	cr_assert_eq(sfs_reader_new(fx_store, 4096 * BS, &r), 0);
+	cr_assert_eq(sfs_reader_start_readahead(r, 3, 64 * BS), 0);
+	cr_assert_eq(sfs_reader_start_readahead(r, 3, 64 * BS), -EBUSY);
+	cr_assert_eq(sfs_reader_stream_new(r, &st), 0);
+	before = decodes();
+	for (uint64_t off = 0; off < size;) {
+		size_t len = lens[(off / BS) % 6];
+		ssize_t want = (ssize_t)(off + len > size ? size - off : len);
+		ssize_t n = sfs_reader_stream_pread(st, &im.map, buf, len, off);
+
+		cr_assert_eq(n, want, "off %llu len %zu", (unsigned long long)off, len);
+		cr_assert_arr_eq(buf, im.bytes + off, (size_t)n, "off %llu", (unsigned long long)off);
+		off += (uint64_t)n;
+	}
+	/* 8 distinct kinds of content per 9 blocks ("d" repeats block 0,
+	 * "z" is a hole), plus map pages: each decoded once, workers or not. */
+	cr_assert_leq(decodes() - before, 1100 * 6 / 9 + 2 + 8, "decodes %llu",
+		      (unsigned long long)(decodes() - before));
+	for (uint64_t off = 3; off < size; off += 97 * BS + 11) {
+		size_t len = 300 * BS;
+		ssize_t want = (ssize_t)(off + len > size ? size - off : len);
+
+		cr_assert_eq(sfs_reader_pread(r, &im.map, buf, len, off), want);
+		cr_assert_arr_eq(buf, im.bytes + off, (size_t)want);
+	}
+	sfs_reader_stream_free(st);
+	sfs_reader_free(r);
+	free(buf);
 	free(im.bytes);
 }

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The chunk store: the one place that names, encodes and decodes chunks of
+ * a store. It owns the store's codec configuration (the compression level
+ * from the store's config, the id function and, for an encrypted store,
+ * the key that will join them) and one codec context per thread, so that
+ * reader, writer, ingest, gc, copy and check never set up a codec of their
+ * own and cannot disagree on how a chunk is made or checked.
+ *
+ * Thread safety: every function may be called from any thread at once.
+ * Each thread gets its own zstd contexts and record buffer the first time
+ * it calls in (kept in a thread-specific slot of the store and recycled
+ * when the thread exits); they live until the store is closed.
+ */
+#ifndef SNAPFS_CHUNKSTORE_H
+#define SNAPFS_CHUNKSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "snapfs/chunk.h"
+#include "snapfs/pack.h"
+#include "snapfs/store.h"
+
+/*
+ * The id of len bytes of chunk data in store s: SHA-256 today; a keyed
+ * store will use a keyed function here and nowhere else. Returns 0, or
+ * -ENOMEM when the calling thread's context cannot be set up.
+ */
+int sfs_store_chunk_id(struct sfs_store *s, const void *data, size_t len, struct sfs_id *ret_id);
+
+/* Capacity sfs_store_chunk_encode needs for len raw bytes. */
+size_t sfs_store_chunk_bound(size_t len);
+
+/*
+ * Encodes a chunk of type `type` whose id is *id (from sfs_store_chunk_id)
+ * for the store's packs: compressed at the store's level, or raw when that
+ * does not pay. Writes the stored bytes into dst (capacity cap >=
+ * sfs_store_chunk_bound(len), caller-owned) and the record header into
+ * *ret_h. Returns 0, -EINVAL (cap too small, len > SFS_BLOCK_MAX),
+ * -EBADMSG (the compressor failed) or -ENOMEM.
+ */
+int sfs_store_chunk_encode(struct sfs_store *s, uint8_t type, const void *raw, size_t len,
+			   const struct sfs_id *id, void *dst, size_t cap,
+			   struct sfs_rec_header *ret_h);
+
+/*
+ * The one function that reads, decodes and verifies a chunk. Looks id up
+ * in the chunk index, or, when at is not NULL, reads it at that location
+ * without a lookup (check verifies an index entry that way). The record
+ * header must match the location and id, the type must be `type` (0: any),
+ * and the decoded bytes must have the id: a chunk that fails any of this
+ * never reaches dst.
+ *
+ * dst: caller-owned, cap bytes; the chunk's raw length must fit.
+ * ret_loc (may be NULL): where the chunk was read; its raw_len is the
+ * length written to dst. ret_stored (may be NULL): the record's stored
+ * bytes (ret_loc->stored_len of them), in the calling thread's buffer,
+ * valid until the same thread calls into the chunk store again.
+ *
+ * Returns 0; -EBADMSG when the stored bytes, the header or the decoded
+ * bytes do not match (or the raw length exceeds cap or the type differs);
+ * -EUCLEAN when the index does not have id or names a pack that is gone;
+ * -ENOMEM; other -errno from the system. dst is unspecified on error.
+ */
+int sfs_store_chunk_read(struct sfs_store *s, const struct sfs_id *id, uint8_t type,
+			 const struct sfs_chunk_loc *at, void *dst, size_t cap,
+			 struct sfs_chunk_loc *ret_loc, const void **ret_stored);
+
+/* Counters of the chunk store since the store was opened. */
+struct sfs_chunk_stats {
+	uint64_t decodes;      /* chunks read and decoded (successful or not) */
+	uint64_t decode_errors; /* of which failed verification or decoding */
+	uint64_t encodes;      /* chunks encoded */
+};
+void sfs_store_chunk_stats(struct sfs_store *s, struct sfs_chunk_stats *ret);
+
+#endif

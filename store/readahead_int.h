@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The reader's decode pool (readahead.c) and the reader's verbs it uses.
+ * Private to store/: callers see only sfs_reader_start_readahead and the
+ * stream reads of snapfs/reader.h.
+ */
+#ifndef SFS_READAHEAD_INT_H
+#define SFS_READAHEAD_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "snapfs/chunk.h"
+
+struct sfs_reader;
+struct sfs_cache_entry;
+struct sfs_ra_pool;
+
+/* nthreads 0: one per online CPU (at most 64). The reader must outlive
+ * the pool. 0 or -errno. */
+int sfs_ra_pool_new(struct sfs_reader *r, unsigned nthreads, struct sfs_ra_pool **ret);
+/* Joins the workers; queued blocks are dropped. Accepts NULL. */
+void sfs_ra_pool_free(struct sfs_ra_pool *p);
+
+/* Queues n blocks from first_block with their ids (zero ids are skipped)
+ * of snapshot snap for decoding into the cache. urgent: a read waits for
+ * them, so they go before readahead. Blocks that do not fit the queue are
+ * dropped: the reader decodes them itself. Thread-safe. */
+void sfs_ra_pool_push(struct sfs_ra_pool *p, const char *snap, uint32_t bs, uint64_t first_block,
+		      const struct sfs_id *ids, uint64_t n, bool urgent);
+
+/*
+ * The verified contents of data chunk id (block `block` of snapshot snap,
+ * bs bytes) as a held block-cache entry, decoding it unless cached. When
+ * another thread is decoding it: waits for that decode (wait) or returns
+ * SFS_CACHE_BUSY. 0, SFS_CACHE_BUSY, -EBADMSG, -EUCLEAN, -ENOMEM, -errno.
+ */
+int sfs_reader_fill_block(struct sfs_reader *r, const char *snap, uint64_t block, uint32_t bs,
+			  const struct sfs_id *id, bool wait, struct sfs_cache_entry **ret_e);
+void sfs_reader_put_block(struct sfs_reader *r, struct sfs_cache_entry *e);
+
+#endif
