@@ -25,7 +25,7 @@
 #include "snapfs/ingest.h"
 #include "snapfs/reader.h"
 #include "snapfs/store.h"
-#include "../../store/store_int.h"
+#include "store_int.h"
 #include "fixture.h"
 
 /* Creates a store at dir/name and opens it for writing. */
