@@ -108,20 +108,20 @@ static int check_chunk_entry(void *ctx, const struct sfs_id *id, const struct sf
 	return 0;
 }
 
-static int found_fn(void *ctx, uint64_t number, const struct sfs_pack_info *info)
+static int row_fn(void *ctx, const struct sfs_pack_rec *p)
 {
-	(void)number;
-	(void)info;
+	(void)p;
 	*(bool *)ctx = true;
 	return 1;
 }
 
-static bool any_pack_file(struct ck *c)
+/* Whether the catalog has ever committed a pack: a row in the pack table
+ * (a store from before the table has rows once a writer opened it). */
+static bool any_pack_row(struct ck *c)
 {
-	struct sfs_backend *b = sfs_store_backend(c->s);
 	bool found = false;
 
-	b->ops->list(b, found_fn, &found);
+	sfs_cat_pack_foreach(c->txn, row_fn, &found);
 	return found;
 }
 
@@ -146,8 +146,10 @@ static int check_active(struct ck *c)
 		r = sfs_cat_chunk_count(c->txn, &chunks);
 		if (r < 0)
 			return r;
-		if (chunks == 0 && !any_pack_file(c))
-			return 0; /* never written */
+		/* Nothing committed yet: a pack file here is what a first
+		 * writer left when it was killed before its first commit. */
+		if (chunks == 0 && !any_pack_row(c))
+			return 0;
 	}
 	report(c, "catalog: meta key %s is %s, so the committed end of the packs is unknown "
 		  "(no pack was removed or truncated)",
