@@ -6,10 +6,14 @@
  * on disk is as untrusted as a pack.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "snapfs/catalog.h"
 #include "snapfs/log.h"
@@ -56,11 +60,82 @@ int sfs_txn_begin(struct sfs_store *s, bool write, struct sfs_txn **ret)
 	return 0;
 }
 
+/* Space past the end of data.mdb allocated ahead (FALLOC_FL_KEEP_SIZE):
+ * the pages a later commit appends land in blocks the filesystem already
+ * gave us, so that deleting snapshots and running gc, the way out of a
+ * full disk, still commit when nothing is free. Best effort: on a full
+ * disk the call fails and the reserve already there is what is left. */
+#define RESERVE_MIN (256u << 10)
+#define RESERVE_MAX (16u << 20)
+
+void sfs_catalog_reserve(struct sfs_store *s)
+{
+	struct statvfs vfs;
+	struct stat st;
+	uint64_t want;
+	int fd;
+
+	if (!s->writable || mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) < 0 ||
+	    fstatvfs(fd, &vfs) < 0)
+		return;
+	/* 1/128 of the filesystem, within bounds: a small disk is not eaten
+	 * by its own reserve. */
+	want = (uint64_t)vfs.f_blocks * vfs.f_frsize / 128;
+	want = want < RESERVE_MIN ? RESERVE_MIN : want > RESERVE_MAX ? RESERVE_MAX : want;
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, st.st_size, (off_t)want) < 0 && errno != ENOSPC &&
+	    errno != EOPNOTSUPP)
+		sfs_log(SFS_LOG_DEBUG, "cannot reserve catalog space: %s", strerror(errno));
+}
+
+/* The space reserve for gc's pack rewrites: a preallocated file that gc
+ * gives back when a rewrite finds the disk full, and that the next commit
+ * takes again when there is room. Sized so that a small disk is not eaten
+ * by it: 1/64 of the filesystem, at most one pack. */
+#define SPACE_RESERVE_NAME "reserve"
+
+void sfs_space_reserve(struct sfs_store *s)
+{
+	struct statvfs vfs;
+	struct stat st;
+	uint64_t want;
+	int fd;
+
+	if (!s->writable || fstatvfs(s->dirfd, &vfs) < 0)
+		return;
+	want = (uint64_t)vfs.f_blocks * vfs.f_frsize / 64;
+	if (want > s->pack_size)
+		want = s->pack_size;
+	if (fstatat(s->dirfd, SPACE_RESERVE_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode) && (uint64_t)st.st_blocks * 512 >= want)
+		return;
+	fd = openat(s->dirfd, SPACE_RESERVE_NAME, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+		    0600);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fallocate(fd, 0, 0, (off_t)want) < 0)
+		sfs_log(SFS_LOG_DEBUG, "cannot reserve space for gc: %s", strerror(errno));
+	close(fd);
+}
+
+bool sfs_space_release(struct sfs_store *s)
+{
+	struct stat st;
+
+	if (fstatat(s->dirfd, SPACE_RESERVE_NAME, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode) || st.st_blocks == 0)
+		return false;
+	return unlinkat(s->dirfd, SPACE_RESERVE_NAME, 0) == 0;
+}
+
 int sfs_txn_commit(struct sfs_txn *t)
 {
+	struct sfs_store *s = t->store;
+	bool write = t->write;
 	int rc = mdb_txn_commit(t->txn);
 
 	free(t);
+	if (rc == 0 && write)
+		sfs_catalog_reserve(s);
 	return sfs_mdb_err(rc);
 }
 

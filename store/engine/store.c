@@ -711,6 +711,8 @@ int sfs_store_open_with(const char *path, int flags, const struct sfs_backend_op
 		r = recover(s);
 		if (r < 0)
 			goto fail;
+		sfs_catalog_reserve(s);
+		sfs_space_reserve(s);
 	}
 	*ret = s;
 	return 0;

@@ -61,6 +61,15 @@ int sfs_mdb_err(int rc);
 int sfs_store_read_record(struct sfs_store *s, const struct sfs_chunk_loc *loc,
 			  const struct sfs_id *id, void *buf);
 
+/* Keeps space allocated past the end of the catalog file for the commits
+ * that free space (delete, gc) on a full disk. Writable stores only. */
+void sfs_catalog_reserve(struct sfs_store *s);
+/* The reserve file STORE/reserve that gc frees for pack rewrites on a full
+ * disk (sfs_space_release: true when there was one to free) and writers
+ * take again when there is room. Best effort, writable stores only. */
+void sfs_space_reserve(struct sfs_store *s);
+bool sfs_space_release(struct sfs_store *s);
+
 MDB_txn *sfs_txn_mdb(struct sfs_txn *t);
 struct sfs_store *sfs_txn_store(struct sfs_txn *t);
 

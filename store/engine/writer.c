@@ -242,6 +242,20 @@ int sfs_writer_seal_pack(struct sfs_writer *w)
 	return r;
 }
 
+int sfs_writer_rewind_active(struct sfs_writer *w, uint64_t *ret_number)
+{
+	if (w->pack || !w->cur_pack || w->cur_pack != w->committed_pack || w->n_created)
+		return -EBUSY;
+	/* The commit records the pack as empty past its header and open for
+	 * appends again; the caller cuts the file after that commit. A crash
+	 * in between leaves a tail nothing points into, which recovery cuts. */
+	w->cur_len = SFS_PACK_HEADER_LEN;
+	w->cur_sealed = false;
+	w->keep_committed = true;
+	*ret_number = w->cur_pack;
+	return record_pack(w);
+}
+
 static int append(struct sfs_writer *w, const struct sfs_rec_header *h, const void *payload,
 		  struct sfs_chunk_loc *loc)
 {

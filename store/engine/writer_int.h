@@ -14,6 +14,13 @@
 #include "snapfs/pack.h"
 #include "snapfs/blockmap.h"
 
+/* For gc on a full disk, in a session that has appended nothing: the
+ * active pack, all of whose records are dead, is recorded at the commit as
+ * holding only its header, so that its space comes back by cutting it
+ * rather than by creating a new pack (which needs space). *ret_number is
+ * the pack, for the caller to truncate after the commit. -EBUSY when the
+ * session has written anything. */
+int sfs_writer_rewind_active(struct sfs_writer *w, uint64_t *ret_number);
 /* The store the session writes to. */
 struct sfs_store *sfs_writer_store(const struct sfs_writer *w);
 /* Appends an already-encoded chunk unless the store has it; counts it.

@@ -87,6 +87,8 @@ struct gc {
 	struct sfs_snapmap *maps;
 	size_t n_maps, cap_maps;
 	uint64_t active;         /* pack.active when gc began */
+	bool remove_only;        /* no room to rewrite: only drop packs with nothing live */
+	uint64_t rewound;        /* the active pack, emptied in place (remove_only), or 0 */
 	uint64_t damaged;        /* index entries whose location is unreadable */
 };
 
@@ -297,7 +299,7 @@ static void choose_packs(struct gc *g)
 				continue;
 			p->remove = true;
 			g->res->packs_removed++;
-		} else if (p->live * 100 < body * pct) {
+		} else if (!g->remove_only && p->live * 100 < body * pct) {
 			p->rewrite = true;
 			g->res->packs_rewritten++;
 		}
@@ -343,6 +345,13 @@ static int fresh_pack(struct gc *g)
 
 	if (!p || !(p->rewrite || p->remove))
 		return 0;
+	if (g->remove_only && p->remove) {
+		/* No room for a new pack: keep the active one, emptied. */
+		r = sfs_writer_rewind_active(g->w, &g->rewound);
+		if (r == 0)
+			p->remove = false;
+		return r;
+	}
 	r = sfs_writer_seal_pack(g->w);
 	g->txn = sfs_writer_txn(g->w);
 	return r;
@@ -449,6 +458,13 @@ static int remove_packs(struct gc *g)
 	struct sfs_txn *t;
 	int r;
 
+	if (g->rewound) {
+		r = b->ops->truncate(b, g->rewound, SFS_PACK_HEADER_LEN);
+		if (r < 0)
+			sfs_log(SFS_LOG_WARN, "gc: cannot cut pack %016" PRIx64 ": %s (the next "
+					      "writer's recovery does)",
+				g->rewound, strerror(-r));
+	}
 	r = sfs_txn_begin(g->s, true, &t);
 	if (r < 0)
 		return r;
@@ -520,10 +536,10 @@ static void gc_release(struct gc *g)
 	free(g->maps);
 }
 
-int sfs_gc(struct sfs_store *s, const struct sfs_gc_opts *o, struct sfs_gc_result *ret)
+static int gc_run(struct sfs_store *s, const struct sfs_gc_opts *o, bool remove_only,
+		  struct sfs_gc_result *ret)
 {
-	static const struct sfs_gc_opts defaults;
-	struct gc g = { .s = s, .o = o ? o : &defaults, .res = ret };
+	struct gc g = { .s = s, .o = o, .res = ret, .remove_only = remove_only };
 	uint64_t packs_now = 0, cat = 0;
 	int r;
 
@@ -576,5 +592,48 @@ int sfs_gc(struct sfs_store *s, const struct sfs_gc_opts *o, struct sfs_gc_resul
 	}
 out:
 	gc_release(&g);
+	return r;
+}
+
+int sfs_gc(struct sfs_store *s, const struct sfs_gc_opts *o, struct sfs_gc_result *ret)
+{
+	static const struct sfs_gc_opts defaults;
+	struct sfs_gc_result first;
+	int r;
+
+	o = o ? o : &defaults;
+	r = gc_run(s, o, false, ret);
+	if (r == -ENOSPC && !o->dry_run && sfs_space_release(s)) {
+		sfs_log(SFS_LOG_WARN, "gc: the disk is full; using the store's space reserve");
+		r = gc_run(s, o, false, ret);
+	}
+	if (r != -ENOSPC || o->dry_run) {
+		if (r == 0 && !o->dry_run)
+			sfs_space_reserve(s);
+		return r;
+	}
+	/* A full disk is what gc is for, and rewriting needs room: first
+	 * drop the packs with nothing live in them (that writes only the
+	 * catalog, whose space is reserved), then try the whole pass again
+	 * in the room that made. */
+	sfs_log(SFS_LOG_WARN, "gc: no space to rewrite packs; removing the packs with no live "
+			      "data first");
+	r = gc_run(s, o, true, ret);
+	if (r < 0)
+		return r;
+	first = *ret;
+	r = gc_run(s, o, false, ret);
+	if (r == -ENOSPC) {
+		sfs_log(SFS_LOG_WARN, "gc: still no space to rewrite packs; freed what needed none");
+		*ret = first;
+		return 0;
+	}
+	if (r == 0) {
+		ret->packs_removed += first.packs_removed;
+		ret->dead_chunks += first.dead_chunks;
+		ret->dead_bytes += first.dead_bytes;
+		ret->freed_bytes += first.freed_bytes;
+		ret->disk_before = first.disk_before;
+	}
 	return r;
 }
