@@ -49,9 +49,6 @@ const char *cli_time(int64_t t, char *buf, size_t len);
 /* Prints j (pretty, newline) to stdout and drops the reference. */
 int cli_print_json(json_t *j);
 
-/* The argument getopt just rejected (getopt's own message is off). */
-const char *cli_bad_arg(char **argv);
-
 /* A fault (SIGSEGV, SIGBUS, ...; a damaged catalog can make LMDB fault)
  * becomes one line on stderr, and syslog when asked, naming `what` and
  * the store, and exit status 1 (fs/guard.c). Call once per process,

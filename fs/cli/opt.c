@@ -84,6 +84,12 @@ static int build(const struct cli_parse *p, struct option *lo, char *so, size_t 
 	return 0;
 }
 
+/* The argument getopt just refused (getopt's own message is off). */
+static const char *cli_bad_arg(char **argv)
+{
+	return optind > 0 ? argv[optind - 1] : "?";
+}
+
 /* The table entry of a getopt value (a table value or a short letter). */
 static const struct cli_opt *entry_of(const struct cli_parse *p, int val)
 {
@@ -232,10 +238,6 @@ int cli_tag_opt(const struct cli_parse *p, const struct cli_opt *o, const char *
 	return cli_parse_tag(o->dest, arg, p->cmd);
 }
 
-const char *cli_bad_arg(char **argv)
-{
-	return optind > 0 ? argv[optind - 1] : "?";
-}
 
 int cli_subcommand(const char *group, const char *help, const char *const *names,
 		   const char *missing, int argc, char **argv, int *ret_index)
