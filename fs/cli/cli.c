@@ -233,21 +233,37 @@ int cli_parse_tag(json_t *tags, const char *kv, const char *cmd)
 	return 0;
 }
 
-int cli_read_catalog(const struct cli *c, int (*fn)(struct sfs_txn *t, void *ctx), void *ctx)
+/* One transaction of fn on the store, read or write (then committed
+ * when fn returns 0); both closed before it returns. */
+static int run_catalog(const struct cli *c, bool write, int (*fn)(struct sfs_txn *t, void *ctx),
+		       void *ctx)
 {
 	struct sfs_store *s;
 	struct sfs_txn *t;
-	int r = cli_open_store(c, SFS_OPEN_READ, &s);
+	int r = cli_open_store(c, write ? SFS_OPEN_WRITE : SFS_OPEN_READ, &s);
 
 	if (r)
 		return r;
-	r = sfs_txn_begin(s, false, &t);
+	r = sfs_txn_begin(s, write, &t);
 	if (r == 0) {
 		r = fn(t, ctx);
-		sfs_txn_abort(t);
+		if (r == 0 && write)
+			r = sfs_txn_commit(t);
+		else
+			sfs_txn_abort(t);
 	}
 	sfs_store_close(s);
 	return r;
+}
+
+int cli_read_catalog(const struct cli *c, int (*fn)(struct sfs_txn *t, void *ctx), void *ctx)
+{
+	return run_catalog(c, false, fn, ctx);
+}
+
+int cli_write_catalog(const struct cli *c, int (*fn)(struct sfs_txn *t, void *ctx), void *ctx)
+{
+	return run_catalog(c, true, fn, ctx);
 }
 
 static double now(void)

@@ -127,7 +127,7 @@ struct cli_parse {
 int cli_parse(struct cli_parse *p, int argc, char **argv);
 
 /* --user U, --group G and --public, kept in command-line order for a
- * command that grants or revokes them all at once. */
+ * command that grants or revokes them all at once. Starts zeroed. */
 struct cli_grant {
 	char kind; /* 'u' user, 'g' group, 'p' public */
 	const char *name; /* NULL for public */
@@ -137,8 +137,6 @@ struct cli_grants {
 	size_t n;
 };
 
-/* Room for every argument of argc. 0 or -ENOMEM. */
-int cli_grants_init(struct cli_grants *g, int argc);
 void cli_grants_release(struct cli_grants *g);
 /* The fn of --user, --group and --public options whose dest is a
  * struct cli_grants. */
@@ -204,6 +202,15 @@ int cli_tag_opt(const struct cli_parse *p, const struct cli_opt *o, const char *
  * for the caller to phrase.
  */
 int cli_read_catalog(const struct cli *c, int (*fn)(struct sfs_txn *t, void *ctx), void *ctx);
+
+/*
+ * Opens the store for writing and runs fn in a write transaction,
+ * committed when fn returns 0 and aborted otherwise, closing both before
+ * it returns. Returns an exit code (> 0) when the store does not open
+ * (the error is printed), else fn's result or the commit's: 0 or -errno,
+ * for the caller to phrase.
+ */
+int cli_write_catalog(const struct cli *c, int (*fn)(struct sfs_txn *t, void *ctx), void *ctx);
 
 struct cli_progress {
 	bool enabled;

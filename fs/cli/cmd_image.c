@@ -185,7 +185,7 @@ static int image_create(const struct cli *c, int argc, char **argv)
 {
 	struct sfs_image_spec spec;
 	struct sfs_image_register_result res;
-	struct cli_grants g;
+	struct cli_grants g = {0};
 	const char *root = NULL, *arch = NULL, *boot = NULL, *desc = NULL;
 	struct sfs_store *s = NULL;
 	struct cli_progress prog;
@@ -194,10 +194,6 @@ static int image_create(const struct cli *c, int argc, char **argv)
 
 	if (sfs_image_spec_init(&spec) < 0)
 		return cli_error("out of memory");
-	if (cli_grants_init(&g, argc) < 0) {
-		sfs_image_spec_release(&spec);
-		return cli_error("out of memory");
-	}
 	const struct cli_opt opts[] = {
 		{ .name = "device", .kind = CLI_STRING, .dest = &spec, .fn = opt_device },
 		{ .name = "root-device", .kind = CLI_STRING, .dest = &root },
@@ -579,7 +575,7 @@ static int perm_apply(struct sfs_image *img, bool add, char opt, const char *nam
 
 static int perm_change(const struct cli *c, int argc, char **argv, bool add)
 {
-	struct cli_grants g;
+	struct cli_grants g = {0};
 	const struct cli_opt opts[] = {
 	    {.name = "user", .kind = CLI_STRING, .dest = &g, .fn = cli_grant_opt},
 	    {.name = "group", .kind = CLI_STRING, .dest = &g, .fn = cli_grant_opt},
@@ -593,8 +589,6 @@ static int perm_change(const struct cli *c, int argc, char **argv, bool add)
 	struct sfs_txn *t;
 	int r;
 
-	if (cli_grants_init(&g, argc) < 0)
-		return cli_error("out of memory");
 	r = cli_parse(&co, argc, argv);
 	if (r) {
 		r = cli_parse_exit(r);

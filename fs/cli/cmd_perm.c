@@ -105,7 +105,7 @@ static int perm_apply(struct sfs_txn *t, const struct perm_cmd *p, const char *n
 
 static int perm_change(struct perm_cmd *p, int argc, char **argv, bool add)
 {
-	struct cli_grants g;
+	struct cli_grants g = { 0 };
 	const struct cli_opt opts[] = {
 		{ .name = "user", .kind = CLI_STRING, .dest = &g, .fn = cli_grant_opt },
 		{ .name = "group", .kind = CLI_STRING, .dest = &g, .fn = cli_grant_opt },
@@ -117,8 +117,6 @@ static int perm_change(struct perm_cmd *p, int argc, char **argv, bool add)
 	const char *name;
 	int r;
 
-	if (cli_grants_init(&g, argc) < 0)
-		return cli_error("out of memory");
 	r = cli_parse(&co, argc, argv);
 	if (r) {
 		r = cli_parse_exit(r);

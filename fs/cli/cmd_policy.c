@@ -355,6 +355,27 @@ static int policy_show(const struct cli *c, int argc, char **argv)
 	return r;
 }
 
+struct change_query {
+	const char *verb, *name;
+};
+
+static int change_query(struct sfs_txn *t, void *ctx)
+{
+	const struct change_query *q = ctx;
+	struct sfs_policy p;
+	int r;
+
+	if (!strcmp(q->verb, "delete"))
+		return sfs_cat_policy_del(t, q->name);
+	r = sfs_cat_policy_get(t, q->name, &p);
+	if (r < 0)
+		return r;
+	p.enabled = !strcmp(q->verb, "enable");
+	r = sfs_cat_policy_put(t, &p);
+	sfs_policy_release(&p);
+	return r;
+}
+
 /* enable, disable, delete (argv[0]) */
 static int policy_change(const struct cli *c, int argc, char **argv)
 {
@@ -362,37 +383,17 @@ static int policy_change(const struct cli *c, int argc, char **argv)
 	char cmd[32];
 	struct cli_parse co = { .cmd = cmd, .help = policy_help, .min_args = 1, .max_args = 1,
 				.args_help = "NAME" };
-	struct sfs_policy p;
-	struct sfs_store *s;
-	struct sfs_txn *t;
+	struct change_query q = { .verb = verb };
 	int r;
 
 	snprintf(cmd, sizeof(cmd), "policy %s ", verb);
 	r = cli_parse(&co, argc, argv);
 	if (r)
 		return cli_parse_exit(r);
-	name = co.args[0];
-	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
-	if (r)
+	q.name = name = co.args[0];
+	r = cli_write_catalog(c, change_query, &q);
+	if (r > 0)
 		return r;
-	r = sfs_txn_begin(s, true, &t);
-	if (r == 0) {
-		if (!strcmp(verb, "delete")) {
-			r = sfs_cat_policy_del(t, name);
-		} else {
-			r = sfs_cat_policy_get(t, name, &p);
-			if (r == 0) {
-				p.enabled = !strcmp(verb, "enable");
-				r = sfs_cat_policy_put(t, &p);
-				sfs_policy_release(&p);
-			}
-		}
-		if (r == 0)
-			r = sfs_txn_commit(t);
-		else
-			sfs_txn_abort(t);
-	}
-	sfs_store_close(s);
 	if (r == -ENOENT)
 		return cli_error("no policy named %s", name);
 	if (r < 0)

@@ -74,13 +74,33 @@ static int show_query(struct sfs_txn *t, void *ctx)
 
 /* The path is made absolute here, since policies run from a service
  * whose working directory is not the user's. */
+struct set_source_query {
+	const char *name;
+	char *source; /* taken by the volume record on success */
+};
+
+static int set_source_query(struct sfs_txn *t, void *ctx)
+{
+	struct set_source_query *q = ctx;
+	struct sfs_volume v;
+	/* A volume to be snapshotted by a policy may start here. */
+	int r = sfs_cat_volume_ensure(t, q->name, (int64_t)time(NULL), NULL, &v);
+
+	if (r < 0)
+		return r;
+	free(v.source);
+	v.source = q->source;
+	q->source = NULL;
+	r = sfs_cat_volume_put(t, &v);
+	sfs_volume_release(&v);
+	return r;
+}
+
 static int volume_set_source(const struct cli *c, int argc, char **argv)
 {
 	struct cli_parse co = { .cmd = "volume set-source ", .help = volume_help, .min_args = 2,
 				.max_args = 2, .args_help = "VOLUME PATH" };
-	struct sfs_volume v;
-	struct sfs_store *s;
-	struct sfs_txn *t;
+	struct set_source_query q;
 	char *abs = NULL;
 	int r = cli_parse(&co, argc, argv);
 
@@ -104,29 +124,12 @@ static int volume_set_source(const struct cli *c, int argc, char **argv)
 			return r;
 		}
 	}
-	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
-	if (r) {
-		free(abs);
+	q.name = argv[0];
+	q.source = abs;
+	r = cli_write_catalog(c, set_source_query, &q);
+	free(q.source);
+	if (r > 0)
 		return r;
-	}
-	r = sfs_txn_begin(s, true, &t);
-	if (r == 0) {
-		/* A volume to be snapshotted by a policy may start here. */
-		r = sfs_cat_volume_ensure(t, argv[0], (int64_t)time(NULL), NULL, &v);
-		if (r == 0) {
-			free(v.source);
-			v.source = abs;
-			abs = NULL;
-			r = sfs_cat_volume_put(t, &v);
-			sfs_volume_release(&v);
-		}
-		if (r == 0)
-			r = sfs_txn_commit(t);
-		else
-			sfs_txn_abort(t);
-	}
-	sfs_store_close(s);
-	free(abs);
 	if (r < 0)
 		return cli_fail(r, "cannot set the source of volume %s", argv[0]);
 	return 0;
@@ -200,13 +203,34 @@ static int volume_show(const struct cli *c, int argc, char **argv)
 	return r;
 }
 
+/* Sets the tags args[1..] of volume args[0] (a KEY= removes KEY). */
+static int tag_query(struct sfs_txn *t, void *ctx)
+{
+	const struct cli_parse *co = ctx;
+	struct sfs_volume v;
+	int r = sfs_cat_volume_get(t, co->args[0], &v);
+
+	if (r < 0)
+		return r;
+	for (int i = 1; r == 0 && i < co->nargs; i++) {
+		char key[CLI_TAG_KEY_MAX + 1];
+		const char *val = cli_tag_split(co->args[i], key);
+
+		if (!*val)
+			json_object_del(v.tags, key);
+		else if (json_object_set_new(v.tags, key, json_string(val)) < 0)
+			r = -ENOMEM;
+	}
+	if (r == 0)
+		r = sfs_cat_volume_put(t, &v);
+	sfs_volume_release(&v);
+	return r;
+}
+
 static int volume_tag(const struct cli *c, int argc, char **argv)
 {
 	struct cli_parse co = { .cmd = "volume tag ", .help = volume_help, .min_args = 2,
 				.max_args = -1, .args_help = "VOLUME KEY=VALUE..." };
-	struct sfs_volume v;
-	struct sfs_store *s;
-	struct sfs_txn *t;
 	int r = cli_parse(&co, argc, argv);
 
 	if (r)
@@ -220,31 +244,9 @@ static int volume_tag(const struct cli *c, int argc, char **argv)
 		if (r)
 			return r;
 	}
-	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
-	if (r)
+	r = cli_write_catalog(c, tag_query, &co);
+	if (r > 0)
 		return r;
-	r = sfs_txn_begin(s, true, &t);
-	if (r == 0) {
-		r = sfs_cat_volume_get(t, argv[0], &v);
-		if (r == 0) {
-			for (int i = 1; r == 0 && i < argc; i++) {
-				char key[CLI_TAG_KEY_MAX + 1];
-				const char *val = cli_tag_split(argv[i], key);
-				if (!*val)
-					json_object_del(v.tags, key);
-				else if (json_object_set_new(v.tags, key, json_string(val)) < 0)
-					r = -ENOMEM;
-			}
-			if (r == 0)
-				r = sfs_cat_volume_put(t, &v);
-			sfs_volume_release(&v);
-		}
-		if (r == 0)
-			r = sfs_txn_commit(t);
-		else
-			sfs_txn_abort(t);
-	}
-	sfs_store_close(s);
 	if (r == -ENOENT)
 		return cli_error("no volume named %s", argv[0]);
 	if (r < 0)

@@ -208,13 +208,6 @@ int cli_parse(struct cli_parse *p, int argc, char **argv)
 	return check_operands(p, p->nargs, p->args);
 }
 
-int cli_grants_init(struct cli_grants *g, int argc)
-{
-	g->n = 0;
-	g->v = calloc(argc > 0 ? (size_t)argc : 1, sizeof(*g->v));
-	return g->v ? 0 : -ENOMEM;
-}
-
 void cli_grants_release(struct cli_grants *g)
 {
 	free(g->v);
@@ -225,8 +218,11 @@ void cli_grants_release(struct cli_grants *g)
 int cli_grant_opt(const struct cli_parse *p, const struct cli_opt *o, const char *arg, uint64_t v)
 {
 	struct cli_grants *g = o->dest;
+	struct cli_grant *grown = realloc(g->v, (g->n + 1) * sizeof(*g->v));
 
-	/* Each takes an argument of its own, so argc bounds the count. */
+	if (!grown)
+		return cli_error("out of memory");
+	g->v = grown;
 	g->v[g->n].kind = !strcmp(o->name, "public") ? 'p' : o->name[0];
 	g->v[g->n].name = arg;
 	g->n++;

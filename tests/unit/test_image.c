@@ -393,6 +393,13 @@ static int snapshots_of(const char *volume)
 	return n;
 }
 
+static void spec_init(struct sfs_image_spec *spec, const char *name, const char *root)
+{
+	cr_assert_eq(sfs_image_spec_init(spec), 0);
+	snprintf(spec->image.name, sizeof(spec->image.name), "%s", name);
+	snprintf(spec->image.root_device, sizeof(spec->image.root_device), "%s", root);
+}
+
 Test(image, register_snapshots_sources_with_the_image, .init = fx_setup, .fini = fx_teardown)
 {
 	struct sfs_image_spec spec;
@@ -405,9 +412,7 @@ Test(image, register_snapshots_sources_with_the_image, .init = fx_setup, .fini =
 	make_snapshot("data", 70000, 5, snap);
 	snprintf(path, sizeof(path), "%s/../src-root", fx_dir);
 	write_source(path, 200000, 6);
-	cr_assert_eq(sfs_image_spec_init(&spec), 0);
-	snprintf(spec.image.name, sizeof(spec.image.name), "web");
-	snprintf(spec.image.root_device, sizeof(spec.image.root_device), "sda");
+	spec_init(&spec, "web", "sda");
 	cr_assert_eq(sfs_image_spec_add_source(&spec, "sda", path), 0);
 	cr_assert_eq(sfs_image_spec_add_snapshot(&spec, "sdb", snap, 1 << 20), 0);
 	cr_assert_eq(sfs_image_register(fx_store, &spec, NULL, &res), 0, "%s", res.error);
@@ -460,9 +465,7 @@ Test(image, register_with_a_bad_device_leaves_nothing, .init = fx_setup, .fini =
 	write_source(path, 200000, 7);
 
 	/* a source that does not exist: refused before anything is read */
-	cr_assert_eq(sfs_image_spec_init(&spec), 0);
-	snprintf(spec.image.name, sizeof(spec.image.name), "web");
-	snprintf(spec.image.root_device, sizeof(spec.image.root_device), "sda");
+	spec_init(&spec, "web", "sda");
 	cr_assert_eq(sfs_image_spec_add_source(&spec, "sda", path), 0);
 	cr_assert_eq(sfs_image_spec_add_source(&spec, "sdb", missing), 0);
 	cr_assert_eq(sfs_image_register(fx_store, &spec, NULL, &res), -ENOENT);
@@ -471,9 +474,7 @@ Test(image, register_with_a_bad_device_leaves_nothing, .init = fx_setup, .fini =
 
 	/* a snapshot the store lacks: found only after sda's source was
 	 * snapshotted, and that snapshot goes with the image */
-	cr_assert_eq(sfs_image_spec_init(&spec), 0);
-	snprintf(spec.image.name, sizeof(spec.image.name), "web");
-	snprintf(spec.image.root_device, sizeof(spec.image.root_device), "sda");
+	spec_init(&spec, "web", "sda");
 	cr_assert_eq(sfs_image_spec_add_source(&spec, "sda", path), 0);
 	cr_assert_eq(sfs_image_spec_add_snapshot(&spec, "sdb", unknown, 0), 0);
 	cr_assert_eq(sfs_image_register(fx_store, &spec, NULL, &res), -ENOENT);
