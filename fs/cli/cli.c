@@ -181,52 +181,6 @@ int cli_print_json(json_t *j)
 	return 0;
 }
 
-#include <getopt.h>
-
-const char *cli_bad_arg(char **argv)
-{
-	return optind > 0 ? argv[optind - 1] : "?";
-}
-
-bool cli_wants_help(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--"))
-			return false;
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-			return true;
-	}
-	return false;
-}
-
-int cli_opt_common(struct cli_opts *co, int o, char **argv)
-{
-	switch (o) {
-	case CLI_OPT_JSON:
-		co->json = true;
-		return 0;
-	case CLI_OPT_PROGRESS:
-	case CLI_OPT_NO_PROGRESS:
-		co->progress = o == CLI_OPT_PROGRESS;
-		return 0;
-	case 'h':
-		fputs(co->help, stdout);
-		return CLI_HELP_SHOWN;
-	default:
-		return cli_usage_error(co->cmd, "%s '%s'",
-				       co->bad_option ? co->bad_option
-						      : "invalid option or missing argument",
-				       cli_bad_arg(argv));
-	}
-}
-
-int cli_expect_args(const char *cmd, int argc, int nargs, const char *what)
-{
-	if (argc - optind != nargs)
-		return cli_usage_error(cmd, "expected %s", what);
-	return 0;
-}
-
 const char *cli_tag_split(const char *kv, char key[CLI_TAG_KEY_MAX + 1])
 {
 	const char *eq = strchr(kv, '=');
@@ -279,21 +233,37 @@ int cli_parse_tag(json_t *tags, const char *kv, const char *cmd)
 	return 0;
 }
 
-int cli_read_catalog(const struct cli *c, int (*fn)(struct sfs_txn *t, void *ctx), void *ctx)
+/* One transaction of fn on the store, read or write (then committed
+ * when fn returns 0); both closed before it returns. */
+static int run_catalog(const struct cli *c, bool write, int (*fn)(struct sfs_txn *t, void *ctx),
+		       void *ctx)
 {
 	struct sfs_store *s;
 	struct sfs_txn *t;
-	int r = cli_open_store(c, SFS_OPEN_READ, &s);
+	int r = cli_open_store(c, write ? SFS_OPEN_WRITE : SFS_OPEN_READ, &s);
 
 	if (r)
 		return r;
-	r = sfs_txn_begin(s, false, &t);
+	r = sfs_txn_begin(s, write, &t);
 	if (r == 0) {
 		r = fn(t, ctx);
-		sfs_txn_abort(t);
+		if (r == 0 && write)
+			r = sfs_txn_commit(t);
+		else
+			sfs_txn_abort(t);
 	}
 	sfs_store_close(s);
 	return r;
+}
+
+int cli_read_catalog(const struct cli *c, int (*fn)(struct sfs_txn *t, void *ctx), void *ctx)
+{
+	return run_catalog(c, false, fn, ctx);
+}
+
+int cli_write_catalog(const struct cli *c, int (*fn)(struct sfs_txn *t, void *ctx), void *ctx)
+{
+	return run_catalog(c, true, fn, ctx);
 }
 
 static double now(void)
@@ -307,6 +277,7 @@ static double now(void)
 void cli_progress_init(struct cli_progress *p, const char *what, int mode)
 {
 	memset(p, 0, sizeof(*p));
+	p->mode = mode;
 	p->enabled = mode < 0 ? isatty(STDERR_FILENO) : mode;
 	p->what = what;
 	p->start = now();

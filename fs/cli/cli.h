@@ -49,44 +49,101 @@ const char *cli_time(int64_t t, char *buf, size_t len);
 /* Prints j (pretty, newline) to stdout and drops the reference. */
 int cli_print_json(json_t *j);
 
-/* The argument getopt just rejected (getopt's own message is off). */
-const char *cli_bad_arg(char **argv);
-
-/* True when argv has --help/-h before any "--". */
-bool cli_wants_help(int argc, char **argv);
-
 /* A fault (SIGSEGV, SIGBUS, ...; a damaged catalog can make LMDB fault)
  * becomes one line on stderr, and syslog when asked, naming `what` and
  * the store, and exit status 1 (fs/guard.c). Call once per process,
  * before the store is opened; the strings are copied. */
 void cli_guard_fatal_signals(const char *what, const char *store_path, bool to_syslog);
 
-/* getopt_long values of the options many commands share, above any char. */
-enum { CLI_OPT_JSON = 0x100, CLI_OPT_PROGRESS, CLI_OPT_NO_PROGRESS };
-#define CLI_OPTION_JSON { "json", no_argument, NULL, CLI_OPT_JSON }
-#define CLI_OPTION_PROGRESS { "progress", no_argument, NULL, CLI_OPT_PROGRESS }
-#define CLI_OPTION_NO_PROGRESS { "no-progress", no_argument, NULL, CLI_OPT_NO_PROGRESS }
-#define CLI_OPTION_HELP { "help", no_argument, NULL, 'h' }
+/* ---- options (opt.c): one parser for every command ---- */
 
-/* What the shared options of one command line set. */
-struct cli_opts {
-	const char *cmd;        /* "snapshot create ": names the command in errors */
-	const char *help;       /* printed by --help */
-	const char *bad_option; /* NULL: "invalid option or missing argument" */
-	bool json;
-	int progress; /* -1 auto, 0 --no-progress, 1 --progress; set to -1 by the caller */
+enum cli_opt_kind {
+	CLI_FLAG,   /* no value; dest is a bool set to true */
+	CLI_STRING, /* dest is a const char * pointing into argv */
+	CLI_UINT,   /* a number (snapfs/parse.h) in [min, max]; dest is a uint64_t */
+	CLI_SIZE,   /* a size ("64K", "8GiB") in [min, max]; dest is a uint64_t */
 };
 
-/* Returned by cli_opt_common when it printed the help: the command is done. */
+struct cli_opt;
+
+struct cli_parse;
+
+/* Takes one occurrence of an option, in command-line order (an option
+ * that repeats, or one that applies to the option before it): o->dest is
+ * its to use, p->cmd names the command for errors; arg is the text given (NULL for a flag), v its value for
+ * CLI_UINT and CLI_SIZE, already checked against the bounds. Returns 0
+ * or the exit code of an error it printed. */
+typedef int (*cli_opt_fn)(const struct cli_parse *p, const struct cli_opt *o, const char *arg, uint64_t v);
+
+/* One option of a command; a table ends with an entry whose name is NULL. */
+struct cli_opt {
+	const char *name;       /* long name, without "--" */
+	char letter;            /* short form, or 0 */
+	enum cli_opt_kind kind;
+	void *dest;             /* where the value goes, or NULL; fn's ctx */
+	cli_opt_fn fn;          /* takes the value instead of dest; or NULL */
+	uint64_t min, max;      /* CLI_UINT, CLI_SIZE; max 0: no bound */
+	bool (*valid)(uint64_t v); /* a further rule for CLI_UINT, CLI_SIZE */
+	const char *hint;       /* what a valid value is, for the error line;
+				 * NULL: "MIN to MAX" */
+};
+
+/* The options many commands share (cli_parse.shared); --help and -h
+ * every command takes. */
+enum {
+	CLI_JSON = 1 << 0,     /* --json */
+	CLI_PROGRESS = 1 << 1, /* --progress, --no-progress */
+	CLI_NO_WAIT = 1 << 2,  /* --no-wait */
+};
+
+/* Returned by cli_parse and cli_subcommand when they printed the help:
+ * the command is done. */
 #define CLI_HELP_SHOWN (-1)
 
+/* One command line to parse: what the command takes, then what it got. */
+struct cli_parse {
+	const char *cmd;  /* "snapshot create ": names the command in errors */
+	const char *help; /* printed by --help */
+	unsigned shared;  /* CLI_JSON | CLI_PROGRESS | CLI_NO_WAIT */
+	const struct cli_opt *opts; /* or NULL */
+	int min_args, max_args; /* operands; max_args -1: any number */
+	const char *args_help;  /* "VOLUME SOURCE": said when the count is off */
+	bool stop_at_operand;   /* options only before the first operand */
+	/* Filled by cli_parse: */
+	bool json;
+	int progress; /* -1 auto, 0 --no-progress, 1 --progress */
+	bool wait;    /* false with --no-wait */
+	char **args;  /* the operands, in argv */
+	int nargs;
+};
+
 /*
- * Takes an option getopt_long returned that no case of the command took:
- * --json and --progress/--no-progress set co, --help prints co->help and
- * returns CLI_HELP_SHOWN, anything else is a usage error of co->cmd.
- * Returns 0, CLI_HELP_SHOWN or an exit code.
+ * Parses argv[1..] (argv[0] names the command) with getopt_long: options
+ * may come before, between and after the operands, "--" ends them. Every
+ * error is one line naming the option ("invalid --cpus '0': 1 to 1024",
+ * "option --mount needs a value", "unknown option '--x'") and exit code
+ * 2. Returns 0, CLI_HELP_SHOWN, or an exit code.
  */
-int cli_opt_common(struct cli_opts *co, int o, char **argv);
+int cli_parse(struct cli_parse *p, int argc, char **argv);
+
+/* --user U, --group G and --public, kept in command-line order for a
+ * command that grants or revokes them all at once. Starts zeroed. */
+struct cli_grant {
+	char kind; /* 'u' user, 'g' group, 'p' public */
+	const char *name; /* NULL for public */
+};
+struct cli_grants {
+	struct cli_grant *v;
+	size_t n;
+};
+
+void cli_grants_release(struct cli_grants *g);
+/* The fn of --user, --group and --public options whose dest is a
+ * struct cli_grants. */
+int cli_grant_opt(const struct cli_parse *p, const struct cli_opt *o, const char *arg, uint64_t v);
+
+/* The usage error of a value o refuses (for rules a table cannot say). */
+int cli_opt_bad_value(const struct cli_parse *p, const struct cli_opt *o, const char *arg);
 
 /* The exit code of a parse that returned r (help shown is success). */
 static inline int cli_parse_exit(int r)
@@ -94,9 +151,25 @@ static inline int cli_parse_exit(int r)
 	return r == CLI_HELP_SHOWN ? 0 : r;
 }
 
-/* Usage error "expected <what>" of cmd unless exactly nargs arguments
- * remain after the options; 0 when they do. */
-int cli_expect_args(const char *cmd, int argc, int nargs, const char *what);
+/*
+ * Picks the subcommand argv[1] of group ("snapshot") among names (ending
+ * with NULL) into *ret_index. No subcommand: the help on stderr and exit
+ * code 2, or, with missing set, the usage error "expected <missing>".
+ * "--help"/"-h": the help on stdout and CLI_HELP_SHOWN. An unknown one:
+ * a usage error. Returns 0 or as said.
+ */
+int cli_subcommand(const char *group, const char *help, const char *const *names,
+		   const char *missing, int argc, char **argv, int *ret_index);
+
+struct cli_sub {
+	const char *name;
+	int (*fn)(const struct cli *c, int argc, char **argv); /* argv[0] is name */
+};
+
+/* cli_subcommand over a table (ending with a NULL name), then runs the
+ * subcommand. Returns its exit code. */
+int cli_dispatch(const struct cli *c, const char *group, const char *help,
+		 const struct cli_sub *subs, int argc, char **argv);
 
 #define CLI_TAG_KEY_MAX 128
 
@@ -119,6 +192,8 @@ int cli_text_arg(const char *cmd, const char *what, const char *text);
 /* Sets the tag "KEY=VALUE" in tags after cli_tag_arg's checks. Returns 0
  * or the exit code. */
 int cli_parse_tag(json_t *tags, const char *kv, const char *cmd);
+/* The fn of a --tag K=V option whose dest is a JSON object. */
+int cli_tag_opt(const struct cli_parse *p, const struct cli_opt *o, const char *arg, uint64_t v);
 
 /*
  * Opens the store read-only and runs fn in a read transaction, closing
@@ -128,8 +203,18 @@ int cli_parse_tag(json_t *tags, const char *kv, const char *cmd);
  */
 int cli_read_catalog(const struct cli *c, int (*fn)(struct sfs_txn *t, void *ctx), void *ctx);
 
+/*
+ * Opens the store for writing and runs fn in a write transaction,
+ * committed when fn returns 0 and aborted otherwise, closing both before
+ * it returns. Returns an exit code (> 0) when the store does not open
+ * (the error is printed), else fn's result or the commit's: 0 or -errno,
+ * for the caller to phrase.
+ */
+int cli_write_catalog(const struct cli *c, int (*fn)(struct sfs_txn *t, void *ctx), void *ctx);
+
 struct cli_progress {
 	bool enabled;
+	int mode; /* as given to cli_progress_init */
 	const char *what;
 	double start, last;
 	uint64_t done, total;

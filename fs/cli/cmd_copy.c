@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* `snapfs snapshot copy ID --to-store PATH`: incremental copy to another store. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,40 +21,30 @@ static const char copy_help[] =
 
 int cmd_snapshot_copy(const struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "to-store", required_argument, NULL, 't' },
-		{ "description", required_argument, NULL, 'd' },
-		CLI_OPTION_JSON,
-		CLI_OPTION_PROGRESS,
-		CLI_OPTION_NO_PROGRESS,
-		CLI_OPTION_HELP,
+	struct sfs_copy_opts co = { 0 };
+	const char *to = NULL, *id;
+	const struct cli_opt opts[] = {
+		{ .name = "to-store", .kind = CLI_STRING, .dest = &to },
+		{ .name = "description", .kind = CLI_STRING, .dest = &co.description },
 		{ 0 },
 	};
-	struct cli_opts cli = { .cmd = "snapshot copy ", .help = copy_help, .progress = -1 };
-	struct sfs_copy_opts co = { 0 };
+	struct cli_parse cli = { .cmd = "snapshot copy ", .help = copy_help, .opts = opts,
+				 .shared = CLI_JSON | CLI_PROGRESS, .min_args = 1, .max_args = 1,
+				 .args_help = "ID" };
 	struct sfs_copy_result res;
 	struct cli_progress prog;
 	struct sfs_store *src = NULL, *dst = NULL;
 	struct cli dc = *c;
-	const char *to = NULL, *id;
-	int o, r;
+	int r;
 
-	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (o == 't')
-			to = optarg;
-		else if (o == 'd')
-			co.description = optarg;
-		else if ((r = cli_opt_common(&cli, o, argv)))
-			return cli_parse_exit(r);
-	}
-	r = cli_expect_args(cli.cmd, argc, 1, "ID");
+	r = cli_parse(&cli, argc, argv);
 	if (r)
-		return r;
+		return cli_parse_exit(r);
 	if (!to)
 		return cli_usage_error("snapshot copy ", "--to-store PATH is required");
 	if (co.description && (r = cli_text_arg(cli.cmd, "--description", co.description)))
 		return r;
-	id = argv[optind];
+	id = cli.args[0];
 	if (!sfs_idstr_valid(id, "snap-"))
 		return cli_usage_error("snapshot copy ", "'%s' is not a snapshot id (snap-<hex>)", id);
 	r = cli_open_store(c, SFS_OPEN_READ, &src);

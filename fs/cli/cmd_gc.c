@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* `snapfs gc`: reclaim the space of chunks that no snapshot references. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +8,6 @@
 
 #include "cli.h"
 #include "snapfs/gc.h"
-#include "snapfs/parse.h"
 
 static const char gc_help[] =
 	"Usage: snapfs --store PATH gc [--dry-run] [--json] [--rewrite-below PCT]\n"
@@ -26,53 +24,28 @@ static const char gc_help[] =
 
 int cmd_gc(const struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "dry-run", no_argument, NULL, 'n' },
-		CLI_OPTION_JSON,
-		{ "rewrite-below", required_argument, NULL, 'r' },
-		{ "no-wait", no_argument, NULL, 'W' },
-		CLI_OPTION_PROGRESS,
-		CLI_OPTION_NO_PROGRESS,
-		CLI_OPTION_HELP,
+	struct sfs_gc_opts go = { 0 };
+	uint64_t pct = 0;
+	const struct cli_opt opts[] = {
+		{ .name = "dry-run", .letter = 'n', .kind = CLI_FLAG, .dest = &go.dry_run },
+		{ .name = "rewrite-below", .kind = CLI_UINT, .dest = &pct, .min = 1, .max = 100 },
 		{ 0 },
 	};
-	struct cli_opts co = { .cmd = "gc ", .help = gc_help, .progress = -1 };
-	struct sfs_gc_opts go = { 0 };
+	struct cli_parse co = { .cmd = "gc ", .help = gc_help, .opts = opts,
+				.shared = CLI_JSON | CLI_PROGRESS | CLI_NO_WAIT };
 	struct sfs_gc_result res;
 	struct cli_progress prog;
 	struct sfs_store *s;
-	bool wait = true;
-	int o, r;
+	int r;
 
-	while ((o = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
-		switch (o) {
-		case 'n':
-			go.dry_run = true;
-			break;
-		case 'r': {
-			uint64_t v;
-
-			if (sfs_parse_uint(optarg, 1, 100, &v) < 0)
-				return cli_usage_error("gc ", "invalid --rewrite-below '%s': 1 to 100",
-						       optarg);
-			go.rewrite_pct = (unsigned)v;
-			break;
-		}
-		case 'W':
-			wait = false;
-			break;
-		default:
-			r = cli_opt_common(&co, o, argv);
-			if (r)
-				return cli_parse_exit(r);
-		}
-	}
-	if (optind != argc)
-		return cli_usage_error("gc ", "unexpected argument '%s'", argv[optind]);
+	r = cli_parse(&co, argc, argv);
+	if (r)
+		return cli_parse_exit(r);
+	go.rewrite_pct = (unsigned)pct;
 	if (go.dry_run)
 		r = cli_open_store(c, SFS_OPEN_READ, &s);
 	else
-		r = cli_open_store_wait(c, SFS_OPEN_WRITE, wait ? CLI_LOCK_WAIT_SECONDS : 0, &s);
+		r = cli_open_store_wait(c, SFS_OPEN_WRITE, co.wait ? CLI_LOCK_WAIT_SECONDS : 0, &s);
 	if (r)
 		return r;
 	cli_progress_init(&prog, "gc", co.json ? 0 : co.progress);

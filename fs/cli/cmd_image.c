@@ -3,26 +3,24 @@
  * `snapfs image ...`: register machine images from existing snapshots or
  * from sources snapshotted on the spot, list and show them, deregister
  * them (optionally with their snapshots) and edit their launch
- * permissions. Every check that can fail on the user's input runs before
- * any source is read, so that a typo costs nothing; everything an image
- * create does commits in one catalog transaction.
+ * permissions. The command line only parses: an image create becomes an
+ * image spec and one sfs_image_register call, which checks everything
+ * before a source is read and commits the image with the snapshots of
+ * its sources, all or nothing.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <grp.h>
 #include <inttypes.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "image_launch.h"
 #include "snapfs/image.h"
 #include "snapfs/parse.h"
-#include "snapfs/ingest.h"
 
 static const char image_help[] =
     "Usage: snapfs image COMMAND ...\n"
@@ -34,7 +32,7 @@ static const char image_help[] =
     "      Register a machine image and print its id. DEV is a disk name (sda, vdb,\n"
     "      xvdf, sda1, nvme0n1; a leading /dev/ is dropped) and becomes DEV.img in\n"
     "      a mount. DEV=snap-... maps an existing completed snapshot; :SIZE (bytes,\n"
-    "      or with a K, M, G or T suffix) shows the device larger than the snapshot,\n"
+    "      or with a K, M, G, T or P suffix) shows the device larger than the snapshot,\n"
     "      the rest reading as zeros. DEV=SOURCE (a file or block device) snapshots\n"
     "      SOURCE now as volume NAME-DEV. All sources are snapshotted in one session\n"
     "      and the image is registered in the same commit: all or nothing. Defaults:\n"
@@ -105,40 +103,29 @@ static char *owner_name(void)
 	return s;
 }
 
-/* One --device argument, before sources are snapshotted. */
-struct devspec {
-	char device[SFS_DEVNAME_MAX + 1];
-	const char *source; /* NULL: a snapshot */
-};
-
-/*
- * Placeholder id of a device whose source is not snapshotted yet: lets the
- * whole record be validated before any source is read. Replaced by the
- * real id before the record is written.
- */
-#define PENDING_SNAP "snap-00000000000000000"
-
-static int parse_device(struct sfs_image *img, struct devspec *specs, const char *arg)
+/* --device DEV=SNAPSHOT[:SIZE] or DEV=SOURCE, into the spec (o->dest). */
+static int opt_device(const struct cli_parse *p, const struct cli_opt *o, const char *arg,
+		      uint64_t v)
 {
-	const char *eq = strchr(arg, '='), *val;
-	char dev[64];
-	size_t n = img->ndevices;
+	struct sfs_image_spec *spec = o->dest;
+	const char *eq = strchr(arg, '='), *val, *dev;
+	char name[64];
 	uint64_t size = 0;
 	int r;
 
 	if (!eq || eq == arg || !eq[1])
-		return cli_usage_error("image create ",
+		return cli_usage_error(p->cmd,
 				       "invalid --device '%s': expected "
 				       "DEV=SNAPSHOT[:SIZE] or DEV=SOURCE",
 				       arg);
-	snprintf(dev, sizeof(dev), "%.*s", (int)(eq - arg), arg);
+	snprintf(name, sizeof(name), "%.*s", (int)(eq - arg), arg);
+	dev = strip_dev(name);
 	val = eq + 1;
-	snprintf(specs[n].device, sizeof(specs[n].device), "%s", strip_dev(dev));
-	if (!sfs_devname_valid(strip_dev(dev)))
-		return cli_error("'%s' is not a device name (like sda, vdb, xvdf, nvme0n1)", dev);
-	if (sfs_image_device(img, strip_dev(dev)))
-		return cli_error("device %s is given twice", strip_dev(dev));
-	if (n >= SFS_IMAGE_MAX_DEVICES)
+	if (!sfs_devname_valid(dev))
+		return cli_error("'%s' is not a device name (like sda, vdb, xvdf, nvme0n1)", name);
+	if (sfs_image_device(&spec->image, dev))
+		return cli_error("device %s is given twice", dev);
+	if (spec->image.ndevices >= SFS_IMAGE_MAX_DEVICES)
 		return cli_error("an image maps at most %d devices", SFS_IMAGE_MAX_DEVICES);
 	if (!strncmp(val, "snap-", 5) && !strchr(val, '/')) {
 		const char *colon = strchr(val, ':');
@@ -147,303 +134,159 @@ static int parse_device(struct sfs_image *img, struct devspec *specs, const char
 		snprintf(id, sizeof(id), "%.*s", colon ? (int)(colon - val) : (int)strlen(val),
 			 val);
 		if (!sfs_idstr_valid(id, "snap-"))
-			return cli_error("device %s: '%s' is not a snapshot id (snap-<hex>)",
-					 specs[n].device, id);
+			return cli_error("device %s: '%s' is not a snapshot id (snap-<hex>)", dev,
+					 id);
 		if (colon && (sfs_parse_size(colon + 1, &size) < 0 || size == 0))
-			return cli_usage_error("image create ",
+			return cli_usage_error(p->cmd,
 					       "device %s: invalid size '%s' (1 byte to 4 EiB: a "
 					       "number, or with a K, M, G, T or P suffix)",
-					       specs[n].device, colon + 1);
-		specs[n].source = NULL;
-		r = sfs_image_add_device(img, specs[n].device, id, size);
+					       dev, colon + 1);
+		r = sfs_image_spec_add_snapshot(spec, dev, id, size);
 	} else {
-		struct stat st;
-
-		if (stat(val, &st) < 0)
-			return cli_error("device %s: cannot use source %s: %s", specs[n].device,
-					 val, strerror(errno));
-		if (S_ISDIR(st.st_mode))
-			return cli_error("device %s: source %s is a directory", specs[n].device,
-					 val);
-		specs[n].source = val;
-		r = sfs_image_add_device(img, specs[n].device, PENDING_SNAP, 0);
+		r = sfs_image_spec_add_source(spec, dev, val);
 	}
 	if (r < 0)
-		return cli_fail(r, "device %s", specs[n].device);
+		return cli_fail(r, "device %s", dev);
 	return 0;
 }
 
-/* Snapshots every source device of img into session w; 0 or an exit code. */
-static int snapshot_sources(struct sfs_writer *w, struct sfs_image *img,
-			    const struct devspec *specs, int pmode)
+/* Shows one progress line per source, named after its volume. */
+static void on_source(void *ctx, const char *device, const char *volume, bool done)
 {
-	for (size_t i = 0; i < img->ndevices; i++) {
-		struct sfs_image_device *d = &img->devices[i];
-		struct sfs_ingest_opts io = {0};
-		struct sfs_ingest_result res = {0};
-		struct cli_progress prog;
-		char volume[SFS_NAME_MAX + 1], desc[256];
-		int r;
+	struct cli_progress *prog = ctx;
 
-		if (!specs[i].source)
-			continue;
-		snprintf(volume, sizeof(volume), "%s-%s", img->name, d->device);
-		snprintf(desc, sizeof(desc), "device %s of image %s", d->device, img->name);
-		io.volume = volume;
-		io.source = specs[i].source;
-		io.description = desc;
-		cli_progress_init(&prog, volume, pmode);
-		io.progress = cli_progress_cb;
-		io.progress_ctx = &prog;
-		r = sfs_writer_snapshot(w, &io, &res);
-		cli_progress_done(&prog);
-		if (r < 0 && res.error[0])
-			return cli_error("device %s: snapshot of %s failed: %s", d->device,
-					 specs[i].source, res.error);
-		if (r < 0)
-			return cli_fail(r, "device %s: snapshot of %s failed", d->device,
-					specs[i].source);
-		snprintf(d->snapshot, sizeof(d->snapshot), "%s", res.snap_id);
-		d->size = res.size;
-	}
-	return 0;
+	if (done)
+		cli_progress_done(prog);
+	else
+		cli_progress_init(prog, volume, prog->mode);
 }
 
-/* Refuses a taken name before any source is read; 0 or an exit code. */
-static int check_name_free(struct sfs_txn *t, const char *name)
+/* The line of a failed sfs_image_register. */
+static int register_error(const struct sfs_image_spec *spec,
+			  const struct sfs_image_register_result *res, int r)
 {
-	struct sfs_image other;
-	int r = sfs_cat_image_get(t, name, &other);
+	const char *name = spec->image.name;
 
-	if (r == 0) {
-		sfs_image_release(&other);
-		return cli_error("an image named %s already exists", name);
+	if (res->device[0]) {
+		const struct sfs_image_device *d = sfs_image_device(&spec->image, res->device);
+		const char *src = spec->sources[d ? (size_t)(d - spec->image.devices) : 0];
+
+		if (res->error[0])
+			return cli_error("device %s: snapshot of %s failed: %s", res->device, src,
+					 res->error);
+		return cli_fail(r, "device %s: snapshot of %s failed", res->device, src);
 	}
-	if (r == -EBADMSG)
-		return cli_error("an image named %s already exists (its record is damaged)", name);
-	if (r != -ENOENT)
-		return cli_fail(r, "cannot read image %s", name);
-	return 0;
-}
-
-static int register_image(struct sfs_store *s, struct sfs_image *img, const struct devspec *specs,
-			  int pmode)
-{
-	struct sfs_writer *w = NULL;
-	struct sfs_txn *t = NULL;
-	bool sources = false;
-	char err[256] = "";
-	int r;
-
-	for (size_t i = 0; i < img->ndevices; i++)
-		sources |= specs[i].source != NULL;
-	if (!sources) {
-		r = sfs_txn_begin(s, true, &t);
-		if (r < 0)
-			return cli_fail(r, "cannot write the catalog of %s", sfs_store_path(s));
-		r = sfs_cat_image_create(t, img, err, sizeof(err));
-		if (r == 0)
-			r = sfs_txn_commit(t);
-		else
-			sfs_txn_abort(t);
-		goto out_report;
-	}
-	r = sfs_writer_begin(s, &w);
-	if (r < 0)
-		return cli_fail(r, "cannot write to store %s", sfs_store_path(s));
-	r = check_name_free(sfs_writer_txn(w), img->name);
-	if (r)
-		goto out_abort_writer;
-	r = snapshot_sources(w, img, specs, pmode);
-	if (r)
-		goto out_abort_writer;
-	/* After the last snapshot: the session may have committed checkpoints
-	 * until then, and the image must land in the final commit only. */
-	r = sfs_writer_image_create(w, img, err, sizeof(err));
-	if (r < 0)
-		goto out_abort_writer;
-	r = sfs_writer_commit(w);
-	goto out_report;
-
-out_abort_writer:
-	sfs_writer_abort(w);
-	if (r > 0)
-		return r;
-out_report:
-	if (r < 0 && err[0])
-		return cli_error("image %s not registered: %s", img->name, err);
-	if (r < 0)
-		return cli_fail(r, "image %s not registered", img->name);
-	return 0;
+	if (res->error[0])
+		return cli_error("image %s not registered: %s", name, res->error);
+	return cli_fail(r, "image %s not registered", name);
 }
 
 static int image_create(const struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"device", required_argument, NULL, 'd'},
-	    {"root-device", required_argument, NULL, 'r'},
-	    {"arch", required_argument, NULL, 'a'},
-	    {"boot-mode", required_argument, NULL, 'b'},
-	    {"description", required_argument, NULL, 'D'},
-	    {"tag", required_argument, NULL, 't'},
-	    {"user", required_argument, NULL, 'u'},
-	    {"group", required_argument, NULL, 'g'},
-	    {"public", no_argument, NULL, 'P'},
-	    CLI_OPTION_JSON,
-	    CLI_OPTION_PROGRESS,
-	    CLI_OPTION_NO_PROGRESS,
-	    CLI_OPTION_HELP,
-	    {0},
-	};
-	struct cli_opts co = {.cmd = "image create ", .help = image_help,
-			      .bad_option = "unknown option", .progress = -1};
-	struct devspec specs[SFS_IMAGE_MAX_DEVICES];
+	struct sfs_image_spec spec;
+	struct sfs_image_register_result res;
+	struct cli_grants g = {0};
 	const char *root = NULL, *arch = NULL, *boot = NULL, *desc = NULL;
-	const char **users = calloc((size_t)argc, sizeof(char *));
-	const char **groups = calloc((size_t)argc, sizeof(char *));
-	size_t nusers = 0, ngroups = 0;
 	struct sfs_store *s = NULL;
-	struct sfs_image img;
+	struct cli_progress prog;
 	char err[256];
-	int o, r;
+	int r;
 
-	if (!users || !groups || sfs_image_init(&img) < 0) {
-		free(users);
-		free(groups);
+	if (sfs_image_spec_init(&spec) < 0)
 		return cli_error("out of memory");
-	}
-	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		r = 0;
-		switch (o) {
-		case 'd':
-			r = parse_device(&img, specs, optarg);
-			break;
-		case 'r':
-			root = strip_dev(optarg);
-			break;
-		case 'a':
-			arch = optarg;
-			break;
-		case 'b':
-			boot = optarg;
-			break;
-		case 'D':
-			desc = optarg;
-			r = cli_text_arg(co.cmd, "--description", desc);
-			break;
-		case 't':
-			r = cli_parse_tag(img.tags, optarg, co.cmd);
-			break;
-		case 'u':
-			users[nusers++] = optarg;
-			break;
-		case 'g':
-			groups[ngroups++] = optarg;
-			break;
-		case 'P':
-			img.public = true;
-			break;
-		default:
-			r = cli_opt_common(&co, o, argv);
-		}
-		if (r) {
-			r = cli_parse_exit(r);
-			goto out_release;
-		}
-	}
-	r = cli_expect_args(co.cmd, argc, 1, "NAME and --device DEV=...");
-	if (r)
+	const struct cli_opt opts[] = {
+		{ .name = "device", .kind = CLI_STRING, .dest = &spec, .fn = opt_device },
+		{ .name = "root-device", .kind = CLI_STRING, .dest = &root },
+		{ .name = "arch", .kind = CLI_STRING, .dest = &arch },
+		{ .name = "boot-mode", .kind = CLI_STRING, .dest = &boot },
+		{ .name = "description", .kind = CLI_STRING, .dest = &desc },
+		{ .name = "tag", .kind = CLI_STRING, .dest = spec.image.tags, .fn = cli_tag_opt },
+		{ .name = "user", .kind = CLI_STRING, .dest = &g, .fn = cli_grant_opt },
+		{ .name = "group", .kind = CLI_STRING, .dest = &g, .fn = cli_grant_opt },
+		{ .name = "public", .kind = CLI_FLAG, .dest = &g, .fn = cli_grant_opt },
+		{ 0 },
+	};
+	struct cli_parse co = { .cmd = "image create ", .help = image_help, .opts = opts,
+				.shared = CLI_JSON | CLI_PROGRESS, .min_args = 1, .max_args = 1,
+				.args_help = "NAME and --device DEV=..." };
+	struct sfs_image *img = &spec.image;
+
+	r = cli_parse(&co, argc, argv);
+	if (r) {
+		r = cli_parse_exit(r);
 		goto out_release;
-	snprintf(img.name, sizeof(img.name), "%.*s", SFS_NAME_MAX, argv[optind]);
-	if (!sfs_name_valid(argv[optind])) {
+	}
+	if (desc && (r = cli_text_arg(co.cmd, "--description", desc)))
+		goto out_release;
+	snprintf(img->name, sizeof(img->name), "%.*s", SFS_NAME_MAX, co.args[0]);
+	if (!sfs_name_valid(co.args[0])) {
 		r = cli_error("invalid image name '%s': use 1-128 of A-Z a-z 0-9 . _ -, not "
 			      "starting with . or -",
-			      argv[optind]);
+			      co.args[0]);
 		goto out_release;
 	}
-	if (img.ndevices == 0) {
-		r = cli_usage_error("image create ", "give at least one --device DEV=...");
+	if (img->ndevices == 0) {
+		r = cli_usage_error(co.cmd, "give at least one --device DEV=...");
 		goto out_release;
 	}
-	img.arch = arch ? sfs_arch_parse(arch) : SFS_ARCH_X86_64;
-	if (img.arch < 0) {
+	img->arch = arch ? sfs_arch_parse(arch) : SFS_ARCH_X86_64;
+	if (img->arch < 0) {
 		r = cli_error("unknown architecture '%s' (x86_64, arm64 or i386)", arch);
 		goto out_release;
 	}
-	img.boot_mode = boot ? sfs_boot_mode_parse(boot) : sfs_boot_mode_default(img.arch);
-	if (img.boot_mode < 0) {
+	img->boot_mode = boot ? sfs_boot_mode_parse(boot) : sfs_boot_mode_default(img->arch);
+	if (img->boot_mode < 0) {
 		r = cli_error("unknown boot mode '%s' (bios or uefi)", boot);
 		goto out_release;
 	}
-	snprintf(img.root_device, sizeof(img.root_device), "%.*s", SFS_DEVNAME_MAX,
-		 root ? root : img.devices[0].device);
-	if (root && !sfs_image_device(&img, root)) {
+	root = root ? strip_dev(root) : NULL;
+	snprintf(img->root_device, sizeof(img->root_device), "%.*s", SFS_DEVNAME_MAX,
+		 root ? root : img->devices[0].device);
+	if (root && !sfs_image_device(img, root)) {
 		r = cli_error("root device '%s' is not in the block device mapping", root);
 		goto out_release;
 	}
-	for (size_t i = 0; i < img.ndevices; i++) {
-		char vol[SFS_NAME_MAX * 2];
-
-		snprintf(vol, sizeof(vol), "%s-%s", img.name, img.devices[i].device);
-		if (specs[i].source && !sfs_name_valid(vol)) {
-			r = cli_error("image name %s is too long to name volume %s", img.name, vol);
-			goto out_release;
-		}
-	}
 	r = 0;
-	for (size_t i = 0; r == 0 && i < nusers; i++)
-		r = grant(&img, SFS_PERM_USER, users[i]);
-	for (size_t i = 0; r == 0 && i < ngroups; i++)
-		r = grant(&img, SFS_PERM_GROUP, groups[i]);
+	for (size_t i = 0; r == 0 && i < g.n; i++)
+		r = g.v[i].kind == 'p' ? (img->public = true, 0)
+				       : grant(img, g.v[i].kind == 'u' ? SFS_PERM_USER
+									: SFS_PERM_GROUP,
+					       g.v[i].name);
 	if (r)
 		goto out_release;
-	if ((desc && !(img.description = strdup(desc))) || !(img.owner = owner_name())) {
+	if ((desc && !(img->description = strdup(desc))) || !(img->owner = owner_name())) {
 		r = cli_error("out of memory");
 		goto out_release;
 	}
-	if (sfs_image_validate(&img, err, sizeof(err)) < 0) {
+	/* Before the store is opened (and its lock waited for). */
+	if (sfs_image_spec_validate(&spec, err, sizeof(err)) < 0) {
 		r = cli_error("%s", err);
 		goto out_release;
 	}
 	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 	if (r)
 		goto out_release;
-	r = register_image(s, &img, specs, co.progress);
-	if (r)
+	cli_progress_init(&prog, co.cmd, co.progress);
+	r = sfs_image_register(s, &spec,
+			       &(struct sfs_image_register_opts){ .source_fn = on_source,
+								   .progress = cli_progress_cb,
+								   .ctx = &prog },
+			       &res);
+	if (r < 0) {
+		r = register_error(&spec, &res, r);
 		goto out_close_store;
+	}
 	if (co.json)
-		r = cli_print_json(sfs_image_to_json(&img));
+		r = cli_print_json(sfs_image_to_json(&res.image));
 	else
-		puts(img.id);
+		puts(res.image.id);
+	sfs_image_release(&res.image);
 out_close_store:
 	sfs_store_close(s);
 out_release:
-	sfs_image_release(&img);
-	free(users);
-	free(groups);
+	sfs_image_spec_release(&spec);
+	cli_grants_release(&g);
 	return r;
-}
-
-/* Options of list, show and permission list: --json only. */
-static int parse_json_only(int argc, char **argv, const char *cmd, bool *json, int nargs,
-			   const char *args_help)
-{
-	static const struct option opts[] = {
-	    CLI_OPTION_JSON,
-	    CLI_OPTION_HELP,
-	    {0},
-	};
-	struct cli_opts co = {.cmd = cmd, .help = image_help, .bad_option = "unknown option",
-			      .progress = -1};
-	int o, r;
-
-	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		r = cli_opt_common(&co, o, argv);
-		if (r)
-			return r;
-	}
-	*json = co.json;
-	return cli_expect_args(cmd, argc, nargs, args_help);
 }
 
 /* The exit code and line for an image that could not be read. */
@@ -498,9 +341,10 @@ static int list_query(struct sfs_txn *t, void *ctx)
 
 static int image_list(const struct cli *c, int argc, char **argv)
 {
+	struct cli_parse co = {.cmd = "image list ", .help = image_help, .shared = CLI_JSON};
 	struct list_ctx l = {0};
-	bool json = false;
-	int r = parse_json_only(argc, argv, "image list ", &json, 0, "no arguments");
+	int r = cli_parse(&co, argc, argv);
+	bool json = co.json;
 
 	if (r)
 		return cli_parse_exit(r);
@@ -533,8 +377,10 @@ static int image_show(const struct cli *c, int argc, char **argv)
 {
 	struct sfs_image img;
 	struct sfs_store *s;
-	bool json = false;
-	int r = parse_json_only(argc, argv, "image show ", &json, 1, "NAME or ID");
+	struct cli_parse co = {.cmd = "image show ", .help = image_help, .shared = CLI_JSON,
+			       .min_args = 1, .max_args = 1, .args_help = "NAME or ID"};
+	int r = cli_parse(&co, argc, argv);
+	bool json = co.json;
 	char t[32], h[32];
 	const char *k;
 	json_t *v;
@@ -544,7 +390,7 @@ static int image_show(const struct cli *c, int argc, char **argv)
 	r = cli_open_store(c, SFS_OPEN_READ, &s);
 	if (r)
 		return r;
-	r = cli_image_load(s, argv[optind], &img);
+	r = cli_image_load(s, co.args[0], &img);
 	sfs_store_close(s);
 	if (r)
 		return r;
@@ -595,31 +441,26 @@ static void dereg_cb(void *ctx, const char *snap_id, bool deleted, const char *k
 
 static int image_deregister(const struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"delete-snapshots", no_argument, NULL, 'd'},
-	    CLI_OPTION_HELP,
+	bool del = false, damaged = false;
+	const struct cli_opt opts[] = {
+	    {.name = "delete-snapshots", .kind = CLI_FLAG, .dest = &del},
 	    {0},
 	};
-	struct cli_opts co = {.cmd = "image deregister ", .help = image_help,
-			      .bad_option = "unknown option", .progress = -1};
-	struct dereg_ctx d = {json_array(), 0};
+	struct cli_parse co = {.cmd = "image deregister ", .help = image_help, .opts = opts,
+			       .min_args = 1, .max_args = 1, .args_help = "NAME or ID"};
+	struct dereg_ctx d = {NULL, 0};
 	struct sfs_image img;
 	json_t *line;
 	size_t i;
 	struct sfs_store *s;
 	struct sfs_txn *t;
-	bool del = false, damaged = false;
-	int o, r;
+	const char *name;
+	int r = cli_parse(&co, argc, argv);
 
-	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (o == 'd')
-			del = true;
-		else if ((r = cli_opt_common(&co, o, argv)))
-			return cli_parse_exit(r);
-	}
-	r = cli_expect_args(co.cmd, argc, 1, "NAME or ID");
 	if (r)
-		return r;
+		return cli_parse_exit(r);
+	name = co.args[0];
+	d.lines = json_array();
 	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 	if (r)
 		return r;
@@ -627,18 +468,18 @@ static int image_deregister(const struct cli *c, int argc, char **argv)
 	 * the way out of a damaged image, and it touches no snapshot. */
 	r = sfs_txn_begin(s, false, &t);
 	if (r == 0) {
-		r = sfs_cat_image_find(t, argv[optind], &img);
+		r = sfs_cat_image_find(t, name, &img);
 		sfs_txn_abort(t);
 	}
 	if (r == -EBADMSG) {
 		r = sfs_image_init(&img);
-		snprintf(img.name, sizeof(img.name), "%s", argv[optind]);
+		snprintf(img.name, sizeof(img.name), "%s", name);
 	} else if (r < 0) {
-		r = image_error(s, argv[optind], r);
+		r = image_error(s, name, r);
 		goto out_close_store;
 	}
 	if (r < 0) {
-		r = cli_fail(r, "deregister of image %s failed", argv[optind]);
+		r = cli_fail(r, "deregister of image %s failed", name);
 		goto out_close_store;
 	}
 	r = sfs_txn_begin(s, true, &t);
@@ -678,17 +519,20 @@ static int perm_list(const struct cli *c, int argc, char **argv)
 {
 	struct sfs_image img;
 	struct sfs_store *s;
-	bool json = false;
+	struct cli_parse co = {.cmd = "image permission list ", .help = image_help,
+			       .shared = CLI_JSON, .min_args = 1, .max_args = 1,
+			       .args_help = "NAME or ID"};
 	json_t *v;
 	size_t i;
-	int r = parse_json_only(argc, argv, "image permission list ", &json, 1, "NAME or ID");
+	int r = cli_parse(&co, argc, argv);
+	bool json = co.json;
 
 	if (r)
 		return cli_parse_exit(r);
 	r = cli_open_store(c, SFS_OPEN_READ, &s);
 	if (r)
 		return r;
-	r = cli_image_load(s, argv[optind], &img);
+	r = cli_image_load(s, co.args[0], &img);
 	sfs_store_close(s);
 	if (r)
 		return r;
@@ -708,13 +552,13 @@ static int perm_list(const struct cli *c, int argc, char **argv)
 }
 
 /* Applies one --user/--group/--public of add or remove; 0 or an exit code. */
-static int perm_apply(struct sfs_image *img, bool add, int opt, const char *name)
+static int perm_apply(struct sfs_image *img, bool add, char opt, const char *name)
 {
 	int kind = opt == 'u' ? SFS_PERM_USER : SFS_PERM_GROUP;
 	const char *what = opt == 'u' ? "user" : "group";
 	int r;
 
-	if (opt == 'P') {
+	if (opt == 'p') {
 		img->public = add;
 		return 0;
 	}
@@ -731,53 +575,37 @@ static int perm_apply(struct sfs_image *img, bool add, int opt, const char *name
 
 static int perm_change(const struct cli *c, int argc, char **argv, bool add)
 {
-	static const struct option opts[] = {
-	    {"user", required_argument, NULL, 'u'},
-	    {"group", required_argument, NULL, 'g'},
-	    {"public", no_argument, NULL, 'P'},
-	    CLI_OPTION_HELP,
+	struct cli_grants g = {0};
+	const struct cli_opt opts[] = {
+	    {.name = "user", .kind = CLI_STRING, .dest = &g, .fn = cli_grant_opt},
+	    {.name = "group", .kind = CLI_STRING, .dest = &g, .fn = cli_grant_opt},
+	    {.name = "public", .kind = CLI_FLAG, .dest = &g, .fn = cli_grant_opt},
 	    {0},
 	};
 	const char *cmd = add ? "image permission add " : "image permission remove ";
-	struct cli_opts co = {.cmd = cmd, .help = image_help, .bad_option = "unknown option",
-			      .progress = -1};
-	int *kinds = calloc((size_t)argc, sizeof(int));
-	const char **names = calloc((size_t)argc, sizeof(char *));
+	struct cli_parse co = {.cmd = cmd, .help = image_help, .opts = opts, .max_args = -1};
 	struct sfs_store *s = NULL;
 	struct sfs_image img;
 	struct sfs_txn *t;
-	size_t n = 0;
-	int o, r = 0;
+	int r;
 
-	if (!kinds || !names) {
-		r = cli_error("out of memory");
+	r = cli_parse(&co, argc, argv);
+	if (r) {
+		r = cli_parse_exit(r);
 		goto out_free;
 	}
-	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'u':
-		case 'g':
-		case 'P':
-			kinds[n] = o;
-			names[n++] = optarg;
-			break;
-		default:
-			r = cli_parse_exit(cli_opt_common(&co, o, argv));
-			goto out_free;
-		}
-	}
-	if (argc - optind != 1 || n == 0) {
+	if (co.nargs != 1 || g.n == 0) {
 		r = cli_usage_error(cmd, "expected NAME and --user U, --group G or --public");
 		goto out_free;
 	}
 	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 	if (r)
 		goto out_free;
-	r = cli_image_load(s, argv[optind], &img);
+	r = cli_image_load(s, co.args[0], &img);
 	if (r)
 		goto out_close_store;
-	for (size_t i = 0; r == 0 && i < n; i++)
-		r = perm_apply(&img, add, kinds[i], names[i]);
+	for (size_t i = 0; r == 0 && i < g.n; i++)
+		r = perm_apply(&img, add, g.v[i].kind, g.v[i].name);
 	if (r)
 		goto out_release;
 	r = sfs_txn_begin(s, true, &t);
@@ -795,47 +623,41 @@ out_release:
 out_close_store:
 	sfs_store_close(s);
 out_free:
-	free(kinds);
-	free(names);
+	cli_grants_release(&g);
 	return r;
+}
+
+static int perm_add(const struct cli *c, int argc, char **argv)
+{
+	return perm_change(c, argc, argv, true);
+}
+
+static int perm_remove(const struct cli *c, int argc, char **argv)
+{
+	return perm_change(c, argc, argv, false);
 }
 
 static int image_permission(const struct cli *c, int argc, char **argv)
 {
-	if (argc < 2)
-		return cli_usage_error("image permission ", "expected add, remove or list");
-	if (!strcmp(argv[1], "add"))
-		return perm_change(c, argc - 1, argv + 1, true);
-	if (!strcmp(argv[1], "remove"))
-		return perm_change(c, argc - 1, argv + 1, false);
-	if (!strcmp(argv[1], "list"))
-		return perm_list(c, argc - 1, argv + 1);
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fputs(image_help, stdout);
-		return 0;
-	}
-	return cli_usage_error("image permission ", "unknown permission command '%s'", argv[1]);
+	static const char *const names[] = {"add", "remove", "list", NULL};
+	static int (*const fns[])(const struct cli *, int, char **) = {perm_add, perm_remove,
+									 perm_list};
+	int i, r = cli_subcommand("image permission", image_help, names, "add, remove or list",
+				  argc, argv, &i);
+
+	if (r)
+		return cli_parse_exit(r);
+	return fns[i](c, argc - 1, argv + 1);
 }
 
 int cmd_image(const struct cli *c, int argc, char **argv)
 {
-	/* Errors are reported as one line of our own. */
-	opterr = 0;
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fputs(image_help, argc < 2 ? stderr : stdout);
-		return argc < 2 ? EXIT_USAGE : 0;
-	}
-	if (!strcmp(argv[1], "create"))
-		return image_create(c, argc - 1, argv + 1);
-	if (!strcmp(argv[1], "list"))
-		return image_list(c, argc - 1, argv + 1);
-	if (!strcmp(argv[1], "show"))
-		return image_show(c, argc - 1, argv + 1);
-	if (!strcmp(argv[1], "deregister"))
-		return image_deregister(c, argc - 1, argv + 1);
-	if (!strcmp(argv[1], "permission"))
-		return image_permission(c, argc - 1, argv + 1);
-	if (!strcmp(argv[1], "launch-config"))
-		return cmd_image_launch_config(c, argc - 1, argv + 1);
-	return cli_usage_error("image ", "unknown image command '%s'", argv[1]);
+	static const struct cli_sub subs[] = {
+	    {"create", image_create},	  {"list", image_list},
+	    {"show", image_show},	  {"deregister", image_deregister},
+	    {"permission", image_permission}, {"launch-config", cmd_image_launch_config},
+	    {0},
+	};
+
+	return cli_dispatch(c, "image", image_help, subs, argc, argv);
 }

@@ -6,7 +6,6 @@
  * (snapfs/access.h).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -48,28 +47,17 @@ static int perm_fail(const struct perm_cmd *p, int r, const char *name)
 
 static int perm_list(struct perm_cmd *p, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    CLI_OPTION_JSON,
-	    CLI_OPTION_HELP,
-	    {0},
-	};
-	struct cli_opts co = {.cmd = p->cmd, .help = p->help, .bad_option = "unknown option",
-			      .progress = -1};
-	struct perm_list_q q = {.kind = p->kind};
 	const char *what = sfs_access_kind_name(p->kind);
+	struct cli_parse co = { .cmd = p->cmd, .help = p->help, .shared = CLI_JSON,
+				.min_args = 1, .max_args = 1, .args_help = what };
+	struct perm_list_q q = { .kind = p->kind };
 	json_t *v;
 	size_t i;
-	int o, r;
+	int r = cli_parse(&co, argc, argv);
 
-	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		r = cli_opt_common(&co, o, argv);
-		if (r)
-			return cli_parse_exit(r);
-	}
-	r = cli_expect_args(p->cmd, argc, 1, what);
 	if (r)
-		return r;
-	q.name = argv[optind];
+		return cli_parse_exit(r);
+	q.name = co.args[0];
 	r = cli_read_catalog(p->c, perm_list_query, &q);
 	if (r > 0)
 		return r;
@@ -89,7 +77,7 @@ static int perm_list(struct perm_cmd *p, int argc, char **argv)
 
 /* One grant of add or remove, checked: 0 or an exit code. */
 static int perm_apply(struct sfs_txn *t, const struct perm_cmd *p, const char *name, bool add,
-		      int opt, const char *who)
+		      char opt, const char *who)
 {
 	const char *what = opt == 'u' ? "user" : "group";
 	int r;
@@ -117,86 +105,69 @@ static int perm_apply(struct sfs_txn *t, const struct perm_cmd *p, const char *n
 
 static int perm_change(struct perm_cmd *p, int argc, char **argv, bool add)
 {
-	static const struct option opts[] = {
-	    {"user", required_argument, NULL, 'u'},
-	    {"group", required_argument, NULL, 'g'},
-	    CLI_OPTION_HELP,
-	    {0},
+	struct cli_grants g = { 0 };
+	const struct cli_opt opts[] = {
+		{ .name = "user", .kind = CLI_STRING, .dest = &g, .fn = cli_grant_opt },
+		{ .name = "group", .kind = CLI_STRING, .dest = &g, .fn = cli_grant_opt },
+		{ 0 },
 	};
-	struct cli_opts co = {.cmd = p->cmd, .help = p->help, .bad_option = "unknown option",
-			      .progress = -1};
-	int *opts_given = calloc((size_t)argc, sizeof(int));
-	const char **names = calloc((size_t)argc, sizeof(char *));
+	struct cli_parse co = { .cmd = p->cmd, .help = p->help, .opts = opts, .max_args = -1 };
 	struct sfs_store *s = NULL;
 	struct sfs_txn *t;
-	size_t n = 0;
-	int o, r = 0;
+	const char *name;
+	int r;
 
-	if (!opts_given || !names) {
-		r = cli_error("out of memory");
+	r = cli_parse(&co, argc, argv);
+	if (r) {
+		r = cli_parse_exit(r);
 		goto out_free;
 	}
-	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (o == 'u' || o == 'g') {
-			opts_given[n] = o;
-			names[n++] = optarg;
-			continue;
-		}
-		r = cli_parse_exit(cli_opt_common(&co, o, argv));
-		goto out_free;
-	}
-	if (argc - optind != 1 || n == 0) {
+	if (co.nargs != 1 || g.n == 0) {
 		r = cli_usage_error(p->cmd, "expected %s and --user U or --group G",
 				    sfs_access_kind_name(p->kind));
 		goto out_free;
 	}
+	name = co.args[0];
 	r = cli_open_store(p->c, SFS_OPEN_WRITE, &s);
 	if (r)
 		goto out_free;
 	r = sfs_txn_begin(s, true, &t);
 	if (r < 0) {
-		r = perm_fail(p, r, argv[optind]);
+		r = perm_fail(p, r, name);
 		goto out_close_store;
 	}
 	/* All or nothing: one transaction for every grant given. */
-	for (size_t i = 0; r == 0 && i < n; i++)
-		r = perm_apply(t, p, argv[optind], add, opts_given[i], names[i]);
+	for (size_t i = 0; r == 0 && i < g.n; i++)
+		r = perm_apply(t, p, name, add, g.v[i].kind, g.v[i].name);
 	if (r) {
 		sfs_txn_abort(t);
 		goto out_close_store;
 	}
 	r = sfs_txn_commit(t);
 	if (r < 0)
-		r = perm_fail(p, r, argv[optind]);
+		r = perm_fail(p, r, name);
 out_close_store:
 	sfs_store_close(s);
 out_free:
-	free(opts_given);
-	free(names);
+	cli_grants_release(&g);
 	return r;
 }
 
 int cli_permission(const struct cli *c, int argc, char **argv, enum sfs_access_kind kind,
 		   const char *help)
 {
-	struct perm_cmd p = {.c = c, .kind = kind, .help = help};
+	static const char *const subs[] = { "add", "remove", "list", NULL };
+	struct perm_cmd p = { .c = c, .kind = kind, .help = help };
 	const char *what = sfs_access_kind_name(kind);
+	char group[32];
+	int i, r;
 
-	if (argc < 2) {
-		snprintf(p.cmd, sizeof(p.cmd), "%s permission ", what);
-		return cli_usage_error(p.cmd, "expected add, remove or list");
-	}
+	snprintf(group, sizeof(group), "%s permission", what);
+	r = cli_subcommand(group, help, subs, "add, remove or list", argc, argv, &i);
+	if (r)
+		return cli_parse_exit(r);
 	snprintf(p.cmd, sizeof(p.cmd), "%s permission %s ", what, argv[1]);
-	if (!strcmp(argv[1], "add"))
-		return perm_change(&p, argc - 1, argv + 1, true);
-	if (!strcmp(argv[1], "remove"))
-		return perm_change(&p, argc - 1, argv + 1, false);
-	if (!strcmp(argv[1], "list"))
+	if (i == 2)
 		return perm_list(&p, argc - 1, argv + 1);
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fputs(help, stdout);
-		return 0;
-	}
-	snprintf(p.cmd, sizeof(p.cmd), "%s permission ", what);
-	return cli_usage_error(p.cmd, "unknown permission command '%s'", argv[1]);
+	return perm_change(&p, argc - 1, argv + 1, i == 0);
 }

@@ -6,7 +6,6 @@
  * them, so that each of up to four schedules has its own retention.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,108 +59,108 @@ static int parse_kv(json_t *o, const char *kv, const char *what)
 	return 0;
 }
 
+/* What the options of policy create build, in command-line order. */
+struct create_ctx {
+	struct sfs_policy *p;
+	struct sfs_policy_schedule *cur; /* the last --schedule, which retention applies to */
+};
+
+static int opt_target_tag(const struct cli_parse *p, const struct cli_opt *o, const char *arg, uint64_t v)
+{
+	struct create_ctx *cc = o->dest;
+
+	return parse_kv(cc->p->target_tags, arg, "target tag");
+}
+
+static int opt_tag(const struct cli_parse *p, const struct cli_opt *o, const char *arg, uint64_t v)
+{
+	struct create_ctx *cc = o->dest;
+	int r = parse_kv(cc->p->tags, arg, "tag");
+
+	if (r == 0 && !strncmp(arg, "snapfs:", 7))
+		r = cli_usage_error(p->cmd, "tags starting with snapfs: are set by snapfs");
+	return r;
+}
+
+static int opt_schedule(const struct cli_parse *p, const struct cli_opt *o, const char *arg, uint64_t v)
+{
+	struct create_ctx *cc = o->dest;
+	struct sfs_policy *pol = cc->p;
+	char err[256];
+
+	if (pol->n_schedules == SFS_POLICY_MAX_SCHEDULES)
+		return cli_usage_error(p->cmd, "at most %d schedules per policy",
+				       SFS_POLICY_MAX_SCHEDULES);
+	cc->cur = &pol->schedules[pol->n_schedules++];
+	if (strlen(arg) >= sizeof(cc->cur->text))
+		return cli_usage_error(p->cmd, "--schedule: schedule text is too long");
+	if (sfs_sched_parse(arg, &cc->cur->sched, err, sizeof(err)) < 0)
+		return cli_usage_error(p->cmd, "--schedule: %s", err);
+	snprintf(cc->cur->text, sizeof(cc->cur->text), "%s", arg);
+	return 0;
+}
+
+/* --retain-count and --retain-age: of the --schedule before them. */
+static int opt_retain(const struct cli_parse *p, const struct cli_opt *o, const char *arg, uint64_t v)
+{
+	struct create_ctx *cc = o->dest;
+
+	if (!cc->cur)
+		return cli_usage_error(p->cmd, "--%s applies to the --schedule before it; "
+						   "give a --schedule first",
+				       o->name);
+	if (o->kind == CLI_UINT)
+		cc->cur->retain_count = (uint32_t)v;
+	else if (sfs_age_parse(arg, &cc->cur->retain_age) < 0)
+		return cli_usage_error(p->cmd, "invalid --retain-age '%s': e.g. 12h, 30d, 8w",
+				       arg);
+	return 0;
+}
+
 static int policy_create(const struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "target-tag", required_argument, NULL, 'T' },
-		{ "schedule", required_argument, NULL, 's' },
-		{ "retain-count", required_argument, NULL, 'n' },
-		{ "retain-age", required_argument, NULL, 'a' },
-		{ "tag", required_argument, NULL, 't' },
-		{ "copy-to", required_argument, NULL, 'C' },
-		{ "copy-retain", required_argument, NULL, 'R' },
-		{ "disabled", no_argument, NULL, 'D' },
-		CLI_OPTION_JSON,
-		CLI_OPTION_HELP,
+	static const char *const cmd = "policy create ";
+	struct sfs_policy p = { .enabled = true };
+	struct create_ctx cc = { .p = &p };
+	const char *copy_to = NULL;
+	uint64_t copy_retain = 0;
+	bool disabled = false;
+	const struct cli_opt opts[] = {
+		{ .name = "target-tag", .kind = CLI_STRING, .dest = &cc, .fn = opt_target_tag },
+		{ .name = "schedule", .kind = CLI_STRING, .dest = &cc, .fn = opt_schedule },
+		{ .name = "retain-count", .kind = CLI_UINT, .dest = &cc, .fn = opt_retain,
+		  .min = 1, .max = SFS_RETAIN_COUNT_MAX },
+		{ .name = "retain-age", .kind = CLI_STRING, .dest = &cc, .fn = opt_retain },
+		{ .name = "tag", .kind = CLI_STRING, .dest = &cc, .fn = opt_tag },
+		{ .name = "copy-to", .kind = CLI_STRING, .dest = &copy_to },
+		{ .name = "copy-retain", .kind = CLI_UINT, .dest = &copy_retain, .min = 1,
+		  .max = SFS_RETAIN_COUNT_MAX },
+		{ .name = "disabled", .kind = CLI_FLAG, .dest = &disabled },
 		{ 0 },
 	};
-	static const char *const cmd = "policy create ";
-	struct cli_opts co = { .cmd = cmd, .help = policy_help, .progress = -1 };
-	struct sfs_policy p = { .enabled = true };
-	struct sfs_policy_schedule *cur = NULL;
+	struct cli_parse co = { .cmd = cmd, .help = policy_help, .opts = opts, .shared = CLI_JSON,
+				.min_args = 1, .max_args = 1, .args_help = "NAME" };
 	struct sfs_store *s = NULL;
 	struct sfs_txn *t;
 	char err[256];
-	int o, r = 0;
+	int r;
 
 	p.target_tags = json_object();
 	p.tags = json_object();
-	while (r == 0 && (o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		uint64_t v;
-
-		switch (o) {
-		case 'T':
-			r = parse_kv(p.target_tags, optarg, "target tag");
-			break;
-		case 't':
-			r = parse_kv(p.tags, optarg, "tag");
-			if (r == 0 && !strncmp(optarg, "snapfs:", 7))
-				r = cli_usage_error(cmd, "tags starting with snapfs: are set by snapfs");
-			break;
-		case 's':
-			if (p.n_schedules == SFS_POLICY_MAX_SCHEDULES) {
-				r = cli_usage_error(cmd, "at most %d schedules per policy",
-						    SFS_POLICY_MAX_SCHEDULES);
-				break;
-			}
-			cur = &p.schedules[p.n_schedules++];
-			if (strlen(optarg) >= sizeof(cur->text) ||
-			    sfs_sched_parse(optarg, &cur->sched, err, sizeof(err)) < 0) {
-				r = cli_usage_error(cmd, "--schedule: %s",
-						    strlen(optarg) >= sizeof(cur->text)
-							    ? "schedule text is too long"
-							    : err);
-				break;
-			}
-			snprintf(cur->text, sizeof(cur->text), "%s", optarg);
-			break;
-		case 'n':
-			if (!cur)
-				r = cli_usage_error(cmd, "--retain-count applies to the --schedule "
-							 "before it; give a --schedule first");
-			else if (sfs_parse_uint(optarg, 1, SFS_RETAIN_COUNT_MAX, &v) < 0)
-				r = cli_usage_error(cmd, "invalid --retain-count '%s': 1 to %d",
-						    optarg, SFS_RETAIN_COUNT_MAX);
-			else
-				cur->retain_count = (uint32_t)v;
-			break;
-		case 'a':
-			if (!cur)
-				r = cli_usage_error(cmd, "--retain-age applies to the --schedule before "
-							 "it; give a --schedule first");
-			else if (sfs_age_parse(optarg, &cur->retain_age) < 0)
-				r = cli_usage_error(cmd, "invalid --retain-age '%s': e.g. 12h, 30d, 8w",
-						    optarg);
-			break;
-		case 'C':
-			free(p.copy_to);
-			p.copy_to = realpath(optarg, NULL);
-			if (!p.copy_to)
-				r = cli_error("--copy-to %s: %s", optarg, strerror(errno));
-			break;
-		case 'R':
-			if (sfs_parse_uint(optarg, 1, SFS_RETAIN_COUNT_MAX, &v) < 0)
-				r = cli_usage_error(cmd, "invalid --copy-retain '%s': 1 to %d", optarg,
-						    SFS_RETAIN_COUNT_MAX);
-			else
-				p.copy_retain = (uint32_t)v;
-			break;
-		case 'D':
-			p.enabled = false;
-			break;
-		default:
-			r = cli_opt_common(&co, o, argv);
-		}
-	}
-	if (r == 0)
-		r = cli_expect_args(cmd, argc, 1, "NAME");
+	r = cli_parse(&co, argc, argv);
 	if (r) {
 		r = cli_parse_exit(r);
 		goto out;
 	}
-	snprintf(p.name, sizeof(p.name), "%s", argv[optind]);
-	if (strlen(argv[optind]) > SFS_NAME_MAX || sfs_policy_validate(&p, err, sizeof(err)) < 0) {
-		r = cli_usage_error(cmd, "%s", strlen(argv[optind]) > SFS_NAME_MAX
+	p.enabled = !disabled;
+	p.copy_retain = (uint32_t)copy_retain;
+	if (copy_to && !(p.copy_to = realpath(copy_to, NULL))) {
+		r = cli_error("--copy-to %s: %s", copy_to, strerror(errno));
+		goto out;
+	}
+	snprintf(p.name, sizeof(p.name), "%s", co.args[0]);
+	if (strlen(co.args[0]) > SFS_NAME_MAX || sfs_policy_validate(&p, err, sizeof(err)) < 0) {
+		r = cli_usage_error(cmd, "%s", strlen(co.args[0]) > SFS_NAME_MAX
 						      ? "policy name is too long"
 						      : err);
 		goto out;
@@ -261,11 +260,15 @@ static int list_query(struct sfs_txn *t, void *ctx)
 	return sfs_cat_policy_foreach(t, list_cb, ctx);
 }
 
-static int policy_list(const struct cli *c, bool json)
+static int policy_list(const struct cli *c, int argc, char **argv)
 {
+	struct cli_parse co = { .cmd = "policy list ", .help = policy_help, .shared = CLI_JSON };
 	struct plist l = { 0 };
-	int r;
+	int r = cli_parse(&co, argc, argv);
+	bool json = co.json;
 
+	if (r)
+		return cli_parse_exit(r);
 	if (json)
 		l.arr = json_array();
 	r = cli_read_catalog(c, list_query, &l);
@@ -288,13 +291,21 @@ static int show_query(struct sfs_txn *t, void *ctx)
 	return sfs_cat_policy_get(t, q->name, &q->p);
 }
 
-static int policy_show(const struct cli *c, const char *name, bool json)
+static int policy_show(const struct cli *c, int argc, char **argv)
 {
-	struct show_query q = { .name = name };
+	struct cli_parse co = { .cmd = "policy show ", .help = policy_help, .shared = CLI_JSON,
+				.min_args = 1, .max_args = 1, .args_help = "NAME" };
+	struct show_query q = { 0 };
 	struct sfs_policy p;
 	int64_t now = (int64_t)time(NULL);
-	int r = cli_read_catalog(c, show_query, &q);
+	const char *name;
+	int r = cli_parse(&co, argc, argv);
+	bool json = co.json;
 
+	if (r)
+		return cli_parse_exit(r);
+	q.name = name = co.args[0];
+	r = cli_read_catalog(c, show_query, &q);
 	if (r > 0)
 		return r;
 	if (r == -ENOENT)
@@ -344,34 +355,45 @@ static int policy_show(const struct cli *c, const char *name, bool json)
 	return r;
 }
 
-/* enable, disable, delete */
-static int policy_change(const struct cli *c, const char *verb, const char *name)
-{
-	struct sfs_policy p;
-	struct sfs_store *s;
-	struct sfs_txn *t;
-	int r = cli_open_store(c, SFS_OPEN_WRITE, &s);
+struct change_query {
+	const char *verb, *name;
+};
 
-	if (r)
+static int change_query(struct sfs_txn *t, void *ctx)
+{
+	const struct change_query *q = ctx;
+	struct sfs_policy p;
+	int r;
+
+	if (!strcmp(q->verb, "delete"))
+		return sfs_cat_policy_del(t, q->name);
+	r = sfs_cat_policy_get(t, q->name, &p);
+	if (r < 0)
 		return r;
-	r = sfs_txn_begin(s, true, &t);
-	if (r == 0) {
-		if (!strcmp(verb, "delete")) {
-			r = sfs_cat_policy_del(t, name);
-		} else {
-			r = sfs_cat_policy_get(t, name, &p);
-			if (r == 0) {
-				p.enabled = !strcmp(verb, "enable");
-				r = sfs_cat_policy_put(t, &p);
-				sfs_policy_release(&p);
-			}
-		}
-		if (r == 0)
-			r = sfs_txn_commit(t);
-		else
-			sfs_txn_abort(t);
-	}
-	sfs_store_close(s);
+	p.enabled = !strcmp(q->verb, "enable");
+	r = sfs_cat_policy_put(t, &p);
+	sfs_policy_release(&p);
+	return r;
+}
+
+/* enable, disable, delete (argv[0]) */
+static int policy_change(const struct cli *c, int argc, char **argv)
+{
+	const char *verb = argv[0], *name;
+	char cmd[32];
+	struct cli_parse co = { .cmd = cmd, .help = policy_help, .min_args = 1, .max_args = 1,
+				.args_help = "NAME" };
+	struct change_query q = { .verb = verb };
+	int r;
+
+	snprintf(cmd, sizeof(cmd), "policy %s ", verb);
+	r = cli_parse(&co, argc, argv);
+	if (r)
+		return cli_parse_exit(r);
+	q.name = name = co.args[0];
+	r = cli_write_catalog(c, change_query, &q);
+	if (r > 0)
+		return r;
 	if (r == -ENOENT)
 		return cli_error("no policy named %s", name);
 	if (r < 0)
@@ -416,46 +438,33 @@ static void on_event(void *ctx, const struct sfs_policy_event *e)
 	       e->message ? e->message : "");
 }
 
+static int opt_now(const struct cli_parse *p, const struct cli_opt *o, const char *arg, uint64_t v)
+{
+	if (sfs_time_parse(arg, o->dest) < 0)
+		return cli_usage_error(p->cmd, "invalid --now '%s': use "
+						      "2026-12-01T03:00:00Z (UTC)",
+				       arg);
+	return 0;
+}
+
 static int policy_run(const struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "now", required_argument, NULL, 'n' },
-		{ "policy", required_argument, NULL, 'p' },
-		CLI_OPTION_JSON,
-		CLI_OPTION_HELP,
+	struct sfs_policy_run_opts ro = { .now = (int64_t)time(NULL) };
+	const struct cli_opt opts[] = {
+		{ .name = "now", .kind = CLI_STRING, .dest = &ro.now, .fn = opt_now },
+		{ .name = "policy", .kind = CLI_STRING, .dest = &ro.only },
 		{ 0 },
 	};
-	struct cli_opts co = { .cmd = "policy run ", .help = policy_help, .progress = -1 };
-	struct sfs_policy_run_opts ro = { .now = (int64_t)time(NULL) };
+	struct cli_parse co = { .cmd = "policy run ", .help = policy_help, .opts = opts,
+				.shared = CLI_JSON };
 	struct run_out out = { 0 };
 	struct sfs_store *s;
-	int o, r;
+	int r = cli_parse(&co, argc, argv);
 
-	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'n':
-			if (sfs_time_parse(optarg, &ro.now) < 0)
-				return cli_usage_error("policy run ", "invalid --now '%s': use "
-								      "2026-12-01T03:00:00Z (UTC)",
-						       optarg);
-			break;
-		case 'p':
-			ro.only = optarg;
-			break;
-		default:
-			r = cli_opt_common(&co, o, argv);
-			if (r) {
-				json_decref(out.events);
-				return cli_parse_exit(r);
-			}
-			if (co.json && !out.events)
-				out.events = json_array();
-		}
-	}
-	if (optind != argc) {
-		json_decref(out.events);
-		return cli_usage_error("policy run ", "unexpected argument '%s'", argv[optind]);
-	}
+	if (r)
+		return cli_parse_exit(r);
+	if (co.json)
+		out.events = json_array();
 	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 	if (r) {
 		json_decref(out.events);
@@ -481,42 +490,12 @@ static int policy_run(const struct cli *c, int argc, char **argv)
 
 int cmd_policy(const struct cli *c, int argc, char **argv)
 {
-	const char *sub, *name = NULL;
-	bool json = false;
+	static const struct cli_sub subs[] = {
+		{ "create", policy_create }, { "list", policy_list },
+		{ "show", policy_show },     { "enable", policy_change },
+		{ "disable", policy_change }, { "delete", policy_change },
+		{ "run", policy_run },       { 0 },
+	};
 
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fputs(policy_help, argc < 2 ? stderr : stdout);
-		return argc < 2 ? EXIT_USAGE : 0;
-	}
-	sub = argv[1];
-	if (!strcmp(sub, "create"))
-		return policy_create(c, argc - 1, argv + 1);
-	if (!strcmp(sub, "run"))
-		return policy_run(c, argc - 1, argv + 1);
-	if (cli_wants_help(argc, argv)) {
-		fputs(policy_help, stdout);
-		return 0;
-	}
-	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = true;
-		else if (argv[i][0] == '-')
-			return cli_usage_error("policy ", "bad option '%s'", argv[i]);
-		else if (!name)
-			name = argv[i];
-		else
-			return cli_usage_error("policy ", "unexpected argument '%s'", argv[i]);
-	}
-	if (!strcmp(sub, "list")) {
-		if (name)
-			return cli_usage_error("policy ", "policy list takes no arguments");
-		return policy_list(c, json);
-	}
-	if (!name)
-		return cli_usage_error("policy ", "expected 'policy %s NAME'", sub);
-	if (!strcmp(sub, "show"))
-		return policy_show(c, name, json);
-	if (!strcmp(sub, "enable") || !strcmp(sub, "disable") || !strcmp(sub, "delete"))
-		return policy_change(c, sub, name);
-	return cli_usage_error("policy ", "unknown policy command '%s'", sub);
+	return cli_dispatch(c, "policy", policy_help, subs, argc, argv);
 }

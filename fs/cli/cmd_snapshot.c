@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* `snapfs snapshot ...`: create, list, show, diff and restore. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,49 +47,29 @@ static const char snapshot_help[] =
 
 static int snap_create(const struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "changed-ranges", required_argument, NULL, 'r' },
-		{ "description", required_argument, NULL, 'd' },
-		{ "tag", required_argument, NULL, 't' },
-		CLI_OPTION_JSON,
-		CLI_OPTION_PROGRESS,
-		CLI_OPTION_NO_PROGRESS,
-		CLI_OPTION_HELP,
+	struct sfs_ingest_opts io = { 0 };
+	json_t *tags = json_object();
+	const struct cli_opt opts[] = {
+		{ .name = "changed-ranges", .kind = CLI_STRING, .dest = &io.changed_ranges },
+		{ .name = "description", .kind = CLI_STRING, .dest = &io.description },
+		{ .name = "tag", .kind = CLI_STRING, .dest = tags, .fn = cli_tag_opt },
 		{ 0 },
 	};
-	struct cli_opts co = { .cmd = "snapshot create ", .help = snapshot_help, .progress = -1 };
-	struct sfs_ingest_opts io = { 0 };
+	struct cli_parse co = { .cmd = "snapshot create ", .help = snapshot_help, .opts = opts,
+				.shared = CLI_JSON | CLI_PROGRESS, .min_args = 2, .max_args = 2,
+				.args_help = "VOLUME SOURCE" };
 	struct sfs_ingest_result res;
 	struct cli_progress prog;
 	struct sfs_store *s = NULL;
-	json_t *tags = json_object();
-	int o, r;
+	int r;
 
-	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		r = 0;
-		switch (o) {
-		case 'r':
-			io.changed_ranges = optarg;
-			break;
-		case 'd':
-			io.description = optarg;
-			break;
-		case 't':
-			r = cli_parse_tag(tags, optarg, co.cmd);
-			break;
-		default:
-			r = cli_opt_common(&co, o, argv);
-		}
-		if (r) {
-			r = cli_parse_exit(r);
-			goto out;
-		}
-	}
-	r = cli_expect_args(co.cmd, argc, 2, "VOLUME SOURCE");
-	if (r)
+	r = cli_parse(&co, argc, argv);
+	if (r) {
+		r = cli_parse_exit(r);
 		goto out;
-	io.volume = argv[optind];
-	io.source = argv[optind + 1];
+	}
+	io.volume = co.args[0];
+	io.source = co.args[1];
 	io.tags = tags;
 	r = io.description ? cli_text_arg(co.cmd, "--description", io.description) : 0;
 	if (r)
@@ -150,31 +129,6 @@ out:
 	return r;
 }
 
-/* Options shared by list/show/diff: --json and --volume. */
-static int parse_simple(int argc, char **argv, const char *cmd, bool *json, const char **volume,
-			int nargs, const char *args_help)
-{
-	static const struct option opts[] = {
-		CLI_OPTION_JSON,
-		{ "volume", required_argument, NULL, 'v' },
-		CLI_OPTION_HELP,
-		{ 0 },
-	};
-	struct cli_opts co = { .cmd = cmd, .help = snapshot_help, .progress = -1 };
-	int o, r;
-
-	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (o == 'v' && !volume)
-			return cli_usage_error(cmd, "--volume does not apply here");
-		if (o == 'v')
-			*volume = optarg;
-		else if ((r = cli_opt_common(&co, o, argv)))
-			return r;
-	}
-	*json = co.json;
-	return cli_expect_args(cmd, argc, nargs, args_help);
-}
-
 struct list_ctx {
 	json_t *arr;
 	int count;
@@ -223,8 +177,14 @@ static int list_query(struct sfs_txn *t, void *ctx)
 static int snap_list(const struct cli *c, int argc, char **argv)
 {
 	struct list_query q = { 0 };
-	bool json = false;
-	int r = parse_simple(argc, argv, "snapshot list ", &json, &q.volume, 0, "no arguments");
+	const struct cli_opt opts[] = {
+		{ .name = "volume", .kind = CLI_STRING, .dest = &q.volume },
+		{ 0 },
+	};
+	struct cli_parse co = { .cmd = "snapshot list ", .help = snapshot_help, .opts = opts,
+				.shared = CLI_JSON };
+	int r = cli_parse(&co, argc, argv);
+	bool json = co.json;
 
 	if (r)
 		return cli_parse_exit(r);
@@ -264,15 +224,17 @@ static int snap_show(const struct cli *c, int argc, char **argv)
 {
 	struct sfs_snapshot sn;
 	struct sfs_store *s;
-	bool json = false;
-	int r = parse_simple(argc, argv, "snapshot show ", &json, NULL, 1, "ID");
+	struct cli_parse co = { .cmd = "snapshot show ", .help = snapshot_help, .shared = CLI_JSON,
+				.min_args = 1, .max_args = 1, .args_help = "ID" };
+	int r = cli_parse(&co, argc, argv);
+	bool json = co.json;
 
 	if (r)
 		return cli_parse_exit(r);
 	r = cli_open_store(c, SFS_OPEN_READ, &s);
 	if (r)
 		return r;
-	r = get_snapshot(s, argv[optind], &sn);
+	r = get_snapshot(s, co.args[0], &sn);
 	sfs_store_close(s);
 	if (r)
 		return r;
@@ -336,18 +298,20 @@ static int snap_diff(const struct cli *c, int argc, char **argv)
 	struct sfs_reader *rd = NULL;
 	struct diff_ctx d = { 0 };
 	struct sfs_store *s;
-	bool json = false;
-	int r = parse_simple(argc, argv, "snapshot diff ", &json, NULL, 2, "two snapshot ids A B");
+	struct cli_parse co = { .cmd = "snapshot diff ", .help = snapshot_help, .shared = CLI_JSON,
+				.min_args = 2, .max_args = 2, .args_help = "two snapshot ids A B" };
+	int r = cli_parse(&co, argc, argv);
+	bool json = co.json;
 
 	if (r)
 		return cli_parse_exit(r);
 	r = cli_open_store(c, SFS_OPEN_READ, &s);
 	if (r)
 		return r;
-	r = get_snapshot(s, argv[optind], &a);
+	r = get_snapshot(s, co.args[0], &a);
 	if (r)
 		goto out_store;
-	r = get_snapshot(s, argv[optind + 1], &b);
+	r = get_snapshot(s, co.args[1], &b);
 	if (r)
 		goto out_a;
 	sfs_snapmap_from_snapshot(&a, &ma);
@@ -397,58 +361,54 @@ static const char *dest_kind(const char *path, int err)
 
 static int snap_restore(const struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "force", no_argument, NULL, 'f' },
-		CLI_OPTION_PROGRESS,
-		CLI_OPTION_NO_PROGRESS,
-		CLI_OPTION_HELP,
+	bool force = false;
+	const struct cli_opt opts[] = {
+		{ .name = "force", .letter = 'f', .kind = CLI_FLAG, .dest = &force },
 		{ 0 },
 	};
-	struct cli_opts co = { .cmd = "snapshot restore ", .help = snapshot_help, .progress = -1 };
+	struct cli_parse co = { .cmd = "snapshot restore ", .help = snapshot_help, .opts = opts,
+				.shared = CLI_PROGRESS, .min_args = 2, .max_args = 2,
+				.args_help = "ID DEST" };
 	struct cli_progress prog;
 	struct sfs_snapshot sn;
 	struct sfs_store *s;
-	int o, r, flags = 0;
+	const char *id, *dest;
+	int r = cli_parse(&co, argc, argv);
 
-	while ((o = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
-		if (o == 'f')
-			flags |= SFS_RESTORE_FORCE;
-		else if ((r = cli_opt_common(&co, o, argv)))
-			return cli_parse_exit(r);
-	}
-	r = cli_expect_args(co.cmd, argc, 2, "ID DEST");
 	if (r)
-		return r;
+		return cli_parse_exit(r);
+	id = co.args[0];
+	dest = co.args[1];
 	r = cli_open_store(c, SFS_OPEN_READ, &s);
 	if (r)
 		return r;
-	r = get_snapshot(s, argv[optind], &sn);
+	r = get_snapshot(s, id, &sn);
 	if (r) {
 		sfs_store_close(s);
 		return r;
 	}
 	sfs_snapshot_release(&sn);
 	cli_progress_init(&prog, "restore", co.progress);
-	r = sfs_restore(s, argv[optind], argv[optind + 1], flags, cli_progress_cb, &prog);
+	r = sfs_restore(s, id, dest, force ? SFS_RESTORE_FORCE : 0, cli_progress_cb, &prog);
 	cli_progress_done(&prog);
 	sfs_store_close(s);
 	if (r == -EEXIST)
-		return cli_error("restore of %s: %s exists (use --force to overwrite)", argv[optind],
-				 argv[optind + 1]);
+		return cli_error("restore of %s: %s exists (use --force to overwrite)", id,
+				 dest);
 	if (r == -EFBIG)
 		return cli_error("restore of %s: device %s is smaller than the snapshot",
-				 argv[optind], argv[optind + 1]);
+				 id, dest);
 	if (r == -EAGAIN)
-		return cli_error("restore of %s: the snapshot is not completed", argv[optind]);
+		return cli_error("restore of %s: the snapshot is not completed", id);
 	if (r == -EISDIR || r == -ELOOP || r == -ENOTBLK)
 		return cli_error("restore of %s: %s is %s (restore writes only to a regular file or a "
 				 "block device); nothing was written",
-				 argv[optind], argv[optind + 1], dest_kind(argv[optind + 1], r));
+				 id, dest, dest_kind(dest, r));
 	if (r == -EBUSY)
-		return cli_error("restore of %s: device %s is in use (mounted?)", argv[optind],
-				 argv[optind + 1]);
+		return cli_error("restore of %s: device %s is in use (mounted?)", id,
+				 dest);
 	if (r < 0)
-		return cli_fail(r, "restore of %s to %s failed", argv[optind], argv[optind + 1]);
+		return cli_fail(r, "restore of %s to %s failed", id, dest);
 	return 0;
 }
 
@@ -456,8 +416,8 @@ static int snap_restore(const struct cli *c, int argc, char **argv)
  * (and reported) once, instead of the second turn finding it gone. */
 static bool repeated_id(char **argv, int i)
 {
-	for (int j = 1; j < i; j++)
-		if (argv[j][0] != '-' && !strcmp(argv[j], argv[i]))
+	for (int j = 0; j < i; j++)
+		if (!strcmp(argv[j], argv[i]))
 			return true;
 	return false;
 }
@@ -468,24 +428,19 @@ static int snap_delete(const struct cli *c, int argc, char **argv)
 	char image[SFS_NAME_MAX + 1];
 	struct sfs_store *s;
 	struct sfs_txn *t;
-	bool json = false;
-	int n = 0, r;
+	struct cli_parse co = { .cmd = "snapshot delete ", .help = snapshot_help,
+				.shared = CLI_JSON, .min_args = 1, .max_args = -1,
+				.args_help = "ID..." };
+	int r = cli_parse(&co, argc, argv);
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = true;
-		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-			return fputs(snapshot_help, stdout), 0;
-		else if (argv[i][0] == '-')
-			return cli_usage_error("snapshot delete ", "bad option '%s'", argv[i]);
-		else if (!sfs_idstr_valid(argv[i], "snap-"))
-			return cli_usage_error("snapshot delete ",
-					       "'%s' is not a snapshot id (snap-<hex>)", argv[i]);
-		else
-			n++;
-	}
-	if (!n)
-		return cli_usage_error("snapshot delete ", "expected ID...");
+	if (r)
+		return cli_parse_exit(r);
+	argc = co.nargs;
+	argv = co.args;
+	for (int i = 0; i < argc; i++)
+		if (!sfs_idstr_valid(argv[i], "snap-"))
+			return cli_usage_error(co.cmd, "'%s' is not a snapshot id (snap-<hex>)",
+					       argv[i]);
 	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 	if (r)
 		return r;
@@ -494,8 +449,8 @@ static int snap_delete(const struct cli *c, int argc, char **argv)
 		sfs_store_close(s);
 		return cli_fail(r, "cannot delete snapshots");
 	}
-	for (int i = 1; i < argc; i++) {
-		if (argv[i][0] == '-' || repeated_id(argv, i))
+	for (int i = 0; i < argc; i++) {
+		if (repeated_id(argv, i))
 			continue;
 		r = sfs_snapshot_delete(t, argv[i], image, sizeof(image));
 		if (r == -EBUSY)
@@ -517,40 +472,33 @@ static int snap_delete(const struct cli *c, int argc, char **argv)
 	sfs_store_close(s);
 	if (r < 0)
 		return cli_fail(r, "cannot delete snapshots");
-	if (json) {
+	if (co.json) {
 		json_t *ids = json_array();
-		for (int i = 1; i < argc; i++)
-			if (argv[i][0] != '-' && !repeated_id(argv, i))
+		for (int i = 0; i < argc; i++)
+			if (!repeated_id(argv, i))
 				json_array_append_new(ids, json_string(argv[i]));
 		return cli_print_json(json_pack("{s:o}", "deleted", ids));
 	}
-	for (int i = 1; i < argc; i++)
-		if (argv[i][0] != '-' && !repeated_id(argv, i))
+	for (int i = 0; i < argc; i++)
+		if (!repeated_id(argv, i))
 			printf("deleted %s\n", argv[i]);
 	return 0;
 }
 
+static int snap_permission(const struct cli *c, int argc, char **argv)
+{
+	return cli_permission(c, argc, argv, SFS_ACCESS_SNAPSHOT, snapshot_help);
+}
+
 int cmd_snapshot(const struct cli *c, int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fputs(snapshot_help, argc < 2 ? stderr : stdout);
-		return argc < 2 ? EXIT_USAGE : 0;
-	}
-	if (!strcmp(argv[1], "create"))
-		return snap_create(c, argc - 1, argv + 1);
-	if (!strcmp(argv[1], "list"))
-		return snap_list(c, argc - 1, argv + 1);
-	if (!strcmp(argv[1], "show"))
-		return snap_show(c, argc - 1, argv + 1);
-	if (!strcmp(argv[1], "diff"))
-		return snap_diff(c, argc - 1, argv + 1);
-	if (!strcmp(argv[1], "restore"))
-		return snap_restore(c, argc - 1, argv + 1);
-	if (!strcmp(argv[1], "delete"))
-		return snap_delete(c, argc - 1, argv + 1);
-	if (!strcmp(argv[1], "copy"))
-		return cmd_snapshot_copy(c, argc - 1, argv + 1);
-	if (!strcmp(argv[1], "permission"))
-		return cli_permission(c, argc - 1, argv + 1, SFS_ACCESS_SNAPSHOT, snapshot_help);
-	return cli_usage_error("snapshot ", "unknown snapshot command '%s'", argv[1]);
+	static const struct cli_sub subs[] = {
+		{ "create", snap_create },   { "list", snap_list },
+		{ "show", snap_show },       { "diff", snap_diff },
+		{ "restore", snap_restore }, { "delete", snap_delete },
+		{ "copy", cmd_snapshot_copy }, { "permission", snap_permission },
+		{ 0 },
+	};
+
+	return cli_dispatch(c, "snapshot", snapshot_help, subs, argc, argv);
 }

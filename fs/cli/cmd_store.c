@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* The store-wide commands: init, info and check. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +9,11 @@
 #include "cli.h"
 #include "snapfs/catalog.h"
 #include "snapfs/check.h"
-#include "snapfs/parse.h"
+
+static bool power_of_two(uint64_t v)
+{
+	return (v & (v - 1)) == 0;
+}
 
 int cmd_init(const struct cli *c, int argc, char **argv)
 {
@@ -21,42 +24,23 @@ int cmd_init(const struct cli *c, int argc, char **argv)
 		"  --block-size N         fixed block size, a power of two from 4K to 4M\n"
 		"                         (default 32K); it cannot change later\n"
 		"  --compression-level N  zstd level 1-19 (default 1)\n";
-	static const struct option opts[] = {
-		{ "block-size", required_argument, NULL, 'b' },
-		{ "compression-level", required_argument, NULL, 'l' },
-		CLI_OPTION_HELP,
+	uint64_t bs = 0, level = 0;
+	const struct cli_opt opts[] = {
+		{ .name = "block-size", .letter = 'b', .kind = CLI_SIZE, .dest = &bs, .min = 4096,
+		  .max = 4u << 20, .valid = power_of_two, .hint = "a power of two from 4K to 4M" },
+		{ .name = "compression-level", .letter = 'l', .kind = CLI_UINT, .dest = &level,
+		  .min = 1, .max = 19 },
 		{ 0 },
 	};
-	struct cli_opts co = { .cmd = "init ", .help = help, .progress = -1 };
+	struct cli_parse co = { .cmd = "init ", .help = help, .opts = opts };
 	struct sfs_store_options so = { 0 };
-	uint64_t v;
-	int o, r;
+	int r;
 
-	while ((o = getopt_long(argc, argv, "b:l:h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'b':
-			if (sfs_parse_size(optarg, &v) < 0 || v < 4096 || v > (4u << 20) ||
-			    (v & (v - 1)))
-				return cli_usage_error("init ", "invalid --block-size '%s': a power of "
-								 "two from 4K to 4M",
-						       optarg);
-			so.block_size = (uint32_t)v;
-			break;
-		case 'l':
-			if (sfs_parse_uint(optarg, 1, 19, &v) < 0)
-				return cli_usage_error("init ",
-						       "invalid --compression-level '%s': 1 to 19",
-						       optarg);
-			so.zstd_level = (int)v;
-			break;
-		default:
-			r = cli_opt_common(&co, o, argv);
-			if (r)
-				return cli_parse_exit(r);
-		}
-	}
-	if (optind != argc)
-		return cli_usage_error("init ", "unexpected argument '%s'", argv[optind]);
+	r = cli_parse(&co, argc, argv);
+	if (r)
+		return cli_parse_exit(r);
+	so.block_size = (uint32_t)bs;
+	so.zstd_level = (int)level;
 	if (!c->store_path)
 		return cli_usage_error("init ", "no store given: use --store PATH or set SNAPFS_STORE");
 	r = sfs_store_init(c->store_path, &so);
@@ -71,29 +55,19 @@ int cmd_init(const struct cli *c, int argc, char **argv)
 	return 0;
 }
 
-static bool json_flag(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--json"))
-			return true;
-	return false;
-}
-
 int cmd_info(const struct cli *c, int argc, char **argv)
 {
+	struct cli_parse co = { .cmd = "info ", .shared = CLI_JSON,
+				.help = "Usage: snapfs --store PATH info [--json]\n\n"
+					"Store settings and space used.\n" };
 	struct sfs_store *s;
 	struct sfs_txn *t;
 	uint64_t packs = 0, cat = 0, chunks = 0, gen = 0;
-	bool json = json_flag(argc, argv);
 	int r;
 
-	if (cli_wants_help(argc, argv)) {
-		puts("Usage: snapfs --store PATH info [--json]\n\nStore settings and space used.");
-		return 0;
-	}
-	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--json"))
-			return cli_usage_error("info ", "unexpected argument '%s'", argv[i]);
+	r = cli_parse(&co, argc, argv);
+	if (r)
+		return cli_parse_exit(r);
 	r = cli_open_store(c, SFS_OPEN_READ, &s);
 	if (r)
 		return r;
@@ -109,7 +83,7 @@ int cmd_info(const struct cli *c, int argc, char **argv)
 		sfs_store_close(s);
 		return cli_fail(r, "cannot read store %s", c->store_path);
 	}
-	if (json) {
+	if (co.json) {
 		r = cli_print_json(json_pack("{s:s, s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I}",
 					     "path", c->store_path, "format_version",
 					     SFS_FORMAT_VERSION, "block_size",
@@ -153,30 +127,22 @@ int cmd_check(const struct cli *c, int argc, char **argv)
 		"--read-data also reads and verifies every stored chunk. Cleans what an\n"
 		"interrupted writer left behind when no writer is running. Prints one line per\n"
 		"problem; exits 1 when there is any.\n";
-	static const struct option opts[] = {
-		{ "read-data", no_argument, NULL, 'r' },
-		CLI_OPTION_JSON,
-		CLI_OPTION_PROGRESS,
-		CLI_OPTION_NO_PROGRESS,
-		CLI_OPTION_HELP,
+	bool read_data = false;
+	const struct cli_opt opts[] = {
+		{ .name = "read-data", .kind = CLI_FLAG, .dest = &read_data },
 		{ 0 },
 	};
-	struct cli_opts co = { .cmd = "check ", .help = help, .progress = -1 };
+	struct cli_parse co = { .cmd = "check ", .help = help, .opts = opts,
+				.shared = CLI_JSON | CLI_PROGRESS };
 	struct sfs_check_result res;
 	struct cli_progress prog;
 	struct problems pr = { 0 };
 	struct sfs_store *s;
-	bool read_data = false;
-	int o, r;
+	int r;
 
-	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (o == 'r')
-			read_data = true;
-		else if ((r = cli_opt_common(&co, o, argv)))
-			return cli_parse_exit(r);
-	}
-	if (optind != argc)
-		return cli_usage_error("check ", "unexpected argument '%s'", argv[optind]);
+	r = cli_parse(&co, argc, argv);
+	if (r)
+		return cli_parse_exit(r);
 	/* As a writer when possible, so that leftovers of an interrupted
 	 * writer are cleaned; beside a running writer, read-only. */
 	r = sfs_store_open(c->store_path ? c->store_path : "", SFS_OPEN_WRITE, &s);

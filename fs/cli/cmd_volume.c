@@ -24,21 +24,6 @@ static const char volume_help[] =
 	"      snapshots (snapshots/ and volumes/) in a mount made with\n"
 	"      -o allow_other. Users and groups are host names; they must exist.\n";
 
-static bool take_json(int *argc, char **argv)
-{
-	bool json = false;
-	int n = 0;
-
-	for (int i = 0; i < *argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = true;
-		else
-			argv[n++] = argv[i];
-	}
-	*argc = n;
-	return json;
-}
-
 struct vlist {
 	json_t *arr;
 	int count;
@@ -89,16 +74,39 @@ static int show_query(struct sfs_txn *t, void *ctx)
 
 /* The path is made absolute here, since policies run from a service
  * whose working directory is not the user's. */
+struct set_source_query {
+	const char *name;
+	char *source; /* taken by the volume record on success */
+};
+
+static int set_source_query(struct sfs_txn *t, void *ctx)
+{
+	struct set_source_query *q = ctx;
+	struct sfs_volume v;
+	/* A volume to be snapshotted by a policy may start here. */
+	int r = sfs_cat_volume_ensure(t, q->name, (int64_t)time(NULL), NULL, &v);
+
+	if (r < 0)
+		return r;
+	free(v.source);
+	v.source = q->source;
+	q->source = NULL;
+	r = sfs_cat_volume_put(t, &v);
+	sfs_volume_release(&v);
+	return r;
+}
+
 static int volume_set_source(const struct cli *c, int argc, char **argv)
 {
-	struct sfs_volume v;
-	struct sfs_store *s;
-	struct sfs_txn *t;
+	struct cli_parse co = { .cmd = "volume set-source ", .help = volume_help, .min_args = 2,
+				.max_args = 2, .args_help = "VOLUME PATH" };
+	struct set_source_query q;
 	char *abs = NULL;
-	int r;
+	int r = cli_parse(&co, argc, argv);
 
-	if (argc != 2)
-		return cli_usage_error("volume ", "expected VOLUME PATH");
+	if (r)
+		return cli_parse_exit(r);
+	argv = co.args;
 	if (!sfs_name_valid(argv[0]))
 		return cli_usage_error("volume ", "invalid volume name '%s': use 1-128 of A-Z a-z "
 						  "0-9 . _ -, not starting with . or -",
@@ -116,152 +124,151 @@ static int volume_set_source(const struct cli *c, int argc, char **argv)
 			return r;
 		}
 	}
-	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
-	if (r) {
-		free(abs);
+	q.name = argv[0];
+	q.source = abs;
+	r = cli_write_catalog(c, set_source_query, &q);
+	free(q.source);
+	if (r > 0)
 		return r;
-	}
-	r = sfs_txn_begin(s, true, &t);
-	if (r == 0) {
-		/* A volume to be snapshotted by a policy may start here. */
-		r = sfs_cat_volume_ensure(t, argv[0], (int64_t)time(NULL), NULL, &v);
-		if (r == 0) {
-			free(v.source);
-			v.source = abs;
-			abs = NULL;
-			r = sfs_cat_volume_put(t, &v);
-			sfs_volume_release(&v);
-		}
-		if (r == 0)
-			r = sfs_txn_commit(t);
-		else
-			sfs_txn_abort(t);
-	}
-	sfs_store_close(s);
-	free(abs);
 	if (r < 0)
 		return cli_fail(r, "cannot set the source of volume %s", argv[0]);
 	return 0;
 }
 
-int cmd_volume(const struct cli *c, int argc, char **argv)
+static int volume_list(const struct cli *c, int argc, char **argv)
 {
-	struct sfs_store *s;
-	struct sfs_txn *t;
-	const char *sub;
-	bool json;
-	int r;
+	struct cli_parse co = { .cmd = "volume list ", .help = volume_help, .shared = CLI_JSON };
+	struct vlist l = { 0 };
+	int r = cli_parse(&co, argc, argv);
 
-	if (argc < 2 || cli_wants_help(argc, argv)) {
-		fputs(volume_help, argc < 2 ? stderr : stdout);
-		return argc < 2 ? EXIT_USAGE : 0;
+	if (r)
+		return cli_parse_exit(r);
+	if (co.json)
+		l.arr = json_array();
+	r = cli_read_catalog(c, list_query, &l);
+	if (r) {
+		json_decref(l.arr);
+		return r > 0 ? r : cli_fail(r, "cannot list volumes");
 	}
-	sub = argv[1];
-	if (!strcmp(sub, "permission"))
-		return cli_permission(c, argc - 1, argv + 1, SFS_ACCESS_VOLUME, volume_help);
-	argc -= 2;
-	argv += 2;
-	json = take_json(&argc, argv);
+	return co.json ? cli_print_json(l.arr) : 0;
+}
 
-	if (!strcmp(sub, "list")) {
-		struct vlist l = { 0 };
-		if (argc)
-			return cli_usage_error("volume ", "unexpected argument '%s'", argv[0]);
-		if (json)
-			l.arr = json_array();
-		r = cli_read_catalog(c, list_query, &l);
-		if (r) {
-			json_decref(l.arr);
-			return r > 0 ? r : cli_fail(r, "cannot list volumes");
-		}
-		return json ? cli_print_json(l.arr) : 0;
-	}
-	if (!strcmp(sub, "show")) {
-		struct show_query q = { .name = argv[0] };
-		struct sfs_volume v;
-		json_t *snaps, *o;
-		if (argc != 1)
-			return cli_usage_error("volume ", "expected VOLUME");
-		q.snaps = snaps = json_array();
-		r = cli_read_catalog(c, show_query, &q);
-		if (r > 0) {
-			json_decref(snaps);
-			return r;
-		}
-		if (r == -ENOENT) {
-			json_decref(snaps);
-			return cli_error("no volume named %s", argv[0]);
-		}
-		if (r < 0) {
-			json_decref(snaps);
-			return cli_fail(r, "cannot read volume %s", argv[0]);
-		}
-		v = q.v;
-		o = sfs_volume_to_json(&v);
-		json_object_set_new(o, "snapshots", snaps);
-		if (json) {
-			r = cli_print_json(o);
-		} else {
-			char tm[32], sz[32];
-			const char *k;
-			json_t *val;
-			size_t i;
-			printf("name:       %s\nid:         %s\ncreated:    %s\nsize:       %s\n"
-			       "source:     %s\n",
-			       v.name, v.id, cli_time(v.created, tm, sizeof(tm)),
-			       cli_human(v.size, sz, sizeof(sz)), v.source ? v.source : "-");
-			json_object_foreach(v.tags, k, val)
-				printf("tag:        %s=%s\n", k, json_string_value(val));
-			json_array_foreach(snaps, i, val)
-				printf("snapshot:   %s\n", json_string_value(val));
-			json_decref(o);
-		}
-		sfs_volume_release(&v);
+static int volume_show(const struct cli *c, int argc, char **argv)
+{
+	struct cli_parse co = { .cmd = "volume show ", .help = volume_help, .shared = CLI_JSON,
+				.min_args = 1, .max_args = 1, .args_help = "VOLUME" };
+	struct show_query q = { 0 };
+	struct sfs_volume v;
+	json_t *snaps, *o;
+	int r = cli_parse(&co, argc, argv);
+
+	if (r)
+		return cli_parse_exit(r);
+	q.name = co.args[0];
+	q.snaps = snaps = json_array();
+	r = cli_read_catalog(c, show_query, &q);
+	if (r > 0) {
+		json_decref(snaps);
 		return r;
 	}
-	if (!strcmp(sub, "tag")) {
-		struct sfs_volume v;
-		if (argc < 2)
-			return cli_usage_error("volume ", "expected VOLUME KEY=VALUE...");
-		for (int i = 1; i < argc; i++) {
-			char key[CLI_TAG_KEY_MAX + 1];
-			const char *val;
-			r = cli_tag_arg("volume ", argv[i], key, &val);
-			if (r)
-				return r;
-		}
-		r = cli_open_store(c, SFS_OPEN_WRITE, &s);
+	if (r == -ENOENT) {
+		json_decref(snaps);
+		return cli_error("no volume named %s", q.name);
+	}
+	if (r < 0) {
+		json_decref(snaps);
+		return cli_fail(r, "cannot read volume %s", q.name);
+	}
+	v = q.v;
+	o = sfs_volume_to_json(&v);
+	json_object_set_new(o, "snapshots", snaps);
+	if (co.json) {
+		r = cli_print_json(o);
+	} else {
+		char tm[32], sz[32];
+		const char *k;
+		json_t *val;
+		size_t i;
+		printf("name:       %s\nid:         %s\ncreated:    %s\nsize:       %s\n"
+		       "source:     %s\n",
+		       v.name, v.id, cli_time(v.created, tm, sizeof(tm)),
+		       cli_human(v.size, sz, sizeof(sz)), v.source ? v.source : "-");
+		json_object_foreach(v.tags, k, val)
+			printf("tag:        %s=%s\n", k, json_string_value(val));
+		json_array_foreach(snaps, i, val)
+			printf("snapshot:   %s\n", json_string_value(val));
+		json_decref(o);
+	}
+	sfs_volume_release(&v);
+	return r;
+}
+
+/* Sets the tags args[1..] of volume args[0] (a KEY= removes KEY). */
+static int tag_query(struct sfs_txn *t, void *ctx)
+{
+	const struct cli_parse *co = ctx;
+	struct sfs_volume v;
+	int r = sfs_cat_volume_get(t, co->args[0], &v);
+
+	if (r < 0)
+		return r;
+	for (int i = 1; r == 0 && i < co->nargs; i++) {
+		char key[CLI_TAG_KEY_MAX + 1];
+		const char *val = cli_tag_split(co->args[i], key);
+
+		if (!*val)
+			json_object_del(v.tags, key);
+		else if (json_object_set_new(v.tags, key, json_string(val)) < 0)
+			r = -ENOMEM;
+	}
+	if (r == 0)
+		r = sfs_cat_volume_put(t, &v);
+	sfs_volume_release(&v);
+	return r;
+}
+
+static int volume_tag(const struct cli *c, int argc, char **argv)
+{
+	struct cli_parse co = { .cmd = "volume tag ", .help = volume_help, .min_args = 2,
+				.max_args = -1, .args_help = "VOLUME KEY=VALUE..." };
+	int r = cli_parse(&co, argc, argv);
+
+	if (r)
+		return cli_parse_exit(r);
+	argc = co.nargs;
+	argv = co.args;
+	for (int i = 1; i < argc; i++) {
+		char key[CLI_TAG_KEY_MAX + 1];
+		const char *val;
+		r = cli_tag_arg("volume ", argv[i], key, &val);
 		if (r)
 			return r;
-		r = sfs_txn_begin(s, true, &t);
-		if (r == 0) {
-			r = sfs_cat_volume_get(t, argv[0], &v);
-			if (r == 0) {
-				for (int i = 1; r == 0 && i < argc; i++) {
-					char key[CLI_TAG_KEY_MAX + 1];
-					const char *val = cli_tag_split(argv[i], key);
-					if (!*val)
-						json_object_del(v.tags, key);
-					else if (json_object_set_new(v.tags, key, json_string(val)) < 0)
-						r = -ENOMEM;
-				}
-				if (r == 0)
-					r = sfs_cat_volume_put(t, &v);
-				sfs_volume_release(&v);
-			}
-			if (r == 0)
-				r = sfs_txn_commit(t);
-			else
-				sfs_txn_abort(t);
-		}
-		sfs_store_close(s);
-		if (r == -ENOENT)
-			return cli_error("no volume named %s", argv[0]);
-		if (r < 0)
-			return cli_fail(r, "cannot tag volume %s", argv[0]);
-		return 0;
 	}
-	if (!strcmp(sub, "set-source"))
-		return volume_set_source(c, argc, argv);
-	return cli_usage_error("volume ", "unknown volume command '%s'", sub);
+	r = cli_write_catalog(c, tag_query, &co);
+	if (r > 0)
+		return r;
+	if (r == -ENOENT)
+		return cli_error("no volume named %s", argv[0]);
+	if (r < 0)
+		return cli_fail(r, "cannot tag volume %s", argv[0]);
+	return 0;
+}
+
+static int volume_permission(const struct cli *c, int argc, char **argv)
+{
+	return cli_permission(c, argc, argv, SFS_ACCESS_VOLUME, volume_help);
+}
+
+int cmd_volume(const struct cli *c, int argc, char **argv)
+{
+	static const struct cli_sub subs[] = {
+		{ "list", volume_list },
+		{ "show", volume_show },
+		{ "tag", volume_tag },
+		{ "set-source", volume_set_source },
+		{ "permission", volume_permission },
+		{ 0 },
+	};
+
+	return cli_dispatch(c, "volume", volume_help, subs, argc, argv);
 }

@@ -9,7 +9,6 @@
  * because mount paths and kernel command lines come from the user.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -488,16 +487,6 @@ static int print_libvirt(const struct launch *l, FILE *f)
 
 /* ---- the command ---- */
 
-static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *ret)
-{
-	uint64_t v;
-	int r = sfs_parse_uint(s, lo, hi, &v);
-
-	if (r == 0)
-		*ret = (unsigned)v;
-	return r;
-}
-
 /* A path that goes into the output: the sh script names the mount and
  * overlay in comments, where a newline ends the comment and starts a
  * command, and XML has no way to write most control characters. So none
@@ -514,84 +503,44 @@ static int path_arg(const char *cmd, const char *opt, const char *path)
 
 int cmd_image_launch_config(const struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"format", required_argument, NULL, 'f'},
-	    {"mount", required_argument, NULL, 'm'},
-	    {"overlay", required_argument, NULL, 'o'},
-	    {"snapshot-mode", no_argument, NULL, 's'},
-	    {"kernel", required_argument, NULL, 'k'},
-	    {"initrd", required_argument, NULL, 'i'},
-	    {"append", required_argument, NULL, 'a'},
-	    {"memory", required_argument, NULL, 'M'},
-	    {"cpus", required_argument, NULL, 'c'},
-	    {"accel", required_argument, NULL, 'A'},
-	    {"serial", required_argument, NULL, 'S'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
 	static const char cmd[] = "image launch-config ";
+	static const char help[] =
+	    "Usage: snapfs image launch-config NAME|ID --mount DIR\n"
+	    "       [--format qemu|libvirt] [--overlay DIR | --snapshot-mode]\n"
+	    "       [--kernel F] [--initrd F] [--append T] [--memory MIB]\n"
+	    "       [--cpus N] [--accel kvm|tcg] [--serial FILE]\n"
+	    "(see 'snapfs image --help')\n";
 	struct launch l = {.memory_mib = 1024, .cpus = 1};
 	const char *format = "qemu", *mount = NULL, *overlay = NULL;
+	uint64_t memory = 1024, cpus = 1;
+	const struct cli_opt opts[] = {
+	    {.name = "format", .kind = CLI_STRING, .dest = &format},
+	    {.name = "mount", .kind = CLI_STRING, .dest = &mount},
+	    {.name = "overlay", .kind = CLI_STRING, .dest = &overlay},
+	    {.name = "snapshot-mode", .kind = CLI_FLAG, .dest = &l.snapshot_mode},
+	    {.name = "kernel", .kind = CLI_STRING, .dest = &l.kernel},
+	    {.name = "initrd", .kind = CLI_STRING, .dest = &l.initrd},
+	    {.name = "append", .kind = CLI_STRING, .dest = &l.append},
+	    {.name = "memory", .kind = CLI_UINT, .dest = &memory, .min = 16, .max = 1u << 24,
+	     .hint = "MiB, 16 or more"},
+	    {.name = "cpus", .kind = CLI_UINT, .dest = &cpus, .min = 1, .max = 1024},
+	    {.name = "accel", .kind = CLI_STRING, .dest = &l.accel},
+	    {.name = "serial", .kind = CLI_STRING, .dest = &l.serial},
+	    {0},
+	};
+	struct cli_parse co = {.cmd = cmd, .help = help, .opts = opts, .min_args = 1,
+			       .max_args = 1, .args_help = "the image NAME or ID"};
 	char *abs_mount = NULL, *abs_overlay = NULL;
 	struct sfs_store *s;
 	struct sfs_image img;
-	int o, r;
+	int r = cli_parse(&co, argc, argv);
 
-	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'f':
-			format = optarg;
-			break;
-		case 'm':
-			mount = optarg;
-			break;
-		case 'o':
-			overlay = optarg;
-			break;
-		case 's':
-			l.snapshot_mode = true;
-			break;
-		case 'k':
-			l.kernel = optarg;
-			break;
-		case 'i':
-			l.initrd = optarg;
-			break;
-		case 'a':
-			l.append = optarg;
-			break;
-		case 'M':
-			if (parse_uint(optarg, 16, 1u << 24, &l.memory_mib) < 0)
-				return cli_usage_error(
-				    cmd, "invalid --memory '%s': MiB, 16 or more", optarg);
-			break;
-		case 'c':
-			if (parse_uint(optarg, 1, 1024, &l.cpus) < 0)
-				return cli_usage_error(cmd, "invalid --cpus '%s'", optarg);
-			break;
-		case 'A':
-			if (strcmp(optarg, "kvm") && strcmp(optarg, "tcg"))
-				return cli_usage_error(cmd, "invalid --accel '%s': kvm or tcg",
-						       optarg);
-			l.accel = optarg;
-			break;
-		case 'S':
-			l.serial = optarg;
-			break;
-		case 'h':
-			fputs("Usage: snapfs image launch-config NAME|ID --mount DIR\n"
-			      "       [--format qemu|libvirt] [--overlay DIR | --snapshot-mode]\n"
-			      "       [--kernel F] [--initrd F] [--append T] [--memory MIB]\n"
-			      "       [--cpus N] [--accel kvm|tcg] [--serial FILE]\n"
-			      "(see 'snapfs image --help')\n",
-			      stdout);
-			return 0;
-		default:
-			return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (argc - optind != 1)
-		return cli_usage_error(cmd, "expected the image NAME or ID");
+	if (r)
+		return cli_parse_exit(r);
+	l.memory_mib = (unsigned)memory;
+	l.cpus = (unsigned)cpus;
+	if (l.accel && strcmp(l.accel, "kvm") && strcmp(l.accel, "tcg"))
+		return cli_usage_error(cmd, "invalid --accel '%s': kvm or tcg", l.accel);
 	if (!mount)
 		return cli_usage_error(cmd, "--mount DIR is required: where the store is mounted");
 	if (strcmp(format, "qemu") && strcmp(format, "libvirt"))
@@ -619,7 +568,7 @@ int cmd_image_launch_config(const struct cli *c, int argc, char **argv)
 	r = cli_open_store(c, SFS_OPEN_READ, &s);
 	if (r)
 		goto out_free;
-	r = cli_image_load(s, argv[optind], &img);
+	r = cli_image_load(s, co.args[0], &img);
 	sfs_store_close(s);
 	if (r)
 		goto out_free;

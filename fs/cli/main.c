@@ -4,7 +4,6 @@
  * Each command lives in a cmd_*.c file and talks to the store library
  * only; the FUSE driver is reached through `mount`.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,10 +51,10 @@ static const char usage_text[] =
 	"running writer, saying so, for up to 5 minutes, then fails naming it;\n"
 	"reads and mounts never wait.\n";
 
+/* The FUSE driver parses its own mount(8)-style options (-o LIST) and
+ * says when no store is given, after --help. */
 static int cmd_mount(const struct cli *c, int argc, char **argv)
 {
-	if (!c->store_path && !cli_wants_help(argc, argv))
-		return cli_usage_error("mount ", "no store given: use --store PATH or set SNAPFS_STORE");
 	return sfs_cmd_mount(c->store_path ? c->store_path : "", argc, argv);
 }
 
@@ -76,61 +75,54 @@ static const struct command commands[] = {
 	{ "policy", cmd_policy },
 };
 
+static int set_verbose(const struct cli_parse *p, const struct cli_opt *o, const char *arg, uint64_t v)
+{
+	sfs_log_set_level(SFS_LOG_DEBUG);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "store", required_argument, NULL, 'S' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
+	struct cli c = { .store_path = getenv("SNAPFS_STORE"), .prog = argv[0] };
+	bool version = false;
+	const struct cli_opt opts[] = {
+		{ .name = "store", .letter = 'S', .kind = CLI_STRING, .dest = &c.store_path },
+		{ .name = "verbose", .letter = 'v', .kind = CLI_FLAG, .fn = set_verbose },
+		{ .name = "version", .letter = 'V', .kind = CLI_FLAG, .dest = &version },
 		{ 0 },
 	};
-	struct cli c = { .store_path = getenv("SNAPFS_STORE"), .prog = argv[0] };
-	int o;
+	/* Options before the command only: the command's are its own. */
+	struct cli_parse p = { .cmd = "", .help = usage_text, .opts = opts, .max_args = -1,
+			       .stop_at_operand = true };
+	const char *name;
+	int r;
 
 	sfs_log_set_sink(sfs_log_stderr_sink, NULL);
-	opterr = 0; /* errors are ours to print, as one line */
-	/* '+': stop at the command, whose options are its own. */
-	while ((o = getopt_long(argc, argv, "+S:vhV", opts, NULL)) != -1) {
-		switch (o) {
-		case 'S':
-			c.store_path = optarg;
-			break;
-		case 'v':
-			sfs_log_set_level(SFS_LOG_DEBUG);
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return 0;
-		case 'V':
-			puts("snapfs " SNAPFS_VERSION);
-			return 0;
-		default:
-			return cli_usage_error(NULL, "invalid option or missing argument '%s'",
-					       cli_bad_arg(argv));
-		}
+	r = cli_parse(&p, argc, argv);
+	if (r)
+		return cli_parse_exit(r);
+	if (version) {
+		puts("snapfs " SNAPFS_VERSION);
+		return 0;
 	}
-	if (optind >= argc) {
+	if (p.nargs == 0) {
 		fputs(usage_text, stderr);
 		return EXIT_USAGE;
 	}
+	name = p.args[0];
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (!strcmp(argv[optind], commands[i].name)) {
-			int first = optind;
-
-			optind = 0; /* each command runs getopt afresh on its own argv */
-			cli_guard_fatal_signals(commands[i].name, c.store_path, false);
-			return commands[i].fn(&c, argc - first, argv + first);
+		if (!strcmp(name, commands[i].name)) {
+			cli_guard_fatal_signals(name, c.store_path, false);
+			return commands[i].fn(&c, p.nargs, p.args);
 		}
 	}
 	/* mount.fuse3 runs "snapfs STORE MOUNTPOINT -o OPTIONS". */
 	{
 		struct stat st;
-		if (argc - optind >= 2 && stat(argv[optind], &st) == 0 && S_ISDIR(st.st_mode)) {
-			const char *store = argv[optind];
-			argv[optind] = (char *)"mount";
-			return sfs_cmd_mount(store, argc - optind, argv + optind);
+		if (p.nargs >= 2 && stat(name, &st) == 0 && S_ISDIR(st.st_mode)) {
+			p.args[0] = (char *)"mount";
+			return sfs_cmd_mount(name, p.nargs, p.args);
 		}
 	}
-	return cli_usage_error(NULL, "unknown command '%s'", argv[optind]);
+	return cli_usage_error(NULL, "unknown command '%s'", name);
 }

@@ -25,6 +25,7 @@
 
 #include "snapfs/access.h"
 #include "snapfs/catalog.h"
+#include "snapfs/ingest.h"
 
 #define SFS_DEVNAME_MAX	      15 /* "nvme12n12p12" fits */
 #define SFS_IMAGE_MAX_DEVICES 64
@@ -163,6 +164,79 @@ struct sfs_writer;
  * with sfs_writer_commit, or sfs_writer_abort on failure.
  */
 int sfs_writer_image_create(struct sfs_writer *w, struct sfs_image *img, char *err, size_t errlen);
+
+/* ---- registering an image, sources included (image_create.c) ---- */
+
+/*
+ * What sfs_image_register makes: the record, and for each device either
+ * the existing snapshot it maps or a source (a file or block device) to
+ * snapshot at registration as volume NAME-DEV. Fill image's name, arch,
+ * boot mode, root device, description, tags, owner and permissions as
+ * for any record; add devices only with the two calls below, which keep
+ * sources[] in step with image.devices[].
+ */
+struct sfs_image_spec {
+	struct sfs_image image;
+	const char *sources[SFS_IMAGE_MAX_DEVICES]; /* borrowed; NULL: a snapshot */
+};
+
+/* sfs_image_init of spec->image, no sources. -ENOMEM. */
+int sfs_image_spec_init(struct sfs_image_spec *spec);
+void sfs_image_spec_release(struct sfs_image_spec *spec); /* accepts NULL */
+
+/* Maps device to the existing snapshot snap_id, shown as size bytes (0:
+ * the snapshot's size). The errors of sfs_image_add_device. */
+int sfs_image_spec_add_snapshot(struct sfs_image_spec *spec, const char *device,
+				const char *snap_id, uint64_t size);
+/* Maps device to a snapshot of source taken by sfs_image_register.
+ * source is borrowed until then. The errors of sfs_image_add_device. */
+int sfs_image_spec_add_source(struct sfs_image_spec *spec, const char *device,
+			      const char *source);
+
+/*
+ * Checks spec without reading a source or the store, so that a typo
+ * costs nothing: the record (sfs_image_validate), every NAME-DEV a valid
+ * volume name, every source something that exists and is not a
+ * directory. Returns 0, or -EINVAL (record, name) or the stat error of a
+ * source, with one line in err (errlen bytes) naming what is wrong.
+ */
+int sfs_image_spec_validate(const struct sfs_image_spec *spec, char *err, size_t errlen);
+
+struct sfs_image_register_opts {
+	/* Around each source's snapshot (done false before, true after, also
+	 * when it failed): the device and the volume it is snapshotted as,
+	 * both valid until the call with done true. Or NULL. */
+	void (*source_fn)(void *ctx, const char *device, const char *volume, bool done);
+	sfs_progress_fn progress;      /* bytes of the current source; or NULL */
+	void *ctx;                      /* for both */
+	unsigned threads;               /* for each snapshot; 0: one per online CPU */
+};
+
+struct sfs_image_register_result {
+	/* On success: the record registered (id, creation time, snapshot ids
+	 * and sizes filled in), the caller's to sfs_image_release. Zeroed
+	 * otherwise. */
+	struct sfs_image image;
+	/* On failure: the device whose source could not be snapshotted, or
+	 * empty; and one line saying why when the input is at fault, or
+	 * empty. */
+	char device[SFS_DEVNAME_MAX + 1];
+	char error[256];
+};
+
+/*
+ * Registers spec's image in store s (opened with SFS_OPEN_WRITE): checks
+ * spec (sfs_image_spec_validate) and that the name is free, then
+ * snapshots every source in one writer session and registers the image
+ * in that session's final commit. All or nothing: afterwards either the
+ * image and every snapshot it made exist, completed, or none of them
+ * does. o may be NULL. Returns 0 or -errno: -EINVAL bad spec, -EEXIST
+ * name taken, the errors of sfs_writer_snapshot for a source (ret->device
+ * names it) and of sfs_cat_image_create for the mapping.
+ */
+int sfs_image_register(struct sfs_store *s, const struct sfs_image_spec *spec,
+		       const struct sfs_image_register_opts *o,
+		       struct sfs_image_register_result *ret);
 
 /* Replaces an existing image's record (after a permission change) and
  * bumps the generation. -ENOENT when the image does not exist, -EINVAL

@@ -4,7 +4,8 @@
  * validation and round trips (and rejection of damaged records), create
  * against the catalog (unknown, pending and too-large snapshots, taken
  * names), images made in a writer session together with their
- * snapshots, deregister with shared snapshots, damaged records (skipped
+ * snapshots (and registered from a spec of sources, all or nothing),
+ * deregister with shared snapshots, damaged records (skipped
  * by listings, removable, named by check), and launch permissions.
  */
 #include <errno.h>
@@ -372,6 +373,124 @@ Test(image, created_with_its_snapshots_in_one_commit, .init = fx_setup, .fini = 
 	cr_assert_eq(sn.state, SFS_SNAP_COMPLETED);
 	sfs_snapshot_release(&sn);
 	sfs_txn_abort(t);
+}
+
+/* Whether volume has any snapshot, pending ones included. */
+static int count_snaps_cb(void *ctx, const struct sfs_snapshot *sn)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int snapshots_of(const char *volume)
+{
+	struct sfs_txn *t;
+	int n = 0;
+
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	sfs_cat_snapshot_foreach(t, volume, count_snaps_cb, &n);
+	sfs_txn_abort(t);
+	return n;
+}
+
+static void spec_init(struct sfs_image_spec *spec, const char *name, const char *root)
+{
+	cr_assert_eq(sfs_image_spec_init(spec), 0);
+	snprintf(spec->image.name, sizeof(spec->image.name), "%s", name);
+	snprintf(spec->image.root_device, sizeof(spec->image.root_device), "%s", root);
+}
+
+Test(image, register_snapshots_sources_with_the_image, .init = fx_setup, .fini = fx_teardown)
+{
+	struct sfs_image_spec spec;
+	struct sfs_image_register_result res;
+	struct sfs_image back;
+	struct sfs_snapshot sn;
+	struct sfs_txn *t;
+	char path[4200], snap[SFS_IDSTR_SIZE];
+
+	make_snapshot("data", 70000, 5, snap);
+	snprintf(path, sizeof(path), "%s/../src-root", fx_dir);
+	write_source(path, 200000, 6);
+	spec_init(&spec, "web", "sda");
+	cr_assert_eq(sfs_image_spec_add_source(&spec, "sda", path), 0);
+	cr_assert_eq(sfs_image_spec_add_snapshot(&spec, "sdb", snap, 1 << 20), 0);
+	cr_assert_eq(sfs_image_register(fx_store, &spec, NULL, &res), 0, "%s", res.error);
+
+	/* the result and the record: the source's new snapshot, the given one */
+	cr_assert_eq(res.image.ndevices, 2);
+	cr_assert_str_neq(res.image.devices[0].snapshot, "snap-00000000000000000");
+	cr_assert_eq(res.image.devices[0].size, 200000);
+	cr_assert_str_eq(res.image.devices[1].snapshot, snap);
+	cr_assert_eq(get("web", &back), 0);
+	cr_assert_str_eq(back.id, res.image.id);
+	cr_assert_str_eq(back.devices[0].snapshot, res.image.devices[0].snapshot);
+	cr_assert_eq(back.devices[1].size, 1 << 20);
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_cat_snapshot_get(t, back.devices[0].snapshot, &sn), 0);
+	cr_assert_eq(sn.state, SFS_SNAP_COMPLETED);
+	cr_assert_str_eq(sn.volume, "web-sda");
+	sfs_snapshot_release(&sn);
+	sfs_txn_abort(t);
+	/* the spec is the caller's and left as it was */
+	cr_assert_str_eq(spec.image.devices[0].snapshot, "snap-00000000000000000");
+	sfs_image_release(&back);
+	sfs_image_release(&res.image);
+
+	/* the name is taken now: refused before any source is read */
+	cr_assert_eq(sfs_image_register(fx_store, &spec, NULL, &res), -EEXIST);
+	cr_assert(strstr(res.error, "already exists"), "%s", res.error);
+	cr_assert_eq(snapshots_of("web-sda"), 1);
+	sfs_image_spec_release(&spec);
+}
+
+static void count_problem(void *ctx, const char *line)
+{
+	cr_log_info("problem: %s", line);
+	(*(int *)ctx)++;
+}
+
+Test(image, register_with_a_bad_device_leaves_nothing, .init = fx_setup, .fini = fx_teardown)
+{
+	static const char unknown[] = "snap-0123456789abcdef0";
+	struct sfs_image_spec spec;
+	struct sfs_image_register_result res;
+	struct sfs_image back;
+	struct sfs_check_result cr;
+	char path[4200], missing[4200];
+	int problems = 0;
+
+	snprintf(path, sizeof(path), "%s/../src-root", fx_dir);
+	snprintf(missing, sizeof(missing), "%s/../no-such-source", fx_dir);
+	write_source(path, 200000, 7);
+
+	/* a source that does not exist: refused before anything is read */
+	spec_init(&spec, "web", "sda");
+	cr_assert_eq(sfs_image_spec_add_source(&spec, "sda", path), 0);
+	cr_assert_eq(sfs_image_spec_add_source(&spec, "sdb", missing), 0);
+	cr_assert_eq(sfs_image_register(fx_store, &spec, NULL, &res), -ENOENT);
+	cr_assert(strstr(res.error, "device sdb"), "%s", res.error);
+	sfs_image_spec_release(&spec);
+
+	/* a snapshot the store lacks: found only after sda's source was
+	 * snapshotted, and that snapshot goes with the image */
+	spec_init(&spec, "web", "sda");
+	cr_assert_eq(sfs_image_spec_add_source(&spec, "sda", path), 0);
+	cr_assert_eq(sfs_image_spec_add_snapshot(&spec, "sdb", unknown, 0), 0);
+	cr_assert_eq(sfs_image_register(fx_store, &spec, NULL, &res), -ENOENT);
+	cr_assert(strstr(res.error, unknown), "%s", res.error);
+	cr_assert_eq(res.image.ndevices, 0);
+	sfs_image_spec_release(&spec);
+
+	cr_assert_eq(get("web", &back), -ENOENT);
+	cr_assert_eq(snapshots_of("web-sda"), 0);
+	cr_assert_eq(snapshots_of(NULL), 0);
+	/* The aborted session may have recorded and removed a pending
+	 * snapshot (generation moves), but the store is as clean as before. */
+	cr_assert_eq(sfs_check(fx_store, true, count_problem, &problems, NULL, NULL, &cr), 0);
+	cr_assert_eq(problems, 0);
+	cr_assert_eq(cr.snapshots, 0);
+	cr_assert_eq(cr.images, 0);
 }
 
 struct dereg_log {
