@@ -163,11 +163,12 @@ int cmd_check(const struct cli *c, int argc, char **argv)
 		return cli_fail(r, "check of store %s could not run", c->store_path);
 	}
 	if (co.json) {
-		cli_print_json(json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+		cli_print_json(json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
 					 "ok", res.problems == 0, "read_data", read_data,
 					 "volumes", (json_int_t)res.volumes, "snapshots",
 					 (json_int_t)res.snapshots, "images",
-					 (json_int_t)res.images, "pending",
+					 (json_int_t)res.images, "policies",
+					 (json_int_t)res.policies, "pending",
 					 (json_int_t)res.pending, "chunks", (json_int_t)res.chunks,
 					 "map_pages", (json_int_t)res.map_pages, "chunks_read",
 					 (json_int_t)res.chunks_read, "unreferenced_chunks",

@@ -20,7 +20,7 @@
 #include "snapfs/store.h"
 
 struct sfs_check_result {
-	uint64_t volumes, snapshots, pending, images;
+	uint64_t volumes, snapshots, pending, images, policies;
 	uint64_t chunks, map_pages, chunks_read;
 	uint64_t unreferenced, unreferenced_bytes;
 	uint64_t problems;

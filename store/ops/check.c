@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "snapfs/check.h"
+#include "snapfs/policy.h"
 #include "snapfs/chunkstore.h"
 #include "snapfs/blockmap.h"
 #include "snapfs/image.h"
@@ -262,6 +263,32 @@ static int check_volumes(struct ck *c)
 	return sfs_cat_foreach_raw(c->txn, SFS_DBI_VOLUMES, check_volume_cb, c);
 }
 
+/* Policy records: each one decodes and validates as `policy create`
+ * would accept it; a damaged one is named (policy delete removes it). */
+static int check_policy_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct ck *c = ctx;
+	struct sfs_policy p;
+	char err[256] = "";
+	int r = sfs_policy_decode(v->mv_data, v->mv_size, &p);
+
+	c->res->policies++;
+	if (r == 0) {
+		r = sfs_policy_validate(&p, err, sizeof(err));
+		sfs_policy_release(&p);
+	}
+	if (r < 0)
+		report(c, "catalog: policy record %.*s is damaged%s%s",
+		       (int)(k->mv_size > 128 ? 128 : k->mv_size), (const char *)k->mv_data,
+		       err[0] ? ": " : "", err);
+	return 0;
+}
+
+static int check_policies(struct ck *c)
+{
+	return sfs_cat_foreach_raw(c->txn, SFS_DBI_POLICIES, check_policy_cb, c);
+}
+
 static void image_problem(void *ctx, const char *line)
 {
 	report(ctx, "%s", line);
@@ -382,6 +409,8 @@ int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void 
 		r = check_snapshots(&c);
 	if (r == 0)
 		r = check_images(&c);
+	if (r == 0)
+		r = check_policies(&c);
 	if (r == 0)
 		r = sfs_cat_chunk_foreach(c.txn, unref_fn, &c);
 	if (r == 0 && read_data) {

@@ -21,6 +21,7 @@
 #include "snapfs/log.h"
 #include "snapfs/reader.h"
 #include "fixture.h"
+#include "store_int.h"
 
 static char *dir;
 
@@ -434,4 +435,26 @@ Test(check_recovery, pack_active_len_too_short_truncates_nothing, .init = setup_
      .fini = teardown)
 {
 	lost_active_case("pack.active_len", false, 32);
+}
+
+static void collect_problem(void *ctx, const char *line)
+{
+	snprintf(ctx, 512, "%s", line);
+}
+
+/* check covers policy records too: a damaged one is named, not skipped. */
+Test(check, damaged_policy_record_is_reported)
+{
+	struct sfs_check_result res;
+	struct sfs_txn *t;
+	char last[512] = "";
+	static const char bad[] = "{\"v\":1,\"name\":\"nightly\"}";
+
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_put_raw(t, SFS_DBI_POLICIES, "nightly", 7, bad, sizeof(bad) - 1), 0);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+	cr_assert_eq(sfs_check(fx_store, false, collect_problem, last, NULL, NULL, &res), 0);
+	cr_assert_eq(res.problems, 1, "%s", last);
+	cr_assert_eq(res.policies, 1);
+	cr_assert(strstr(last, "policy record nightly"), "%s", last);
 }
