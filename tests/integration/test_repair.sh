@@ -212,3 +212,18 @@ repair "after kill -9"
 sfs check --read-data >/dev/null || fail "after kill -9: check --read-data fails after the repair"
 sfs snapshot create big "$T/big" --changed-ranges "$T/nothing" --no-progress >/dev/null
 [ ! -e "$CAT/copy.mdb.tmp" ] || fail "a writer left the temporary copy behind"
+
+log "f. a catalog with a damaged record never replaces a good copy"
+reset_store
+sha_old=$(sha "$CAT/copy.mdb")
+OFFS=$(grep -boa "\"id\":\"$A1\"" "$CAT/data.mdb" | cut -d: -f1)
+[ -n "$OFFS" ] || fail "snapshot record of $A1 not found in data.mdb"
+for o in $OFFS; do
+	# "id":"snap-...: a 'u' for the 'n' of snap, which the record's sum catches
+	printf 'u' | dd of="$CAT/data.mdb" bs=1 seek=$((o + 7)) conv=notrunc status=none
+done
+head -c 1M /dev/urandom >"$T/e"
+sfs snapshot create e "$T/e" --no-progress >/dev/null 2>"$T/err" ||
+	fail "damaged record: a snapshot of another volume fails: $(cat "$T/err")"
+grep -q "damaged records" "$T/err" || soft_fail "damaged record: no word that the copy was not refreshed: $(cat "$T/err")"
+[ "$(sha "$CAT/copy.mdb")" = "$sha_old" ] || fail "a catalog with a damaged record replaced the copy"
