@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "snapfs/catalog.h"
 #include "snapfs/check.h"
+#include "snapfs/repair.h"
 
 static bool power_of_two(uint64_t v)
 {
@@ -118,62 +120,184 @@ static void on_problem(void *ctx, const char *line)
 		printf("problem: %s\n", line);
 }
 
+static void on_repair_note(void *ctx, const char *line)
+{
+	struct problems *p = ctx;
+
+	if (p->list)
+		json_array_append_new(p->list, json_string(line));
+	else
+		printf("repair: %s\n", line);
+}
+
+/* Opens the store for check --repair; one line on failure. */
+static int open_for_repair(const struct cli *c, struct sfs_store **ret)
+{
+	const char *path = c->store_path;
+	int r = sfs_store_open(path, SFS_OPEN_WRITE | SFS_OPEN_REPAIR, ret);
+
+	if (r == -EBUSY) {
+		int pid = sfs_store_lock_holder(path);
+
+		if (pid > 0)
+			return cli_error("cannot repair store %s: another snapfs process holds it "
+					 "(pid %d)",
+					 path, pid);
+		return cli_error("cannot repair store %s: another process has its catalog open "
+				 "(unmount it first)",
+				 path);
+	}
+	if (r == -ENOENT)
+		return cli_error("cannot repair store %s: its catalog is lost and it keeps no "
+				 "copy of it",
+				 path);
+	if (r == -EUCLEAN)
+		return cli_error("cannot repair store %s: its catalog and the catalog's copy are "
+				 "both damaged",
+				 path);
+	if (r < 0)
+		return cli_fail(r, "cannot repair store %s", path);
+	return 0;
+}
+
+static void print_repair(const struct sfs_repair_result *rr)
+{
+	if (rr->restored) {
+		char when[32] = "an unknown time";
+		time_t t = (time_t)rr->copy_time;
+		struct tm tm;
+
+		if (t && gmtime_r(&t, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		printf("repair: the catalog could not be read; restored from its copy of %s "
+		       "(%" PRIu64 " snapshots)%s%s\n",
+		       when, rr->snapshots,
+		       rr->damaged_name[0] ? "; the damaged catalog is kept as catalog/" : "",
+		       rr->damaged_name);
+	}
+	printf("repair: %" PRIu64 " packs scanned, %" PRIu64 " records verified, %" PRIu64
+	       " chunks re-indexed from packs, %" PRIu64 " index entries replaced\n",
+	       rr->packs, rr->records, rr->reindexed, rr->replaced);
+	if (rr->bad_records || rr->bad_packs || rr->torn_packs)
+		printf("repair: left as they are: %" PRIu64 " records that fail verification, %" PRIu64
+		       " packs with a bad header, %" PRIu64 " packs with a torn tail\n",
+		       rr->bad_records, rr->bad_packs, rr->torn_packs);
+	if (rr->lost_snapshots)
+		printf("repair: %" PRIu64 " snapshots are lost: their maps reference chunks no pack "
+		       "holds\n",
+		       rr->lost_snapshots);
+	if (rr->orphan_maps)
+		printf("repair: %" PRIu64 " map trees in the packs belong to no snapshot record%s; "
+		       "their chunks stay for later snapshots to share\n",
+		       rr->orphan_maps,
+		       rr->restored ? " (snapshots newer than the copy: their records are lost)"
+				    : "");
+}
+
+static json_t *repair_json(const struct sfs_repair_result *rr)
+{
+	return json_pack("{s:b, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "restored", rr->restored, "damaged_catalog",
+			 rr->damaged_name[0] ? rr->damaged_name : NULL, "copy_time",
+			 (json_int_t)rr->copy_time, "snapshots", (json_int_t)rr->snapshots,
+			 "packs", (json_int_t)rr->packs, "records", (json_int_t)rr->records,
+			 "reindexed", (json_int_t)rr->reindexed, "replaced",
+			 (json_int_t)rr->replaced, "bad_records", (json_int_t)rr->bad_records,
+			 "bad_packs", (json_int_t)rr->bad_packs, "torn_packs",
+			 (json_int_t)rr->torn_packs, "lost_snapshots",
+			 (json_int_t)rr->lost_snapshots, "orphan_maps",
+			 (json_int_t)rr->orphan_maps);
+}
+
 int cmd_check(const struct cli *c, int argc, char **argv)
 {
 	static const char help[] =
-		"Usage: snapfs --store PATH check [--read-data] [--json] [--progress|--no-progress]\n"
+		"Usage: snapfs --store PATH check [--read-data] [--repair] [--json]\n"
+		"                                 [--progress|--no-progress]\n"
 		"\n"
 		"Verifies the catalog, the chunk index and every snapshot's block map; with\n"
-		"--read-data also reads and verifies every stored chunk. Cleans what an\n"
-		"interrupted writer left behind when no writer is running. Prints one line per\n"
-		"problem; exits 1 when there is any.\n";
-	bool read_data = false;
+		"--read-data also reads and verifies every stored chunk. Prints one line per\n"
+		"problem; exits 1 when there is any. Without --repair nothing is changed.\n"
+		"\n"
+		"  --repair  rebuild what can be rebuilt, then check: a catalog that cannot be\n"
+		"            read is restored from the catalog's copy (the damaged file is\n"
+		"            kept as catalog/data.mdb.damaged-TIME); every pack is read and\n"
+		"            every verified record the chunk index lacks is indexed again.\n"
+		"            Nothing is removed. Needs the store to itself (no writer, no\n"
+		"            mount when the catalog must be restored). Reports what is lost.\n";
+	bool read_data = false, repair = false;
 	const struct cli_opt opts[] = {
 		{ .name = "read-data", .kind = CLI_FLAG, .dest = &read_data },
+		{ .name = "repair", .kind = CLI_FLAG, .dest = &repair },
 		{ 0 },
 	};
 	struct cli_parse co = { .cmd = "check ", .help = help, .opts = opts,
 				.shared = CLI_JSON | CLI_PROGRESS };
 	struct sfs_check_result res;
+	struct sfs_repair_result rr;
 	struct cli_progress prog;
 	struct problems pr = { 0 };
+	struct problems notes = { 0 };
 	struct sfs_store *s;
 	int r;
 
 	r = cli_parse(&co, argc, argv);
 	if (r)
 		return cli_parse_exit(r);
-	/* As a writer when possible, so that leftovers of an interrupted
-	 * writer are cleaned; beside a running writer, read-only. */
-	r = sfs_store_open(c->store_path ? c->store_path : "", SFS_OPEN_WRITE, &s);
-	if (r == -EBUSY || r == -EROFS || r == -EACCES)
-		r = cli_open_store(c, SFS_OPEN_READ, &s);
-	else if (r < 0)
-		r = cli_open_store(c, SFS_OPEN_WRITE, &s);
-	if (r)
-		return r;
-	if (co.json)
+	if (!c->store_path)
+		return cli_usage_error("check ", "no store given: use --store PATH or set SNAPFS_STORE");
+	if (co.json) {
 		pr.list = json_array();
+		notes.list = json_array();
+	}
+	if (repair) {
+		r = open_for_repair(c, &s);
+		if (r)
+			goto out_free;
+		cli_progress_init(&prog, "repair", co.progress);
+		r = sfs_repair(s, on_repair_note, &notes, cli_progress_cb, &prog, &rr);
+		cli_progress_done(&prog);
+		if (r < 0) {
+			sfs_store_close(s);
+			r = cli_fail(r, "repair of store %s stopped (run it again)", c->store_path);
+			goto out_free;
+		}
+		if (!co.json)
+			print_repair(&rr);
+	} else {
+		/* Read-only: check never changes a store (the next writer
+		 * cleans what an interrupted one left). */
+		r = cli_open_store(c, SFS_OPEN_READ, &s);
+		if (r)
+			goto out_free;
+	}
 	cli_progress_init(&prog, "check", co.progress);
 	r = sfs_check(s, read_data, on_problem, &pr, cli_progress_cb, &prog, &res);
 	cli_progress_done(&prog);
 	sfs_store_close(s);
 	if (r < 0) {
-		json_decref(pr.list);
-		return cli_fail(r, "check of store %s could not run", c->store_path);
+		r = cli_fail(r, "check of store %s could not run", c->store_path);
+		goto out_free;
 	}
 	if (co.json) {
-		cli_print_json(json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
-					 "ok", res.problems == 0, "read_data", read_data,
-					 "volumes", (json_int_t)res.volumes, "snapshots",
-					 (json_int_t)res.snapshots, "images",
-					 (json_int_t)res.images, "policies",
-					 (json_int_t)res.policies, "pending",
-					 (json_int_t)res.pending, "chunks", (json_int_t)res.chunks,
-					 "map_pages", (json_int_t)res.map_pages, "chunks_read",
-					 (json_int_t)res.chunks_read, "unreferenced_chunks",
-					 (json_int_t)res.unreferenced, "unreferenced_bytes",
-					 (json_int_t)res.unreferenced_bytes, "problems", pr.list));
+		json_t *out = json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:O}",
+				      "ok", res.problems == 0, "read_data", read_data, "volumes",
+				      (json_int_t)res.volumes, "snapshots", (json_int_t)res.snapshots,
+				      "images", (json_int_t)res.images, "policies",
+				      (json_int_t)res.policies, "pending",
+				      (json_int_t)res.pending, "chunks", (json_int_t)res.chunks,
+				      "map_pages", (json_int_t)res.map_pages, "chunks_read",
+				      (json_int_t)res.chunks_read, "unreferenced_chunks",
+				      (json_int_t)res.unreferenced, "unreferenced_bytes",
+				      (json_int_t)res.unreferenced_bytes, "problems", pr.list);
+
+		if (out && repair) {
+			json_t *j = repair_json(&rr);
+
+			json_object_set(j, "notes", notes.list);
+			json_object_set_new(out, "repair", j);
+		}
+		cli_print_json(out);
 	} else {
 		char h[32];
 		printf("%" PRIu64 " volumes, %" PRIu64 " snapshots, %" PRIu64 " chunks, %" PRIu64
@@ -181,7 +305,8 @@ int cmd_check(const struct cli *c, int argc, char **argv)
 		       res.volumes, res.snapshots, res.chunks, res.map_pages,
 		       read_data ? ", all chunk data read and verified" : "");
 		if (res.pending)
-			printf("%" PRIu64 " snapshots are being created by a running writer\n",
+			printf("%" PRIu64 " snapshots are pending (being created, or left by an "
+			       "interrupted writer)\n",
 			       res.pending);
 		if (res.unreferenced)
 			printf("%" PRIu64 " chunks (%s) are referenced by no snapshot; gc reclaims "
@@ -192,5 +317,9 @@ int cmd_check(const struct cli *c, int argc, char **argv)
 	if (res.problems)
 		fprintf(stderr, "snapfs: check found %" PRIu64 " problem%s in store %s\n",
 			res.problems, res.problems == 1 ? "" : "s", c->store_path);
-	return res.problems ? 1 : 0;
+	r = res.problems ? 1 : 0;
+out_free:
+	json_decref(pr.list);
+	json_decref(notes.list);
+	return r;
 }

@@ -30,7 +30,7 @@ static const char usage_text[] =
 	"  policy create|list|show|run ...                 scheduled snapshots and retention\n"
 	"  image create|list|show|deregister|permission|launch-config ...\n"
 	"                                                  machine images (AMIs)\n"
-	"  check [--read-data]                             verify the catalog, maps and data\n"
+	"  check [--read-data] [--repair]                  verify the catalog, maps and data\n"
 	"  info                                            store settings and usage\n"
 	"  mount MOUNTPOINT [-f] [-s] [-d] [-o OPTIONS]    mount the store read-only (FUSE)\n"
 	"\n"

@@ -37,6 +37,12 @@ int sfs_store_init(const char *path, const struct sfs_store_options *opts);
 enum sfs_open_flags {
 	SFS_OPEN_READ = 0,
 	SFS_OPEN_WRITE = 1, /* take the writer lock; fail with -EBUSY if held */
+	/* With SFS_OPEN_WRITE, for sfs_repair (snapfs/repair.h) only: a
+	 * catalog LMDB cannot read (or a missing one) is first replaced by
+	 * the catalog's copy, the damaged file kept beside it; recovery is
+	 * not run, and until sfs_repair finishes, ordinary writers refuse
+	 * the store (-EUCLEAN). Forks: call before starting threads. */
+	SFS_OPEN_REPAIR = 2,
 };
 
 /*

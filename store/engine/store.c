@@ -31,9 +31,9 @@
  * migration of a store made before the table existed) */
 #define PACK_TABLE_KEY "pack_table"
 
-static const char *const dbi_names[SFS_DBI_COUNT] = {
-	"meta", "chunks", "volumes", "snapshots", "volsnap", "images", "policies", "packs",
-};
+/* meta key: a repair has begun and not finished (ops/repair.c); until it
+ * has, no writer may run recovery against the catalog */
+#define REPAIR_KEY "repair"
 
 int sfs_mdb_err(int rc)
 {
@@ -223,6 +223,15 @@ static int env_open(struct sfs_store *s, bool create)
 	if (cfd < 0)
 		return cfd;
 	r = lmdb_files_check(cfd);
+	if (r == 0 && !create && faccessat(cfd, "data.mdb", F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+	    errno == ENOENT) {
+		/* LMDB would make an empty catalog here, and the store would
+		 * look as if it held nothing. */
+		sfs_log(SFS_LOG_ERR, "%s: catalog/data.mdb is missing ('snapfs check --repair' "
+				     "restores it from the catalog's copy)",
+			s->path);
+		r = -EUCLEAN;
+	}
 	if (r < 0) {
 		close(cfd);
 		return r;
@@ -271,9 +280,9 @@ static int env_open(struct sfs_store *s, bool create)
 	if (rc)
 		goto fail;
 	for (int i = 0; i < SFS_DBI_COUNT; i++) {
-		rc = mdb_dbi_open(txn, dbi_names[i], create ? MDB_CREATE : 0, &s->dbi[i]);
+		rc = mdb_dbi_open(txn, sfs_dbi_names[i], create ? MDB_CREATE : 0, &s->dbi[i]);
 		if (rc == MDB_NOTFOUND && s->writable)
-			rc = mdb_dbi_open(txn, dbi_names[i], MDB_CREATE, &s->dbi[i]);
+			rc = mdb_dbi_open(txn, sfs_dbi_names[i], MDB_CREATE, &s->dbi[i]);
 		/* A store made before the pack table: its first writable open
 		 * builds the table; a read-only one lists the backend instead. */
 		if (rc == MDB_NOTFOUND && i == SFS_DBI_PACKS) {
@@ -646,6 +655,77 @@ out:
 	return r;
 }
 
+/*
+ * A repair (SFS_OPEN_REPAIR) first asks whether LMDB can read the catalog
+ * at all, in a child so that a fault is an answer; a catalog that is
+ * missing or unreadable is replaced by the catalog's copy before the
+ * environment is opened.
+ */
+static int repair_begin(struct sfs_store *s)
+{
+	int cfd, r;
+
+	if (!s->writable)
+		return -EINVAL;
+	cfd = open_subdir(s->dirfd, "catalog");
+	if (cfd < 0)
+		return cfd;
+	r = sfs_catalog_probe(cfd, "data.mdb", NULL);
+	if (r == -ENOENT || r == -EUCLEAN) {
+		sfs_log(SFS_LOG_WARN, "%s: catalog/data.mdb %s", s->path,
+			r == -ENOENT ? "is missing" : "cannot be read (LMDB reports damage or faults)");
+		r = sfs_catalog_restore(s, cfd, s->damaged_name, sizeof(s->damaged_name));
+		s->restored = r == 0;
+	}
+	close(cfd);
+	return r;
+}
+
+/*
+ * A repair marks the catalog before it changes anything and clears the
+ * mark when done (sfs_store_repair_done). A catalog just restored from its
+ * copy does not name the packs written after the copy, and recovery would
+ * remove them as uncommitted: so an ordinary writer refuses a marked
+ * catalog until a repair has indexed them.
+ */
+static int repair_mark(struct sfs_store *s, bool repairing)
+{
+	struct sfs_txn *t;
+	uint64_t v;
+	int r;
+
+	r = sfs_txn_begin(s, repairing, &t);
+	if (r < 0)
+		return r;
+	r = sfs_cat_meta_get(t, REPAIR_KEY, &v);
+	if (!repairing) {
+		sfs_txn_abort(t);
+		if (r == 0)
+			return sfs_log_errno(-EUCLEAN, "%s: a repair of the catalog was interrupted; "
+						       "run 'snapfs check --repair' again",
+					     s->path);
+		return r == -ENOENT ? 0 : r;
+	}
+	r = sfs_cat_meta_put(t, REPAIR_KEY, 1);
+	if (r == 0)
+		r = sfs_txn_commit(t);
+	else
+		sfs_txn_abort(t);
+	s->repair_pending = r == 0;
+	return r;
+}
+
+int sfs_store_repair_done(struct sfs_txn *t)
+{
+	int r = sfs_cat_meta_del(t, REPAIR_KEY);
+
+	if (r == -ENOENT)
+		r = 0;
+	if (r == 0 && sfs_txn_store(t)->has_pack_table)
+		r = sfs_cat_meta_put(t, PACK_TABLE_KEY, 1);
+	return r;
+}
+
 int sfs_store_open_with(const char *path, int flags, const struct sfs_backend_ops *ops,
 			struct sfs_store **ret)
 {
@@ -702,12 +782,21 @@ int sfs_store_open_with(const char *path, int flags, const struct sfs_backend_op
 		if (r < 0)
 			goto fail;
 	}
+	if (flags & SFS_OPEN_REPAIR) {
+		r = repair_begin(s);
+		if (r < 0)
+			goto fail;
+	}
 	r = env_open(s, false);
 	if (r < 0)
 		goto fail;
 	sfs_fsid_leave(&fsid);
 	fsid.switched = false;
-	if (s->writable) {
+	if (s->writable)
+		r = repair_mark(s, flags & SFS_OPEN_REPAIR);
+	if (r < 0)
+		goto fail;
+	if (s->writable && !(flags & SFS_OPEN_REPAIR)) {
 		r = recover(s);
 		if (r < 0)
 			goto fail;
@@ -731,6 +820,9 @@ void sfs_store_close(struct sfs_store *s)
 {
 	if (!s)
 		return;
+	/* After every writer, whatever it changed (snapshots, deletes,
+	 * images, gc): the copy a repair restores from. */
+	sfs_catalog_copy_refresh(s);
 	if (s->env)
 		mdb_env_close(s->env);
 	if (s->backend.ops)

@@ -29,6 +29,9 @@ enum sfs_dbi {
 	SFS_DBI_COUNT,
 };
 
+/* The names of the databases, in enum sfs_dbi order. */
+extern const char *const sfs_dbi_names[SFS_DBI_COUNT];
+
 struct sfs_store {
 	char *path;
 	int dirfd;
@@ -48,7 +51,63 @@ struct sfs_store {
 	/* Where the packs live; the only way to their bytes. */
 	struct sfs_backend backend;
 	_Atomic int64_t revalidated; /* CLOCK_MONOTONIC second of the last revalidate */
+
+	/* The catalog's copy (catalog_copy.c), writer only. */
+	bool repair_pending;   /* opened by SFS_OPEN_REPAIR: no copy until repaired */
+	uint64_t copied_txnid; /* LMDB txnid the last copy this process made holds */
+	uint64_t copy_ms;      /* how long it took */
+	bool copy_force;       /* copy at the next refresh whatever the catalog's size */
+	bool restored;         /* SFS_OPEN_REPAIR put the copy in place of the catalog */
+	char damaged_name[64]; /* what the damaged catalog was renamed to ("" none) */
 };
+
+struct sfs_txn;
+
+/* Clears the mark SFS_OPEN_REPAIR set, in the repair's last transaction;
+ * commit it, then clear s->repair_pending. */
+int sfs_store_repair_done(struct sfs_txn *t);
+
+/* ---- the catalog's copy (catalog_copy.c) ---- */
+
+#define SFS_CATALOG_COPY "copy.mdb"
+
+/* What a walk of every database of an LMDB file found. */
+struct sfs_catalog_census {
+	uint64_t entries[SFS_DBI_COUNT]; /* keys per database */
+	uint64_t damaged;                /* values that fail their decoder's checks */
+	unsigned present;                /* bit i: database i exists */
+};
+
+/* Walks every database of env (the free list included) in one read
+ * transaction, checking every value as its decoder would. 0 (record
+ * damage is counted, not an error), -EUCLEAN when LMDB reports damage or
+ * the trees do not match their entry counts, -errno. May fault on a
+ * damaged file: see sfs_catalog_probe. */
+int sfs_catalog_census(MDB_env *env, struct sfs_catalog_census *ret);
+
+/* The census of catalog/name (data.mdb or the copy, opened read-only
+ * without a lock file) in a forked child, so that a fault inside LMDB
+ * is an answer: 0 (and *ret, may be NULL), -ENOENT (no such file),
+ * -ELOOP (not a regular file), -EUCLEAN (LMDB reports damage, or the
+ * child faulted), -errno. Forks: call it before starting threads. */
+int sfs_catalog_probe(int cfd, const char *name, struct sfs_catalog_census *ret);
+
+/* Writes a verified copy of the catalog to catalog/copy.mdb (temporary
+ * file, fsync, census, rename, fsync of the directory); the old copy is
+ * kept on any failure. Writer only. 0, -EBADMSG (the catalog has damaged
+ * records or the copy does not match it), -errno. */
+int sfs_catalog_copy_save(struct sfs_store *s);
+/* sfs_catalog_copy_save when the catalog changed since the last copy this
+ * process made and a copy is due (every change for a catalog up to 64
+ * MiB, less often above: see catalog_copy.c); failures are logged, never
+ * returned (the commit before it stands). */
+void sfs_catalog_copy_refresh(struct sfs_store *s);
+/* Puts the copy in place of catalog/data.mdb, which is kept as
+ * data.mdb.damaged-<UTC time> (its name in ret_damaged, "" when there was
+ * none). Refused (-EBUSY) while another process has the catalog open;
+ * -ENOENT without a copy, -EUCLEAN when the copy is damaged too. The
+ * caller holds the writer lock and has not opened the environment. */
+int sfs_catalog_restore(struct sfs_store *s, int cfd, char *ret_damaged, size_t cap);
 
 /* Translate an LMDB return code into -errno, once, where LMDB is called. */
 struct sfs_txn;

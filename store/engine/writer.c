@@ -459,6 +459,7 @@ static void writer_free(struct sfs_writer *w)
 
 int sfs_writer_commit(struct sfs_writer *w)
 {
+	struct sfs_store *s = w->store;
 	int r = sync_and_record(w);
 
 	for (size_t i = 0; r == 0 && i < w->n_done; i++)
@@ -473,6 +474,9 @@ int sfs_writer_commit(struct sfs_writer *w)
 	}
 	w->n_pending = 0;
 	writer_free(w);
+	/* The snapshots just completed go into the catalog's copy now, not
+	 * only when the store is closed. */
+	sfs_catalog_copy_refresh(s);
 	return 0;
 }
 

@@ -376,6 +376,18 @@ static int check_pack_row(void *ctx, const struct sfs_pack_rec *p)
 	return 0;
 }
 
+/* The writer lock is the writers' to open (with O_NOFOLLOW, refusing
+ * anything else); check, a reader, only says what it finds there. */
+static void check_store_files(struct ck *c)
+{
+	struct stat st;
+
+	if (fstatat(c->s->dirfd, "lock", &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode))
+		report(c, "store: lock is %s, not a regular file; writers refuse the store until it "
+			  "is removed",
+		       S_ISLNK(st.st_mode) ? "a symlink" : "a special file");
+}
+
 int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void *ctx,
 	      sfs_progress_fn progress, void *progress_ctx, struct sfs_check_result *ret)
 {
@@ -398,6 +410,7 @@ int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void 
 	r = sfs_txn_begin(s, false, &c.txn);
 	if (r < 0)
 		goto out;
+	check_store_files(&c);
 	r = check_active(&c);
 	if (r == 0)
 		r = sfs_cat_chunk_foreach(c.txn, check_chunk_entry, &c);
