@@ -34,9 +34,14 @@ static const char usage_text[] =
 	"  check [--read-data]                             verify the catalog, maps and data\n"
 	"  info                                            store settings and usage\n"
 	"  mount MOUNTPOINT [-f] [-s] [-d] [-o OPTIONS]    mount the store read-only (FUSE)\n"
+	"  key list|add-key-file|add-passphrase|change-passphrase|remove ...\n"
+	"                                                  an encrypted store's keys\n"
 	"\n"
 	"Options:\n"
 	"  -S, --store PATH   the store (default: $SNAPFS_STORE)\n"
+	"  --key-file FILE    unlocks an encrypted store (default: $SNAPFS_KEY_FILE)\n"
+	"  --passphrase-fd N  reads an encrypted store's passphrase from descriptor N;\n"
+	"                     without either, it is asked for on the terminal\n"
 	"  -v, --verbose      more log output\n"
 	"  -h, --help         this help; 'snapfs COMMAND --help' for a command\n"
 	"  -V, --version      print the version\n"
@@ -56,6 +61,9 @@ static int cmd_mount(const struct cli *c, int argc, char **argv)
 {
 	if (!c->store_path && !cli_wants_help(argc, argv))
 		return cli_usage_error("mount ", "no store given: use --store PATH or set SNAPFS_STORE");
+	/* The mount takes its key as -o key_file=F or from the environment. */
+	if (c->keys.key_file)
+		setenv("SNAPFS_KEY_FILE", c->keys.key_file, 1);
 	return sfs_cmd_mount(c->store_path ? c->store_path : "", argc, argv);
 }
 
@@ -74,6 +82,7 @@ static const struct command commands[] = {
 	{ "mount", cmd_mount },
 	{ "gc", cmd_gc },
 	{ "policy", cmd_policy },
+	{ "key", cmd_key },
 };
 
 int main(int argc, char **argv)
@@ -83,9 +92,14 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "key-file", required_argument, NULL, 'K' },
+		{ "passphrase-fd", required_argument, NULL, 'P' },
 		{ 0 },
 	};
-	struct cli c = { .store_path = getenv("SNAPFS_STORE"), .prog = argv[0] };
+	struct cli c = { .store_path = getenv("SNAPFS_STORE"),
+			 .prog = argv[0],
+			 .keys = { .key_file = getenv("SNAPFS_KEY_FILE"), .pass_fd = -1 } };
+	char *end;
 	int o;
 
 	sfs_log_set_sink(sfs_log_stderr_sink, NULL);
@@ -98,6 +112,15 @@ int main(int argc, char **argv)
 			break;
 		case 'v':
 			sfs_log_set_level(SFS_LOG_DEBUG);
+			break;
+		case 'K':
+			c.keys.key_file = optarg;
+			break;
+		case 'P':
+			c.keys.pass_fd = (int)strtol(optarg, &end, 10);
+			if (*end || end == optarg || c.keys.pass_fd < 0)
+				return cli_usage_error(NULL, "invalid --passphrase-fd '%s'", optarg);
+			c.keys.key_file = NULL; /* the option beats the environment */
 			break;
 		case 'h':
 			fputs(usage_text, stdout);

@@ -32,7 +32,7 @@
  * bytes) and returns 0, or -ENOKEY when it has none to give. All borrowed
  * for the length of the call they are passed to.
  */
-struct sfs_cred {
+struct sfs_unlock {
 	const void *key;        /* key file bytes (SFS_KEY_FILE_MIN .. _MAX), or NULL */
 	size_t key_len;
 	const char *passphrase; /* or NULL */
@@ -59,7 +59,7 @@ void sfs_key_free(void *key, size_t len);
  */
 struct sfs_backend_ops;
 int sfs_store_open_cred(const char *path, int flags, const struct sfs_backend_ops *ops,
-			const struct sfs_cred *cred, struct sfs_store **ret);
+			const struct sfs_unlock *cred, struct sfs_store **ret);
 
 /* 1 when the store at path is encrypted, 0 when not, -errno as
  * sfs_store_open when path is not a readable store. Needs no key. */
@@ -91,7 +91,7 @@ int sfs_store_keys_list(const char *path, json_t **ret);
  * is replaced in one atomic step. 0, -EINVAL (no usable credential, or a
  * plain store), -EROFS, -errno.
  */
-int sfs_store_key_add(struct sfs_store *s, const struct sfs_cred *cred, char *ret_id);
+int sfs_store_key_add(struct sfs_store *s, const struct sfs_unlock *cred, char *ret_id);
 
 /*
  * Replaces the wrapping that unlocked s with one made with cred, in one
@@ -100,7 +100,7 @@ int sfs_store_key_add(struct sfs_store *s, const struct sfs_cred *cred, char *re
  * sfs_store_key_add; -EMEDIUMTYPE when the store was not unlocked by a
  * wrapping of cred's kind (changing a passphrase needs the passphrase).
  */
-int sfs_store_key_change(struct sfs_store *s, const struct sfs_cred *cred, char *ret_id);
+int sfs_store_key_change(struct sfs_store *s, const struct sfs_unlock *cred, char *ret_id);
 
 /* Removes wrapping id. -ENOENT (no such wrapping), -EBUSY (the last one:
  * the store would be locked for ever), -EROFS, -errno. */

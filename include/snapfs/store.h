@@ -20,7 +20,7 @@
 #define SFS_DEFAULT_PACK_SIZE (64ull << 20)
 
 struct sfs_store;
-struct sfs_cred;
+struct sfs_unlock;
 
 struct sfs_store_options {
 	uint32_t block_size; /* 0: SFS_DEFAULT_BLOCK_SIZE; power of two, 4 KiB..4 MiB */
@@ -28,7 +28,7 @@ struct sfs_store_options {
 	uint64_t pack_size;  /* 0: SFS_DEFAULT_PACK_SIZE; a pack is sealed past this */
 	/* Non-NULL: an encrypted store (snapfs/keys.h), its master key
 	 * wrapped with this credential's key or passphrase. */
-	const struct sfs_cred *encrypt;
+	const struct sfs_unlock *encrypt;
 	/* With encrypt: share the master key of the encrypted store at this
 	 * path (unlocked with encrypt) instead of making a new one. */
 	const char *same_key_as;

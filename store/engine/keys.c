@@ -112,13 +112,13 @@ static void wrap_aad(const struct wrap *w, char *buf, size_t cap)
 		 w->kind, w->kdf, w->n, w->r, w->p, salt);
 }
 
-static bool cred_is_file(const struct sfs_cred *c)
+static bool cred_is_file(const struct sfs_unlock *c)
 {
 	return c->key != NULL;
 }
 
 /* The key that wraps the master key, from the credential. */
-static int wrap_kek(const struct wrap *w, const struct sfs_cred *c, uint8_t kek[SFS_KEY_LEN])
+static int wrap_kek(const struct wrap *w, const struct sfs_unlock *c, uint8_t kek[SFS_KEY_LEN])
 {
 	if (!strcmp(w->kind, KIND_FILE))
 		return sfs_hkdf(c->key, c->key_len, w->salt, SALT_LEN, "snapfs v1 key-file wrap",
@@ -167,7 +167,7 @@ static int wrap_parse(json_t *o, struct wrap *w)
 }
 
 /* A new wrapping of master with the credential, as a record. */
-static int wrap_new(const uint8_t master[SFS_KEY_LEN], const struct sfs_cred *c, json_t **ret)
+static int wrap_new(const uint8_t master[SFS_KEY_LEN], const struct sfs_unlock *c, json_t **ret)
 {
 	struct wrap w = { 0 };
 	uint8_t kek[SFS_KEY_LEN];
@@ -264,7 +264,7 @@ static int keys_save(int dirfd, json_t *wrappings)
 
 /* Tries every wrapping of the credential's kind; the master key of the
  * first that opens into master, its id into ret_id. */
-static int keys_unwrap(json_t *wrappings, const struct sfs_cred *c, uint8_t master[SFS_KEY_LEN],
+static int keys_unwrap(json_t *wrappings, const struct sfs_unlock *c, uint8_t master[SFS_KEY_LEN],
 		       char ret_id[SFS_WRAP_ID_SIZE])
 {
 	const char *want = cred_is_file(c) ? KIND_FILE : KIND_PASS;
@@ -302,7 +302,7 @@ static int keys_unwrap(json_t *wrappings, const struct sfs_cred *c, uint8_t mast
 }
 
 /* The credential to use: as given, or a passphrase asked for into buf. */
-static int cred_resolve(const char *path, const struct sfs_cred *in, struct sfs_cred *out,
+static int cred_resolve(const char *path, const struct sfs_unlock *in, struct sfs_unlock *out,
 			char *buf)
 {
 	int r;
@@ -324,12 +324,12 @@ static int cred_resolve(const char *path, const struct sfs_cred *in, struct sfs_
 /* Unlocks with cred the master key of the store whose keys are in dirfd;
  * it must have the fingerprint want (NULL: any). */
 static int unlock_dir(int dirfd, const char *path, const uint8_t *want,
-		      const struct sfs_cred *cred, struct sfs_keyring **ret)
+		      const struct sfs_unlock *cred, struct sfs_keyring **ret)
 {
 	char *pass = malloc(SFS_PASSPHRASE_MAX);
 	uint8_t master[SFS_KEY_LEN];
 	char wid[SFS_WRAP_ID_SIZE];
-	struct sfs_cred c;
+	struct sfs_unlock c;
 	json_t *wrappings = NULL;
 	int r;
 
@@ -357,7 +357,7 @@ static int unlock_dir(int dirfd, const char *path, const uint8_t *want,
 	return r;
 }
 
-int sfs_keys_unlock(struct sfs_store *s, const struct sfs_cred *cred)
+int sfs_keys_unlock(struct sfs_store *s, const struct sfs_unlock *cred)
 {
 	return unlock_dir(s->dirfd, s->path, s->key_id, cred, &s->keyring);
 }
@@ -448,7 +448,7 @@ static int admin_begin(struct sfs_store *s, json_t **ret)
 	return keys_load(s->dirfd, ret);
 }
 
-int sfs_store_key_add(struct sfs_store *s, const struct sfs_cred *cred, char *ret_id)
+int sfs_store_key_add(struct sfs_store *s, const struct sfs_unlock *cred, char *ret_id)
 {
 	json_t *wrappings, *w;
 	int r = admin_begin(s, &wrappings);
@@ -482,7 +482,7 @@ static ssize_t wrap_index(json_t *wrappings, const char *id, const char **ret_ki
 	return -ENOENT;
 }
 
-int sfs_store_key_change(struct sfs_store *s, const struct sfs_cred *cred, char *ret_id)
+int sfs_store_key_change(struct sfs_store *s, const struct sfs_unlock *cred, char *ret_id)
 {
 	const char *kind = NULL;
 	json_t *wrappings, *w = NULL;

@@ -686,7 +686,7 @@ out:
 }
 
 int sfs_store_open_cred(const char *path, int flags, const struct sfs_backend_ops *ops,
-			const struct sfs_cred *cred, struct sfs_store **ret)
+			const struct sfs_unlock *cred, struct sfs_store **ret)
 {
 	const struct sfs_backend_ops *configured = NULL;
 	struct sfs_fsid fsid = { 0 };

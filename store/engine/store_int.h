@@ -128,8 +128,8 @@ void sfs_chunkstore_free(struct sfs_store *s);
  * s->keyring (-ENOKEY, -EKEYREJECTED, -errno). sfs_keys_create writes the
  * keys file of a new store in dirfd (a fresh master key, or that of
  * o->same_key_as) wrapped with o->encrypt and returns its fingerprint. */
-struct sfs_cred;
-int sfs_keys_unlock(struct sfs_store *s, const struct sfs_cred *cred);
+struct sfs_unlock;
+int sfs_keys_unlock(struct sfs_store *s, const struct sfs_unlock *cred);
 int sfs_keys_create(int dirfd, const struct sfs_store_options *o, uint8_t ret_key_id[16]);
 
 /* JSON record fields, for every record decoder (record.c). A string into
