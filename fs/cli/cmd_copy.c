@@ -9,22 +9,32 @@
 
 #include "cli.h"
 #include "snapfs/copy.h"
+#include "snapfs/parse.h"
 
 static const char copy_help[] =
 	"Usage: snapfs --store PATH snapshot copy ID --to-store DEST [--description T]\n"
+	"                                        [--to-key-file F | --to-passphrase-fd N]\n"
 	"                                        [--json] [--progress|--no-progress]\n"
 	"\n"
 	"Copies completed snapshot ID to the store DEST (same block size; the\n"
 	"compression level may differ), sending only the chunks DEST lacks. Every\n"
 	"chunk is verified on the way. An interrupted copy keeps what arrived: run it\n"
 	"again to send the rest. Prints the id of the copy, which records ID in\n"
-	"copied_from.\n";
+	"copied_from.\n"
+	"\n"
+	"An encrypted DEST is unlocked with --to-key-file or --to-passphrase-fd (by\n"
+	"default the credential given for the source). Between stores with different\n"
+	"keys (or a plain and an encrypted one) every chunk is decrypted, renamed and\n"
+	"re-encrypted on the way; stores made with 'init --same-key-as' exchange\n"
+	"stored bytes as they are.\n";
 
 int cmd_snapshot_copy(const struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "to-store", required_argument, NULL, 't' },
 		{ "description", required_argument, NULL, 'd' },
+		{ "to-key-file", required_argument, NULL, 'K' },
+		{ "to-passphrase-fd", required_argument, NULL, 'P' },
 		CLI_OPTION_JSON,
 		CLI_OPTION_PROGRESS,
 		CLI_OPTION_NO_PROGRESS,
@@ -45,6 +55,15 @@ int cmd_snapshot_copy(const struct cli *c, int argc, char **argv)
 			to = optarg;
 		else if (o == 'd')
 			co.description = optarg;
+		else if (o == 'K')
+			dc.keys = (struct cli_keys){ .key_file = optarg, .pass_fd = -1 };
+		else if (o == 'P') {
+			uint64_t v;
+			if (sfs_parse_uint(optarg, 0, 1 << 20, &v) < 0)
+				return cli_usage_error("snapshot copy ", "invalid --to-passphrase-fd '%s'",
+						       optarg);
+			dc.keys = (struct cli_keys){ .pass_fd = (int)v };
+		}
 		else if ((r = cli_opt_common(&cli, o, argv)))
 			return cli_parse_exit(r);
 	}
