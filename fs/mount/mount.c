@@ -497,6 +497,18 @@ int sfs_cmd_mount(const char *store_path, int argc, char **argv)
 		struct cli_keys keys = { .key_file = o.key_file, .pass_fd = -1 };
 		char prompt[PATH_MAX + 32];
 
+		if (!o.key_file) {
+			int tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+			if (tty < 0) {
+				fprintf(stderr, "snapfs mount: store %s is encrypted: give -o key_file=F or "
+						"set SNAPFS_KEY_FILE, or mount from a terminal to be "
+						"asked for the passphrase\n",
+					store);
+				return 1;
+			}
+			close(tty);
+		}
 		snprintf(prompt, sizeof(prompt), "Passphrase for store %s: ", store);
 		r = cli_cred_make(&keys, prompt, false, &cred, &kbuf, &klen);
 		if (r)

@@ -362,38 +362,40 @@ int sfs_keys_unlock(struct sfs_store *s, const struct sfs_unlock *cred)
 	return unlock_dir(s->dirfd, s->path, s->key_id, cred, &s->keyring);
 }
 
-int sfs_keys_create(int dirfd, const struct sfs_store_options *o, uint8_t ret_key_id[SFS_KEY_ID_LEN])
+int sfs_keys_master(const struct sfs_store_options *o, uint8_t master[SFS_KEY_LEN])
 {
-	uint8_t master[SFS_KEY_LEN];
+	struct sfs_store *other = NULL;
+	int r;
+
+	if (!o->same_key_as)
+		return sfs_random(master, SFS_KEY_LEN);
+	r = sfs_store_open_cred(o->same_key_as, SFS_OPEN_READ, NULL, o->encrypt, &other);
+	if (r == 0 && !other->keyring)
+		r = -EINVAL; /* a plain store has no key to share */
+	if (r == 0)
+		memcpy(master, other->keyring->master, SFS_KEY_LEN);
+	sfs_store_close(other);
+	return r;
+}
+
+int sfs_keys_create(int dirfd, const uint8_t master[SFS_KEY_LEN], const struct sfs_unlock *cred,
+		    uint8_t ret_key_id[SFS_KEY_ID_LEN])
+{
 	struct sfs_keyring *k = NULL;
 	json_t *wrappings = json_array(), *w = NULL;
 	int r;
 
 	if (!wrappings)
 		return -ENOMEM;
-	if (o->same_key_as) {
-		struct sfs_store *other;
-
-		r = sfs_store_open_cred(o->same_key_as, SFS_OPEN_READ, NULL, o->encrypt, &other);
-		if (r == 0 && !other->keyring)
-			r = -EINVAL; /* a plain store has no key to share */
-		if (r == 0)
-			memcpy(master, other->keyring->master, SFS_KEY_LEN);
-		sfs_store_close(other);
-	} else {
-		r = sfs_random(master, SFS_KEY_LEN);
-	}
+	r = sfs_keyring_new(master, &k);
 	if (r == 0)
-		r = sfs_keyring_new(master, &k);
-	if (r == 0)
-		r = wrap_new(master, o->encrypt, &w);
+		r = wrap_new(master, cred, &w);
 	if (r == 0)
 		r = json_array_append_new(wrappings, w) == 0 ? 0 : -ENOMEM;
 	if (r == 0)
 		r = keys_save(dirfd, wrappings);
 	if (r == 0)
 		memcpy(ret_key_id, k->key_id, SFS_KEY_ID_LEN);
-	OPENSSL_cleanse(master, sizeof(master));
 	sfs_keyring_free(k);
 	json_decref(wrappings);
 	return r;

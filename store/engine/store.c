@@ -17,6 +17,8 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include <openssl/crypto.h>
+
 #include "crypt_int.h"
 #include "snapfs/catalog.h"
 #include "snapfs/keys.h"
@@ -337,7 +339,7 @@ int sfs_store_init(const char *path, const struct sfs_store_options *opts)
 	struct sfs_store_options o = { 0 };
 	struct sfs_store s = { 0 };
 	struct sfs_fsid fsid = { 0 };
-	uint8_t key_id[SFS_KEY_ID_LEN];
+	uint8_t key_id[SFS_KEY_ID_LEN], master[SFS_KEY_LEN];
 	DIR *d;
 	int r;
 
@@ -354,6 +356,12 @@ int sfs_store_init(const char *path, const struct sfs_store_options *opts)
 	if (!pow2(o.block_size) || o.block_size < SFS_BLOCK_MIN || o.block_size > SFS_BLOCK_MAX ||
 	    o.zstd_level < 1 || o.zstd_level > 19 || o.pack_size < (1 << 20))
 		return -EINVAL;
+	/* The key first: a store whose key cannot be had is not begun. */
+	if (o.encrypt) {
+		r = sfs_keys_master(&o, master);
+		if (r < 0)
+			return r;
+	}
 
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)
 		return -errno;
@@ -420,12 +428,13 @@ int sfs_store_init(const char *path, const struct sfs_store_options *opts)
 	/* The config goes last: a directory without it is not a store, so an
 	 * init that dies half-way leaves nothing that looks usable. */
 	if (o.encrypt)
-		r = sfs_keys_create(s.dirfd, &o, key_id);
+		r = sfs_keys_create(s.dirfd, master, o.encrypt, key_id);
 	if (r == 0)
 		r = sfs_fsync_dir(s.dirfd);
 	if (r == 0)
 		r = config_write(s.dirfd, &o, o.encrypt ? key_id : NULL);
 out:
+	OPENSSL_cleanse(master, sizeof(master));
 	sfs_fsid_leave(&fsid);
 	if (s.dirfd > 0)
 		close(s.dirfd);

@@ -125,12 +125,16 @@ int sfs_chunkstore_new(struct sfs_store *s);
 void sfs_chunkstore_free(struct sfs_store *s);
 
 /* Keys (keys.c). sfs_keys_unlock unwraps s's master key with cred into
- * s->keyring (-ENOKEY, -EKEYREJECTED, -errno). sfs_keys_create writes the
- * keys file of a new store in dirfd (a fresh master key, or that of
- * o->same_key_as) wrapped with o->encrypt and returns its fingerprint. */
+ * s->keyring (-ENOKEY, -EKEYREJECTED, -errno). sfs_keys_master makes the
+ * master key of a new store: random, or that of o->same_key_as unlocked
+ * with o->encrypt (-EINVAL for a plain one). sfs_keys_create writes the
+ * keys file of a new store in dirfd, master wrapped with cred, and
+ * returns the key's fingerprint. */
 struct sfs_unlock;
 int sfs_keys_unlock(struct sfs_store *s, const struct sfs_unlock *cred);
-int sfs_keys_create(int dirfd, const struct sfs_store_options *o, uint8_t ret_key_id[16]);
+int sfs_keys_master(const struct sfs_store_options *o, uint8_t master[32]);
+int sfs_keys_create(int dirfd, const uint8_t master[32], const struct sfs_unlock *cred,
+		    uint8_t ret_key_id[16]);
 
 /* JSON record fields, for every record decoder (record.c). A string into
  * dst (capacity cap; missing or null gives "" unless required), or a
