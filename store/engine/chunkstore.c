@@ -235,12 +235,20 @@ int sfs_store_chunk_read(struct sfs_store *s, const struct sfs_id *id, uint8_t t
 		uint8_t aad[SFS_REC_HEADER_LEN];
 
 		seal_aad(&h, aad);
-		ret = sfs_crypt_open(t->crypt, aad, sizeof(aad), t->stored, loc.stored_len,
-				     t->opened);
-		if (ret == 0)
-			ret = sfs_codec_decompress(t->codec, loc.comp & SFS_COMP_MASK, t->opened,
-						   loc.stored_len - SFS_SEAL_OVERHEAD, dst,
-						   loc.raw_len);
+		if ((loc.comp & SFS_COMP_MASK) == SFS_COMP_NONE) {
+			/* Stored raw (lengths checked against the header): open
+			 * straight into dst, without a copy. */
+			ret = sfs_crypt_open(t->crypt, aad, sizeof(aad), t->stored, loc.stored_len,
+					     dst);
+		} else {
+			ret = sfs_crypt_open(t->crypt, aad, sizeof(aad), t->stored, loc.stored_len,
+					     t->opened);
+			if (ret == 0)
+				ret = sfs_codec_decompress(t->codec, loc.comp & SFS_COMP_MASK,
+							   t->opened,
+							   loc.stored_len - SFS_SEAL_OVERHEAD, dst,
+							   loc.raw_len);
+		}
 	} else {
 		ret = sfs_codec_decompress(t->codec, loc.comp, t->stored, loc.stored_len, dst,
 					   loc.raw_len);
