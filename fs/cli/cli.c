@@ -4,15 +4,18 @@
  * are printed, and the progress line shown on a terminal.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "snapfs/catalog.h"
+#include "snapfs/keys.h"
 #include "snapfs/log.h"
 
 static void verr(const char *fmt, va_list ap)
@@ -70,6 +73,147 @@ int cli_fail(int err, const char *fmt, ...)
 	return cli_error("%s: %s", msg, why);
 }
 
+/* One line from fd, byte by byte so that a second passphrase on the same
+ * descriptor is left for the next reader. */
+static int read_line(int fd, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	for (;;) {
+		char ch;
+		ssize_t k = read(fd, &ch, 1);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0 || ch == '\n')
+			break;
+		if (n + 1 >= cap)
+			return -EFBIG;
+		buf[n++] = ch;
+	}
+	buf[n] = '\0';
+	return n ? 0 : -ENODATA;
+}
+
+/* Asks on /dev/tty without echo. -ENOKEY without a terminal. */
+static int ask_tty(const char *prompt, char *buf, size_t cap)
+{
+	struct termios old, quiet;
+	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -ENOKEY;
+	if (tcgetattr(fd, &old) < 0) {
+		close(fd);
+		return -ENOKEY;
+	}
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	quiet.c_lflag |= ECHONL;
+	if (write(fd, prompt, strlen(prompt)) < 0 || tcsetattr(fd, TCSAFLUSH, &quiet) < 0) {
+		close(fd);
+		return -ENOKEY;
+	}
+	r = read_line(fd, buf, cap);
+	tcsetattr(fd, TCSAFLUSH, &old);
+	close(fd);
+	return r;
+}
+
+int cli_passphrase(int fd, const char *prompt, bool confirm, char *buf, size_t cap)
+{
+	char again[SFS_PASSPHRASE_MAX];
+	int r;
+
+	if (fd >= 0) {
+		r = read_line(fd, buf, cap);
+		if (r == -ENODATA)
+			return cli_error("no passphrase on descriptor %d (an empty line or end of file)",
+					 fd);
+		if (r < 0)
+			return cli_fail(r, "cannot read a passphrase from descriptor %d", fd);
+		return 0;
+	}
+	r = ask_tty(prompt, buf, cap);
+	if (r == -ENOKEY)
+		return cli_error("no terminal to ask for a passphrase: give --passphrase-fd N");
+	if (r == -ENODATA)
+		return cli_error("an empty passphrase is not allowed");
+	if (r < 0)
+		return cli_fail(r, "cannot read the passphrase");
+	if (confirm) {
+		r = ask_tty("Repeat the passphrase: ", again, sizeof(again));
+		if (r < 0 || strcmp(buf, again)) {
+			memset(again, 0, sizeof(again));
+			return cli_error("the passphrases do not match");
+		}
+		memset(again, 0, sizeof(again));
+	}
+	return 0;
+}
+
+int cli_cred_make(const struct cli_keys *keys, const char *prompt, bool confirm,
+		  struct sfs_unlock *cred, void **ret_buf, size_t *ret_len)
+{
+	int r;
+
+	memset(cred, 0, sizeof(*cred));
+	if (keys->key_file) {
+		r = sfs_key_file_read(keys->key_file, ret_buf, ret_len);
+		if (r == -EINVAL)
+			return cli_error("key file %s is too short (at least %d bytes)", keys->key_file,
+					 SFS_KEY_FILE_MIN);
+		if (r == -EFBIG)
+			return cli_error("key file %s is too long (at most %d bytes)", keys->key_file,
+					 SFS_KEY_FILE_MAX);
+		if (r < 0)
+			return cli_fail(r, "cannot read key file %s", keys->key_file);
+		cred->key = *ret_buf;
+		cred->key_len = *ret_len;
+		return 0;
+	}
+	*ret_len = SFS_PASSPHRASE_MAX;
+	*ret_buf = calloc(1, SFS_PASSPHRASE_MAX);
+	if (!*ret_buf)
+		return cli_error("out of memory");
+	r = cli_passphrase(keys->pass_fd, prompt, confirm, *ret_buf, SFS_PASSPHRASE_MAX);
+	if (r) {
+		sfs_key_free(*ret_buf, *ret_len);
+		*ret_buf = NULL;
+		return r;
+	}
+	cred->passphrase = *ret_buf;
+	return 0;
+}
+
+static int ask_cb(void *ctx, const char *store, char *buf, size_t cap)
+{
+	char prompt[512];
+
+	(void)ctx;
+	snprintf(prompt, sizeof(prompt), "Passphrase for store %s: ", store);
+	return ask_tty(prompt, buf, cap);
+}
+
+int cli_store_open_raw(const struct cli *c, int flags, struct sfs_store **ret)
+{
+	struct sfs_unlock cred = { .ask = ask_cb };
+	void *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	/* The credential is read only for a store that needs one. */
+	if ((c->keys.key_file || c->keys.pass_fd >= 0) && c->store_path &&
+	    sfs_store_path_encrypted(c->store_path) == 1 &&
+	    cli_cred_make(&c->keys, NULL, false, &cred, &buf, &len))
+		return -ECANCELED;
+	r = sfs_store_open_cred(c->store_path ? c->store_path : "", flags, NULL, &cred, ret);
+	sfs_key_free(buf, len);
+	return r;
+}
+
 /* One attempt, the error phrased. */
 static int open_once(const struct cli *c, int flags, struct sfs_store **ret)
 {
@@ -78,10 +222,18 @@ static int open_once(const struct cli *c, int flags, struct sfs_store **ret)
 
 	if (!p)
 		return cli_usage_error(NULL, "no store given: use --store PATH or set SNAPFS_STORE");
-	r = sfs_store_open(p, flags, ret);
+	r = cli_store_open_raw(c, flags, ret);
 	switch (r) {
 	case 0:
 		return 0;
+	case -ECANCELED:
+		return EXIT_FAILURE; /* the credential could not be read: said already */
+	case -ENOKEY:
+		return cli_error("store %s is encrypted: give --key-file FILE or --passphrase-fd N "
+				 "(or set SNAPFS_KEY_FILE)",
+				 p);
+	case -EKEYREJECTED:
+		return cli_error("cannot unlock store %s: wrong key or passphrase", p);
 	case -ENOENT:
 		return cli_error("store %s does not exist (create it with 'snapfs --store %s init')",
 				 p, p);
@@ -121,7 +273,9 @@ int cli_open_store_wait(const struct cli *c, int flags, int timeout_sec, struct 
 	if (!c->store_path || !(flags & SFS_OPEN_WRITE))
 		return open_once(c, flags, ret);
 	for (;;) {
-		r = sfs_store_open(c->store_path, flags, ret);
+		r = cli_store_open_raw(c, flags, ret);
+		if (r == -ECANCELED)
+			return EXIT_FAILURE;
 		if (r != -EBUSY || waited >= timeout_sec)
 			break;
 		if (!told) {

@@ -17,9 +17,17 @@
 
 struct sfs_txn;
 
+/* What unlocks an encrypted store: --key-file / SNAPFS_KEY_FILE, or
+ * --passphrase-fd, or (neither) a prompt on the terminal. */
+struct cli_keys {
+	const char *key_file; /* NULL: none */
+	int pass_fd;          /* -1: none */
+};
+
 struct cli {
 	const char *store_path; /* from --store or SNAPFS_STORE; may be NULL */
 	const char *prog;
+	struct cli_keys keys;
 };
 
 /* Prints "snapfs: <msg>" to stderr and returns 1 (or 2 for usage). */
@@ -41,6 +49,23 @@ int cli_open_store(const struct cli *c, int flags, struct sfs_store **ret);
 /* Like cli_open_store with the wait bounded by timeout_sec instead (0:
  * fail at once, for gc --no-wait). */
 int cli_open_store_wait(const struct cli *c, int flags, int timeout_sec, struct sfs_store **ret);
+
+/* sfs_store_open_cred with the CLI's credential for c's store, errors
+ * returned (-errno) rather than printed, except a key file or passphrase
+ * that cannot be read, which is printed and returned as -ECANCELED. */
+int cli_store_open_raw(const struct cli *c, int flags, struct sfs_store **ret);
+
+/* A passphrase: one line read from fd, or, with fd < 0, asked on the
+ * terminal without echo (twice when confirm). buf >= SFS_PASSPHRASE_MAX.
+ * 0, or an exit code after printing one line. */
+int cli_passphrase(int fd, const char *prompt, bool confirm, char *buf, size_t cap);
+
+/* The credential of keys (a key file's bytes or a passphrase) into
+ * *cred, for init and the key commands; *ret_buf is freed with
+ * sfs_key_free(*ret_buf, *ret_len). 0 or an exit code (printed). */
+struct sfs_unlock;
+int cli_cred_make(const struct cli_keys *keys, const char *prompt, bool confirm,
+		  struct sfs_unlock *cred, void **ret_buf, size_t *ret_len);
 
 /* "1.5 GiB" into buf. */
 const char *cli_human(uint64_t bytes, char *buf, size_t len);
@@ -233,6 +258,7 @@ int cmd_gc(const struct cli *c, int argc, char **argv);
 int cmd_snapshot_copy(const struct cli *c, int argc, char **argv);
 int cmd_policy(const struct cli *c, int argc, char **argv);
 int cmd_image(const struct cli *c, int argc, char **argv);
+int cmd_key(const struct cli *c, int argc, char **argv);
 /* `<kind> permission add|remove|list ...` (argv[0] == "permission") for
  * a volume or a snapshot; help is the command's help text. */
 int cli_permission(const struct cli *c, int argc, char **argv, enum sfs_access_kind kind,

@@ -8,24 +8,51 @@
 
 #include "cli.h"
 #include "snapfs/copy.h"
+#include "snapfs/parse.h"
 
 static const char copy_help[] =
 	"Usage: snapfs --store PATH snapshot copy ID --to-store DEST [--description T]\n"
+	"                                        [--to-key-file F | --to-passphrase-fd N]\n"
 	"                                        [--json] [--progress|--no-progress]\n"
 	"\n"
 	"Copies completed snapshot ID to the store DEST (same block size; the\n"
 	"compression level may differ), sending only the chunks DEST lacks. Every\n"
 	"chunk is verified on the way. An interrupted copy keeps what arrived: run it\n"
 	"again to send the rest. Prints the id of the copy, which records ID in\n"
-	"copied_from.\n";
+	"copied_from.\n"
+	"\n"
+	"An encrypted DEST is unlocked with --to-key-file or --to-passphrase-fd (by\n"
+	"default the credential given for the source). Between stores with different\n"
+	"keys (or a plain and an encrypted one) every chunk is decrypted, renamed and\n"
+	"re-encrypted on the way; stores made with 'init --same-key-as' exchange\n"
+	"stored bytes as they are.\n";
+
+/* The destination's credential, when it is not the source's. */
+static int set_to_key_file(const struct cli_parse *p, const struct cli_opt *o, const char *arg,
+			   uint64_t v)
+{
+	*(struct cli_keys *)o->dest = (struct cli_keys){ .key_file = arg, .pass_fd = -1 };
+	return 0;
+}
+
+static int set_to_pass_fd(const struct cli_parse *p, const struct cli_opt *o, const char *arg,
+			  uint64_t v)
+{
+	*(struct cli_keys *)o->dest = (struct cli_keys){ .pass_fd = (int)v };
+	return 0;
+}
 
 int cmd_snapshot_copy(const struct cli *c, int argc, char **argv)
 {
 	struct sfs_copy_opts co = { 0 };
 	const char *to = NULL, *id;
+	struct cli dc = *c;
 	const struct cli_opt opts[] = {
 		{ .name = "to-store", .kind = CLI_STRING, .dest = &to },
 		{ .name = "description", .kind = CLI_STRING, .dest = &co.description },
+		{ .name = "to-key-file", .kind = CLI_STRING, .fn = set_to_key_file, .dest = &dc.keys },
+		{ .name = "to-passphrase-fd", .kind = CLI_UINT, .fn = set_to_pass_fd, .dest = &dc.keys,
+		  .max = 1 << 20, .hint = "an open file descriptor number" },
 		{ 0 },
 	};
 	struct cli_parse cli = { .cmd = "snapshot copy ", .help = copy_help, .opts = opts,
@@ -34,8 +61,8 @@ int cmd_snapshot_copy(const struct cli *c, int argc, char **argv)
 	struct sfs_copy_result res;
 	struct cli_progress prog;
 	struct sfs_store *src = NULL, *dst = NULL;
-	struct cli dc = *c;
 	int r;
+
 
 	r = cli_parse(&cli, argc, argv);
 	if (r)

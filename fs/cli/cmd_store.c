@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "snapfs/catalog.h"
 #include "snapfs/check.h"
+#include "snapfs/keys.h"
 #include "snapfs/repair.h"
 
 static bool power_of_two(uint64_t v)
@@ -17,25 +18,54 @@ static bool power_of_two(uint64_t v)
 	return (v & (v - 1)) == 0;
 }
 
+static int set_pass_fd(const struct cli_parse *p, const struct cli_opt *o, const char *arg,
+		       uint64_t v)
+{
+	((struct cli_keys *)o->dest)->pass_fd = (int)v;
+	return 0;
+}
+
 int cmd_init(const struct cli *c, int argc, char **argv)
 {
 	static const char help[] =
 		"Usage: snapfs --store PATH init [--block-size N] [--compression-level N]\n"
+		"                         [--encrypt (--key-file F | --passphrase | --passphrase-fd N)\n"
+		"                          [--same-key-as STORE]]\n"
 		"\n"
 		"Creates an empty store at PATH (a new or empty directory).\n"
 		"  --block-size N         fixed block size, a power of two from 4K to 4M\n"
 		"                         (default 32K); it cannot change later\n"
-		"  --compression-level N  zstd level 1-19 (default 1)\n";
+		"  --compression-level N  zstd level 1-19 (default 1)\n"
+		"  --encrypt              encrypt chunk data, map pages and chunk ids with a new\n"
+		"                         random master key (AES-256-GCM), wrapped by:\n"
+		"  --key-file F           the bytes of file F (16 to 4096 bytes), or\n"
+		"  --passphrase           a passphrase asked on the terminal, or\n"
+		"  --passphrase-fd N      a passphrase read from descriptor N (one line)\n"
+		"  --same-key-as STORE    use the master key of encrypted STORE (unlocked with\n"
+		"                         the same key file or passphrase), so that copies\n"
+		"                         between the two send stored bytes as they are\n"
+		"A lost key or passphrase cannot be recovered: the data is then unreadable.\n";
 	uint64_t bs = 0, level = 0;
+	struct cli_keys keys = { .pass_fd = -1 };
+	struct sfs_store_options so = { 0 };
+	bool encrypt = false, ask = false;
 	const struct cli_opt opts[] = {
 		{ .name = "block-size", .letter = 'b', .kind = CLI_SIZE, .dest = &bs, .min = 4096,
 		  .max = 4u << 20, .valid = power_of_two, .hint = "a power of two from 4K to 4M" },
 		{ .name = "compression-level", .letter = 'l', .kind = CLI_UINT, .dest = &level,
 		  .min = 1, .max = 19 },
+		{ .name = "encrypt", .kind = CLI_FLAG, .dest = &encrypt },
+		{ .name = "key-file", .kind = CLI_STRING, .dest = &keys.key_file },
+		{ .name = "passphrase", .kind = CLI_FLAG, .dest = &ask },
+		{ .name = "passphrase-fd", .kind = CLI_UINT, .fn = set_pass_fd, .dest = &keys,
+		  .max = 1 << 20, .hint = "an open file descriptor number" },
+		{ .name = "same-key-as", .kind = CLI_STRING, .dest = &so.same_key_as },
 		{ 0 },
 	};
 	struct cli_parse co = { .cmd = "init ", .help = help, .opts = opts };
-	struct sfs_store_options so = { 0 };
+	struct sfs_unlock cred;
+	void *kbuf = NULL;
+	size_t klen = 0;
 	int r;
 
 	r = cli_parse(&co, argc, argv);
@@ -45,13 +75,33 @@ int cmd_init(const struct cli *c, int argc, char **argv)
 	so.zstd_level = (int)level;
 	if (!c->store_path)
 		return cli_usage_error("init ", "no store given: use --store PATH or set SNAPFS_STORE");
+	if (!encrypt && (keys.key_file || ask || keys.pass_fd >= 0 || so.same_key_as))
+		return cli_usage_error("init ", "--key-file, --passphrase, --passphrase-fd and "
+						 "--same-key-as go with --encrypt");
+	if (encrypt && (!!keys.key_file + ask + (keys.pass_fd >= 0)) != 1)
+		return cli_usage_error("init ", "--encrypt needs exactly one of --key-file F, "
+						 "--passphrase or --passphrase-fd N");
+	if (encrypt) {
+		r = cli_cred_make(&keys, "New passphrase for the store: ", true, &cred, &kbuf, &klen);
+		if (r)
+			return r;
+		so.encrypt = &cred;
+	}
 	r = sfs_store_init(c->store_path, &so);
+	sfs_key_free(kbuf, klen);
+	if (r == -EKEYREJECTED || r == -ENOKEY)
+		return cli_error("cannot unlock store %s with the key or passphrase given",
+				 so.same_key_as);
+	if (r == -EINVAL && so.same_key_as)
+		return cli_error("cannot share the key of %s: it is not an encrypted store",
+				 so.same_key_as);
 	if (r == -EEXIST)
 		return cli_error("cannot create store in %s: the directory is not empty",
 				 c->store_path);
 	if (r < 0)
 		return cli_fail(r, "cannot create store in %s", c->store_path);
-	printf("created store %s (block size %u, zstd level %d)\n", c->store_path,
+	printf("created %sstore %s (block size %u, zstd level %d)\n",
+	       encrypt ? "encrypted " : "", c->store_path,
 	       so.block_size ? so.block_size : SFS_DEFAULT_BLOCK_SIZE,
 	       so.zstd_level ? so.zstd_level : SFS_DEFAULT_ZSTD_LEVEL);
 	return 0;
@@ -86,7 +136,11 @@ int cmd_info(const struct cli *c, int argc, char **argv)
 		return cli_fail(r, "cannot read store %s", c->store_path);
 	}
 	if (co.json) {
-		r = cli_print_json(json_pack("{s:s, s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I}",
+		char kid[64];
+		json_t *j;
+
+		sfs_store_key_id(s, kid);
+		j = json_pack("{s:s, s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I}",
 					     "path", c->store_path, "format_version",
 					     SFS_FORMAT_VERSION, "block_size",
 					     (int)sfs_store_block_size(s), "zstd_level",
@@ -94,13 +148,27 @@ int cmd_info(const struct cli *c, int argc, char **argv)
 					     (json_int_t)sfs_store_pack_size(s), "chunks",
 					     (json_int_t)chunks, "packs_bytes", (json_int_t)packs,
 					     "catalog_bytes", (json_int_t)cat, "generation",
-					     (json_int_t)gen));
+					     (json_int_t)gen);
+		if (j)
+			json_object_set_new(j, "encryption",
+					    sfs_store_encrypted(s)
+						    ? json_pack("{s:s, s:s}", "cipher", "aes-256-gcm",
+								"key_id", kid)
+						    : json_null());
+		r = cli_print_json(j);
 	} else {
 		char a[32], b[32];
 		printf("store:       %s\nblock size:  %u\nzstd level:  %d\nchunks:      %" PRIu64
 		       "\npacks:       %s\ncatalog:     %s\n",
 		       c->store_path, sfs_store_block_size(s), sfs_store_zstd_level(s), chunks,
 		       cli_human(packs, a, sizeof(a)), cli_human(cat, b, sizeof(b)));
+		if (sfs_store_encrypted(s)) {
+			char kid[64];
+			sfs_store_key_id(s, kid);
+			printf("encryption:  aes-256-gcm (key %s)\n", kid);
+		} else {
+			printf("encryption:  none\n");
+		}
 	}
 	sfs_store_close(s);
 	return r;
@@ -134,8 +202,16 @@ static void on_repair_note(void *ctx, const char *line)
 static int open_for_repair(const struct cli *c, struct sfs_store **ret)
 {
 	const char *path = c->store_path;
-	int r = sfs_store_open(path, SFS_OPEN_WRITE | SFS_OPEN_REPAIR, ret);
+	int r = cli_store_open_raw(c, SFS_OPEN_WRITE | SFS_OPEN_REPAIR, ret);
 
+	if (r == -ECANCELED)
+		return EXIT_FAILURE; /* the credential could not be read: said already */
+	if (r == -ENOKEY)
+		return cli_error("store %s is encrypted: give --key-file FILE or --passphrase-fd N "
+				 "(or set SNAPFS_KEY_FILE)",
+				 path);
+	if (r == -EKEYREJECTED)
+		return cli_error("cannot unlock store %s: wrong key or passphrase", path);
 	if (r == -EBUSY) {
 		int pid = sfs_store_lock_holder(path);
 

@@ -21,7 +21,8 @@ static const char usage_text[] =
 	"block store and mounts them read-only.\n"
 	"\n"
 	"Commands:\n"
-	"  init [--block-size N] [--compression-level N]   create a store\n"
+	"  init [--block-size N] [--compression-level N] [--encrypt ...]\n"
+	"                                                  create a store\n"
 	"  snapshot create VOLUME SOURCE [...]             snapshot a file, block device or stdin\n"
 	"  snapshot list|show|diff|restore ...             browse, compare and restore snapshots\n"
 	"  snapshot delete|copy ...                        delete, copy to another store\n"
@@ -33,9 +34,14 @@ static const char usage_text[] =
 	"  check [--read-data] [--repair]                  verify the catalog, maps and data\n"
 	"  info                                            store settings and usage\n"
 	"  mount MOUNTPOINT [-f] [-s] [-d] [-o OPTIONS]    mount the store read-only (FUSE)\n"
+	"  key list|add-key-file|add-passphrase|change-passphrase|remove ...\n"
+	"                                                  an encrypted store's keys\n"
 	"\n"
 	"Options:\n"
 	"  -S, --store PATH   the store (default: $SNAPFS_STORE)\n"
+	"  --key-file FILE    unlocks an encrypted store (default: $SNAPFS_KEY_FILE)\n"
+	"  --passphrase-fd N  reads an encrypted store's passphrase from descriptor N;\n"
+	"                     without either, it is asked for on the terminal\n"
 	"  -v, --verbose      more log output\n"
 	"  -h, --help         this help; 'snapfs COMMAND --help' for a command\n"
 	"  -V, --version      print the version\n"
@@ -55,6 +61,9 @@ static const char usage_text[] =
  * says when no store is given, after --help. */
 static int cmd_mount(const struct cli *c, int argc, char **argv)
 {
+	/* The mount takes its key as -o key_file=F or from the environment. */
+	if (c->keys.key_file)
+		setenv("SNAPFS_KEY_FILE", c->keys.key_file, 1);
 	return sfs_cmd_mount(c->store_path ? c->store_path : "", argc, argv);
 }
 
@@ -73,6 +82,7 @@ static const struct command commands[] = {
 	{ "mount", cmd_mount },
 	{ "gc", cmd_gc },
 	{ "policy", cmd_policy },
+	{ "key", cmd_key },
 };
 
 static int set_verbose(const struct cli_parse *p, const struct cli_opt *o, const char *arg, uint64_t v)
@@ -81,14 +91,30 @@ static int set_verbose(const struct cli_parse *p, const struct cli_opt *o, const
 	return 0;
 }
 
+/* --passphrase-fd beats a key file from the environment. */
+static int set_pass_fd(const struct cli_parse *p, const struct cli_opt *o, const char *arg,
+		       uint64_t v)
+{
+	struct cli_keys *k = o->dest;
+
+	k->pass_fd = (int)v;
+	k->key_file = NULL;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	struct cli c = { .store_path = getenv("SNAPFS_STORE"), .prog = argv[0] };
+	struct cli c = { .store_path = getenv("SNAPFS_STORE"),
+			 .prog = argv[0],
+			 .keys = { .key_file = getenv("SNAPFS_KEY_FILE"), .pass_fd = -1 } };
 	bool version = false;
 	const struct cli_opt opts[] = {
 		{ .name = "store", .letter = 'S', .kind = CLI_STRING, .dest = &c.store_path },
 		{ .name = "verbose", .letter = 'v', .kind = CLI_FLAG, .fn = set_verbose },
 		{ .name = "version", .letter = 'V', .kind = CLI_FLAG, .dest = &version },
+		{ .name = "key-file", .kind = CLI_STRING, .dest = &c.keys.key_file },
+		{ .name = "passphrase-fd", .kind = CLI_UINT, .fn = set_pass_fd, .dest = &c.keys,
+		  .max = INT32_MAX, .hint = "an open file descriptor number" },
 		{ 0 },
 	};
 	/* Options before the command only: the command's are its own. */

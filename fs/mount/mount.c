@@ -26,6 +26,7 @@
 #include "fsops_int.h"
 #include "mount.h"
 #include "mount_int.h"
+#include "snapfs/keys.h"
 #include "snapfs/log.h"
 #include "snapfs/parse.h"
 
@@ -48,6 +49,8 @@ static const char usage_text[] =
 	"  -o kernel_readahead=N  the kernel's readahead for the mount (default 1M, 0: leave)\n"
 	"  -o max_read=N      largest read request the kernel may send\n"
 	"  -o max_idle_threads=N  idle FUSE threads kept (default 10)\n"
+	"  -o key_file=F      the key file of an encrypted store (default:\n"
+	"                     $SNAPFS_KEY_FILE; without it the passphrase is asked)\n"
 	"  -o allow_other     let other users see the mount\n"
 	"Unmount with fusermount3 -u MOUNTPOINT (or umount as root).\n";
 
@@ -114,6 +117,8 @@ static int parse_one_opt(const char *opt, struct sfs_mount_opts *o)
 	} else if (KEY("max_idle_threads") && val) {
 		if (parse_uint(val, 1024, &o->max_idle_threads) < 0)
 			goto bad;
+	} else if (KEY("key_file") && val && *val) {
+		o->key_file = val;
 	} else if (KEY("allow_other") && !val) {
 		o->allow_other = true;
 	} else if (KEY("debug") && !val) {
@@ -137,6 +142,12 @@ static int parse_opt_list(const char *list, struct sfs_mount_opts *o)
 		return -ENOMEM;
 	for (char *t = strtok_r(copy, ",", &save); t && r == 0; t = strtok_r(NULL, ",", &save))
 		r = parse_one_opt(t, o);
+	if (o->key_file && o->key_file >= copy && o->key_file < copy + strlen(list) + 1) {
+		/* It points into the copy: keep it for the life of the mount. */
+		o->key_file = strdup(o->key_file);
+		if (!o->key_file)
+			r = -ENOMEM;
+	}
 	free(copy);
 	return r;
 }
@@ -364,7 +375,8 @@ out_destroy:
 
 /* Opens the store, serves it and closes everything again. ready_fd >= 0
  * is the pipe to the waiting parent. Returns 0 or -errno (logged). */
-static int serve(const struct sfs_mount_opts *o, const char *store, const char *mp, int ready_fd)
+static int serve(const struct sfs_mount_opts *o, const char *store, const char *mp, int ready_fd,
+		 const struct sfs_unlock *cred)
 {
 	struct sfs_mount mt = { .opts = *o };
 	int r;
@@ -378,7 +390,13 @@ static int serve(const struct sfs_mount_opts *o, const char *store, const char *
 	mt.gid = getgid();
 	mt.mount_time = (int64_t)time(NULL);
 	cli_guard_fatal_signals("mount", store, true);
-	r = sfs_store_open(store, SFS_OPEN_READ, &mt.store);
+	r = sfs_store_open_cred(store, SFS_OPEN_READ, NULL, cred, &mt.store);
+	if (r == -ENOKEY)
+		return sfs_log_errno(r, "store %s is encrypted: give -o key_file=F or set "
+					"SNAPFS_KEY_FILE, or mount from a terminal to be asked",
+				     store);
+	if (r == -EKEYREJECTED)
+		return sfs_log_errno(r, "cannot unlock store %s: wrong key or passphrase", store);
 	if (r < 0)
 		return sfs_log_errno(r, "cannot open store %s", store);
 	r = sfs_reader_new(mt.store, o->cache_bytes, &mt.reader);
@@ -440,6 +458,9 @@ int sfs_cmd_mount(const char *store_path, int argc, char **argv)
 	char store[PATH_MAX], mp[PATH_MAX];
 	const char *mp_arg;
 	struct stat st;
+	struct sfs_unlock cred = { 0 };
+	void *kbuf = NULL;
+	size_t klen = 0;
 	int fds[2] = { -1, -1 };
 	int r;
 
@@ -468,6 +489,31 @@ int sfs_cmd_mount(const char *store_path, int argc, char **argv)
 	if (o.debug)
 		sfs_log_set_level(SFS_LOG_DEBUG);
 	fuse_set_log_func(fuse_log_to_sfs);
+	/* The key is read, or the passphrase asked for, here: before the
+	 * daemon leaves the terminal and the working directory. */
+	if (!o.key_file)
+		o.key_file = getenv("SNAPFS_KEY_FILE");
+	if (sfs_store_path_encrypted(store) == 1) {
+		struct cli_keys keys = { .key_file = o.key_file, .pass_fd = -1 };
+		char prompt[PATH_MAX + 32];
+
+		if (!o.key_file) {
+			int tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+			if (tty < 0) {
+				fprintf(stderr, "snapfs mount: store %s is encrypted: give -o key_file=F or "
+						"set SNAPFS_KEY_FILE, or mount from a terminal to be "
+						"asked for the passphrase\n",
+					store);
+				return 1;
+			}
+			close(tty);
+		}
+		snprintf(prompt, sizeof(prompt), "Passphrase for store %s: ", store);
+		r = cli_cred_make(&keys, prompt, false, &cred, &kbuf, &klen);
+		if (r)
+			return r;
+	}
 
 	if (!o.foreground) {
 		pid_t pid;
@@ -491,6 +537,7 @@ int sfs_cmd_mount(const char *store_path, int argc, char **argv)
 		close(fds[0]);
 		setsid();
 	}
-	r = serve(&o, store, mp, fds[1]);
+	r = serve(&o, store, mp, fds[1], &cred);
+	sfs_key_free(kbuf, klen);
 	return r < 0 ? 1 : 0;
 }

@@ -215,6 +215,7 @@ struct sfs_mount_opts {
 	unsigned max_read;      /* 0: the kernel's largest */
 	unsigned max_idle_threads;
 	size_t kernel_readahead; /* bdi read_ahead_kb to set, bytes; 0: leave */
+	const char *key_file;    /* -o key_file=F (points into argv), or NULL */
 };
 
 /* Everything a request needs, reached with fuse_req_userdata. The pointers

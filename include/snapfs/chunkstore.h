@@ -3,7 +3,7 @@
  * The chunk store: the one place that names, encodes and decodes chunks of
  * a store. It owns the store's codec configuration (the compression level
  * from the store's config, the id function and, for an encrypted store,
- * the key that will join them) and one codec context per thread, so that
+ * its keys: a keyed id and sealed records) and one codec context per thread, so that
  * reader, writer, ingest, gc, copy and check never set up a codec of their
  * own and cannot disagree on how a chunk is made or checked.
  *
@@ -24,9 +24,10 @@
 #include "snapfs/store.h"
 
 /*
- * The id of len bytes of chunk data in store s: SHA-256 today; a keyed
- * store will use a keyed function here and nowhere else. Returns 0, or
- * -ENOMEM when the calling thread's context cannot be set up.
+ * The id of len bytes of chunk data in store s: SHA-256, or in an
+ * encrypted store HMAC-SHA256 under the store's id key (here and nowhere
+ * else). Returns 0, -ENOMEM when the calling thread's context cannot be
+ * set up, or -EIO when OpenSSL fails.
  */
 int sfs_store_chunk_id(struct sfs_store *s, const void *data, size_t len, struct sfs_id *ret_id);
 
@@ -36,7 +37,8 @@ size_t sfs_store_chunk_bound(size_t len);
 /*
  * Encodes a chunk of type `type` whose id is *id (from sfs_store_chunk_id)
  * for the store's packs: compressed at the store's level, or raw when that
- * does not pay. Writes the stored bytes into dst (capacity cap >=
+ * does not pay, then in an encrypted store sealed (AES-256-GCM, random
+ * nonce, the record header as associated data; SFS_COMP_SEALED set). Writes the stored bytes into dst (capacity cap >=
  * sfs_store_chunk_bound(len), caller-owned) and the record header into
  * *ret_h. Returns 0, -EINVAL (cap too small, len > SFS_BLOCK_MAX),
  * -EBADMSG (the compressor failed) or -ENOMEM.
@@ -50,13 +52,15 @@ int sfs_store_chunk_encode(struct sfs_store *s, uint8_t type, const void *raw, s
  * in the chunk index, or, when at is not NULL, reads it at that location
  * without a lookup (check verifies an index entry that way). The record
  * header must match the location and id, the type must be `type` (0: any),
- * and the decoded bytes must have the id: a chunk that fails any of this
- * never reaches dst.
+ * an encrypted store's record must be sealed and its tag must match (a
+ * plain store's must not be sealed), and the decoded bytes must have the
+ * id: a chunk that fails any of this never reaches dst.
  *
  * dst: caller-owned, cap bytes; the chunk's raw length must fit.
  * ret_loc (may be NULL): where the chunk was read; its raw_len is the
  * length written to dst. ret_stored (may be NULL): the record's stored
- * bytes (ret_loc->stored_len of them), in the calling thread's buffer,
+ * bytes as in the pack (sealed, in an encrypted store; ret_loc->stored_len
+ * of them), in the calling thread's buffer,
  * valid until the same thread calls into the chunk store again.
  *
  * Returns 0; -EBADMSG when the stored bytes, the header or the decoded

@@ -24,6 +24,16 @@
 #define SFS_REC_MAGIC 0x52434653u /* "SFCR" */
 #define SFS_REC_HEADER_LEN 48
 
+/* Bit 7 of a record's compression byte: the stored bytes are sealed (an
+ * encrypted store's records): a 12-byte nonce, the AES-256-GCM ciphertext
+ * of the compressed bytes, a 16-byte tag. The low bits name the
+ * compression of what is inside. */
+#define SFS_COMP_SEALED 0x80u
+#define SFS_COMP_MASK 0x7fu
+#define SFS_SEAL_OVERHEAD 28u
+/* Largest stored length of a record: a sealed, uncompressed 4 MiB block. */
+#define SFS_STORED_MAX (SFS_BLOCK_MAX + SFS_SEAL_OVERHEAD)
+
 /* Where a chunk lives. offset is that of its record header. */
 struct sfs_chunk_loc {
 	uint64_t pack;
@@ -42,6 +52,12 @@ struct sfs_rec_header {
 	uint32_t stored_len;
 	struct sfs_id id;
 };
+
+/* Whether a record's lengths agree with its compression byte: unsealed,
+ * stored == raw when uncompressed, else 1 .. raw - 1; sealed, the same of
+ * stored - SFS_SEAL_OVERHEAD; raw 1 .. SFS_BLOCK_MAX. Shared by the record
+ * header and the catalog's location decoders. 0 or -EBADMSG. */
+int sfs_rec_lengths_check(uint8_t comp, uint32_t raw_len, uint32_t stored_len);
 
 /* Encode/decode the fixed headers. Decoders check magic, version, types
  * and lengths (raw_len <= SFS_BLOCK_MAX, stored_len <= bound of raw_len)

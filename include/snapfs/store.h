@@ -20,17 +20,25 @@
 #define SFS_DEFAULT_PACK_SIZE (64ull << 20)
 
 struct sfs_store;
+struct sfs_unlock;
 
 struct sfs_store_options {
 	uint32_t block_size; /* 0: SFS_DEFAULT_BLOCK_SIZE; power of two, 4 KiB..4 MiB */
 	int zstd_level;      /* 0: SFS_DEFAULT_ZSTD_LEVEL; 1..19 */
 	uint64_t pack_size;  /* 0: SFS_DEFAULT_PACK_SIZE; a pack is sealed past this */
+	/* Non-NULL: an encrypted store (snapfs/keys.h), its master key
+	 * wrapped with this credential's key or passphrase. */
+	const struct sfs_unlock *encrypt;
+	/* With encrypt: share the master key of the encrypted store at this
+	 * path (unlocked with encrypt) instead of making a new one. */
+	const char *same_key_as;
 };
 
 /*
  * Creates a store at path (the directory may exist if empty). Returns 0,
  * -EEXIST when path already holds a store or other files, -EINVAL on bad
- * options, or another -errno.
+ * options (or same_key_as names a plain store), -ENOKEY/-EKEYREJECTED
+ * when same_key_as does not unlock with encrypt, or another -errno.
  */
 int sfs_store_init(const char *path, const struct sfs_store_options *opts);
 
@@ -54,6 +62,8 @@ enum sfs_open_flags {
  * catalog is damaged), another -errno. A writer also recovers from an
  * interrupted earlier writer: it truncates the pack tail past the last
  * commit and marks pending snapshots as error, logging what it cleaned.
+ * An encrypted store needs a credential: -ENOKEY here, see
+ * sfs_store_open_cred (snapfs/keys.h).
  */
 int sfs_store_open(const char *path, int flags, struct sfs_store **ret);
 

@@ -351,8 +351,7 @@ int sfs_loc_decode(const void *buf, size_t len, struct sfs_chunk_loc *ret)
 	l.stored_len = get_le32(p + 20);
 	l.raw_len = get_le32(p + 24);
 	if ((l.type != SFS_CHUNK_DATA && l.type != SFS_CHUNK_MAP) ||
-	    (l.comp != SFS_COMP_NONE && l.comp != SFS_COMP_ZSTD) || l.raw_len == 0 ||
-	    l.raw_len > SFS_BLOCK_MAX || l.stored_len == 0 || l.stored_len > l.raw_len ||
+	    sfs_rec_lengths_check(l.comp, l.raw_len, l.stored_len) < 0 ||
 	    l.offset < SFS_PACK_HEADER_LEN || l.offset > (UINT64_C(1) << 48) || l.pack == 0 ||
 	    l.pack > (1u << 30))
 		return -EBADMSG;

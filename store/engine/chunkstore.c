@@ -7,6 +7,15 @@
  * that start and stop threads reuse them instead of leaking them. A chunk
  * is re-hashed on every read: bytes that do not match their id are
  * -EBADMSG and never reach a caller.
+ *
+ * In an encrypted store the id is keyed (HMAC-SHA256 under the id key)
+ * and every record's stored bytes are sealed after compression
+ * (AES-256-GCM under the seal key, a random nonce per seal, the record
+ * header as associated data); a read opens them, checking the tag, before
+ * it decompresses and re-hashes. A plain store's chunk is never sealed
+ * and an encrypted store's always is: a record of the other kind is
+ * -EBADMSG. Everything a store writes into packs passes encode, so
+ * whatever is added later (checkpoints) is sealed by construction.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -14,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypt_int.h"
 #include "snapfs/chunkstore.h"
 #include "store_int.h"
 
@@ -22,13 +32,14 @@ struct cs_tctx {
 	struct sfs_chunkstore *cs;
 	struct sfs_codec *codec;
 	uint8_t *stored;
+	struct sfs_crypt_tctx *crypt; /* encrypted store only */
+	uint8_t *opened;              /* a sealed record's plaintext (encrypted only) */
 	struct cs_tctx *all_next, *free_next;
 };
 
 struct sfs_chunkstore {
 	int level; /* zstd level, from the store's config */
-	/* An encrypted store's key joins here: the id function becomes keyed
-	 * and encode/read seal and open the stored bytes. */
+	const struct sfs_keyring *keys; /* the store's; NULL for a plain store */
 	pthread_key_t key;
 	pthread_mutex_t lock; /* guards all and free_list */
 	struct cs_tctx *all, *free_list;
@@ -63,9 +74,15 @@ static struct cs_tctx *tctx_get(struct sfs_chunkstore *cs)
 			return NULL;
 		t->cs = cs;
 		t->codec = sfs_codec_new(cs->level);
-		t->stored = malloc(SFS_BLOCK_MAX);
-		if (!t->codec || !t->stored) {
+		t->stored = malloc(SFS_STORED_MAX);
+		if (cs->keys) {
+			t->crypt = sfs_crypt_tctx_new(cs->keys);
+			t->opened = malloc(SFS_BLOCK_MAX);
+		}
+		if (!t->codec || !t->stored || (cs->keys && (!t->crypt || !t->opened))) {
 			sfs_codec_free(t->codec);
+			sfs_crypt_tctx_free(t->crypt);
+			free(t->opened);
 			free(t->stored);
 			free(t);
 			return NULL;
@@ -94,6 +111,7 @@ int sfs_chunkstore_new(struct sfs_store *s)
 	}
 	pthread_mutex_init(&cs->lock, NULL);
 	cs->level = s->zstd_level;
+	cs->keys = s->keyring;
 	s->chunks = cs;
 	return 0;
 }
@@ -109,6 +127,8 @@ void sfs_chunkstore_free(struct sfs_store *s)
 	for (t = cs->all; t; t = n) {
 		n = t->all_next;
 		sfs_codec_free(t->codec);
+		sfs_crypt_tctx_free(t->crypt);
+		free(t->opened);
 		free(t->stored);
 		free(t);
 	}
@@ -119,14 +139,28 @@ void sfs_chunkstore_free(struct sfs_store *s)
 
 int sfs_store_chunk_id(struct sfs_store *s, const void *data, size_t len, struct sfs_id *ret_id)
 {
-	(void)s; /* unkeyed today: every store names a chunk the same way */
-	sfs_chunk_hash(data, len, ret_id);
-	return 0;
+	struct cs_tctx *t;
+
+	if (!s->chunks->keys) {
+		sfs_chunk_hash(data, len, ret_id);
+		return 0;
+	}
+	t = tctx_get(s->chunks);
+	if (!t)
+		return -ENOMEM;
+	return sfs_crypt_id(t->crypt, data, len, ret_id->b);
 }
 
 size_t sfs_store_chunk_bound(size_t len)
 {
-	return sfs_codec_bound(len);
+	return sfs_codec_bound(len) + SFS_SEAL_OVERHEAD;
+}
+
+/* The associated data of a sealed record: its header as it is on disk.
+ * Neither pack nor offset is in it, so gc may move a record as it is. */
+static void seal_aad(const struct sfs_rec_header *h, uint8_t aad[SFS_REC_HEADER_LEN])
+{
+	sfs_rec_header_encode(h, aad);
 }
 
 int sfs_store_chunk_encode(struct sfs_store *s, uint8_t type, const void *raw, size_t len,
@@ -137,21 +171,39 @@ int sfs_store_chunk_encode(struct sfs_store *s, uint8_t type, const void *raw, s
 	uint8_t comp;
 	ssize_t n;
 
-	if (len > SFS_BLOCK_MAX || cap < sfs_codec_bound(len))
+	bool seal = s->chunks->keys != NULL;
+	uint8_t *out = dst;
+	int r;
+
+	if (len > SFS_BLOCK_MAX || cap < sfs_store_chunk_bound(len))
 		return -EINVAL;
 	t = tctx_get(s->chunks);
 	if (!t)
 		return -ENOMEM;
-	n = sfs_codec_compress(t->codec, raw, len, dst, cap, &comp);
+	if (seal) {
+		out += SFS_GCM_NONCE; /* room for the nonce in front, the tag behind */
+		cap -= SFS_SEAL_OVERHEAD;
+	}
+	n = sfs_codec_compress(t->codec, raw, len, out, cap, &comp);
 	if (n < 0)
 		return (int)n;
-	atomic_fetch_add_explicit(&s->chunks->encodes, 1, memory_order_relaxed);
 	memset(ret_h, 0, sizeof(*ret_h));
 	ret_h->type = type;
 	ret_h->comp = comp;
 	ret_h->raw_len = (uint32_t)len;
 	ret_h->stored_len = (uint32_t)n;
 	ret_h->id = *id;
+	if (seal) {
+		uint8_t aad[SFS_REC_HEADER_LEN];
+
+		ret_h->comp |= SFS_COMP_SEALED;
+		ret_h->stored_len += SFS_SEAL_OVERHEAD;
+		seal_aad(ret_h, aad);
+		r = sfs_crypt_seal(t->crypt, aad, sizeof(aad), dst, (size_t)n);
+		if (r < 0)
+			return r;
+	}
+	atomic_fetch_add_explicit(&s->chunks->encodes, 1, memory_order_relaxed);
 	return 0;
 }
 
@@ -171,14 +223,38 @@ int sfs_store_chunk_read(struct sfs_store *s, const struct sfs_id *id, uint8_t t
 	if (ret < 0)
 		goto out;
 	atomic_fetch_add_explicit(&cs->decodes, 1, memory_order_relaxed);
-	if ((type && loc.type != type) || loc.raw_len > cap) {
+	if ((type && loc.type != type) || loc.raw_len > cap ||
+	    !(loc.comp & SFS_COMP_SEALED) != !cs->keys) {
+		/* Or a record sealed in a plain store, or one in the clear in an
+		 * encrypted store: neither was written by this store. */
 		ret = -EBADMSG;
+	} else if (cs->keys) {
+		struct sfs_rec_header h = { .type = loc.type, .comp = loc.comp,
+					    .raw_len = loc.raw_len,
+					    .stored_len = loc.stored_len, .id = *id };
+		uint8_t aad[SFS_REC_HEADER_LEN];
+
+		seal_aad(&h, aad);
+		if ((loc.comp & SFS_COMP_MASK) == SFS_COMP_NONE) {
+			/* Stored raw (lengths checked against the header): open
+			 * straight into dst, without a copy. */
+			ret = sfs_crypt_open(t->crypt, aad, sizeof(aad), t->stored, loc.stored_len,
+					     dst);
+		} else {
+			ret = sfs_crypt_open(t->crypt, aad, sizeof(aad), t->stored, loc.stored_len,
+					     t->opened);
+			if (ret == 0)
+				ret = sfs_codec_decompress(t->codec, loc.comp & SFS_COMP_MASK,
+							   t->opened,
+							   loc.stored_len - SFS_SEAL_OVERHEAD, dst,
+							   loc.raw_len);
+		}
 	} else {
 		ret = sfs_codec_decompress(t->codec, loc.comp, t->stored, loc.stored_len, dst,
 					   loc.raw_len);
-		if (ret == -EINVAL)
-			ret = -EBADMSG; /* an unknown comp came from disk */
 	}
+	if (ret == -EINVAL)
+		ret = -EBADMSG; /* an unknown comp came from disk */
 	if (ret == 0)
 		ret = sfs_store_chunk_id(s, dst, loc.raw_len, &got);
 	if (ret == 0 && memcmp(got.b, id->b, SFS_ID_LEN) != 0)

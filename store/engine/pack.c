@@ -53,6 +53,26 @@ int sfs_pack_header_decode(const uint8_t *buf, size_t len, uint64_t *ret_number)
 	return 0;
 }
 
+int sfs_rec_lengths_check(uint8_t comp, uint32_t raw_len, uint32_t stored_len)
+{
+	uint8_t alg = comp & SFS_COMP_MASK;
+
+	if (alg != SFS_COMP_NONE && alg != SFS_COMP_ZSTD)
+		return -EBADMSG;
+	/* Map pages of a 4 KiB-block store are larger than a block but still
+	 * far below SFS_BLOCK_MAX. */
+	if (raw_len == 0 || raw_len > SFS_BLOCK_MAX)
+		return -EBADMSG;
+	if (comp & SFS_COMP_SEALED) {
+		if (stored_len <= SFS_SEAL_OVERHEAD)
+			return -EBADMSG;
+		stored_len -= SFS_SEAL_OVERHEAD;
+	}
+	if (alg == SFS_COMP_NONE ? stored_len != raw_len : (stored_len == 0 || stored_len >= raw_len))
+		return -EBADMSG;
+	return 0;
+}
+
 void sfs_rec_header_encode(const struct sfs_rec_header *h, uint8_t out[SFS_REC_HEADER_LEN])
 {
 	put_le32(out, SFS_REC_MAGIC);
@@ -77,14 +97,7 @@ int sfs_rec_header_decode(const uint8_t *buf, size_t len, struct sfs_rec_header 
 	memcpy(h.id.b, buf + 16, SFS_ID_LEN);
 	if (h.type != SFS_CHUNK_DATA && h.type != SFS_CHUNK_MAP)
 		return -EBADMSG;
-	if (h.comp != SFS_COMP_NONE && h.comp != SFS_COMP_ZSTD)
-		return -EBADMSG;
-	/* Map pages of a 4 KiB-block store are larger than a block but still
-	 * far below SFS_BLOCK_MAX. */
-	if (h.raw_len == 0 || h.raw_len > SFS_BLOCK_MAX)
-		return -EBADMSG;
-	if (h.comp == SFS_COMP_NONE ? h.stored_len != h.raw_len
-				    : (h.stored_len == 0 || h.stored_len >= h.raw_len))
+	if (sfs_rec_lengths_check(h.comp, h.raw_len, h.stored_len) < 0)
 		return -EBADMSG;
 	*ret = h;
 	return 0;
@@ -233,7 +246,7 @@ int sfs_pack_read(struct sfs_backend *b, const struct sfs_chunk_loc *loc, const 
 	ssize_t n;
 
 	if (loc->offset < SFS_PACK_HEADER_LEN || loc->offset > UINT64_MAX / 2 ||
-	    loc->stored_len > SFS_BLOCK_MAX)
+	    loc->stored_len > SFS_STORED_MAX)
 		return -EBADMSG;
 	/* Header and payload in one request; the header is checked against
 	 * the location before the payload length is believed. */
@@ -283,7 +296,7 @@ int sfs_pack_scan(struct sfs_backend *b, uint64_t number, sfs_pack_scan_fn cb, v
 		return r;
 	if (ret_number)
 		*ret_number = named;
-	payload = malloc(SFS_BLOCK_MAX);
+	payload = malloc(SFS_STORED_MAX);
 	if (!payload)
 		return -ENOMEM;
 	off = SFS_PACK_HEADER_LEN;

@@ -142,7 +142,7 @@ int sfs_read_stored(struct sfs_store *s, const struct sfs_id *id, const struct s
 			if (ret < 0)
 				return ret;
 		}
-		if (ret_loc->stored_len > SFS_BLOCK_MAX)
+		if (ret_loc->stored_len > SFS_STORED_MAX)
 			return -EBADMSG;
 		ret = sfs_store_read_record(s, ret_loc, id, buf);
 		/* gc moved the chunk and removed the pack between the lookup

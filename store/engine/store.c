@@ -17,7 +17,11 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include <openssl/crypto.h>
+
+#include "crypt_int.h"
 #include "snapfs/catalog.h"
+#include "snapfs/keys.h"
 #include "snapfs/log.h"
 #include "snapfs/pack.h"
 #include "snapfs/store.h"
@@ -67,19 +71,23 @@ static bool pow2(uint32_t v)
 	return v && !(v & (v - 1));
 }
 
-static int config_write(int dirfd, const struct sfs_store_options *o)
+static int config_write(int dirfd, const struct sfs_store_options *o, const uint8_t *key_id)
 {
-	char buf[512];
+	char buf[512], kid[2 * SFS_KEY_ID_LEN + 1] = "";
 	int n;
 
+	for (size_t i = 0; key_id && i < SFS_KEY_ID_LEN; i++)
+		snprintf(kid + 2 * i, 3, "%02x", key_id[i]);
 	n = snprintf(buf, sizeof(buf),
 		     "# snapfs store: do not edit\n"
 		     "format_version = %d\n"
 		     "backend = %s\n"
 		     "block_size = %" PRIu32 "\n"
 		     "zstd_level = %d\n"
-		     "pack_size = %" PRIu64 "\n",
-		     SFS_FORMAT_VERSION, sfs_backend_local.name, o->block_size, o->zstd_level, o->pack_size);
+		     "pack_size = %" PRIu64 "\n"
+		     "%s%s%s",
+		     SFS_FORMAT_VERSION, sfs_backend_local.name, o->block_size, o->zstd_level, o->pack_size,
+		     key_id ? "encryption = aes-256-gcm\nkey_id = " : "", kid, key_id ? "\n" : "");
 	return sfs_write_file_atomic(dirfd, CONFIG_NAME, buf, (size_t)n);
 }
 
@@ -94,6 +102,7 @@ static int config_read(struct sfs_store *s, const struct sfs_backend_ops **ret_b
 	char *text = NULL, *line, *save = NULL;
 	long long version = -1, bs = -1, lvl = -1, ps = -1;
 	const struct sfs_backend_ops *backend = &sfs_backend_local;
+	bool have_key_id = false;
 	int r;
 
 	r = sfs_read_store_file(s->dirfd, CONFIG_NAME, CONFIG_MAX, &text, NULL);
@@ -124,6 +133,32 @@ static int config_read(struct sfs_store *s, const struct sfs_backend_ops **ret_b
 			}
 			continue;
 		}
+		if (!strcmp(key, "encryption")) {
+			if (strcmp(val, "aes-256-gcm")) {
+				sfs_log(SFS_LOG_ERR,
+					"%s/config: encryption '%s' is not supported by this "
+					"version of snapfs",
+					s->path, val);
+				r = -EPROTONOSUPPORT;
+				goto out;
+			}
+			s->encrypted = true;
+			continue;
+		}
+		if (!strcmp(key, "key_id")) {
+			if (strlen(val) != 2 * SFS_KEY_ID_LEN ||
+			    strspn(val, "0123456789abcdef") != 2 * SFS_KEY_ID_LEN) {
+				r = -EMEDIUMTYPE;
+				goto out;
+			}
+			for (size_t i = 0; i < SFS_KEY_ID_LEN; i++) {
+				unsigned x;
+				sscanf(val + 2 * i, "%2x", &x);
+				s->key_id[i] = (uint8_t)x;
+			}
+			have_key_id = true;
+			continue;
+		}
 		if (sscanf(val, "%lld", &v) != 1) {
 			sfs_log(SFS_LOG_ERR, "%s/config: %s: '%s' is not a number", s->path, key, val);
 			r = -EMEDIUMTYPE;
@@ -146,7 +181,7 @@ static int config_read(struct sfs_store *s, const struct sfs_backend_ops **ret_b
 			goto out;
 		}
 	}
-	if (version < 1 || bs < 0 || lvl < 0 || ps < 0) {
+	if (version < 1 || bs < 0 || lvl < 0 || ps < 0 || s->encrypted != have_key_id) {
 		r = -EMEDIUMTYPE;
 		goto out;
 	}
@@ -313,11 +348,14 @@ int sfs_store_init(const char *path, const struct sfs_store_options *opts)
 	struct sfs_store_options o = { 0 };
 	struct sfs_store s = { 0 };
 	struct sfs_fsid fsid = { 0 };
+	uint8_t key_id[SFS_KEY_ID_LEN], master[SFS_KEY_LEN];
 	DIR *d;
 	int r;
 
 	if (opts)
 		o = *opts;
+	if (o.same_key_as && !o.encrypt)
+		return -EINVAL;
 	if (!o.block_size)
 		o.block_size = SFS_DEFAULT_BLOCK_SIZE;
 	if (!o.zstd_level)
@@ -327,6 +365,12 @@ int sfs_store_init(const char *path, const struct sfs_store_options *opts)
 	if (!pow2(o.block_size) || o.block_size < SFS_BLOCK_MIN || o.block_size > SFS_BLOCK_MAX ||
 	    o.zstd_level < 1 || o.zstd_level > 19 || o.pack_size < (1 << 20))
 		return -EINVAL;
+	/* The key first: a store whose key cannot be had is not begun. */
+	if (o.encrypt) {
+		r = sfs_keys_master(&o, master);
+		if (r < 0)
+			return r;
+	}
 
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)
 		return -errno;
@@ -392,10 +436,14 @@ int sfs_store_init(const char *path, const struct sfs_store_options *opts)
 		goto out;
 	/* The config goes last: a directory without it is not a store, so an
 	 * init that dies half-way leaves nothing that looks usable. */
-	r = sfs_fsync_dir(s.dirfd);
+	if (o.encrypt)
+		r = sfs_keys_create(s.dirfd, master, o.encrypt, key_id);
 	if (r == 0)
-		r = config_write(s.dirfd, &o);
+		r = sfs_fsync_dir(s.dirfd);
+	if (r == 0)
+		r = config_write(s.dirfd, &o, o.encrypt ? key_id : NULL);
 out:
+	OPENSSL_cleanse(master, sizeof(master));
 	sfs_fsid_leave(&fsid);
 	if (s.dirfd > 0)
 		close(s.dirfd);
@@ -726,8 +774,8 @@ int sfs_store_repair_done(struct sfs_txn *t)
 	return r;
 }
 
-int sfs_store_open_with(const char *path, int flags, const struct sfs_backend_ops *ops,
-			struct sfs_store **ret)
+int sfs_store_open_cred(const char *path, int flags, const struct sfs_backend_ops *ops,
+			const struct sfs_unlock *cred, struct sfs_store **ret)
 {
 	const struct sfs_backend_ops *configured = NULL;
 	struct sfs_fsid fsid = { 0 };
@@ -768,6 +816,13 @@ int sfs_store_open_with(const char *path, int flags, const struct sfs_backend_op
 	r = config_read(s, &configured);
 	if (r < 0)
 		goto fail;
+	/* Unlocked before the lock, the catalog or recovery: a wrong key
+	 * opens nothing and changes nothing. */
+	if (s->encrypted) {
+		r = sfs_keys_unlock(s, cred);
+		if (r < 0)
+			goto fail;
+	}
 	r = sfs_chunkstore_new(s);
 	if (r < 0)
 		goto fail;
@@ -811,9 +866,29 @@ fail:
 	return r;
 }
 
+int sfs_store_open_with(const char *path, int flags, const struct sfs_backend_ops *ops,
+			struct sfs_store **ret)
+{
+	return sfs_store_open_cred(path, flags, ops, NULL, ret);
+}
+
 int sfs_store_open(const char *path, int flags, struct sfs_store **ret)
 {
-	return sfs_store_open_with(path, flags, NULL, ret);
+	return sfs_store_open_cred(path, flags, NULL, NULL, ret);
+}
+
+int sfs_store_path_encrypted(const char *path)
+{
+	const struct sfs_backend_ops *ops;
+	struct sfs_store s = { .path = (char *)path };
+	int r;
+
+	s.dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s.dirfd < 0)
+		return errno == ENOTDIR ? -EMEDIUMTYPE : -errno;
+	r = config_read(&s, &ops);
+	close(s.dirfd);
+	return r < 0 ? r : s.encrypted;
 }
 
 void sfs_store_close(struct sfs_store *s)
@@ -832,6 +907,7 @@ void sfs_store_close(struct sfs_store *s)
 	if (s->dirfd > 0)
 		close(s->dirfd);
 	sfs_chunkstore_free(s);
+	sfs_keyring_free(s->keyring);
 	free(s->path);
 	free(s);
 }

@@ -47,6 +47,13 @@ struct sfs_store {
 
 	struct sfs_chunkstore *chunks; /* codec configuration and contexts */
 
+	/* An encrypted store (config `encryption`): key_id is the config's
+	 * fingerprint of the master key, keyring the unlocked keys (NULL
+	 * for a plain store; never NULL for an open encrypted one). */
+	bool encrypted;
+	uint8_t key_id[16];
+	struct sfs_keyring *keyring;
+
 	bool has_pack_table; /* false: a read-only open of an older store */
 	/* Where the packs live; the only way to their bytes. */
 	struct sfs_backend backend;
@@ -169,7 +176,7 @@ json_t *sfs_record_loads(const void *buf, size_t len, int version, bool *ret_uns
 
 /* Looks chunk id up in the index (unless the caller has its location, at)
  * and reads its stored bytes (header checked against the entry) into buf
- * (SFS_BLOCK_MAX bytes), looking up once more if gc removed the pack in
+ * (SFS_STORED_MAX bytes), looking up once more if gc removed the pack in
  * between. The one place that fetches pack bytes by id, for the chunk
  * store. 0, -EUCLEAN (not in the store, or its pack is gone), -EBADMSG,
  * -errno. Thread-safe. */
@@ -184,6 +191,18 @@ int sfs_read_stored(struct sfs_store *s, const struct sfs_id *id, const struct s
 struct sfs_chunkstore;
 int sfs_chunkstore_new(struct sfs_store *s);
 void sfs_chunkstore_free(struct sfs_store *s);
+
+/* Keys (keys.c). sfs_keys_unlock unwraps s's master key with cred into
+ * s->keyring (-ENOKEY, -EKEYREJECTED, -errno). sfs_keys_master makes the
+ * master key of a new store: random, or that of o->same_key_as unlocked
+ * with o->encrypt (-EINVAL for a plain one). sfs_keys_create writes the
+ * keys file of a new store in dirfd, master wrapped with cred, and
+ * returns the key's fingerprint. */
+struct sfs_unlock;
+int sfs_keys_unlock(struct sfs_store *s, const struct sfs_unlock *cred);
+int sfs_keys_master(const struct sfs_store_options *o, uint8_t master[32]);
+int sfs_keys_create(int dirfd, const uint8_t master[32], const struct sfs_unlock *cred,
+		    uint8_t ret_key_id[16]);
 
 /* JSON record fields, for every record decoder (record.c). A string into
  * dst (capacity cap; missing or null gives "" unless required), or a

@@ -94,11 +94,24 @@ int sfs_fsync_path_dir(const char *path)
 
 int sfs_write_file_atomic(int dirfd, const char *name, const void *data, size_t len)
 {
+	return sfs_write_file_atomic_mode(dirfd, name, data, len, 0644);
+}
+
+int sfs_write_file_atomic_mode(int dirfd, const char *name, const void *data, size_t len,
+			       mode_t mode)
+{
 	char tmp[256];
 	int fd, r;
 
 	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+	/* A temp file an interrupted writer left keeps its old mode: set it. */
+	if (fd >= 0 && fchmod(fd, mode) < 0) {
+		r = -errno;
+		close(fd);
+		unlinkat(dirfd, tmp, 0);
+		return r;
+	}
 	if (fd < 0)
 		return -errno;
 	r = sfs_pwriten(fd, data, len, 0);

@@ -62,6 +62,9 @@ int sfs_fsync_path_dir(const char *path);
 /* Writes data to dirfd/name atomically (temp, fsync, rename, fsync dir);
  * a store file, so a symlink in the temp file's place is -ELOOP. */
 int sfs_write_file_atomic(int dirfd, const char *name, const void *data, size_t len);
+/* The same with the file's mode (0600 for a file that holds secrets). */
+int sfs_write_file_atomic_mode(int dirfd, const char *name, const void *data, size_t len,
+			       mode_t mode);
 /* Reads a whole small file (<= max) into a NUL-terminated malloc'd buffer.
  * sfs_read_file follows symlinks (for paths a user names);
  * sfs_read_store_file is for files inside a store and never does: a

@@ -5,6 +5,13 @@
  * frequent checkpoints. The order is what makes resuming safe: whatever
  * a checkpoint made durable is a set of whole subtrees plus loose data
  * chunks, never a page whose children are missing.
+ *
+ * Stores with different keys (plain and encrypted, or two master keys)
+ * name the same bytes with different ids, so such a copy translates: every
+ * chunk is decrypted and verified through the source's chunk store, named
+ * and sealed through the destination's, and every map page is rebuilt
+ * with its children's new ids. Only stores that share a key send stored
+ * bytes as they are.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -17,6 +24,7 @@
 #include "snapfs/blockmap.h"
 #include "snapfs/chunkstore.h"
 #include "snapfs/copy.h"
+#include "snapfs/keys.h"
 #include "snapfs/log.h"
 #include "snapfs/pack.h"
 #include "store_int.h"
@@ -30,11 +38,13 @@ struct cp {
 	const struct sfs_copy_opts *o;
 	struct sfs_copy_result *res;
 	bool same_level;
+	bool translate; /* the stores' keys differ: ids and stored bytes change */
 	uint64_t nblocks, size;
 	uint32_t bs;
 	uint64_t ckpt_bytes, since_ckpt;
 	uint8_t *raw;             /* a data block */
 	uint8_t *pages[SFS_MAP_MAX_DEPTH]; /* one decoded page per level */
+	uint8_t *out_pages[SFS_MAP_MAX_DEPTH]; /* translate: one rebuilt page per level */
 	uint64_t data_blocks;
 };
 
@@ -65,7 +75,7 @@ static int put(struct cp *c, const struct sfs_chunk_loc *loc, const struct sfs_i
 	int r;
 
 	sfs_writer_stats(c->w, &before, NULL);
-	if (c->same_level || loc->comp == SFS_COMP_NONE) {
+	if (c->same_level || (loc->comp & SFS_COMP_MASK) == SFS_COMP_NONE) {
 		struct sfs_rec_header h = {
 			.type = loc->type,
 			.comp = loc->comp,
@@ -149,6 +159,78 @@ static int copy_node(struct cp *c, const struct sfs_id *id, int level, uint64_t 
 	return r;
 }
 
+/* A chunk under a different key: read and verified in the source, named
+ * and stored by the destination. */
+static int put_translated(struct cp *c, uint8_t type, const uint8_t *raw, size_t len,
+			  struct sfs_id *ret_id)
+{
+	uint64_t before, after;
+	bool is_new = false;
+	int r = sfs_store_chunk_id(c->dst, raw, len, ret_id);
+
+	if (r < 0)
+		return r;
+	sfs_writer_stats(c->w, &before, NULL);
+	r = sfs_writer_put_chunk(c->w, type, raw, len, ret_id, &is_new);
+	if (r < 0)
+		return r;
+	if (is_new) {
+		c->res->sent_chunks++;
+		sfs_writer_stats(c->w, &after, NULL);
+		c->res->sent_bytes += after - before;
+		c->res->sent_raw_bytes += len;
+	} else {
+		c->res->present_chunks++;
+	}
+	return maybe_checkpoint(c);
+}
+
+/*
+ * copy_node for stores with different keys. The destination's id of a
+ * node is known only once its subtree is translated, so nothing can be
+ * skipped by id: the whole snapshot is read, and dedup in the destination
+ * keeps what it has from being stored twice. A page keeps its header and
+ * count (zero ids stay zero), so the rebuilt page is a valid page.
+ */
+static int copy_node_translate(struct cp *c, const struct sfs_id *id, int level, uint64_t base,
+			       struct sfs_id *ret_id)
+{
+	struct sfs_chunk_loc loc;
+	struct sfs_map_page p;
+	uint8_t *raw, *out;
+	int r;
+
+	if (sfs_id_is_zero(id)) {
+		memset(ret_id, 0, sizeof(*ret_id));
+		return 0;
+	}
+	raw = level < 0 ? c->raw : c->pages[level];
+	r = sfs_store_chunk_read(c->src, id, level < 0 ? SFS_CHUNK_DATA : SFS_CHUNK_MAP, NULL, raw,
+				 level < 0 ? c->bs : SFS_MAP_PAGE_MAX, &loc, NULL);
+	if (r < 0)
+		return log_bad(r, id, level < 0 ? "chunk" : "map page");
+	if (level < 0)
+		return put_translated(c, SFS_CHUNK_DATA, raw, loc.raw_len, ret_id);
+	r = sfs_map_page_decode(raw, loc.raw_len, &p);
+	if (r == 0 && p.level != level)
+		r = -EBADMSG;
+	if (r < 0)
+		return log_bad(r, id, "malformed map page");
+	out = c->out_pages[level];
+	memcpy(out, raw, SFS_MAP_HEADER_LEN);
+	for (uint32_t slot = 0; slot < p.count; slot++) {
+		r = copy_node_translate(c, &p.ids[slot], level - 1,
+					base + slot * span_of(level - 1),
+					(struct sfs_id *)(out + SFS_MAP_HEADER_LEN) + slot);
+		if (r < 0)
+			return r;
+	}
+	r = put_translated(c, SFS_CHUNK_MAP, out, loc.raw_len, ret_id);
+	if (r == 0)
+		progress(c, base + span_of(level));
+	return r;
+}
+
 static int same_store(struct sfs_store *a, struct sfs_store *b)
 {
 	struct stat sa, sb;
@@ -218,7 +300,8 @@ static int cp_init(struct cp *c)
 		return -ENOMEM;
 	for (int i = 0; i < SFS_MAP_MAX_DEPTH; i++) {
 		c->pages[i] = malloc(SFS_MAP_PAGE_MAX);
-		if (!c->pages[i])
+		c->out_pages[i] = malloc(SFS_MAP_PAGE_MAX);
+		if (!c->pages[i] || !c->out_pages[i])
 			return -ENOMEM;
 	}
 	return 0;
@@ -227,8 +310,10 @@ static int cp_init(struct cp *c)
 static void cp_release(struct cp *c)
 {
 	free(c->raw);
-	for (int i = 0; i < SFS_MAP_MAX_DEPTH; i++)
+	for (int i = 0; i < SFS_MAP_MAX_DEPTH; i++) {
 		free(c->pages[i]);
+		free(c->out_pages[i]);
+	}
 }
 
 int sfs_copy_snapshot(struct sfs_store *src, const char *id, struct sfs_store *dst,
@@ -262,6 +347,7 @@ int sfs_copy_snapshot(struct sfs_store *src, const char *id, struct sfs_store *d
 		goto out;
 	}
 	c.same_level = src->zstd_level == dst->zstd_level;
+	c.translate = !sfs_store_same_key(src, dst);
 	c.bs = ssn.block_size;
 	c.size = ssn.size;
 	c.nblocks = (ssn.size + c.bs - 1) / c.bs;
@@ -278,7 +364,10 @@ int sfs_copy_snapshot(struct sfs_store *src, const char *id, struct sfs_store *d
 	/* Pending first, durably: an interrupted copy is found and cleaned by
 	 * the destination's next writer, and what arrived stays indexed. */
 	r = sfs_writer_add_pending(c.w, &sn);
-	if (r == 0 && ssn.depth > 0)
+	sn.root = ssn.root;
+	if (r == 0 && ssn.depth > 0 && c.translate)
+		r = copy_node_translate(&c, &ssn.root, (int)ssn.depth - 1, 0, &sn.root);
+	else if (r == 0 && ssn.depth > 0)
 		r = copy_node(&c, &ssn.root, (int)ssn.depth - 1, 0);
 	if (r == 0)
 		r = ensure_volume(&c, &ssn);
@@ -286,7 +375,6 @@ int sfs_copy_snapshot(struct sfs_store *src, const char *id, struct sfs_store *d
 		sfs_writer_abort(c.w);
 		goto out;
 	}
-	sn.root = ssn.root;
 	sn.depth = ssn.depth;
 	sn.size = ssn.size;
 	sn.data_bytes = ssn.data_bytes;
