@@ -72,39 +72,50 @@ void sfs_catalog_reserve(struct sfs_store *s)
 {
 	struct statvfs vfs;
 	struct stat st;
-	uint64_t want;
+	uint64_t want, fs;
 	int fd;
 
 	if (!s->writable || mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) < 0 ||
 	    fstatvfs(fd, &vfs) < 0)
 		return;
-	/* 1/128 of the filesystem, within bounds: a small disk is not eaten
-	 * by its own reserve. */
-	want = (uint64_t)vfs.f_blocks * vfs.f_frsize / 128;
+	/* An eighth of the catalog, what the commits of a large delete or gc
+	 * touch at most, within bounds; and never more than 1/128 of the
+	 * filesystem, so that a small disk is not eaten by its own reserve. */
+	want = (uint64_t)st.st_size / 8;
 	want = want < RESERVE_MIN ? RESERVE_MIN : want > RESERVE_MAX ? RESERVE_MAX : want;
+	fs = (uint64_t)vfs.f_blocks * vfs.f_frsize / 128;
+	if (want > fs)
+		want = fs;
 	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, st.st_size, (off_t)want) < 0 && errno != ENOSPC &&
 	    errno != EOPNOTSUPP)
 		sfs_log(SFS_LOG_DEBUG, "cannot reserve catalog space: %s", strerror(errno));
 }
 
 /* The space reserve for gc's pack rewrites: a preallocated file that gc
- * gives back when a rewrite finds the disk full, and that the next commit
- * takes again when there is room. Sized so that a small disk is not eaten
- * by it: 1/64 of the filesystem, at most one pack. */
+ * gives back when a rewrite finds the disk full, and that the next
+ * writable open takes again when there is room. */
 #define SPACE_RESERVE_NAME "reserve"
 
 void sfs_space_reserve(struct sfs_store *s)
 {
 	struct statvfs vfs;
 	struct stat st;
-	uint64_t want;
+	uint64_t want, packs = 0, cat = 0, cap;
 	int fd;
 
 	if (!s->writable || fstatvfs(s->dirfd, &vfs) < 0)
 		return;
-	want = (uint64_t)vfs.f_blocks * vfs.f_frsize / 64;
-	if (want > s->pack_size)
-		want = s->pack_size;
+	/* Room to rewrite a quarter pack, scaled down for a small store (1/64
+	 * of its packs, at least 1 MiB) and for a small disk (1/64 of it). */
+	want = s->pack_size / 4;
+	if (sfs_store_disk_usage(s, &packs, &cat) == 0) {
+		cap = packs / 64 > (1u << 20) ? packs / 64 : (1u << 20);
+		if (want > cap)
+			want = cap;
+	}
+	cap = (uint64_t)vfs.f_blocks * vfs.f_frsize / 64;
+	if (want > cap)
+		want = cap;
 	if (fstatat(s->dirfd, SPACE_RESERVE_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    S_ISREG(st.st_mode) && (uint64_t)st.st_blocks * 512 >= want)
 		return;
