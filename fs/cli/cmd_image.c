@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -40,9 +41,11 @@ static const char image_help[] =
     "      (uefi on arm64).\n"
     "  list [--json]\n"
     "  show NAME|ID [--json]\n"
-    "  deregister NAME|ID [--delete-snapshots]\n"
+    "  deregister NAME|ID [--delete-snapshots] [--force]\n"
     "      Remove the image. --delete-snapshots deletes its snapshots too, except\n"
     "      those another image maps (they are named); 'snapfs gc' reclaims space.\n"
+    "      A locked snapshot refuses it. A recycle bin rule keeps the image and\n"
+    "      the snapshots in the bin ('snapfs bin') unless --force.\n"
     "  permission add|remove NAME|ID (--user U | --group G | --public)...\n"
     "  permission list NAME|ID [--json]\n"
     "      Launch permissions: who, besides root, the store's owner and the\n"
@@ -441,14 +444,17 @@ static void dereg_cb(void *ctx, const char *snap_id, bool deleted, const char *k
 
 static int image_deregister(const struct cli *c, int argc, char **argv)
 {
-	bool del = false, damaged = false;
+	bool del = false, damaged = false, force = false;
 	const struct cli_opt opts[] = {
 	    {.name = "delete-snapshots", .kind = CLI_FLAG, .dest = &del},
+	    {.name = "force", .kind = CLI_FLAG, .dest = &force},
 	    {0},
 	};
 	struct cli_parse co = {.cmd = "image deregister ", .help = image_help, .opts = opts,
 			       .min_args = 1, .max_args = 1, .args_help = "NAME or ID"};
 	struct dereg_ctx d = {NULL, 0};
+	struct sfs_deregister_opts dopt = {.fn = dereg_cb, .ctx = &d};
+	struct sfs_deregister_result res;
 	struct sfs_image img;
 	json_t *line;
 	size_t i;
@@ -461,6 +467,9 @@ static int image_deregister(const struct cli *c, int argc, char **argv)
 		return cli_parse_exit(r);
 	name = co.args[0];
 	d.lines = json_array();
+	dopt.delete_snapshots = del;
+	dopt.force = force;
+	dopt.now = (int64_t)time(NULL);
 	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 	if (r)
 		return r;
@@ -484,14 +493,20 @@ static int image_deregister(const struct cli *c, int argc, char **argv)
 	}
 	r = sfs_txn_begin(s, true, &t);
 	if (r == 0) {
-		r = sfs_cat_image_deregister(t, img.name, del, dereg_cb, &d);
+		r = sfs_image_deregister(t, img.name, &dopt, &res);
 		damaged = r == 1;
 		if (r >= 0)
 			r = sfs_txn_commit(t);
 		else
 			sfs_txn_abort(t);
 	}
-	if (r < 0) {
+	if (r == -EPERM) {
+		char until[32];
+
+		r = cli_error("snapshot %s of image %s is locked (%s) until %s; nothing was changed",
+			      res.locked, img.name, sfs_lock_mode_name(res.lock_mode),
+			      cli_time(res.lock_until, until, sizeof(until)));
+	} else if (r < 0) {
 		r = cli_fail(r, "deregister of image %s failed; nothing was changed", img.name);
 	} else if (damaged) {
 		printf("deregistered image %s (its record was damaged)\n", img.name);

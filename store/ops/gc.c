@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "snapfs/gc.h"
 #include "snapfs/image.h"
@@ -31,26 +32,47 @@
 
 #define DEFAULT_REWRITE_PCT 50
 
-int sfs_snapshot_delete(struct sfs_txn *t, const char *id, char *ret_image, size_t len)
+int sfs_snapshot_remove(struct sfs_txn *t, const char *id, const struct sfs_delete_opts *o,
+			struct sfs_delete_info *ret)
 {
+	static const struct sfs_delete_opts defaults;
+	struct sfs_delete_info info = { 0 };
 	struct sfs_snapshot sn;
-	char image[SFS_NAME_MAX + 1];
+	bool damaged = false;
+	int64_t now;
 	int r;
 
+	o = o ? o : &defaults;
+	now = o->now ? o->now : (int64_t)time(NULL);
 	r = sfs_cat_snapshot_get(t, id, &sn);
-	if (r == 0)
-		sfs_snapshot_release(&sn);
-	else if (r != -EBADMSG) /* a damaged record can still be deleted */
+	if (r == -EBADMSG) /* a damaged record can still be deleted */
+		damaged = true;
+	else if (r < 0)
 		return r;
-	r = sfs_image_user_of(t, id, image, sizeof(image));
-	if (r < 0)
-		return r;
-	if (r > 0) {
-		if (ret_image && len)
-			snprintf(ret_image, len, "%s", image);
-		return -EBUSY;
+	r = sfs_image_user_of(t, id, info.image, sizeof(info.image));
+	if (r > 0)
+		r = -EBUSY;
+	if (r == 0 && !damaged && sfs_snapshot_locked(&sn, now)) {
+		info.lock_mode = sn.lock_mode;
+		info.lock_until = sn.lock_until;
+		r = -EPERM;
 	}
-	r = sfs_cat_snapshot_del(t, id);
+	if (r == 0)
+		r = sfs_cat_snapshot_del(t, id);
+	if (!damaged)
+		sfs_snapshot_release(&sn);
+	if (ret)
+		*ret = info;
+	return r;
+}
+
+int sfs_snapshot_delete(struct sfs_txn *t, const char *id, char *ret_image, size_t len)
+{
+	struct sfs_delete_info info;
+	int r = sfs_snapshot_remove(t, id, NULL, &info);
+
+	if (r == -EBUSY && ret_image && len)
+		snprintf(ret_image, len, "%s", info.image);
 	return r;
 }
 
