@@ -63,12 +63,15 @@ int sfs_snapshot_remove(struct sfs_txn *t, const char *id, const struct sfs_dele
 struct sfs_gc_opts {
 	bool dry_run;       /* mark and count, change nothing */
 	unsigned rewrite_pct; /* rewrite packs whose live share is below this (0: 50) */
+	int64_t now;        /* recycle bin periods end by this time; 0: the clock */
 	sfs_progress_fn progress; /* or NULL; (done, total) of the current phase */
 	void *progress_ctx;
 };
 
 struct sfs_gc_result {
 	uint64_t snapshots;      /* snapshots whose maps were marked */
+	uint64_t bin_snapshots;  /* of which in the recycle bin */
+	uint64_t bin_purged;     /* recycle bin entries whose period had ended, dropped */
 	uint64_t live_chunks, live_bytes;  /* stored bytes incl. record headers */
 	uint64_t dead_chunks, dead_bytes;  /* index entries dropped */
 	uint64_t packs_before, packs_removed, packs_rewritten, packs_written;
@@ -78,7 +81,9 @@ struct sfs_gc_result {
 };
 
 /*
- * Runs mark and sweep on s. On a dry run s may be read-only and nothing
+ * Runs mark and sweep on s. Snapshots in the recycle bin (bin.h) count
+ * as live until their period ends at o->now; entries past it are dropped
+ * first (not on a dry run). On a dry run s may be read-only and nothing
  * changes (freed_bytes is then what a real run would free at most).
  * Errors: -EROFS (not a dry run and s read-only), -EBADMSG (a live chunk
  * fails verification while being moved: nothing is changed, run check),

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "snapfs/bin.h"
 #include "snapfs/gc.h"
 #include "snapfs/image.h"
 #include "snapfs/log.h"
@@ -664,11 +665,31 @@ int sfs_cat_image_foreach(struct sfs_txn *t, sfs_image_fn fn, void *ctx)
 	return sfs_cat_foreach_raw(t, SFS_DBI_IMAGES, image_iter_cb, &it);
 }
 
+/* Keeps img's record in the recycle bin when a rule covers it. */
+static int image_keep_in_bin(struct sfs_txn *t, const struct sfs_image *img, int64_t now,
+			     int64_t *ret_until)
+{
+	int64_t period = sfs_bin_period(t, SFS_BIN_IMAGES, img->tags);
+	MDB_val v;
+	int r;
+
+	if (period <= 0)
+		return (int)period;
+	r = sfs_cat_get_raw(t, SFS_DBI_IMAGES, img->name, strlen(img->name), &v);
+	if (r == 0)
+		r = sfs_bin_keep(t, SFS_BIN_IMAGES, img->id, img->name, v.mv_data, v.mv_size, now,
+				 now + period);
+	if (r == 0)
+		*ret_until = now + period;
+	return r;
+}
+
 int sfs_image_deregister(struct sfs_txn *t, const char *name, const struct sfs_deregister_opts *o,
 			 struct sfs_deregister_result *ret)
 {
 	struct sfs_deregister_result res = { 0 };
-	struct sfs_delete_opts dopt = { .now = o->now, .force = o->force };
+	int64_t now = o->now ? o->now : (int64_t)time(NULL);
+	struct sfs_delete_opts dopt = { .now = now, .force = o->force };
 	struct sfs_image img;
 	int r;
 
@@ -681,9 +702,12 @@ int sfs_image_deregister(struct sfs_txn *t, const char *name, const struct sfs_d
 	}
 	if (r < 0)
 		return r;
+	if (!o->force)
+		r = image_keep_in_bin(t, &img, now, &res.bin_until);
 	/* Deleted first, so that the image does not count as a user of its
 	 * own snapshots below. */
-	r = sfs_cat_del_raw(t, SFS_DBI_IMAGES, name, strlen(name));
+	if (r == 0)
+		r = sfs_cat_del_raw(t, SFS_DBI_IMAGES, name, strlen(name));
 	for (size_t i = 0; r == 0 && o->delete_snapshots && i < img.ndevices; i++) {
 		const char *sid = img.devices[i].snapshot;
 		struct sfs_delete_info info;
