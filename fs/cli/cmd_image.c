@@ -41,6 +41,12 @@ static const char image_help[] =
     "      (uefi on arm64).\n"
     "  list [--json]\n"
     "  show NAME|ID [--json]\n"
+    "  copy NAME|ID --to-store DEST [--name N] [--copy-permissions]\n"
+    "       [--to-key-file F | --to-passphrase-fd N] [--json] [--progress|--no-progress]\n"
+    "      Copy the image and every snapshot it maps to store DEST, sending only\n"
+    "      the chunks DEST lacks, and register it there in one commit (a new id;\n"
+    "      launch permissions only with --copy-permissions). An interrupted copy\n"
+    "      run again reuses the snapshots already copied.\n"
     "  deregister NAME|ID [--delete-snapshots] [--force]\n"
     "      Remove the image. --delete-snapshots deletes its snapshots too, except\n"
     "      those another image maps (they are named); 'snapfs gc' reclaims space.\n"
@@ -93,8 +99,7 @@ static int grant(struct sfs_image *img, int kind, const char *name)
 	return 0;
 }
 
-/* The creator's name, as the record keeps owners. */
-static char *owner_name(void)
+char *cli_image_owner_name(void)
 {
 	struct passwd *pw = getpwuid(geteuid());
 	char *s = NULL;
@@ -257,7 +262,7 @@ static int image_create(const struct cli *c, int argc, char **argv)
 					       g.v[i].name);
 	if (r)
 		goto out_release;
-	if ((desc && !(img->description = strdup(desc))) || !(img->owner = owner_name())) {
+	if ((desc && !(img->description = strdup(desc))) || !(img->owner = cli_image_owner_name())) {
 		r = cli_error("out of memory");
 		goto out_release;
 	}
@@ -671,6 +676,7 @@ int cmd_image(const struct cli *c, int argc, char **argv)
 	    {"create", image_create},	  {"list", image_list},
 	    {"show", image_show},	  {"deregister", image_deregister},
 	    {"permission", image_permission}, {"launch-config", cmd_image_launch_config},
+	    {"copy", cmd_image_copy},
 	    {0},
 	};
 
