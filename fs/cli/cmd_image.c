@@ -60,12 +60,15 @@ static const char image_help[] =
     "  launch-config NAME|ID --mount DIR [--format qemu|libvirt]\n"
     "         [--overlay DIR | --snapshot-mode] [--kernel F] [--initrd F]\n"
     "         [--append T] [--memory MIB] [--cpus N] [--accel kvm|tcg]\n"
-    "         [--serial FILE]\n"
+    "         [--serial FILE] [--device DEV=snap-ID[:SIZE] | --device DEV=none]...\n"
     "      Print a QEMU command line (as a sh script) or a libvirt domain that\n"
     "      boots the image straight from the mount at DIR. Drives are read-only\n"
     "      unless --overlay DIR (qcow2 overlays backed by the mount's files,\n"
     "      created by the script) or --snapshot-mode (QEMU -snapshot: writes go\n"
-    "      to temporary files) is given.\n";
+    "      to temporary files) is given. --device DEV=snap-ID adds a disk read\n"
+    "      from snapshots/ID.img (or replaces DEV's mapping) for this launch;\n"
+    "      SIZE above the snapshot's needs --overlay. DEV=none leaves a mapped\n"
+    "      device out. The image itself is not changed.\n";
 
 /* "/dev/sda" -> "sda": people write device names both ways. */
 static const char *strip_dev(const char *s)
