@@ -167,6 +167,10 @@ void cli_grants_release(struct cli_grants *g);
  * struct cli_grants. */
 int cli_grant_opt(const struct cli_parse *p, const struct cli_opt *o, const char *arg, uint64_t v);
 
+/* The fn of a --now TIME option (a simulated clock for tests and
+ * catch-up runs) whose dest is an int64_t: YYYY-MM-DDTHH:MM[:SS]Z. */
+int cli_now_opt(const struct cli_parse *p, const struct cli_opt *o, const char *arg, uint64_t v);
+
 /* The usage error of a value o refuses (for rules a table cannot say). */
 int cli_opt_bad_value(const struct cli_parse *p, const struct cli_opt *o, const char *arg);
 
@@ -259,6 +263,7 @@ int cmd_snapshot_copy(const struct cli *c, int argc, char **argv);
 int cmd_policy(const struct cli *c, int argc, char **argv);
 int cmd_image(const struct cli *c, int argc, char **argv);
 int cmd_key(const struct cli *c, int argc, char **argv);
+int cmd_bin(const struct cli *c, int argc, char **argv);
 /* `<kind> permission add|remove|list ...` (argv[0] == "permission") for
  * a volume or a snapshot; help is the command's help text. */
 int cli_permission(const struct cli *c, int argc, char **argv, enum sfs_access_kind kind,

@@ -10,7 +10,7 @@
 #include "snapfs/gc.h"
 
 static const char gc_help[] =
-	"Usage: snapfs --store PATH gc [--dry-run] [--json] [--rewrite-below PCT]\n"
+	"Usage: snapfs --store PATH gc [--dry-run] [--json] [--rewrite-below PCT] [--now TIME]\n"
 	"                              [--no-wait] [--progress|--no-progress]\n"
 	"\n"
 	"Marks every chunk that a snapshot's block map reaches, deletes the index\n"
@@ -20,7 +20,10 @@ static const char gc_help[] =
 	"snapshot create to finish (--no-wait: fail instead), and every command\n"
 	"that writes (create, delete, copy, tag, image and policy changes) started\n"
 	"meanwhile waits for gc the same way. Mounts keep reading throughout.\n"
-	"--dry-run changes nothing and reports what a run would free at most.\n";
+	"--dry-run changes nothing and reports what a run would free at most.\n"
+	"Snapshots in the recycle bin keep their data until their period ends\n"
+	"(judged at --now TIME, default the clock); then gc drops them from the bin\n"
+	"and reclaims it.\n";
 
 int cmd_gc(const struct cli *c, int argc, char **argv)
 {
@@ -29,6 +32,7 @@ int cmd_gc(const struct cli *c, int argc, char **argv)
 	const struct cli_opt opts[] = {
 		{ .name = "dry-run", .letter = 'n', .kind = CLI_FLAG, .dest = &go.dry_run },
 		{ .name = "rewrite-below", .kind = CLI_UINT, .dest = &pct, .min = 1, .max = 100 },
+		{ .name = "now", .kind = CLI_STRING, .dest = &go.now, .fn = cli_now_opt },
 		{ 0 },
 	};
 	struct cli_parse co = { .cmd = "gc ", .help = gc_help, .opts = opts,
@@ -58,8 +62,11 @@ int cmd_gc(const struct cli *c, int argc, char **argv)
 		return cli_fail(r, "gc of store %s failed", c->store_path);
 	if (co.json)
 		return cli_print_json(json_pack(
-			"{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-			"dry_run", go.dry_run, "snapshots", (json_int_t)res.snapshots, "live_chunks",
+			"{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+			"s:I}",
+			"dry_run", go.dry_run, "snapshots", (json_int_t)res.snapshots,
+			"bin_snapshots", (json_int_t)res.bin_snapshots, "bin_purged",
+			(json_int_t)res.bin_purged, "live_chunks",
 			(json_int_t)res.live_chunks, "live_bytes", (json_int_t)res.live_bytes,
 			"dead_chunks", (json_int_t)res.dead_chunks, "dead_bytes",
 			(json_int_t)res.dead_bytes, "packs_before", (json_int_t)res.packs_before,

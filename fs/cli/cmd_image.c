@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -40,9 +41,17 @@ static const char image_help[] =
     "      (uefi on arm64).\n"
     "  list [--json]\n"
     "  show NAME|ID [--json]\n"
-    "  deregister NAME|ID [--delete-snapshots]\n"
+    "  copy NAME|ID --to-store DEST [--name N] [--copy-permissions]\n"
+    "       [--to-key-file F | --to-passphrase-fd N] [--json] [--progress|--no-progress]\n"
+    "      Copy the image and every snapshot it maps to store DEST, sending only\n"
+    "      the chunks DEST lacks, and register it there in one commit (a new id;\n"
+    "      launch permissions only with --copy-permissions). An interrupted copy\n"
+    "      run again reuses the snapshots already copied.\n"
+    "  deregister NAME|ID [--delete-snapshots] [--force]\n"
     "      Remove the image. --delete-snapshots deletes its snapshots too, except\n"
     "      those another image maps (they are named); 'snapfs gc' reclaims space.\n"
+    "      A locked snapshot refuses it. A recycle bin rule keeps the image and\n"
+    "      the snapshots in the bin ('snapfs bin') unless --force.\n"
     "  permission add|remove NAME|ID (--user U | --group G | --public)...\n"
     "  permission list NAME|ID [--json]\n"
     "      Launch permissions: who, besides root, the store's owner and the\n"
@@ -51,12 +60,15 @@ static const char image_help[] =
     "  launch-config NAME|ID --mount DIR [--format qemu|libvirt]\n"
     "         [--overlay DIR | --snapshot-mode] [--kernel F] [--initrd F]\n"
     "         [--append T] [--memory MIB] [--cpus N] [--accel kvm|tcg]\n"
-    "         [--serial FILE]\n"
+    "         [--serial FILE] [--device DEV=snap-ID[:SIZE] | --device DEV=none]...\n"
     "      Print a QEMU command line (as a sh script) or a libvirt domain that\n"
     "      boots the image straight from the mount at DIR. Drives are read-only\n"
     "      unless --overlay DIR (qcow2 overlays backed by the mount's files,\n"
     "      created by the script) or --snapshot-mode (QEMU -snapshot: writes go\n"
-    "      to temporary files) is given.\n";
+    "      to temporary files) is given. --device DEV=snap-ID adds a disk read\n"
+    "      from snapshots/ID.img (or replaces DEV's mapping) for this launch;\n"
+    "      SIZE above the snapshot's needs --overlay. DEV=none leaves a mapped\n"
+    "      device out. The image itself is not changed.\n";
 
 /* "/dev/sda" -> "sda": people write device names both ways. */
 static const char *strip_dev(const char *s)
@@ -90,8 +102,7 @@ static int grant(struct sfs_image *img, int kind, const char *name)
 	return 0;
 }
 
-/* The creator's name, as the record keeps owners. */
-static char *owner_name(void)
+char *cli_image_owner_name(void)
 {
 	struct passwd *pw = getpwuid(geteuid());
 	char *s = NULL;
@@ -254,7 +265,7 @@ static int image_create(const struct cli *c, int argc, char **argv)
 					       g.v[i].name);
 	if (r)
 		goto out_release;
-	if ((desc && !(img->description = strdup(desc))) || !(img->owner = owner_name())) {
+	if ((desc && !(img->description = strdup(desc))) || !(img->owner = cli_image_owner_name())) {
 		r = cli_error("out of memory");
 		goto out_release;
 	}
@@ -441,14 +452,17 @@ static void dereg_cb(void *ctx, const char *snap_id, bool deleted, const char *k
 
 static int image_deregister(const struct cli *c, int argc, char **argv)
 {
-	bool del = false, damaged = false;
+	bool del = false, damaged = false, force = false;
 	const struct cli_opt opts[] = {
 	    {.name = "delete-snapshots", .kind = CLI_FLAG, .dest = &del},
+	    {.name = "force", .kind = CLI_FLAG, .dest = &force},
 	    {0},
 	};
 	struct cli_parse co = {.cmd = "image deregister ", .help = image_help, .opts = opts,
 			       .min_args = 1, .max_args = 1, .args_help = "NAME or ID"};
 	struct dereg_ctx d = {NULL, 0};
+	struct sfs_deregister_opts dopt = {.fn = dereg_cb, .ctx = &d};
+	struct sfs_deregister_result res;
 	struct sfs_image img;
 	json_t *line;
 	size_t i;
@@ -461,6 +475,9 @@ static int image_deregister(const struct cli *c, int argc, char **argv)
 		return cli_parse_exit(r);
 	name = co.args[0];
 	d.lines = json_array();
+	dopt.delete_snapshots = del;
+	dopt.force = force;
+	dopt.now = (int64_t)time(NULL);
 	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 	if (r)
 		return r;
@@ -484,14 +501,20 @@ static int image_deregister(const struct cli *c, int argc, char **argv)
 	}
 	r = sfs_txn_begin(s, true, &t);
 	if (r == 0) {
-		r = sfs_cat_image_deregister(t, img.name, del, dereg_cb, &d);
+		r = sfs_image_deregister(t, img.name, &dopt, &res);
 		damaged = r == 1;
 		if (r >= 0)
 			r = sfs_txn_commit(t);
 		else
 			sfs_txn_abort(t);
 	}
-	if (r < 0) {
+	if (r == -EPERM) {
+		char until[32];
+
+		r = cli_error("snapshot %s of image %s is locked (%s) until %s; nothing was changed",
+			      res.locked, img.name, sfs_lock_mode_name(res.lock_mode),
+			      cli_time(res.lock_until, until, sizeof(until)));
+	} else if (r < 0) {
 		r = cli_fail(r, "deregister of image %s failed; nothing was changed", img.name);
 	} else if (damaged) {
 		printf("deregistered image %s (its record was damaged)\n", img.name);
@@ -656,6 +679,7 @@ int cmd_image(const struct cli *c, int argc, char **argv)
 	    {"create", image_create},	  {"list", image_list},
 	    {"show", image_show},	  {"deregister", image_deregister},
 	    {"permission", image_permission}, {"launch-config", cmd_image_launch_config},
+	    {"copy", cmd_image_copy},
 	    {0},
 	};
 

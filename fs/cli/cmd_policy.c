@@ -438,20 +438,11 @@ static void on_event(void *ctx, const struct sfs_policy_event *e)
 	       e->message ? e->message : "");
 }
 
-static int opt_now(const struct cli_parse *p, const struct cli_opt *o, const char *arg, uint64_t v)
-{
-	if (sfs_time_parse(arg, o->dest) < 0)
-		return cli_usage_error(p->cmd, "invalid --now '%s': use "
-						      "2026-12-01T03:00:00Z (UTC)",
-				       arg);
-	return 0;
-}
-
 static int policy_run(const struct cli *c, int argc, char **argv)
 {
 	struct sfs_policy_run_opts ro = { .now = (int64_t)time(NULL) };
 	const struct cli_opt opts[] = {
-		{ .name = "now", .kind = CLI_STRING, .dest = &ro.now, .fn = opt_now },
+		{ .name = "now", .kind = CLI_STRING, .dest = &ro.now, .fn = cli_now_opt },
 		{ .name = "policy", .kind = CLI_STRING, .dest = &ro.only },
 		{ 0 },
 	};

@@ -6,12 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cli.h"
 #include "snapfs/catalog.h"
 #include "snapfs/check.h"
 #include "snapfs/gc.h"
 #include "snapfs/ingest.h"
+#include "snapfs/lock.h"
+#include "snapfs/parse.h"
 #include "snapfs/reader.h"
 
 static const char snapshot_help[] =
@@ -32,9 +35,18 @@ static const char snapshot_help[] =
 	"      Write a snapshot to a new file (sparse) or a block device, verified.\n"
 	"      --force replaces an existing file (only once the restore succeeded)\n"
 	"      or writes over a block device; nothing else is ever written.\n"
-	"  delete ID... [--json]\n"
-	"      Remove snapshots from the catalog (all or none); one an image uses is\n"
-	"      refused. 'snapfs gc' then reclaims the space only they used.\n"
+	"  delete ID... [--force] [--json]\n"
+	"      Remove snapshots from the catalog (all or none); one an image uses or\n"
+	"      a lock holds is refused. 'snapfs gc' then reclaims the space only they\n"
+	"      used. A snapshot a recycle bin rule covers is kept in the bin instead\n"
+	"      ('snapfs bin'), unless --force.\n"
+	"  lock ID --until DATE [--mode governance|compliance]\n"
+	"      Lock a snapshot until DATE (YYYY-MM-DD, or YYYY-MM-DDTHH:MM[:SS]Z, UTC):\n"
+	"      until then neither delete nor a policy's retention removes it, nor\n"
+	"      image deregister --delete-snapshots. A governance lock (the default)\n"
+	"      can be changed or removed; a compliance lock can only be extended.\n"
+	"  unlock ID\n"
+	"      Remove a governance lock (a compliance lock holds until its date).\n"
 	"  copy ID --to-store PATH [--description T] [--json] [--progress|--no-progress]\n"
 	"      Copy a snapshot to another store, sending only the chunks it lacks.\n"
 	"      The copy gets a new id and records this one in copied_from.\n"
@@ -259,6 +271,10 @@ static int snap_show(const struct cli *c, int argc, char **argv)
 			printf("description:  %s\n", sn.description);
 		if (sn.copied_from)
 			printf("copied from:  %s\n", sn.copied_from);
+		if (sn.lock_mode != SFS_LOCK_NONE)
+			printf("lock:         %s until %s%s\n", sfs_lock_mode_name(sn.lock_mode),
+			       cli_time(sn.lock_until, t, sizeof(t)),
+			       sfs_snapshot_locked(&sn, (int64_t)time(NULL)) ? "" : " (expired)");
 		json_object_foreach(sn.tags, k, v)
 			printf("tag:          %s=%s\n", k, json_string_value(v));
 	}
@@ -422,15 +438,30 @@ static bool repeated_id(char **argv, int i)
 	return false;
 }
 
+/* The one line of a delete refused by a lock. */
+static int locked_error(const char *id, int mode, int64_t until, const char *what)
+{
+	char t[32];
+
+	return cli_error("snapshot %s is locked (%s) until %s; %s", id, sfs_lock_mode_name(mode),
+			 cli_time(until, t, sizeof(t)), what);
+}
+
 /* All or none: one transaction, committed only when every id went. */
 static int snap_delete(const struct cli *c, int argc, char **argv)
 {
-	char image[SFS_NAME_MAX + 1];
+	struct sfs_delete_opts dopt = { 0 };
+	const struct cli_opt opts[] = {
+		{ .name = "force", .kind = CLI_FLAG, .dest = &dopt.force },
+		{ 0 },
+	};
+	struct sfs_delete_info info;
 	struct sfs_store *s;
 	struct sfs_txn *t;
-	struct cli_parse co = { .cmd = "snapshot delete ", .help = snapshot_help,
+	struct cli_parse co = { .cmd = "snapshot delete ", .help = snapshot_help, .opts = opts,
 				.shared = CLI_JSON, .min_args = 1, .max_args = -1,
 				.args_help = "ID..." };
+	int64_t *binned;
 	int r = cli_parse(&co, argc, argv);
 
 	if (r)
@@ -441,22 +472,30 @@ static int snap_delete(const struct cli *c, int argc, char **argv)
 		if (!sfs_idstr_valid(argv[i], "snap-"))
 			return cli_usage_error(co.cmd, "'%s' is not a snapshot id (snap-<hex>)",
 					       argv[i]);
+	binned = calloc((size_t)argc, sizeof(*binned));
+	if (!binned)
+		return cli_fail(-ENOMEM, "cannot delete snapshots");
 	r = cli_open_store(c, SFS_OPEN_WRITE, &s);
 	if (r)
-		return r;
+		goto out_free;
 	r = sfs_txn_begin(s, true, &t);
 	if (r < 0) {
-		sfs_store_close(s);
-		return cli_fail(r, "cannot delete snapshots");
+		r = cli_fail(r, "cannot delete snapshots");
+		goto out_close_store;
 	}
+	dopt.now = (int64_t)time(NULL);
 	for (int i = 0; i < argc; i++) {
 		if (repeated_id(argv, i))
 			continue;
-		r = sfs_snapshot_delete(t, argv[i], image, sizeof(image));
+		r = sfs_snapshot_remove(t, argv[i], &dopt, &info);
+		binned[i] = r == 0 ? info.bin_until : 0;
 		if (r == -EBUSY)
 			r = cli_error("snapshot %s is used by image %s: deregister the image first; "
 				      "nothing was deleted",
-				      argv[i], image);
+				      argv[i], info.image);
+		else if (r == -EPERM)
+			r = locked_error(argv[i], info.lock_mode, info.lock_until,
+					 "nothing was deleted");
 		else if (r == -ENOENT)
 			r = cli_error("no snapshot %s in store %s; nothing was deleted", argv[i],
 				      c->store_path);
@@ -464,24 +503,153 @@ static int snap_delete(const struct cli *c, int argc, char **argv)
 			r = cli_fail(r, "cannot delete snapshot %s", argv[i]);
 		if (r) {
 			sfs_txn_abort(t);
-			sfs_store_close(s);
-			return r;
+			goto out_close_store;
 		}
 	}
 	r = sfs_txn_commit(t);
-	sfs_store_close(s);
-	if (r < 0)
-		return cli_fail(r, "cannot delete snapshots");
+	if (r < 0) {
+		r = cli_fail(r, "cannot delete snapshots");
+		goto out_close_store;
+	}
 	if (co.json) {
-		json_t *ids = json_array();
+		json_t *ids = json_array(), *bin = json_array();
 		for (int i = 0; i < argc; i++)
 			if (!repeated_id(argv, i))
-				json_array_append_new(ids, json_string(argv[i]));
-		return cli_print_json(json_pack("{s:o}", "deleted", ids));
+				json_array_append_new(binned[i] ? bin : ids, json_string(argv[i]));
+		r = cli_print_json(json_pack("{s:o, s:o}", "deleted", ids, "recycle_bin", bin));
+		goto out_close_store;
 	}
-	for (int i = 0; i < argc; i++)
-		if (!repeated_id(argv, i))
+	for (int i = 0; i < argc; i++) {
+		char when[32];
+
+		if (repeated_id(argv, i))
+			continue;
+		if (binned[i])
+			printf("deleted %s (kept in the recycle bin until %s)\n", argv[i],
+			       cli_time(binned[i], when, sizeof(when)));
+		else
 			printf("deleted %s\n", argv[i]);
+	}
+out_close_store:
+	sfs_store_close(s);
+out_free:
+	free(binned);
+	return r;
+}
+
+/* A lock date: in the future, as sfs_parse_time reads it. */
+static int lock_until_arg(const char *cmd, const char *text, int64_t now, int64_t *ret)
+{
+	if (sfs_parse_time(text, true, ret) < 0)
+		return cli_usage_error(cmd, "invalid --until '%s': use YYYY-MM-DD or "
+					    "YYYY-MM-DDTHH:MM[:SS]Z (UTC)",
+				       text);
+	if (*ret <= now)
+		return cli_usage_error(cmd, "--until %s is not in the future", text);
+	return 0;
+}
+
+struct lock_req {
+	const char *id;
+	int mode;
+	int64_t until, now;
+	int old_mode;
+	int64_t old_until;
+	bool unlock;
+};
+
+static int lock_apply(struct sfs_txn *t, void *ctx)
+{
+	struct lock_req *q = ctx;
+
+	if (q->unlock)
+		return sfs_snapshot_unlock(t, q->id, q->now, &q->old_mode, &q->old_until);
+	return sfs_snapshot_lock(t, q->id, q->mode, q->until, q->now, &q->old_mode,
+				 &q->old_until);
+}
+
+/* The errors lock and unlock share, one line each. */
+static int lock_error(const struct cli *c, const struct lock_req *q, int r)
+{
+	char t[32];
+
+	if (r == -ENOENT)
+		return cli_error("no snapshot %s in store %s", q->id, c->store_path);
+	if (r == -EAGAIN)
+		return cli_error("snapshot %s is not completed: only a completed snapshot can be "
+				 "locked",
+				 q->id);
+	if (r == -EPERM)
+		return cli_error("snapshot %s has a compliance lock until %s: it can only be "
+				 "extended, not %s",
+				 q->id, cli_time(q->old_until, t, sizeof(t)),
+				 q->unlock ? "removed" : "shortened or made governance");
+	return cli_fail(r, "cannot %s snapshot %s", q->unlock ? "unlock" : "lock", q->id);
+}
+
+static int snap_lock(const struct cli *c, int argc, char **argv)
+{
+	const char *until = NULL, *mode = "governance";
+	const struct cli_opt opts[] = {
+		{ .name = "until", .kind = CLI_STRING, .dest = &until },
+		{ .name = "mode", .kind = CLI_STRING, .dest = &mode },
+		{ 0 },
+	};
+	struct cli_parse co = { .cmd = "snapshot lock ", .help = snapshot_help, .opts = opts,
+				.shared = CLI_JSON, .min_args = 1, .max_args = 1, .args_help = "ID" };
+	struct lock_req q = { .now = (int64_t)time(NULL) };
+	char t[32];
+	int r = cli_parse(&co, argc, argv);
+
+	if (r)
+		return cli_parse_exit(r);
+	q.id = co.args[0];
+	if (!sfs_idstr_valid(q.id, "snap-"))
+		return cli_usage_error(co.cmd, "'%s' is not a snapshot id (snap-<hex>)", q.id);
+	if (!until)
+		return cli_usage_error(co.cmd, "--until DATE is required");
+	q.mode = sfs_lock_mode_parse(mode);
+	if (q.mode < 0)
+		return cli_usage_error(co.cmd, "invalid --mode '%s': governance or compliance",
+				       mode);
+	r = lock_until_arg(co.cmd, until, q.now, &q.until);
+	if (r)
+		return r;
+	r = cli_write_catalog(c, lock_apply, &q);
+	if (r > 0)
+		return r;
+	if (r < 0)
+		return lock_error(c, &q, r);
+	if (co.json)
+		return cli_print_json(json_pack("{s:s, s:s, s:I}", "id", q.id, "lock_mode",
+						sfs_lock_mode_name(q.mode), "lock_until",
+						(json_int_t)q.until));
+	printf("locked %s (%s) until %s\n", q.id, sfs_lock_mode_name(q.mode),
+	       cli_time(q.until, t, sizeof(t)));
+	return 0;
+}
+
+static int snap_unlock(const struct cli *c, int argc, char **argv)
+{
+	struct cli_parse co = { .cmd = "snapshot unlock ", .help = snapshot_help,
+				.min_args = 1, .max_args = 1, .args_help = "ID" };
+	struct lock_req q = { .now = (int64_t)time(NULL), .unlock = true };
+	int r = cli_parse(&co, argc, argv);
+
+	if (r)
+		return cli_parse_exit(r);
+	q.id = co.args[0];
+	if (!sfs_idstr_valid(q.id, "snap-"))
+		return cli_usage_error(co.cmd, "'%s' is not a snapshot id (snap-<hex>)", q.id);
+	r = cli_write_catalog(c, lock_apply, &q);
+	if (r > 0)
+		return r;
+	if (r < 0)
+		return lock_error(c, &q, r);
+	if (q.old_mode == SFS_LOCK_NONE)
+		printf("snapshot %s was not locked\n", q.id);
+	else
+		printf("unlocked %s\n", q.id);
 	return 0;
 }
 
@@ -497,6 +665,7 @@ int cmd_snapshot(const struct cli *c, int argc, char **argv)
 		{ "show", snap_show },       { "diff", snap_diff },
 		{ "restore", snap_restore }, { "delete", snap_delete },
 		{ "copy", cmd_snapshot_copy }, { "permission", snap_permission },
+		{ "lock", snap_lock },       { "unlock", snap_unlock },
 		{ 0 },
 	};
 

@@ -27,6 +27,21 @@ struct launch {
 	const char *kernel, *initrd, *append, *serial;
 	const char *accel; /* NULL: kvm, falling back to tcg */
 	unsigned memory_mib, cpus;
+	/* Devices --device added or replaced: read from snapshots/<id>.img
+	 * rather than the image's own directory. Index as img->devices. */
+	bool from_snapshot[SFS_IMAGE_MAX_DEVICES];
+};
+
+/* One --device DEV=snap-...[:SIZE] or DEV=none, in command-line order. */
+struct launch_dev {
+	char device[SFS_DEVNAME_MAX + 1];
+	char snapshot[SFS_IDSTR_SIZE]; /* "" for none */
+	uint64_t size;                 /* 0: the snapshot's */
+};
+
+struct launch_devs {
+	struct launch_dev v[SFS_IMAGE_MAX_DEVICES];
+	size_t n;
 };
 
 /* What QEMU needs to know of an architecture. */
@@ -133,11 +148,15 @@ static void xml_comment_text(FILE *f, const char *s)
 
 static char *disk_path(const struct launch *l, const struct sfs_image_device *d)
 {
+	size_t i = (size_t)(d - l->img->devices);
 	char *p;
+	int n;
 
-	if (asprintf(&p, "%s/images/%s/%s.img", l->mount, l->img->name, d->device) < 0)
-		return NULL;
-	return p;
+	if (l->from_snapshot[i])
+		n = asprintf(&p, "%s/snapshots/%s.img", l->mount, d->snapshot);
+	else
+		n = asprintf(&p, "%s/images/%s/%s.img", l->mount, l->img->name, d->device);
+	return n < 0 ? NULL : p;
 }
 
 static char *overlay_path(const struct launch *l, const struct sfs_image_device *d)
@@ -501,6 +520,131 @@ static int path_arg(const char *cmd, const char *opt, const char *path)
 	return cli_text_arg(cmd, opt, path);
 }
 
+/* --device DEV=snap-...[:SIZE] | DEV=none, into the list at o->dest. */
+static int opt_device(const struct cli_parse *p, const struct cli_opt *o, const char *arg,
+		      uint64_t v)
+{
+	struct launch_devs *ds = o->dest;
+	struct launch_dev *d;
+	const char *eq = strchr(arg, '='), *val, *colon;
+	size_t dl;
+
+	(void)v;
+	if (ds->n == SFS_IMAGE_MAX_DEVICES)
+		return cli_usage_error(p->cmd, "too many --device options");
+	d = &ds->v[ds->n];
+	memset(d, 0, sizeof(*d));
+	dl = eq ? (size_t)(eq - arg) : 0;
+	if (!eq || dl == 0 || dl > SFS_DEVNAME_MAX)
+		return cli_usage_error(p->cmd, "invalid --device '%s': DEV=snap-ID[:SIZE] or DEV=none",
+				       arg);
+	memcpy(d->device, arg, dl);
+	if (!strncmp(d->device, "/dev/", 5))
+		memmove(d->device, d->device + 5, strlen(d->device + 5) + 1);
+	if (!sfs_devname_valid(d->device))
+		return cli_usage_error(p->cmd, "invalid --device '%s': '%s' is not a device name "
+					       "(sda, vdb, xvdf, nvme0n1)",
+				       arg, d->device);
+	for (size_t i = 0; i < ds->n; i++)
+		if (!strcmp(ds->v[i].device, d->device))
+			return cli_usage_error(p->cmd, "--device %s is given twice", d->device);
+	val = eq + 1;
+	if (strcmp(val, "none")) {
+		colon = strchr(val, ':');
+		dl = colon ? (size_t)(colon - val) : strlen(val);
+		if (dl >= sizeof(d->snapshot))
+			dl = sizeof(d->snapshot) - 1;
+		memcpy(d->snapshot, val, dl);
+		if (!sfs_idstr_valid(d->snapshot, "snap-"))
+			return cli_usage_error(p->cmd, "invalid --device '%s': '%.*s' is not a "
+						       "snapshot id (snap-<hex>) or none",
+					       arg, (int)(colon ? colon - val : (long)strlen(val)), val);
+		if (colon && (sfs_parse_size(colon + 1, &d->size) < 0 || d->size == 0 ||
+			      d->size > SFS_IMAGE_DEVICE_SIZE_MAX))
+			return cli_usage_error(p->cmd, "invalid --device '%s': bad size '%s'", arg,
+					       colon + 1);
+	}
+	ds->n++;
+	return 0;
+}
+
+/* Applies the --device changes to img in store s: a mapped device left
+ * out or given another snapshot, a new one added. Prints its own errors;
+ * 0 or an exit code. */
+static int apply_devices(struct sfs_store *s, const struct launch_devs *ds, bool overlay,
+			 struct sfs_image *img, struct launch *l)
+{
+	struct sfs_txn *t;
+	int r = 0;
+
+	for (size_t k = 0; k < ds->n && r == 0; k++) {
+		const struct launch_dev *d = &ds->v[k];
+		struct sfs_image_device *m = (struct sfs_image_device *)sfs_image_device(img, d->device);
+		struct sfs_snapshot sn;
+		uint64_t size;
+
+		if (!d->snapshot[0]) {
+			size_t i;
+
+			if (!m)
+				return cli_error("image %s maps no device %s: nothing to leave out "
+						 "(--device %s=none)",
+						 img->name, d->device, d->device);
+			if (!strcmp(d->device, img->root_device))
+				return cli_error("image %s: --device %s=none would leave out the root "
+						 "device",
+						 img->name, d->device);
+			i = (size_t)(m - img->devices);
+			memmove(&img->devices[i], &img->devices[i + 1],
+				(img->ndevices - i - 1) * sizeof(*m));
+			memmove(&l->from_snapshot[i], &l->from_snapshot[i + 1],
+				(img->ndevices - i - 1) * sizeof(bool));
+			img->ndevices--;
+			continue;
+		}
+		r = sfs_txn_begin(s, false, &t);
+		if (r == 0) {
+			r = sfs_cat_snapshot_get(t, d->snapshot, &sn);
+			sfs_txn_abort(t);
+		}
+		if (r == -ENOENT)
+			return cli_error("--device %s: no snapshot %s in store %s", d->device,
+					 d->snapshot, sfs_store_path(s));
+		if (r < 0)
+			return cli_fail(r, "--device %s: cannot read snapshot %s", d->device,
+					d->snapshot);
+		size = d->size ? d->size : sn.size;
+		r = sn.state != SFS_SNAP_COMPLETED ? -EAGAIN : 0;
+		sfs_snapshot_release(&sn);
+		if (r)
+			return cli_error("--device %s: snapshot %s is not completed", d->device,
+					 d->snapshot);
+		if (size < sn.size)
+			return cli_error("--device %s: %" PRIu64 " bytes is smaller than snapshot %s "
+					 "(%" PRIu64 " bytes)",
+					 d->device, size, d->snapshot, sn.size);
+		/* snapshots/<id>.img has the snapshot's size; a larger disk
+		 * needs an overlay, which qemu-img makes at the size asked. */
+		if (size > sn.size && !overlay)
+			return cli_error("--device %s: a size above the snapshot's needs --overlay "
+					 "DIR (the mount shows the snapshot at its own size)",
+					 d->device);
+		if (m) {
+			memcpy(m->snapshot, d->snapshot, sizeof(m->snapshot));
+			m->size = size;
+			l->from_snapshot[m - img->devices] = true;
+			continue;
+		}
+		r = sfs_image_add_device(img, d->device, d->snapshot, size);
+		if (r == -E2BIG)
+			return cli_error("image %s: too many devices", img->name);
+		if (r < 0)
+			return cli_fail(r, "--device %s", d->device);
+		l->from_snapshot[img->ndevices - 1] = true;
+	}
+	return 0;
+}
+
 int cmd_image_launch_config(const struct cli *c, int argc, char **argv)
 {
 	static const char cmd[] = "image launch-config ";
@@ -509,8 +653,10 @@ int cmd_image_launch_config(const struct cli *c, int argc, char **argv)
 	    "       [--format qemu|libvirt] [--overlay DIR | --snapshot-mode]\n"
 	    "       [--kernel F] [--initrd F] [--append T] [--memory MIB]\n"
 	    "       [--cpus N] [--accel kvm|tcg] [--serial FILE]\n"
+	    "       [--device DEV=snap-ID[:SIZE] | --device DEV=none]...\n"
 	    "(see 'snapfs image --help')\n";
 	struct launch l = {.memory_mib = 1024, .cpus = 1};
+	struct launch_devs devs = {.n = 0};
 	const char *format = "qemu", *mount = NULL, *overlay = NULL;
 	uint64_t memory = 1024, cpus = 1;
 	const struct cli_opt opts[] = {
@@ -526,6 +672,7 @@ int cmd_image_launch_config(const struct cli *c, int argc, char **argv)
 	    {.name = "cpus", .kind = CLI_UINT, .dest = &cpus, .min = 1, .max = 1024},
 	    {.name = "accel", .kind = CLI_STRING, .dest = &l.accel},
 	    {.name = "serial", .kind = CLI_STRING, .dest = &l.serial},
+	    {.name = "device", .kind = CLI_STRING, .dest = &devs, .fn = opt_device},
 	    {0},
 	};
 	struct cli_parse co = {.cmd = cmd, .help = help, .opts = opts, .min_args = 1,
@@ -569,6 +716,11 @@ int cmd_image_launch_config(const struct cli *c, int argc, char **argv)
 	if (r)
 		goto out_free;
 	r = cli_image_load(s, co.args[0], &img);
+	if (r == 0) {
+		r = apply_devices(s, &devs, abs_overlay != NULL, &img, &l);
+		if (r)
+			sfs_image_release(&img);
+	}
 	sfs_store_close(s);
 	if (r)
 		goto out_free;

@@ -36,6 +36,7 @@ static const char usage_text[] =
 	"  mount MOUNTPOINT [-f] [-s] [-d] [-o OPTIONS]    mount the store read-only (FUSE)\n"
 	"  key list|add-key-file|add-passphrase|change-passphrase|remove ...\n"
 	"                                                  an encrypted store's keys\n"
+	"  bin rule create|list|delete, bin list|restore   the recycle bin\n"
 	"\n"
 	"Options:\n"
 	"  -S, --store PATH   the store (default: $SNAPFS_STORE)\n"
@@ -83,6 +84,7 @@ static const struct command commands[] = {
 	{ "gc", cmd_gc },
 	{ "policy", cmd_policy },
 	{ "key", cmd_key },
+	{ "bin", cmd_bin },
 };
 
 static int set_verbose(const struct cli_parse *p, const struct cli_opt *o, const char *arg, uint64_t v)

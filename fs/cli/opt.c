@@ -277,3 +277,12 @@ int cli_dispatch(const struct cli *c, const char *group, const char *help,
 		return cli_parse_exit(r);
 	return subs[i].fn(c, argc - 1, argv + 1);
 }
+
+int cli_now_opt(const struct cli_parse *p, const struct cli_opt *o, const char *arg, uint64_t v)
+{
+	(void)v;
+	if (sfs_parse_time(arg, false, o->dest) < 0)
+		return cli_usage_error(p->cmd, "invalid --%s '%s': use 2026-12-01T03:00:00Z (UTC)",
+				       o->name, arg);
+	return 0;
+}

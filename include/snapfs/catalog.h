@@ -141,6 +141,14 @@ enum sfs_snap_state {
 	SFS_SNAP_ERROR = 2,
 };
 
+/* A snapshot lock (lock.h): governance locks can be removed, compliance
+ * locks only extended. */
+enum sfs_lock_mode {
+	SFS_LOCK_NONE = 0,
+	SFS_LOCK_GOVERNANCE = 1,
+	SFS_LOCK_COMPLIANCE = 2,
+};
+
 struct sfs_snapshot {
 	char id[SFS_IDSTR_SIZE];
 	char volume[SFS_NAME_MAX + 1];
@@ -161,7 +169,20 @@ struct sfs_snapshot {
 	json_t *tags;        /* object of string values; owned */
 	json_t *users;       /* read grants, as a volume's; not kept by copies */
 	json_t *groups;
+	int lock_mode;       /* enum sfs_lock_mode; SFS_LOCK_NONE: not locked */
+	int64_t lock_until;  /* unix seconds the lock holds until; 0 when none */
 };
+
+/* Whether sn's lock forbids deleting it at time now. */
+static inline bool sfs_snapshot_locked(const struct sfs_snapshot *sn, int64_t now)
+{
+	return sn->lock_mode != SFS_LOCK_NONE && sn->lock_until > now;
+}
+
+/* "governance", "compliance"; NULL for SFS_LOCK_NONE or an unknown value. */
+const char *sfs_lock_mode_name(int mode);
+/* The enum value of a name above, or -EINVAL. */
+int sfs_lock_mode_parse(const char *s);
 
 /* Creation order, the order "latest" and listings follow: creation time
  * (created, then created_ns), and for equal times seq. A copy keeps its

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "snapfs/catalog.h"
+#include "snapfs/image.h"
 #include "snapfs/ingest.h"
 #include "snapfs/store.h"
 
@@ -63,5 +64,38 @@ int sfs_copy_target_check(struct sfs_store *src, const char *path);
 
 int sfs_copy_snapshot(struct sfs_store *src, const char *id, struct sfs_store *dst,
 		      const struct sfs_copy_opts *o, struct sfs_copy_result *ret);
+
+/* ---- machine images (image_copy.c) ---- */
+
+struct sfs_image_copy_opts {
+	const char *name;      /* the name at the destination; NULL: the source's */
+	const char *owner;     /* the copy's owner; NULL: the source's */
+	bool copy_permissions; /* keep launch permissions (users, groups, public) */
+	/* Before each snapshot copied: the device and the source snapshot. */
+	void (*device_fn)(void *ctx, const char *device, const char *snap_id);
+	sfs_progress_fn progress; /* of each snapshot's copy */
+	void *progress_ctx;       /* for both */
+};
+
+struct sfs_image_copy_result {
+	struct sfs_image image;  /* on success, the destination's record; release it */
+	uint64_t sent_chunks, sent_bytes, present_chunks; /* summed over the snapshots */
+	uint64_t reused;         /* snapshots an interrupted earlier run had copied */
+	char device[SFS_DEVNAME_MAX + 1]; /* on failure: the device being copied, or "" */
+	char error[256];         /* on a refused registration: why */
+};
+
+/*
+ * Copies image name_or_id of src, with every snapshot it maps, to dst
+ * (opened with SFS_OPEN_WRITE) and registers it there in one transaction
+ * (new id, creation time now, launch permissions only when asked).
+ * Rerunning after an interruption reuses the snapshots already copied.
+ * Errors: -ENOENT no such image (or a snapshot it maps is gone; device
+ * says which), -EEXIST the name is taken in dst, -EINVAL the same store,
+ * -EXDEV block sizes differ, and those of sfs_copy_snapshot and
+ * sfs_cat_image_create (error says why).
+ */
+int sfs_image_copy(struct sfs_store *src, const char *name_or_id, struct sfs_store *dst,
+		   const struct sfs_image_copy_opts *o, struct sfs_image_copy_result *ret);
 
 #endif

@@ -287,4 +287,30 @@ typedef void (*sfs_deregister_fn)(void *ctx, const char *snap_id, bool deleted,
 int sfs_cat_image_deregister(struct sfs_txn *t, const char *name, bool delete_snapshots,
 			     sfs_deregister_fn fn, void *ctx);
 
+struct sfs_deregister_opts {
+	bool delete_snapshots;
+	bool force;   /* past the recycle bin, for the image and its snapshots */
+	int64_t now;  /* the time locks and the bin go by; 0: the clock */
+	sfs_deregister_fn fn; /* or NULL */
+	void *ctx;
+};
+
+struct sfs_deregister_result {
+	/* -EPERM: a snapshot it would delete is locked (lock.h). */
+	char locked[SFS_IDSTR_SIZE];
+	int lock_mode;
+	int64_t lock_until;
+	int64_t bin_until; /* the image went to the recycle bin until then; 0: gone */
+};
+
+/*
+ * sfs_cat_image_deregister with the rules of a user's deregister: with
+ * delete_snapshots, refuses (-EPERM, the snapshot and its lock in ret)
+ * when a snapshot it would delete is locked at o->now, and the image and
+ * its snapshots go to the recycle bin when a rule covers them, unless
+ * o->force. ret may be NULL. Returns as sfs_cat_image_deregister.
+ */
+int sfs_image_deregister(struct sfs_txn *t, const char *name, const struct sfs_deregister_opts *o,
+			 struct sfs_deregister_result *ret);
+
 #endif

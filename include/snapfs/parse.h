@@ -13,6 +13,7 @@
 #ifndef SNAPFS_PARSE_H
 #define SNAPFS_PARSE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The largest size sfs_parse_size accepts (4 EiB): far beyond any volume,
@@ -49,5 +50,14 @@ int sfs_parse_size(const char *s, uint64_t *ret);
  * -ERANGE zero or above max seconds.
  */
 int sfs_parse_duration(const char *s, uint64_t max, uint64_t *ret);
+
+/*
+ * A UTC time as unix seconds: "YYYY-MM-DDTHH:MM", "YYYY-MM-DDTHH:MM:SS",
+ * either with a trailing "Z", or, with date_only_ok, a bare "YYYY-MM-DD"
+ * (midnight UTC that day). Fixed widths, digits only, a day that exists
+ * in its month: strptime skips blanks and timegm rolls "02-31" into
+ * March, so neither is used alone. -EINVAL otherwise.
+ */
+int sfs_parse_time(const char *s, bool date_only_ok, int64_t *ret);
 
 #endif

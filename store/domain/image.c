@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "snapfs/bin.h"
+#include "snapfs/gc.h"
 #include "snapfs/image.h"
 #include "snapfs/log.h"
 #include "store_int.h"
@@ -663,9 +665,31 @@ int sfs_cat_image_foreach(struct sfs_txn *t, sfs_image_fn fn, void *ctx)
 	return sfs_cat_foreach_raw(t, SFS_DBI_IMAGES, image_iter_cb, &it);
 }
 
-int sfs_cat_image_deregister(struct sfs_txn *t, const char *name, bool delete_snapshots,
-			     sfs_deregister_fn fn, void *ctx)
+/* Keeps img's record in the recycle bin when a rule covers it. */
+static int image_keep_in_bin(struct sfs_txn *t, const struct sfs_image *img, int64_t now,
+			     int64_t *ret_until)
 {
+	int64_t period = sfs_bin_period(t, SFS_BIN_IMAGES, img->tags);
+	MDB_val v;
+	int r;
+
+	if (period <= 0)
+		return (int)period;
+	r = sfs_cat_get_raw(t, SFS_DBI_IMAGES, img->name, strlen(img->name), &v);
+	if (r == 0)
+		r = sfs_bin_keep(t, SFS_BIN_IMAGES, img->id, img->name, v.mv_data, v.mv_size, now,
+				 now + period);
+	if (r == 0)
+		*ret_until = now + period;
+	return r;
+}
+
+int sfs_image_deregister(struct sfs_txn *t, const char *name, const struct sfs_deregister_opts *o,
+			 struct sfs_deregister_result *ret)
+{
+	struct sfs_deregister_result res = { 0 };
+	int64_t now = o->now ? o->now : (int64_t)time(NULL);
+	struct sfs_delete_opts dopt = { .now = now, .force = o->force };
 	struct sfs_image img;
 	int r;
 
@@ -678,11 +702,15 @@ int sfs_cat_image_deregister(struct sfs_txn *t, const char *name, bool delete_sn
 	}
 	if (r < 0)
 		return r;
+	if (!o->force)
+		r = image_keep_in_bin(t, &img, now, &res.bin_until);
 	/* Deleted first, so that the image does not count as a user of its
 	 * own snapshots below. */
-	r = sfs_cat_del_raw(t, SFS_DBI_IMAGES, name, strlen(name));
-	for (size_t i = 0; r == 0 && delete_snapshots && i < img.ndevices; i++) {
+	if (r == 0)
+		r = sfs_cat_del_raw(t, SFS_DBI_IMAGES, name, strlen(name));
+	for (size_t i = 0; r == 0 && o->delete_snapshots && i < img.ndevices; i++) {
 		const char *sid = img.devices[i].snapshot;
+		struct sfs_delete_info info;
 		char user[SFS_NAME_MAX + 1];
 		bool seen = false;
 
@@ -692,19 +720,35 @@ int sfs_cat_image_deregister(struct sfs_txn *t, const char *name, bool delete_sn
 			continue;
 		r = sfs_image_user_of(t, sid, user, sizeof(user));
 		if (r == 1) {
-			if (fn)
-				fn(ctx, sid, false, user);
+			if (o->fn)
+				o->fn(o->ctx, sid, false, user);
 			r = 0;
 			continue;
 		}
 		if (r < 0)
 			break;
-		r = sfs_cat_snapshot_del(t, sid);
-		if (r == -ENOENT) /* deleted behind the image's back: nothing to do */
+		r = sfs_snapshot_remove(t, sid, &dopt, &info);
+		if (r == -ENOENT) { /* deleted behind the image's back: nothing to do */
 			r = 0;
-		else if (r == 0 && fn)
-			fn(ctx, sid, true, NULL);
+		} else if (r == -EPERM) {
+			memcpy(res.locked, sid, sizeof(res.locked));
+			res.lock_mode = info.lock_mode;
+			res.lock_until = info.lock_until;
+		} else if (r == 0 && o->fn) {
+			o->fn(o->ctx, sid, true, NULL);
+		}
 	}
 	sfs_image_release(&img);
+	if (ret)
+		*ret = res;
 	return r;
+}
+
+int sfs_cat_image_deregister(struct sfs_txn *t, const char *name, bool delete_snapshots,
+			     sfs_deregister_fn fn, void *ctx)
+{
+	struct sfs_deregister_opts o = { .delete_snapshots = delete_snapshots, .fn = fn,
+					 .ctx = ctx };
+
+	return sfs_image_deregister(t, name, &o, NULL);
 }

@@ -206,9 +206,21 @@ static int retain_volume(struct run *r, struct sfs_txn *t, const char *store, st
 		if (!m)
 			continue;
 		if (items[i].remove) {
-			err = sfs_snapshot_delete(t, m->id, NULL, 0);
-			if (err == 0)
+			struct sfs_delete_opts dopt = { .now = r->o->now };
+			struct sfs_delete_info info;
+
+			err = sfs_snapshot_remove(t, m->id, &dopt, &info);
+			if (err == 0) {
 				emit(r, SFS_POLICY_DELETED, store, m->volume, m->id, NULL);
+			} else if (err == -EPERM) {
+				char until[32];
+
+				emit(r, SFS_POLICY_KEPT, store, m->volume, m->id,
+				     "retention would delete %s but it is locked (%s) until %s",
+				     m->id, sfs_lock_mode_name(info.lock_mode),
+				     iso(info.lock_until, until, sizeof(until)));
+				err = 0;
+			}
 		} else if (items[i].in_use && !keep) {
 			image[0] = '\0';
 			sfs_image_user_of(t, m->id, image, sizeof(image));

@@ -378,42 +378,7 @@ int sfs_age_parse(const char *text, int64_t *ret)
 	return 0;
 }
 
-static bool leap(int y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/* Field by field with fixed widths: strptime skips blanks, takes signs and
- * leaves "02-31" for timegm to roll into March. */
 int sfs_time_parse(const char *text, int64_t *ret)
 {
-	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	struct tm tm = { 0 };
-	size_t len = text ? strlen(text) : 0;
-	int y, mo, d, h, mi, sec = 0;
-
-	if (len && text[len - 1] == 'Z')
-		len--;
-	if ((len != 16 && len != 19) || text[4] != '-' || text[7] != '-' || text[10] != 'T' ||
-	    text[13] != ':' || (len == 19 && text[16] != ':'))
-		return -EINVAL;
-	y = fixed_digits(text, 4);
-	mo = fixed_digits(text + 5, 2);
-	d = fixed_digits(text + 8, 2);
-	h = fixed_digits(text + 11, 2);
-	mi = fixed_digits(text + 14, 2);
-	if (len == 19)
-		sec = fixed_digits(text + 17, 2);
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 ||
-	    d > mdays[mo - 1] + (mo == 2 && leap(y)) || h < 0 || h > 23 || mi < 0 || mi > 59 ||
-	    sec < 0 || sec > 59)
-		return -EINVAL;
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	*ret = (int64_t)timegm(&tm);
-	return 0;
+	return sfs_parse_time(text, false, ret);
 }

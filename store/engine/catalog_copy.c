@@ -41,7 +41,7 @@
 #define PROBE_FAILED 5
 
 const char *const sfs_dbi_names[SFS_DBI_COUNT] = {
-	"meta", "chunks", "volumes", "snapshots", "volsnap", "images", "policies", "packs",
+	"meta", "chunks", "volumes", "snapshots", "volsnap", "images", "policies", "packs", "bin",
 };
 
 /* Is the value of a key of database `which` one snapfs wrote? The decoders'
@@ -130,8 +130,8 @@ int sfs_catalog_census(MDB_env *env, struct sfs_catalog_census *ret)
 		MDB_dbi d;
 
 		rc = mdb_dbi_open(txn, sfs_dbi_names[i], 0, &d);
-		if (rc == MDB_NOTFOUND && i == SFS_DBI_PACKS)
-			continue; /* a store made before the pack table */
+		if (rc == MDB_NOTFOUND && (i == SFS_DBI_PACKS || i == SFS_DBI_BIN))
+			continue; /* a store made before the pack table or the bin */
 		if (rc) {
 			r = sfs_mdb_err(rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc);
 			break;
@@ -277,7 +277,8 @@ static int copy_verify(struct sfs_store *s, int cfd, const char *tmp)
 		MDB_stat st;
 
 		if (!(c.present & (1u << i))) {
-			if (i != SFS_DBI_PACKS || s->has_pack_table)
+			if ((i != SFS_DBI_PACKS || s->has_pack_table) &&
+			    (i != SFS_DBI_BIN || s->has_bin))
 				r = -EBADMSG;
 			continue;
 		}

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "snapfs/parse.h"
 
@@ -142,5 +143,62 @@ int sfs_parse_duration(const char *s, uint64_t max, uint64_t *ret)
 	if (v == 0 || v > max / unit)
 		return -ERANGE;
 	*ret = v * unit;
+	return 0;
+}
+
+/* n decimal digits at p, or -1. */
+static int fixed_digits(const char *p, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		v = v * 10 + (p[i] - '0');
+	}
+	return v;
+}
+
+static bool leap(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+int sfs_parse_time(const char *text, bool date_only_ok, int64_t *ret)
+{
+	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	struct tm tm = { 0 };
+	size_t len = 0;
+	int y, mo, d, h = 0, mi = 0, sec = 0;
+
+	while (text && text[len])
+		len++;
+	if (len && text[len - 1] == 'Z' && len != 11)
+		len--;
+	if (!(len == 10 && date_only_ok) && len != 16 && len != 19)
+		return -EINVAL;
+	if (text[4] != '-' || text[7] != '-' || (len > 10 && text[10] != 'T') ||
+	    (len > 10 && text[13] != ':') || (len == 19 && text[16] != ':'))
+		return -EINVAL;
+	y = fixed_digits(text, 4);
+	mo = fixed_digits(text + 5, 2);
+	d = fixed_digits(text + 8, 2);
+	if (len > 10) {
+		h = fixed_digits(text + 11, 2);
+		mi = fixed_digits(text + 14, 2);
+	}
+	if (len == 19)
+		sec = fixed_digits(text + 17, 2);
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 ||
+	    d > mdays[mo - 1] + (mo == 2 && leap(y)) || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+	    sec < 0 || sec > 59)
+		return -EINVAL;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	*ret = (int64_t)timegm(&tm);
 	return 0;
 }

@@ -302,6 +302,25 @@ const char *sfs_snap_state_name(int state)
 	return "unknown";
 }
 
+const char *sfs_lock_mode_name(int mode)
+{
+	switch (mode) {
+	case SFS_LOCK_GOVERNANCE:
+		return "governance";
+	case SFS_LOCK_COMPLIANCE:
+		return "compliance";
+	}
+	return NULL;
+}
+
+int sfs_lock_mode_parse(const char *s)
+{
+	for (int i = SFS_LOCK_GOVERNANCE; i <= SFS_LOCK_COMPLIANCE; i++)
+		if (s && !strcmp(s, sfs_lock_mode_name(i)))
+			return i;
+	return -EINVAL;
+}
+
 static int state_from_name(const char *s)
 {
 	for (int i = SFS_SNAP_PENDING; i <= SFS_SNAP_ERROR; i++)
@@ -328,8 +347,8 @@ void sfs_snapshot_release(struct sfs_snapshot *sn)
  * description, copy source or tags). */
 static int snapshot_fields(json_t *o, bool heap_fields, struct sfs_snapshot *sn)
 {
-	char state[16], root[SFS_ID_HEX_LEN + 1];
-	uint64_t created = 0, created_ns = 0, bs = 0, depth = 0;
+	char state[16], root[SFS_ID_HEX_LEN + 1], lock_mode[16] = "";
+	uint64_t created = 0, created_ns = 0, bs = 0, depth = 0, lock_until = 0;
 	int r;
 
 	r = sfs_json_str(o, "id", true, sn->id, sizeof(sn->id));
@@ -359,6 +378,10 @@ static int snapshot_fields(json_t *o, bool heap_fields, struct sfs_snapshot *sn)
 		r = ju64(o, "new_bytes", false, &sn->new_bytes);
 	if (!r)
 		r = ju64(o, "new_chunks", false, &sn->new_chunks);
+	if (!r) /* optional, both or neither: a lock */
+		r = sfs_json_str(o, "lock_mode", false, lock_mode, sizeof(lock_mode));
+	if (!r)
+		r = ju64(o, "lock_until", false, &lock_until);
 	if (!r && heap_fields)
 		r = sfs_json_strdup(o, "description", &sn->description);
 	if (!r && heap_fields)
@@ -376,6 +399,11 @@ static int snapshot_fields(json_t *o, bool heap_fields, struct sfs_snapshot *sn)
 	sn->created_ns = (uint32_t)created_ns;
 	sn->block_size = (uint32_t)bs;
 	sn->depth = (uint32_t)depth;
+	sn->lock_mode = lock_mode[0] ? sfs_lock_mode_parse(lock_mode) : SFS_LOCK_NONE;
+	sn->lock_until = (int64_t)lock_until;
+	if (sn->lock_mode < 0 || (sn->lock_mode == SFS_LOCK_NONE) != (lock_until == 0) ||
+	    lock_until > (UINT64_C(1) << 40))
+		return -EBADMSG;
 	if (sn->state < 0 || !sfs_idstr_valid(sn->id, "snap-") || !sfs_name_valid(sn->volume) ||
 	    (sn->parent[0] && !sfs_idstr_valid(sn->parent, "snap-")) || bs < SFS_BLOCK_MIN ||
 	    bs > SFS_BLOCK_MAX || (bs & (bs - 1)) || depth > 6 ||
@@ -434,6 +462,12 @@ json_t *sfs_snapshot_to_json(const struct sfs_snapshot *sn)
 			 "copied_from", sn->copied_from, "tags",
 			 sn->tags ? json_incref(sn->tags) : json_object());
 
+	/* Written only when locked, so an unlocked record keeps the bytes it
+	 * had before locks existed. */
+	if (o && sn->lock_mode != SFS_LOCK_NONE) {
+		json_object_set_new(o, "lock_mode", json_string(sfs_lock_mode_name(sn->lock_mode)));
+		json_object_set_new(o, "lock_until", json_integer((json_int_t)sn->lock_until));
+	}
 	return with_grants(o, sn->users, sn->groups);
 }
 

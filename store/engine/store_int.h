@@ -26,6 +26,7 @@ enum sfs_dbi {
 	SFS_DBI_IMAGES,
 	SFS_DBI_POLICIES,
 	SFS_DBI_PACKS,
+	SFS_DBI_BIN,
 	SFS_DBI_COUNT,
 };
 
@@ -55,6 +56,7 @@ struct sfs_store {
 	struct sfs_keyring *keyring;
 
 	bool has_pack_table; /* false: a read-only open of an older store */
+	bool has_bin;        /* the same for the recycle bin's database */
 	/* Where the packs live; the only way to their bytes. */
 	struct sfs_backend backend;
 	_Atomic int64_t revalidated; /* CLOCK_MONOTONIC second of the last revalidate */

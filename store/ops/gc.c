@@ -18,7 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <time.h>
 
+#include "snapfs/bin.h"
 #include "snapfs/gc.h"
 #include "snapfs/image.h"
 #include "snapfs/chunkstore.h"
@@ -31,26 +33,71 @@
 
 #define DEFAULT_REWRITE_PCT 50
 
-int sfs_snapshot_delete(struct sfs_txn *t, const char *id, char *ret_image, size_t len)
+/* Moves sn's record into the recycle bin when a rule covers it, setting
+ * *ret_until; leaves it for deletion otherwise. */
+static int keep_in_bin(struct sfs_txn *t, const struct sfs_snapshot *sn, int64_t now,
+		       int64_t *ret_until)
 {
-	struct sfs_snapshot sn;
-	char image[SFS_NAME_MAX + 1];
+	int64_t period = sfs_bin_period(t, SFS_BIN_SNAPSHOTS, sn->tags);
+	MDB_val v;
 	int r;
 
-	r = sfs_cat_snapshot_get(t, id, &sn);
+	if (period <= 0)
+		return (int)period;
+	r = sfs_cat_get_raw(t, SFS_DBI_SNAPSHOTS, sn->id, strlen(sn->id), &v);
 	if (r == 0)
-		sfs_snapshot_release(&sn);
-	else if (r != -EBADMSG) /* a damaged record can still be deleted */
+		r = sfs_bin_keep(t, SFS_BIN_SNAPSHOTS, sn->id, sn->volume, v.mv_data, v.mv_size,
+				 now, now + period);
+	if (r == 0)
+		*ret_until = now + period;
+	return r;
+}
+
+int sfs_snapshot_remove(struct sfs_txn *t, const char *id, const struct sfs_delete_opts *o,
+			struct sfs_delete_info *ret)
+{
+	static const struct sfs_delete_opts defaults;
+	struct sfs_delete_info info = { 0 };
+	struct sfs_snapshot sn;
+	bool damaged = false;
+	int64_t now;
+	int r;
+
+	o = o ? o : &defaults;
+	now = o->now ? o->now : (int64_t)time(NULL);
+	r = sfs_cat_snapshot_get(t, id, &sn);
+	if (r == -EBADMSG) /* a damaged record can still be deleted */
+		damaged = true;
+	else if (r < 0)
 		return r;
-	r = sfs_image_user_of(t, id, image, sizeof(image));
-	if (r < 0)
-		return r;
-	if (r > 0) {
-		if (ret_image && len)
-			snprintf(ret_image, len, "%s", image);
-		return -EBUSY;
+	r = sfs_image_user_of(t, id, info.image, sizeof(info.image));
+	if (r > 0)
+		r = -EBUSY;
+	if (r == 0 && !damaged && sfs_snapshot_locked(&sn, now)) {
+		info.lock_mode = sn.lock_mode;
+		info.lock_until = sn.lock_until;
+		r = -EPERM;
 	}
-	r = sfs_cat_snapshot_del(t, id);
+	/* Only a completed snapshot is worth keeping: a pending or failed
+	 * one could never be restored into anything usable. */
+	if (r == 0 && !damaged && !o->force && sn.state == SFS_SNAP_COMPLETED)
+		r = keep_in_bin(t, &sn, now, &info.bin_until);
+	if (r == 0)
+		r = sfs_cat_snapshot_del(t, id);
+	if (!damaged)
+		sfs_snapshot_release(&sn);
+	if (ret)
+		*ret = info;
+	return r;
+}
+
+int sfs_snapshot_delete(struct sfs_txn *t, const char *id, char *ret_image, size_t len)
+{
+	struct sfs_delete_info info;
+	int r = sfs_snapshot_remove(t, id, NULL, &info);
+
+	if (r == -EBUSY && ret_image && len)
+		snprintf(ret_image, len, "%s", info.image);
 	return r;
 }
 
@@ -90,6 +137,7 @@ struct gc {
 	bool remove_only;        /* no room to rewrite: only drop packs with nothing live */
 	uint64_t rewound;        /* the active pack, emptied in place (remove_only), or 0 */
 	uint64_t damaged;        /* index entries whose location is unreadable */
+	int64_t now;             /* the time the recycle bin's periods are judged at */
 };
 
 static void progress(struct gc *g, uint64_t done, uint64_t total)
@@ -164,6 +212,29 @@ static int mark_fn(void *ctx, int level, uint64_t first_block, const struct sfs_
 	return r == 0 && level >= 0 ? 1 : 0;
 }
 
+/* A snapshot in the recycle bin keeps its chunks until its period ends;
+ * an expired one is dropped (on a real run) before mark, so it keeps
+ * nothing. */
+static int collect_bin(void *ctx, const struct sfs_bin_entry *e)
+{
+	struct gc *g = ctx;
+	struct sfs_snapshot sn;
+	int r;
+
+	if (e->kind != SFS_BIN_SNAPSHOTS || e->until <= g->now)
+		return 0;
+	r = sfs_snapshot_decode(e->record, e->record_len, &sn);
+	if (r < 0)
+		return sfs_log_errno(r, "gc: the recycle bin's record of %s does not decode; "
+					"nothing was collected",
+				     e->id);
+	r = collect_map(g, &sn);
+	sfs_snapshot_release(&sn);
+	if (r == 0)
+		g->res->bin_snapshots++;
+	return r;
+}
+
 static int mark(struct gc *g)
 {
 	uint64_t total = 0, done = 0;
@@ -171,6 +242,15 @@ static int mark(struct gc *g)
 
 	if (r < 0)
 		return sfs_log_errno(r, "gc: cannot list snapshots");
+	if (!g->o->dry_run) {
+		r = sfs_bin_purge(g->txn, g->now);
+		if (r < 0)
+			return sfs_log_errno(r, "gc: cannot empty the recycle bin");
+		g->res->bin_purged = (uint64_t)r;
+	}
+	r = sfs_bin_foreach(g->txn, collect_bin, g);
+	if (r < 0)
+		return sfs_log_errno(r, "gc: cannot list the recycle bin");
 
 	for (size_t i = 0; i < g->n_maps; i++)
 		total += g->maps[i].size;
@@ -539,7 +619,8 @@ static void gc_release(struct gc *g)
 static int gc_run(struct sfs_store *s, const struct sfs_gc_opts *o, bool remove_only,
 		  struct sfs_gc_result *ret)
 {
-	struct gc g = { .s = s, .o = o, .res = ret, .remove_only = remove_only };
+	struct gc g = { .s = s, .o = o, .res = ret, .remove_only = remove_only,
+			.now = o->now ? o->now : (int64_t)time(NULL) };
 	uint64_t packs_now = 0, cat = 0;
 	int r;
 
