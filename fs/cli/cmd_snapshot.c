@@ -425,7 +425,7 @@ static bool repeated_id(char **argv, int i)
 /* All or none: one transaction, committed only when every id went. */
 static int snap_delete(const struct cli *c, int argc, char **argv)
 {
-	char image[SFS_NAME_MAX + 1];
+	char image[SFS_NAME_MAX + 16];
 	struct sfs_store *s;
 	struct sfs_txn *t;
 	struct cli_parse co = { .cmd = "snapshot delete ", .help = snapshot_help,
@@ -454,7 +454,7 @@ static int snap_delete(const struct cli *c, int argc, char **argv)
 			continue;
 		r = sfs_snapshot_delete(t, argv[i], image, sizeof(image));
 		if (r == -EBUSY)
-			r = cli_error("snapshot %s is used by image %s: deregister the image first; "
+			r = cli_error("snapshot %s is used by %s: deregister or delete it first; "
 				      "nothing was deleted",
 				      argv[i], image);
 		else if (r == -ENOENT)

@@ -29,7 +29,8 @@
 /*
  * Deletes snapshot `id` from the catalog in transaction t (a write
  * transaction) and bumps the generation. Refuses a snapshot that an image
- * maps: -EBUSY with the image's name in ret_image (size len; may be NULL
+ * or a checkpoint uses: -EBUSY with "image NAME" or "checkpoint NAME" in
+ * ret_image (size len; may be NULL
  * when len is 0). Other errors: -ENOENT (no such snapshot), -errno.
  * Nothing is committed: the caller commits t.
  */

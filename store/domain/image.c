@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "snapfs/checkpoint.h"
 #include "snapfs/image.h"
 #include "snapfs/log.h"
 #include "store_int.h"
@@ -683,14 +684,14 @@ int sfs_cat_image_deregister(struct sfs_txn *t, const char *name, bool delete_sn
 	r = sfs_cat_del_raw(t, SFS_DBI_IMAGES, name, strlen(name));
 	for (size_t i = 0; r == 0 && delete_snapshots && i < img.ndevices; i++) {
 		const char *sid = img.devices[i].snapshot;
-		char user[SFS_NAME_MAX + 1];
+		char user[SFS_NAME_MAX + 16];
 		bool seen = false;
 
 		for (size_t j = 0; j < i; j++)
 			seen |= !strcmp(img.devices[j].snapshot, sid);
 		if (seen)
 			continue;
-		r = sfs_image_user_of(t, sid, user, sizeof(user));
+		r = sfs_snapshot_user_of(t, sid, user, sizeof(user));
 		if (r == 1) {
 			if (fn)
 				fn(ctx, sid, false, user);

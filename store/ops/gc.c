@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "snapfs/gc.h"
+#include "snapfs/checkpoint.h"
 #include "snapfs/image.h"
 #include "snapfs/chunkstore.h"
 #include "snapfs/log.h"
@@ -34,7 +35,7 @@
 int sfs_snapshot_delete(struct sfs_txn *t, const char *id, char *ret_image, size_t len)
 {
 	struct sfs_snapshot sn;
-	char image[SFS_NAME_MAX + 1];
+	char image[SFS_NAME_MAX + 16];
 	int r;
 
 	r = sfs_cat_snapshot_get(t, id, &sn);
@@ -42,7 +43,7 @@ int sfs_snapshot_delete(struct sfs_txn *t, const char *id, char *ret_image, size
 		sfs_snapshot_release(&sn);
 	else if (r != -EBADMSG) /* a damaged record can still be deleted */
 		return r;
-	r = sfs_image_user_of(t, id, image, sizeof(image));
+	r = sfs_snapshot_user_of(t, id, image, sizeof(image));
 	if (r < 0)
 		return r;
 	if (r > 0) {
