@@ -14,24 +14,61 @@ PKGS=(
 	libcriterion-dev
 	clang libclang-rt-14-dev
 	e2fsprogs util-linux kmod python3
-	qemu-utils
-	# the VM boot test: a Debian kernel, a static busybox initramfs, QEMU
-	linux-image-amd64 busybox-static qemu-system-x86 cpio gzip file
+	# the VM boot test: a Debian kernel, a static busybox initramfs (QEMU
+	# comes from backports, below)
+	linux-image-amd64 busybox-static cpio gzip file
 )
+
+# QEMU from bookworm-backports (10.x): hibernation resumes a VM with its RAM
+# mapped straight from the read-only mount (memory-backend-file with
+# readonly=on, share=off), which QEMU before 8.2 cannot do: it opens the
+# RAM file read-write. Debian 12's own 7.2 stays usable through the
+# copy-out fallback, but the lazy path needs the newer one.
+BPO_SUITE=bookworm-backports
+BPO_LIST=/etc/apt/sources.list.d/snapfs-backports.sources
+BPO_PKGS=(qemu-system-x86 qemu-utils)
+BPO_MIN=8.2
 
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 
-if [ "${#missing[@]}" -eq 0 ]; then
-	echo "deps: all ${#PKGS[@]} packages present"
+# qemu_ok PKG: PKG is installed at BPO_MIN or newer.
+qemu_ok() {
+	local v
+	v=$(dpkg-query -W -f='${Status} ${Version}' "$1" 2>/dev/null) || return 1
+	case "$v" in *"ok installed"*) ;; *) return 1 ;; esac
+	v=${v##* }
+	v=${v#*:}
+	dpkg --compare-versions "$v" ge "$BPO_MIN"
+}
+bpo_missing=()
+for p in "${BPO_PKGS[@]}"; do
+	qemu_ok "$p" || bpo_missing+=("$p")
+done
+
+if [ "${#missing[@]}" -eq 0 ] && [ "${#bpo_missing[@]}" -eq 0 ]; then
+	echo "deps: all $((${#PKGS[@]} + ${#BPO_PKGS[@]})) packages present"
 	exit 0
 fi
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+if [ "${#bpo_missing[@]}" -gt 0 ] && [ ! -f "$BPO_LIST" ]; then
+	echo "deps: adding $BPO_SUITE"
+	printf '%s\n' "Types: deb" "URIs: http://deb.debian.org/debian" \
+		"Suites: $BPO_SUITE" "Components: main" \
+		"Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" |
+		$SUDO tee "$BPO_LIST" >/dev/null
+fi
 $SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+if [ "${#missing[@]}" -gt 0 ]; then
+	echo "deps: installing ${missing[*]}"
+	$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+if [ "${#bpo_missing[@]}" -gt 0 ]; then
+	echo "deps: installing ${bpo_missing[*]} from $BPO_SUITE"
+	$SUDO apt-get install -y -q --no-install-recommends -t "$BPO_SUITE" "${bpo_missing[@]}"
+fi

@@ -443,7 +443,7 @@ static void dereg_cb(void *ctx, const char *snap_id, bool deleted, const char *k
 	if (deleted) {
 		snprintf(line, sizeof(line), "deleted snapshot %s", snap_id);
 	} else {
-		snprintf(line, sizeof(line), "kept snapshot %s: image %s still uses it", snap_id,
+		snprintf(line, sizeof(line), "kept snapshot %s: %s still uses it", snap_id,
 			 kept_for);
 		d->kept++;
 	}

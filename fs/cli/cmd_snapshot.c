@@ -490,7 +490,7 @@ static int snap_delete(const struct cli *c, int argc, char **argv)
 		r = sfs_snapshot_remove(t, argv[i], &dopt, &info);
 		binned[i] = r == 0 ? info.bin_until : 0;
 		if (r == -EBUSY)
-			r = cli_error("snapshot %s is used by image %s: deregister the image first; "
+			r = cli_error("snapshot %s is used by %s: deregister or delete it first; "
 				      "nothing was deleted",
 				      argv[i], info.image);
 		else if (r == -EPERM)

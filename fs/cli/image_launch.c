@@ -26,6 +26,7 @@ struct launch {
 	bool snapshot_mode;
 	const char *kernel, *initrd, *append, *serial;
 	const char *accel; /* NULL: kvm, falling back to tcg */
+	const char *ram_dir; /* absolute; hibernation enabled: RAM file and QMP socket here */
 	unsigned memory_mib, cpus;
 	/* Devices --device added or replaced: read from snapshots/<id>.img
 	 * rather than the image's own directory. Index as img->devices. */
@@ -313,10 +314,33 @@ static int print_qemu(const struct launch *l, FILE *f)
 			fputs(" \"$VARS\"\n", f);
 		}
 	}
+	if (l->ram_dir) {
+		fputs("mkdir -p ", f);
+		sh_word(f, l->ram_dir);
+		fputc('\n', f);
+	}
 	fputs(tmp_vars ? "" : "exec ", f);
 	fputs(pf->qemu, f);
 	arg(f, "-name", img->name);
-	arg(f, "-machine", pf->machine);
+	if (l->ram_dir) {
+		/* Hibernation: guest RAM in a shared file that checkpoint create
+		 * snapshots, and a QMP socket to ask for it. */
+		char *rd = qemu_escape(l->ram_dir);
+
+		if (!rd)
+			return -ENOMEM;
+		snprintf(buf, sizeof(buf), "%s,memory-backend=mem", pf->machine);
+		arg(f, "-machine", buf);
+		snprintf(buf, sizeof(buf),
+			 "memory-backend-file,id=mem,size=%uM,mem-path=%s/%s.ram,share=on",
+			 l->memory_mib, rd, img->name);
+		arg(f, "-object", buf);
+		snprintf(buf, sizeof(buf), "unix:%s/%s.qmp,server=on,wait=off", rd, img->name);
+		arg(f, "-qmp", buf);
+		free(rd);
+	} else {
+		arg(f, "-machine", pf->machine);
+	}
 	if (l->accel) {
 		arg(f, "-accel", l->accel);
 	} else {
@@ -654,10 +678,12 @@ int cmd_image_launch_config(const struct cli *c, int argc, char **argv)
 	    "       [--kernel F] [--initrd F] [--append T] [--memory MIB]\n"
 	    "       [--cpus N] [--accel kvm|tcg] [--serial FILE]\n"
 	    "       [--device DEV=snap-ID[:SIZE] | --device DEV=none]...\n"
+	    "       [--hibernation --ram-dir DIR]\n"
 	    "(see 'snapfs image --help')\n";
 	struct launch l = {.memory_mib = 1024, .cpus = 1};
 	struct launch_devs devs = {.n = 0};
-	const char *format = "qemu", *mount = NULL, *overlay = NULL;
+	const char *format = "qemu", *mount = NULL, *overlay = NULL, *ram_dir = NULL;
+	bool hibernation = false;
 	uint64_t memory = 1024, cpus = 1;
 	const struct cli_opt opts[] = {
 	    {.name = "format", .kind = CLI_STRING, .dest = &format},
@@ -673,11 +699,13 @@ int cmd_image_launch_config(const struct cli *c, int argc, char **argv)
 	    {.name = "accel", .kind = CLI_STRING, .dest = &l.accel},
 	    {.name = "serial", .kind = CLI_STRING, .dest = &l.serial},
 	    {.name = "device", .kind = CLI_STRING, .dest = &devs, .fn = opt_device},
+	    {.name = "hibernation", .kind = CLI_FLAG, .dest = &hibernation},
+	    {.name = "ram-dir", .kind = CLI_STRING, .dest = &ram_dir},
 	    {0},
 	};
 	struct cli_parse co = {.cmd = cmd, .help = help, .opts = opts, .min_args = 1,
 			       .max_args = 1, .args_help = "the image NAME or ID"};
-	char *abs_mount = NULL, *abs_overlay = NULL;
+	char *abs_mount = NULL, *abs_overlay = NULL, *abs_ram_dir = NULL;
 	struct sfs_store *s;
 	struct sfs_image img;
 	int r = cli_parse(&co, argc, argv);
@@ -696,6 +724,11 @@ int cmd_image_launch_config(const struct cli *c, int argc, char **argv)
 		return cli_usage_error(cmd, "--overlay and --snapshot-mode exclude each other");
 	if ((l.initrd || l.append) && !l.kernel)
 		return cli_usage_error(cmd, "--initrd and --append need --kernel");
+	if (hibernation != (ram_dir != NULL))
+		return cli_usage_error(cmd, "--hibernation and --ram-dir DIR go together: the "
+					    "guest's RAM file and QMP socket live in DIR");
+	if (hibernation && strcmp(format, "qemu"))
+		return cli_usage_error(cmd, "--hibernation needs --format qemu");
 	abs_mount = absolute(mount);
 	abs_overlay = overlay ? absolute(overlay) : NULL;
 	if (!abs_mount || (overlay && !abs_overlay)) {
@@ -710,6 +743,17 @@ int cmd_image_launch_config(const struct cli *c, int argc, char **argv)
 	    (l.initrd && (r = path_arg(cmd, "--initrd", l.initrd))) ||
 	    (l.serial && (r = path_arg(cmd, "--serial", l.serial))))
 		goto out_free;
+	if (ram_dir) {
+		abs_ram_dir = absolute(ram_dir);
+		if (!abs_ram_dir) {
+			r = cli_error("out of memory");
+			goto out_free;
+		}
+		r = path_arg(cmd, "--ram-dir", abs_ram_dir);
+		if (r)
+			goto out_free;
+		l.ram_dir = abs_ram_dir;
+	}
 	l.mount = abs_mount;
 	l.overlay = abs_overlay;
 	r = cli_open_store(c, SFS_OPEN_READ, &s);
@@ -734,5 +778,28 @@ int cmd_image_launch_config(const struct cli *c, int argc, char **argv)
 out_free:
 	free(abs_mount);
 	free(abs_overlay);
+	free(abs_ram_dir);
 	return r;
+}
+
+/* ---- shared with checkpoint launch-config ---- */
+
+void cli_sh_word(FILE *f, const char *s)
+{
+	sh_word(f, s);
+}
+
+char *cli_qemu_escape(const char *s)
+{
+	return qemu_escape(s);
+}
+
+char *cli_absolute(const char *p)
+{
+	return absolute(p);
+}
+
+int cli_launch_path_arg(const char *cmd, const char *opt, const char *path)
+{
+	return path_arg(cmd, opt, path);
 }

@@ -31,6 +31,8 @@ static const char usage_text[] =
 	"  policy create|list|show|run ...                 scheduled snapshots and retention\n"
 	"  image create|list|show|deregister|permission|launch-config ...\n"
 	"                                                  machine images (AMIs)\n"
+	"  checkpoint create|list|show|delete|launch-config ...\n"
+	"                                                  hibernated VMs: RAM, disks, state\n"
 	"  check [--read-data] [--repair]                  verify the catalog, maps and data\n"
 	"  info                                            store settings and usage\n"
 	"  mount MOUNTPOINT [-f] [-s] [-d] [-o OPTIONS]    mount the store read-only (FUSE)\n"
@@ -85,6 +87,7 @@ static const struct command commands[] = {
 	{ "policy", cmd_policy },
 	{ "key", cmd_key },
 	{ "bin", cmd_bin },
+	{ "checkpoint", cmd_checkpoint },
 };
 
 static int set_verbose(const struct cli_parse *p, const struct cli_opt *o, const char *arg, uint64_t v)

@@ -29,10 +29,11 @@
 /*
  * Deletes snapshot `id` from the catalog in transaction t (a write
  * transaction) and bumps the generation. Refuses a snapshot that an image
- * maps: -EBUSY with the image's name in ret_image (size len; may be NULL
- * when len is 0), and one locked now (-EPERM). Other errors: -ENOENT (no
- * such snapshot), -errno. sfs_snapshot_remove with the clock and no
- * force, so a recycle bin rule applies.
+ * or a checkpoint uses: -EBUSY with "image NAME" or "checkpoint NAME" in
+ * ret_image (size len; may be NULL when len is 0), and one locked now
+ * (-EPERM). Other errors: -ENOENT (no such snapshot), -errno.
+ * sfs_snapshot_remove with the clock and no force, so a recycle bin rule
+ * applies.
  * Nothing is committed: the caller commits t.
  */
 int sfs_snapshot_delete(struct sfs_txn *t, const char *id, char *ret_image, size_t len);
@@ -44,7 +45,7 @@ struct sfs_delete_opts {
 
 /* Why a delete was refused, or where the snapshot went. */
 struct sfs_delete_info {
-	char image[SFS_NAME_MAX + 1]; /* -EBUSY: the image that maps it */
+	char image[SFS_NAME_MAX + 16]; /* -EBUSY: "image NAME" or "checkpoint NAME" that maps it */
 	int lock_mode;                /* -EPERM: its lock (lock.h) */
 	int64_t lock_until;
 	int64_t bin_until;            /* 0: gone; else kept in the recycle bin until then */

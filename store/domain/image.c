@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "snapfs/bin.h"
+#include "snapfs/checkpoint.h"
 #include "snapfs/gc.h"
 #include "snapfs/image.h"
 #include "snapfs/log.h"
@@ -711,14 +712,14 @@ int sfs_image_deregister(struct sfs_txn *t, const char *name, const struct sfs_d
 	for (size_t i = 0; r == 0 && o->delete_snapshots && i < img.ndevices; i++) {
 		const char *sid = img.devices[i].snapshot;
 		struct sfs_delete_info info;
-		char user[SFS_NAME_MAX + 1];
+		char user[SFS_NAME_MAX + 16];
 		bool seen = false;
 
 		for (size_t j = 0; j < i; j++)
 			seen |= !strcmp(img.devices[j].snapshot, sid);
 		if (seen)
 			continue;
-		r = sfs_image_user_of(t, sid, user, sizeof(user));
+		r = sfs_snapshot_user_of(t, sid, user, sizeof(user));
 		if (r == 1) {
 			if (o->fn)
 				o->fn(o->ctx, sid, false, user);

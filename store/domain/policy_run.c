@@ -17,6 +17,7 @@
 
 #include "snapfs/copy.h"
 #include "snapfs/gc.h"
+#include "snapfs/checkpoint.h"
 #include "snapfs/image.h"
 #include "snapfs/ingest.h"
 #include "snapfs/log.h"
@@ -184,13 +185,13 @@ static int retain_volume(struct run *r, struct sfs_txn *t, const char *store, st
 			 size_t n, uint32_t count, int64_t age)
 {
 	struct sfs_retain_item *items = calloc(n ? n : 1, sizeof(*items));
-	char image[SFS_NAME_MAX + 1];
+	char image[SFS_NAME_MAX + 16];
 	int err = 0;
 
 	if (!items)
 		return -ENOMEM;
 	for (size_t i = 0; i < n && err == 0; i++) {
-		int u = sfs_image_user_of(t, c[i].id, image, sizeof(image));
+		int u = sfs_snapshot_user_of(t, c[i].id, image, sizeof(image));
 
 		if (u < 0)
 			err = u;
@@ -223,9 +224,9 @@ static int retain_volume(struct run *r, struct sfs_txn *t, const char *store, st
 			}
 		} else if (items[i].in_use && !keep) {
 			image[0] = '\0';
-			sfs_image_user_of(t, m->id, image, sizeof(image));
+			sfs_snapshot_user_of(t, m->id, image, sizeof(image));
 			emit(r, SFS_POLICY_KEPT, store, m->volume, m->id,
-			     "retention would delete %s but image %s uses it", m->id, image);
+			     "retention would delete %s but %s uses it", m->id, image);
 		}
 	}
 	free(items);

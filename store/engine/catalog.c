@@ -178,7 +178,8 @@ static int note_change(struct sfs_txn *t, enum sfs_dbi which)
 	int r;
 
 	if (t->bumped ||
-	    (which != SFS_DBI_VOLUMES && which != SFS_DBI_SNAPSHOTS && which != SFS_DBI_IMAGES))
+	    (which != SFS_DBI_VOLUMES && which != SFS_DBI_SNAPSHOTS && which != SFS_DBI_IMAGES &&
+	     which != SFS_DBI_CHECKPOINTS))
 		return 0;
 	r = sfs_cat_bump_generation(t);
 	if (r == 0)

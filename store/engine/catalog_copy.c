@@ -42,6 +42,7 @@
 
 const char *const sfs_dbi_names[SFS_DBI_COUNT] = {
 	"meta", "chunks", "volumes", "snapshots", "volsnap", "images", "policies", "packs", "bin",
+	"checkpoints",
 };
 
 /* Is the value of a key of database `which` one snapfs wrote? The decoders'
@@ -130,8 +131,8 @@ int sfs_catalog_census(MDB_env *env, struct sfs_catalog_census *ret)
 		MDB_dbi d;
 
 		rc = mdb_dbi_open(txn, sfs_dbi_names[i], 0, &d);
-		if (rc == MDB_NOTFOUND && (i == SFS_DBI_PACKS || i == SFS_DBI_BIN))
-			continue; /* a store made before the pack table or the bin */
+		if (rc == MDB_NOTFOUND && sfs_dbi_optional(i))
+			continue; /* a store made before the database existed */
 		if (rc) {
 			r = sfs_mdb_err(rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc);
 			break;
@@ -278,7 +279,8 @@ static int copy_verify(struct sfs_store *s, int cfd, const char *tmp)
 
 		if (!(c.present & (1u << i))) {
 			if ((i != SFS_DBI_PACKS || s->has_pack_table) &&
-			    (i != SFS_DBI_BIN || s->has_bin))
+			    (i != SFS_DBI_BIN || s->has_bin) &&
+			    (i != SFS_DBI_CHECKPOINTS || s->has_checkpoints))
 				r = -EBADMSG;
 			continue;
 		}

@@ -249,7 +249,7 @@ static int env_open(struct sfs_store *s, bool create)
 {
 	MDB_txn *txn;
 	unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
-	bool packs_missing = false, bin_missing = false;
+	bool packs_missing = false, bin_missing = false, ckpts_missing = false;
 	char dir[64];
 	struct stat st;
 	int cfd, fd, rc, r;
@@ -332,6 +332,12 @@ static int env_open(struct sfs_store *s, bool create)
 			rc = 0;
 			continue;
 		}
+		/* Before checkpoints: a read-only open shows none. */
+		if (rc == MDB_NOTFOUND && i == SFS_DBI_CHECKPOINTS) {
+			ckpts_missing = true;
+			rc = 0;
+			continue;
+		}
 		if (rc) {
 			mdb_txn_abort(txn);
 			goto fail;
@@ -342,6 +348,7 @@ static int env_open(struct sfs_store *s, bool create)
 		goto fail;
 	s->has_pack_table = !packs_missing;
 	s->has_bin = !bin_missing;
+	s->has_checkpoints = !ckpts_missing;
 	return 0;
 fail:
 	mdb_env_close(s->env);

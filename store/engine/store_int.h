@@ -27,8 +27,16 @@ enum sfs_dbi {
 	SFS_DBI_POLICIES,
 	SFS_DBI_PACKS,
 	SFS_DBI_BIN,
+	SFS_DBI_CHECKPOINTS,
 	SFS_DBI_COUNT,
 };
+
+/* Databases added after stores existed: a read-only open of an older
+ * store finds them missing (a writable open makes them). */
+static inline bool sfs_dbi_optional(int which)
+{
+	return which == SFS_DBI_PACKS || which == SFS_DBI_BIN || which == SFS_DBI_CHECKPOINTS;
+}
 
 /* The names of the databases, in enum sfs_dbi order. */
 extern const char *const sfs_dbi_names[SFS_DBI_COUNT];
@@ -57,6 +65,7 @@ struct sfs_store {
 
 	bool has_pack_table; /* false: a read-only open of an older store */
 	bool has_bin;        /* the same for the recycle bin's database */
+	bool has_checkpoints; /* the same, for the checkpoints database */
 	/* Where the packs live; the only way to their bytes. */
 	struct sfs_backend backend;
 	_Atomic int64_t revalidated; /* CLOCK_MONOTONIC second of the last revalidate */

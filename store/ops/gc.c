@@ -22,6 +22,7 @@
 
 #include "snapfs/bin.h"
 #include "snapfs/gc.h"
+#include "snapfs/checkpoint.h"
 #include "snapfs/image.h"
 #include "snapfs/chunkstore.h"
 #include "snapfs/log.h"
@@ -70,7 +71,8 @@ int sfs_snapshot_remove(struct sfs_txn *t, const char *id, const struct sfs_dele
 		damaged = true;
 	else if (r < 0)
 		return r;
-	r = sfs_image_user_of(t, id, info.image, sizeof(info.image));
+	/* An image or a checkpoint that maps it keeps it. */
+	r = sfs_snapshot_user_of(t, id, info.image, sizeof(info.image));
 	if (r > 0)
 		r = -EBUSY;
 	if (r == 0 && !damaged && sfs_snapshot_locked(&sn, now)) {

@@ -168,7 +168,7 @@ Test(gc, image_pins_its_snapshot)
 	lc_image(w.s, "golden", w.ida1);
 	cr_assert_eq(sfs_txn_begin(w.s, true, &t), 0);
 	cr_expect_eq(sfs_snapshot_delete(t, w.ida1, image, sizeof(image)), -EBUSY);
-	cr_expect_str_eq(image, "golden");
+	cr_expect_str_eq(image, "image golden");
 	cr_expect_eq(sfs_snapshot_delete(t, "snap-0123456789abcdef0", NULL, 0), -ENOENT);
 	sfs_txn_abort(t);
 	world_free(&w);

@@ -538,7 +538,7 @@ Test(image, deregister_keeps_shared_snapshots, .init = fx_setup, .fini = fx_tear
 	cr_assert_eq(sfs_txn_commit(t), 0);
 	cr_assert_eq(log.deleted, 1, "own, once although mapped twice");
 	cr_assert_eq(log.kept, 1);
-	cr_assert_str_eq(log.kept_for, "b");
+	cr_assert_str_eq(log.kept_for, "image b");
 
 	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
 	cr_assert_eq(sfs_cat_snapshot_get(t, own, &sn), -ENOENT);

@@ -367,7 +367,7 @@ Test(policy, thirty_days_daily_keep_7_with_an_image)
 		char image[64];
 		cr_assert_eq(sfs_txn_begin(s, true, &t), 0);
 		cr_expect_eq(sfs_snapshot_delete(t, held, image, sizeof(image)), -EBUSY);
-		cr_expect_str_eq(image, "golden");
+		cr_expect_str_eq(image, "image golden");
 		sfs_txn_abort(t);
 	}
 

@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Hibernation of a QEMU VM into the store and its resume from the mount.
+# A busybox guest (Debian kernel, TCG) launched with hibernation enabled
+# (image launch-config --hibernation) mounts its disk, writes a marker it
+# got on its command line, and prints a counter, its boot id and uptime
+# every second. It is checkpointed live (--keep-running), then again after
+# a few seconds (which must add only a few percent of its RAM to the
+# store), which stops it; resumed from the mount, the counter goes on,
+# the boot id is the same and the uptime did not restart, and the marker
+# is on the checkpoint's disk. Bad input: a socket that is not QEMU, a VM
+# without file-backed RAM, one whose RAM file is not shared, a name in
+# use. Prints the resume time and the resumed QEMU's RSS a second after
+# it runs. Needs QEMU 8.2 or newer for the lazy path (scripts/deps.sh);
+# skips (77) only when /dev/fuse is missing.
+. "$(dirname "$0")/lib.sh" "$@"
+
+[ -e /dev/fuse ] || { echo "SKIP: no /dev/fuse" >&2; exit 77; }
+MEM=${SNAPFS_HIB_MEM:-256}
+TIMEOUT=${SNAPFS_VM_TIMEOUT:-180}
+command -v qemu-system-x86_64 >/dev/null || fail "no qemu-system-x86_64 (scripts/deps.sh installs it)"
+VMLINUZ=$(ls -v /boot/vmlinuz-*-amd64 2>/dev/null | tail -n 1)
+[ -n "$VMLINUZ" ] || fail "no Debian kernel (scripts/deps.sh installs linux-image-amd64)"
+KVER=${VMLINUZ#/boot/vmlinuz-}
+MODDIR=/lib/modules/$KVER
+
+# ---- the guest ----
+INITRD=$T/initrd
+mkdir -p "$INITRD"/{bin,dev,proc,sys,mnt/root,lib/modules}
+cp /bin/busybox "$INITRD/bin/busybox"
+declare -A _seen=()
+modules() {
+	local m path deps d
+	for m in "$@"; do
+		path=$(grep -E "^([^:]*/)?${m}\.ko(\.[a-z]+)?:" "$MODDIR/modules.dep" | head -n 1) || true
+		[ -n "$path" ] || continue
+		deps=${path#*:}
+		path=${path%%:*}
+		[ -n "${_seen[$path]:-}" ] && continue
+		_seen[$path]=1
+		for d in $deps; do
+			d=$(basename "$d")
+			modules "${d%%.ko*}"
+		done
+		echo "$path"
+	done
+}
+mapfile -t MODS < <(modules virtio_pci virtio_blk crc32c_generic ext4)
+: >"$INITRD/modules.list"
+for p in "${MODS[@]}"; do
+	case "$p" in
+	*.ko) cp "$MODDIR/$p" "$INITRD/lib/modules/" ;;
+	*.ko.xz) xz -dc "$MODDIR/$p" >"$INITRD/lib/modules/$(basename "${p%.xz}")" ;;
+	*.ko.zst) zstd -qdc "$MODDIR/$p" >"$INITRD/lib/modules/$(basename "${p%.zst}")" ;;
+	esac
+	basename "${p%.ko*}.ko" >>"$INITRD/modules.list"
+done
+cat >"$INITRD/init" <<'GUEST'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in $(cat /modules.list); do insmod /lib/modules/$m 2>/dev/null; done
+i=0
+while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+mark=$(sed -n 's/.*marker=\([^ ]*\).*/\1/p' /proc/cmdline)
+if mount -t ext4 /dev/vda /mnt/root; then
+	echo "$mark" >/mnt/root/marker
+	sync
+	echo "marker written: $(cat /mnt/root/marker)"
+fi
+n=0
+while true; do
+	n=$((n + 1))
+	echo "tick $n boot $(cat /proc/sys/kernel/random/boot_id) up $(cut -d' ' -f1 /proc/uptime)"
+	sleep 1
+done
+GUEST
+chmod +x "$INITRD/init"
+(cd "$INITRD" && find . | cpio -o -H newc --quiet | gzip -1) >"$T/initrd.gz"
+
+MARK="m-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+truncate -s 32M "$T/root.ext4"
+mkfs.ext4 -q -F "$T/root.ext4"
+sfs init >/dev/null
+sfs image create hib --device sda="$T/root.ext4" --root-device sda --arch x86_64 \
+	--boot-mode bios --no-progress >/dev/null || fail "image create"
+
+MNT=$T/mnt
+mkdir -p "$MNT"
+track_mount "$MNT"
+"$SNAPFS" --store "$STORE" mount "$MNT" || fail "mount failed"
+for _ in $(seq 100); do [ -e "$MNT/images/hib/sda.img" ] && break; sleep 0.1; done
+
+# wait_for FILE PATTERN SECONDS
+wait_for() {
+	local i
+	for ((i = 0; i < $3 * 10; i++)); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---- bad input before any VM ----
+python3 - "$T/notqemu.sock" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
+end = time.time() + 60
+while time.time() < end:
+    c, _ = s.accept(); c.sendall(b"hello, I am not QEMU\n"); time.sleep(0.2); c.close()
+PY
+track_pid $!
+for _ in $(seq 50); do [ -S "$T/notqemu.sock" ] && break; sleep 0.1; done
+expect_error 1 sfs checkpoint create c0 --qmp "$T/notqemu.sock"
+case "$ERR" in *"not a QEMU QMP socket"*) ;; *) soft_fail "not-QEMU socket: $ERR" ;; esac
+expect_error 1 sfs checkpoint create c0 --qmp "$T/nothing.sock"
+expect_error 2 sfs checkpoint create c0
+expect_error 2 sfs checkpoint create 'bad/name' --qmp "$T/notqemu.sock"
+
+# A VM whose RAM is plain anonymous memory, and one whose RAM file is not shared.
+qemu-system-x86_64 -machine q35 -accel tcg -m 64 -S -display none -monitor none \
+	-qmp "unix:$T/plain.qmp,server=on,wait=off" >/dev/null 2>&1 &
+track_pid $!
+qemu-system-x86_64 -machine q35,memory-backend=mem -accel tcg -m 64 -S -display none -monitor none \
+	-object "memory-backend-file,id=mem,size=64M,mem-path=$T/private.ram,share=off" \
+	-qmp "unix:$T/private.qmp,server=on,wait=off" >/dev/null 2>&1 &
+track_pid $!
+for _ in $(seq 100); do [ -S "$T/plain.qmp" ] && [ -S "$T/private.qmp" ] && break; sleep 0.1; done
+expect_error 1 sfs checkpoint create c0 --qmp "$T/plain.qmp"
+case "$ERR" in *"launch it with hibernation enabled"*) ;; *) soft_fail "plain RAM: $ERR" ;; esac
+expect_error 1 sfs checkpoint create c0 --qmp "$T/private.qmp"
+case "$ERR" in *"not shared"*"hibernation enabled"*) ;; *) soft_fail "private RAM: $ERR" ;; esac
+[ -z "$(sfs checkpoint list --json | tr -d '[] \n')" ] || fail "a refused create registered something"
+
+# ---- launch with hibernation enabled ----
+log "boot (TCG, ${MEM} MiB)"
+sfs image launch-config hib --mount "$MNT" --overlay "$T/ov" --hibernation --ram-dir "$T/run" \
+	--kernel "$VMLINUZ" --initrd "$T/initrd.gz" --append "console=ttyS0 quiet marker=$MARK" \
+	--accel tcg --memory "$MEM" --serial "$T/serial1.log" >"$T/launch.sh" || fail "launch-config"
+grep -q "share=on" "$T/launch.sh" || fail "--hibernation did not put RAM in a shared file"
+sh "$T/launch.sh" >"$T/qemu1.out" 2>&1 &
+VM1=$!
+track_pid $VM1
+wait_for "$T/serial1.log" "tick 3 " "$TIMEOUT" || fail "the guest did not start: $(tail -5 "$T/serial1.log")"
+grep -q "marker written: $MARK" "$T/serial1.log" || fail "no marker written: $(cat "$T/serial1.log")"
+
+log "checkpoint 1 (live)"
+sfs checkpoint create c1 --qmp "$T/run/hib.qmp" --keep-running --json >"$T/c1.json" ||
+	fail "checkpoint create c1"
+NEW1=$(json_field new_bytes <"$T/c1.json")
+kill -0 $VM1 2>/dev/null || fail "--keep-running stopped the VM"
+expect_error 1 sfs checkpoint create c1 --qmp "$T/run/hib.qmp"
+case "$ERR" in *"already exists"*) ;; *) soft_fail "name in use: $ERR" ;; esac
+kill -0 $VM1 2>/dev/null || fail "a refused create stopped the VM"
+sleep 4
+before=$(grep -c "^tick" "$T/serial1.log")
+sleep 2
+[ "$(grep -c "^tick" "$T/serial1.log")" -gt "$before" ] || fail "the VM does not run after create --keep-running"
+
+log "checkpoint 2 (hibernate)"
+sfs checkpoint create c2 --qmp "$T/run/hib.qmp" --json >"$T/c2.json" || fail "checkpoint create c2"
+NEW2=$(json_field new_bytes <"$T/c2.json")
+for _ in $(seq 100); do kill -0 $VM1 2>/dev/null || break; sleep 0.1; done
+kill -0 $VM1 2>/dev/null && fail "the VM still runs after checkpoint create"
+LAST=$(grep "^tick" "$T/serial1.log" | tail -n 1)
+log "last before hibernation: $LAST"
+RAMB=$((MEM << 20))
+log "bytes added: first $NEW1, second $NEW2 (RAM $RAMB)"
+[ "$NEW2" -lt $((RAMB / 20)) ] || fail "the second checkpoint added $NEW2 bytes, over 5% of $RAMB"
+
+sfs checkpoint list | grep -q "^c2 " || fail "c2 not listed"
+sfs checkpoint show c2 --json >"$T/show.json" || fail "checkpoint show"
+grep -q '"image": "hib"' "$T/show.json" || fail "the checkpoint does not record its image"
+DISK=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["devices"][0]["snapshot"])' "$T/show.json")
+debugfs -R "cat /marker" "$MNT/snapshots/$DISK.img" 2>/dev/null | grep -qx "$MARK" ||
+	fail "the marker is not on the checkpoint's disk"
+expect_error 1 sfs snapshot delete "$DISK"
+case "$ERR" in *"checkpoint c"*) ;; *) soft_fail "deleting a checkpoint's snapshot: $ERR" ;; esac
+
+# ---- resume from the mount ----
+log "resume"
+sfs checkpoint launch-config c2 --mount "$MNT" --overlay "$T/ov2" --serial "$T/serial2.log" \
+	--qmp "$T/run/resume.qmp" >"$T/resume.sh" || fail "checkpoint launch-config"
+grep -q "readonly=on,rom=off" "$T/resume.sh" || fail "RAM is not mapped read-only from the mount"
+sh "$T/resume.sh" >"$T/qemu2.out" 2>&1 &
+VM2=$!
+track_pid $VM2
+wait_for "$T/qemu2.out" "VM resumed in" 60 || fail "no resume: $(cat "$T/qemu2.out")"
+RESUME=$(sed -n 's/.*VM resumed in \([0-9.]*\) s.*/\1/p' "$T/qemu2.out")
+sleep 1
+QPID=$(pgrep -f -- "unix:$T/run/resume.qmp" | head -n 1)
+RSS=$(ps -o rss= -p "$QPID" 2>/dev/null | tr -d ' ')
+log "resumed in ${RESUME}s; QEMU RSS a second later: ${RSS} KiB (guest RAM ${MEM} MiB)"
+wait_for "$T/serial2.log" "^tick" 30 || fail "the resumed guest prints nothing: $(cat "$T/qemu2.out")"
+sleep 2
+FIRST=$(grep "^tick" "$T/serial2.log" | head -n 1)
+log "first after resume: $FIRST"
+n1=$(echo "$LAST" | awk '{print $2}'); n2=$(echo "$FIRST" | awk '{print $2}')
+b1=$(echo "$LAST" | awk '{print $4}'); b2=$(echo "$FIRST" | awk '{print $4}')
+u1=$(echo "$LAST" | awk '{print $6}'); u2=$(echo "$FIRST" | awk '{print $6}')
+[ "$n2" -gt "$n1" ] && [ "$n2" -le $((n1 + 3)) ] || fail "the counter did not go on: $n1 then $n2"
+assert_eq "$b2" "$b1" "boot id after resume"
+awk -v a="$u1" -v b="$u2" 'BEGIN { exit !(b >= a) }' || fail "uptime restarted: $u1 then $u2"
+grep -q "Linux version" "$T/serial2.log" && fail "the resumed guest booted again"
+[ -n "$RSS" ] && [ "$RSS" -lt $((MEM * 1024)) ] || fail "resumed RSS $RSS KiB is not under the guest's RAM"
+
+kill "$QPID" 2>/dev/null || true
+wait $VM2 2>/dev/null || true
+
+log "delete"
+sfs checkpoint delete c1 >/dev/null || fail "checkpoint delete"
+sfs checkpoint list --json | grep -q '"c1"' && fail "c1 still listed"
+expect_error 1 sfs checkpoint show c1
+echo "hibernate: ram ${MEM}MiB resume ${RESUME}s rss ${RSS}KiB added1 $NEW1 added2 $NEW2"
+exit 0
