@@ -6,7 +6,8 @@
 # and its snapshots restoring the bytes of its slot; the removed image's
 # snapshots go unless locked; copies to another store keep their own
 # count and spare a snapshot another image there maps; a target volume
-# without a device tag fails with a line naming it.
+# without a device tag fails with a line naming it; instance=* makes one
+# image per instance, retained per instance.
 # Usage: test_image_policy.sh /path/to/snapfs
 set -euo pipefail
 . "$(dirname "$0")/lifecycle_lib.sh"
@@ -130,6 +131,22 @@ done <"$T/dr-left"
 # The other instance's volume was never part of the target.
 [ "$("$SNAPFS" snapshot list --volume other --json | grep -c '"snapfs:policy"' || true)" = 0 ] ||
 	fail "a volume outside the target was snapshotted"
+
+# instance=*: one image per instance, each of that instance's volumes only.
+"$SNAPFS" volume tag web1-root role=web
+"$SNAPFS" volume tag web1-data role=web
+"$SNAPFS" volume tag other role=web
+"$SNAPFS" policy create per-instance --type image --target-tag role=web --target-tag 'instance=*' \
+	--schedule "daily 04:00" --retain-count 1 >/dev/null
+for day in 2026-12-01 2026-12-02; do
+	"$SNAPFS" policy run --policy per-instance --now "${day}T05:00:00Z" >/dev/null ||
+		fail "per-instance run on $day"
+done
+"$SNAPFS" image list --json | python3 -c 'import json, sys
+imgs = {i["name"]: i for i in json.load(sys.stdin) if i.get("policy", {}).get("name") == "per-instance"}
+want = {"per-instance-web-1-20261202T0400Z": ["vda", "vdb"], "per-instance-web-2-20261202T0400Z": ["vda"]}
+got = {n: sorted(d["device"] for d in i["devices"]) for n, i in imgs.items()}
+sys.exit(0 if got == want else "per-instance images: %s" % got)' || fail "not one image per instance, kept 1 each"
 
 check_store "$S"
 check_store "$T/dr"
