@@ -2,7 +2,8 @@
 /*
  * Running lifecycle policies: for each due schedule, snapshot the
  * matching volumes, copy the new snapshots to the policy's other store,
- * apply retention in both stores, and record the slot as run. The caller
+ * apply retention in both stores, and record the slot as run (an image
+ * policy's schedule is handed to policy_image.c instead). The caller
  * holds the store's writer lock for the whole run (the store is open for
  * writing), so runs never overlap and nothing else changes the catalog
  * under a retention decision.
