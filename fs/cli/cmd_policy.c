@@ -20,7 +20,8 @@
 static const char policy_help[] =
 	"Usage: snapfs policy COMMAND ...\n"
 	"\n"
-	"  create NAME --target-tag K=V... --schedule S [--retain-count N] [--retain-age A]\n"
+	"  create NAME [--type snapshot|image] --target-tag K=V... --schedule S\n"
+	"         [--retain-count N] [--retain-age A]\n"
 	"         [--schedule S [--retain-count N] [--retain-age A]]... [--tag K=V]...\n"
 	"         [--copy-to STORE [--copy-retain N]] [--disabled] [--json]\n"
 	"      Snapshot every volume that has all the target tags, from its source\n"
@@ -33,6 +34,15 @@ static const char policy_help[] =
 	"      an image uses. --copy-to copies each new snapshot to another store,\n"
 	"      keeping the newest --copy-retain copies there (default: all).\n"
 	"      Snapshots are tagged snapfs:policy, snapfs:schedule, snapfs:slot and --tag.\n"
+	"      --type image: at each slot, one image of each target instead, named\n"
+	"      NAME[-TARGET]-YYYYMMDDTHHMMZ. A target is the matching volumes that share\n"
+	"      the values of the target tags given as K=* (all matching volumes when\n"
+	"      none is), each the device its snapfs:device tag names (snapfs volume tag\n"
+	"      VOL snapfs:device=vda), all snapshotted together and registered in one\n"
+	"      commit. Retention (per target) deregisters only images this policy made\n"
+	"      and deletes their snapshots unless another image or a checkpoint maps\n"
+	"      them or they are locked; --copy-to copies each image, --copy-retain\n"
+	"      keeping the newest N copies per target there.\n"
 	"  list [--json]\n"
 	"  show NAME [--json]\n"
 	"  enable NAME | disable NAME | delete NAME\n"
@@ -117,6 +127,19 @@ static int opt_retain(const struct cli_parse *p, const struct cli_opt *o, const 
 	return 0;
 }
 
+static int opt_type(const struct cli_parse *p, const struct cli_opt *o, const char *arg, uint64_t v)
+{
+	int *type = o->dest;
+
+	if (!strcmp(arg, "snapshot"))
+		*type = SFS_POLICY_SNAPSHOT;
+	else if (!strcmp(arg, "image"))
+		*type = SFS_POLICY_IMAGE;
+	else
+		return cli_opt_bad_value(p, o, arg);
+	return 0;
+}
+
 static int policy_create(const struct cli *c, int argc, char **argv)
 {
 	static const char *const cmd = "policy create ";
@@ -126,6 +149,8 @@ static int policy_create(const struct cli *c, int argc, char **argv)
 	uint64_t copy_retain = 0;
 	bool disabled = false;
 	const struct cli_opt opts[] = {
+		{ .name = "type", .kind = CLI_STRING, .dest = &p.type, .fn = opt_type,
+		  .hint = "snapshot or image" },
 		{ .name = "target-tag", .kind = CLI_STRING, .dest = &cc, .fn = opt_target_tag },
 		{ .name = "schedule", .kind = CLI_STRING, .dest = &cc, .fn = opt_schedule },
 		{ .name = "retain-count", .kind = CLI_UINT, .dest = &cc, .fn = opt_retain,
@@ -320,7 +345,8 @@ static int policy_show(const struct cli *c, int argc, char **argv)
 		const char *k;
 		json_t *v;
 
-		printf("name:      %s\nstate:     %s\ncreated:   %s\n", p.name,
+		printf("name:      %s\ntype:      %s\nstate:     %s\ncreated:   %s\n", p.name,
+		       p.type == SFS_POLICY_IMAGE ? "image" : "snapshot",
 		       p.enabled ? "enabled" : "disabled", cli_time(p.created, tm, sizeof(tm)));
 		json_object_foreach(p.target_tags, k, v)
 			printf("target:    %s=%s\n", k, json_string_value(v));
@@ -405,7 +431,8 @@ static int policy_change(const struct cli *c, int argc, char **argv)
 static const char *const action_names[] = {
 	[SFS_POLICY_CREATED] = "created", [SFS_POLICY_COPIED] = "copied",
 	[SFS_POLICY_DELETED] = "deleted", [SFS_POLICY_KEPT] = "kept",
-	[SFS_POLICY_FAILED] = "failed",
+	[SFS_POLICY_FAILED] = "failed", [SFS_POLICY_REGISTERED] = "registered",
+	[SFS_POLICY_DEREGISTERED] = "deregistered",
 };
 
 struct run_out {
@@ -420,15 +447,27 @@ static void on_event(void *ctx, const struct sfs_policy_event *e)
 	cli_time(e->slot, slot, sizeof(slot));
 	if (out->events) {
 		json_array_append_new(out->events,
-				      json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?}",
+				      json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?}",
 						"action", action_names[e->action], "policy",
 						e->policy, "schedule", e->schedule, "slot", slot,
-						"volume", e->volume, "snapshot", e->snapshot, "store",
-						e->store, "message", e->message));
+						"volume", e->volume, "snapshot", e->snapshot, "image",
+						e->image, "store", e->store, "message", e->message));
 		return;
 	}
 	if (e->action == SFS_POLICY_FAILED)
 		return; /* logged on stderr as it happened */
+	if (e->image) {
+		/* snapshot is the image's id, or for DELETED and KEPT one of
+		 * its snapshots. */
+		bool other = e->action == SFS_POLICY_COPIED || e->action == SFS_POLICY_DELETED ||
+			     e->action == SFS_POLICY_DEREGISTERED;
+
+		printf("%s %s: image %s%s%s (policy %s, schedule '%s', slot %s)%s%s\n",
+		       action_names[e->action], e->snapshot ? e->snapshot : "-", e->image,
+		       other ? " in " : "", other ? e->store : "", e->policy, e->schedule, slot,
+		       e->message ? ": " : "", e->message ? e->message : "");
+		return;
+	}
 	printf("%s %s: %s %s%s%s (policy %s, schedule '%s', slot %s)%s%s\n",
 	       action_names[e->action], e->snapshot ? e->snapshot : "-",
 	       e->volume ? "volume" : "", e->volume ? e->volume : "",

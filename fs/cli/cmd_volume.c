@@ -8,13 +8,16 @@
 
 #include "cli.h"
 #include "snapfs/catalog.h"
+#include "snapfs/image.h"
+#include "snapfs/policy.h"
 
 static const char volume_help[] =
 	"Usage: snapfs volume COMMAND ...\n"
 	"\n"
 	"  list [--json]\n"
 	"  show VOLUME [--json]      the volume and its snapshots, oldest first\n"
-	"  tag VOLUME KEY=VALUE...   set tags (KEY= removes a tag)\n"
+	"  tag VOLUME KEY=VALUE...   set tags (KEY= removes a tag); snapfs:device=DEV\n"
+	"                            names its device in image policies' images\n"
 	"  set-source VOLUME PATH    where policies' scheduled snapshots read from\n"
 	"                            (stored as an absolute path; '' clears it);\n"
 	"                            creates the volume when it does not exist yet\n"
@@ -239,7 +242,18 @@ static int volume_tag(const struct cli *c, int argc, char **argv)
 	argv = co.args;
 	for (int i = 1; i < argc; i++) {
 		char key[CLI_TAG_KEY_MAX + 1];
-		const char *val;
+		const char *val = cli_tag_split(argv[i], key);
+
+		/* The one reserved key a user sets: it tells image policies
+		 * which device the volume is, so only a device name will do. */
+		if (val && !strcmp(key, SFS_TAG_DEVICE)) {
+			if (*val && !sfs_devname_valid(val))
+				return cli_usage_error("volume tag ",
+						       "invalid %s '%s': a device name such as "
+						       "vda, sdb or nvme0n1",
+						       SFS_TAG_DEVICE, val);
+			continue;
+		}
 		r = cli_tag_arg("volume ", argv[i], key, &val);
 		if (r)
 			return r;

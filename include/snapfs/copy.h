@@ -71,6 +71,9 @@ struct sfs_image_copy_opts {
 	const char *name;      /* the name at the destination; NULL: the source's */
 	const char *owner;     /* the copy's owner; NULL: the source's */
 	bool copy_permissions; /* keep launch permissions (users, groups, public) */
+	/* The copy's origin (image.h): a policy's copy, which its retention in
+	 * dst recognises; NULL: none (a user's copy is no policy's). */
+	const struct sfs_image_origin *origin;
 	/* Before each snapshot copied: the device and the source snapshot. */
 	void (*device_fn)(void *ctx, const char *device, const char *snap_id);
 	sfs_progress_fn progress; /* of each snapshot's copy */

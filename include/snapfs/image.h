@@ -50,6 +50,17 @@ struct sfs_image_device {
 	uint64_t size; /* bytes shown; >= the snapshot's size, the rest reads as zeros */
 };
 
+/* Which policy made an image (policy.h), set by the policy runner only:
+ * its retention recognises its images by this, never by tags a user
+ * could set. policy[0] == '\0': not made by a policy. */
+#define SFS_IMAGE_ORIGIN_TEXT_MAX 96
+struct sfs_image_origin {
+	char policy[SFS_NAME_MAX + 1];
+	char schedule[SFS_IMAGE_ORIGIN_TEXT_MAX]; /* the schedule's text */
+	char target[SFS_IMAGE_ORIGIN_TEXT_MAX];   /* which target; "" when the policy has one */
+	int64_t slot;                             /* unix seconds */
+};
+
 struct sfs_image {
 	char name[SFS_NAME_MAX + 1];
 	char id[SFS_IDSTR_SIZE]; /* ami-... */
@@ -66,6 +77,7 @@ struct sfs_image {
 	json_t *users;
 	json_t *groups;
 	bool public;
+	struct sfs_image_origin origin;
 };
 
 /* ---- names ---- */
@@ -178,6 +190,7 @@ int sfs_writer_image_create(struct sfs_writer *w, struct sfs_image *img, char *e
 struct sfs_image_spec {
 	struct sfs_image image;
 	const char *sources[SFS_IMAGE_MAX_DEVICES]; /* borrowed; NULL: a snapshot */
+	const char *volumes[SFS_IMAGE_MAX_DEVICES]; /* borrowed; NULL: NAME-DEV */
 };
 
 /* sfs_image_init of spec->image, no sources. -ENOMEM. */
@@ -192,6 +205,11 @@ int sfs_image_spec_add_snapshot(struct sfs_image_spec *spec, const char *device,
  * source is borrowed until then. The errors of sfs_image_add_device. */
 int sfs_image_spec_add_source(struct sfs_image_spec *spec, const char *device,
 			      const char *source);
+/* The same, snapshotted as the existing or new volume `volume` instead of
+ * NAME-DEV (a policy's image of the volumes it targets). volume is
+ * borrowed like source. The errors of sfs_image_add_device. */
+int sfs_image_spec_add_volume(struct sfs_image_spec *spec, const char *device,
+			      const char *volume, const char *source);
 
 /*
  * Checks spec without reading a source or the store, so that a typo
@@ -210,6 +228,7 @@ struct sfs_image_register_opts {
 	sfs_progress_fn progress;      /* bytes of the current source; or NULL */
 	void *ctx;                      /* for both */
 	unsigned threads;               /* for each snapshot; 0: one per online CPU */
+	json_t *tags;                   /* of each snapshot taken, borrowed; or NULL */
 };
 
 struct sfs_image_register_result {

@@ -105,8 +105,22 @@ struct sfs_policy_schedule {
 	int64_t last_run;              /* slot last handled; 0: never */
 };
 
+enum sfs_policy_type {
+	SFS_POLICY_SNAPSHOT = 0, /* a snapshot of each matching volume */
+	SFS_POLICY_IMAGE = 1,    /* an image of each target's volumes */
+};
+
+/* The volume tag that names the device a volume is in an image policy's
+ * images ("vda"). Under SFS_TAG_RESERVED, so that only `volume tag`,
+ * which checks the value is a device name, sets it. */
+#define SFS_TAG_DEVICE "snapfs:device"
+/* A target tag value that matches any value: an image policy then makes
+ * one image per distinct value (instance=* : one per instance). */
+#define SFS_TARGET_ANY "*"
+
 struct sfs_policy {
 	char name[SFS_NAME_MAX + 1];
+	int type;            /* enum sfs_policy_type */
 	bool enabled;
 	int64_t created;
 	json_t *target_tags; /* object of strings: a volume matches when it has all */
@@ -142,12 +156,15 @@ enum sfs_policy_action {
 	SFS_POLICY_DELETED,  /* removed by retention (store is src or copy_to) */
 	SFS_POLICY_KEPT,     /* retention wanted it gone but an image uses it */
 	SFS_POLICY_FAILED,   /* a step failed; message says what */
+	SFS_POLICY_REGISTERED,   /* image policy: image made */
+	SFS_POLICY_DEREGISTERED, /* image policy: image removed by retention */
 };
 
 struct sfs_policy_event {
 	int action;
 	const char *policy, *schedule, *volume; /* volume may be NULL */
 	const char *snapshot;  /* may be NULL */
+	const char *image;     /* image policies: the image; else NULL */
 	const char *store;     /* the store acted on */
 	int64_t slot;
 	const char *message;   /* one line, for FAILED and KEPT; else NULL */

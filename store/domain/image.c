@@ -287,6 +287,15 @@ json_t *sfs_image_to_json(const struct sfs_image *img)
 		      "devices", devs, "description", img->description, "tags", img->tags,
 		      "launch_permissions", "public", img->public, "users", img->users, "groups",
 		      img->groups);
+	if (o && img->origin.policy[0] &&
+	    json_object_set_new(o, "policy",
+				json_pack("{s:s, s:s, s:s, s:I}", "name", img->origin.policy,
+					  "schedule", img->origin.schedule, "target",
+					  img->origin.target, "slot",
+					  (json_int_t)img->origin.slot)) < 0) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }
 
@@ -348,6 +357,23 @@ static int decode_devices(json_t *arr, struct sfs_image *img, char *err, size_t 
 	return 0;
 }
 
+/* The optional "policy" object: which policy made the image. */
+static int decode_origin(json_t *o, struct sfs_image_origin *ret)
+{
+	json_t *slot = json_object_get(o, "slot");
+
+	if (!o)
+		return 0;
+	if (!json_is_object(o) || !json_is_integer(slot) || json_integer_value(slot) < 0 ||
+	    sfs_json_str(o, "name", true, ret->policy, sizeof(ret->policy)) < 0 ||
+	    !sfs_name_valid(ret->policy) ||
+	    sfs_json_str(o, "schedule", true, ret->schedule, sizeof(ret->schedule)) < 0 ||
+	    sfs_json_str(o, "target", true, ret->target, sizeof(ret->target)) < 0)
+		return -EBADMSG;
+	ret->slot = json_integer_value(slot);
+	return 0;
+}
+
 static int decode_fields(json_t *o, struct sfs_image *img, char *err, size_t errlen)
 {
 	json_t *v, *perm, *tags;
@@ -394,6 +420,9 @@ static int decode_fields(json_t *o, struct sfs_image *img, char *err, size_t err
 		return -ENOMEM;
 	}
 	img->public = json_is_true(json_object_get(perm, "public"));
+	r = decode_origin(json_object_get(o, "policy"), &img->origin);
+	if (r < 0)
+		BAD("policy is malformed");
 	if (sfs_image_validate(img, err, errlen) < 0)
 		return -EBADMSG;
 	return 0;

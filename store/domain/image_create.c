@@ -33,6 +33,7 @@ void sfs_image_spec_release(struct sfs_image_spec *spec)
 		return;
 	sfs_image_release(&spec->image);
 	memset(spec->sources, 0, sizeof(spec->sources));
+	memset(spec->volumes, 0, sizeof(spec->volumes));
 }
 
 int sfs_image_spec_add_snapshot(struct sfs_image_spec *spec, const char *device,
@@ -42,7 +43,7 @@ int sfs_image_spec_add_snapshot(struct sfs_image_spec *spec, const char *device,
 	int r = sfs_image_add_device(&spec->image, device, snap_id, size);
 
 	if (r == 0)
-		spec->sources[n] = NULL;
+		spec->sources[n] = spec->volumes[n] = NULL;
 	return r;
 }
 
@@ -55,16 +56,36 @@ int sfs_image_spec_add_source(struct sfs_image_spec *spec, const char *device,
 	if (!source || !*source)
 		return -EINVAL;
 	r = sfs_image_add_device(&spec->image, device, PENDING_SNAP, 0);
-	if (r == 0)
+	if (r == 0) {
 		spec->sources[n] = source;
+		spec->volumes[n] = NULL;
+	}
 	return r;
 }
 
-/* The volume a source device is snapshotted as: NAME-DEV. */
-static int volume_of(const struct sfs_image *img, const char *device,
-		     char ret[SFS_NAME_MAX + 1])
+int sfs_image_spec_add_volume(struct sfs_image_spec *spec, const char *device,
+			      const char *volume, const char *source)
 {
-	int n = snprintf(ret, SFS_NAME_MAX + 1, "%s-%s", img->name, device);
+	size_t n = spec->image.ndevices;
+	int r = sfs_image_spec_add_source(spec, device, source);
+
+	if (r == 0)
+		spec->volumes[n] = volume;
+	return r;
+}
+
+/* The volume source device i is snapshotted as: the one asked for, or
+ * NAME-DEV. */
+static int volume_of(const struct sfs_image_spec *spec, size_t i, char ret[SFS_NAME_MAX + 1])
+{
+	const struct sfs_image *img = &spec->image;
+	const char *device = img->devices[i].device;
+	int n;
+
+	if (spec->volumes[i])
+		n = snprintf(ret, SFS_NAME_MAX + 1, "%s", spec->volumes[i]);
+	else
+		n = snprintf(ret, SFS_NAME_MAX + 1, "%s-%s", img->name, device);
 
 	return n < 0 || n > SFS_NAME_MAX || !sfs_name_valid(ret) ? -EINVAL : 0;
 }
@@ -83,9 +104,13 @@ int sfs_image_spec_validate(const struct sfs_image_spec *spec, char *err, size_t
 
 		if (!src)
 			continue;
-		if (volume_of(img, dev, volume) < 0) {
-			snprintf(err, errlen, "image name %s is too long to name volume %s-%s",
-				 img->name, img->name, dev);
+		if (volume_of(spec, i, volume) < 0) {
+			if (spec->volumes[i])
+				snprintf(err, errlen, "device %s: invalid volume name", dev);
+			else
+				snprintf(err, errlen,
+					 "image name %s is too long to name volume %s-%s",
+					 img->name, img->name, dev);
 			return -EINVAL;
 		}
 		if (stat(src, &st) < 0) {
@@ -156,13 +181,14 @@ static int snapshot_sources(struct sfs_writer *w, const struct sfs_image_spec *s
 
 		if (!spec->sources[i])
 			continue;
-		r = volume_of(img, d->device, volume);
+		r = volume_of(spec, i, volume);
 		if (r < 0)
 			return r;
 		snprintf(desc, sizeof(desc), "device %s of image %s", d->device, img->name);
 		io.volume = volume;
 		io.source = spec->sources[i];
 		io.description = desc;
+		io.tags = o->tags;
 		io.threads = o->threads;
 		io.progress = o->progress;
 		io.progress_ctx = o->ctx;

@@ -80,6 +80,12 @@ int sfs_policy_validate(const struct sfs_policy *p, char *err, size_t errlen)
 	if (!string_object(p->target_tags) || json_object_size(p->target_tags) == 0)
 		return FAIL("policy %s needs at least one target tag (--target-tag KEY=VALUE)",
 			    p->name);
+	if (p->type != SFS_POLICY_SNAPSHOT && p->type != SFS_POLICY_IMAGE)
+		return FAIL("policy %s: unknown type", p->name);
+	if (p->type == SFS_POLICY_IMAGE && strlen(p->name) > 100)
+		return FAIL("image policy name %s is too long: at most 100 characters, to leave "
+			    "room for the slot in its images' names",
+			    p->name);
 	if (p->tags && !string_object(p->tags))
 		return FAIL("policy %s: bad tags", p->name);
 	if (p->n_schedules < 1 || p->n_schedules > SFS_POLICY_MAX_SCHEDULES)
@@ -129,7 +135,8 @@ json_t *sfs_policy_to_json(const struct sfs_policy *p)
 						       "retain_age", (json_int_t)s->retain_age,
 						       "last_run", (json_int_t)s->last_run));
 	}
-	return json_pack("{s:s, s:b, s:I, s:o, s:o, s:o, s:s?, s:I}", "name", p->name, "enabled",
+	return json_pack("{s:s, s:s, s:b, s:I, s:o, s:o, s:o, s:s?, s:I}", "name", p->name,
+			 "type", p->type == SFS_POLICY_IMAGE ? "image" : "snapshot", "enabled",
 			 p->enabled, "created", (json_int_t)p->created, "target_tags",
 			 p->target_tags ? json_incref(p->target_tags) : json_object(), "tags",
 			 p->tags ? json_incref(p->tags) : json_object(), "schedules", sched,
@@ -188,6 +195,13 @@ int sfs_policy_decode(const void *buf, size_t len, struct sfs_policy *ret)
 	    (v && !json_is_null(v) && !copy_to) ||
 	    !string_object(json_object_get(o, "target_tags")) ||
 	    !string_object(json_object_get(o, "tags")))
+		goto out;
+	v = json_object_get(o, "type");
+	if (!v || (json_is_string(v) && !strcmp(json_string_value(v), "snapshot")))
+		p.type = SFS_POLICY_SNAPSHOT; /* records from before image policies */
+	else if (json_is_string(v) && !strcmp(json_string_value(v), "image"))
+		p.type = SFS_POLICY_IMAGE;
+	else
 		goto out;
 	snprintf(p.name, sizeof(p.name), "%s", name);
 	p.enabled = json_is_true(json_object_get(o, "enabled"));

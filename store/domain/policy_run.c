@@ -2,7 +2,8 @@
 /*
  * Running lifecycle policies: for each due schedule, snapshot the
  * matching volumes, copy the new snapshots to the policy's other store,
- * apply retention in both stores, and record the slot as run. The caller
+ * apply retention in both stores, and record the slot as run (an image
+ * policy's schedule is handed to policy_image.c instead). The caller
  * holds the store's writer lock for the whole run (the store is open for
  * writing), so runs never overlap and nothing else changes the catalog
  * under a retention decision.
@@ -23,23 +24,13 @@
 #include "snapfs/log.h"
 #include "snapfs/policy.h"
 
-#define TAG_POLICY "snapfs:policy"
-#define TAG_SCHEDULE "snapfs:schedule"
-#define TAG_SLOT "snapfs:slot"
+#include "policy_int.h"
+
 #define LOCK_WAIT_SECONDS 300
 
-struct run {
-	struct sfs_store *s;
-	const struct sfs_policy_run_opts *o;
-	const struct sfs_policy *p;
-	const struct sfs_policy_schedule *sc;
-	int64_t slot;
-	int failures;
-};
-
-__attribute__((format(printf, 6, 7))) static void emit(struct run *r, int action,
-							const char *store, const char *volume,
-							const char *snapshot, const char *fmt, ...)
+void sfs_policy_emit(struct sfs_policy_runner *r, int action, const char *store,
+		     const char *volume, const char *snapshot, const char *image, const char *fmt,
+		     ...)
 {
 	struct sfs_policy_event e = {
 		.action = action,
@@ -47,6 +38,7 @@ __attribute__((format(printf, 6, 7))) static void emit(struct run *r, int action
 		.schedule = r->sc->text,
 		.volume = volume,
 		.snapshot = snapshot,
+		.image = image,
 		.store = store,
 		.slot = r->slot,
 	};
@@ -68,7 +60,7 @@ __attribute__((format(printf, 6, 7))) static void emit(struct run *r, int action
 		r->o->event(r->o->event_ctx, &e);
 }
 
-static const char *iso(int64_t t, char *buf, size_t len)
+const char *sfs_policy_iso(int64_t t, char *buf, size_t len)
 {
 	time_t tt = (time_t)t;
 	struct tm tm;
@@ -80,44 +72,66 @@ static const char *iso(int64_t t, char *buf, size_t len)
 
 /* ---- which volumes ---- */
 
-struct vol {
-	char name[SFS_NAME_MAX + 1];
-	char *source;
-};
-
-struct vols {
+struct match {
 	json_t *want;
-	struct vol *v;
-	size_t n;
+	struct sfs_policy_vols *l;
 };
 
 static int match_cb(void *ctx, const struct sfs_volume *v)
 {
-	struct vols *l = ctx;
+	struct match *m = ctx;
+	struct sfs_policy_vols *l = m->l;
+	struct sfs_policy_vol *e;
 	const char *k;
 	json_t *val;
 	void *p;
 
-	json_object_foreach(l->want, k, val) {
+	json_object_foreach(m->want, k, val) {
 		const char *have = json_string_value(json_object_get(v->tags, k));
-		if (!have || strcmp(have, json_string_value(val)))
+		const char *want = json_string_value(val);
+
+		if (!have || (strcmp(want, SFS_TARGET_ANY) && strcmp(have, want)))
 			return 0;
 	}
 	p = realloc(l->v, (l->n + 1) * sizeof(*l->v));
 	if (!p)
 		return -ENOMEM;
 	l->v = p;
-	snprintf(l->v[l->n].name, sizeof(l->v[l->n].name), "%s", v->name);
-	l->v[l->n].source = v->source ? strdup(v->source) : NULL;
+	e = &l->v[l->n];
+	snprintf(e->name, sizeof(e->name), "%s", v->name);
+	e->source = v->source ? strdup(v->source) : NULL;
+	e->tags = json_deep_copy(v->tags);
 	l->n++;
+	if ((v->source && !e->source) || !e->tags)
+		return -ENOMEM;
 	return 0;
 }
 
-static void vols_release(struct vols *l)
+int sfs_policy_match_volumes(struct sfs_policy_runner *r, struct sfs_policy_vols *ret)
 {
-	for (size_t i = 0; i < l->n; i++)
+	struct match m = { .want = r->p->target_tags, .l = ret };
+	struct sfs_txn *t;
+	int err;
+
+	memset(ret, 0, sizeof(*ret));
+	err = sfs_txn_begin(r->s, false, &t);
+	if (err < 0)
+		return err;
+	err = sfs_cat_volume_foreach(t, match_cb, &m);
+	sfs_txn_abort(t);
+	if (err < 0)
+		sfs_policy_vols_release(ret);
+	return err;
+}
+
+void sfs_policy_vols_release(struct sfs_policy_vols *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
 		free(l->v[i].source);
+		json_decref(l->v[i].tags);
+	}
 	free(l->v);
+	memset(l, 0, sizeof(*l));
 }
 
 /* ---- retention ---- */
@@ -181,7 +195,7 @@ static struct cand *cand_of(struct cand *c, size_t n, const struct sfs_retain_it
 }
 
 /* Applies retention to one volume's candidates c[0, n), deleting in t. */
-static int retain_volume(struct run *r, struct sfs_txn *t, const char *store, struct cand *c,
+static int retain_volume(struct sfs_policy_runner *r, struct sfs_txn *t, const char *store, struct cand *c,
 			 size_t n, uint32_t count, int64_t age)
 {
 	struct sfs_retain_item *items = calloc(n ? n : 1, sizeof(*items));
@@ -212,20 +226,20 @@ static int retain_volume(struct run *r, struct sfs_txn *t, const char *store, st
 
 			err = sfs_snapshot_remove(t, m->id, &dopt, &info);
 			if (err == 0) {
-				emit(r, SFS_POLICY_DELETED, store, m->volume, m->id, NULL);
+				sfs_policy_emit(r, SFS_POLICY_DELETED, store, m->volume, m->id, NULL, NULL);
 			} else if (err == -EPERM) {
 				char until[32];
 
-				emit(r, SFS_POLICY_KEPT, store, m->volume, m->id,
+				sfs_policy_emit(r, SFS_POLICY_KEPT, store, m->volume, m->id, NULL,
 				     "retention would delete %s but it is locked (%s) until %s",
 				     m->id, sfs_lock_mode_name(info.lock_mode),
-				     iso(info.lock_until, until, sizeof(until)));
+				     sfs_policy_iso(info.lock_until, until, sizeof(until)));
 				err = 0;
 			}
 		} else if (items[i].in_use && !keep) {
 			image[0] = '\0';
 			sfs_snapshot_user_of(t, m->id, image, sizeof(image));
-			emit(r, SFS_POLICY_KEPT, store, m->volume, m->id,
+			sfs_policy_emit(r, SFS_POLICY_KEPT, store, m->volume, m->id, NULL,
 			     "retention would delete %s but %s uses it", m->id, image);
 		}
 	}
@@ -235,7 +249,7 @@ static int retain_volume(struct run *r, struct sfs_txn *t, const char *store, st
 
 /* Retention for this schedule's snapshots in store s (the source store,
  * or the copy store with its own count). */
-static int retain(struct run *r, struct sfs_store *s, uint32_t count, int64_t age)
+static int retain(struct sfs_policy_runner *r, struct sfs_store *s, uint32_t count, int64_t age)
 {
 	struct cands l = { .policy = r->p->name, .schedule = r->sc->text };
 	struct sfs_txn *t;
@@ -266,14 +280,14 @@ static int retain(struct run *r, struct sfs_store *s, uint32_t count, int64_t ag
 
 /* ---- one due schedule ---- */
 
-static int open_copy_store(struct run *r, struct sfs_store **ret)
+int sfs_policy_open_copy_store(struct sfs_policy_runner *r, struct sfs_store **ret)
 {
 	int err = sfs_copy_target_check(r->s, r->p->copy_to);
 
 	/* This run holds its own store's writer lock: waiting for it would
 	 * only time out. */
 	if (err == -EINVAL) {
-		emit(r, SFS_POLICY_FAILED, r->p->copy_to, NULL, NULL,
+		sfs_policy_emit(r, SFS_POLICY_FAILED, r->p->copy_to, NULL, NULL, NULL,
 		     "copy store %s is this store; not copying", r->p->copy_to);
 		return err;
 	}
@@ -287,13 +301,13 @@ static int open_copy_store(struct run *r, struct sfs_store **ret)
 		sleep(1);
 	}
 	if (err < 0)
-		emit(r, SFS_POLICY_FAILED, r->p->copy_to, NULL, NULL,
+		sfs_policy_emit(r, SFS_POLICY_FAILED, r->p->copy_to, NULL, NULL, NULL,
 		     "cannot open copy store %s: %s", r->p->copy_to,
 		     err == -EBUSY ? "another writer holds its lock" : strerror(-err));
 	return err;
 }
 
-static json_t *snapshot_tags(struct run *r)
+json_t *sfs_policy_snapshot_tags(struct sfs_policy_runner *r)
 {
 	json_t *tags = json_deep_copy(r->p->tags);
 	char when[32];
@@ -302,32 +316,27 @@ static json_t *snapshot_tags(struct run *r)
 		return NULL;
 	json_object_set_new(tags, TAG_POLICY, json_string(r->p->name));
 	json_object_set_new(tags, TAG_SCHEDULE, json_string(r->sc->text));
-	json_object_set_new(tags, TAG_SLOT, json_string(iso(r->slot, when, sizeof(when))));
+	json_object_set_new(tags, TAG_SLOT, json_string(sfs_policy_iso(r->slot, when, sizeof(when))));
 	return tags;
 }
 
-static int run_schedule(struct run *r)
+static int run_schedule(struct sfs_policy_runner *r)
 {
-	struct vols l = { .want = r->p->target_tags };
+	struct sfs_policy_vols l = { 0 };
 	struct sfs_store *dst = NULL;
-	struct sfs_txn *t;
-	json_t *tags = snapshot_tags(r);
+	json_t *tags = sfs_policy_snapshot_tags(r);
 	char when[32], desc[256];
 	int err;
 
 	if (!tags)
 		return -ENOMEM;
 	snprintf(desc, sizeof(desc), "Created by policy %s, schedule '%s', for %s", r->p->name,
-		 r->sc->text, iso(r->slot, when, sizeof(when)));
-	err = sfs_txn_begin(r->s, false, &t);
-	if (err == 0) {
-		err = sfs_cat_volume_foreach(t, match_cb, &l);
-		sfs_txn_abort(t);
-	}
+		 r->sc->text, sfs_policy_iso(r->slot, when, sizeof(when)));
+	err = sfs_policy_match_volumes(r, &l);
 	if (err < 0)
 		goto out;
 	if (r->p->copy_to && l.n)
-		open_copy_store(r, &dst);
+		sfs_policy_open_copy_store(r, &dst);
 	for (size_t i = 0; i < l.n; i++) {
 		struct sfs_ingest_opts io = {
 			.volume = l.v[i].name,
@@ -340,7 +349,7 @@ static int run_schedule(struct run *r)
 		struct sfs_copy_opts co = { 0 };
 
 		if (!io.source) {
-			emit(r, SFS_POLICY_FAILED, sfs_store_path(r->s), io.volume, NULL,
+			sfs_policy_emit(r, SFS_POLICY_FAILED, sfs_store_path(r->s), io.volume, NULL, NULL,
 			     "volume %s has no source (set one with 'snapfs volume set-source %s "
 			     "PATH')",
 			     io.volume, io.volume);
@@ -348,36 +357,36 @@ static int run_schedule(struct run *r)
 		}
 		err = sfs_ingest(r->s, &io, &res);
 		if (err < 0) {
-			emit(r, SFS_POLICY_FAILED, sfs_store_path(r->s), io.volume, NULL,
+			sfs_policy_emit(r, SFS_POLICY_FAILED, sfs_store_path(r->s), io.volume, NULL, NULL,
 			     "snapshot of volume %s from %s failed: %s", io.volume, io.source,
 			     res.error[0] ? res.error : strerror(-err));
 			continue;
 		}
-		emit(r, SFS_POLICY_CREATED, sfs_store_path(r->s), io.volume, res.snap_id, NULL);
+		sfs_policy_emit(r, SFS_POLICY_CREATED, sfs_store_path(r->s), io.volume, res.snap_id, NULL, NULL);
 		if (!dst)
 			continue;
 		err = sfs_copy_snapshot(r->s, res.snap_id, dst, &co, &cres);
 		if (err < 0)
-			emit(r, SFS_POLICY_FAILED, r->p->copy_to, io.volume, res.snap_id,
+			sfs_policy_emit(r, SFS_POLICY_FAILED, r->p->copy_to, io.volume, res.snap_id, NULL,
 			     "copy of %s to store %s failed: %s", res.snap_id, r->p->copy_to,
 			     err == -EXDEV ? "the stores' block sizes differ" : strerror(-err));
 		else
-			emit(r, SFS_POLICY_COPIED, r->p->copy_to, io.volume, cres.snap_id, NULL);
+			sfs_policy_emit(r, SFS_POLICY_COPIED, r->p->copy_to, io.volume, cres.snap_id, NULL, NULL);
 	}
 	err = retain(r, r->s, r->sc->retain_count, r->sc->retain_age);
 	if (err < 0)
-		emit(r, SFS_POLICY_FAILED, sfs_store_path(r->s), NULL, NULL,
+		sfs_policy_emit(r, SFS_POLICY_FAILED, sfs_store_path(r->s), NULL, NULL, NULL,
 		     "retention failed: %s", strerror(-err));
 	if (dst) {
 		int e2 = retain(r, dst, r->p->copy_retain, 0);
 		if (e2 < 0)
-			emit(r, SFS_POLICY_FAILED, r->p->copy_to, NULL, NULL,
+			sfs_policy_emit(r, SFS_POLICY_FAILED, r->p->copy_to, NULL, NULL, NULL,
 			     "retention in copy store failed: %s", strerror(-e2));
 	}
 	err = 0;
 out:
 	sfs_store_close(dst);
-	vols_release(&l);
+	sfs_policy_vols_release(&l);
 	json_decref(tags);
 	return err;
 }
@@ -448,12 +457,13 @@ int sfs_policy_run(struct sfs_store *s, const struct sfs_policy_run_opts *o)
 		if (err < 0)
 			break;
 		for (size_t k = 0; err == 0 && p.enabled && k < p.n_schedules; k++) {
-			struct run r = { .s = s, .o = o, .p = &p, .sc = &p.schedules[k] };
+			struct sfs_policy_runner r = { .s = s, .o = o, .p = &p, .sc = &p.schedules[k] };
 
 			r.slot = sfs_sched_due(&p.schedules[k].sched, p.schedules[k].last_run, o->now);
 			if (r.slot < 0)
 				continue;
-			err = run_schedule(&r);
+			err = p.type == SFS_POLICY_IMAGE ? sfs_policy_run_images(&r)
+							 : run_schedule(&r);
 			failures += r.failures;
 			if (err == 0)
 				err = record_run(s, p.name, p.schedules[k].text, r.slot);

@@ -109,6 +109,8 @@ static int new_record(const struct sfs_image *src, const struct sfs_image_copy_o
 	if ((src->description && !(ret->description = strdup(src->description))) ||
 	    (owner && !(ret->owner = strdup(owner))) || json_object_update(ret->tags, src->tags))
 		return -ENOMEM;
+	if (o->origin)
+		ret->origin = *o->origin;
 	if (o->copy_permissions) {
 		if (json_array_extend(ret->users, src->users) ||
 		    json_array_extend(ret->groups, src->groups))

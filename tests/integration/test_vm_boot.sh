@@ -6,7 +6,9 @@
 # snapshotted at create), the store is mounted, and the QEMU command from
 # `image launch-config` boots the Debian kernel under TCG with a busybox
 # initramfs whose /init mounts both disks read-only, prints the markers to
-# the serial console and powers off. The boot must finish within
+# the serial console and powers off. A third disk, not in the image, is
+# added at launch from a snapshot (`launch-config --device vdc=snap-...`)
+# and the guest prints its marker too. The boot must finish within
 # SNAPFS_VM_TIMEOUT seconds (180 by default).
 #
 # Needs linux-image-amd64, busybox-static and qemu-system-x86; they are
@@ -39,7 +41,7 @@ MODDIR=/lib/modules/$KVER
 
 log "initramfs for $KVER"
 INITRD=$T/initrd
-mkdir -p "$INITRD"/{bin,dev,proc,sys,mnt/root,mnt/data,lib/modules}
+mkdir -p "$INITRD"/{bin,dev,proc,sys,mnt/root,mnt/data,mnt/extra,lib/modules}
 cp /bin/busybox "$INITRD/bin/busybox"
 
 # modules MOD...: paths (relative to $MODDIR) of MOD and what it needs,
@@ -84,10 +86,12 @@ for m in $(cat /modules.list); do
 	insmod /lib/modules/$m 2>/dev/null
 done
 i=0
-while [ ! -b /dev/vdb ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-if mount -t ext4 -o ro /dev/vda /mnt/root && mount -t ext4 -o ro /dev/vdb /mnt/data; then
+while [ ! -b /dev/vdc ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+if mount -t ext4 -o ro /dev/vda /mnt/root && mount -t ext4 -o ro /dev/vdb /mnt/data &&
+	mount -t ext4 -o ro /dev/vdc /mnt/extra; then
 	echo "root marker: $(cat /mnt/root/marker)"
 	echo "data marker: $(cat /mnt/data/marker)"
+	echo "extra marker: $(cat /mnt/extra/marker)"
 	# The launch line attaches the mount's files read-only.
 	echo "vda ro=$(cat /sys/block/vda/ro)"
 else
@@ -101,20 +105,25 @@ chmod +x "$INITRD/init"
 log "volumes"
 MARK_ROOT="root-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 MARK_DATA="data-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-mkdir -p "$T/rootfs" "$T/datafs"
+MARK_EXTRA="extra-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+mkdir -p "$T/rootfs" "$T/datafs" "$T/extrafs"
 echo "$MARK_ROOT" >"$T/rootfs/marker"
 echo "$MARK_DATA" >"$T/datafs/marker"
+echo "$MARK_EXTRA" >"$T/extrafs/marker"
 head -c 4M /dev/urandom >"$T/rootfs/payload"
 truncate -s 64M "$T/root.ext4"
 truncate -s 16M "$T/data.ext4"
 mkfs.ext4 -q -F -d "$T/rootfs" "$T/root.ext4"
 mkfs.ext4 -q -F -d "$T/datafs" "$T/data.ext4"
+truncate -s 16M "$T/extra.ext4"
+mkfs.ext4 -q -F -d "$T/extrafs" "$T/extra.ext4"
 
 sfs init >/dev/null
 SNAP=$(sfs snapshot create vm-root "$T/root.ext4" --no-progress)
 sfs image create vmtest --device sda="$SNAP:96M" --device sdb="$T/data.ext4" \
 	--root-device sda --arch x86_64 --boot-mode bios --no-progress >/dev/null ||
 	fail "image create"
+EXTRA=$(sfs snapshot create vm-extra "$T/extra.ext4" --no-progress)
 
 log "mount"
 MNT=$T/mnt
@@ -132,7 +141,8 @@ cmp -n $((64 << 20)) "$MNT/images/vmtest/sda.img" "$T/root.ext4" || fail "sda.im
 log "boot (TCG, timeout ${TIMEOUT}s)"
 sfs image launch-config vmtest --mount "$MNT" --kernel "$VMLINUZ" --initrd "$T/initrd.gz" \
 	--append "console=ttyS0 panic=-1 quiet" --accel tcg --memory 512 \
-	--serial "$T/serial.log" >"$T/launch.sh" || fail "launch-config"
+	--serial "$T/serial.log" --device "vdc=$EXTRA" >"$T/launch.sh" || fail "launch-config"
+grep -q "snapshots/$EXTRA.img" "$T/launch.sh" || fail "the added disk is not in the launch line"
 start=$(date +%s.%N)
 rc=0
 timeout "$TIMEOUT" sh "$T/launch.sh" -no-reboot >"$T/qemu.out" 2>&1 || rc=$?
@@ -142,6 +152,8 @@ secs=$(echo "$end - $start" | bc 2>/dev/null || python3 -c "print(round($end - $
 [ $rc -eq 0 ] || fail "qemu exited $rc: $(cat "$T/qemu.out")"
 grep -q "root marker: $MARK_ROOT" "$T/serial.log" || fail "no root marker on the console: $(tail -20 "$T/serial.log")"
 grep -q "data marker: $MARK_DATA" "$T/serial.log" || fail "no data marker on the console"
+grep -q "extra marker: $MARK_EXTRA" "$T/serial.log" ||
+	fail "the disk added with --device vdc=$EXTRA did not show its marker: $(tail -20 "$T/serial.log")"
 grep -q "vda ro=1" "$T/serial.log" || fail "the root drive is not read-only in the guest"
 log "booted and powered off in ${secs}s"
 exit 0

@@ -209,6 +209,47 @@ Test(image, record_round_trip)
 	sfs_image_release(&img);
 }
 
+Test(image, policy_origin_round_trip)
+{
+	static const char bad_origin[] =
+		"{\"v\":1,\"id\":\"ami-0123456789abcdef0\",\"name\":\"w\",\"created\":1,"
+		"\"architecture\":\"x86_64\",\"boot_mode\":\"bios\",\"root_device\":\"sda\","
+		"\"devices\":[{\"device\":\"sda\",\"snapshot\":\"snap-0123456789abcdef0\","
+		"\"size\":1}],\"tags\":{},\"launch_permissions\":{\"public\":false,\"users\":[],"
+		"\"groups\":[]},\"policy\":{\"name\":\"web\",\"schedule\":\"daily 03:00\"}}";
+	struct sfs_image img, back;
+	char *json;
+
+	image_with(&img, "web-20261101T0200Z", "vda", "snap-0123456789abcdef0");
+	snprintf(img.id, sizeof(img.id), "ami-0123456789abcdef0");
+	img.devices[0].size = 4096;
+	json = sfs_image_encode(&img);
+	cr_assert_not_null(json);
+	cr_assert_null(strstr(json, "\"policy\""), "no origin, no field: %s", json);
+	cr_assert_eq(sfs_image_decode(json, strlen(json), &back), 0, "%s", json);
+	cr_assert_str_eq(back.origin.policy, "", "a hand-made image is no policy's");
+	sfs_image_release(&back);
+	free(json);
+
+	snprintf(img.origin.policy, sizeof(img.origin.policy), "web-images");
+	snprintf(img.origin.schedule, sizeof(img.origin.schedule), "weekly SUN 02:00");
+	snprintf(img.origin.target, sizeof(img.origin.target), "web-1");
+	img.origin.slot = 1793498400;
+	json = sfs_image_encode(&img);
+	cr_assert_not_null(json);
+	cr_assert_eq(sfs_image_decode(json, strlen(json), &back), 0, "%s", json);
+	cr_expect_str_eq(back.origin.policy, "web-images");
+	cr_expect_str_eq(back.origin.schedule, "weekly SUN 02:00");
+	cr_expect_str_eq(back.origin.target, "web-1");
+	cr_expect_eq(back.origin.slot, 1793498400);
+	sfs_image_release(&back);
+	free(json);
+	sfs_image_release(&img);
+
+	/* a policy object without its slot is damage, not "no policy" */
+	cr_expect_eq(sfs_image_decode(bad_origin, strlen(bad_origin), &back), -EBADMSG);
+}
+
 Test(image, decode_rejects_damage)
 {
 	static const char *const bad[] = {

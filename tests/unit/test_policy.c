@@ -216,9 +216,34 @@ Test(policy, record_round_trip_and_validation)
 	cr_expect_str_eq(q.copy_to, "/mnt/dr");
 	cr_expect_eq(q.copy_retain, 30);
 	cr_expect_str_eq(json_string_value(json_object_get(q.target_tags, "env")), "prod");
+
+	cr_expect_eq(q.type, SFS_POLICY_SNAPSHOT);
 	sfs_policy_release(&q);
 	free(s);
+
+	/* the type survives; a record from before types is a snapshot policy;
+	 * an unknown type is damage */
+	p.type = SFS_POLICY_IMAGE;
 	json_decref(o);
+	o = sfs_policy_to_json(&p);
+	json_object_set_new(o, "v", json_integer(1));
+	s = json_dumps(o, JSON_COMPACT);
+	cr_assert_eq(sfs_policy_decode(s, strlen(s), &q), 0);
+	cr_expect_eq(q.type, SFS_POLICY_IMAGE);
+	sfs_policy_release(&q);
+	free(s);
+	json_object_del(o, "type");
+	s = json_dumps(o, JSON_COMPACT);
+	cr_assert_eq(sfs_policy_decode(s, strlen(s), &q), 0);
+	cr_expect_eq(q.type, SFS_POLICY_SNAPSHOT);
+	sfs_policy_release(&q);
+	free(s);
+	json_object_set_new(o, "type", json_string("volume"));
+	s = json_dumps(o, JSON_COMPACT);
+	cr_expect_eq(sfs_policy_decode(s, strlen(s), &q), -EBADMSG);
+	free(s);
+	json_decref(o);
+	p.type = SFS_POLICY_SNAPSHOT;
 
 	/* a record whose schedule no longer parses is refused */
 	cr_expect_eq(sfs_policy_decode("{\"v\":1,\"name\":\"x\",\"enabled\":true,\"created\":0,"
