@@ -962,11 +962,17 @@ static void print_sh_assign(FILE *f, const char *var, const char *val)
 	fputc('\n', f);
 }
 
-static char *snap_file(const struct resume *rs, const struct sfs_ckpt_part *p)
+/* A part's file in the checkpoint's directory of the mount: read only by
+ * those the checkpoint's image lets launch it, where snapshots/ would
+ * need grants on every part's snapshot. */
+static char *ckpt_file(const struct resume *rs, const struct sfs_ckpt_part *p)
 {
 	char *s;
 
-	return asprintf(&s, "%s/snapshots/%s.img", rs->mount, p->snapshot) < 0 ? NULL : s;
+	return asprintf(&s, "%s/checkpoints/%s/%s%s", rs->mount, rs->ck->name, p->name,
+			p == &rs->ck->state ? ".bin" : ".img") < 0
+		   ? NULL
+		   : s;
 }
 
 static char *overlay_file(const struct resume *rs, const struct sfs_ckpt_part *p)
@@ -987,7 +993,7 @@ static char *drive_value(const struct resume *rs, const char *val)
 	if (!qemu_opt_get(val, "id", id, sizeof(id)) || !(p = ck_device(rs->ck, id)))
 		return strdup(val);
 	rest = qemu_opt_drop(val, drop);
-	path = rs->overlay ? overlay_file(rs, p) : snap_file(rs, p);
+	path = rs->overlay ? overlay_file(rs, p) : ckpt_file(rs, p);
 	q = path ? cli_qemu_escape(path) : NULL;
 	if (rest && q &&
 	    asprintf(&out, "file=%s,format=%s%s%s", q, rs->overlay ? "qcow2" : "raw",
@@ -1020,7 +1026,7 @@ static int print_resume(const struct resume *rs, FILE *f)
 	json_t *argv = json_object_get(ck->machine, "argv");
 	const char *memdev = json_string_value(json_object_get(ck->machine, "memdev"));
 	const char *type = json_string_value(json_object_get(ck->machine, "type"));
-	char *ram = snap_file(rs, &ck->ram), *state = snap_file(rs, &ck->state), *v = NULL;
+	char *ram = ckpt_file(rs, &ck->ram), *state = ckpt_file(rs, &ck->state), *v = NULL;
 	bool serial_done = false;
 	size_t n = json_array_size(argv);
 	int r = 0;
@@ -1087,7 +1093,7 @@ static int print_resume(const struct resume *rs, FILE *f)
 		fputc('\n', f);
 		for (size_t i = 0; i < ck->ndevices; i++) {
 			char *ov = overlay_file(rs, &ck->devices[i]);
-			char *base = snap_file(rs, &ck->devices[i]);
+			char *base = ckpt_file(rs, &ck->devices[i]);
 
 			if (!ov || !base) {
 				free(ov);
