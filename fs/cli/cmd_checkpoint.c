@@ -393,6 +393,20 @@ static int disk_source(struct disk *d, const char *dir)
 
 /* ---- create ---- */
 
+/* A test seam: SNAPFS_CKPT_STOP_AT=POINT makes create stop itself
+ * (SIGSTOP) at that point, so that a test can kill it there for certain
+ * rather than by chance. The points: "paused" (VM stopped, nothing
+ * saved), "migrating" (device state being written), "snapshotting" (the
+ * RAM stored, the rest not), "committing" (every part and the record in
+ * the session, not committed). */
+static void stop_point(const char *point)
+{
+	const char *at = getenv("SNAPFS_CKPT_STOP_AT");
+
+	if (at && !strcmp(at, point))
+		raise(SIGSTOP);
+}
+
 static int snap_part(struct sfs_writer *w, const char *vm, const char *part, const char *source,
 		     const char *ckpt, struct sfs_ingest_result *res)
 {
@@ -520,10 +534,13 @@ static int ckpt_create(const struct cli *c, int argc, char **argv)
 		goto out_rm;
 	}
 	stopped = true;
+	stop_point("paused");
 	sfs_qmp_set_timeout(q, MIGRATE_TIMEOUT_S * 1000);
 	r = qmp_simple(q, "migrate", json_pack("{s:s}", "uri", uri), err, sizeof(err));
-	if (r == 0)
+	if (r == 0) {
+		stop_point("migrating");
 		r = wait_migration(q, MIGRATE_TIMEOUT_S, err, sizeof(err));
+	}
 	if (r < 0) {
 		r = cli_error("cannot save the VM's device state: %s", err);
 		goto out_rm;
@@ -540,8 +557,10 @@ static int ckpt_create(const struct cli *c, int argc, char **argv)
 		goto out_rm;
 	}
 	r = snap_part(w, ck.vm, "ram", vm.ram_path, name, &res_ram);
-	if (r == 0)
+	if (r == 0) {
+		stop_point("snapshotting");
 		r = snap_part(w, ck.vm, "state", state, name, &res_state);
+	}
 	if (r)
 		goto out_abort;
 	snprintf(ck.ram.snapshot, sizeof(ck.ram.snapshot), "%s", res_ram.snap_id);
@@ -578,6 +597,7 @@ static int ckpt_create(const struct cli *c, int argc, char **argv)
 		r = r == -EEXIST ? cli_error("%s", err) : cli_fail(r, "checkpoint %s: %s", name, err);
 		goto out_abort;
 	}
+	stop_point("committing");
 	r = sfs_writer_commit(w);
 	w = NULL;
 	if (r < 0) {
