@@ -14,7 +14,9 @@
 # (checkpoint.json, ram.img, state.bin, one file per disk), which the
 # resume reads; on the allow_other mount a user without launch permission
 # on the checkpoint's image can neither list nor read it, root can, and a
-# launch permission opens it. Prints the resume time and the resumed QEMU's RSS a second after
+# launch permission opens it. A resume with another machine shape (more
+# memory or CPUs, asked of launch-config or given to its script) is refused
+# with one clear line. Prints the resume time and the resumed QEMU's RSS a second after
 # it runs. Needs QEMU 8.2 or newer for the lazy path (scripts/deps.sh);
 # skips (77) only when /dev/fuse is missing.
 . "$(dirname "$0")/lib.sh" "$@"
@@ -223,8 +225,20 @@ case "$ERR" in *"checkpoint c"*) ;; *) soft_fail "deleting a checkpoint's snapsh
 
 # ---- resume from the mount ----
 log "resume"
+CPUS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["machine"]["cpus"])' "$T/show.json")
 sfs checkpoint launch-config c2 --mount "$MNT" --overlay "$T/ov2" --serial "$T/serial2.log" \
-	--qmp "$T/run/resume.qmp" >"$T/resume.sh" || fail "checkpoint launch-config"
+	--qmp "$T/run/resume.qmp" --memory "$MEM" --cpus "$CPUS" >"$T/resume.sh" ||
+	fail "checkpoint launch-config with the recorded shape"
+# Another shape is refused: asked of launch-config, or given to the script.
+expect_error 1 sfs checkpoint launch-config c2 --mount "$MNT" --memory $((MEM * 2))
+case "$ERR" in *"made with $MEM MiB of RAM, not --memory $((MEM * 2))"*"shape it had") ;;
+*) soft_fail "--memory: $ERR" ;; esac
+expect_error 1 sfs checkpoint launch-config c2 --mount "$MNT" --cpus $((CPUS + 1))
+case "$ERR" in *"made with $CPUS CPUs"*"shape it had") ;; *) soft_fail "--cpus: $ERR" ;; esac
+grep -q -- "--memory $RAMB --cpus $CPUS --machine " "$T/resume.sh" || fail "the script does not check the shape"
+sh "$T/resume.sh" -smp $((CPUS + 1)) >"$T/shape.out" 2>&1 && fail "resumed with $((CPUS + 1)) CPUs"
+grep -q "snapfs: the VM has $((CPUS + 1)) CPUs and the checkpoint was made with $CPUS: a hibernated VM resumes only with the shape it had" "$T/shape.out" ||
+	fail "another shape given to the script: $(cat "$T/shape.out")"
 grep -q "readonly=on,rom=off" "$T/resume.sh" || fail "RAM is not mapped read-only from the mount"
 grep -q "$MNT/checkpoints/c2/ram.img" "$T/resume.sh" || fail "the resume does not map checkpoints/c2/ram.img"
 grep -q "$MNT/checkpoints/c2/state.bin" "$T/resume.sh" || fail "the resume does not read checkpoints/c2/state.bin"
