@@ -52,12 +52,16 @@ static const char ckpt_help[] =
     "  delete NAME|ID [--keep-snapshots]\n"
     "        remove it; its snapshots go too unless something else uses them\n"
     "  launch-config NAME|ID --mount DIR [--overlay DIR] [--serial FILE]\n"
-    "        [--accel kvm|tcg] [--qmp SOCKET]\n"
-    "        a sh script that resumes the VM from the mount: RAM mapped lazily,\n"
-    "        disks writable through qcow2 overlays in DIR (else discarded)\n"
+    "        [--accel kvm|tcg] [--qmp SOCKET] [--memory MiB] [--cpus N]\n"
+    "        a sh script that resumes the VM from MOUNT/checkpoints/NAME/: RAM\n"
+    "        mapped lazily, disks writable through qcow2 overlays in DIR (else\n"
+    "        discarded). The machine's shape is the checkpoint's: --memory and\n"
+    "        --cpus only confirm it, and a different one is refused\n"
     "  incoming --qmp SOCKET --state FILE [--timeout SECONDS]\n"
+    "        [--memory BYTES] [--cpus N] [--machine TYPE]\n"
     "        feed a VM started with -incoming defer its device state and run it\n"
-    "        (what the launch-config script runs)\n";
+    "        (what the launch-config script runs); a VM whose shape differs\n"
+    "        from the one given is refused\n";
 
 /* ---- QMP helpers ---- */
 
@@ -393,6 +397,20 @@ static int disk_source(struct disk *d, const char *dir)
 
 /* ---- create ---- */
 
+/* A test seam: SNAPFS_CKPT_STOP_AT=POINT makes create stop itself
+ * (SIGSTOP) at that point, so that a test can kill it there for certain
+ * rather than by chance. The points: "paused" (VM stopped, nothing
+ * saved), "migrating" (device state being written), "snapshotting" (the
+ * RAM stored, the rest not), "committing" (every part and the record in
+ * the session, not committed). */
+static void stop_point(const char *point)
+{
+	const char *at = getenv("SNAPFS_CKPT_STOP_AT");
+
+	if (at && !strcmp(at, point))
+		raise(SIGSTOP);
+}
+
 static int snap_part(struct sfs_writer *w, const char *vm, const char *part, const char *source,
 		     const char *ckpt, struct sfs_ingest_result *res)
 {
@@ -520,10 +538,13 @@ static int ckpt_create(const struct cli *c, int argc, char **argv)
 		goto out_rm;
 	}
 	stopped = true;
+	stop_point("paused");
 	sfs_qmp_set_timeout(q, MIGRATE_TIMEOUT_S * 1000);
 	r = qmp_simple(q, "migrate", json_pack("{s:s}", "uri", uri), err, sizeof(err));
-	if (r == 0)
+	if (r == 0) {
+		stop_point("migrating");
 		r = wait_migration(q, MIGRATE_TIMEOUT_S, err, sizeof(err));
+	}
 	if (r < 0) {
 		r = cli_error("cannot save the VM's device state: %s", err);
 		goto out_rm;
@@ -540,8 +561,10 @@ static int ckpt_create(const struct cli *c, int argc, char **argv)
 		goto out_rm;
 	}
 	r = snap_part(w, ck.vm, "ram", vm.ram_path, name, &res_ram);
-	if (r == 0)
+	if (r == 0) {
+		stop_point("snapshotting");
 		r = snap_part(w, ck.vm, "state", state, name, &res_state);
+	}
 	if (r)
 		goto out_abort;
 	snprintf(ck.ram.snapshot, sizeof(ck.ram.snapshot), "%s", res_ram.snap_id);
@@ -578,6 +601,7 @@ static int ckpt_create(const struct cli *c, int argc, char **argv)
 		r = r == -EEXIST ? cli_error("%s", err) : cli_fail(r, "checkpoint %s: %s", name, err);
 		goto out_abort;
 	}
+	stop_point("committing");
 	r = sfs_writer_commit(w);
 	w = NULL;
 	if (r < 0) {
@@ -806,15 +830,79 @@ static int ckpt_delete(const struct cli *c, int argc, char **argv)
 
 /* ---- incoming: the resume side ---- */
 
+/* The shape a resume must repeat. memory in bytes; 0 / NULL: unchecked. */
+struct shape {
+	uint64_t memory, cpus;
+	const char *machine;
+};
+
+/* Whether the VM waiting for its state has the checkpoint's shape: a
+ * migration into another shape fails deep in QEMU with a line about
+ * some device, or worse, resumes a guest whose memory map moved under
+ * it. 0, or 1 after the one error line. */
+static int shape_check(struct sfs_qmp *q, const struct shape *want)
+{
+	json_t *v = NULL;
+	char err[512], h1[32], h2[32];
+	int r = 0;
+
+	if (want->memory) {
+		uint64_t have;
+
+		if (sfs_qmp_exec(q, "query-memory-size-summary", NULL, &v, err, sizeof(err)) < 0)
+			return cli_error("cannot read the VM's memory size: %s", err);
+		have = (uint64_t)json_integer_value(json_object_get(v, "base-memory"));
+		json_decref(v);
+		v = NULL;
+		if (have != want->memory)
+			return cli_error("the VM has %s of RAM and the checkpoint was made with %s: a "
+					 "hibernated VM resumes only with the shape it had",
+					 cli_human(have, h1, sizeof(h1)),
+					 cli_human(want->memory, h2, sizeof(h2)));
+	}
+	if (want->cpus) {
+		size_t have;
+
+		if (sfs_qmp_exec(q, "query-cpus-fast", NULL, &v, err, sizeof(err)) < 0)
+			return cli_error("cannot read the VM's CPUs: %s", err);
+		have = json_array_size(v);
+		json_decref(v);
+		v = NULL;
+		if (have != want->cpus)
+			return cli_error("the VM has %zu CPUs and the checkpoint was made with %" PRIu64
+					 ": a hibernated VM resumes only with the shape it had",
+					 have, want->cpus);
+	}
+	if (want->machine && *want->machine) {
+		char type[128];
+
+		if (qom_get(q, "/machine", "type", &v, err, sizeof(err)) < 0)
+			return cli_error("cannot read the VM's machine type: %s", err);
+		snprintf(type, sizeof(type), "%s", json_string_value(v) ? json_string_value(v) : "");
+		json_decref(v);
+		if (strlen(type) > 8 && !strcmp(type + strlen(type) - 8, "-machine"))
+			type[strlen(type) - 8] = '\0';
+		if (strcmp(type, want->machine))
+			r = cli_error("the VM is a %s machine and the checkpoint was made on %s: a "
+				      "hibernated VM resumes only with the shape it had",
+				      type, want->machine);
+	}
+	return r;
+}
+
 static int ckpt_incoming(const struct cli *c, int argc, char **argv)
 {
 	static const char cmd[] = "checkpoint incoming ";
 	const char *qmp_path = NULL, *state = NULL;
 	uint64_t timeout = 60;
+	struct shape want = {0};
 	const struct cli_opt opts[] = {
 	    {.name = "qmp", .kind = CLI_STRING, .dest = &qmp_path},
 	    {.name = "state", .kind = CLI_STRING, .dest = &state},
 	    {.name = "timeout", .kind = CLI_UINT, .dest = &timeout, .min = 1, .max = 3600},
+	    {.name = "memory", .kind = CLI_SIZE, .dest = &want.memory, .min = 1},
+	    {.name = "cpus", .kind = CLI_UINT, .dest = &want.cpus, .min = 1, .max = 1024},
+	    {.name = "machine", .kind = CLI_STRING, .dest = &want.machine},
 	    {0},
 	};
 	struct cli_parse co = {.cmd = cmd, .help = ckpt_help, .opts = opts};
@@ -847,6 +935,9 @@ static int ckpt_incoming(const struct cli *c, int argc, char **argv)
 		r = cli_error("out of memory");
 		goto out;
 	}
+	r = shape_check(q, &want);
+	if (r)
+		goto out;
 	sfs_qmp_set_timeout(q, (int)timeout * 1000);
 	r = qmp_simple(q, "migrate-set-capabilities", ignore_shared_args(), err, sizeof(err));
 	if (r == 0)
@@ -962,11 +1053,17 @@ static void print_sh_assign(FILE *f, const char *var, const char *val)
 	fputc('\n', f);
 }
 
-static char *snap_file(const struct resume *rs, const struct sfs_ckpt_part *p)
+/* A part's file in the checkpoint's directory of the mount: read only by
+ * those the checkpoint's image lets launch it, where snapshots/ would
+ * need grants on every part's snapshot. */
+static char *ckpt_file(const struct resume *rs, const struct sfs_ckpt_part *p)
 {
 	char *s;
 
-	return asprintf(&s, "%s/snapshots/%s.img", rs->mount, p->snapshot) < 0 ? NULL : s;
+	return asprintf(&s, "%s/checkpoints/%s/%s%s", rs->mount, rs->ck->name, p->name,
+			p == &rs->ck->state ? ".bin" : ".img") < 0
+		   ? NULL
+		   : s;
 }
 
 static char *overlay_file(const struct resume *rs, const struct sfs_ckpt_part *p)
@@ -987,7 +1084,7 @@ static char *drive_value(const struct resume *rs, const char *val)
 	if (!qemu_opt_get(val, "id", id, sizeof(id)) || !(p = ck_device(rs->ck, id)))
 		return strdup(val);
 	rest = qemu_opt_drop(val, drop);
-	path = rs->overlay ? overlay_file(rs, p) : snap_file(rs, p);
+	path = rs->overlay ? overlay_file(rs, p) : ckpt_file(rs, p);
 	q = path ? cli_qemu_escape(path) : NULL;
 	if (rest && q &&
 	    asprintf(&out, "file=%s,format=%s%s%s", q, rs->overlay ? "qcow2" : "raw",
@@ -1020,7 +1117,7 @@ static int print_resume(const struct resume *rs, FILE *f)
 	json_t *argv = json_object_get(ck->machine, "argv");
 	const char *memdev = json_string_value(json_object_get(ck->machine, "memdev"));
 	const char *type = json_string_value(json_object_get(ck->machine, "type"));
-	char *ram = snap_file(rs, &ck->ram), *state = snap_file(rs, &ck->state), *v = NULL;
+	char *ram = ckpt_file(rs, &ck->ram), *state = ckpt_file(rs, &ck->state), *v = NULL;
 	bool serial_done = false;
 	size_t n = json_array_size(argv);
 	int r = 0;
@@ -1046,6 +1143,15 @@ static int print_resume(const struct resume *rs, FILE *f)
 	print_sh_assign(f, "RAM", ram);
 	print_sh_assign(f, "STATE", state);
 	print_sh_assign(f, "QEMU", json_string_value(json_array_get(argv, 0)));
+	/* What incoming checks before it feeds the state: arguments given to
+	 * the script reach QEMU and may change the shape. A machine type
+	 * goes in only as a plain word, which needs no quoting. */
+	fprintf(f, "SHAPE='--memory %" PRIu64 " --cpus %" JSON_INTEGER_FORMAT,
+		(uint64_t)json_integer_value(json_object_get(ck->machine, "memory")),
+		json_integer_value(json_object_get(ck->machine, "cpus")));
+	if (type && *type && strspn(type, "abcdefghijklmnopqrstuvwxyz0123456789.-_") == strlen(type))
+		fprintf(f, " --machine %s", type);
+	fputs("'\n", f);
 	{
 		char *q = cli_qemu_escape(ram);
 
@@ -1087,7 +1193,7 @@ static int print_resume(const struct resume *rs, FILE *f)
 		fputc('\n', f);
 		for (size_t i = 0; i < ck->ndevices; i++) {
 			char *ov = overlay_file(rs, &ck->devices[i]);
-			char *base = snap_file(rs, &ck->devices[i]);
+			char *base = ckpt_file(rs, &ck->devices[i]);
 
 			if (!ov || !base) {
 				free(ov);
@@ -1173,7 +1279,7 @@ static int print_resume(const struct resume *rs, FILE *f)
 		fputs(" \\\n  -snapshot", f);
 	fputs(" \\\n  -S -incoming defer -qmp \"unix:$QMP,server=on,wait=off\" \\\n  \"$@\" &\n"
 	      "QEMU_PID=$!\n"
-	      "if ! \"$SNAPFS\" checkpoint incoming --qmp \"$QMP\" --state \"$STATE\"; then\n"
+	      "if ! \"$SNAPFS\" checkpoint incoming --qmp \"$QMP\" --state \"$STATE\" $SHAPE; then\n"
 	      "\tkill $QEMU_PID 2>/dev/null || true\n\twait $QEMU_PID || true\n\texit 1\nfi\n"
 	      "wait $QEMU_PID\n",
 	      f);
@@ -1184,12 +1290,34 @@ out:
 	return r;
 }
 
+/* --memory and --cpus of launch-config: the shape is the record's, so
+ * they may only repeat it, as a check of what the caller expects. */
+static int shape_asked(const struct sfs_checkpoint *ck, uint64_t memory_mib, uint64_t cpus)
+{
+	uint64_t rec_mem = (uint64_t)json_integer_value(json_object_get(ck->machine, "memory"));
+	uint64_t rec_cpus = (uint64_t)json_integer_value(json_object_get(ck->machine, "cpus"));
+
+	if (memory_mib && memory_mib << 20 != rec_mem)
+		return cli_error("checkpoint %s was made with %" PRIu64 " MiB of RAM, not --memory %" PRIu64
+				 ": a hibernated VM resumes only with the shape it had",
+				 ck->name, rec_mem >> 20, memory_mib);
+	if (cpus && cpus != rec_cpus)
+		return cli_error("checkpoint %s was made with %" PRIu64 " CPUs, not --cpus %" PRIu64
+				 ": a hibernated VM resumes only with the shape it had",
+				 ck->name, rec_cpus, cpus);
+	return 0;
+}
+
 static int ckpt_launch_config(const struct cli *c, int argc, char **argv)
 {
 	static const char cmd[] = "checkpoint launch-config ";
 	const char *mount = NULL, *overlay = NULL, *serial = NULL, *accel = NULL, *qmp = NULL;
+	uint64_t memory = 0, cpus = 0;
 	const struct cli_opt opts[] = {
 	    {.name = "mount", .kind = CLI_STRING, .dest = &mount},
+	    {.name = "memory", .kind = CLI_UINT, .dest = &memory, .min = 16, .max = 1u << 24,
+	     .hint = "MiB, 16 or more"},
+	    {.name = "cpus", .kind = CLI_UINT, .dest = &cpus, .min = 1, .max = 1024},
 	    {.name = "overlay", .kind = CLI_STRING, .dest = &overlay},
 	    {.name = "serial", .kind = CLI_STRING, .dest = &serial},
 	    {.name = "accel", .kind = CLI_STRING, .dest = &accel},
@@ -1226,6 +1354,9 @@ static int ckpt_launch_config(const struct cli *c, int argc, char **argv)
 	r = ckpt_load(c, co.args[0], &ck);
 	if (r)
 		goto out_free;
+	r = shape_asked(&ck, memory, cpus);
+	if (r)
+		goto out_release;
 	if (qmp)
 		abs_qmp = cli_absolute(qmp);
 	else if (asprintf(&abs_qmp, "%s/%s.qmp", abs_overlay ? abs_overlay : "/tmp", ck.name) < 0)

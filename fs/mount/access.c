@@ -107,7 +107,7 @@ int sfs_gate_ino(fuse_req_t req, struct sfs_mount *mt, uint64_t ino)
 {
 	const struct sfs_timage *ti = NULL;
 	char name[SFS_NAME_MAX + 1];
-	enum sfs_access_kind kind;
+	enum sfs_access_kind kind = SFS_ACCESS_IMAGE;
 	struct sfs_tvolinfo vi;
 	struct sfs_tsnap ts;
 	struct sfs_view *v;
@@ -145,16 +145,19 @@ int sfs_gate_ino(fuse_req_t req, struct sfs_mount *mt, uint64_t ino)
 		break;
 	case SFS_INO_KIND_IMAGE:
 	case SFS_INO_KIND_IMGFILE:
-		kind = SFS_ACCESS_IMAGE;
+	case SFS_INO_KIND_CKPT:
+	case SFS_INO_KIND_CKPTFILE:
 		r = sfs_tree_get(mt->tree, &v);
 		if (r < 0)
 			return r;
-		if (SFS_INO_KIND(ino) == SFS_INO_KIND_IMAGE)
+		if (sfs_ino_is_rdir(ino))
 			ti = sfs_view_image_by_ino(v, ino);
 		else
 			sfs_view_imgfile_by_ino(v, ino, &ti);
-		if (ti)
+		if (ti) {
+			kind = ti->access;
 			snprintf(name, sizeof(name), "%s", ti->name);
+		}
 		sfs_view_put(v);
 		if (!ti)
 			return -ENOENT;

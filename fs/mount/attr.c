@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Attributes of the mounted tree: directories, snapshot files, latest.img
- * links and image files, from the tree's views or straight from the
+ * links, image and checkpoint files, from the tree's views or straight from the
  * catalog. Snapshot files are read-only, sized as the volume was, dated by
  * the snapshot, and count only non-zero data in st_blocks.
  */
@@ -78,14 +78,14 @@ int sfs_attr_top(struct sfs_mount *mt, uint64_t ino, struct stat *st)
 {
 	struct sfs_tree_stat ts;
 	struct sfs_view *v;
-	size_t nimages = 0;
+	size_t n = 0;
 
-	if (ino < SFS_INO_ROOT || ino > SFS_INO_IMAGES)
+	if (ino < SFS_INO_ROOT || ino > SFS_INO_CHECKPOINTS)
 		return -ENOENT;
 	sfs_tree_stat(mt->tree, &ts);
 	switch (ino) {
 	case SFS_INO_ROOT:
-		sfs_attr_dir(mt, st, ino, 5, ts.mtime, 3);
+		sfs_attr_dir(mt, st, ino, 6, ts.mtime, 4);
 		break;
 	case SFS_INO_SNAPSHOTS:
 		sfs_attr_dir(mt, st, ino, 2, ts.mtime, (off_t)ts.nsnaps);
@@ -94,13 +94,14 @@ int sfs_attr_top(struct sfs_mount *mt, uint64_t ino, struct stat *st)
 		sfs_attr_dir(mt, st, ino, 2 + ts.nvols, ts.mtime, (off_t)ts.nvols);
 		break;
 	case SFS_INO_IMAGES:
-		/* Images are few, but counting them needs a view: the last one
-		 * built, if any. */
+	case SFS_INO_CHECKPOINTS:
+		/* Images and checkpoints are few, but counting them needs a
+		 * view: the last one built, if any. */
 		v = sfs_tree_peek(mt->tree);
 		if (v)
-			nimages = v->nimages;
+			n = ino == SFS_INO_IMAGES ? v->images.n : v->ckpts.n;
 		sfs_view_put(v);
-		sfs_attr_dir(mt, st, ino, 2 + nimages, ts.mtime, (off_t)nimages);
+		sfs_attr_dir(mt, st, ino, 2 + n, ts.mtime, (off_t)n);
 		break;
 	}
 	return 0;
@@ -134,12 +135,14 @@ int sfs_attr_of(struct sfs_mount *mt, const struct sfs_view *v, uint64_t ino, st
 		sfs_attr_dir(mt, st, ino, 2, tv->mtime, (off_t)tv->nsnaps);
 		return 0;
 	case SFS_INO_KIND_IMAGE:
+	case SFS_INO_KIND_CKPT:
 		ti = sfs_view_image_by_ino(v, ino);
 		if (!ti)
 			return -ENOENT;
 		sfs_attr_dir(mt, st, ino, 2, ti->mtime, (off_t)ti->nfiles);
 		return 0;
 	case SFS_INO_KIND_IMGFILE:
+	case SFS_INO_KIND_CKPTFILE:
 		tf = sfs_view_imgfile_by_ino(v, ino, NULL);
 		if (!tf)
 			return -ENOENT;

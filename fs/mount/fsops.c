@@ -50,8 +50,8 @@ static void refresh(struct sfs_mount *mt)
 static bool is_dir_ino(uint64_t ino)
 {
 	return ino == SFS_INO_ROOT || ino == SFS_INO_SNAPSHOTS || ino == SFS_INO_VOLUMES ||
-	       ino == SFS_INO_IMAGES || SFS_INO_KIND(ino) == SFS_INO_KIND_VOL ||
-	       SFS_INO_KIND(ino) == SFS_INO_KIND_IMAGE;
+	       ino == SFS_INO_IMAGES || ino == SFS_INO_CHECKPOINTS ||
+	       SFS_INO_KIND(ino) == SFS_INO_KIND_VOL || sfs_ino_is_rdir(ino);
 }
 
 /* How long the kernel may keep what it was told about ino. Zero for a
@@ -102,8 +102,8 @@ static int snap_entry(struct sfs_mount *mt, const struct sfs_tsnap *ts, struct s
 	return 0;
 }
 
-/* The child name of parent in images/, from a view, if the caller may
- * use its image. */
+/* The child name of parent in images/ or checkpoints/, from a view, if
+ * the caller may use its record. */
 static int lookup_image(fuse_req_t req, struct sfs_mount *mt, uint64_t parent, const char *name,
 			struct stat *st, double *ret_timeout)
 {
@@ -115,15 +115,15 @@ static int lookup_image(fuse_req_t req, struct sfs_mount *mt, uint64_t parent, c
 
 	if (r < 0)
 		return r;
-	if (parent == SFS_INO_IMAGES) {
-		ti = sfs_view_image_by_name(v, name);
+	if (parent == SFS_INO_IMAGES || parent == SFS_INO_CHECKPOINTS) {
+		ti = sfs_view_rdir_by_name(v, parent, name);
 		ino = ti ? ti->ino : 0;
 	} else {
 		ti = sfs_view_image_by_ino(v, parent);
 		tf = ti ? sfs_timage_file_by_name(ti, name) : NULL;
 		ino = tf ? tf->ino : 0;
 	}
-	r = ino ? sfs_gate(req, mt, SFS_ACCESS_IMAGE, ti->name) : -ENOENT;
+	r = ino ? sfs_gate(req, mt, ti->access, ti->name) : -ENOENT;
 	if (r == 0)
 		r = sfs_attr_of(mt, v, ino, st, ret_timeout);
 	sfs_view_put(v);
@@ -150,6 +150,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		uint64_t ino = !strcmp(name, "snapshots") ? SFS_INO_SNAPSHOTS
 			       : !strcmp(name, "volumes") ? SFS_INO_VOLUMES
 			       : !strcmp(name, "images")  ? SFS_INO_IMAGES
+			       : !strcmp(name, "checkpoints") ? SFS_INO_CHECKPOINTS
 							  : 0;
 		if (ino)
 			r = sfs_attr_top(mt, ino, &st);
@@ -171,7 +172,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			r = sfs_gate(req, mt, SFS_ACCESS_VOLUME, vi.name);
 		if (r == 0)
 			sfs_attr_dir(mt, &st, vi.ino, 2, vi.mtime, (off_t)vi.nsnaps);
-	} else if (parent == SFS_INO_IMAGES || SFS_INO_KIND(parent) == SFS_INO_KIND_IMAGE) {
+	} else if (parent == SFS_INO_IMAGES || parent == SFS_INO_CHECKPOINTS ||
+		   sfs_ino_is_rdir(parent)) {
 		r = lookup_image(req, mt, parent, name, &st, &timeout);
 	} else if (SFS_INO_KIND(parent) == SFS_INO_KIND_VOL) {
 		r = sfs_tree_vol_by_ino(mt->tree, parent, &vi);
@@ -276,7 +278,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	refresh(mt);
-	/* The root lists three fixed names: no view. */
+	/* The root lists four fixed names: no view. */
 	v = NULL;
 	if (ino != SFS_INO_ROOT) {
 		int r = sfs_tree_get(mt->tree, &v);
@@ -286,10 +288,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			return;
 		}
 	}
-	if (SFS_INO_KIND(ino) == SFS_INO_KIND_VOL || SFS_INO_KIND(ino) == SFS_INO_KIND_IMAGE) {
+	if (SFS_INO_KIND(ino) == SFS_INO_KIND_VOL || sfs_ino_is_rdir(ino)) {
 		const struct sfs_timage *ti = sfs_view_image_by_ino(v, ino);
 		const struct sfs_tvol *tv = sfs_view_vol_by_ino(v, ino);
-		int r = ti   ? sfs_gate(req, mt, SFS_ACCESS_IMAGE, ti->name)
+		int r = ti   ? sfs_gate(req, mt, ti->access, ti->name)
 			: tv ? sfs_gate(req, mt, SFS_ACCESS_VOLUME, tv->name)
 			     : -ENOENT;
 
@@ -316,7 +318,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 static bool dir_entry(const struct sfs_view *v, uint64_t ino, uint64_t i, const char **ret_name,
 		      uint64_t *ret_ino)
 {
-	static const char *const top[] = { "snapshots", "volumes", "images" };
+	static const char *const top[] = { "snapshots", "volumes", "images", "checkpoints" };
 	const struct sfs_tvol *tv = NULL;
 
 	if (i == 0) {
@@ -328,13 +330,14 @@ static bool dir_entry(const struct sfs_view *v, uint64_t ino, uint64_t i, const 
 		*ret_name = "..";
 		*ret_ino = SFS_INO_KIND(ino) == SFS_INO_KIND_VOL     ? SFS_INO_VOLUMES
 			   : SFS_INO_KIND(ino) == SFS_INO_KIND_IMAGE ? SFS_INO_IMAGES
+			   : SFS_INO_KIND(ino) == SFS_INO_KIND_CKPT  ? SFS_INO_CHECKPOINTS
 								     : SFS_INO_ROOT;
 		return true;
 	}
 	i -= 2;
 	switch (ino) {
 	case SFS_INO_ROOT:
-		if (i >= 3)
+		if (i >= 4)
 			return false;
 		*ret_name = top[i];
 		*ret_ino = SFS_INO_SNAPSHOTS + i;
@@ -353,13 +356,17 @@ static bool dir_entry(const struct sfs_view *v, uint64_t ino, uint64_t i, const 
 		*ret_ino = v->vols[i].ino;
 		return true;
 	case SFS_INO_IMAGES:
-		if (i >= v->nimages)
+	case SFS_INO_CHECKPOINTS: {
+		const struct sfs_tdirs *d = ino == SFS_INO_IMAGES ? &v->images : &v->ckpts;
+
+		if (i >= d->n)
 			return false;
-		*ret_name = v->images[i].name;
-		*ret_ino = v->images[i].ino;
+		*ret_name = d->v[i].name;
+		*ret_ino = d->v[i].ino;
 		return true;
 	}
-	if (SFS_INO_KIND(ino) == SFS_INO_KIND_IMAGE) {
+	}
+	if (sfs_ino_is_rdir(ino)) {
 		const struct sfs_timage *ti = sfs_view_image_by_ino(v, ino);
 
 		if (!ti || i >= ti->nfiles)
@@ -386,7 +393,8 @@ static bool dir_entry(const struct sfs_view *v, uint64_t ino, uint64_t i, const 
 
 /* Whether the caller may see entry name (its catalog name) of directory
  * ino: the top directories list only what the caller may use. Entries of
- * a volume's or image's directory were checked when it was opened. */
+ * a volume's, image's or checkpoint's directory were checked when it was
+ * opened. */
 static bool entry_visible(struct sfs_gate *g, uint64_t ino, uint64_t i, const char *name)
 {
 	enum sfs_access_kind kind;
@@ -402,6 +410,9 @@ static bool entry_visible(struct sfs_gate *g, uint64_t ino, uint64_t i, const ch
 		break;
 	case SFS_INO_IMAGES:
 		kind = SFS_ACCESS_IMAGE;
+		break;
+	case SFS_INO_CHECKPOINTS:
+		kind = SFS_ACCESS_CHECKPOINT;
 		break;
 	default:
 		return true;
@@ -520,8 +531,8 @@ static int handle_new(struct sfs_mount *mt, struct handle **ret)
 	return 0;
 }
 
-/* A handle for a file of images/<name>/, if the caller may launch the
- * image. 0, -ENOENT, -EACCES or -ENOMEM. */
+/* A handle for a file of images/<name>/ or checkpoints/<name>/, if the
+ * caller may use the record. 0, -ENOENT, -EACCES or -ENOMEM. */
 static int open_imgfile(fuse_req_t req, struct sfs_mount *mt, const struct sfs_view *v,
 			uint64_t ino, struct handle **ret)
 {
@@ -533,7 +544,7 @@ static int open_imgfile(fuse_req_t req, struct sfs_mount *mt, const struct sfs_v
 	*ret = NULL;
 	if (!tf)
 		return -ENOENT;
-	r = sfs_gate(req, mt, SFS_ACCESS_IMAGE, ti->name);
+	r = sfs_gate(req, mt, ti->access, ti->name);
 	if (r < 0)
 		return r;
 	r = handle_new(mt, &h);
@@ -575,14 +586,15 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	if (SFS_INO_KIND(ino) == SFS_INO_KIND_IMGFILE) {
+	if (sfs_ino_is_rfile(ino)) {
 		refresh(mt); /* permissions apply from the next open on */
 		r = sfs_tree_get(mt->tree, &v);
 		if (r == 0)
 			r = open_imgfile(req, mt, v, ino, &h);
 		sfs_view_put(v);
 		/* image.json changes with the image's permissions, size and
-		 * all: read it afresh, past whatever size the kernel cached. */
+		 * all: read it afresh, past whatever size the kernel cached
+		 * (checkpoint.json alike, for simplicity). */
 		if (h && h->data) {
 			keep = 0;
 			fi->direct_io = 1;
@@ -725,11 +737,14 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	sv.f_bsize = bs;
 	sv.f_frsize = bs;
 	sv.f_blocks = (packs + catalog + bs - 1) / bs;
-	sv.f_files = 4 + ts.nsnaps + 2 * ts.nvols;
-	/* Counting images needs a view: the last one built, if any. */
+	sv.f_files = 5 + ts.nsnaps + 2 * ts.nvols;
+	/* Counting images and checkpoints needs a view: the last one built,
+	 * if any. */
 	v = sfs_tree_peek(mt->tree);
-	for (size_t i = 0; v && i < v->nimages; i++)
-		sv.f_files += 1 + v->images[i].nfiles;
+	for (size_t i = 0; v && i < v->images.n; i++)
+		sv.f_files += 1 + v->images.v[i].nfiles;
+	for (size_t i = 0; v && i < v->ckpts.n; i++)
+		sv.f_files += 1 + v->ckpts.v[i].nfiles;
 	sv.f_namemax = 255;
 	sv.f_flag = ST_RDONLY;
 	sfs_view_put(v);

@@ -21,7 +21,7 @@ extern const struct fuse_lowlevel_ops sfs_fsops;
  * Access control at the FUSE boundary (access.c): the caller of a request
  * and the store's decision (snapfs/access.h) about the object a node
  * shows. On a mount without allow_other every check passes. Every node
- * but the root and the three top directories is gated; a gated node's
+ * but the root and the four top directories is gated; a gated node's
  * names and attributes are not cached by the kernel on an allow_other
  * mount (timeouts of 0), so that each caller's own lookup, getattr and
  * path-walk permission check reach the gate instead of reusing what a

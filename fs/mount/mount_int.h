@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "snapfs/access.h"
 #include "snapfs/catalog.h"
 #include "snapfs/image.h"
 #include "snapfs/reader.h"
@@ -28,14 +29,17 @@
 #define SFS_INO_SNAPSHOTS 2u
 #define SFS_INO_VOLUMES 3u
 #define SFS_INO_IMAGES 4u
+#define SFS_INO_CHECKPOINTS 5u
 #define SFS_INO_KIND_SHIFT 56
 #define SFS_INO_KIND_SNAP 1u
 #define SFS_INO_KIND_VOL 2u
 #define SFS_INO_KIND_LATEST 3u
 #define SFS_INO_KIND_IMAGE 4u   /* images/<name>/ */
 #define SFS_INO_KIND_IMGFILE 5u /* a file in images/<name>/ */
-/* An image file's number: its image's number, then its index in the
- * directory (0: image.json, then the devices). */
+#define SFS_INO_KIND_CKPT 6u     /* checkpoints/<name>/ */
+#define SFS_INO_KIND_CKPTFILE 7u /* a file in checkpoints/<name>/ */
+/* A record file's number: its record's number, then its index in the
+ * directory (0: image.json or checkpoint.json, then the parts). */
 #define SFS_IMGFILE_BITS 8
 #define SFS_INO_MAKE(kind, n) (((uint64_t)(kind) << SFS_INO_KIND_SHIFT) | (uint64_t)(n))
 #define SFS_INO_KIND(ino) ((unsigned)((ino) >> SFS_INO_KIND_SHIFT))
@@ -71,25 +75,34 @@ struct sfs_tvol {
 	char latest[SFS_IDSTR_SIZE + 32]; /* symlink target, "" when no snapshot */
 };
 
-/* A file of images/<name>/: image.json or one device's raw image. */
+/* A file of images/<name>/ or checkpoints/<name>/: the record's JSON, or
+ * one part's raw bytes (a device, the RAM image, the device state). */
 struct sfs_timgfile {
 	uint64_t ino;
-	char name[SFS_DEVNAME_MAX + 8]; /* "image.json", "sda.img" */
+	char name[SFS_DEVNAME_MAX + 8]; /* "image.json", "checkpoint.json", "sda.img" */
 	uint64_t size;                  /* the mapping's size, past the snapshot's */
 	int64_t mtime;
 	uint64_t data_bytes;
 	struct sfs_snapmap map;         /* the device's snapshot; unused for image.json */
 };
 
-/* An image as the mount shows it. */
+/* A record's directory as the mount shows it: an image or a checkpoint. */
 struct sfs_timage {
 	uint64_t ino;
 	char name[SFS_NAME_MAX + 1];
+	enum sfs_access_kind access; /* what the gate asks about name */
 	int64_t mtime;
-	char *json; /* image.json's bytes */
+	char *json; /* the record file's bytes */
 	size_t json_len;
-	struct sfs_timgfile *files; /* image.json first, then the mapping's order */
+	struct sfs_timgfile *files; /* the record file first, then the parts' order */
 	size_t nfiles;
+};
+
+/* The directories of one top directory (images/ or checkpoints/). */
+struct sfs_tdirs {
+	struct sfs_timage *v; /* sorted by name */
+	struct sfs_timage **by_ino;
+	size_t n;
 };
 
 /*
@@ -107,9 +120,8 @@ struct sfs_view {
 	struct sfs_tvol *vols; /* sorted by name */
 	struct sfs_tvol **by_ino;
 	size_t nvols;
-	struct sfs_timage *images; /* sorted by name */
-	struct sfs_timage **images_by_ino;
-	size_t nimages;
+	struct sfs_tdirs images;
+	struct sfs_tdirs ckpts;
 };
 
 struct sfs_tree;
@@ -179,28 +191,67 @@ const struct sfs_tvol *sfs_view_vol_by_ino(const struct sfs_view *v, uint64_t in
 const struct sfs_tvol *sfs_view_vol_by_name(const struct sfs_view *v, const char *name);
 const struct sfs_tsnap *sfs_tvol_snap_by_vname(const struct sfs_tvol *vol, const char *name);
 
-/* ---- images/ (tree_images.c) ---- */
+/* ---- images/ and checkpoints/ (tree_images.c) ---- */
 
-/* Inode numbers of images, by image id: given at first sight and never
+/* Both show catalog records the same way: a directory per record holding
+ * the record as JSON and one read-only file per part, each part a
+ * snapshot read lazily like any snapshot file. */
+
+static inline bool sfs_ino_is_rdir(uint64_t ino)
+{
+	return SFS_INO_KIND(ino) == SFS_INO_KIND_IMAGE || SFS_INO_KIND(ino) == SFS_INO_KIND_CKPT;
+}
+
+static inline bool sfs_ino_is_rfile(uint64_t ino)
+{
+	return SFS_INO_KIND(ino) == SFS_INO_KIND_IMGFILE ||
+	       SFS_INO_KIND(ino) == SFS_INO_KIND_CKPTFILE;
+}
+
+/* Inode numbers of records, by record id: given at first sight and never
  * reused in a mount, so a re-registered name is a new directory. Used by
  * view builds only, which the tree serialises. */
 struct sfs_imgnums;
 void sfs_imgnums_free(struct sfs_imgnums *n); /* accepts NULL */
 
-/* Copies every image record out of the catalog, in the view's read
- * transaction. *ret is released with sfs_images_free. */
-int sfs_images_collect(struct sfs_txn *txn, struct sfs_image **ret, size_t *ret_n);
-void sfs_images_free(struct sfs_image *imgs, size_t n);
+/* One part of a record as its directory shows it. */
+struct sfs_rpart {
+	char file[SFS_DEVNAME_MAX + 8];
+	char snapshot[SFS_IDSTR_SIZE];
+	uint64_t size; /* what the record says; the snapshot's if larger */
+};
 
-/* Adds images/ to a view whose snapshots are in place: a mapping whose
- * snapshot the view does not show (not completed) is left out, logged. */
-int sfs_view_add_images(struct sfs_view *v, struct sfs_store *s, const struct sfs_image *imgs,
-			size_t n, struct sfs_imgnums **nums);
-void sfs_view_images_release(struct sfs_view *v);
+/* A record copied out of the catalog, as its directory needs it. */
+struct sfs_rsrc {
+	char id[SFS_IDSTR_SIZE];
+	char name[SFS_NAME_MAX + 1];
+	int64_t created;
+	char *json; /* the record file's bytes, newline-terminated */
+	size_t json_len;
+	struct sfs_rpart *parts;
+	size_t nparts;
+};
 
-const struct sfs_timage *sfs_view_image_by_name(const struct sfs_view *v, const char *name);
+/* Copies every image (or checkpoint) record out of the catalog, in the
+ * view's read transaction. *ret is released with sfs_rsrcs_free. */
+int sfs_images_collect(struct sfs_txn *txn, struct sfs_rsrc **ret, size_t *ret_n);
+int sfs_ckpts_collect(struct sfs_txn *txn, struct sfs_rsrc **ret, size_t *ret_n);
+void sfs_rsrcs_free(struct sfs_rsrc *src, size_t n);
+
+/* Adds images/ (access SFS_ACCESS_IMAGE) or checkpoints/ (_CHECKPOINT) to
+ * a view whose snapshots are in place: a part whose snapshot the view
+ * does not show (not completed) is left out, logged. */
+int sfs_view_add_rdirs(struct sfs_view *v, enum sfs_access_kind access,
+		       const struct sfs_rsrc *src, size_t n, struct sfs_imgnums **nums);
+void sfs_view_rdirs_release(struct sfs_view *v);
+
+/* By name in images/ or checkpoints/ (parent: SFS_INO_IMAGES or
+ * SFS_INO_CHECKPOINTS). */
+const struct sfs_timage *sfs_view_rdir_by_name(const struct sfs_view *v, uint64_t parent,
+					       const char *name);
+/* A record's directory by inode, of either kind. */
 const struct sfs_timage *sfs_view_image_by_ino(const struct sfs_view *v, uint64_t ino);
-/* The image file with inode ino, and its image in *ret_image. */
+/* The record file with inode ino, and its directory in *ret_image. */
 const struct sfs_timgfile *sfs_view_imgfile_by_ino(const struct sfs_view *v, uint64_t ino,
 						   const struct sfs_timage **ret_image);
 const struct sfs_timgfile *sfs_timage_file_by_name(const struct sfs_timage *ti, const char *name);

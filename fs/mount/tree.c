@@ -248,7 +248,7 @@ static void view_free(struct sfs_view *v)
 	free(v->by_ino);
 	free(v->snaps);
 	free(v->by_seq);
-	sfs_view_images_release(v);
+	sfs_view_rdirs_release(v);
 	free(v);
 }
 
@@ -376,10 +376,11 @@ out:
 static int view_build(struct sfs_tree *t, struct sfs_view **ret)
 {
 	struct collect c = { 0 };
-	struct sfs_image *imgs = NULL;
+	struct sfs_rsrc *imgs = NULL, *ckpts = NULL;
+	struct sfs_view *v = NULL;
 	struct sfs_txn *txn;
 	uint64_t gen = 0;
-	size_t nimgs = 0;
+	size_t nimgs = 0, nckpts = 0;
 	int r;
 
 	r = sfs_txn_begin(t->store, false, &txn);
@@ -392,23 +393,34 @@ static int view_build(struct sfs_tree *t, struct sfs_view **ret)
 		r = sfs_cat_volume_foreach(txn, collect_volume, &c);
 	if (r == 0)
 		r = sfs_cat_snapshot_scan(txn, collect_snapshot, &c);
-	/* A damaged image record hides images/, not the snapshots. */
+	/* A damaged image or checkpoint record hides its directory, not the
+	 * snapshots. */
 	if (r == 0 && sfs_images_collect(txn, &imgs, &nimgs) < 0)
 		sfs_log(SFS_LOG_ERR, "cannot list the images: the catalog's images are damaged");
+	if (r == 0 && sfs_ckpts_collect(txn, &ckpts, &nckpts) < 0)
+		sfs_log(SFS_LOG_ERR,
+			"cannot list the checkpoints: the catalog's checkpoints are damaged");
 	sfs_txn_abort(txn);
 	if (r == 0)
-		r = view_assemble(t, &c, gen, ret);
+		r = view_assemble(t, &c, gen, &v);
 	else
 		sfs_log(SFS_LOG_ERR, "cannot list the catalog: %s", strerror(-r));
 	if (r == 0) {
-		r = sfs_view_add_images(*ret, t->store, imgs, nimgs, &t->imgnums);
-		if (r < 0) {
+		r = sfs_view_add_rdirs(v, SFS_ACCESS_IMAGE, imgs, nimgs, &t->imgnums);
+		if (r < 0)
 			sfs_log(SFS_LOG_ERR, "cannot list the images: %s", strerror(-r));
-			view_free(*ret);
-			*ret = NULL;
-		}
 	}
-	sfs_images_free(imgs, nimgs);
+	if (r == 0) {
+		r = sfs_view_add_rdirs(v, SFS_ACCESS_CHECKPOINT, ckpts, nckpts, &t->imgnums);
+		if (r < 0)
+			sfs_log(SFS_LOG_ERR, "cannot list the checkpoints: %s", strerror(-r));
+	}
+	if (r < 0)
+		view_free(v);
+	else
+		*ret = v;
+	sfs_rsrcs_free(imgs, nimgs);
+	sfs_rsrcs_free(ckpts, nckpts);
 	free(c.snaps);
 	free(c.vols);
 	return r;

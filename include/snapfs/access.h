@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Who may read what a mount shows: the one access decision of the store,
- * for every gated tree of a mount (volumes/, snapshots/, images/, and the
- * trees to come, which name the volume, snapshot or image they show).
+ * for every gated tree of a mount (volumes/, snapshots/, images/,
+ * checkpoints/, and the trees to come, which name the volume, snapshot or image they show).
  * Root and the owner of the store directory may read everything; anyone
  * else needs a grant on the object: a host user or group name listed in
  * its record (volumes and snapshots: "users" and "groups"; images: their
  * launch permissions, owner and public flag). A grant on a volume covers
  * every snapshot of the volume; an image's permission covers the image's
- * own files only, not the snapshots it maps.
+ * own files only, not the snapshots it maps. A checkpoint holds a VM's
+ * RAM, hence its secrets: its files are granted by the launch permissions
+ * of the image it records (those who may launch the image may resume it),
+ * and a checkpoint that records no image, or whose image is gone, by
+ * nobody but root and the store's owner.
  *
  * Names rather than numbers are stored so that a store copied to another
  * host grants access to the same people; they are resolved with
@@ -30,9 +34,10 @@ enum sfs_access_kind {
 	SFS_ACCESS_VOLUME = 0,   /* name: the volume's name */
 	SFS_ACCESS_SNAPSHOT = 1, /* name: the snapshot's id */
 	SFS_ACCESS_IMAGE = 2,    /* name: the image's name */
+	SFS_ACCESS_CHECKPOINT = 3, /* name: the checkpoint's name */
 };
 
-/* "volume", "snapshot", "image". */
+/* "volume", "snapshot", "image", "checkpoint". */
 const char *sfs_access_kind_name(enum sfs_access_kind kind);
 
 /* Who asks: a uid and every group of the process, primary included. */

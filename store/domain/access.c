@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "snapfs/access.h"
+#include "snapfs/checkpoint.h"
 #include "snapfs/image.h"
 #include "store_int.h"
 
@@ -26,6 +27,8 @@ const char *sfs_access_kind_name(enum sfs_access_kind kind)
 		return "snapshot";
 	case SFS_ACCESS_IMAGE:
 		return "image";
+	case SFS_ACCESS_CHECKPOINT:
+		return "checkpoint";
 	}
 	return "object";
 }
@@ -210,6 +213,22 @@ static int image_check(struct sfs_txn *t, const char *name, const struct sfs_cre
 	return r;
 }
 
+/* As the image it was launched from: the RAM it holds is the image's
+ * users' business and nobody else's. */
+static int checkpoint_check(struct sfs_txn *t, const char *name, const struct sfs_cred *who)
+{
+	struct sfs_checkpoint ck;
+	int r = sfs_cat_checkpoint_get(t, name, &ck);
+
+	if (r < 0)
+		return r;
+	r = ck.image[0] ? image_check(t, ck.image, who) : -EACCES;
+	if (r == -ENOENT)
+		r = -EACCES; /* the image went: nobody inherits its grants */
+	sfs_checkpoint_release(&ck);
+	return r;
+}
+
 int sfs_access_check(struct sfs_txn *t, enum sfs_access_kind kind, const char *name,
 		     const struct sfs_cred *who)
 {
@@ -222,6 +241,8 @@ int sfs_access_check(struct sfs_txn *t, enum sfs_access_kind kind, const char *n
 		return snapshot_check(t, name, who);
 	case SFS_ACCESS_IMAGE:
 		return image_check(t, name, who);
+	case SFS_ACCESS_CHECKPOINT:
+		return checkpoint_check(t, name, who);
 	}
 	return -EINVAL;
 }

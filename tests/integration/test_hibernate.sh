@@ -10,12 +10,19 @@
 # the boot id is the same and the uptime did not restart, and the marker
 # is on the checkpoint's disk. Bad input: a socket that is not QEMU, a VM
 # without file-backed RAM, one whose RAM file is not shared, a name in
-# use. Prints the resume time and the resumed QEMU's RSS a second after
+# use. The checkpoint shows on the mount as checkpoints/<name>/
+# (checkpoint.json, ram.img, state.bin, one file per disk), which the
+# resume reads; on the allow_other mount a user without launch permission
+# on the checkpoint's image can neither list nor read it, root can, and a
+# launch permission opens it. A resume with another machine shape (more
+# memory or CPUs, asked of launch-config or given to its script) is refused
+# with one clear line. Prints the resume time and the resumed QEMU's RSS a second after
 # it runs. Needs QEMU 8.2 or newer for the lazy path (scripts/deps.sh);
 # skips (77) only when /dev/fuse is missing.
 . "$(dirname "$0")/lib.sh" "$@"
 
 [ -e /dev/fuse ] || { echo "SKIP: no /dev/fuse" >&2; exit 77; }
+need_root
 MEM=${SNAPFS_HIB_MEM:-256}
 TIMEOUT=${SNAPFS_VM_TIMEOUT:-180}
 command -v qemu-system-x86_64 >/dev/null || fail "no qemu-system-x86_64 (scripts/deps.sh installs it)"
@@ -87,10 +94,18 @@ sfs init >/dev/null
 sfs image create hib --device sda="$T/root.ext4" --root-device sda --arch x86_64 \
 	--boot-mode bios --no-progress >/dev/null || fail "image create"
 
+# An unprivileged user, to check who may read a checkpoint's RAM.
+U=sfhib$$
+trap 'rc=$?; userdel "$U" >/dev/null 2>&1; (exit $rc); cleanup' EXIT
+useradd -M -N -g nogroup -s /bin/sh "$U" 2>/dev/null || useradd -M -s /bin/sh "$U" ||
+	fail "useradd $U"
+as_user() { runuser -u "$U" -- "$@"; }
+
+chmod 755 "$T"
 MNT=$T/mnt
 mkdir -p "$MNT"
 track_mount "$MNT"
-"$SNAPFS" --store "$STORE" mount "$MNT" || fail "mount failed"
+"$SNAPFS" --store "$STORE" mount "$MNT" -o allow_other || fail "mount failed"
 for _ in $(seq 100); do [ -e "$MNT/images/hib/sda.img" ] && break; sleep 0.1; done
 
 # wait_for FILE PATTERN SECONDS
@@ -176,14 +191,59 @@ grep -q '"image": "hib"' "$T/show.json" || fail "the checkpoint does not record 
 DISK=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["devices"][0]["snapshot"])' "$T/show.json")
 debugfs -R "cat /marker" "$MNT/snapshots/$DISK.img" 2>/dev/null | grep -qx "$MARK" ||
 	fail "the marker is not on the checkpoint's disk"
+
+# ---- checkpoints/ on the mount ----
+CK=$MNT/checkpoints/c2
+assert_eq "$(ls "$CK" | tr '\n' ' ')" "checkpoint.json ram.img sda.img state.bin " "checkpoints/c2/"
+python3 - "$CK/checkpoint.json" "$T/show.json" <<'PY' || fail "checkpoint.json is not the record"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+assert a == b, (a, b)
+PY
+RAMSNAP=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ram"]["snapshot"])' "$T/show.json")
+STATESIZE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["state"]["size"])' "$T/show.json")
+assert_eq "$(stat -c %s "$CK/state.bin")" "$STATESIZE" "state.bin's size"
+assert_eq "$(stat -c %s "$CK/ram.img")" "$RAMB" "ram.img's size"
+cmp -n "$(stat -c %s "$MNT/snapshots/$RAMSNAP.img")" "$CK/ram.img" "$MNT/snapshots/$RAMSNAP.img" ||
+	fail "ram.img differs from the RAM snapshot"
+cmp "$CK/sda.img" "$MNT/snapshots/$DISK.img" || fail "sda.img differs from the disk snapshot"
+# RAM holds secrets: only root, the store's owner and the image's users.
+head -c 4096 "$CK/ram.img" >/dev/null || fail "root cannot read ram.img"
+as_user head -c 4096 "$CK/ram.img" >/dev/null 2>"$T/deny.err" &&
+	fail "a user without launch permission read ram.img"
+grep -q "Permission denied" "$T/deny.err" || fail "not EACCES: $(cat "$T/deny.err")"
+as_user cat "$CK/checkpoint.json" >/dev/null 2>&1 && fail "a user without permission read checkpoint.json"
+as_user ls "$MNT/checkpoints" | grep -q . && fail "checkpoints/ lists c2 to a user without permission"
+sfs image permission add hib --user "$U" || fail "image permission add"
+as_user head -c 4096 "$CK/ram.img" >/dev/null || fail "the image's user cannot read ram.img"
+as_user ls "$MNT/checkpoints" | grep -qx c2 || fail "checkpoints/ hides c2 from the image's user"
+sfs image permission remove hib --user "$U" || fail "image permission remove"
+as_user head -c 4096 "$CK/ram.img" >/dev/null 2>&1 && fail "a revoked user still reads ram.img"
+
 expect_error 1 sfs snapshot delete "$DISK"
 case "$ERR" in *"checkpoint c"*) ;; *) soft_fail "deleting a checkpoint's snapshot: $ERR" ;; esac
 
 # ---- resume from the mount ----
 log "resume"
+CPUS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["machine"]["cpus"])' "$T/show.json")
 sfs checkpoint launch-config c2 --mount "$MNT" --overlay "$T/ov2" --serial "$T/serial2.log" \
-	--qmp "$T/run/resume.qmp" >"$T/resume.sh" || fail "checkpoint launch-config"
+	--qmp "$T/run/resume.qmp" --memory "$MEM" --cpus "$CPUS" >"$T/resume.sh" ||
+	fail "checkpoint launch-config with the recorded shape"
+# Another shape is refused: asked of launch-config, or given to the script.
+expect_error 1 sfs checkpoint launch-config c2 --mount "$MNT" --memory $((MEM * 2))
+case "$ERR" in *"made with $MEM MiB of RAM, not --memory $((MEM * 2))"*"shape it had") ;;
+*) soft_fail "--memory: $ERR" ;; esac
+expect_error 1 sfs checkpoint launch-config c2 --mount "$MNT" --cpus $((CPUS + 1))
+case "$ERR" in *"made with $CPUS CPUs"*"shape it had") ;; *) soft_fail "--cpus: $ERR" ;; esac
+grep -q -- "--memory $RAMB --cpus $CPUS --machine " "$T/resume.sh" || fail "the script does not check the shape"
+sh "$T/resume.sh" -smp $((CPUS + 1)) >"$T/shape.out" 2>&1 && fail "resumed with $((CPUS + 1)) CPUs"
+grep -q "snapfs: the VM has $((CPUS + 1)) CPUs and the checkpoint was made with $CPUS: a hibernated VM resumes only with the shape it had" "$T/shape.out" ||
+	fail "another shape given to the script: $(cat "$T/shape.out")"
 grep -q "readonly=on,rom=off" "$T/resume.sh" || fail "RAM is not mapped read-only from the mount"
+grep -q "$MNT/checkpoints/c2/ram.img" "$T/resume.sh" || fail "the resume does not map checkpoints/c2/ram.img"
+grep -q "$MNT/checkpoints/c2/state.bin" "$T/resume.sh" || fail "the resume does not read checkpoints/c2/state.bin"
+grep -q "$MNT/checkpoints/c2/sda.img" "$T/resume.sh" || fail "the resume's disk is not checkpoints/c2/sda.img"
+grep -q "$MNT/snapshots/" "$T/resume.sh" && fail "the resume still reads snapshots/"
 sh "$T/resume.sh" >"$T/qemu2.out" 2>&1 &
 VM2=$!
 track_pid $VM2

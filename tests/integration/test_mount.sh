@@ -125,7 +125,7 @@ cp "$T/ext4.img" "$T/ext4-2.img"
 step "mount (daemon, ready when the command returns)"
 do_mount "$MNT"
 ls "$MNT/snapshots/$SNAP1.img" >/dev/null || fail "first lookup after mount failed"
-[ "$(ls "$MNT")" = "$(printf 'images\nsnapshots\nvolumes')" ] || fail "top level is $(ls "$MNT")"
+[ "$(ls "$MNT")" = "$(printf 'checkpoints\nimages\nsnapshots\nvolumes')" ] || fail "top level is $(ls "$MNT")"
 [ "$(ls "$MNT/snapshots" | wc -l)" -eq 4 ] || fail "snapshots/ does not list 4 images"
 vols=$(ls "$MNT/volumes" | tr '\n' ' ')
 [ "$vols" = "bad demo raw " ] || fail "volumes/ lists '$vols'"

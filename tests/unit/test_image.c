@@ -20,6 +20,7 @@
 #include <criterion/criterion.h>
 
 #include "snapfs/check.h"
+#include "snapfs/checkpoint.h"
 #include "snapfs/image.h"
 #include "snapfs/ingest.h"
 #include "fixture.h"
@@ -761,6 +762,26 @@ static int check(enum sfs_access_kind kind, const char *name, uid_t uid, gid_t g
 	return r;
 }
 
+/* Registers checkpoint name of image (or "") over two completed snapshots. */
+static void add_checkpoint(const char *name, const char *image, const char *ram,
+			   const char *state)
+{
+	struct sfs_checkpoint ck;
+	struct sfs_writer *w;
+	char err[256];
+
+	cr_assert_eq(sfs_checkpoint_init(&ck), 0);
+	snprintf(ck.name, sizeof(ck.name), "%s", name);
+	snprintf(ck.vm, sizeof(ck.vm), "vm");
+	snprintf(ck.image, sizeof(ck.image), "%s", image);
+	snprintf(ck.ram.snapshot, sizeof(ck.ram.snapshot), "%s", ram);
+	snprintf(ck.state.snapshot, sizeof(ck.state.snapshot), "%s", state);
+	cr_assert_eq(sfs_writer_begin(fx_store, &w), 0);
+	cr_assert_eq(sfs_writer_checkpoint_create(w, &ck, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(sfs_writer_commit(w), 0);
+	sfs_checkpoint_release(&ck);
+}
+
 /* The one access decision: root and the store's owner always; others by a
  * grant on the snapshot or its volume (images: launch permissions), by
  * name, never by an image's permission on the snapshots it maps. */
@@ -842,4 +863,20 @@ Test(image, access_check, .init = fx_setup, .fini = fx_teardown)
 	cr_assert_eq(check(SFS_ACCESS_IMAGE, "web", u, other), 0);
 	cr_assert_eq(check(SFS_ACCESS_IMAGE, "web", d, dg), -EACCES);
 	cr_assert_eq(check(SFS_ACCESS_SNAPSHOT, a1, u, other), -EACCES);
+
+	/* A checkpoint follows its image's launch permissions; one without
+	 * an image, or whose image is gone, only root and the owner. */
+	add_checkpoint("ck-web", "web", a1, a2);
+	add_checkpoint("ck-bare", "", a1, a2);
+	cr_assert_eq(check(SFS_ACCESS_CHECKPOINT, "ck-web", u, other), 0);
+	cr_assert_eq(check(SFS_ACCESS_CHECKPOINT, "ck-web", d, dg), -EACCES);
+	cr_assert_eq(check(SFS_ACCESS_CHECKPOINT, "ck-bare", u, other), -EACCES);
+	cr_assert_eq(check(SFS_ACCESS_CHECKPOINT, "ck-bare", 0, 0), 0, "root");
+	cr_assert_eq(check(SFS_ACCESS_CHECKPOINT, "ck-bare", getuid(), 0), 0, "the owner");
+	cr_assert_eq(check(SFS_ACCESS_CHECKPOINT, "nosuch", u, other), -ENOENT);
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_image_deregister(t, "web", false, NULL, NULL), 0);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+	cr_assert_eq(check(SFS_ACCESS_CHECKPOINT, "ck-web", u, other), -EACCES, "image gone");
+	cr_assert_eq(check(SFS_ACCESS_CHECKPOINT, "ck-web", 0, 0), 0);
 }
