@@ -19,6 +19,7 @@
 #include <criterion/criterion.h>
 
 #include "snapfs/fsview.h"
+#include "snapfs/partition.h"
 #include "snapfs/reader.h"
 #include "fixture.h"
 
@@ -236,5 +237,104 @@ Test(fsview, no_filesystem_or_zeroed_superblock)
 	store_image(img, IMG_BYTES, 0, &m);
 	cr_assert_eq(sfs_fsview_open(r, &m, 0, m.size, "noise", &fv), -EMEDIUMTYPE);
 	sfs_reader_free(r);
+	free(img);
+}
+
+/* A disk image of `mib` MiB partitioned by sfdisk with `script`, with
+ * the ext4 image written at byte offset `at`; returns its bytes. */
+static uint8_t *make_disk(const char *script, unsigned mib, const uint8_t *img, uint64_t at)
+{
+	char *dir = fx_tmpdir(), cmd[1024], path[512];
+	uint8_t *disk = NULL;
+	size_t len = (size_t)mib << 20;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/disk", dir);
+	snprintf(cmd, sizeof(cmd), "truncate -s %uM %s && printf '%s' | sfdisk -q %s >/dev/null",
+		 mib, path, script, path);
+	if (sh(cmd) != 0)
+		goto out;
+	fd = open(path, O_RDWR);
+	disk = malloc(len);
+	if (fd < 0 || !disk || pwrite(fd, img, IMG_BYTES, (off_t)at) != IMG_BYTES ||
+	    pread(fd, disk, len, 0) != (ssize_t)len) {
+		free(disk);
+		disk = NULL;
+	}
+	if (fd >= 0)
+		close(fd);
+out:
+	fx_rm_rf(dir);
+	free(dir);
+	return disk;
+}
+
+Test(fsview, gpt_partitions)
+{
+	uint8_t *img = make_image(), *disk;
+	struct sfs_part *parts;
+	struct sfs_snapmap m;
+	struct sfs_fsview *fv;
+	struct sfs_reader *r;
+	size_t n;
+
+	cr_assert_not_null(img);
+	/* p1: the ext4 image at 1 MiB; p2: nothing; p3: swap type. */
+	disk = make_disk("label: gpt\\n start=2048, size=16384\\n size=8192\\n "
+			 "size=8192, type=0657FD6D-A4AB-43C4-84E5-0933C84B4F4F\\n",
+			 20, img, 1 << 20);
+	cr_assert_not_null(disk, "sfdisk is needed");
+	store_image(disk, 20 << 20, 0, &m);
+	r = reader();
+	cr_assert_eq(sfs_parts_probe(r, &m, "gpt", &parts, &n), 0);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(parts[0].partno, 1);
+	cr_assert_eq(parts[0].offset, 1 << 20);
+	cr_assert_eq(parts[0].size, IMG_BYTES);
+	cr_assert(parts[0].ext);
+	cr_assert_eq(parts[1].partno, 2);
+	cr_assert(!parts[1].ext);
+	cr_assert_str_eq(parts[2].type, "0657fd6d-a4ab-43c4-84e5-0933c84b4f4f");
+	cr_assert_eq(sfs_fsview_open(r, &m, parts[0].offset, parts[0].size, "p1", &fv), 0);
+	check_tree(fv);
+	sfs_fsview_close(fv);
+	free(parts);
+	/* The ext4 image alone has no table. */
+	store_image(img, IMG_BYTES, 0, &m);
+	cr_assert_eq(sfs_parts_probe(r, &m, "bare", &parts, &n), 0);
+	cr_assert_eq(n, 0);
+	cr_assert_null(parts);
+	sfs_reader_free(r);
+	free(disk);
+	free(img);
+}
+
+Test(fsview, mbr_logical_partitions_are_followed)
+{
+	uint8_t *img = make_image(), *disk;
+	struct sfs_part *parts;
+	struct sfs_snapmap m;
+	struct sfs_reader *r;
+	size_t n;
+
+	cr_assert_not_null(img);
+	/* p1-p3 primary, p4 extended holding p5, p6 and p7, each behind its
+	 * own boot record; the ext4 image lies past them, only to fill. */
+	disk = make_disk("label: dos\\n start=2048, size=2048\\n size=2048\\n size=2048\\n "
+			 "type=5\\n size=4096\\n size=4096\\n size=16384\\n",
+			 40, img, 30 << 20);
+	cr_assert_not_null(disk, "sfdisk is needed");
+	store_image(disk, 40 << 20, 0, &m);
+	r = reader();
+	cr_assert_eq(sfs_parts_probe(r, &m, "mbr", &parts, &n), 0);
+	cr_assert_eq(n, 6, "p1-p3, p5-p7: %zu", n);
+	cr_assert_eq(parts[0].partno, 1);
+	cr_assert_eq(parts[3].partno, 5);
+	cr_assert_eq(parts[5].partno, 7);
+	cr_assert_eq(parts[5].offset, 22528 * 512);
+	cr_assert_eq(parts[5].size, 16384 * 512);
+	free(parts);
+	sfs_reader_free(r);
+	free(disk);
 	free(img);
 }
