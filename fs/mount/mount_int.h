@@ -28,12 +28,15 @@
 #define SFS_INO_SNAPSHOTS 2u
 #define SFS_INO_VOLUMES 3u
 #define SFS_INO_IMAGES 4u
+#define SFS_INO_FILES 5u
 #define SFS_INO_KIND_SHIFT 56
 #define SFS_INO_KIND_SNAP 1u
 #define SFS_INO_KIND_VOL 2u
 #define SFS_INO_KIND_LATEST 3u
 #define SFS_INO_KIND_IMAGE 4u   /* images/<name>/ */
 #define SFS_INO_KIND_IMGFILE 5u /* a file in images/<name>/ */
+#define SFS_INO_KIND_LATEST_FILES 6u /* volumes/<vol>/latest.files */
+#define SFS_INO_KIND_FILES 7u   /* below files/ (files_int.h) */
 /* An image file's number: its image's number, then its index in the
  * directory (0: image.json, then the devices). */
 #define SFS_IMGFILE_BITS 8
@@ -113,6 +116,7 @@ struct sfs_view {
 };
 
 struct sfs_tree;
+struct sfs_files;
 
 /* Reads the catalog's counts, not its snapshots: no view is built until a
  * listing needs one. */
@@ -225,6 +229,7 @@ struct sfs_mount {
 	struct sfs_store *store;   /* read-only, thread-safe */
 	struct sfs_reader *reader; /* thread-safe; runs the readahead workers */
 	struct sfs_tree *tree;     /* thread-safe */
+	struct sfs_files *files;   /* thread-safe: files/ (files_int.h) */
 	uid_t uid;                 /* owner shown on every inode */
 	gid_t gid;
 	int64_t mount_time;
