@@ -39,7 +39,7 @@ struct sfs_fsent {
 	uint32_t num;
 	unsigned partno;
 	struct sfs_tsnap snap; /* a copy: id (for the gate), map, times */
-	uint64_t offset, size;
+	uint64_t offset, size; /* set at creation, then constant */
 	pthread_mutex_t open_lock; /* one probe, one open at a time */
 	/* Set once under open_lock, then constant (probed is read with
 	 * acquire): partno 0 only. */

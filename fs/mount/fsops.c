@@ -808,6 +808,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 	/* Nothing ever changes a file's bytes: never drop its pages. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	/* files/ shows POSIX ACLs: the kernel must enforce them, or the
+	 * group bits (the ACL's mask) would let the owning group in where
+	 * the ACL shuts it out. Other nodes have no ACLs. */
+	if (conn->capable & FUSE_CAP_POSIX_ACL)
+		conn->want |= FUSE_CAP_POSIX_ACL;
 	/* latest.img moves: the kernel must ask for its target each time. */
 	conn->want &= ~FUSE_CAP_CACHE_SYMLINKS;
 	/* libfuse ends the session unless this repeats the max_read mount

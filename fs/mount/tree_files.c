@@ -53,9 +53,10 @@ void sfs_files_free(struct sfs_files *f)
 	free(f);
 }
 
-/* Finds or adds the entry of (ts, partno). Called with the lock. */
+/* Finds or adds the entry of (ts, partno), whose filesystem lies at
+ * [offset, offset + size) of the snapshot. Called with the lock. */
 static int entry_locked(struct sfs_files *f, const struct sfs_tsnap *ts, unsigned partno,
-			struct sfs_fsent **ret)
+			uint64_t offset, uint64_t size, struct sfs_fsent **ret)
 {
 	struct sfs_fsent *e;
 
@@ -85,7 +86,8 @@ static int entry_locked(struct sfs_files *f, const struct sfs_tsnap *ts, unsigne
 	pthread_mutex_init(&e->open_lock, NULL);
 	e->snap = *ts;
 	e->partno = partno;
-	e->size = ts->map.size;
+	e->offset = offset; /* constant from here on: read without the lock */
+	e->size = size;
 	f->ents[f->nents++] = e;
 	e->num = (uint32_t)f->nents;
 	*ret = e;
@@ -97,7 +99,7 @@ int sfs_files_volume(struct sfs_files *f, const struct sfs_tsnap *ts, struct sfs
 	int r;
 
 	pthread_mutex_lock(&f->lock);
-	r = entry_locked(f, ts, 0, ret);
+	r = entry_locked(f, ts, 0, 0, ts->map.size, ret);
 	pthread_mutex_unlock(&f->lock);
 	return r;
 }
@@ -156,11 +158,7 @@ int sfs_files_part(struct sfs_files *f, struct sfs_fsent *disk, unsigned partno,
 	if (!p)
 		return -ENOENT;
 	pthread_mutex_lock(&f->lock);
-	r = entry_locked(f, &disk->snap, partno, ret);
-	if (r == 0) {
-		(*ret)->offset = p->offset;
-		(*ret)->size = p->size;
-	}
+	r = entry_locked(f, &disk->snap, partno, p->offset, p->size, ret);
 	pthread_mutex_unlock(&f->lock);
 	return r;
 }

@@ -25,6 +25,7 @@
 
 #include <ext2fs/ext2_fs.h>
 #include <ext2fs/ext2fs.h>
+#include <ext2fs/ext2_ext_attr.h>
 
 #include "snapfs/fsview.h"
 #include "snapfs/log.h"
@@ -505,15 +506,53 @@ static int xattr_name(char *name, char *value, size_t value_len, void *data)
 	return 0;
 }
 
-/* Opens and reads inode ino's xattrs. Called locked. */
+/* Whether inode ino may have xattrs: an xattr block, or the in-inode
+ * area's magic. The kernel asks for POSIX ACLs of every inode it checks
+ * permissions on, and most have none: answered here from the inode (which
+ * libext2fs caches) without setting up an xattr handle. When unsure
+ * (inodes larger than the buffer, odd extra sizes), true: libext2fs
+ * decides. Called locked. */
+static int may_have_xattrs(struct sfs_fsview *fv, uint32_t ino)
+{
+	union {
+		struct ext2_inode_large in;
+		uint8_t raw[1024];
+	} u;
+	unsigned isize = EXT2_INODE_SIZE(fv->fs->super);
+	uint32_t magic;
+	size_t at;
+
+	if (isize > sizeof(u.raw))
+		return 1;
+	memset(&u, 0, sizeof(u));
+	if (ino < 1 || ino > fv->fs->super->s_inodes_count)
+		return -ENOENT;
+	if (ext2fs_read_inode_full(fv->fs, ino, (struct ext2_inode *)&u.in, isize))
+		return 1;
+	if (!u.in.i_links_count || !u.in.i_mode)
+		return -ENOENT;
+	if (ext2fs_file_acl_block(fv->fs, (struct ext2_inode *)&u.in))
+		return 1;
+	if (isize <= EXT2_GOOD_OLD_INODE_SIZE)
+		return 0;
+	at = EXT2_GOOD_OLD_INODE_SIZE + (size_t)u.in.i_extra_isize;
+	if (at > isize || (u.in.i_extra_isize & 3))
+		return 1; /* damaged or odd: libext2fs decides */
+	if (at + sizeof(magic) > isize)
+		return 0; /* no room for an in-inode area */
+	memcpy(&magic, u.raw + at, sizeof(magic));
+	return ext2fs_le32_to_cpu(magic) == EXT2_EXT_ATTR_MAGIC;
+}
+
+/* Opens and reads inode ino's xattrs; -ENODATA when it has none. Called
+ * locked. */
 static int xattrs_read(struct sfs_fsview *fv, uint32_t ino, struct ext2_xattr_handle **ret)
 {
-	struct ext2_inode_large in;
 	errcode_t e;
-	int r = read_inode(fv, ino, &in);
+	int r = may_have_xattrs(fv, ino);
 
-	if (r < 0)
-		return r;
+	if (r <= 0)
+		return r < 0 ? r : -ENODATA;
 	e = ext2fs_xattrs_open(fv->fs, ino, ret);
 	if (e)
 		return ext_err(fv, e);
@@ -538,6 +577,8 @@ ssize_t sfs_fsview_listxattr(struct sfs_fsview *fv, uint32_t ino, char *buf, siz
 		e = ext2fs_xattrs_iterate(h, xattr_name, &x);
 		r = e ? ext_err(fv, e) : 0;
 		ext2fs_xattrs_close(&h);
+	} else if (r == -ENODATA) {
+		r = 0; /* no xattrs: an empty list */
 	}
 	view_unlock(fv);
 	if (r < 0)
