@@ -18,7 +18,7 @@ PKGS=(
 	clang libclang-rt-14-dev
 	e2fsprogs util-linux kmod python3
 	# the files/ test: partitioned disks, extended attributes, fuse2fs to compare
-	fdisk attr fuse2fs
+	fdisk attr acl fuse2fs
 	qemu-utils
 	# the VM boot test: a Debian kernel, a static busybox initramfs, QEMU
 	linux-image-amd64 busybox-static qemu-system-x86 cpio gzip file
