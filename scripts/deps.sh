@@ -12,8 +12,13 @@ PKGS=(
 	libssl-dev
 	libjansson-dev
 	libcriterion-dev
+	# files/: ext2/3/4 read through e2fsprogs' library, partition tables
+	# through util-linux's, instead of parsers of our own
+	libext2fs-dev libblkid-dev
 	clang libclang-rt-14-dev
 	e2fsprogs util-linux kmod python3
+	# the files/ test: partitioned disks, extended attributes, fuse2fs to compare
+	fdisk attr acl fuse2fs
 	# the VM boot test: a Debian kernel, a static busybox initramfs (QEMU
 	# comes from backports, below)
 	linux-image-amd64 busybox-static cpio gzip file

@@ -137,6 +137,7 @@ int sfs_gate_ino(fuse_req_t req, struct sfs_mount *mt, uint64_t ino)
 		break;
 	case SFS_INO_KIND_VOL:
 	case SFS_INO_KIND_LATEST:
+	case SFS_INO_KIND_LATEST_FILES:
 		kind = SFS_ACCESS_VOLUME;
 		r = sfs_tree_vol_by_ino(mt->tree, ino, &vi);
 		if (r < 0)

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsops_files.h"
 #include "fsops_int.h"
 #include "mount_int.h"
 #include "snapfs/log.h"
@@ -50,6 +51,21 @@ void sfs_attr_latest(struct stat *st, uint64_t ino, const char *target, int64_t 
 	st->st_mtime = st->st_ctime = st->st_atime = created;
 }
 
+/* latest.img, or latest.files with its own target. */
+static int latest_attr(struct stat *st, uint64_t ino, const char *latest_img, int64_t created)
+{
+	char target[SFS_IDSTR_SIZE + 32];
+	int r = 0;
+
+	if (SFS_INO_KIND(ino) == SFS_INO_KIND_LATEST_FILES)
+		r = sfs_files_latest_target(latest_img, target, sizeof(target));
+	else
+		snprintf(target, sizeof(target), "%s", latest_img);
+	if (r == 0)
+		sfs_attr_latest(st, ino, target, created);
+	return r;
+}
+
 static void imgfile_attr(struct stat *st, const struct sfs_timgfile *tf)
 {
 	st->st_ino = tf->ino;
@@ -80,14 +96,15 @@ int sfs_attr_top(struct sfs_mount *mt, uint64_t ino, struct stat *st)
 	struct sfs_view *v;
 	size_t n = 0;
 
-	if (ino < SFS_INO_ROOT || ino > SFS_INO_CHECKPOINTS)
+	if (ino < SFS_INO_ROOT || ino > SFS_INO_FILES)
 		return -ENOENT;
 	sfs_tree_stat(mt->tree, &ts);
 	switch (ino) {
 	case SFS_INO_ROOT:
-		sfs_attr_dir(mt, st, ino, 6, ts.mtime, 4);
+		sfs_attr_dir(mt, st, ino, 7, ts.mtime, 5); /* ., .. and five trees */
 		break;
 	case SFS_INO_SNAPSHOTS:
+	case SFS_INO_FILES:
 		sfs_attr_dir(mt, st, ino, 2, ts.mtime, (off_t)ts.nsnaps);
 		break;
 	case SFS_INO_VOLUMES:
@@ -153,11 +170,11 @@ int sfs_attr_of(struct sfs_mount *mt, const struct sfs_view *v, uint64_t ino, st
 			*ret_timeout = FILE_ATTR_TIMEOUT;
 		return 0;
 	case SFS_INO_KIND_LATEST:
+	case SFS_INO_KIND_LATEST_FILES:
 		tv = vol_of_latest(v, ino);
 		if (!tv || !tv->nsnaps)
 			return -ENOENT;
-		sfs_attr_latest(st, ino, tv->latest, tv->snaps[tv->nsnaps - 1]->created);
-		return 0;
+		return latest_attr(st, ino, tv->latest, tv->snaps[tv->nsnaps - 1]->created);
 	}
 	return -ENOENT;
 }
@@ -190,13 +207,13 @@ int sfs_attr_lookup(struct sfs_mount *mt, uint64_t ino, struct stat *st, double 
 		sfs_attr_dir(mt, st, ino, 2, vi.mtime, (off_t)vi.nsnaps);
 		return 0;
 	case SFS_INO_KIND_LATEST:
+	case SFS_INO_KIND_LATEST_FILES:
 		r = sfs_tree_vol_by_ino(mt->tree, ino, &vi);
 		if (r == 0 && !vi.latest[0])
 			r = -ENOENT;
 		if (r < 0)
 			return r;
-		sfs_attr_latest(st, ino, vi.latest, vi.latest_created);
-		return 0;
+		return latest_attr(st, ino, vi.latest, vi.latest_created);
 	}
 	r = sfs_tree_get(mt->tree, &v);
 	if (r < 0)

@@ -16,6 +16,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "fsops_files.h"
 #include "fsops_int.h"
 #include "mount_int.h"
 #include "snapfs/log.h"
@@ -145,12 +146,17 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int r = -ENOENT;
 
 	refresh(mt);
+	if (sfs_files_ino(parent)) {
+		sfs_files_lookup(req, parent, name);
+		return;
+	}
 	sfs_attr_init(mt, &st, &timeout);
 	if (parent == SFS_INO_ROOT) {
 		uint64_t ino = !strcmp(name, "snapshots") ? SFS_INO_SNAPSHOTS
 			       : !strcmp(name, "volumes") ? SFS_INO_VOLUMES
 			       : !strcmp(name, "images")  ? SFS_INO_IMAGES
 			       : !strcmp(name, "checkpoints") ? SFS_INO_CHECKPOINTS
+			       : !strcmp(name, "files")   ? SFS_INO_FILES
 							  : 0;
 		if (ino)
 			r = sfs_attr_top(mt, ino, &st);
@@ -186,6 +192,12 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 				sfs_attr_latest(&st, vi.latest_ino, vi.latest, vi.latest_created);
 			else
 				r = -ENOENT;
+		} else if (r == 0 && !strcmp(name, SFS_LATEST_FILES_NAME)) {
+			r = vi.latest[0] ? 0 : -ENOENT;
+			if (r == 0)
+				r = sfs_attr_lookup(mt, SFS_INO_MAKE(SFS_INO_KIND_LATEST_FILES,
+								     SFS_INO_NUM(vi.ino)),
+						    &st, &timeout);
 		} else if (r == 0) {
 			r = sfs_tree_vol_snap(mt->tree, vi.name, name, &ts);
 			if (r == 0)
@@ -230,7 +242,12 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	double timeout;
 	int r;
 
-	if (is_dir_ino(ino) || SFS_INO_KIND(ino) == SFS_INO_KIND_LATEST)
+	if (sfs_files_ino(ino)) {
+		sfs_files_getattr(req, ino);
+		return;
+	}
+	if (is_dir_ino(ino) || SFS_INO_KIND(ino) == SFS_INO_KIND_LATEST ||
+	    SFS_INO_KIND(ino) == SFS_INO_KIND_LATEST_FILES)
 		refresh(mt);
 	r = sfs_gate_ino(req, mt, ino);
 	if (r == 0)
@@ -246,9 +263,15 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct sfs_mount *mt = mount_of(req);
 	struct sfs_tvolinfo vi;
+	char target[SFS_IDSTR_SIZE + 32];
 	int r;
 
-	if (SFS_INO_KIND(ino) != SFS_INO_KIND_LATEST) {
+	if (sfs_files_ino(ino)) {
+		sfs_files_readlink(req, ino);
+		return;
+	}
+	if (SFS_INO_KIND(ino) != SFS_INO_KIND_LATEST &&
+	    SFS_INO_KIND(ino) != SFS_INO_KIND_LATEST_FILES) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
@@ -259,10 +282,14 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		r = -ENOENT;
 	if (r == 0)
 		r = sfs_gate(req, mt, SFS_ACCESS_VOLUME, vi.name);
+	if (r == 0 && SFS_INO_KIND(ino) == SFS_INO_KIND_LATEST_FILES)
+		r = sfs_files_latest_target(vi.latest, target, sizeof(target));
+	else if (r == 0)
+		snprintf(target, sizeof(target), "%s", vi.latest);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_readlink(req, vi.latest);
+		fuse_reply_readlink(req, target);
 }
 
 /* Valid replies: fuse_reply_open, fuse_reply_err. The handle holds the
@@ -273,6 +300,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct sfs_mount *mt = mount_of(req);
 	struct sfs_view *v;
 
+	if (sfs_files_ino(ino)) {
+		refresh(mt);
+		sfs_files_opendir(req, ino, fi);
+		return;
+	}
 	if (!is_dir_ino(ino)) {
 		fuse_reply_err(req, ENOTDIR);
 		return;
@@ -309,6 +341,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 /* Valid replies: fuse_reply_err. */
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (sfs_files_ino(ino)) {
+		sfs_files_releasedir(req, ino, fi);
+		return;
+	}
 	sfs_view_put((struct sfs_view *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
@@ -318,7 +354,9 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 static bool dir_entry(const struct sfs_view *v, uint64_t ino, uint64_t i, const char **ret_name,
 		      uint64_t *ret_ino)
 {
-	static const char *const top[] = { "snapshots", "volumes", "images", "checkpoints" };
+	/* In inode order: SFS_INO_SNAPSHOTS + i. */
+	static const char *const top[] = { "snapshots", "volumes", "images", "checkpoints",
+					   "files" };
 	const struct sfs_tvol *tv = NULL;
 
 	if (i == 0) {
@@ -337,7 +375,7 @@ static bool dir_entry(const struct sfs_view *v, uint64_t ino, uint64_t i, const 
 	i -= 2;
 	switch (ino) {
 	case SFS_INO_ROOT:
-		if (i >= 4)
+		if (i >= sizeof(top) / sizeof(top[0]))
 			return false;
 		*ret_name = top[i];
 		*ret_ino = SFS_INO_SNAPSHOTS + i;
@@ -386,6 +424,11 @@ static bool dir_entry(const struct sfs_view *v, uint64_t ino, uint64_t i, const 
 	if (i == tv->nsnaps && tv->nsnaps) {
 		*ret_name = SFS_LATEST_NAME;
 		*ret_ino = tv->latest_ino;
+		return true;
+	}
+	if (i == tv->nsnaps + 1 && tv->nsnaps) {
+		*ret_name = SFS_LATEST_FILES_NAME;
+		*ret_ino = SFS_INO_MAKE(SFS_INO_KIND_LATEST_FILES, SFS_INO_NUM(tv->ino));
 		return true;
 	}
 	return false;
@@ -495,6 +538,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
+	if (sfs_files_ino(ino)) {
+		sfs_files_readdir(req, ino, size, off, fi, false);
+		return;
+	}
 	do_readdir(req, ino, size, off, fi, false);
 }
 
@@ -502,6 +549,10 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
+	if (sfs_files_ino(ino)) {
+		sfs_files_readdir(req, ino, size, off, fi, true);
+		return;
+	}
 	do_readdir(req, ino, size, off, fi, true);
 }
 
@@ -576,6 +627,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct handle *h = NULL;
 	int r, keep = 1;
 
+	if (sfs_files_ino(ino)) {
+		sfs_files_open(req, ino, fi);
+		return;
+	}
 	if (is_dir_ino(ino)) {
 		fuse_reply_err(req, EISDIR);
 		return;
@@ -628,7 +683,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 /* Valid replies: fuse_reply_err. */
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	handle_free((struct handle *)(uintptr_t)fi->fh);
+	if (sfs_files_ino(ino))
+		sfs_files_release_file(req, ino, fi);
+	else
+		handle_free((struct handle *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -650,6 +708,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	ssize_t n;
 	void *buf;
 
+	if (sfs_files_ino(ino)) {
+		sfs_files_read(req, ino, size, off, fi);
+		return;
+	}
 	if (uoff >= h->size || !size) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
@@ -695,6 +757,10 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 
 	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
 		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (sfs_files_ino(ino)) {
+		sfs_files_lseek(req, ino, off, whence, fi);
 		return;
 	}
 	if (off < 0 || (uint64_t)off >= h->size) {
@@ -759,6 +825,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 	/* Nothing ever changes a file's bytes: never drop its pages. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	/* files/ shows POSIX ACLs: the kernel must enforce them, or the
+	 * group bits (the ACL's mask) would let the owning group in where
+	 * the ACL shuts it out. Other nodes have no ACLs. */
+	if (conn->capable & FUSE_CAP_POSIX_ACL)
+		conn->want |= FUSE_CAP_POSIX_ACL;
 	/* latest.img moves: the kernel must ask for its target each time. */
 	conn->want &= ~FUSE_CAP_CACHE_SYMLINKS;
 	/* libfuse ends the session unless this repeats the max_read mount
@@ -786,5 +857,7 @@ const struct fuse_lowlevel_ops sfs_fsops = {
 	.read = op_read,
 	.release = op_release,
 	.lseek = op_lseek,
+	.getxattr = sfs_files_getxattr,
+	.listxattr = sfs_files_listxattr,
 	.statfs = op_statfs,
 };

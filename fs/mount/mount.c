@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 
 #include "cli.h"
+#include "files_int.h"
 #include "fsops_int.h"
 #include "mount.h"
 #include "mount_int.h"
@@ -416,6 +417,9 @@ static int serve(const struct sfs_mount_opts *o, const char *store, const char *
 	r = sfs_tree_new(mt.store, &mt.tree);
 	if (r < 0)
 		goto out_free_reader;
+	r = sfs_files_new(mt.reader, &mt.files);
+	if (r < 0)
+		goto out_free_tree;
 	r = session_run(&mt, store, mp, ready_fd);
 	if (sfs_log_get_level() >= SFS_LOG_DEBUG) {
 		size_t cached;
@@ -425,6 +429,8 @@ static int serve(const struct sfs_mount_opts *o, const char *store, const char *
 		sfs_log(SFS_LOG_DEBUG, "block cache: %zu bytes, %llu hits, %llu misses", cached,
 			(unsigned long long)hits, (unsigned long long)misses);
 	}
+	sfs_files_free(mt.files);
+out_free_tree:
 	sfs_tree_free(mt.tree);
 out_free_reader:
 	sfs_reader_free(mt.reader);

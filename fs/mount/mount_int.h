@@ -30,6 +30,7 @@
 #define SFS_INO_VOLUMES 3u
 #define SFS_INO_IMAGES 4u
 #define SFS_INO_CHECKPOINTS 5u
+#define SFS_INO_FILES 6u
 #define SFS_INO_KIND_SHIFT 56
 #define SFS_INO_KIND_SNAP 1u
 #define SFS_INO_KIND_VOL 2u
@@ -38,6 +39,8 @@
 #define SFS_INO_KIND_IMGFILE 5u /* a file in images/<name>/ */
 #define SFS_INO_KIND_CKPT 6u     /* checkpoints/<name>/ */
 #define SFS_INO_KIND_CKPTFILE 7u /* a file in checkpoints/<name>/ */
+#define SFS_INO_KIND_LATEST_FILES 8u /* volumes/<vol>/latest.files */
+#define SFS_INO_KIND_FILES 9u   /* below files/ (files_int.h) */
 /* A record file's number: its record's number, then its index in the
  * directory (0: image.json or checkpoint.json, then the parts). */
 #define SFS_IMGFILE_BITS 8
@@ -125,6 +128,7 @@ struct sfs_view {
 };
 
 struct sfs_tree;
+struct sfs_files;
 
 /* Reads the catalog's counts, not its snapshots: no view is built until a
  * listing needs one. */
@@ -277,6 +281,7 @@ struct sfs_mount {
 	struct sfs_store *store;   /* read-only, thread-safe */
 	struct sfs_reader *reader; /* thread-safe; runs the readahead workers */
 	struct sfs_tree *tree;     /* thread-safe */
+	struct sfs_files *files;   /* thread-safe: files/ (files_int.h) */
 	uid_t uid;                 /* owner shown on every inode */
 	gid_t gid;
 	int64_t mount_time;

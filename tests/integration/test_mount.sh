@@ -125,17 +125,18 @@ cp "$T/ext4.img" "$T/ext4-2.img"
 step "mount (daemon, ready when the command returns)"
 do_mount "$MNT"
 ls "$MNT/snapshots/$SNAP1.img" >/dev/null || fail "first lookup after mount failed"
-[ "$(ls "$MNT")" = "$(printf 'checkpoints\nimages\nsnapshots\nvolumes')" ] || fail "top level is $(ls "$MNT")"
+[ "$(ls "$MNT")" = "$(printf 'checkpoints\nfiles\nimages\nsnapshots\nvolumes')" ] || fail "top level is $(ls "$MNT")"
 [ "$(ls "$MNT/snapshots" | wc -l)" -eq 4 ] || fail "snapshots/ does not list 4 images"
 vols=$(ls "$MNT/volumes" | tr '\n' ' ')
 [ "$vols" = "bad demo raw " ] || fail "volumes/ lists '$vols'"
 # -U: directory order, which is creation order (ls would sort by name,
 # and two snapshots taken in the same second sort by id).
 mapfile -t demo < <(ls -U "$MNT/volumes/demo")
-[ "${#demo[@]}" -eq 3 ] || fail "volumes/demo lists ${demo[*]}"
+[ "${#demo[@]}" -eq 4 ] || fail "volumes/demo lists ${demo[*]}"
 [[ ${demo[0]} =~ ^[0-9]{8}T[0-9]{6}\.[0-9]{9}Z-$SNAP1\.img$ ]] || fail "volumes/demo entry '${demo[0]}'"
 [[ ${demo[1]} =~ ^[0-9]{8}T[0-9]{6}\.[0-9]{9}Z-$SNAP2\.img$ ]] || fail "volumes/demo entry '${demo[1]}'"
 [ "${demo[2]}" = latest.img ] || fail "volumes/demo has no latest.img"
+[ "${demo[3]}" = latest.files ] || fail "volumes/demo has no latest.files"
 [ "$(readlink "$MNT/volumes/demo/latest.img")" = "../../snapshots/$SNAP2.img" ] ||
 	fail "latest.img points to $(readlink "$MNT/volumes/demo/latest.img")"
 [ "$(stat -c %s "$MNT/snapshots/$SNAP3.img")" = "$(stat -c %s "$RAW")" ] || fail "size of raw image"

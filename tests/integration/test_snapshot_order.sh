@@ -59,14 +59,14 @@ mapfile -t listed < <(ls -U "$T/md/volumes/v")
 # Names carry the time to the sub-second, and plain ls (in C and in the
 # default collation) lists them in the order they were taken.
 for loc in C "${LANG:-C.UTF-8}"; do
-	mapfile -t names < <(LC_ALL=$loc ls "$T/m/volumes/fast" | grep -v '^latest\.img$')
+	mapfile -t names < <(LC_ALL=$loc ls "$T/m/volumes/fast" | grep -v '^latest\.\(img\|files\)$')
 	[ "${#names[@]}" -eq 6 ] || fail "volumes/fast lists ${names[*]}"
 	for i in 0 1 2 3 4 5; do
 		[[ ${names[i]} =~ ^[0-9]{8}T[0-9]{6}\.[0-9]{9}Z-${ids[i]}\.img$ ]] ||
 			soft_fail "LC_ALL=$loc: entry $i is ${names[i]}, expected snapshot ${ids[i]} (taken ${i}th)"
 	done
 done
-mapfile -t listed < <(ls -U "$T/m/volumes/fast" | grep -v '^latest\.img$')
+mapfile -t listed < <(ls -U "$T/m/volumes/fast" | grep -v '^latest\.\(img\|files\)$')
 for i in 0 1 2 3 4 5; do
 	[[ ${listed[i]} == *"-${ids[i]}.img" ]] || soft_fail "readdir order: entry $i is ${listed[i]}"
 done

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The FUSE operations of files/ (fsops_files.c), called by fsops.c for
+ * every inode sfs_files_ino() claims. Each replies to req itself; the
+ * valid replies are those of the fsops.c operation it serves.
+ */
+#ifndef SNAPFS_FS_FSOPS_FILES_H
+#define SNAPFS_FS_FSOPS_FILES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fsops_int.h"
+
+#define SFS_LATEST_FILES_NAME "latest.files"
+
+bool sfs_files_ino(uint64_t ino);
+void sfs_files_lookup(fuse_req_t req, uint64_t parent, const char *name);
+void sfs_files_getattr(fuse_req_t req, uint64_t ino);
+void sfs_files_readlink(fuse_req_t req, uint64_t ino);
+void sfs_files_opendir(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi);
+void sfs_files_readdir(fuse_req_t req, uint64_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, bool plus);
+void sfs_files_releasedir(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi);
+void sfs_files_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi);
+/* Frees the open file; does not reply (fsops.c's release does). */
+void sfs_files_release_file(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi);
+void sfs_files_read(fuse_req_t req, uint64_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi);
+void sfs_files_lseek(fuse_req_t req, uint64_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi);
+/* For every inode of the mount: other nodes have no xattrs. */
+void sfs_files_getxattr(fuse_req_t req, uint64_t ino, const char *name, size_t size);
+void sfs_files_listxattr(fuse_req_t req, uint64_t ino, size_t size);
+
+/* volumes/<vol>/latest.files's target, "../../files/<id>", from
+ * latest.img's, "../../snapshots/<id>.img". 0, -ENOENT, -ENAMETOOLONG. */
+int sfs_files_latest_target(const char *latest_img, char *buf, size_t size);
+
+#endif
