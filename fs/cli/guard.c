@@ -6,9 +6,10 @@
  * of ours sees a record. Validating every page first would mean writing
  * LMDB's page format a second time, so instead a fault becomes one line
  * that names the store and says what to do, and exit status 1: no core
- * dump, no half-written output taken for a result. The handler does only
- * async-signal-safe work (write, _exit) and runs on its own stack, so a
- * fault from a runaway recursion is reported too. The process keeps its
+ * dump, no half-written output taken for a result (LMDB's own assertions
+ * abort on some damage it notices: SIGABRT is handled the same way). The
+ * handler does only async-signal-safe work (write, _exit) and runs on its
+ * own stack, so a fault from a runaway recursion is reported too. The process keeps its
  * pid and dies as soon as it faults: a writer killed or faulted leaves the
  * store exactly as kill -9 does, which recovery handles.
  */
@@ -39,7 +40,8 @@ static void on_fatal(int sig)
 
 void cli_guard_fatal_signals(const char *what, const char *store_path, bool to_syslog)
 {
-	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE };
+	/* SIGABRT: LMDB's own assertions abort on some damage it notices. */
+	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
 	static char altstack[64 << 10];
 	stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack) };
 	struct sigaction sa = { .sa_handler = on_fatal, .sa_flags = SA_RESETHAND | SA_ONSTACK };

@@ -33,9 +33,13 @@
 
 /* Levels of pages needed for nblocks blocks (0 for an empty volume). */
 uint32_t sfs_map_depth(uint64_t nblocks);
-/* Slot of `block` in its page at `level`. */
+/* Slot of `block` in its page at `level` (< SFS_MAP_MAX_DEPTH; the page
+ * decoder refuses others, and a level past the block number's bits has
+ * every block in slot 0). */
 static inline uint32_t sfs_map_slot(uint64_t block, uint32_t level)
 {
+	if (SFS_MAP_SHIFT * level >= 64)
+		return 0;
 	return (uint32_t)((block >> (SFS_MAP_SHIFT * level)) & (SFS_MAP_FANOUT - 1));
 }
 

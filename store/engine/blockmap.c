@@ -47,7 +47,9 @@ int sfs_map_page_decode(const void *buf, size_t len, struct sfs_map_page *ret)
 	    get_le16(p + 6) != 0 || get_le32(p + 12) != 0)
 		return -EBADMSG;
 	count = get_le32(p + 8);
-	if (count == 0 || count > SFS_MAP_FANOUT || p[5] > 7 ||
+	/* Levels 0 to SFS_MAP_MAX_DEPTH - 1 are all a map can have; a higher
+	 * one would also shift a block number by 64 bits or more. */
+	if (count == 0 || count > SFS_MAP_FANOUT || p[5] >= SFS_MAP_MAX_DEPTH ||
 	    len != SFS_MAP_HEADER_LEN + (size_t)count * SFS_ID_LEN)
 		return -EBADMSG;
 	ret->level = p[5];

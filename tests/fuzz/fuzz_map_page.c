@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (sfs_id_is_zero(&p.ids[p.count - 1]))
 			abort();
-		if (p.level > 7)
+		if (p.level >= SFS_MAP_MAX_DEPTH)
 			abort();
 		for (uint32_t i = 0; i < p.count; i++)
 			acc += p.ids[i].b[0] + p.ids[i].b[SFS_ID_LEN - 1];

@@ -380,6 +380,15 @@ Test(blockmap, page_decode_bounds)
 	}
 	buf[5] = 8;
 	cr_assert_eq(sfs_map_page_decode(buf, len, &p), -EBADMSG, "level 8");
+	/* Found by fuzzing: level 7 decoded and then shifted a block number
+	 * by 70 bits in sfs_map_slot. A map has levels 0 to 5 only. */
+	buf[5] = 7;
+	cr_assert_eq(sfs_map_page_decode(buf, len, &p), -EBADMSG, "level 7");
+	buf[5] = SFS_MAP_MAX_DEPTH;
+	cr_assert_eq(sfs_map_page_decode(buf, len, &p), -EBADMSG, "level 6");
+	buf[5] = SFS_MAP_MAX_DEPTH - 1;
+	cr_assert_eq(sfs_map_page_decode(buf, len, &p), 0, "level 5, the highest");
+	cr_assert_eq(sfs_map_slot(UINT64_MAX, 7), 0, "a level past 64 bits shifts nothing");
 	buf[5] = 0;
 	buf[8] = 5;
 	cr_assert_eq(sfs_map_page_decode(buf, len, &p), -EBADMSG, "count disagrees with length");
