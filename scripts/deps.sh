@@ -14,6 +14,9 @@ PKGS=(
 	libcriterion-dev
 	clang libclang-rt-14-dev
 	e2fsprogs util-linux kmod python3
+	# man pages (test_man renders them), bash completion (installed into its
+	# completionsdir, driven by test_completion)
+	man-db groff-base bash-completion
 	# the VM boot test: a Debian kernel, a static busybox initramfs (QEMU
 	# comes from backports, below)
 	linux-image-amd64 busybox-static cpio gzip file
