@@ -36,6 +36,7 @@ static const char usage_text[] =
 	"  check [--read-data] [--repair]                  verify the catalog, maps and data\n"
 	"  info                                            store settings and usage\n"
 	"  mount MOUNTPOINT [-f] [-s] [-d] [-o OPTIONS]    mount the store read-only (FUSE)\n"
+	"  mount-status MOUNTPOINT [--json]                a running mount's cache and reads\n"
 	"  key list|add-key-file|add-passphrase|change-passphrase|remove ...\n"
 	"                                                  an encrypted store's keys\n"
 	"  bin rule create|list|delete, bin list|restore   the recycle bin\n"
@@ -88,6 +89,7 @@ static const struct command commands[] = {
 	{ "key", cmd_key },
 	{ "bin", cmd_bin },
 	{ "checkpoint", cmd_checkpoint },
+	{ "mount-status", cmd_mount_status },
 };
 
 static int set_verbose(const struct cli_parse *p, const struct cli_opt *o, const char *arg, uint64_t v)

@@ -99,7 +99,7 @@ _snapfs() {
 		if [[ -z $cmd ]]; then
 			cmd=$w
 			valued=" $(_snapfs_valued "$cmd" | tr '\n' ' ') "
-		elif [[ -z $sub ]] && [[ $cmd != @(init|info|check|gc|mount) ]]; then
+		elif [[ -z $sub ]] && [[ $cmd != @(init|info|check|gc|mount|mount-status) ]]; then
 			sub=$w
 			valued=" $(_snapfs_valued "$cmd" "$sub" | tr '\n' ' ') "
 		else
@@ -146,7 +146,7 @@ _snapfs() {
 	fi
 	case $cmd in
 	init | info | check | gc) return ;;
-	mount) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	mount | mount-status) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	esac
 	if [[ -z $sub ]]; then
 		COMPREPLY=($(compgen -W "$(_snapfs_help "$cmd" | _snapfs_entries)" -- "$cur"))

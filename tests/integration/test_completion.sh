@@ -69,7 +69,7 @@ for BC in yes no; do
 		continue
 	fi
 	# Every command of the help, and nothing that is not one.
-	expect "snapfs " init info check snapshot volume image mount gc policy key bin checkpoint
+	expect "snapfs " init info check snapshot volume image mount mount-status gc policy key bin checkpoint
 	expect_not "snapfs " create list
 	expect "snapfs sn" snapshot
 	expect "snapfs --" --store --key-file --passphrase-fd --verbose --help --version
@@ -83,6 +83,8 @@ for BC in yes no; do
 	expect "snapfs image launch-config webserver --" --mount --overlay --hibernation --ram-dir
 	expect "snapfs gc --" --dry-run --rewrite-below
 	expect "snapfs mount /mnt -" --help -f -s -d -o
+	expect "snapfs mount-status -" --json --help
+	expect "snapfs mount-status $T/ot" "$other"
 	expect "snapfs -" -S -v -h -V --store
 	expect "snapfs image launch-config webserver --format " qemu libvirt
 	# Names and ids from the store in $SNAPFS_STORE.
