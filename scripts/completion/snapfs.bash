@@ -99,7 +99,7 @@ _snapfs() {
 		if [[ -z $cmd ]]; then
 			cmd=$w
 			valued=" $(_snapfs_valued "$cmd" | tr '\n' ' ') "
-		elif [[ -z $sub ]] && [[ $cmd != @(init|info|check|gc|mount|mount-status) ]]; then
+		elif [[ -z $sub ]] && [[ $cmd != @(init|info|check|gc|mount|mount-status|report) ]]; then
 			sub=$w
 			valued=" $(_snapfs_valued "$cmd" "$sub" | tr '\n' ' ') "
 		else
@@ -110,7 +110,7 @@ _snapfs() {
 	case $prev in
 	--store | -S | --to-store | --mount | --overlay | --ram-dir | --tmp-dir)
 		COMPREPLY=($(compgen -d -- "$cur")); return ;;
-	--key-file | --changed-ranges | --kernel | --initrd | --serial | --qmp | --to-key-file | --state)
+	--html | --key-file | --changed-ranges | --kernel | --initrd | --serial | --qmp | --to-key-file | --state)
 		COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	--volume)
 		COMPREPLY=($(compgen -W "$(_snapfs_values volume)" -- "$cur")); return ;;
@@ -145,7 +145,7 @@ _snapfs() {
 		return
 	fi
 	case $cmd in
-	init | info | check | gc) return ;;
+	init | info | check | gc | report) return ;;
 	mount | mount-status) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	esac
 	if [[ -z $sub ]]; then

@@ -69,7 +69,7 @@ for BC in yes no; do
 		continue
 	fi
 	# Every command of the help, and nothing that is not one.
-	expect "snapfs " init info check snapshot volume image mount mount-status gc policy key bin checkpoint
+	expect "snapfs " init info check snapshot volume image mount mount-status report gc policy key bin checkpoint
 	expect_not "snapfs " create list
 	expect "snapfs sn" snapshot
 	expect "snapfs --" --store --key-file --passphrase-fd --verbose --help --version
@@ -82,6 +82,8 @@ for BC in yes no; do
 	expect "snapfs snapshot create alpha x --" --changed-ranges --description --tag --json
 	expect "snapfs image launch-config webserver --" --mount --overlay --hibernation --ram-dir
 	expect "snapfs gc --" --dry-run --rewrite-below
+	expect "snapfs report --" --html --json
+	expect "snapfs report --html $T/di" "$T/disk"
 	expect "snapfs mount /mnt -" --help -f -s -d -o
 	expect "snapfs mount-status -" --json --help
 	expect "snapfs mount-status $T/ot" "$other"
