@@ -152,6 +152,22 @@ sys.exit(1 if bad else 0)
 PY
 log "page: $(wc -c <"$T/report.html") bytes"
 
+# Rendered by a browser, when one is installed (scripts/deps.sh adds
+# Debian's chromium): its DOM has the four charts and its console no error.
+if command -v chromium >/dev/null; then
+	timeout 120 chromium --headless --no-sandbox --disable-gpu --enable-logging=stderr --v=0 \
+		--dump-dom "file://$T/report.html" >"$T/dom.html" 2>"$T/chromium.log" ||
+		soft_fail "chromium could not render the page: $(tail -3 "$T/chromium.log")"
+	for c in growth savings volumes timeline; do
+		grep -q "<svg[^>]*id=\"$c\"" "$T/dom.html" || soft_fail "chromium's DOM has no $c chart"
+	done
+	grep -q 'CONSOLE' "$T/chromium.log" &&
+		soft_fail "console messages: $(grep CONSOLE "$T/chromium.log" | head -3)"
+	log "chromium rendered the page ($(grep -c '<circle' "$T/dom.html") timeline dots)"
+else
+	log "chromium not installed: page checked by the parser only"
+fi
+
 # The summary without --html names the volumes.
 sfs report | grep -q '^  alpha' || soft_fail "summary lacks volume alpha"
 # Bad input: one line, the right status, nothing written.
