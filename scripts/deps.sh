@@ -19,6 +19,11 @@ PKGS=(
 	e2fsprogs util-linux kmod python3
 	# the files/ test: partitioned disks, extended attributes, fuse2fs to compare
 	fdisk attr acl fuse2fs
+	# man pages (test_man renders them), bash completion (installed into its
+	# completionsdir, driven by test_completion)
+	man-db groff-base bash-completion
+	# renders the report page in test_report (and its README screenshot)
+	chromium
 	# the VM boot test: a Debian kernel, a static busybox initramfs (QEMU
 	# comes from backports, below)
 	linux-image-amd64 busybox-static cpio gzip file

@@ -265,6 +265,8 @@ int cmd_image(const struct cli *c, int argc, char **argv);
 int cmd_key(const struct cli *c, int argc, char **argv);
 int cmd_bin(const struct cli *c, int argc, char **argv);
 int cmd_checkpoint(const struct cli *c, int argc, char **argv);
+int cmd_mount_status(const struct cli *c, int argc, char **argv);
+int cmd_report(const struct cli *c, int argc, char **argv);
 /* `<kind> permission add|remove|list ...` (argv[0] == "permission") for
  * a volume or a snapshot; help is the command's help text. */
 int cli_permission(const struct cli *c, int argc, char **argv, enum sfs_access_kind kind,

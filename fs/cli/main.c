@@ -35,7 +35,10 @@ static const char usage_text[] =
 	"                                                  hibernated VMs: RAM, disks, state\n"
 	"  check [--read-data] [--repair]                  verify the catalog, maps and data\n"
 	"  info                                            store settings and usage\n"
+	"  report [--html FILE] [--json]                   how the store is used: sizes, dedup,\n"
+	"                                                  snapshots over time, images\n"
 	"  mount MOUNTPOINT [-f] [-s] [-d] [-o OPTIONS]    mount the store read-only (FUSE)\n"
+	"  mount-status MOUNTPOINT [--json]                a running mount's cache and reads\n"
 	"  key list|add-key-file|add-passphrase|change-passphrase|remove ...\n"
 	"                                                  an encrypted store's keys\n"
 	"  bin rule create|list|delete, bin list|restore   the recycle bin\n"
@@ -88,6 +91,8 @@ static const struct command commands[] = {
 	{ "key", cmd_key },
 	{ "bin", cmd_bin },
 	{ "checkpoint", cmd_checkpoint },
+	{ "mount-status", cmd_mount_status },
+	{ "report", cmd_report },
 };
 
 static int set_verbose(const struct cli_parse *p, const struct cli_opt *o, const char *arg, uint64_t v)

@@ -18,6 +18,7 @@
 
 #include "fsops_files.h"
 #include "fsops_int.h"
+#include "mount.h"
 #include "mount_int.h"
 #include "snapfs/log.h"
 
@@ -676,8 +677,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = keep; /* a snapshot's bytes never change */
 	fi->noflush = 1;
-	if (fuse_reply_open(req, fi) != 0)
+	if (fuse_reply_open(req, fi) != 0) {
 		handle_free(h);
+		return;
+	}
+	SFS_COUNT(mt, opens, 1);
+	SFS_COUNT(mt, open_files, 1);
 }
 
 /* Valid replies: fuse_reply_err. */
@@ -687,6 +692,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		sfs_files_release_file(req, ino, fi);
 	else
 		handle_free((struct handle *)(uintptr_t)fi->fh);
+	SFS_COUNT(mount_of(req), open_files, -1);
 	fuse_reply_err(req, 0);
 }
 
@@ -703,6 +709,7 @@ static int read_errno(int r)
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
+	struct sfs_mount *mt = mount_of(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 	uint64_t uoff = off < 0 ? 0 : (uint64_t)off;
 	ssize_t n;
@@ -719,11 +726,14 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (size > h->size - uoff)
 		size = (size_t)(h->size - uoff);
 	if (h->data) {
+		SFS_COUNT(mt, reads, 1);
+		SFS_COUNT(mt, bytes_served, size);
 		fuse_reply_buf(req, h->data + uoff, size);
 		return;
 	}
 	buf = malloc(size);
 	if (!buf) {
+		SFS_COUNT(mt, read_errors, 1);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -738,11 +748,47 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		memset((char *)buf + n, 0, size - (size_t)n);
 		n = (ssize_t)size;
 	}
-	if (n < 0)
+	if (n < 0) {
+		SFS_COUNT(mt, read_errors, 1);
 		fuse_reply_err(req, read_errno((int)n));
-	else
+	} else {
+		SFS_COUNT(mt, reads, 1);
+		SFS_COUNT(mt, bytes_served, (uint64_t)n);
 		fuse_reply_buf(req, buf, (size_t)n);
+	}
 	free(buf);
+}
+
+/* Valid replies: fuse_reply_buf, fuse_reply_xattr, fuse_reply_err. The
+ * root's SFS_STATS_XATTR is the mount's live figures; nothing else has
+ * attributes. ENODATA rather than ENOSYS for those: the kernel takes
+ * ENOSYS as "no xattr support" and would never ask again. */
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	char *json;
+	size_t len;
+
+	if (sfs_files_ino(ino)) {
+		sfs_files_getxattr(req, ino, name, size);
+		return;
+	}
+	if (ino != SFS_INO_ROOT || strcmp(name, SFS_STATS_XATTR) != 0) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	json = sfs_mount_stats_json(mount_of(req));
+	if (!json) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	len = strlen(json);
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, json, len);
+	free(json);
 }
 
 /* Valid replies: fuse_reply_lseek, fuse_reply_err. The kernel sends only
@@ -857,7 +903,7 @@ const struct fuse_lowlevel_ops sfs_fsops = {
 	.read = op_read,
 	.release = op_release,
 	.lseek = op_lseek,
-	.getxattr = sfs_files_getxattr,
+	.getxattr = op_getxattr,
 	.listxattr = sfs_files_listxattr,
 	.statfs = op_statfs,
 };

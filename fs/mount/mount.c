@@ -391,6 +391,8 @@ static int serve(const struct sfs_mount_opts *o, const char *store, const char *
 	mt.gid = getgid();
 	mt.mount_time = (int64_t)time(NULL);
 	cli_guard_fatal_signals("mount", store, true);
+	mt.store_path = store;
+	mt.mountpoint = mp;
 	r = sfs_store_open_cred(store, SFS_OPEN_READ, NULL, cred, &mt.store);
 	if (r == -ENOKEY)
 		return sfs_log_errno(r, "store %s is encrypted: give -o key_file=F or set "
@@ -405,11 +407,14 @@ static int serve(const struct sfs_mount_opts *o, const char *store, const char *
 		sfs_log_errno(r, "cannot set up the reader");
 		goto out_close_store;
 	}
-	/* Readahead must fit the cache several times over, or blocks read
-	 * ahead would be evicted before the reader gets to them. */
-	r = sfs_reader_start_readahead(mt.reader, o->ra_threads,
-				       o->readahead_bytes < o->cache_bytes / 4 ? o->readahead_bytes
-										: o->cache_bytes / 4);
+	/* Before any thread of the reader or the session exists: they must
+	 * inherit SIGUSR1 blocked. The figures read the reader. */
+	r = sfs_mount_stats_signal_start(&mt);
+	if (r < 0) {
+		sfs_log_errno(r, "cannot start the statistics thread");
+		goto out_free_reader;
+	}
+	r = sfs_reader_start_readahead(mt.reader, o->ra_threads, sfs_mount_ra_window(o));
 	if (r < 0) {
 		sfs_log_errno(r, "cannot start readahead workers");
 		goto out_free_reader;
@@ -433,6 +438,7 @@ static int serve(const struct sfs_mount_opts *o, const char *store, const char *
 out_free_tree:
 	sfs_tree_free(mt.tree);
 out_free_reader:
+	sfs_mount_stats_signal_stop(&mt);
 	sfs_reader_free(mt.reader);
 out_close_store:
 	sfs_store_close(mt.store);

@@ -22,4 +22,8 @@
  */
 int sfs_cmd_mount(const char *store_path, int argc, char **argv);
 
+/* The extended attribute of a mount's root that holds its live figures as
+ * JSON (`snapfs mount-status` reads it). */
+#define SFS_STATS_XATTR "user.snapfs.stats"
+
 #endif

@@ -262,6 +262,14 @@ const struct sfs_timgfile *sfs_timage_file_by_name(const struct sfs_timage *ti, 
 
 /* ---- the mount's state ---- */
 
+struct sfs_mount_counters {
+	uint64_t reads;       /* read requests answered with bytes */
+	uint64_t read_errors; /* read requests answered with an error */
+	uint64_t bytes_served;
+	uint64_t opens;       /* files opened since the mount */
+	int64_t open_files;   /* open now */
+};
+
 struct sfs_mount_opts {
 	size_t cache_bytes;     /* block cache bound */
 	size_t readahead_bytes; /* readahead window bound */
@@ -272,6 +280,14 @@ struct sfs_mount_opts {
 	size_t kernel_readahead; /* bdi read_ahead_kb to set, bytes; 0: leave */
 	const char *key_file;    /* -o key_file=F (points into argv), or NULL */
 };
+
+/* The readahead window a mount uses: it must fit the cache several times
+ * over, or blocks read ahead would be evicted before the reader gets to
+ * them. */
+static inline size_t sfs_mount_ra_window(const struct sfs_mount_opts *o)
+{
+	return o->readahead_bytes < o->cache_bytes / 4 ? o->readahead_bytes : o->cache_bytes / 4;
+}
 
 /* Everything a request needs, reached with fuse_req_userdata. The pointers
  * are set before the session starts and constant while it runs; each
@@ -287,11 +303,34 @@ struct sfs_mount {
 	int64_t mount_time;
 	char bdi_ra_path[96]; /* sysfs read_ahead_kb of this mount, or "" */
 	int bdi_tuned;        /* atomic: set once the kernel readahead was raised */
+	const char *store_path; /* absolute; for the figures */
+	const char *mountpoint;
+	struct sfs_mount_counters counters;
+	pthread_t stats_thread; /* logs the figures on SIGUSR1 (stats.c) */
+	bool stats_thread_on;
+	int stats_stop;         /* atomic: tells stats_thread to end */
 };
+
+/* Figures the read path keeps: all atomic (__atomic builtins, relaxed),
+ * read while the mount serves (stats.c). */
+#define SFS_COUNT(mt, field, n) __atomic_add_fetch(&(mt)->counters.field, (n), __ATOMIC_RELAXED)
 
 /* Raises the kernel's readahead for this mount (once; needs root). The
  * kernel caps it at 128 KiB when the session starts, which splits large
  * sequential reads into many small requests. */
 void sfs_mount_tune_readahead(struct sfs_mount *mt);
+
+/* The mount's live figures (stats.c): cache, readahead, packs read,
+ * verification failures, reads served and open files, as one JSON object
+ * (the value of SFS_STATS_XATTR on the mount root). A malloc'd string the
+ * caller frees, or NULL when out of memory. Thread-safe. */
+char *sfs_mount_stats_json(struct sfs_mount *mt);
+
+/* Logs the figures as one line at INFO level on each SIGUSR1, from a
+ * thread of its own (sigwait: no work in a signal handler). _start
+ * blocks SIGUSR1 in the calling thread, so every thread created after it
+ * leaves the signal to that one. 0 or -errno. */
+int sfs_mount_stats_signal_start(struct sfs_mount *mt);
+void sfs_mount_stats_signal_stop(struct sfs_mount *mt);
 
 #endif

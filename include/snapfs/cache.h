@@ -52,18 +52,26 @@ struct sfs_cache_entry *sfs_cache_add(struct sfs_cache *c, const struct sfs_id *
  *     the filling state, visible to other threads, which wait for it; the
  *     caller writes its data (sfs_cache_entry_data) and must then call
  *     sfs_cache_fill_done exactly once;
- *   SFS_CACHE_BUSY: (only when !wait) another thread is filling id;
+ *   SFS_CACHE_BUSY: (only without SFS_CACHE_WAIT) another thread is
+ *     filling id;
  *   -ENOMEM; or, when it waited, the error the filler failed with.
  * sfs_cache_fill_done publishes a claimed entry with its final length
  * (<= the claimed len) and keeps the caller's hold (err == 0), or, with
  * err < 0, removes it, hands err to every waiter and drops the caller's
  * hold: an error is never cached. sfs_cache_get treats an entry being
  * filled as absent; sfs_cache_add waits for it.
+ *
+ * flags: SFS_CACHE_WAIT waits for an entry another thread is filling;
+ * SFS_CACHE_AHEAD marks a fill made before anyone asked (readahead): the
+ * entry counts as read ahead, and the first hit on it by a caller without
+ * the flag counts as a readahead hit (sfs_cache_ahead_stats).
  */
+#define SFS_CACHE_WAIT 1u
+#define SFS_CACHE_AHEAD 2u
 #define SFS_CACHE_HIT 0
 #define SFS_CACHE_CLAIMED 1
 #define SFS_CACHE_BUSY 2
-int sfs_cache_get_or_claim(struct sfs_cache *c, const struct sfs_id *id, size_t len, bool wait,
+int sfs_cache_get_or_claim(struct sfs_cache *c, const struct sfs_id *id, size_t len, unsigned flags,
 			   struct sfs_cache_entry **ret_e);
 void sfs_cache_fill_done(struct sfs_cache *c, struct sfs_cache_entry *e, size_t len, int err);
 
@@ -73,5 +81,8 @@ size_t sfs_cache_len(const struct sfs_cache_entry *e);
 /* Bytes currently held and hit/miss counters, for stats. */
 void sfs_cache_stats(struct sfs_cache *c, size_t *ret_bytes, uint64_t *ret_hits,
 		     uint64_t *ret_misses);
+/* Entries filled ahead (SFS_CACHE_AHEAD) and how many of them a later
+ * caller used before they were evicted. */
+void sfs_cache_ahead_stats(struct sfs_cache *c, uint64_t *ret_fills, uint64_t *ret_hits);
 
 #endif

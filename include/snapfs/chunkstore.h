@@ -77,6 +77,8 @@ struct sfs_chunk_stats {
 	uint64_t decodes;      /* chunks read and decoded (successful or not) */
 	uint64_t decode_errors; /* of which failed verification or decoding */
 	uint64_t encodes;      /* chunks encoded */
+	uint64_t stored_bytes_read; /* bytes of records read from packs */
+	uint64_t raw_bytes_decoded; /* bytes those decoded to, verified */
 };
 void sfs_store_chunk_stats(struct sfs_store *s, struct sfs_chunk_stats *ret);
 

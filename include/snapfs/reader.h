@@ -122,5 +122,8 @@ int sfs_reader_diff(struct sfs_reader *r, const struct sfs_snapmap *a, const str
  * counts as a hit). Decodes are counted by sfs_store_chunk_stats. */
 void sfs_reader_stats(struct sfs_reader *r, size_t *ret_cached, uint64_t *ret_hits,
 		      uint64_t *ret_misses);
+/* Blocks the readahead workers decoded before a read asked for them, and
+ * how many of those a read then used. Thread-safe. */
+void sfs_reader_ahead_stats(struct sfs_reader *r, uint64_t *ret_fills, uint64_t *ret_hits);
 
 #endif

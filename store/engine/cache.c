@@ -29,6 +29,7 @@ struct sfs_cache_entry {
 	struct sfs_cache_entry *lru_prev, *lru_next; /* LRU: head = most recent */
 	unsigned refs;  /* holders, plus 1 while linked in the shard */
 	bool linked;
+	bool ahead;     /* filled ahead and not used yet (SFS_CACHE_AHEAD) */
 	size_t len;
 	uint8_t data[];
 };
@@ -42,6 +43,7 @@ struct shard {
 	size_t bytes;
 	size_t capacity;
 	uint64_t hits, misses;
+	uint64_t ahead_fills, ahead_hits;
 };
 
 struct sfs_cache {
@@ -202,6 +204,10 @@ struct sfs_cache_entry *sfs_cache_get(struct sfs_cache *c, const struct sfs_id *
 		lru_unlink(s, e);
 		lru_push_front(s, e);
 		s->hits++;
+		if (e->ahead) {
+			e->ahead = false;
+			s->ahead_hits++;
+		}
 	} else {
 		s->misses++;
 	}
@@ -274,7 +280,7 @@ struct sfs_cache_entry *sfs_cache_insert(struct sfs_cache *c, const struct sfs_i
 	return sfs_cache_add(c, id, e);
 }
 
-int sfs_cache_get_or_claim(struct sfs_cache *c, const struct sfs_id *id, size_t len, bool wait,
+int sfs_cache_get_or_claim(struct sfs_cache *c, const struct sfs_id *id, size_t len, unsigned flags,
 			   struct sfs_cache_entry **ret_e)
 {
 	struct shard *s = shard_of(c, id);
@@ -291,6 +297,7 @@ int sfs_cache_get_or_claim(struct sfs_cache *c, const struct sfs_id *id, size_t 
 			e = fresh;
 			e->id = *id;
 			e->state = ENTRY_FILLING;
+			e->ahead = flags & SFS_CACHE_AHEAD;
 			e->refs = 2; /* the shard's link and the filler */
 			e->linked = true;
 			e->hnext = s->table[bucket_of(s, id)];
@@ -309,7 +316,7 @@ int sfs_cache_get_or_claim(struct sfs_cache *c, const struct sfs_id *id, size_t 
 		if (!fresh)
 			return -ENOMEM;
 	}
-	if (e->state == ENTRY_FILLING && !wait) {
+	if (e->state == ENTRY_FILLING && !(flags & SFS_CACHE_WAIT)) {
 		ret = SFS_CACHE_BUSY;
 	} else {
 		e->refs++;
@@ -321,6 +328,11 @@ int sfs_cache_get_or_claim(struct sfs_cache *c, const struct sfs_id *id, size_t 
 				lru_push_front(s, e);
 			}
 			s->hits++;
+			/* Readahead meeting its own blocks is no hit of it. */
+			if (e->ahead && !(flags & SFS_CACHE_AHEAD)) {
+				e->ahead = false;
+				s->ahead_hits++;
+			}
 			*ret_e = e;
 			ret = SFS_CACHE_HIT;
 		}
@@ -352,6 +364,8 @@ void sfs_cache_fill_done(struct sfs_cache *c, struct sfs_cache_entry *e, size_t 
 		if (len < e->len)
 			e->len = len;
 		e->state = ENTRY_READY;
+		if (e->ahead)
+			s->ahead_fills++;
 		evict(s);
 	}
 	pthread_cond_broadcast(&s->filled);
@@ -402,4 +416,19 @@ void sfs_cache_stats(struct sfs_cache *c, size_t *ret_bytes, uint64_t *ret_hits,
 	*ret_bytes = bytes;
 	*ret_hits = hits;
 	*ret_misses = misses;
+}
+
+void sfs_cache_ahead_stats(struct sfs_cache *c, uint64_t *ret_fills, uint64_t *ret_hits)
+{
+	uint64_t fills = 0, hits = 0;
+
+	for (int i = 0; i < SHARDS; i++) {
+		struct shard *s = &c->shards[i];
+		pthread_mutex_lock(&s->lock);
+		fills += s->ahead_fills;
+		hits += s->ahead_hits;
+		pthread_mutex_unlock(&s->lock);
+	}
+	*ret_fills = fills;
+	*ret_hits = hits;
 }

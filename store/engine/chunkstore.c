@@ -44,6 +44,7 @@ struct sfs_chunkstore {
 	pthread_mutex_t lock; /* guards all and free_list */
 	struct cs_tctx *all, *free_list;
 	atomic_uint_fast64_t decodes, decode_errors, encodes;
+	atomic_uint_fast64_t stored_read, raw_decoded;
 };
 
 static void tctx_release(void *p)
@@ -223,6 +224,7 @@ int sfs_store_chunk_read(struct sfs_store *s, const struct sfs_id *id, uint8_t t
 	if (ret < 0)
 		goto out;
 	atomic_fetch_add_explicit(&cs->decodes, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&cs->stored_read, loc.stored_len, memory_order_relaxed);
 	if ((type && loc.type != type) || loc.raw_len > cap ||
 	    !(loc.comp & SFS_COMP_SEALED) != !cs->keys) {
 		/* Or a record sealed in a plain store, or one in the clear in an
@@ -261,6 +263,8 @@ int sfs_store_chunk_read(struct sfs_store *s, const struct sfs_id *id, uint8_t t
 		ret = -EBADMSG;
 	if (ret < 0)
 		atomic_fetch_add_explicit(&cs->decode_errors, 1, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&cs->raw_decoded, loc.raw_len, memory_order_relaxed);
 out:
 	/* The location is worth reporting even when its bytes were bad. */
 	if (ret_loc && (ret == 0 || ret == -EBADMSG))
@@ -275,4 +279,6 @@ void sfs_store_chunk_stats(struct sfs_store *s, struct sfs_chunk_stats *ret)
 	ret->decodes = atomic_load(&s->chunks->decodes);
 	ret->decode_errors = atomic_load(&s->chunks->decode_errors);
 	ret->encodes = atomic_load(&s->chunks->encodes);
+	ret->stored_bytes_read = atomic_load(&s->chunks->stored_read);
+	ret->raw_bytes_decoded = atomic_load(&s->chunks->raw_decoded);
 }

@@ -28,6 +28,7 @@ struct job {
 	uint64_t block;
 	uint32_t bs;
 	char snap[SFS_IDSTR_SIZE]; /* for the log line of a failed decode */
+	bool ahead;                /* from the readahead ring, not an urgent one */
 };
 
 struct ring {
@@ -80,7 +81,11 @@ static void *worker(void *arg)
 	while (!p->stop) {
 		struct sfs_cache_entry *e;
 
-		if (!ring_pop(&p->urgent, &j) && !ring_pop(&p->ahead, &j)) {
+		if (ring_pop(&p->urgent, &j)) {
+			j.ahead = false;
+		} else if (ring_pop(&p->ahead, &j)) {
+			j.ahead = true;
+		} else {
 			pthread_cond_wait(&p->work, &p->lock);
 			continue;
 		}
@@ -88,7 +93,8 @@ static void *worker(void *arg)
 		/* Errors are logged by the reader; the read that needs the
 		 * block meets the same error and reports it to its caller. A
 		 * block someone else is decoding is theirs: skip it. */
-		if (sfs_reader_fill_block(p->reader, j.snap, j.block, j.bs, &j.id, false, &e) == 0)
+		if (sfs_reader_fill_block(p->reader, j.snap, j.block, j.bs, &j.id,
+					  j.ahead ? SFS_CACHE_AHEAD : 0, &e) == 0)
 			sfs_reader_put_block(p->reader, e);
 		pthread_mutex_lock(&p->lock);
 	}

@@ -32,11 +32,11 @@ void sfs_ra_pool_push(struct sfs_ra_pool *p, const char *snap, uint32_t bs, uint
 /*
  * The verified contents of data chunk id (block `block` of snapshot snap,
  * bs bytes) as a held block-cache entry, decoding it unless cached. When
- * another thread is decoding it: waits for that decode (wait) or returns
- * SFS_CACHE_BUSY. 0, SFS_CACHE_BUSY, -EBADMSG, -EUCLEAN, -ENOMEM, -errno.
+ * another thread is decoding it: waits for that decode (SFS_CACHE_WAIT in
+ * flags) or returns SFS_CACHE_BUSY. SFS_CACHE_AHEAD: a readahead decode. 0, SFS_CACHE_BUSY, -EBADMSG, -EUCLEAN, -ENOMEM, -errno.
  */
 int sfs_reader_fill_block(struct sfs_reader *r, const char *snap, uint64_t block, uint32_t bs,
-			  const struct sfs_id *id, bool wait, struct sfs_cache_entry **ret_e);
+			  const struct sfs_id *id, unsigned flags, struct sfs_cache_entry **ret_e);
 void sfs_reader_put_block(struct sfs_reader *r, struct sfs_cache_entry *e);
 
 #endif

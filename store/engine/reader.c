@@ -196,7 +196,7 @@ static int get_page(struct sfs_reader *r, const struct sfs_snapmap *m, const str
 		    struct sfs_map_page *ret_page)
 {
 	struct sfs_cache_entry *e;
-	int ret = sfs_cache_get_or_claim(r->pages, id, SFS_MAP_PAGE_MAX, true, &e);
+	int ret = sfs_cache_get_or_claim(r->pages, id, SFS_MAP_PAGE_MAX, SFS_CACHE_WAIT, &e);
 
 	if (ret < 0)
 		return ret;
@@ -344,10 +344,10 @@ int sfs_reader_leaf_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint64
 }
 
 int sfs_reader_fill_block(struct sfs_reader *r, const char *snap, uint64_t block, uint32_t bs,
-			  const struct sfs_id *id, bool wait, struct sfs_cache_entry **ret_e)
+			  const struct sfs_id *id, unsigned flags, struct sfs_cache_entry **ret_e)
 {
 	struct sfs_cache_entry *e;
-	int ret = sfs_cache_get_or_claim(r->blocks, id, bs, wait, &e);
+	int ret = sfs_cache_get_or_claim(r->blocks, id, bs, flags, &e);
 
 	if (ret == SFS_CACHE_CLAIMED) {
 		struct what w = { snap, block, -1 };
@@ -388,7 +388,7 @@ int sfs_reader_read_block(struct sfs_reader *r, const struct sfs_snapmap *m, uin
 		memset(buf, 0, m->block_size);
 		return 0;
 	}
-	ret = sfs_reader_fill_block(r, m->id, block, m->block_size, &id, true, &e);
+	ret = sfs_reader_fill_block(r, m->id, block, m->block_size, &id, SFS_CACHE_WAIT, &e);
 	if (ret < 0)
 		return ret;
 	memcpy(buf, sfs_cache_data(e), m->block_size);
@@ -404,7 +404,7 @@ int sfs_reader_prefetch(struct sfs_reader *r, const struct sfs_snapmap *m, uint6
 
 	if (ret < 0 || sfs_id_is_zero(&id))
 		return ret;
-	ret = sfs_reader_fill_block(r, m->id, block, m->block_size, &id, true, &e);
+	ret = sfs_reader_fill_block(r, m->id, block, m->block_size, &id, SFS_CACHE_WAIT, &e);
 	if (ret == 0)
 		sfs_cache_put(r->blocks, e);
 	return ret;
@@ -500,7 +500,7 @@ static ssize_t pread_blocks(struct sfs_reader *r, struct sfs_reader_stream *st,
 			memset(out + (pos - off), 0, n);
 			continue;
 		}
-		r2 = sfs_reader_fill_block(r, m->id, b, bs, &ids[b - first], false, &e);
+		r2 = sfs_reader_fill_block(r, m->id, b, bs, &ids[b - first], 0, &e);
 		if (r2 == SFS_CACHE_BUSY) {
 			pend[b - first] = true;
 			continue;
@@ -521,7 +521,8 @@ static ssize_t pread_blocks(struct sfs_reader *r, struct sfs_reader_stream *st,
 
 		if (!pend[b - first])
 			continue;
-		r2 = sfs_reader_fill_block(r, m->id, b, bs, &ids[b - first], true, &e);
+		r2 = sfs_reader_fill_block(r, m->id, b, bs, &ids[b - first], SFS_CACHE_WAIT,
+					   &e);
 		if (r2 < 0) {
 			ret = r2;
 			goto out_free;
@@ -761,4 +762,9 @@ void sfs_reader_stats(struct sfs_reader *r, size_t *ret_cached, uint64_t *ret_hi
 		      uint64_t *ret_misses)
 {
 	sfs_cache_stats(r->blocks, ret_cached, ret_hits, ret_misses);
+}
+
+void sfs_reader_ahead_stats(struct sfs_reader *r, uint64_t *ret_fills, uint64_t *ret_hits)
+{
+	sfs_cache_ahead_stats(r->blocks, ret_fills, ret_hits);
 }

@@ -273,7 +273,7 @@ static void *wait_for_fill(void *p)
 {
 	struct waiter *w = p;
 
-	w->ret = sfs_cache_get_or_claim(w->c, &w->k, 64, true, &w->e);
+	w->ret = sfs_cache_get_or_claim(w->c, &w->k, 64, SFS_CACHE_WAIT, &w->e);
 	return NULL;
 }
 
@@ -295,9 +295,9 @@ Test(cache, claimed_fill_is_waited_for_and_its_error_delivered)
 	uint64_t hits, misses;
 
 	/* A claimed entry is invisible to get, busy to a non-waiting claim. */
-	cr_assert_eq(sfs_cache_get_or_claim(c, &k, 64, true, &e), SFS_CACHE_CLAIMED);
+	cr_assert_eq(sfs_cache_get_or_claim(c, &k, 64, SFS_CACHE_WAIT, &e), SFS_CACHE_CLAIMED);
 	cr_assert_null(sfs_cache_get(c, &k));
-	cr_assert_eq(sfs_cache_get_or_claim(c, &k, 64, false, &other), SFS_CACHE_BUSY);
+	cr_assert_eq(sfs_cache_get_or_claim(c, &k, 64, 0, &other), SFS_CACHE_BUSY);
 	cr_assert_null(other);
 	for (int i = 0; i < 4; i++) {
 		w[i] = (struct waiter){ .c = c, .k = k, .ret = 99 };
@@ -314,7 +314,7 @@ Test(cache, claimed_fill_is_waited_for_and_its_error_delivered)
 	cr_assert_eq(bytes, 0, "a failed fill leaves nothing behind");
 
 	/* The next reader fills afresh; this time the waiters get the bytes. */
-	cr_assert_eq(sfs_cache_get_or_claim(c, &k, 64, true, &e), SFS_CACHE_CLAIMED);
+	cr_assert_eq(sfs_cache_get_or_claim(c, &k, 64, SFS_CACHE_WAIT, &e), SFS_CACHE_CLAIMED);
 	for (int i = 0; i < 4; i++) {
 		w[i] = (struct waiter){ .c = c, .k = k, .ret = 99 };
 		cr_assert_eq(pthread_create(&th[i], NULL, wait_for_fill, &w[i]), 0);
@@ -336,5 +336,45 @@ Test(cache, claimed_fill_is_waited_for_and_its_error_delivered)
 	sfs_cache_put(c, other);
 	sfs_cache_stats(c, &bytes, &hits, &misses);
 	cr_assert_eq(bytes, 40);
+	sfs_cache_free(c);
+}
+
+/* Readahead's fills and the reads they saved: a fill made ahead counts
+ * once, at the first hit by a caller that is not readahead itself. */
+Test(cache, ahead_hits)
+{
+	struct sfs_cache *c = sfs_cache_new(1 << 20);
+	struct sfs_id k = key(11), k2 = key(12);
+	struct sfs_cache_entry *e, *h;
+	uint64_t fills, hits;
+
+	cr_assert_eq(sfs_cache_get_or_claim(c, &k, 64, SFS_CACHE_AHEAD, &e), SFS_CACHE_CLAIMED);
+	sfs_cache_fill_done(c, e, 64, 0);
+	sfs_cache_put(c, e);
+	/* A claim not made ahead counts as no fill ahead. */
+	cr_assert_eq(sfs_cache_get_or_claim(c, &k2, 64, SFS_CACHE_WAIT, &e), SFS_CACHE_CLAIMED);
+	sfs_cache_fill_done(c, e, 64, 0);
+	sfs_cache_put(c, e);
+	sfs_cache_ahead_stats(c, &fills, &hits);
+	cr_assert_eq(fills, 1);
+	cr_assert_eq(hits, 0);
+
+	/* Readahead meeting its own block again is no hit of it. */
+	cr_assert_eq(sfs_cache_get_or_claim(c, &k, 64, SFS_CACHE_AHEAD, &h), SFS_CACHE_HIT);
+	sfs_cache_put(c, h);
+	sfs_cache_ahead_stats(c, &fills, &hits);
+	cr_assert_eq(hits, 0);
+
+	cr_assert_eq(sfs_cache_get_or_claim(c, &k, 64, SFS_CACHE_WAIT, &h), SFS_CACHE_HIT);
+	sfs_cache_put(c, h);
+	h = sfs_cache_get(c, &k);
+	cr_assert_not_null(h);
+	sfs_cache_put(c, h);
+	h = sfs_cache_get(c, &k2);
+	cr_assert_not_null(h);
+	sfs_cache_put(c, h);
+	sfs_cache_ahead_stats(c, &fills, &hits);
+	cr_assert_eq(fills, 1);
+	cr_assert_eq(hits, 1, "only the first use of a block read ahead counts");
 	sfs_cache_free(c);
 }

@@ -91,6 +91,9 @@ Test(chunkstore, encode_then_read_round_trip)
 	sfs_store_chunk_stats(fx_store, &after);
 	cr_assert_eq(after.decodes - before.decodes, 2);
 	cr_assert_eq(after.decode_errors, before.decode_errors);
+	/* What a mount reports as read from packs vs decoded. */
+	cr_assert_eq(after.stored_bytes_read - before.stored_bytes_read, 2 * (uint64_t)h.stored_len);
+	cr_assert_eq(after.raw_bytes_decoded - before.raw_bytes_decoded, 2 * (uint64_t)BS);
 }
 
 Test(chunkstore, wrong_type_small_buffer_and_missing)
