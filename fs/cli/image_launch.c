@@ -563,8 +563,8 @@ static int opt_device(const struct cli_parse *p, const struct cli_opt *o, const 
 		return cli_usage_error(p->cmd, "invalid --device '%s': DEV=snap-ID[:SIZE] or DEV=none",
 				       arg);
 	memcpy(d->device, arg, dl);
-	if (!strncmp(d->device, "/dev/", 5))
-		memmove(d->device, d->device + 5, strlen(d->device + 5) + 1);
+	if (dl > 5 && !strncmp(d->device, "/dev/", 5))
+		memmove(d->device, d->device + 5, dl - 5 + 1);
 	if (!sfs_devname_valid(d->device))
 		return cli_usage_error(p->cmd, "invalid --device '%s': '%s' is not a device name "
 					       "(sda, vdb, xvdf, nvme0n1)",
