@@ -51,8 +51,14 @@ static void check_loc(const uint8_t *buf, size_t size)
 
 	if (sfs_loc_decode(buf, size, &l) != 0)
 		return;
+	/* A sealed record (an encrypted store's) holds a nonce and a tag
+	 * around what an unsealed one would. */
 	if (l.raw_len == 0 || l.raw_len > SFS_BLOCK_MAX || l.stored_len == 0 ||
-	    l.stored_len > l.raw_len || l.offset < SFS_PACK_HEADER_LEN || l.pack == 0)
+	    l.offset < SFS_PACK_HEADER_LEN || l.pack == 0)
+		abort();
+	if ((l.comp & SFS_COMP_SEALED) ? l.stored_len <= SFS_SEAL_OVERHEAD ||
+						 l.stored_len - SFS_SEAL_OVERHEAD > l.raw_len
+				       : l.stored_len > l.raw_len)
 		abort();
 	sfs_loc_encode(&l, again);
 	if (memcmp(again, buf, SFS_LOC_VALUE_LEN) != 0)
