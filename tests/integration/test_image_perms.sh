@@ -27,7 +27,7 @@ del_users() {
 	return 0
 }
 # Users first, then lib.sh's cleanup with the test's exit status.
-trap 'rc=$?; del_users; (exit $rc); cleanup' EXIT
+trap 'rc=$?; set +e; del_users; (exit $rc); cleanup' EXIT
 
 groupadd "$G_OPS" || fail "groupadd"
 for u in "$U_LISTED" "$U_GROUP" "$U_OTHER"; do

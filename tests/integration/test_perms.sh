@@ -31,7 +31,7 @@ del_users() {
 	groupdel "$G" >/dev/null 2>&1
 	return 0
 }
-trap 'rc=$?; del_users; (exit $rc); cleanup' EXIT
+trap 'rc=$?; set +e; del_users; (exit $rc); cleanup' EXIT
 
 groupadd "$G" || fail "groupadd"
 for u in "$U_VOL" "$U_GRP" "$U_NONE" "$U_OWN"; do
