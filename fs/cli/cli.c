@@ -415,6 +415,22 @@ int cli_read_catalog(const struct cli *c, int (*fn)(struct sfs_txn *t, void *ctx
 	return run_catalog(c, false, fn, ctx);
 }
 
+int cli_read_listing(const struct cli *c, bool json, int (*fn)(struct sfs_txn *t, void *ctx),
+		     void *ctx, json_t **arr, const char *what)
+{
+	int r;
+
+	if (json)
+		*arr = json_array();
+	r = cli_read_catalog(c, fn, ctx);
+	if (r) {
+		json_decref(*arr);
+		*arr = NULL;
+		return r > 0 ? r : cli_fail(r, "cannot list %s", what);
+	}
+	return json ? cli_print_json(*arr) : 0;
+}
+
 int cli_write_catalog(const struct cli *c, int (*fn)(struct sfs_txn *t, void *ctx), void *ctx)
 {
 	return run_catalog(c, true, fn, ctx);

@@ -232,6 +232,12 @@ int cli_tag_opt(const struct cli_parse *p, const struct cli_opt *o, const char *
  */
 int cli_read_catalog(const struct cli *c, int (*fn)(struct sfs_txn *t, void *ctx), void *ctx);
 
+/* A listing: cli_read_catalog with, for --json, a new array in *arr (a
+ * field of ctx, which fn fills) that is printed afterwards. "cannot list
+ * <what>" on failure. Returns the exit code. */
+int cli_read_listing(const struct cli *c, bool json, int (*fn)(struct sfs_txn *t, void *ctx),
+		     void *ctx, json_t **arr, const char *what);
+
 /*
  * Opens the store for writing and runs fn in a write transaction,
  * committed when fn returns 0 and aborted otherwise, closing both before

@@ -152,14 +152,7 @@ static int bin_rule_list(const struct cli *c, int argc, char **argv)
 
 	if (r)
 		return cli_parse_exit(r);
-	if (co.json)
-		l.arr = json_array();
-	r = cli_read_catalog(c, rule_list_query, &l);
-	if (r) {
-		json_decref(l.arr);
-		return r > 0 ? r : cli_fail(r, "cannot list the recycle bin rules");
-	}
-	return co.json ? cli_print_json(l.arr) : 0;
+	return cli_read_listing(c, co.json, rule_list_query, &l, &l.arr, "the recycle bin rules");
 }
 
 static int rule_delete_apply(struct sfs_txn *t, void *ctx)
@@ -250,14 +243,7 @@ static int bin_list(const struct cli *c, int argc, char **argv)
 
 	if (r)
 		return cli_parse_exit(r);
-	if (co.json)
-		l.arr = json_array();
-	r = cli_read_catalog(c, entry_list_query, &l);
-	if (r) {
-		json_decref(l.arr);
-		return r > 0 ? r : cli_fail(r, "cannot list the recycle bin");
-	}
-	return co.json ? cli_print_json(l.arr) : 0;
+	return cli_read_listing(c, co.json, entry_list_query, &l, &l.arr, "the recycle bin");
 }
 
 struct restore_req {

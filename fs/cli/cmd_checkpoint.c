@@ -684,16 +684,9 @@ static int ckpt_list(const struct cli *c, int argc, char **argv)
 
 	if (r)
 		return cli_parse_exit(r);
-	if (co.json)
-		l.arr = json_array();
-	else
+	if (!co.json)
 		printf("%-24s %-22s %-20s %8s %s\n", "NAME", "ID", "CREATED", "RAM", "VM");
-	r = cli_read_catalog(c, list_query, &l);
-	if (r) {
-		json_decref(l.arr);
-		return r > 0 ? r : cli_fail(r, "cannot list checkpoints");
-	}
-	return co.json ? cli_print_json(l.arr) : 0;
+	return cli_read_listing(c, co.json, list_query, &l, &l.arr, "checkpoints");
 }
 
 struct load_ctx {

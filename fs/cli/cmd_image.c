@@ -359,14 +359,7 @@ static int image_list(const struct cli *c, int argc, char **argv)
 
 	if (r)
 		return cli_parse_exit(r);
-	if (json)
-		l.arr = json_array();
-	r = cli_read_catalog(c, list_query, &l);
-	if (r) {
-		json_decref(l.arr);
-		return r > 0 ? r : cli_fail(r, "cannot list images");
-	}
-	return json ? cli_print_json(l.arr) : 0;
+	return cli_read_listing(c, json, list_query, &l, &l.arr, "images");
 }
 
 static void print_names(const char *label, json_t *arr)
