@@ -24,7 +24,7 @@ STORE=$T/store
 export SNAPFS_STORE=$STORE
 unset SNAPFS_TEST_KEEP_QUIET 2>/dev/null || true
 
-declare -a _MOUNTS=() _LOOPS=() _PIDS=()
+declare -a _MOUNTS=() _LOOPS=() _PIDS=() _USERS=() _GROUPS=()
 
 FAILURES=0
 
@@ -44,6 +44,12 @@ cleanup() {
 	done
 	for l in "${_LOOPS[@]}"; do
 		losetup -d "$l" 2>/dev/null
+	done
+	for p in "${_USERS[@]}"; do
+		userdel "$p" >/dev/null 2>&1
+	done
+	for p in "${_GROUPS[@]}"; do
+		groupdel "$p" >/dev/null 2>&1
 	done
 	rm -rf "$T"
 	if [ $rc -eq 0 ]; then
@@ -80,6 +86,47 @@ need_root() {
 track_mount() { _MOUNTS+=("$1"); }
 track_loop() { _LOOPS+=("$1"); }
 track_pid() { _PIDS+=("$1"); }
+
+# add_user NAME: a real unprivileged user without a home, removed by the
+# cleanup trap however the test ends.
+add_user() {
+	useradd -M -N -g nogroup -s /bin/sh "$1" 2>/dev/null || useradd -M -s /bin/sh "$1" ||
+		fail "useradd $1"
+	_USERS+=("$1")
+}
+
+# add_group NAME [MEMBER...]: a group with these members, removed by the
+# cleanup trap.
+add_group() {
+	local g=$1 u
+	shift
+	groupadd "$g" || fail "groupadd $g"
+	_GROUPS+=("$g")
+	for u in "$@"; do
+		usermod -a -G "$g" "$u" || fail "usermod -a -G $g $u"
+	done
+}
+
+# as USER CMD...: runs CMD as USER.
+as() {
+	local u=$1
+	shift
+	runuser -u "$u" -- "$@"
+}
+
+# mount_snapfs DIR PATH [OPTS]: mounts the test's store on DIR (tracked)
+# and waits until PATH inside it exists.
+mount_snapfs() {
+	local mnt=$1 path=$2
+	mkdir -p "$mnt"
+	track_mount "$mnt"
+	"$SNAPFS" --store "$STORE" mount "$mnt" ${3:+-o "$3"} || fail "mount ${3:+-o $3}"
+	for _ in $(seq 100); do
+		[ -e "$mnt/$path" ] && return 0
+		sleep 0.1
+	done
+	fail "no $path in the mount"
+}
 
 # mount_loop IMAGE DIR [OPTS]: loop-mount an image, tracked.
 mount_loop() {

@@ -16,26 +16,10 @@ U_LISTED=sfsa$SUFFIX   # listed by name
 U_GROUP=sfsb$SUFFIX    # member of a listed group
 U_OTHER=sfsc$SUFFIX    # covered only by public
 G_OPS=sfsops$SUFFIX
-USERS=()
-
-del_users() {
-	local u
-	for u in "${USERS[@]}"; do
-		userdel "$u" >/dev/null 2>&1
-	done
-	groupdel "$G_OPS" >/dev/null 2>&1
-	return 0
-}
-# Users first, then lib.sh's cleanup with the test's exit status.
-trap 'rc=$?; set +e; del_users; (exit $rc); cleanup' EXIT
-
-groupadd "$G_OPS" || fail "groupadd"
 for u in "$U_LISTED" "$U_GROUP" "$U_OTHER"; do
-	useradd -M -N -g nogroup -s /bin/sh "$u" 2>/dev/null || useradd -M -s /bin/sh "$u" ||
-		fail "useradd $u"
-	USERS+=("$u")
+	add_user "$u"
 done
-usermod -a -G "$G_OPS" "$U_GROUP" || fail "usermod"
+add_group "$G_OPS" "$U_GROUP"
 
 sfs init >/dev/null
 head -c 3M /dev/urandom >"$T/root.img"
@@ -46,21 +30,7 @@ sfs image create open --device sda="$SNAP" --public >/dev/null || fail "image cr
 # The mount point must be reachable by the test users.
 chmod 755 "$T"
 MNT=$T/mnt
-mkdir -p "$MNT"
-track_mount "$MNT"
-"$SNAPFS" --store "$STORE" mount "$MNT" -o allow_other || fail "mount -o allow_other"
-for _ in $(seq 100); do
-	[ -e "$MNT/images/priv/image.json" ] && break
-	sleep 0.1
-done
-[ -e "$MNT/images/priv/image.json" ] || fail "no images/priv in the mount"
-
-# as USER CMD...: runs CMD as USER with a plain environment.
-as() {
-	local u=$1
-	shift
-	runuser -u "$u" -- "$@"
-}
+mount_snapfs "$MNT" images/priv/image.json allow_other
 
 # allowed USER IMAGE: USER lists the directory and reads every file.
 allowed() {

@@ -21,25 +21,10 @@ U_GRP=sfpg$SUFFIX   # member of G, granted on snapshot b1 only
 U_NONE=sfpn$SUFFIX  # no grant on volumes or snapshots; launch permission on image pub
 U_OWN=sfpo$SUFFIX   # owns the store directory at the end
 G=sfpgrp$SUFFIX
-USERS=()
-
-del_users() {
-	local u
-	for u in "${USERS[@]}"; do
-		userdel "$u" >/dev/null 2>&1
-	done
-	groupdel "$G" >/dev/null 2>&1
-	return 0
-}
-trap 'rc=$?; set +e; del_users; (exit $rc); cleanup' EXIT
-
-groupadd "$G" || fail "groupadd"
 for u in "$U_VOL" "$U_GRP" "$U_NONE" "$U_OWN"; do
-	useradd -M -N -g nogroup -s /bin/sh "$u" 2>/dev/null || useradd -M -s /bin/sh "$u" ||
-		fail "useradd $u"
-	USERS+=("$u")
+	add_user "$u"
 done
-usermod -a -G "$G" "$U_GRP" || fail "usermod"
+add_group "$G" "$U_GRP"
 
 sfs init >/dev/null
 for f in a1 a2 b1; do
@@ -54,20 +39,7 @@ sfs image permission add pub --user "$U_NONE" || fail "image permission add"
 
 chmod 755 "$T"
 MNT=$T/mnt
-mkdir -p "$MNT"
-track_mount "$MNT"
-"$SNAPFS" --store "$STORE" mount "$MNT" -o allow_other || fail "mount -o allow_other"
-for _ in $(seq 100); do
-	[ -e "$MNT/snapshots/$A1.img" ] && break
-	sleep 0.1
-done
-[ -e "$MNT/snapshots/$A1.img" ] || fail "no snapshots/$A1.img in the mount"
-
-as() {
-	local u=$1
-	shift
-	runuser -u "$u" -- "$@"
-}
+mount_snapfs "$MNT" "snapshots/$A1.img" allow_other
 
 # denied USER PATH: stat and cat of PATH fail with EACCES, even right
 # after root looked it up and read it (a cached dentry must not help).

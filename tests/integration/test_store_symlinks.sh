@@ -10,10 +10,7 @@
 need_root
 
 OWNER=sfsown$$
-del_user() { userdel "$OWNER" >/dev/null 2>&1; return 0; }
-trap 'rc=$?; del_user; (exit $rc); cleanup' EXIT
-useradd -M -N -g nogroup -s /bin/sh "$OWNER" 2>/dev/null || useradd -M -s /bin/sh "$OWNER" ||
-	fail "useradd $OWNER"
+add_user "$OWNER"
 
 sfs init >/dev/null
 sed -i 's/^pack_size = .*/pack_size = 1048576/' "$STORE/config"
