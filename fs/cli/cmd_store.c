@@ -294,7 +294,8 @@ int cmd_check(const struct cli *c, int argc, char **argv)
 		"\n"
 		"Verifies the catalog, the chunk index and every snapshot's block map; with\n"
 		"--read-data also reads and verifies every stored chunk. Prints one line per\n"
-		"problem; exits 1 when there is any. Without --repair nothing is changed.\n"
+		"problem; exits 1 when there is any. Without --repair nothing is changed but\n"
+		"the result, recorded for 'snapfs report' when no writer holds the store.\n"
 		"\n"
 		"  --repair  rebuild what can be rebuilt, then check: a catalog that cannot be\n"
 		"            read is restored from the catalog's copy (the damaged file is\n"
@@ -342,8 +343,8 @@ int cmd_check(const struct cli *c, int argc, char **argv)
 		if (!co.json)
 			print_repair(&rr);
 	} else {
-		/* Read-only: check never changes a store (the next writer
-		 * cleans what an interrupted one left). */
+		/* Read-only: check changes nothing but its recorded result
+		 * (the next writer cleans what an interrupted one left). */
 		r = cli_open_store(c, SFS_OPEN_READ, &s);
 		if (r)
 			goto out_free;
