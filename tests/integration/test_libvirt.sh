@@ -42,12 +42,19 @@ getent passwd libvirt-qemu >/dev/null || fail "libvirt is installed but has no l
 # ---- libvirtd, ours when none runs; the domain goes before the mount ----
 DOM=""
 STARTED=()
+# libvirt-qemu must reach the kernel, the overlay and the mount: the
+# test's own directory may lie under one it cannot search (a build tree
+# in /root), so these go to a directory of their own in /tmp.
+LV=$(mktemp -d /tmp/snapfs-libvirt.XXXXXX)
+chmod 711 "$LV"
 lv_cleanup() {
 	set +e
 	if [ -n "$DOM" ]; then
 		virsh -c "$URI" destroy "$DOM" >/dev/null 2>&1
 		virsh -c "$URI" undefine "$DOM" >/dev/null 2>&1
 	fi
+	mountpoint -q "$LV/mnt" && { umount "$LV/mnt" 2>/dev/null || umount -l "$LV/mnt"; }
+	mountpoint -q "$LV/mnt" || rm -rf "$LV"
 	for p in "${STARTED[@]}"; do
 		kill "$p" 2>/dev/null && timeout 10 tail --pid="$p" -f /dev/null
 	done
@@ -101,9 +108,7 @@ else
 fi
 poweroff -f
 EOF
-# libvirt-qemu reaches only what it may traverse: $T is private (0700).
-chmod 711 "$T"
-VM=$T/vm
+VM=$LV/vm
 mkdir -p "$VM"
 chmod 755 "$VM"
 vm_initrd "$T/init" "$VM/initrd.gz"
@@ -122,7 +127,7 @@ NAME="snapfs-test-lv-$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 sfs image create "$NAME" --device vda="$SNAP" --root-device vda --arch x86_64 --boot-mode bios \
 	--no-progress >/dev/null || fail "image create"
 
-MNT=$T/mnt
+MNT=$LV/mnt
 mkdir -p "$MNT"
 track_mount "$MNT"
 # mount_store [OPTS]: the store at $MNT, ready.
