@@ -27,6 +27,10 @@ PKGS=(
 	# the VM boot test: a Debian kernel, a static busybox initramfs (QEMU
 	# comes from backports, below)
 	linux-image-amd64 busybox-static cpio gzip file
+	# test_libvirt: defines and starts launch-config's domain. Debian 12's
+	# libvirt 9.0 drives the QEMU 10 from backports (domcapabilities,
+	# define, start under TCG), so it comes from bookworm itself.
+	libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu
 )
 
 # QEMU from bookworm-backports (10.x): hibernation resumes a VM with its RAM

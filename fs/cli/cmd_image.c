@@ -68,7 +68,9 @@ static const char image_help[] =
     "      to temporary files) is given. --device DEV=snap-ID adds a disk read\n"
     "      from snapshots/ID.img (or replaces DEV's mapping) for this launch;\n"
     "      SIZE above the snapshot's needs --overlay. DEV=none leaves a mapped\n"
-    "      device out. The image itself is not changed.\n";
+    "      device out. Without --accel, QEMU tries KVM, then TCG; a libvirt\n"
+    "      domain is type 'kvm' when /dev/kvm works here, else 'qemu' (TCG).\n"
+    "      The image itself is not changed.\n";
 
 /* "/dev/sda" -> "sda": people write device names both ways. */
 static const char *strip_dev(const char *s)

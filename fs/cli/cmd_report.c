@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "report.h"
 #include "snapfs/catalog.h"
+#include "snapfs/check.h"
 #include "snapfs/image.h"
 #include "snapfs/pack.h"
 #include "snapfs/policy.h"
@@ -28,14 +29,17 @@ static const char report_help[] =
 	"\n"
 	"How the store is used: its size over time and by volume, logical against\n"
 	"stored bytes and what deduplication and compression save, a timeline of\n"
-	"snapshots per volume (those policies made marked), policies, and images\n"
-	"with the snapshots they map. --html writes all of it as one self-contained\n"
+	"snapshots per volume (those policies made marked) with the policies' runs\n"
+	"and their failures, policies, images with the snapshots they map, and the\n"
+	"last check's result (recorded by 'snapfs check'). --html writes all of it as one self-contained\n"
 	"HTML file (inline SVG charts, nothing fetched from the network); --json\n"
 	"prints the figures the page is drawn from. The chunk index is read once,\n"
 	"so a report of a large store takes a moment; nothing is written to it.\n";
 
 struct gather {
 	json_t *snaps, *vols, *images, *policies;
+	struct sfs_check_last check;
+	bool checked;
 	uint64_t unique_bytes, unique_stored, unique_chunks, map_chunks, map_stored, damaged;
 };
 
@@ -96,7 +100,59 @@ static int gather_txn(struct sfs_txn *t, struct gather *g)
 		r = sfs_cat_policy_foreach(t, policy_cb, g);
 	if (r == 0)
 		r = sfs_cat_chunk_foreach(t, chunk_cb, g);
+	if (r == 0) {
+		r = sfs_check_last_get(t, &g->check);
+		g->checked = r == 0;
+		if (r == -ENOENT)
+			r = 0;
+	}
 	return r;
+}
+
+/* By time, then policy name: the runs of all policies as one list. */
+static int by_run_time(const void *a, const void *b)
+{
+	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	json_int_t tx = json_integer_value(json_object_get(x, "time"));
+	json_int_t ty = json_integer_value(json_object_get(y, "time"));
+
+	if (tx != ty)
+		return tx < ty ? -1 : 1;
+	return strcmp(json_string_value(json_object_get(x, "policy")),
+		      json_string_value(json_object_get(y, "policy")));
+}
+
+/* Every policy's recorded runs, oldest first, each naming its policy. */
+static json_t *policy_runs(json_t *policies)
+{
+	json_t *out = json_array(), *p, *run, **v;
+	size_t i, k, n = 0;
+
+	if (!out)
+		return NULL;
+	json_array_foreach(policies, i, p)
+		n += json_array_size(json_object_get(p, "runs"));
+	v = calloc(n ? n : 1, sizeof(*v));
+	if (!v) {
+		json_decref(out);
+		return NULL;
+	}
+	n = 0;
+	json_array_foreach(policies, i, p) {
+		json_array_foreach(json_object_get(p, "runs"), k, run) {
+			json_t *c = json_copy(run);
+
+			if (!c)
+				continue;
+			json_object_set(c, "policy", json_object_get(p, "name"));
+			v[n++] = c;
+		}
+	}
+	qsort(v, n, sizeof(*v), by_run_time);
+	for (i = 0; i < n; i++)
+		json_array_append_new(out, v[i]);
+	free(v);
+	return out;
 }
 
 static uint64_t jnum(json_t *o, const char *key)
@@ -244,6 +300,19 @@ static json_t *figures(struct gather *g, struct sfs_store *s, uint64_t packs, ui
 		      "growth", growth, "volumes", vols, "timeline", timeline, "images", images,
 		      "policies", g->policies, "damaged_index_entries", (json_int_t)g->damaged);
 	if (f) {
+		json_object_set_new(f, "policy_runs", policy_runs(g->policies));
+		json_object_set_new(f, "last_check",
+				    g->checked ? json_pack("{s:I, s:b, s:b, s:I, s:I, s:I}", "time",
+							   (json_int_t)g->check.time, "ok",
+							   g->check.problems == 0, "read_data",
+							   g->check.read_data, "problems",
+							   (json_int_t)g->check.problems, "snapshots",
+							   (json_int_t)g->check.snapshots,
+							   "chunks_read",
+							   (json_int_t)g->check.chunks_read)
+					       : json_null());
+	}
+	if (f) {
 		json_t *t = json_object_get(f, "totals");
 
 		/* Savings, each against the bytes before that step. */
@@ -293,6 +362,23 @@ static void print_summary(json_t *f)
 		printf("  %-24s %4" PRIu64 " snapshots, %s logical, %s stored\n", jstr(v, "volume"),
 		       jnum(v, "snapshots"), cli_human(jnum(v, "logical_bytes"), a, sizeof(a)),
 		       cli_human(jnum(v, "stored_bytes_added"), b, sizeof(b)));
+	{
+		json_t *runs = json_object_get(f, "policy_runs"), *c = json_object_get(f, "last_check");
+		uint64_t failed = 0;
+
+		json_array_foreach(runs, i, v)
+			failed += jnum(v, "failures") > 0;
+		if (json_array_size(runs))
+			printf("policy runs recorded: %zu, %" PRIu64 " with failures\n",
+			       json_array_size(runs), failed);
+		if (json_is_object(c))
+			printf("last check: %s, %s, %" PRIu64 " problems%s\n",
+			       cli_time((int64_t)jnum(c, "time"), a, sizeof(a)),
+			       jnum(c, "problems") ? "FAILED" : "passed", jnum(c, "problems"),
+			       json_is_true(json_object_get(c, "read_data")) ? ", data read" : "");
+		else
+			puts("last check: none recorded");
+	}
 }
 
 int cmd_report(const struct cli *c, int argc, char **argv)

@@ -11,6 +11,7 @@
 #include "snapfs/catalog.h"
 #include "snapfs/check.h"
 #include "snapfs/keys.h"
+#include "snapfs/log.h"
 #include "snapfs/repair.h"
 
 static bool power_of_two(uint64_t v)
@@ -293,7 +294,8 @@ int cmd_check(const struct cli *c, int argc, char **argv)
 		"\n"
 		"Verifies the catalog, the chunk index and every snapshot's block map; with\n"
 		"--read-data also reads and verifies every stored chunk. Prints one line per\n"
-		"problem; exits 1 when there is any. Without --repair nothing is changed.\n"
+		"problem; exits 1 when there is any. Without --repair nothing is changed but\n"
+		"the result, recorded for 'snapfs report' when no writer holds the store.\n"
 		"\n"
 		"  --repair  rebuild what can be rebuilt, then check: a catalog that cannot be\n"
 		"            read is restored from the catalog's copy (the damaged file is\n"
@@ -341,8 +343,8 @@ int cmd_check(const struct cli *c, int argc, char **argv)
 		if (!co.json)
 			print_repair(&rr);
 	} else {
-		/* Read-only: check never changes a store (the next writer
-		 * cleans what an interrupted one left). */
+		/* Read-only: check changes nothing but its recorded result
+		 * (the next writer cleans what an interrupted one left). */
 		r = cli_open_store(c, SFS_OPEN_READ, &s);
 		if (r)
 			goto out_free;
@@ -389,6 +391,27 @@ int cmd_check(const struct cli *c, int argc, char **argv)
 			       "them\n",
 			       res.unreferenced, cli_human(res.unreferenced_bytes, h, sizeof(h)));
 		printf("%s\n", res.problems ? "check FAILED" : "check passed");
+	}
+	if (!res.catalog_damaged) {
+		/* For the report: check changes nothing else. Best effort: a
+		 * check by a user who may not write the store, or beside a
+		 * running writer, records nothing, and says so only when
+		 * asked for progress; a catalog LMDB calls damaged is not
+		 * written to at all. */
+		struct sfs_check_last last = { .time = (int64_t)time(NULL), .read_data = read_data,
+					       .problems = res.problems, .snapshots = res.snapshots,
+					       .chunks_read = res.chunks_read };
+		int lvl = sfs_log_get_level(), rr2;
+
+		/* What refuses the record was reported by the check already
+		 * (or is a writer at work): no second word about it. */
+		sfs_log_set_level(-1);
+		rr2 = sfs_check_record(c->store_path, &last);
+		sfs_log_set_level(lvl);
+
+		if (rr2 < 0 && co.progress == 1)
+			fprintf(stderr, "check: result not recorded in the catalog: %s\n",
+				rr2 == -EBUSY ? "a writer holds the store" : strerror(-rr2));
 	}
 	if (res.problems)
 		fprintf(stderr, "snapfs: check found %" PRIu64 " problem%s in store %s\n",

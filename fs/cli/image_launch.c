@@ -9,12 +9,15 @@
  * because mount paths and kernel command lines come from the user.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <linux/kvm.h>
 
 #include "image_launch.h"
 #include "snapfs/parse.h"
@@ -469,11 +472,27 @@ static int print_libvirt_disk(const struct launch *l, FILE *f, size_t i)
 	return 0;
 }
 
+/* Whether this host can run KVM guests: /dev/kvm opens and answers as
+ * KVM does. A libvirt domain names one type with no fallback, so without
+ * --accel the domain is 'kvm' only where that works, and 'qemu' (TCG)
+ * elsewhere (a container or a VM without nested virtualisation). */
+static bool host_has_kvm(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = ioctl(fd, KVM_GET_API_VERSION, 0) == KVM_API_VERSION;
+	close(fd);
+	return ok;
+}
+
 static int print_libvirt(const struct launch *l, FILE *f)
 {
 	const struct sfs_image *img = l->img;
 	const struct platform *pf = &platforms[img->arch];
-	bool tcg = l->accel && !strcmp(l->accel, "tcg");
+	bool tcg = l->accel ? !strcmp(l->accel, "tcg") : !host_has_kvm();
 	int r;
 
 	fputs("<!--\n  Image ", f);

@@ -2,13 +2,16 @@
 /*
  * The page of `snapfs report --html`: key figures, the store's growth,
  * where the bytes go (zeros skipped, deduplication, compression), the
- * volumes, a timeline of snapshots per volume, policies and images, as
+ * volumes, a timeline of snapshots per volume with the policies' runs
+ * (failures listed with their error line), policies, images and the last
+ * check's result, as
  * one HTML file with inline SVG charts and no script or network fetch.
  * Everything shown comes from the figures object; every name from the
  * store is escaped, since volume and image names are user text.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,23 +181,54 @@ static void volume_chart(FILE *out, json_t *vols)
 	      out);
 }
 
-static void timeline_chart(FILE *out, json_t *timeline, json_t *growth)
+/* x of time t on a timeline from t0 to t1. */
+static double tx(int64_t t, int64_t t0, int64_t t1)
 {
-	size_t n = json_object_size(timeline), i, row = 0;
-	int64_t t0, t1;
+	return t1 == t0 ? LEFT + (W - 10 - LEFT) / 2.0
+			: LEFT + (double)(t - t0) / (double)(t1 - t0) * (W - 10 - LEFT);
+}
+
+static void span(int64_t t, bool *any, int64_t *t0, int64_t *t1)
+{
+	if (!*any || t < *t0)
+		*t0 = t;
+	if (!*any || t > *t1)
+		*t1 = t;
+	*any = true;
+}
+
+/* One row per volume with its snapshots, then one per policy with its
+ * runs (failed ones marked, the error in the tooltip), on one time axis. */
+static void timeline_chart(FILE *out, json_t *timeline, json_t *runs)
+{
+	size_t n, i, row = 0;
+	int64_t t0 = 0, t1 = 0;
+	bool any = false;
 	const char *vol;
-	json_t *snaps, *sn;
+	json_t *snaps, *sn, *rows = json_object(), *run;
 	char a[32], b[32];
 
-	fputs("<h2>Snapshots per volume</h2>\n", out);
+	fputs("<h2>Snapshots per volume and policy runs</h2>\n", out);
+	json_object_foreach(timeline, vol, snaps)
+		json_array_foreach(snaps, i, sn)
+			span((int64_t)num(sn, "created"), &any, &t0, &t1);
+	json_array_foreach(runs, i, run) {
+		const char *pol = json_string_value(json_object_get(run, "policy"));
+
+		span((int64_t)num(run, "time"), &any, &t0, &t1);
+		if (rows && pol && !json_object_get(rows, pol))
+			json_object_set_new(rows, pol, json_array());
+		if (rows && pol)
+			json_array_append(json_object_get(rows, pol), run);
+	}
+	n = json_object_size(timeline) + json_object_size(rows);
 	if (!n) {
-		fputs("<p>No snapshots yet.</p>\n", out);
+		fputs("<p>No snapshots and no policy runs yet.</p>\n", out);
+		json_decref(rows);
 		return;
 	}
-	t0 = (int64_t)num(json_array_get(growth, 0), "time");
-	t1 = (int64_t)num(json_array_get(growth, json_array_size(growth) - 1), "time");
 	fprintf(out, "<svg class=\"chart\" id=\"timeline\" width=\"%d\" height=\"%zu\" role=\"img\" "
-		"aria-label=\"snapshots per volume over time\">\n", W, n * 26 + 30);
+		"aria-label=\"snapshots per volume and policy runs over time\">\n", W, n * 26 + 30);
 	json_object_foreach(timeline, vol, snaps) {
 		int y = 10 + (int)row * 26;
 
@@ -204,12 +238,10 @@ static void timeline_chart(FILE *out, json_t *timeline, json_t *growth)
 			LEFT, y + 8, W - 10, y + 8);
 		json_array_foreach(snaps, i, sn) {
 			const char *pol = json_string_value(json_object_get(sn, "policy"));
-			double x = t1 == t0 ? LEFT + (W - 10 - LEFT) / 2.0
-					    : LEFT + (double)((int64_t)num(sn, "created") - t0) /
-							     (double)(t1 - t0) * (W - 10 - LEFT);
 
-			fprintf(out, "<circle cx=\"%.1f\" cy=\"%d\" r=\"5\" class=\"%s\"><title>", x,
-				y + 8, pol ? "policy" : "manual");
+			fprintf(out, "<circle cx=\"%.1f\" cy=\"%d\" r=\"5\" class=\"%s\"><title>",
+				tx((int64_t)num(sn, "created"), t0, t1), y + 8,
+				pol ? "policy" : "manual");
 			esc(out, json_string_value(json_object_get(sn, "id")));
 			fprintf(out, " %s", cli_time((int64_t)num(sn, "created"), a, sizeof(a)));
 			if (pol) {
@@ -221,13 +253,104 @@ static void timeline_chart(FILE *out, json_t *timeline, json_t *growth)
 		}
 		row++;
 	}
+	json_object_foreach(rows, vol, snaps) {
+		int y = 10 + (int)row * 26;
+
+		fprintf(out, "<text x=\"4\" y=\"%d\" class=\"lbl\">policy ", y + 12);
+		esc(out, vol);
+		fprintf(out, "</text><line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"grid\"/>\n",
+			LEFT, y + 8, W - 10, y + 8);
+		json_array_foreach(snaps, i, run) {
+			const char *err = json_string_value(json_object_get(run, "error"));
+			bool failed = num(run, "failures") > 0;
+			double x = tx((int64_t)num(run, "time"), t0, t1);
+
+			/* A diamond: runs are told apart from snapshots. */
+			fprintf(out, "<path class=\"run %s\" d=\"M%.1f %dl6 6l-6 6l-6 -6z\"><title>",
+				failed ? "run-failed" : "run-ok", x, y + 2);
+			fprintf(out, "run %s, schedule ", cli_time((int64_t)num(run, "time"), a,
+								     sizeof(a)));
+			esc(out, json_string_value(json_object_get(run, "schedule")));
+			if (failed) {
+				fprintf(out, ": %" PRIu64 " failed: ", num(run, "failures"));
+				esc(out, err ? err : "");
+			} else {
+				fputs(": ok", out);
+			}
+			fputs("</title></path>\n", out);
+		}
+		row++;
+	}
 	fprintf(out, "<text x=\"%d\" y=\"%zu\" class=\"lbl\">%s</text>", LEFT, n * 26 + 24,
 		cli_time(t0, a, sizeof(a)));
 	fprintf(out, "<text x=\"%d\" y=\"%zu\" class=\"lbl\" text-anchor=\"end\">%s</text>\n",
 		W - 10, n * 26 + 24, cli_time(t1, b, sizeof(b)));
 	fputs("</svg>\n<p class=\"legend\"><span class=\"sw manual\"></span>made by hand "
-	      "<span class=\"sw policy\"></span>made by a policy</p>\n",
+	      "<span class=\"sw policy\"></span>made by a policy "
+	      "<span class=\"sw run-ok\"></span>policy run "
+	      "<span class=\"sw run-failed\"></span>policy run with failures</p>\n",
 	      out);
+	json_decref(rows);
+}
+
+/* The runs that failed, newest first, with their error lines. */
+static void run_failures(FILE *out, json_t *runs)
+{
+	size_t n = json_array_size(runs), shown = 0;
+	char a[32];
+
+	fputs("<h2>Policy run failures</h2>\n", out);
+	for (size_t i = n; i-- > 0;) {
+		json_t *run = json_array_get(runs, i);
+
+		if (!num(run, "failures"))
+			continue;
+		if (!shown++)
+			fputs("<table id=\"policy-failures\"><tr><th>run</th><th>policy</th><th>"
+			      "schedule</th><th>failures</th><th>first error</th></tr>\n",
+			      out);
+		fprintf(out, "<tr class=\"failed\"><td>%s</td><td>",
+			cli_time((int64_t)num(run, "time"), a, sizeof(a)));
+		esc(out, json_string_value(json_object_get(run, "policy")));
+		fputs("</td><td>", out);
+		esc(out, json_string_value(json_object_get(run, "schedule")));
+		fprintf(out, "</td><td>%" PRIu64 "</td><td class=\"error\">", num(run, "failures"));
+		esc(out, json_string_value(json_object_get(run, "error")));
+		fputs("</td></tr>\n", out);
+	}
+	if (shown)
+		fputs("</table>\n", out);
+	else
+		fprintf(out, "<p id=\"policy-failures\">None%s.</p>\n",
+			n ? " among the recorded runs" : " (no policy has run)");
+}
+
+static void last_check(FILE *out, json_t *c)
+{
+	char a[32];
+
+	fputs("<h2>Last check</h2>\n", out);
+	if (!json_is_object(c)) {
+		fputs("<p id=\"last-check\" data-check=\"none\">No check recorded: run "
+		      "<code>snapfs check</code> (with <code>--read-data</code> to read every "
+		      "chunk).</p>\n",
+		      out);
+		return;
+	}
+	fprintf(out, "<table id=\"last-check\" data-check=\"%s\">"
+		"<tr><th>when</th><td>%s</td></tr>"
+		"<tr><th>result</th><td class=\"%s\">%s</td></tr>"
+		"<tr><th>problems</th><td data-figure=\"check_problems\">%" PRIu64 "</td></tr>"
+		"<tr><th>data read</th><td data-figure=\"check_read_data\">%s</td></tr>"
+		"<tr><th>snapshots checked</th><td>%" PRIu64 "</td></tr></table>\n",
+		num(c, "problems") ? "failed" : "passed",
+		cli_time((int64_t)num(c, "time"), a, sizeof(a)),
+		num(c, "problems") ? "bad" : "good", num(c, "problems") ? "FAILED" : "passed",
+		num(c, "problems"),
+		json_is_true(json_object_get(c, "read_data"))
+			? "yes (every chunk read and verified)"
+			: "no (maps and index only)",
+		num(c, "snapshots"));
 }
 
 static void volume_table(FILE *out, json_t *vols)
@@ -331,6 +454,9 @@ static const char style[] =
 	"rect.unique{fill:#3f7fc0}rect.stored,.sw.stored{fill:#1f5fa8;background:#1f5fa8}"
 	"rect.disk{fill:#555}circle.manual,.sw.manual{fill:#1f5fa8;background:#1f5fa8}"
 	"circle.policy,.sw.policy{fill:#e08a1f;background:#e08a1f}"
+	"path.run-ok,.sw.run-ok{fill:#3a9a4a;background:#3a9a4a}"
+	"path.run-failed,.sw.run-failed{fill:#c62828;background:#c62828}"
+	".bad,.error{color:#c62828;font-weight:600}.good{color:#2e7d32}"
 	".sw{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}"
 	".legend{font-size:12px;color:#555}";
 
@@ -371,9 +497,11 @@ static void page(FILE *out, json_t *f)
 	savings_chart(out, t);
 	volume_chart(out, json_object_get(f, "volumes"));
 	volume_table(out, json_object_get(f, "volumes"));
-	timeline_chart(out, json_object_get(f, "timeline"), json_object_get(f, "growth"));
+	timeline_chart(out, json_object_get(f, "timeline"), json_object_get(f, "policy_runs"));
+	run_failures(out, json_object_get(f, "policy_runs"));
 	policy_table(out, json_object_get(f, "policies"));
 	image_table(out, json_object_get(f, "images"));
+	last_check(out, json_object_get(f, "last_check"));
 	fputs("</body>\n</html>\n", out);
 }
 

@@ -24,6 +24,7 @@ struct sfs_check_result {
 	uint64_t chunks, map_pages, chunks_read;
 	uint64_t unreferenced, unreferenced_bytes;
 	uint64_t problems;
+	bool catalog_damaged; /* LMDB reported damage: write nothing to it */
 };
 
 typedef void (*sfs_problem_fn)(void *ctx, const char *line);
@@ -32,6 +33,25 @@ typedef void (*sfs_problem_fn)(void *ctx, const char *line);
  * or -errno when it could not run at all. */
 int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void *ctx,
 	      sfs_progress_fn progress, void *progress_ctx, struct sfs_check_result *ret);
+
+/* The last check's result as the catalog keeps it (meta keys check.*),
+ * for the report. */
+struct sfs_check_last {
+	int64_t time;      /* unix seconds the check finished */
+	bool read_data;    /* it read and verified every chunk */
+	uint64_t problems; /* 0: passed */
+	uint64_t snapshots, chunks_read;
+};
+
+/*
+ * Records a finished check in the catalog of the store at path (opened
+ * with SFS_OPEN_WRITE | SFS_OPEN_RECORD: no recovery, no key; the
+ * check itself runs on a read-only open). -EBUSY when a writer holds the
+ * store; then nothing is recorded. 0 or -errno.
+ */
+int sfs_check_record(const char *path, const struct sfs_check_last *last);
+/* The last recorded check: 0, -ENOENT when none was, or -errno. */
+int sfs_check_last_get(struct sfs_txn *t, struct sfs_check_last *ret);
 
 enum sfs_restore_flags {
 	SFS_RESTORE_FORCE = 1, /* replace an existing regular file, write a block device */

@@ -129,7 +129,22 @@ struct sfs_policy {
 	struct sfs_policy_schedule schedules[SFS_POLICY_MAX_SCHEDULES];
 	char *copy_to;       /* another store's path, or NULL */
 	uint32_t copy_retain; /* copies kept per volume and schedule; 0: all */
+	/* The latest runs, oldest first (at most SFS_POLICY_RUNS_MAX), so
+	 * that a report can show when a policy ran and what failed without
+	 * a log: an array of {"time", "schedule", "slot", "outcome" ("ok" or
+	 * "failed"), "failures", "error" (the first failure's line, or
+	 * null)}; NULL when it never ran. */
+	json_t *runs;
 };
+
+#define SFS_POLICY_RUNS_MAX 32
+#define SFS_POLICY_ERROR_MAX 512
+
+/* Appends a run to p->runs, dropping the oldest beyond
+ * SFS_POLICY_RUNS_MAX. error may be NULL (and is cut to
+ * SFS_POLICY_ERROR_MAX bytes). 0 or -ENOMEM. */
+int sfs_policy_add_run(struct sfs_policy *p, int64_t time, const char *schedule, int64_t slot,
+		       unsigned failures, const char *error);
 
 void sfs_policy_release(struct sfs_policy *p); /* accepts NULL */
 /*

@@ -51,6 +51,10 @@ enum sfs_open_flags {
 	 * not run, and until sfs_repair finishes, ordinary writers refuse
 	 * the store (-EUCLEAN). Forks: call before starting threads. */
 	SFS_OPEN_REPAIR = 2,
+	/* With SFS_OPEN_WRITE: to commit only catalog records that name no
+	 * stored data (check's result). Takes the writer lock but runs no
+	 * recovery and needs no key: a store opened so must write no chunk. */
+	SFS_OPEN_RECORD = 4,
 };
 
 /*

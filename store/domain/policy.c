@@ -53,8 +53,9 @@ void sfs_policy_release(struct sfs_policy *p)
 		return;
 	json_decref(p->target_tags);
 	json_decref(p->tags);
+	json_decref(p->runs);
 	free(p->copy_to);
-	p->target_tags = p->tags = NULL;
+	p->target_tags = p->tags = p->runs = NULL;
 	p->copy_to = NULL;
 }
 
@@ -135,12 +136,77 @@ json_t *sfs_policy_to_json(const struct sfs_policy *p)
 						       "retain_age", (json_int_t)s->retain_age,
 						       "last_run", (json_int_t)s->last_run));
 	}
-	return json_pack("{s:s, s:s, s:b, s:I, s:o, s:o, s:o, s:s?, s:I}", "name", p->name,
+	return json_pack("{s:s, s:s, s:b, s:I, s:o, s:o, s:o, s:s?, s:I, s:o}", "name", p->name,
 			 "type", p->type == SFS_POLICY_IMAGE ? "image" : "snapshot", "enabled",
 			 p->enabled, "created", (json_int_t)p->created, "target_tags",
 			 p->target_tags ? json_incref(p->target_tags) : json_object(), "tags",
 			 p->tags ? json_incref(p->tags) : json_object(), "schedules", sched,
-			 "copy_to", p->copy_to, "copy_retain", (json_int_t)p->copy_retain);
+			 "copy_to", p->copy_to, "copy_retain", (json_int_t)p->copy_retain, "runs",
+			 p->runs ? json_incref(p->runs) : json_array());
+}
+
+int sfs_policy_add_run(struct sfs_policy *p, int64_t time, const char *schedule, int64_t slot,
+		       unsigned failures, const char *error)
+{
+	char cut[SFS_POLICY_ERROR_MAX + 1];
+	json_t *run;
+
+	if (!p->runs && !(p->runs = json_array()))
+		return -ENOMEM;
+	if (error) {
+		/* Cut on a UTF-8 boundary: a record holds only valid text. */
+		size_t n = strlen(error);
+
+		if (n > SFS_POLICY_ERROR_MAX) {
+			n = SFS_POLICY_ERROR_MAX;
+			while (n && ((unsigned char)error[n] & 0xc0) == 0x80)
+				n--;
+		}
+		memcpy(cut, error, n);
+		cut[n] = '\0';
+	}
+	/* A message cut by its formatter may end inside a UTF-8 sequence,
+	 * which JSON cannot hold: drop the partial tail. */
+	for (size_t n = error ? strlen(cut) : 0; n; n--) {
+		json_t *js = json_string(cut);
+
+		if (js) {
+			json_decref(js);
+			break;
+		}
+		cut[n - 1] = '\0';
+	}
+	run = json_pack("{s:I, s:s, s:I, s:s, s:I, s:s?}", "time", (json_int_t)time, "schedule",
+			schedule, "slot", (json_int_t)slot, "outcome", failures ? "failed" : "ok",
+			"failures", (json_int_t)failures, "error", error && cut[0] ? cut : NULL);
+	if (!run || json_array_append_new(p->runs, run) < 0)
+		return -ENOMEM;
+	while (json_array_size(p->runs) > SFS_POLICY_RUNS_MAX)
+		json_array_remove(p->runs, 0);
+	return 0;
+}
+
+/* A runs array as sfs_policy_add_run makes it. */
+static bool runs_valid(json_t *a)
+{
+	size_t i;
+	json_t *r, *e;
+
+	if (!json_is_array(a) || json_array_size(a) > SFS_POLICY_RUNS_MAX)
+		return false;
+	json_array_foreach(a, i, r) {
+		const char *out = json_string_value(json_object_get(r, "outcome"));
+
+		e = json_object_get(r, "error");
+		if (!json_is_object(r) || !json_is_integer(json_object_get(r, "time")) ||
+		    !json_is_integer(json_object_get(r, "slot")) ||
+		    !json_is_integer(json_object_get(r, "failures")) ||
+		    !json_is_string(json_object_get(r, "schedule")) || !out ||
+		    (strcmp(out, "ok") && strcmp(out, "failed")) ||
+		    (e && !json_is_null(e) && !json_is_string(e)))
+			return false;
+	}
+	return true;
 }
 
 static int get_int(json_t *o, const char *key, int64_t lo, int64_t hi, int64_t *ret)
@@ -215,7 +281,13 @@ int sfs_policy_decode(const void *buf, size_t len, struct sfs_policy *ret)
 	p.target_tags = json_deep_copy(json_object_get(o, "target_tags"));
 	p.tags = json_deep_copy(json_object_get(o, "tags"));
 	p.copy_to = copy_to ? strdup(copy_to) : NULL;
-	if (!p.target_tags || !p.tags || (copy_to && !p.copy_to)) {
+	/* Records from before runs were kept have none. */
+	v = json_object_get(o, "runs");
+	if (v && !runs_valid(v))
+		goto out;
+	p.runs = v && json_array_size(v) ? json_deep_copy(v) : NULL;
+	if (!p.target_tags || !p.tags || (copy_to && !p.copy_to) ||
+	    (v && json_array_size(v) && !p.runs)) {
 		r = -ENOMEM;
 		goto out;
 	}

@@ -24,6 +24,7 @@ struct sfs_policy_runner {
 	const struct sfs_policy_schedule *sc;
 	int64_t slot;
 	int failures; /* FAILED events so far */
+	char first_error[SFS_POLICY_ERROR_MAX]; /* the first FAILED message, for the record */
 };
 
 /* Reports one event (image may be NULL); a FAILED one is also logged. */

@@ -52,7 +52,9 @@ void sfs_policy_emit(struct sfs_policy_runner *r, int action, const char *store,
 		e.message = msg;
 	}
 	if (action == SFS_POLICY_FAILED) {
-		r->failures++;
+		if (!r->failures++)
+			snprintf(r->first_error, sizeof(r->first_error), "%s",
+				 e.message ? e.message : "failed");
 		sfs_log(SFS_LOG_ERR, "policy %s, schedule '%s': %s", r->p->name, r->sc->text,
 			e.message ? e.message : "failed");
 	}
@@ -391,9 +393,13 @@ out:
 	return err;
 }
 
-/* Records slot as run for the schedule with this text. */
-static int record_run(struct sfs_store *s, const char *name, const char *text, int64_t slot)
+/* Records the run in the policy's record (its outcome and first error,
+ * for the report) and, when done is set, its slot as run for the
+ * schedule with this text. */
+static int record_run(struct sfs_store *s, const struct sfs_policy_runner *r, bool done,
+		      const char *error)
 {
+	const char *name = r->p->name, *text = r->sc->text;
 	struct sfs_policy p;
 	struct sfs_txn *t;
 	int err = sfs_txn_begin(s, true, &t);
@@ -402,10 +408,13 @@ static int record_run(struct sfs_store *s, const char *name, const char *text, i
 		return err;
 	err = sfs_cat_policy_get(t, name, &p);
 	if (err == 0) {
-		for (size_t i = 0; i < p.n_schedules; i++)
-			if (!strcmp(p.schedules[i].text, text) && p.schedules[i].last_run < slot)
-				p.schedules[i].last_run = slot;
-		err = sfs_cat_policy_put(t, &p);
+		for (size_t i = 0; done && i < p.n_schedules; i++)
+			if (!strcmp(p.schedules[i].text, text) && p.schedules[i].last_run < r->slot)
+				p.schedules[i].last_run = r->slot;
+		err = sfs_policy_add_run(&p, r->o->now, text, r->slot,
+					 (unsigned)r->failures + !done, error);
+		if (err == 0)
+			err = sfs_cat_policy_put(t, &p);
 		sfs_policy_release(&p);
 	}
 	if (err == 0)
@@ -465,8 +474,16 @@ int sfs_policy_run(struct sfs_store *s, const struct sfs_policy_run_opts *o)
 			err = p.type == SFS_POLICY_IMAGE ? sfs_policy_run_images(&r)
 							 : run_schedule(&r);
 			failures += r.failures;
-			if (err == 0)
-				err = record_run(s, p.name, p.schedules[k].text, r.slot);
+			if (err == 0) {
+				err = record_run(s, &r, true, r.failures ? r.first_error : NULL);
+			} else {
+				/* The run stopped: say so in the record, and keep
+				 * the slot due so that the next run tries again. */
+				char why[SFS_POLICY_ERROR_MAX];
+
+				snprintf(why, sizeof(why), "the run stopped: %s", strerror(-err));
+				record_run(s, &r, false, r.failures ? r.first_error : why);
+			}
 		}
 		sfs_policy_release(&p);
 	}

@@ -377,7 +377,7 @@ void sfs_catalog_copy_refresh(struct sfs_store *s)
 	MDB_envinfo info;
 	int r;
 
-	if (!s->writable || !s->env || s->repair_pending)
+	if (!s->writable || !s->env || s->repair_pending || s->record_only)
 		return;
 	if (mdb_env_info(s->env, &info) != 0 || info.me_last_txnid == s->copied_txnid)
 		return;

@@ -316,7 +316,9 @@ static int env_open(struct sfs_store *s, bool create)
 		goto fail;
 	for (int i = 0; i < SFS_DBI_COUNT; i++) {
 		rc = mdb_dbi_open(txn, sfs_dbi_names[i], create ? MDB_CREATE : 0, &s->dbi[i]);
-		if (rc == MDB_NOTFOUND && s->writable)
+		/* A record-only open adds nothing but its record: it opens
+		 * the databases there are, as a reader would. */
+		if (rc == MDB_NOTFOUND && s->writable && !s->record_only)
 			rc = mdb_dbi_open(txn, sfs_dbi_names[i], MDB_CREATE, &s->dbi[i]);
 		/* A store made before the pack table: its first writable open
 		 * builds the table; a read-only one lists the backend instead. */
@@ -807,6 +809,7 @@ int sfs_store_open_cred(const char *path, int flags, const struct sfs_backend_op
 		return -ENOMEM;
 	s->lock_fd = -1;
 	s->writable = flags & SFS_OPEN_WRITE;
+	s->record_only = s->writable && (flags & SFS_OPEN_RECORD);
 	s->path = strdup(path);
 	if (!s->path) {
 		r = -ENOMEM;
@@ -833,7 +836,7 @@ int sfs_store_open_cred(const char *path, int flags, const struct sfs_backend_op
 		goto fail;
 	/* Unlocked before the lock, the catalog or recovery: a wrong key
 	 * opens nothing and changes nothing. */
-	if (s->encrypted) {
+	if (s->encrypted && !(flags & SFS_OPEN_RECORD)) {
 		r = sfs_keys_unlock(s, cred);
 		if (r < 0)
 			goto fail;
@@ -866,7 +869,7 @@ int sfs_store_open_cred(const char *path, int flags, const struct sfs_backend_op
 		r = repair_mark(s, flags & SFS_OPEN_REPAIR);
 	if (r < 0)
 		goto fail;
-	if (s->writable && !(flags & SFS_OPEN_REPAIR)) {
+	if (s->writable && !(flags & (SFS_OPEN_REPAIR | SFS_OPEN_RECORD))) {
 		r = recover(s);
 		if (r < 0)
 			goto fail;

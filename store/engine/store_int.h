@@ -72,6 +72,10 @@ struct sfs_store {
 
 	/* The catalog's copy (catalog_copy.c), writer only. */
 	bool repair_pending;   /* opened by SFS_OPEN_REPAIR: no copy until repaired */
+	/* Opened by SFS_OPEN_RECORD: it commits check's result only, to a
+	 * catalog check may have found damaged, so the catalog's copy (what
+	 * a repair restores from) is not replaced from it. */
+	bool record_only;
 	uint64_t copied_txnid; /* LMDB txnid the last copy this process made holds */
 	uint64_t copy_ms;      /* how long it took */
 	bool copy_force;       /* copy at the next refresh whatever the catalog's size */

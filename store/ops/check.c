@@ -433,6 +433,7 @@ int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void 
 	sfs_txn_abort(c.txn);
 	if (r == -EUCLEAN || r == -EBADMSG) {
 		report(&c, "catalog: LMDB reports damage (%s)", strerror(-r));
+		ret->catalog_damaged = true;
 		r = 0;
 	}
 out:
@@ -442,4 +443,49 @@ out:
 	sfs_idset_release(&c.blocks);
 	sfs_reader_free(c.r);
 	return r;
+}
+
+/* ---- the recorded result ---- */
+
+int sfs_check_record(const char *path, const struct sfs_check_last *last)
+{
+	struct sfs_store *s;
+	struct sfs_txn *t;
+	int r = sfs_store_open(path, SFS_OPEN_WRITE | SFS_OPEN_RECORD, &s);
+
+	if (r < 0)
+		return r;
+	r = sfs_txn_begin(s, true, &t);
+	if (r < 0)
+		goto out_close;
+	if ((r = sfs_cat_meta_put(t, "check.time", (uint64_t)last->time)) < 0 ||
+	    (r = sfs_cat_meta_put(t, "check.read_data", last->read_data)) < 0 ||
+	    (r = sfs_cat_meta_put(t, "check.problems", last->problems)) < 0 ||
+	    (r = sfs_cat_meta_put(t, "check.snapshots", last->snapshots)) < 0 ||
+	    (r = sfs_cat_meta_put(t, "check.chunks_read", last->chunks_read)) < 0) {
+		sfs_txn_abort(t);
+		goto out_close;
+	}
+	r = sfs_txn_commit(t);
+out_close:
+	sfs_store_close(s);
+	return r;
+}
+
+int sfs_check_last_get(struct sfs_txn *t, struct sfs_check_last *ret)
+{
+	uint64_t time, rd = 0;
+	int r = sfs_cat_meta_get(t, "check.time", &time);
+
+	memset(ret, 0, sizeof(*ret));
+	if (r < 0)
+		return r;
+	/* Written together with check.time: a missing one reads as 0. */
+	sfs_cat_meta_get(t, "check.read_data", &rd);
+	sfs_cat_meta_get(t, "check.problems", &ret->problems);
+	sfs_cat_meta_get(t, "check.snapshots", &ret->snapshots);
+	sfs_cat_meta_get(t, "check.chunks_read", &ret->chunks_read);
+	ret->time = (int64_t)time;
+	ret->read_data = rd != 0;
+	return 0;
 }

@@ -4,7 +4,9 @@
 # bash completion and the systemd units land where the system looks for
 # them, the units run the installed binary, and what was installed works
 # from there (the binary runs, man renders the pages, the completion
-# completes). $2 is the build directory, $3 the prefix, $4 bindir, $5
+# completes), and `mount -t fuse.snapfs` and README's fstab line mount a
+# store through mount(8) and read a snapshot byte-exact with the installed
+# binary. $2 is the build directory, $3 the prefix, $4 bindir, $5
 # mandir, $6 datadir (meson's, relative to the prefix or absolute).
 . "$(dirname "$0")/lib.sh" "$@"
 BUILD=$2
@@ -60,3 +62,52 @@ if command -v systemd-analyze >/dev/null; then
 		>"$T/verify.log" 2>&1 || log "systemd-analyze verify: $(head -3 "$T/verify.log")"
 fi
 log "installed: $(cd "$D" && find . -type f | sort | tr '\n' ' ')"
+
+# mount -t fuse.snapfs and the README's fstab line, with the installed
+# binary. mount(8) starts mount.fuse3 with a PATH of its own, which then
+# runs `snapfs STORE MOUNTPOINT -o OPTIONS`, so the binary must be where
+# the system's bin directories are: in a private mount namespace, the
+# installed bindir is bound over the real one (the host is not touched),
+# and so is a scratch fstab over /etc/fstab.
+if [ "$(id -u)" -ne 0 ] || [ ! -e /dev/fuse ] || ! command -v unshare >/dev/null; then
+	log "mount(8) part skipped: needs root, /dev/fuse and unshare"
+	exit 0
+fi
+case $BINDIR in
+/usr/local/bin | /usr/bin | /bin | /usr/local/sbin | /usr/sbin | /sbin) ;;
+*)
+	log "mount(8) part skipped: $BINDIR is not on mount(8)'s helper PATH"
+	exit 0
+	;;
+esac
+README=$(dirname "$0")/../../README.md
+line=$(sed -n 's|^# /etc/fstab: *\(/var/lib/snapfs .*\)$|\1|p' "$README")
+[ -n "$line" ] || fail "README shows no fstab line"
+"$D$BINDIR/snapfs" --store "$STORE" init >/dev/null || fail "init with the installed binary"
+head -c $((3 << 20)) /dev/urandom >"$T/vol.img"
+SNAP=$("$D$BINDIR/snapfs" --store "$STORE" snapshot create vol "$T/vol.img" --no-progress) ||
+	fail "snapshot create with the installed binary"
+MNT=$T/mnt
+mkdir -p "$MNT"
+# The README's line with this test's store and mount point.
+line=${line/\/var\/lib\/snapfs/$STORE}
+line=${line/\/mnt\/snaps/$MNT}
+printf '%s\n' "$line" >"$T/fstab"
+log "fstab: $line"
+unshare -m --propagation private bash -euc '
+	D=$1 BINDIR=$2 STORE=$3 MNT=$4 SNAP=$5 T=$6
+	trap "mountpoint -q \"\$MNT\" && umount \"\$MNT\"" EXIT
+	mount --bind "$D$BINDIR" "$BINDIR"
+	[ "$(command -v snapfs)" = "$BINDIR/snapfs" ] || hash -r
+	mount -t fuse.snapfs "$STORE" "$MNT" -o ro,nofail,cache_size=16M ||
+		{ echo "mount -t fuse.snapfs failed" >&2; exit 1; }
+	grep -q " $MNT fuse.snapfs ro," /proc/mounts || { echo "not a read-only fuse.snapfs mount" >&2; exit 1; }
+	cmp "$MNT/snapshots/$SNAP.img" "$T/vol.img" || { echo "mount -t: bytes differ" >&2; exit 1; }
+	umount "$MNT"
+	mount --bind "$T/fstab" /etc/fstab
+	mount "$MNT" || { echo "mount MOUNTPOINT with the fstab line failed" >&2; exit 1; }
+	cmp "$MNT/volumes/vol/latest.img" "$T/vol.img" || { echo "fstab mount: bytes differ" >&2; exit 1; }
+	umount "$MNT"
+' _ "$D" "$BINDIR" "$STORE" "$MNT" "$SNAP" "$T" 2>"$T/mount.err" ||
+	fail "mount(8) with the installed binary: $(cat "$T/mount.err")"
+log "mount -t fuse.snapfs and the fstab line work with the installed $BINDIR/snapfs"

@@ -3,7 +3,9 @@
 # snapfs report: for a real store (volumes with shared, compressible and
 # zero data, a policy's snapshot, an image), the HTML page is well-formed,
 # self-contained (no script, no external reference), has its four SVG
-# charts, a timeline dot per snapshot (the policy's marked), the images
+# charts, a timeline dot per snapshot (the policy's marked), a mark per
+# policy run (the failed one with its error listed), the last check's
+# result (recorded by `check`, passed and failed), the images
 # and what they map, and figures equal to what `info --json` and the
 # listings say; --json gives the same figures; bad input fails cleanly.
 . "$(dirname "$0")/lib.sh" "$@"
@@ -21,11 +23,26 @@ sfs snapshot create alpha "$T/a" >/dev/null
 sfs volume tag beta tier=gold
 sfs volume set-source beta "$T/b"
 sfs policy create hourly-gold --target-tag tier=gold --schedule hourly --retain-count 5 >/dev/null
-sfs policy run --now "$(date -u -d '+1 hour' +%Y-%m-%dT%H:00:00Z)" >/dev/null
+# A policy whose volume's source is gone: its runs fail, and the report
+# shows them with the error.
+sfs volume tag alpha tier=lead
+cp "$T/a" "$T/gone.img"
+sfs volume set-source alpha "$T/gone.img"
+rm "$T/gone.img"
+sfs policy create daily-lead --target-tag tier=lead --schedule "daily 03:00" --retain-count 2 >/dev/null
+rc=0
+sfs policy run --now "$(date -u -d '+1 hour' +%Y-%m-%dT%H:00:00Z)" >"$T/run.log" 2>&1 || rc=$?
+[ $rc -ne 0 ] || fail "a policy run with a failure exited 0"
+grep -q gone.img "$T/run.log" || fail "the failed run did not say why: $(cat "$T/run.log")"
 ami=$(sfs image create web --device sda="$T/rand")
 nsnap=$(sfs snapshot list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$nsnap" -eq 5 ] || fail "expected 5 snapshots, have $nsnap"
 
+# Before any check: the report says none was recorded.
+sfs report --json >"$T/nocheck.json" || fail "report"
+python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["last_check"] is not None)' \
+	"$T/nocheck.json" || soft_fail "last_check is set before any check"
+sfs check --read-data --no-progress >/dev/null || fail "check"
 sfs report --html "$T/report.html" --json >"$T/report.json" || fail "report"
 sfs info --json >"$T/info.json"
 sfs snapshot list --json >"$T/snaps.json"
@@ -51,6 +68,7 @@ class Check(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.stack, self.errors, self.svgs, self.figures = [], [], [], {}
         self.circles, self.text, self.tags = [], [], set()
+        self.runs, self.ids = [], {}
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         self.tags.add(tag)
@@ -61,6 +79,10 @@ class Check(HTMLParser):
             self.svgs.append(a.get("id"))
         if tag == "circle":
             self.circles.append(a.get("class"))
+        if tag == "path" and "run" in (a.get("class") or "").split():
+            self.runs.append(a.get("class").split()[1])
+        if a.get("id"):
+            self.ids[a["id"]] = a
         if "data-figure" in a:
             self.figures[a["data-figure"]] = a.get("data-bytes")
             self.cur_fig = a["data-figure"]
@@ -143,6 +165,31 @@ if not (t["compression_saved_bytes"] > 2**20):
     bad.append(f"compression saved only {t['compression_saved_bytes']}")
 if not (t["unique_bytes"] < t["data_bytes"] and t["stored_data_bytes"] < t["unique_bytes"]):
     bad.append("unique and stored bytes out of order")
+# Policy runs: one per policy, the failed one with its error line, in
+# --json, on the timeline and in the failures table.
+runs = {r["policy"]: r for r in fig["policy_runs"]}
+if len(fig["policy_runs"]) != 2 or set(runs) != {"hourly-gold", "daily-lead"}:
+    bad.append(f"policy_runs {fig['policy_runs']}")
+else:
+    if runs["hourly-gold"]["outcome"] != "ok" or runs["hourly-gold"]["error"] is not None:
+        bad.append(f"hourly-gold run {runs['hourly-gold']}")
+    lead = runs["daily-lead"]
+    if lead["outcome"] != "failed" or lead["failures"] != 1 or "gone.img" not in (lead["error"] or ""):
+        bad.append(f"daily-lead run {lead}")
+    elif lead["error"] not in text:
+        bad.append("the failed run's error is not on the page")
+if sorted(p.runs) != ["run-failed", "run-ok"]:
+    bad.append(f"timeline run marks {p.runs}")
+if "policy-failures" not in p.ids:
+    bad.append("no policy failures table")
+# The last check: the one just run, with --read-data, passed.
+c = fig["last_check"]
+if not c or not c["ok"] or not c["read_data"] or c["problems"] != 0 or c["snapshots"] != len(snaps):
+    bad.append(f"last_check {c}")
+if p.ids.get("last-check", {}).get("data-check") != "passed":
+    bad.append(f"the page's last check: {p.ids.get('last-check')}")
+if p.figures.get("check_read_data") is not None or "every chunk read and verified" not in text:
+    bad.append("the page does not say the check read the data")
 vol = {v["volume"]: v for v in fig["volumes"]}
 if vol.get("alpha", {}).get("snapshots") != 2 or vol.get("beta", {}).get("snapshots") != 2:
     bad.append(f"volume rows {vol}")
@@ -161,6 +208,10 @@ if command -v chromium >/dev/null; then
 	for c in growth savings volumes timeline; do
 		grep -q "<svg[^>]*id=\"$c\"" "$T/dom.html" || soft_fail "chromium's DOM has no $c chart"
 	done
+	grep -q 'class="run run-failed"' "$T/dom.html" || soft_fail "chromium's DOM has no failed run"
+	grep -q 'id="policy-failures"' "$T/dom.html" || soft_fail "chromium's DOM has no failures table"
+	grep -q 'id="last-check" data-check="passed"' "$T/dom.html" ||
+		soft_fail "chromium's DOM has no last check"
 	grep -q 'CONSOLE' "$T/chromium.log" &&
 		soft_fail "console messages: $(grep CONSOLE "$T/chromium.log" | head -3)"
 	log "chromium rendered the page ($(grep -c '<circle' "$T/dom.html") timeline dots)"
@@ -168,8 +219,17 @@ else
 	log "chromium not installed: page checked by the parser only"
 fi
 
-# The summary without --html names the volumes.
-sfs report | grep -q '^  alpha' || soft_fail "summary lacks volume alpha"
+# The summary without --html names the volumes, the runs and the check.
+sfs report >"$T/summary"
+grep -q '^  alpha' "$T/summary" || soft_fail "summary lacks volume alpha"
+grep -q '^policy runs recorded: 2, 1 with failures' "$T/summary" || soft_fail "summary lacks the runs"
+grep -q '^last check: .*, passed, 0 problems, data read' "$T/summary" || soft_fail "summary lacks the check"
+# A check that finds damage is recorded as failed.
+pack=$(find "$STORE/packs" -type f -name '*.pack' | head -n 1)
+printf 'XXXXXXXX' | dd of="$pack" bs=1 seek=$(($(stat -c %s "$pack") / 2)) conv=notrunc status=none
+sfs check --read-data --no-progress >/dev/null 2>&1 && soft_fail "check passed over a damaged pack"
+sfs report --json | python3 -c 'import json,sys; c = json.load(sys.stdin)["last_check"]; sys.exit(not (c["problems"] > 0 and not c["ok"]))' ||
+	soft_fail "the failed check is not recorded"
 # Bad input: one line, the right status, nothing written.
 expect_error 2 "$SNAPFS" report --html
 expect_error 2 "$SNAPFS" report --bogus

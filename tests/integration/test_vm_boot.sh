@@ -19,64 +19,10 @@
 [ -e /dev/fuse ] || { echo "SKIP: no /dev/fuse" >&2; exit 77; }
 TIMEOUT=${SNAPFS_VM_TIMEOUT:-180}
 
-need_pkgs=()
-command -v qemu-system-x86_64 >/dev/null || need_pkgs+=(qemu-system-x86)
-[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx poweroff &&
-	file -L /bin/busybox 2>/dev/null | grep -q static || need_pkgs+=(busybox-static)
-compgen -G "/boot/vmlinuz-*-amd64" >/dev/null || need_pkgs+=(linux-image-amd64)
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-	log "installing ${need_pkgs[*]}"
-	[ "$(id -u)" -eq 0 ] || fail "missing ${need_pkgs[*]} and not root to install them"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get install -y -q --no-install-recommends "${need_pkgs[@]}" >"$T/apt.log" 2>&1 || {
-		apt-get update -q >>"$T/apt.log" 2>&1
-		apt-get install -y -q --no-install-recommends "${need_pkgs[@]}" >>"$T/apt.log" 2>&1
-	} || fail "apt-get install ${need_pkgs[*]} failed: $(tail -3 "$T/apt.log")"
-fi
+. "$(dirname "$0")/vm_lib.sh"
+vm_packages || fail "apt-get install failed: $(tail -3 "$T/apt.log")"
 
-VMLINUZ=$(ls -v /boot/vmlinuz-*-amd64 | tail -n 1)
-KVER=${VMLINUZ#/boot/vmlinuz-}
-MODDIR=/lib/modules/$KVER
-[ -f "$MODDIR/modules.dep" ] || fail "no modules for kernel $KVER"
-
-log "initramfs for $KVER"
-INITRD=$T/initrd
-mkdir -p "$INITRD"/{bin,dev,proc,sys,mnt/root,mnt/data,mnt/extra,lib/modules}
-cp /bin/busybox "$INITRD/bin/busybox"
-
-# modules MOD...: paths (relative to $MODDIR) of MOD and what it needs,
-# dependencies first, each once; built-in modules have no entry.
-declare -A _seen=()
-modules() {
-	local m path deps d
-	for m in "$@"; do
-		path=$(grep -E "^([^:]*/)?${m}\.ko(\.[a-z]+)?:" "$MODDIR/modules.dep" | head -n 1) || true
-		[ -n "$path" ] || continue
-		deps=${path#*:}
-		path=${path%%:*}
-		[ -n "${_seen[$path]:-}" ] && continue
-		_seen[$path]=1
-		for d in $deps; do
-			d=$(basename "$d")
-			modules "${d%%.ko*}"
-		done
-		echo "$path"
-	done
-}
-mapfile -t MODS < <(modules virtio_pci virtio_blk crc32c_generic ext4)
-[ ${#MODS[@]} -gt 0 ] || fail "no modules resolved"
-: >"$INITRD/modules.list"
-for p in "${MODS[@]}"; do
-	case "$p" in
-	*.ko) cp "$MODDIR/$p" "$INITRD/lib/modules/" ;;
-	*.ko.xz) xz -dc "$MODDIR/$p" >"$INITRD/lib/modules/$(basename "${p%.xz}")" ;;
-	*.ko.zst) zstd -qdc "$MODDIR/$p" >"$INITRD/lib/modules/$(basename "${p%.zst}")" ;;
-	*) fail "module format of $p" ;;
-	esac
-	basename "${p%.ko*}.ko" >>"$INITRD/modules.list"
-done
-
-cat >"$INITRD/init" <<'EOF'
+cat >"$T/init" <<'EOF'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -99,8 +45,7 @@ else
 fi
 poweroff -f
 EOF
-chmod +x "$INITRD/init"
-(cd "$INITRD" && find . | cpio -o -H newc --quiet | gzip -1) >"$T/initrd.gz"
+vm_initrd "$T/init" "$T/initrd.gz"
 
 log "volumes"
 MARK_ROOT="root-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"

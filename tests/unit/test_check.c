@@ -458,3 +458,31 @@ Test(check, damaged_policy_record_is_reported)
 	cr_assert_eq(res.policies, 1);
 	cr_assert(strstr(last, "policy record nightly"), "%s", last);
 }
+
+/* check's result in the catalog: recorded without recovery and without
+ * the key, refused while a writer holds the store, read back as written;
+ * a store never checked has none. */
+Test(check, result_is_recorded_for_the_report)
+{
+	struct sfs_check_last last = { .time = 1795316400, .read_data = true, .problems = 3,
+				       .snapshots = 7, .chunks_read = 42 };
+	struct sfs_check_last got;
+	struct sfs_txn *t;
+
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_expect_eq(sfs_check_last_get(t, &got), -ENOENT);
+	sfs_txn_abort(t);
+	/* the fixture's store holds the writer lock */
+	cr_expect_eq(sfs_check_record(fx_dir, &last), -EBUSY);
+	fx_reopen(false);
+	cr_assert_eq(sfs_check_record(fx_dir, &last), 0);
+	fx_reopen(false);
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_check_last_get(t, &got), 0);
+	sfs_txn_abort(t);
+	cr_expect_eq(got.time, 1795316400);
+	cr_expect(got.read_data);
+	cr_expect_eq(got.problems, 3);
+	cr_expect_eq(got.snapshots, 7);
+	cr_expect_eq(got.chunks_read, 42);
+}

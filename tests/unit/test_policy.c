@@ -455,3 +455,97 @@ Test(policy, volume_without_source_fails_cleanly)
 	fx_rm_rf(dir);
 	free(dir);
 }
+
+/* A policy's runs: kept in its record, capped, the oldest dropped, an
+ * over-long error cut on a character boundary, damage refused. */
+Test(policy, runs_are_recorded_and_capped)
+{
+	struct sfs_policy p = make_policy("nightly"), q;
+	char long_err[SFS_POLICY_ERROR_MAX + 40], *s;
+	json_t *o, *last;
+
+	cr_assert_eq(sfs_policy_add_run(&p, 100, "daily 03:00", 90, 0, NULL), 0);
+	/* 'é' is two bytes: one straddles the cut */
+	memset(long_err, 'x', sizeof(long_err));
+	memcpy(long_err + SFS_POLICY_ERROR_MAX - 1, "\xc3\xa9", 2);
+	long_err[sizeof(long_err) - 1] = '\0';
+	for (int i = 1; i <= SFS_POLICY_RUNS_MAX + 4; i++)
+		cr_assert_eq(sfs_policy_add_run(&p, 100 + i, "daily 03:00", 90 + i, i == 5 ? 2 : 0,
+						i == 5 ? "snapshot of volume web failed" : NULL),
+			     0);
+	cr_assert_eq(sfs_policy_add_run(&p, 1000, "daily 03:00", 999, 1, long_err), 0);
+	cr_expect_eq(json_array_size(p.runs), SFS_POLICY_RUNS_MAX);
+	/* oldest first, the first ones gone */
+	cr_expect_eq(json_integer_value(json_object_get(json_array_get(p.runs, 0), "time")),
+		     100 + 6);
+	last = json_array_get(p.runs, SFS_POLICY_RUNS_MAX - 1);
+	cr_expect_str_eq(json_string_value(json_object_get(last, "outcome")), "failed");
+	cr_expect_eq(strlen(json_string_value(json_object_get(last, "error"))),
+		     SFS_POLICY_ERROR_MAX - 1);
+
+	o = sfs_policy_to_json(&p);
+	json_object_set_new(o, "v", json_integer(1));
+	s = json_dumps(o, JSON_COMPACT);
+	cr_assert_eq(sfs_policy_decode(s, strlen(s), &q), 0);
+	cr_expect(json_equal(q.runs, p.runs));
+	sfs_policy_release(&q);
+	free(s);
+	/* a record from before runs has none; a damaged run is refused */
+	json_object_del(o, "runs");
+	s = json_dumps(o, JSON_COMPACT);
+	cr_assert_eq(sfs_policy_decode(s, strlen(s), &q), 0);
+	cr_expect_null(q.runs);
+	sfs_policy_release(&q);
+	free(s);
+	json_object_set_new(o, "runs", json_pack("[{s:I, s:s, s:I, s:s, s:I}]", "time",
+						  (json_int_t)1, "schedule", "hourly", "slot",
+						  (json_int_t)1, "outcome", "maybe", "failures",
+						  (json_int_t)0));
+	s = json_dumps(o, JSON_COMPACT);
+	cr_expect_eq(sfs_policy_decode(s, strlen(s), &q), -EBADMSG);
+	free(s);
+	json_decref(o);
+	sfs_policy_release(&p);
+}
+
+/* A run's outcome lands in the record: the failed volume's error line,
+ * then an ok run. */
+Test(policy, run_outcome_in_the_record)
+{
+	char *dir = fx_tmpdir(), id[SFS_IDSTR_SIZE];
+	struct sfs_store *s = lc_store(dir, "store", 4096, 1, 0);
+	struct sfs_policy p = make_policy("nightly"), q;
+	struct sfs_volume v;
+	struct sfs_txn *t;
+	struct sfs_policy_run_opts o = { .now = T("2026-12-01T03:00:00Z") };
+	uint8_t buf[4096];
+	json_t *r;
+
+	fx_fill_random(buf, sizeof(buf), 2);
+	lc_snap(s, dir, "web", buf, sizeof(buf), NULL, id);
+	cr_assert_eq(sfs_txn_begin(s, true, &t), 0);
+	cr_assert_eq(sfs_cat_volume_get(t, "web", &v), 0);
+	json_object_set_new(v.tags, "env", json_string("prod"));
+	cr_assert_eq(sfs_cat_volume_put(t, &v), 0);
+	sfs_volume_release(&v);
+	cr_assert_eq(sfs_cat_policy_put(t, &p), 0);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+	cr_expect_eq(sfs_policy_run(s, &o), 1);
+	/* nothing due: nothing recorded */
+	cr_expect_eq(sfs_policy_run(s, &o), 0);
+	cr_assert_eq(sfs_txn_begin(s, false, &t), 0);
+	cr_assert_eq(sfs_cat_policy_get(t, "nightly", &q), 0);
+	sfs_txn_abort(t);
+	cr_assert_eq(json_array_size(q.runs), 1);
+	r = json_array_get(q.runs, 0);
+	cr_expect_eq(json_integer_value(json_object_get(r, "time")), o.now);
+	cr_expect_str_eq(json_string_value(json_object_get(r, "outcome")), "failed");
+	cr_expect_eq(json_integer_value(json_object_get(r, "failures")), 1);
+	cr_expect(strstr(json_string_value(json_object_get(r, "error")), "no source") != NULL,
+		  "error: %s", json_string_value(json_object_get(r, "error")));
+	sfs_policy_release(&q);
+	sfs_policy_release(&p);
+	sfs_store_close(s);
+	fx_rm_rf(dir);
+	free(dir);
+}
