@@ -65,10 +65,12 @@ int sfs_parts_has_ext(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_
 	return n == 2 && magic[0] == 0x53 && magic[1] == 0xEF;
 }
 
-/* One probe of the memfd: the partitions libblkid sees now, extended
- * ones included (the caller follows them). -1 when it sees no table. */
-static int probe_once(int fd, uint64_t size, struct sfs_part **ret, size_t *ret_n,
-		      uint64_t **ret_ext, size_t *ret_next)
+/* One probe of the memfd, as a disk of sector_size-byte sectors: the
+ * partitions libblkid sees now, extended ones included (the caller
+ * follows them). -1 when it sees no table. libblkid gives starts and
+ * sizes in 512-byte units whatever the sector size. */
+static int probe_once(int fd, uint64_t size, unsigned sector_size, struct sfs_part **ret,
+		      size_t *ret_n, uint64_t **ret_ext, size_t *ret_next)
 {
 	blkid_probe pr = blkid_new_probe();
 	blkid_partlist ls;
@@ -80,6 +82,7 @@ static int probe_once(int fd, uint64_t size, struct sfs_part **ret, size_t *ret_
 	if (!pr)
 		return -ENOMEM;
 	if (blkid_probe_set_device(pr, fd, 0, (blkid_loff_t)size) < 0 ||
+	    blkid_probe_set_sectorsize(pr, sector_size) < 0 ||
 	    blkid_probe_enable_superblocks(pr, 0) < 0 || blkid_probe_enable_partitions(pr, 1) < 0) {
 		r = -EIO;
 		goto out_free_probe;
@@ -137,6 +140,7 @@ int sfs_parts_probe(struct sfs_reader *r, const struct sfs_snapmap *m, const cha
 	struct sfs_part *parts = NULL;
 	uint64_t *ext = NULL;
 	size_t n = 0, next = 0, prev = SIZE_MAX;
+	unsigned sector_size = 512;
 	char *buf = malloc(MIB);
 	int fd = -1, rc = 0;
 
@@ -159,7 +163,16 @@ int sfs_parts_probe(struct sfs_reader *r, const struct sfs_snapmap *m, const cha
 	for (int round = 0; rc == 0 && round < MAX_ROUNDS; round++) {
 		free(parts);
 		free(ext);
-		rc = probe_once(fd, m->size, &parts, &n, &ext, &next);
+		rc = probe_once(fd, m->size, sector_size, &parts, &n, &ext, &next);
+		if ((rc == -1 || (rc == 0 && !n)) && sector_size == 512) {
+			/* A snapshot does not say what sectors its disk had: a
+			 * GPT made on a 4096-byte-sector disk has its header at
+			 * byte 4096, where 512-byte sectors find none. */
+			sector_size = 4096;
+			round--;
+			rc = 0;
+			continue;
+		}
 		if (rc == -1) {
 			rc = 0; /* no table: an unpartitioned volume */
 			n = 0;
