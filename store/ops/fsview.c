@@ -166,6 +166,7 @@ struct sfs_fsview {
 	ext2_filsys fs;
 	struct chan chan;
 	uint32_t block_size;
+	bool labelled; /* set at open, then constant */
 	char label[96];
 };
 
@@ -241,6 +242,14 @@ int sfs_fsview_open(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t 
 			fv->block_size, size);
 		goto out_close_fs;
 	}
+	/* libext2fs replays a journal only by writing the device, and a
+	 * snapshot is never written: what shows is the filesystem as of its
+	 * last checkpoint, as a read-only mount with -o noload would. */
+	if (ext2fs_has_feature_journal_needs_recovery(fv->fs->super))
+		sfs_log(SFS_LOG_WARN,
+			"%s: the journal needs recovery and is not replayed: files shown as of its last checkpoint",
+			fv->label);
+	fv->labelled = sfs_fsview_getxattr(fv, SFS_FS_ROOT_INO, "security.selinux", NULL, 0) >= 0;
 	*ret = fv;
 	return 0;
 
@@ -615,6 +624,11 @@ ssize_t sfs_fsview_getxattr(struct sfs_fsview *fv, uint32_t ino, const char *nam
 	}
 	ext2fs_free_mem(&val);
 	return r < 0 ? r : (ssize_t)len;
+}
+
+bool sfs_fsview_labelled(const struct sfs_fsview *fv)
+{
+	return fv->labelled;
 }
 
 /* ---- open files ---- */
