@@ -140,6 +140,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct sfs_mount *mt = mount_of(req);
 	struct fuse_entry_param e;
 	struct sfs_tvolinfo vi;
+
+	SFS_COUNT(mt, lookups, 1);
 	struct sfs_tsnap ts;
 	struct stat st;
 	double timeout;
@@ -241,6 +243,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct sfs_mount *mt = mount_of(req);
 	struct stat st;
 	double timeout;
+
+	SFS_COUNT(mt, getattrs, 1);
 	int r;
 
 	if (sfs_files_ino(ino)) {
@@ -539,6 +543,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
+	SFS_COUNT(mount_of(req), listings, 1);
 	if (sfs_files_ino(ino)) {
 		sfs_files_readdir(req, ino, size, off, fi, false);
 		return;
@@ -550,6 +555,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
+	SFS_COUNT(mount_of(req), listings, 1);
 	if (sfs_files_ino(ino)) {
 		sfs_files_readdir(req, ino, size, off, fi, true);
 		return;
@@ -768,8 +774,13 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	char *json;
 	size_t len;
 
+	SFS_COUNT(mount_of(req), getxattrs, 1);
 	if (sfs_files_ino(ino)) {
 		sfs_files_getxattr(req, ino, name, size);
+		return;
+	}
+	if (!strcmp(name, SFS_SELINUX_XATTR)) {
+		fuse_reply_err(req, EOPNOTSUPP); /* see SFS_SELINUX_XATTR */
 		return;
 	}
 	if (ino != SFS_INO_ROOT || strcmp(name, SFS_STATS_XATTR) != 0) {
@@ -876,6 +887,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * the ACL shuts it out. Other nodes have no ACLs. */
 	if (conn->capable & FUSE_CAP_POSIX_ACL)
 		conn->want |= FUSE_CAP_POSIX_ACL;
+	/* Always READDIRPLUS, never the kernel's switch to plain READDIR
+	 * once it sees no lookups follow: find and tar stat every entry
+	 * after the listing, and entries that came with their attributes
+	 * need no lookup each (a lookup in a big directory of a snapshot's
+	 * filesystem costs a round trip and a directory search). */
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	/* latest.img moves: the kernel must ask for its target each time. */
 	conn->want &= ~FUSE_CAP_CACHE_SYMLINKS;
 	/* libfuse ends the session unless this repeats the max_read mount

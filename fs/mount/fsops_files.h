@@ -14,6 +14,13 @@
 
 #define SFS_LATEST_FILES_NAME "latest.files"
 
+/* SELinux labels: nodes that cannot carry one (all but the files of a
+ * labelled filesystem in files/) answer EOPNOTSUPP, not ENODATA, for
+ * it. ls -l, like other tools, asks for every file it lists and stops
+ * asking on a device that answers "not supported": one round trip per
+ * listing, not one per entry. */
+#define SFS_SELINUX_XATTR "security.selinux"
+
 bool sfs_files_ino(uint64_t ino);
 void sfs_files_lookup(fuse_req_t req, uint64_t parent, const char *name);
 void sfs_files_getattr(fuse_req_t req, uint64_t ino);

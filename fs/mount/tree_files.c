@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "files_int.h"
 #include "snapfs/log.h"
@@ -144,7 +145,7 @@ int sfs_files_probe(struct sfs_files *f, struct sfs_fsent *e)
 	return r;
 }
 
-int sfs_files_part(struct sfs_files *f, struct sfs_fsent *disk, unsigned partno,
+int sfs_files_part(struct sfs_files *f, struct sfs_fsent *disk, unsigned partno, bool need_fs,
 		   struct sfs_fsent **ret)
 {
 	const struct sfs_part *p = NULL;
@@ -153,7 +154,7 @@ int sfs_files_part(struct sfs_files *f, struct sfs_fsent *disk, unsigned partno,
 	if (!__atomic_load_n(&disk->probed, __ATOMIC_ACQUIRE) || disk->partno)
 		return -ENOENT;
 	for (size_t i = 0; i < disk->nparts; i++)
-		if (disk->parts[i].partno == partno && disk->parts[i].ext)
+		if (disk->parts[i].partno == partno && (disk->parts[i].ext || !need_fs))
 			p = &disk->parts[i];
 	if (!p)
 		return -ENOENT;
@@ -161,6 +162,38 @@ int sfs_files_part(struct sfs_files *f, struct sfs_fsent *disk, unsigned partno,
 	r = entry_locked(f, &disk->snap, partno, p->offset, p->size, ret);
 	pthread_mutex_unlock(&f->lock);
 	return r;
+}
+
+int sfs_files_part_data(struct sfs_files *f, struct sfs_fsent *e, uint64_t *ret)
+{
+	uint64_t off = e->offset, end = e->offset + e->size, data = 0, at;
+	int r = 0;
+
+	if (__atomic_load_n(&e->data_known, __ATOMIC_ACQUIRE)) {
+		*ret = e->data_bytes;
+		return 0;
+	}
+	/* From the map alone: a walk over its data runs, no block read. */
+	while (off < end) {
+		r = sfs_reader_seek(f->reader, &e->snap.map, off, SEEK_DATA, &at);
+		if (r == -ENXIO || (r == 0 && at >= end)) {
+			r = 0;
+			break;
+		}
+		if (r == 0)
+			r = sfs_reader_seek(f->reader, &e->snap.map, at, SEEK_HOLE, &off);
+		if (r < 0)
+			return r;
+		if (off > end)
+			off = end;
+		data += off - at;
+	}
+	pthread_mutex_lock(&e->open_lock);
+	e->data_bytes = data;
+	__atomic_store_n(&e->data_known, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&e->open_lock);
+	*ret = data;
+	return 0;
 }
 
 /* Closes idle views past the bound, least recently used first. Called
