@@ -41,7 +41,11 @@
 struct sfs_fsent {
 	uint32_t num;
 	unsigned partno;
-	struct sfs_tsnap snap; /* a copy: id (for the gate), map, times */
+	struct sfs_tsnap snap; /* a copy: id, map, times */
+	/* What the gate asks about, set at creation: the snapshot, for
+	 * files/<id>/; the image, for images/<name>/<device>.files/. */
+	enum sfs_access_kind gate_kind;
+	char gate_name[SFS_NAME_MAX + 1];
 	uint64_t offset, size; /* set at creation, then constant */
 	pthread_mutex_t open_lock; /* one probe, one open at a time */
 	/* Set once under open_lock, then constant (probed is read with
@@ -69,6 +73,11 @@ void sfs_files_free(struct sfs_files *f); /* accepts NULL */
 /* The entry of snapshot ts's volume, numbered now if new. 0 or -ENOMEM,
  * -ENOSPC when the mount has given every number. Thread-safe. */
 int sfs_files_volume(struct sfs_files *f, const struct sfs_tsnap *ts, struct sfs_fsent **ret);
+/* The same for a snapshot reached through a record of kind gate_kind
+ * named gate_name (an image's device): its own entry and numbers, gated
+ * as that record. */
+int sfs_files_volume_as(struct sfs_files *f, const struct sfs_tsnap *ts,
+			enum sfs_access_kind gate_kind, const char *gate_name, struct sfs_fsent **ret);
 /* The entry numbered num (borrowed for the mount's life), or -ENOENT. */
 int sfs_files_get(struct sfs_files *f, uint32_t num, struct sfs_fsent **ret);
 /* Reads volume entry e's partition table and superblock magic, once.

@@ -139,7 +139,7 @@ static int resolve(struct sfs_mount *mt, uint64_t ino, struct node *ret)
 
 static int gate(fuse_req_t req, struct sfs_mount *mt, const struct node *n)
 {
-	return n->e ? sfs_gate(req, mt, SFS_ACCESS_SNAPSHOT, n->e->snap.map.id) : 0;
+	return n->e ? sfs_gate(req, mt, n->e->gate_kind, n->e->gate_name) : 0;
 }
 
 /* Attributes of node n. A filesystem that cannot be opened shows its top
@@ -735,6 +735,28 @@ void sfs_files_getxattr(fuse_req_t req, uint64_t ino, const char *name, size_t s
 void sfs_files_listxattr(fuse_req_t req, uint64_t ino, size_t size)
 {
 	do_xattr(req, ino, NULL, size);
+}
+
+int sfs_files_image_dev(struct sfs_mount *mt, const struct sfs_timage *ti,
+			const struct sfs_timgfile *tf, uint64_t *ret_ino)
+{
+	struct sfs_fsent *e;
+	struct sfs_tsnap ts;
+	int r = sfs_tree_snap(mt->tree, tf->map.id, &ts);
+
+	if (r == 0)
+		r = sfs_files_volume_as(mt->files, &ts, ti->access, ti->name, &e);
+	if (r == 0)
+		*ret_ino = SFS_FILES_INO(e->num, SFS_FILES_TOP);
+	return r;
+}
+
+int sfs_files_stat(struct sfs_mount *mt, uint64_t ino, struct stat *st, double *ret_timeout)
+{
+	struct node n;
+	int r = resolve(mt, ino, &n);
+
+	return r < 0 ? r : node_attr(mt, &n, st, ret_timeout);
 }
 
 int sfs_files_latest_target(const char *latest_img, char *buf, size_t size)

@@ -57,7 +57,8 @@ void sfs_files_free(struct sfs_files *f)
 /* Finds or adds the entry of (ts, partno), whose filesystem lies at
  * [offset, offset + size) of the snapshot. Called with the lock. */
 static int entry_locked(struct sfs_files *f, const struct sfs_tsnap *ts, unsigned partno,
-			uint64_t offset, uint64_t size, struct sfs_fsent **ret)
+			uint64_t offset, uint64_t size, enum sfs_access_kind gate_kind,
+			const char *gate_name, struct sfs_fsent **ret)
 {
 	struct sfs_fsent *e;
 
@@ -65,7 +66,8 @@ static int entry_locked(struct sfs_files *f, const struct sfs_tsnap *ts, unsigne
 	for (size_t i = 0; i < f->nents; i++) {
 		e = f->ents[i];
 		if (e->snap.seq == ts->seq && e->partno == partno &&
-		    !strcmp(e->snap.map.id, ts->map.id)) {
+		    !strcmp(e->snap.map.id, ts->map.id) && e->gate_kind == gate_kind &&
+		    !strcmp(e->gate_name, gate_name)) {
 			*ret = e;
 			return 0;
 		}
@@ -87,6 +89,8 @@ static int entry_locked(struct sfs_files *f, const struct sfs_tsnap *ts, unsigne
 	pthread_mutex_init(&e->open_lock, NULL);
 	e->snap = *ts;
 	e->partno = partno;
+	e->gate_kind = gate_kind;
+	snprintf(e->gate_name, sizeof(e->gate_name), "%s", gate_name);
 	e->offset = offset; /* constant from here on: read without the lock */
 	e->size = size;
 	f->ents[f->nents++] = e;
@@ -97,10 +101,16 @@ static int entry_locked(struct sfs_files *f, const struct sfs_tsnap *ts, unsigne
 
 int sfs_files_volume(struct sfs_files *f, const struct sfs_tsnap *ts, struct sfs_fsent **ret)
 {
+	return sfs_files_volume_as(f, ts, SFS_ACCESS_SNAPSHOT, ts->map.id, ret);
+}
+
+int sfs_files_volume_as(struct sfs_files *f, const struct sfs_tsnap *ts,
+			enum sfs_access_kind gate_kind, const char *gate_name, struct sfs_fsent **ret)
+{
 	int r;
 
 	pthread_mutex_lock(&f->lock);
-	r = entry_locked(f, ts, 0, 0, ts->map.size, ret);
+	r = entry_locked(f, ts, 0, 0, ts->map.size, gate_kind, gate_name, ret);
 	pthread_mutex_unlock(&f->lock);
 	return r;
 }
@@ -159,7 +169,8 @@ int sfs_files_part(struct sfs_files *f, struct sfs_fsent *disk, unsigned partno,
 	if (!p)
 		return -ENOENT;
 	pthread_mutex_lock(&f->lock);
-	r = entry_locked(f, &disk->snap, partno, p->offset, p->size, ret);
+	r = entry_locked(f, &disk->snap, partno, p->offset, p->size, disk->gate_kind,
+			 disk->gate_name, ret);
 	pthread_mutex_unlock(&f->lock);
 	return r;
 }

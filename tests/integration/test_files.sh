@@ -322,6 +322,27 @@ if as cat "$MNT/files/$DID/p1.img" >/dev/null 2>&1; then
 	soft_fail "$U read a partition of a snapshot of another volume"
 fi
 
+# ---- a machine image: images/<name>/<device>.files/, gated as the image ----
+sfs image create box --device sda="$DID" --device sdb="$ID" >/dev/null || fail "image create"
+got=$(ls "$MNT/images/box" | tr '\n' ' ')
+[ "$got" = "image.json sda.files sda.img sdb.files sdb.img " ] || soft_fail "images/box/ shows '$got'"
+compare "$T/o1" "$MNT/images/box/sda.files/p1" >"$T/cmpi.out" || { cat "$T/cmpi.out"; soft_fail "images/box/sda.files/p1/ differs"; }
+cmp "$MNT/images/box/sda.files/p2.img" "$MNT/files/$DID/p2.img" || soft_fail "images/box/sda.files/p2.img"
+cmp "$MNT/images/box/sdb.files/etc/motd" "$SRC/etc/motd" || soft_fail "images/box/sdb.files/ of an unpartitioned volume"
+if as ls "$MNT/images/box/sda.files" >/dev/null 2>&1; then
+	soft_fail "$U listed an image's device files without launch permission"
+fi
+sfs image permission add box --user "$U" || fail "image permission add"
+as cmp "$MNT/images/box/sda.files/p1/conf/one.txt" "$T/p1src/conf/one.txt" 2>"$T/err" ||
+	soft_fail "$U cannot read an image's device files with launch permission: $(cat "$T/err")"
+if as ls "$MNT/files/$DID" >/dev/null 2>&1; then
+	soft_fail "launch permission on an image let $U into files/ of its snapshot"
+fi
+sfs image permission remove box --user "$U" || fail "image permission remove"
+if as cat "$MNT/images/box/sda.files/p1/conf/one.txt" >/dev/null 2>&1; then
+	soft_fail "$U still reads an image's device files after its permission was removed"
+fi
+
 [ "$FAILURES" -eq 0 ] || exit 1
 
 # ---- figures ----
