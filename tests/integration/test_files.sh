@@ -94,6 +94,11 @@ head -c 1000000 /dev/urandom >"$T/p2src/data/blob"
 setfattr -n user.p -v two "$T/p2src/data/blob"
 mkfs.ext4 -q -F -d "$T/p1src" "$P1" 16M
 mkfs.ext4 -q -F -d "$T/p2src" "$P2" 24M
+# p2 carries SELinux labels (set as stored bytes: no SELinux needed here).
+for p in / /data/blob; do
+	debugfs -w -R "ea_set $p security.selinux system_u:object_r:etc_t:s0" "$P2" >/dev/null 2>&1 ||
+		fail "debugfs ea_set on $p"
+done
 DISK=$T/disk.img
 truncate -s 64M "$DISK"
 printf 'label: gpt\n start=2048, size=32768\n size=49152\n size=16384, type=0657FD6D-A4AB-43C4-84E5-0933C84B4F4F\n' |
@@ -282,6 +287,16 @@ if getfattr -n security.selinux "$FILES/etc/motd" >/dev/null 2>"$T/err"; then
 elif ! grep -q "Operation not supported" "$T/err"; then
 	soft_fail "security.selinux not answered 'not supported': $(cat "$T/err")"
 fi
+
+# A labelled filesystem shows its labels, and "no such attribute" where
+# a file has none.
+[ "$(getfattr --only-values -n security.selinux "$MNT/files/$DID/p2/data/blob" 2>/dev/null)" = \
+	"system_u:object_r:etc_t:s0" ] || soft_fail "p2's SELinux label"
+got=$(getfattr -n security.selinux "$MNT/files/$DID/p2/data" 2>&1 || true)
+case "$got" in
+*"No such attribute"*) ;;
+*) soft_fail "an unlabelled file of a labelled filesystem: $got" ;;
+esac
 
 # ---- nothing to show ----
 for z in "$NID" "$ZID"; do
