@@ -27,6 +27,7 @@
 #define MIB (UINT64_C(1) << 20)
 #define MAX_ROUNDS 128 /* links of a logical partition chain followed */
 #define EXT_MAGIC_OFF (1024 + 56)
+#define PROBE_NONE 1 /* probe_once: no table (not an errno: those are < 0) */
 
 /* Copies [off, off + len) of the snapshot into the memfd (clamped). */
 static int copy_range(struct sfs_reader *r, const struct sfs_snapmap *m, int fd, uint64_t off,
@@ -67,7 +68,7 @@ int sfs_parts_has_ext(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_
 
 /* One probe of the memfd, as a disk of sector_size-byte sectors: the
  * partitions libblkid sees now, extended ones included (the caller
- * follows them). -1 when it sees no table. libblkid gives starts and
+ * follows them). PROBE_NONE when it sees no table. libblkid gives starts and
  * sizes in 512-byte units whatever the sector size. */
 static int probe_once(int fd, uint64_t size, unsigned sector_size, struct sfs_part **ret,
 		      size_t *ret_n, uint64_t **ret_ext, size_t *ret_next)
@@ -90,7 +91,7 @@ static int probe_once(int fd, uint64_t size, unsigned sector_size, struct sfs_pa
 	ls = blkid_probe_get_partitions(pr);
 	n = ls ? blkid_partlist_numof_partitions(ls) : -1;
 	if (n <= 0) {
-		r = n < 0 ? -1 : 0;
+		r = n < 0 ? PROBE_NONE : 0;
 		goto out_free_probe;
 	}
 	*ret = calloc((size_t)n, sizeof(**ret));
@@ -164,16 +165,16 @@ int sfs_parts_probe(struct sfs_reader *r, const struct sfs_snapmap *m, const cha
 		free(parts);
 		free(ext);
 		rc = probe_once(fd, m->size, sector_size, &parts, &n, &ext, &next);
-		if ((rc == -1 || (rc == 0 && !n)) && sector_size == 512) {
+		if (round == 0 && sector_size == 512 && (rc == PROBE_NONE || (rc == 0 && !n))) {
 			/* A snapshot does not say what sectors its disk had: a
 			 * GPT made on a 4096-byte-sector disk has its header at
 			 * byte 4096, where 512-byte sectors find none. */
 			sector_size = 4096;
-			round--;
+			round = -1;
 			rc = 0;
 			continue;
 		}
-		if (rc == -1) {
+		if (rc == PROBE_NONE) {
 			rc = 0; /* no table: an unpartitioned volume */
 			n = 0;
 			break;
