@@ -11,7 +11,11 @@
  * caller (timeout_of in fsops.c, repeated here).
  *
  * A volume that is not an ext filesystem, or whose filesystem cannot be
- * opened, shows an empty directory; the reason is logged once.
+ * opened, shows an empty directory; the reason is logged once. A
+ * partitioned disk shows p<N>/ for each ext partition and p<N>.img, the
+ * raw bytes, for every partition. images/<name>/<device>.files/ is the
+ * same tree for an image's device, gated as the image (the entry says
+ * what its gate asks).
  */
 #include <errno.h>
 #include <fcntl.h>
