@@ -27,6 +27,7 @@
 #include <ext2fs/ext2fs.h>
 #include <ext2fs/ext2_ext_attr.h>
 
+#include "fsview_int.h"
 #include "snapfs/fsview.h"
 #include "snapfs/log.h"
 
@@ -167,6 +168,7 @@ struct sfs_fsview {
 	struct chan chan;
 	uint32_t block_size;
 	bool labelled; /* set at open, then constant */
+	struct sfs_dirx_cache dirx; /* guarded by lock */
 	char label[96];
 };
 
@@ -265,6 +267,7 @@ void sfs_fsview_close(struct sfs_fsview *fv)
 {
 	if (!fv)
 		return;
+	sfs_dirx_cache_release(&fv->dirx);
 	ext2fs_close_free(&fv->fs);
 	pthread_mutex_destroy(&fv->lock);
 	free(fv);
@@ -366,7 +369,22 @@ int sfs_fsview_lookup(struct sfs_fsview *fv, uint32_t dir, const char *name, uin
 	r = read_inode(fv, dir, &in);
 	if (r == 0 && !LINUX_S_ISDIR(in.i_mode))
 		r = -ENOTDIR;
-	if (r == 0) {
+	/* A large directory is searched in its name index (fsview_int.h);
+	 * casefolded ones compare names as libext2fs does. */
+	if (r == 0 && EXT2_I_SIZE(&in) >= SFS_DIRX_MIN_BYTES && !(in.i_flags & EXT4_CASEFOLD_FL)) {
+		uint32_t xino = 0;
+
+		e = 0;
+		r = sfs_dirx_lookup(&fv->dirx, fv->fs, dir, name, len, &xino, &e);
+		if (r == -EIO)
+			r = ext_err(fv, e);
+		ino = xino;
+		if (r == -ENOMEM)
+			r = 1; /* no room for an index: search as for a small one */
+	} else if (r == 0) {
+		r = 1;
+	}
+	if (r == 1) {
 		e = ext2fs_lookup(fv->fs, dir, name, (int)len, NULL, &ino);
 		r = e ? ext_err(fv, e) : 0;
 	}
