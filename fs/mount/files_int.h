@@ -24,6 +24,9 @@
 #include "snapfs/partition.h"
 
 #define SFS_FILES_TOP 1u /* the inode of files/<id>/ */
+/* With a partition's number: files/<id>/p<N>.img, the partition's raw
+ * bytes (ext has no inode 0, so nothing of the filesystem collides). */
+#define SFS_FILES_IMG 0u
 #define SFS_FILES_NUM_MAX ((1u << 24) - 1)
 #define SFS_FILES_INO(num, ext) \
 	SFS_INO_MAKE(SFS_INO_KIND_FILES, ((uint64_t)(num) << 32) | (uint32_t)(ext))
@@ -38,7 +41,11 @@
 struct sfs_fsent {
 	uint32_t num;
 	unsigned partno;
-	struct sfs_tsnap snap; /* a copy: id (for the gate), map, times */
+	struct sfs_tsnap snap; /* a copy: id, map, times */
+	/* What the gate asks about, set at creation: the snapshot, for
+	 * files/<id>/; the image, for images/<name>/<device>.files/. */
+	enum sfs_access_kind gate_kind;
+	char gate_name[SFS_NAME_MAX + 1];
 	uint64_t offset, size; /* set at creation, then constant */
 	pthread_mutex_t open_lock; /* one probe, one open at a time */
 	/* Set once under open_lock, then constant (probed is read with
@@ -52,6 +59,10 @@ struct sfs_fsent {
 	unsigned users;
 	uint64_t last_use;
 	bool broken; /* could not be opened: shown empty, logged once */
+	/* partno > 0: the non-zero bytes of the partition, for st_blocks of
+	 * p<N>.img; counted on first need (data_known, read with acquire). */
+	uint64_t data_bytes;
+	bool data_known;
 };
 
 struct sfs_files;
@@ -62,15 +73,24 @@ void sfs_files_free(struct sfs_files *f); /* accepts NULL */
 /* The entry of snapshot ts's volume, numbered now if new. 0 or -ENOMEM,
  * -ENOSPC when the mount has given every number. Thread-safe. */
 int sfs_files_volume(struct sfs_files *f, const struct sfs_tsnap *ts, struct sfs_fsent **ret);
+/* The same for a snapshot reached through a record of kind gate_kind
+ * named gate_name (an image's device): its own entry and numbers, gated
+ * as that record. */
+int sfs_files_volume_as(struct sfs_files *f, const struct sfs_tsnap *ts,
+			enum sfs_access_kind gate_kind, const char *gate_name, struct sfs_fsent **ret);
 /* The entry numbered num (borrowed for the mount's life), or -ENOENT. */
 int sfs_files_get(struct sfs_files *f, uint32_t num, struct sfs_fsent **ret);
 /* Reads volume entry e's partition table and superblock magic, once.
  * 0 or -errno (the reader's); a volume with neither is empty, logged. */
 int sfs_files_probe(struct sfs_files *f, struct sfs_fsent *e);
 /* The entry of partition partno of probed volume entry disk: -ENOENT
- * when it has no such partition with an ext filesystem. */
-int sfs_files_part(struct sfs_files *f, struct sfs_fsent *disk, unsigned partno,
+ * when it has no such partition, or (need_fs) none with an ext
+ * filesystem. */
+int sfs_files_part(struct sfs_files *f, struct sfs_fsent *disk, unsigned partno, bool need_fs,
 		   struct sfs_fsent **ret);
+/* The non-zero bytes of partition entry e, from the snapshot's map
+ * (counted once). 0 or the reader's -errno. */
+int sfs_files_part_data(struct sfs_files *f, struct sfs_fsent *e, uint64_t *ret);
 /* The open view of filesystem entry e, opened now if need be; hold it
  * until sfs_files_release. -EMEDIUMTYPE, -EUCLEAN... for a filesystem
  * that cannot be opened (logged on the first try only). */

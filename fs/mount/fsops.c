@@ -104,13 +104,27 @@ static int snap_entry(struct sfs_mount *mt, const struct sfs_tsnap *ts, struct s
 	return 0;
 }
 
+/* The device file "<device>.img" of image ti whose files name shows
+ * ("<device>.files"), or NULL. */
+static const struct sfs_timgfile *files_dev(const struct sfs_timage *ti, const char *name)
+{
+	size_t len = strlen(name), sfx = strlen(SFS_DEV_FILES_SUFFIX);
+	char img[SFS_DEVNAME_MAX + 8];
+
+	if (len <= sfx || strcmp(name + len - sfx, SFS_DEV_FILES_SUFFIX) ||
+	    (size_t)snprintf(img, sizeof(img), "%.*s.img", (int)(len - sfx), name) >= sizeof(img))
+		return NULL;
+	return sfs_timage_file_by_name(ti, img);
+}
+
 /* The child name of parent in images/ or checkpoints/, from a view, if
- * the caller may use its record. */
+ * the caller may use its record. An image's "<device>.files" is the
+ * top of the device's files, a files/ inode gated as the image. */
 static int lookup_image(fuse_req_t req, struct sfs_mount *mt, uint64_t parent, const char *name,
 			struct stat *st, double *ret_timeout)
 {
 	const struct sfs_timage *ti;
-	const struct sfs_timgfile *tf;
+	const struct sfs_timgfile *tf, *dev = NULL;
 	struct sfs_view *v;
 	uint64_t ino = 0;
 	int r = sfs_tree_get(mt->tree, &v);
@@ -124,10 +138,17 @@ static int lookup_image(fuse_req_t req, struct sfs_mount *mt, uint64_t parent, c
 		ti = sfs_view_image_by_ino(v, parent);
 		tf = ti ? sfs_timage_file_by_name(ti, name) : NULL;
 		ino = tf ? tf->ino : 0;
+		if (!tf && ti && SFS_INO_KIND(parent) == SFS_INO_KIND_IMAGE)
+			dev = files_dev(ti, name);
 	}
-	r = ino ? sfs_gate(req, mt, ti->access, ti->name) : -ENOENT;
-	if (r == 0)
+	r = ino || dev ? sfs_gate(req, mt, ti->access, ti->name) : -ENOENT;
+	if (r == 0 && dev) {
+		r = sfs_files_image_dev(mt, ti, dev, &ino);
+		if (r == 0)
+			r = sfs_files_stat(mt, ino, st, ret_timeout);
+	} else if (r == 0) {
 		r = sfs_attr_of(mt, v, ino, st, ret_timeout);
+	}
 	sfs_view_put(v);
 	return r;
 }
@@ -140,6 +161,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct sfs_mount *mt = mount_of(req);
 	struct fuse_entry_param e;
 	struct sfs_tvolinfo vi;
+
+	SFS_COUNT(mt, lookups, 1);
 	struct sfs_tsnap ts;
 	struct stat st;
 	double timeout;
@@ -241,6 +264,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct sfs_mount *mt = mount_of(req);
 	struct stat st;
 	double timeout;
+
+	SFS_COUNT(mt, getattrs, 1);
 	int r;
 
 	if (sfs_files_ino(ino)) {
@@ -408,10 +433,20 @@ static bool dir_entry(const struct sfs_view *v, uint64_t ino, uint64_t i, const 
 	if (sfs_ino_is_rdir(ino)) {
 		const struct sfs_timage *ti = sfs_view_image_by_ino(v, ino);
 
-		if (!ti || i >= ti->nfiles)
+		if (!ti)
 			return false;
-		*ret_name = ti->files[i].name;
-		*ret_ino = ti->files[i].ino;
+		if (i < ti->nfiles) {
+			*ret_name = ti->files[i].name;
+			*ret_ino = ti->files[i].ino;
+			return true;
+		}
+		/* An image's "<device>.files" after its files (the first is
+		 * image.json): the name is built by the caller from
+		 * "<device>.img", the inode numbered by it (0 here). */
+		if (SFS_INO_KIND(ino) != SFS_INO_KIND_IMAGE || i - ti->nfiles + 1 >= ti->nfiles)
+			return false;
+		*ret_name = ti->files[i - ti->nfiles + 1].name;
+		*ret_ino = 0;
 		return true;
 	}
 	tv = sfs_view_vol_by_ino(v, ino);
@@ -497,12 +532,27 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (ino == SFS_INO_SNAPSHOTS && i >= 2) {
 			snprintf(full, sizeof(full), "%s.img", name);
 			name = full;
+		} else if (!child && i >= 2) {
+			/* "<device>.img" -> "<device>.files", a files/ inode. */
+			const struct sfs_timage *ti = sfs_view_image_by_ino(v, ino);
+			const struct sfs_timgfile *tf = ti ? sfs_timage_file_by_name(ti, name) : NULL;
+
+			if (!tf || sfs_files_image_dev(mt, ti, tf, &child) < 0)
+				continue;
+			snprintf(full, sizeof(full), "%.*s%s", (int)(strlen(name) - 4), name,
+				 SFS_DEV_FILES_SUFFIX);
+			name = full;
 		}
 		if (plus) {
 			struct fuse_entry_param e;
 
 			if (i < 2) {
 				/* The kernel does not look up "." and "..": no entry. */
+				memset(&e, 0, sizeof(e));
+				e.attr.st_ino = child;
+				e.attr.st_mode = S_IFDIR;
+			} else if (sfs_files_ino(child)) {
+				/* Looked up when asked: listing probes no volume. */
 				memset(&e, 0, sizeof(e));
 				e.attr.st_ino = child;
 				e.attr.st_mode = S_IFDIR;
@@ -539,6 +589,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
+	SFS_COUNT(mount_of(req), listings, 1);
 	if (sfs_files_ino(ino)) {
 		sfs_files_readdir(req, ino, size, off, fi, false);
 		return;
@@ -550,6 +601,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
+	SFS_COUNT(mount_of(req), listings, 1);
 	if (sfs_files_ino(ino)) {
 		sfs_files_readdir(req, ino, size, off, fi, true);
 		return;
@@ -768,8 +820,13 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	char *json;
 	size_t len;
 
+	SFS_COUNT(mount_of(req), getxattrs, 1);
 	if (sfs_files_ino(ino)) {
 		sfs_files_getxattr(req, ino, name, size);
+		return;
+	}
+	if (!strcmp(name, SFS_SELINUX_XATTR)) {
+		fuse_reply_err(req, EOPNOTSUPP); /* see SFS_SELINUX_XATTR */
 		return;
 	}
 	if (ino != SFS_INO_ROOT || strcmp(name, SFS_STATS_XATTR) != 0) {
@@ -876,6 +933,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * the ACL shuts it out. Other nodes have no ACLs. */
 	if (conn->capable & FUSE_CAP_POSIX_ACL)
 		conn->want |= FUSE_CAP_POSIX_ACL;
+	/* Always READDIRPLUS, never the kernel's switch to plain READDIR
+	 * once it sees no lookups follow: find and tar stat every entry
+	 * after the listing, and entries that came with their attributes
+	 * need no lookup each (a lookup in a big directory of a snapshot's
+	 * filesystem costs a round trip and a directory search). */
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	/* latest.img moves: the kernel must ask for its target each time. */
 	conn->want &= ~FUSE_CAP_CACHE_SYMLINKS;
 	/* libfuse ends the session unless this repeats the max_read mount

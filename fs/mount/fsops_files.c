@@ -11,7 +11,11 @@
  * caller (timeout_of in fsops.c, repeated here).
  *
  * A volume that is not an ext filesystem, or whose filesystem cannot be
- * opened, shows an empty directory; the reason is logged once.
+ * opened, shows an empty directory; the reason is logged once. A
+ * partitioned disk shows p<N>/ for each ext partition and p<N>.img, the
+ * raw bytes, for every partition. images/<name>/<device>.files/ is the
+ * same tree for an image's device, gated as the image (the entry says
+ * what its gate asks).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +35,7 @@ struct node {
 	struct sfs_fsent *e; /* NULL for files/ itself */
 	uint32_t ext;        /* the filesystem's inode; SFS_FILES_TOP: a disk's list */
 	bool fs;             /* ext names an inode of e's filesystem */
+	bool img;            /* p<N>.img: partition e's raw bytes */
 };
 
 /* An open directory: its whole listing, read at opendir, so that readdir
@@ -38,6 +43,7 @@ struct node {
 struct dirent_ {
 	uint64_t ino;
 	uint32_t ext; /* the filesystem's inode, for readdirplus; 0: none */
+	bool reg;     /* p<N>.img: a regular file, not a directory */
 	char *name;
 };
 
@@ -47,9 +53,11 @@ struct listing {
 	size_t n, cap;
 };
 
-/* An open file: its block runs and its readahead stream. */
+/* An open file: its block runs (or, for p<N>.img, its partition) and
+ * its readahead stream. */
 struct fhandle {
 	struct sfs_fsfile *f;
+	const struct sfs_fsent *img;
 	struct sfs_reader_stream *st;
 };
 
@@ -63,10 +71,29 @@ bool sfs_files_ino(uint64_t ino)
 	return ino == SFS_INO_FILES || SFS_INO_KIND(ino) == SFS_INO_KIND_FILES;
 }
 
-static double timeout(const struct sfs_mount *mt, double t)
+/* How long the kernel may keep a name (entry) or the attributes of ino.
+ * On a mount others reach, the name files/<id> is kept for no time (see
+ * timeout_of in fsops.c): every path into a snapshot's files then passes
+ * a lookup of it, which asks the gate as the caller. Nothing below, nor
+ * the attributes of files/<id>/ itself, needs a second gate on every
+ * walk: they are cached as long as any snapshot file, so a listing of
+ * 20,000 entries is one READDIRPLUS stream, not a lookup and a getattr
+ * per entry and path component. A caller never let in has no way below
+ * files/<id>/ but through that lookup; opens and reads ask the gate
+ * again. files/ itself lists what each caller may see: never cached. */
+static bool is_top(uint64_t ino)
 {
-	/* Every node below files/ is gated: see timeout_of in fsops.c. */
-	return mt->opts.allow_other ? 0.0 : t;
+	return SFS_INO_KIND(ino) == SFS_INO_KIND_FILES && SFS_FILES_EXT(ino) == SFS_FILES_TOP;
+}
+
+static double entry_timeout(const struct sfs_mount *mt, uint64_t ino, double t)
+{
+	return mt->opts.allow_other && (ino == SFS_INO_FILES || is_top(ino)) ? 0.0 : t;
+}
+
+static double attr_timeout(const struct sfs_mount *mt, uint64_t ino, double t)
+{
+	return mt->opts.allow_other && ino == SFS_INO_FILES ? 0.0 : t;
 }
 
 /* Stored bytes that fail verification are a bad sector to a program. */
@@ -93,6 +120,10 @@ static int resolve(struct sfs_mount *mt, uint64_t ino, struct node *ret)
 	if (r < 0)
 		return r;
 	ret->ext = SFS_FILES_EXT(ino);
+	if (ret->e->partno && ret->ext == SFS_FILES_IMG) {
+		ret->img = true;
+		return 0;
+	}
 	if (ret->e->partno) {
 		ret->fs = true;
 		return ret->ext == SFS_FILES_TOP ? -ENOENT : 0;
@@ -112,7 +143,7 @@ static int resolve(struct sfs_mount *mt, uint64_t ino, struct node *ret)
 
 static int gate(fuse_req_t req, struct sfs_mount *mt, const struct node *n)
 {
-	return n->e ? sfs_gate(req, mt, SFS_ACCESS_SNAPSHOT, n->e->snap.map.id) : 0;
+	return n->e ? sfs_gate(req, mt, n->e->gate_kind, n->e->gate_name) : 0;
 }
 
 /* Attributes of node n. A filesystem that cannot be opened shows its top
@@ -129,6 +160,21 @@ static int node_attr(struct sfs_mount *mt, const struct node *n, struct stat *st
 
 		sfs_tree_stat(mt->tree, &ts);
 		sfs_attr_dir(mt, st, SFS_INO_FILES, 2, ts.mtime, (off_t)ts.nsnaps);
+		return 0;
+	}
+	if (n->img) {
+		uint64_t data;
+
+		r = sfs_files_part_data(mt->files, n->e, &data);
+		if (r < 0)
+			return r;
+		st->st_ino = SFS_FILES_INO(n->e->num, SFS_FILES_IMG);
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		st->st_size = (off_t)n->e->size;
+		st->st_blocks = (blkcnt_t)(data / 512);
+		st->st_mtime = st->st_ctime = st->st_atime = n->e->snap.created;
+		*ret_timeout = FILE_ATTR_TIMEOUT;
 		return 0;
 	}
 	if (n->fs) {
@@ -157,9 +203,29 @@ static void reply_entry(fuse_req_t req, struct sfs_mount *mt, const struct stat 
 	e.attr = *st;
 	e.ino = st->st_ino;
 	e.generation = 1; /* numbers are never reused in a mount */
-	e.attr_timeout = timeout(mt, t);
-	e.entry_timeout = timeout(mt, t);
+	e.attr_timeout = attr_timeout(mt, st->st_ino, t);
+	e.entry_timeout = entry_timeout(mt, st->st_ino, t);
 	fuse_reply_entry(req, &e);
+}
+
+/* The partition number of "p<N>" or, with *ret_img, "p<N>.img": N in
+ * decimal without leading zeros, so that each node has one name. */
+static int part_name(const char *name, unsigned *ret_partno, bool *ret_img)
+{
+	unsigned long n;
+	char *end;
+
+	if (name[0] != 'p' || name[1] < '1' || name[1] > '9')
+		return -ENOENT;
+	errno = 0;
+	n = strtoul(name + 1, &end, 10);
+	if (errno || n > UINT_MAX)
+		return -ENOENT;
+	if (*end && strcmp(end, ".img"))
+		return -ENOENT;
+	*ret_partno = (unsigned)n;
+	*ret_img = *end != '\0';
+	return 0;
 }
 
 /* Valid replies: fuse_reply_entry, fuse_reply_err. */
@@ -172,7 +238,6 @@ void sfs_files_lookup(fuse_req_t req, uint64_t parent, const char *name)
 	struct stat st;
 	double t;
 	unsigned partno;
-	char tail;
 	int r;
 
 	r = resolve(mt, parent, &p);
@@ -189,13 +254,18 @@ void sfs_files_lookup(fuse_req_t req, uint64_t parent, const char *name)
 			r = sfs_files_volume(mt->files, &ts, &c.e);
 		if (r == 0)
 			r = resolve(mt, SFS_FILES_INO(c.e->num, SFS_FILES_TOP), &c);
+	} else if (p.img) {
+		r = -ENOTDIR;
 	} else if (!p.fs) {
-		/* files/<id>/p<N> */
-		r = -ENOENT;
-		if (sscanf(name, "p%u%c", &partno, &tail) == 1 && partno)
-			r = sfs_files_part(mt->files, p.e, partno, &c.e);
-		c.ext = SFS_FS_ROOT_INO;
-		c.fs = true;
+		/* files/<id>/p<N> or files/<id>/p<N>.img */
+		bool img = false;
+
+		r = part_name(name, &partno, &img);
+		if (r == 0)
+			r = sfs_files_part(mt->files, p.e, partno, !img, &c.e);
+		c.ext = img ? SFS_FILES_IMG : SFS_FS_ROOT_INO;
+		c.fs = !img;
+		c.img = img;
 	} else {
 		c.e = p.e;
 		c.fs = true;
@@ -232,7 +302,7 @@ void sfs_files_getattr(fuse_req_t req, uint64_t ino)
 	if (r < 0)
 		fuse_reply_err(req, fuse_errno(r));
 	else
-		fuse_reply_attr(req, &st, timeout(mt, ino == SFS_INO_FILES ? DIR_ATTR_TIMEOUT : t));
+		fuse_reply_attr(req, &st, attr_timeout(mt, ino, ino == SFS_INO_FILES ? DIR_ATTR_TIMEOUT : t));
 }
 
 /* Valid replies: fuse_reply_readlink, fuse_reply_err. */
@@ -283,6 +353,7 @@ static int list_add(struct listing *l, const char *name, size_t len, uint64_t in
 		return -ENOMEM;
 	d->ino = ino;
 	d->ext = ext;
+	d->reg = false;
 	l->n++;
 	return 0;
 }
@@ -335,7 +406,8 @@ static int list_snapshots(fuse_req_t req, struct sfs_mount *mt, struct listing *
 	return r;
 }
 
-/* files/<id>/ of a disk: p<N> for each partition with an ext filesystem. */
+/* files/<id>/ of a disk: p<N> for each partition with an ext filesystem,
+ * p<N>.img for every partition. */
 static int list_parts(struct sfs_mount *mt, struct listing *l)
 {
 	struct sfs_fsent *disk = l->node.e, *pe;
@@ -344,12 +416,16 @@ static int list_parts(struct sfs_mount *mt, struct listing *l)
 	for (size_t i = 0; r == 0 && i < disk->nparts; i++) {
 		char name[16];
 
-		if (!disk->parts[i].ext)
-			continue;
-		r = sfs_files_part(mt->files, disk, disk->parts[i].partno, &pe);
-		snprintf(name, sizeof(name), "p%u", disk->parts[i].partno);
-		if (r == 0)
+		r = sfs_files_part(mt->files, disk, disk->parts[i].partno, false, &pe);
+		if (r == 0 && disk->parts[i].ext) {
+			snprintf(name, sizeof(name), "p%u", disk->parts[i].partno);
 			r = list_add(l, name, strlen(name), SFS_FILES_INO(pe->num, SFS_FS_ROOT_INO), 0);
+		}
+		snprintf(name, sizeof(name), "p%u.img", disk->parts[i].partno);
+		if (r == 0)
+			r = list_add(l, name, strlen(name), SFS_FILES_INO(pe->num, SFS_FILES_IMG), 0);
+		if (r == 0)
+			l->ents[l->n - 1].reg = true;
 	}
 	return r;
 }
@@ -364,6 +440,8 @@ void sfs_files_opendir(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi)
 
 	if (r == 0)
 		r = gate(req, mt, &l->node);
+	if (r == 0 && l->node.img)
+		r = -ENOTDIR;
 	if (r < 0)
 		goto out;
 	if (!l->node.e) {
@@ -442,9 +520,11 @@ void sfs_files_readdir(fuse_req_t req, uint64_t ino, size_t size, off_t off,
 				e.attr.st_ino = d->ino;
 				e.ino = d->ino;
 				e.generation = 1;
-				e.attr_timeout = e.entry_timeout = timeout(mt, FILE_ATTR_TIMEOUT);
+				e.attr_timeout = attr_timeout(mt, d->ino, FILE_ATTR_TIMEOUT);
+				e.entry_timeout = entry_timeout(mt, d->ino, FILE_ATTR_TIMEOUT);
 			} else {
-				e.attr.st_mode = S_IFDIR; /* only d_type's kind matters here */
+				/* Only d_type's kind matters here. */
+				e.attr.st_mode = d->reg ? S_IFREG : S_IFDIR;
 			}
 		}
 		if (plus)
@@ -472,7 +552,7 @@ void sfs_files_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi)
 	struct node n;
 	int r = resolve(mt, ino, &n);
 
-	if (r == 0 && !n.fs)
+	if (r == 0 && !n.fs && !n.img)
 		r = -EISDIR;
 	if (r == 0 && ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)))
 		r = -EROFS;
@@ -480,11 +560,14 @@ void sfs_files_open(fuse_req_t req, uint64_t ino, struct fuse_file_info *fi)
 		r = gate(req, mt, &n);
 	if (r == 0)
 		r = (h = calloc(1, sizeof(*h))) ? 0 : -ENOMEM;
-	if (r == 0)
+	if (r == 0 && n.img) {
+		h->img = n.e; /* entries live as long as the mount */
+	} else if (r == 0) {
 		r = sfs_files_acquire(mt->files, n.e, &fv);
-	if (r == 0) {
-		r = sfs_fsfile_open(fv, n.ext, &h->f);
-		sfs_files_release(mt->files, n.e);
+		if (r == 0) {
+			r = sfs_fsfile_open(fv, n.ext, &h->f);
+			sfs_files_release(mt->files, n.e);
+		}
 	}
 	if (r == 0)
 		r = sfs_reader_stream_new(mt->reader, &h->st);
@@ -517,6 +600,21 @@ void sfs_files_release_file(fuse_req_t req, uint64_t ino, struct fuse_file_info 
 	fi->fh = 0;
 }
 
+/* Reads p<N>.img: the partition's bytes, through the readahead stream. */
+static ssize_t img_pread(struct fhandle *h, void *buf, size_t size, uint64_t off)
+{
+	const struct sfs_fsent *e = h->img;
+	ssize_t n;
+
+	if (off >= e->size)
+		return 0;
+	if (size > e->size - off)
+		size = (size_t)(e->size - off);
+	n = sfs_reader_stream_pread(h->st, &e->snap.map, buf, size, e->offset + off);
+	/* The partition was clamped to the snapshot: a short read is damage. */
+	return n >= 0 && (size_t)n < size ? -EUCLEAN : n;
+}
+
 /* Valid replies: fuse_reply_buf, fuse_reply_err. */
 void sfs_files_read(fuse_req_t req, uint64_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
@@ -529,12 +627,39 @@ void sfs_files_read(fuse_req_t req, uint64_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n = sfs_fsfile_pread(h->f, h->st, buf, size, off < 0 ? 0 : (uint64_t)off);
+	if (h->img)
+		n = img_pread(h, buf, size, off < 0 ? 0 : (uint64_t)off);
+	else
+		n = sfs_fsfile_pread(h->f, h->st, buf, size, off < 0 ? 0 : (uint64_t)off);
 	if (n < 0)
 		fuse_reply_err(req, fuse_errno((int)n));
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);
+}
+
+/* SEEK_DATA / SEEK_HOLE in p<N>.img, from the snapshot's map, within
+ * the partition. */
+static int img_seek(struct sfs_mount *mt, const struct sfs_fsent *e, uint64_t off, int whence,
+		    uint64_t *ret)
+{
+	uint64_t pos;
+	int r;
+
+	if (off >= e->size)
+		return -ENXIO;
+	r = sfs_reader_seek(mt->reader, &e->snap.map, e->offset + off, whence, &pos);
+	if (r == -ENXIO && whence == SEEK_HOLE)
+		pos = e->offset + e->size, r = 0;
+	if (r < 0)
+		return r;
+	if (pos >= e->offset + e->size) {
+		if (whence == SEEK_DATA)
+			return -ENXIO;
+		pos = e->offset + e->size;
+	}
+	*ret = pos - e->offset;
+	return 0;
 }
 
 /* Valid replies: fuse_reply_lseek, fuse_reply_err. */
@@ -543,7 +668,12 @@ void sfs_files_lseek(fuse_req_t req, uint64_t ino, off_t off, int whence,
 {
 	struct fhandle *h = (struct fhandle *)(uintptr_t)fi->fh;
 	uint64_t pos;
-	int r = off < 0 ? -ENXIO : sfs_fsfile_seek(h->f, (uint64_t)off, whence, &pos);
+	int r;
+
+	if (h->img)
+		r = off < 0 ? -ENXIO : img_seek(mount_of(req), h->img, (uint64_t)off, whence, &pos);
+	else
+		r = off < 0 ? -ENXIO : sfs_fsfile_seek(h->f, (uint64_t)off, whence, &pos);
 
 	if (r < 0)
 		fuse_reply_err(req, -r);
@@ -577,14 +707,18 @@ static void do_xattr(fuse_req_t req, uint64_t ino, const char *name, size_t size
 	if (r == 0)
 		r = gate(req, mt, &n);
 	if (r == 0 && !n.fs)
-		r = name ? -ENODATA : 0;
+		r = !name ? 0 : !strcmp(name, SFS_SELINUX_XATTR) ? -EOPNOTSUPP : -ENODATA;
 	else if (r == 0 && size && !(buf = malloc(size)))
 		r = -ENOMEM;
 	if (r == 0 && n.fs)
 		r = sfs_files_acquire(mt->files, n.e, &fv);
 	if (r == 0 && n.fs) {
-		len = name ? sfs_fsview_getxattr(fv, n.ext, name, buf, size)
-			   : sfs_fsview_listxattr(fv, n.ext, buf, size);
+		if (name && !strcmp(name, SFS_SELINUX_XATTR) && !sfs_fsview_labelled(fv))
+			len = -EOPNOTSUPP;
+		else if (name)
+			len = sfs_fsview_getxattr(fv, n.ext, name, buf, size);
+		else
+			len = sfs_fsview_listxattr(fv, n.ext, buf, size);
 		sfs_files_release(mt->files, n.e);
 		r = len < 0 ? (int)len : 0;
 	}
@@ -605,6 +739,28 @@ void sfs_files_getxattr(fuse_req_t req, uint64_t ino, const char *name, size_t s
 void sfs_files_listxattr(fuse_req_t req, uint64_t ino, size_t size)
 {
 	do_xattr(req, ino, NULL, size);
+}
+
+int sfs_files_image_dev(struct sfs_mount *mt, const struct sfs_timage *ti,
+			const struct sfs_timgfile *tf, uint64_t *ret_ino)
+{
+	struct sfs_fsent *e;
+	struct sfs_tsnap ts;
+	int r = sfs_tree_snap(mt->tree, tf->map.id, &ts);
+
+	if (r == 0)
+		r = sfs_files_volume_as(mt->files, &ts, ti->access, ti->name, &e);
+	if (r == 0)
+		*ret_ino = SFS_FILES_INO(e->num, SFS_FILES_TOP);
+	return r;
+}
+
+int sfs_files_stat(struct sfs_mount *mt, uint64_t ino, struct stat *st, double *ret_timeout)
+{
+	struct node n;
+	int r = resolve(mt, ino, &n);
+
+	return r < 0 ? r : node_attr(mt, &n, st, ret_timeout);
 }
 
 int sfs_files_latest_target(const char *latest_img, char *buf, size_t size)

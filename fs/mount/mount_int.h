@@ -268,6 +268,9 @@ struct sfs_mount_counters {
 	uint64_t bytes_served;
 	uint64_t opens;       /* files opened since the mount */
 	int64_t open_files;   /* open now */
+	/* Requests of the kernel, to see what a listing costs in round trips. */
+	uint64_t lookups, getattrs, getxattrs;
+	uint64_t listings; /* READDIR and READDIRPLUS requests */
 };
 
 struct sfs_mount_opts {

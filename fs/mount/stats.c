@@ -40,6 +40,10 @@ static void gather(struct sfs_mount *mt, struct figures *f)
 	f->c.bytes_served = __atomic_load_n(&mt->counters.bytes_served, __ATOMIC_RELAXED);
 	f->c.opens = __atomic_load_n(&mt->counters.opens, __ATOMIC_RELAXED);
 	f->c.open_files = __atomic_load_n(&mt->counters.open_files, __ATOMIC_RELAXED);
+	f->c.lookups = __atomic_load_n(&mt->counters.lookups, __ATOMIC_RELAXED);
+	f->c.getattrs = __atomic_load_n(&mt->counters.getattrs, __ATOMIC_RELAXED);
+	f->c.getxattrs = __atomic_load_n(&mt->counters.getxattrs, __ATOMIC_RELAXED);
+	f->c.listings = __atomic_load_n(&mt->counters.listings, __ATOMIC_RELAXED);
 }
 
 static double ratio(uint64_t part, uint64_t whole)
@@ -59,7 +63,8 @@ char *sfs_mount_stats_json(struct sfs_mount *mt)
 		      " s:{s:I, s:I, s:I},"
 		      " s:{s:I, s:I, s:I, s:I},"
 		      " s:{s:I, s:I, s:I},"
-		      " s:{s:I, s:I}}",
+		      " s:{s:I, s:I},"
+		      " s:{s:I, s:I, s:I, s:I}}",
 		      "store", mt->store_path, "mountpoint", mt->mountpoint,
 		      "pid", (json_int_t)getpid(), "mounted", (json_int_t)mt->mount_time,
 		      "uptime_seconds", (json_int_t)(time(NULL) - mt->mount_time),
@@ -78,7 +83,10 @@ char *sfs_mount_stats_json(struct sfs_mount *mt)
 		      "bytes", (json_int_t)f.c.bytes_served,
 		      "read_errors", (json_int_t)f.c.read_errors,
 		      "files", "open", (json_int_t)f.c.open_files,
-		      "opened", (json_int_t)f.c.opens);
+		      "opened", (json_int_t)f.c.opens,
+		      "requests", "lookups", (json_int_t)f.c.lookups,
+		      "getattrs", (json_int_t)f.c.getattrs, "getxattrs", (json_int_t)f.c.getxattrs,
+		      "listings", (json_int_t)f.c.listings);
 	if (!o)
 		return NULL;
 	s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);

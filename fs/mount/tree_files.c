@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "files_int.h"
 #include "snapfs/log.h"
@@ -56,7 +57,8 @@ void sfs_files_free(struct sfs_files *f)
 /* Finds or adds the entry of (ts, partno), whose filesystem lies at
  * [offset, offset + size) of the snapshot. Called with the lock. */
 static int entry_locked(struct sfs_files *f, const struct sfs_tsnap *ts, unsigned partno,
-			uint64_t offset, uint64_t size, struct sfs_fsent **ret)
+			uint64_t offset, uint64_t size, enum sfs_access_kind gate_kind,
+			const char *gate_name, struct sfs_fsent **ret)
 {
 	struct sfs_fsent *e;
 
@@ -64,7 +66,8 @@ static int entry_locked(struct sfs_files *f, const struct sfs_tsnap *ts, unsigne
 	for (size_t i = 0; i < f->nents; i++) {
 		e = f->ents[i];
 		if (e->snap.seq == ts->seq && e->partno == partno &&
-		    !strcmp(e->snap.map.id, ts->map.id)) {
+		    !strcmp(e->snap.map.id, ts->map.id) && e->gate_kind == gate_kind &&
+		    !strcmp(e->gate_name, gate_name)) {
 			*ret = e;
 			return 0;
 		}
@@ -86,6 +89,8 @@ static int entry_locked(struct sfs_files *f, const struct sfs_tsnap *ts, unsigne
 	pthread_mutex_init(&e->open_lock, NULL);
 	e->snap = *ts;
 	e->partno = partno;
+	e->gate_kind = gate_kind;
+	snprintf(e->gate_name, sizeof(e->gate_name), "%s", gate_name);
 	e->offset = offset; /* constant from here on: read without the lock */
 	e->size = size;
 	f->ents[f->nents++] = e;
@@ -96,10 +101,16 @@ static int entry_locked(struct sfs_files *f, const struct sfs_tsnap *ts, unsigne
 
 int sfs_files_volume(struct sfs_files *f, const struct sfs_tsnap *ts, struct sfs_fsent **ret)
 {
+	return sfs_files_volume_as(f, ts, SFS_ACCESS_SNAPSHOT, ts->map.id, ret);
+}
+
+int sfs_files_volume_as(struct sfs_files *f, const struct sfs_tsnap *ts,
+			enum sfs_access_kind gate_kind, const char *gate_name, struct sfs_fsent **ret)
+{
 	int r;
 
 	pthread_mutex_lock(&f->lock);
-	r = entry_locked(f, ts, 0, 0, ts->map.size, ret);
+	r = entry_locked(f, ts, 0, 0, ts->map.size, gate_kind, gate_name, ret);
 	pthread_mutex_unlock(&f->lock);
 	return r;
 }
@@ -144,7 +155,7 @@ int sfs_files_probe(struct sfs_files *f, struct sfs_fsent *e)
 	return r;
 }
 
-int sfs_files_part(struct sfs_files *f, struct sfs_fsent *disk, unsigned partno,
+int sfs_files_part(struct sfs_files *f, struct sfs_fsent *disk, unsigned partno, bool need_fs,
 		   struct sfs_fsent **ret)
 {
 	const struct sfs_part *p = NULL;
@@ -153,14 +164,47 @@ int sfs_files_part(struct sfs_files *f, struct sfs_fsent *disk, unsigned partno,
 	if (!__atomic_load_n(&disk->probed, __ATOMIC_ACQUIRE) || disk->partno)
 		return -ENOENT;
 	for (size_t i = 0; i < disk->nparts; i++)
-		if (disk->parts[i].partno == partno && disk->parts[i].ext)
+		if (disk->parts[i].partno == partno && (disk->parts[i].ext || !need_fs))
 			p = &disk->parts[i];
 	if (!p)
 		return -ENOENT;
 	pthread_mutex_lock(&f->lock);
-	r = entry_locked(f, &disk->snap, partno, p->offset, p->size, ret);
+	r = entry_locked(f, &disk->snap, partno, p->offset, p->size, disk->gate_kind,
+			 disk->gate_name, ret);
 	pthread_mutex_unlock(&f->lock);
 	return r;
+}
+
+int sfs_files_part_data(struct sfs_files *f, struct sfs_fsent *e, uint64_t *ret)
+{
+	uint64_t off = e->offset, end = e->offset + e->size, data = 0, at;
+	int r = 0;
+
+	if (__atomic_load_n(&e->data_known, __ATOMIC_ACQUIRE)) {
+		*ret = e->data_bytes;
+		return 0;
+	}
+	/* From the map alone: a walk over its data runs, no block read. */
+	while (off < end) {
+		r = sfs_reader_seek(f->reader, &e->snap.map, off, SEEK_DATA, &at);
+		if (r == -ENXIO || (r == 0 && at >= end)) {
+			r = 0;
+			break;
+		}
+		if (r == 0)
+			r = sfs_reader_seek(f->reader, &e->snap.map, at, SEEK_HOLE, &off);
+		if (r < 0)
+			return r;
+		if (off > end)
+			off = end;
+		data += off - at;
+	}
+	pthread_mutex_lock(&e->open_lock);
+	e->data_bytes = data;
+	__atomic_store_n(&e->data_known, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&e->open_lock);
+	*ret = data;
+	return 0;
 }
 
 /* Closes idle views past the bound, least recently used first. Called

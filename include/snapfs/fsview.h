@@ -27,6 +27,7 @@
 #ifndef SNAPFS_FSVIEW_H
 #define SNAPFS_FSVIEW_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -75,6 +76,11 @@ ssize_t sfs_fsview_readlink(struct sfs_fsview *fv, uint32_t ino, char *buf, size
 ssize_t sfs_fsview_listxattr(struct sfs_fsview *fv, uint32_t ino, char *buf, size_t size);
 ssize_t sfs_fsview_getxattr(struct sfs_fsview *fv, uint32_t ino, const char *name, char *buf,
 			    size_t size);
+
+/* Whether the filesystem carries SELinux labels: its root has a
+ * security.selinux attribute (labelled filesystems label every file).
+ * Read once at open; thread-safe. */
+bool sfs_fsview_labelled(const struct sfs_fsview *fv);
 
 /*
  * An open regular file: its size and where its blocks lie, resolved at

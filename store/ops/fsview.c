@@ -27,6 +27,7 @@
 #include <ext2fs/ext2fs.h>
 #include <ext2fs/ext2_ext_attr.h>
 
+#include "fsview_int.h"
 #include "snapfs/fsview.h"
 #include "snapfs/log.h"
 
@@ -166,6 +167,8 @@ struct sfs_fsview {
 	ext2_filsys fs;
 	struct chan chan;
 	uint32_t block_size;
+	bool labelled; /* set at open, then constant */
+	struct sfs_dirx_cache dirx; /* guarded by lock */
 	char label[96];
 };
 
@@ -241,6 +244,14 @@ int sfs_fsview_open(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t 
 			fv->block_size, size);
 		goto out_close_fs;
 	}
+	/* libext2fs replays a journal only by writing the device, and a
+	 * snapshot is never written: what shows is the filesystem as of its
+	 * last checkpoint, as a read-only mount with -o noload would. */
+	if (ext2fs_has_feature_journal_needs_recovery(fv->fs->super))
+		sfs_log(SFS_LOG_WARN,
+			"%s: the journal needs recovery and is not replayed: files shown as of its last checkpoint",
+			fv->label);
+	fv->labelled = sfs_fsview_getxattr(fv, SFS_FS_ROOT_INO, "security.selinux", NULL, 0) >= 0;
 	*ret = fv;
 	return 0;
 
@@ -256,6 +267,7 @@ void sfs_fsview_close(struct sfs_fsview *fv)
 {
 	if (!fv)
 		return;
+	sfs_dirx_cache_release(&fv->dirx);
 	ext2fs_close_free(&fv->fs);
 	pthread_mutex_destroy(&fv->lock);
 	free(fv);
@@ -357,7 +369,22 @@ int sfs_fsview_lookup(struct sfs_fsview *fv, uint32_t dir, const char *name, uin
 	r = read_inode(fv, dir, &in);
 	if (r == 0 && !LINUX_S_ISDIR(in.i_mode))
 		r = -ENOTDIR;
-	if (r == 0) {
+	/* A large directory is searched in its name index (fsview_int.h);
+	 * casefolded ones compare names as libext2fs does. */
+	if (r == 0 && EXT2_I_SIZE(&in) >= SFS_DIRX_MIN_BYTES && !(in.i_flags & EXT4_CASEFOLD_FL)) {
+		uint32_t xino = 0;
+
+		e = 0;
+		r = sfs_dirx_lookup(&fv->dirx, fv->fs, dir, name, len, &xino, &e);
+		if (r == -EIO)
+			r = ext_err(fv, e);
+		ino = xino;
+		if (r == -ENOMEM)
+			r = 1; /* no room for an index: search as for a small one */
+	} else if (r == 0) {
+		r = 1;
+	}
+	if (r == 1) {
 		e = ext2fs_lookup(fv->fs, dir, name, (int)len, NULL, &ino);
 		r = e ? ext_err(fv, e) : 0;
 	}
@@ -615,6 +642,11 @@ ssize_t sfs_fsview_getxattr(struct sfs_fsview *fv, uint32_t ino, const char *nam
 	}
 	ext2fs_free_mem(&val);
 	return r < 0 ? r : (ssize_t)len;
+}
+
+bool sfs_fsview_labelled(const struct sfs_fsview *fv)
+{
+	return fv->labelled;
 }
 
 /* ---- open files ---- */

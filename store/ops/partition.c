@@ -27,6 +27,7 @@
 #define MIB (UINT64_C(1) << 20)
 #define MAX_ROUNDS 128 /* links of a logical partition chain followed */
 #define EXT_MAGIC_OFF (1024 + 56)
+#define PROBE_NONE 1 /* probe_once: no table (not an errno: those are < 0) */
 
 /* Copies [off, off + len) of the snapshot into the memfd (clamped). */
 static int copy_range(struct sfs_reader *r, const struct sfs_snapmap *m, int fd, uint64_t off,
@@ -65,10 +66,12 @@ int sfs_parts_has_ext(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_
 	return n == 2 && magic[0] == 0x53 && magic[1] == 0xEF;
 }
 
-/* One probe of the memfd: the partitions libblkid sees now, extended
- * ones included (the caller follows them). -1 when it sees no table. */
-static int probe_once(int fd, uint64_t size, struct sfs_part **ret, size_t *ret_n,
-		      uint64_t **ret_ext, size_t *ret_next)
+/* One probe of the memfd, as a disk of sector_size-byte sectors: the
+ * partitions libblkid sees now, extended ones included (the caller
+ * follows them). PROBE_NONE when it sees no table. libblkid gives starts and
+ * sizes in 512-byte units whatever the sector size. */
+static int probe_once(int fd, uint64_t size, unsigned sector_size, struct sfs_part **ret,
+		      size_t *ret_n, uint64_t **ret_ext, size_t *ret_next)
 {
 	blkid_probe pr = blkid_new_probe();
 	blkid_partlist ls;
@@ -80,6 +83,7 @@ static int probe_once(int fd, uint64_t size, struct sfs_part **ret, size_t *ret_
 	if (!pr)
 		return -ENOMEM;
 	if (blkid_probe_set_device(pr, fd, 0, (blkid_loff_t)size) < 0 ||
+	    blkid_probe_set_sectorsize(pr, sector_size) < 0 ||
 	    blkid_probe_enable_superblocks(pr, 0) < 0 || blkid_probe_enable_partitions(pr, 1) < 0) {
 		r = -EIO;
 		goto out_free_probe;
@@ -87,7 +91,7 @@ static int probe_once(int fd, uint64_t size, struct sfs_part **ret, size_t *ret_
 	ls = blkid_probe_get_partitions(pr);
 	n = ls ? blkid_partlist_numof_partitions(ls) : -1;
 	if (n <= 0) {
-		r = n < 0 ? -1 : 0;
+		r = n < 0 ? PROBE_NONE : 0;
 		goto out_free_probe;
 	}
 	*ret = calloc((size_t)n, sizeof(**ret));
@@ -137,6 +141,7 @@ int sfs_parts_probe(struct sfs_reader *r, const struct sfs_snapmap *m, const cha
 	struct sfs_part *parts = NULL;
 	uint64_t *ext = NULL;
 	size_t n = 0, next = 0, prev = SIZE_MAX;
+	unsigned sector_size = 512;
 	char *buf = malloc(MIB);
 	int fd = -1, rc = 0;
 
@@ -159,8 +164,17 @@ int sfs_parts_probe(struct sfs_reader *r, const struct sfs_snapmap *m, const cha
 	for (int round = 0; rc == 0 && round < MAX_ROUNDS; round++) {
 		free(parts);
 		free(ext);
-		rc = probe_once(fd, m->size, &parts, &n, &ext, &next);
-		if (rc == -1) {
+		rc = probe_once(fd, m->size, sector_size, &parts, &n, &ext, &next);
+		if (round == 0 && sector_size == 512 && (rc == PROBE_NONE || (rc == 0 && !n))) {
+			/* A snapshot does not say what sectors its disk had: a
+			 * GPT made on a 4096-byte-sector disk has its header at
+			 * byte 4096, where 512-byte sectors find none. */
+			sector_size = 4096;
+			round = -1;
+			rc = 0;
+			continue;
+		}
+		if (rc == PROBE_NONE) {
 			rc = 0; /* no table: an unpartitioned volume */
 			n = 0;
 			break;

@@ -4,7 +4,9 @@
  * from a small tree (a file, a sparse file, a symlink, a hard link, an
  * xattr) is stored as a snapshot and read back through sfs_fsview, at
  * offset 0 and at an offset inside a bigger volume; a volume with no
- * filesystem and one with a zeroed superblock must fail to open cleanly.
+ * filesystem and one with a zeroed superblock must fail to open cleanly;
+ * partition tables; lookups in large directories through their name
+ * index.
  */
 #include <errno.h>
 #include <dirent.h>
@@ -336,5 +338,95 @@ Test(fsview, mbr_logical_partitions_are_followed)
 	free(parts);
 	sfs_reader_free(r);
 	free(disk);
+	free(img);
+}
+
+/* A directory past the size where lookups use a name index (several
+ * dozen KiB, htree): every name resolves to the inode the listing
+ * gives, names that are not there do not, and many such directories in
+ * turn (more than the indexes kept) still answer right. */
+/* Collects a directory's entries for big_directory_lookups. */
+struct bignames {
+	char (*name)[64];
+	uint32_t *ino;
+	size_t n, cap;
+};
+
+static int collect_big(void *ctx, const char *name, size_t len, uint32_t ino, unsigned dtype)
+{
+	struct bignames *ns = ctx;
+
+	if (ns->n == ns->cap || len >= sizeof(ns->name[0]))
+		return 1;
+	memcpy(ns->name[ns->n], name, len);
+	ns->name[ns->n][len] = '\0';
+	ns->ino[ns->n++] = ino;
+	return 0;
+}
+
+Test(fsview, big_directory_lookups)
+{
+	char *dir = fx_tmpdir(), cmd[1024];
+	struct bignames ns = { .cap = 4000 };
+	struct sfs_snapmap m;
+	struct sfs_fsview *fv;
+	struct sfs_reader *r;
+	uint8_t *img = malloc(IMG_BYTES);
+	uint64_t hits, misses, before;
+	uint32_t d, ino;
+	size_t cached;
+	int fd;
+
+	cr_assert_not_null(img);
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; cd %s; for k in 0 1 2 3 4; do mkdir -p root/d$k; done;"
+		 "(cd root/d0 && seq -f a-rather-long-name-for-entry-%%.0f 3000 | xargs touch);"
+		 "for k in 1 2 3 4; do (cd root/d$k && seq -f some-long-file-name-$k-%%.0f 2000 | xargs touch); done;"
+		 "mkfs.ext4 -q -F -b 4096 -I 128 -N 16000 -d root img %uK >/dev/null",
+		 dir, IMG_BYTES >> 10);
+	cr_assert_eq(sh(cmd), 0, "mkfs.ext4 -d is needed");
+	snprintf(cmd, sizeof(cmd), "%s/img", dir);
+	fd = open(cmd, O_RDONLY);
+	cr_assert(fd >= 0 && pread(fd, img, IMG_BYTES, 0) == IMG_BYTES);
+	close(fd);
+	fx_rm_rf(dir);
+	free(dir);
+	store_image(img, IMG_BYTES, 0, &m);
+	r = reader();
+	cr_assert_eq(sfs_fsview_open(r, &m, 0, IMG_BYTES, "big", &fv), 0);
+	ns.name = calloc(ns.cap, sizeof(ns.name[0]));
+	ns.ino = calloc(ns.cap, sizeof(ns.ino[0]));
+	cr_assert(ns.name && ns.ino);
+	for (int round = 0; round < 2; round++) {
+		for (unsigned k = 0; k <= 4; k++) {
+			char dn[8];
+			struct stat st;
+
+			snprintf(dn, sizeof(dn), "d%u", k);
+			d = walk(fv, dn, NULL);
+			cr_assert_eq(sfs_fsview_stat(fv, d, &st), 0);
+			cr_assert_geq(st.st_size, 64 << 10, "d%u is not big enough to be indexed", k);
+			ns.n = 0;
+			cr_assert_eq(sfs_fsview_readdir(fv, d, collect_big, &ns), 0);
+			cr_assert_eq(ns.n, k ? 2000u : 3000u);
+			/* One walk for all of them, not one per name: fewer block
+			 * reads than names (a walk reads 20-30 blocks). */
+			sfs_reader_stats(r, &cached, &hits, &misses);
+			before = hits + misses;
+			for (size_t i = 0; i < ns.n; i++) {
+				cr_assert_eq(sfs_fsview_lookup(fv, d, ns.name[i], &ino), 0, "%s", ns.name[i]);
+				cr_assert_eq(ino, ns.ino[i], "%s", ns.name[i]);
+			}
+			sfs_reader_stats(r, &cached, &hits, &misses);
+			cr_assert_lt(hits + misses - before, ns.n / 10, "%llu block reads for %zu lookups",
+				     (unsigned long long)(hits + misses - before), ns.n);
+			cr_assert_eq(sfs_fsview_lookup(fv, d, "a-rather-long-name-for-entry-", &ino), -ENOENT);
+			cr_assert_eq(sfs_fsview_lookup(fv, d, "nothing", &ino), -ENOENT);
+		}
+	}
+	free(ns.name);
+	free(ns.ino);
+	sfs_fsview_close(fv);
+	sfs_reader_free(r);
 	free(img);
 }
