@@ -31,67 +31,8 @@ need_root
 MEM=${SNAPFS_HIB_MEM:-256}
 TIMEOUT=${SNAPFS_VM_TIMEOUT:-180}
 command -v qemu-system-x86_64 >/dev/null || fail "no qemu-system-x86_64 (scripts/deps.sh installs it)"
-VMLINUZ=$(ls -v /boot/vmlinuz-*-amd64 2>/dev/null | tail -n 1)
-[ -n "$VMLINUZ" ] || fail "no Debian kernel (scripts/deps.sh installs linux-image-amd64)"
-KVER=${VMLINUZ#/boot/vmlinuz-}
-MODDIR=/lib/modules/$KVER
-
-# ---- the guest ----
-INITRD=$T/initrd
-mkdir -p "$INITRD"/{bin,dev,proc,sys,mnt/root,lib/modules}
-cp /bin/busybox "$INITRD/bin/busybox"
-declare -A _seen=()
-modules() {
-	local m path deps d
-	for m in "$@"; do
-		path=$(grep -E "^([^:]*/)?${m}\.ko(\.[a-z]+)?:" "$MODDIR/modules.dep" | head -n 1) || true
-		[ -n "$path" ] || continue
-		deps=${path#*:}
-		path=${path%%:*}
-		[ -n "${_seen[$path]:-}" ] && continue
-		_seen[$path]=1
-		for d in $deps; do
-			d=$(basename "$d")
-			modules "${d%%.ko*}"
-		done
-		echo "$path"
-	done
-}
-mapfile -t MODS < <(modules virtio_pci virtio_blk crc32c_generic ext4)
-: >"$INITRD/modules.list"
-for p in "${MODS[@]}"; do
-	case "$p" in
-	*.ko) cp "$MODDIR/$p" "$INITRD/lib/modules/" ;;
-	*.ko.xz) xz -dc "$MODDIR/$p" >"$INITRD/lib/modules/$(basename "${p%.xz}")" ;;
-	*.ko.zst) zstd -qdc "$MODDIR/$p" >"$INITRD/lib/modules/$(basename "${p%.zst}")" ;;
-	esac
-	basename "${p%.ko*}.ko" >>"$INITRD/modules.list"
-done
-cat >"$INITRD/init" <<'GUEST'
-#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-for m in $(cat /modules.list); do insmod /lib/modules/$m 2>/dev/null; done
-i=0
-while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-mark=$(sed -n 's/.*marker=\([^ ]*\).*/\1/p' /proc/cmdline)
-if mount -t ext4 /dev/vda /mnt/root; then
-	echo "$mark" >/mnt/root/marker
-	sync
-	echo "marker written: $(cat /mnt/root/marker)"
-fi
-n=0
-while true; do
-	n=$((n + 1))
-	echo "tick $n boot $(cat /proc/sys/kernel/random/boot_id) up $(cut -d' ' -f1 /proc/uptime)"
-	sleep 1
-done
-GUEST
-chmod +x "$INITRD/init"
-(cd "$INITRD" && find . | cpio -o -H newc --quiet | gzip -1) >"$T/initrd.gz"
-
+. "$(dirname "$0")/busybox_guest.sh"
+busybox_guest "$T/guest"
 MARK="m-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 truncate -s 32M "$T/root.ext4"
 mkfs.ext4 -q -F "$T/root.ext4"
@@ -159,7 +100,7 @@ sfs checkpoint delete p0 >/dev/null || fail "delete p0"
 # ---- launch with hibernation enabled ----
 log "boot (TCG, ${MEM} MiB)"
 sfs image launch-config hib --mount "$MNT" --overlay "$T/ov" --hibernation --ram-dir "$T/run" \
-	--kernel "$VMLINUZ" --initrd "$T/initrd.gz" --append "console=ttyS0 quiet marker=$MARK" \
+	--kernel "$VMLINUZ" --initrd "$T/guest/initrd.gz" --append "console=ttyS0 quiet marker=$MARK" \
 	--accel tcg --memory "$MEM" --serial "$T/serial1.log" >"$T/launch.sh" || fail "launch-config"
 grep -q "share=on" "$T/launch.sh" || fail "--hibernation did not put RAM in a shared file"
 sh "$T/launch.sh" >"$T/qemu1.out" 2>&1 &
