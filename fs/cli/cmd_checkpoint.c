@@ -900,7 +900,12 @@ static int ckpt_show(const struct cli *c, int argc, char **argv)
 	       json_string_value(json_object_get(ck.machine, "type")),
 	       json_integer_value(json_object_get(ck.machine, "cpus")));
 	printf("ram:      %s (%s)\n", ck.ram.snapshot, cli_human(ck.ram.size, h, sizeof(h)));
-	printf("state:    %s (%s)\n", ck.state.snapshot, cli_human(ck.state.size, h, sizeof(h)));
+	{
+		const char *fmt = json_string_value(json_object_get(ck.machine, "state_format"));
+
+		printf("state:    %s (%s%s%s)\n", ck.state.snapshot,
+		       cli_human(ck.state.size, h, sizeof(h)), fmt ? ", " : "", fmt ? fmt : "");
+	}
 	for (size_t i = 0; i < ck.ndevices; i++)
 		printf("disk %-4s %s (%s)\n", ck.devices[i].name, ck.devices[i].snapshot,
 		       cli_human(ck.devices[i].size, h, sizeof(h)));

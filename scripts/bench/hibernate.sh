@@ -12,9 +12,11 @@
 # start of the launch-config script to `cont` done (its "VM resumed"
 # line); RSS is the resumed QEMU's, a second after that. Prints one
 # tab-separated line per figure: "SIZE_MIB WHAT SECONDS BYTES|RSS_KIB".
+# FILL_PCT=N has the guest first keep N% of its RAM in random data (a
+# workload whose RAM grows with the size: what a copy-out has to read).
 # Needs root (drop_caches, FUSE) and QEMU 9.0 or newer; a release build:
 #
-#   scripts/bench/hibernate.sh build-release/fs/snapfs [SIZES_MIB...]
+#   [FILL_PCT=25] scripts/bench/hibernate.sh build-release/fs/snapfs [SIZES_MIB...]
 set -euo pipefail
 
 [ $# -ge 1 ] && [ -x "$1" ] || { echo "usage: hibernate.sh SNAPFS [SIZE_MIB...]" >&2; exit 2; }
@@ -22,6 +24,7 @@ SNAPFS=$(readlink -f "$1")
 shift
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(256 1024 2048)
+FILL_PCT=${FILL_PCT:-0}
 HERE=$(cd "$(dirname "$0")" && pwd)
 W=$(mktemp -d "${TMPDIR:-/var/tmp}/snapfs-bench-hib.XXXXXX")
 MNT=$W/mnt
@@ -92,11 +95,13 @@ stop_resumed() {
 	wait "$RESUMED_PID" 2>/dev/null || true
 }
 
-echo "# $(uptime)"
+echo "# $(uptime); guest RAM filled ${FILL_PCT}%"
 echo "# $(qemu-system-x86_64 --version | head -n 1)"
 printf 'size_mib\twhat\tseconds\tbytes_or_rss_kib\n'
 for size in "${SIZES[@]}"; do
 	rm -rf "$W/store" "$W/run" "$W/root.ext4"
+	fill=
+	[ "$FILL_PCT" -gt 0 ] && fill=" fill=$((size * FILL_PCT / 100))"
 	truncate -s 32M "$W/root.ext4"
 	mkfs.ext4 -q -F "$W/root.ext4"
 	sfs init >/dev/null
@@ -104,7 +109,7 @@ for size in "${SIZES[@]}"; do
 		--boot-mode bios --no-progress >/dev/null
 	mount_store
 	sfs image launch-config vm --mount "$MNT" --overlay "$W/ov0" --hibernation --ram-dir "$W/run" \
-		--kernel "$VMLINUZ" --initrd "$W/guest/initrd.gz" --append "console=ttyS0 quiet marker=b" \
+		--kernel "$VMLINUZ" --initrd "$W/guest/initrd.gz" --append "console=ttyS0 quiet marker=b$fill" \
 		--accel tcg --memory "$size" --serial "$W/boot.log" >"$W/launch.sh"
 	rm -f "$W/boot.log"
 	sh "$W/launch.sh" >"$W/boot.out" 2>&1 &

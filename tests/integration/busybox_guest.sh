@@ -3,7 +3,9 @@
 # busybox_guest DIR builds DIR/initrd.gz (busybox, the virtio and ext4
 # modules of the newest Debian kernel installed) and sets VMLINUZ. The
 # guest mounts /dev/vda, writes the marker=... of its command line there,
-# and prints "tick N boot BOOT_ID up UPTIME" every second. Needs `fail`.
+# and prints "tick N boot BOOT_ID up UPTIME" every second; with fill=MIB
+# on its command line it first keeps that much random data in RAM (a
+# file in its initramfs). Needs `fail`.
 
 busybox_guest() {
 	local INITRD=$1/root p
@@ -55,6 +57,11 @@ if mount -t ext4 /dev/vda /mnt/root; then
 	echo "$mark" >/mnt/root/marker
 	sync
 	echo "marker written: $(cat /mnt/root/marker)"
+fi
+fill=$(sed -n 's/.*fill=\([0-9]*\).*/\1/p' /proc/cmdline)
+if [ -n "$fill" ]; then
+	head -c $((fill * 1048576)) /dev/urandom >/fill
+	echo "filled ${fill} MiB"
 fi
 n=0
 while true; do

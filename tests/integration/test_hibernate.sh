@@ -222,6 +222,7 @@ log "checkpoint 3 (of the resumed VM)"
 sfs checkpoint create c3 --qmp "$T/run/resume.qmp" --json >"$T/c3.json" || fail "checkpoint create c3"
 NEW3=$(json_field new_bytes <"$T/c3.json")
 grep -q '"state_format": "mapped-ram"' "$T/c3.json" || fail "c3 is not recorded as a mapped-ram state"
+sfs checkpoint show c3 | grep -q "^state: .*, mapped-ram)" || fail "checkpoint show does not say c3's state is mapped-ram"
 for _ in $(seq 100); do kill -0 "$QPID" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$QPID" 2>/dev/null && fail "the resumed VM still runs after checkpoint create"
 wait $VM2 2>/dev/null || true
