@@ -88,7 +88,12 @@ qemu-system-x86_64 -machine q35,memory-backend=mem -accel tcg -m 64 -S -display 
 	-object "memory-backend-file,id=mem,size=64M,mem-path=$T/private.ram,share=off" \
 	-qmp "unix:$T/private.qmp,server=on,wait=off" >/dev/null 2>&1 &
 track_pid $!
-for _ in $(seq 100); do [ -S "$T/plain.qmp" ] && [ -S "$T/private.qmp" ] && break; sleep 0.1; done
+# A socket file appears at bind(), a moment before QEMU listens.
+listening() {
+	python3 -c 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])' \
+		"$1" 2>/dev/null
+}
+for _ in $(seq 100); do listening "$T/plain.qmp" && listening "$T/private.qmp" && break; sleep 0.1; done
 expect_error 1 sfs checkpoint create c0 --qmp "$T/plain.qmp"
 case "$ERR" in *"launch it with hibernation enabled"*) ;; *) soft_fail "plain RAM: $ERR" ;; esac
 [ -z "$(sfs checkpoint list --json | tr -d '[] \n')" ] || fail "a refused create registered something"

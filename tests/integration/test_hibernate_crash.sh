@@ -33,8 +33,14 @@ qemu-system-x86_64 -machine q35,memory-backend=mem -accel tcg -m 128 -display no
 	-qmp "unix:$QMP,server=on,wait=off" >"$T/qemu.out" 2>&1 &
 VM=$!
 track_pid $VM
-for _ in $(seq 100); do [ -S "$QMP" ] && break; sleep 0.1; done
-[ -S "$QMP" ] || fail "QEMU did not start: $(cat "$T/qemu.out")"
+# The socket file appears at bind(), a moment before QEMU listens: wait
+# until it takes a connection.
+listening() {
+	python3 -c 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])' \
+		"$QMP" 2>/dev/null
+}
+for _ in $(seq 100); do listening && break; sleep 0.1; done
+listening || fail "QEMU did not start: $(cat "$T/qemu.out")"
 # Above what the firmware touches: guest RAM the ingest must read.
 head -c 48M /dev/urandom | dd of="$T/ram.img" bs=1M seek=64 conv=notrunc status=none
 
