@@ -42,7 +42,7 @@ sfs image create hib --device sda="$T/root.ext4" --root-device sda --arch x86_64
 
 # An unprivileged user, to check who may read a checkpoint's RAM.
 U=sfhib$$
-trap 'rc=$?; userdel "$U" >/dev/null 2>&1; (exit $rc); cleanup' EXIT
+trap 'rc=$?; set +e; userdel "$U" >/dev/null 2>&1; (exit $rc); cleanup' EXIT
 useradd -M -N -g nogroup -s /bin/sh "$U" 2>/dev/null || useradd -M -s /bin/sh "$U" ||
 	fail "useradd $U"
 as_user() { runuser -u "$U" -- "$@"; }
