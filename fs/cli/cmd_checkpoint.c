@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -29,6 +31,7 @@
 
 #include "cli.h"
 #include "image_launch.h"
+#include "mapped_ram.h"
 #include "qmp.h"
 #include "snapfs/checkpoint.h"
 #include "snapfs/ingest.h"
@@ -46,22 +49,27 @@ static const char ckpt_help[] =
     "        pause the VM, store its RAM, disks and device state as checkpoint\n"
     "        NAME (one commit), then quit it (or resume it: --keep-running).\n"
     "        The VM must have been launched with hibernation enabled: guest RAM\n"
-    "        in a shared file (image launch-config --hibernation).\n"
+    "        in a shared file (image launch-config --hibernation), or resumed\n"
+    "        from a checkpoint (its RAM, a private mapping, is then saved\n"
+    "        through QEMU's mapped-ram migration, QEMU 9.0 or newer).\n"
     "  list [--json]                 checkpoints\n"
     "  show NAME|ID [--json]         one checkpoint\n"
     "  delete NAME|ID [--keep-snapshots]\n"
     "        remove it; its snapshots go too unless something else uses them\n"
     "  launch-config NAME|ID --mount DIR [--overlay DIR] [--serial FILE]\n"
-    "        [--accel kvm|tcg] [--qmp SOCKET] [--memory MiB] [--cpus N]\n"
+    "        [--accel kvm|tcg] [--qmp SOCKET] [--memory MiB] [--cpus N] [--copy-ram]\n"
     "        a sh script that resumes the VM from MOUNT/checkpoints/NAME/: RAM\n"
     "        mapped lazily, disks writable through qcow2 overlays in DIR (else\n"
     "        discarded). The machine's shape is the checkpoint's: --memory and\n"
-    "        --cpus only confirm it, and a different one is refused\n"
+    "        --cpus only confirm it, and a different one is refused. --copy-ram\n"
+    "        copies the RAM image out before the VM starts, as the script does\n"
+    "        by itself with QEMU older than 8.2 (slower)\n"
     "  incoming --qmp SOCKET --state FILE [--timeout SECONDS]\n"
-    "        [--memory BYTES] [--cpus N] [--machine TYPE]\n"
+    "        [--memory BYTES] [--cpus N] [--machine TYPE] [--mapped-ram]\n"
     "        feed a VM started with -incoming defer its device state and run it\n"
     "        (what the launch-config script runs); a VM whose shape differs\n"
-    "        from the one given is refused\n";
+    "        from the one given is refused. --mapped-ram: a state saved with\n"
+    "        QEMU's mapped-ram (the checkpoint of a resumed VM)\n";
 
 /* ---- QMP helpers ---- */
 
@@ -148,6 +156,9 @@ struct vm {
 	char name[SFS_NAME_MAX + 1];
 	char memdev[64];
 	char *ram_path;
+	/* RAM mapped privately (a VM resumed from a checkpoint): it goes
+	 * through a mapped-ram migration, not its file. */
+	bool private_ram;
 	uint64_t ram_size;
 	json_t *machine; /* the shape recorded */
 	struct disk disks[SFS_CKPT_MAX_DEVICES];
@@ -239,10 +250,17 @@ static int find_ram(struct sfs_qmp *q, struct vm *vm)
 		json_decref(mp);
 	}
 	if (!json_is_true(json_object_get(chosen, "share"))) {
-		r = cli_error("the VM's RAM file %s is not shared (share=off): launch it with "
-			      "hibernation enabled (image launch-config --hibernation)",
-			      vm->ram_path);
-		goto out;
+		/* A private mapping holds the guest's writes in QEMU's memory, not
+		 * in the file: only a migration of RAM itself captures them, at
+		 * fixed offsets with mapped-ram (QEMU 9.0). */
+		if (vm->version < 90000) {
+			r = cli_error("the VM's RAM file %s is not shared (share=off) and QEMU %d.%d "
+				      "cannot save it at fixed offsets (mapped-ram needs 9.0): launch "
+				      "it with hibernation enabled (image launch-config --hibernation)",
+				      vm->ram_path, vm->version / 10000, vm->version / 100 % 100);
+			goto out;
+		}
+		vm->private_ram = true;
 	}
 	{
 		struct stat st;
@@ -397,6 +415,61 @@ static int disk_source(struct disk *d, const char *dir)
 
 /* ---- create ---- */
 
+/* The capabilities of create's migration (see ckpt_create). mapped-ram
+ * is named only to a QEMU that knows it. */
+static json_t *migrate_caps(const struct vm *vm)
+{
+	json_t *caps = json_array();
+
+	json_array_append_new(caps, json_pack("{s:s, s:b}", "capability", "x-ignore-shared",
+					      "state", !vm->private_ram));
+	if (vm->version >= 90000)
+		json_array_append_new(caps, json_pack("{s:s, s:b}", "capability", "mapped-ram",
+						      "state", vm->private_ram));
+	return json_pack("{s:o}", "capabilities", caps);
+}
+
+/* A private RAM's checkpoint: the guest RAM block's pages out of the
+ * mapped-ram stream into ram_raw (the RAM image, laid out as the shared
+ * RAM file of a first checkpoint is, so unchanged pages dedup against
+ * it), and the block's bitmap in the stream cleared (the device state: a
+ * resume maps the pages from the RAM image, lazily). */
+static int split_ram(const struct vm *vm, const char *state, const char *ram_raw)
+{
+	struct cli_mapped_ram_block b;
+	int fd = open(state, O_RDWR | O_CLOEXEC), out = -1, r;
+
+	if (fd < 0)
+		return cli_error("cannot open the saved state %s: %s", state, strerror(errno));
+	r = cli_mapped_ram_find(fd, vm->memdev, &b);
+	if (r < 0) {
+		r = r == -ENOENT ? cli_error("the saved state has no RAM block %s", vm->memdev)
+		    : r == -EBADMSG ? cli_error("the saved state is not the mapped-ram stream "
+						"expected of QEMU %d.%d",
+						vm->version / 10000, vm->version / 100 % 100)
+				    : cli_fail(r, "cannot read the saved state");
+		goto out;
+	}
+	if (b.length != vm->ram_size) {
+		r = cli_error("RAM block %s holds %" PRIu64 " bytes, not the VM's %" PRIu64, vm->memdev,
+			      b.length, vm->ram_size);
+		goto out;
+	}
+	out = open(ram_raw, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0) {
+		r = cli_error("cannot create %s: %s", ram_raw, strerror(errno));
+		goto out;
+	}
+	r = cli_mapped_ram_split(fd, &b, out);
+	if (r < 0)
+		r = cli_fail(r, "cannot take the RAM out of the saved state");
+out:
+	if (out >= 0)
+		close(out);
+	close(fd);
+	return r;
+}
+
 /* A test seam: SNAPFS_CKPT_STOP_AT=POINT makes create stop itself
  * (SIGSTOP) at that point, so that a test can kill it there for certain
  * rather than by chance. The points: "paused" (VM stopped, nothing
@@ -456,6 +529,68 @@ static int rm_tree(const char *dir)
 	return run(argv);
 }
 
+/* A create's temporary directory is locked while the create lives:
+ * DIR/.lock, flocked, which the kernel releases when the process dies,
+ * however it dies. The lock file is made and locked under another name
+ * and renamed into place, so that a sweep never finds it unlocked while
+ * its create lives. Returns the lock's fd (kept open until the end), or
+ * -errno. */
+#define TMP_PREFIX "snapfs-ckpt."
+#define TMP_LOCK ".lock"
+
+static int tmp_dir_lock(const char *dir)
+{
+	char tmp[PATH_MAX + 16], lock[PATH_MAX + 16];
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s/.lock-new", dir);
+	snprintf(lock, sizeof(lock), "%s/" TMP_LOCK, dir);
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX) < 0 || rename(tmp, lock) < 0) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+/* Removes the temporary directories of creates that were killed (device
+ * state, raw copies of disks, a RAM image: up to the VM's RAM in size):
+ * those whose lock nobody holds. One that has no lock yet is left alone
+ * unless it is old, as its create may be about to make it. */
+static void tmp_dirs_sweep(const char *parent)
+{
+	DIR *d = opendir(parent);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char path[PATH_MAX], lock[PATH_MAX + 16];
+		struct stat st;
+		int fd;
+
+		if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) ||
+		    snprintf(path, sizeof(path), "%s/%s", parent, e->d_name) >= (int)sizeof(path) ||
+		    lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+			continue;
+		snprintf(lock, sizeof(lock), "%s/" TMP_LOCK, path);
+		fd = open(lock, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0) {
+			if (errno == ENOENT && st.st_mtime < time(NULL) - 600)
+				rm_tree(path);
+			continue;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			rm_tree(path);
+		close(fd);
+	}
+	closedir(d);
+}
+
 static int ckpt_create(const struct cli *c, int argc, char **argv)
 {
 	static const char cmd[] = "checkpoint create ";
@@ -475,8 +610,9 @@ static int ckpt_create(const struct cli *c, int argc, char **argv)
 	struct sfs_store *s = NULL;
 	struct sfs_qmp *q = NULL;
 	struct vm vm = {0};
-	char err[512], dir[PATH_MAX], state[PATH_MAX + 16], *uri = NULL;
-	const char *name;
+	char err[512], dir[PATH_MAX], state[PATH_MAX + 16], ram_raw[PATH_MAX + 16], *uri = NULL;
+	const char *name, *tmp_parent, *ram_source;
+	int lock_fd = -1;
 	bool stopped = false, done = false;
 	double t0;
 	struct timespec ts;
@@ -516,21 +652,35 @@ static int ckpt_create(const struct cli *c, int argc, char **argv)
 	snprintf(ck.vm, sizeof(ck.vm), "%s", vm.name[0] ? vm.name : name);
 	json_decref(ck.machine);
 	ck.machine = json_incref(vm.machine);
-	snprintf(dir, sizeof(dir), "%s/snapfs-ckpt.XXXXXX",
-		 tmp_dir ? tmp_dir : getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp");
+	if (vm.private_ram)
+		json_object_set_new(ck.machine, "state_format", json_string("mapped-ram"));
+	tmp_parent = tmp_dir ? tmp_dir : getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp";
+	tmp_dirs_sweep(tmp_parent);
+	snprintf(dir, sizeof(dir), "%s/" TMP_PREFIX "XXXXXX", tmp_parent);
 	if (!mkdtemp(dir)) {
 		r = cli_error("cannot make a temporary directory %s: %s", dir, strerror(errno));
 		goto out;
 	}
+	lock_fd = tmp_dir_lock(dir);
+	if (lock_fd < 0) {
+		r = cli_fail(lock_fd, "cannot lock the temporary directory %s", dir);
+		goto out_rm;
+	}
 	snprintf(state, sizeof(state), "%s/state.bin", dir);
+	snprintf(ram_raw, sizeof(ram_raw), "%s/ram.raw", dir);
 	/* Device state only: RAM lives in its shared file and stays out of
 	 * the stream. A file: URI needs QEMU 8.2; older ones write through
-	 * a shell (the directory is ours, the path needs no quoting). */
+	 * a shell (the directory is ours, the path needs no quoting). A
+	 * private RAM goes into the stream at fixed offsets (mapped-ram),
+	 * without x-ignore-shared: QEMU 10.0 reads the stream of the two
+	 * together wrongly, and the VM has no shared RAM to leave out. The
+	 * capabilities are set both ways: they outlive a migration, and the
+	 * resume that made this VM set x-ignore-shared. */
 	if (asprintf(&uri, vm.version >= 80200 ? "file:%s" : "exec:cat > %s", state) < 0) {
 		r = cli_error("out of memory");
 		goto out_rm;
 	}
-	r = qmp_simple(q, "migrate-set-capabilities", ignore_shared_args(), err, sizeof(err));
+	r = qmp_simple(q, "migrate-set-capabilities", migrate_caps(&vm), err, sizeof(err));
 	if (r == 0)
 		r = qmp_simple(q, "stop", NULL, err, sizeof(err));
 	if (r < 0) {
@@ -549,6 +699,13 @@ static int ckpt_create(const struct cli *c, int argc, char **argv)
 		r = cli_error("cannot save the VM's device state: %s", err);
 		goto out_rm;
 	}
+	ram_source = vm.ram_path;
+	if (vm.private_ram) {
+		r = split_ram(&vm, state, ram_raw);
+		if (r)
+			goto out_rm;
+		ram_source = ram_raw;
+	}
 	for (size_t i = 0; i < vm.ndisks; i++) {
 		r = disk_source(&vm.disks[i], dir);
 		if (r)
@@ -560,7 +717,7 @@ static int ckpt_create(const struct cli *c, int argc, char **argv)
 		r = cli_fail(r, "cannot start writing to the store");
 		goto out_rm;
 	}
-	r = snap_part(w, ck.vm, "ram", vm.ram_path, name, &res_ram);
+	r = snap_part(w, ck.vm, "ram", ram_source, name, &res_ram);
 	if (r == 0) {
 		stop_point("snapshotting");
 		r = snap_part(w, ck.vm, "state", state, name, &res_state);
@@ -616,6 +773,8 @@ out_abort:
 	sfs_writer_abort(w);
 out_rm:
 	rm_tree(dir);
+	if (lock_fd >= 0)
+		close(lock_fd);
 out:
 	if (q && stopped) {
 		/* Quit only once the checkpoint is stored; on any failure the
@@ -741,7 +900,12 @@ static int ckpt_show(const struct cli *c, int argc, char **argv)
 	       json_string_value(json_object_get(ck.machine, "type")),
 	       json_integer_value(json_object_get(ck.machine, "cpus")));
 	printf("ram:      %s (%s)\n", ck.ram.snapshot, cli_human(ck.ram.size, h, sizeof(h)));
-	printf("state:    %s (%s)\n", ck.state.snapshot, cli_human(ck.state.size, h, sizeof(h)));
+	{
+		const char *fmt = json_string_value(json_object_get(ck.machine, "state_format"));
+
+		printf("state:    %s (%s%s%s)\n", ck.state.snapshot,
+		       cli_human(ck.state.size, h, sizeof(h)), fmt ? ", " : "", fmt ? fmt : "");
+	}
 	for (size_t i = 0; i < ck.ndevices; i++)
 		printf("disk %-4s %s (%s)\n", ck.devices[i].name, ck.devices[i].snapshot,
 		       cli_human(ck.devices[i].size, h, sizeof(h)));
@@ -889,6 +1053,7 @@ static int ckpt_incoming(const struct cli *c, int argc, char **argv)
 	const char *qmp_path = NULL, *state = NULL;
 	uint64_t timeout = 60;
 	struct shape want = {0};
+	bool mapped_ram = false;
 	const struct cli_opt opts[] = {
 	    {.name = "qmp", .kind = CLI_STRING, .dest = &qmp_path},
 	    {.name = "state", .kind = CLI_STRING, .dest = &state},
@@ -896,6 +1061,7 @@ static int ckpt_incoming(const struct cli *c, int argc, char **argv)
 	    {.name = "memory", .kind = CLI_SIZE, .dest = &want.memory, .min = 1},
 	    {.name = "cpus", .kind = CLI_UINT, .dest = &want.cpus, .min = 1, .max = 1024},
 	    {.name = "machine", .kind = CLI_STRING, .dest = &want.machine},
+	    {.name = "mapped-ram", .kind = CLI_FLAG, .dest = &mapped_ram},
 	    {0},
 	};
 	struct cli_parse co = {.cmd = cmd, .help = ckpt_help, .opts = opts};
@@ -931,8 +1097,21 @@ static int ckpt_incoming(const struct cli *c, int argc, char **argv)
 	r = shape_check(q, &want);
 	if (r)
 		goto out;
+	if (mapped_ram && sfs_qmp_version(q) < 90000) {
+		r = cli_error("the device state was saved with mapped-ram (the checkpoint of a resumed "
+			      "VM): resuming it needs QEMU 9.0 or newer, not %d.%d",
+			      sfs_qmp_version(q) / 10000, sfs_qmp_version(q) / 100 % 100);
+		goto out;
+	}
 	sfs_qmp_set_timeout(q, (int)timeout * 1000);
-	r = qmp_simple(q, "migrate-set-capabilities", ignore_shared_args(), err, sizeof(err));
+	/* A mapped-ram state was saved without x-ignore-shared (see create);
+	 * its guest RAM block lists no page, so they all come from the RAM
+	 * image mapped. */
+	r = qmp_simple(q, "migrate-set-capabilities",
+		       mapped_ram ? json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability",
+					      "mapped-ram", "state", 1)
+				  : ignore_shared_args(),
+		       err, sizeof(err));
 	if (r == 0)
 		r = qmp_simple(q, "migrate-incoming", json_pack("{s:s}", "uri", uri), err,
 			       sizeof(err));
@@ -1029,6 +1208,7 @@ static char *qemu_opt_drop(const char *s, const char *const *drop)
 struct resume {
 	const struct sfs_checkpoint *ck;
 	const char *mount, *overlay, *serial, *accel, *qmp, *self;
+	bool copy_ram;
 };
 
 static const struct sfs_ckpt_part *ck_device(const struct sfs_checkpoint *ck, const char *id)
@@ -1111,7 +1291,8 @@ static int print_resume(const struct resume *rs, FILE *f)
 	const char *memdev = json_string_value(json_object_get(ck->machine, "memdev"));
 	const char *type = json_string_value(json_object_get(ck->machine, "type"));
 	char *ram = ckpt_file(rs, &ck->ram), *state = ckpt_file(rs, &ck->state), *v = NULL;
-	bool serial_done = false;
+	const char *fmt = json_string_value(json_object_get(ck->machine, "state_format"));
+	bool serial_done = false, mapped_ram = fmt && !strcmp(fmt, "mapped-ram");
 	size_t n = json_array_size(argv);
 	int r = 0;
 
@@ -1168,6 +1349,7 @@ static int print_resume(const struct resume *rs, FILE *f)
 		}
 		fputc('\n', f);
 	}
+	fprintf(f, "COPY_RAM=%s\n", rs->copy_ram ? "1" : "");
 	fputs("V=$(\"$QEMU\" --version | sed -n '1s/^.*version \\([0-9]*\\)\\.\\([0-9]*\\).*$/\\1 "
 	      "\\2/p')\n"
 	      "MAJ=${V% *}\nMIN=${V#* }\n"
@@ -1176,6 +1358,13 @@ static int print_resume(const struct resume *rs, FILE *f)
 	      "\techo \"snapfs: QEMU $MAJ.$MIN is older than 8.2 and cannot map guest RAM "
 	      "read-only from the mount: copying the RAM image out first, which is slower (the "
 	      "whole image is read before the VM resumes)\" >&2\n"
+	      "\tCOPY_RAM=1\n"
+	      "elif [ -n \"$COPY_RAM\" ]; then\n"
+	      "\techo \"snapfs: --copy-ram: copying the RAM image out first, which is slower (the "
+	      "whole image is read before the VM resumes, where the mount's pages would be read "
+	      "only as the guest touches them)\" >&2\n"
+	      "fi\n"
+	      "if [ -n \"$COPY_RAM\" ]; then\n"
 	      "\tRAMDIR=$(mktemp -d)\n\ttrap 'rm -rf \"$RAMDIR\"' EXIT\n"
 	      "\tcp --sparse=always \"$RAM\" \"$RAMDIR/ram.img\"\n"
 	      "\tRAMOPTS=\"mem-path=$RAMDIR/ram.img,share=off\"\nfi\n",
@@ -1270,12 +1459,12 @@ static int print_resume(const struct resume *rs, FILE *f)
 	}
 	if (!rs->overlay)
 		fputs(" \\\n  -snapshot", f);
-	fputs(" \\\n  -S -incoming defer -qmp \"unix:$QMP,server=on,wait=off\" \\\n  \"$@\" &\n"
+	fprintf(f, " \\\n  -S -incoming defer -qmp \"unix:$QMP,server=on,wait=off\" \\\n  \"$@\" &\n"
 	      "QEMU_PID=$!\n"
-	      "if ! \"$SNAPFS\" checkpoint incoming --qmp \"$QMP\" --state \"$STATE\" $SHAPE; then\n"
+	      "if ! \"$SNAPFS\" checkpoint incoming --qmp \"$QMP\" --state \"$STATE\" $SHAPE%s; then\n"
 	      "\tkill $QEMU_PID 2>/dev/null || true\n\twait $QEMU_PID || true\n\texit 1\nfi\n"
 	      "wait $QEMU_PID\n",
-	      f);
+		mapped_ram ? " --mapped-ram" : "");
 out:
 	free(v);
 	free(ram);
@@ -1306,6 +1495,7 @@ static int ckpt_launch_config(const struct cli *c, int argc, char **argv)
 	static const char cmd[] = "checkpoint launch-config ";
 	const char *mount = NULL, *overlay = NULL, *serial = NULL, *accel = NULL, *qmp = NULL;
 	uint64_t memory = 0, cpus = 0;
+	bool copy_ram = false;
 	const struct cli_opt opts[] = {
 	    {.name = "mount", .kind = CLI_STRING, .dest = &mount},
 	    {.name = "memory", .kind = CLI_UINT, .dest = &memory, .min = 16, .max = 1u << 24,
@@ -1315,6 +1505,7 @@ static int ckpt_launch_config(const struct cli *c, int argc, char **argv)
 	    {.name = "serial", .kind = CLI_STRING, .dest = &serial},
 	    {.name = "accel", .kind = CLI_STRING, .dest = &accel},
 	    {.name = "qmp", .kind = CLI_STRING, .dest = &qmp},
+	    {.name = "copy-ram", .kind = CLI_FLAG, .dest = &copy_ram},
 	    {0},
 	};
 	struct cli_parse co = {.cmd = cmd, .help = ckpt_help, .opts = opts, .min_args = 1,
@@ -1358,7 +1549,7 @@ static int ckpt_launch_config(const struct cli *c, int argc, char **argv)
 		r = cli_error("out of memory");
 		goto out_release;
 	}
-	rs = (struct resume){&ck, abs_mount, abs_overlay, serial, accel, abs_qmp, self};
+	rs = (struct resume){&ck, abs_mount, abs_overlay, serial, accel, abs_qmp, self, copy_ram};
 	r = print_resume(&rs, stdout);
 	if (r < 0)
 		r = cli_fail(r, "launch configuration of checkpoint %s", ck.name);

@@ -9,7 +9,9 @@
 # registered (checkpoint list shows no checkpoint, or one complete with
 # all its parts), check --read-data passes, and the VM is not lost: QEMU
 # still answers query-status, paused or running, and runs on after
-# `cont`. A create after all of them completes. The VM needs no guest: a
+# `cont`. A killed create leaves its temporary directory, and the next
+# create removes it (it is locked only while its create lives); a create
+# after all of them completes and leaves none. The VM needs no guest: a
 # q35 machine with RAM in a shared file and one raw disk, sitting in its
 # firmware; part of its RAM is filled with random bytes so that storing
 # it takes long enough for the random kills to land in it.
@@ -31,8 +33,14 @@ qemu-system-x86_64 -machine q35,memory-backend=mem -accel tcg -m 128 -display no
 	-qmp "unix:$QMP,server=on,wait=off" >"$T/qemu.out" 2>&1 &
 VM=$!
 track_pid $VM
-for _ in $(seq 100); do [ -S "$QMP" ] && break; sleep 0.1; done
-[ -S "$QMP" ] || fail "QEMU did not start: $(cat "$T/qemu.out")"
+# The socket file appears at bind(), a moment before QEMU listens: wait
+# until it takes a connection.
+listening() {
+	python3 -c 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])' \
+		"$QMP" 2>/dev/null
+}
+for _ in $(seq 100); do listening && break; sleep 0.1; done
+listening || fail "QEMU did not start: $(cat "$T/qemu.out")"
 # Above what the firmware touches: guest RAM the ingest must read.
 head -c 48M /dev/urandom | dd of="$T/ram.img" bs=1M seek=64 conv=notrunc status=none
 
@@ -119,10 +127,14 @@ for point in paused migrating snapshotting committing; do
 	[ -z "$(sfs checkpoint list --json | tr -d '[] \n')" ] || fail "kill at $point left a checkpoint"
 done
 
-# ---- at random moments of a whole run ----
+# ---- killed creates leave their temporary directory; the next create removes it ----
+[ -n "$(ls -A "$T/tmp")" ] || fail "the kills left no temporary directory: nothing to clean"
 t0=$(date +%s%N)
 sfs checkpoint create k --qmp "$QMP" --keep-running --tmp-dir "$T/tmp" >/dev/null ||
 	fail "create (timing run)"
+[ -z "$(ls -A "$T/tmp")" ] || fail "the temporary directories of killed creates are left: $(ls -A "$T/tmp")"
+
+# ---- at random moments of a whole run ----
 FULL_MS=$((($(date +%s%N) - t0) / 1000000))
 log "a whole create takes ${FULL_MS} ms"
 sfs checkpoint delete k >/dev/null || fail "delete"
@@ -143,4 +155,5 @@ sfs checkpoint list | grep -q "^done " || fail "the last checkpoint is not liste
 for _ in $(seq 100); do kill -0 $VM 2>/dev/null || break; sleep 0.1; done
 kill -0 $VM 2>/dev/null && fail "the VM still runs after a create without --keep-running"
 sfs check --read-data >/dev/null 2>&1 || fail "check --read-data at the end"
+[ -z "$(ls -A "$T/tmp")" ] || fail "temporary directories left at the end: $(ls -A "$T/tmp")"
 exit 0
