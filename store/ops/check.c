@@ -23,7 +23,12 @@
 #include "snapfs/log.h"
 #include "snapfs/reader.h"
 #include "idset_int.h"
+#include "liveset_int.h"
 #include "store_int.h"
+
+/* As in gc: pages remembered to skip shared subtrees (a 16 MiB table);
+ * past it a shared subtree is walked again. */
+#define PAGE_SET_MAX (3u << 17)
 
 struct ck {
 	struct sfs_store *s;
@@ -31,8 +36,10 @@ struct ck {
 	struct sfs_check_result *res;
 	sfs_problem_fn problem;
 	void *ctx;
-	struct sfs_idset pages;  /* map pages walked */
-	struct sfs_idset blocks; /* data chunks referenced */
+	struct sfs_idset pages;  /* map pages walked, up to PAGE_SET_MAX */
+	struct sfs_idset missing; /* referenced chunks reported missing */
+	struct sfs_liveset *live_pages;  /* map pages referenced */
+	struct sfs_liveset *live_blocks; /* data chunks referenced */
 	struct sfs_txn *txn;
 	const char *snap;        /* snapshot being walked */
 	bool active_known;       /* pack.active and pack.active_len were read */
@@ -165,19 +172,21 @@ static int walk_fn(void *ctx, int level, uint64_t first_block, const struct sfs_
 	int r;
 
 	if (level >= 0) {
-		r = sfs_idset_add(&c->pages, id);
-		if (r < 0)
-			return r;
-		if (r == 0)
+		if (sfs_idset_has(&c->pages, id))
 			return 1; /* shared with a snapshot already walked */
+		if (c->pages.n < PAGE_SET_MAX && sfs_idset_add(&c->pages, id) < 0)
+			return -ENOMEM;
 		c->res->map_pages++;
-		return 0;
+		return sfs_liveset_add(c->live_pages, id);
 	}
-	r = sfs_idset_add(&c->blocks, id);
-	if (r <= 0)
+	r = sfs_liveset_add(c->live_blocks, id);
+	if (r < 0 || sfs_id_is_zero(id))
 		return r;
-	if (sfs_cat_chunk_get(c->txn, id, &loc) < 0) {
+	/* Looked up at every reference, reported once: the missing are few. */
+	if (sfs_cat_chunk_get(c->txn, id, &loc) < 0 && !sfs_idset_has(&c->missing, id)) {
 		char hex[SFS_ID_HEX_LEN + 1];
+		if (sfs_idset_add(&c->missing, id) < 0)
+			return -ENOMEM;
 		sfs_id_to_hex(id, hex);
 		report(c, "snapshot %s block %" PRIu64 ": chunk %s is missing from the store", c->snap,
 		       first_block, hex);
@@ -339,12 +348,14 @@ static int read_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk_lo
 static int unref_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk_loc *loc)
 {
 	struct ck *c = ctx;
+	int r;
 
 	if (!loc)
 		return 0;
-	if (loc->type == SFS_CHUNK_MAP ? sfs_idset_has(&c->pages, id)
-				       : sfs_idset_has(&c->blocks, id))
-		return 0;
+	/* The index walk is in id order, which is the order the sets answer in. */
+	r = sfs_liveset_has(loc->type == SFS_CHUNK_MAP ? c->live_pages : c->live_blocks, id);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	c->res->unreferenced++;
 	c->res->unreferenced_bytes += SFS_REC_HEADER_LEN + loc->stored_len;
 	return 0;
@@ -396,10 +407,15 @@ int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void 
 
 	memset(ret, 0, sizeof(*ret));
 	sfs_idset_init(&c.pages);
-	sfs_idset_init(&c.blocks);
+	sfs_idset_init(&c.missing);
 	r = sfs_reader_new(s, 16u << 20, &c.r);
 	if (r < 0)
 		return r;
+	r = sfs_liveset_new(0, &c.live_pages);
+	if (r == 0)
+		r = sfs_liveset_new(0, &c.live_blocks);
+	if (r < 0)
+		goto out;
 	c.buf = malloc(SFS_BLOCK_MAX);
 	if (!c.buf) {
 		r = -ENOMEM;
@@ -424,6 +440,13 @@ int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void 
 		r = check_images(&c);
 	if (r == 0)
 		r = check_policies(&c);
+	if (r == 0) {
+		/* The pages only sped the walk up. */
+		sfs_idset_release(&c.pages);
+		r = sfs_liveset_seal(c.live_pages);
+	}
+	if (r == 0)
+		r = sfs_liveset_seal(c.live_blocks);
 	if (r == 0)
 		r = sfs_cat_chunk_foreach(c.txn, unref_fn, &c);
 	if (r == 0 && read_data) {
@@ -439,7 +462,9 @@ out:
 	free(c.buf);
 	free(c.pack_sizes);
 	sfs_idset_release(&c.pages);
-	sfs_idset_release(&c.blocks);
+	sfs_idset_release(&c.missing);
+	sfs_liveset_free(c.live_pages);
+	sfs_liveset_free(c.live_blocks);
 	sfs_reader_free(c.r);
 	return r;
 }
