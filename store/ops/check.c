@@ -47,7 +47,15 @@ struct ck {
 	uint64_t *pack_sizes;    /* index = pack number; 0 = missing */
 	size_t n_packs;
 	uint8_t *buf;
+	uint64_t ticks;          /* catalog entries touched, for trimming the map */
 };
+
+/* As gc does: drop the catalog's pages from RSS every so many entries. */
+static void tick(struct ck *c)
+{
+	if ((++c->ticks & 0x3ff) == 0)
+		sfs_cat_map_trim(c->s);
+}
 
 __attribute__((format(printf, 2, 3))) static void report(struct ck *c, const char *fmt, ...)
 {
@@ -90,6 +98,7 @@ static int check_chunk_entry(void *ctx, const struct sfs_id *id, const struct sf
 	char hex[SFS_ID_HEX_LEN + 1];
 	uint64_t size;
 
+	tick(c);
 	sfs_id_to_hex(id, hex);
 	c->res->chunks++;
 	if (!loc) {
@@ -171,6 +180,7 @@ static int walk_fn(void *ctx, int level, uint64_t first_block, const struct sfs_
 	struct sfs_chunk_loc loc;
 	int r;
 
+	tick(c);
 	if (level >= 0) {
 		if (sfs_idset_has(&c->pages, id))
 			return 1; /* shared with a snapshot already walked */
@@ -328,6 +338,7 @@ static int read_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk_lo
 	struct ck *c = d->c;
 	int r;
 
+	tick(c);
 	if (!loc)
 		return 0; /* reported by the index pass */
 	/* This very entry's location: a second lookup could only find the same. */
@@ -350,6 +361,7 @@ static int unref_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk_l
 	struct ck *c = ctx;
 	int r;
 
+	tick(c);
 	if (!loc)
 		return 0;
 	/* The index walk is in id order, which is the order the sets answer in. */

@@ -149,7 +149,16 @@ struct gc {
 	uint64_t rewound;        /* the active pack, emptied in place (remove_only), or 0 */
 	uint64_t damaged;        /* index entries whose location is unreadable */
 	int64_t now;             /* the time the recycle bin's periods are judged at */
+	uint64_t ticks;          /* catalog entries touched, for trimming the map */
 };
+
+/* Every so many catalog entries touched, drop the catalog's pages from
+ * RSS: a walk over millions of chunks would otherwise map all of it. */
+static void tick(struct gc *g)
+{
+	if ((++g->ticks & 0x3ff) == 0)
+		sfs_cat_map_trim(g->s);
+}
 
 static void progress(struct gc *g, uint64_t done, uint64_t total)
 {
@@ -216,6 +225,7 @@ static int mark_fn(void *ctx, int level, uint64_t first_block, const struct sfs_
 	struct gc *g = ctx;
 
 	(void)first_block;
+	tick(g);
 	if (level >= 0) {
 		/* A page seen before was walked with all its subtree. */
 		if (sfs_idset_has(&g->pages, id))
@@ -345,6 +355,7 @@ static int account_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk
 	struct pack_stat *p;
 	int r;
 
+	tick(g);
 	if (!loc) {
 		/* check reports it; gc leaves it alone, and since the entry
 		 * may name any pack, frees no pack at all (choose_packs). */
@@ -412,6 +423,7 @@ static int collect_moves(void *ctx, const struct sfs_id *id, const struct sfs_ch
 	struct live_ent e;
 	int r;
 
+	tick(g);
 	if (!loc || loc->pack >= g->n_packs || !g->packs[loc->pack].rewrite)
 		return 0;
 	r = sfs_liveset_has(g->live, id);
@@ -492,6 +504,7 @@ static int move_one(struct gc *g, const struct live_ent *e, uint8_t *raw)
 	bool is_new;
 	int r;
 
+	tick(g);
 	r = sfs_store_chunk_read(g->s, &e->id, 0, &e->loc, raw, SFS_BLOCK_MAX, NULL, &stored);
 	if (r < 0) {
 		sfs_id_to_hex(&e->id, hex);
@@ -565,6 +578,7 @@ static int drop_dead(struct gc *g)
 		int r = sfs_cat_chunk_del(g->txn, &id);
 		if (r < 0 && r != -ENOENT)
 			return r;
+		tick(g);
 	}
 	return ferror(g->dead) ? -EIO : 0;
 }
