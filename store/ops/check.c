@@ -53,7 +53,7 @@ struct ck {
 /* As gc does: drop the catalog's pages from RSS every so many entries. */
 static void tick(struct ck *c)
 {
-	if ((++c->ticks & 0x3ff) == 0)
+	if ((++c->ticks & 0xff) == 0)
 		sfs_cat_map_trim(c->s);
 }
 

@@ -40,6 +40,11 @@
  * which costs time, never correctness. */
 #define PAGE_SET_MAX (3u << 17)
 
+/* Catalog changes per transaction: LMDB keeps a transaction's dirty
+ * pages in memory, and deletes scattered over the index dirty about a
+ * page each; commit at least this often (32 MiB of pages at most). */
+#define WRITES_PER_COMMIT 8192u
+
 /* Moves sorted by location at a time (3.5 MiB). */
 #define MOVE_BATCH 65536u
 
@@ -150,13 +155,30 @@ struct gc {
 	uint64_t damaged;        /* index entries whose location is unreadable */
 	int64_t now;             /* the time the recycle bin's periods are judged at */
 	uint64_t ticks;          /* catalog entries touched, for trimming the map */
+	uint64_t writes;         /* catalog changes since the last commit */
 };
+
+/* A checkpoint of the writer session every WRITES_PER_COMMIT changes.
+ * What gc has changed so far is safe to commit on its own: dead entries
+ * name chunks no snapshot references (the writer lock keeps new
+ * snapshots out), and moved records are durable before the commit that
+ * points at them. A crash leaves unreferenced bytes for the next run. */
+static int wrote(struct gc *g)
+{
+	int r = 0;
+
+	if (++g->writes % WRITES_PER_COMMIT == 0) {
+		r = sfs_writer_checkpoint(g->w);
+		g->txn = sfs_writer_txn(g->w);
+	}
+	return r;
+}
 
 /* Every so many catalog entries touched, drop the catalog's pages from
  * RSS: a walk over millions of chunks would otherwise map all of it. */
 static void tick(struct gc *g)
 {
-	if ((++g->ticks & 0x3ff) == 0)
+	if ((++g->ticks & 0xff) == 0)
 		sfs_cat_map_trim(g->s);
 }
 
@@ -528,7 +550,7 @@ static int move_one(struct gc *g, const struct live_ent *e, uint8_t *raw)
 		return r;
 	g->res->copied_chunks++;
 	g->res->copied_bytes += SFS_REC_HEADER_LEN + (uint64_t)h.stored_len;
-	return 0;
+	return wrote(g);
 }
 
 /* The spooled moves, a batch at a time, each batch in pack order so
@@ -579,6 +601,9 @@ static int drop_dead(struct gc *g)
 		if (r < 0 && r != -ENOENT)
 			return r;
 		tick(g);
+		r = wrote(g);
+		if (r < 0)
+			return r;
 	}
 	return ferror(g->dead) ? -EIO : 0;
 }
