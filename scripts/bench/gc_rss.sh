@@ -9,9 +9,9 @@
 #   gc_rss.sh --snapfs BIN [--old BIN] [--dir DIR] [COUNT...]
 #
 # Prints one TSV line per count and command: chunks, command, binary,
-# peak RSS in KiB (GNU time's %M), seconds. --old runs the same check
-# with another binary on the same store (gc mutates, so only the new one
-# runs it). Default counts: 100000 1000000 5000000.
+# peak RSS in KiB (GNU time's %M), seconds. --old runs the same checks
+# with another binary on the same store, and its gc on a copy of it.
+# Default counts: 100000 1000000 5000000. Needs GNU time and python3.
 set -euo pipefail
 
 bin="" old="" dir=/var/tmp/snapfs-gc-rss
@@ -48,18 +48,18 @@ for base in range(0, n, batch):
 PY
 }
 
-measure() { # measure LABEL BIN ARGS...
-	local label=$1 b=$2 t0 t1 rss
-	shift 2
+measure() { # measure LABEL WHICH BIN ARGS...
+	local label=$1 which=$2 b=$3 t0 t1 rss
+	shift 3
 	t0=$(date +%s.%N)
 	/usr/bin/time -f '%M' -o "$dir/rss" "$b" --store "$store" "$@" >/dev/null 2>&1 || true
 	rss=$(tail -n1 "$dir/rss")
 	t1=$(date +%s.%N)
-	printf '%s\t%s\t%s\t%s\t%.1f\n' "$n" "$label" "$(basename "$(dirname "$(dirname "$b")")")" \
+	printf '%s\t%s\t%s\t%s\t%.1f\n' "$n" "$label" "$which" \
 		"$rss" "$(echo "$t1 - $t0" | bc)"
 }
 
-printf 'chunks\tcommand\tbuild\tpeak_rss_kib\tseconds\n'
+printf 'chunks\tcommand\tbinary\tpeak_rss_kib\tseconds\n'
 for n in "${counts[@]}"; do
 	store="$dir/store-$n"
 	rm -rf "$store"
@@ -70,9 +70,17 @@ for n in "${counts[@]}"; do
 		python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
 	gen "$n" 2 | "$bin" --store "$store" snapshot create vol - --no-progress >/dev/null
 	"$bin" --store "$store" snapshot delete "$first" --force >/dev/null
-	[ -z "$old" ] || measure "check --read-data" "$old" check --read-data
-	measure "check --read-data" "$bin" check --read-data
-	measure "gc" "$bin" gc
-	measure "check" "$bin" check
+	[ -z "$old" ] || measure "check" old "$old" check
+	measure "check" new "$bin" check
+	[ -z "$old" ] || measure "check --read-data" old "$old" check --read-data
+	measure "check --read-data" new "$bin" check --read-data
+	if [ -n "$old" ]; then
+		# gc changes the store: the old binary collects a copy
+		cp -a "$store" "$store.old"
+		store="$store.old" measure "gc" old "$old" gc
+		rm -rf "$store.old"
+	fi
+	measure "gc" new "$bin" gc
+	measure "check after gc" new "$bin" check
 	rm -rf "$store"
 done
