@@ -104,6 +104,10 @@ int sfs_cat_snapshot_scan(struct sfs_txn *t, sfs_snapshot_brief_fn fn, void *ctx
 	return sfs_cat_foreach_raw(t, SFS_DBI_SNAPSHOTS, scan_cb, &sc);
 }
 
+/* A catalog smaller than this may stay mapped whole: trimming it would
+ * only cost the walk its faults. */
+#define TRIM_FROM (64 << 20)
+
 /* Where the catalog file is mapped: LMDB keeps its map address to itself
  * (mdb_env_info reports it only for MDB_FIXEDMAP), so find the mapping of
  * the file's inode in /proc/self/maps. NULL when none is found. */
@@ -144,7 +148,8 @@ void sfs_cat_map_trim(struct sfs_store *s)
 	 * memory. Only the file's length is worth the call. The mapping is
 	 * looked up afresh every time: a remembered address could since
 	 * belong to other memory, which this would zero. */
-	if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0 || st.st_size <= 0)
+	if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0 ||
+	    st.st_size < TRIM_FROM)
 		return;
 	at = map_of(&st, &len);
 	if (at)
