@@ -227,6 +227,19 @@ static int fill(struct sfs_liveset *ls, struct run *run)
 	return 0;
 }
 
+/* Moves run past its current id; 0 or -errno. */
+static int advance(struct sfs_liveset *ls, struct run *run)
+{
+	if (++run->win_i == run->win_n) {
+		int r = run->next < run->n ? fill(ls, run) : 0;
+		if (r < 0)
+			return r;
+		if (run->win_i == run->win_n)
+			run->win_n = 0; /* the run is done */
+	}
+	return 0;
+}
+
 int sfs_liveset_rewind(struct sfs_liveset *ls)
 {
 	if (!ls->sealed)
@@ -296,16 +309,49 @@ int sfs_liveset_has(struct sfs_liveset *ls, const struct sfs_id *id)
 				found |= c == 0;
 				break;
 			}
-			if (++run->win_i == run->win_n) {
-				int r = run->next < run->n ? fill(ls, run) : 0;
-				if (r < 0)
-					return r;
-				if (run->win_i == run->win_n)
-					run->win_n = 0; /* the run is done */
-			}
+			int r = advance(ls, run);
+			if (r < 0)
+				return r;
 		}
 	}
 	return found;
+}
+
+int sfs_liveset_next(struct sfs_liveset *ls, struct sfs_id *ret)
+{
+	struct sfs_id min;
+	bool any = false;
+
+	if (!ls->sealed)
+		return -EINVAL;
+	if (!ls->n_runs) {
+		if (ls->pos >= ls->n)
+			return 0;
+		*ret = ls->buf[ls->pos++];
+		return 1;
+	}
+	for (size_t i = 0; i < ls->n_runs; i++) {
+		struct run *run = &ls->runs[i];
+
+		if (run->win_n && (!any || memcmp(run->win[run->win_i].b, min.b, SFS_ID_LEN) < 0)) {
+			min = run->win[run->win_i];
+			any = true;
+		}
+	}
+	if (!any)
+		return 0;
+	/* The same id may be in several runs: move every one past it. */
+	for (size_t i = 0; i < ls->n_runs; i++) {
+		struct run *run = &ls->runs[i];
+
+		if (run->win_n && !memcmp(run->win[run->win_i].b, min.b, SFS_ID_LEN)) {
+			int r = advance(ls, run);
+			if (r < 0)
+				return r;
+		}
+	}
+	*ret = min;
+	return 1;
 }
 
 uint64_t sfs_liveset_runs(const struct sfs_liveset *ls)

@@ -37,6 +37,10 @@ int sfs_liveset_seal(struct sfs_liveset *ls);
 /* After seal, for ids asked in non-decreasing order: 1 when id is a
  * member, 0 when not, -errno when a run cannot be read. */
 int sfs_liveset_has(struct sfs_liveset *ls, const struct sfs_id *id);
+/* After seal, the members in ascending order, each once: 1 with *ret set,
+ * 0 after the last, -errno. Shares the merge position with has (a member
+ * has passed over is not returned). */
+int sfs_liveset_next(struct sfs_liveset *ls, struct sfs_id *ret);
 /* Starts the merge again from the smallest member, for another pass. */
 int sfs_liveset_rewind(struct sfs_liveset *ls);
 /* The number of runs written (0 when every id fitted in the buffer). */
