@@ -106,7 +106,7 @@ int sfs_cat_snapshot_scan(struct sfs_txn *t, sfs_snapshot_brief_fn fn, void *ctx
 
 /* A catalog smaller than this may stay mapped whole: trimming it would
  * only cost the walk its faults. */
-#define TRIM_FROM (64 << 20)
+#define TRIM_FROM (128 << 20)
 
 /* Where the catalog file is mapped: LMDB keeps its map address to itself
  * (mdb_env_info reports it only for MDB_FIXEDMAP), so find the mapping of
@@ -138,6 +138,11 @@ static void *map_of(const struct stat *st, size_t *ret_len)
 
 void sfs_cat_map_trim(struct sfs_store *s)
 {
+	sfs_mdb_map_trim(s->env);
+}
+
+void sfs_mdb_map_trim(MDB_env *env)
+{
 	mdb_filehandle_t fd;
 	struct stat st;
 	size_t len = 0;
@@ -148,7 +153,7 @@ void sfs_cat_map_trim(struct sfs_store *s)
 	 * memory. Only the file's length is worth the call. The mapping is
 	 * looked up afresh every time: a remembered address could since
 	 * belong to other memory, which this would zero. */
-	if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0 ||
+	if (mdb_env_get_fd(env, &fd) != 0 || fstat(fd, &st) != 0 ||
 	    st.st_size < TRIM_FROM)
 		return;
 	at = map_of(&st, &len);
