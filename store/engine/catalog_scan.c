@@ -122,10 +122,13 @@ static void *map_of(const struct stat *st, size_t *ret_len)
 	while (!at && fgets(line, sizeof(line), f)) {
 		unsigned long long start, end, off, ino;
 		unsigned maj, min;
+		char perms[8];
 
-		if (sscanf(line, "%llx-%llx %*s %llx %x:%x %llu", &start, &end, &off, &maj, &min,
-			   &ino) == 6 &&
-		    off == 0 && ino == (unsigned long long)st->st_ino && maj == major(st->st_dev) &&
+		/* Only a read-only shared mapping: dropping its pages loses
+		 * nothing, where a private or writable one could lose changes. */
+		if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &start, &end, perms, &off, &maj,
+			   &min, &ino) == 7 &&
+		    perms[1] == '-' && perms[3] == 's' && off == 0 && ino == (unsigned long long)st->st_ino && maj == major(st->st_dev) &&
 		    min == minor(st->st_dev))
 		{
 			at = (void *)(uintptr_t)start;
