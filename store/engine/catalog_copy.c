@@ -17,6 +17,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +98,9 @@ static int census_dbi(MDB_txn *txn, MDB_dbi d, int which, struct sfs_catalog_cen
 			rc = MDB_CORRUPTED;
 			break;
 		}
+		/* A census walks every page: keep them out of RSS as it goes. */
+		if ((n & 0xff) == 0)
+			sfs_mdb_map_trim(mdb_txn_env(txn));
 		if (which < 0) {
 			/* The free list: its values are page lists the next
 			 * writer will use; touch every byte. */
@@ -298,6 +303,61 @@ static int copy_verify(struct sfs_store *s, int cfd, const char *tmp)
 	return r;
 }
 
+/* LMDB's compacting copy reads the whole catalog through the map in a
+ * thread of its own: while it runs, another drops the map's pages from
+ * RSS every 20 ms, so that the copy of a large catalog does not hold it
+ * all in memory. */
+struct trimmer {
+	struct sfs_store *s;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+};
+
+static void *trim_main(void *arg)
+{
+	struct trimmer *t = arg;
+	struct timespec at;
+
+	pthread_mutex_lock(&t->lock);
+	while (!t->stop) {
+		clock_gettime(CLOCK_REALTIME, &at);
+		at.tv_nsec += 20 * 1000 * 1000;
+		if (at.tv_nsec >= 1000000000) {
+			at.tv_sec++;
+			at.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&t->cond, &t->lock, &at);
+		if (!t->stop)
+			sfs_cat_map_trim(t->s);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
+static int copy_trimmed(struct sfs_store *s, int fd)
+{
+	struct trimmer t = { .s = s };
+	pthread_t th;
+	bool started;
+	int r;
+
+	pthread_mutex_init(&t.lock, NULL);
+	pthread_cond_init(&t.cond, NULL);
+	started = pthread_create(&th, NULL, trim_main, &t) == 0;
+	r = sfs_mdb_err(mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT));
+	if (started) {
+		pthread_mutex_lock(&t.lock);
+		t.stop = true;
+		pthread_cond_signal(&t.cond);
+		pthread_mutex_unlock(&t.lock);
+		pthread_join(th, NULL);
+	}
+	pthread_cond_destroy(&t.cond);
+	pthread_mutex_destroy(&t.lock);
+	return r;
+}
+
 int sfs_catalog_copy_save(struct sfs_store *s)
 {
 	struct sfs_fsid fsid = { 0 };
@@ -322,7 +382,7 @@ int sfs_catalog_copy_save(struct sfs_store *s)
 		r = -errno;
 		goto out_leave;
 	}
-	r = sfs_mdb_err(mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT));
+	r = copy_trimmed(s, fd);
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	close(fd);

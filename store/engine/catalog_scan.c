@@ -4,11 +4,16 @@
  * or walks keys without touching values; the brief snapshot walk decodes
  * each record with the snapshot decoder's own checks but without its heap
  * fields (no tags object, no string copies) and copies out what a listing
- * shows.
+ * shows. And the trim that keeps long catalog walks out of RSS.
  */
 #include <errno.h>
 #include <lmdb.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "snapfs/catalog_scan.h"
 #include "snapfs/log.h"
@@ -97,4 +102,64 @@ int sfs_cat_snapshot_scan(struct sfs_txn *t, sfs_snapshot_brief_fn fn, void *ctx
 	struct scan sc = { fn, ctx };
 
 	return sfs_cat_foreach_raw(t, SFS_DBI_SNAPSHOTS, scan_cb, &sc);
+}
+
+/* A catalog smaller than this may stay mapped whole: trimming it would
+ * only cost the walk its faults. */
+#define TRIM_FROM (128 << 20)
+
+/* Where the catalog file is mapped: LMDB keeps its map address to itself
+ * (mdb_env_info reports it only for MDB_FIXEDMAP), so find the mapping of
+ * the file's inode in /proc/self/maps. NULL when none is found. */
+static void *map_of(const struct stat *st, size_t *ret_len)
+{
+	char line[512];
+	void *at = NULL;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	if (!f)
+		return NULL;
+	while (!at && fgets(line, sizeof(line), f)) {
+		unsigned long long start, end, off, ino;
+		unsigned maj, min;
+		char perms[8];
+
+		/* Only a read-only shared mapping: dropping its pages loses
+		 * nothing, where a private or writable one could lose changes. */
+		if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &start, &end, perms, &off, &maj,
+			   &min, &ino) == 7 &&
+		    perms[1] == '-' && perms[3] == 's' && off == 0 && ino == (unsigned long long)st->st_ino && maj == major(st->st_dev) &&
+		    min == minor(st->st_dev))
+		{
+			at = (void *)(uintptr_t)start;
+			*ret_len = (size_t)(end - start);
+		}
+	}
+	fclose(f);
+	return at;
+}
+
+void sfs_cat_map_trim(struct sfs_store *s)
+{
+	sfs_mdb_map_trim(s->env);
+}
+
+void sfs_mdb_map_trim(MDB_env *env)
+{
+	mdb_filehandle_t fd;
+	struct stat st;
+	size_t len = 0;
+	void *at;
+
+	/* LMDB maps the file read-only and shared (no MDB_WRITEMAP): dropping
+	 * the mapping loses nothing, a write transaction's pages are its own
+	 * memory. Only the file's length is worth the call. The mapping is
+	 * looked up afresh every time: a remembered address could since
+	 * belong to other memory, which this would zero. */
+	if (mdb_env_get_fd(env, &fd) != 0 || fstat(fd, &st) != 0 ||
+	    st.st_size < TRIM_FROM)
+		return;
+	at = map_of(&st, &len);
+	if (at)
+		madvise(at, (size_t)st.st_size < len ? (size_t)st.st_size : len, MADV_DONTNEED);
 }

@@ -169,6 +169,13 @@ int sfs_cat_del_raw(struct sfs_txn *t, enum sfs_dbi which, const void *k, size_t
  */
 typedef int (*sfs_cat_raw_fn)(void *ctx, const MDB_val *k, const MDB_val *v);
 int sfs_cat_foreach_raw(struct sfs_txn *t, enum sfs_dbi which, sfs_cat_raw_fn fn, void *ctx);
+/* Drops this process's mappings of the catalog's pages (they stay in the
+ * page cache and fault back in when touched), so that a walk over a large
+ * catalog does not keep all of it in RSS. gc and check call it as they
+ * go; safe beside readers in other threads. */
+void sfs_cat_map_trim(struct sfs_store *s);
+/* The same for any environment (the catalog's copy being verified). */
+void sfs_mdb_map_trim(MDB_env *env);
 
 /* The same over the keys that start with prefix (plen bytes, at most
  * SFS_NAME_MAX + 2; 0 for every key), newest-last order or, with

@@ -23,7 +23,16 @@
 #include "snapfs/log.h"
 #include "snapfs/reader.h"
 #include "idset_int.h"
+#include "liveset_int.h"
 #include "store_int.h"
+
+/* As in gc: pages remembered to skip shared subtrees (a 16 MiB table);
+ * past it a shared subtree is walked again. */
+#define PAGE_SET_MAX (3u << 17)
+
+/* Missing chunks whose first reference (snapshot, block) a second walk
+ * names; past this many, only the id is named. */
+#define MISSING_CONTEXT_MAX 65536u
 
 struct ck {
 	struct sfs_store *s;
@@ -31,8 +40,14 @@ struct ck {
 	struct sfs_check_result *res;
 	sfs_problem_fn problem;
 	void *ctx;
-	struct sfs_idset pages;  /* map pages walked */
-	struct sfs_idset blocks; /* data chunks referenced */
+	struct sfs_idset pages;  /* map pages walked, up to PAGE_SET_MAX */
+	struct sfs_idset missing; /* referenced, absent from the index: named in the context pass */
+	struct sfs_idset named;   /* of those, named already */
+	bool context_pass;        /* walking again to say where the missing are referenced */
+	struct sfs_id next_blk;   /* the data chunk set's smallest member not yet merged */
+	bool have_next_blk;
+	struct sfs_liveset *live_pages;  /* map pages referenced */
+	struct sfs_liveset *live_blocks; /* data chunks referenced */
 	struct sfs_txn *txn;
 	const char *snap;        /* snapshot being walked */
 	bool active_known;       /* pack.active and pack.active_len were read */
@@ -40,7 +55,15 @@ struct ck {
 	uint64_t *pack_sizes;    /* index = pack number; 0 = missing */
 	size_t n_packs;
 	uint8_t *buf;
+	uint64_t ticks;          /* catalog entries touched, for trimming the map */
 };
+
+/* As gc does: drop the catalog's pages from RSS every so many entries. */
+static void tick(struct ck *c)
+{
+	if ((++c->ticks & 0xff) == 0)
+		sfs_cat_map_trim(c->s);
+}
 
 __attribute__((format(printf, 2, 3))) static void report(struct ck *c, const char *fmt, ...)
 {
@@ -83,6 +106,7 @@ static int check_chunk_entry(void *ctx, const struct sfs_id *id, const struct sf
 	char hex[SFS_ID_HEX_LEN + 1];
 	uint64_t size;
 
+	tick(c);
 	sfs_id_to_hex(id, hex);
 	c->res->chunks++;
 	if (!loc) {
@@ -158,31 +182,47 @@ static int check_active(struct ck *c)
 	return 0;
 }
 
+/* The context pass: the first reference of each missing chunk. */
+static int context_fn(struct ck *c, int level, uint64_t first_block, const struct sfs_id *id)
+{
+	char hex[SFS_ID_HEX_LEN + 1];
+
+	if (level >= 0) {
+		if (sfs_idset_has(&c->pages, id))
+			return 1;
+		if (c->pages.n < PAGE_SET_MAX && sfs_idset_add(&c->pages, id) < 0)
+			return -ENOMEM;
+		return 0;
+	}
+	if (!sfs_idset_has(&c->missing, id) || sfs_idset_has(&c->named, id))
+		return 0;
+	if (sfs_idset_add(&c->named, id) < 0)
+		return -ENOMEM;
+	sfs_id_to_hex(id, hex);
+	report(c, "snapshot %s block %" PRIu64 ": chunk %s is missing from the store", c->snap,
+	       first_block, hex);
+	return 0;
+}
+
 static int walk_fn(void *ctx, int level, uint64_t first_block, const struct sfs_id *id)
 {
 	struct ck *c = ctx;
-	struct sfs_chunk_loc loc;
-	int r;
 
+	tick(c);
+	if (c->context_pass)
+		return context_fn(c, level, first_block, id);
 	if (level >= 0) {
-		r = sfs_idset_add(&c->pages, id);
-		if (r < 0)
-			return r;
-		if (r == 0)
+		if (sfs_idset_has(&c->pages, id))
 			return 1; /* shared with a snapshot already walked */
+		if (c->pages.n < PAGE_SET_MAX && sfs_idset_add(&c->pages, id) < 0)
+			return -ENOMEM;
 		c->res->map_pages++;
-		return 0;
+		return sfs_liveset_add(c->live_pages, id);
 	}
-	r = sfs_idset_add(&c->blocks, id);
-	if (r <= 0)
-		return r;
-	if (sfs_cat_chunk_get(c->txn, id, &loc) < 0) {
-		char hex[SFS_ID_HEX_LEN + 1];
-		sfs_id_to_hex(id, hex);
-		report(c, "snapshot %s block %" PRIu64 ": chunk %s is missing from the store", c->snap,
-		       first_block, hex);
-	}
-	return 0;
+	/* Whether it is in the index is found by the merge in unref_fn, in
+	 * the index's order: no lookup here, which would touch the whole
+	 * catalog at random. */
+	return sfs_liveset_add(c->live_blocks, id);
 }
 
 static void check_snapshot(struct ck *c, const struct sfs_snapshot *sn)
@@ -190,6 +230,13 @@ static void check_snapshot(struct ck *c, const struct sfs_snapshot *sn)
 	struct sfs_snapmap m;
 	int r;
 
+	if (c->context_pass) {
+		/* Only where the first walk went, and without its reports. */
+		if (sn->state != SFS_SNAP_COMPLETED || sn->block_size != c->s->block_size ||
+		    sn->depth != sfs_map_depth((sn->size + sn->block_size - 1) / sn->block_size))
+			return;
+		goto walk;
+	}
 	c->res->snapshots++;
 	if (sn->state == SFS_SNAP_PENDING) {
 		c->res->pending++;
@@ -206,10 +253,11 @@ static void check_snapshot(struct ck *c, const struct sfs_snapshot *sn)
 		report(c, "snapshot %s: map depth %u does not fit its size", sn->id, sn->depth);
 		return;
 	}
+walk:
 	sfs_snapmap_from_snapshot(sn, &m);
 	c->snap = sn->id;
 	r = sfs_reader_walk(c->r, &m, true, walk_fn, c);
-	if (r < 0)
+	if (r < 0 && !c->context_pass)
 		report(c, "snapshot %s: block map cannot be read: %s", sn->id,
 		       r == -EBADMSG ? "a map page fails verification" : strerror(-r));
 }
@@ -226,12 +274,16 @@ static int check_snapshot_cb(void *ctx, const MDB_val *k, const MDB_val *v)
 	memcpy(key, k->mv_data, kl);
 	key[kl] = '\0';
 	if (sfs_snapshot_decode(v->mv_data, v->mv_size, &sn) < 0) {
+		if (c->context_pass)
+			return 0;
 		report(c, "catalog: snapshot record %s is damaged (snapfs snapshot delete %s removes it)",
 		       key, key);
 		return 0;
 	}
-	if (strcmp(sn.id, key))
-		report(c, "catalog: snapshot record %s carries id %s", key, sn.id);
+	if (strcmp(sn.id, key)) {
+		if (!c->context_pass)
+			report(c, "catalog: snapshot record %s carries id %s", key, sn.id);
+	}
 	else
 		check_snapshot(c, &sn);
 	sfs_snapshot_release(&sn);
@@ -319,6 +371,7 @@ static int read_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk_lo
 	struct ck *c = d->c;
 	int r;
 
+	tick(c);
 	if (!loc)
 		return 0; /* reported by the index pass */
 	/* This very entry's location: a second lookup could only find the same. */
@@ -336,14 +389,68 @@ static int read_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk_lo
 	return 0;
 }
 
+/* A data chunk a snapshot references that the index lacks (or has only a
+ * damaged entry for): named with its first reference by the context pass,
+ * or here when there are too many to remember. */
+static int missing(struct ck *c, const struct sfs_id *id)
+{
+	char hex[SFS_ID_HEX_LEN + 1];
+
+	if (c->missing.n < MISSING_CONTEXT_MAX)
+		return sfs_idset_add(&c->missing, id) < 0 ? -ENOMEM : 0;
+	sfs_id_to_hex(id, hex);
+	report(c, "chunk %s is referenced by a snapshot but missing from the store", hex);
+	return 0;
+}
+
+/* Merges the referenced data chunks up to id (all of them when id is
+ * NULL): those below it are missing from the index; *ret_hit says whether
+ * id itself is one (when present is false, it is missing too). */
+static int merge_blocks(struct ck *c, const struct sfs_id *id, bool present, bool *ret_hit)
+{
+	int r;
+
+	*ret_hit = false;
+	while (c->have_next_blk) {
+		int cmp = id ? memcmp(c->next_blk.b, id->b, SFS_ID_LEN) : -1;
+
+		if (cmp > 0)
+			break;
+		if (cmp == 0)
+			*ret_hit = true;
+		if (cmp < 0 || !present) {
+			r = missing(c, &c->next_blk);
+			if (r < 0)
+				return r;
+		}
+		r = sfs_liveset_next(c->live_blocks, &c->next_blk);
+		if (r < 0)
+			return r;
+		c->have_next_blk = r == 1;
+	}
+	return 0;
+}
+
 static int unref_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk_loc *loc)
 {
 	struct ck *c = ctx;
+	bool hit;
+	int r;
 
-	if (!loc)
-		return 0;
-	if (loc->type == SFS_CHUNK_MAP ? sfs_idset_has(&c->pages, id)
-				       : sfs_idset_has(&c->blocks, id))
+	tick(c);
+	/* The index walk is in id order, which is the order the sets answer
+	 * in. An entry of either type satisfies a data reference, as a lookup
+	 * would; a damaged one does not. */
+	r = merge_blocks(c, id, loc != NULL, &hit);
+	if (r < 0 || !loc)
+		return r;
+	if (loc->type == SFS_CHUNK_MAP) {
+		r = sfs_liveset_has(c->live_pages, id);
+		if (r < 0)
+			return r;
+		hit = r == 1;
+	}
+	if (hit)
 		return 0;
 	c->res->unreferenced++;
 	c->res->unreferenced_bytes += SFS_REC_HEADER_LEN + loc->stored_len;
@@ -396,10 +503,16 @@ int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void 
 
 	memset(ret, 0, sizeof(*ret));
 	sfs_idset_init(&c.pages);
-	sfs_idset_init(&c.blocks);
+	sfs_idset_init(&c.missing);
+	sfs_idset_init(&c.named);
 	r = sfs_reader_new(s, 16u << 20, &c.r);
 	if (r < 0)
 		return r;
+	r = sfs_liveset_new(0, &c.live_pages);
+	if (r == 0)
+		r = sfs_liveset_new(0, &c.live_blocks);
+	if (r < 0)
+		goto out;
 	c.buf = malloc(SFS_BLOCK_MAX);
 	if (!c.buf) {
 		r = -ENOMEM;
@@ -424,8 +537,40 @@ int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void 
 		r = check_images(&c);
 	if (r == 0)
 		r = check_policies(&c);
+	if (r == 0) {
+		/* The pages only sped the walk up. */
+		sfs_idset_release(&c.pages);
+		r = sfs_liveset_seal(c.live_pages);
+	}
 	if (r == 0)
+		r = sfs_liveset_seal(c.live_blocks);
+	if (r == 0) {
+		r = sfs_liveset_next(c.live_blocks, &c.next_blk);
+		c.have_next_blk = r == 1;
+	}
+	if (r >= 0)
 		r = sfs_cat_chunk_foreach(c.txn, unref_fn, &c);
+	if (r == 0) {
+		bool hit;
+		r = merge_blocks(&c, NULL, false, &hit); /* past the index's last id */
+	}
+	if (r == 0 && c.missing.n) {
+		/* A damaged store: walk again to say where each is referenced. */
+		sfs_idset_init(&c.pages);
+		c.context_pass = true;
+		r = check_snapshots(&c);
+		for (size_t i = 0; r == 0 && i < c.missing.cap; i++) {
+			char hex[SFS_ID_HEX_LEN + 1];
+
+			if (sfs_id_is_zero(&c.missing.slots[i]) ||
+			    sfs_idset_has(&c.named, &c.missing.slots[i]))
+				continue;
+			/* Its snapshot's map could not be walked again. */
+			sfs_id_to_hex(&c.missing.slots[i], hex);
+			report(&c, "chunk %s is referenced by a snapshot but missing from the store",
+			       hex);
+		}
+	}
 	if (r == 0 && read_data) {
 		struct rd d = { &c, progress, progress_ctx, ret->chunks };
 		r = sfs_cat_chunk_foreach(c.txn, read_fn, &d);
@@ -440,7 +585,10 @@ out:
 	free(c.buf);
 	free(c.pack_sizes);
 	sfs_idset_release(&c.pages);
-	sfs_idset_release(&c.blocks);
+	sfs_idset_release(&c.missing);
+	sfs_idset_release(&c.named);
+	sfs_liveset_free(c.live_pages);
+	sfs_liveset_free(c.live_blocks);
 	sfs_reader_free(c.r);
 	return r;
 }

@@ -28,11 +28,25 @@
 #include "snapfs/log.h"
 #include "snapfs/reader.h"
 #include "idset_int.h"
+#include "liveset_int.h"
 #include "store_int.h"
 #include "util_int.h"
 #include "writer_int.h"
 
 #define DEFAULT_REWRITE_PCT 50
+
+/* Map pages remembered to skip subtrees shared between snapshots: at most
+ * this many (a 16 MiB table); past it a shared subtree is walked again,
+ * which costs time, never correctness. */
+#define PAGE_SET_MAX (3u << 17)
+
+/* Catalog changes per transaction: LMDB keeps a transaction's dirty
+ * pages in memory, and deletes scattered over the index dirty about a
+ * page each; commit at least this often (32 MiB of pages at most). */
+#define WRITES_PER_COMMIT 8192u
+
+/* Moves sorted by location at a time (3.5 MiB). */
+#define MOVE_BATCH 65536u
 
 /* Moves sn's record into the recycle bin when a rule covers it, setting
  * *ret_until; leaves it for deletion otherwise. */
@@ -126,13 +140,13 @@ struct gc {
 	struct sfs_txn *txn;     /* the writer's, or a read txn on a dry run */
 	struct sfs_writer *w;    /* NULL on a dry run */
 	struct sfs_reader *reader;
-	struct sfs_idset live;
+	struct sfs_liveset *live;  /* every id a snapshot references, on disk past a buffer */
+	struct sfs_idset pages;    /* map pages walked, up to PAGE_SET_MAX */
 	struct pack_stat *packs; /* index = pack number */
 	size_t n_packs;
-	struct sfs_id *dead;
-	size_t n_dead, cap_dead;
-	struct live_ent *moves;
-	size_t n_moves, cap_moves;
+	FILE *dead;              /* ids of dead index entries, spooled */
+	FILE *moves;             /* live_ent of records to move, spooled */
+	uint64_t n_moves, move_bytes;
 	struct sfs_snapmap *maps;
 	size_t n_maps, cap_maps;
 	uint64_t active;         /* pack.active when gc began */
@@ -140,7 +154,33 @@ struct gc {
 	uint64_t rewound;        /* the active pack, emptied in place (remove_only), or 0 */
 	uint64_t damaged;        /* index entries whose location is unreadable */
 	int64_t now;             /* the time the recycle bin's periods are judged at */
+	uint64_t ticks;          /* catalog entries touched, for trimming the map */
+	uint64_t writes;         /* catalog changes since the last commit */
 };
+
+/* A checkpoint of the writer session every WRITES_PER_COMMIT changes.
+ * What gc has changed so far is safe to commit on its own: dead entries
+ * name chunks no snapshot references (the writer lock keeps new
+ * snapshots out), and moved records are durable before the commit that
+ * points at them. A crash leaves unreferenced bytes for the next run. */
+static int wrote(struct gc *g)
+{
+	int r = 0;
+
+	if (++g->writes % WRITES_PER_COMMIT == 0) {
+		r = sfs_writer_checkpoint(g->w);
+		g->txn = sfs_writer_txn(g->w);
+	}
+	return r;
+}
+
+/* Every so many catalog entries touched, drop the catalog's pages from
+ * RSS: a walk over millions of chunks would otherwise map all of it. */
+static void tick(struct gc *g)
+{
+	if ((++g->ticks & 0xff) == 0)
+		sfs_cat_map_trim(g->s);
+}
 
 static void progress(struct gc *g, uint64_t done, uint64_t total)
 {
@@ -205,13 +245,17 @@ static int collect_map(void *ctx, const struct sfs_snapshot *sn)
 static int mark_fn(void *ctx, int level, uint64_t first_block, const struct sfs_id *id)
 {
 	struct gc *g = ctx;
-	int r = sfs_idset_add(&g->live, id);
 
 	(void)first_block;
-	if (r < 0)
-		return r;
-	/* A page seen before was walked with all its subtree. */
-	return r == 0 && level >= 0 ? 1 : 0;
+	tick(g);
+	if (level >= 0) {
+		/* A page seen before was walked with all its subtree. */
+		if (sfs_idset_has(&g->pages, id))
+			return 1;
+		if (g->pages.n < PAGE_SET_MAX && sfs_idset_add(&g->pages, id) < 0)
+			return -ENOMEM;
+	}
+	return sfs_liveset_add(g->live, id);
 }
 
 /* A snapshot in the recycle bin keeps its chunks until its period ends;
@@ -266,6 +310,11 @@ static int mark(struct gc *g)
 		progress(g, done, total);
 	}
 	g->res->snapshots = g->n_maps;
+	/* The pages only sped the walk up; the live set takes their room. */
+	sfs_idset_release(&g->pages);
+	r = sfs_liveset_seal(g->live);
+	if (r < 0)
+		return sfs_log_errno(r, "gc: cannot sort the live set");
 	return 0;
 }
 
@@ -328,6 +377,7 @@ static int account_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk
 	struct pack_stat *p;
 	int r;
 
+	tick(g);
 	if (!loc) {
 		/* check reports it; gc leaves it alone, and since the entry
 		 * may name any pack, frees no pack at all (choose_packs). */
@@ -338,7 +388,10 @@ static int account_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk
 	p = pack_at(g, loc->pack);
 	if (!p)
 		return -ENOMEM;
-	if (sfs_idset_has(&g->live, id)) {
+	r = sfs_liveset_has(g->live, id);
+	if (r < 0)
+		return r;
+	if (r) {
 		p->live += bytes;
 		g->res->live_chunks++;
 		g->res->live_bytes += bytes;
@@ -347,10 +400,8 @@ static int account_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk
 	p->dead += bytes;
 	g->res->dead_chunks++;
 	g->res->dead_bytes += bytes;
-	r = grow((void **)&g->dead, &g->cap_dead, g->n_dead, sizeof(*g->dead));
-	if (r < 0)
-		return r;
-	g->dead[g->n_dead++] = *id;
+	if (fwrite(id, sizeof(*id), 1, g->dead) != 1)
+		return -EIO;
 	return 0;
 }
 
@@ -391,17 +442,21 @@ static void choose_packs(struct gc *g)
 static int collect_moves(void *ctx, const struct sfs_id *id, const struct sfs_chunk_loc *loc)
 {
 	struct gc *g = ctx;
+	struct live_ent e;
 	int r;
 
-	if (!loc || loc->pack >= g->n_packs || !g->packs[loc->pack].rewrite ||
-	    !sfs_idset_has(&g->live, id))
+	tick(g);
+	if (!loc || loc->pack >= g->n_packs || !g->packs[loc->pack].rewrite)
 		return 0;
-	r = grow((void **)&g->moves, &g->cap_moves, g->n_moves, sizeof(*g->moves));
-	if (r < 0)
+	r = sfs_liveset_has(g->live, id);
+	if (r <= 0)
 		return r;
-	g->moves[g->n_moves].id = *id;
-	g->moves[g->n_moves].loc = *loc;
+	e.id = *id;
+	e.loc = *loc;
+	if (fwrite(&e, sizeof(e), 1, g->moves) != 1)
+		return -EIO;
 	g->n_moves++;
+	g->move_bytes += SFS_REC_HEADER_LEN + (uint64_t)loc->stored_len;
 	return 0;
 }
 
@@ -471,6 +526,7 @@ static int move_one(struct gc *g, const struct live_ent *e, uint8_t *raw)
 	bool is_new;
 	int r;
 
+	tick(g);
 	r = sfs_store_chunk_read(g->s, &e->id, 0, &e->loc, raw, SFS_BLOCK_MAX, NULL, &stored);
 	if (r < 0) {
 		sfs_id_to_hex(&e->id, hex);
@@ -494,41 +550,62 @@ static int move_one(struct gc *g, const struct live_ent *e, uint8_t *raw)
 		return r;
 	g->res->copied_chunks++;
 	g->res->copied_bytes += SFS_REC_HEADER_LEN + (uint64_t)h.stored_len;
-	return 0;
+	return wrote(g);
 }
 
+/* The spooled moves, a batch at a time, each batch in pack order so
+ * that the old packs are read front to back. */
 static int move_live(struct gc *g)
 {
 	uint8_t *raw = malloc(SFS_BLOCK_MAX);
-	uint64_t total = 0;
+	struct live_ent *batch = malloc(MOVE_BATCH * sizeof(*batch));
+	uint64_t done = 0;
 	int r = 0;
 
-	if (!raw) {
+	if (!raw || !batch) {
 		r = -ENOMEM;
 		goto out;
 	}
-	if (g->n_moves)
-		qsort(g->moves, g->n_moves, sizeof(*g->moves), cmp_move);
-	for (size_t i = 0; i < g->n_moves; i++)
-		total += SFS_REC_HEADER_LEN + (uint64_t)g->moves[i].loc.stored_len;
-	for (size_t i = 0; i < g->n_moves && r == 0; i++) {
-		r = move_one(g, &g->moves[i], raw);
-		if ((i & 255) == 0 || i + 1 == g->n_moves)
-			progress(g, g->res->copied_bytes, total);
+	if (fflush(g->moves) != 0 || fseeko(g->moves, 0, SEEK_SET) != 0) {
+		r = -EIO;
+		goto out;
+	}
+	while (r == 0 && done < g->n_moves) {
+		size_t n = fread(batch, sizeof(*batch), MOVE_BATCH, g->moves);
+
+		if (n == 0) {
+			r = -EIO;
+			break;
+		}
+		qsort(batch, n, sizeof(*batch), cmp_move);
+		for (size_t i = 0; i < n && r == 0; i++, done++) {
+			r = move_one(g, &batch[i], raw);
+			if ((done & 255) == 0 || done + 1 == g->n_moves)
+				progress(g, g->res->copied_bytes, g->move_bytes);
+		}
 	}
 out:
+	free(batch);
 	free(raw);
 	return r;
 }
 
 static int drop_dead(struct gc *g)
 {
-	for (size_t i = 0; i < g->n_dead; i++) {
-		int r = sfs_cat_chunk_del(g->txn, &g->dead[i]);
+	struct sfs_id id;
+
+	if (fflush(g->dead) != 0 || fseeko(g->dead, 0, SEEK_SET) != 0)
+		return -EIO;
+	while (fread(&id, sizeof(id), 1, g->dead) == 1) {
+		int r = sfs_cat_chunk_del(g->txn, &id);
 		if (r < 0 && r != -ENOENT)
 			return r;
+		tick(g);
+		r = wrote(g);
+		if (r < 0)
+			return r;
 	}
-	return 0;
+	return ferror(g->dead) ? -EIO : 0;
 }
 
 /* After the commit: nothing points into these packs any more. Their rows
@@ -596,7 +673,9 @@ static int sweep(struct gc *g)
 		estimate_dry_run(g);
 		return 0;
 	}
-	r = sfs_cat_chunk_foreach(g->txn, collect_moves, g);
+	r = sfs_liveset_rewind(g->live);
+	if (r == 0)
+		r = sfs_cat_chunk_foreach(g->txn, collect_moves, g);
 	if (r == 0)
 		r = drop_dead(g);
 	if (r == 0)
@@ -611,10 +690,13 @@ static int sweep(struct gc *g)
 static void gc_release(struct gc *g)
 {
 	sfs_reader_free(g->reader);
-	sfs_idset_release(&g->live);
+	sfs_liveset_free(g->live);
+	sfs_idset_release(&g->pages);
 	free(g->packs);
-	free(g->dead);
-	free(g->moves);
+	if (g->dead)
+		fclose(g->dead);
+	if (g->moves)
+		fclose(g->moves);
 	free(g->maps);
 }
 
@@ -627,12 +709,21 @@ static int gc_run(struct sfs_store *s, const struct sfs_gc_opts *o, bool remove_
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
-	sfs_idset_init(&g.live);
+	sfs_idset_init(&g.pages);
 	if (!g.o->dry_run && !s->writable)
 		return -EROFS;
 	r = sfs_reader_new(s, 16u << 20, &g.reader);
 	if (r < 0)
 		return r;
+	r = sfs_liveset_new(0, &g.live);
+	if (r < 0)
+		goto out;
+	g.dead = sfs_spool_new();
+	g.moves = sfs_spool_new();
+	if (!g.dead || !g.moves) {
+		r = sfs_log_errno(errno ? -errno : -EIO, "gc: cannot create a temporary file");
+		goto out;
+	}
 	if (g.o->dry_run) {
 		r = sfs_txn_begin(s, false, &g.txn);
 	} else {

@@ -194,26 +194,45 @@ Test(check, damaged_chunk_is_reported_and_not_restored)
 	free(src);
 }
 
-Test(check, missing_chunk_is_reported)
+static void missing_chunk(bool runs)
 {
-	char id[SFS_IDSTR_SIZE], *path, *out;
+	char id[SFS_IDSTR_SIZE], *path, *out, hex[SFS_ID_HEX_LEN + 1], want[256];
 	struct problems p;
 	struct sfs_id cid;
 	struct sfs_txn *t;
 
+	/* A mark buffer of 64 ids puts the referenced set in runs on disk. */
+	if (runs)
+		cr_assert_eq(setenv("SNAPFS_MARK_MEM", "2048", 1), 0);
 	make(id, &path);
 	loc_of_block(id, 3, &cid);
 	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
 	cr_assert_eq(sfs_cat_chunk_del(t, &cid), 0);
 	cr_assert_eq(sfs_txn_commit(t), 0);
 	run_check(false, &p);
-	cr_assert_geq(p.n, 1, "a block id missing from the index is found without reading data");
+	cr_assert_eq(p.n, 1, "a block id missing from the index is found without reading data, "
+			     "once: %d problems, last %s", p.n, p.last);
+	/* Named with the snapshot and block that reference it. */
+	sfs_id_to_hex(&cid, hex);
+	snprintf(want, sizeof(want), "snapshot %s block 3: chunk %s is missing from the store", id,
+		 hex);
+	cr_expect_str_eq(p.last, want);
 	cr_assert_geq(asprintf(&out, "%s/out", dir), 0);
 	cr_assert_lt(sfs_restore(fx_store, id, out, 0, NULL, NULL), 0);
 	cr_assert_eq(access(out, F_OK), -1);
 	free(out);
 	free(path);
 	free(src);
+}
+
+Test(check, missing_chunk_is_reported)
+{
+	missing_chunk(false);
+}
+
+Test(check, missing_chunk_is_reported_with_the_referenced_set_in_runs)
+{
+	missing_chunk(true);
 }
 
 Test(check, damaged_map_page_is_reported)
