@@ -179,7 +179,7 @@ static int fetch(struct sfs_reader *r, const struct sfs_id *id, uint8_t type, vo
 		 size_t cap, size_t *ret_len, const struct what *w)
 {
 	struct sfs_chunk_loc loc;
-	int ret = sfs_store_chunk_read(r->store, id, type, NULL, dst, cap, &loc, NULL);
+	int ret = sfs_store_chunk_fetch(r->store, id, type, dst, cap, &loc);
 
 	if (ret < 0) {
 		log_fetch(ret, id, ret == -EBADMSG ? &loc : NULL, w);
