@@ -306,10 +306,16 @@ fio_iops() { # fio_iops FILE JOBS -> IOPS
 	python3 -c 'import json,sys; print("%.0f" % json.load(open(sys.argv[1]))["jobs"][0]["read"]["iops"])' "$j"
 }
 
+cpu_ticks() { # user+system clock ticks of pid $1 (nothing without one)
+	[ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || return 0
+	awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat"
+}
+
 vmhwm_mib() { awk '/VmHWM/{printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null; }
 
 read_bench() { # read_bench PEER REP GEN  (mount-based peers and raw)
 	local peer=$1 rep=$2 gen=$3 m="$workdir/mnt-$1" t0 t1 rss=0 r
+	MPID=
 	local logical
 	logical=$(stat -c %s "$data/gen$gen.img")
 	drop_caches
@@ -319,8 +325,16 @@ read_bench() { # read_bench PEER REP GEN  (mount-based peers and raw)
 	t1=$(now_ns)
 	rec "$peer" first_byte_ms "$rep" "$(ms_between "$t0" "$t1")" ms
 	drop_caches
+	local c0 c1
+	c0=$(cpu_ticks "$MPID")
 	t0=$(now_ns); dd if="$IMG" of=/dev/null bs=1M status=none; t1=$(now_ns)
+	c1=$(cpu_ticks "$MPID")
 	rec "$peer" cold_read_MBps "$rep" "$(mbps "$logical" "$t0" "$t1")" MB/s
+	# the daemon's user+system CPU for that cold read, per GiB read
+	[ -n "$c0" ] && [ -n "$c1" ] &&
+		rec "$peer" cold_read_cpu_s_GiB "$rep" \
+			"$(awk -v a="$c0" -v b="$c1" -v n="$logical" -v hz="$(getconf CLK_TCK)" \
+				'BEGIN{printf "%.2f", (b-a)/hz/(n/2^30)}')" s/GiB
 	t0=$(now_ns); dd if="$IMG" of=/dev/null bs=1M status=none; t1=$(now_ns)
 	rec "$peer" warm_read_MBps "$rep" "$(mbps "$logical" "$t0" "$t1")" MB/s
 	[ -n "$MPID" ] && rss=$(vmhwm_mib "$MPID")
@@ -444,6 +458,31 @@ EOF
 	rm -rf "$workdir/snapfs/store-cr"
 	if [ "$rep" = 1 ]; then verify_bench snapfs "$rep"; fi
 	read_bench snapfs "$rep" 2
+	[ "$rep" = 1 ] && profile_read snapfs 2
+}
+
+# A perf profile of the mount daemon over one more cold sequential read
+# (not timed: the figures above come from unprofiled runs), so that the
+# next change to the read path starts from where its time goes.
+profile_read() { # profile_read PEER GEN
+	local m="$workdir/mnt-$1" pd="$workdir/perf-read.data" pp
+	command -v perf >/dev/null || { note "no perf: read profile skipped"; return 0; }
+	drop_caches
+	"mount_$1" "$2" "$m" || return 1
+	perf record -g -p "$MPID" -o "$pd" >>"$logs/perf.log" 2>&1 &
+	pp=$!
+	sleep 0.2
+	dd if="$IMG" of=/dev/null bs=1M status=none
+	kill -INT "$pp"; wait "$pp"
+	"umount_$1" "$m"
+	{
+		echo "# perf record -g of the $1 mount daemon, one cold sequential read of gen$2 (dd bs=1M)"
+		echo "## by shared object"
+		perf report -i "$pd" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' | head -15
+		echo "## by symbol"
+		perf report -i "$pd" --no-children --sort dso,symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' | head -40
+	} >"$out/profile-read.txt"
+	rm -f "$pd"
 }
 
 # ---------------------------------------------------------------- borg
@@ -573,6 +612,11 @@ ingest_cr_qcow2() {
 }
 mount_qcow2() { IMG="$workdir/qcow2/export-r"; qsd_start "$workdir/qcow2/gen$1.qcow2" "$IMG" off; }
 umount_qcow2() { qsd_stop "$workdir/qcow2/export-r"; }
+# The same generation as one image of its own (qemu-img convert), read
+# through the same export: the set-up that measures qcow2 without a
+# backing chain, beside the overlay set-up above.
+mount_qcow2-flat() { IMG="$workdir/qcow2/export-r"; qsd_start "$workdir/qcow2/gen$1-flat.qcow2" "$IMG" off; }
+umount_qcow2-flat() { qsd_stop "$workdir/qcow2/export-r"; }
 run_qcow2() {
 	ingest_pair qcow2 "$1" || return 1
 	drop_caches
@@ -580,6 +624,9 @@ run_qcow2() {
 	rm -f "$workdir/qcow2/gen2cr.qcow2"
 	[ "$1" != 1 ] || verify_bench qcow2 "$1"
 	read_bench qcow2 "$1" 2
+	qemu-img convert -O qcow2 "$data/gen2.img" "$workdir/qcow2/gen2-flat.qcow2" &&
+		read_bench qcow2-flat "$1" 2
+	rm -f "$workdir/qcow2/gen2-flat.qcow2"
 }
 
 # ---------------------------------------------------------------- squashfs

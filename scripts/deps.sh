@@ -9,6 +9,8 @@ PKGS=(
 	libfuse3-dev fuse3
 	liblmdb-dev lmdb-utils
 	libzstd-dev zstd
+	# the read path's record sums (XXH3)
+	libxxhash-dev
 	libssl-dev
 	libjansson-dev
 	libcriterion-dev

@@ -143,7 +143,7 @@ int cmd_info(const struct cli *c, int argc, char **argv)
 		sfs_store_key_id(s, kid);
 		j = json_pack("{s:s, s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I}",
 					     "path", c->store_path, "format_version",
-					     SFS_FORMAT_VERSION, "block_size",
+					     sfs_store_format_version(s), "block_size",
 					     (int)sfs_store_block_size(s), "zstd_level",
 					     sfs_store_zstd_level(s), "pack_size",
 					     (json_int_t)sfs_store_pack_size(s), "chunks",

@@ -764,8 +764,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct sfs_mount *mt = mount_of(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 	uint64_t uoff = off < 0 ? 0 : (uint64_t)off;
+	struct sfs_reader_vec v;
 	ssize_t n;
-	void *buf;
 
 	if (sfs_files_ino(ino)) {
 		sfs_files_read(req, ino, size, off, fi);
@@ -783,22 +783,29 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, h->data + uoff, size);
 		return;
 	}
-	buf = malloc(size);
-	if (!buf) {
-		SFS_COUNT(mt, read_errors, 1);
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
+	/* The reply is gathered from the cache's entries where they are
+	 * (pinned until it is sent): the bytes are copied once, into the
+	 * kernel, rather than into a buffer first. */
+	sfs_reader_vec_init(&v, mt->reader);
 	n = 0;
 	if (uoff < h->map.size) {
 		size_t in_map = size < h->map.size - uoff ? size : (size_t)(h->map.size - uoff);
 
-		n = sfs_reader_stream_pread(h->stream, &h->map, buf, in_map, uoff);
+		n = sfs_reader_stream_preadv(h->stream, &h->map, in_map, uoff, &v);
 	}
 	/* An image's device may be larger than its snapshot: zeros follow. */
 	if (n >= 0 && (size_t)n < size && uoff + (uint64_t)n >= h->map.size) {
-		memset((char *)buf + n, 0, size - (size_t)n);
-		n = (ssize_t)size;
+		size_t zlen, left = size - (size_t)n;
+		const void *z = sfs_reader_zeros(&zlen);
+
+		if (!z || v.niov == v.cap)
+			n = -ENOMEM; /* the tail is rare: no vec growth for it */
+		else if (left <= zlen)
+			v.iov[v.niov++] = (struct iovec){ .iov_base = (void *)z, .iov_len = left };
+		else
+			n = -EINVAL; /* a read larger than SFS_BLOCK_MAX: max_read forbids it */
+		if (n >= 0)
+			n = (ssize_t)size;
 	}
 	if (n < 0) {
 		SFS_COUNT(mt, read_errors, 1);
@@ -806,9 +813,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	} else {
 		SFS_COUNT(mt, reads, 1);
 		SFS_COUNT(mt, bytes_served, (uint64_t)n);
-		fuse_reply_buf(req, buf, (size_t)n);
+		fuse_reply_iov(req, v.iov, (int)v.niov);
 	}
-	free(buf);
+	sfs_reader_vec_release(&v);
 }
 
 /* Valid replies: fuse_reply_buf, fuse_reply_xattr, fuse_reply_err. The

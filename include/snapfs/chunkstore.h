@@ -54,7 +54,8 @@ int sfs_store_chunk_encode(struct sfs_store *s, uint8_t type, const void *raw, s
  * header must match the location and id, the type must be `type` (0: any),
  * an encrypted store's record must be sealed and its tag must match (a
  * plain store's must not be sealed), and the decoded bytes must have the
- * id: a chunk that fails any of this never reaches dst.
+ * id (re-hashed, whatever sum or seal the record has): a chunk that fails
+ * any of this never reaches dst. A summed record's sum must match too.
  *
  * dst: caller-owned, cap bytes; the chunk's raw length must fit.
  * ret_loc (may be NULL): where the chunk was read; its raw_len is the
@@ -71,6 +72,18 @@ int sfs_store_chunk_encode(struct sfs_store *s, uint8_t type, const void *raw, s
 int sfs_store_chunk_read(struct sfs_store *s, const struct sfs_id *id, uint8_t type,
 			 const struct sfs_chunk_loc *at, void *dst, size_t cap,
 			 struct sfs_chunk_loc *ret_loc, const void **ret_stored);
+
+/*
+ * The same read for serving data (the mount, restore): a record that
+ * carries a sum (SFS_COMP_SUMMED) is verified by that sum before it is
+ * decoded, and a sealed one by its tag; neither is re-hashed. A record
+ * with neither (a version 1 store's) is re-hashed against id as in
+ * sfs_store_chunk_read. Same arguments (no `at`, no stored bytes), same
+ * returns. check, gc, copy and repair use sfs_store_chunk_read, which
+ * re-hashes every chunk whatever else vouched for it.
+ */
+int sfs_store_chunk_fetch(struct sfs_store *s, const struct sfs_id *id, uint8_t type, void *dst,
+			  size_t cap, struct sfs_chunk_loc *ret_loc);
 
 /* Counters of the chunk store since the store was opened. */
 struct sfs_chunk_stats {

@@ -29,8 +29,15 @@
  * of the compressed bytes, a 16-byte tag. The low bits name the
  * compression of what is inside. */
 #define SFS_COMP_SEALED 0x80u
-#define SFS_COMP_MASK 0x7fu
+/* Bit 6: the stored bytes end in an 8-byte sum (XXH3-64 of the record
+ * header as written followed by the bytes before the sum), so that a read
+ * verifies a record without re-hashing what it decodes to. Written by
+ * format version 2 stores into records that are not sealed (the AEAD tag
+ * does that job there); never together with SFS_COMP_SEALED. */
+#define SFS_COMP_SUMMED 0x40u
+#define SFS_COMP_MASK 0x3fu
 #define SFS_SEAL_OVERHEAD 28u
+#define SFS_SUM_LEN 8u
 /* Largest stored length of a record: a sealed, uncompressed 4 MiB block. */
 #define SFS_STORED_MAX (SFS_BLOCK_MAX + SFS_SEAL_OVERHEAD)
 
@@ -55,7 +62,8 @@ struct sfs_rec_header {
 
 /* Whether a record's lengths agree with its compression byte: unsealed,
  * stored == raw when uncompressed, else 1 .. raw - 1; sealed, the same of
- * stored - SFS_SEAL_OVERHEAD; raw 1 .. SFS_BLOCK_MAX. Shared by the record
+ * stored - SFS_SEAL_OVERHEAD; summed, the same of stored - SFS_SUM_LEN;
+ * raw 1 .. SFS_BLOCK_MAX; sealed and summed together are refused. Shared by the record
  * header and the catalog's location decoders. 0 or -EBADMSG. */
 int sfs_rec_lengths_check(uint8_t comp, uint32_t raw_len, uint32_t stored_len);
 

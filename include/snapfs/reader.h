@@ -22,6 +22,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "snapfs/catalog.h"
 #include "snapfs/chunk.h"
@@ -91,6 +92,37 @@ ssize_t sfs_reader_pread(struct sfs_reader *r, const struct sfs_snapmap *m, void
  * the reader's readahead bound. */
 ssize_t sfs_reader_stream_pread(struct sfs_reader_stream *st, const struct sfs_snapmap *m,
 				void *buf, size_t len, uint64_t off);
+
+/*
+ * A read whose bytes stay where they are: one span per block, pointing
+ * into the block cache's entries (pinned until sfs_reader_vec_release)
+ * or into a shared region of zeros, so that a reply can hand the spans to
+ * writev without copying the blocks once more. Spans are in file order
+ * and add up to the length read. One thread uses a vec at a time.
+ */
+#define SFS_READER_VEC_LOCAL 16
+struct sfs_cache_entry;
+struct sfs_reader_vec {
+	struct sfs_reader *reader;
+	struct iovec *iov;              /* niov spans */
+	size_t niov;
+	struct sfs_cache_entry **held;  /* nheld pinned entries */
+	size_t nheld, cap;
+	struct iovec local_iov[SFS_READER_VEC_LOCAL];
+	struct sfs_cache_entry *local_held[SFS_READER_VEC_LOCAL];
+};
+void sfs_reader_vec_init(struct sfs_reader_vec *v, struct sfs_reader *r);
+/* Unpins every held entry and frees what the vec allocated; v may be
+ * used again. Always call it after sfs_reader_stream_preadv, whatever it
+ * returned. */
+void sfs_reader_vec_release(struct sfs_reader_vec *v);
+/* sfs_reader_stream_pread into a vec (initialised, empty): bytes read or
+ * -errno; v->niov is 0 unless bytes were read. */
+ssize_t sfs_reader_stream_preadv(struct sfs_reader_stream *st, const struct sfs_snapmap *m,
+				 size_t len, uint64_t off, struct sfs_reader_vec *v);
+/* SFS_BLOCK_MAX bytes of zeros (*ret_len), valid for the life of the
+ * process, or NULL when they could not be mapped. */
+const void *sfs_reader_zeros(size_t *ret_len);
 
 /* SEEK_DATA / SEEK_HOLE answered from the map, at block granularity.
  * -ENXIO when off >= size (or no data follows, for SEEK_DATA). */

@@ -14,7 +14,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define SFS_FORMAT_VERSION 1
+/* The newest store format this binary reads and the one init writes.
+ * Version 2 adds summed records (store/FORMAT.md); version 1 stores are
+ * read and written as they were. */
+#define SFS_FORMAT_VERSION 2
 #define SFS_DEFAULT_BLOCK_SIZE (32u << 10)
 #define SFS_DEFAULT_ZSTD_LEVEL 1
 #define SFS_DEFAULT_PACK_SIZE (64ull << 20)
@@ -79,6 +82,8 @@ int sfs_store_lock_holder(const char *path);
 
 uint32_t sfs_store_block_size(const struct sfs_store *s);
 int sfs_store_zstd_level(const struct sfs_store *s);
+/* The format_version of the store's config (1 .. SFS_FORMAT_VERSION). */
+int sfs_store_format_version(const struct sfs_store *s);
 uint64_t sfs_store_pack_size(const struct sfs_store *s);
 const char *sfs_store_path(const struct sfs_store *s);
 bool sfs_store_writable(const struct sfs_store *s);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <zstd.h>
@@ -69,6 +70,11 @@ void sfs_chunk_hash(const void *data, size_t len, struct sfs_id *ret_id)
 {
 	/* SHA256() is the one-shot EVP path; it dispatches to SHA-NI/AVX2 code. */
 	SHA256(data, len, ret_id->b);
+}
+
+void sfs_chunk_hash_prepare(void)
+{
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
 }
 
 bool sfs_is_zero(const void *data, size_t len)

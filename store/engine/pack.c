@@ -63,10 +63,17 @@ int sfs_rec_lengths_check(uint8_t comp, uint32_t raw_len, uint32_t stored_len)
 	 * far below SFS_BLOCK_MAX. */
 	if (raw_len == 0 || raw_len > SFS_BLOCK_MAX)
 		return -EBADMSG;
+	if ((comp & SFS_COMP_SEALED) && (comp & SFS_COMP_SUMMED))
+		return -EBADMSG;
 	if (comp & SFS_COMP_SEALED) {
 		if (stored_len <= SFS_SEAL_OVERHEAD)
 			return -EBADMSG;
 		stored_len -= SFS_SEAL_OVERHEAD;
+	}
+	if (comp & SFS_COMP_SUMMED) {
+		if (stored_len <= SFS_SUM_LEN)
+			return -EBADMSG;
+		stored_len -= SFS_SUM_LEN;
 	}
 	if (alg == SFS_COMP_NONE ? stored_len != raw_len : (stored_len == 0 || stored_len >= raw_len))
 		return -EBADMSG;

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "snapfs/blockmap.h"
@@ -43,6 +44,19 @@ struct sfs_reader_stream {
 	uint64_t next_block;  /* first block not yet handed to the pool */
 	uint32_t window;      /* blocks to keep ahead of a sequential reader */
 };
+
+static const uint8_t *zero_region;
+
+static void zero_map(void)
+{
+	void *p = mmap(NULL, SFS_BLOCK_MAX, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	/* NULL when even that fails: vector reads of zero blocks are then
+	 * -ENOMEM. Never unmapped: it outlives every reader. */
+	zero_region = p == MAP_FAILED ? NULL : p;
+}
+
+static int vec_reserve(struct sfs_reader_vec *v, size_t n);
 
 void sfs_snapmap_from_snapshot(const struct sfs_snapshot *sn, struct sfs_snapmap *ret)
 {
@@ -179,7 +193,7 @@ static int fetch(struct sfs_reader *r, const struct sfs_id *id, uint8_t type, vo
 		 size_t cap, size_t *ret_len, const struct what *w)
 {
 	struct sfs_chunk_loc loc;
-	int ret = sfs_store_chunk_read(r->store, id, type, NULL, dst, cap, &loc, NULL);
+	int ret = sfs_store_chunk_fetch(r->store, id, type, dst, cap, &loc);
 
 	if (ret < 0) {
 		log_fetch(ret, id, ret == -EBADMSG ? &loc : NULL, w);
@@ -446,8 +460,35 @@ static void plan_ahead(struct sfs_reader_stream *st, const struct sfs_snapmap *m
 	pthread_mutex_unlock(&st->lock);
 }
 
+/* Zero bytes for the spans of zero blocks: an anonymous mapping that is
+ * never written, so its pages are the kernel's zero page and cost no
+ * memory however often they are read. */
+static const uint8_t *zero_bytes(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, zero_map);
+	return zero_region;
+}
+
+/* Where the bytes of block b of a read go: copied into out, or, for a
+ * vector read, left in the pinned cache entry that the span points at. */
+static void deliver(uint8_t *out, struct sfs_reader_vec *v, uint64_t b, uint64_t first,
+		    uint64_t off, uint64_t pos, const void *src, size_t n,
+		    struct sfs_cache_entry *e)
+{
+	if (v) {
+		v->iov[b - first] = (struct iovec){ .iov_base = (void *)src, .iov_len = n };
+		if (e)
+			v->held[v->nheld++] = e;
+	} else {
+		memcpy(out + (pos - off), src, n);
+	}
+}
+
 static ssize_t pread_blocks(struct sfs_reader *r, struct sfs_reader_stream *st,
-			    const struct sfs_snapmap *m, void *buf, size_t len, uint64_t off)
+			    const struct sfs_snapmap *m, void *buf, struct sfs_reader_vec *v,
+			    size_t len, uint64_t off)
 {
 	uint8_t *out = buf;
 	uint32_t bs = m->block_size;
@@ -462,6 +503,12 @@ static ssize_t pread_blocks(struct sfs_reader *r, struct sfs_reader_stream *st,
 		len = (size_t)(m->size - off);
 	first = off / bs;
 	last = (off + len - 1) / bs;
+	if (v) {
+		ret = vec_reserve(v, (size_t)(last + 1 - first));
+		if (ret < 0)
+			return ret;
+		v->niov = (size_t)(last + 1 - first);
+	}
 	if (st && r->pool)
 		plan_ahead(st, m, off, len, &from, &to);
 	nids = (to > last + 1 ? to : last + 1) - first;
@@ -497,7 +544,14 @@ static ssize_t pread_blocks(struct sfs_reader *r, struct sfs_reader_stream *st,
 
 		pend[b - first] = false;
 		if (sfs_id_is_zero(&ids[b - first])) {
-			memset(out + (pos - off), 0, n);
+			if (v && !zero_bytes()) {
+				ret = -ENOMEM;
+				goto out_free;
+			}
+			if (v)
+				deliver(out, v, b, first, off, pos, zero_bytes(), n, NULL);
+			else
+				memset(out + (pos - off), 0, n);
 			continue;
 		}
 		r2 = sfs_reader_fill_block(r, m->id, b, bs, &ids[b - first], 0, &e);
@@ -509,8 +563,9 @@ static ssize_t pread_blocks(struct sfs_reader *r, struct sfs_reader_stream *st,
 			ret = r2;
 			goto out_free;
 		}
-		memcpy(out + (pos - off), (const uint8_t *)sfs_cache_data(e) + in, n);
-		sfs_cache_put(r->blocks, e);
+		deliver(out, v, b, first, off, pos, (const uint8_t *)sfs_cache_data(e) + in, n, e);
+		if (!v)
+			sfs_cache_put(r->blocks, e);
 	}
 	for (uint64_t b = first; b <= last; b++) {
 		uint64_t pos = b == first ? off : b * bs;
@@ -527,8 +582,9 @@ static ssize_t pread_blocks(struct sfs_reader *r, struct sfs_reader_stream *st,
 			ret = r2;
 			goto out_free;
 		}
-		memcpy(out + (pos - off), (const uint8_t *)sfs_cache_data(e) + in, n);
-		sfs_cache_put(r->blocks, e);
+		deliver(out, v, b, first, off, pos, (const uint8_t *)sfs_cache_data(e) + in, n, e);
+		if (!v)
+			sfs_cache_put(r->blocks, e);
 	}
 	ret = (ssize_t)len;
 out_free:
@@ -542,13 +598,74 @@ out_free:
 ssize_t sfs_reader_pread(struct sfs_reader *r, const struct sfs_snapmap *m, void *buf,
 			 size_t len, uint64_t off)
 {
-	return pread_blocks(r, NULL, m, buf, len, off);
+	return pread_blocks(r, NULL, m, buf, NULL, len, off);
 }
 
 ssize_t sfs_reader_stream_pread(struct sfs_reader_stream *st, const struct sfs_snapmap *m,
 				void *buf, size_t len, uint64_t off)
 {
-	return pread_blocks(st->reader, st, m, buf, len, off);
+	return pread_blocks(st->reader, st, m, buf, NULL, len, off);
+}
+
+void sfs_reader_vec_init(struct sfs_reader_vec *v, struct sfs_reader *r)
+{
+	memset(v, 0, sizeof(*v));
+	v->reader = r;
+	v->iov = v->local_iov;
+	v->held = v->local_held;
+	v->cap = SFS_READER_VEC_LOCAL;
+}
+
+/* Room for n spans (and as many held entries). */
+static int vec_reserve(struct sfs_reader_vec *v, size_t n)
+{
+	struct iovec *iov;
+	struct sfs_cache_entry **held;
+
+	if (n <= v->cap)
+		return 0;
+	iov = malloc(n * sizeof(*iov));
+	held = malloc(n * sizeof(*held));
+	if (!iov || !held) {
+		free(iov);
+		free(held);
+		return -ENOMEM;
+	}
+	if (v->iov != v->local_iov) {
+		free(v->iov);
+		free(v->held);
+	}
+	v->iov = iov;
+	v->held = held;
+	v->cap = n;
+	return 0;
+}
+
+void sfs_reader_vec_release(struct sfs_reader_vec *v)
+{
+	for (size_t i = 0; i < v->nheld; i++)
+		sfs_cache_put(v->reader->blocks, v->held[i]);
+	if (v->iov != v->local_iov) {
+		free(v->iov);
+		free(v->held);
+	}
+	sfs_reader_vec_init(v, v->reader);
+}
+
+ssize_t sfs_reader_stream_preadv(struct sfs_reader_stream *st, const struct sfs_snapmap *m,
+				 size_t len, uint64_t off, struct sfs_reader_vec *v)
+{
+	ssize_t n = pread_blocks(st->reader, st, m, NULL, v, len, off);
+
+	if (n <= 0)
+		v->niov = 0; /* nothing to send; what was pinned is still held */
+	return n;
+}
+
+const void *sfs_reader_zeros(size_t *ret_len)
+{
+	*ret_len = SFS_BLOCK_MAX;
+	return zero_bytes();
 }
 
 static uint64_t span_of(int level)

@@ -196,6 +196,7 @@ static int config_read(struct sfs_store *s, const struct sfs_backend_ops **ret_b
 	}
 	s->block_size = (uint32_t)bs;
 	s->zstd_level = (int)lvl;
+	s->format_version = (int)version;
 	s->pack_size = (uint64_t)ps;
 	*ret_backend = backend;
 	r = 0;
@@ -938,6 +939,11 @@ uint32_t sfs_store_block_size(const struct sfs_store *s)
 int sfs_store_zstd_level(const struct sfs_store *s)
 {
 	return s->zstd_level;
+}
+
+int sfs_store_format_version(const struct sfs_store *s)
+{
+	return s->format_version;
 }
 
 uint64_t sfs_store_pack_size(const struct sfs_store *s)

@@ -50,6 +50,7 @@ struct sfs_store {
 	bool owner_only; /* root over another user's store: its files must be the owner's */
 	uint32_t block_size;
 	int zstd_level;
+	int format_version; /* from config: 2 and up write summed records */
 	uint64_t pack_size;
 	MDB_env *env;
 	MDB_dbi dbi[SFS_DBI_COUNT];

@@ -58,6 +58,8 @@ static void check_loc(const uint8_t *buf, size_t size)
 		abort();
 	if ((l.comp & SFS_COMP_SEALED) ? l.stored_len <= SFS_SEAL_OVERHEAD ||
 						 l.stored_len - SFS_SEAL_OVERHEAD > l.raw_len
+	    : (l.comp & SFS_COMP_SUMMED) ? l.stored_len <= SFS_SUM_LEN ||
+						 l.stored_len - SFS_SUM_LEN > l.raw_len
 				       : l.stored_len > l.raw_len)
 		abort();
 	sfs_loc_encode(&l, again);

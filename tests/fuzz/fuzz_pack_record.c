@@ -44,12 +44,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			/* A sealed record (encrypted store) holds a nonce and a tag
 			 * around what an unsealed one would hold. */
 			bool sealed = h.comp & SFS_COMP_SEALED;
+			bool summed = h.comp & SFS_COMP_SUMMED;
 			uint8_t inner = h.comp & SFS_COMP_MASK;
 			uint32_t body;
 
-			if (sealed && h.stored_len <= SFS_SEAL_OVERHEAD)
+			if ((sealed && summed) || (sealed && h.stored_len <= SFS_SEAL_OVERHEAD) ||
+			    (summed && h.stored_len <= SFS_SUM_LEN))
 				abort();
-			body = sealed ? h.stored_len - SFS_SEAL_OVERHEAD : h.stored_len;
+			body = sealed ? h.stored_len - SFS_SEAL_OVERHEAD
+				      : summed ? h.stored_len - SFS_SUM_LEN : h.stored_len;
 			if (inner == SFS_COMP_NONE ? body != h.raw_len
 						   : (inner != SFS_COMP_ZSTD || body == 0 ||
 						      body >= h.raw_len))
@@ -62,7 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The record's payload, if any follows, through the codec: whatever
 	 * the bytes, it decompresses into exactly raw_len bytes or fails. */
 	if (size > SFS_REC_HEADER_LEN && sfs_rec_header_decode(copy, size, &h) == 0 &&
-	    !(h.comp & SFS_COMP_SEALED) && size - SFS_REC_HEADER_LEN >= h.stored_len &&
+	    !(h.comp & (SFS_COMP_SEALED | SFS_COMP_SUMMED)) &&
+	    size - SFS_REC_HEADER_LEN >= h.stored_len &&
 	    h.raw_len <= (1u << 16)) {
 		static struct sfs_codec *codec;
 		uint8_t *out = malloc(h.raw_len);
