@@ -6,6 +6,7 @@
  * back what was deleted, checked by the same decoder as any record.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,8 +80,10 @@ static bool rule_valid(const struct sfs_bin_rule *r)
 	       (!r->tag_key || (r->tag_key[0] && strlen(r->tag_key) <= SFS_NAME_MAX));
 }
 
-static int rule_decode(const MDB_val *v, struct sfs_bin_rule *ret)
+/* A rule record, decoded for the walk of sfs_bin_rule_foreach. */
+static int rule_decode(const MDB_val *k, const MDB_val *v, void *rec, char *why, size_t whylen)
 {
+	struct sfs_bin_rule *ret = rec;
 	json_t *o = sfs_record_loads(v->mv_data, v->mv_size, BIN_VERSION, NULL);
 	char res[16];
 	int64_t retain = 0;
@@ -143,37 +146,37 @@ int sfs_bin_rule_delete(struct sfs_txn *t, const char *id)
 	return sfs_cat_del_raw(t, SFS_DBI_BIN, id, strlen(id));
 }
 
+static void rule_codec_release(void *rec)
+{
+	sfs_bin_rule_release(rec);
+}
+
+static const struct sfs_cat_codec rule_codec = {
+	SFS_DBI_BIN, "recycle bin rule", rule_decode, rule_codec_release,
+	offsetof(struct sfs_bin_rule, id),
+};
+
 struct rule_iter {
 	sfs_bin_rule_fn fn;
 	void *ctx;
 };
 
-static int rule_iter_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+static int rule_iter_cb(void *ctx, void *rule)
 {
 	struct rule_iter *it = ctx;
-	struct sfs_bin_rule rule;
-	int r = rule_decode(v, &rule);
 
-	if (r == -EBADMSG) {
-		sfs_log(SFS_LOG_WARN, "recycle bin rule %.*s is damaged; skipped (run check)",
-			(int)(k->mv_size > 32 ? 32 : k->mv_size), (const char *)k->mv_data);
-		return 0;
-	}
-	if (r < 0)
-		return r;
-	r = it->fn(it->ctx, &rule);
-	sfs_bin_rule_release(&rule);
-	return r;
+	return it->fn(it->ctx, rule);
 }
 
 int sfs_bin_rule_foreach(struct sfs_txn *t, sfs_bin_rule_fn fn, void *ctx)
 {
 	struct rule_iter it = { fn, ctx };
+	struct sfs_bin_rule rule;
 
 	if (!has_bin(t))
 		return 0;
-	return sfs_cat_foreach_prefix(t, SFS_DBI_BIN, RULE_PREFIX, strlen(RULE_PREFIX), 0,
-				      rule_iter_cb, &it);
+	return sfs_cat_foreach_decoded(t, &rule_codec, RULE_PREFIX, strlen(RULE_PREFIX), &rule,
+				       rule_iter_cb, &it);
 }
 
 struct period {
@@ -278,39 +281,44 @@ int sfs_bin_keep(struct sfs_txn *t, unsigned kind, const char *id, const char *n
 	return r;
 }
 
+/* The rules share the database: their keys hold no entry. */
+static int entry_codec_decode(const MDB_val *k, const MDB_val *v, void *rec, char *why,
+			      size_t whylen)
+{
+	(void)why, (void)whylen;
+	return is_rule_key(k) ? 1 : entry_decode(v, rec);
+}
+
+static void entry_codec_release(void *rec)
+{
+	sfs_bin_entry_release(rec);
+}
+
+static const struct sfs_cat_codec entry_codec = {
+	SFS_DBI_BIN, "recycle bin entry", entry_codec_decode, entry_codec_release,
+	offsetof(struct sfs_bin_entry, id),
+};
+
 struct entry_iter {
 	sfs_bin_entry_fn fn;
 	void *ctx;
 };
 
-static int entry_iter_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+static int entry_iter_cb(void *ctx, void *e)
 {
 	struct entry_iter *it = ctx;
-	struct sfs_bin_entry e;
-	int r;
 
-	if (is_rule_key(k))
-		return 0;
-	r = entry_decode(v, &e);
-	if (r == -EBADMSG) {
-		sfs_log(SFS_LOG_WARN, "recycle bin entry %.*s is damaged; skipped (run check)",
-			(int)(k->mv_size > 32 ? 32 : k->mv_size), (const char *)k->mv_data);
-		return 0;
-	}
-	if (r < 0)
-		return r;
-	r = it->fn(it->ctx, &e);
-	sfs_bin_entry_release(&e);
-	return r;
+	return it->fn(it->ctx, e);
 }
 
 int sfs_bin_foreach(struct sfs_txn *t, sfs_bin_entry_fn fn, void *ctx)
 {
 	struct entry_iter it = { fn, ctx };
+	struct sfs_bin_entry e;
 
 	if (!has_bin(t))
 		return 0;
-	return sfs_cat_foreach_raw(t, SFS_DBI_BIN, entry_iter_cb, &it);
+	return sfs_cat_foreach_decoded(t, &entry_codec, NULL, 0, &e, entry_iter_cb, &it);
 }
 
 /* The unexpired entry id, or -ENOENT. */

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,75 +283,53 @@ int sfs_cat_checkpoint_get(struct sfs_txn *t, const char *name, struct sfs_check
 	return sfs_checkpoint_decode(v.mv_data, v.mv_size, ret);
 }
 
+static int codec_decode(const MDB_val *k, const MDB_val *v, void *rec, char *why, size_t whylen)
+{
+	(void)k, (void)why, (void)whylen;
+	return sfs_checkpoint_decode(v->mv_data, v->mv_size, rec);
+}
+
+static void codec_release(void *rec)
+{
+	sfs_checkpoint_release(rec);
+}
+
+static const struct sfs_cat_codec codec = {
+	SFS_DBI_CHECKPOINTS, "checkpoint", codec_decode, codec_release,
+	offsetof(struct sfs_checkpoint, id),
+};
+
 struct iter {
 	sfs_checkpoint_fn fn;
 	void *ctx;
 };
 
-static int iter_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+static int iter_cb(void *ctx, void *ck)
 {
 	struct iter *it = ctx;
-	struct sfs_checkpoint ck;
-	int r = sfs_checkpoint_decode(v->mv_data, v->mv_size, &ck);
 
-	if (r == -EBADMSG) {
-		char key[SFS_NAME_MAX + 1];
-
-		sfs_image_key_name(k->mv_data, k->mv_size, key);
-		sfs_log(SFS_LOG_WARN, "checkpoint %s skipped: its record is damaged", key);
-		return 0;
-	}
-	if (r < 0)
-		return r;
-	r = it->fn(it->ctx, &ck);
-	sfs_checkpoint_release(&ck);
-	return r;
+	return it->fn(it->ctx, ck);
 }
 
 int sfs_cat_checkpoint_foreach(struct sfs_txn *t, sfs_checkpoint_fn fn, void *ctx)
 {
 	struct iter it = {fn, ctx};
+	struct sfs_checkpoint ck;
 
 	if (!has_db(t))
 		return 0;
-	return sfs_cat_foreach_raw(t, SFS_DBI_CHECKPOINTS, iter_cb, &it);
-}
-
-struct find {
-	const char *id;
-	struct sfs_checkpoint *ret;
-};
-
-static int find_cb(void *ctx, const struct sfs_checkpoint *ck)
-{
-	struct find *f = ctx;
-	char *json;
-	int r;
-
-	if (strcmp(ck->id, f->id))
-		return 0;
-	json = sfs_checkpoint_encode(ck); /* a copy that outlives the walk */
-	if (!json)
-		return -ENOMEM;
-	r = sfs_checkpoint_decode(json, strlen(json), f->ret);
-	free(json);
-	return r < 0 ? r : 1;
+	return sfs_cat_foreach_decoded(t, &codec, NULL, 0, &ck, iter_cb, &it);
 }
 
 int sfs_cat_checkpoint_find(struct sfs_txn *t, const char *name_or_id, struct sfs_checkpoint *ret)
 {
-	struct find f = {name_or_id, ret};
 	int r = sfs_cat_checkpoint_get(t, name_or_id, ret);
 
-	if (r != -ENOENT || !sfs_idstr_valid(name_or_id, "ckpt-"))
+	if (r != -ENOENT || !has_db(t) || !sfs_idstr_valid(name_or_id, "ckpt-"))
 		return r;
-	r = sfs_cat_checkpoint_foreach(t, find_cb, &f);
-	if (r < 0)
-		return r;
-	return r == 1 ? 0 : -ENOENT;
+	return sfs_cat_find_decoded(t, &codec, name_or_id, ret);
 }
 
-/* One part against its snapshot: made by this session or completed. */
 static int check_part(struct sfs_txn *t, const struct sfs_writer *w, struct sfs_ckpt_part *p,
 		      char *err, size_t errlen)
 {

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -474,14 +475,7 @@ static int db_get(struct sfs_txn *t, const char *name, MDB_val *v)
 
 void sfs_image_key_name(const void *key, size_t len, char ret[SFS_NAME_MAX + 1])
 {
-	const char *k = key;
-	size_t n = len < SFS_NAME_MAX ? len : SFS_NAME_MAX;
-
-	/* A damaged key is shown, not trusted: nothing unprintable reaches a
-	 * log line or a terminal. */
-	for (size_t i = 0; i < n; i++)
-		ret[i] = k[i] > ' ' && k[i] < 0x7f ? k[i] : '?';
-	ret[n] = '\0';
+	sfs_cat_key_name(key, len, ret);
 }
 
 static int db_put(struct sfs_txn *t, const struct sfs_image *img)
@@ -516,39 +510,28 @@ int sfs_cat_image_get(struct sfs_txn *t, const char *name, struct sfs_image *ret
 	return sfs_image_decode(v.mv_data, v.mv_size, ret);
 }
 
-struct find_ctx {
-	const char *id;
-	struct sfs_image *ret;
-};
-
-static int find_cb(void *ctx, const struct sfs_image *img)
+static int codec_decode(const MDB_val *k, const MDB_val *v, void *rec, char *why, size_t whylen)
 {
-	struct find_ctx *f = ctx;
-	char *json;
-	int r;
-
-	if (strcmp(img->id, f->id))
-		return 0;
-	/* The walk releases img after the call: keep a copy through the codec. */
-	json = sfs_image_encode(img);
-	if (!json)
-		return -ENOMEM;
-	r = sfs_image_decode(json, strlen(json), f->ret);
-	free(json);
-	return r < 0 ? r : 1;
+	(void)k;
+	return sfs_image_decode_why(v->mv_data, v->mv_size, rec, why, whylen);
 }
+
+static void codec_release(void *rec)
+{
+	sfs_image_release(rec);
+}
+
+static const struct sfs_cat_codec codec = {
+	SFS_DBI_IMAGES, "image", codec_decode, codec_release, offsetof(struct sfs_image, id),
+};
 
 int sfs_cat_image_find(struct sfs_txn *t, const char *name_or_id, struct sfs_image *ret)
 {
-	struct find_ctx f = {name_or_id, ret};
 	int r = sfs_cat_image_get(t, name_or_id, ret);
 
 	if (r != -ENOENT || !sfs_idstr_valid(name_or_id, "ami-"))
 		return r;
-	r = sfs_cat_image_foreach(t, find_cb, &f);
-	if (r < 0)
-		return r;
-	return r == 1 ? 0 : -ENOENT;
+	return sfs_cat_find_decoded(t, &codec, name_or_id, ret);
 }
 
 /* A snapshot this writer session made: still pending in the catalog, it
@@ -665,34 +648,22 @@ struct image_iter {
 	void *ctx;
 };
 
-static int image_iter_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+static int image_iter_cb(void *ctx, void *img)
 {
 	struct image_iter *it = ctx;
-	struct sfs_image img;
-	char err[256];
-	int r = sfs_image_decode_why(v->mv_data, v->mv_size, &img, err, sizeof(err));
 
-	/* One bad record must not hide every other image: skip it, say so
-	 * (check names it too) and let deregister remove it by name. */
-	if (r == -EBADMSG) {
-		char key[SFS_NAME_MAX + 1];
-
-		sfs_image_key_name(k->mv_data, k->mv_size, key);
-		sfs_log(SFS_LOG_WARN, "image %s skipped: its record is damaged: %s", key, err);
-		return 0;
-	}
-	if (r < 0)
-		return r;
-	r = it->fn(it->ctx, &img);
-	sfs_image_release(&img);
-	return r;
+	return it->fn(it->ctx, img);
 }
 
 int sfs_cat_image_foreach(struct sfs_txn *t, sfs_image_fn fn, void *ctx)
 {
 	struct image_iter it = {fn, ctx};
+	struct sfs_image img;
 
-	return sfs_cat_foreach_raw(t, SFS_DBI_IMAGES, image_iter_cb, &it);
+	/* One bad record must not hide every other image: the walk skips
+	 * it, says so (check names it too), and deregister removes it by
+	 * name. */
+	return sfs_cat_foreach_decoded(t, &codec, NULL, 0, &img, image_iter_cb, &it);
 }
 
 /* Keeps img's record in the recycle bin when a rule covers it. */

@@ -388,16 +388,7 @@ int sfs_policy_run_images(struct sfs_policy_runner *r)
 			image_target(r, m + i, j - i, tags, dst);
 		i = j;
 	}
-	err = retain_images(r, r->s, r->sc->retain_count, r->sc->retain_age);
-	if (err < 0)
-		sfs_policy_emit(r, SFS_POLICY_FAILED, sfs_store_path(r->s), NULL, NULL, NULL,
-				"retention failed: %s", strerror(-err));
-	if (dst) {
-		int e2 = retain_images(r, dst, r->p->copy_retain, 0);
-		if (e2 < 0)
-			sfs_policy_emit(r, SFS_POLICY_FAILED, r->p->copy_to, NULL, NULL, NULL,
-					"retention in copy store failed: %s", strerror(-e2));
-	}
+	sfs_policy_retain_stores(r, dst, retain_images);
 	err = 0;
 out:
 	sfs_store_close(dst);

@@ -56,6 +56,18 @@ void sfs_policy_vols_release(struct sfs_policy_vols *l);
  * writer lock; a failure is reported as an event. 0 or -errno. */
 int sfs_policy_open_copy_store(struct sfs_policy_runner *r, struct sfs_store **ret);
 
+/* Retention of what the running schedule made in store s: the newest
+ * count kept, and what is younger than age (0: no such rule). 0 or
+ * -errno. */
+typedef int (*sfs_policy_retain_fn)(struct sfs_policy_runner *r, struct sfs_store *s,
+				    uint32_t count, int64_t age);
+
+/* Runs retain in the policy's store with the schedule's count and age
+ * and, when dst is open, in the copy store with the policy's copy count;
+ * a failure is reported as an event. */
+void sfs_policy_retain_stores(struct sfs_policy_runner *r, struct sfs_store *dst,
+			      sfs_policy_retain_fn retain_fn);
+
 /* The policy's tags plus TAG_POLICY, TAG_SCHEDULE and TAG_SLOT: a new
  * reference, or NULL on allocation failure. */
 json_t *sfs_policy_snapshot_tags(struct sfs_policy_runner *r);

@@ -282,6 +282,22 @@ static int retain(struct sfs_policy_runner *r, struct sfs_store *s, uint32_t cou
 
 /* ---- one due schedule ---- */
 
+void sfs_policy_retain_stores(struct sfs_policy_runner *r, struct sfs_store *dst,
+			      sfs_policy_retain_fn retain_fn)
+{
+	int err = retain_fn(r, r->s, r->sc->retain_count, r->sc->retain_age);
+
+	if (err < 0)
+		sfs_policy_emit(r, SFS_POLICY_FAILED, sfs_store_path(r->s), NULL, NULL, NULL,
+		     "retention failed: %s", strerror(-err));
+	if (!dst)
+		return;
+	err = retain_fn(r, dst, r->p->copy_retain, 0);
+	if (err < 0)
+		sfs_policy_emit(r, SFS_POLICY_FAILED, r->p->copy_to, NULL, NULL, NULL,
+		     "retention in copy store failed: %s", strerror(-err));
+}
+
 int sfs_policy_open_copy_store(struct sfs_policy_runner *r, struct sfs_store **ret)
 {
 	int err = sfs_copy_target_check(r->s, r->p->copy_to);
@@ -375,16 +391,7 @@ static int run_schedule(struct sfs_policy_runner *r)
 		else
 			sfs_policy_emit(r, SFS_POLICY_COPIED, r->p->copy_to, io.volume, cres.snap_id, NULL, NULL);
 	}
-	err = retain(r, r->s, r->sc->retain_count, r->sc->retain_age);
-	if (err < 0)
-		sfs_policy_emit(r, SFS_POLICY_FAILED, sfs_store_path(r->s), NULL, NULL, NULL,
-		     "retention failed: %s", strerror(-err));
-	if (dst) {
-		int e2 = retain(r, dst, r->p->copy_retain, 0);
-		if (e2 < 0)
-			sfs_policy_emit(r, SFS_POLICY_FAILED, r->p->copy_to, NULL, NULL, NULL,
-			     "retention in copy store failed: %s", strerror(-e2));
-	}
+	sfs_policy_retain_stores(r, dst, retain);
 	err = 0;
 out:
 	sfs_store_close(dst);

@@ -256,6 +256,84 @@ int sfs_cat_foreach_raw(struct sfs_txn *t, enum sfs_dbi which, sfs_cat_raw_fn fn
 	return sfs_cat_foreach_prefix(t, which, NULL, 0, 0, fn, ctx);
 }
 
+void sfs_cat_key_name(const void *key, size_t len, char ret[SFS_NAME_MAX + 1])
+{
+	const char *k = key;
+	size_t n = len < SFS_NAME_MAX ? len : SFS_NAME_MAX;
+
+	/* Nothing unprintable reaches a log line or a terminal. */
+	for (size_t i = 0; i < n; i++)
+		ret[i] = k[i] > ' ' && k[i] < 0x7f ? k[i] : '?';
+	ret[n] = '\0';
+}
+
+struct decoded_walk {
+	const struct sfs_cat_codec *c;
+	void *rec;
+	sfs_cat_rec_fn fn; /* a listing: called on each record */
+	void *ctx;
+	const char *id; /* a find: the id sought, its record kept */
+};
+
+/* Decodes one record into w->rec: 0, 1 to pass it over (not a record of
+ * the walk, or damaged, which is logged) or -errno. */
+static int walk_decode(const struct decoded_walk *w, const MDB_val *k, const MDB_val *v)
+{
+	char why[256] = "", key[SFS_NAME_MAX + 1];
+	int r = w->c->decode(k, v, w->rec, why, sizeof(why));
+
+	if (r != -EBADMSG)
+		return r;
+	sfs_cat_key_name(k->mv_data, k->mv_size, key);
+	sfs_log(SFS_LOG_WARN, "%s %s skipped: its record is damaged%s%s", w->c->what, key,
+		why[0] ? ": " : "", why);
+	return 1;
+}
+
+static int decoded_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct decoded_walk *w = ctx;
+	int r = walk_decode(w, k, v);
+
+	if (r)
+		return r < 0 ? r : 0;
+	r = w->fn(w->ctx, w->rec);
+	w->c->release(w->rec);
+	return r;
+}
+
+int sfs_cat_foreach_decoded(struct sfs_txn *t, const struct sfs_cat_codec *c, const void *prefix,
+			    size_t plen, void *rec, sfs_cat_rec_fn fn, void *ctx)
+{
+	struct decoded_walk w = { c, rec, fn, ctx, NULL };
+
+	return sfs_cat_foreach_prefix(t, c->which, prefix, plen, 0, decoded_cb, &w);
+}
+
+static int find_decoded_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct decoded_walk *w = ctx;
+	int r = walk_decode(w, k, v);
+
+	if (r)
+		return r < 0 ? r : 0;
+	if (!strcmp((const char *)w->rec + w->c->id_offset, w->id))
+		return 1; /* the caller's now */
+	w->c->release(w->rec);
+	return 0;
+}
+
+int sfs_cat_find_decoded(struct sfs_txn *t, const struct sfs_cat_codec *c, const char *id,
+			 void *ret)
+{
+	struct decoded_walk w = { c, ret, NULL, NULL, id };
+	int r = sfs_cat_foreach_prefix(t, c->which, NULL, 0, 0, find_decoded_cb, &w);
+
+	if (r < 0)
+		return r;
+	return r == 1 ? 0 : -ENOENT;
+}
+
 /* Logs a record that does not decode, once per listing, so that
  * listings go on without it; check names it and delete can remove it. */
 static void log_damaged(const MDB_val *k, const char *what)

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "snapfs/backend.h"
+#include "snapfs/catalog.h"
 #include "snapfs/pack.h"
 #include "snapfs/store.h"
 
@@ -185,6 +186,43 @@ void sfs_mdb_map_trim(MDB_env *env);
 #define SFS_CAT_REVERSE 1u
 int sfs_cat_foreach_prefix(struct sfs_txn *t, enum sfs_dbi which, const void *prefix,
 			   size_t plen, unsigned flags, sfs_cat_raw_fn fn, void *ctx);
+
+/* A database key as a printable name for messages (unprintable bytes
+ * become '?', cut at SFS_NAME_MAX): a damaged key is shown, not trusted. */
+void sfs_cat_key_name(const void *key, size_t len, char ret[SFS_NAME_MAX + 1]);
+
+/*
+ * How the records of one database decode, for the walks below. decode
+ * fills rec (a record of the caller's type) from key k and value v and
+ * returns 0, 1 for a key that holds no such record (passed over
+ * silently), -EBADMSG for a damaged record (with why, when it can say) or
+ * -errno; release frees what a decoded rec holds; rec keeps its
+ * NUL-terminated id at id_offset.
+ */
+struct sfs_cat_codec {
+	enum sfs_dbi which;
+	const char *what; /* names a record in the log: "image" */
+	int (*decode)(const MDB_val *k, const MDB_val *v, void *rec, char *why, size_t whylen);
+	void (*release)(void *rec);
+	size_t id_offset;
+};
+
+/*
+ * Calls fn(ctx, rec) on every record whose key starts with prefix (plen
+ * bytes; 0 for every key), decoded into rec and released after the call.
+ * A damaged record is logged ("WHAT KEY skipped: its record is damaged:
+ * WHY") and passed over: one bad record must not hide every other, check
+ * names it and a delete by name removes it. Stops at the first non-zero
+ * return of fn and returns it; else 0 or -errno.
+ */
+typedef int (*sfs_cat_rec_fn)(void *ctx, void *rec);
+int sfs_cat_foreach_decoded(struct sfs_txn *t, const struct sfs_cat_codec *c, const void *prefix,
+			    size_t plen, void *rec, sfs_cat_rec_fn fn, void *ctx);
+
+/* The record with id id, found by the same walk and decoded into ret,
+ * which the caller releases: 0, -ENOENT or -errno. */
+int sfs_cat_find_decoded(struct sfs_txn *t, const struct sfs_cat_codec *c, const char *id,
+			 void *ret);
 
 /* A catalog record: o (consumed, may be NULL) with "v": version, as
  * compact JSON with sorted keys. The caller frees it; NULL: no memory. */

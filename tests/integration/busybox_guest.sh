@@ -1,49 +1,18 @@
 # SPDX-License-Identifier: MIT
 # The busybox guest of the hibernation test and benchmark, sourced:
-# busybox_guest DIR builds DIR/initrd.gz (busybox, the virtio and ext4
-# modules of the newest Debian kernel installed) and sets VMLINUZ. The
-# guest mounts /dev/vda, writes the marker=... of its command line there,
-# and prints "tick N boot BOOT_ID up UPTIME" every second; with fill=MIB
-# on its command line it first keeps that much random data in RAM (a
-# file in its initramfs). Needs `fail`.
+# busybox_guest DIR builds DIR/initrd.gz (with vm_lib.sh's vm_initrd:
+# busybox, the virtio and ext4 modules of the newest Debian kernel
+# installed) and sets VMLINUZ. The guest mounts /dev/vda, writes the
+# marker=... of its command line there, and prints "tick N boot BOOT_ID
+# up UPTIME" every second; with fill=MIB on its command line it first
+# keeps that much random data in RAM (a file in its initramfs). Needs
+# `fail`.
+
+. "$(dirname "${BASH_SOURCE[0]}")/vm_lib.sh"
 
 busybox_guest() {
-	local INITRD=$1/root p
-	VMLINUZ=$(ls -v /boot/vmlinuz-*-amd64 2>/dev/null | tail -n 1)
-	[ -n "$VMLINUZ" ] || fail "no Debian kernel (scripts/deps.sh installs linux-image-amd64)"
-	local KVER=${VMLINUZ#/boot/vmlinuz-}
-	local MODDIR=/lib/modules/$KVER
-	mkdir -p "$INITRD"/{bin,dev,proc,sys,mnt/root,lib/modules}
-	cp /bin/busybox "$INITRD/bin/busybox"
-	declare -A _seen=()
-	_guest_modules() {
-		local m path deps d
-		for m in "$@"; do
-			path=$(grep -E "^([^:]*/)?${m}\.ko(\.[a-z]+)?:" "$MODDIR/modules.dep" | head -n 1) || true
-			[ -n "$path" ] || continue
-			deps=${path#*:}
-			path=${path%%:*}
-			[ -n "${_seen[$path]:-}" ] && continue
-			_seen[$path]=1
-			for d in $deps; do
-				d=$(basename "$d")
-				_guest_modules "${d%%.ko*}"
-			done
-			echo "$path"
-		done
-	}
-	local -a MODS
-	mapfile -t MODS < <(_guest_modules virtio_pci virtio_blk crc32c_generic ext4)
-	: >"$INITRD/modules.list"
-	for p in "${MODS[@]}"; do
-		case "$p" in
-		*.ko) cp "$MODDIR/$p" "$INITRD/lib/modules/" ;;
-		*.ko.xz) xz -dc "$MODDIR/$p" >"$INITRD/lib/modules/$(basename "${p%.xz}")" ;;
-		*.ko.zst) zstd -qdc "$MODDIR/$p" >"$INITRD/lib/modules/$(basename "${p%.zst}")" ;;
-		esac
-		basename "${p%.ko*}.ko" >>"$INITRD/modules.list"
-	done
-	cat >"$INITRD/init" <<'GUEST'
+	mkdir -p "$1"
+	cat >"$1/init" <<'GUEST'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -70,6 +39,5 @@ while true; do
 	sleep 1
 done
 GUEST
-	chmod +x "$INITRD/init"
-	(cd "$INITRD" && find . | cpio -o -H newc --quiet | gzip -1) >"$1/initrd.gz"
+	vm_initrd "$1/init" "$1/initrd.gz" "$1/root"
 }

@@ -141,6 +141,8 @@ log "bytes added: first $NEW1, second $NEW2 (RAM $RAMB)"
 sfs checkpoint list | grep -q "^c2 " || fail "c2 not listed"
 sfs checkpoint show c2 --json >"$T/show.json" || fail "checkpoint show"
 grep -q '"image": "hib"' "$T/show.json" || fail "the checkpoint does not record its image"
+CKID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$T/show.json")
+sfs checkpoint show "$CKID" --json | grep -q '"name": "c2"' || fail "checkpoint show by id $CKID"
 DISK=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["devices"][0]["snapshot"])' "$T/show.json")
 debugfs -R "cat /marker" "$MNT/snapshots/$DISK.img" 2>/dev/null | grep -qx "$MARK" ||
 	fail "the marker is not on the checkpoint's disk"

@@ -5,10 +5,12 @@
 #
 #   . "$(dirname "$0")/vm_lib.sh"
 #   vm_packages                   # installs what is missing (root) or fails
-#   vm_initrd INIT OUT            # sets VMLINUZ; OUT: gzipped cpio, INIT as /init
+#   vm_initrd INIT OUT [DIR]      # sets VMLINUZ; OUT: gzipped cpio, INIT as /init
 #
 # /init runs busybox sh; the modules are listed in /modules.list and live in
-# /lib/modules, to be loaded with insmod in that order.
+# /lib/modules, to be loaded with insmod in that order. Every busybox guest
+# of the tests and benchmarks is built here (busybox_guest.sh too), only
+# their /init differs. Needs `fail`; uses `log` when there is one.
 
 # vm_packages [PKG...]: installs qemu-system-x86, busybox-static and
 # linux-image-amd64 when missing, plus the given packages.
@@ -28,15 +30,22 @@ vm_packages() {
 	}
 }
 
-# vm_initrd INIT OUT: the initramfs, for the newest installed kernel
-# (VMLINUZ, KVER, MODDIR are set).
-vm_initrd() {
-	local init=$1 out=$2 dir=$T/initrd p
-	VMLINUZ=$(ls -v /boot/vmlinuz-*-amd64 | tail -n 1)
+# vm_kernel: picks the newest installed Debian kernel (sets VMLINUZ, KVER,
+# MODDIR).
+vm_kernel() {
+	VMLINUZ=$(ls -v /boot/vmlinuz-*-amd64 2>/dev/null | tail -n 1)
+	[ -n "$VMLINUZ" ] || fail "no Debian kernel (scripts/deps.sh installs linux-image-amd64)"
 	KVER=${VMLINUZ#/boot/vmlinuz-}
 	MODDIR=/lib/modules/$KVER
 	[ -f "$MODDIR/modules.dep" ] || fail "no modules for kernel $KVER"
-	log "initramfs for $KVER"
+}
+
+# vm_initrd INIT OUT [DIR]: the initramfs, for the newest installed kernel
+# (vm_kernel), assembled in DIR (default $T/initrd, emptied first).
+vm_initrd() {
+	local init=$1 out=$2 dir=${3:-$T/initrd} p
+	vm_kernel
+	! declare -F log >/dev/null || log "initramfs for $KVER"
 	rm -rf "$dir"
 	mkdir -p "$dir"/{bin,dev,proc,sys,mnt/root,mnt/data,mnt/extra,lib/modules}
 	cp /bin/busybox "$dir/bin/busybox"

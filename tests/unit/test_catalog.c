@@ -15,9 +15,11 @@
 
 #include <criterion/criterion.h>
 
+#include "snapfs/bin.h"
 #include "snapfs/catalog.h"
 #include "snapfs/catalog_scan.h"
 #include "fixture.h"
+#include "store_int.h"
 
 static struct sfs_chunk_loc good_loc(void)
 {
@@ -753,4 +755,45 @@ Test(catalog, record_sum_catches_a_changed_size)
 	p[strlen("\"size\":409")] = '7';
 	cr_assert_eq(sfs_volume_decode(vs, strlen(vs), &dv), -EBADMSG);
 	free(vs);
+}
+
+static int count_rule(void *ctx, const struct sfs_bin_rule *r)
+{
+	cr_assert_eq(r->retain, 3600);
+	++*(int *)ctx;
+	return 0;
+}
+
+static int count_entry(void *ctx, const struct sfs_bin_entry *e)
+{
+	cr_assert_str_eq(e->name, "kept");
+	++*(int *)ctx;
+	return 0;
+}
+
+/* The recycle bin's walks share one database: a damaged rule or entry
+ * is passed over, and rules are never taken for damaged entries. */
+Test(catalog_store, damaged_bin_records_are_skipped)
+{
+	static const char junk[] = "{\"v\": 1, \"id\": 7}";
+	struct sfs_bin_rule rule = { .retain = 3600, .resources = SFS_BIN_BOTH };
+	struct sfs_txn *t;
+	int rules = 0, entries = 0;
+
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_bin_rule_create(t, &rule), 0);
+	cr_assert_eq(sfs_bin_keep(t, SFS_BIN_IMAGES, "ami-0123456789abcdef0", "kept", "{}", 2, 1,
+				  INT64_MAX),
+		     0);
+	cr_assert_eq(sfs_cat_put_raw(t, SFS_DBI_BIN, "rule-damaged", 12, junk, strlen(junk)), 0);
+	cr_assert_eq(sfs_cat_put_raw(t, SFS_DBI_BIN, "snap-damaged", 12, junk, strlen(junk)), 0);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_bin_rule_foreach(t, count_rule, &rules), 0);
+	cr_assert_eq(rules, 1, "the damaged rule is skipped, the other listed");
+	cr_assert_eq(sfs_bin_foreach(t, count_entry, &entries), 0);
+	cr_assert_eq(entries, 1, "the damaged entry is skipped, the rules are no entries");
+	sfs_txn_abort(t);
+	sfs_bin_rule_release(&rule);
 }
