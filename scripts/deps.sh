@@ -27,6 +27,9 @@ PKGS=(
 	# the VM boot test: a Debian kernel, a static busybox initramfs (QEMU
 	# comes from backports, below)
 	linux-image-amd64 busybox-static cpio gzip file
+	# the RADOS backend (librados) and the throwaway cluster its tests run
+	# against (scripts/ceph-test-cluster.sh)
+	librados-dev ceph-mon ceph-osd ceph-mgr ceph-common
 )
 
 # QEMU from bookworm-backports (10.x): hibernation resumes a VM with its RAM
