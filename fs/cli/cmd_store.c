@@ -44,12 +44,24 @@ int cmd_init(const struct cli *c, int argc, char **argv)
 		"  --same-key-as STORE    use the master key of encrypted STORE (unlocked with\n"
 		"                         the same key file or passphrase), so that copies\n"
 		"                         between the two send stored bytes as they are\n"
-		"A lost key or passphrase cannot be recovered: the data is then unreadable.\n";
+		"A lost key or passphrase cannot be recovered: the data is then unreadable.\n"
+		"\n"
+		"A store on a Ceph cluster (packs and catalog as objects of a RADOS pool):\n"
+		"  --backend rados        with --pool P --ceph-conf F [--ceph-user client.X];\n"
+		"                         PATH is then this host's state directory (or give\n"
+		"                         --store rados:P?conf=F[&user=client.X] and no PATH)\n";
 	uint64_t bs = 0, level = 0;
 	struct cli_keys keys = { .pass_fd = -1 };
 	struct sfs_store_options so = { 0 };
 	bool encrypt = false, ask = false;
+	const char *backend = NULL, *pool = NULL, *ceph_conf = NULL, *ceph_user = NULL;
+	char spec[2048];
+	const char *path = c->store_path;
 	const struct cli_opt opts[] = {
+		{ .name = "backend", .kind = CLI_STRING, .dest = &backend },
+		{ .name = "pool", .kind = CLI_STRING, .dest = &pool },
+		{ .name = "ceph-conf", .kind = CLI_STRING, .dest = &ceph_conf },
+		{ .name = "ceph-user", .kind = CLI_STRING, .dest = &ceph_user },
 		{ .name = "block-size", .letter = 'b', .kind = CLI_SIZE, .dest = &bs, .min = 4096,
 		  .max = 4u << 20, .valid = power_of_two, .hint = "a power of two from 4K to 4M" },
 		{ .name = "compression-level", .letter = 'l', .kind = CLI_UINT, .dest = &level,
@@ -73,7 +85,26 @@ int cmd_init(const struct cli *c, int argc, char **argv)
 		return cli_parse_exit(r);
 	so.block_size = (uint32_t)bs;
 	so.zstd_level = (int)level;
-	if (!c->store_path)
+	if (backend && strcmp(backend, "rados") && strcmp(backend, "local"))
+		return cli_usage_error("init ", "unknown --backend '%s' (local or rados)", backend);
+	if ((pool || ceph_conf || ceph_user) && (!backend || strcmp(backend, "rados")))
+		return cli_usage_error("init ", "--pool, --ceph-conf and --ceph-user go with "
+						 "--backend rados");
+	if (backend && !strcmp(backend, "rados")) {
+		if (!pool || !ceph_conf)
+			return cli_usage_error("init ", "--backend rados needs --pool P and "
+							 "--ceph-conf F");
+		if (strpbrk(pool, "?&/") || strpbrk(ceph_conf, "?&") ||
+		    (ceph_user && strpbrk(ceph_user, "?&")))
+			return cli_usage_error("init ", "--pool, --ceph-conf and --ceph-user may "
+							 "not contain '?', '&' (or '/' in a pool)");
+		snprintf(spec, sizeof(spec), "rados:%s?conf=%s%s%s", pool, ceph_conf,
+			 ceph_user ? "&user=" : "", ceph_user ? ceph_user : "");
+		so.rados = spec;
+		if (!path)
+			path = spec;
+	}
+	if (!path)
 		return cli_usage_error("init ", "no store given: use --store PATH or set SNAPFS_STORE");
 	if (!encrypt && (keys.key_file || ask || keys.pass_fd >= 0 || so.same_key_as))
 		return cli_usage_error("init ", "--key-file, --passphrase, --passphrase-fd and "
@@ -87,7 +118,7 @@ int cmd_init(const struct cli *c, int argc, char **argv)
 			return r;
 		so.encrypt = &cred;
 	}
-	r = sfs_store_init(c->store_path, &so);
+	r = sfs_store_init(path, &so);
 	sfs_key_free(kbuf, klen);
 	if (r == -EKEYREJECTED || r == -ENOKEY)
 		return cli_error("cannot unlock store %s with the key or passphrase given",
@@ -97,11 +128,11 @@ int cmd_init(const struct cli *c, int argc, char **argv)
 				 so.same_key_as);
 	if (r == -EEXIST)
 		return cli_error("cannot create store in %s: the directory is not empty",
-				 c->store_path);
+				 path);
 	if (r < 0)
-		return cli_fail(r, "cannot create store in %s", c->store_path);
+		return cli_fail(r, "cannot create store in %s", path);
 	printf("created %sstore %s (block size %u, zstd level %d)\n",
-	       encrypt ? "encrypted " : "", c->store_path,
+	       encrypt ? "encrypted " : "", path,
 	       so.block_size ? so.block_size : SFS_DEFAULT_BLOCK_SIZE,
 	       so.zstd_level ? so.zstd_level : SFS_DEFAULT_ZSTD_LEVEL);
 	return 0;

@@ -32,7 +32,17 @@ struct sfs_store_options {
 	/* With encrypt: share the master key of the encrypted store at this
 	 * path (unlocked with encrypt) instead of making a new one. */
 	const char *same_key_as;
+	/* Non-NULL: a store on RADOS, "rados:POOL?conf=F[&user=client.X]":
+	 * path is this host's state directory for it (or the same spec,
+	 * for one under the cache directory). */
+	const char *rados;
 };
+
+/* Where a host keeps its state for stores opened as "rados:..." specs,
+ * one directory per pool and conf, and their chunk caches:
+ * $SNAPFS_CACHE_DIR, else $XDG_CACHE_HOME/snapfs, else /var/cache/snapfs
+ * for root and ~/.cache/snapfs for others. */
+const char *sfs_store_cache_root(void);
 
 /*
  * Creates a store at path (the directory may exist if empty). Returns 0,
