@@ -120,6 +120,8 @@ int cmd_init(const struct cli *c, int argc, char **argv)
 	}
 	r = sfs_store_init(path, &so);
 	sfs_key_free(kbuf, klen);
+	if (r < 0 && sfs_store_error_detail())
+		return cli_error("cannot create store in %s: %s", path, sfs_store_error_detail());
 	if (r == -EKEYREJECTED || r == -ENOKEY)
 		return cli_error("cannot unlock store %s with the key or passphrase given",
 				 so.same_key_as);
@@ -135,6 +137,41 @@ int cmd_init(const struct cli *c, int argc, char **argv)
 	       encrypt ? "encrypted " : "", path,
 	       so.block_size ? so.block_size : SFS_DEFAULT_BLOCK_SIZE,
 	       so.zstd_level ? so.zstd_level : SFS_DEFAULT_ZSTD_LEVEL);
+	return 0;
+}
+
+int cmd_break_lock(const struct cli *c, int argc, char **argv)
+{
+	struct cli_parse co = {
+		.cmd = "break-lock ",
+		.help = "Usage: snapfs --store STORE break-lock\n\n"
+			"Breaks the writer lock of a store on RADOS whose holder died on another\n"
+			"host (a holder on this host that is gone is replaced by the next writer\n"
+			"on its own). Only for a holder known to be dead: a live writer whose lock\n"
+			"is broken goes on writing beside the next one.\n"
+	};
+	char holder[512];
+	int r;
+
+	r = cli_parse(&co, argc, argv);
+	if (r)
+		return cli_parse_exit(r);
+	if (!c->store_path)
+		return cli_usage_error("break-lock ", "no store given: use --store STORE or set "
+						      "SNAPFS_STORE");
+	r = sfs_store_break_lock(c->store_path, holder, sizeof(holder));
+	if (r == -ENOENT)
+		return cli_error("store %s: its writer lock is not held", c->store_path);
+	if (r == -EMEDIUMTYPE)
+		return cli_error("store %s is not on RADOS: its lock is released when its holder "
+				 "exits",
+				 c->store_path);
+	if (r < 0 && sfs_store_error_detail())
+		return cli_error("cannot open store %s: %s", c->store_path,
+				 sfs_store_error_detail());
+	if (r < 0)
+		return cli_fail(r, "cannot break the writer lock of %s", c->store_path);
+	printf("broke the writer lock held by %s\n", holder);
 	return 0;
 }
 

@@ -44,6 +44,16 @@ struct sfs_store_options {
  * for root and ~/.cache/snapfs for others. */
 const char *sfs_store_cache_root(void);
 
+/* What the last failed open or init of a store on RADOS in this thread
+ * said about the cluster ("ceph pool 'x' does not exist", "held by host
+ * H pid P (client.N)"), or NULL: for the one line a command prints. */
+const char *sfs_store_error_detail(void);
+
+/* Breaks the writer lock of a store on RADOS (a spec or a state
+ * directory), naming the holder it broke in ret: 0, -ENOENT (not held),
+ * -EMEDIUMTYPE (not a store on RADOS), -errno. */
+int sfs_store_break_lock(const char *path, char *ret, size_t cap);
+
 /*
  * Creates a store at path (the directory may exist if empty). Returns 0,
  * -EEXIST when path already holds a store or other files, -EINVAL on bad

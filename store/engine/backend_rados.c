@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,30 @@
 
 #include "rados_int.h"
 #include "snapfs/log.h"
+#include "snapfs/store.h"
 #include "util_int.h"
+
+static __thread char detail[512];
+
+void sfs_rados_detail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	sfs_log(SFS_LOG_DEBUG, "%s", detail);
+}
+
+void sfs_rados_detail_clear(void)
+{
+	detail[0] = '\0';
+}
+
+const char *sfs_store_error_detail(void)
+{
+	return detail[0] ? detail : NULL;
+}
 
 bool sfs_rados_is_spec(const char *path)
 {
@@ -126,7 +150,7 @@ int sfs_rados_connect(const struct sfs_rados_params *p, struct sfs_rados_conn **
 {
 	(void)p;
 	*ret = NULL;
-	sfs_log(SFS_LOG_ERR, "this snapfs was built without RADOS support (librados)");
+	sfs_rados_detail("this snapfs was built without RADOS support (librados)");
 	return -EPROTONOSUPPORT;
 }
 
@@ -283,12 +307,12 @@ int sfs_rados_connect(const struct sfs_rados_params *p, struct sfs_rados_conn **
 
 	*ret = NULL;
 	if (strncmp(user, "client.", 7)) {
-		sfs_log(SFS_LOG_ERR, "ceph user '%s' must be of the form client.NAME", user);
+		sfs_rados_detail("ceph user '%s' must be of the form client.NAME", user);
 		return -EINVAL;
 	}
 	if (access(p->conf, R_OK) < 0) {
 		r = -errno;
-		sfs_log(SFS_LOG_ERR, "cannot read ceph conf %s: %s", p->conf, strerror(-r));
+		sfs_rados_detail("cannot read ceph conf %s: %s", p->conf, strerror(-r));
 		return r;
 	}
 	c = calloc(1, sizeof(*c));
@@ -300,7 +324,7 @@ int sfs_rados_connect(const struct sfs_rados_params *p, struct sfs_rados_conn **
 		goto out_free;
 	r = rados_conf_read_file(c->cluster, p->conf);
 	if (r < 0) {
-		sfs_log(SFS_LOG_ERR, "cannot parse ceph conf %s: %s", p->conf, strerror(-r));
+		sfs_rados_detail("cannot parse ceph conf %s: %s", p->conf, strerror(-r));
 		goto out_shutdown;
 	}
 	/* librados logs to stderr on its own; the store says one line. */
@@ -315,22 +339,22 @@ int sfs_rados_connect(const struct sfs_rados_params *p, struct sfs_rados_conn **
 	r = rados_connect(c->cluster);
 	if (r < 0) {
 		if (r == -ETIMEDOUT || r == -ENOTCONN)
-			sfs_log(SFS_LOG_ERR, "cannot reach the ceph cluster of %s: %s", p->conf,
+			sfs_rados_detail("cannot reach the ceph cluster of %s: %s", p->conf,
 				strerror(-r));
 		else if (r == -EACCES || r == -EPERM || r == -ENOENT)
-			sfs_log(SFS_LOG_ERR, "ceph refused user %s (%s): check its key in the keyring",
+			sfs_rados_detail("ceph refused user %s (%s): check its key in the keyring",
 				user, strerror(-r));
 		else
-			sfs_log(SFS_LOG_ERR, "cannot connect to the ceph cluster of %s as %s: %s",
+			sfs_rados_detail("cannot connect to the ceph cluster of %s as %s: %s",
 				p->conf, user, strerror(-r));
 		goto out_shutdown;
 	}
 	r = rados_ioctx_create(c->cluster, p->pool, &c->io);
 	if (r < 0) {
 		if (r == -ENOENT)
-			sfs_log(SFS_LOG_ERR, "ceph pool '%s' does not exist", p->pool);
+			sfs_rados_detail("ceph pool '%s' does not exist", p->pool);
 		else
-			sfs_log(SFS_LOG_ERR, "cannot open ceph pool '%s': %s", p->pool,
+			sfs_rados_detail("cannot open ceph pool '%s': %s", p->pool,
 				strerror(-r));
 		goto out_shutdown;
 	}
@@ -541,7 +565,7 @@ static int writer_lock(struct rb *rb)
 			sfs_rados_lock_break(rb->conn);
 			continue;
 		}
-		sfs_log(SFS_LOG_ERR, "the store's writer lock is held by %s", holder);
+		sfs_rados_detail("held by %s", holder);
 		return -EBUSY;
 	}
 	return -EBUSY;

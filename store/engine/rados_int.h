@@ -31,6 +31,12 @@ struct sfs_rados_params {
 extern const struct sfs_backend_ops sfs_backend_rados;
 #endif
 
+/* Says why a RADOS call failed, for sfs_store_error_detail (and the
+ * debug log). */
+void sfs_rados_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+void sfs_rados_detail_clear(void);
+
 /* True when path is a store spec "rados:..." rather than a directory. */
 bool sfs_rados_is_spec(const char *path);
 /* Parses "rados:POOL?conf=F[&user=U]": 0 or -EINVAL. */

@@ -172,9 +172,10 @@ static int rados_attach(const char *spec, char *state, size_t cap)
 
 	r = sfs_rados_spec_parse(spec, &p);
 	if (r < 0)
-		return sfs_log_errno(-EINVAL, "bad store spec '%s': expected "
-					      "rados:POOL?conf=FILE[&user=client.NAME]",
-				     spec);
+	{
+		sfs_rados_detail("bad store spec: expected rados:POOL?conf=FILE[&user=client.NAME]");
+		return -EINVAL;
+	}
 	r = rados_state_dir(&p, state, cap);
 	if (r == 0)
 		r = mkdir_p(state);
@@ -193,7 +194,7 @@ static int rados_attach(const char *spec, char *state, size_t cap)
 	r = sfs_rados_get(c, SFS_RADOS_OBJ_CONFIG, CONFIG_MAX, &text, &len);
 	sfs_rados_disconnect(c);
 	if (r == -ENOENT) {
-		sfs_log(SFS_LOG_ERR, "ceph pool '%s' holds no snapfs store", p.pool);
+		sfs_rados_detail("ceph pool '%s' holds no snapfs store", p.pool);
 		r = -EMEDIUMTYPE;
 	}
 	if (r == 0 && mkdirat(dfd, "catalog", 0755) < 0 && errno != EEXIST)
@@ -493,6 +494,7 @@ int sfs_store_init(const char *path, const struct sfs_store_options *opts)
 	char state[4096];
 	const char *backend = sfs_backend_local.name;
 
+	sfs_rados_detail_clear();
 	if (opts)
 		o = *opts;
 	if (o.same_key_as && !o.encrypt)
@@ -594,8 +596,8 @@ int sfs_store_init(const char *path, const struct sfs_store_options *opts)
 				  CONFIG_MAX, &text, &len);
 		if (r == 0) {
 			free(text);
-			r = sfs_log_errno(-EEXIST, "ceph pool '%s' already holds a snapfs store",
-					  rp.pool);
+			sfs_rados_detail("ceph pool '%s' already holds a snapfs store", rp.pool);
+			r = -EEXIST;
 			goto out;
 		}
 		if (r != -ENOENT)
@@ -992,6 +994,7 @@ int sfs_store_open_cred(const char *path, int flags, const struct sfs_backend_op
 	char state[4096];
 	int r;
 
+	sfs_rados_detail_clear();
 	if (sfs_rados_is_spec(path)) {
 		r = rados_attach(path, state, sizeof(state));
 		if (r < 0)
@@ -1247,5 +1250,35 @@ int sfs_store_disk_usage(struct sfs_store *s, uint64_t *ret_packs, uint64_t *ret
 		r = s->backend.ops->list(&s->backend, du_listed, &d);
 	sfs_txn_abort(t);
 	*ret_packs = d.total;
+	return r;
+}
+
+int sfs_store_break_lock(const char *path, char *ret, size_t cap)
+{
+	struct sfs_rados_params p;
+	struct sfs_rados_conn *c;
+	int dfd, r;
+
+	sfs_rados_detail_clear();
+	if (sfs_rados_is_spec(path)) {
+		r = sfs_rados_spec_parse(path, &p);
+	} else {
+		dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return -errno;
+		r = sfs_rados_params_read(dfd, &p);
+		close(dfd);
+	}
+	if (r < 0)
+		return -EMEDIUMTYPE;
+	r = sfs_rados_connect(&p, &c);
+	if (r < 0)
+		return r;
+	r = sfs_rados_lock_holder(c, ret, cap);
+	if (r == 0 && !ret[0])
+		r = -ENOENT;
+	if (r == 0)
+		r = sfs_rados_lock_break(c);
+	sfs_rados_disconnect(c);
 	return r;
 }
