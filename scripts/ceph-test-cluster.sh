@@ -136,6 +136,8 @@ debug ms = 0
 client mount timeout = 10
 rados mon op timeout = 10
 rados osd op timeout = 10
+# many short-lived clients at once: no admin socket each
+admin socket =
 EOF
 	if [ "$AUTH" = cephx ]; then
 		ceph-authtool --create-keyring "$DIR/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null

@@ -148,6 +148,33 @@ out=$(sfs_b break-lock) || fail "break-lock"
 case "$out" in *"host gone pid 1"*) ;; *) soft_fail "break-lock says: $out" ;; esac
 sfs_a gc >/dev/null || fail "gc after break-lock"
 
+# ---- gc and copy on the pool ----
+# Only img7-free data so far: delete what only S5/S3 hold and gc; objects
+# go only after the catalog without them is published, and host B's mount
+# (which polls the head) keeps reading what remains.
+head -c 8M /dev/urandom >"$T/img8"
+S8=$(sfs_a snapshot create tmp "$T/img8") || fail "snapshot for gc"
+before=$(objects | grep -c '^pack\.')
+sfs_a snapshot delete "$S8" >/dev/null || fail "delete $S8"
+sfs_a gc --rewrite-below 90 >/dev/null || fail "gc on the pool"
+head=$(timeout 10 rados -c "$CONF" -p "$POOL" get snapfs.head -)
+sfs_b snapshot list | grep -q "$S8" && fail "host B still lists $S8 after gc (head: $head)"
+after=$(objects | grep -c '^pack\.')
+log "pack objects: $before before gc, $after after"
+[ "$after" -le "$before" ] || soft_fail "gc added pack objects"
+assert_same_file "$T/mnt-b/snapshots/$S1.img" "$T/img1" "host B reads $S1 after gc"
+sfs_b check --read-data >/dev/null || fail "check --read-data after gc"
+POOL2=$POOL-dr
+timeout 30 ceph -c "$CONF" osd pool create "$POOL2" 8 8 replicated >/dev/null 2>&1 ||
+	fail "cannot create pool $POOL2"
+SPEC2="rados:$POOL2?conf=$CONF"
+SNAPFS_CACHE_DIR=$T/cache-dr "$SNAPFS" --store "$SPEC2" init >/dev/null || fail "init on $POOL2"
+C1=$(sfs_a snapshot copy "$S3" --to-store "$SPEC2") || fail "copy to another pool"
+SNAPFS_CACHE_DIR=$T/cache-dr2 "$SNAPFS" --store "$SPEC2" snapshot restore --force "$C1" "$T/out" \
+	>/dev/null || fail "restore of the copy from the other pool"
+assert_same_file "$T/out" "$T/img3" "copy of $S3 in $POOL2"
+timeout 20 ceph -c "$CONF" osd pool rm "$POOL2" "$POOL2" --yes-i-really-really-mean-it >/dev/null 2>&1
+
 # ---- 4. bad input: one line each, in bounded time ----
 expect_error 1 "$SNAPFS" --store "rados:no-such-pool?conf=$CONF" snapshot list
 case "$ERR" in *"pool 'no-such-pool' does not exist"*) ;; *) soft_fail "unknown pool: $ERR" ;; esac
