@@ -926,6 +926,17 @@ static void rados_abandon(struct sfs_pack_out *p)
 
 /* ---- reading ---- */
 
+/* A read the cluster did not serve (timed out, connection lost, a
+ * stopped cluster) is an I/O error to the reader, as a bad sector is;
+ * -ENOENT keeps its meaning (gc removed the pack). */
+static int cluster_err(int r, const char *oid)
+{
+	if (r == -ENOENT || r == -ENOMEM)
+		return r;
+	sfs_log(SFS_LOG_ERR, "reading %s from the ceph cluster: %s", oid, strerror(-r));
+	return -EIO;
+}
+
 /* Fetches segment index of pack number into buf: one RADOS operation
  * that reads the range and the object's xattrs. */
 static int fetch(struct rb *rb, uint64_t number, uint64_t index, char *buf, size_t *ret_len,
@@ -959,7 +970,7 @@ static int fetch(struct rb *rb, uint64_t number, uint64_t index, char *buf, size
 		rados_getxattrs_end(it);
 	rados_release_read_op(op);
 	if (r < 0)
-		return r;
+		return cluster_err(r, oid);
 	*ret_len = got;
 	return 0;
 }
@@ -1087,7 +1098,7 @@ static ssize_t rados_read_pack(struct sfs_backend *b, uint64_t number, uint64_t 
 			atomic_fetch_add(&read_ops, 1);
 			if (r < 0) {
 				free(tmp);
-				return r;
+				return cluster_err(r, oid);
 			}
 			have = (size_t)r;
 			for (size_t k = 0; k < have;) {

@@ -190,6 +190,37 @@ case "$ERR" in *"cannot reach the ceph cluster"*) ;; *) soft_fail "unreachable: 
 [ $((SECONDS - t0)) -lt 40 ] || soft_fail "an unreachable cluster took $((SECONDS - t0))s"
 expect_error 2 "$SNAPFS" --store "$T/x" init --backend rados --pool "$POOL"
 
+# ---- the cluster stopped while a mount reads ----
+# Reads of what the host has not cached fail with EIO in bounded time, the
+# mount stays up, and reads work again once the cluster is back.
+if [ -n "$OWN_CLUSTER" ] || [ -n "${SNAPFS_TEST_CEPH_KILL_OSD:-}" ]; then
+	head -c 12M /dev/urandom >"$T/img9"
+	S9=$(sfs_a snapshot create vol9 "$T/img9") || fail "snapshot before the pause"
+	for _ in $(seq 50); do
+		[ -e "$T/mnt-b/snapshots/$S9.img" ] && break
+		sleep 0.2
+	done
+	"$CLUSTER" pause "$CEPH_DIR"
+	t0=$SECONDS
+	rc=0
+	timeout 120 dd if="$T/mnt-b/snapshots/$S9.img" of=/dev/null bs=1M status=none 2>"$T/dd.err" ||
+		rc=$?
+	"$CLUSTER" resume "$CEPH_DIR"
+	log "read with the cluster stopped: exit $rc after $((SECONDS - t0))s: $(cat "$T/dd.err")"
+	[ $rc -ne 0 ] && [ $rc -ne 124 ] || soft_fail "a read with the cluster stopped: exit $rc"
+	grep -q "Input/output error" "$T/dd.err" || soft_fail "not EIO: $(cat "$T/dd.err")"
+	mountpoint -q "$T/mnt-b" || fail "the mount went away while the cluster was stopped"
+	ok=
+	for _ in $(seq 30); do
+		if cmp -s "$T/mnt-b/snapshots/$S9.img" "$T/img9"; then
+			ok=1
+			break
+		fi
+		sleep 1
+	done
+	[ -n "$ok" ] || fail "reads do not work again after the cluster came back"
+fi
+
 # ---- 5. an OSD killed during an ingest (pool size 2) ----
 if [ -n "$OWN_CLUSTER" ] || [ -n "${SNAPFS_TEST_CEPH_KILL_OSD:-}" ]; then
 	head -c 40M /dev/urandom >"$T/img7"
