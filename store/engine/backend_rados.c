@@ -1011,10 +1011,19 @@ static int seg_get(struct rb *rb, uint64_t number, uint64_t index, size_t need_e
 	/* A slot: this one if unpinned, else the least recent unpinned. */
 	if (s && !s->refs)
 		victim = s;
-	for (size_t i = 0; i < MEM_SEGS; i++)
-		if (!rb->segs[i].refs && !rb->segs[i].loading &&
-		    (!victim || rb->segs[i].used < victim->used))
-			victim = &rb->segs[i];
+	/* Else the least recent unpinned slot, sealed segments first: they
+	 * come back from the cache directory, the others only from the
+	 * cluster. */
+	for (int pass = 0; pass < 2 && !victim; pass++)
+		for (size_t i = 0; i < MEM_SEGS; i++) {
+			struct seg *c = &rb->segs[i];
+
+			if (c->refs || c->loading ||
+			    (pass == 0 && c->number != UINT64_MAX && !c->sealed))
+				continue;
+			if (!victim || c->used < victim->used)
+				victim = c;
+		}
 	if (s && s != victim) {
 		/* A stale copy still pinned by a reader: leave it, fetch
 		 * into the slot and forget the old one's identity. */

@@ -86,6 +86,18 @@ track_mount "$T/mnt-b"
 assert_same_file "$T/mnt-b/snapshots/$S1.img" "$T/img1" "host B reads $S1"
 assert_same_file "$T/mnt-b/snapshots/$S2.img" "$T/img2" "host B reads $S2"
 sfs_b check --read-data >/dev/null || fail "check --read-data on host B"
+# Every 4 MiB range of every pack object read once (plus the head and the
+# catalog), not once per chunk: counted by the process itself.
+segs=0
+for o in $(objects | grep '^pack\.'); do
+	size=$(timeout 10 rados -c "$CONF" -p "$POOL" stat "$o" | sed 's/.*size //')
+	segs=$((segs + (size + 4194303) / 4194304))
+done
+SNAPFS_RADOS_OPS_FILE=$T/ops SNAPFS_CACHE_DIR=$T/cache-c "$SNAPFS" --store "$SPEC" \
+	check --read-data >/dev/null || fail "check --read-data on a third host"
+ops=$(awk '{print $2}' "$T/ops")
+log "check --read-data: $ops RADOS reads for $segs ranges of 4 MiB"
+[ "$ops" -le $((segs + 6)) ] || soft_fail "check --read-data made $ops reads for $segs ranges"
 ls "$B"/*/cache >/dev/null || fail "host B has no chunk cache directory"
 
 cp "$T/img2" "$T/img3"
