@@ -1239,6 +1239,15 @@ int sfs_store_disk_usage(struct sfs_store *s, uint64_t *ret_packs, uint64_t *ret
 		return cfd;
 	*ret_catalog = du_dir(cfd);
 	close(cfd);
+	if (s->rados && !s->writable) {
+		/* A reader's catalog is the fetched file, not catalog/. */
+		struct stat st;
+		int fd;
+
+		if (mdb_env_get_fd(__atomic_load_n(&s->env, __ATOMIC_ACQUIRE), &fd) == 0 &&
+		    fstat(fd, &st) == 0)
+			*ret_catalog = (uint64_t)st.st_blocks * 512;
+	}
 	/* The packs the catalog knows; an older store opened read-only has
 	 * no table yet and is listed instead. */
 	r = sfs_txn_begin(s, false, &t);
