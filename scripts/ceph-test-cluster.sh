@@ -126,6 +126,9 @@ osd heartbeat interval = 1
 osd heartbeat grace = 4
 mon osd min down reporters = 1
 mon osd down out interval = 0
+# a stopped cluster (the tests SIGSTOP it) must not stretch the grace
+mon osd adjust heartbeat grace = false
+mon osd adjust down out interval = false
 osd op num shards = 1
 osd op num threads per shard = 2
 osd memory target = 268435456

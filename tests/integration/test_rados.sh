@@ -243,6 +243,12 @@ if [ -n "$OWN_CLUSTER" ] || [ -n "${SNAPFS_TEST_CEPH_KILL_OSD:-}" ]; then
 	"$CLUSTER" kill-osd "$CEPH_DIR" 2
 	rc=0
 	wait "$ING" || rc=$?
+	# Reads of the dead OSD's placement groups wait for the monitor to
+	# mark it down (seconds; a read meanwhile is a clean EIO).
+	for _ in $(seq 60); do
+		timeout 10 ceph -c "$CONF" osd dump 2>/dev/null | grep -q '^osd.2 down' && break
+		sleep 0.5
+	done
 	if [ $rc -eq 0 ]; then
 		S7=$(cat "$T/s7")
 		sfs_b snapshot restore --force "$S7" "$T/out" >/dev/null || fail "restore after the OSD loss"
@@ -255,5 +261,20 @@ if [ -n "$OWN_CLUSTER" ] || [ -n "${SNAPFS_TEST_CEPH_KILL_OSD:-}" ]; then
 		assert_same_file "$T/out" "$T/${s#*:}" "${s%%:*} with an OSD gone"
 	done
 	sfs_a check >/dev/null || fail "check with an OSD gone"
+
+	# The chunk cache keeps sealed packs' ranges within its bound.
+	sealed=0
+	for o in $(objects | grep '^pack\.'); do
+		timeout 10 rados -c "$CONF" -p "$POOL" listxattr "$o" | grep -qx snapfs.sealed &&
+			sealed=$((sealed + 1))
+	done
+	if [ "$sealed" -gt 0 ]; then
+		SNAPFS_CACHE_SIZE=8M SNAPFS_CACHE_DIR=$T/cache-small "$SNAPFS" --store "$SPEC" \
+			check --read-data >/dev/null || fail "check --read-data with a small chunk cache"
+		used=$(du -sb "$T"/cache-small/*/cache | awk '{print $1}')
+		log "chunk cache bounded to 8 MiB holds $used bytes ($sealed sealed packs)"
+		[ "$used" -gt 0 ] && [ "$used" -le $((8 << 20)) ] ||
+			soft_fail "chunk cache of 8 MiB holds $used bytes"
+	fi
 fi
 umount "$T/mnt-b"
