@@ -223,6 +223,7 @@ uint64_t sfs_rados_read_ops(void)
 #define WINFLIGHT 4                /* writes in flight per pack */
 #define CACHE_DEFAULT (1ull << 30)
 #define LOCK_NAME "writer"
+#define PUT_PIECE (64u << 20)
 
 static _Atomic uint64_t read_ops;
 
@@ -415,10 +416,20 @@ int sfs_rados_put(struct sfs_rados_conn *c, const char *oid, const void *buf, si
 		  bool excl)
 {
 	rados_write_op_t op;
+	size_t first = len < PUT_PIECE ? len : PUT_PIECE;
 	int r;
 
-	if (!excl && len <= (64u << 20))
-		return rados_write_full(c->io, oid, buf, len);
+	/* A write larger than the OSDs accept (osd_max_write_size, 90 MiB by
+	 * default) goes in pieces: the first replaces the object, the others
+	 * extend it. */
+	if (!excl) {
+		r = rados_write_full(c->io, oid, buf, first);
+		for (size_t off = first; r == 0 && off < len; off += PUT_PIECE) {
+			size_t n = len - off < PUT_PIECE ? len - off : PUT_PIECE;
+			r = rados_write(c->io, oid, (const char *)buf + off, n, off);
+		}
+		return r;
+	}
 	op = rados_create_write_op();
 	if (!op)
 		return -ENOMEM;

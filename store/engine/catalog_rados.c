@@ -92,7 +92,7 @@ static int download(struct sfs_rados_conn *c, uint64_t gen, int dirfd, const cha
 int sfs_rados_catalog_publish(struct sfs_store *s)
 {
 	struct sfs_rados_conn *c = sfs_rados_backend_conn(&s->backend);
-	char oid[64], tmpl[] = "/tmp/snapfs-catalog.XXXXXX", head[64], *buf = NULL;
+	char oid[64], head[64], *buf = NULL;
 	uint64_t gen;
 	struct stat st;
 	int fd, rc, r, n;
@@ -100,10 +100,10 @@ int sfs_rados_catalog_publish(struct sfs_store *s)
 	if (!c || !s->writable)
 		return 0;
 	gen = s->rados_gen + 1;
-	fd = mkostemp(tmpl, O_CLOEXEC);
+	/* The copy beside the catalog (its size is the catalog's), nameless. */
+	fd = openat(s->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	unlink(tmpl);
 	rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
 	r = sfs_mdb_err(rc);
 	if (r == 0 && fstat(fd, &st) < 0)
