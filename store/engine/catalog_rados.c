@@ -268,7 +268,11 @@ void sfs_rados_catalog_refresh(struct sfs_store *s)
 	if (!c || s->writable)
 		return;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-	pthread_mutex_lock(&s->rados_lock);
+	/* One thread asks the cluster; the others go on with the catalog
+	 * they have rather than wait (up to the op timeout when the cluster
+	 * does not answer) behind it. */
+	if (pthread_mutex_trylock(&s->rados_lock) != 0)
+		return;
 	if (now.tv_sec == s->rados_polled.tv_sec)
 		goto out;
 	s->rados_polled = now;
