@@ -55,7 +55,7 @@ int cmd_init(const struct cli *c, int argc, char **argv)
 	struct sfs_store_options so = { 0 };
 	bool encrypt = false, ask = false;
 	const char *backend = NULL, *pool = NULL, *ceph_conf = NULL, *ceph_user = NULL;
-	char spec[2048];
+	char spec[2048], why[512];
 	const char *path = c->store_path;
 	const struct cli_opt opts[] = {
 		{ .name = "backend", .kind = CLI_STRING, .dest = &backend },
@@ -120,8 +120,8 @@ int cmd_init(const struct cli *c, int argc, char **argv)
 	}
 	r = sfs_store_init(path, &so);
 	sfs_key_free(kbuf, klen);
-	if (r < 0 && sfs_store_error_detail())
-		return cli_error("cannot create store in %s: %s", path, sfs_store_error_detail());
+	if (r < 0 && sfs_store_error_detail(why, sizeof(why)))
+		return cli_error("cannot create store in %s: %s", path, why);
 	if (r == -EKEYREJECTED || r == -ENOKEY)
 		return cli_error("cannot unlock store %s with the key or passphrase given",
 				 so.same_key_as);
@@ -150,7 +150,7 @@ int cmd_break_lock(const struct cli *c, int argc, char **argv)
 			"on its own). Only for a holder known to be dead: a live writer whose lock\n"
 			"is broken goes on writing beside the next one.\n"
 	};
-	char holder[512];
+	char holder[512], why[512];
 	int r;
 
 	r = cli_parse(&co, argc, argv);
@@ -166,9 +166,8 @@ int cmd_break_lock(const struct cli *c, int argc, char **argv)
 		return cli_error("store %s is not on RADOS: its lock is released when its holder "
 				 "exits",
 				 c->store_path);
-	if (r < 0 && sfs_store_error_detail())
-		return cli_error("cannot open store %s: %s", c->store_path,
-				 sfs_store_error_detail());
+	if (r < 0 && sfs_store_error_detail(why, sizeof(why)))
+		return cli_error("cannot open store %s: %s", c->store_path, why);
 	if (r < 0)
 		return cli_fail(r, "cannot break the writer lock of %s", c->store_path);
 	printf("broke the writer lock held by %s\n", holder);

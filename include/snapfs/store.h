@@ -41,13 +41,14 @@ struct sfs_store_options {
 /* Where a host keeps its state for stores opened as "rados:..." specs,
  * one directory per pool and conf, and their chunk caches:
  * $SNAPFS_CACHE_DIR, else $XDG_CACHE_HOME/snapfs, else /var/cache/snapfs
- * for root and ~/.cache/snapfs for others. */
-const char *sfs_store_cache_root(void);
+ * for root and ~/.cache/snapfs for others. Into buf: 0 or -ENAMETOOLONG. */
+int sfs_store_cache_root(char *buf, size_t cap);
 
 /* What the last failed open or init of a store on RADOS in this thread
  * said about the cluster ("ceph pool 'x' does not exist", "held by host
- * H pid P (client.N)"), or NULL: for the one line a command prints. */
-const char *sfs_store_error_detail(void);
+ * H pid P (client.N)"), copied into buf: for the one line a command
+ * prints. False (buf "") when it said nothing. */
+bool sfs_store_error_detail(char *buf, size_t cap);
 
 /* Breaks the writer lock of a store on RADOS (a spec or a state
  * directory), naming the holder it broke in ret: 0, -ENOENT (not held),

@@ -50,9 +50,10 @@ void sfs_rados_detail_clear(void)
 	detail[0] = '\0';
 }
 
-const char *sfs_store_error_detail(void)
+bool sfs_store_error_detail(char *buf, size_t cap)
 {
-	return detail[0] ? detail : NULL;
+	snprintf(buf, cap, "%s", detail);
+	return detail[0] != '\0';
 }
 
 bool sfs_rados_is_spec(const char *path)
@@ -135,8 +136,9 @@ int sfs_rados_params_read(int dirfd, struct sfs_rados_params *p)
 int sfs_rados_params_write(int dirfd, const struct sfs_rados_params *p)
 {
 	char buf[1536];
-	int n = snprintf(buf, sizeof(buf), "# where this store's packs and catalog live\n"
-					   "pool = %s\nconf = %s\nuser = %s\n",
+	int n = snprintf(buf, sizeof(buf),
+			 "# where this store's packs and catalog live\n"
+			 "pool = %s\nconf = %s\nuser = %s\n",
 			 p->pool, p->conf, p->user);
 
 	if (n < 0 || (size_t)n >= sizeof(buf))
@@ -171,8 +173,7 @@ int sfs_rados_get(struct sfs_rados_conn *c, const char *oid, size_t max, char **
 	return -EPROTONOSUPPORT;
 }
 
-int sfs_rados_put(struct sfs_rados_conn *c, const char *oid, const void *buf, size_t len,
-		  bool excl)
+int sfs_rados_put(struct sfs_rados_conn *c, const char *oid, const void *buf, size_t len, bool excl)
 {
 	return -EPROTONOSUPPORT;
 }
@@ -216,14 +217,14 @@ uint64_t sfs_rados_read_ops(void)
 
 #include <rados/librados.h>
 
-#define SEG_SHIFT 22
-#define SEG_SIZE (1u << SEG_SHIFT) /* 4 MiB: one RADOS read */
-#define MEM_SEGS 8                 /* segments kept in memory */
-#define WBUF_SIZE (4u << 20)       /* one asynchronous write */
-#define WINFLIGHT 4                /* writes in flight per pack */
+#define SEG_SHIFT     22
+#define SEG_SIZE      (1u << SEG_SHIFT) /* 4 MiB: one RADOS read */
+#define MEM_SEGS      8			/* segments kept in memory */
+#define WBUF_SIZE     (4u << 20)	/* one asynchronous write */
+#define WINFLIGHT     4			/* writes in flight per pack */
 #define CACHE_DEFAULT (1ull << 30)
-#define LOCK_NAME "writer"
-#define PUT_PIECE (64u << 20)
+#define LOCK_NAME     "writer"
+#define PUT_PIECE     (64u << 20)
 
 static _Atomic uint64_t read_ops;
 
@@ -268,8 +269,8 @@ struct wreq {
 struct sfs_pack_out {
 	struct rb *rb;
 	uint64_t number;
-	uint64_t len;      /* bytes appended (buffered or sent) */
-	uint64_t buf_off;  /* object offset of buf[0] */
+	uint64_t len;	  /* bytes appended (buffered or sent) */
+	uint64_t buf_off; /* object offset of buf[0] */
 	char *buf;
 	size_t buf_len;
 	struct wreq w[WINFLIGHT];
@@ -341,13 +342,13 @@ int sfs_rados_connect(const struct sfs_rados_params *p, struct sfs_rados_conn **
 	if (r < 0) {
 		if (r == -ETIMEDOUT || r == -ENOTCONN)
 			sfs_rados_detail("cannot reach the ceph cluster of %s: %s", p->conf,
-				strerror(-r));
+					 strerror(-r));
 		else if (r == -EACCES || r == -EPERM || r == -ENOENT)
 			sfs_rados_detail("ceph refused user %s (%s): check its key in the keyring",
-				user, strerror(-r));
+					 user, strerror(-r));
 		else
 			sfs_rados_detail("cannot connect to the ceph cluster of %s as %s: %s",
-				p->conf, user, strerror(-r));
+					 p->conf, user, strerror(-r));
 		goto out_shutdown;
 	}
 	r = rados_ioctx_create(c->cluster, p->pool, &c->io);
@@ -355,8 +356,7 @@ int sfs_rados_connect(const struct sfs_rados_params *p, struct sfs_rados_conn **
 		if (r == -ENOENT)
 			sfs_rados_detail("ceph pool '%s' does not exist", p->pool);
 		else
-			sfs_rados_detail("cannot open ceph pool '%s': %s", p->pool,
-				strerror(-r));
+			sfs_rados_detail("cannot open ceph pool '%s': %s", p->pool, strerror(-r));
 		goto out_shutdown;
 	}
 	*ret = c;
@@ -412,8 +412,7 @@ int sfs_rados_get(struct sfs_rados_conn *c, const char *oid, size_t max, char **
 	return 0;
 }
 
-int sfs_rados_put(struct sfs_rados_conn *c, const char *oid, const void *buf, size_t len,
-		  bool excl)
+int sfs_rados_put(struct sfs_rados_conn *c, const char *oid, const void *buf, size_t len, bool excl)
 {
 	rados_write_op_t op;
 	size_t first = len < PUT_PIECE ? len : PUT_PIECE;
@@ -569,8 +568,8 @@ static int writer_lock(struct rb *rb)
 			return -EBUSY;
 		snprintf(want, sizeof(want), "host %s pid ", host);
 		if (attempt == 0 && !strncmp(holder, want, strlen(want)) &&
-		    sscanf(holder + strlen(want), "%d", &pid) == 1 && pid > 0 &&
-		    kill(pid, 0) < 0 && errno == ESRCH) {
+		    sscanf(holder + strlen(want), "%d", &pid) == 1 && pid > 0 && kill(pid, 0) < 0 &&
+		    errno == ESRCH) {
 			sfs_log(SFS_LOG_WARN, "breaking the store's lock held by %s, which is gone",
 				holder);
 			sfs_rados_lock_break(rb->conn);
@@ -594,10 +593,20 @@ static uint64_t cache_size_bound(void)
 		return CACHE_DEFAULT;
 	n = strtoull(v, &end, 10);
 	switch (*end) {
-	case 'k': case 'K': n <<= 10; break;
-	case 'm': case 'M': n <<= 20; break;
-	case 'g': case 'G': n <<= 30; break;
-	default: break;
+	case 'k':
+	case 'K':
+		n <<= 10;
+		break;
+	case 'm':
+	case 'M':
+		n <<= 20;
+		break;
+	case 'g':
+	case 'G':
+		n <<= 30;
+		break;
+	default:
+		break;
 	}
 	return n;
 }
@@ -636,8 +645,8 @@ static void cache_trim(struct rb *rb)
 			continue;
 		if (unlinkat(rb->cachefd, e->d_name, 0) == 0)
 			rb->cache_bytes -= (uint64_t)st.st_size < rb->cache_bytes
-						   ? (uint64_t)st.st_size
-						   : rb->cache_bytes;
+					       ? (uint64_t)st.st_size
+					       : rb->cache_bytes;
 	}
 	closedir(d);
 }
@@ -725,8 +734,8 @@ static int rados_open(struct sfs_backend *b, int store_dirfd, unsigned flags)
 	}
 	rb->cache_bound = cache_size_bound();
 	if (mkdirat(store_dirfd, "cache", 0755) == 0 || errno == EEXIST)
-		rb->cachefd = openat(store_dirfd, "cache",
-				     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		rb->cachefd =
+		    openat(store_dirfd, "cache", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (rb->cachefd >= 0)
 		cache_scan(rb);
 	b->priv = rb;
@@ -1011,8 +1020,7 @@ static int seg_get(struct rb *rb, uint64_t number, uint64_t index, size_t need_e
 			break;
 		pthread_cond_wait(&rb->loaded, &rb->lock);
 	}
-	if (s && !s->failed &&
-	    (s->sealed || (s->epoch == rb->epoch && need_end <= s->len))) {
+	if (s && !s->failed && (s->sealed || (s->epoch == rb->epoch && need_end <= s->len))) {
 		s->refs++;
 		s->used = ++rb->clock;
 		pthread_mutex_unlock(&rb->lock);
@@ -1123,7 +1131,7 @@ static ssize_t rados_read_pack(struct sfs_backend *b, uint64_t number, uint64_t 
 			have = (size_t)r;
 			for (size_t k = 0; k < have;) {
 				size_t n = iov[vi].iov_len - vo < have - k ? iov[vi].iov_len - vo
-									  : have - k;
+									   : have - k;
 				memcpy((char *)iov[vi].iov_base + vo, tmp + k, n);
 				k += n;
 				vo += n;
@@ -1144,7 +1152,8 @@ static ssize_t rados_read_pack(struct sfs_backend *b, uint64_t number, uint64_t 
 		if (have > want)
 			have = want;
 		for (size_t k = 0; k < have;) {
-			size_t n = iov[vi].iov_len - vo < have - k ? iov[vi].iov_len - vo : have - k;
+			size_t n =
+			    iov[vi].iov_len - vo < have - k ? iov[vi].iov_len - vo : have - k;
 			memcpy((char *)iov[vi].iov_base + vo, s->data + in + k, n);
 			k += n;
 			vo += n;
@@ -1259,20 +1268,20 @@ static int rados_remove_pack(struct sfs_backend *b, uint64_t number)
 }
 
 const struct sfs_backend_ops sfs_backend_rados = {
-	.name = "rados",
-	.open = rados_open,
-	.close = rados_close,
-	.create = rados_create_pack,
-	.append = be_append,
-	.sync = rados_sync,
-	.seal = rados_seal,
-	.abandon = rados_abandon,
-	.read = rados_read_pack,
-	.list = rados_list,
-	.stat = rados_stat_pack,
-	.truncate = rados_truncate_pack,
-	.remove = rados_remove_pack,
-	.revalidate = NULL,
+    .name = "rados",
+    .open = rados_open,
+    .close = rados_close,
+    .create = rados_create_pack,
+    .append = be_append,
+    .sync = rados_sync,
+    .seal = rados_seal,
+    .abandon = rados_abandon,
+    .read = rados_read_pack,
+    .list = rados_list,
+    .stat = rados_stat_pack,
+    .truncate = rados_truncate_pack,
+    .remove = rados_remove_pack,
+    .revalidate = NULL,
 };
 
 #endif /* SFS_HAVE_RADOS */

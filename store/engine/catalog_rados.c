@@ -28,7 +28,7 @@
 #include "store_int.h"
 #include "util_int.h"
 
-#define GEN_FILE "rados.gen"
+#define GEN_FILE    "rados.gen"
 #define CATALOG_MAX (1ull << 30)
 
 static void catalog_oid(uint64_t gen, char *buf, size_t cap)
@@ -122,8 +122,9 @@ int sfs_rados_catalog_publish(struct sfs_store *s)
 	if (r == 0)
 		r = sfs_rados_put(c, SFS_RADOS_OBJ_HEAD, head, (size_t)n, false);
 	if (r < 0) {
-		sfs_log(SFS_LOG_WARN, "could not publish the catalog to the pool: %s "
-				      "(other hosts see the store as of generation %" PRIu64 ")",
+		sfs_log(SFS_LOG_WARN,
+			"could not publish the catalog to the pool: %s "
+			"(other hosts see the store as of generation %" PRIu64 ")",
 			strerror(-r), s->rados_gen);
 		return r;
 	}
@@ -238,7 +239,8 @@ int sfs_rados_catalog_reader_open(struct sfs_store *s)
 
 	r = head_read(c, &gen);
 	if (r == -ENOENT) {
-		sfs_log(SFS_LOG_ERR, "the pool holds no published catalog (snapfs.head is missing)");
+		sfs_log(SFS_LOG_ERR,
+			"the pool holds no published catalog (snapfs.head is missing)");
 		return -EMEDIUMTYPE;
 	}
 	if (r == 0)
@@ -286,8 +288,10 @@ void sfs_rados_catalog_refresh(struct sfs_store *s)
 	 * thread keeps using. */
 	for (int i = 0; i < SFS_DBI_COUNT; i++) {
 		if (!missing[i] && dbi[i] != s->dbi[i]) {
-			sfs_log(SFS_LOG_WARN, "the published catalog's databases differ; remount "
-					      "to see generation %" PRIu64, gen);
+			sfs_log(SFS_LOG_WARN,
+				"the published catalog's databases differ; remount "
+				"to see generation %" PRIu64,
+				gen);
 			mdb_env_close(env);
 			goto out;
 		}

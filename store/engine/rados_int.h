@@ -23,9 +23,9 @@ struct sfs_rados_params {
 };
 
 #define SFS_RADOS_PARAMS_FILE "rados"
-#define SFS_RADOS_OBJ_CONFIG "snapfs.config"
-#define SFS_RADOS_OBJ_HEAD "snapfs.head"
-#define SFS_RADOS_OBJ_LOCK "snapfs.lock"
+#define SFS_RADOS_OBJ_CONFIG  "snapfs.config"
+#define SFS_RADOS_OBJ_HEAD    "snapfs.head"
+#define SFS_RADOS_OBJ_LOCK    "snapfs.lock"
 
 #ifdef SFS_HAVE_RADOS
 extern const struct sfs_backend_ops sfs_backend_rados;

@@ -100,23 +100,21 @@ static int config_write(int dirfd, const struct sfs_store_options *o, const uint
 	return sfs_write_file_atomic(dirfd, CONFIG_NAME, buf, (size_t)n);
 }
 
-const char *sfs_store_cache_root(void)
+int sfs_store_cache_root(char *buf, size_t cap)
 {
-	static char buf[4096];
 	const char *v = getenv("SNAPFS_CACHE_DIR");
+	int n;
 
 	if (v && *v)
-		return v;
-	v = getenv("XDG_CACHE_HOME");
-	if (v && *v) {
-		snprintf(buf, sizeof(buf), "%s/snapfs", v);
-		return buf;
-	}
-	if (getuid() == 0)
-		return "/var/cache/snapfs";
-	v = getenv("HOME");
-	snprintf(buf, sizeof(buf), "%s/.cache/snapfs", v && *v ? v : "/tmp");
-	return buf;
+		n = snprintf(buf, cap, "%s", v);
+	else if ((v = getenv("XDG_CACHE_HOME")) && *v)
+		n = snprintf(buf, cap, "%s/snapfs", v);
+	else if (getuid() == 0)
+		n = snprintf(buf, cap, "/var/cache/snapfs");
+	else
+		n = snprintf(buf, cap, "%s/.cache/snapfs",
+			     (v = getenv("HOME")) && *v ? v : "/tmp");
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
 static int mkdir_p(const char *path)
@@ -147,11 +145,15 @@ static int rados_state_dir(const struct sfs_rados_params *p, char *buf, size_t c
 {
 	uint64_t h = 1469598103934665603ull;
 	const char *parts[] = { p->conf, "\n", p->user };
+	char root[4096];
+
+	if (sfs_store_cache_root(root, sizeof(root)) < 0)
+		return -ENAMETOOLONG;
 
 	for (size_t i = 0; i < 3; i++)
 		for (const char *c = parts[i]; *c; c++)
 			h = (h ^ (uint8_t)*c) * 1099511628211ull;
-	if ((size_t)snprintf(buf, cap, "%s/%s-%08" PRIx64, sfs_store_cache_root(), p->pool,
+	if ((size_t)snprintf(buf, cap, "%s/%s-%08" PRIx64, root, p->pool,
 			     h & 0xffffffffu) >= cap)
 		return -ENAMETOOLONG;
 	return 0;

@@ -40,7 +40,7 @@ Test(rados, spec_parse)
 Test(rados, params_file_round_trip)
 {
 	char dir[] = "/tmp/snapfs-rados-unit.XXXXXX";
-	struct sfs_rados_params p = { 0 }, q;
+	struct sfs_rados_params p = {0}, q;
 	int dfd;
 
 	cr_assert(mkdtemp(dir));
