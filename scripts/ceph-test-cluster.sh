@@ -7,8 +7,12 @@
 # every wait (mount, monitor and OSD operations) so that a client of a
 # stopped cluster fails instead of hanging.
 #
-#   scripts/ceph-test-cluster.sh start DIR [--auth none|cephx] [--pool NAME]
-#       prints the path of the conf (DIR/ceph.conf) when the pool takes I/O
+#   scripts/ceph-test-cluster.sh start DIR [--auth none|cephx] [--pool NAME] [--netns]
+#       prints the path of the conf (DIR/ceph.conf) when the pool takes I/O;
+#       --netns: also a network namespace (its name in DIR/netns) joined to
+#       this one by a veth pair, the cluster on the host side's address, so
+#       that a second "host" (nsenter --net=/run/netns/NAME) reaches it
+#       over its own network stack
 #   scripts/ceph-test-cluster.sh stop DIR      idempotent
 #   scripts/ceph-test-cluster.sh kill-osd DIR ID / start-osd DIR ID
 #   scripts/ceph-test-cluster.sh pause DIR / resume DIR   (stop and restart
@@ -26,10 +30,13 @@ DIR=$2
 shift 2
 AUTH=cephx
 POOL=snapfs-test
+NETNS=0
+ADDR=127.0.0.1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--auth) AUTH=$2; shift 2 ;;
 	--pool) POOL=$2; shift 2 ;;
+	--netns) NETNS=1; shift ;;
 	*) [ "$CMD" = kill-osd ] || [ "$CMD" = start-osd ] || usage; OSD_ID=$1; shift ;;
 	esac
 done
@@ -66,6 +73,37 @@ stop() {
 		kill -KILL "$p" 2>/dev/null || true
 	done
 	rm -f "$DIR"/run/*.pid
+	if [ -f "$DIR/netns" ]; then
+		ip link del "$(cat "$DIR/netns")-h" 2>/dev/null || true
+		ip netns del "$(cat "$DIR/netns")" 2>/dev/null || true
+		rm -f "$DIR/netns"
+	fi
+}
+
+# A namespace and a veth pair on a /30 of 10.213.0.0/16 that no interface
+# here uses; sets ADDR to the host side.
+netns_up() {
+	local name=sfsceph$$ x
+	for _ in $(seq 50); do
+		x=$((RANDOM % 64 * 4))
+		y=$((RANDOM % 256))
+		ip -o addr | grep -q "10\.213\.$y\.$x/" || break
+	done
+	ip netns add "$name" &&
+		ip link add "$name-h" type veth peer name "$name-n" &&
+		ip link set "$name-n" netns "$name" &&
+		ip addr add "10.213.$y.$((x + 1))/30" dev "$name-h" &&
+		ip link set "$name-h" up &&
+		ip netns exec "$name" ip addr add "10.213.$y.$((x + 2))/30" dev "$name-n" &&
+		ip netns exec "$name" ip link set "$name-n" up &&
+		ip netns exec "$name" ip link set lo up || {
+		ip link del "$name-h" 2>/dev/null
+		ip netns del "$name" 2>/dev/null
+		echo "ceph-test-cluster: cannot make a network namespace" >&2
+		return 1
+	}
+	echo "$name" >"$DIR/netns"
+	ADDR=10.213.$y.$((x + 1))
 }
 
 start_osd() {
@@ -86,6 +124,8 @@ start() {
 	mkdir -p "$DIR"/{run,log,mon.a,mgr.x}
 	DIR=$(cd "$DIR" && pwd)
 	CONF=$DIR/ceph.conf
+	# Without namespaces (no privilege) the cluster is on loopback only.
+	[ "$NETNS" = 0 ] || netns_up || true
 	# A free port of our own, so that clusters of parallel runs do not meet.
 	for _ in $(seq 50); do
 		port=$((20000 + RANDOM % 20000))
@@ -95,11 +135,11 @@ start() {
 	cat >"$CONF" <<EOF
 [global]
 fsid = $fsid
-mon host = v1:127.0.0.1:$port
+mon host = v1:$ADDR:$port
 mon initial members = a
 ms bind msgr2 = false
-public addr = 127.0.0.1
-cluster addr = 127.0.0.1
+public addr = $ADDR
+cluster addr = $ADDR
 auth cluster required = $AUTH
 auth service required = $AUTH
 auth client required = $AUTH
@@ -149,7 +189,7 @@ EOF
 	else
 		: >"$DIR/keyring"
 	fi
-	monmaptool --create --addv a "[v1:127.0.0.1:$port]" --fsid "$fsid" "$DIR/monmap" >/dev/null
+	monmaptool --create --addv a "[v1:$ADDR:$port]" --fsid "$fsid" "$DIR/monmap" >/dev/null
 	ceph-mon -c "$CONF" --mkfs -i a --monmap "$DIR/monmap" --keyring "$DIR/keyring" \
 		>"$DIR/log/mkfs.log" 2>&1
 	ceph-mon -c "$CONF" -i a </dev/null >/dev/null 2>&1

@@ -78,7 +78,8 @@ stop_ceph() {
 trap stop_ceph EXIT
 if command -v ceph-mon >/dev/null; then
 	CEPH_DIR=$(mktemp -d /tmp/snapfs-ceph.XXXXXX)
-	if SNAPFS_TEST_CEPH_CONF=$(scripts/ceph-test-cluster.sh start "$CEPH_DIR"); then
+	# --netns: test_rados's second host has a network of its own.
+	if SNAPFS_TEST_CEPH_CONF=$(scripts/ceph-test-cluster.sh start "$CEPH_DIR" --netns); then
 		# The one RADOS test may kill an OSD of this cluster: nothing
 		# after it uses the cluster.
 		export SNAPFS_TEST_CEPH_CONF SNAPFS_TEST_CEPH_KILL_OSD=1

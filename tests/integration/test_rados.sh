@@ -3,10 +3,11 @@
 # A store on a Ceph cluster (RADOS), against a real single-host cluster:
 # the one scripts/test.sh started ($SNAPFS_TEST_CEPH_CONF) or one of this
 # test's own. Each run uses a pool of its own. Host A writes with its
-# state in a directory; host B is another process with an empty cache
-# directory of its own and no access to A's files: it mounts the store
-# from the pool alone, reads every snapshot, and sees A's next snapshot
-# without a remount. Then: a second writer refused naming the holder,
+# state in a directory; host B runs in a network namespace of its own
+# (when the cluster was started with --netns, as here and in test.sh),
+# with an empty cache directory of its own and no access to A's files: it
+# mounts the store from the pool alone, reads every snapshot, and sees A's
+# next snapshot without a remount. Then: a second writer refused naming the holder,
 # break-lock, kill -9 of a writer mid-ingest and the next writers (on both
 # hosts) recovering, bad input, and last an OSD killed during an ingest.
 . "$(dirname "$0")/lib.sh" "$@"
@@ -19,9 +20,15 @@ CONF=${SNAPFS_TEST_CEPH_CONF:-}
 if [ -z "$CONF" ]; then
 	command -v ceph-mon >/dev/null || { echo "SKIP: no ceph-mon (scripts/deps.sh)" >&2; exit 77; }
 	OWN_CLUSTER=$T/ceph
-	CONF=$("$CLUSTER" start "$OWN_CLUSTER") || fail "cannot start the test cluster"
+	CONF=$("$CLUSTER" start "$OWN_CLUSTER" --netns) || fail "cannot start the test cluster"
 fi
 CEPH_DIR=$(dirname "$CONF")
+# Host B's network: its own namespace when the cluster has one.
+HOST_B=()
+if [ -f "$CEPH_DIR/netns" ]; then
+	HOST_B=(nsenter --net="/run/netns/$(cat "$CEPH_DIR/netns")")
+	log "host B runs in network namespace $(cat "$CEPH_DIR/netns")"
+fi
 POOL=snapfs-t$$-$RANDOM
 
 # The cleanup trap of lib.sh, then the pool (or our own cluster).
@@ -53,7 +60,7 @@ objects() { timeout 20 rados -c "$CONF" -p "$POOL" ls | sort; }
 A=$T/host-a
 B=$T/host-b
 sfs_a() { SNAPFS_CACHE_DIR=$T/cache-a "$SNAPFS" --store "$A" "$@"; }
-sfs_b() { SNAPFS_CACHE_DIR=$B "$SNAPFS" --store "$SPEC" "$@"; }
+sfs_b() { SNAPFS_CACHE_DIR=$B "${HOST_B[@]}" "$SNAPFS" --store "$SPEC" "$@"; }
 
 # ---- 1. full and incremental snapshots into the pool ----
 log "init on pool $POOL"
@@ -80,7 +87,7 @@ sfs_a check --read-data >/dev/null || fail "check --read-data on host A"
 
 # ---- 2. host B: nothing but the pool ----
 mkdir -p "$T/mnt-b"
-SNAPFS_CACHE_DIR= "$SNAPFS" --store "$SPEC" mount "$T/mnt-b" -o cache_dir="$B" ||
+SNAPFS_CACHE_DIR= "${HOST_B[@]}" "$SNAPFS" --store "$SPEC" mount "$T/mnt-b" -o cache_dir="$B" ||
 	fail "host B cannot mount from the pool alone"
 track_mount "$T/mnt-b"
 assert_same_file "$T/mnt-b/snapshots/$S1.img" "$T/img1" "host B reads $S1"
@@ -93,7 +100,7 @@ for o in $(objects | grep '^pack\.'); do
 	size=$(timeout 10 rados -c "$CONF" -p "$POOL" stat "$o" | sed 's/.*size //')
 	segs=$((segs + (size + 4194303) / 4194304))
 done
-SNAPFS_RADOS_OPS_FILE=$T/ops SNAPFS_CACHE_DIR=$T/cache-c "$SNAPFS" --store "$SPEC" \
+SNAPFS_RADOS_OPS_FILE=$T/ops SNAPFS_CACHE_DIR=$T/cache-c "${HOST_B[@]}" "$SNAPFS" --store "$SPEC" \
 	check --read-data >/dev/null || fail "check --read-data on a third host"
 ops=$(awk '{print $2}' "$T/ops")
 log "check --read-data: $ops RADOS reads for $segs ranges of 4 MiB"
