@@ -121,6 +121,7 @@ int sfs_rados_catalog_publish(struct sfs_store *s)
 	n = snprintf(head, sizeof(head), "generation %" PRIu64 "\n", gen);
 	if (r == 0)
 		r = sfs_rados_put(c, SFS_RADOS_OBJ_HEAD, head, (size_t)n, false);
+	s->rados_unpublished = r < 0;
 	if (r < 0) {
 		sfs_log(SFS_LOG_WARN,
 			"could not publish the catalog to the pool: %s "
@@ -308,6 +309,13 @@ void sfs_rados_catalog_refresh(struct sfs_store *s)
 	sfs_rados_backend_new_epoch(&s->backend);
 out:
 	pthread_mutex_unlock(&s->rados_lock);
+}
+
+int sfs_rados_catalog_published(struct sfs_store *s)
+{
+	if (!s->rados || !s->rados_unpublished)
+		return 0;
+	return sfs_rados_catalog_publish(s);
 }
 
 void sfs_rados_catalog_close(struct sfs_store *s)

@@ -83,6 +83,7 @@ struct sfs_store {
 	 * process has, when a reader last asked for the head, and the
 	 * environments a reader switched away from. */
 	bool rados;
+	bool rados_unpublished; /* a commit's publish failed */
 	uint64_t rados_gen;
 	struct timespec rados_polled;
 	pthread_mutex_t rados_lock;
@@ -103,6 +104,11 @@ int sfs_rados_catalog_reader_open(struct sfs_store *s);
 /* Reader: at most once a second, switches to a newer published catalog. */
 void sfs_rados_catalog_refresh(struct sfs_store *s);
 void sfs_rados_catalog_close(struct sfs_store *s);
+/* Before removing or cutting packs (gc): 0 when every commit of this
+ * writer is published (or the store is not on RADOS), else the error of
+ * publishing it again now; readers must never be left with a catalog
+ * that points at a removed pack. */
+int sfs_rados_catalog_published(struct sfs_store *s);
 
 struct sfs_txn;
 
