@@ -33,6 +33,9 @@ PKGS=(
 	# libvirt 9.0 drives the QEMU 10 from backports (domcapabilities,
 	# define, start under TCG), so it comes from bookworm itself.
 	libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu
+	# the RADOS backend (librados) and the throwaway cluster its tests run
+	# against (scripts/ceph-test-cluster.sh)
+	librados-dev ceph-mon ceph-osd ceph-mgr ceph-common
 )
 
 # QEMU from bookworm-backports (10.x): hibernation resumes a VM with its RAM

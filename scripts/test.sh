@@ -67,6 +67,28 @@ if [ "${SNAPFS_SKIP_DEPS:-0}" != 1 ]; then
 	step "dependencies" bash scripts/deps.sh
 fi
 
+# The Ceph cluster the RADOS tests run against: started once for the run,
+# stopped however the run ends (a RADOS test run alone starts its own).
+CEPH_DIR=
+stop_ceph() {
+	[ -n "$CEPH_DIR" ] && scripts/ceph-test-cluster.sh stop "$CEPH_DIR"
+	[ -n "$CEPH_DIR" ] && rm -rf "$CEPH_DIR"
+	CEPH_DIR=
+}
+trap stop_ceph EXIT
+if command -v ceph-mon >/dev/null; then
+	CEPH_DIR=$(mktemp -d /tmp/snapfs-ceph.XXXXXX)
+	# --netns: test_rados's second host has a network of its own.
+	if SNAPFS_TEST_CEPH_CONF=$(scripts/ceph-test-cluster.sh start "$CEPH_DIR" --netns); then
+		# The one RADOS test may kill an OSD of this cluster: nothing
+		# after it uses the cluster.
+		export SNAPFS_TEST_CEPH_CONF SNAPFS_TEST_CEPH_KILL_OSD=1
+	else
+		SUMMARY+=("FAIL  the Ceph test cluster did not start")
+		FAILED=1
+	fi
+fi
+
 # 1. The normal build and every test.
 if step "build (-Werror)" build build -Dwerror=true; then
 	step "unit tests" meson test -C build --suite unit --print-errorlogs --logbase unit

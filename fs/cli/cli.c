@@ -218,6 +218,7 @@ int cli_store_open_raw(const struct cli *c, int flags, struct sfs_store **ret)
 static int open_once(const struct cli *c, int flags, struct sfs_store **ret)
 {
 	const char *p = c->store_path;
+	char why[512];
 	int r;
 
 	if (!p)
@@ -228,6 +229,14 @@ static int open_once(const struct cli *c, int flags, struct sfs_store **ret)
 		return 0;
 	case -ECANCELED:
 		return EXIT_FAILURE; /* the credential could not be read: said already */
+	}
+	if (sfs_store_error_detail(why, sizeof(why))) {
+		/* A store on RADOS: what the cluster said. */
+		if (r == -EBUSY)
+			return cli_error("store %s is locked by another snapfs writer: %s", p, why);
+		return cli_error("cannot open store %s: %s", p, why);
+	}
+	switch (r) {
 	case -ENOKEY:
 		return cli_error("store %s is encrypted: give --key-file FILE or --passphrase-fd N "
 				 "(or set SNAPFS_KEY_FILE)",
@@ -280,7 +289,12 @@ int cli_open_store_wait(const struct cli *c, int flags, int timeout_sec, struct 
 			break;
 		if (!told) {
 			int pid = sfs_store_lock_holder(c->store_path);
-			if (pid > 0)
+			char why[512];
+
+			if (sfs_store_error_detail(why, sizeof(why)))
+				fprintf(stderr, "snapfs: waiting for the writer lock of store %s (%s)\n",
+					c->store_path, why);
+			else if (pid > 0)
 				fprintf(stderr, "snapfs: waiting for the writer lock of store %s (held by "
 						"pid %d)\n",
 					c->store_path, pid);

@@ -260,6 +260,7 @@ void cli_progress_done(struct cli_progress *p);
 
 int cmd_init(const struct cli *c, int argc, char **argv);
 int cmd_info(const struct cli *c, int argc, char **argv);
+int cmd_break_lock(const struct cli *c, int argc, char **argv);
 int cmd_check(const struct cli *c, int argc, char **argv);
 int cmd_snapshot(const struct cli *c, int argc, char **argv);
 int cmd_volume(const struct cli *c, int argc, char **argv);

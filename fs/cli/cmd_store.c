@@ -45,12 +45,24 @@ int cmd_init(const struct cli *c, int argc, char **argv)
 		"  --same-key-as STORE    use the master key of encrypted STORE (unlocked with\n"
 		"                         the same key file or passphrase), so that copies\n"
 		"                         between the two send stored bytes as they are\n"
-		"A lost key or passphrase cannot be recovered: the data is then unreadable.\n";
+		"A lost key or passphrase cannot be recovered: the data is then unreadable.\n"
+		"\n"
+		"A store on a Ceph cluster (packs and catalog as objects of a RADOS pool):\n"
+		"  --backend rados        with --pool P --ceph-conf F [--ceph-user client.X];\n"
+		"                         PATH is then this host's state directory (or give\n"
+		"                         --store rados:P?conf=F[&user=client.X] and no PATH)\n";
 	uint64_t bs = 0, level = 0;
 	struct cli_keys keys = { .pass_fd = -1 };
 	struct sfs_store_options so = { 0 };
 	bool encrypt = false, ask = false;
+	const char *backend = NULL, *pool = NULL, *ceph_conf = NULL, *ceph_user = NULL;
+	char spec[2048], why[512];
+	const char *path = c->store_path;
 	const struct cli_opt opts[] = {
+		{ .name = "backend", .kind = CLI_STRING, .dest = &backend },
+		{ .name = "pool", .kind = CLI_STRING, .dest = &pool },
+		{ .name = "ceph-conf", .kind = CLI_STRING, .dest = &ceph_conf },
+		{ .name = "ceph-user", .kind = CLI_STRING, .dest = &ceph_user },
 		{ .name = "block-size", .letter = 'b', .kind = CLI_SIZE, .dest = &bs, .min = 4096,
 		  .max = 4u << 20, .valid = power_of_two, .hint = "a power of two from 4K to 4M" },
 		{ .name = "compression-level", .letter = 'l', .kind = CLI_UINT, .dest = &level,
@@ -74,7 +86,26 @@ int cmd_init(const struct cli *c, int argc, char **argv)
 		return cli_parse_exit(r);
 	so.block_size = (uint32_t)bs;
 	so.zstd_level = (int)level;
-	if (!c->store_path)
+	if (backend && strcmp(backend, "rados") && strcmp(backend, "local"))
+		return cli_usage_error("init ", "unknown --backend '%s' (local or rados)", backend);
+	if ((pool || ceph_conf || ceph_user) && (!backend || strcmp(backend, "rados")))
+		return cli_usage_error("init ", "--pool, --ceph-conf and --ceph-user go with "
+						 "--backend rados");
+	if (backend && !strcmp(backend, "rados")) {
+		if (!pool || !ceph_conf)
+			return cli_usage_error("init ", "--backend rados needs --pool P and "
+							 "--ceph-conf F");
+		if (strpbrk(pool, "?&/") || strpbrk(ceph_conf, "?&") ||
+		    (ceph_user && strpbrk(ceph_user, "?&")))
+			return cli_usage_error("init ", "--pool, --ceph-conf and --ceph-user may "
+							 "not contain '?', '&' (or '/' in a pool)");
+		snprintf(spec, sizeof(spec), "rados:%s?conf=%s%s%s", pool, ceph_conf,
+			 ceph_user ? "&user=" : "", ceph_user ? ceph_user : "");
+		so.rados = spec;
+		if (!path)
+			path = spec;
+	}
+	if (!path)
 		return cli_usage_error("init ", "no store given: use --store PATH or set SNAPFS_STORE");
 	if (!encrypt && (keys.key_file || ask || keys.pass_fd >= 0 || so.same_key_as))
 		return cli_usage_error("init ", "--key-file, --passphrase, --passphrase-fd and "
@@ -88,8 +119,10 @@ int cmd_init(const struct cli *c, int argc, char **argv)
 			return r;
 		so.encrypt = &cred;
 	}
-	r = sfs_store_init(c->store_path, &so);
+	r = sfs_store_init(path, &so);
 	sfs_key_free(kbuf, klen);
+	if (r < 0 && sfs_store_error_detail(why, sizeof(why)))
+		return cli_error("cannot create store in %s: %s", path, why);
 	if (r == -EKEYREJECTED || r == -ENOKEY)
 		return cli_error("cannot unlock store %s with the key or passphrase given",
 				 so.same_key_as);
@@ -98,13 +131,47 @@ int cmd_init(const struct cli *c, int argc, char **argv)
 				 so.same_key_as);
 	if (r == -EEXIST)
 		return cli_error("cannot create store in %s: the directory is not empty",
-				 c->store_path);
+				 path);
 	if (r < 0)
-		return cli_fail(r, "cannot create store in %s", c->store_path);
+		return cli_fail(r, "cannot create store in %s", path);
 	printf("created %sstore %s (block size %u, zstd level %d)\n",
-	       encrypt ? "encrypted " : "", c->store_path,
+	       encrypt ? "encrypted " : "", path,
 	       so.block_size ? so.block_size : SFS_DEFAULT_BLOCK_SIZE,
 	       so.zstd_level ? so.zstd_level : SFS_DEFAULT_ZSTD_LEVEL);
+	return 0;
+}
+
+int cmd_break_lock(const struct cli *c, int argc, char **argv)
+{
+	struct cli_parse co = {
+		.cmd = "break-lock ",
+		.help = "Usage: snapfs --store STORE break-lock\n\n"
+			"Breaks the writer lock of a store on RADOS whose holder died on another\n"
+			"host (a holder on this host that is gone is replaced by the next writer\n"
+			"on its own). Only for a holder known to be dead: a live writer whose lock\n"
+			"is broken goes on writing beside the next one.\n"
+	};
+	char holder[512], why[512];
+	int r;
+
+	r = cli_parse(&co, argc, argv);
+	if (r)
+		return cli_parse_exit(r);
+	if (!c->store_path)
+		return cli_usage_error("break-lock ", "no store given: use --store STORE or set "
+						      "SNAPFS_STORE");
+	r = sfs_store_break_lock(c->store_path, holder, sizeof(holder));
+	if (r == -ENOENT)
+		return cli_error("store %s: its writer lock is not held", c->store_path);
+	if (r == -EMEDIUMTYPE)
+		return cli_error("store %s is not on RADOS: its lock is released when its holder "
+				 "exits",
+				 c->store_path);
+	if (r < 0 && sfs_store_error_detail(why, sizeof(why)))
+		return cli_error("cannot open store %s: %s", c->store_path, why);
+	if (r < 0)
+		return cli_fail(r, "cannot break the writer lock of %s", c->store_path);
+	printf("broke the writer lock held by %s\n", holder);
 	return 0;
 }
 

@@ -35,6 +35,7 @@ static const char usage_text[] =
 	"                                                  hibernated VMs: RAM, disks, state\n"
 	"  check [--read-data] [--repair]                  verify the catalog, maps and data\n"
 	"  info                                            store settings and usage\n"
+	"  break-lock                                      break the writer lock of a dead holder (RADOS)\n"
 	"  report [--html FILE] [--json]                   how the store is used: sizes, dedup,\n"
 	"                                                  snapshots over time, images\n"
 	"  mount MOUNTPOINT [-f] [-s] [-d] [-o OPTIONS]    mount the store read-only (FUSE)\n"
@@ -81,6 +82,7 @@ struct command {
 static const struct command commands[] = {
 	{ "init", cmd_init },
 	{ "info", cmd_info },
+	{ "break-lock", cmd_break_lock },
 	{ "check", cmd_check },
 	{ "snapshot", cmd_snapshot },
 	{ "volume", cmd_volume },

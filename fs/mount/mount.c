@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -54,6 +55,10 @@ static const char usage_text[] =
 	"  -o key_file=F      the key file of an encrypted store (default:\n"
 	"                     $SNAPFS_KEY_FILE; without it the passphrase is asked)\n"
 	"  -o allow_other     let other users see the mount\n"
+	"  -o cache_dir=DIR   a store on RADOS (rados:POOL?conf=F): this host's state and\n"
+	"                     chunk cache (default $SNAPFS_CACHE_DIR, $XDG_CACHE_HOME/snapfs\n"
+	"                     or /var/cache/snapfs)\n"
+	"  -o chunk_cache_size=N  bound of the chunk cache directory (default 1G)\n"
 	"Unmount with fusermount3 -u MOUNTPOINT (or umount as root).\n";
 
 /* Options that mount(8), fstab or systemd pass and that mean nothing
@@ -121,6 +126,16 @@ static int parse_one_opt(const char *opt, struct sfs_mount_opts *o)
 			goto bad;
 	} else if (KEY("key_file") && val && *val) {
 		o->key_file = val;
+	} else if (KEY("cache_dir") && val && *val) {
+		/* A store on RADOS: this host's state and chunk cache. */
+		char abs[PATH_MAX];
+		setenv("SNAPFS_CACHE_DIR", realpath(val, abs) ? abs : val, 1);
+	} else if (KEY("chunk_cache_size") && val) {
+		if (sfs_parse_size(val, &size) < 0)
+			goto bad;
+		char num[32];
+		snprintf(num, sizeof(num), "%" PRIu64, size);
+		setenv("SNAPFS_CACHE_SIZE", num, 1);
 	} else if (KEY("allow_other") && !val) {
 		o->allow_other = true;
 	} else if (KEY("debug") && !val) {
@@ -512,7 +527,9 @@ int sfs_cmd_mount(const char *store_path, int argc, char **argv)
 		return 2;
 	}
 	/* Absolute paths: the daemon leaves the working directory. */
-	if (!realpath(store_path, store)) {
+	if (!strncmp(store_path, "rados:", 6)) {
+		snprintf(store, sizeof(store), "%s", store_path);
+	} else if (!realpath(store_path, store)) {
 		fprintf(stderr, "snapfs mount: store %s: %s\n", store_path, strerror(errno));
 		return 1;
 	}

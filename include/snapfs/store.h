@@ -35,7 +35,28 @@ struct sfs_store_options {
 	/* With encrypt: share the master key of the encrypted store at this
 	 * path (unlocked with encrypt) instead of making a new one. */
 	const char *same_key_as;
+	/* Non-NULL: a store on RADOS, "rados:POOL?conf=F[&user=client.X]":
+	 * path is this host's state directory for it (or the same spec,
+	 * for one under the cache directory). */
+	const char *rados;
 };
+
+/* Where a host keeps its state for stores opened as "rados:..." specs,
+ * one directory per pool and conf, and their chunk caches:
+ * $SNAPFS_CACHE_DIR, else $XDG_CACHE_HOME/snapfs, else /var/cache/snapfs
+ * for root and ~/.cache/snapfs for others. Into buf: 0 or -ENAMETOOLONG. */
+int sfs_store_cache_root(char *buf, size_t cap);
+
+/* What the last failed open or init of a store on RADOS in this thread
+ * said about the cluster ("ceph pool 'x' does not exist", "held by host
+ * H pid P (client.N)"), copied into buf: for the one line a command
+ * prints. False (buf "") when it said nothing. */
+bool sfs_store_error_detail(char *buf, size_t cap);
+
+/* Breaks the writer lock of a store on RADOS (a spec or a state
+ * directory), naming the holder it broke in ret: 0, -ENOENT (not held),
+ * -EMEDIUMTYPE (not a store on RADOS), -errno. */
+int sfs_store_break_lock(const char *path, char *ret, size_t cap);
 
 /*
  * Creates a store at path (the directory may exist if empty). Returns 0,

@@ -99,7 +99,7 @@ _snapfs() {
 		if [[ -z $cmd ]]; then
 			cmd=$w
 			valued=" $(_snapfs_valued "$cmd" | tr '\n' ' ') "
-		elif [[ -z $sub ]] && [[ $cmd != @(init|info|check|gc|mount|mount-status|report) ]]; then
+		elif [[ -z $sub ]] && [[ $cmd != @(init|info|break-lock|check|gc|mount|mount-status|report) ]]; then
 			sub=$w
 			valued=" $(_snapfs_valued "$cmd" "$sub" | tr '\n' ' ') "
 		else
@@ -145,7 +145,7 @@ _snapfs() {
 		return
 	fi
 	case $cmd in
-	init | info | check | gc | report) return ;;
+	init | info | break-lock | check | gc | report) return ;;
 	mount | mount-status) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	esac
 	if [[ -z $sub ]]; then

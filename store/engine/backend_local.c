@@ -23,6 +23,7 @@
 
 #include "snapfs/backend.h"
 #include "snapfs/pack.h"
+#include "rados_int.h"
 #include "util_int.h"
 
 #define FD_BOUND_MIN 16
@@ -510,6 +511,10 @@ const struct sfs_backend_ops *sfs_backend_find(const char *name)
 {
 	if (!strcmp(name, sfs_backend_local.name))
 		return &sfs_backend_local;
+#ifdef SFS_HAVE_RADOS
+	if (!strcmp(name, sfs_backend_rados.name))
+		return &sfs_backend_rados;
+#endif
 	return NULL;
 }
 

@@ -46,10 +46,12 @@ int sfs_txn_begin(struct sfs_store *s, bool write, struct sfs_txn **ret)
 
 	if (write && !s->writable)
 		return -EROFS;
+	if (s->rados && !s->writable)
+		sfs_rados_catalog_refresh(s);
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+	rc = mdb_txn_begin(__atomic_load_n(&s->env, __ATOMIC_ACQUIRE), NULL, write ? 0 : MDB_RDONLY, &t->txn);
 	if (rc) {
 		free(t);
 		return sfs_mdb_err(rc);
@@ -147,6 +149,11 @@ int sfs_txn_commit(struct sfs_txn *t)
 	free(t);
 	if (rc == 0 && write)
 		sfs_catalog_reserve(s);
+	/* Every commit of a store on RADOS is published before the caller
+	 * goes on (gc removes packs only after the catalog without them is
+	 * out there). */
+	if (rc == 0 && write && s->rados)
+		sfs_rados_catalog_publish(s);
 	return sfs_mdb_err(rc);
 }
 

@@ -20,6 +20,7 @@
 #include <openssl/crypto.h>
 
 #include "crypt_int.h"
+#include "rados_int.h"
 #include "snapfs/catalog.h"
 #include "snapfs/keys.h"
 #include "snapfs/log.h"
@@ -71,14 +72,14 @@ static bool pow2(uint32_t v)
 	return v && !(v & (v - 1));
 }
 
-static int config_write(int dirfd, const struct sfs_store_options *o, const uint8_t *key_id)
+static int config_text(char *buf, size_t cap, const struct sfs_store_options *o,
+		       const uint8_t *key_id, const char *backend)
 {
-	char buf[512], kid[2 * SFS_KEY_ID_LEN + 1] = "";
-	int n;
+	char kid[2 * SFS_KEY_ID_LEN + 1] = "";
 
 	for (size_t i = 0; key_id && i < SFS_KEY_ID_LEN; i++)
 		snprintf(kid + 2 * i, 3, "%02x", key_id[i]);
-	n = snprintf(buf, sizeof(buf),
+	return snprintf(buf, cap,
 		     "# snapfs store: do not edit\n"
 		     "format_version = %d\n"
 		     "backend = %s\n"
@@ -86,9 +87,126 @@ static int config_write(int dirfd, const struct sfs_store_options *o, const uint
 		     "zstd_level = %d\n"
 		     "pack_size = %" PRIu64 "\n"
 		     "%s%s%s",
-		     SFS_FORMAT_VERSION, sfs_backend_local.name, o->block_size, o->zstd_level, o->pack_size,
+		     SFS_FORMAT_VERSION, backend, o->block_size, o->zstd_level, o->pack_size,
 		     key_id ? "encryption = aes-256-gcm\nkey_id = " : "", kid, key_id ? "\n" : "");
+}
+
+static int config_write(int dirfd, const struct sfs_store_options *o, const uint8_t *key_id,
+			const char *backend)
+{
+	char buf[512];
+	int n = config_text(buf, sizeof(buf), o, key_id, backend);
+
 	return sfs_write_file_atomic(dirfd, CONFIG_NAME, buf, (size_t)n);
+}
+
+int sfs_store_cache_root(char *buf, size_t cap)
+{
+	const char *v = getenv("SNAPFS_CACHE_DIR");
+	int n;
+
+	if (v && *v)
+		n = snprintf(buf, cap, "%s", v);
+	else if ((v = getenv("XDG_CACHE_HOME")) && *v)
+		n = snprintf(buf, cap, "%s/snapfs", v);
+	else if (getuid() == 0)
+		n = snprintf(buf, cap, "/var/cache/snapfs");
+	else
+		n = snprintf(buf, cap, "%s/.cache/snapfs",
+			     (v = getenv("HOME")) && *v ? v : "/tmp");
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+static int mkdir_p(const char *path)
+{
+	char tmp[4096];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, path, len + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* This host's state directory for a store on RADOS given as a spec:
+ * CACHE_ROOT/POOL-HASH, HASH of the conf path and user (one cluster's
+ * pool is one store). */
+static int rados_state_dir(const struct sfs_rados_params *p, char *buf, size_t cap)
+{
+	uint64_t h = 1469598103934665603ull;
+	const char *parts[] = { p->conf, "\n", p->user };
+	char root[4096];
+
+	if (sfs_store_cache_root(root, sizeof(root)) < 0)
+		return -ENAMETOOLONG;
+
+	for (size_t i = 0; i < 3; i++)
+		for (const char *c = parts[i]; *c; c++)
+			h = (h ^ (uint8_t)*c) * 1099511628211ull;
+	if ((size_t)snprintf(buf, cap, "%s/%s-%08" PRIx64, root, p->pool,
+			     h & 0xffffffffu) >= cap)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/*
+ * A host that has no state for a store on RADOS gets it from the pool
+ * alone: the params file, the catalog directory and, last, the config
+ * read from the pool (a directory without config is not a store yet).
+ */
+static int rados_attach(const char *spec, char *state, size_t cap)
+{
+	struct sfs_rados_params p;
+	struct sfs_rados_conn *c;
+	char *text = NULL;
+	size_t len;
+	int dfd, r;
+
+	r = sfs_rados_spec_parse(spec, &p);
+	if (r < 0)
+	{
+		sfs_rados_detail("bad store spec: expected rados:POOL?conf=FILE[&user=client.NAME]");
+		return -EINVAL;
+	}
+	r = rados_state_dir(&p, state, cap);
+	if (r == 0)
+		r = mkdir_p(state);
+	if (r < 0)
+		return sfs_log_errno(r, "cannot make the state directory %s", state);
+	dfd = open(state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	r = sfs_rados_params_write(dfd, &p);
+	if (r == 0 && faccessat(dfd, CONFIG_NAME, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		goto out;
+	if (r == 0)
+		r = sfs_rados_connect(&p, &c);
+	if (r < 0)
+		goto out;
+	r = sfs_rados_get(c, SFS_RADOS_OBJ_CONFIG, CONFIG_MAX, &text, &len);
+	sfs_rados_disconnect(c);
+	if (r == -ENOENT) {
+		sfs_rados_detail("ceph pool '%s' holds no snapfs store", p.pool);
+		r = -EMEDIUMTYPE;
+	}
+	if (r == 0 && mkdirat(dfd, "catalog", 0755) < 0 && errno != EEXIST)
+		r = -errno;
+	if (r == 0)
+		r = sfs_write_file_atomic(dfd, CONFIG_NAME, text, len);
+	free(text);
+out:
+	close(dfd);
+	return r;
 }
 
 /*
@@ -255,6 +373,13 @@ static int env_open(struct sfs_store *s, bool create)
 	struct stat st;
 	int cfd, fd, rc, r;
 
+	if (s->rados && !s->writable)
+		return sfs_rados_catalog_reader_open(s);
+	if (s->rados && !create) {
+		r = sfs_rados_catalog_writer_sync(s);
+		if (r < 0)
+			return r;
+	}
 	cfd = open_subdir(s->dirfd, "catalog");
 	if (cfd < 0)
 		return cfd;
@@ -370,10 +495,35 @@ int sfs_store_init(const char *path, const struct sfs_store_options *opts)
 	DIR *d;
 	int r;
 
+	struct sfs_rados_params rp;
+	char state[4096];
+	const char *backend = sfs_backend_local.name;
+
+	sfs_rados_detail_clear();
 	if (opts)
 		o = *opts;
 	if (o.same_key_as && !o.encrypt)
 		return -EINVAL;
+	if (!o.rados && sfs_rados_is_spec(path))
+		o.rados = path;
+	if (o.rados) {
+		if (sfs_rados_spec_parse(o.rados, &rp) < 0)
+			return sfs_log_errno(-EINVAL, "bad store spec '%s': expected "
+						      "rados:POOL?conf=FILE[&user=client.NAME]",
+					     o.rados);
+		if (o.encrypt)
+			return sfs_log_errno(-EOPNOTSUPP, "an encrypted store on RADOS is not "
+							  "supported yet");
+		if (sfs_rados_is_spec(path)) {
+			r = rados_state_dir(&rp, state, sizeof(state));
+			if (r == 0)
+				r = mkdir_p(state);
+			if (r < 0)
+				return r;
+			path = state;
+		}
+		backend = "rados";
+	}
 	if (!o.block_size)
 		o.block_size = SFS_DEFAULT_BLOCK_SIZE;
 	if (!o.zstd_level)
@@ -424,11 +574,43 @@ int sfs_store_init(const char *path, const struct sfs_store_options *opts)
 		r = -errno;
 		goto out;
 	}
-	s.backend.ops = &sfs_backend_local;
+	if (o.rados) {
+		r = sfs_rados_params_write(s.dirfd, &rp);
+		if (r < 0)
+			goto out;
+		s.backend.ops = sfs_backend_find("rados");
+		if (!s.backend.ops) {
+			r = sfs_log_errno(-EPROTONOSUPPORT, "this snapfs was built without RADOS "
+							    "support (librados)");
+			goto out;
+		}
+	} else {
+		s.backend.ops = &sfs_backend_local;
+	}
 	r = s.backend.ops->open(&s.backend, s.dirfd, SFS_BACKEND_WRITE | SFS_BACKEND_CREATE);
-	if (r < 0)
+	if (r < 0) {
+		s.backend.ops = NULL;
 		goto out;
-	s.backend.ops->close(&s.backend);
+	}
+	if (o.rados) {
+		/* The pool stays open (and locked) until the config is in it. */
+		char *text;
+		size_t len;
+
+		r = sfs_rados_get(sfs_rados_backend_conn(&s.backend), SFS_RADOS_OBJ_CONFIG,
+				  CONFIG_MAX, &text, &len);
+		if (r == 0) {
+			free(text);
+			sfs_rados_detail("ceph pool '%s' already holds a snapfs store", rp.pool);
+			r = -EEXIST;
+			goto out;
+		}
+		if (r != -ENOENT)
+			goto out;
+	} else {
+		s.backend.ops->close(&s.backend);
+		s.backend.ops = NULL;
+	}
 	s.writable = true;
 	r = env_open(&s, true);
 	if (r < 0)
@@ -449,6 +631,8 @@ int sfs_store_init(const char *path, const struct sfs_store_options *opts)
 				sfs_txn_abort(t);
 		}
 	}
+	if (r == 0 && o.rados)
+		r = sfs_rados_catalog_publish(&s);
 	mdb_env_close(s.env);
 	if (r < 0)
 		goto out;
@@ -459,8 +643,21 @@ int sfs_store_init(const char *path, const struct sfs_store_options *opts)
 	if (r == 0)
 		r = sfs_fsync_dir(s.dirfd);
 	if (r == 0)
-		r = config_write(s.dirfd, &o, o.encrypt ? key_id : NULL);
+		r = config_write(s.dirfd, &o, o.encrypt ? key_id : NULL, backend);
+	if (r == 0 && o.rados) {
+		/* Last: a pool without the config holds no store. */
+		char text[512];
+		int n = config_text(text, sizeof(text), &o, NULL, backend);
+
+		r = sfs_rados_put(sfs_rados_backend_conn(&s.backend), SFS_RADOS_OBJ_CONFIG, text,
+				  (size_t)n, true);
+		if (r < 0)
+			sfs_log(SFS_LOG_ERR, "cannot write the store's config to pool '%s': %s",
+				rp.pool, strerror(-r));
+	}
 out:
+	if (s.backend.ops)
+		s.backend.ops->close(&s.backend);
 	OPENSSL_cleanse(master, sizeof(master));
 	sfs_fsid_leave(&fsid);
 	if (s.dirfd > 0)
@@ -799,8 +996,16 @@ int sfs_store_open_cred(const char *path, int flags, const struct sfs_backend_op
 	struct sfs_fsid fsid = { 0 };
 	struct sfs_store *s;
 	struct stat st;
+	char state[4096];
 	int r;
 
+	sfs_rados_detail_clear();
+	if (sfs_rados_is_spec(path)) {
+		r = rados_attach(path, state, sizeof(state));
+		if (r < 0)
+			return r;
+		path = state;
+	}
 	if (stat(path, &st) < 0)
 		return -errno;
 	if (!S_ISDIR(st.st_mode))
@@ -811,6 +1016,7 @@ int sfs_store_open_cred(const char *path, int flags, const struct sfs_backend_op
 	s->lock_fd = -1;
 	s->writable = flags & SFS_OPEN_WRITE;
 	s->record_only = s->writable && (flags & SFS_OPEN_RECORD);
+	pthread_mutex_init(&s->rados_lock, NULL);
 	s->path = strdup(path);
 	if (!s->path) {
 		r = -ENOMEM;
@@ -835,6 +1041,7 @@ int sfs_store_open_cred(const char *path, int flags, const struct sfs_backend_op
 	r = config_read(s, &configured);
 	if (r < 0)
 		goto fail;
+	s->rados = !strcmp(configured->name, "rados");
 	/* Unlocked before the lock, the catalog or recovery: a wrong key
 	 * opens nothing and changes nothing. */
 	if (s->encrypted && !(flags & SFS_OPEN_RECORD)) {
@@ -902,6 +1109,8 @@ int sfs_store_path_encrypted(const char *path)
 	struct sfs_store s = { .path = (char *)path };
 	int r;
 
+	if (sfs_rados_is_spec(path))
+		return 0; /* encryption on RADOS is refused at init */
 	s.dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s.dirfd < 0)
 		return errno == ENOTDIR ? -EMEDIUMTYPE : -errno;
@@ -919,6 +1128,7 @@ void sfs_store_close(struct sfs_store *s)
 	sfs_catalog_copy_refresh(s);
 	if (s->env)
 		mdb_env_close(s->env);
+	sfs_rados_catalog_close(s);
 	if (s->backend.ops)
 		s->backend.ops->close(&s->backend);
 	if (s->lock_fd >= 0)
@@ -1040,6 +1250,15 @@ int sfs_store_disk_usage(struct sfs_store *s, uint64_t *ret_packs, uint64_t *ret
 		return cfd;
 	*ret_catalog = du_dir(cfd);
 	close(cfd);
+	if (s->rados && !s->writable) {
+		/* A reader's catalog is the fetched file, not catalog/. */
+		struct stat st;
+		int fd;
+
+		if (mdb_env_get_fd(__atomic_load_n(&s->env, __ATOMIC_ACQUIRE), &fd) == 0 &&
+		    fstat(fd, &st) == 0)
+			*ret_catalog = (uint64_t)st.st_blocks * 512;
+	}
 	/* The packs the catalog knows; an older store opened read-only has
 	 * no table yet and is listed instead. */
 	r = sfs_txn_begin(s, false, &t);
@@ -1051,5 +1270,35 @@ int sfs_store_disk_usage(struct sfs_store *s, uint64_t *ret_packs, uint64_t *ret
 		r = s->backend.ops->list(&s->backend, du_listed, &d);
 	sfs_txn_abort(t);
 	*ret_packs = d.total;
+	return r;
+}
+
+int sfs_store_break_lock(const char *path, char *ret, size_t cap)
+{
+	struct sfs_rados_params p;
+	struct sfs_rados_conn *c;
+	int dfd, r;
+
+	sfs_rados_detail_clear();
+	if (sfs_rados_is_spec(path)) {
+		r = sfs_rados_spec_parse(path, &p);
+	} else {
+		dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return -errno;
+		r = sfs_rados_params_read(dfd, &p);
+		close(dfd);
+	}
+	if (r < 0)
+		return -EMEDIUMTYPE;
+	r = sfs_rados_connect(&p, &c);
+	if (r < 0)
+		return r;
+	r = sfs_rados_lock_holder(c, ret, cap);
+	if (r == 0 && !ret[0])
+		r = -ENOENT;
+	if (r == 0)
+		r = sfs_rados_lock_break(c);
+	sfs_rados_disconnect(c);
 	return r;
 }

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "snapfs/backend.h"
 #include "snapfs/catalog.h"
@@ -83,7 +84,37 @@ struct sfs_store {
 	bool copy_force;       /* copy at the next refresh whatever the catalog's size */
 	bool restored;         /* SFS_OPEN_REPAIR put the copy in place of the catalog */
 	char damaged_name[64]; /* what the damaged catalog was renamed to ("" none) */
+
+	/* A store on RADOS (catalog_rados.c): the published generation this
+	 * process has, when a reader last asked for the head, and the
+	 * environments a reader switched away from. */
+	bool rados;
+	bool rados_unpublished; /* a commit's publish failed */
+	uint64_t rados_gen;
+	struct timespec rados_polled;
+	pthread_mutex_t rados_lock;
+	MDB_env **rados_old_envs;
+	size_t rados_n_old;
 };
+
+/* ---- the catalog of a store on RADOS (catalog_rados.c) ---- */
+
+/* Writer: publishes a compacted copy and the head naming it (after every
+ * commit); failures are logged and returned, the commit stands. */
+int sfs_rados_catalog_publish(struct sfs_store *s);
+/* Writer, before opening the environment: takes the published catalog
+ * when it is newer than the local one. */
+int sfs_rados_catalog_writer_sync(struct sfs_store *s);
+/* Reader: opens the environment on the newest published catalog. */
+int sfs_rados_catalog_reader_open(struct sfs_store *s);
+/* Reader: at most once a second, switches to a newer published catalog. */
+void sfs_rados_catalog_refresh(struct sfs_store *s);
+void sfs_rados_catalog_close(struct sfs_store *s);
+/* Before removing or cutting packs (gc): 0 when every commit of this
+ * writer is published (or the store is not on RADOS), else the error of
+ * publishing it again now; readers must never be left with a catalog
+ * that points at a removed pack. */
+int sfs_rados_catalog_published(struct sfs_store *s);
 
 struct sfs_txn;
 

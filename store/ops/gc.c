@@ -617,6 +617,15 @@ static int remove_packs(struct gc *g)
 	struct sfs_txn *t;
 	int r;
 
+	/* Hosts reading a store on RADOS have the published catalog: until
+	 * it no longer points into these packs, they stay. */
+	r = sfs_rados_catalog_published(g->s);
+	if (r < 0) {
+		sfs_log(SFS_LOG_WARN, "gc: the catalog could not be published (%s); no pack is "
+				      "removed until it is (the next gc removes them)",
+			strerror(-r));
+		return 0;
+	}
 	if (g->rewound) {
 		r = b->ops->truncate(b, g->rewound, SFS_PACK_HEADER_LEN);
 		if (r < 0)

@@ -315,9 +315,9 @@ Test(backend, config_backend_and_unknown_keys, .init = fx_setup, .fini = fx_tear
 
 	sfs_store_close(fx_store);
 	fx_store = NULL;
-	set_config_line("backend = local", "backend = rados");
+	set_config_line("backend = local", "backend = tape");
 	cr_assert_eq(sfs_store_open(fx_dir, SFS_OPEN_READ, &s), -EPROTONOSUPPORT);
-	set_config_line("backend = rados", "frobnicate = 1");
+	set_config_line("backend = tape", "frobnicate = 1");
 	cr_assert_eq(sfs_store_open(fx_dir, SFS_OPEN_READ, &s), -EPROTONOSUPPORT);
 	/* No backend key: a store of the previous version, local. */
 	set_config_line("frobnicate = 1", "");
