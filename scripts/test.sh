@@ -94,6 +94,9 @@ if step "build (-Werror)" build build -Dwerror=true; then
 	step "unit tests" meson test -C build --suite unit --print-errorlogs --logbase unit
 	step "integration tests" meson test -C build --suite integration --print-errorlogs --logbase integration
 fi
+# Nothing after the integration tests uses the cluster: its daemons would
+# only take CPU from the sanitizer and fuzzing passes.
+stop_ceph
 
 # 2. Sanitizers.
 if [ "${SNAPFS_SKIP_ASAN:-0}" = 1 ]; then
