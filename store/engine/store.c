@@ -1042,6 +1042,13 @@ int sfs_store_open_cred(const char *path, int flags, const struct sfs_backend_op
 	if (r < 0)
 		goto fail;
 	s->rados = !strcmp(configured->name, "rados");
+	/* check's result on a RADOS store would take the cluster's writer
+	 * lock and publish a whole catalog generation from whichever host
+	 * ran the check: it is not recorded there. */
+	if (s->rados && (flags & SFS_OPEN_RECORD)) {
+		r = -EOPNOTSUPP;
+		goto fail;
+	}
 	/* Unlocked before the lock, the catalog or recovery: a wrong key
 	 * opens nothing and changes nothing. */
 	if (s->encrypted && !(flags & SFS_OPEN_RECORD)) {
