@@ -215,7 +215,103 @@ uint64_t sfs_rados_read_ops(void)
 
 #else /* SFS_HAVE_RADOS */
 
+#include <dlfcn.h>
 #include <rados/librados.h>
+
+/*
+ * librados and the Ceph libraries under it are some 18 MB that every
+ * snapfs process would map at start-up, users of a local store included,
+ * so they are loaded on the first connection to a cluster and called
+ * through lib. The pointers are typed from the header's declarations: a
+ * prototype that changes is a compile error, not a crash.
+ */
+#define LIBRADOS_SONAME "librados.so.2"
+#define LIBRADOS_FNS(X)                                                                            \
+	X(rados_aio_create_completion2)                                                            \
+	X(rados_aio_get_return_value)                                                              \
+	X(rados_aio_release)                                                                       \
+	X(rados_aio_wait_for_complete)                                                             \
+	X(rados_aio_write)                                                                         \
+	X(rados_break_lock)                                                                        \
+	X(rados_conf_get)                                                                          \
+	X(rados_conf_read_file)                                                                    \
+	X(rados_conf_set)                                                                          \
+	X(rados_connect)                                                                           \
+	X(rados_create2)                                                                           \
+	X(rados_create_read_op)                                                                    \
+	X(rados_create_write_op)                                                                   \
+	X(rados_getxattrs_end)                                                                     \
+	X(rados_getxattrs_next)                                                                    \
+	X(rados_ioctx_create)                                                                      \
+	X(rados_ioctx_destroy)                                                                     \
+	X(rados_list_lockers)                                                                      \
+	X(rados_lock_exclusive)                                                                    \
+	X(rados_nobjects_list_close)                                                               \
+	X(rados_nobjects_list_next)                                                                \
+	X(rados_nobjects_list_open)                                                                \
+	X(rados_read)                                                                              \
+	X(rados_read_op_getxattrs)                                                                 \
+	X(rados_read_op_operate)                                                                   \
+	X(rados_read_op_read)                                                                      \
+	X(rados_release_read_op)                                                                   \
+	X(rados_release_write_op)                                                                  \
+	X(rados_remove)                                                                            \
+	X(rados_setxattr)                                                                          \
+	X(rados_shutdown)                                                                          \
+	X(rados_stat)                                                                              \
+	X(rados_trunc)                                                                             \
+	X(rados_unlock)                                                                            \
+	X(rados_write)                                                                             \
+	X(rados_write_full)                                                                        \
+	X(rados_write_op_create)                                                                   \
+	X(rados_write_op_operate)                                                                  \
+	X(rados_write_op_write_full)
+
+static struct {
+#define LIB_FIELD(fn) __typeof__(fn) *fn;
+	LIBRADOS_FNS(LIB_FIELD)
+#undef LIB_FIELD
+} lib;
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+static bool lib_loaded;
+static char lib_error[256]; /* dlerror() of the failed load */
+
+_Static_assert(sizeof(void *) == sizeof(void (*)(void)), "dlsym returns function pointers");
+
+/* Through memcpy: ISO C has no cast from an object to a function pointer. */
+static void lib_load(void)
+{
+	void *h = dlopen(LIBRADOS_SONAME, RTLD_NOW | RTLD_LOCAL);
+	void *sym;
+
+	if (!h)
+		goto out_error;
+#define LIB_RESOLVE(fn)                                                                            \
+	sym = dlsym(h, #fn);                                                                       \
+	if (!sym)                                                                                  \
+		goto out_close;                                                                    \
+	memcpy(&lib.fn, &sym, sizeof(sym));
+	LIBRADOS_FNS(LIB_RESOLVE)
+#undef LIB_RESOLVE
+	lib_loaded = true;
+	return;
+out_close:
+	snprintf(lib_error, sizeof(lib_error), "%s", dlerror());
+	dlclose(h);
+	return;
+out_error:
+	snprintf(lib_error, sizeof(lib_error), "%s", dlerror());
+}
+
+/* 0 once librados is loaded, or -ELIBACC with the reason in the detail. */
+static int lib_need(void)
+{
+	pthread_once(&lib_once, lib_load);
+	if (lib_loaded)
+		return 0;
+	sfs_rados_detail("RADOS store needs librados (Debian package librados2): %s", lib_error);
+	return -ELIBACC;
+}
 
 #define SEG_SHIFT     22
 #define SEG_SIZE      (1u << SEG_SHIFT) /* 4 MiB: one RADOS read */
@@ -292,11 +388,11 @@ static void conf_bound(rados_t cl, const char *key, long max)
 {
 	char v[64];
 
-	if (rados_conf_get(cl, key, v, sizeof(v)) == 0) {
+	if (lib.rados_conf_get(cl, key, v, sizeof(v)) == 0) {
 		double d = strtod(v, NULL);
 		if (d <= 0 || d > max) {
 			snprintf(v, sizeof(v), "%ld", max);
-			rados_conf_set(cl, key, v);
+			lib.rados_conf_set(cl, key, v);
 		}
 	}
 }
@@ -308,6 +404,9 @@ int sfs_rados_connect(const struct sfs_rados_params *p, struct sfs_rados_conn **
 	int r;
 
 	*ret = NULL;
+	r = lib_need();
+	if (r < 0)
+		return r;
 	if (strncmp(user, "client.", 7)) {
 		sfs_rados_detail("ceph user '%s' must be of the form client.NAME", user);
 		return -EINVAL;
@@ -321,24 +420,24 @@ int sfs_rados_connect(const struct sfs_rados_params *p, struct sfs_rados_conn **
 	if (!c)
 		return -ENOMEM;
 	snprintf(c->pool, sizeof(c->pool), "%s", p->pool);
-	r = rados_create2(&c->cluster, "ceph", user, 0);
+	r = lib.rados_create2(&c->cluster, "ceph", user, 0);
 	if (r < 0)
 		goto out_free;
-	r = rados_conf_read_file(c->cluster, p->conf);
+	r = lib.rados_conf_read_file(c->cluster, p->conf);
 	if (r < 0) {
 		sfs_rados_detail("cannot parse ceph conf %s: %s", p->conf, strerror(-r));
 		goto out_shutdown;
 	}
 	/* librados logs to stderr on its own; the store says one line. */
-	rados_conf_set(c->cluster, "log_to_stderr", "false");
-	rados_conf_set(c->cluster, "err_to_stderr", "false");
-	rados_conf_set(c->cluster, "log_file", "");
+	lib.rados_conf_set(c->cluster, "log_to_stderr", "false");
+	lib.rados_conf_set(c->cluster, "err_to_stderr", "false");
+	lib.rados_conf_set(c->cluster, "log_file", "");
 	/* Never wait forever: an unreachable cluster is an error in bounded
 	 * time, whatever the conf says. */
 	conf_bound(c->cluster, "client_mount_timeout", 30);
 	conf_bound(c->cluster, "rados_mon_op_timeout", 30);
 	conf_bound(c->cluster, "rados_osd_op_timeout", 30);
-	r = rados_connect(c->cluster);
+	r = lib.rados_connect(c->cluster);
 	if (r < 0) {
 		if (r == -ETIMEDOUT || r == -ENOTCONN)
 			sfs_rados_detail("cannot reach the ceph cluster of %s: %s", p->conf,
@@ -351,7 +450,7 @@ int sfs_rados_connect(const struct sfs_rados_params *p, struct sfs_rados_conn **
 					 p->conf, user, strerror(-r));
 		goto out_shutdown;
 	}
-	r = rados_ioctx_create(c->cluster, p->pool, &c->io);
+	r = lib.rados_ioctx_create(c->cluster, p->pool, &c->io);
 	if (r < 0) {
 		if (r == -ENOENT)
 			sfs_rados_detail("ceph pool '%s' does not exist", p->pool);
@@ -362,7 +461,7 @@ int sfs_rados_connect(const struct sfs_rados_params *p, struct sfs_rados_conn **
 	*ret = c;
 	return 0;
 out_shutdown:
-	rados_shutdown(c->cluster);
+	lib.rados_shutdown(c->cluster);
 out_free:
 	free(c);
 	return r;
@@ -372,8 +471,8 @@ void sfs_rados_disconnect(struct sfs_rados_conn *c)
 {
 	if (!c)
 		return;
-	rados_ioctx_destroy(c->io);
-	rados_shutdown(c->cluster);
+	lib.rados_ioctx_destroy(c->io);
+	lib.rados_shutdown(c->cluster);
 	free(c);
 }
 
@@ -386,7 +485,7 @@ int sfs_rados_get(struct sfs_rados_conn *c, const char *oid, size_t max, char **
 	char *buf;
 	int r;
 
-	r = rados_stat(c->io, oid, &size, &mtime);
+	r = lib.rados_stat(c->io, oid, &size, &mtime);
 	if (r < 0)
 		return r;
 	if (size > max)
@@ -396,7 +495,7 @@ int sfs_rados_get(struct sfs_rados_conn *c, const char *oid, size_t max, char **
 		return -ENOMEM;
 	while (got < size) {
 		size_t n = size - got > (64u << 20) ? 64u << 20 : size - got;
-		r = rados_read(c->io, oid, buf + got, n, got);
+		r = lib.rados_read(c->io, oid, buf + got, n, got);
 		atomic_fetch_add(&read_ops, 1);
 		if (r < 0) {
 			free(buf);
@@ -422,27 +521,27 @@ int sfs_rados_put(struct sfs_rados_conn *c, const char *oid, const void *buf, si
 	 * default) goes in pieces: the first replaces the object, the others
 	 * extend it. */
 	if (!excl) {
-		r = rados_write_full(c->io, oid, buf, first);
+		r = lib.rados_write_full(c->io, oid, buf, first);
 		for (size_t off = first; r == 0 && off < len; off += PUT_PIECE) {
 			size_t n = len - off < PUT_PIECE ? len - off : PUT_PIECE;
-			r = rados_write(c->io, oid, (const char *)buf + off, n, off);
+			r = lib.rados_write(c->io, oid, (const char *)buf + off, n, off);
 		}
 		return r;
 	}
-	op = rados_create_write_op();
+	op = lib.rados_create_write_op();
 	if (!op)
 		return -ENOMEM;
-	rados_write_op_create(op, excl ? LIBRADOS_CREATE_EXCLUSIVE : LIBRADOS_CREATE_IDEMPOTENT,
-			      NULL);
-	rados_write_op_write_full(op, buf, len);
-	r = rados_write_op_operate(op, c->io, oid, NULL, 0);
-	rados_release_write_op(op);
+	lib.rados_write_op_create(op, excl ? LIBRADOS_CREATE_EXCLUSIVE : LIBRADOS_CREATE_IDEMPOTENT,
+				  NULL);
+	lib.rados_write_op_write_full(op, buf, len);
+	r = lib.rados_write_op_operate(op, c->io, oid, NULL, 0);
+	lib.rados_release_write_op(op);
 	return r;
 }
 
 int sfs_rados_remove(struct sfs_rados_conn *c, const char *oid)
 {
-	return rados_remove(c->io, oid);
+	return lib.rados_remove(c->io, oid);
 }
 
 int sfs_rados_list_prefix(struct sfs_rados_conn *c, const char *prefix, char ***ret)
@@ -453,10 +552,10 @@ int sfs_rados_list_prefix(struct sfs_rados_conn *c, const char *prefix, char ***
 	size_t n = 0, cap = 0, plen = strlen(prefix);
 	int r;
 
-	r = rados_nobjects_list_open(c->io, &ctx);
+	r = lib.rados_nobjects_list_open(c->io, &ctx);
 	if (r < 0)
 		return r;
-	while ((r = rados_nobjects_list_next(ctx, &e, NULL, NULL)) == 0) {
+	while ((r = lib.rados_nobjects_list_next(ctx, &e, NULL, NULL)) == 0) {
 		if (strncmp(e, prefix, plen))
 			continue;
 		if (n + 2 > cap) {
@@ -476,7 +575,7 @@ int sfs_rados_list_prefix(struct sfs_rados_conn *c, const char *prefix, char ***
 		}
 		v[++n] = NULL;
 	}
-	rados_nobjects_list_close(ctx);
+	lib.rados_nobjects_list_close(ctx);
 	if (r == -ENOENT)
 		r = 0;
 	if (r == 0 && !v) {
@@ -507,8 +606,8 @@ int sfs_rados_lock_holder(struct sfs_rados_conn *c, char *ret, size_t cap)
 	ssize_t n;
 
 	ret[0] = '\0';
-	n = rados_list_lockers(c->io, SFS_RADOS_OBJ_LOCK, LOCK_NAME, &excl, tag, &tl, clients, &cl,
-			       cookies, &kl, addrs, &al);
+	n = lib.rados_list_lockers(c->io, SFS_RADOS_OBJ_LOCK, LOCK_NAME, &excl, tag, &tl, clients,
+				   &cl, cookies, &kl, addrs, &al);
 	if (n == -ENOENT)
 		return 0;
 	if (n < 0)
@@ -525,13 +624,13 @@ int sfs_rados_lock_break(struct sfs_rados_conn *c)
 	int excl;
 	ssize_t n;
 
-	n = rados_list_lockers(c->io, SFS_RADOS_OBJ_LOCK, LOCK_NAME, &excl, tag, &tl, clients, &cl,
-			       cookies, &kl, addrs, &al);
+	n = lib.rados_list_lockers(c->io, SFS_RADOS_OBJ_LOCK, LOCK_NAME, &excl, tag, &tl, clients,
+				   &cl, cookies, &kl, addrs, &al);
 	if (n == -ENOENT || n == 0)
 		return -ENOENT;
 	if (n < 0)
 		return (int)n;
-	return rados_break_lock(c->io, SFS_RADOS_OBJ_LOCK, LOCK_NAME, clients, cookies);
+	return lib.rados_break_lock(c->io, SFS_RADOS_OBJ_LOCK, LOCK_NAME, clients, cookies);
 }
 
 struct sfs_rados_conn *sfs_rados_backend_conn(struct sfs_backend *b)
@@ -556,8 +655,8 @@ static int writer_lock(struct rb *rb)
 		char want[300];
 		int pid;
 
-		r = rados_lock_exclusive(rb->conn->io, SFS_RADOS_OBJ_LOCK, LOCK_NAME, rb->cookie,
-					 "snapfs writer", NULL, 0);
+		r = lib.rados_lock_exclusive(rb->conn->io, SFS_RADOS_OBJ_LOCK, LOCK_NAME,
+					     rb->cookie, "snapfs writer", NULL, 0);
 		if (r == 0) {
 			rb->locked = true;
 			return 0;
@@ -753,7 +852,7 @@ static void rados_close(struct sfs_backend *b)
 	if (!rb)
 		return;
 	if (rb->locked)
-		rados_unlock(rb->conn->io, SFS_RADOS_OBJ_LOCK, LOCK_NAME, rb->cookie);
+		lib.rados_unlock(rb->conn->io, SFS_RADOS_OBJ_LOCK, LOCK_NAME, rb->cookie);
 	{
 		/* For benchmarks: how many RADOS reads this process issued. */
 		const char *f = getenv("SNAPFS_RADOS_OPS_FILE");
@@ -782,9 +881,9 @@ static int wait_one(struct sfs_pack_out *p)
 	struct wreq *w = &p->w[0];
 	int r;
 
-	rados_aio_wait_for_complete(w->c);
-	r = rados_aio_get_return_value(w->c);
-	rados_aio_release(w->c);
+	lib.rados_aio_wait_for_complete(w->c);
+	r = lib.rados_aio_get_return_value(w->c);
+	lib.rados_aio_release(w->c);
 	free(w->buf);
 	memmove(&p->w[0], &p->w[1], (p->nw - 1) * sizeof(p->w[0]));
 	p->nw--;
@@ -815,13 +914,13 @@ static int flush_buf(struct sfs_pack_out *p)
 	if (p->err)
 		return p->err;
 	w = &p->w[p->nw];
-	r = rados_aio_create_completion2(NULL, NULL, &w->c);
+	r = lib.rados_aio_create_completion2(NULL, NULL, &w->c);
 	if (r < 0)
 		return r;
 	oid_of(p->number, oid, sizeof(oid));
-	r = rados_aio_write(p->rb->conn->io, oid, w->c, p->buf, p->buf_len, p->buf_off);
+	r = lib.rados_aio_write(p->rb->conn->io, oid, w->c, p->buf, p->buf_len, p->buf_off);
 	if (r < 0) {
-		rados_aio_release(w->c);
+		lib.rados_aio_release(w->c);
 		return p->err = r;
 	}
 	w->buf = p->buf;
@@ -842,26 +941,26 @@ static int rados_create_pack(struct sfs_backend *b, uint64_t number, uint64_t le
 
 	oid_of(number, oid, sizeof(oid));
 	if (len == 0) {
-		rados_write_op_t op = rados_create_write_op();
+		rados_write_op_t op = lib.rados_create_write_op();
 
 		if (!op)
 			return -ENOMEM;
-		rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
-		r = rados_write_op_operate(op, rb->conn->io, oid, NULL, 0);
-		rados_release_write_op(op);
+		lib.rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
+		r = lib.rados_write_op_operate(op, rb->conn->io, oid, NULL, 0);
+		lib.rados_release_write_op(op);
 		if (r < 0)
 			return r;
 	} else {
 		uint64_t size;
 		time_t mtime;
 
-		r = rados_stat(rb->conn->io, oid, &size, &mtime);
+		r = lib.rados_stat(rb->conn->io, oid, &size, &mtime);
 		if (r < 0)
 			return r;
 		if (size < len)
 			return -EUCLEAN;
 		if (size > len) {
-			r = rados_trunc(rb->conn->io, oid, len);
+			r = lib.rados_trunc(rb->conn->io, oid, len);
 			if (r < 0)
 				return r;
 			sfs_rados_backend_new_epoch(b);
@@ -930,7 +1029,7 @@ static int rados_seal(struct sfs_pack_out *p)
 
 	if (r == 0) {
 		oid_of(p->number, oid, sizeof(oid));
-		r = rados_setxattr(p->rb->conn->io, oid, "snapfs.sealed", "1", 1);
+		r = lib.rados_setxattr(p->rb->conn->io, oid, "snapfs.sealed", "1", 1);
 	}
 	out_free(p);
 	return r;
@@ -962,7 +1061,7 @@ static int cluster_err(int r, const char *oid)
 static int fetch(struct rb *rb, uint64_t number, uint64_t index, char *buf, size_t *ret_len,
 		 bool *ret_sealed)
 {
-	rados_read_op_t op = rados_create_read_op();
+	rados_read_op_t op = lib.rados_create_read_op();
 	rados_xattrs_iter_t it = NULL;
 	size_t got = 0;
 	int rv = 0, xv = 0, r;
@@ -971,9 +1070,9 @@ static int fetch(struct rb *rb, uint64_t number, uint64_t index, char *buf, size
 	if (!op)
 		return -ENOMEM;
 	oid_of(number, oid, sizeof(oid));
-	rados_read_op_read(op, index << SEG_SHIFT, SEG_SIZE, buf, &got, &rv);
-	rados_read_op_getxattrs(op, &it, &xv);
-	r = rados_read_op_operate(op, rb->conn->io, oid, 0);
+	lib.rados_read_op_read(op, index << SEG_SHIFT, SEG_SIZE, buf, &got, &rv);
+	lib.rados_read_op_getxattrs(op, &it, &xv);
+	r = lib.rados_read_op_operate(op, rb->conn->io, oid, 0);
 	atomic_fetch_add(&read_ops, 1);
 	*ret_sealed = false;
 	if (r == 0 && rv < 0)
@@ -982,13 +1081,13 @@ static int fetch(struct rb *rb, uint64_t number, uint64_t index, char *buf, size
 		const char *name, *val;
 		size_t vl;
 
-		while (rados_getxattrs_next(it, &name, &val, &vl) == 0 && name)
+		while (lib.rados_getxattrs_next(it, &name, &val, &vl) == 0 && name)
 			if (!strcmp(name, "snapfs.sealed"))
 				*ret_sealed = true;
 	}
 	if (it)
-		rados_getxattrs_end(it);
-	rados_release_read_op(op);
+		lib.rados_getxattrs_end(it);
+	lib.rados_release_read_op(op);
 	if (r < 0)
 		return cluster_err(r, oid);
 	*ret_len = got;
@@ -1122,7 +1221,7 @@ static ssize_t rados_read_pack(struct sfs_backend *b, uint64_t number, uint64_t 
 			if (!tmp)
 				return -ENOMEM;
 			oid_of(number, oid, sizeof(oid));
-			r = rados_read(rb->conn->io, oid, tmp, want, pos);
+			r = lib.rados_read(rb->conn->io, oid, tmp, want, pos);
 			atomic_fetch_add(&read_ops, 1);
 			if (r < 0) {
 				free(tmp);
@@ -1202,7 +1301,7 @@ static int rados_list(struct sfs_backend *b, sfs_pack_list_fn fn, void *ctx)
 		number = strtoull(names[i] + 5, &end, 16);
 		if (*end || strlen(names[i]) != 21)
 			continue;
-		if (rados_stat(rb->conn->io, names[i], &size, &mtime) < 0)
+		if (lib.rados_stat(rb->conn->io, names[i], &size, &mtime) < 0)
 			continue;
 		info.length = info.disk = size;
 		r = fn(ctx, number, &info);
@@ -1219,7 +1318,7 @@ static int rados_stat_pack(struct sfs_backend *b, uint64_t number, struct sfs_pa
 	int r;
 
 	oid_of(number, oid, sizeof(oid));
-	r = rados_stat(RB(b)->conn->io, oid, &size, &mtime);
+	r = lib.rados_stat(RB(b)->conn->io, oid, &size, &mtime);
 	if (r < 0)
 		return r;
 	ret->length = ret->disk = size;
@@ -1238,7 +1337,7 @@ static int rados_truncate_pack(struct sfs_backend *b, uint64_t number, uint64_t 
 	if (len > info.length)
 		return -EINVAL;
 	oid_of(number, oid, sizeof(oid));
-	r = rados_trunc(RB(b)->conn->io, oid, len);
+	r = lib.rados_trunc(RB(b)->conn->io, oid, len);
 	sfs_rados_backend_new_epoch(b);
 	return r;
 }
@@ -1250,7 +1349,7 @@ static int rados_remove_pack(struct sfs_backend *b, uint64_t number)
 	int r;
 
 	oid_of(number, oid, sizeof(oid));
-	r = rados_remove(rb->conn->io, oid);
+	r = lib.rados_remove(rb->conn->io, oid);
 	pthread_mutex_lock(&rb->lock);
 	for (size_t i = 0; i < MEM_SEGS; i++)
 		if (rb->segs[i].number == number && !rb->segs[i].loading)

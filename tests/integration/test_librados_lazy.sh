@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# librados (and the Ceph libraries under it) is loaded only when a store on
+# RADOS is opened: a local store's mount and CLI never map it, a RADOS
+# store spec loads it, and without it a RADOS store fails in one line
+# naming the package while local stores work as before. Needs no cluster
+# (test_rados.sh checks that a RADOS mount has it mapped).
+. "$(dirname "$0")/lib.sh" "$@"
+need_root
+if [ ! -e /dev/fuse ] || ! command -v fusermount3 >/dev/null; then
+	echo "SKIP: no /dev/fuse" >&2
+	exit 77
+fi
+
+sfs init >/dev/null
+head -c 1M /dev/urandom >"$T/d"
+S=$(sfs snapshot create alpha "$T/d")
+mount_snapfs "$T/mnt" "snapshots/$S.img"
+assert_same_file "$T/mnt/snapshots/$S.img" "$T/d" "read through the mount"
+pid=$("$SNAPFS" mount-status "$T/mnt" --json | json_field pid)
+[ -n "$pid" ] && [ -r "/proc/$pid/maps" ] || fail "no mount process (pid '$pid')"
+# The maps are read for real: the mount maps libfuse.
+grep -q 'libfuse3' "/proc/$pid/maps" || fail "the mount's maps show no libfuse3"
+if grep '/librados' "/proc/$pid/maps" >"$T/maps"; then
+	fail "the mount of a local store maps librados: $(head -n 1 "$T/maps")"
+fi
+umount_tracked "$T/mnt"
+
+# The dynamic linker's own account of what a CLI run loads.
+LD_DEBUG=files sfs snapshot list >/dev/null 2>"$T/ld" || fail "snapshot list"
+grep -q 'file=libc\.so' "$T/ld" || fail "LD_DEBUG=files shows nothing"
+if grep -q 'librados' "$T/ld"; then
+	fail "snapshot list on a local store loads librados"
+fi
+
+SPEC="rados:nopool?conf=$T/none.conf"
+export SNAPFS_CACHE_DIR=$T/cache
+if ! ldconfig -p | grep -q 'librados\.so\.2 '; then
+	log "librados is not installed: the checks of a RADOS spec are skipped"
+	exit 0
+fi
+out=$(LD_DEBUG=files "$SNAPFS" --store "$SPEC" snapshot list 2>&1 >/dev/null) &&
+	fail "a RADOS store without a ceph conf opened"
+if grep -q 'built without RADOS support' <<<"$out"; then
+	log "snapfs is built without RADOS: the checks of a RADOS spec are skipped"
+	exit 0
+fi
+grep -q 'file=librados\.so\.2 .*dynamically loaded' <<<"$out" ||
+	fail "opening a RADOS store did not load librados"
+
+# librados unreadable (bind-mounted over in a mount namespace of its own).
+LIB=$(readlink -f "$(ldconfig -p | sed -n 's/.*librados\.so\.2 .*=> //p' | head -n 1)")
+expect_error 1 unshare -m bash -c 'mount --bind /dev/null "$1" && exec "$2" --store "$3" snapshot list' \
+	_ "$LIB" "$SNAPFS" "$SPEC"
+case "$ERR" in
+*"RADOS store needs librados (Debian package librados2): "*) ;;
+*) fail "missing librados: $ERR" ;;
+esac
+# Local stores are untouched by it.
+unshare -m bash -c 'mount --bind /dev/null "$1" && exec "$2" --store "$3" snapshot list' \
+	_ "$LIB" "$SNAPFS" "$STORE" | grep -q alpha || fail "a local store without librados"
