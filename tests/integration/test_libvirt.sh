@@ -90,17 +90,9 @@ virsh -c "$URI" version >"$T/version" 2>&1 || fail "libvirtd does not answer: $(
 log "$(grep -E 'Using library|Running hypervisor' "$T/version" | tr -s ' \n' ' ')"
 
 # ---- the guest ----
-cat >"$T/init" <<'EOF'
-#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-for m in $(cat /modules.list); do
-	insmod /lib/modules/$m 2>/dev/null
-done
-i=0
-while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+{
+	vm_init_start /dev/vda
+	cat <<'EOF'
 if mount -t ext4 -o ro /dev/vda /mnt/root; then
 	echo "root marker: $(cat /mnt/root/marker)"
 else
@@ -108,6 +100,7 @@ else
 fi
 poweroff -f
 EOF
+} >"$T/init"
 VM=$LV/vm
 mkdir -p "$VM"
 chmod 755 "$VM"
@@ -128,18 +121,7 @@ sfs image create "$NAME" --device vda="$SNAP" --root-device vda --arch x86_64 --
 	--no-progress >/dev/null || fail "image create"
 
 MNT=$LV/mnt
-mkdir -p "$MNT"
-track_mount "$MNT"
-# mount_store [OPTS]: the store at $MNT, ready.
-mount_store() {
-	"$SNAPFS" --store "$STORE" mount "$MNT" ${1:+-o "$1"} || fail "mount ${1:-} failed"
-	for _ in $(seq 100); do
-		[ -e "$MNT/images/$NAME/vda.img" ] && return 0
-		sleep 0.1
-	done
-	fail "no images/$NAME/vda.img in the mount"
-}
-mount_store allow_other
+mount_snapfs "$MNT" "images/$NAME/vda.img" allow_other
 grep -q " $MNT fuse.snapfs ro," /proc/mounts || fail "the mount is not read-only"
 
 # ---- the domain's type follows /dev/kvm ----
@@ -209,7 +191,7 @@ grep -q " $MNT fuse.snapfs ro," /proc/mounts || fail "the mount is no longer rea
 
 log "a mount without allow_other: the permission is not enough"
 umount "$MNT" || fail "umount"
-mount_store ""
+mount_snapfs "$MNT" "images/$NAME/vda.img"
 start_vm && fail "the domain started from a mount without allow_other"
 grep -q "Permission denied" "$T/start.log" || fail "the failed start is not EACCES: $(cat "$T/start.log")"
 exit 0

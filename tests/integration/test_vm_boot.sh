@@ -22,17 +22,9 @@ TIMEOUT=${SNAPFS_VM_TIMEOUT:-180}
 . "$(dirname "$0")/vm_lib.sh"
 vm_packages || fail "apt-get install failed: $(tail -3 "$T/apt.log")"
 
-cat >"$T/init" <<'EOF'
-#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-for m in $(cat /modules.list); do
-	insmod /lib/modules/$m 2>/dev/null
-done
-i=0
-while [ ! -b /dev/vdc ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+{
+	vm_init_start /dev/vdc
+	cat <<'EOF'
 if mount -t ext4 -o ro /dev/vda /mnt/root && mount -t ext4 -o ro /dev/vdb /mnt/data &&
 	mount -t ext4 -o ro /dev/vdc /mnt/extra; then
 	echo "root marker: $(cat /mnt/root/marker)"
@@ -45,6 +37,7 @@ else
 fi
 poweroff -f
 EOF
+} >"$T/init"
 vm_initrd "$T/init" "$T/initrd.gz"
 
 log "volumes"

@@ -40,6 +40,25 @@ vm_kernel() {
 	[ -f "$MODDIR/modules.dep" ] || fail "no modules for kernel $KVER"
 }
 
+# vm_init_start DEVICE: the start of a guest's /init on stdout: busybox's
+# applets, /proc, /sys and /dev, the modules loaded, then up to 10 s of
+# waiting for DEVICE (the last disk the test attaches). The test appends
+# what the guest does.
+vm_init_start() {
+	cat <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in $(cat /modules.list); do
+	insmod /lib/modules/$m 2>/dev/null
+done
+i=0
+EOF
+	printf 'while [ ! -b %s ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done\n' "$1"
+}
+
 # vm_initrd INIT OUT [DIR]: the initramfs, for the newest installed kernel
 # (vm_kernel), assembled in DIR (default $T/initrd, emptied first).
 vm_initrd() {
