@@ -330,40 +330,11 @@ int sfs_cat_checkpoint_find(struct sfs_txn *t, const char *name_or_id, struct sf
 	return sfs_cat_find_decoded(t, &codec, name_or_id, ret);
 }
 
-static int check_part(struct sfs_txn *t, const struct sfs_writer *w, struct sfs_ckpt_part *p,
-		      char *err, size_t errlen)
+/* One part against its snapshot: made by this session or completed. */
+static int fit(struct sfs_txn *t, const struct sfs_writer *w, struct sfs_ckpt_part *p, char *err,
+	       size_t errlen)
 {
-	const struct sfs_snapshot *own = sfs_writer_session_snapshot(w, p->snapshot);
-	struct sfs_snapshot sn = {0};
-	uint64_t size;
-	int r = 0;
-
-	if (own) {
-		size = own->size;
-	} else {
-		r = sfs_cat_snapshot_get(t, p->snapshot, &sn);
-		if (r == -ENOENT)
-			snprintf(err, errlen, "%s: no snapshot %s", p->name, p->snapshot);
-		if (r < 0)
-			return r;
-		size = sn.size;
-		if (sn.state != SFS_SNAP_COMPLETED) {
-			snprintf(err, errlen, "%s: snapshot %s is not completed", p->name,
-				 p->snapshot);
-			r = -EAGAIN;
-		}
-		sfs_snapshot_release(&sn);
-		if (r < 0)
-			return r;
-	}
-	if (p->size == 0)
-		p->size = size;
-	if (p->size < size) {
-		snprintf(err, errlen, "%s: size %" PRIu64 " is smaller than snapshot %s", p->name,
-			 p->size, p->snapshot);
-		return -ERANGE;
-	}
-	return 0;
+	return sfs_writer_disk_fit(t, w, p->name, p->snapshot, &p->size, err, errlen);
 }
 
 int sfs_writer_checkpoint_create(struct sfs_writer *w, struct sfs_checkpoint *ck, char *err,
@@ -386,11 +357,11 @@ int sfs_writer_checkpoint_create(struct sfs_writer *w, struct sfs_checkpoint *ck
 	}
 	if (r != -ENOENT)
 		return r;
-	r = check_part(t, w, &ck->ram, err, errlen);
+	r = fit(t, w, &ck->ram, err, errlen);
 	if (r == 0)
-		r = check_part(t, w, &ck->state, err, errlen);
+		r = fit(t, w, &ck->state, err, errlen);
 	for (size_t i = 0; r == 0 && i < ck->ndevices; i++)
-		r = check_part(t, w, &ck->devices[i], err, errlen);
+		r = fit(t, w, &ck->devices[i], err, errlen);
 	if (r < 0)
 		return r;
 	if (!ck->id[0]) {

@@ -534,49 +534,17 @@ int sfs_cat_image_find(struct sfs_txn *t, const char *name_or_id, struct sfs_ima
 	return sfs_cat_find_decoded(t, &codec, name_or_id, ret);
 }
 
-/* A snapshot this writer session made: still pending in the catalog, it
- * becomes completed in the same commit as the image. */
-static const struct sfs_snapshot *session_snapshot(const struct sfs_writer *w, const char *id)
-{
-	return sfs_writer_session_snapshot(w, id);
-}
-
 /* Checks one mapping against its snapshot and fills a zero size. */
 static int check_mapping(struct sfs_txn *t, const struct sfs_writer *w, struct sfs_image_device *d,
 			 char *err, size_t errlen)
 {
-	const struct sfs_snapshot *own = session_snapshot(w, d->snapshot);
-	struct sfs_snapshot sn = {0};
-	uint64_t size;
-	int r = 0;
+	char what[SFS_NAME_MAX + 16];
+	int r;
 
-	if (own) {
-		size = own->size;
-	} else {
-		r = sfs_cat_snapshot_get(t, d->snapshot, &sn);
-		if (r == -ENOENT)
-			snprintf(err, errlen, "device %s: no snapshot %s", d->device, d->snapshot);
-		if (r < 0)
-			return r;
-		size = sn.size;
-		if (sn.state != SFS_SNAP_COMPLETED) {
-			snprintf(err, errlen, "device %s: snapshot %s is %s, not completed",
-				 d->device, d->snapshot, sfs_snap_state_name(sn.state));
-			r = -EAGAIN;
-		}
-		sfs_snapshot_release(&sn);
-		if (r < 0)
-			return r;
-	}
-	if (d->size == 0)
-		d->size = size;
-	if (d->size < size) {
-		snprintf(err, errlen,
-			 "device %s: size %" PRIu64 " is smaller than snapshot %s (%" PRIu64
-			 " bytes)",
-			 d->device, d->size, d->snapshot, size);
-		return -ERANGE;
-	}
+	snprintf(what, sizeof(what), "device %s", d->device);
+	r = sfs_writer_disk_fit(t, w, what, d->snapshot, &d->size, err, errlen);
+	if (r < 0)
+		return r;
 	/* A disk of zero bytes cannot be attached to a VM. */
 	if (d->size == 0) {
 		snprintf(err, errlen, "device %s: snapshot %s is empty (give a size with :SIZE)",

@@ -382,6 +382,41 @@ const struct sfs_snapshot *sfs_writer_session_snapshot(const struct sfs_writer *
 	return NULL;
 }
 
+int sfs_writer_disk_fit(struct sfs_txn *t, const struct sfs_writer *w, const char *what,
+			const char *id, uint64_t *size, char *err, size_t errlen)
+{
+	const struct sfs_snapshot *own = sfs_writer_session_snapshot(w, id);
+	struct sfs_snapshot sn = {0};
+	uint64_t have;
+	int r;
+
+	if (own) {
+		have = own->size;
+	} else {
+		r = sfs_cat_snapshot_get(t, id, &sn);
+		if (r == -ENOENT)
+			snprintf(err, errlen, "%s: no snapshot %s", what, id);
+		if (r < 0)
+			return r;
+		have = sn.size;
+		if (sn.state != SFS_SNAP_COMPLETED) {
+			snprintf(err, errlen, "%s: snapshot %s is %s, not completed", what, id,
+				 sfs_snap_state_name(sn.state));
+			sfs_snapshot_release(&sn);
+			return -EAGAIN;
+		}
+		sfs_snapshot_release(&sn);
+	}
+	if (*size == 0)
+		*size = have;
+	if (*size < have) {
+		snprintf(err, errlen, "%s: size %" PRIu64 " is smaller than snapshot %s (%" PRIu64
+			 " bytes)", what, *size, id, have);
+		return -ERANGE;
+	}
+	return 0;
+}
+
 int sfs_writer_add_pending(struct sfs_writer *w, struct sfs_snapshot *sn)
 {
 	uint64_t seq = 0;

@@ -49,5 +49,11 @@ int sfs_writer_add_done(struct sfs_writer *w, struct sfs_snapshot *sn);
 /* A snapshot queued by sfs_writer_add_done in this session, or NULL;
  * borrowed until the session ends. w may be NULL. */
 const struct sfs_snapshot *sfs_writer_session_snapshot(const struct sfs_writer *w, const char *id);
+/* A disk (what names it in err) backed by snapshot id: the snapshot is
+ * this session's or completed in the catalog (else -ENOENT or -EAGAIN);
+ * a *size of 0 takes the snapshot's, a smaller one is -ERANGE. For the
+ * devices of images and the parts of checkpoints alike. */
+int sfs_writer_disk_fit(struct sfs_txn *t, const struct sfs_writer *w, const char *what,
+			const char *id, uint64_t *size, char *err, size_t errlen);
 
 #endif
