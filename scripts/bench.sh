@@ -418,8 +418,18 @@ sf() { "$snapfs_bin" --store "$workdir/snapfs/store" "$@"; }
 init_snapfs() { rm -rf "$workdir/snapfs"; mkdir -p "$workdir/snapfs"; sf init --block-size "$block_size"; }
 ingest_snapfs() { sf snapshot create vol "$vol" --no-progress; }
 store_snapfs() { echo "$workdir/snapfs/store"; }
+# What a snapfs store's bytes are: packs, the catalog (LMDB file, its
+# compacted copy, lock) and the space reserve (store/FORMAT.md "Space
+# reserves"), so that a store's growth can be told apart from its data's.
+snapfs_parts() { # snapfs_parts GEN REP
+	local st="$workdir/snapfs/store"
+	rec snapfs "store$1_packs_bytes" "$2" "$(store_bytes "$st/packs")" B
+	rec snapfs "store$1_catalog_bytes" "$2" "$(store_bytes "$st/catalog")" B
+	rec snapfs "store$1_reserve_bytes" "$2" "$(store_bytes "$st/reserve")" B
+}
 after1_snapfs() {
 	sf_id1=$(tail -1 "$last_out")
+	snapfs_parts 1 "$rep"
 	# a copy of the one-generation store for the changed-ranges run
 	rm -rf "$workdir/snapfs/store-cr"
 	cp -a "$workdir/snapfs/store" "$workdir/snapfs/store-cr"
@@ -440,6 +450,7 @@ run_snapfs() {
 	local rep=$1
 	ingest_pair snapfs "$rep" || return 1
 	sf_id2=$(tail -1 "$last_out")
+	snapfs_parts 2 "$rep"
 	sf snapshot show "$sf_id2" --json >"$logs/snapfs-show-gen2.json" 2>&1
 	python3 - "$logs/snapfs-show-gen2.json" "$rep" >>"$tsv" <<'EOF' || true
 import json, sys
