@@ -19,6 +19,7 @@
 #include "snapfs/log.h"
 #include "store_int.h"
 #include "util_int.h"
+#include "volcreated_int.h"
 
 #define LOC_VERSION 1
 
@@ -561,7 +562,8 @@ int sfs_cat_bump_generation(struct sfs_txn *t)
 
 	if (r < 0)
 		return r;
-	return sfs_cat_meta_put(t, "generation", g + 1);
+	r = sfs_volcreated_bumped(t, g, g + 1);
+	return r < 0 ? r : sfs_cat_meta_put(t, "generation", g + 1);
 }
 
 int sfs_cat_volume_get(struct sfs_txn *t, const char *name, struct sfs_volume *ret)
@@ -666,30 +668,27 @@ int sfs_cat_snapshot_get(struct sfs_txn *t, const char *id, struct sfs_snapshot 
 	return sfs_snapshot_decode(v.mv_data, v.mv_size, ret);
 }
 
-/* The pending state of the stored record id: 1 pending, 0 not or absent. */
-static int stored_pending(struct sfs_txn *t, const char *id)
+/* The stored record id, brief: 0 (in *ret), -ENOENT, -EBADMSG, -errno. */
+static int stored_brief(struct sfs_txn *t, const char *id, struct sfs_snapshot *ret)
 {
-	struct sfs_snapshot old;
-	int r = sfs_cat_snapshot_get(t, id, &old);
+	MDB_val v;
+	int r = sfs_cat_get_raw(t, SFS_DBI_SNAPSHOTS, id, strlen(id), &v);
 
-	if (r == -ENOENT || r == -EBADMSG)
-		return 0;
-	if (r < 0)
-		return r;
-	r = old.state == SFS_SNAP_PENDING;
-	sfs_snapshot_release(&old);
-	return r;
+	return r < 0 ? r : sfs_snapshot_decode_brief(v.mv_data, v.mv_size, ret);
 }
 
 int sfs_cat_snapshot_put(struct sfs_txn *t, const struct sfs_snapshot *sn)
 {
+	struct sfs_snapshot old;
 	char key[SFS_NAME_MAX + 32];
 	char *s;
 	size_t kl;
-	int was = stored_pending(t, sn->id), r;
+	int had = stored_brief(t, sn->id, &old), r;
+	bool was;
 
-	if (was < 0)
-		return was;
+	if (had < 0 && had != -ENOENT && had != -EBADMSG)
+		return had;
+	was = had == 0 && old.state == SFS_SNAP_PENDING;
 	s = sfs_snapshot_encode(sn);
 	if (!s)
 		return -ENOMEM;
@@ -697,6 +696,8 @@ int sfs_cat_snapshot_put(struct sfs_txn *t, const struct sfs_snapshot *sn)
 	free(s);
 	if (r == 0 && was != (sn->state == SFS_SNAP_PENDING))
 		r = sfs_cat_pending_add(t, was ? -1 : 1);
+	if (r == 0)
+		r = sfs_volcreated_update(t, had == 0 ? &old : NULL, had == -EBADMSG, sn->id, sn);
 	if (r < 0)
 		return r;
 	kl = volsnap_key(sn->volume, sn->seq, key);
@@ -743,6 +744,9 @@ int sfs_cat_snapshot_del(struct sfs_txn *t, const char *id)
 			if (r < 0)
 				return r;
 		}
+		r = sfs_volcreated_update(t, NULL, true, id, NULL);
+		if (r < 0)
+			return r;
 		sfs_log(SFS_LOG_WARN, "catalog: deleting damaged snapshot record %s", id);
 		return sfs_cat_del_raw(t, SFS_DBI_SNAPSHOTS, id, strlen(id));
 	}
@@ -750,6 +754,8 @@ int sfs_cat_snapshot_del(struct sfs_txn *t, const char *id)
 		return r;
 	kl = volsnap_key(sn.volume, sn.seq, key);
 	r = sn.state == SFS_SNAP_PENDING ? sfs_cat_pending_add(t, -1) : 0;
+	if (r == 0)
+		r = sfs_volcreated_update(t, &sn, false, id, NULL);
 	sfs_snapshot_release(&sn);
 	if (r < 0)
 		return r;
@@ -891,10 +897,6 @@ static int latest_cb(void *ctx, const MDB_val *k, const MDB_val *v)
 
 int sfs_cat_snapshot_latest(struct sfs_txn *t, const char *volume, struct sfs_snapshot *ret)
 {
-	/* The index is in seq (arrival) order, and a copy of an older
-	 * snapshot arrives after newer ones, so no end of it is the newest
-	 * by creation time: every entry is looked at, with the brief
-	 * decoder (no heap fields), and only the winner is read whole. */
 	char prefix[SFS_NAME_MAX + 2];
 	struct latest_find f = { .t = t };
 	size_t pl;
@@ -902,6 +904,18 @@ int sfs_cat_snapshot_latest(struct sfs_txn *t, const char *volume, struct sfs_sn
 
 	if (r < 0)
 		return r;
+	/* The creation-time index has the answer at the end of the
+	 * volume's range. */
+	r = sfs_volcreated_latest(t, volume, f.id);
+	if (r == 0)
+		return sfs_cat_snapshot_get(t, f.id, ret);
+	if (r != -EOPNOTSUPP)
+		return r;
+	/* A store without a current index (made before it, opened
+	 * read-only): volsnap is in seq (arrival) order, and a copy of an
+	 * older snapshot arrives after newer ones, so no end of it is the
+	 * newest by creation time: every entry is looked at, with the brief
+	 * decoder (no heap fields), and only the winner is read whole. */
 	r = sfs_cat_foreach_prefix(t, SFS_DBI_VOLSNAP, prefix, pl, 0, latest_cb, &f);
 	if (r < 0)
 		return r;

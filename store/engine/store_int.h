@@ -30,6 +30,7 @@ enum sfs_dbi {
 	SFS_DBI_PACKS,
 	SFS_DBI_BIN,
 	SFS_DBI_CHECKPOINTS,
+	SFS_DBI_VOLCREATED,
 	SFS_DBI_COUNT,
 };
 
@@ -37,7 +38,8 @@ enum sfs_dbi {
  * store finds them missing (a writable open makes them). */
 static inline bool sfs_dbi_optional(int which)
 {
-	return which == SFS_DBI_PACKS || which == SFS_DBI_BIN || which == SFS_DBI_CHECKPOINTS;
+	return which == SFS_DBI_PACKS || which == SFS_DBI_BIN || which == SFS_DBI_CHECKPOINTS ||
+	       which == SFS_DBI_VOLCREATED;
 }
 
 /* The names of the databases, in enum sfs_dbi order. */
@@ -69,6 +71,7 @@ struct sfs_store {
 	bool has_pack_table; /* false: a read-only open of an older store */
 	bool has_bin;        /* the same for the recycle bin's database */
 	bool has_checkpoints; /* the same, for the checkpoints database */
+	bool has_volcreated;  /* the same, for the creation-time index (volcreated.c) */
 	/* Where the packs live; the only way to their bytes. */
 	struct sfs_backend backend;
 	_Atomic int64_t revalidated; /* CLOCK_MONOTONIC second of the last revalidate */
