@@ -268,6 +268,14 @@ char *sfs_record_dumps(json_t *o, int version);
  * and is accepted, with *ret_unsummed set (ret_unsummed may be NULL).
  * The caller decrefs the result. */
 json_t *sfs_record_loads(const void *buf, size_t len, int version, bool *ret_unsummed);
+/* Whether sfs_record_loads would accept buf, without building the JSON
+ * tree for a record that is exactly as its writer wrote it (see
+ * record_sum.c): the census's check of every JSON value. */
+bool sfs_record_check(const void *buf, size_t len, int version);
+/* Its byte path alone: true when buf is exactly as sfs_record_dumps wrote
+ * it (a top-level "v":version and a "sum" that the bytes around it hash
+ * to); false says nothing either way. */
+bool sfs_record_bytes_verified(const void *buf, size_t len, int version);
 
 /* Looks chunk id up in the index (unless the caller has its location, at)
  * and reads its stored bytes (header checked against the entry) into buf
