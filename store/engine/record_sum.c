@@ -77,32 +77,48 @@ static bool is_hex(const char *p, size_t n)
  * without that sum member (and its comma) starts with it. False says
  * nothing either way: the caller takes the tree path.
  */
+/* The index just past the string that opens at p[i] (a '"'), or 0 when
+ * it does not end. Whole strings are skipped with memchr: a quote ends
+ * one unless an odd run of backslashes comes before it. */
+static size_t string_end(const char *p, size_t len, size_t i)
+{
+	for (size_t at = i + 1;;) {
+		const char *q = memchr(p + at, '"', len - at);
+		size_t bs = 0;
+
+		if (!q)
+			return 0;
+		at = (size_t)(q - p);
+		while (at - bs > i + 1 && p[at - bs - 1] == '\\')
+			bs++;
+		if (bs % 2 == 0)
+			return at + 1;
+		at++;
+	}
+}
+
 bool sfs_record_bytes_verified(const void *buf, size_t len, int version)
 {
 	const char *p = buf;
-	char vmember[32], want[SUM_HEX + 1], stack[2048];
+	char want[SUM_HEX + 1], stack[2048];
 	const char *sum = NULL;
-	size_t vlen, depth = 0, cut, cut_len;
-	bool in_str = false, v_ok = false, ok;
+	size_t depth = 0, cut, cut_len, end;
+	bool v_ok = false, ok;
 	char *joined;
 
-	vlen = (size_t)snprintf(vmember, sizeof(vmember), "\"v\":%d", version);
-	if (len < 2 || p[0] != '{' || p[len - 1] != '}')
+	if (len < 2 || p[0] != '{' || p[len - 1] != '}' || version < 0 || version > 9)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		char c = p[i];
 
-		if (in_str) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_str = false;
-			continue;
-		}
 		if (c == '"') {
+			end = string_end(p, len, i);
+			if (!end)
+				return false;
 			/* A key of the record itself: just after its '{' or a ','. */
-			if (depth == 1 && (p[i - 1] == '{' || p[i - 1] == ',')) {
-				if (len - i > SUM_MEMBER_LEN &&
+			if (depth == 1 && (p[i - 1] == '{' || p[i - 1] == ',') && end + 1 < len &&
+			    p[end] == ':') {
+				if (end - i == 5 && p[i + 1] == 's' && len - i > SUM_MEMBER_LEN &&
 				    !memcmp(p + i, SUM_MEMBER, sizeof(SUM_MEMBER) - 1) &&
 				    is_hex(p + i + sizeof(SUM_MEMBER) - 1, SUM_HEX) &&
 				    p[i + SUM_MEMBER_LEN - 1] == '"' &&
@@ -110,12 +126,13 @@ bool sfs_record_bytes_verified(const void *buf, size_t len, int version)
 					if (sum)
 						return false; /* twice: the tree path rejects it */
 					sum = p + i;
-				} else if (len - i > vlen && !memcmp(p + i, vmember, vlen) &&
-					   (p[i + vlen] == ',' || p[i + vlen] == '}')) {
+				} else if (end - i == 3 && p[i + 1] == 'v' &&
+					   p[end + 1] == '0' + version &&
+					   (p[end + 2] == ',' || p[end + 2] == '}')) {
 					v_ok = true;
 				}
 			}
-			in_str = true;
+			i = end - 1;
 		} else if (c == '{' || c == '[') {
 			depth++;
 		} else if (c == '}' || c == ']') {
@@ -124,7 +141,7 @@ bool sfs_record_bytes_verified(const void *buf, size_t len, int version)
 			depth--;
 		}
 	}
-	if (!sum || !v_ok || in_str || depth != 0)
+	if (!sum || !v_ok || depth != 0)
 		return false;
 	/* The member goes with the comma before it, or, first of all, the
 	 * one after it. */
