@@ -231,8 +231,10 @@ int sfs_cat_pending_add(struct sfs_txn *t, int delta);
 int sfs_cat_discard_pending(struct sfs_txn *t);
 /* The newest completed snapshot of volume by creation order
  * (sfs_snap_created_cmp), not by arrival: a copy of an older snapshot
- * that arrives last is not the latest. Decodes every index entry of the
- * volume (the brief fields) and the winner's full record. 0 or -ENOENT. */
+ * that arrives last is not the latest. O(log n) through the creation-time
+ * index (volcreated); a store without a current one (made before it, opened
+ * read-only) decodes every volsnap entry of the volume (the brief fields)
+ * instead. 0 or -ENOENT. */
 int sfs_cat_snapshot_latest(struct sfs_txn *t, const char *volume, struct sfs_snapshot *ret);
 
 #endif

@@ -19,6 +19,7 @@
 #include "snapfs/log.h"
 #include "store_int.h"
 #include "util_int.h"
+#include "volcreated_int.h"
 
 #define LOC_VERSION 1
 
@@ -349,77 +350,6 @@ static void log_damaged(const MDB_val *k, const char *what)
 		(int)(k->mv_size > 64 ? 64 : k->mv_size), (const char *)k->mv_data);
 }
 
-/* The record's own check: the first 8 bytes of SHA-256, in hex, of its
- * compact, key-sorted JSON without "sum". jansson writes the same bytes
- * for the same values, so a decoder recomputes it from what it parsed. */
-#define SUM_KEY "sum"
-#define SUM_HEX 16
-
-static int record_sum(json_t *o, char out[SUM_HEX + 1])
-{
-	struct sfs_id h;
-	char hex[SFS_ID_HEX_LEN + 1];
-	char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-
-	if (!s)
-		return -ENOMEM;
-	sfs_chunk_hash(s, strlen(s), &h);
-	free(s);
-	sfs_id_to_hex(&h, hex);
-	memcpy(out, hex, SUM_HEX);
-	out[SUM_HEX] = '\0';
-	return 0;
-}
-
-char *sfs_record_dumps(json_t *o, int version)
-{
-	char sum[SUM_HEX + 1];
-	char *s = NULL;
-
-	if (!o)
-		return NULL;
-	json_object_del(o, SUM_KEY);
-	json_object_set_new(o, "v", json_integer(version));
-	if (record_sum(o, sum) == 0 && json_object_set_new(o, SUM_KEY, json_string(sum)) == 0)
-		s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(o);
-	return s;
-}
-
-json_t *sfs_record_loads(const void *buf, size_t len, int version, bool *ret_unsummed)
-{
-	json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
-	json_t *v = json_object_get(o, "v"), *sum;
-	char want[SUM_HEX + 1];
-	const char *got;
-
-	if (ret_unsummed)
-		*ret_unsummed = false;
-	if (!json_is_object(o) || !json_is_integer(v) || json_integer_value(v) != version)
-		goto bad;
-	sum = json_object_get(o, SUM_KEY);
-	if (!sum) {
-		/* Written before records carried a sum: nothing to verify. */
-		if (ret_unsummed)
-			*ret_unsummed = true;
-		return o;
-	}
-	got = json_string_value(sum);
-	if (!got || strlen(got) != SUM_HEX)
-		goto bad;
-	json_incref(sum); /* keeps got alive while the key is out */
-	json_object_del(o, SUM_KEY);
-	if (record_sum(o, want) < 0 || memcmp(want, got, SUM_HEX) != 0) {
-		json_decref(sum);
-		goto bad;
-	}
-	json_object_set_new(o, SUM_KEY, sum);
-	return o;
-bad:
-	json_decref(o);
-	return NULL;
-}
-
 /* ---- chunk index ---- */
 
 void sfs_loc_encode(const struct sfs_chunk_loc *loc, uint8_t out[SFS_LOC_VALUE_LEN])
@@ -561,7 +491,8 @@ int sfs_cat_bump_generation(struct sfs_txn *t)
 
 	if (r < 0)
 		return r;
-	return sfs_cat_meta_put(t, "generation", g + 1);
+	r = sfs_volcreated_bumped(t, g, g + 1);
+	return r < 0 ? r : sfs_cat_meta_put(t, "generation", g + 1);
 }
 
 int sfs_cat_volume_get(struct sfs_txn *t, const char *name, struct sfs_volume *ret)
@@ -666,30 +597,27 @@ int sfs_cat_snapshot_get(struct sfs_txn *t, const char *id, struct sfs_snapshot 
 	return sfs_snapshot_decode(v.mv_data, v.mv_size, ret);
 }
 
-/* The pending state of the stored record id: 1 pending, 0 not or absent. */
-static int stored_pending(struct sfs_txn *t, const char *id)
+/* The stored record id, brief: 0 (in *ret), -ENOENT, -EBADMSG, -errno. */
+static int stored_brief(struct sfs_txn *t, const char *id, struct sfs_snapshot *ret)
 {
-	struct sfs_snapshot old;
-	int r = sfs_cat_snapshot_get(t, id, &old);
+	MDB_val v;
+	int r = sfs_cat_get_raw(t, SFS_DBI_SNAPSHOTS, id, strlen(id), &v);
 
-	if (r == -ENOENT || r == -EBADMSG)
-		return 0;
-	if (r < 0)
-		return r;
-	r = old.state == SFS_SNAP_PENDING;
-	sfs_snapshot_release(&old);
-	return r;
+	return r < 0 ? r : sfs_snapshot_decode_brief(v.mv_data, v.mv_size, ret);
 }
 
 int sfs_cat_snapshot_put(struct sfs_txn *t, const struct sfs_snapshot *sn)
 {
+	struct sfs_snapshot old;
 	char key[SFS_NAME_MAX + 32];
 	char *s;
 	size_t kl;
-	int was = stored_pending(t, sn->id), r;
+	int had = stored_brief(t, sn->id, &old), r;
+	bool was;
 
-	if (was < 0)
-		return was;
+	if (had < 0 && had != -ENOENT && had != -EBADMSG)
+		return had;
+	was = had == 0 && old.state == SFS_SNAP_PENDING;
 	s = sfs_snapshot_encode(sn);
 	if (!s)
 		return -ENOMEM;
@@ -697,6 +625,8 @@ int sfs_cat_snapshot_put(struct sfs_txn *t, const struct sfs_snapshot *sn)
 	free(s);
 	if (r == 0 && was != (sn->state == SFS_SNAP_PENDING))
 		r = sfs_cat_pending_add(t, was ? -1 : 1);
+	if (r == 0)
+		r = sfs_volcreated_update(t, had == 0 ? &old : NULL, had == -EBADMSG, sn->id, sn);
 	if (r < 0)
 		return r;
 	kl = volsnap_key(sn->volume, sn->seq, key);
@@ -743,6 +673,9 @@ int sfs_cat_snapshot_del(struct sfs_txn *t, const char *id)
 			if (r < 0)
 				return r;
 		}
+		r = sfs_volcreated_update(t, NULL, true, id, NULL);
+		if (r < 0)
+			return r;
 		sfs_log(SFS_LOG_WARN, "catalog: deleting damaged snapshot record %s", id);
 		return sfs_cat_del_raw(t, SFS_DBI_SNAPSHOTS, id, strlen(id));
 	}
@@ -750,6 +683,8 @@ int sfs_cat_snapshot_del(struct sfs_txn *t, const char *id)
 		return r;
 	kl = volsnap_key(sn.volume, sn.seq, key);
 	r = sn.state == SFS_SNAP_PENDING ? sfs_cat_pending_add(t, -1) : 0;
+	if (r == 0)
+		r = sfs_volcreated_update(t, &sn, false, id, NULL);
 	sfs_snapshot_release(&sn);
 	if (r < 0)
 		return r;
@@ -891,10 +826,6 @@ static int latest_cb(void *ctx, const MDB_val *k, const MDB_val *v)
 
 int sfs_cat_snapshot_latest(struct sfs_txn *t, const char *volume, struct sfs_snapshot *ret)
 {
-	/* The index is in seq (arrival) order, and a copy of an older
-	 * snapshot arrives after newer ones, so no end of it is the newest
-	 * by creation time: every entry is looked at, with the brief
-	 * decoder (no heap fields), and only the winner is read whole. */
 	char prefix[SFS_NAME_MAX + 2];
 	struct latest_find f = { .t = t };
 	size_t pl;
@@ -902,6 +833,18 @@ int sfs_cat_snapshot_latest(struct sfs_txn *t, const char *volume, struct sfs_sn
 
 	if (r < 0)
 		return r;
+	/* The creation-time index has the answer at the end of the
+	 * volume's range. */
+	r = sfs_volcreated_latest(t, volume, f.id);
+	if (r == 0)
+		return sfs_cat_snapshot_get(t, f.id, ret);
+	if (r != -EOPNOTSUPP)
+		return r;
+	/* A store without a current index (made before it, opened
+	 * read-only): volsnap is in seq (arrival) order, and a copy of an
+	 * older snapshot arrives after newer ones, so no end of it is the
+	 * newest by creation time: every entry is looked at, with the brief
+	 * decoder (no heap fields), and only the winner is read whole. */
 	r = sfs_cat_foreach_prefix(t, SFS_DBI_VOLSNAP, prefix, pl, 0, latest_cb, &f);
 	if (r < 0)
 		return r;

@@ -32,6 +32,7 @@
 #include "snapfs/log.h"
 #include "store_int.h"
 #include "util_int.h"
+#include "volcreated_int.h"
 
 #define COPY_TMP SFS_CATALOG_COPY ".tmp"
 #define RESTORE_TMP "data.mdb.restore"
@@ -44,7 +45,7 @@
 
 const char *const sfs_dbi_names[SFS_DBI_COUNT] = {
 	"meta", "chunks", "volumes", "snapshots", "volsnap", "images", "policies", "packs", "bin",
-	"checkpoints",
+	"checkpoints", "volcreated",
 };
 
 /* Is the value of a key of database `which` one snapfs wrote? The decoders'
@@ -53,14 +54,16 @@ static bool value_ok(enum sfs_dbi which, const MDB_val *k, const MDB_val *v)
 {
 	struct sfs_chunk_loc loc;
 	char id[SFS_IDSTR_SIZE];
-	json_t *o;
 
 	switch (which) {
 	case SFS_DBI_META:
 		return v->mv_size == 8;
 	case SFS_DBI_CHUNKS:
 		return k->mv_size == SFS_ID_LEN && sfs_loc_decode(v->mv_data, v->mv_size, &loc) == 0;
+	case SFS_DBI_VOLCREATED:
 	case SFS_DBI_VOLSNAP:
+		if (which == SFS_DBI_VOLCREATED && !sfs_volcreated_key_ok(k))
+			return false;
 		if (v->mv_size == 0 || v->mv_size >= sizeof(id))
 			return false;
 		memcpy(id, v->mv_data, v->mv_size);
@@ -70,9 +73,7 @@ static bool value_ok(enum sfs_dbi which, const MDB_val *k, const MDB_val *v)
 		return k->mv_size == 8 && v->mv_size == 24;
 	default:
 		/* Every JSON record is version 1 and carries its sum. */
-		o = sfs_record_loads(v->mv_data, v->mv_size, 1, NULL);
-		json_decref(o);
-		return o != NULL;
+		return sfs_record_check(v->mv_data, v->mv_size, 1);
 	}
 }
 
@@ -285,7 +286,8 @@ static int copy_verify(struct sfs_store *s, int cfd, const char *tmp)
 		if (!(c.present & (1u << i))) {
 			if ((i != SFS_DBI_PACKS || s->has_pack_table) &&
 			    (i != SFS_DBI_BIN || s->has_bin) &&
-			    (i != SFS_DBI_CHECKPOINTS || s->has_checkpoints))
+			    (i != SFS_DBI_CHECKPOINTS || s->has_checkpoints) &&
+			    (i != SFS_DBI_VOLCREATED || s->has_volcreated))
 				r = -EBADMSG;
 			continue;
 		}

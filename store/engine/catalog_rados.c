@@ -254,6 +254,7 @@ int sfs_rados_catalog_reader_open(struct sfs_store *s)
 	s->has_pack_table = !missing[SFS_DBI_PACKS];
 	s->has_bin = !missing[SFS_DBI_BIN];
 	s->has_checkpoints = !missing[SFS_DBI_CHECKPOINTS];
+	s->has_volcreated = !missing[SFS_DBI_VOLCREATED];
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &s->rados_polled);
 	return 0;
 }

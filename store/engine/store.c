@@ -28,6 +28,7 @@
 #include "snapfs/store.h"
 #include "store_int.h"
 #include "util_int.h"
+#include "volcreated_int.h"
 
 #define CONFIG_NAME "config"
 #define CONFIG_MAX 4096
@@ -369,6 +370,7 @@ static int env_open(struct sfs_store *s, bool create)
 	MDB_txn *txn;
 	unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
 	bool packs_missing = false, bin_missing = false, ckpts_missing = false;
+	bool volcreated_missing = false;
 	char dir[64];
 	struct stat st;
 	int cfd, fd, rc, r;
@@ -466,6 +468,12 @@ static int env_open(struct sfs_store *s, bool create)
 			rc = 0;
 			continue;
 		}
+		/* Before the creation-time index: a read-only open scans. */
+		if (rc == MDB_NOTFOUND && i == SFS_DBI_VOLCREATED) {
+			volcreated_missing = true;
+			rc = 0;
+			continue;
+		}
 		if (rc) {
 			mdb_txn_abort(txn);
 			goto fail;
@@ -477,6 +485,7 @@ static int env_open(struct sfs_store *s, bool create)
 	s->has_pack_table = !packs_missing;
 	s->has_bin = !bin_missing;
 	s->has_checkpoints = !ckpts_missing;
+	s->has_volcreated = !volcreated_missing;
 	return 0;
 fail:
 	mdb_env_close(s->env);
@@ -625,6 +634,8 @@ int sfs_store_init(const char *path, const struct sfs_store_options *opts)
 				r = sfs_cat_meta_put(t, "generation", 1);
 			if (r == 0)
 				r = sfs_cat_meta_put(t, PACK_TABLE_KEY, 1);
+			if (r == 0)
+				r = sfs_volcreated_build(t); /* empty, and current */
 			if (r == 0)
 				r = sfs_txn_commit(t);
 			else
@@ -843,6 +854,8 @@ static int recover(struct sfs_store *s)
 	have_active = sfs_cat_meta_get(t, "pack.active", &active) == 0 &&
 		      sfs_cat_meta_get(t, "pack.active_len", &active_len) == 0;
 	r = migrate_pack_table(s, t, &l, have_active, active, active_len);
+	if (r == 0)
+		r = sfs_volcreated_build(t);
 	if (r < 0)
 		goto out_abort;
 	cand = calloc(l.len + 1, sizeof(*cand));

@@ -30,6 +30,7 @@ enum sfs_dbi {
 	SFS_DBI_PACKS,
 	SFS_DBI_BIN,
 	SFS_DBI_CHECKPOINTS,
+	SFS_DBI_VOLCREATED,
 	SFS_DBI_COUNT,
 };
 
@@ -37,7 +38,8 @@ enum sfs_dbi {
  * store finds them missing (a writable open makes them). */
 static inline bool sfs_dbi_optional(int which)
 {
-	return which == SFS_DBI_PACKS || which == SFS_DBI_BIN || which == SFS_DBI_CHECKPOINTS;
+	return which == SFS_DBI_PACKS || which == SFS_DBI_BIN || which == SFS_DBI_CHECKPOINTS ||
+	       which == SFS_DBI_VOLCREATED;
 }
 
 /* The names of the databases, in enum sfs_dbi order. */
@@ -69,6 +71,7 @@ struct sfs_store {
 	bool has_pack_table; /* false: a read-only open of an older store */
 	bool has_bin;        /* the same for the recycle bin's database */
 	bool has_checkpoints; /* the same, for the checkpoints database */
+	bool has_volcreated;  /* the same, for the creation-time index (volcreated.c) */
 	/* Where the packs live; the only way to their bytes. */
 	struct sfs_backend backend;
 	_Atomic int64_t revalidated; /* CLOCK_MONOTONIC second of the last revalidate */
@@ -265,6 +268,14 @@ char *sfs_record_dumps(json_t *o, int version);
  * and is accepted, with *ret_unsummed set (ret_unsummed may be NULL).
  * The caller decrefs the result. */
 json_t *sfs_record_loads(const void *buf, size_t len, int version, bool *ret_unsummed);
+/* Whether sfs_record_loads would accept buf, without building the JSON
+ * tree for a record that is exactly as its writer wrote it (see
+ * record_sum.c): the census's check of every JSON value. */
+bool sfs_record_check(const void *buf, size_t len, int version);
+/* Its byte path alone: true when buf is exactly as sfs_record_dumps wrote
+ * it (a top-level "v":version and a "sum" that the bytes around it hash
+ * to); false says nothing either way. */
+bool sfs_record_bytes_verified(const void *buf, size_t len, int version);
 
 /* Looks chunk id up in the index (unless the caller has its location, at)
  * and reads its stored bytes (header checked against the entry) into buf

@@ -797,3 +797,61 @@ Test(catalog_store, damaged_bin_records_are_skipped)
 	sfs_txn_abort(t);
 	sfs_bin_rule_release(&rule);
 }
+
+/* Every byte of the record matters to both paths alike: a changed byte
+ * fails the byte path, and the census's check then answers as the tree
+ * path does. */
+static void assert_record_paths(json_t *o)
+{
+	char *s = sfs_record_dumps(o, 1);
+	size_t n;
+	json_t *t;
+
+	cr_assert_not_null(s);
+	n = strlen(s);
+	cr_assert(sfs_record_bytes_verified(s, n, 1), "as written: %s", s);
+	cr_assert(sfs_record_check(s, n, 1));
+	cr_assert_not(sfs_record_bytes_verified(s, n, 2), "another version");
+	t = sfs_record_loads(s, n, 1, NULL);
+	cr_assert_not_null(t);
+	json_decref(t);
+	for (size_t i = 0; i < n; i++) {
+		s[i] ^= 1;
+		cr_assert_not(sfs_record_bytes_verified(s, n, 1), "byte %zu changed: %s", i, s);
+		t = sfs_record_loads(s, n, 1, NULL);
+		cr_assert_eq(sfs_record_check(s, n, 1), t != NULL, "byte %zu", i);
+		json_decref(t);
+		s[i] ^= 1;
+	}
+	free(s);
+}
+
+Test(catalog, record_sum_byte_path)
+{
+	struct sfs_snapshot sn = make_snap("vol", 7, SFS_SNAP_COMPLETED);
+	char *s, *spaced;
+	json_t *t;
+
+	/* A "sum" key or text below the top level is not the record's. */
+	sn.tags = json_pack("{s:s, s:s}", "sum", "0123456789abcdef", "a",
+			    ",\"sum\":\"0123456789abcdef\"\\");
+	sn.description = strdup("quotes \" and \\ and {[");
+	assert_record_paths(sfs_snapshot_to_json(&sn));
+	sfs_snapshot_release(&sn);
+	/* "sum" as the first member, and in an array of objects. */
+	assert_record_paths(json_pack("{s:i}", "x", 1));
+	assert_record_paths(json_pack("{s:[{s:s}], s:{}}", "a", "sum", "0123456789abcdef", "z"));
+
+	/* Bytes that are not the writer's (spaces) but mean the same: the
+	 * byte path declines and the tree path accepts, as before. */
+	s = sfs_record_dumps(json_pack("{s:s}", "name", "x"), 1);
+	cr_assert_not_null(s);
+	cr_assert_eq(asprintf(&spaced, "{ %s", s + 1), (int)strlen(s) + 1);
+	cr_assert_not(sfs_record_bytes_verified(spaced, strlen(spaced), 1));
+	cr_assert(sfs_record_check(spaced, strlen(spaced), 1));
+	t = sfs_record_loads(spaced, strlen(spaced), 1, NULL);
+	cr_assert_not_null(t);
+	json_decref(t);
+	free(spaced);
+	free(s);
+}
