@@ -123,6 +123,7 @@ struct consume {
 	const struct sfs_ingest_opts *o;
 	uint64_t total, done;
 	uint64_t data_blocks;
+	uint64_t next; /* the next block of the map */
 };
 
 static int map_store(void *ctx, const void *page, size_t len, struct sfs_id *ret_id)
@@ -183,47 +184,75 @@ static int consume_copy(struct consume *c, uint64_t first, uint64_t n, bool inhe
 			first++;
 		}
 	}
+	c->next = end;
 	return 0;
 }
 
-static int consume_read(struct consume *c, struct slot *s)
+/* The blocks before `to` that the producer skipped: with changed ranges,
+ * those between the runs it read are the parent's. Anywhere else the
+ * producer covers every block in order, and a gap is a bug. */
+static int consume_gap(struct consume *c, uint64_t to)
 {
+	if (to == c->next)
+		return 0;
+	if (to < c->next || !c->p->changed_only)
+		return -EIO;
+	return consume_copy(c, c->next, to - c->next, true);
+}
+
+/* Block i of the slot's data, the next block of the map. */
+static int consume_block(struct consume *c, struct slot *s, uint64_t i)
+{
+	struct blk *b = &s->blk[i];
 	int r;
 
-	for (uint64_t i = 0; i < s->n; i++) {
-		struct blk *b = &s->blk[i];
+	c->res->blocks++;
+	if (b->kind == BLK_ZERO) {
+		c->res->zero_blocks++;
+	} else {
+		c->data_blocks++;
+		if (b->kind == BLK_NEW) {
+			struct sfs_rec_header h = {
+				.type = SFS_CHUNK_DATA,
+				.comp = b->comp,
+				.raw_len = c->p->bs,
+				.stored_len = b->stored_len,
+				.id = b->id,
+			};
+			bool is_new = false;
 
-		c->res->blocks++;
-		if (b->kind == BLK_ZERO) {
-			c->res->zero_blocks++;
+			r = sfs_writer_put_stored(c->w, &h, s->out + i * c->p->bound, &is_new);
+			if (r < 0)
+				return r;
+			c->res->dedup_blocks += !is_new;
 		} else {
-			c->data_blocks++;
-			if (b->kind == BLK_NEW) {
-				struct sfs_rec_header h = {
-					.type = SFS_CHUNK_DATA,
-					.comp = b->comp,
-					.raw_len = c->p->bs,
-					.stored_len = b->stored_len,
-					.id = b->id,
-				};
-				bool is_new = false;
-
-				r = sfs_writer_put_stored(c->w, &h, s->out + i * c->p->bound, &is_new);
-				if (r < 0)
-					return r;
-				c->res->dedup_blocks += !is_new;
-			} else {
-				/* A worker found it in the committed index, and only
-				 * this writer removes entries (gc holds the same lock):
-				 * it is still there, so no second lookup here. */
-				c->res->dedup_blocks++;
-			}
+			/* A worker found it in the committed index, and only
+			 * this writer removes entries (gc holds the same lock):
+			 * it is still there, so no second lookup here. */
+			c->res->dedup_blocks++;
 		}
-		r = sfs_map_builder_add(c->mb, &b->id);
+	}
+	return sfs_map_builder_add(c->mb, &b->id);
+}
+
+/* A read batch: its runs in order, the parent's blocks between them. */
+static int consume_read(struct consume *c, struct slot *s)
+{
+	uint64_t i = 0;
+	int r;
+
+	for (uint32_t e = 0; e < s->next; e++) {
+		r = consume_gap(c, s->ext[e].first);
 		if (r < 0)
 			return r;
+		for (uint64_t end = i + s->ext[e].n; i < end; i++) {
+			r = consume_block(c, s, i);
+			if (r < 0)
+				return r;
+		}
+		c->next = s->ext[e].first + s->ext[e].n;
 	}
-	return 0;
+	return i == s->n ? 0 : -EIO;
 }
 
 /* The writer's side: batches in order until SEG_END. */
@@ -248,10 +277,13 @@ static int consume_all(struct consume *c)
 		pthread_mutex_unlock(&p->lock);
 
 		kind = s->kind;
-		if (kind == SEG_READ)
+		if (kind == SEG_READ) {
 			r = consume_read(c, s);
-		else if (kind == SEG_ZERO || kind == SEG_INHERIT)
-			r = consume_copy(c, s->first, s->n, kind == SEG_INHERIT);
+		} else if (kind == SEG_ZERO || kind == SEG_INHERIT) {
+			r = consume_gap(c, s->first);
+			if (r == 0)
+				r = consume_copy(c, s->first, s->n, kind == SEG_INHERIT);
+		}
 		if (r < 0)
 			return r;
 		if (kind == SEG_READ || !p->changed_only)
@@ -287,7 +319,8 @@ static int pipe_init(struct pipe *p, struct sfs_store *s, unsigned threads)
 		sl->data = malloc((size_t)p->batch_blocks * p->bs);
 		sl->out = malloc((size_t)p->batch_blocks * p->bound);
 		sl->blk = calloc(p->batch_blocks, sizeof(*sl->blk));
-		if (!sl->data || !sl->out || !sl->blk)
+		sl->ext = calloc(p->batch_blocks, sizeof(*sl->ext));
+		if (!sl->data || !sl->out || !sl->blk || !sl->ext)
 			return -ENOMEM;
 	}
 	return 0;
@@ -299,6 +332,7 @@ static void pipe_release(struct pipe *p)
 		free(p->slots[i].data);
 		free(p->slots[i].out);
 		free(p->slots[i].blk);
+		free(p->slots[i].ext);
 	}
 	free(p->slots);
 	pthread_mutex_destroy(&p->lock);

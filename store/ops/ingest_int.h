@@ -29,6 +29,12 @@ struct blk {
 	uint8_t kind;
 };
 
+/* A run of blocks read into a slot: n blocks from block first. */
+struct ext {
+	uint64_t first;
+	uint64_t n;
+};
+
 struct slot {
 	int state;
 	int kind;
@@ -37,6 +43,12 @@ struct slot {
 	uint8_t *data;   /* READ: n * block size */
 	uint8_t *out;    /* compressed blocks, bound(block size) apart */
 	struct blk *blk;
+	/* READ: where the n blocks of data come from, in order. One run,
+	 * except with changed ranges, where the producer packs the small
+	 * ranges of a sparse change into one slot (up to batch_blocks runs)
+	 * and the writer takes the blocks between them from the parent. */
+	struct ext *ext;
+	uint32_t next;
 };
 
 struct pipe {

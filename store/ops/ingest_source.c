@@ -54,6 +54,34 @@ static void slot_publish(struct pipe *p, struct slot *s)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/* Reads blocks [first, first + n) of the source into dst, zero-filling
+ * past its end. */
+static int read_blocks(struct pipe *p, uint8_t *dst, uint64_t first, uint64_t n)
+{
+	size_t len = (size_t)n * p->bs;
+	uint64_t off = first * p->bs;
+	size_t want = len;
+	int r;
+
+	if (!p->stream && off + want > p->size)
+		want = (size_t)(p->size - off);
+	r = sfs_preadn(p->fd, dst, want, off);
+	if (r == -ENODATA) {
+		sfs_pipe_fail(p, -EIO, "the source shrank while it was being read");
+		return -EIO;
+	}
+	if (r < 0) {
+		sfs_pipe_fail(p, r, NULL);
+		return r;
+	}
+	if (want < len)
+		memset(dst + want, 0, len - want);
+	pthread_mutex_lock(&p->lock);
+	p->read_bytes += want;
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
 static int emit(struct pipe *p, uint64_t *seq, int kind, uint64_t first, uint64_t n)
 {
 	while (n > 0 || kind == SEG_END) {
@@ -68,27 +96,12 @@ static int emit(struct pipe *p, uint64_t *seq, int kind, uint64_t first, uint64_
 		s->first = first;
 		s->n = take;
 		if (kind == SEG_READ) {
-			size_t len = (size_t)take * p->bs;
-			uint64_t off = first * p->bs;
-			size_t want = len;
-			int r;
+			int r = read_blocks(p, s->data, first, take);
 
-			if (!p->stream && off + want > p->size)
-				want = (size_t)(p->size - off);
-			r = sfs_preadn(p->fd, s->data, want, off);
-			if (r == -ENODATA) {
-				sfs_pipe_fail(p, -EIO, "the source shrank while it was being read");
-				return -EIO;
-			}
-			if (r < 0) {
-				sfs_pipe_fail(p, r, NULL);
+			if (r < 0)
 				return r;
-			}
-			if (want < len)
-				memset(s->data + want, 0, len - want);
-			pthread_mutex_lock(&p->lock);
-			p->read_bytes += want;
-			pthread_mutex_unlock(&p->lock);
+			s->ext[0] = (struct ext){ first, take };
+			s->next = 1;
 		}
 		slot_publish(p, s);
 		(*seq)++;
@@ -124,6 +137,8 @@ static int produce_stream(struct pipe *p, uint64_t *seq)
 		s->kind = SEG_READ;
 		s->first = block;
 		s->n = ((uint64_t)got + p->bs - 1) / p->bs;
+		s->ext[0] = (struct ext){ block, s->n };
+		s->next = 1;
 		pthread_mutex_lock(&p->lock);
 		p->read_bytes += (uint64_t)got;
 		p->size += (uint64_t)got;
@@ -191,11 +206,19 @@ static void advise_ranges(struct pipe *p, size_t i, size_t *advised, uint64_t *a
 	}
 }
 
-/* Only the changed ranges, rounded out to blocks; the rest from the parent. */
+/*
+ * Only the changed ranges, rounded out to blocks; the rest is the parent's,
+ * which the writer takes for the blocks between the runs it is given. A
+ * sparse change is thousands of ranges of a few blocks: each slot is
+ * filled with as many of them as fit, so that the workers and the writer
+ * see a few full batches instead of a batch (and a hand-over through the
+ * ring) per range.
+ */
 static int produce_ranges(struct pipe *p, uint64_t *seq)
 {
 	uint64_t pos = 0, advised_bytes = 0;
 	size_t advised = 0;
+	struct slot *s = NULL;
 	int r;
 
 	for (size_t i = 0; i < p->n_ranges && pos < p->nblocks; i++) {
@@ -213,15 +236,41 @@ static int produce_ranges(struct pipe *p, uint64_t *seq)
 			a = pos;
 		if (a >= b)
 			continue;
-		if (a > pos) {
-			r = emit(p, seq, SEG_INHERIT, pos, a - pos);
+		while (a < b) {
+			uint64_t take;
+
+			if (!s) {
+				s = slot_for_produce(p, *seq);
+				if (!s)
+					return -ECANCELED;
+				s->kind = SEG_READ;
+				s->first = a;
+				s->n = 0;
+				s->next = 0;
+			}
+			take = p->batch_blocks - s->n;
+			if (take > b - a)
+				take = b - a;
+			r = read_blocks(p, s->data + s->n * p->bs, a, take);
 			if (r < 0)
 				return r;
+			if (s->next && s->ext[s->next - 1].first + s->ext[s->next - 1].n == a)
+				s->ext[s->next - 1].n += take;
+			else
+				s->ext[s->next++] = (struct ext){ a, take };
+			s->n += take;
+			a += take;
+			if (s->n == p->batch_blocks) {
+				slot_publish(p, s);
+				(*seq)++;
+				s = NULL;
+			}
 		}
-		r = emit(p, seq, SEG_READ, a, b - a);
-		if (r < 0)
-			return r;
 		pos = b;
+	}
+	if (s) {
+		slot_publish(p, s);
+		(*seq)++;
 	}
 	if (pos < p->nblocks)
 		return emit(p, seq, SEG_INHERIT, pos, p->nblocks - pos);
