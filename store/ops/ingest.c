@@ -112,6 +112,60 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* How far ahead of the writer the warm thread reads the parent's leaves:
+ * at most this many leaves' worth of blocks, so that the leaves it reads
+ * (32 KiB each, decoded) stay well within the writer's 16 MiB reader cache
+ * until the writer gets to them. */
+#define WARM_AHEAD_LEAVES 192
+
+/* Waits until block is within reach of the writer; false when stopping. */
+static bool warm_wait(struct pipe *p, uint64_t block)
+{
+	bool go;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->stop && block >= p->written + (uint64_t)WARM_AHEAD_LEAVES * SFS_MAP_FANOUT)
+		pthread_cond_wait(&p->cond, &p->lock);
+	go = !p->stop;
+	pthread_mutex_unlock(&p->lock);
+	return go;
+}
+
+/*
+ * With changed ranges the writer takes the blocks around each range from
+ * the parent's map, a leaf page at a time: on a cold cache it waited for
+ * each leaf, queued behind the producer's reads (~0.1 s of a 2 GiB
+ * volume's 1,651-range change). This thread reads those leaves into the
+ * reader's cache ahead of the writer: the leaf before each range and the
+ * one after it hold every block the writer looks up one by one (whole
+ * leaves between ranges it adds by id, from the level above). It waits on
+ * the disk, not the CPU. A failure is the writer's to see when it reads
+ * the leaf again, so it is ignored here.
+ */
+static void *warm_main(void *arg)
+{
+	struct pipe *p = arg;
+	uint64_t last = UINT64_MAX;
+
+	for (size_t i = 0; i < p->n_ranges; i++) {
+		uint64_t a = p->ranges[2 * i] / p->bs;
+		uint64_t b = (p->ranges[2 * i] + p->ranges[2 * i + 1] + p->bs - 1) / p->bs;
+		uint64_t at[2] = { a - 1, b };
+
+		for (int k = a == 0; k < 2; k++) {
+			struct sfs_id id;
+
+			if (at[k] >= p->parent_blocks || at[k] / SFS_MAP_FANOUT == last)
+				continue;
+			last = at[k] / SFS_MAP_FANOUT;
+			if (!warm_wait(p, at[k]))
+				return NULL;
+			(void)sfs_reader_block_id(p->reader, p->parent, at[k], &id);
+		}
+	}
+	return NULL;
+}
+
 struct consume {
 	struct sfs_writer *w;
 	struct pipe *p;
@@ -124,6 +178,7 @@ struct consume {
 	uint64_t total, done;
 	uint64_t data_blocks;
 	uint64_t next; /* the next block of the map */
+	struct sfs_id *ids; /* SFS_MAP_FANOUT of the parent's, for part of a leaf */
 };
 
 static int map_store(void *ctx, const void *page, size_t len, struct sfs_id *ret_id)
@@ -169,19 +224,30 @@ static int consume_copy(struct consume *c, uint64_t first, uint64_t n, bool inhe
 			continue;
 		}
 		{
-			struct sfs_id id = zero;
+			/* Part of a leaf: the parent's ids for it in one walk
+			 * (a sparse change leaves most leaves partly changed,
+			 * and a walk per block cost the writer more than its
+			 * share of the run). */
+			uint64_t stop = leaf_end < end ? leaf_end : end, got = 0;
+
 			if (inherit && first < pnb) {
-				r = sfs_reader_block_id(c->reader, &c->parent, first, &id);
+				got = (stop < pnb ? stop : pnb) - first;
+				r = sfs_reader_range_ids(c->reader, &c->parent, first, got, c->ids);
 				if (r < 0)
 					return r;
 			}
-			c->data_blocks += !sfs_id_is_zero(&id);
-			c->res->zero_blocks += sfs_id_is_zero(&id);
-			r = sfs_map_builder_add(c->mb, &id);
-			if (r < 0)
-				return r;
-			c->res->blocks++;
-			first++;
+			for (uint64_t i = 0; i < stop - first; i++) {
+				const struct sfs_id *id = i < got ? &c->ids[i] : &zero;
+				bool z = sfs_id_is_zero(id);
+
+				c->data_blocks += !z;
+				c->res->zero_blocks += z;
+				r = sfs_map_builder_add(c->mb, id);
+				if (r < 0)
+					return r;
+			}
+			c->res->blocks += stop - first;
+			first = stop;
 		}
 	}
 	c->next = end;
@@ -294,6 +360,7 @@ static int consume_all(struct consume *c)
 
 		pthread_mutex_lock(&p->lock);
 		s->state = SLOT_FREE;
+		p->written = c->next;
 		pthread_cond_broadcast(&p->cond);
 		pthread_mutex_unlock(&p->lock);
 		seq++;
@@ -350,9 +417,9 @@ int sfs_writer_snapshot(struct sfs_writer *w, const struct sfs_ingest_opts *o,
 	struct sfs_snapshot sn = { 0 }, parent = { 0 };
 	struct timespec now;
 	uint64_t *ranges = NULL;
-	pthread_t producer, *workers = NULL;
+	pthread_t producer, warm, *workers = NULL;
 	unsigned nworkers = o->threads, started = 0;
-	bool producer_started = false;
+	bool producer_started = false, warm_started = false;
 	int r;
 
 	memset(res, 0, sizeof(*res));
@@ -431,9 +498,17 @@ int sfs_writer_snapshot(struct sfs_writer *w, const struct sfs_ingest_opts *o,
 	r = sfs_reader_new(s, 16u << 20, &c.reader);
 	if (r < 0)
 		goto out;
+	p.reader = c.reader;
+	p.parent = &c.parent;
+	p.parent_blocks = c.have_parent ? (parent.size + s->block_size - 1) / s->block_size : 0;
 	r = sfs_map_builder_new(p.nblocks, map_store, &c, &c.mb);
 	if (r < 0)
 		goto out;
+	c.ids = malloc(SFS_MAP_FANOUT * sizeof(*c.ids));
+	if (!c.ids) {
+		r = -ENOMEM;
+		goto out;
+	}
 	r = pipe_init(&p, s, nworkers);
 	if (r < 0)
 		goto out;
@@ -461,6 +536,9 @@ int sfs_writer_snapshot(struct sfs_writer *w, const struct sfs_ingest_opts *o,
 		goto out_stop;
 	}
 	producer_started = true;
+	/* Best effort: without it the writer reads the leaves itself. */
+	if (p.changed_only)
+		warm_started = pthread_create(&warm, NULL, warm_main, &p) == 0;
 	r = consume_all(&c);
 
 out_stop:
@@ -470,6 +548,8 @@ out_stop:
 	pthread_mutex_unlock(&p.lock);
 	if (producer_started)
 		pthread_join(producer, NULL);
+	if (warm_started)
+		pthread_join(warm, NULL);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(workers[i], NULL);
 	if (r < 0) {
@@ -509,6 +589,7 @@ out_stop:
 out:
 	free(workers);
 	sfs_map_builder_free(c.mb);
+	free(c.ids);
 	sfs_reader_free(c.reader);
 	pipe_release(&p);
 	free(ranges);

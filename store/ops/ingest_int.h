@@ -13,6 +13,7 @@
 
 #include "snapfs/chunk.h"
 #include "snapfs/ingest.h"
+#include "snapfs/reader.h"
 #include "store_int.h"
 
 #define BATCH_BYTES (4u << 20)
@@ -67,6 +68,12 @@ struct pipe {
 	const uint64_t *ranges;
 	size_t n_ranges;
 
+	/* With changed ranges: the parent's map, whose leaves around the
+	 * ranges the warm thread (ingest.c) reads ahead for the writer. */
+	struct sfs_reader *reader;
+	const struct sfs_snapmap *parent;
+	uint64_t parent_blocks;
+
 	pthread_mutex_t lock; /* guards everything below and slot states */
 	pthread_cond_t cond;
 	struct slot *slots;
@@ -76,6 +83,7 @@ struct pipe {
 	int err;
 	char errmsg[256];
 	uint64_t read_bytes;
+	uint64_t written; /* the writer's next block, when it frees a slot */
 };
 
 /* Records the first error (and a message for the user), stops the pipeline. */
