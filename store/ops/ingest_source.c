@@ -190,14 +190,23 @@ static int produce_full(struct pipe *p, uint64_t *seq)
 	return 0;
 }
 
-/* Asks the kernel to start reading the changed ranges up to RANGES_AHEAD
- * bytes past range i, so that scattered small ranges are fetched in
- * parallel by the device instead of one synchronous read at a time. */
+/* Asks the kernel to start reading the changed ranges up to `ahead` bytes
+ * past range i, so that scattered small ranges are fetched in parallel by
+ * the device instead of one synchronous read at a time. The window grows
+ * with what was read, up to RANGES_AHEAD: each advice costs the producer
+ * the page allocations for its range, and a full window advised up front
+ * held the first read back by ~50 ms. */
 #define RANGES_AHEAD (64u << 20)
+#define RANGES_AHEAD_FIRST (1u << 20)
 
-static void advise_ranges(struct pipe *p, size_t i, size_t *advised, uint64_t *advised_bytes)
+static void advise_ranges(struct pipe *p, size_t i, uint64_t ahead, size_t *advised,
+			  uint64_t *advised_bytes)
 {
-	while (*advised < p->n_ranges && (*advised <= i || *advised_bytes < RANGES_AHEAD)) {
+	if (ahead < RANGES_AHEAD_FIRST)
+		ahead = RANGES_AHEAD_FIRST;
+	if (ahead > RANGES_AHEAD)
+		ahead = RANGES_AHEAD;
+	while (*advised < p->n_ranges && (*advised <= i || *advised_bytes < ahead)) {
 		uint64_t off = p->ranges[2 * *advised], len = p->ranges[2 * *advised + 1];
 
 		posix_fadvise(p->fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
@@ -214,9 +223,21 @@ static void advise_ranges(struct pipe *p, size_t i, size_t *advised, uint64_t *a
  * see a few full batches instead of a batch (and a hand-over through the
  * ring) per range.
  */
+/* The first batches of changed ranges are smaller, RAMP_FIRST bytes and
+ * doubling: a full batch of scattered ranges takes ~80 ms of cold reads to
+ * fill, and the workers would wait for all of it before they start. */
+#define RAMP_FIRST (256u << 10)
+
+static uint64_t ramp_blocks(const struct pipe *p, uint64_t seq)
+{
+	uint64_t bytes = seq < 16 ? (uint64_t)RAMP_FIRST << seq : BATCH_BYTES, n = bytes / p->bs;
+
+	return n < 1 ? 1 : n > p->batch_blocks ? p->batch_blocks : n;
+}
+
 static int produce_ranges(struct pipe *p, uint64_t *seq)
 {
-	uint64_t pos = 0, advised_bytes = 0;
+	uint64_t pos = 0, advised_bytes = 0, cap = 0;
 	size_t advised = 0;
 	struct slot *s = NULL;
 	int r;
@@ -226,7 +247,7 @@ static int produce_ranges(struct pipe *p, uint64_t *seq)
 			advised_bytes -= p->ranges[2 * i + 1];
 		else
 			advised_bytes = 0;
-		advise_ranges(p, i, &advised, &advised_bytes);
+		advise_ranges(p, i, p->read_bytes, &advised, &advised_bytes);
 		uint64_t a = p->ranges[2 * i] / p->bs;
 		uint64_t b = (p->ranges[2 * i] + p->ranges[2 * i + 1] + p->bs - 1) / p->bs;
 
@@ -247,8 +268,9 @@ static int produce_ranges(struct pipe *p, uint64_t *seq)
 				s->first = a;
 				s->n = 0;
 				s->next = 0;
+				cap = ramp_blocks(p, *seq);
 			}
-			take = p->batch_blocks - s->n;
+			take = cap - s->n;
 			if (take > b - a)
 				take = b - a;
 			r = read_blocks(p, s->data + s->n * p->bs, a, take);
@@ -260,7 +282,7 @@ static int produce_ranges(struct pipe *p, uint64_t *seq)
 				s->ext[s->next++] = (struct ext){ a, take };
 			s->n += take;
 			a += take;
-			if (s->n == p->batch_blocks) {
+			if (s->n == cap) {
 				slot_publish(p, s);
 				(*seq)++;
 				s = NULL;
