@@ -113,10 +113,11 @@ static void *worker_main(void *arg)
 }
 
 /* How far ahead of the writer the warm thread reads the parent's leaves:
- * at most this many leaves' worth of blocks, so that the leaves it reads
- * (32 KiB each, decoded) stay well within the writer's 16 MiB reader cache
- * until the writer gets to them. */
-#define WARM_AHEAD_LEAVES 192
+ * at most this many leaves' worth of blocks (2 GiB of volume at 32 KiB
+ * blocks), so that the leaves it reads (32 KiB each, decoded) fill at
+ * most half of the reader's 4 MiB page cache and are still there when
+ * the writer gets to them. */
+#define WARM_AHEAD_LEAVES 64
 
 /* Waits until block is within reach of the writer; false when stopping. */
 static bool warm_wait(struct pipe *p, uint64_t block)
