@@ -70,6 +70,12 @@ void sfs_reader_stream_free(struct sfs_reader_stream *st);
 int sfs_reader_block_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,
 			struct sfs_id *ret_id);
 
+/* The ids of blocks [first, first + n) into ret_ids (n of them), with one
+ * walk per leaf page rather than one per block. -EINVAL when the range
+ * passes the end of the map. */
+int sfs_reader_range_ids(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t first,
+			 uint64_t n, struct sfs_id *ret_ids);
+
 /* The id of the leaf map page (level 0) that holds block `block`: zero
  * when that leaf is all zeros or lies past the end of the map. With
  * ret_data_blocks, also how many of the leaf's blocks are not zero. */

@@ -4,9 +4,11 @@
  * or walks keys without touching values; the brief snapshot walk decodes
  * each record with the snapshot decoder's own checks but without its heap
  * fields (no tags object, no string copies) and copies out what a listing
- * shows. And the trim that keeps long catalog walks out of RSS.
+ * shows. And the trim that keeps long catalog walks out of RSS, and the
+ * prefetch that reads a small catalog in ahead of the faults.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -162,4 +164,22 @@ void sfs_mdb_map_trim(MDB_env *env)
 	at = map_of(&st, &len);
 	if (at)
 		madvise(at, (size_t)st.st_size < len ? (size_t)st.st_size : len, MADV_DONTNEED);
+}
+
+void sfs_cat_prefetch(struct sfs_store *s, uint64_t max_bytes)
+{
+	mdb_filehandle_t fd;
+	MDB_envinfo info;
+	MDB_stat ms;
+	uint64_t used;
+
+	if (!s->env || mdb_env_get_fd(s->env, &fd) != 0 || mdb_env_info(s->env, &info) != 0 ||
+	    mdb_env_stat(s->env, &ms) != 0)
+		return;
+	/* The pages up to the last one in use: past it lies only free
+	 * space, and the reserve (sfs_catalog_reserve). */
+	used = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+	if (used > max_bytes)
+		return;
+	posix_fadvise(fd, 0, (off_t)used, POSIX_FADV_WILLNEED);
 }

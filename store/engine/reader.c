@@ -331,6 +331,14 @@ static int range_ids(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t
 	return 0;
 }
 
+int sfs_reader_range_ids(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t first,
+			 uint64_t n, struct sfs_id *ret_ids)
+{
+	if (first > nblocks_of(m) || n > nblocks_of(m) - first)
+		return -EINVAL;
+	return range_ids(r, m, first, n, ret_ids);
+}
+
 int sfs_reader_leaf_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,
 		       struct sfs_id *ret_id, uint32_t *ret_data_blocks)
 {

@@ -212,6 +212,14 @@ int sfs_cat_foreach_raw(struct sfs_txn *t, enum sfs_dbi which, sfs_cat_raw_fn fn
 void sfs_cat_map_trim(struct sfs_store *s);
 /* The same for any environment (the catalog's copy being verified). */
 void sfs_mdb_map_trim(MDB_env *env);
+/* Asks the kernel to read the catalog file into the page cache ahead, in
+ * large requests, when its used part is at most max_bytes; otherwise does
+ * nothing. Returns at once (the reads complete in the background). A
+ * writer whose lookups and whose copy after commit (catalog_copy.c) will
+ * touch most pages of a small catalog calls it first, so that they hit
+ * the cache instead of faulting in one 4 KiB page at a time: LMDB maps the
+ * file with MADV_RANDOM, so a fault reads no more than its page. */
+void sfs_cat_prefetch(struct sfs_store *s, uint64_t max_bytes);
 
 /* The same over the keys that start with prefix (plen bytes, at most
  * SFS_NAME_MAX + 2; 0 for every key), newest-last order or, with

@@ -13,6 +13,7 @@
 
 #include "snapfs/chunk.h"
 #include "snapfs/ingest.h"
+#include "snapfs/reader.h"
 #include "store_int.h"
 
 #define BATCH_BYTES (4u << 20)
@@ -29,6 +30,12 @@ struct blk {
 	uint8_t kind;
 };
 
+/* A run of blocks read into a slot: n blocks from block first. */
+struct ext {
+	uint64_t first;
+	uint64_t n;
+};
+
 struct slot {
 	int state;
 	int kind;
@@ -37,6 +44,12 @@ struct slot {
 	uint8_t *data;   /* READ: n * block size */
 	uint8_t *out;    /* compressed blocks, bound(block size) apart */
 	struct blk *blk;
+	/* READ: where the n blocks of data come from, in order. One run,
+	 * except with changed ranges, where the producer packs the small
+	 * ranges of a sparse change into one slot (up to batch_blocks runs)
+	 * and the writer takes the blocks between them from the parent. */
+	struct ext *ext;
+	uint32_t next;
 };
 
 struct pipe {
@@ -55,6 +68,12 @@ struct pipe {
 	const uint64_t *ranges;
 	size_t n_ranges;
 
+	/* With changed ranges: the parent's map, whose leaves around the
+	 * ranges the warm thread (ingest.c) reads ahead for the writer. */
+	struct sfs_reader *reader;
+	const struct sfs_snapmap *parent;
+	uint64_t parent_blocks;
+
 	pthread_mutex_t lock; /* guards everything below and slot states */
 	pthread_cond_t cond;
 	struct slot *slots;
@@ -64,6 +83,7 @@ struct pipe {
 	int err;
 	char errmsg[256];
 	uint64_t read_bytes;
+	uint64_t written; /* the writer's next block, when it frees a slot */
 };
 
 /* Records the first error (and a message for the user), stops the pipeline. */

@@ -54,6 +54,34 @@ static void slot_publish(struct pipe *p, struct slot *s)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/* Reads blocks [first, first + n) of the source into dst, zero-filling
+ * past its end. */
+static int read_blocks(struct pipe *p, uint8_t *dst, uint64_t first, uint64_t n)
+{
+	size_t len = (size_t)n * p->bs;
+	uint64_t off = first * p->bs;
+	size_t want = len;
+	int r;
+
+	if (!p->stream && off + want > p->size)
+		want = (size_t)(p->size - off);
+	r = sfs_preadn(p->fd, dst, want, off);
+	if (r == -ENODATA) {
+		sfs_pipe_fail(p, -EIO, "the source shrank while it was being read");
+		return -EIO;
+	}
+	if (r < 0) {
+		sfs_pipe_fail(p, r, NULL);
+		return r;
+	}
+	if (want < len)
+		memset(dst + want, 0, len - want);
+	pthread_mutex_lock(&p->lock);
+	p->read_bytes += want;
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
 static int emit(struct pipe *p, uint64_t *seq, int kind, uint64_t first, uint64_t n)
 {
 	while (n > 0 || kind == SEG_END) {
@@ -68,27 +96,12 @@ static int emit(struct pipe *p, uint64_t *seq, int kind, uint64_t first, uint64_
 		s->first = first;
 		s->n = take;
 		if (kind == SEG_READ) {
-			size_t len = (size_t)take * p->bs;
-			uint64_t off = first * p->bs;
-			size_t want = len;
-			int r;
+			int r = read_blocks(p, s->data, first, take);
 
-			if (!p->stream && off + want > p->size)
-				want = (size_t)(p->size - off);
-			r = sfs_preadn(p->fd, s->data, want, off);
-			if (r == -ENODATA) {
-				sfs_pipe_fail(p, -EIO, "the source shrank while it was being read");
-				return -EIO;
-			}
-			if (r < 0) {
-				sfs_pipe_fail(p, r, NULL);
+			if (r < 0)
 				return r;
-			}
-			if (want < len)
-				memset(s->data + want, 0, len - want);
-			pthread_mutex_lock(&p->lock);
-			p->read_bytes += want;
-			pthread_mutex_unlock(&p->lock);
+			s->ext[0] = (struct ext){ first, take };
+			s->next = 1;
 		}
 		slot_publish(p, s);
 		(*seq)++;
@@ -124,6 +137,8 @@ static int produce_stream(struct pipe *p, uint64_t *seq)
 		s->kind = SEG_READ;
 		s->first = block;
 		s->n = ((uint64_t)got + p->bs - 1) / p->bs;
+		s->ext[0] = (struct ext){ block, s->n };
+		s->next = 1;
 		pthread_mutex_lock(&p->lock);
 		p->read_bytes += (uint64_t)got;
 		p->size += (uint64_t)got;
@@ -175,14 +190,23 @@ static int produce_full(struct pipe *p, uint64_t *seq)
 	return 0;
 }
 
-/* Asks the kernel to start reading the changed ranges up to RANGES_AHEAD
- * bytes past range i, so that scattered small ranges are fetched in
- * parallel by the device instead of one synchronous read at a time. */
+/* Asks the kernel to start reading the changed ranges up to `ahead` bytes
+ * past range i, so that scattered small ranges are fetched in parallel by
+ * the device instead of one synchronous read at a time. The window grows
+ * with what was read, up to RANGES_AHEAD: each advice costs the producer
+ * the page allocations for its range, and a full window advised up front
+ * held the first read back by ~50 ms. */
 #define RANGES_AHEAD (64u << 20)
+#define RANGES_AHEAD_FIRST (1u << 20)
 
-static void advise_ranges(struct pipe *p, size_t i, size_t *advised, uint64_t *advised_bytes)
+static void advise_ranges(struct pipe *p, size_t i, uint64_t ahead, size_t *advised,
+			  uint64_t *advised_bytes)
 {
-	while (*advised < p->n_ranges && (*advised <= i || *advised_bytes < RANGES_AHEAD)) {
+	if (ahead < RANGES_AHEAD_FIRST)
+		ahead = RANGES_AHEAD_FIRST;
+	if (ahead > RANGES_AHEAD)
+		ahead = RANGES_AHEAD;
+	while (*advised < p->n_ranges && (*advised <= i || *advised_bytes < ahead)) {
 		uint64_t off = p->ranges[2 * *advised], len = p->ranges[2 * *advised + 1];
 
 		posix_fadvise(p->fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
@@ -191,11 +215,31 @@ static void advise_ranges(struct pipe *p, size_t i, size_t *advised, uint64_t *a
 	}
 }
 
-/* Only the changed ranges, rounded out to blocks; the rest from the parent. */
+/*
+ * Only the changed ranges, rounded out to blocks; the rest is the parent's,
+ * which the writer takes for the blocks between the runs it is given. A
+ * sparse change is thousands of ranges of a few blocks: each slot is
+ * filled with as many of them as fit, so that the workers and the writer
+ * see a few full batches instead of a batch (and a hand-over through the
+ * ring) per range.
+ */
+/* The first batches of changed ranges are smaller, RAMP_FIRST bytes and
+ * doubling: a full batch of scattered ranges takes ~80 ms of cold reads to
+ * fill, and the workers would wait for all of it before they start. */
+#define RAMP_FIRST (256u << 10)
+
+static uint64_t ramp_blocks(const struct pipe *p, uint64_t seq)
+{
+	uint64_t bytes = seq < 16 ? (uint64_t)RAMP_FIRST << seq : BATCH_BYTES, n = bytes / p->bs;
+
+	return n < 1 ? 1 : n > p->batch_blocks ? p->batch_blocks : n;
+}
+
 static int produce_ranges(struct pipe *p, uint64_t *seq)
 {
-	uint64_t pos = 0, advised_bytes = 0;
+	uint64_t pos = 0, advised_bytes = 0, cap = 0;
 	size_t advised = 0;
+	struct slot *s = NULL;
 	int r;
 
 	for (size_t i = 0; i < p->n_ranges && pos < p->nblocks; i++) {
@@ -203,7 +247,7 @@ static int produce_ranges(struct pipe *p, uint64_t *seq)
 			advised_bytes -= p->ranges[2 * i + 1];
 		else
 			advised_bytes = 0;
-		advise_ranges(p, i, &advised, &advised_bytes);
+		advise_ranges(p, i, p->read_bytes, &advised, &advised_bytes);
 		uint64_t a = p->ranges[2 * i] / p->bs;
 		uint64_t b = (p->ranges[2 * i] + p->ranges[2 * i + 1] + p->bs - 1) / p->bs;
 
@@ -213,15 +257,42 @@ static int produce_ranges(struct pipe *p, uint64_t *seq)
 			a = pos;
 		if (a >= b)
 			continue;
-		if (a > pos) {
-			r = emit(p, seq, SEG_INHERIT, pos, a - pos);
+		while (a < b) {
+			uint64_t take;
+
+			if (!s) {
+				s = slot_for_produce(p, *seq);
+				if (!s)
+					return -ECANCELED;
+				s->kind = SEG_READ;
+				s->first = a;
+				s->n = 0;
+				s->next = 0;
+				cap = ramp_blocks(p, *seq);
+			}
+			take = cap - s->n;
+			if (take > b - a)
+				take = b - a;
+			r = read_blocks(p, s->data + s->n * p->bs, a, take);
 			if (r < 0)
 				return r;
+			if (s->next && s->ext[s->next - 1].first + s->ext[s->next - 1].n == a)
+				s->ext[s->next - 1].n += take;
+			else
+				s->ext[s->next++] = (struct ext){ a, take };
+			s->n += take;
+			a += take;
+			if (s->n == cap) {
+				slot_publish(p, s);
+				(*seq)++;
+				s = NULL;
+			}
 		}
-		r = emit(p, seq, SEG_READ, a, b - a);
-		if (r < 0)
-			return r;
 		pos = b;
+	}
+	if (s) {
+		slot_publish(p, s);
+		(*seq)++;
 	}
 	if (pos < p->nblocks)
 		return emit(p, seq, SEG_INHERIT, pos, p->nblocks - pos);

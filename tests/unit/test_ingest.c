@@ -334,6 +334,69 @@ Test(ingest, changed_ranges_whole_leaves_match_a_full_read)
 	free(data);
 }
 
+/* A sparse change: thousands of one-block ranges, several to a batch, some
+ * adjacent (one run), one across a leaf boundary, one longer than a batch,
+ * one ending in the partial last block. The blocks between them come from
+ * the parent: the map must be the one a full read makes. */
+Test(ingest, many_small_changed_ranges_match_a_full_read)
+{
+	size_t nblocks = 5 * 1024 + 10, len = nblocks * 4096 - 1000;
+	uint8_t *data = calloc(1, len);
+	struct sfs_ingest_opts o = { .volume = "v" }, f = { .volume = "full" };
+	struct sfs_ingest_result a, b, full;
+	struct sfs_snapshot sb, sf;
+	struct sfs_txn *t;
+	size_t cap = 64 * 1024, used = 0, changed = 0;
+	char *text = malloc(cap), *ranges;
+
+	fx_fill_text(data, len, 21);
+	memset(data + 1024 * 4096, 0, 1024 * 4096); /* leaf 1 zero in gen 1 */
+	o.source = write_src("src", data, len);
+	cr_assert_eq(sfs_ingest(fx_store, &o, &a), 0, "%s", a.error);
+
+#define CHANGE(off, n)                                                                  \
+	do {                                                                            \
+		fx_fill_random(data + (off), (n), (off) + 1);                           \
+		used += (size_t)snprintf(text + used, cap - used, "%zu %zu\n", (size_t)(off), \
+					 (size_t)(n));                                  \
+		changed += (n);                                                         \
+	} while (0)
+	for (size_t blk = 3; blk < 2000; blk += 3)
+		CHANGE(blk * 4096 + 7, 100); /* one block each, two unchanged between */
+	CHANGE(2001 * 4096, 4096);
+	CHANGE(2002 * 4096, 4096); /* adjacent: one run with the one before */
+	CHANGE(2500 * 4096 + 4000, 50);
+	CHANGE(2501 * 4096 + 10, 50); /* not adjacent, but in the next block */
+	CHANGE(3071 * 4096 + 4000, 200); /* across the boundary of leaves 2 and 3 */
+	CHANGE(3200 * 4096, 1500 * 4096); /* longer than a 4 MiB batch */
+	CHANGE(len - 600, 600); /* in the partial last block */
+#undef CHANGE
+	free(write_src("src", data, len));
+	ranges = write_src("ranges", (const uint8_t *)text, used);
+	o.changed_ranges = ranges;
+	cr_assert_eq(sfs_ingest(fx_store, &o, &b), 0, "%s", b.error);
+	cr_assert_lt(b.read_bytes, len / 2, "only the ranges were read");
+	cr_assert_geq(b.read_bytes, changed);
+	f.source = o.source;
+	cr_assert_eq(sfs_ingest(fx_store, &f, &full), 0, "%s", full.error);
+
+	cr_assert_eq(b.blocks, full.blocks);
+	cr_assert_eq(b.zero_blocks, full.zero_blocks);
+	cr_assert_eq(b.data_bytes, full.data_bytes);
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_cat_snapshot_get(t, b.snap_id, &sb), 0);
+	cr_assert_eq(sfs_cat_snapshot_get(t, full.snap_id, &sf), 0);
+	sfs_txn_abort(t);
+	cr_assert_arr_eq(sb.root.b, sf.root.b, SFS_ID_LEN, "same map as a full read");
+	sfs_snapshot_release(&sb);
+	sfs_snapshot_release(&sf);
+	read_back(b.snap_id, data, len);
+	free(ranges);
+	free(text);
+	free((char *)o.source);
+	free(data);
+}
+
 /* A volume that grew: the ranges file lists one change inside the parent,
  * and the appended part (starting mid-block, so the parent's last block
  * changes too) must be read, not inherited as zeros. */

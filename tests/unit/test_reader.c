@@ -233,6 +233,48 @@ static void sparse_fn(void *ctx, uint64_t block, struct sfs_id *ret_id)
 			*ret_id = s->data[i];
 }
 
+/* Ids of a run of blocks in one call: the same as block by block, across
+ * leaves and up to the end of the map, and nothing past it. */
+Test(reader, range_ids_match_block_ids)
+{
+	struct sparse s = { .n = 3 * 1024 + 5, .count = 5 };
+	uint64_t at[5] = { 0, 1023, 1024, 2100, 3 * 1024 + 4 };
+	uint64_t runs[4][2] = { { 0, 3 * 1024 + 5 }, { 1000, 100 }, { 3 * 1024, 5 }, { 1500, 0 } };
+	struct sfs_id *ids = malloc((3 * 1024 + 5) * sizeof(*ids));
+	struct fx_writer w;
+	struct sfs_snapmap m;
+	struct sfs_reader *r;
+	uint8_t block[BS];
+
+	cr_assert_eq(fx_writer_begin(&w), 0);
+	for (int i = 0; i < s.count; i++) {
+		s.at[i] = at[i];
+		fx_fill_text(block, BS, (uint64_t)i + 5);
+		cr_assert_eq(fx_writer_put(&w, SFS_CHUNK_DATA, block, BS, &s.data[i]), 0);
+	}
+	cr_assert_eq(fx_build_map(&w, s.n, BS, sparse_fn, &s, &m), 0);
+	cr_assert_eq(fx_writer_commit(&w), 0);
+	cr_assert_eq(m.depth, 2);
+
+	r = reader();
+	for (int k = 0; k < 4; k++) {
+		cr_assert_eq(sfs_reader_range_ids(r, &m, runs[k][0], runs[k][1], ids), 0);
+		for (uint64_t b = 0; b < runs[k][1]; b++) {
+			struct sfs_id want;
+
+			sparse_fn(&s, runs[k][0] + b, &want);
+			if (memcmp(want.b, ids[b].b, SFS_ID_LEN))
+				cr_assert_fail("run %d, block %llu", k,
+					       (unsigned long long)(runs[k][0] + b));
+		}
+	}
+	cr_assert_eq(sfs_reader_range_ids(r, &m, s.n - 1, 2, ids), -EINVAL);
+	cr_assert_eq(sfs_reader_range_ids(r, &m, s.n + 1, 0, ids), -EINVAL);
+	cr_assert_eq(sfs_reader_range_ids(r, &m, 1, UINT64_MAX, ids), -EINVAL);
+	sfs_reader_free(r);
+	free(ids);
+}
+
 Test(reader, three_level_map_every_block, .timeout = 120)
 {
 	struct sparse s = { .n = 1024 * 1024 + 1, .count = 6 };
