@@ -45,25 +45,32 @@ TestSuite(check, .init = setup, .fini = teardown);
 
 static uint8_t *src;
 
-/* A snapshot of LEN bytes of text with zero holes; returns its id. */
-static void make(char id[SFS_IDSTR_SIZE], char **ret_path)
+/* A snapshot of len bytes: two fifths text, a fifth zero blocks, the
+ * rest random (src holds them); returns its id. */
+static void make_len(char id[SFS_IDSTR_SIZE], char **ret_path, size_t len)
 {
 	struct sfs_ingest_opts o = { .volume = "v" };
 	struct sfs_ingest_result res;
+	size_t text = len / 4096 * 2 / 5 * 4096, data = len / 4096 * 3 / 5 * 4096;
 	char *path;
 	int fd;
 
-	src = calloc(1, LEN);
-	fx_fill_text(src, 80 * 4096, 1);
-	fx_fill_random(src + 120 * 4096, 80 * 4096 + 77, 2);
+	src = calloc(1, len);
+	fx_fill_text(src, text, 1);
+	fx_fill_random(src + data, len - data, 2);
 	cr_assert_geq(asprintf(&path, "%s/src", dir), 0);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	cr_assert_eq(write(fd, src, LEN), LEN);
+	cr_assert_eq(write(fd, src, len), (ssize_t)len);
 	close(fd);
 	o.source = path;
 	cr_assert_eq(sfs_ingest(fx_store, &o, &res), 0, "%s", res.error);
 	memcpy(id, res.snap_id, SFS_IDSTR_SIZE);
 	*ret_path = path;
+}
+
+static void make(char id[SFS_IDSTR_SIZE], char **ret_path)
+{
+	make_len(id, ret_path, LEN);
 }
 
 struct problems {
@@ -164,6 +171,88 @@ Test(check, clean_store_and_restore)
 				 NULL),
 		     -ENOENT);
 	free(out);
+	free(path);
+	free(src);
+}
+
+/* The bytes of fd from its start: they must be want, every one written
+ * (a stream has no holes). */
+static void expect_stream(int fd, const uint8_t *want, size_t len)
+{
+	uint8_t *buf = malloc(len + 1);
+	struct stat st;
+
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_assert_eq((size_t)st.st_size, len);
+	cr_assert_eq(pread(fd, buf, len + 1, 0), (ssize_t)len);
+	cr_assert_arr_eq(buf, want, len);
+	cr_assert_geq((size_t)st.st_blocks * 512, len / 4096 * 4096, "zeros are written, not holes");
+	free(buf);
+}
+
+static int temp_fd(void)
+{
+	char *path;
+	int fd;
+
+	cr_assert_geq(asprintf(&path, "%s/stream", dir), 0);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	cr_assert_geq(fd, 0);
+	free(path);
+	return fd;
+}
+
+Test(check, restore_stream_writes_every_byte_in_order)
+{
+	char id[SFS_IDSTR_SIZE], *path;
+	int fd;
+
+	make(id, &path);
+	fd = temp_fd();
+	cr_assert_eq(sfs_restore_stream(fx_store, id, fd, NULL, NULL), 0);
+	expect_stream(fd, src, LEN);
+	cr_assert_eq(sfs_restore_stream(fx_store, "snap-0123456789abcdef0", fd, NULL, NULL),
+		     -ENOENT);
+	close(fd);
+	free(path);
+	free(src);
+}
+
+/* 4 KiB blocks: one large write of a restore spans more blocks than one
+ * writev takes (IOV_MAX), so it goes in several; a file and a stream
+ * both get every byte. */
+Test(check, restore_writes_spans_past_iov_max)
+{
+	const size_t len = (size_t)(IOV_MAX * 3) * 4096 + 4096 * 5 + 123;
+	char id[SFS_IDSTR_SIZE], *path, *out;
+	int fd;
+
+	make_len(id, &path, len);
+	cr_assert_geq(asprintf(&out, "%s/out", dir), 0);
+	cr_assert_eq(sfs_restore(fx_store, id, out, 0, NULL, NULL), 0);
+	expect_file(out, src, len);
+	fd = temp_fd();
+	cr_assert_eq(sfs_restore_stream(fx_store, id, fd, NULL, NULL), 0);
+	expect_stream(fd, src, len);
+	close(fd);
+	free(out);
+	free(path);
+	free(src);
+}
+
+Test(check, restore_stream_of_a_damaged_chunk_fails)
+{
+	char id[SFS_IDSTR_SIZE], *path;
+	struct sfs_chunk_loc l;
+	struct sfs_id cid;
+	int fd;
+
+	make(id, &path);
+	l = loc_of_block(id, 150, &cid);
+	flip(&l, SFS_REC_HEADER_LEN + l.stored_len / 2);
+	fd = temp_fd();
+	cr_assert_eq(sfs_restore_stream(fx_store, id, fd, NULL, NULL), -EBADMSG);
+	close(fd);
 	free(path);
 	free(src);
 }
