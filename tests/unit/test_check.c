@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <criterion/criterion.h>
 
@@ -214,6 +215,42 @@ Test(check, restore_stream_writes_every_byte_in_order)
 	cr_assert_eq(sfs_restore_stream(fx_store, "snap-0123456789abcdef0", fd, NULL, NULL),
 		     -ENOENT);
 	close(fd);
+	free(path);
+	free(src);
+}
+
+/* A restore into a pipe: the reader (a child) sees every byte, and the
+ * pipe was widened to 1 MiB so that writer and reader switch less. */
+Test(check, restore_stream_into_a_pipe_widens_it)
+{
+	char id[SFS_IDSTR_SIZE], *path;
+	int pfd[2], status, out;
+	pid_t pid;
+
+	make(id, &path);
+	out = temp_fd();
+	cr_assert_eq(pipe(pfd), 0);
+	cr_assert_lt(fcntl(pfd[1], F_GETPIPE_SZ), 1 << 20);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		char buf[65536];
+		ssize_t n;
+
+		close(pfd[1]);
+		while ((n = read(pfd[0], buf, sizeof(buf))) > 0)
+			if (write(out, buf, (size_t)n) != n)
+				_exit(1);
+		_exit(n == 0 ? 0 : 1);
+	}
+	close(pfd[0]);
+	cr_assert_eq(sfs_restore_stream(fx_store, id, pfd[1], NULL, NULL), 0);
+	cr_assert_geq(fcntl(pfd[1], F_GETPIPE_SZ), 1 << 20);
+	close(pfd[1]);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	expect_stream(out, src, LEN);
+	close(out);
 	free(path);
 	free(src);
 }
