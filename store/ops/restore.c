@@ -37,7 +37,8 @@
 #define READAHEAD_BYTES (16u << 20)
 #define CACHE_BYTES (64u << 20)
 #define PIPE_BYTES (1 << 20)
-/* The catalog is read ahead whole when at most this share of the volume. */
+/* The catalog is read ahead whole when at most this share of the data
+ * restored. */
 #define CATALOG_SHARE 16
 
 /* Where the bytes go, and what may be undone on failure. */
@@ -325,8 +326,8 @@ static void start_writeback(int fd, enum sink k, uint64_t off, uint64_t len)
 /* Copies the snapshot's bytes into fd as the sink wants them. Reads leave
  * the verified blocks in the reader's cache and the write takes them from
  * there (one copy, into the destination), in writes of up to CHUNK_BYTES. */
-static int copy_out(struct sfs_store *s, const struct sfs_snapmap *m, int fd, enum sink k,
-		    sfs_progress_fn progress, void *progress_ctx)
+static int copy_out(struct sfs_store *s, const struct sfs_snapmap *m, uint64_t data_bytes, int fd,
+		    enum sink k, sfs_progress_fn progress, void *progress_ctx)
 {
 	struct sfs_reader *r = NULL;
 	struct sfs_reader_stream *rs = NULL;
@@ -336,8 +337,9 @@ static int copy_out(struct sfs_store *s, const struct sfs_snapmap *m, int fd, en
 	int ret;
 
 	/* Every data block is one chunk lookup at a random place in the
-	 * catalog: read it whole first unless it is large beside the volume. */
-	sfs_store_catalog_willneed(s, m->size / CATALOG_SHARE);
+	 * catalog: read it whole first unless it is large beside the data
+	 * (a snapshot that did not record its data bytes: its size). */
+	sfs_store_catalog_willneed(s, (data_bytes ? data_bytes : m->size) / CATALOG_SHARE);
 	/* The mount's parallel path: workers decode the blocks ahead while
 	 * this thread writes the ones it has. */
 	ret = sfs_reader_new(s, CACHE_BYTES, &r);
@@ -396,8 +398,9 @@ out:
 	return ret;
 }
 
-/* The map of completed snapshot id. */
-static int load_map(struct sfs_store *s, const char *id, struct sfs_snapmap *ret)
+/* The map of completed snapshot id, and how many bytes of it are data. */
+static int load_map(struct sfs_store *s, const char *id, struct sfs_snapmap *ret,
+		    uint64_t *ret_data)
 {
 	struct sfs_snapshot sn;
 	struct sfs_txn *t;
@@ -410,10 +413,12 @@ static int load_map(struct sfs_store *s, const char *id, struct sfs_snapmap *ret
 	sfs_txn_abort(t);
 	if (r < 0)
 		return r;
-	if (sn.state == SFS_SNAP_COMPLETED)
+	if (sn.state == SFS_SNAP_COMPLETED) {
 		sfs_snapmap_from_snapshot(&sn, ret);
-	else
+		*ret_data = sn.data_bytes;
+	} else {
 		r = -EAGAIN;
+	}
 	sfs_snapshot_release(&sn);
 	return r;
 }
@@ -423,14 +428,16 @@ int sfs_restore(struct sfs_store *s, const char *id, const char *dest, int flags
 {
 	struct dest d = {.fd = -1, .dirfd = -1};
 	struct sfs_snapmap m;
-	int ret = load_map(s, id, &m);
+	uint64_t data;
+	int ret = load_map(s, id, &m, &data);
 
 	if (ret < 0)
 		return ret;
 	ret = open_dest(dest, flags, m.size, &d);
 	if (ret < 0)
 		goto out_close_dest;
-	ret = copy_out(s, &m, d.fd, d.is_dev ? SINK_DEVICE : SINK_FILE, progress, progress_ctx);
+	ret = copy_out(s, &m, data, d.fd, d.is_dev ? SINK_DEVICE : SINK_FILE, progress,
+		       progress_ctx);
 	if (ret < 0)
 		goto out_close_dest;
 	if (d.is_dev)
@@ -448,12 +455,13 @@ int sfs_restore_stream(struct sfs_store *s, const char *id, int fd, sfs_progress
 		       void *progress_ctx)
 {
 	struct sfs_snapmap m;
-	int ret = load_map(s, id, &m);
+	uint64_t data;
+	int ret = load_map(s, id, &m, &data);
 
 	if (ret < 0)
 		return ret;
 	widen_pipe(fd);
-	ret = copy_out(s, &m, fd, SINK_STREAM, progress, progress_ctx);
+	ret = copy_out(s, &m, data, fd, SINK_STREAM, progress, progress_ctx);
 	if (ret == 0 && progress)
 		progress(progress_ctx, m.size, m.size);
 	return ret;
