@@ -553,7 +553,7 @@ profile_restore() {
 	command -v perf >/dev/null || { note "no perf: restore profile skipped"; return 0; }
 	drop_caches
 	perf record -g -o "$pd" -- "$snapfs_bin" --store "$workdir/snapfs/store" snapshot restore \
-		"$sf_id2" - --no-progress 2>>"$logs/perf.log" >/dev/null
+		"$sf_id2" - --no-progress 2>>"$logs/perf.log" | cat >/dev/null
 	{
 		echo "# perf record -g of snapfs snapshot restore, one cold restore of gen2 to a pipe"
 		echo "## by shared object"
