@@ -2,7 +2,8 @@
 /*
  * check and restore: a clean store checks clean; damaged chunks, missing
  * chunks and damaged map pages are each reported; restore writes exactly
- * the snapshot, refuses to overwrite, and never leaves a wrong file.
+ * the snapshot, refuses to overwrite, and never leaves a wrong file; a
+ * restore to a stream writes every byte, and reads the catalog ahead.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -292,6 +294,86 @@ Test(check, restore_stream_of_a_damaged_chunk_fails)
 	close(fd);
 	free(path);
 	free(src);
+}
+
+/* Pages of the catalog file in the page cache, and how many it has. */
+static size_t catalog_resident(size_t *ret_pages)
+{
+	char path[PATH_MAX + 32];
+	long pg = sysconf(_SC_PAGESIZE);
+	unsigned char *vec;
+	struct stat st;
+	size_t n, in = 0;
+	void *map;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/catalog/data.mdb", fx_dir);
+	fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fstat(fd, &st), 0);
+	n = ((size_t)st.st_size + (size_t)pg - 1) / (size_t)pg;
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	cr_assert_neq(map, MAP_FAILED);
+	vec = malloc(n);
+	cr_assert_eq(mincore(map, (size_t)st.st_size, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		in += vec[i] & 1;
+	free(vec);
+	munmap(map, (size_t)st.st_size);
+	close(fd);
+	*ret_pages = n;
+	return in;
+}
+
+/* Drops what the page cache holds of the catalog file that is not
+ * mapped (the pages this process read through LMDB's map stay). */
+static void catalog_evict(void)
+{
+	char path[PATH_MAX + 32];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/catalog/data.mdb", fx_dir);
+	fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fsync(fd), 0);
+	cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	close(fd);
+}
+
+/* A restore asks for the whole catalog at once (its lookups would each
+ * fault in one page, the catalog being opened without readahead), but
+ * only when the catalog is within the bound it gives. */
+Test(check, catalog_willneed_reads_the_catalog_within_its_bound)
+{
+	struct sfs_txn *t;
+	size_t pages, in;
+
+	/* Write pages that nothing maps: LMDB writes with pwrite. */
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	for (int i = 0; i < 2000; i++) {
+		struct sfs_id id;
+		struct sfs_chunk_loc l = { .pack = 7, .offset = 4096, .stored_len = 1000,
+					   .raw_len = 65536, .type = SFS_CHUNK_DATA,
+					   .comp = SFS_COMP_ZSTD };
+
+		memset(&id, 0, sizeof(id));
+		memcpy(id.b, &i, sizeof(i));
+		id.b[31] = 1;
+		cr_assert_eq(sfs_cat_chunk_put(t, &id, &l), 0);
+	}
+	cr_assert_eq(sfs_txn_commit(t), 0);
+	catalog_evict();
+	in = catalog_resident(&pages);
+	cr_assert_lt(in, pages, "the catalog is not all in the page cache after eviction");
+
+	sfs_store_catalog_willneed(fx_store, 4096);
+	usleep(200 * 1000);
+	cr_assert_eq(catalog_resident(&pages), in, "a catalog over the bound is left alone");
+
+	sfs_store_catalog_willneed(fx_store, UINT64_MAX);
+	for (int i = 0; i < 100 && (in = catalog_resident(&pages)) < pages; i++)
+		usleep(50 * 1000);
+	cr_assert_eq(in, pages, "%zu of %zu pages read ahead", in, pages);
 }
 
 Test(check, damaged_chunk_is_reported_and_not_restored)
