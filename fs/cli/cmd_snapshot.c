@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "snapfs/catalog.h"
@@ -35,6 +36,7 @@ static const char snapshot_help[] =
 	"      Write a snapshot to a new file (sparse) or a block device, verified.\n"
 	"      --force replaces an existing file (only once the restore succeeded)\n"
 	"      or writes over a block device; nothing else is ever written.\n"
+	"      DEST - writes every byte to standard output (not a terminal).\n"
 	"  delete ID... [--force] [--json]\n"
 	"      Remove snapshots from the catalog (all or none); one an image uses or\n"
 	"      a lock holds is refused. 'snapfs gc' then reclaims the space only they\n"
@@ -404,8 +406,17 @@ static int snap_restore(const struct cli *c, int argc, char **argv)
 		return r;
 	}
 	sfs_snapshot_release(&sn);
+	if (!strcmp(dest, "-") && isatty(STDOUT_FILENO)) {
+		sfs_store_close(s);
+		return cli_error("restore of %s: standard output is a terminal; redirect it or "
+				 "name a file", id);
+	}
 	cli_progress_init(&prog, "restore", co.progress);
-	r = sfs_restore(s, id, dest, force ? SFS_RESTORE_FORCE : 0, cli_progress_cb, &prog);
+	if (!strcmp(dest, "-"))
+		r = sfs_restore_stream(s, id, STDOUT_FILENO, cli_progress_cb, &prog);
+	else
+		r = sfs_restore(s, id, dest, force ? SFS_RESTORE_FORCE : 0, cli_progress_cb,
+				&prog);
 	cli_progress_done(&prog);
 	sfs_store_close(s);
 	if (r == -EEXIST)
@@ -423,6 +434,9 @@ static int snap_restore(const struct cli *c, int argc, char **argv)
 	if (r == -EBUSY)
 		return cli_error("restore of %s: device %s is in use (mounted?)", id,
 				 dest);
+	if (r < 0 && !strcmp(dest, "-"))
+		return cli_fail(r, "restore of %s to standard output failed (what was written is "
+				"incomplete)", id);
 	if (r < 0)
 		return cli_fail(r, "restore of %s to %s failed", id, dest);
 	return 0;

@@ -74,5 +74,17 @@ enum sfs_restore_flags {
  */
 int sfs_restore(struct sfs_store *s, const char *id, const char *dest, int flags,
 		sfs_progress_fn progress, void *progress_ctx);
+/*
+ * Writes snapshot `id` in order to fd, which the caller opened and still
+ * owns (standard output, a pipe, a character device; a file is written
+ * from its current offset, without holes): every byte, zero blocks as
+ * zeros, each block verified before it is written. A pipe's buffer is
+ * enlarged (F_SETPIPE_SZ, 1 MiB) when the system allows. Nothing is created or
+ * removed, so on an error fd holds a prefix of the snapshot and the
+ * caller must say so. Errors: -ENOENT, -EAGAIN, -EBADMSG as above, -EPIPE
+ * (the reader went away, when SIGPIPE is ignored), -errno.
+ */
+int sfs_restore_stream(struct sfs_store *s, const char *id, int fd, sfs_progress_fn progress,
+		       void *progress_ctx);
 
 #endif

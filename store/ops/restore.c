@@ -10,11 +10,13 @@
  * failure removes that temporary file and never the destination. A block
  * device is written in place and never unlinked. Anything else (character
  * devices such as /dev/null, fifos, sockets, directories, symlinks) is
- * refused before a byte is written.
+ * refused before a byte is written. A stream (standard output, a pipe)
+ * is the caller's to open: it gets every byte in order, holes as zeros.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include "snapfs/check.h"
 #include "snapfs/reader.h"
@@ -33,6 +36,10 @@
 #define CHUNK_BYTES (8u << 20)
 #define READAHEAD_BYTES (16u << 20)
 #define CACHE_BYTES (64u << 20)
+#define PIPE_BYTES (1 << 20)
+/* The catalog is read ahead whole when at most this share of the data
+ * restored. */
+#define CATALOG_SHARE 16
 
 /* Where the bytes go, and what may be undone on failure. */
 struct dest {
@@ -224,16 +231,115 @@ static void close_dest(struct dest *d)
 		close(d->dirfd);
 }
 
-/* Copies the snapshot's bytes into fd; a device gets its holes zeroed. */
-static int copy_out(struct sfs_store *s, const struct sfs_snapmap *m, int fd, bool is_dev,
-		    sfs_progress_fn progress, void *progress_ctx)
+/* How a destination takes the bytes: a regular file keeps holes as
+ * holes (it is written with pwrite and extended by ftruncate), a device
+ * gets them as zeros in place, and a stream (a pipe, a character device)
+ * gets every byte in order with write. */
+enum sink {
+	SINK_FILE,
+	SINK_DEVICE,
+	SINK_STREAM,
+};
+
+/* Writes the spans iov[0..n) at off (pwritev), or at the stream's position
+ * for SINK_STREAM, in batches of IOV_MAX and across short writes. The
+ * spans are consumed (advanced) as they are written. */
+static int write_spans(int fd, enum sink k, struct iovec *iov, size_t n, uint64_t off)
+{
+	while (n > 0) {
+		int cnt = n < IOV_MAX ? (int)n : IOV_MAX;
+		ssize_t w = k == SINK_STREAM ? writev(fd, iov, cnt) : pwritev(fd, iov, cnt, (off_t)off);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (w == 0)
+			return -EIO;
+		off += (uint64_t)w;
+		while (n > 0 && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+/* len bytes of zeros at off: a device's old data under a hole, or a
+ * stream's hole. Spans of the shared zero region, so nothing is cleared. */
+static int write_zeros(int fd, enum sink k, uint64_t len, uint64_t off)
+{
+	struct iovec iov[64];
+	size_t zlen;
+	const void *z = sfs_reader_zeros(&zlen);
+
+	if (!z)
+		return -ENOMEM;
+	while (len > 0) {
+		size_t n = 0;
+		uint64_t part = 0;
+		int ret;
+
+		for (; n < 64 && part < len; n++) {
+			size_t l = len - part < zlen ? (size_t)(len - part) : zlen;
+			iov[n] = (struct iovec){ .iov_base = (void *)z, .iov_len = l };
+			part += l;
+		}
+		ret = write_spans(fd, k, iov, n, off);
+		if (ret < 0)
+			return ret;
+		off += part;
+		len -= part;
+	}
+	return 0;
+}
+
+/* A pipe's default 64 KiB buffer makes the writer and the reader take
+ * turns every 64 KiB, and those switches cost the restore more CPU than
+ * its writes (a 2 GiB restore: 37,000 switches and 3.6 s of CPU, against
+ * 6,900 and 2.4 s with 1 MiB). A larger buffer is a hint: an unprivileged
+ * process may be refused more than /proc/sys/fs/pipe-max-size. */
+static void widen_pipe(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
+		(void)fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES);
+}
+
+/* Asks the kernel to start writing back what was just written, so that
+ * dirty pages do not pile up for the final fsync to wait on: the disk
+ * writes while the next blocks decode. A hint; its errors surface at
+ * fsync. */
+static void start_writeback(int fd, enum sink k, uint64_t off, uint64_t len)
+{
+	if (k != SINK_STREAM)
+		(void)sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+}
+
+/* Copies the snapshot's bytes into fd as the sink wants them. Reads leave
+ * the verified blocks in the reader's cache and the write takes them from
+ * there (one copy, into the destination), in writes of up to CHUNK_BYTES. */
+static int copy_out(struct sfs_store *s, const struct sfs_snapmap *m, uint64_t data_bytes, int fd,
+		    enum sink k, sfs_progress_fn progress, void *progress_ctx)
 {
 	struct sfs_reader *r = NULL;
 	struct sfs_reader_stream *rs = NULL;
-	uint8_t *buf = NULL;
+	struct sfs_reader_vec v;
+	size_t chunk = CHUNK_BYTES > m->block_size ? CHUNK_BYTES : m->block_size;
 	uint64_t off = 0;
 	int ret;
 
+	/* Every data block is one chunk lookup at a random place in the
+	 * catalog: read it whole first unless it is large beside the data
+	 * (a snapshot that did not record its data bytes: its size). */
+	sfs_store_catalog_willneed(s, (data_bytes ? data_bytes : m->size) / CATALOG_SHARE);
 	/* The mount's parallel path: workers decode the blocks ahead while
 	 * this thread writes the ones it has. */
 	ret = sfs_reader_new(s, CACHE_BYTES, &r);
@@ -243,11 +349,7 @@ static int copy_out(struct sfs_store *s, const struct sfs_snapmap *m, int fd, bo
 		ret = sfs_reader_stream_new(r, &rs);
 	if (ret < 0)
 		goto out;
-	buf = malloc(CHUNK_BYTES > m->block_size ? CHUNK_BYTES : m->block_size);
-	if (!buf) {
-		ret = -ENOMEM;
-		goto out;
-	}
+	sfs_reader_vec_init(&v, r);
 	while (off < m->size) {
 		uint64_t data, hole;
 
@@ -256,17 +358,12 @@ static int copy_out(struct sfs_store *s, const struct sfs_snapmap *m, int fd, bo
 			data = m->size;
 		else if (ret < 0)
 			goto out;
-		if (is_dev && data > off) {
-			/* A device keeps what it held: zero the hole explicitly. */
-			memset(buf, 0, CHUNK_BYTES);
-			while (off < data) {
-				size_t n =
-				    data - off < CHUNK_BYTES ? (size_t)(data - off) : CHUNK_BYTES;
-				ret = sfs_pwriten(fd, buf, n, off);
-				if (ret < 0)
-					goto out;
-				off += n;
-			}
+		/* A file keeps the hole; a device must lose what it held there
+		 * and a stream must see the zeros. */
+		if (k != SINK_FILE && data > off) {
+			ret = write_zeros(fd, k, data - off, off);
+			if (ret < 0)
+				goto out;
 		}
 		off = data;
 		if (off >= m->size)
@@ -275,63 +372,72 @@ static int copy_out(struct sfs_store *s, const struct sfs_snapmap *m, int fd, bo
 		if (ret < 0)
 			goto out;
 		while (off < hole) {
-			size_t n = hole - off < CHUNK_BYTES ? (size_t)(hole - off) : CHUNK_BYTES;
-			ssize_t got = sfs_reader_stream_pread(rs, m, buf, n, off);
-			if (got < 0) {
-				ret = (int)got;
-				goto out;
-			}
-			if ((size_t)got != n) {
-				ret = -EIO;
-				goto out;
-			}
-			ret = sfs_pwriten(fd, buf, n, off);
+			size_t n = hole - off < chunk ? (size_t)(hole - off) : chunk;
+			ssize_t got = sfs_reader_stream_preadv(rs, m, n, off, &v);
+
+			if (got >= 0 && (size_t)got != n)
+				got = -EIO;
+			ret = got < 0 ? (int)got : write_spans(fd, k, v.iov, v.niov, off);
+			sfs_reader_vec_release(&v);
 			if (ret < 0)
 				goto out;
+			start_writeback(fd, k, off, n);
 			off += n;
 			if (progress)
 				progress(progress_ctx, off, m->size);
 		}
 	}
-	if (!is_dev && ftruncate(fd, (off_t)m->size) < 0) {
+	if (k == SINK_FILE && ftruncate(fd, (off_t)m->size) < 0) {
 		ret = -errno;
 		goto out;
 	}
 	ret = 0;
 out:
-	free(buf);
 	sfs_reader_stream_free(rs);
 	sfs_reader_free(r);
 	return ret;
+}
+
+/* The map of completed snapshot id, and how many bytes of it are data. */
+static int load_map(struct sfs_store *s, const char *id, struct sfs_snapmap *ret,
+		    uint64_t *ret_data)
+{
+	struct sfs_snapshot sn;
+	struct sfs_txn *t;
+	int r;
+
+	r = sfs_txn_begin(s, false, &t);
+	if (r < 0)
+		return r;
+	r = sfs_cat_snapshot_get(t, id, &sn);
+	sfs_txn_abort(t);
+	if (r < 0)
+		return r;
+	if (sn.state == SFS_SNAP_COMPLETED) {
+		sfs_snapmap_from_snapshot(&sn, ret);
+		*ret_data = sn.data_bytes;
+	} else {
+		r = -EAGAIN;
+	}
+	sfs_snapshot_release(&sn);
+	return r;
 }
 
 int sfs_restore(struct sfs_store *s, const char *id, const char *dest, int flags,
 		sfs_progress_fn progress, void *progress_ctx)
 {
 	struct dest d = {.fd = -1, .dirfd = -1};
-	struct sfs_snapshot sn;
 	struct sfs_snapmap m;
-	struct sfs_txn *t;
-	int ret;
+	uint64_t data;
+	int ret = load_map(s, id, &m, &data);
 
-	ret = sfs_txn_begin(s, false, &t);
 	if (ret < 0)
 		return ret;
-	ret = sfs_cat_snapshot_get(t, id, &sn);
-	sfs_txn_abort(t);
-	if (ret < 0)
-		return ret;
-	if (sn.state != SFS_SNAP_COMPLETED) {
-		sfs_snapshot_release(&sn);
-		return -EAGAIN;
-	}
-	sfs_snapmap_from_snapshot(&sn, &m);
-	sfs_snapshot_release(&sn);
-
 	ret = open_dest(dest, flags, m.size, &d);
 	if (ret < 0)
 		goto out_close_dest;
-	ret = copy_out(s, &m, d.fd, d.is_dev, progress, progress_ctx);
+	ret = copy_out(s, &m, data, d.fd, d.is_dev ? SINK_DEVICE : SINK_FILE, progress,
+		       progress_ctx);
 	if (ret < 0)
 		goto out_close_dest;
 	if (d.is_dev)
@@ -342,5 +448,21 @@ int sfs_restore(struct sfs_store *s, const char *id, const char *dest, int flags
 		progress(progress_ctx, m.size, m.size);
 out_close_dest:
 	close_dest(&d);
+	return ret;
+}
+
+int sfs_restore_stream(struct sfs_store *s, const char *id, int fd, sfs_progress_fn progress,
+		       void *progress_ctx)
+{
+	struct sfs_snapmap m;
+	uint64_t data;
+	int ret = load_map(s, id, &m, &data);
+
+	if (ret < 0)
+		return ret;
+	widen_pipe(fd);
+	ret = copy_out(s, &m, data, fd, SINK_STREAM, progress, progress_ctx);
+	if (ret == 0 && progress)
+		progress(progress_ctx, m.size, m.size);
 	return ret;
 }

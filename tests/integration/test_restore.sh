@@ -4,7 +4,9 @@
 # a directory or a symlink is refused and left in place (with --force
 # too), a failed restore over an existing file leaves that file intact
 # and no temporary file behind, and a block device is written in place
-# only with --force.
+# only with --force. A sparse snapshot restores to a file with its holes
+# and to standard output (- through a pipe) with every byte, never to a
+# terminal.
 . "$(dirname "$0")/lib.sh" "$@"
 need_root
 
@@ -77,6 +79,29 @@ sfs snapshot restore "$ID" "$T/out/new" --no-progress 2>/dev/null || rc=$?
 no_temp_left "a failed restore"
 rm -rf "$STORE"
 mv "$T/pristine" "$STORE"
+
+log "a sparse snapshot: holes stay holes in a file, and - streams every byte"
+head -c 2M /dev/urandom >"$T/sparse.src"
+truncate -s 5M "$T/sparse.src"
+head -c 1M /dev/urandom >>"$T/sparse.src"
+truncate -s 8M "$T/sparse.src"
+SID=$(sfs snapshot create sparse "$T/sparse.src" --no-progress)
+sfs snapshot restore "$SID" "$T/out/sparse" --no-progress
+cmp -s "$T/out/sparse" "$T/sparse.src" || fail "the sparse restore differs from the source"
+alloc=$(du -k "$T/out/sparse" | cut -f1)
+[ "$alloc" -lt 4096 ] || fail "the sparse restore allocates $alloc KiB: its holes were written"
+sfs snapshot restore "$SID" - --no-progress | cmp -s - "$T/sparse.src" ||
+	fail "restore to standard output through a pipe differs from the source"
+sfs snapshot restore "$ID" - >"$T/out/stdout.img" 2>"$T/err" || fail "restore - failed: $(cat "$T/err")"
+cmp -s "$T/out/stdout.img" "$T/v.src" || fail "restore - into a redirected file differs"
+[ ! -s "$T/err" ] || soft_fail "restore - without a terminal printed: $(cat "$T/err")"
+rc=0
+script -qec "$SNAPFS --store $STORE snapshot restore $SID - --no-progress" /dev/null \
+	>"$T/tty.out" 2>&1 || rc=$?
+[ $rc -eq 1 ] || fail "restore - to a terminal exited $rc, expected 1"
+grep -q "standard output is a terminal" "$T/tty.out" || soft_fail "restore - to a terminal: $(cat "$T/tty.out")"
+[ "$(wc -c <"$T/tty.out")" -lt 4096 ] || fail "restore - wrote the snapshot to a terminal"
+no_temp_left "a restore to standard output"
 
 log "a block device: only with --force, written in place, through a by-id style link"
 truncate -s 4M "$T/disk"

@@ -2,7 +2,8 @@
 /*
  * check and restore: a clean store checks clean; damaged chunks, missing
  * chunks and damaged map pages are each reported; restore writes exactly
- * the snapshot, refuses to overwrite, and never leaves a wrong file.
+ * the snapshot, refuses to overwrite, and never leaves a wrong file; a
+ * restore to a stream writes every byte, and reads the catalog ahead.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -12,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <criterion/criterion.h>
 
@@ -45,25 +48,32 @@ TestSuite(check, .init = setup, .fini = teardown);
 
 static uint8_t *src;
 
-/* A snapshot of LEN bytes of text with zero holes; returns its id. */
-static void make(char id[SFS_IDSTR_SIZE], char **ret_path)
+/* A snapshot of len bytes: two fifths text, a fifth zero blocks, the
+ * rest random (src holds them); returns its id. */
+static void make_len(char id[SFS_IDSTR_SIZE], char **ret_path, size_t len)
 {
 	struct sfs_ingest_opts o = { .volume = "v" };
 	struct sfs_ingest_result res;
+	size_t text = len / 4096 * 2 / 5 * 4096, data = len / 4096 * 3 / 5 * 4096;
 	char *path;
 	int fd;
 
-	src = calloc(1, LEN);
-	fx_fill_text(src, 80 * 4096, 1);
-	fx_fill_random(src + 120 * 4096, 80 * 4096 + 77, 2);
+	src = calloc(1, len);
+	fx_fill_text(src, text, 1);
+	fx_fill_random(src + data, len - data, 2);
 	cr_assert_geq(asprintf(&path, "%s/src", dir), 0);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	cr_assert_eq(write(fd, src, LEN), LEN);
+	cr_assert_eq(write(fd, src, len), (ssize_t)len);
 	close(fd);
 	o.source = path;
 	cr_assert_eq(sfs_ingest(fx_store, &o, &res), 0, "%s", res.error);
 	memcpy(id, res.snap_id, SFS_IDSTR_SIZE);
 	*ret_path = path;
+}
+
+static void make(char id[SFS_IDSTR_SIZE], char **ret_path)
+{
+	make_len(id, ret_path, LEN);
 }
 
 struct problems {
@@ -166,6 +176,204 @@ Test(check, clean_store_and_restore)
 	free(out);
 	free(path);
 	free(src);
+}
+
+/* The bytes of fd from its start: they must be want, every one written
+ * (a stream has no holes). */
+static void expect_stream(int fd, const uint8_t *want, size_t len)
+{
+	uint8_t *buf = malloc(len + 1);
+	struct stat st;
+
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_assert_eq((size_t)st.st_size, len);
+	cr_assert_eq(pread(fd, buf, len + 1, 0), (ssize_t)len);
+	cr_assert_arr_eq(buf, want, len);
+	cr_assert_geq((size_t)st.st_blocks * 512, len / 4096 * 4096, "zeros are written, not holes");
+	free(buf);
+}
+
+static int temp_fd(void)
+{
+	char *path;
+	int fd;
+
+	cr_assert_geq(asprintf(&path, "%s/stream", dir), 0);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	cr_assert_geq(fd, 0);
+	free(path);
+	return fd;
+}
+
+Test(check, restore_stream_writes_every_byte_in_order)
+{
+	char id[SFS_IDSTR_SIZE], *path;
+	int fd;
+
+	make(id, &path);
+	fd = temp_fd();
+	cr_assert_eq(sfs_restore_stream(fx_store, id, fd, NULL, NULL), 0);
+	expect_stream(fd, src, LEN);
+	cr_assert_eq(sfs_restore_stream(fx_store, "snap-0123456789abcdef0", fd, NULL, NULL),
+		     -ENOENT);
+	close(fd);
+	free(path);
+	free(src);
+}
+
+/* A restore into a pipe: the reader (a child) sees every byte, and the
+ * pipe was widened to 1 MiB so that writer and reader switch less. */
+Test(check, restore_stream_into_a_pipe_widens_it)
+{
+	char id[SFS_IDSTR_SIZE], *path;
+	int pfd[2], status, out;
+	pid_t pid;
+
+	make(id, &path);
+	out = temp_fd();
+	cr_assert_eq(pipe(pfd), 0);
+	cr_assert_lt(fcntl(pfd[1], F_GETPIPE_SZ), 1 << 20);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		char buf[65536];
+		ssize_t n;
+
+		close(pfd[1]);
+		while ((n = read(pfd[0], buf, sizeof(buf))) > 0)
+			if (write(out, buf, (size_t)n) != n)
+				_exit(1);
+		_exit(n == 0 ? 0 : 1);
+	}
+	close(pfd[0]);
+	cr_assert_eq(sfs_restore_stream(fx_store, id, pfd[1], NULL, NULL), 0);
+	cr_assert_geq(fcntl(pfd[1], F_GETPIPE_SZ), 1 << 20);
+	close(pfd[1]);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	expect_stream(out, src, LEN);
+	close(out);
+	free(path);
+	free(src);
+}
+
+/* 4 KiB blocks: one large write of a restore spans more blocks than one
+ * writev takes (IOV_MAX), so it goes in several; a file and a stream
+ * both get every byte. */
+Test(check, restore_writes_spans_past_iov_max)
+{
+	const size_t len = (size_t)(IOV_MAX * 3) * 4096 + 4096 * 5 + 123;
+	char id[SFS_IDSTR_SIZE], *path, *out;
+	int fd;
+
+	make_len(id, &path, len);
+	cr_assert_geq(asprintf(&out, "%s/out", dir), 0);
+	cr_assert_eq(sfs_restore(fx_store, id, out, 0, NULL, NULL), 0);
+	expect_file(out, src, len);
+	fd = temp_fd();
+	cr_assert_eq(sfs_restore_stream(fx_store, id, fd, NULL, NULL), 0);
+	expect_stream(fd, src, len);
+	close(fd);
+	free(out);
+	free(path);
+	free(src);
+}
+
+Test(check, restore_stream_of_a_damaged_chunk_fails)
+{
+	char id[SFS_IDSTR_SIZE], *path;
+	struct sfs_chunk_loc l;
+	struct sfs_id cid;
+	int fd;
+
+	make(id, &path);
+	l = loc_of_block(id, 150, &cid);
+	flip(&l, SFS_REC_HEADER_LEN + l.stored_len / 2);
+	fd = temp_fd();
+	cr_assert_eq(sfs_restore_stream(fx_store, id, fd, NULL, NULL), -EBADMSG);
+	close(fd);
+	free(path);
+	free(src);
+}
+
+/* Pages of the catalog file in the page cache, and how many it has. */
+static size_t catalog_resident(size_t *ret_pages)
+{
+	char path[PATH_MAX + 32];
+	long pg = sysconf(_SC_PAGESIZE);
+	unsigned char *vec;
+	struct stat st;
+	size_t n, in = 0;
+	void *map;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/catalog/data.mdb", fx_dir);
+	fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fstat(fd, &st), 0);
+	n = ((size_t)st.st_size + (size_t)pg - 1) / (size_t)pg;
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	cr_assert_neq(map, MAP_FAILED);
+	vec = malloc(n);
+	cr_assert_eq(mincore(map, (size_t)st.st_size, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		in += vec[i] & 1;
+	free(vec);
+	munmap(map, (size_t)st.st_size);
+	close(fd);
+	*ret_pages = n;
+	return in;
+}
+
+/* Drops what the page cache holds of the catalog file that is not
+ * mapped (the pages this process read through LMDB's map stay). */
+static void catalog_evict(void)
+{
+	char path[PATH_MAX + 32];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/catalog/data.mdb", fx_dir);
+	fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fsync(fd), 0);
+	cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	close(fd);
+}
+
+/* A restore asks for the whole catalog at once (its lookups would each
+ * fault in one page, the catalog being opened without readahead), but
+ * only when the catalog is within the bound it gives. */
+Test(check, catalog_willneed_reads_the_catalog_within_its_bound)
+{
+	struct sfs_txn *t;
+	size_t pages, in;
+
+	/* Write pages that nothing maps: LMDB writes with pwrite. */
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	for (int i = 0; i < 2000; i++) {
+		struct sfs_id id;
+		struct sfs_chunk_loc l = { .pack = 7, .offset = 4096, .stored_len = 1000,
+					   .raw_len = 65536, .type = SFS_CHUNK_DATA,
+					   .comp = SFS_COMP_ZSTD };
+
+		memset(&id, 0, sizeof(id));
+		memcpy(id.b, &i, sizeof(i));
+		id.b[31] = 1;
+		cr_assert_eq(sfs_cat_chunk_put(t, &id, &l), 0);
+	}
+	cr_assert_eq(sfs_txn_commit(t), 0);
+	catalog_evict();
+	in = catalog_resident(&pages);
+	cr_assert_lt(in, pages, "the catalog is not all in the page cache after eviction");
+
+	sfs_store_catalog_willneed(fx_store, 4096);
+	usleep(200 * 1000);
+	cr_assert_eq(catalog_resident(&pages), in, "a catalog over the bound is left alone");
+
+	sfs_store_catalog_willneed(fx_store, UINT64_MAX);
+	for (int i = 0; i < 100 && (in = catalog_resident(&pages)) < pages; i++)
+		usleep(50 * 1000);
+	cr_assert_eq(in, pages, "%zu of %zu pages read ahead", in, pages);
 }
 
 Test(check, damaged_chunk_is_reported_and_not_restored)
