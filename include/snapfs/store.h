@@ -121,13 +121,6 @@ struct sfs_backend_ops;
 int sfs_store_open_with(const char *path, int flags, const struct sfs_backend_ops *ops,
 			struct sfs_store **ret);
 
-/* Asks the kernel to read the catalog file into the page cache now, in
- * large sequential reads, when it is at most max_bytes: for a reader that
- * is about to look up chunks all over it (a restore), whose lookups would
- * otherwise each fault in one random page. Asynchronous and a hint only:
- * nothing is returned. Thread-safe. */
-void sfs_store_catalog_willneed(struct sfs_store *s, uint64_t max_bytes);
-
 /* Bytes used by the packs the catalog knows and by the catalog, on disk. */
 int sfs_store_disk_usage(struct sfs_store *s, uint64_t *ret_packs, uint64_t *ret_catalog);
 

@@ -1259,19 +1259,6 @@ static int du_listed(void *ctx, uint64_t number, const struct sfs_pack_info *inf
 	return 0;
 }
 
-void sfs_store_catalog_willneed(struct sfs_store *s, uint64_t max_bytes)
-{
-	struct stat st;
-	int fd;
-
-	/* The catalog is opened MDB_NORDAHEAD so that the mount's scattered
-	 * lookups do not drag in neighbouring pages; a caller that will touch
-	 * most of it asks for all of it here instead. */
-	if (mdb_env_get_fd(__atomic_load_n(&s->env, __ATOMIC_ACQUIRE), &fd) == 0 &&
-	    fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size <= max_bytes)
-		(void)posix_fadvise(fd, 0, st.st_size, POSIX_FADV_WILLNEED);
-}
-
 int sfs_store_disk_usage(struct sfs_store *s, uint64_t *ret_packs, uint64_t *ret_catalog)
 {
 	int cfd = open_subdir(s->dirfd, "catalog");

@@ -29,6 +29,7 @@
 
 #include "snapfs/check.h"
 #include "snapfs/reader.h"
+#include "store_int.h"
 #include "util_int.h"
 
 /* Large reads fan out over the reader's workers, and a window of
@@ -339,7 +340,7 @@ static int copy_out(struct sfs_store *s, const struct sfs_snapmap *m, uint64_t d
 	/* Every data block is one chunk lookup at a random place in the
 	 * catalog: read it whole first unless it is large beside the data
 	 * (a snapshot that did not record its data bytes: its size). */
-	sfs_store_catalog_willneed(s, (data_bytes ? data_bytes : m->size) / CATALOG_SHARE);
+	sfs_cat_prefetch(s, (data_bytes ? data_bytes : m->size) / CATALOG_SHARE);
 	/* The mount's parallel path: workers decode the blocks ahead while
 	 * this thread writes the ones it has. */
 	ret = sfs_reader_new(s, CACHE_BYTES, &r);
