@@ -778,6 +778,21 @@ int sfs_cat_snapshot_foreach(struct sfs_txn *t, const char *volume, sfs_snapshot
 	return sfs_cat_foreach_prefix(t, SFS_DBI_VOLSNAP, prefix, pl, 0, volsnap_iter_cb, &vi);
 }
 
+int sfs_cat_snapshot_brief(struct sfs_txn *t, const char *id, struct sfs_snapshot *ret)
+{
+	MDB_val rec;
+	int r = sfs_cat_get_raw(t, SFS_DBI_SNAPSHOTS, id, strlen(id), &rec);
+
+	if (r == 0)
+		r = sfs_snapshot_decode_brief(rec.mv_data, rec.mv_size, ret);
+	if (r == -EBADMSG || r == -ENOENT) {
+		sfs_log(SFS_LOG_WARN, "catalog: snapshot record %s is %s; skipped (run check)", id,
+			r == -ENOENT ? "missing" : "damaged");
+		return 1;
+	}
+	return r;
+}
+
 /* The best completed snapshot so far, in creation order. */
 struct latest_find {
 	struct sfs_txn *t;
@@ -793,7 +808,6 @@ static int latest_cb(void *ctx, const MDB_val *k, const MDB_val *v)
 	struct latest_find *f = ctx;
 	char id[SFS_IDSTR_SIZE];
 	struct sfs_snapshot sn;
-	MDB_val rec;
 	int r;
 
 	if (v->mv_size >= sizeof(id)) {
@@ -802,16 +816,9 @@ static int latest_cb(void *ctx, const MDB_val *k, const MDB_val *v)
 	}
 	memcpy(id, v->mv_data, v->mv_size);
 	id[v->mv_size] = '\0';
-	r = sfs_cat_get_raw(f->t, SFS_DBI_SNAPSHOTS, id, strlen(id), &rec);
-	if (r == 0)
-		r = sfs_snapshot_decode_brief(rec.mv_data, rec.mv_size, &sn);
-	if (r == -EBADMSG || r == -ENOENT) {
-		sfs_log(SFS_LOG_WARN, "catalog: snapshot record %s is %s; skipped (run check)", id,
-			r == -ENOENT ? "missing" : "damaged");
-		return 0;
-	}
-	if (r < 0)
-		return r;
+	r = sfs_cat_snapshot_brief(f->t, id, &sn);
+	if (r != 0)
+		return r > 0 ? 0 : r;
 	if (sn.state != SFS_SNAP_COMPLETED ||
 	    (f->found && sfs_snap_created_cmp(sn.created, sn.created_ns, sn.seq, f->created,
 					      f->created_ns, f->seq) <= 0))

@@ -192,6 +192,10 @@ struct sfs_store *sfs_txn_store(struct sfs_txn *t);
 
 /* One key of a database of the catalog; -ENOENT when absent. The value
  * points into LMDB memory, valid until the transaction ends or writes. */
+/* The brief record (sfs_snapshot_decode_brief) of snapshot id, which an
+ * index entry names: 0, or 1 when it is missing or damaged (logged: the
+ * caller skips the entry), or -errno. */
+int sfs_cat_snapshot_brief(struct sfs_txn *t, const char *id, struct sfs_snapshot *ret);
 int sfs_cat_get_raw(struct sfs_txn *t, enum sfs_dbi which, const void *k, size_t klen,
 		    MDB_val *ret);
 int sfs_cat_put_raw(struct sfs_txn *t, enum sfs_dbi which, const void *k, size_t klen,

@@ -167,7 +167,6 @@ static int latest_cb(void *ctx, const MDB_val *k, const MDB_val *v)
 	const uint8_t *tp = (const uint8_t *)k->mv_data + k->mv_size - TIME_LEN;
 	char id[SFS_IDSTR_SIZE];
 	struct sfs_snapshot sn;
-	MDB_val rec;
 	int r;
 
 	if (v->mv_size >= sizeof(id) || !sfs_volcreated_key_ok(k)) {
@@ -178,16 +177,9 @@ static int latest_cb(void *ctx, const MDB_val *k, const MDB_val *v)
 	}
 	memcpy(id, v->mv_data, v->mv_size);
 	id[v->mv_size] = '\0';
-	r = sfs_cat_get_raw(l->t, SFS_DBI_SNAPSHOTS, id, strlen(id), &rec);
-	if (r == 0)
-		r = sfs_snapshot_decode_brief(rec.mv_data, rec.mv_size, &sn);
-	if (r == -EBADMSG || r == -ENOENT) {
-		sfs_log(SFS_LOG_WARN, "catalog: snapshot record %s is %s; skipped (run check)", id,
-			r == -ENOENT ? "missing" : "damaged");
-		return 0;
-	}
-	if (r < 0)
-		return r;
+	r = sfs_cat_snapshot_brief(l->t, id, &sn);
+	if (r != 0)
+		return r > 0 ? 0 : r;
 	/* Only a record that says what its key says: an entry the record
 	 * disagrees with is passed over, never served. */
 	if (sn.state != SFS_SNAP_COMPLETED || strcmp(sn.volume, l->volume) != 0 ||
