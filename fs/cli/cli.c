@@ -391,7 +391,7 @@ int cli_tag_arg(const char *cmd, const char *kv, char key[CLI_TAG_KEY_MAX + 1],
 int cli_parse_tag(json_t *tags, const char *kv, const char *cmd)
 {
 	char key[CLI_TAG_KEY_MAX + 1];
-	const char *val;
+	const char *val = NULL;
 	int r = cli_tag_arg(cmd, kv, key, &val);
 
 	if (r)

@@ -138,7 +138,7 @@ static bool grants_cover(const json_t *users, const json_t *groups, const struct
 {
 	json_t *v;
 	size_t i;
-	id_t id;
+	id_t id = 0;
 
 	json_array_foreach(users, i, v) {
 		if (user_is(json_string_value(v), who->uid))

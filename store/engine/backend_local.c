@@ -377,7 +377,7 @@ static int local_stat(struct sfs_backend *b, uint64_t number, struct sfs_pack_in
 
 static int local_truncate(struct sfs_backend *b, uint64_t number, uint64_t len)
 {
-	struct stat st;
+	struct stat st = { 0 }; /* set whenever open_pack succeeds */
 	int fd = open_pack(L(b), number, O_RDWR, &st), r = 0;
 
 	if (fd < 0)
