@@ -261,3 +261,94 @@ int sfs_volcreated_build(struct sfs_txn *t)
 			s->path, b.n);
 	return r;
 }
+
+int sfs_volcreated_rebuild(struct sfs_txn *t)
+{
+	int r;
+
+	if (!sfs_txn_store(t)->has_volcreated)
+		return 0;
+	r = sfs_cat_meta_del(t, META_KEY);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	return sfs_volcreated_build(t);
+}
+
+struct verify {
+	struct sfs_txn *t;
+	sfs_volcreated_problem_fn fn;
+	void *ctx;
+};
+
+/* An entry names a completed snapshot whose record says what its key
+ * says. A record that does not decode is check's to report, not this. */
+static int verify_entry_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct verify *vf = ctx;
+	uint8_t want[SFS_NAME_MAX + 1 + TIME_LEN];
+	char id[SFS_IDSTR_SIZE];
+	struct sfs_snapshot sn;
+	MDB_val rec;
+	size_t kl;
+	int r;
+
+	if (v->mv_size >= sizeof(id) || !sfs_volcreated_key_ok(k)) {
+		vf->fn(vf->ctx, NULL, "an entry is damaged");
+		return 0;
+	}
+	memcpy(id, v->mv_data, v->mv_size);
+	id[v->mv_size] = '\0';
+	r = sfs_cat_get_raw(vf->t, SFS_DBI_SNAPSHOTS, id, strlen(id), &rec);
+	if (r == -ENOENT) {
+		vf->fn(vf->ctx, id, "is named but has no record");
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (sfs_snapshot_decode_brief(rec.mv_data, rec.mv_size, &sn) < 0)
+		return 0;
+	kl = key_encode(sn.volume, sn.created, sn.created_ns, sn.seq, want);
+	if (sn.state != SFS_SNAP_COMPLETED || kl != k->mv_size || memcmp(want, k->mv_data, kl))
+		vf->fn(vf->ctx, id, "is named under a key its record disagrees with");
+	return 0;
+}
+
+/* Every completed snapshot has its entry, naming it. */
+static int verify_record_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct verify *vf = ctx;
+	uint8_t key[SFS_NAME_MAX + 1 + TIME_LEN];
+	char id[SFS_IDSTR_SIZE];
+	struct sfs_snapshot sn;
+	MDB_val got;
+	size_t kl;
+	int r;
+
+	if (k->mv_size >= sizeof(id) ||
+	    sfs_snapshot_decode_brief(v->mv_data, v->mv_size, &sn) < 0 ||
+	    sn.state != SFS_SNAP_COMPLETED)
+		return 0;
+	memcpy(id, k->mv_data, k->mv_size);
+	id[k->mv_size] = '\0';
+	kl = key_encode(sn.volume, sn.created, sn.created_ns, sn.seq, key);
+	r = sfs_cat_get_raw(vf->t, SFS_DBI_VOLCREATED, key, kl, &got);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r == -ENOENT || got.mv_size != strlen(id) || memcmp(got.mv_data, id, got.mv_size))
+		vf->fn(vf->ctx, id, "is completed but missing from it");
+	return 0;
+}
+
+int sfs_volcreated_verify(struct sfs_txn *t, sfs_volcreated_problem_fn fn, void *ctx)
+{
+	struct verify vf = { t, fn, ctx };
+	int r = current(t);
+
+	/* An index that is not current is not used: nothing in it matters. */
+	if (r <= 0)
+		return r;
+	r = sfs_cat_foreach_raw(t, SFS_DBI_VOLCREATED, verify_entry_cb, &vf);
+	if (r == 0)
+		r = sfs_cat_foreach_raw(t, SFS_DBI_SNAPSHOTS, verify_record_cb, &vf);
+	return r;
+}

@@ -34,6 +34,20 @@ int sfs_volcreated_bumped(struct sfs_txn *t, uint64_t from, uint64_t to);
  * is current, and marks it current. 0 or -errno. */
 int sfs_volcreated_build(struct sfs_txn *t);
 
+/* check --repair: builds the index afresh from the snapshot records,
+ * whatever it held. 0 or -errno. */
+int sfs_volcreated_rebuild(struct sfs_txn *t);
+
+/* What check reports of a current index: an entry for a snapshot (id, or
+ * NULL for an entry too damaged to name one) and what is wrong with it. */
+typedef void (*sfs_volcreated_problem_fn)(void *ctx, const char *id, const char *what);
+
+/* check: each entry of a current index names a completed snapshot whose
+ * record agrees with its key, and each completed snapshot has its entry;
+ * fn hears of each that does not. An index that is not current is not
+ * used and not looked at. 0 or -errno. */
+int sfs_volcreated_verify(struct sfs_txn *t, sfs_volcreated_problem_fn fn, void *ctx);
+
 /* Whether a key has the index's shape (for the census). */
 bool sfs_volcreated_key_ok(const MDB_val *k);
 

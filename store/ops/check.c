@@ -25,6 +25,7 @@
 #include "idset_int.h"
 #include "liveset_int.h"
 #include "store_int.h"
+#include "volcreated_int.h"
 
 /* As in gc: pages remembered to skip shared subtrees (a 16 MiB table);
  * past it a shared subtree is walked again. */
@@ -310,6 +311,18 @@ static int check_snapshots(struct ck *c)
 	return sfs_cat_foreach_raw(c->txn, SFS_DBI_SNAPSHOTS, check_snapshot_cb, c);
 }
 
+static void index_problem(void *ctx, const char *id, const char *what)
+{
+	struct ck *c = ctx;
+
+	if (id)
+		report(c, "catalog: index of snapshots by creation time: snapshot %s %s "
+			  "(snapfs check --repair rebuilds the index)", id, what);
+	else
+		report(c, "catalog: index of snapshots by creation time: %s "
+			  "(snapfs check --repair rebuilds the index)", what);
+}
+
 static int check_volumes(struct ck *c)
 {
 	return sfs_cat_foreach_raw(c->txn, SFS_DBI_VOLUMES, check_volume_cb, c);
@@ -533,6 +546,8 @@ int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void 
 		r = check_volumes(&c);
 	if (r == 0)
 		r = check_snapshots(&c);
+	if (r == 0)
+		r = sfs_volcreated_verify(c.txn, index_problem, &c);
 	if (r == 0)
 		r = check_images(&c);
 	if (r == 0)

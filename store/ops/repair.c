@@ -28,6 +28,7 @@
 #include "snapfs/repair.h"
 #include "idset_int.h"
 #include "store_int.h"
+#include "volcreated_int.h"
 
 /* Entries put per transaction: bounds LMDB's dirty pages on a big store. */
 #define PUTS_PER_COMMIT 65536
@@ -501,6 +502,10 @@ int sfs_repair(struct sfs_store *s, sfs_problem_fn note_fn, void *ctx, sfs_progr
 		r = maybe_commit(&p, true);
 	if (r == 0)
 		r = find_lost(&p);
+	/* The index by creation time is rebuilt from the records whatever it
+	 * held (check names entries that disagree with them). */
+	if (r == 0)
+		r = sfs_volcreated_rebuild(p.txn);
 	/* Done: mounts refresh, and ordinary writers may open the store. */
 	if (r == 0)
 		r = sfs_cat_bump_generation(p.txn);

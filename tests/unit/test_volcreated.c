@@ -4,7 +4,9 @@
  * through it after a copy of an older snapshot, a delete of the newest, a
  * pending newer snapshot and a recycle bin restore; a store made before it
  * (read-only: scanned; writable: rebuilt) or changed by a binary that does
- * not keep it; and the census of the catalog's copy checking its entries.
+ * not keep it; the census of the catalog's copy checking its entries; and
+ * check naming entries that disagree with the records, which the rebuild
+ * of check --repair puts right.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,8 +17,10 @@
 
 #include "snapfs/bin.h"
 #include "snapfs/catalog.h"
+#include "snapfs/check.h"
 #include "fixture.h"
 #include "store_int.h"
+#include "volcreated_int.h"
 
 TestSuite(volcreated, .init = fx_setup, .fini = fx_teardown);
 
@@ -326,4 +330,98 @@ Test(volcreated, entry_its_record_disagrees_with_is_skipped)
 	cr_assert_eq(sfs_txn_commit(t), 0);
 	cr_assert_eq(index_entries().n, 2);
 	assert_latest("v", sn[0].id, "the pending snapshot's stray entry is passed over");
+}
+
+/* The key of a completed snapshot with created_ns 0, as FORMAT.md says. */
+static size_t index_key(const char *volume, int64_t created, uint64_t seq, uint8_t *key)
+{
+	size_t n = strlen(volume);
+	uint64_t c = (uint64_t)created ^ (UINT64_C(1) << 63);
+
+	memcpy(key, volume, n + 1);
+	memset(key + n + 1, 0, 20);
+	for (int i = 0; i < 8; i++) {
+		key[n + 1 + i] = (uint8_t)(c >> (56 - 8 * i));
+		key[n + 1 + 12 + i] = (uint8_t)(seq >> (56 - 8 * i));
+	}
+	return n + 1 + 20;
+}
+
+struct lines {
+	char text[8][512];
+	size_t n, index;
+};
+
+static void collect(void *ctx, const char *line)
+{
+	struct lines *l = ctx;
+
+	if (!strstr(line, "index of snapshots by creation time"))
+		return; /* the fake roots' maps are reported too */
+	cr_assert_lt(l->index, 8);
+	snprintf(l->text[l->index++], sizeof(l->text[0]), "%s", line);
+}
+
+static struct lines check_lines(void)
+{
+	struct sfs_check_result res;
+	struct lines l = { 0 };
+
+	cr_assert_eq(sfs_check(fx_store, false, collect, &l, NULL, NULL, &res), 0);
+	return l;
+}
+
+static bool said(const struct lines *l, const char *a, const char *b)
+{
+	for (size_t i = 0; i < l->index; i++)
+		if (strstr(l->text[i], a) && (!b || strstr(l->text[i], b)))
+			return true;
+	return false;
+}
+
+/* check names a completed snapshot without its entry, an entry naming no
+ * record and one under a key its record disagrees with; the rebuild of
+ * check --repair leaves none of them. */
+Test(volcreated, check_names_what_disagrees_and_the_rebuild_fixes_it)
+{
+	struct sfs_snapshot sn[] = {
+		snap("v", 1, 1000, SFS_SNAP_COMPLETED),
+		snap("v", 2, 2000, SFS_SNAP_COMPLETED),
+		snap("w", 3, 3000, SFS_SNAP_COMPLETED),
+	};
+	const char *ghost = "snap-0123456789abcdef0";
+	uint8_t key[64];
+	struct sfs_txn *t;
+	struct lines l;
+	size_t kl;
+
+	put_all(sn, 3);
+	l = check_lines();
+	cr_assert_eq(l.index, 0, "a consistent index: %s", l.index ? l.text[0] : "");
+
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	kl = index_key("v", 2000, 2, key); /* sn[1] loses its entry */
+	cr_assert_eq(sfs_cat_del_raw(t, SFS_DBI_VOLCREATED, key, kl), 0);
+	kl = index_key("v", 5000, 9, key); /* an entry for no record */
+	cr_assert_eq(sfs_cat_put_raw(t, SFS_DBI_VOLCREATED, key, kl, ghost, strlen(ghost)), 0);
+	kl = index_key("w", 9000, 3, key); /* sn[2] also under a wrong time */
+	cr_assert_eq(sfs_cat_put_raw(t, SFS_DBI_VOLCREATED, key, kl, sn[2].id, strlen(sn[2].id)),
+		     0);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+
+	l = check_lines();
+	cr_assert_eq(l.index, 3, "three problems, got %zu", l.index);
+	cr_assert(said(&l, sn[1].id, "missing from it"), "%s", l.text[0]);
+	cr_assert(said(&l, ghost, "has no record"));
+	cr_assert(said(&l, sn[2].id, "disagrees"));
+	cr_assert(said(&l, "check --repair", NULL));
+	assert_latest("v", sn[0].id, "latest passes over the ghost and misses sn[1]");
+
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_volcreated_rebuild(t), 0);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+	l = check_lines();
+	cr_assert_eq(l.index, 0, "after the rebuild: %s", l.index ? l.text[0] : "");
+	assert_latest("v", sn[1].id, "the rebuilt index serves the newest again");
+	cr_assert_eq(index_entries().n, 3);
 }
