@@ -633,8 +633,8 @@ int sfs_cat_snapshot_put(struct sfs_txn *t, const struct sfs_snapshot *sn)
 	return sfs_cat_put_raw(t, SFS_DBI_VOLSNAP, key, kl, sn->id, strlen(sn->id));
 }
 
-/* Finds the volsnap key that names id, for a record too damaged to say
- * which volume and seq it has. */
+/* The key of `which` whose value is id, for a record too damaged to say
+ * its volume, time or seq. */
 struct index_find {
 	const char *id;
 	char key[SFS_NAME_MAX + 32];
@@ -653,6 +653,16 @@ static int index_find_cb(void *ctx, const MDB_val *k, const MDB_val *v)
 	return 1;
 }
 
+int sfs_cat_index_del_id(struct sfs_txn *t, enum sfs_dbi which, const char *id)
+{
+	struct index_find f = { .id = id };
+	int r = sfs_cat_foreach_raw(t, which, index_find_cb, &f);
+
+	if (r < 0 || !f.klen)
+		return r < 0 ? r : 0;
+	return sfs_cat_del_raw(t, which, f.key, f.klen);
+}
+
 int sfs_cat_snapshot_del(struct sfs_txn *t, const char *id)
 {
 	struct sfs_snapshot sn;
@@ -663,17 +673,9 @@ int sfs_cat_snapshot_del(struct sfs_txn *t, const char *id)
 	if (r == -EBADMSG) {
 		/* A damaged record can still be deleted: its index entry is
 		 * found by the id it points at (a scan, only in this case). */
-		struct index_find f = { .id = id };
-
-		r = sfs_cat_foreach_raw(t, SFS_DBI_VOLSNAP, index_find_cb, &f);
-		if (r < 0)
-			return r;
-		if (f.klen) {
-			r = sfs_cat_del_raw(t, SFS_DBI_VOLSNAP, f.key, f.klen);
-			if (r < 0)
-				return r;
-		}
-		r = sfs_volcreated_update(t, NULL, true, id, NULL);
+		r = sfs_cat_index_del_id(t, SFS_DBI_VOLSNAP, id);
+		if (r == 0)
+			r = sfs_volcreated_update(t, NULL, true, id, NULL);
 		if (r < 0)
 			return r;
 		sfs_log(SFS_LOG_WARN, "catalog: deleting damaged snapshot record %s", id);

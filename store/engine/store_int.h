@@ -192,6 +192,11 @@ struct sfs_store *sfs_txn_store(struct sfs_txn *t);
 
 /* One key of a database of the catalog; -ENOENT when absent. The value
  * points into LMDB memory, valid until the transaction ends or writes. */
+/* Deletes the entry of the index `which` (volsnap, volcreated) whose
+ * value is id, found by a scan: for a record too damaged to give its key.
+ * 0 (none is fine) or -errno. */
+int sfs_cat_index_del_id(struct sfs_txn *t, enum sfs_dbi which, const char *id);
+
 /* The brief record (sfs_snapshot_decode_brief) of snapshot id, which an
  * index entry names: 0, or 1 when it is missing or damaged (logged: the
  * caller skips the entry), or -errno. */

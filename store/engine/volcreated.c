@@ -108,36 +108,6 @@ static int entry_del(struct sfs_txn *t, const struct sfs_snapshot *sn)
 	return r == -ENOENT ? 0 : r;
 }
 
-/* Finds the entry that names an id, for a record too damaged to say its
- * volume and time. */
-struct by_id {
-	const char *id;
-	uint8_t key[SFS_NAME_MAX + 1 + TIME_LEN];
-	size_t klen;
-};
-
-static int by_id_cb(void *ctx, const MDB_val *k, const MDB_val *v)
-{
-	struct by_id *f = ctx;
-
-	if (v->mv_size != strlen(f->id) || memcmp(v->mv_data, f->id, v->mv_size) != 0 ||
-	    k->mv_size > sizeof(f->key))
-		return 0;
-	memcpy(f->key, k->mv_data, k->mv_size);
-	f->klen = k->mv_size;
-	return 1;
-}
-
-static int entry_del_by_id(struct sfs_txn *t, const char *id)
-{
-	struct by_id f = { .id = id };
-	int r = sfs_cat_foreach_raw(t, SFS_DBI_VOLCREATED, by_id_cb, &f);
-
-	if (r < 0 || !f.klen)
-		return r < 0 ? r : 0;
-	return sfs_cat_del_raw(t, SFS_DBI_VOLCREATED, f.key, f.klen);
-}
-
 int sfs_volcreated_update(struct sfs_txn *t, const struct sfs_snapshot *old, bool old_damaged,
 			  const char *id, const struct sfs_snapshot *sn)
 {
@@ -148,7 +118,7 @@ int sfs_volcreated_update(struct sfs_txn *t, const struct sfs_snapshot *old, boo
 	if (old && old->state == SFS_SNAP_COMPLETED)
 		r = entry_del(t, old);
 	else if (old_damaged)
-		r = entry_del_by_id(t, id);
+		r = sfs_cat_index_del_id(t, SFS_DBI_VOLCREATED, id);
 	if (r == 0 && sn && sn->state == SFS_SNAP_COMPLETED)
 		r = entry_put(t, sn);
 	return r;
