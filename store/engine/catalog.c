@@ -633,6 +633,15 @@ int sfs_cat_snapshot_put(struct sfs_txn *t, const struct sfs_snapshot *sn)
 	return sfs_cat_put_raw(t, SFS_DBI_VOLSNAP, key, kl, sn->id, strlen(sn->id));
 }
 
+bool sfs_cat_idstr(const MDB_val *v, char id[SFS_IDSTR_SIZE])
+{
+	if (v->mv_size >= SFS_IDSTR_SIZE)
+		return false;
+	memcpy(id, v->mv_data, v->mv_size);
+	id[v->mv_size] = '\0';
+	return true;
+}
+
 /* The key of `which` whose value is id, for a record too damaged to say
  * its volume, time or seq. */
 struct index_find {
@@ -744,12 +753,10 @@ static int volsnap_iter_cb(void *ctx, const MDB_val *k, const MDB_val *v)
 	struct sfs_snapshot sn;
 	int r;
 
-	if (v->mv_size >= sizeof(id)) {
+	if (!sfs_cat_idstr(v, id)) {
 		log_damaged(k, "volume index");
 		return 0;
 	}
-	memcpy(id, v->mv_data, v->mv_size);
-	id[v->mv_size] = '\0';
 	r = sfs_cat_snapshot_get(it->t, id, &sn);
 	if (r == -EBADMSG || r == -ENOENT) {
 		sfs_log(SFS_LOG_WARN, "catalog: snapshot record %s is %s; skipped (run check)", id,
@@ -812,12 +819,10 @@ static int latest_cb(void *ctx, const MDB_val *k, const MDB_val *v)
 	struct sfs_snapshot sn;
 	int r;
 
-	if (v->mv_size >= sizeof(id)) {
+	if (!sfs_cat_idstr(v, id)) {
 		log_damaged(k, "volume index");
 		return 0;
 	}
-	memcpy(id, v->mv_data, v->mv_size);
-	id[v->mv_size] = '\0';
 	r = sfs_cat_snapshot_brief(f->t, id, &sn);
 	if (r != 0)
 		return r > 0 ? 0 : r;

@@ -64,11 +64,7 @@ static bool value_ok(enum sfs_dbi which, const MDB_val *k, const MDB_val *v)
 	case SFS_DBI_VOLSNAP:
 		if (which == SFS_DBI_VOLCREATED && !sfs_volcreated_key_ok(k))
 			return false;
-		if (v->mv_size == 0 || v->mv_size >= sizeof(id))
-			return false;
-		memcpy(id, v->mv_data, v->mv_size);
-		id[v->mv_size] = '\0';
-		return sfs_idstr_valid(id, "snap-");
+		return v->mv_size > 0 && sfs_cat_idstr(v, id) && sfs_idstr_valid(id, "snap-");
 	case SFS_DBI_PACKS:
 		return k->mv_size == 8 && v->mv_size == 24;
 	default:

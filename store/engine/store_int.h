@@ -192,6 +192,10 @@ struct sfs_store *sfs_txn_store(struct sfs_txn *t);
 
 /* One key of a database of the catalog; -ENOENT when absent. The value
  * points into LMDB memory, valid until the transaction ends or writes. */
+/* An index value (or a snapshots key) as an id string: false, and
+ * nothing copied, when it is too long to be one. */
+bool sfs_cat_idstr(const MDB_val *v, char id[SFS_IDSTR_SIZE]);
+
 /* Deletes the entry of the index `which` (volsnap, volcreated) whose
  * value is id, found by a scan: for a record too damaged to give its key.
  * 0 (none is fine) or -errno. */

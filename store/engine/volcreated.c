@@ -139,14 +139,12 @@ static int latest_cb(void *ctx, const MDB_val *k, const MDB_val *v)
 	struct sfs_snapshot sn;
 	int r;
 
-	if (v->mv_size >= sizeof(id) || !sfs_volcreated_key_ok(k)) {
+	if (!sfs_volcreated_key_ok(k) || !sfs_cat_idstr(v, id)) {
 		sfs_log(SFS_LOG_WARN, "catalog: a volcreated entry of volume %s is damaged; "
 				      "skipped (run check)",
 			l->volume);
 		return 0;
 	}
-	memcpy(id, v->mv_data, v->mv_size);
-	id[v->mv_size] = '\0';
 	r = sfs_cat_snapshot_brief(l->t, id, &sn);
 	if (r != 0)
 		return r > 0 ? 0 : r;
@@ -262,12 +260,10 @@ static int verify_entry_cb(void *ctx, const MDB_val *k, const MDB_val *v)
 	size_t kl;
 	int r;
 
-	if (v->mv_size >= sizeof(id) || !sfs_volcreated_key_ok(k)) {
+	if (!sfs_volcreated_key_ok(k) || !sfs_cat_idstr(v, id)) {
 		vf->fn(vf->ctx, NULL, "an entry is damaged");
 		return 0;
 	}
-	memcpy(id, v->mv_data, v->mv_size);
-	id[v->mv_size] = '\0';
 	r = sfs_cat_get_raw(vf->t, SFS_DBI_SNAPSHOTS, id, strlen(id), &rec);
 	if (r == -ENOENT) {
 		vf->fn(vf->ctx, id, "is named but has no record");
@@ -294,12 +290,9 @@ static int verify_record_cb(void *ctx, const MDB_val *k, const MDB_val *v)
 	size_t kl;
 	int r;
 
-	if (k->mv_size >= sizeof(id) ||
-	    sfs_snapshot_decode_brief(v->mv_data, v->mv_size, &sn) < 0 ||
+	if (!sfs_cat_idstr(k, id) || sfs_snapshot_decode_brief(v->mv_data, v->mv_size, &sn) < 0 ||
 	    sn.state != SFS_SNAP_COMPLETED)
 		return 0;
-	memcpy(id, k->mv_data, k->mv_size);
-	id[k->mv_size] = '\0';
 	kl = key_encode(sn.volume, sn.created, sn.created_ns, sn.seq, key);
 	r = sfs_cat_get_raw(vf->t, SFS_DBI_VOLCREATED, key, kl, &got);
 	if (r < 0 && r != -ENOENT)
