@@ -71,12 +71,6 @@ static bool is_hex(const char *p, size_t n)
 	return true;
 }
 
-/*
- * The byte path: true when buf is a compact object whose top-level members
- * include "v":version and "sum":"<16 hex>", and the SHA-256 of the bytes
- * without that sum member (and its comma) starts with it. False says
- * nothing either way: the caller takes the tree path.
- */
 /* The index just past the string that opens at p[i] (a '"'), or 0 when
  * it does not end. Whole strings are skipped with memchr: a quote ends
  * one unless an odd run of backslashes comes before it. */
@@ -97,6 +91,12 @@ static size_t string_end(const char *p, size_t len, size_t i)
 	}
 }
 
+/*
+ * The byte path: true when buf is a compact object whose top-level members
+ * include "v":version and "sum":"<16 hex>", and the SHA-256 of the bytes
+ * without that sum member (and its comma) starts with it. False says
+ * nothing either way: the caller takes the tree path.
+ */
 bool sfs_record_bytes_verified(const void *buf, size_t len, int version)
 {
 	const char *p = buf;
