@@ -421,8 +421,6 @@ static int serve(const struct sfs_mount_opts *o, const char *store, const char *
 	cli_guard_fatal_signals("mount", store, true);
 	mt.store_path = store;
 	mt.mountpoint = mp;
-	/* openssl.cnf cost the first catalog record's sum about 5 ms. */
-	sfs_chunk_hash_prepare();
 	t[0] = now_ms();
 	r = sfs_store_open_cred(store, SFS_OPEN_READ, NULL, cred, &mt.store);
 	if (r == -ENOKEY)

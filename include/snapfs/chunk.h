@@ -45,14 +45,10 @@ void sfs_id_to_hex(const struct sfs_id *id, char *buf);
 /* Parses exactly 64 hex digits. Returns 0 or -EINVAL. */
 int sfs_id_from_hex(const char *hex, struct sfs_id *ret_id);
 
-/* SHA-256 of data via OpenSSL libcrypto (uses the CPU's SHA extensions).
- * The store's id function (sfs_store_chunk_id) is built on it. */
+/* SHA-256 of data via OpenSSL libcrypto (uses the CPU's SHA extensions),
+ * which the first call loads. The store's id function
+ * (sfs_store_chunk_id) is built on it. */
 void sfs_chunk_hash(const void *data, size_t len, struct sfs_id *ret_id);
-/* Sets OpenSSL up without reading the system's openssl.cnf (snapfs
- * needs only the default provider), which would otherwise cost the first
- * hash of a process several milliseconds. For a daemon that must answer
- * soon after it starts; call before any other OpenSSL use. */
-void sfs_chunk_hash_prepare(void);
 
 /* True when all len bytes are zero. Fast (word at a time). */
 bool sfs_is_zero(const void *data, size_t len);

@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "lazylib_int.h"
 #include "rados_int.h"
 #include "snapfs/log.h"
 #include "snapfs/store.h"
@@ -215,15 +216,12 @@ uint64_t sfs_rados_read_ops(void)
 
 #else /* SFS_HAVE_RADOS */
 
-#include <dlfcn.h>
 #include <rados/librados.h>
 
 /*
  * librados and the Ceph libraries under it are some 18 MB that every
  * snapfs process would map at start-up, users of a local store included,
- * so they are loaded on the first connection to a cluster and called
- * through lib. The pointers are typed from the header's declarations: a
- * prototype that changes is a compile error, not a crash.
+ * so they are loaded on the first connection to a cluster (lazylib_int.h).
  */
 #define LIBRADOS_SONAME "librados.so.2"
 #define LIBRADOS_FNS(X)                                                                            \
@@ -267,49 +265,14 @@ uint64_t sfs_rados_read_ops(void)
 	X(rados_write_op_operate)                                                                  \
 	X(rados_write_op_write_full)
 
-static struct {
-#define LIB_FIELD(fn) __typeof__(fn) *fn;
-	LIBRADOS_FNS(LIB_FIELD)
-#undef LIB_FIELD
-} lib;
-static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
-static bool lib_loaded;
-static char lib_error[256]; /* dlerror() of the failed load */
-
-_Static_assert(sizeof(void *) == sizeof(void (*)(void)), "dlsym returns function pointers");
-
-/* Through memcpy: ISO C has no cast from an object to a function pointer. */
-static void lib_load(void)
-{
-	void *h = dlopen(LIBRADOS_SONAME, RTLD_NOW | RTLD_LOCAL);
-	void *sym;
-
-	if (!h)
-		goto out_error;
-#define LIB_RESOLVE(fn)                                                                            \
-	sym = dlsym(h, #fn);                                                                       \
-	if (!sym)                                                                                  \
-		goto out_close;                                                                    \
-	memcpy(&lib.fn, &sym, sizeof(sym));
-	LIBRADOS_FNS(LIB_RESOLVE)
-#undef LIB_RESOLVE
-	lib_loaded = true;
-	return;
-out_close:
-	snprintf(lib_error, sizeof(lib_error), "%s", dlerror());
-	dlclose(h);
-	return;
-out_error:
-	snprintf(lib_error, sizeof(lib_error), "%s", dlerror());
-}
+SFS_LAZYLIB(lib, LIBRADOS_SONAME, LIBRADOS_FNS);
 
 /* 0 once librados is loaded, or -ELIBACC with the reason in the detail. */
 static int lib_need(void)
 {
-	pthread_once(&lib_once, lib_load);
-	if (lib_loaded)
+	if (sfs_lazylib_need(&lib_lib) == 0)
 		return 0;
-	sfs_rados_detail("RADOS store needs librados (Debian package librados2): %s", lib_error);
+	sfs_rados_detail("RADOS store needs librados (Debian package librados2): %s", lib_lib.error);
 	return -ELIBACC;
 }
 

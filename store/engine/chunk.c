@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * The chunk codec: SHA-256 ids through OpenSSL (which picks the CPU's SHA
- * instructions at run time) and zstd compression with one context pair per
- * codec, so that each thread reuses its own contexts. Verifying a decoded
+ * The chunk codec: SHA-256 ids through OpenSSL (crypt.c loads it on first
+ * use; it picks the CPU's SHA instructions at run time) and zstd
+ * compression with one context pair per codec, so that each thread reuses
+ * its own contexts. Verifying a decoded
  * chunk against its id is the chunk store's (chunkstore.c), which knows
  * the store's id function.
  */
@@ -10,11 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <zstd.h>
 
+#include "crypt_int.h"
 #include "snapfs/chunk.h"
 
 struct sfs_codec {
@@ -68,13 +67,7 @@ int sfs_id_from_hex(const char *hex, struct sfs_id *ret_id)
 
 void sfs_chunk_hash(const void *data, size_t len, struct sfs_id *ret_id)
 {
-	/* SHA256() is the one-shot EVP path; it dispatches to SHA-NI/AVX2 code. */
-	SHA256(data, len, ret_id->b);
-}
-
-void sfs_chunk_hash_prepare(void)
-{
-	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+	sfs_sha256(data, len, ret_id->b);
 }
 
 bool sfs_is_zero(const void *data, size_t len)

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * Cryptographic primitives of an encrypted store, over OpenSSL 3's EVP
- * interfaces. Every foreign failure is translated here, once: a tag that
+ * Cryptographic primitives, over OpenSSL 3's EVP interfaces: the SHA-256
+ * of chunk ids, and an encrypted store's keys and seals. Every foreign failure is translated here, once: a tag that
  * does not match is -EBADMSG, anything else OpenSSL reports is -EIO (or
  * -ENOMEM for an allocation). Keys live in a keyring that is wiped when
  * freed; the per-thread contexts hold the expanded keys so that sealing a
  * chunk costs no key schedule.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,10 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "crypt_int.h"
+#include "lazylib_int.h"
 
 struct sfs_crypt_tctx {
 	EVP_MAC_CTX *mac;     /* HMAC-SHA256 keyed with k_id */
@@ -27,33 +30,101 @@ struct sfs_crypt_tctx {
 	EVP_CIPHER_CTX *dec;  /* the same, decrypting */
 };
 
+/*
+ * libcrypto is loaded on first use (lazylib_int.h): a mount of a plain
+ * store reads records summed with XXH3 and chunks sealed with XXH3 sums,
+ * so it never needs it, and not mapping it takes about 12 ms off a cold
+ * start. It is set up without reading the system's openssl.cnf (snapfs
+ * needs only the default provider), which would cost the first use
+ * several milliseconds.
+ */
+#define LIBCRYPTO_FNS(X) \
+	X(EVP_CIPHER_CTX_ctrl) \
+	X(EVP_CIPHER_CTX_free) \
+	X(EVP_CIPHER_CTX_new) \
+	X(EVP_CipherFinal_ex) \
+	X(EVP_CipherInit_ex) \
+	X(EVP_CipherUpdate) \
+	X(EVP_DecryptFinal_ex) \
+	X(EVP_DecryptInit_ex) \
+	X(EVP_DecryptUpdate) \
+	X(EVP_EncryptFinal_ex) \
+	X(EVP_EncryptInit_ex) \
+	X(EVP_EncryptUpdate) \
+	X(EVP_KDF_CTX_free) \
+	X(EVP_KDF_CTX_new) \
+	X(EVP_KDF_derive) \
+	X(EVP_KDF_fetch) \
+	X(EVP_KDF_free) \
+	X(EVP_MAC_CTX_free) \
+	X(EVP_MAC_CTX_new) \
+	X(EVP_MAC_fetch) \
+	X(EVP_MAC_final) \
+	X(EVP_MAC_free) \
+	X(EVP_MAC_init) \
+	X(EVP_MAC_update) \
+	X(EVP_PBE_scrypt) \
+	X(EVP_aes_256_gcm) \
+	X(OPENSSL_init_crypto) \
+	X(OSSL_PARAM_construct_end) \
+	X(OSSL_PARAM_construct_octet_string) \
+	X(OSSL_PARAM_construct_utf8_string) \
+	X(RAND_bytes) \
+	X(SHA256)
+
+SFS_LAZYLIB(ossl, "libcrypto.so.3", LIBCRYPTO_FNS);
+static pthread_once_t ossl_once = PTHREAD_ONCE_INIT;
+
+static void ossl_init(void)
+{
+	ossl.OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+}
+
+void sfs_crypto_load(void)
+{
+	sfs_lazylib_require(&ossl_lib);
+	pthread_once(&ossl_once, ossl_init);
+}
+
+void sfs_sha256(const void *data, size_t len, uint8_t out[32])
+{
+	sfs_crypto_load();
+	/* The one-shot EVP path; it dispatches to SHA-NI/AVX2 code. */
+	ossl.SHA256(data, len, out);
+}
+
+
 int sfs_random(void *buf, size_t len)
 {
-	return RAND_bytes(buf, (int)len) == 1 ? 0 : -EIO;
+	sfs_crypto_load();
+	return ossl.RAND_bytes(buf, (int)len) == 1 ? 0 : -EIO;
 }
 
 int sfs_hkdf(const void *ikm, size_t ikm_len, const void *salt, size_t salt_len,
 	     const char *info, void *out, size_t out_len)
 {
-	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-	EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	EVP_KDF *kdf;
+	EVP_KDF_CTX *ctx;
 	OSSL_PARAM params[5], *p = params;
 	int r = -EIO;
 
+	sfs_crypto_load();
+	kdf = ossl.EVP_KDF_fetch(NULL, "HKDF", NULL);
+	ctx = kdf ? ossl.EVP_KDF_CTX_new(kdf) : NULL;
 	if (!ctx)
 		goto out;
-	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikm_len);
+	*p++ = ossl.OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+	*p++ = ossl.OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikm_len);
 	if (salt_len)
-		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt,
+		*p++ = ossl.OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt,
 							 salt_len);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, strlen(info));
-	*p = OSSL_PARAM_construct_end();
-	if (EVP_KDF_derive(ctx, out, out_len, params) == 1)
+	*p++ = ossl.OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, strlen(info));
+	*p = ossl.OSSL_PARAM_construct_end();
+	if (ossl.EVP_KDF_derive(ctx, out, out_len, params) == 1)
 		r = 0;
 out:
-	EVP_KDF_CTX_free(ctx);
-	EVP_KDF_free(kdf);
+	ossl.EVP_KDF_CTX_free(ctx);
+	ossl.EVP_KDF_free(kdf);
 	return r;
 }
 
@@ -63,7 +134,8 @@ int sfs_scrypt(const void *pass, size_t pass_len, const void *salt, size_t salt_
 	/* scrypt needs 128 * r * (n + p) bytes; room for that and no more. */
 	uint64_t maxmem = 128 * r * (n + p + 2) + (1 << 20);
 
-	if (EVP_PBE_scrypt(pass, pass_len, salt, salt_len, n, r, p, maxmem, out, SFS_KEY_LEN) != 1)
+	sfs_crypto_load();
+	if (ossl.EVP_PBE_scrypt(pass, pass_len, salt, salt_len, n, r, p, maxmem, out, SFS_KEY_LEN) != 1)
 		return -EINVAL;
 	return 0;
 }
@@ -72,28 +144,30 @@ static int gcm(bool seal, const uint8_t key[SFS_KEY_LEN], const uint8_t nonce[SF
 	       const void *aad, size_t aad_len, const void *in, size_t len, void *out,
 	       uint8_t tag[SFS_GCM_TAG])
 {
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	EVP_CIPHER_CTX *ctx;
 	int n, r = -EIO;
 
+	sfs_crypto_load();
+	ctx = ossl.EVP_CIPHER_CTX_new();
 	if (!ctx)
 		return -ENOMEM;
-	if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce, seal) != 1)
+	if (ossl.EVP_CipherInit_ex(ctx, ossl.EVP_aes_256_gcm(), NULL, key, nonce, seal) != 1)
 		goto out;
-	if (aad_len && EVP_CipherUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1)
+	if (aad_len && ossl.EVP_CipherUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1)
 		goto out;
-	if (len && EVP_CipherUpdate(ctx, out, &n, in, (int)len) != 1)
+	if (len && ossl.EVP_CipherUpdate(ctx, out, &n, in, (int)len) != 1)
 		goto out;
-	if (!seal && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SFS_GCM_TAG, tag) != 1)
+	if (!seal && ossl.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SFS_GCM_TAG, tag) != 1)
 		goto out;
-	if (EVP_CipherFinal_ex(ctx, (uint8_t *)out + len, &n) != 1) {
+	if (ossl.EVP_CipherFinal_ex(ctx, (uint8_t *)out + len, &n) != 1) {
 		r = seal ? -EIO : -EBADMSG;
 		goto out;
 	}
-	if (seal && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, SFS_GCM_TAG, tag) != 1)
+	if (seal && ossl.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, SFS_GCM_TAG, tag) != 1)
 		goto out;
 	r = 0;
 out:
-	EVP_CIPHER_CTX_free(ctx);
+	ossl.EVP_CIPHER_CTX_free(ctx);
 	return r;
 }
 
@@ -140,35 +214,37 @@ void sfs_keyring_free(struct sfs_keyring *k)
 {
 	if (!k)
 		return;
-	OPENSSL_cleanse(k, sizeof(*k));
+	explicit_bzero(k, sizeof(*k));
 	free(k);
 }
 
 struct sfs_crypt_tctx *sfs_crypt_tctx_new(const struct sfs_keyring *k)
 {
 	struct sfs_crypt_tctx *c = calloc(1, sizeof(*c));
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC *mac;
 	OSSL_PARAM params[2];
 
+	sfs_crypto_load();
+	mac = ossl.EVP_MAC_fetch(NULL, "HMAC", NULL);
 	if (!c || !mac)
 		goto fail;
-	c->mac = EVP_MAC_CTX_new(mac);
-	c->enc = EVP_CIPHER_CTX_new();
-	c->dec = EVP_CIPHER_CTX_new();
+	c->mac = ossl.EVP_MAC_CTX_new(mac);
+	c->enc = ossl.EVP_CIPHER_CTX_new();
+	c->dec = ossl.EVP_CIPHER_CTX_new();
 	if (!c->mac || !c->enc || !c->dec)
 		goto fail;
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
-	params[1] = OSSL_PARAM_construct_end();
-	if (EVP_MAC_init(c->mac, k->k_id, SFS_KEY_LEN, params) != 1)
+	params[0] = ossl.OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+	params[1] = ossl.OSSL_PARAM_construct_end();
+	if (ossl.EVP_MAC_init(c->mac, k->k_id, SFS_KEY_LEN, params) != 1)
 		goto fail;
 	/* Key schedules once; each chunk sets only its nonce. */
-	if (EVP_EncryptInit_ex(c->enc, EVP_aes_256_gcm(), NULL, k->k_seal, NULL) != 1 ||
-	    EVP_DecryptInit_ex(c->dec, EVP_aes_256_gcm(), NULL, k->k_seal, NULL) != 1)
+	if (ossl.EVP_EncryptInit_ex(c->enc, ossl.EVP_aes_256_gcm(), NULL, k->k_seal, NULL) != 1 ||
+	    ossl.EVP_DecryptInit_ex(c->dec, ossl.EVP_aes_256_gcm(), NULL, k->k_seal, NULL) != 1)
 		goto fail;
-	EVP_MAC_free(mac);
+	ossl.EVP_MAC_free(mac);
 	return c;
 fail:
-	EVP_MAC_free(mac);
+	ossl.EVP_MAC_free(mac);
 	sfs_crypt_tctx_free(c);
 	return NULL;
 }
@@ -177,9 +253,9 @@ void sfs_crypt_tctx_free(struct sfs_crypt_tctx *c)
 {
 	if (!c)
 		return;
-	EVP_MAC_CTX_free(c->mac);
-	EVP_CIPHER_CTX_free(c->enc);
-	EVP_CIPHER_CTX_free(c->dec);
+	ossl.EVP_MAC_CTX_free(c->mac);
+	ossl.EVP_CIPHER_CTX_free(c->enc);
+	ossl.EVP_CIPHER_CTX_free(c->dec);
 	free(c);
 }
 
@@ -189,8 +265,8 @@ int sfs_crypt_id(struct sfs_crypt_tctx *c, const void *data, size_t len,
 	size_t n = 0;
 
 	/* A NULL key re-initialises with the key already set. */
-	if (EVP_MAC_init(c->mac, NULL, 0, NULL) != 1 || EVP_MAC_update(c->mac, data, len) != 1 ||
-	    EVP_MAC_final(c->mac, out, &n, SFS_KEY_LEN) != 1 || n != SFS_KEY_LEN)
+	if (ossl.EVP_MAC_init(c->mac, NULL, 0, NULL) != 1 || ossl.EVP_MAC_update(c->mac, data, len) != 1 ||
+	    ossl.EVP_MAC_final(c->mac, out, &n, SFS_KEY_LEN) != 1 || n != SFS_KEY_LEN)
 		return -EIO;
 	return 0;
 }
@@ -203,11 +279,11 @@ int sfs_crypt_seal(struct sfs_crypt_tctx *c, const void *aad, size_t aad_len, ui
 
 	if (sfs_random(buf, SFS_GCM_NONCE) < 0)
 		return -EIO;
-	if (EVP_EncryptInit_ex(c->enc, NULL, NULL, NULL, buf) != 1 ||
-	    EVP_EncryptUpdate(c->enc, NULL, &n, aad, (int)aad_len) != 1 ||
-	    EVP_EncryptUpdate(c->enc, text, &n, text, (int)len) != 1 ||
-	    EVP_EncryptFinal_ex(c->enc, text + len, &n) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c->enc, EVP_CTRL_GCM_GET_TAG, SFS_GCM_TAG, text + len) != 1)
+	if (ossl.EVP_EncryptInit_ex(c->enc, NULL, NULL, NULL, buf) != 1 ||
+	    ossl.EVP_EncryptUpdate(c->enc, NULL, &n, aad, (int)aad_len) != 1 ||
+	    ossl.EVP_EncryptUpdate(c->enc, text, &n, text, (int)len) != 1 ||
+	    ossl.EVP_EncryptFinal_ex(c->enc, text + len, &n) != 1 ||
+	    ossl.EVP_CIPHER_CTX_ctrl(c->enc, EVP_CTRL_GCM_GET_TAG, SFS_GCM_TAG, text + len) != 1)
 		return -EIO;
 	return 0;
 }
@@ -221,13 +297,13 @@ int sfs_crypt_open(struct sfs_crypt_tctx *c, const void *aad, size_t aad_len,
 	if (sealed_len < SFS_GCM_NONCE + SFS_GCM_TAG)
 		return -EBADMSG;
 	len = sealed_len - SFS_GCM_NONCE - SFS_GCM_TAG;
-	if (EVP_DecryptInit_ex(c->dec, NULL, NULL, NULL, sealed) != 1 ||
-	    EVP_DecryptUpdate(c->dec, NULL, &n, aad, (int)aad_len) != 1 ||
-	    EVP_DecryptUpdate(c->dec, out, &n, sealed + SFS_GCM_NONCE, (int)len) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c->dec, EVP_CTRL_GCM_SET_TAG, SFS_GCM_TAG,
+	if (ossl.EVP_DecryptInit_ex(c->dec, NULL, NULL, NULL, sealed) != 1 ||
+	    ossl.EVP_DecryptUpdate(c->dec, NULL, &n, aad, (int)aad_len) != 1 ||
+	    ossl.EVP_DecryptUpdate(c->dec, out, &n, sealed + SFS_GCM_NONCE, (int)len) != 1 ||
+	    ossl.EVP_CIPHER_CTX_ctrl(c->dec, EVP_CTRL_GCM_SET_TAG, SFS_GCM_TAG,
 				(void *)(sealed + SFS_GCM_NONCE + len)) != 1)
 		return -EIO;
-	if (EVP_DecryptFinal_ex(c->dec, (uint8_t *)out + len, &n) != 1)
+	if (ossl.EVP_DecryptFinal_ex(c->dec, (uint8_t *)out + len, &n) != 1)
 		return -EBADMSG;
 	return 0;
 }

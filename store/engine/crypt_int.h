@@ -42,6 +42,13 @@ int sfs_hkdf(const void *ikm, size_t ikm_len, const void *salt, size_t salt_len,
 int sfs_scrypt(const void *pass, size_t pass_len, const void *salt, size_t salt_len, uint64_t n,
 	       uint64_t r, uint64_t p, uint8_t out[SFS_KEY_LEN]);
 
+/* Loads libcrypto on first use (every function here does; a process that
+ * cannot load it ends with a message, as it would at start-up). */
+void sfs_crypto_load(void);
+
+/* SHA-256 of len bytes into out. */
+void sfs_sha256(const void *data, size_t len, uint8_t out[32]);
+
 /* len random bytes from OpenSSL's DRBG. 0 or -EIO. */
 int sfs_random(void *buf, size_t len);
 

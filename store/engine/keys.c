@@ -17,7 +17,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/crypto.h>
 
 #include "crypt_int.h"
 #include "snapfs/catalog.h"
@@ -68,7 +67,7 @@ void sfs_key_free(void *key, size_t len)
 {
 	if (!key)
 		return;
-	OPENSSL_cleanse(key, len);
+	explicit_bzero(key, len);
 	free(key);
 }
 
@@ -215,7 +214,7 @@ static int wrap_new(const uint8_t master[SFS_KEY_LEN], const struct sfs_unlock *
 	r = o ? 0 : -ENOMEM;
 	*ret = o;
 out:
-	OPENSSL_cleanse(kek, sizeof(kek));
+	explicit_bzero(kek, sizeof(kek));
 	return r;
 }
 
@@ -292,7 +291,7 @@ static int keys_unwrap(json_t *wrappings, const struct sfs_unlock *c, uint8_t ma
 		wrap_aad(&w, aad, sizeof(aad));
 		q = sfs_gcm_open(kek, w.nonce, aad, strlen(aad), w.wrapped, SFS_KEY_LEN, master,
 				 w.wrapped + SFS_KEY_LEN);
-		OPENSSL_cleanse(kek, sizeof(kek));
+		explicit_bzero(kek, sizeof(kek));
 		if (q == 0) {
 			memcpy(ret_id, w.id, SFS_WRAP_ID_SIZE);
 			return 0;
@@ -350,8 +349,8 @@ static int unlock_dir(int dirfd, const char *path, const uint8_t *want,
 	}
 	if (r == 0)
 		memcpy((*ret)->unlocked_by, wid, sizeof(wid));
-	OPENSSL_cleanse(master, sizeof(master));
-	OPENSSL_cleanse(pass, SFS_PASSPHRASE_MAX);
+	explicit_bzero(master, sizeof(master));
+	explicit_bzero(pass, SFS_PASSPHRASE_MAX);
 	free(pass);
 	json_decref(wrappings);
 	return r;

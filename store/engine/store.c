@@ -17,7 +17,6 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
-#include <openssl/crypto.h>
 
 #include "crypt_int.h"
 #include "rados_int.h"
@@ -669,7 +668,7 @@ int sfs_store_init(const char *path, const struct sfs_store_options *opts)
 out:
 	if (s.backend.ops)
 		s.backend.ops->close(&s.backend);
-	OPENSSL_cleanse(master, sizeof(master));
+	explicit_bzero(master, sizeof(master));
 	sfs_fsid_leave(&fsid);
 	if (s.dirfd > 0)
 		close(s.dirfd);
