@@ -279,14 +279,16 @@ int sfs_cat_foreach_decoded(struct sfs_txn *t, const struct sfs_cat_codec *c, co
 int sfs_cat_find_decoded(struct sfs_txn *t, const struct sfs_cat_codec *c, const char *id,
 			 void *ret);
 
-/* A catalog record: o (consumed, may be NULL) with "v": version, as
- * compact JSON with sorted keys. The caller frees it; NULL: no memory. */
+/* A catalog record: o (consumed, may be NULL) with "v": version and its
+ * "xsum" (record_sum.c), as compact JSON with sorted keys. The caller
+ * frees it; NULL: no memory. */
 char *sfs_record_dumps(json_t *o, int version);
 
 /* Parses a record written by sfs_record_dumps: a JSON object of that
- * version whose "sum" matches its content. NULL when it is not (the
- * caller says -EBADMSG); a record from before sums were written has none
- * and is accepted, with *ret_unsummed set (ret_unsummed may be NULL).
+ * version whose sum ("xsum", or an older "sum") matches its content.
+ * NULL when it is not (the caller says -EBADMSG); a record from before
+ * sums were written has none and is accepted, with *ret_unsummed set
+ * (ret_unsummed may be NULL).
  * The caller decrefs the result. */
 json_t *sfs_record_loads(const void *buf, size_t len, int version, bool *ret_unsummed);
 /* Whether sfs_record_loads would accept buf, without building the JSON
@@ -294,7 +296,7 @@ json_t *sfs_record_loads(const void *buf, size_t len, int version, bool *ret_uns
  * record_sum.c): the census's check of every JSON value. */
 bool sfs_record_check(const void *buf, size_t len, int version);
 /* Its byte path alone: true when buf is exactly as sfs_record_dumps wrote
- * it (a top-level "v":version and a "sum" that the bytes around it hash
+ * it (a top-level "v":version and a sum that the bytes around it hash
  * to); false says nothing either way. */
 bool sfs_record_bytes_verified(const void *buf, size_t len, int version);
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# librados (and the Ceph libraries under it) is loaded only when a store on
-# RADOS is opened: a local store's mount and CLI never map it, a RADOS
-# store spec loads it, and without it a RADOS store fails in one line
-# naming the package while local stores work as before. Needs no cluster
-# (test_rados.sh checks that a RADOS mount has it mapped).
+# Libraries loaded on first use. librados (and the Ceph libraries under
+# it) is loaded only when a store on RADOS is opened: a local store's mount
+# and CLI never map it, a RADOS store spec loads it, and without it a RADOS
+# store fails in one line naming the package while local stores work as
+# before. Needs no cluster (test_rados.sh checks that a RADOS mount has it
+# mapped). libcrypto is loaded for SHA-256 ids and encryption only: a
+# mount of a plain store that reads every byte never maps it.
 . "$(dirname "$0")/lib.sh" "$@"
 need_root
 if [ ! -e /dev/fuse ] || ! command -v fusermount3 >/dev/null; then
@@ -24,7 +26,17 @@ grep -q 'libfuse3' "/proc/$pid/maps" || fail "the mount's maps show no libfuse3"
 if grep '/librados' "/proc/$pid/maps" >"$T/maps"; then
 	fail "the mount of a local store maps librados: $(head -n 1 "$T/maps")"
 fi
+if grep '/libcrypto' "/proc/$pid/maps" >"$T/maps"; then
+	fail "the mount of a plain store maps libcrypto: $(head -n 1 "$T/maps")"
+fi
 umount_tracked "$T/mnt"
+if readelf -d "$SNAPFS" | grep 'NEEDED.*libcrypto' >"$T/needed"; then
+	fail "the binary links libcrypto at start-up: $(cat "$T/needed")"
+fi
+# A snapshot hashes its blocks: that loads it.
+LD_DEBUG=files sfs snapshot create alpha "$T/d" >/dev/null 2>"$T/ld" || fail "snapshot create"
+grep -q 'file=libcrypto\.so\.3 .*dynamically loaded' "$T/ld" ||
+	fail "a snapshot did not load libcrypto: $(grep -c file= "$T/ld") loads"
 
 # The dynamic linker's own account of what a CLI run loads.
 LD_DEBUG=files sfs snapshot list >/dev/null 2>"$T/ld" || fail "snapshot list"

@@ -738,10 +738,10 @@ Test(catalog, record_sum_catches_a_changed_size)
 
 	/* The same record without its sum, as an older version wrote it. */
 	s = sfs_snapshot_encode(&sn);
-	p = strstr(s, ",\"sum\":\"");
+	p = strstr(s, ",\"xsum\":\"");
 	cr_assert(p);
-	memmove(p, p + strlen(",\"sum\":\"0123456789abcdef\""),
-		strlen(p + strlen(",\"sum\":\"0123456789abcdef\"")) + 1);
+	memmove(p, p + strlen(",\"xsum\":\"0123456789abcdef\""),
+		strlen(p + strlen(",\"xsum\":\"0123456789abcdef\"")) + 1);
 	cr_assert_eq(sfs_snapshot_decode(s, strlen(s), &d), 0, "%s", s);
 	cr_assert_eq(d.size, sn.size);
 	sfs_snapshot_release(&d);
@@ -802,14 +802,11 @@ Test(catalog_store, damaged_bin_records_are_skipped)
 /* Every byte of the record matters to both paths alike: a changed byte
  * fails the byte path, and the census's check then answers as the tree
  * path does. */
-static void assert_record_paths(json_t *o)
+static void assert_bytes_paths(char *s)
 {
-	char *s = sfs_record_dumps(o, 1);
-	size_t n;
+	size_t n = strlen(s);
 	json_t *t;
 
-	cr_assert_not_null(s);
-	n = strlen(s);
 	cr_assert(sfs_record_bytes_verified(s, n, 1), "as written: %s", s);
 	cr_assert(sfs_record_check(s, n, 1));
 	cr_assert_not(sfs_record_bytes_verified(s, n, 2), "another version");
@@ -824,6 +821,73 @@ static void assert_record_paths(json_t *o)
 		json_decref(t);
 		s[i] ^= 1;
 	}
+}
+
+static void assert_record_paths(json_t *o)
+{
+	char *s = sfs_record_dumps(o, 1);
+
+	cr_assert_not_null(s);
+	/* Written with the XXH3 sum only. */
+	o = json_loads(s, 0, NULL);
+	cr_assert(json_is_string(json_object_get(o, "xsum")), "%s", s);
+	cr_assert_null(json_object_get(o, "sum"), "%s", s);
+	json_decref(o);
+	assert_bytes_paths(s);
+	free(s);
+}
+
+/* A record as a binary that knew only the SHA-256 "sum" wrote it: o with
+ * "v" and the first 8 bytes of the SHA-256 of its compact sorted dump. */
+static char *old_sum_dumps(json_t *o)
+{
+	struct sfs_id h;
+	char hex[SFS_ID_HEX_LEN + 1], *s;
+
+	json_object_set_new(o, "v", json_integer(1));
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	cr_assert_not_null(s);
+	sfs_chunk_hash(s, strlen(s), &h);
+	free(s);
+	sfs_id_to_hex(&h, hex);
+	hex[16] = '\0';
+	json_object_set_new(o, "sum", json_string(hex));
+	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return s;
+}
+
+Test(catalog, record_sum_kinds)
+{
+	char *s = old_sum_dumps(json_pack("{s:s, s:i}", "name", "x", "size", 4096));
+	json_t *t;
+
+	/* Records summed with SHA-256 stay readable, by both paths. */
+	cr_assert_null(strstr(s, "xsum"));
+	assert_bytes_paths(s);
+	free(s);
+	/* What such a binary summed may hold an "xsum" it carried over: its
+	 * "sum" decides, and the stale "xsum" does not matter. */
+	s = old_sum_dumps(json_pack("{s:s, s:s}", "name", "x", "xsum", "0123456789abcdef"));
+	assert_bytes_paths(s);
+	free(s);
+	/* Without either, a record is read as unsummed. */
+	s = strdup("{\"name\":\"x\",\"v\":1}");
+	{
+		bool unsummed = false;
+
+		t = sfs_record_loads(s, strlen(s), 1, &unsummed);
+		cr_assert_not_null(t);
+		cr_assert(unsummed);
+		json_decref(t);
+	}
+	free(s);
+	/* A rewrite drops an old sum and writes the new one. */
+	t = json_pack("{s:s, s:s}", "name", "x", "sum", "0123456789abcdef");
+	s = sfs_record_dumps(t, 1);
+	cr_assert_null(strstr(s, "\"sum\":"), "%s", s);
+	cr_assert_not_null(strstr(s, "\"xsum\":"), "%s", s);
+	cr_assert(sfs_record_bytes_verified(s, strlen(s), 1));
 	free(s);
 }
 
@@ -842,6 +906,8 @@ Test(catalog, record_sum_byte_path)
 	/* "sum" as the first member, and in an array of objects. */
 	assert_record_paths(json_pack("{s:i}", "x", 1));
 	assert_record_paths(json_pack("{s:[{s:s}], s:{}}", "a", "sum", "0123456789abcdef", "z"));
+	assert_record_paths(json_pack("{s:[{s:s}], s:{s:s}}", "a", "xsum", "0123456789abcdef", "z",
+				      "xsum", "0123456789abcdef"));
 
 	/* Bytes that are not the writer's (spaces) but mean the same: the
 	 * byte path declines and the tree path accepts, as before. */
