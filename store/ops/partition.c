@@ -172,8 +172,11 @@ int sfs_parts_probe(struct sfs_reader *r, const struct sfs_snapmap *m, const cha
 	if (!buf)
 		return -ENOMEM;
 	if (sfs_lazylib_need(&blk_lib) < 0) {
-		sfs_log(SFS_LOG_ERR, "%s: no partitions shown: cannot load %s: %s", label,
-			blk_lib.soname, blk_lib.error);
+		static bool logged; /* once: files/ asks again on every look */
+
+		if (!__atomic_exchange_n(&logged, true, __ATOMIC_RELAXED))
+			sfs_log(SFS_LOG_ERR, "%s: no partitions shown: cannot load %s: %s", label,
+				blk_lib.soname, blk_lib.error);
 		rc = -ELIBACC;
 		goto out_free_buf;
 	}
