@@ -21,7 +21,8 @@
  * -EOPNOTSUPP (features libext2fs cannot read, encrypted files), -EUCLEAN
  * (metadata that fails libext2fs's checks or points outside the
  * filesystem), and the reader's errors (-EBADMSG for stored bytes that
- * fail verification). Nothing here is ever written: the view is
+ * fail verification). sfs_fsview_open loads libext2fs on first use and
+ * fails with -ELIBACC (logged) when it cannot. Nothing here is ever written: the view is
  * read-only, and an attempt to write through it fails with -EROFS.
  */
 #ifndef SNAPFS_FSVIEW_H

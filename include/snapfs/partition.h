@@ -25,8 +25,9 @@ struct sfs_part {
 /*
  * The partitions of snapshot m, in table order, without extended
  * (container) partitions. *ret_n is 0 when the snapshot has no partition
- * table. *ret is malloc'd (free it; NULL when none). 0, -ENOMEM, or the
- * reader's -errno; a table libblkid cannot parse is no table (logged).
+ * table. *ret is malloc'd (free it; NULL when none). 0, -ENOMEM, the
+ * reader's -errno, or -ELIBACC when libblkid, loaded by the first call,
+ * cannot be (logged); a table libblkid cannot parse is no table (logged).
  */
 int sfs_parts_probe(struct sfs_reader *r, const struct sfs_snapmap *m, const char *label,
 		    struct sfs_part **ret, size_t *ret_n);

@@ -4,9 +4,11 @@
  * libraries at start-up, and with a cold page cache that is most of the
  * time to a mount's first byte: libcrypto alone is some 4.5 MB. Libraries
  * that only some commands or some stores need (librados for a store on
- * RADOS, libcrypto for SHA-256 ids and encryption) are therefore dlopen()ed when first needed and called
- * through a table of pointers typed from their headers' declarations: a
- * prototype that changes is a compile error, not a crash.
+ * RADOS, libcrypto for SHA-256 ids and encryption, libext2fs with
+ * libcom_err and libblkid for the files and partitions of files/) are
+ * therefore dlopen()ed when first needed and called through a table of
+ * pointers typed from their headers' declarations: a prototype that
+ * changes is a compile error, not a crash.
  *
  *	#define MYLIB_FNS(X) X(foo_open) X(foo_read)
  *	SFS_LAZYLIB(mylib, "libfoo.so.1", MYLIB_FNS);

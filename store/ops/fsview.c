@@ -28,8 +28,77 @@
 #include <ext2fs/ext2_ext_attr.h>
 
 #include "fsview_int.h"
+#include "lazylib_int.h"
 #include "snapfs/fsview.h"
 #include "snapfs/log.h"
+
+/* ---- libext2fs, loaded by the first view opened ---- */
+
+/*
+ * Only files/ needs libext2fs (and libcom_err for its messages), so a
+ * mount does not map them at start-up (lazylib_int.h): sfs_fsview_open
+ * loads them, and every other call here takes a view, which exists only
+ * once they are loaded. The header's inline functions (ext2fs_get_mem,
+ * ext2fs_has_feature_*, ext2fs_dirent_name_len, ...) stay direct calls:
+ * they reference nothing in the library.
+ */
+#define LIBEXT2FS_FNS(X)                                                                           \
+	X(ext2fs_block_iterate3)                                                                   \
+	X(ext2fs_blocks_count)                                                                     \
+	X(ext2fs_close_free)                                                                       \
+	X(ext2fs_dir_iterate2)                                                                     \
+	X(ext2fs_extent_free)                                                                      \
+	X(ext2fs_extent_get)                                                                       \
+	X(ext2fs_extent_open2)                                                                     \
+	X(ext2fs_file_acl_block)                                                                   \
+	X(ext2fs_file_close)                                                                       \
+	X(ext2fs_file_open2)                                                                       \
+	X(ext2fs_file_read)                                                                        \
+	X(ext2fs_get_stat_i_blocks)                                                                \
+	X(ext2fs_inline_data_get)                                                                  \
+	X(ext2fs_inline_data_size)                                                                 \
+	X(ext2fs_is_fast_symlink)                                                                  \
+	X(ext2fs_lookup)                                                                           \
+	X(ext2fs_open2)                                                                            \
+	X(ext2fs_read_inode_full)                                                                  \
+	X(ext2fs_xattr_get)                                                                        \
+	X(ext2fs_xattrs_close)                                                                     \
+	X(ext2fs_xattrs_iterate)                                                                   \
+	X(ext2fs_xattrs_open)                                                                      \
+	X(ext2fs_xattrs_read)
+SFS_LAZYLIB(e2fs, "libext2fs.so.2", LIBEXT2FS_FNS);
+
+#define LIBCOM_ERR_FNS(X) X(error_message)
+SFS_LAZYLIB(comerr, "libcom_err.so.2", LIBCOM_ERR_FNS);
+
+/* 0 once libext2fs is loaded, or -ELIBACC, logged, for the view's caller
+ * to pass on: a host without it shows no files, and nothing else fails. */
+static int e2fs_need(const char *label)
+{
+	if (sfs_lazylib_need(&e2fs_lib) == 0)
+		return 0;
+	sfs_log(SFS_LOG_ERR, "%s: no files shown: cannot load %s: %s", label, e2fs_lib.soname,
+		e2fs_lib.error);
+	return -ELIBACC;
+}
+
+/* libext2fs's message for code e. libext2fs itself needs libcom_err, so
+ * this load maps nothing new; should it fail, the code is still said. */
+static const char *ext_strerror(errcode_t e)
+{
+	static __thread char buf[48];
+
+	if (sfs_lazylib_need(&comerr_lib) == 0)
+		return comerr.error_message(e);
+	snprintf(buf, sizeof(buf), "libext2fs error %ld", (long)e);
+	return buf;
+}
+
+errcode_t sfs_fsview_dir_iterate(ext2_filsys fs, ext2_ino_t dir, sfs_ext2_dirent_fn fn,
+				 void *priv)
+{
+	return e2fs.ext2fs_dir_iterate2(fs, dir, 0, NULL, fn, priv);
+}
 
 /* ---- the io_manager ---- */
 
@@ -213,6 +282,11 @@ int sfs_fsview_open(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t 
 
 	if (!fv)
 		return -ENOMEM;
+	err = e2fs_need(label);
+	if (err < 0) {
+		free(fv);
+		return err;
+	}
 	pthread_mutex_init(&fv->lock, NULL);
 	snprintf(fv->label, sizeof(fv->label), "%s", label);
 	fv->chan.reader = r;
@@ -226,21 +300,21 @@ int sfs_fsview_open(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t 
 		goto out_free;
 	}
 	snprintf(name, sizeof(name), CHAN_PREFIX "%p", (void *)&fv->chan);
-	e = ext2fs_open2(name, NULL, EXT2_FLAG_64BITS | EXT2_FLAG_SKIP_MMP, 0, 0, &sfs_io_manager,
+	e = e2fs.ext2fs_open2(name, NULL, EXT2_FLAG_64BITS | EXT2_FLAG_SKIP_MMP, 0, 0, &sfs_io_manager,
 			 &fv->fs);
 	if (e) {
 		err = ext_err(fv, e);
 		fv->fs = NULL;
 		sfs_log(SFS_LOG_WARN, "%s: no ext2/3/4 filesystem shown: %s", fv->label,
-			err == -EMEDIUMTYPE ? "no ext2/3/4 superblock" : error_message(e));
+			err == -EMEDIUMTYPE ? "no ext2/3/4 superblock" : ext_strerror(e));
 		goto out_free;
 	}
 	fv->block_size = fv->fs->blocksize;
-	if (ext2fs_blocks_count(fv->fs->super) > size / fv->block_size) {
+	if (e2fs.ext2fs_blocks_count(fv->fs->super) > size / fv->block_size) {
 		err = -EUCLEAN;
 		sfs_log(SFS_LOG_WARN,
 			"%s: no ext2/3/4 filesystem shown: it claims %llu blocks of %u bytes, past its %" PRIu64 "-byte container",
-			fv->label, (unsigned long long)ext2fs_blocks_count(fv->fs->super),
+			fv->label, (unsigned long long)e2fs.ext2fs_blocks_count(fv->fs->super),
 			fv->block_size, size);
 		goto out_close_fs;
 	}
@@ -256,7 +330,7 @@ int sfs_fsview_open(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t 
 	return 0;
 
 out_close_fs:
-	ext2fs_close_free(&fv->fs);
+	e2fs.ext2fs_close_free(&fv->fs);
 out_free:
 	pthread_mutex_destroy(&fv->lock);
 	free(fv);
@@ -268,7 +342,7 @@ void sfs_fsview_close(struct sfs_fsview *fv)
 	if (!fv)
 		return;
 	sfs_dirx_cache_release(&fv->dirx);
-	ext2fs_close_free(&fv->fs);
+	e2fs.ext2fs_close_free(&fv->fs);
 	pthread_mutex_destroy(&fv->lock);
 	free(fv);
 }
@@ -293,7 +367,7 @@ static int read_inode(struct sfs_fsview *fv, uint32_t ino, struct ext2_inode_lar
 	if (ino < 1 || ino > fv->fs->super->s_inodes_count)
 		return -ENOENT;
 	memset(ret, 0, sizeof(*ret));
-	e = ext2fs_read_inode_full(fv->fs, ino, (struct ext2_inode *)ret, sizeof(*ret));
+	e = e2fs.ext2fs_read_inode_full(fv->fs, ino, (struct ext2_inode *)ret, sizeof(*ret));
 	if (e)
 		return ext_err(fv, e);
 	/* A free inode (never used, or deleted) is no file. */
@@ -335,7 +409,7 @@ int sfs_fsview_stat(struct sfs_fsview *fv, uint32_t ino, struct stat *ret)
 	ret->st_gid = inode_gid(in);
 	ret->st_size = (off_t)EXT2_I_SIZE(&in);
 	ret->st_blksize = (blksize_t)fv->block_size;
-	ret->st_blocks = (blkcnt_t)ext2fs_get_stat_i_blocks(fv->fs, (struct ext2_inode *)&in);
+	ret->st_blocks = (blkcnt_t)e2fs.ext2fs_get_stat_i_blocks(fv->fs, (struct ext2_inode *)&in);
 	ret->st_atim = inode_time(&in, in.i_atime, offsetof(struct ext2_inode_large, i_atime_extra),
 				  in.i_atime_extra);
 	ret->st_mtim = inode_time(&in, in.i_mtime, offsetof(struct ext2_inode_large, i_mtime_extra),
@@ -385,7 +459,7 @@ int sfs_fsview_lookup(struct sfs_fsview *fv, uint32_t dir, const char *name, uin
 		r = 1;
 	}
 	if (r == 1) {
-		e = ext2fs_lookup(fv->fs, dir, name, (int)len, NULL, &ino);
+		e = e2fs.ext2fs_lookup(fv->fs, dir, name, (int)len, NULL, &ino);
 		r = e ? ext_err(fv, e) : 0;
 	}
 	if (r == 0 && (ino < 1 || ino > fv->fs->super->s_inodes_count))
@@ -455,7 +529,7 @@ int sfs_fsview_readdir(struct sfs_fsview *fv, uint32_t dir, sfs_fsview_dirent_fn
 	if (r == 0) {
 		c.ninodes = fv->fs->super->s_inodes_count;
 		c.has_types = ext2fs_has_feature_filetype(fv->fs->super);
-		e = ext2fs_dir_iterate2(fv->fs, dir, 0, NULL, dir_entry, &c);
+		e = e2fs.ext2fs_dir_iterate2(fv->fs, dir, 0, NULL, dir_entry, &c);
 		r = e ? ext_err(fv, e) : 0;
 	}
 	view_unlock(fv);
@@ -482,7 +556,7 @@ ssize_t sfs_fsview_readlink(struct sfs_fsview *fv, uint32_t ino, char *buf, size
 		r = len > fv->block_size ? -EUCLEAN : -ERANGE;
 		goto out;
 	}
-	if (ext2fs_is_fast_symlink((struct ext2_inode *)&in)) {
+	if (e2fs.ext2fs_is_fast_symlink((struct ext2_inode *)&in)) {
 		/* The target sits in the inode's block pointers. */
 		if (len > sizeof(in.i_block)) {
 			r = -EUCLEAN;
@@ -492,11 +566,11 @@ ssize_t sfs_fsview_readlink(struct sfs_fsview *fv, uint32_t ino, char *buf, size
 	} else {
 		/* In a block, or inline in the inode (ext2fs_file_read knows
 		 * both). */
-		e = ext2fs_file_open2(fv->fs, ino, (struct ext2_inode *)&in, 0, &file);
+		e = e2fs.ext2fs_file_open2(fv->fs, ino, (struct ext2_inode *)&in, 0, &file);
 		if (!e)
-			e = ext2fs_file_read(file, buf, (unsigned)len, &got);
+			e = e2fs.ext2fs_file_read(file, buf, (unsigned)len, &got);
 		if (file)
-			ext2fs_file_close(file);
+			e2fs.ext2fs_file_close(file);
 		if (e) {
 			r = ext_err(fv, e);
 			goto out;
@@ -554,11 +628,11 @@ static int may_have_xattrs(struct sfs_fsview *fv, uint32_t ino)
 	memset(&u, 0, sizeof(u));
 	if (ino < 1 || ino > fv->fs->super->s_inodes_count)
 		return -ENOENT;
-	if (ext2fs_read_inode_full(fv->fs, ino, (struct ext2_inode *)&u.in, isize))
+	if (e2fs.ext2fs_read_inode_full(fv->fs, ino, (struct ext2_inode *)&u.in, isize))
 		return 1;
 	if (!u.in.i_links_count || !u.in.i_mode)
 		return -ENOENT;
-	if (ext2fs_file_acl_block(fv->fs, (struct ext2_inode *)&u.in))
+	if (e2fs.ext2fs_file_acl_block(fv->fs, (struct ext2_inode *)&u.in))
 		return 1;
 	if (isize <= EXT2_GOOD_OLD_INODE_SIZE)
 		return 0;
@@ -580,12 +654,12 @@ static int xattrs_read(struct sfs_fsview *fv, uint32_t ino, struct ext2_xattr_ha
 
 	if (r <= 0)
 		return r < 0 ? r : -ENODATA;
-	e = ext2fs_xattrs_open(fv->fs, ino, ret);
+	e = e2fs.ext2fs_xattrs_open(fv->fs, ino, ret);
 	if (e)
 		return ext_err(fv, e);
-	e = ext2fs_xattrs_read(*ret);
+	e = e2fs.ext2fs_xattrs_read(*ret);
 	if (e) {
-		ext2fs_xattrs_close(ret);
+		e2fs.ext2fs_xattrs_close(ret);
 		return ext_err(fv, e);
 	}
 	return 0;
@@ -601,9 +675,9 @@ ssize_t sfs_fsview_listxattr(struct sfs_fsview *fv, uint32_t ino, char *buf, siz
 	view_lock(fv);
 	r = xattrs_read(fv, ino, &h);
 	if (r == 0) {
-		e = ext2fs_xattrs_iterate(h, xattr_name, &x);
+		e = e2fs.ext2fs_xattrs_iterate(h, xattr_name, &x);
 		r = e ? ext_err(fv, e) : 0;
-		ext2fs_xattrs_close(&h);
+		e2fs.ext2fs_xattrs_close(&h);
 	} else if (r == -ENODATA) {
 		r = 0; /* no xattrs: an empty list */
 	}
@@ -629,9 +703,9 @@ ssize_t sfs_fsview_getxattr(struct sfs_fsview *fv, uint32_t ino, const char *nam
 	view_lock(fv);
 	r = xattrs_read(fv, ino, &h);
 	if (r == 0) {
-		e = ext2fs_xattr_get(h, name, &val, &len);
+		e = e2fs.ext2fs_xattr_get(h, name, &val, &len);
 		r = e ? ext_err(fv, e) : 0;
-		ext2fs_xattrs_close(&h);
+		e2fs.ext2fs_xattrs_close(&h);
 	}
 	view_unlock(fv);
 	if (r == 0 && size) {
@@ -722,11 +796,11 @@ static int runs_from_extents(struct sfs_fsview *fv, uint32_t ino, struct ext2_in
 	errcode_t e;
 	int op = EXT2_EXTENT_ROOT, r = 0;
 
-	e = ext2fs_extent_open2(fv->fs, ino, (struct ext2_inode *)in, &h);
+	e = e2fs.ext2fs_extent_open2(fv->fs, ino, (struct ext2_inode *)in, &h);
 	if (e)
 		return ext_err(fv, e);
 	for (;;) {
-		e = ext2fs_extent_get(h, op, &ex);
+		e = e2fs.ext2fs_extent_get(h, op, &ex);
 		op = EXT2_EXTENT_NEXT_LEAF;
 		if (e == EXT2_ET_EXTENT_NO_NEXT || e == EXT2_ET_EXTENT_NO_DOWN)
 			break;
@@ -741,7 +815,7 @@ static int runs_from_extents(struct sfs_fsview *fv, uint32_t ino, struct ext2_in
 		if (r < 0)
 			break;
 	}
-	ext2fs_extent_free(h);
+	e2fs.ext2fs_extent_free(h);
 	return r;
 }
 
@@ -767,7 +841,7 @@ static int runs_from_blockmap(struct sfs_fsview *fv, uint32_t ino, struct sfs_fs
 	struct bmap_ctx c = { .f = f };
 	errcode_t e;
 
-	e = ext2fs_block_iterate3(fv->fs, ino, BLOCK_FLAG_READ_ONLY | BLOCK_FLAG_DATA_ONLY, NULL,
+	e = e2fs.ext2fs_block_iterate3(fv->fs, ino, BLOCK_FLAG_READ_ONLY | BLOCK_FLAG_DATA_ONLY, NULL,
 				  bmap_block, &c);
 	if (c.err < 0)
 		return c.err;
@@ -802,14 +876,14 @@ int sfs_fsfile_open(struct sfs_fsview *fv, uint32_t ino, struct sfs_fsfile **ret
 	if (in.i_flags & EXT4_INLINE_DATA_FL) {
 		size_t len = 0;
 
-		e = ext2fs_inline_data_size(fv->fs, ino, &len);
+		e = e2fs.ext2fs_inline_data_size(fv->fs, ino, &len);
 		if (!e && len < f->size)
 			f->size = len; /* never read past what the inode holds */
 		f->inline_data = malloc(len ? len : 1);
 		if (!f->inline_data)
 			r = -ENOMEM;
 		else if (!e)
-			e = ext2fs_inline_data_get(fv->fs, ino, (struct ext2_inode *)&in,
+			e = e2fs.ext2fs_inline_data_get(fv->fs, ino, (struct ext2_inode *)&in,
 						   f->inline_data, &len);
 		if (r == 0 && e)
 			r = ext_err(fv, e);

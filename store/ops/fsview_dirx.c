@@ -148,7 +148,7 @@ static int get(struct sfs_dirx_cache *c, ext2_filsys fs, uint32_t dir, struct sf
 		free(x);
 		return -ENOMEM;
 	}
-	e = ext2fs_dir_iterate2(fs, dir, 0, NULL, add_entry, x);
+	e = sfs_fsview_dir_iterate(fs, dir, add_entry, x);
 	if (x->err < 0 || e) {
 		int r = x->err < 0 ? x->err : -EIO;
 

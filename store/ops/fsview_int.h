@@ -28,6 +28,16 @@ struct sfs_dirx_cache {
 	uint64_t clock;
 };
 
+/* What ext2fs_dir_iterate2 calls for each entry. */
+typedef int (*sfs_ext2_dirent_fn)(ext2_ino_t dir, int entry, struct ext2_dir_entry *de,
+				  int offset, int blocksize, char *buf, void *priv);
+
+/* ext2fs_dir_iterate2(fs, dir, 0, NULL, fn, priv) through the libext2fs
+ * that fsview.c loads when the first view opens (only views, hence only
+ * a loaded library, reach the indexes). */
+errcode_t sfs_fsview_dir_iterate(ext2_filsys fs, ext2_ino_t dir, sfs_ext2_dirent_fn fn,
+				 void *priv);
+
 /* Frees every index (the cache itself is embedded). */
 void sfs_dirx_cache_release(struct sfs_dirx_cache *c);
 

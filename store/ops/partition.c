@@ -21,8 +21,30 @@
 
 #include <blkid/blkid.h>
 
+#include "lazylib_int.h"
 #include "snapfs/log.h"
 #include "snapfs/partition.h"
+
+/* Only files/ reads partition tables, so libblkid is loaded by the first
+ * probe rather than mapped at every start-up (lazylib_int.h). */
+#define LIBBLKID_FNS(X)                                                                            \
+	X(blkid_free_probe)                                                                        \
+	X(blkid_new_probe)                                                                         \
+	X(blkid_partition_get_partno)                                                              \
+	X(blkid_partition_get_size)                                                                \
+	X(blkid_partition_get_start)                                                               \
+	X(blkid_partition_get_type)                                                                \
+	X(blkid_partition_get_type_string)                                                         \
+	X(blkid_partition_is_extended)                                                             \
+	X(blkid_partition_is_logical)                                                              \
+	X(blkid_partlist_get_partition)                                                            \
+	X(blkid_partlist_numof_partitions)                                                         \
+	X(blkid_probe_enable_partitions)                                                           \
+	X(blkid_probe_enable_superblocks)                                                          \
+	X(blkid_probe_get_partitions)                                                              \
+	X(blkid_probe_set_device)                                                                  \
+	X(blkid_probe_set_sectorsize)
+SFS_LAZYLIB(blk, "libblkid.so.1", LIBBLKID_FNS);
 
 #define MIB (UINT64_C(1) << 20)
 #define MAX_ROUNDS 128 /* links of a logical partition chain followed */
@@ -73,7 +95,7 @@ int sfs_parts_has_ext(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_
 static int probe_once(int fd, uint64_t size, unsigned sector_size, struct sfs_part **ret,
 		      size_t *ret_n, uint64_t **ret_ext, size_t *ret_next)
 {
-	blkid_probe pr = blkid_new_probe();
+	blkid_probe pr = blk.blkid_new_probe();
 	blkid_partlist ls;
 	int n, r = 0;
 
@@ -82,14 +104,14 @@ static int probe_once(int fd, uint64_t size, unsigned sector_size, struct sfs_pa
 	*ret_ext = NULL;
 	if (!pr)
 		return -ENOMEM;
-	if (blkid_probe_set_device(pr, fd, 0, (blkid_loff_t)size) < 0 ||
-	    blkid_probe_set_sectorsize(pr, sector_size) < 0 ||
-	    blkid_probe_enable_superblocks(pr, 0) < 0 || blkid_probe_enable_partitions(pr, 1) < 0) {
+	if (blk.blkid_probe_set_device(pr, fd, 0, (blkid_loff_t)size) < 0 ||
+	    blk.blkid_probe_set_sectorsize(pr, sector_size) < 0 ||
+	    blk.blkid_probe_enable_superblocks(pr, 0) < 0 || blk.blkid_probe_enable_partitions(pr, 1) < 0) {
 		r = -EIO;
 		goto out_free_probe;
 	}
-	ls = blkid_probe_get_partitions(pr);
-	n = ls ? blkid_partlist_numof_partitions(ls) : -1;
+	ls = blk.blkid_probe_get_partitions(pr);
+	n = ls ? blk.blkid_partlist_numof_partitions(ls) : -1;
 	if (n <= 0) {
 		r = n < 0 ? PROBE_NONE : 0;
 		goto out_free_probe;
@@ -101,37 +123,37 @@ static int probe_once(int fd, uint64_t size, unsigned sector_size, struct sfs_pa
 		goto out_free_probe;
 	}
 	for (int i = 0; i < n; i++) {
-		blkid_partition p = blkid_partlist_get_partition(ls, i);
-		blkid_loff_t start = p ? blkid_partition_get_start(p) : -1;
-		blkid_loff_t len = p ? blkid_partition_get_size(p) : -1;
+		blkid_partition p = blk.blkid_partlist_get_partition(ls, i);
+		blkid_loff_t start = p ? blk.blkid_partition_get_start(p) : -1;
+		blkid_loff_t len = p ? blk.blkid_partition_get_size(p) : -1;
 		struct sfs_part *sp;
 		const char *ts;
 
 		if (!p || start < 0 || len <= 0 || (uint64_t)start > size / 512)
 			continue;
-		if (blkid_partition_is_extended(p) || blkid_partition_is_logical(p)) {
+		if (blk.blkid_partition_is_extended(p) || blk.blkid_partition_is_logical(p)) {
 			/* Where the next extended boot record may be. */
 			uint64_t at = (uint64_t)start * 512;
 
-			(*ret_ext)[(*ret_next)++] = blkid_partition_is_extended(p)
+			(*ret_ext)[(*ret_next)++] = blk.blkid_partition_is_extended(p)
 							    ? at
 							    : at + (uint64_t)len * 512;
-			if (blkid_partition_is_extended(p))
+			if (blk.blkid_partition_is_extended(p))
 				continue;
 		}
 		sp = &(*ret)[(*ret_n)++];
-		sp->partno = (unsigned)blkid_partition_get_partno(p);
+		sp->partno = (unsigned)blk.blkid_partition_get_partno(p);
 		sp->offset = (uint64_t)start * 512;
 		sp->size = (uint64_t)len <= (size - sp->offset) / 512 ? (uint64_t)len * 512
 								       : size - sp->offset;
-		ts = blkid_partition_get_type_string(p);
+		ts = blk.blkid_partition_get_type_string(p);
 		if (ts)
 			snprintf(sp->type, sizeof(sp->type), "%s", ts);
 		else
-			snprintf(sp->type, sizeof(sp->type), "0x%02x", blkid_partition_get_type(p));
+			snprintf(sp->type, sizeof(sp->type), "0x%02x", blk.blkid_partition_get_type(p));
 	}
 out_free_probe:
-	blkid_free_probe(pr);
+	blk.blkid_free_probe(pr);
 	return r;
 }
 
@@ -149,6 +171,15 @@ int sfs_parts_probe(struct sfs_reader *r, const struct sfs_snapmap *m, const cha
 	*ret_n = 0;
 	if (!buf)
 		return -ENOMEM;
+	if (sfs_lazylib_need(&blk_lib) < 0) {
+		static bool logged; /* once: files/ asks again on every look */
+
+		if (!__atomic_exchange_n(&logged, true, __ATOMIC_RELAXED))
+			sfs_log(SFS_LOG_ERR, "%s: no partitions shown: cannot load %s: %s", label,
+				blk_lib.soname, blk_lib.error);
+		rc = -ELIBACC;
+		goto out_free_buf;
+	}
 	fd = memfd_create("snapfs-partitions", MFD_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
