@@ -52,6 +52,7 @@ struct sfs_pack_out {
 	int fd;
 	uint64_t number;
 	uint64_t len, synced;
+	uint64_t wb_started; /* writeback started for [.., wb_started) */
 	bool dir_synced;
 };
 
@@ -431,7 +432,7 @@ static int local_create(struct sfs_backend *b, uint64_t number, uint64_t len,
 		r = -errno;
 		goto out_close;
 	}
-	p->len = p->synced = len;
+	p->len = p->synced = p->wb_started = len;
 	p->dir_synced = len > 0;
 	*ret = p;
 	return 0;
@@ -440,6 +441,31 @@ out_close:
 out_free:
 	free(p);
 	return r;
+}
+
+/* Pack bytes are written once and rarely read soon, so as the pack grows
+ * we start writeback of each new WB_WINDOW and, one window later, wait for
+ * it and drop it from the page cache. The dirty pages then never pile up
+ * for the commit's fdatasync (an ingest ends sooner) and a large ingest
+ * does not push everything else out of memory. This promises nothing
+ * about durability: local_sync still does that. Failures are ignored
+ * (the filesystem may not support either call); it is only advice. */
+#define WB_WINDOW (8ull << 20)
+
+static void writeback_behind(struct sfs_pack_out *p)
+{
+	while (p->len - p->wb_started >= WB_WINDOW) {
+		(void)sync_file_range(p->fd, (off_t)p->wb_started, WB_WINDOW, SYNC_FILE_RANGE_WRITE);
+		if (p->wb_started >= WB_WINDOW) {
+			off_t prev = (off_t)(p->wb_started - WB_WINDOW);
+
+			(void)sync_file_range(p->fd, prev, WB_WINDOW,
+					      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+					      SYNC_FILE_RANGE_WAIT_AFTER);
+			(void)posix_fadvise(p->fd, prev, WB_WINDOW, POSIX_FADV_DONTNEED);
+		}
+		p->wb_started += WB_WINDOW;
+	}
 }
 
 static int local_append(struct sfs_pack_out *p, const void *buf, size_t len)
@@ -453,6 +479,7 @@ static int local_append(struct sfs_pack_out *p, const void *buf, size_t len)
 		return r;
 	}
 	p->len += len;
+	writeback_behind(p);
 	return 0;
 }
 

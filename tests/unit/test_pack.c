@@ -11,7 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+
+#include <linux/magic.h>
 
 #include <criterion/criterion.h>
 
@@ -560,6 +564,50 @@ Test(pack, record_larger_than_buffer, .init = files_setup, .fini = files_teardow
 	close(fd);
 	free(raw);
 	free(buf);
+}
+
+/* A pack written well past the writeback window does not keep its early
+ * bytes in the page cache: they were written back and dropped while the
+ * writer went on. */
+Test(pack, written_bytes_leave_the_page_cache, .init = files_setup, .fini = files_teardown)
+{
+	enum { REC = 64 << 10, NBIG = 512 }; /* 32 MiB */
+	uint8_t *raw = malloc(REC), *map;
+	struct sfs_rec_header h = { .type = SFS_CHUNK_DATA, .comp = SFS_COMP_NONE,
+				    .raw_len = REC, .stored_len = REC };
+	struct sfs_pack_writer *w;
+	struct sfs_chunk_loc l;
+	unsigned char vec[(8 << 20) / 4096];
+	struct statfs sf;
+	size_t resident = 0;
+	char name[64];
+	int fd;
+
+	cr_assert_eq(fstatfs(dfd, &sf), 0);
+	if (sf.f_type == TMPFS_MAGIC)
+		cr_skip_test("tmpfs keeps every page in memory");
+	fx_fill_random(raw, REC, 13);
+	sfs_chunk_hash(raw, REC, &h.id);
+	cr_assert_eq(sfs_pack_writer_open(&dbe, 6, 0, &w), 0);
+	for (int i = 0; i < NBIG; i++)
+		cr_assert_eq(sfs_pack_append(w, &h, raw, &l), 0);
+	cr_assert_eq(sfs_pack_writer_sync(w), 0);
+	sfs_pack_writer_close(w);
+	sfs_pack_name(6, name, sizeof(name));
+	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	map = mmap(NULL, sizeof(vec) * 4096, PROT_READ, MAP_SHARED, fd, 0);
+	cr_assert_neq(map, MAP_FAILED);
+	cr_assert_eq(mincore(map, sizeof(vec) * 4096, vec), 0);
+	for (size_t i = 0; i < sizeof(vec); i++)
+		resident += vec[i] & 1;
+	cr_assert_lt(resident, sizeof(vec) / 8, "%zu of the first %zu pages still cached",
+		     resident, sizeof(vec));
+	/* Dropped from the cache, not lost. */
+	cr_assert_eq(sfs_pack_read(fdb(fd), &l, &h.id, raw), 0);
+	munmap(map, sizeof(vec) * 4096);
+	close(fd);
+	free(raw);
 }
 
 /* ---- the chunk index rebuilt from packs alone ---- */
