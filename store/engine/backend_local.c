@@ -53,6 +53,8 @@ struct sfs_pack_out {
 	uint64_t number;
 	uint64_t len, synced;
 	uint64_t wb_started; /* writeback started for [.., wb_started) */
+	int wb_err;	     /* a writeback error seen early, for local_sync */
+	bool wb_off;	     /* no more writeback behind for this pack */
 	bool dir_synced;
 };
 
@@ -448,21 +450,32 @@ out_free:
  * it and drop it from the page cache. The dirty pages then never pile up
  * for the commit's fdatasync (an ingest ends sooner) and a large ingest
  * does not push everything else out of memory. This promises nothing
- * about durability: local_sync still does that. Failures are ignored
- * (the filesystem may not support either call); it is only advice. */
+ * about durability: local_sync still does that. A filesystem that does
+ * not support it is left alone. But a writeback error the wait reports
+ * is the file's error, reported once per descriptor: the fdatasync after
+ * it would return 0, so it is kept for local_sync to return. */
 #define WB_WINDOW (8ull << 20)
 
 static void writeback_behind(struct sfs_pack_out *p)
 {
-	while (p->len - p->wb_started >= WB_WINDOW) {
-		(void)sync_file_range(p->fd, (off_t)p->wb_started, WB_WINDOW, SYNC_FILE_RANGE_WRITE);
-		if (p->wb_started >= WB_WINDOW) {
+	while (!p->wb_off && p->len - p->wb_started >= WB_WINDOW) {
+		int r = sync_file_range(p->fd, (off_t)p->wb_started, WB_WINDOW, SYNC_FILE_RANGE_WRITE);
+
+		if (r == 0 && p->wb_started >= WB_WINDOW) {
 			off_t prev = (off_t)(p->wb_started - WB_WINDOW);
 
-			(void)sync_file_range(p->fd, prev, WB_WINDOW,
-					      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-					      SYNC_FILE_RANGE_WAIT_AFTER);
-			(void)posix_fadvise(p->fd, prev, WB_WINDOW, POSIX_FADV_DONTNEED);
+			r = sync_file_range(p->fd, prev, WB_WINDOW,
+					    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+						    SYNC_FILE_RANGE_WAIT_AFTER);
+			if (r == 0)
+				(void)posix_fadvise(p->fd, prev, WB_WINDOW, POSIX_FADV_DONTNEED);
+		}
+		if (r < 0) {
+			if (errno != EINVAL && errno != ENOSYS && errno != ESPIPE &&
+			    errno != EOPNOTSUPP)
+				p->wb_err = -errno;
+			p->wb_off = true; /* either way, no more of it */
+			break;
 		}
 		p->wb_started += WB_WINDOW;
 	}
@@ -487,6 +500,8 @@ static int local_sync(struct sfs_pack_out *p)
 {
 	int r;
 
+	if (p->wb_err)
+		return p->wb_err;
 	if (p->synced != p->len) {
 		if (fdatasync(p->fd) < 0)
 			return -errno;
