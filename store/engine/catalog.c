@@ -705,6 +705,131 @@ int sfs_cat_snapshot_del(struct sfs_txn *t, const char *id)
 	return sfs_cat_del_raw(t, SFS_DBI_SNAPSHOTS, id, strlen(id));
 }
 
+/* ---- the volsnap index: check and repair ---- */
+
+struct volsnap_walk {
+	struct sfs_txn *t;
+	sfs_index_problem_fn fn; /* NULL: repair */
+	void *ctx;
+	MDB_val *stale; /* repair: keys of entries to delete */
+	size_t n_stale, cap_stale;
+	uint64_t fixed;
+};
+
+static int volsnap_problem(struct volsnap_walk *w, const MDB_val *k, const char *id,
+			   const char *what)
+{
+	MDB_val *grown;
+
+	if (w->fn) {
+		w->fn(w->ctx, id, what);
+		return 0;
+	}
+	if (w->n_stale == w->cap_stale) {
+		w->cap_stale = w->cap_stale ? 2 * w->cap_stale : 16;
+		grown = realloc(w->stale, w->cap_stale * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		w->stale = grown;
+	}
+	w->stale[w->n_stale].mv_data = malloc(k->mv_size);
+	if (!w->stale[w->n_stale].mv_data)
+		return -ENOMEM;
+	memcpy(w->stale[w->n_stale].mv_data, k->mv_data, k->mv_size);
+	w->stale[w->n_stale++].mv_size = k->mv_size;
+	return 0;
+}
+
+/* An entry names a snapshot whose record gives its key. A record that does
+ * not decode is check's to report, and keeps its entry. */
+static int volsnap_entry_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct volsnap_walk *w = ctx;
+	char id[SFS_IDSTR_SIZE], want[SFS_NAME_MAX + 32];
+	struct sfs_snapshot sn;
+	MDB_val rec;
+	size_t kl;
+	int r;
+
+	if (!sfs_cat_idstr(v, id))
+		return volsnap_problem(w, k, NULL, "an entry is damaged");
+	r = sfs_cat_get_raw(w->t, SFS_DBI_SNAPSHOTS, id, strlen(id), &rec);
+	if (r == -ENOENT)
+		return volsnap_problem(w, k, id, "is named but has no record");
+	if (r < 0)
+		return r;
+	if (sfs_snapshot_decode_brief(rec.mv_data, rec.mv_size, &sn) < 0)
+		return 0;
+	kl = volsnap_key(sn.volume, sn.seq, want);
+	if (kl != k->mv_size || memcmp(want, k->mv_data, kl))
+		return volsnap_problem(w, k, id, "is named under a key its record disagrees with");
+	return 0;
+}
+
+/* Every snapshot that decodes has its entry, naming it. */
+static int volsnap_record_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct volsnap_walk *w = ctx;
+	char id[SFS_IDSTR_SIZE], key[SFS_NAME_MAX + 32];
+	struct sfs_snapshot sn;
+	MDB_val got;
+	size_t kl;
+	int r;
+
+	if (!sfs_cat_idstr(k, id) || sfs_snapshot_decode_brief(v->mv_data, v->mv_size, &sn) < 0)
+		return 0;
+	kl = volsnap_key(sn.volume, sn.seq, key);
+	r = sfs_cat_get_raw(w->t, SFS_DBI_VOLSNAP, key, kl, &got);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r == 0 && got.mv_size == strlen(id) && !memcmp(got.mv_data, id, got.mv_size))
+		return 0;
+	if (w->fn) {
+		w->fn(w->ctx, id, "is missing from it");
+		return 0;
+	}
+	/* Repair: the entries that disagreed are gone by now, so this key is
+	 * free or held by an entry of another record with the same key. */
+	r = sfs_cat_put_raw(w->t, SFS_DBI_VOLSNAP, key, kl, id, strlen(id));
+	if (r == 0)
+		w->fixed++;
+	return r;
+}
+
+static int volsnap_walk(struct volsnap_walk *w)
+{
+	int r = sfs_cat_foreach_raw(w->t, SFS_DBI_VOLSNAP, volsnap_entry_cb, w);
+
+	for (size_t i = 0; i < w->n_stale; i++) {
+		if (r == 0) {
+			r = sfs_cat_del_raw(w->t, SFS_DBI_VOLSNAP, w->stale[i].mv_data,
+					    w->stale[i].mv_size);
+			w->fixed += r == 0;
+		}
+		free(w->stale[i].mv_data);
+	}
+	free(w->stale);
+	if (r == 0)
+		r = sfs_cat_foreach_raw(w->t, SFS_DBI_SNAPSHOTS, volsnap_record_cb, w);
+	return r;
+}
+
+int sfs_cat_volsnap_verify(struct sfs_txn *t, sfs_index_problem_fn fn, void *ctx)
+{
+	struct volsnap_walk w = { .t = t, .fn = fn, .ctx = ctx };
+
+	return volsnap_walk(&w);
+}
+
+int sfs_cat_volsnap_repair(struct sfs_txn *t, uint64_t *ret_fixed)
+{
+	struct volsnap_walk w = { .t = t };
+	int r = volsnap_walk(&w);
+
+	*ret_fixed = w.fixed;
+	return r;
+}
+
 struct snapshot_iter {
 	sfs_snapshot_fn fn;
 	void *ctx;

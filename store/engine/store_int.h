@@ -196,6 +196,21 @@ struct sfs_store *sfs_txn_store(struct sfs_txn *t);
  * nothing copied, when it is too long to be one. */
 bool sfs_cat_idstr(const MDB_val *v, char id[SFS_IDSTR_SIZE]);
 
+/* What check reports of an index of snapshots: an entry for a snapshot
+ * (id, or NULL for an entry too damaged to name one) and what is wrong
+ * with it. */
+typedef void (*sfs_index_problem_fn)(void *ctx, const char *id, const char *what);
+
+/* check: each entry of the volsnap index (a volume's snapshots in seq
+ * order) names a snapshot whose record gives its key, and each snapshot
+ * that decodes has its entry; fn hears of each that does not. 0 or
+ * -errno. */
+int sfs_cat_volsnap_verify(struct sfs_txn *t, sfs_index_problem_fn fn, void *ctx);
+/* check --repair: deletes the entries verify would name (an entry of a
+ * record that does not decode stays) and adds the missing ones;
+ * *ret_fixed says how many. 0 or -errno. */
+int sfs_cat_volsnap_repair(struct sfs_txn *t, uint64_t *ret_fixed);
+
 /* Deletes the entry of the index `which` (volsnap, volcreated) whose
  * value is id, found by a scan: for a record too damaged to give its key.
  * 0 (none is fine) or -errno. */

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "snapfs/catalog.h"
+#include "store_int.h"
 
 struct sfs_txn;
 
@@ -38,9 +39,8 @@ int sfs_volcreated_build(struct sfs_txn *t);
  * whatever it held. 0 or -errno. */
 int sfs_volcreated_rebuild(struct sfs_txn *t);
 
-/* What check reports of a current index: an entry for a snapshot (id, or
- * NULL for an entry too damaged to name one) and what is wrong with it. */
-typedef void (*sfs_volcreated_problem_fn)(void *ctx, const char *id, const char *what);
+/* What check reports of a current index (store_int.h). */
+typedef sfs_index_problem_fn sfs_volcreated_problem_fn;
 
 /* check: each entry of a current index names a completed snapshot whose
  * record agrees with its key, and each completed snapshot has its entry;

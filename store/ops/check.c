@@ -323,6 +323,18 @@ static void index_problem(void *ctx, const char *id, const char *what)
 			  "(snapfs check --repair rebuilds the index)", what);
 }
 
+static void volsnap_problem(void *ctx, const char *id, const char *what)
+{
+	struct ck *c = ctx;
+
+	if (id)
+		report(c, "catalog: index of snapshots by volume: snapshot %s %s "
+			  "(snapfs check --repair mends the index)", id, what);
+	else
+		report(c, "catalog: index of snapshots by volume: %s "
+			  "(snapfs check --repair mends the index)", what);
+}
+
 static int check_volumes(struct ck *c)
 {
 	return sfs_cat_foreach_raw(c->txn, SFS_DBI_VOLUMES, check_volume_cb, c);
@@ -548,6 +560,8 @@ int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void 
 		r = check_snapshots(&c);
 	if (r == 0)
 		r = sfs_volcreated_verify(c.txn, index_problem, &c);
+	if (r == 0)
+		r = sfs_cat_volsnap_verify(c.txn, volsnap_problem, &c);
 	if (r == 0)
 		r = check_images(&c);
 	if (r == 0)

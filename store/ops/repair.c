@@ -506,6 +506,16 @@ int sfs_repair(struct sfs_store *s, sfs_problem_fn note_fn, void *ctx, sfs_progr
 	 * held (check names entries that disagree with them). */
 	if (r == 0)
 		r = sfs_volcreated_rebuild(p.txn);
+	/* The index by volume is mended: entries that disagree with their
+	 * records go, missing ones are added (a damaged record's stays). */
+	if (r == 0) {
+		uint64_t fixed;
+
+		r = sfs_cat_volsnap_repair(p.txn, &fixed);
+		if (r == 0 && fixed)
+			sfs_log(SFS_LOG_INFO, "mended %" PRIu64 " entries of the index of snapshots by volume",
+				fixed);
+	}
 	/* Done: mounts refresh, and ordinary writers may open the store. */
 	if (r == 0)
 		r = sfs_cat_bump_generation(p.txn);

@@ -6,7 +6,8 @@
  * (read-only: scanned; writable: rebuilt) or changed by a binary that does
  * not keep it; the census of the catalog's copy checking its entries; and
  * check naming entries that disagree with the records, which the rebuild
- * of check --repair puts right.
+ * of check --repair puts right; and the same check and mending of the
+ * index of a volume's snapshots in seq order (volsnap).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -356,7 +357,7 @@ static void collect(void *ctx, const char *line)
 {
 	struct lines *l = ctx;
 
-	if (!strstr(line, "index of snapshots by creation time"))
+	if (!strstr(line, "index of snapshots by "))
 		return; /* the fake roots' maps are reported too */
 	cr_assert_lt(l->index, 8);
 	snprintf(l->text[l->index++], sizeof(l->text[0]), "%s", line);
@@ -424,4 +425,71 @@ Test(volcreated, check_names_what_disagrees_and_the_rebuild_fixes_it)
 	cr_assert_eq(l.index, 0, "after the rebuild: %s", l.index ? l.text[0] : "");
 	assert_latest("v", sn[1].id, "the rebuilt index serves the newest again");
 	cr_assert_eq(index_entries().n, 3);
+}
+
+/* A volsnap key: volume, NUL, 16 hex digits of seq (store/FORMAT.md). */
+static size_t volsnap_key(const char *volume, uint64_t seq, char *key)
+{
+	size_t n = strlen(volume);
+
+	memcpy(key, volume, n + 1);
+	snprintf(key + n + 1, 17, "%016llx", (unsigned long long)seq);
+	return n + 1 + 16;
+}
+
+/* check names a snapshot without its volsnap entry, an entry naming no
+ * record and one under a key its record disagrees with (pending
+ * snapshots are indexed too); the repair mends exactly those. */
+Test(volcreated, volsnap_check_names_what_disagrees_and_repair_mends_it)
+{
+	struct sfs_snapshot sn[] = {
+		snap("v", 1, 1000, SFS_SNAP_COMPLETED),
+		snap("v", 2, 2000, SFS_SNAP_COMPLETED),
+		snap("w", 3, 3000, SFS_SNAP_PENDING),
+	};
+	const char *ghost = "snap-0123456789abcdef0";
+	char key[64];
+	struct sfs_txn *t;
+	struct lines l;
+	uint64_t fixed = 0;
+	size_t kl;
+
+	put_all(sn, 3);
+	l = check_lines();
+	cr_assert_eq(l.index, 0, "a consistent index: %s", l.index ? l.text[0] : "");
+
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	kl = volsnap_key("v", 2, key); /* sn[1] loses its entry */
+	cr_assert_eq(sfs_cat_del_raw(t, SFS_DBI_VOLSNAP, key, kl), 0);
+	kl = volsnap_key("v", 9, key); /* an entry for no record */
+	cr_assert_eq(sfs_cat_put_raw(t, SFS_DBI_VOLSNAP, key, kl, ghost, strlen(ghost)), 0);
+	kl = volsnap_key("w", 7, key); /* sn[2] also under a wrong seq */
+	cr_assert_eq(sfs_cat_put_raw(t, SFS_DBI_VOLSNAP, key, kl, sn[2].id, strlen(sn[2].id)), 0);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+
+	l = check_lines();
+	cr_assert_eq(l.index, 3, "three problems, got %zu", l.index);
+	cr_assert(said(&l, "index of snapshots by volume", sn[1].id));
+	cr_assert(said(&l, sn[1].id, "missing from it"), "%s", l.text[0]);
+	cr_assert(said(&l, ghost, "has no record"));
+	cr_assert(said(&l, sn[2].id, "disagrees"));
+	cr_assert(said(&l, "check --repair", NULL));
+
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_volsnap_repair(t, &fixed), 0);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+	cr_assert_eq(fixed, 3, "two entries deleted, one added: %llu", (unsigned long long)fixed);
+	l = check_lines();
+	cr_assert_eq(l.index, 0, "after the repair: %s", l.index ? l.text[0] : "");
+	/* The mended entries are the records' own. */
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	for (int i = 0; i < 3; i++) {
+		MDB_val v;
+
+		kl = volsnap_key(sn[i].volume, sn[i].seq, key);
+		cr_assert_eq(sfs_cat_get_raw(t, SFS_DBI_VOLSNAP, key, kl, &v), 0, "%d", i);
+		cr_assert_eq(v.mv_size, strlen(sn[i].id));
+		cr_assert_eq(memcmp(v.mv_data, sn[i].id, v.mv_size), 0);
+	}
+	sfs_txn_abort(t);
 }
