@@ -311,28 +311,26 @@ static int check_snapshots(struct ck *c)
 	return sfs_cat_foreach_raw(c->txn, SFS_DBI_SNAPSHOTS, check_snapshot_cb, c);
 }
 
+/* A problem of one of the indexes of snapshots, which check --repair puts
+ * right. */
+static void report_index(struct ck *c, const char *index, const char *id, const char *what)
+{
+	if (id)
+		report(c, "catalog: index of snapshots by %s: snapshot %s %s "
+			  "(snapfs check --repair mends the index)", index, id, what);
+	else
+		report(c, "catalog: index of snapshots by %s: %s "
+			  "(snapfs check --repair mends the index)", index, what);
+}
+
 static void index_problem(void *ctx, const char *id, const char *what)
 {
-	struct ck *c = ctx;
-
-	if (id)
-		report(c, "catalog: index of snapshots by creation time: snapshot %s %s "
-			  "(snapfs check --repair rebuilds the index)", id, what);
-	else
-		report(c, "catalog: index of snapshots by creation time: %s "
-			  "(snapfs check --repair rebuilds the index)", what);
+	report_index(ctx, "creation time", id, what);
 }
 
 static void volsnap_problem(void *ctx, const char *id, const char *what)
 {
-	struct ck *c = ctx;
-
-	if (id)
-		report(c, "catalog: index of snapshots by volume: snapshot %s %s "
-			  "(snapfs check --repair mends the index)", id, what);
-	else
-		report(c, "catalog: index of snapshots by volume: %s "
-			  "(snapfs check --repair mends the index)", what);
+	report_index(ctx, "volume", id, what);
 }
 
 static int check_volumes(struct ck *c)
