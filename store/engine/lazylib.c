@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lazylib_int.h"
 #include "snapfs/log.h"
@@ -55,6 +56,9 @@ void sfs_lazylib_require(struct sfs_lazylib *l)
 {
 	if (sfs_lazylib_need(l) == 0)
 		return;
+	/* What the dynamic linker does for a library missing at start-up:
+	 * one line and 127. (A writable store open loads libcrypto before it
+	 * changes anything.) */
 	sfs_log(SFS_LOG_ERR, "cannot load %s, which snapfs needs: %s", l->soname, l->error);
-	abort();
+	_exit(127);
 }

@@ -38,9 +38,9 @@ struct sfs_lazylib {
  * one atomic load), or -ELIBACC with the reason in l->error. */
 int sfs_lazylib_need(struct sfs_lazylib *l);
 
-/* Loads the library or ends the process with a message naming it: for
- * libraries the package depends on, whose absence is the same failure
- * as a missing shared library at start-up. */
+/* Loads the library or ends the process (status 127) with a message
+ * naming it: for libraries the package depends on, whose absence is the
+ * same failure as a missing shared library at start-up. */
 void sfs_lazylib_require(struct sfs_lazylib *l);
 
 #define SFS_LAZYLIB_NAME_(fn)  #fn,

@@ -1012,6 +1012,10 @@ int sfs_store_open_cred(const char *path, int flags, const struct sfs_backend_op
 	int r;
 
 	sfs_rados_detail_clear();
+	/* A writer hashes what it stores: libcrypto is loaded before it
+	 * changes anything, so that a host without it stops here. */
+	if (flags & SFS_OPEN_WRITE)
+		sfs_crypto_load();
 	if (sfs_rados_is_spec(path)) {
 		r = rados_attach(path, state, sizeof(state));
 		if (r < 0)

@@ -6,7 +6,9 @@
 # store fails in one line naming the package while local stores work as
 # before. Needs no cluster (test_rados.sh checks that a RADOS mount has it
 # mapped). libcrypto is loaded for SHA-256 ids and encryption only: a
-# mount of a plain store that reads every byte never maps it.
+# mount of a plain store that reads every byte never maps it, and works
+# without it; a snapshot without it stops in one line, the store as it
+# was.
 . "$(dirname "$0")/lib.sh" "$@"
 need_root
 if [ ! -e /dev/fuse ] || ! command -v fusermount3 >/dev/null; then
@@ -37,6 +39,25 @@ fi
 LD_DEBUG=files sfs snapshot create alpha "$T/d" >/dev/null 2>"$T/ld" || fail "snapshot create"
 grep -q 'file=libcrypto\.so\.3 .*dynamically loaded' "$T/ld" ||
 	fail "a snapshot did not load libcrypto: $(grep -c file= "$T/ld") loads"
+
+# libcrypto unreadable (bind-mounted over in a mount namespace of its own):
+# a plain store still lists and mounts and serves every byte; a snapshot
+# stops with one line before it changes the store.
+CRYPTO=$(readlink -f "$(ldconfig -p | sed -n 's/.*libcrypto\.so\.3 .*=> //p' | head -n 1)")
+[ -f "$CRYPTO" ] || fail "libcrypto.so.3 not found by ldconfig"
+before=$(store_state)
+unshare -m bash -c 'mount --bind /dev/null "$1" || exit 9
+	"$2" --store "$3" mount "$4" || exit 10
+	cmp "$4/snapshots/$5.img" "$6"; rc=$?
+	fusermount3 -u "$4"; exit $rc' _ "$CRYPTO" "$SNAPFS" "$STORE" "$T/mnt" "$S" "$T/d" ||
+	fail "without libcrypto a plain store's mount did not serve the snapshot (exit $?)"
+expect_error 127 unshare -m bash -c 'mount --bind /dev/null "$1" && exec "$2" --store "$3" snapshot create alpha "$4"' \
+	_ "$CRYPTO" "$SNAPFS" "$STORE" "$T/d"
+case "$ERR" in
+*"cannot load libcrypto.so.3, which snapfs needs: "*) ;;
+*) fail "missing libcrypto: $ERR" ;;
+esac
+[ "$(store_state)" = "$before" ] || fail "a snapshot without libcrypto changed the store"
 
 # The dynamic linker's own account of what a CLI run loads.
 LD_DEBUG=files sfs snapshot list >/dev/null 2>"$T/ld" || fail "snapshot list"
