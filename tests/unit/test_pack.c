@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 
 #include <linux/magic.h>
@@ -607,6 +608,44 @@ Test(pack, written_bytes_leave_the_page_cache, .init = files_setup, .fini = file
 	cr_assert_eq(sfs_pack_read(fdb(fd), &l, &h.id, raw), 0);
 	munmap(map, sizeof(vec) * 4096);
 	close(fd);
+	free(raw);
+}
+
+/* The pack writer's write-behind calls sync_file_range; this one is the
+ * real call, or, while inject_wb_error is set, a wait that reports a
+ * failed writeback as the kernel does: once per descriptor, after which
+ * fdatasync on it returns 0. */
+static int inject_wb_error;
+
+int sync_file_range(int fd, off64_t offset, off64_t count, unsigned int flags)
+{
+	if (inject_wb_error && (flags & SYNC_FILE_RANGE_WAIT_AFTER)) {
+		errno = inject_wb_error;
+		return -1;
+	}
+	return (int)syscall(SYS_sync_file_range, fd, offset, count, flags);
+}
+
+/* A writeback error the write-behind's wait hears of is what the pack's
+ * sync returns, not lost to a later fdatasync that would say 0. */
+Test(pack, writeback_error_reaches_the_sync, .init = files_setup, .fini = files_teardown)
+{
+	enum { REC = 64 << 10, NBIG = 320 }; /* 20 MiB: past two windows */
+	uint8_t *raw = malloc(REC);
+	struct sfs_rec_header h = { .type = SFS_CHUNK_DATA, .comp = SFS_COMP_NONE,
+				    .raw_len = REC, .stored_len = REC };
+	struct sfs_pack_writer *w;
+	struct sfs_chunk_loc l;
+
+	fx_fill_random(raw, REC, 14);
+	sfs_chunk_hash(raw, REC, &h.id);
+	cr_assert_eq(sfs_pack_writer_open(&dbe, 7, 0, &w), 0);
+	inject_wb_error = EIO;
+	for (int i = 0; i < NBIG; i++)
+		cr_assert_eq(sfs_pack_append(w, &h, raw, &l), 0);
+	cr_assert_eq(sfs_pack_writer_sync(w), -EIO);
+	inject_wb_error = 0;
+	sfs_pack_writer_close(w);
 	free(raw);
 }
 
