@@ -705,19 +705,19 @@ int sfs_cat_snapshot_del(struct sfs_txn *t, const char *id)
 	return sfs_cat_del_raw(t, SFS_DBI_SNAPSHOTS, id, strlen(id));
 }
 
-/* ---- the volsnap index: check and repair ---- */
+/* ---- the indexes of snapshots: check and mend ---- */
 
-struct volsnap_walk {
+struct index_walk {
 	struct sfs_txn *t;
-	sfs_index_problem_fn fn; /* NULL: repair */
+	const struct sfs_index_kind *kind;
+	sfs_index_problem_fn fn; /* NULL: mend */
 	void *ctx;
-	MDB_val *stale; /* repair: keys of entries to delete */
+	MDB_val *stale; /* mend: keys of entries to delete */
 	size_t n_stale, cap_stale;
 	uint64_t fixed;
 };
 
-static int volsnap_problem(struct volsnap_walk *w, const MDB_val *k, const char *id,
-			   const char *what)
+static int index_problem(struct index_walk *w, const MDB_val *k, const char *id, const char *what)
 {
 	MDB_val *grown;
 
@@ -740,46 +740,57 @@ static int volsnap_problem(struct volsnap_walk *w, const MDB_val *k, const char 
 	return 0;
 }
 
-/* An entry names a snapshot whose record gives its key. A record that does
- * not decode is check's to report, and keeps its entry. */
-static int volsnap_entry_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+/* The key snapshot record v has in the index (0: none), or -1 when the
+ * record does not decode, which is check's to report: its entry stays. */
+static ssize_t index_key_of(const struct index_walk *w, const MDB_val *v,
+			    uint8_t key[SFS_INDEX_KEY_MAX])
 {
-	struct volsnap_walk *w = ctx;
-	char id[SFS_IDSTR_SIZE], want[SFS_NAME_MAX + 32];
 	struct sfs_snapshot sn;
+
+	if (sfs_snapshot_decode_brief(v->mv_data, v->mv_size, &sn) < 0)
+		return -1;
+	return (ssize_t)w->kind->key_of(&sn, key);
+}
+
+/* An entry names a snapshot whose record gives it its key. */
+static int index_entry_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct index_walk *w = ctx;
+	uint8_t want[SFS_INDEX_KEY_MAX];
+	char id[SFS_IDSTR_SIZE];
 	MDB_val rec;
-	size_t kl;
+	ssize_t kl;
 	int r;
 
 	if (!sfs_cat_idstr(v, id))
-		return volsnap_problem(w, k, NULL, "an entry is damaged");
+		return index_problem(w, k, NULL, "an entry is damaged");
 	r = sfs_cat_get_raw(w->t, SFS_DBI_SNAPSHOTS, id, strlen(id), &rec);
 	if (r == -ENOENT)
-		return volsnap_problem(w, k, id, "is named but has no record");
+		return index_problem(w, k, id, "is named but has no record");
 	if (r < 0)
 		return r;
-	if (sfs_snapshot_decode_brief(rec.mv_data, rec.mv_size, &sn) < 0)
-		return 0;
-	kl = volsnap_key(sn.volume, sn.seq, want);
-	if (kl != k->mv_size || memcmp(want, k->mv_data, kl))
-		return volsnap_problem(w, k, id, "is named under a key its record disagrees with");
+	kl = index_key_of(w, &rec, want);
+	if (kl >= 0 && ((size_t)kl != k->mv_size || memcmp(want, k->mv_data, (size_t)kl)))
+		return index_problem(w, k, id, "is named under a key its record disagrees with");
 	return 0;
 }
 
-/* Every snapshot that decodes has its entry, naming it. */
-static int volsnap_record_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+/* Every snapshot with a key has its entry, naming it. */
+static int index_record_cb(void *ctx, const MDB_val *k, const MDB_val *v)
 {
-	struct volsnap_walk *w = ctx;
-	char id[SFS_IDSTR_SIZE], key[SFS_NAME_MAX + 32];
-	struct sfs_snapshot sn;
+	struct index_walk *w = ctx;
+	uint8_t key[SFS_INDEX_KEY_MAX];
+	char id[SFS_IDSTR_SIZE];
 	MDB_val got;
-	size_t kl;
+	ssize_t kl;
 	int r;
 
-	if (!sfs_cat_idstr(k, id) || sfs_snapshot_decode_brief(v->mv_data, v->mv_size, &sn) < 0)
+	if (!sfs_cat_idstr(k, id))
 		return 0;
-	kl = volsnap_key(sn.volume, sn.seq, key);
-	r = sfs_cat_get_raw(w->t, SFS_DBI_VOLSNAP, key, kl, &got);
+	kl = index_key_of(w, v, key);
+	if (kl <= 0)
+		return 0;
+	r = sfs_cat_get_raw(w->t, w->kind->dbi, key, (size_t)kl, &got);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	if (r == 0 && got.mv_size == strlen(id) && !memcmp(got.mv_data, id, got.mv_size))
@@ -788,21 +799,21 @@ static int volsnap_record_cb(void *ctx, const MDB_val *k, const MDB_val *v)
 		w->fn(w->ctx, id, "is missing from it");
 		return 0;
 	}
-	/* Repair: the entries that disagreed are gone by now, so this key is
-	 * free or held by an entry of another record with the same key. */
-	r = sfs_cat_put_raw(w->t, SFS_DBI_VOLSNAP, key, kl, id, strlen(id));
+	/* Mending: the entries that disagreed are gone by now, so this key is
+	 * free or held by another record with the same key. */
+	r = sfs_cat_put_raw(w->t, w->kind->dbi, key, (size_t)kl, id, strlen(id));
 	if (r == 0)
 		w->fixed++;
 	return r;
 }
 
-static int volsnap_walk(struct volsnap_walk *w)
+static int index_walk(struct index_walk *w)
 {
-	int r = sfs_cat_foreach_raw(w->t, SFS_DBI_VOLSNAP, volsnap_entry_cb, w);
+	int r = sfs_cat_foreach_raw(w->t, w->kind->dbi, index_entry_cb, w);
 
 	for (size_t i = 0; i < w->n_stale; i++) {
 		if (r == 0) {
-			r = sfs_cat_del_raw(w->t, SFS_DBI_VOLSNAP, w->stale[i].mv_data,
+			r = sfs_cat_del_raw(w->t, w->kind->dbi, w->stale[i].mv_data,
 					    w->stale[i].mv_size);
 			w->fixed += r == 0;
 		}
@@ -810,25 +821,33 @@ static int volsnap_walk(struct volsnap_walk *w)
 	}
 	free(w->stale);
 	if (r == 0)
-		r = sfs_cat_foreach_raw(w->t, SFS_DBI_SNAPSHOTS, volsnap_record_cb, w);
+		r = sfs_cat_foreach_raw(w->t, SFS_DBI_SNAPSHOTS, index_record_cb, w);
 	return r;
 }
 
-int sfs_cat_volsnap_verify(struct sfs_txn *t, sfs_index_problem_fn fn, void *ctx)
+int sfs_cat_index_verify(struct sfs_txn *t, const struct sfs_index_kind *kind,
+			 sfs_index_problem_fn fn, void *ctx)
 {
-	struct volsnap_walk w = { .t = t, .fn = fn, .ctx = ctx };
+	struct index_walk w = { .t = t, .kind = kind, .fn = fn, .ctx = ctx };
 
-	return volsnap_walk(&w);
+	return index_walk(&w);
 }
 
-int sfs_cat_volsnap_repair(struct sfs_txn *t, uint64_t *ret_fixed)
+int sfs_cat_index_mend(struct sfs_txn *t, const struct sfs_index_kind *kind, uint64_t *ret_fixed)
 {
-	struct volsnap_walk w = { .t = t };
-	int r = volsnap_walk(&w);
+	struct index_walk w = { .t = t, .kind = kind };
+	int r = index_walk(&w);
 
 	*ret_fixed = w.fixed;
 	return r;
 }
+
+static size_t volsnap_key_of(const struct sfs_snapshot *sn, uint8_t key[SFS_INDEX_KEY_MAX])
+{
+	return volsnap_key(sn->volume, sn->seq, (char *)key);
+}
+
+const struct sfs_index_kind sfs_index_volsnap = { SFS_DBI_VOLSNAP, volsnap_key_of };
 
 struct snapshot_iter {
 	sfs_snapshot_fn fn;

@@ -201,15 +201,28 @@ bool sfs_cat_idstr(const MDB_val *v, char id[SFS_IDSTR_SIZE]);
  * with it. */
 typedef void (*sfs_index_problem_fn)(void *ctx, const char *id, const char *what);
 
-/* check: each entry of the volsnap index (a volume's snapshots in seq
- * order) names a snapshot whose record gives its key, and each snapshot
- * that decodes has its entry; fn hears of each that does not. 0 or
+#define SFS_INDEX_KEY_MAX (SFS_NAME_MAX + 64)
+
+/* An index of snapshots (its values are snapshot ids): its database, and
+ * the key a snapshot has in it (0: none, as a volcreated key for a
+ * snapshot that is not completed). */
+struct sfs_index_kind {
+	enum sfs_dbi dbi;
+	size_t (*key_of)(const struct sfs_snapshot *sn, uint8_t key[SFS_INDEX_KEY_MAX]);
+};
+/* The volsnap index: a volume's snapshots in seq order. */
+extern const struct sfs_index_kind sfs_index_volsnap;
+
+/* check: each entry names a snapshot whose record gives it its key, and
+ * each snapshot with a key has its entry; fn hears of each that does not.
+ * A record that does not decode is check's to report elsewhere. 0 or
  * -errno. */
-int sfs_cat_volsnap_verify(struct sfs_txn *t, sfs_index_problem_fn fn, void *ctx);
+int sfs_cat_index_verify(struct sfs_txn *t, const struct sfs_index_kind *kind,
+			 sfs_index_problem_fn fn, void *ctx);
 /* check --repair: deletes the entries verify would name (an entry of a
- * record that does not decode stays) and adds the missing ones;
- * *ret_fixed says how many. 0 or -errno. */
-int sfs_cat_volsnap_repair(struct sfs_txn *t, uint64_t *ret_fixed);
+ * record that does not decode stays, so that its delete still finds it)
+ * and adds the missing ones; *ret_fixed says how many. 0 or -errno. */
+int sfs_cat_index_mend(struct sfs_txn *t, const struct sfs_index_kind *kind, uint64_t *ret_fixed);
 
 /* Deletes the entry of the index `which` (volsnap, volcreated) whose
  * value is id, found by a scan: for a record too damaged to give its key.

@@ -24,6 +24,7 @@
 
 #define META_KEY "volcreated"
 #define TIME_LEN 20 /* created (8), created_ns (4), seq (8) */
+_Static_assert(SFS_NAME_MAX + 1 + TIME_LEN <= SFS_INDEX_KEY_MAX, "a key fits the index walk's");
 
 static void put_be(uint8_t *p, uint64_t v, int n)
 {
@@ -242,76 +243,22 @@ int sfs_volcreated_rebuild(struct sfs_txn *t)
 	return sfs_volcreated_build(t);
 }
 
-struct verify {
-	struct sfs_txn *t;
-	sfs_volcreated_problem_fn fn;
-	void *ctx;
-};
-
-/* An entry names a completed snapshot whose record says what its key
- * says. A record that does not decode is check's to report, not this. */
-static int verify_entry_cb(void *ctx, const MDB_val *k, const MDB_val *v)
+/* A snapshot's key in the index: completed snapshots only. */
+static size_t index_key_of(const struct sfs_snapshot *sn, uint8_t key[SFS_INDEX_KEY_MAX])
 {
-	struct verify *vf = ctx;
-	uint8_t want[SFS_NAME_MAX + 1 + TIME_LEN];
-	char id[SFS_IDSTR_SIZE];
-	struct sfs_snapshot sn;
-	MDB_val rec;
-	size_t kl;
-	int r;
-
-	if (!sfs_volcreated_key_ok(k) || !sfs_cat_idstr(v, id)) {
-		vf->fn(vf->ctx, NULL, "an entry is damaged");
+	if (sn->state != SFS_SNAP_COMPLETED)
 		return 0;
-	}
-	r = sfs_cat_get_raw(vf->t, SFS_DBI_SNAPSHOTS, id, strlen(id), &rec);
-	if (r == -ENOENT) {
-		vf->fn(vf->ctx, id, "is named but has no record");
-		return 0;
-	}
-	if (r < 0)
-		return r;
-	if (sfs_snapshot_decode_brief(rec.mv_data, rec.mv_size, &sn) < 0)
-		return 0;
-	kl = key_encode(sn.volume, sn.created, sn.created_ns, sn.seq, want);
-	if (sn.state != SFS_SNAP_COMPLETED || kl != k->mv_size || memcmp(want, k->mv_data, kl))
-		vf->fn(vf->ctx, id, "is named under a key its record disagrees with");
-	return 0;
+	return key_encode(sn->volume, sn->created, sn->created_ns, sn->seq, key);
 }
 
-/* Every completed snapshot has its entry, naming it. */
-static int verify_record_cb(void *ctx, const MDB_val *k, const MDB_val *v)
-{
-	struct verify *vf = ctx;
-	uint8_t key[SFS_NAME_MAX + 1 + TIME_LEN];
-	char id[SFS_IDSTR_SIZE];
-	struct sfs_snapshot sn;
-	MDB_val got;
-	size_t kl;
-	int r;
+static const struct sfs_index_kind volcreated_kind = { SFS_DBI_VOLCREATED, index_key_of };
 
-	if (!sfs_cat_idstr(k, id) || sfs_snapshot_decode_brief(v->mv_data, v->mv_size, &sn) < 0 ||
-	    sn.state != SFS_SNAP_COMPLETED)
-		return 0;
-	kl = key_encode(sn.volume, sn.created, sn.created_ns, sn.seq, key);
-	r = sfs_cat_get_raw(vf->t, SFS_DBI_VOLCREATED, key, kl, &got);
-	if (r < 0 && r != -ENOENT)
-		return r;
-	if (r == -ENOENT || got.mv_size != strlen(id) || memcmp(got.mv_data, id, got.mv_size))
-		vf->fn(vf->ctx, id, "is completed but missing from it");
-	return 0;
-}
-
-int sfs_volcreated_verify(struct sfs_txn *t, sfs_volcreated_problem_fn fn, void *ctx)
+int sfs_volcreated_verify(struct sfs_txn *t, sfs_index_problem_fn fn, void *ctx)
 {
-	struct verify vf = { t, fn, ctx };
 	int r = current(t);
 
 	/* An index that is not current is not used: nothing in it matters. */
 	if (r <= 0)
 		return r;
-	r = sfs_cat_foreach_raw(t, SFS_DBI_VOLCREATED, verify_entry_cb, &vf);
-	if (r == 0)
-		r = sfs_cat_foreach_raw(t, SFS_DBI_SNAPSHOTS, verify_record_cb, &vf);
-	return r;
+	return sfs_cat_index_verify(t, &volcreated_kind, fn, ctx);
 }

@@ -39,14 +39,11 @@ int sfs_volcreated_build(struct sfs_txn *t);
  * whatever it held. 0 or -errno. */
 int sfs_volcreated_rebuild(struct sfs_txn *t);
 
-/* What check reports of a current index (store_int.h). */
-typedef sfs_index_problem_fn sfs_volcreated_problem_fn;
-
 /* check: each entry of a current index names a completed snapshot whose
  * record agrees with its key, and each completed snapshot has its entry;
- * fn hears of each that does not. An index that is not current is not
- * used and not looked at. 0 or -errno. */
-int sfs_volcreated_verify(struct sfs_txn *t, sfs_volcreated_problem_fn fn, void *ctx);
+ * fn (store_int.h) hears of each that does not. An index that is not
+ * current is not used and not looked at. 0 or -errno. */
+int sfs_volcreated_verify(struct sfs_txn *t, sfs_index_problem_fn fn, void *ctx);
 
 /* Whether a key has the index's shape (for the census). */
 bool sfs_volcreated_key_ok(const MDB_val *k);

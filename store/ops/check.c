@@ -559,7 +559,7 @@ int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void 
 	if (r == 0)
 		r = sfs_volcreated_verify(c.txn, index_problem, &c);
 	if (r == 0)
-		r = sfs_cat_volsnap_verify(c.txn, volsnap_problem, &c);
+		r = sfs_cat_index_verify(c.txn, &sfs_index_volsnap, volsnap_problem, &c);
 	if (r == 0)
 		r = check_images(&c);
 	if (r == 0)

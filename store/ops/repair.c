@@ -511,7 +511,7 @@ int sfs_repair(struct sfs_store *s, sfs_problem_fn note_fn, void *ctx, sfs_progr
 	if (r == 0) {
 		uint64_t fixed;
 
-		r = sfs_cat_volsnap_repair(p.txn, &fixed);
+		r = sfs_cat_index_mend(p.txn, &sfs_index_volsnap, &fixed);
 		if (r == 0 && fixed)
 			sfs_log(SFS_LOG_INFO, "mended %" PRIu64 " entries of the index of snapshots by volume",
 				fixed);

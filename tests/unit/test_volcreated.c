@@ -476,7 +476,7 @@ Test(volcreated, volsnap_check_names_what_disagrees_and_repair_mends_it)
 	cr_assert(said(&l, "check --repair", NULL));
 
 	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
-	cr_assert_eq(sfs_cat_volsnap_repair(t, &fixed), 0);
+	cr_assert_eq(sfs_cat_index_mend(t, &sfs_index_volsnap, &fixed), 0);
 	cr_assert_eq(sfs_txn_commit(t), 0);
 	cr_assert_eq(fixed, 3, "two entries deleted, one added: %llu", (unsigned long long)fixed);
 	l = check_lines();
