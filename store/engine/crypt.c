@@ -8,7 +8,6 @@
  * chunk costs no key schedule.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,42 +37,42 @@ struct sfs_crypt_tctx {
  * needs only the default provider), which would cost the first use
  * several milliseconds.
  */
-#define LIBCRYPTO_FNS(X) \
-	X(EVP_CIPHER_CTX_ctrl) \
-	X(EVP_CIPHER_CTX_free) \
-	X(EVP_CIPHER_CTX_new) \
-	X(EVP_CipherFinal_ex) \
-	X(EVP_CipherInit_ex) \
-	X(EVP_CipherUpdate) \
-	X(EVP_DecryptFinal_ex) \
-	X(EVP_DecryptInit_ex) \
-	X(EVP_DecryptUpdate) \
-	X(EVP_EncryptFinal_ex) \
-	X(EVP_EncryptInit_ex) \
-	X(EVP_EncryptUpdate) \
-	X(EVP_KDF_CTX_free) \
-	X(EVP_KDF_CTX_new) \
-	X(EVP_KDF_derive) \
-	X(EVP_KDF_fetch) \
-	X(EVP_KDF_free) \
-	X(EVP_MAC_CTX_free) \
-	X(EVP_MAC_CTX_new) \
-	X(EVP_MAC_fetch) \
-	X(EVP_MAC_final) \
-	X(EVP_MAC_free) \
-	X(EVP_MAC_init) \
-	X(EVP_MAC_update) \
-	X(EVP_PBE_scrypt) \
-	X(EVP_aes_256_gcm) \
-	X(OPENSSL_init_crypto) \
-	X(OSSL_PARAM_construct_end) \
-	X(OSSL_PARAM_construct_octet_string) \
-	X(OSSL_PARAM_construct_utf8_string) \
-	X(RAND_bytes) \
+#define LIBCRYPTO_FNS(X)                                                                           \
+	X(EVP_CIPHER_CTX_ctrl)                                                                     \
+	X(EVP_CIPHER_CTX_free)                                                                     \
+	X(EVP_CIPHER_CTX_new)                                                                      \
+	X(EVP_CipherFinal_ex)                                                                      \
+	X(EVP_CipherInit_ex)                                                                       \
+	X(EVP_CipherUpdate)                                                                        \
+	X(EVP_DecryptFinal_ex)                                                                     \
+	X(EVP_DecryptInit_ex)                                                                      \
+	X(EVP_DecryptUpdate)                                                                       \
+	X(EVP_EncryptFinal_ex)                                                                     \
+	X(EVP_EncryptInit_ex)                                                                      \
+	X(EVP_EncryptUpdate)                                                                       \
+	X(EVP_KDF_CTX_free)                                                                        \
+	X(EVP_KDF_CTX_new)                                                                         \
+	X(EVP_KDF_derive)                                                                          \
+	X(EVP_KDF_fetch)                                                                           \
+	X(EVP_KDF_free)                                                                            \
+	X(EVP_MAC_CTX_free)                                                                        \
+	X(EVP_MAC_CTX_new)                                                                         \
+	X(EVP_MAC_fetch)                                                                           \
+	X(EVP_MAC_final)                                                                           \
+	X(EVP_MAC_free)                                                                            \
+	X(EVP_MAC_init)                                                                            \
+	X(EVP_MAC_update)                                                                          \
+	X(EVP_PBE_scrypt)                                                                          \
+	X(EVP_aes_256_gcm)                                                                         \
+	X(OPENSSL_init_crypto)                                                                     \
+	X(OSSL_PARAM_construct_end)                                                                \
+	X(OSSL_PARAM_construct_octet_string)                                                       \
+	X(OSSL_PARAM_construct_utf8_string)                                                        \
+	X(RAND_bytes)                                                                              \
 	X(SHA256)
 
-SFS_LAZYLIB(ossl, "libcrypto.so.3", LIBCRYPTO_FNS);
-static pthread_once_t ossl_once = PTHREAD_ONCE_INIT;
+static void ossl_init(void);
+SFS_LAZYLIB_INIT(ossl, "libcrypto.so.3", LIBCRYPTO_FNS, ossl_init);
 
 static void ossl_init(void)
 {
@@ -83,7 +82,6 @@ static void ossl_init(void)
 void sfs_crypto_load(void)
 {
 	sfs_lazylib_require(&ossl_lib);
-	pthread_once(&ossl_once, ossl_init);
 }
 
 void sfs_sha256(const void *data, size_t len, uint8_t out[32])
@@ -92,7 +90,6 @@ void sfs_sha256(const void *data, size_t len, uint8_t out[32])
 	/* The one-shot EVP path; it dispatches to SHA-NI/AVX2 code. */
 	ossl.SHA256(data, len, out);
 }
-
 
 int sfs_random(void *buf, size_t len)
 {

@@ -45,6 +45,8 @@ int sfs_lazylib_need(struct sfs_lazylib *l)
 		state = l->state;
 		if (state == 0) {
 			state = load(l);
+			if (state > 0 && l->init)
+				l->init();
 			__atomic_store_n(&l->state, state, __ATOMIC_RELEASE);
 		}
 		pthread_mutex_unlock(&l->lock);

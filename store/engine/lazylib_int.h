@@ -29,6 +29,7 @@ struct sfs_lazylib {
 	const char *const *names; /* n symbol names */
 	void (**fns)(void);	  /* n slots, filled in the same order */
 	size_t n;
+	void (*init)(void); /* run once after the load, or NULL */
 	pthread_mutex_t lock;
 	int state;	  /* 0 untried, 1 loaded, -1 failed (read with acquire) */
 	char error[256];  /* dlerror() of a failed load */
@@ -48,7 +49,10 @@ void sfs_lazylib_require(struct sfs_lazylib *l);
 #define SFS_LAZYLIB_COUNT_(fn) +1
 
 /* Declares the table NAME (NAME.fn is fn's pointer) and its loader NAME_lib. */
-#define SFS_LAZYLIB(NAME, SONAME, FNS)                                                             \
+#define SFS_LAZYLIB(NAME, SONAME, FNS) SFS_LAZYLIB_INIT(NAME, SONAME, FNS, NULL)
+
+/* The same, with INIT run once, under the loader's lock, after the load. */
+#define SFS_LAZYLIB_INIT(NAME, SONAME, FNS, INIT)                                                  \
 	static const char *const NAME##_names_[] = { FNS(SFS_LAZYLIB_NAME_) };                     \
 	static union {                                                                             \
 		struct {                                                                           \
@@ -61,6 +65,7 @@ void sfs_lazylib_require(struct sfs_lazylib *l);
 		.names = NAME##_names_,                                                            \
 		.fns = NAME.any,                                                                   \
 		.n = 0 FNS(SFS_LAZYLIB_COUNT_),                                                    \
+		.init = INIT,                                                                      \
 		.lock = PTHREAD_MUTEX_INITIALIZER,                                                 \
 	}
 
