@@ -450,10 +450,9 @@ out_free:
  * it and drop it from the page cache. The dirty pages then never pile up
  * for the commit's fdatasync (an ingest ends sooner) and a large ingest
  * does not push everything else out of memory. This promises nothing
- * about durability: local_sync still does that. A filesystem that does
- * not support it is left alone. But a writeback error the wait reports
- * is the file's error, reported once per descriptor: the fdatasync after
- * it would return 0, so it is kept for local_sync to return. */
+ * about durability: local_sync still does that. But a writeback error the
+ * wait reports is the file's error, reported once per descriptor: the
+ * fdatasync after it would return 0, so it is kept for local_sync. */
 #define WB_WINDOW (8ull << 20)
 
 static void writeback_behind(struct sfs_pack_out *p)
@@ -471,10 +470,11 @@ static void writeback_behind(struct sfs_pack_out *p)
 				(void)posix_fadvise(p->fd, prev, WB_WINDOW, POSIX_FADV_DONTNEED);
 		}
 		if (r < 0) {
-			if (errno != EINVAL && errno != ENOSYS && errno != ESPIPE &&
-			    errno != EOPNOTSUPP)
+			/* EINVAL: a file system without the call, which is
+			 * left alone; anything else is the file's error. */
+			if (errno != EINVAL)
 				p->wb_err = -errno;
-			p->wb_off = true; /* either way, no more of it */
+			p->wb_off = true;
 			break;
 		}
 		p->wb_started += WB_WINDOW;

@@ -3,9 +3,8 @@
  * The chunk codec: SHA-256 ids through OpenSSL (crypt.c loads it on first
  * use; it picks the CPU's SHA instructions at run time) and zstd
  * compression with one context pair per codec, so that each thread reuses
- * its own contexts. Verifying a decoded
- * chunk against its id is the chunk store's (chunkstore.c), which knows
- * the store's id function.
+ * its own contexts. Verifying a decoded chunk against its id is the chunk
+ * store's (chunkstore.c), which knows the store's id function.
  */
 #include <errno.h>
 #include <stdlib.h>

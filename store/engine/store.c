@@ -17,7 +17,6 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
-
 #include "crypt_int.h"
 #include "rados_int.h"
 #include "snapfs/catalog.h"
