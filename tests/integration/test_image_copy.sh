@@ -78,13 +78,24 @@ restore_eq "$DR" "$sid" "$T/r.img"
 # kill -9 in the middle, then rerun: one complete image
 mkvol "$T/b1.img" 48 b1
 mkvol "$T/b2.img" 48 b2
-"$SNAPFS" image create big --device "vda=$T/b1.img" --device "vdb=$T/b2.img" >/dev/null
+"$SNAPFS" image create big --device "vda=$T/b1.img" --device "vdb=$T/b2.img" >/dev/null ||
+	fail "image create big"
+# The kill lands inside the copy whatever this machine's speed: one whole
+# copy is timed first (then removed, chunks included), and the kill comes
+# at half that, halving again while the copy finishes first.
+now_ms() { date +%s%3N; }
+t0=$(now_ms)
+"$SNAPFS" image copy big --to-store "$DR" --no-progress >/dev/null || fail "image copy big"
+dur=$(($(now_ms) - t0))
+"$SNAPFS" --store "$DR" image deregister big --delete-snapshots --force >/dev/null
+"$SNAPFS" --store "$DR" gc --no-progress >/dev/null
 killed=0
-ms=300
-for try in 1 2 3 4 5 6; do
+ms=$((dur / 2))
+for try in 1 2 3 4 5 6 7 8; do
+	[ "$ms" -ge 1 ] || ms=1
 	"$SNAPFS" image copy big --to-store "$DR" --no-progress >/dev/null 2>&1 &
 	pid=$!
-	sleep "0.$(printf %03d $ms)"
+	sleep "$((ms / 1000)).$(printf %03d $((ms % 1000)))"
 	if kill -9 "$pid" 2>/dev/null; then
 		wait "$pid" 2>/dev/null || true
 		if ! "$SNAPFS" --store "$DR" image show big >/dev/null 2>&1; then
@@ -93,15 +104,16 @@ for try in 1 2 3 4 5 6; do
 		fi
 	fi
 	wait "$pid" 2>/dev/null || true
-	# finished first: start over, faster
+	# finished first: start over, sooner
 	"$SNAPFS" --store "$DR" image deregister big --delete-snapshots --force >/dev/null
-	ms=$((ms / 2 + 10))
+	"$SNAPFS" --store "$DR" gc --no-progress >/dev/null
+	ms=$((ms / 2))
 done
 [ $killed = 1 ] || fail "the copy was never killed in the middle"
 check_store "$DR"
 "$SNAPFS" image copy big --to-store "$DR" --json --no-progress >"$T/copy3.json" || fail "rerun"
 sent3=$(json_field sent_bytes <"$T/copy3.json")
-echo "image_copy: killed after ${ms} ms; the rerun sent $sent3 bytes, reused $(json_field reused_snapshots <"$T/copy3.json") snapshots"
+echo "image_copy: a whole copy took ${dur} ms, killed after ${ms} ms; the rerun sent $sent3 bytes, reused $(json_field reused_snapshots <"$T/copy3.json") snapshots"
 [ "$sent3" -lt $((96 * 1048576)) ] || fail "the rerun sent everything again ($sent3)"
 [ "$("$SNAPFS" --store "$DR" image list --json | grep -c '"name": "big"')" -eq 1 ] || fail "not one image big"
 for v in big-vda big-vdb; do
