@@ -1105,6 +1105,7 @@ int sfs_store_open_cred(const char *path, int flags, const struct sfs_backend_op
 			goto fail;
 		sfs_catalog_reserve(s);
 		sfs_space_reserve(s);
+		s->keeps_reserve = true;
 	}
 	*ret = s;
 	return 0;
@@ -1148,6 +1149,10 @@ void sfs_store_close(struct sfs_store *s)
 	/* After every writer, whatever it changed (snapshots, deletes,
 	 * images, gc): the copy a repair restores from. */
 	sfs_catalog_copy_refresh(s);
+	/* A writer that added chunks grew the packs the space reserve is
+	 * sized from: grow the reserve with them now, not at the next open. */
+	if (s->keeps_reserve && __atomic_load_n(&s->packs_grew, __ATOMIC_RELAXED))
+		sfs_space_reserve(s);
 	if (s->env)
 		mdb_env_close(s->env);
 	sfs_rados_catalog_close(s);

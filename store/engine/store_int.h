@@ -50,6 +50,8 @@ struct sfs_store {
 	int dirfd;
 	int lock_fd;  /* -1 unless writable */
 	bool writable;
+	bool keeps_reserve; /* a writable open that keeps the space reserves (not repair) */
+	bool packs_grew;    /* a writer appended to a pack since the open */
 	uid_t owner;     /* of the store directory */
 	bool owner_only; /* root over another user's store: its files must be the owner's */
 	uint32_t block_size;

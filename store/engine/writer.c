@@ -207,6 +207,7 @@ static int pack_for_append(struct sfs_writer *w)
 
 	if (w->pack)
 		return 0;
+	__atomic_store_n(&w->store->packs_grew, true, __ATOMIC_RELAXED);
 	if (w->cur_pack && !w->cur_sealed && w->cur_len < w->store->pack_size) {
 		r = sfs_pack_writer_open(&w->store->backend, w->cur_pack, w->cur_len, &w->pack);
 		if (r < 0)

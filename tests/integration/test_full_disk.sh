@@ -8,6 +8,20 @@
 . "$(dirname "$0")/lib.sh" "$@"
 need_root
 
+# The space reserve grows with the packs as a writer adds them, not at
+# the next open: after a first snapshot of 160 MiB of random data into an
+# empty store, a 1/64 of its packs (within a quarter pack, the default
+# pack size allows it), not the 1 MiB floor an empty store starts with.
+RS=$T/grows
+"$SNAPFS" --store "$RS" init >/dev/null
+head -c 160M /dev/urandom >"$T/big"
+"$SNAPFS" --store "$RS" snapshot create big "$T/big" --no-progress >/dev/null || fail "snapshot of 160 MiB"
+packs=$(du -s -B1 "$RS/packs" | cut -f1)
+reserve=$(du -s -B1 "$RS/reserve" | cut -f1)
+log "after one snapshot: packs $packs bytes, reserve $reserve bytes"
+[ "$reserve" -ge $((packs / 64 - 4096)) ] || fail "reserve $reserve bytes for $packs bytes of packs"
+rm -rf "$RS" "$T/big"
+
 FULL=$T/full
 mkdir -p "$FULL"
 mount -t tmpfs -o size=64m tmpfs "$FULL"
