@@ -160,74 +160,106 @@ struct thr {
 	struct sfs_cache *c;
 	uint64_t seed;
 	uint64_t checked;
+	size_t len;   /* entry length: 0 alternates the two big lengths */
+	int iters;
 };
 
 #define KEYS 400
 #define LEN 1024
+#define BIG 32768 /* a block: the cache's slots */
 
-static void expected(uint64_t i, uint8_t *buf)
+static size_t len_of(const struct thr *t, uint64_t i)
 {
-	fx_fill_random(buf, LEN, i * 7919);
+	/* Odd keys take another size, which the slots do not hold. */
+	return t->len ? t->len : i % 2 ? BIG / 2 : BIG;
+}
+
+static void expected(uint64_t i, uint8_t *buf, size_t len)
+{
+	fx_fill_random(buf, len, i * 7919);
 }
 
 static void *worker(void *p)
 {
 	struct thr *t = p;
 	uint64_t s = t->seed;
-	uint8_t buf[LEN];
+	uint8_t *buf = malloc(BIG);
+	void *ret = NULL;
 
-	for (int it = 0; it < 20000; it++) {
+	if (!buf)
+		return (void *)4;
+	for (int it = 0; it < t->iters && !ret; it++) {
 		uint64_t i;
+		size_t len;
 		struct sfs_id k;
 		struct sfs_cache_entry *e;
 
 		s = s * 6364136223846793005ull + 1442695040888963407ull;
 		i = (s >> 33) % KEYS;
 		k = key(i);
+		len = len_of(t, i);
 		e = sfs_cache_get(t->c, &k);
 		if (!e) {
-			expected(i, buf);
-			e = sfs_cache_insert(t->c, &k, buf, LEN);
-			if (!e)
-				return (void *)1;
+			expected(i, buf, len);
+			e = sfs_cache_insert(t->c, &k, buf, len);
+			if (!e) {
+				ret = (void *)1;
+				break;
+			}
 		}
 		/* Hold it across other operations so that eviction races us. */
-		if (sfs_cache_len(e) != LEN)
-			return (void *)2;
-		expected(i, buf);
-		if (memcmp(sfs_cache_data(e), buf, LEN) != 0)
-			return (void *)3;
-		t->checked++;
+		expected(i, buf, len);
+		if (sfs_cache_len(e) != len)
+			ret = (void *)2;
+		else if (memcmp(sfs_cache_data(e), buf, len) != 0)
+			ret = (void *)3;
+		else
+			t->checked++;
 		sfs_cache_put(t->c, e);
 	}
-	return NULL;
+	free(buf);
+	return ret;
 }
 
-Test(cache, refcounts_safe_under_threads, .timeout = 120)
+/* 8 threads over KEYS keys with room for about a quarter of them:
+ * constant eviction, every hit checked byte for byte. */
+static void run_threads(size_t len, size_t room, int iters)
 {
-	/* Room for about a quarter of the keys: constant eviction. */
-	struct sfs_cache *c = sfs_cache_new(KEYS / 4 * LEN);
+	struct sfs_cache *c = sfs_cache_new(KEYS / 4 * room);
 	pthread_t th[8];
 	struct thr t[8];
 	size_t bytes;
 	uint64_t hits, misses;
 
 	for (int i = 0; i < 8; i++) {
-		t[i] = (struct thr){ c, (uint64_t)i + 1, 0 };
+		t[i] = (struct thr){ c, (uint64_t)i + 1, 0, len, iters };
 		cr_assert_eq(pthread_create(&th[i], NULL, worker, &t[i]), 0);
 	}
 	for (int i = 0; i < 8; i++) {
 		void *ret;
 		cr_assert_eq(pthread_join(th[i], &ret), 0);
 		cr_assert_null(ret, "thread %d failed with %p", i, ret);
-		cr_assert_eq(t[i].checked, 20000);
+		cr_assert_eq(t[i].checked, (uint64_t)iters);
 	}
 	sfs_cache_stats(c, &bytes, &hits, &misses);
-	cr_assert_leq(bytes, KEYS / 4 * LEN + SHARDS * LEN);
-	cr_assert_eq(hits + misses, 8 * 20000);
+	cr_assert_leq(bytes, KEYS / 4 * room + SHARDS * room);
+	cr_assert_eq(hits + misses, 8 * (uint64_t)iters);
 	cr_assert_gt(hits, 0);
 	cr_assert_gt(misses, 0);
 	sfs_cache_free(c);
+}
+
+Test(cache, refcounts_safe_under_threads, .timeout = 120)
+{
+	run_threads(LEN, LEN, 20000);
+}
+
+/* Block-sized entries live in reused slots, other sizes in malloc'd
+ * memory, side by side: an evicted slot that goes to another key never
+ * shows its old bytes or another entry's. */
+Test(cache, slots_reused_safely_under_threads, .timeout = 120)
+{
+	run_threads(0, BIG, 3000);
 }
 
 Test(cache, fill_in_place_then_add)
