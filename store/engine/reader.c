@@ -43,6 +43,7 @@ struct sfs_reader_stream {
 	uint64_t next_off;    /* where a sequential reader reads next */
 	uint64_t next_block;  /* first block not yet handed to the pool */
 	uint32_t window;      /* blocks to keep ahead of a sequential reader */
+	bool catalog_ahead;   /* this stream had the catalog read ahead */
 };
 
 static const uint8_t *zero_region;
@@ -442,6 +443,7 @@ static void plan_ahead(struct sfs_reader_stream *st, const struct sfs_snapmap *m
 	uint64_t bs = m->block_size, nb = nblocks_of(m);
 	uint64_t last = (off + len - 1) / bs, max_window = st->reader->window_bytes / bs;
 	uint64_t slack;
+	bool catalog = false;
 
 	*ret_from = *ret_to = 0;
 	if (!max_window)
@@ -451,6 +453,11 @@ static void plan_ahead(struct sfs_reader_stream *st, const struct sfs_snapmap *m
 	if (off + slack >= st->next_off && off <= st->next_off + slack) {
 		uint64_t w = st->window ? (uint64_t)st->window * 2 : WINDOW_START;
 		st->window = (uint32_t)(w < max_window ? w : max_window);
+		/* A reader this far into a sequential run is reading the
+		 * snapshot through: its lookups will land all over the
+		 * catalog, which is mapped without readahead. */
+		if (st->window == max_window && !st->catalog_ahead)
+			catalog = st->catalog_ahead = true;
 	} else {
 		st->window = 0;
 		st->next_block = last + 1;
@@ -466,6 +473,8 @@ static void plan_ahead(struct sfs_reader_stream *st, const struct sfs_snapmap *m
 	else
 		*ret_from = *ret_to = 0;
 	pthread_mutex_unlock(&st->lock);
+	if (catalog)
+		sfs_cat_prefetch(st->reader->store, m->size / SFS_CATALOG_PREFETCH_SHARE);
 }
 
 /* Zero bytes for the spans of zero blocks: an anonymous mapping that is

@@ -263,6 +263,11 @@ void sfs_mdb_map_trim(MDB_env *env);
  * the cache instead of faulting in one 4 KiB page at a time: LMDB maps the
  * file with MADV_RANDOM, so a fault reads no more than its page. */
 void sfs_cat_prefetch(struct sfs_store *s, uint64_t max_bytes);
+/* A reader of a whole snapshot (a restore, a sequential read through the
+ * mount) has the catalog read ahead when it is at most this share of the
+ * snapshot's size: one sequential read of it costs less than a fault per
+ * page looked up, and for a larger catalog the lookups are too few of it. */
+#define SFS_CATALOG_PREFETCH_SHARE 16
 
 /* The same over the keys that start with prefix (plen bytes, at most
  * SFS_NAME_MAX + 2; 0 for every key), newest-last order or, with

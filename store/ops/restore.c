@@ -38,9 +38,6 @@
 #define READAHEAD_BYTES (16u << 20)
 #define CACHE_BYTES (64u << 20)
 #define PIPE_BYTES (1 << 20)
-/* The catalog is read ahead whole when at most this share of the data
- * restored. */
-#define CATALOG_SHARE 16
 
 /* Where the bytes go, and what may be undone on failure. */
 struct dest {
@@ -340,7 +337,7 @@ static int copy_out(struct sfs_store *s, const struct sfs_snapmap *m, uint64_t d
 	/* Every data block is one chunk lookup at a random place in the
 	 * catalog: read it whole first unless it is large beside the data
 	 * (a snapshot that did not record its data bytes: its size). */
-	sfs_cat_prefetch(s, (data_bytes ? data_bytes : m->size) / CATALOG_SHARE);
+	sfs_cat_prefetch(s, (data_bytes ? data_bytes : m->size) / SFS_CATALOG_PREFETCH_SHARE);
 	/* The mount's parallel path: workers decode the blocks ahead while
 	 * this thread writes the ones it has. */
 	ret = sfs_reader_new(s, CACHE_BYTES, &r);
