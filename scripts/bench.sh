@@ -26,7 +26,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 helpers="$here/bench"
 
-all_peers="snapfs,borg,borg-buzhash,borg-zstd,restic,casync,bup,qcow2,squashfs,raw,passthrough,cpu"
+all_peers="borg,borg-buzhash,borg-zstd,restic,casync,bup,qcow2,squashfs,snapfs,raw,passthrough,cpu"
 out="$repo/results" workdir="" size="" peers="$all_peers" reps=3 quick=0 seed=1 keep=0
 fio_runtime=10 scale_count=1000 snapfs_bin="" install=1 cache_size=256M
 block_size=32768
@@ -833,18 +833,16 @@ rec data gen2_allocated_bytes 0 "$(store_bytes "$data/gen2.img")" B
 rec data gen2_changed_bytes 0 "$(awk '{s+=$2} END{print s+0}' "$data/gen2.ranges")" B
 grep -E '^(changed|churn|picked|mkdata: gen2 uses)' "$logs/mkdata.log" >>"$notes" 2>/dev/null || true
 
-for p in ${peers//,/ }; do
-	[ "$p" = snapfs ] && continue
-	for ((r = 1; r <= reps; r++)); do
+# Rep r of every tool, then rep r+1: a shared machine's load drifts over
+# a run of half an hour, and each tool's median should see the same
+# drift, not the part of the run its turn happened to fall in.
+for ((r = 1; r <= reps; r++)); do
+	for p in ${peers//,/ }; do
 		section "$p rep $r"
 		"run_$p" "$r" || note "$p: rep $r incomplete"
 	done
 done
 if peer_on snapfs; then
-	for ((r = 1; r <= reps; r++)); do
-		section "snapfs rep $r"
-		run_snapfs "$r" || note "snapfs: rep $r incomplete"
-	done
 	section "snapfs scaling"
 	run_scaling
 fi
