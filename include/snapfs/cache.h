@@ -30,6 +30,13 @@ struct sfs_cache_entry *sfs_cache_get(struct sfs_cache *c, const struct sfs_id *
 struct sfs_cache_entry *sfs_cache_insert(struct sfs_cache *c, const struct sfs_id *id,
 					 const void *data, size_t len);
 void sfs_cache_put(struct sfs_cache *c, struct sfs_cache_entry *e); /* accepts NULL */
+/* sfs_cache_put for an entry whose reader is done with it for good (a
+ * sequential reader past its end): it goes on a short list of used-up
+ * entries, and the oldest there leaves the cache (unless held), so that a
+ * sequential read reuses the memory of the blocks it just read instead of
+ * sweeping through the whole cache. A reader's hit takes an entry off the
+ * list; a decode pool's (SFS_CACHE_POOL) does not. Accepts NULL. */
+void sfs_cache_put_used(struct sfs_cache *c, struct sfs_cache_entry *e);
 
 /* Filling an entry in place, without a copy: sfs_cache_entry_new gives an
  * unlinked entry of len bytes owned by the caller, who writes its data and
@@ -64,10 +71,14 @@ struct sfs_cache_entry *sfs_cache_add(struct sfs_cache *c, const struct sfs_id *
  * flags: SFS_CACHE_WAIT waits for an entry another thread is filling;
  * SFS_CACHE_AHEAD marks a fill made before anyone asked (readahead): the
  * entry counts as read ahead, and the first hit on it by a caller without
- * the flag counts as a readahead hit (sfs_cache_ahead_stats).
+ * the flag counts as a readahead hit (sfs_cache_ahead_stats);
+ * SFS_CACHE_POOL marks a decode pool's fill, made for a reader and not a
+ * use of the entry: its hit leaves a used-up entry (sfs_cache_put_used)
+ * used up.
  */
 #define SFS_CACHE_WAIT 1u
 #define SFS_CACHE_AHEAD 2u
+#define SFS_CACHE_POOL 4u
 #define SFS_CACHE_HIT 0
 #define SFS_CACHE_CLAIMED 1
 #define SFS_CACHE_BUSY 2

@@ -41,6 +41,8 @@ struct sfs_cache_entry {
 	unsigned refs;  /* holders, plus 1 while linked in the shard */
 	bool linked;
 	bool ahead;     /* filled ahead and not used yet (SFS_CACHE_AHEAD) */
+	bool used;      /* on the shard's used-up list (sfs_cache_put_used) */
+	struct sfs_cache_entry *used_next; /* that list, oldest first */
 	size_t len;
 	uint8_t data[];
 };
@@ -55,7 +57,15 @@ struct shard {
 	size_t capacity;
 	uint64_t hits, misses;
 	uint64_t ahead_fills, ahead_hits;
+	/* Entries a sequential reader is done with, oldest first: kept a
+	 * little while (a queued readahead job may still ask for one), then
+	 * dropped ahead of the LRU order (USED_KEEP). */
+	struct sfs_cache_entry *used_head, *used_tail;
+	unsigned nused;
 };
+
+/* Used-up entries a shard keeps: 128 in all, 4 MiB of 32 KiB blocks. */
+#define USED_KEEP 4
 
 #define REGION_BYTES (32u << 20) /* one mapping of slots */
 #define HUGE_BYTES (2u << 20)    /* a transparent huge page */
@@ -259,8 +269,27 @@ static struct sfs_cache_entry *lookup(struct shard *s, const struct sfs_id *id)
 	return NULL;
 }
 
+static void used_unlink(struct shard *s, struct sfs_cache_entry *e)
+{
+	struct sfs_cache_entry **pp = &s->used_head, *prev = NULL;
+
+	for (; *pp; prev = *pp, pp = &(*pp)->used_next) {
+		if (*pp == e) {
+			*pp = e->used_next;
+			if (s->used_tail == e)
+				s->used_tail = prev;
+			break;
+		}
+	}
+	e->used = false;
+	e->used_next = NULL;
+	s->nused--;
+}
+
 static void unlink_entry(struct shard *s, struct sfs_cache_entry *e)
 {
+	if (e->used)
+		used_unlink(s, e);
 	lru_unlink(s, e);
 	hash_unlink(s, e);
 	e->linked = false;
@@ -314,6 +343,8 @@ struct sfs_cache_entry *sfs_cache_get(struct sfs_cache *c, const struct sfs_id *
 		e->refs++;
 		lru_unlink(s, e);
 		lru_push_front(s, e);
+		if (e->used)
+			used_unlink(s, e); /* wanted again */
 		s->hits++;
 		if (e->ahead) {
 			e->ahead = false;
@@ -432,6 +463,9 @@ int sfs_cache_get_or_claim(struct sfs_cache *c, const struct sfs_id *id, size_t 
 				lru_unlink(s, e);
 				lru_push_front(s, e);
 			}
+			/* A reader, not a decode pool's job, wants it again. */
+			if (e->used && !(flags & SFS_CACHE_POOL))
+				used_unlink(s, e);
 			s->hits++;
 			/* Readahead meeting its own blocks is no hit of it. */
 			if (e->ahead && !(flags & SFS_CACHE_AHEAD)) {
@@ -490,6 +524,44 @@ void sfs_cache_put(struct sfs_cache *c, struct sfs_cache_entry *e)
 	pthread_mutex_lock(&s->lock);
 	last = --e->refs == 0;
 	pthread_mutex_unlock(&s->lock);
+	if (last)
+		entry_release(e);
+}
+
+void sfs_cache_put_used(struct sfs_cache *c, struct sfs_cache_entry *e)
+{
+	struct shard *s;
+	struct sfs_cache_entry *old, *drop = NULL;
+	bool last;
+
+	if (!e)
+		return;
+	s = shard_of(c, &e->id);
+	pthread_mutex_lock(&s->lock);
+	if (e->linked && e->state == ENTRY_READY && !e->used) {
+		e->used = true;
+		e->used_next = NULL;
+		if (s->used_tail)
+			s->used_tail->used_next = e;
+		else
+			s->used_head = e;
+		s->used_tail = e;
+		s->nused++;
+	}
+	/* Past the few kept, the oldest leaves now unless someone holds it;
+	 * a held one only leaves the list and ages in the LRU. */
+	if (s->nused > USED_KEEP) {
+		old = s->used_head;
+		used_unlink(s, old);
+		if (old->refs == 1) {
+			unlink_entry(s, old);
+			old->refs = 0;
+			drop = old;
+		}
+	}
+	last = --e->refs == 0;
+	pthread_mutex_unlock(&s->lock);
+	entry_release(drop);
 	if (last)
 		entry_release(e);
 }

@@ -94,7 +94,7 @@ static void *worker(void *arg)
 		 * block meets the same error and reports it to its caller. A
 		 * block someone else is decoding is theirs: skip it. */
 		if (sfs_reader_fill_block(p->reader, j.snap, j.block, j.bs, &j.id,
-					  j.ahead ? SFS_CACHE_AHEAD : 0, &e) == 0)
+					  SFS_CACHE_POOL | (j.ahead ? SFS_CACHE_AHEAD : 0), &e) == 0)
 			sfs_reader_put_block(p->reader, e);
 		pthread_mutex_lock(&p->lock);
 	}

@@ -438,7 +438,7 @@ int sfs_reader_prefetch(struct sfs_reader *r, const struct sfs_snapmap *m, uint6
  * several threads, so reads arrive slightly out of order: anything within
  * the window of where the last read ended counts as sequential. */
 static void plan_ahead(struct sfs_reader_stream *st, const struct sfs_snapmap *m, uint64_t off,
-		       size_t len, uint64_t *ret_from, uint64_t *ret_to)
+		       size_t len, uint64_t *ret_from, uint64_t *ret_to, bool *ret_seq)
 {
 	uint64_t bs = m->block_size, nb = nblocks_of(m);
 	uint64_t last = (off + len - 1) / bs, max_window = st->reader->window_bytes / bs;
@@ -458,6 +458,7 @@ static void plan_ahead(struct sfs_reader_stream *st, const struct sfs_snapmap *m
 		 * catalog, which is mapped without readahead. */
 		if (st->window == max_window && !st->catalog_ahead)
 			catalog = st->catalog_ahead = true;
+		*ret_seq = st->window == max_window;
 	} else {
 		st->window = 0;
 		st->next_block = last + 1;
@@ -512,6 +513,8 @@ static ssize_t pread_blocks(struct sfs_reader *r, struct sfs_reader_stream *st,
 	uint64_t first, last, from = 0, to = 0, nids;
 	struct sfs_id local_ids[8], *ids = local_ids;
 	bool local_pend[8], *pend = local_pend;
+	bool seq = false;
+	struct sfs_cache_entry *last_e = NULL;
 	ssize_t ret = 0;
 
 	if (off >= m->size || !len)
@@ -527,7 +530,7 @@ static ssize_t pread_blocks(struct sfs_reader *r, struct sfs_reader_stream *st,
 		v->niov = (size_t)(last + 1 - first);
 	}
 	if (st && r->pool)
-		plan_ahead(st, m, off, len, &from, &to);
+		plan_ahead(st, m, off, len, &from, &to, &seq);
 	nids = (to > last + 1 ? to : last + 1) - first;
 	if (nids > 8) {
 		ids = malloc(nids * sizeof(*ids));
@@ -581,6 +584,8 @@ static ssize_t pread_blocks(struct sfs_reader *r, struct sfs_reader_stream *st,
 			goto out_free;
 		}
 		deliver(out, v, b, first, off, pos, (const uint8_t *)sfs_cache_data(e) + in, n, e);
+		if (b == last)
+			last_e = e;
 		if (!v)
 			sfs_cache_put(r->blocks, e);
 	}
@@ -600,8 +605,18 @@ static ssize_t pread_blocks(struct sfs_reader *r, struct sfs_reader_stream *st,
 			goto out_free;
 		}
 		deliver(out, v, b, first, off, pos, (const uint8_t *)sfs_cache_data(e) + in, n, e);
+		if (b == last)
+			last_e = e;
 		if (!v)
 			sfs_cache_put(r->blocks, e);
+	}
+	/* A sequential stream reads each block once: what it read to the
+	 * end goes back to the cache's free memory when the reply is out,
+	 * and the cache's memory stays the few blocks in flight, not a
+	 * cold sweep through all of it. */
+	if (v && seq) {
+		v->used_up = true;
+		v->keep = (off + len) % bs ? last_e : NULL;
 	}
 	ret = (ssize_t)len;
 out_free:
@@ -660,8 +675,12 @@ static int vec_reserve(struct sfs_reader_vec *v, size_t n)
 
 void sfs_reader_vec_release(struct sfs_reader_vec *v)
 {
-	for (size_t i = 0; i < v->nheld; i++)
-		sfs_cache_put(v->reader->blocks, v->held[i]);
+	for (size_t i = 0; i < v->nheld; i++) {
+		if (v->used_up && v->held[i] != v->keep)
+			sfs_cache_put_used(v->reader->blocks, v->held[i]);
+		else
+			sfs_cache_put(v->reader->blocks, v->held[i]);
+	}
 	if (v->iov != v->local_iov) {
 		free(v->iov);
 		free(v->held);
