@@ -65,6 +65,10 @@ int sfs_reader_start_readahead(struct sfs_reader *r, unsigned nthreads, size_t w
 struct sfs_reader_stream;
 int sfs_reader_stream_new(struct sfs_reader *r, struct sfs_reader_stream **ret);
 void sfs_reader_stream_free(struct sfs_reader_stream *st);
+/* The stream's reader moves forward to off without reading what lies
+ * between (a hole sfs_reader_seek found): the run stays sequential, with
+ * its readahead window, instead of starting over at off. */
+void sfs_reader_stream_skip(struct sfs_reader_stream *st, uint64_t off);
 
 /* The chunk id of block `block` (zero id for a zero block). */
 int sfs_reader_block_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,

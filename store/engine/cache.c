@@ -42,6 +42,7 @@ struct sfs_cache_entry {
 	bool linked;
 	bool ahead;     /* filled ahead and not used yet (SFS_CACHE_AHEAD) */
 	bool used;      /* on the shard's used-up list (sfs_cache_put_used) */
+	bool doomed;    /* its turn to leave came while held: the last put drops it */
 	struct sfs_cache_entry *used_next; /* that list, oldest first */
 	size_t len;
 	uint8_t data[];
@@ -345,6 +346,7 @@ struct sfs_cache_entry *sfs_cache_get(struct sfs_cache *c, const struct sfs_id *
 		lru_push_front(s, e);
 		if (e->used)
 			used_unlink(s, e); /* wanted again */
+		e->doomed = false;
 		s->hits++;
 		if (e->ahead) {
 			e->ahead = false;
@@ -464,8 +466,11 @@ int sfs_cache_get_or_claim(struct sfs_cache *c, const struct sfs_id *id, size_t 
 				lru_push_front(s, e);
 			}
 			/* A reader, not a decode pool's job, wants it again. */
-			if (e->used && !(flags & SFS_CACHE_POOL))
-				used_unlink(s, e);
+			if (!(flags & SFS_CACHE_POOL)) {
+				if (e->used)
+					used_unlink(s, e);
+				e->doomed = false;
+			}
 			s->hits++;
 			/* Readahead meeting its own blocks is no hit of it. */
 			if (e->ahead && !(flags & SFS_CACHE_AHEAD)) {
@@ -523,6 +528,10 @@ void sfs_cache_put(struct sfs_cache *c, struct sfs_cache_entry *e)
 	s = shard_of(c, &e->id);
 	pthread_mutex_lock(&s->lock);
 	last = --e->refs == 0;
+	if (!last && e->doomed && e->linked && e->refs == 1) {
+		unlink_entry(s, e);
+		last = --e->refs == 0;
+	}
 	pthread_mutex_unlock(&s->lock);
 	if (last)
 		entry_release(e);
@@ -548,8 +557,8 @@ void sfs_cache_put_used(struct sfs_cache *c, struct sfs_cache_entry *e)
 		s->used_tail = e;
 		s->nused++;
 	}
-	/* Past the few kept, the oldest leaves now unless someone holds it;
-	 * a held one only leaves the list and ages in the LRU. */
+	/* Past the few kept, the oldest leaves now, or when its last other
+	 * holder puts it. */
 	if (s->nused > USED_KEEP) {
 		old = s->used_head;
 		used_unlink(s, old);
@@ -557,9 +566,15 @@ void sfs_cache_put_used(struct sfs_cache *c, struct sfs_cache_entry *e)
 			unlink_entry(s, old);
 			old->refs = 0;
 			drop = old;
+		} else {
+			old->doomed = true;
 		}
 	}
 	last = --e->refs == 0;
+	if (!last && e->doomed && e->linked && e->refs == 1) {
+		unlink_entry(s, e);
+		last = --e->refs == 0;
+	}
 	pthread_mutex_unlock(&s->lock);
 	entry_release(drop);
 	if (last)

@@ -29,6 +29,7 @@ struct job {
 	uint32_t bs;
 	char snap[SFS_IDSTR_SIZE]; /* for the log line of a failed decode */
 	bool ahead;                /* from the readahead ring, not an urgent one */
+	const uint64_t *done;      /* its stream's progress (sfs_ra_pool_push), or NULL */
 };
 
 struct ring {
@@ -48,7 +49,7 @@ struct sfs_ra_pool {
 };
 
 static bool ring_push(struct ring *r, const char *snap, uint32_t bs, uint64_t block,
-		      const struct sfs_id *id)
+		      const struct sfs_id *id, const uint64_t *done)
 {
 	struct job *j;
 
@@ -58,6 +59,7 @@ static bool ring_push(struct ring *r, const char *snap, uint32_t bs, uint64_t bl
 	j->id = *id;
 	j->block = block;
 	j->bs = bs;
+	j->done = done;
 	snprintf(j->snap, sizeof(j->snap), "%s", snap);
 	return true;
 }
@@ -85,6 +87,10 @@ static void *worker(void *arg)
 			j.ahead = false;
 		} else if (ring_pop(&p->ahead, &j)) {
 			j.ahead = true;
+			/* Its reader has gone past it (decoding it meanwhile):
+			 * decoded now, it would only wait in the cache. */
+			if (j.done && j.block < __atomic_load_n(j.done, __ATOMIC_ACQUIRE))
+				continue;
 		} else {
 			pthread_cond_wait(&p->work, &p->lock);
 			continue;
@@ -151,7 +157,7 @@ void sfs_ra_pool_free(struct sfs_ra_pool *p)
 }
 
 void sfs_ra_pool_push(struct sfs_ra_pool *p, const char *snap, uint32_t bs, uint64_t first_block,
-		      const struct sfs_id *ids, uint64_t n, bool urgent)
+		      const struct sfs_id *ids, uint64_t n, bool urgent, const uint64_t *done)
 {
 	struct ring *r = urgent ? &p->urgent : &p->ahead;
 	bool queued = false;
@@ -160,11 +166,43 @@ void sfs_ra_pool_push(struct sfs_ra_pool *p, const char *snap, uint32_t bs, uint
 	for (uint64_t i = 0; i < n; i++) {
 		if (sfs_id_is_zero(&ids[i]))
 			continue;
-		if (!ring_push(r, snap, bs, first_block + i, &ids[i]))
+		if (!ring_push(r, snap, bs, first_block + i, &ids[i], done))
 			break;
 		queued = true;
 	}
 	if (queued)
 		pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Keeps, in order, the jobs of ring r but those of done's stream for
+ * blocks first..last. */
+static void ring_drop(struct ring *r, const uint64_t *done, uint64_t first, uint64_t last)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < r->count; i++) {
+		struct job *j = &r->jobs[(r->head + i) % QUEUE_CAP];
+		if (j->done != done || j->block < first || j->block > last)
+			r->jobs[(r->head + kept++) % QUEUE_CAP] = *j;
+	}
+	r->count = kept;
+}
+
+void sfs_ra_pool_forget(struct sfs_ra_pool *p, const uint64_t *done)
+{
+	if (!p)
+		return;
+	/* Workers look at a job's done only under the lock, when they pop it. */
+	pthread_mutex_lock(&p->lock);
+	ring_drop(&p->urgent, done, 0, UINT64_MAX);
+	ring_drop(&p->ahead, done, 0, UINT64_MAX);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void sfs_ra_pool_cancel(struct sfs_ra_pool *p, const uint64_t *done, uint64_t first, uint64_t last)
+{
+	pthread_mutex_lock(&p->lock);
+	ring_drop(&p->urgent, done, first, last);
 	pthread_mutex_unlock(&p->lock);
 }

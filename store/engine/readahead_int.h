@@ -25,9 +25,20 @@ void sfs_ra_pool_free(struct sfs_ra_pool *p);
 /* Queues n blocks from first_block with their ids (zero ids are skipped)
  * of snapshot snap for decoding into the cache. urgent: a read waits for
  * them, so they go before readahead. Blocks that do not fit the queue are
- * dropped: the reader decodes them itself. Thread-safe. */
+ * dropped: the reader decodes them itself. done (NULL for none): the block
+ * below which the stream that asked has read everything, loaded with
+ * __atomic_load_n; a readahead job for a block below it is dropped, not
+ * decoded, since nobody will read that block now. Thread-safe. */
 void sfs_ra_pool_push(struct sfs_ra_pool *p, const char *snap, uint32_t bs, uint64_t first_block,
-		      const struct sfs_id *ids, uint64_t n, bool urgent);
+		      const struct sfs_id *ids, uint64_t n, bool urgent, const uint64_t *done);
+/* Drops every queued job that names done: its stream is going away. No
+ * worker looks at done after this returns. Accepts a NULL pool. */
+void sfs_ra_pool_forget(struct sfs_ra_pool *p, const uint64_t *done);
+/* Drops the urgent jobs of done's stream for blocks first..last, which
+ * its read has in hand: a worker popping one later would find the block
+ * gone (a sequential reader's used-up blocks leave the cache) and decode
+ * it again for nobody. */
+void sfs_ra_pool_cancel(struct sfs_ra_pool *p, const uint64_t *done, uint64_t first, uint64_t last);
 
 /*
  * The verified contents of data chunk id (block `block` of snapshot snap,

@@ -44,6 +44,7 @@ struct sfs_reader_stream {
 	uint64_t next_block;  /* first block not yet handed to the pool */
 	uint32_t window;      /* blocks to keep ahead of a sequential reader */
 	bool catalog_ahead;   /* this stream had the catalog read ahead */
+	uint64_t done;        /* blocks below it are read (atomic; readahead skips them) */
 };
 
 static const uint8_t *zero_region;
@@ -126,8 +127,17 @@ void sfs_reader_stream_free(struct sfs_reader_stream *st)
 {
 	if (!st)
 		return;
+	sfs_ra_pool_forget(st->reader->pool, &st->done);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
+}
+
+void sfs_reader_stream_skip(struct sfs_reader_stream *st, uint64_t off)
+{
+	pthread_mutex_lock(&st->lock);
+	if (off > st->next_off)
+		st->next_off = off;
+	pthread_mutex_unlock(&st->lock);
 }
 
 /* What a failed fetch was for, so that the log names it. */
@@ -478,6 +488,17 @@ static void plan_ahead(struct sfs_reader_stream *st, const struct sfs_snapmap *m
 		sfs_cat_prefetch(st->reader->store, m->size / SFS_CATALOG_PREFETCH_SHARE);
 }
 
+/* Everything below block b has been read: a stream's readers run
+ * concurrently, so the mark only moves up. */
+static void done_advance(struct sfs_reader_stream *st, uint64_t b)
+{
+	uint64_t cur = __atomic_load_n(&st->done, __ATOMIC_RELAXED);
+
+	while (cur < b && !__atomic_compare_exchange_n(&st->done, &cur, b, true, __ATOMIC_RELEASE,
+						       __ATOMIC_RELAXED))
+		;
+}
+
 /* Zero bytes for the spans of zero blocks: an anonymous mapping that is
  * never written, so its pages are the kernel's zero page and cost no
  * memory however often they are read. */
@@ -547,10 +568,11 @@ static ssize_t pread_blocks(struct sfs_reader *r, struct sfs_reader_stream *st,
 		goto out_free;
 	if (r->pool) {
 		if (last > first)
-			sfs_ra_pool_push(r->pool, m->id, bs, first + 1, ids + 1, last - first, true);
+			sfs_ra_pool_push(r->pool, m->id, bs, first + 1, ids + 1, last - first, true,
+					 st ? &st->done : NULL);
 		if (to > from)
 			sfs_ra_pool_push(r->pool, m->id, bs, from, ids + (from - first), to - from,
-					 false);
+					 false, &st->done);
 	}
 	/* Copy what is cached and decode what nobody has started; a block
 	 * that a worker or another reader is decoding is waited for after,
@@ -617,6 +639,11 @@ static ssize_t pread_blocks(struct sfs_reader *r, struct sfs_reader_stream *st,
 	if (v && seq) {
 		v->used_up = true;
 		v->keep = (off + len) % bs ? last_e : NULL;
+	}
+	if (st) {
+		if (r->pool && last > first)
+			sfs_ra_pool_cancel(r->pool, &st->done, first + 1, last);
+		done_advance(st, (off + len) / bs);
 	}
 	ret = (ssize_t)len;
 out_free:

@@ -366,6 +366,7 @@ static int copy_out(struct sfs_store *s, const struct sfs_snapmap *m, uint64_t d
 		off = data;
 		if (off >= m->size)
 			break;
+		sfs_reader_stream_skip(rs, off);
 		ret = sfs_reader_seek(r, m, off, SEEK_HOLE, &hole);
 		if (ret < 0)
 			goto out;

@@ -943,7 +943,72 @@ Test(reader, vector_reads_pin_entries_and_are_byte_exact, .timeout = 60)
 	cr_assert_eq(v.niov, 0);
 	sfs_reader_vec_release(&v);
 	sfs_reader_stats(r, &cached, &hits, &misses);
-	cr_assert_gt(misses, 150, "the cache, far smaller than a read, evicted throughout");
+	/* About 100 distinct blocks (the 33 "d" blocks share one content):
+	 * more misses than that, so blocks left the cache while read. */
+	cr_assert_gt(misses, 120, "the cache, far smaller than a read, evicted throughout");
+	sfs_reader_stream_free(st);
+	sfs_reader_free(r);
+	free(buf);
+	free(im.bytes);
+}
+
+/* A sequential stream's vector reads hand back the blocks they used up:
+ * with a cache that could hold the whole image, it ends up holding a few
+ * blocks per shard and the readahead window, every byte still exact and
+ * each block decoded about once. A hole skipped with
+ * sfs_reader_stream_skip keeps the run sequential, readahead included. */
+Test(reader, sequential_vector_reads_leave_little_cached, .timeout = 60)
+{
+	struct image im;
+	struct sfs_reader *r;
+	struct sfs_reader_stream *st;
+	struct sfs_reader_vec v;
+	uint64_t n_blocks = 800, size = n_blocks * BS, before;
+	uint8_t *buf = malloc(16 * BS);
+	size_t cached;
+	uint64_t chits, cmisses;
+
+	/* 100 blocks of text or random data, then 60 holes (more than a
+	 * sequential reader may jump without skip), and again */
+	char pattern[161];
+	for (int i = 0; i < 160; i++)
+		pattern[i] = i >= 100 ? 'z' : i % 3 ? 't' : 'r';
+	pattern[160] = '\0';
+	image_make(&im, pattern, n_blocks, size, 83);
+	cr_assert_eq(sfs_reader_new(fx_store, 4096 * BS, &r), 0);
+	cr_assert_eq(sfs_reader_start_readahead(r, 2, 16 * BS), 0);
+	cr_assert_eq(sfs_reader_stream_new(r, &st), 0);
+	sfs_reader_vec_init(&v, r);
+	before = decodes();
+	for (uint64_t off = 0; off < size;) {
+		/* Reads of 8 blocks, and now and then one that stops inside a
+		 * block, which the next read starts with. */
+		size_t len = (off / BS) % 50 == 7 ? 3 * BS + 100 : 8 * BS;
+		ssize_t want = (ssize_t)(off + len > size ? size - off : len);
+		uint64_t hole_at = off / BS % 160;
+		ssize_t n;
+
+		if (hole_at >= 100) { /* skip the holes, as a restore does */
+			off += (160 - hole_at) * BS;
+			sfs_reader_stream_skip(st, off);
+			continue;
+		}
+		n = sfs_reader_stream_preadv(st, &im.map, len, off, &v);
+		cr_assert_eq(n, want, "off %llu len %zu", (unsigned long long)off, len);
+		cr_assert_eq(gather(&v, buf), (size_t)n);
+		cr_assert_arr_eq(buf, im.bytes + off, (size_t)n, "off %llu", (unsigned long long)off);
+		sfs_reader_vec_release(&v);
+		off += (uint64_t)n;
+	}
+	sfs_reader_stats(r, &cached, &chits, &cmisses);
+	/* Four used-up blocks a shard, the window and a block read into;
+	 * had a skip started the run over, the reads before the window grew
+	 * again (some 24 blocks a hole) would still be cached. */
+	cr_assert_leq(cached, (32 * 4 + 16 + 1) * (uint64_t)BS, "%zu blocks still cached",
+		      cached / BS);
+	/* 500 data blocks, and map pages; a late job may decode a few again */
+	cr_assert_leq(decodes() - before, 500 + 40, "decodes %llu",
+		      (unsigned long long)(decodes() - before));
 	sfs_reader_stream_free(st);
 	sfs_reader_free(r);
 	free(buf);
