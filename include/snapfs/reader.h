@@ -118,9 +118,10 @@ struct sfs_reader_vec {
 	size_t niov;
 	struct sfs_cache_entry **held;  /* nheld pinned entries */
 	size_t nheld, cap;
-	/* A sequential stream's read: the blocks it read to their end leave
-	 * the cache on release (sfs_cache_put_used); keep is the one it
-	 * stopped inside, which the next read starts with. */
+	/* A read of a sequential run longer than half the cache: the blocks
+	 * it read to their end leave the cache on release
+	 * (sfs_cache_put_used); keep is the one it stopped inside, which the
+	 * next read starts with. */
 	bool used_up;
 	struct sfs_cache_entry *keep;
 	struct iovec local_iov[SFS_READER_VEC_LOCAL];

@@ -34,6 +34,7 @@ struct sfs_reader {
 	struct sfs_cache *pages;
 	struct sfs_ra_pool *pool; /* NULL until sfs_reader_start_readahead */
 	size_t window_bytes;      /* most bytes read ahead of a stream */
+	size_t cache_bytes;       /* the block cache's bound */
 };
 
 /* Per open file: what its reads looked like so far. */
@@ -45,6 +46,7 @@ struct sfs_reader_stream {
 	uint32_t window;      /* blocks to keep ahead of a sequential reader */
 	bool catalog_ahead;   /* this stream had the catalog read ahead */
 	uint64_t done;        /* blocks below it are read (atomic; readahead skips them) */
+	uint64_t run;         /* bytes read in the current sequential run */
 };
 
 static const uint8_t *zero_region;
@@ -81,6 +83,7 @@ int sfs_reader_new(struct sfs_store *s, size_t cache_bytes, struct sfs_reader **
 		cache_bytes = 64u << 20;
 	page_bytes = cache_bytes / 8 > (4u << 20) ? cache_bytes / 8 : (4u << 20);
 	r->store = s;
+	r->cache_bytes = cache_bytes;
 	r->blocks = sfs_cache_new(cache_bytes);
 	r->pages = sfs_cache_new(page_bytes);
 	if (!r->blocks || !r->pages) {
@@ -468,9 +471,15 @@ static void plan_ahead(struct sfs_reader_stream *st, const struct sfs_snapmap *m
 		 * catalog, which is mapped without readahead. */
 		if (st->window == max_window && !st->catalog_ahead)
 			catalog = st->catalog_ahead = true;
-		*ret_seq = st->window == max_window;
+		/* A run longer than half the cache would push everything
+		 * out of it anyway: from there on its blocks are used once
+		 * (sfs_cache_put_used). A shorter one, a small image read
+		 * through, stays cached for the next reader of its blocks. */
+		st->run += len;
+		*ret_seq = st->window == max_window && st->run > st->reader->cache_bytes / 2;
 	} else {
 		st->window = 0;
+		st->run = len;
 		st->next_block = last + 1;
 	}
 	if (off + len > st->next_off)
