@@ -69,7 +69,6 @@ struct shard {
 #define USED_KEEP 4
 
 #define REGION_BYTES (32u << 20) /* one mapping of slots */
-#define HUGE_BYTES (2u << 20)    /* a transparent huge page */
 #define SLOTS_MIN_LEN 4096u      /* smaller entries come from malloc */
 
 struct slots {

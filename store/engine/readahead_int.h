@@ -25,10 +25,10 @@ void sfs_ra_pool_free(struct sfs_ra_pool *p);
 /* Queues n blocks from first_block with their ids (zero ids are skipped)
  * of snapshot snap for decoding into the cache. urgent: a read waits for
  * them, so they go before readahead. Blocks that do not fit the queue are
- * dropped: the reader decodes them itself. done (NULL for none): the block
- * below which the stream that asked has read everything, loaded with
- * __atomic_load_n; a readahead job for a block below it is dropped, not
- * decoded, since nobody will read that block now. Thread-safe. */
+ * dropped: the reader decodes them itself. done (NULL for none): how far
+ * the stream that asked has read (the block its furthest read ended in),
+ * loaded with __atomic_load_n; a readahead job for a block below it is
+ * dropped, not decoded: the stream is past it. Thread-safe. */
 void sfs_ra_pool_push(struct sfs_ra_pool *p, const char *snap, uint32_t bs, uint64_t first_block,
 		      const struct sfs_id *ids, uint64_t n, bool urgent, const uint64_t *done);
 /* Drops every queued job that names done: its stream is going away. No

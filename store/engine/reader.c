@@ -45,7 +45,7 @@ struct sfs_reader_stream {
 	uint64_t next_block;  /* first block not yet handed to the pool */
 	uint32_t window;      /* blocks to keep ahead of a sequential reader */
 	bool catalog_ahead;   /* this stream had the catalog read ahead */
-	uint64_t done;        /* blocks below it are read (atomic; readahead skips them) */
+	uint64_t done;        /* the furthest block end read (atomic; readahead skips below) */
 	uint64_t run;         /* bytes read in the current sequential run */
 };
 
@@ -497,8 +497,9 @@ static void plan_ahead(struct sfs_reader_stream *st, const struct sfs_snapmap *m
 		sfs_cat_prefetch(st->reader->store, m->size / SFS_CATALOG_PREFETCH_SHARE);
 }
 
-/* Everything below block b has been read: a stream's readers run
- * concurrently, so the mark only moves up. */
+/* The stream's reads have reached block b. Its reads may run
+ * concurrently, so the mark is the furthest end so far: an earlier read
+ * still running decodes itself what readahead then skips below it. */
 static void done_advance(struct sfs_reader_stream *st, uint64_t b)
 {
 	uint64_t cur = __atomic_load_n(&st->done, __ATOMIC_RELAXED);
@@ -641,10 +642,10 @@ static ssize_t pread_blocks(struct sfs_reader *r, struct sfs_reader_stream *st,
 		if (!v)
 			sfs_cache_put(r->blocks, e);
 	}
-	/* A sequential stream reads each block once: what it read to the
-	 * end goes back to the cache's free memory when the reply is out,
-	 * and the cache's memory stays the few blocks in flight, not a
-	 * cold sweep through all of it. */
+	/* A long sequential run (plan_ahead) reads each block once: what
+	 * it read to the end goes back to the cache's free memory when the
+	 * reply is out, so that the run works in the few blocks in flight
+	 * instead of sweeping through the whole cache. */
 	if (v && seq) {
 		v->used_up = true;
 		v->keep = (off + len) % bs ? last_e : NULL;
