@@ -31,11 +31,11 @@ struct sfs_cache_entry *sfs_cache_insert(struct sfs_cache *c, const struct sfs_i
 					 const void *data, size_t len);
 void sfs_cache_put(struct sfs_cache *c, struct sfs_cache_entry *e); /* accepts NULL */
 /* sfs_cache_put for an entry whose reader is done with it for good (a
- * sequential reader past its end): it goes on a short list of used-up
- * entries, and the oldest there leaves the cache (unless held), so that a
- * sequential read reuses the memory of the blocks it just read instead of
- * sweeping through the whole cache. A reader's hit takes an entry off the
- * list; a decode pool's (SFS_CACHE_POOL) does not. Accepts NULL. */
+ * long sequential run past it): it leaves the cache now, or at the last
+ * put of whoever else holds it, so that a sequential read reuses the
+ * memory of the blocks it just read instead of sweeping through the whole
+ * cache. A reader's hit meanwhile keeps it; a decode pool's
+ * (SFS_CACHE_POOL) does not. Accepts NULL. */
 void sfs_cache_put_used(struct sfs_cache *c, struct sfs_cache_entry *e);
 
 /* Filling an entry in place, without a copy: sfs_cache_entry_new gives an
@@ -74,7 +74,7 @@ struct sfs_cache_entry *sfs_cache_add(struct sfs_cache *c, const struct sfs_id *
  * the flag counts as a readahead hit (sfs_cache_ahead_stats);
  * SFS_CACHE_POOL marks a decode pool's fill, made for a reader and not a
  * use of the entry: its hit leaves a used-up entry (sfs_cache_put_used)
- * used up.
+ * to leave at its last put.
  */
 #define SFS_CACHE_WAIT 1u
 #define SFS_CACHE_AHEAD 2u

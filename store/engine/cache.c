@@ -41,9 +41,7 @@ struct sfs_cache_entry {
 	unsigned refs;  /* holders, plus 1 while linked in the shard */
 	bool linked;
 	bool ahead;     /* filled ahead and not used yet (SFS_CACHE_AHEAD) */
-	bool used;      /* on the shard's used-up list (sfs_cache_put_used) */
-	bool doomed;    /* its turn to leave came while held: the last put drops it */
-	struct sfs_cache_entry *used_next; /* that list, oldest first */
+	bool doomed;    /* used up (sfs_cache_put_used): its last put but the link drops it */
 	size_t len;
 	uint8_t data[];
 };
@@ -58,15 +56,7 @@ struct shard {
 	size_t capacity;
 	uint64_t hits, misses;
 	uint64_t ahead_fills, ahead_hits;
-	/* Entries a sequential reader is done with, oldest first: kept a
-	 * little while (a queued readahead job may still ask for one), then
-	 * dropped ahead of the LRU order (USED_KEEP). */
-	struct sfs_cache_entry *used_head, *used_tail;
-	unsigned nused;
 };
-
-/* Used-up entries a shard keeps: 128 in all, 4 MiB of 32 KiB blocks. */
-#define USED_KEEP 4
 
 #define REGION_BYTES (32u << 20) /* one mapping of slots */
 #define SLOTS_MIN_LEN 4096u      /* smaller entries come from malloc */
@@ -269,27 +259,8 @@ static struct sfs_cache_entry *lookup(struct shard *s, const struct sfs_id *id)
 	return NULL;
 }
 
-static void used_unlink(struct shard *s, struct sfs_cache_entry *e)
-{
-	struct sfs_cache_entry **pp = &s->used_head, *prev = NULL;
-
-	for (; *pp; prev = *pp, pp = &(*pp)->used_next) {
-		if (*pp == e) {
-			*pp = e->used_next;
-			if (s->used_tail == e)
-				s->used_tail = prev;
-			break;
-		}
-	}
-	e->used = false;
-	e->used_next = NULL;
-	s->nused--;
-}
-
 static void unlink_entry(struct shard *s, struct sfs_cache_entry *e)
 {
-	if (e->used)
-		used_unlink(s, e);
 	lru_unlink(s, e);
 	hash_unlink(s, e);
 	e->linked = false;
@@ -343,9 +314,7 @@ struct sfs_cache_entry *sfs_cache_get(struct sfs_cache *c, const struct sfs_id *
 		e->refs++;
 		lru_unlink(s, e);
 		lru_push_front(s, e);
-		if (e->used)
-			used_unlink(s, e); /* wanted again */
-		e->doomed = false;
+		e->doomed = false; /* wanted again */
 		s->hits++;
 		if (e->ahead) {
 			e->ahead = false;
@@ -465,11 +434,8 @@ int sfs_cache_get_or_claim(struct sfs_cache *c, const struct sfs_id *id, size_t 
 				lru_push_front(s, e);
 			}
 			/* A reader, not a decode pool's job, wants it again. */
-			if (!(flags & SFS_CACHE_POOL)) {
-				if (e->used)
-					used_unlink(s, e);
+			if (!(flags & SFS_CACHE_POOL))
 				e->doomed = false;
-			}
 			s->hits++;
 			/* Readahead meeting its own blocks is no hit of it. */
 			if (e->ahead && !(flags & SFS_CACHE_AHEAD)) {
@@ -517,6 +483,17 @@ void sfs_cache_fill_done(struct sfs_cache *c, struct sfs_cache_entry *e, size_t 
 		entry_release(e);
 }
 
+/* Drops a hold, with s->lock held; true when it was the last. A doomed
+ * entry leaves the cache when only its link holds it. */
+static bool put_locked(struct shard *s, struct sfs_cache_entry *e)
+{
+	if (e->doomed && e->linked && e->refs == 2) {
+		unlink_entry(s, e);
+		e->refs--;
+	}
+	return --e->refs == 0;
+}
+
 void sfs_cache_put(struct sfs_cache *c, struct sfs_cache_entry *e)
 {
 	struct shard *s;
@@ -526,11 +503,7 @@ void sfs_cache_put(struct sfs_cache *c, struct sfs_cache_entry *e)
 		return;
 	s = shard_of(c, &e->id);
 	pthread_mutex_lock(&s->lock);
-	last = --e->refs == 0;
-	if (!last && e->doomed && e->linked && e->refs == 1) {
-		unlink_entry(s, e);
-		last = --e->refs == 0;
-	}
+	last = put_locked(s, e);
 	pthread_mutex_unlock(&s->lock);
 	if (last)
 		entry_release(e);
@@ -539,43 +512,16 @@ void sfs_cache_put(struct sfs_cache *c, struct sfs_cache_entry *e)
 void sfs_cache_put_used(struct sfs_cache *c, struct sfs_cache_entry *e)
 {
 	struct shard *s;
-	struct sfs_cache_entry *old, *drop = NULL;
 	bool last;
 
 	if (!e)
 		return;
 	s = shard_of(c, &e->id);
 	pthread_mutex_lock(&s->lock);
-	if (e->linked && e->state == ENTRY_READY && !e->used) {
-		e->used = true;
-		e->used_next = NULL;
-		if (s->used_tail)
-			s->used_tail->used_next = e;
-		else
-			s->used_head = e;
-		s->used_tail = e;
-		s->nused++;
-	}
-	/* Past the few kept, the oldest leaves now, or when its last other
-	 * holder puts it. */
-	if (s->nused > USED_KEEP) {
-		old = s->used_head;
-		used_unlink(s, old);
-		if (old->refs == 1) {
-			unlink_entry(s, old);
-			old->refs = 0;
-			drop = old;
-		} else {
-			old->doomed = true;
-		}
-	}
-	last = --e->refs == 0;
-	if (!last && e->doomed && e->linked && e->refs == 1) {
-		unlink_entry(s, e);
-		last = --e->refs == 0;
-	}
+	if (e->state == ENTRY_READY)
+		e->doomed = true;
+	last = put_locked(s, e);
 	pthread_mutex_unlock(&s->lock);
-	entry_release(drop);
 	if (last)
 		entry_release(e);
 }

@@ -411,20 +411,6 @@ Test(cache, ahead_hits)
 	sfs_cache_free(c);
 }
 
-/* n keys that all fall in the shard of key(0) (the shard is the id's
- * first byte modulo 32). */
-static void same_shard_keys(struct sfs_id *out, int n)
-{
-	struct sfs_id k0 = key(0);
-	int got = 0;
-
-	for (uint64_t i = 0; got < n; i++) {
-		struct sfs_id k = key(i);
-		if (k.b[0] % 32 == k0.b[0] % 32)
-			out[got++] = k;
-	}
-}
-
 static void fill(struct sfs_cache *c, const struct sfs_id *k, size_t len, unsigned flags,
 		 struct sfs_cache_entry **ret)
 {
@@ -433,63 +419,65 @@ static void fill(struct sfs_cache *c, const struct sfs_id *k, size_t len, unsign
 	sfs_cache_fill_done(c, *ret, len, 0);
 }
 
-/* A sequential reader's used-up blocks: a few stay (a queued decode job
- * may still ask for one), older ones leave at once instead of filling the
- * cache; a held one stays until put; a decode pool's hit does not bring
- * one back, a reader's does. */
+static size_t cached_bytes(struct sfs_cache *c)
+{
+	size_t bytes;
+	uint64_t hits, misses;
+
+	sfs_cache_stats(c, &bytes, &hits, &misses);
+	return bytes;
+}
+
+/* A sequential reader's used-up blocks leave the cache at once instead of
+ * filling it; one someone else holds leaves at that holder's put, unless
+ * a reader's hit wanted it again meanwhile (a decode pool's does not). */
 Test(cache, used_up_entries_leave_early)
 {
 	enum { N = 40, LEN_U = 4096 };
 	struct sfs_cache *c = sfs_cache_new(64u << 20); /* room for all of them */
-	struct sfs_id k[N];
-	struct sfs_cache_entry *e, *held, *again;
-	size_t bytes;
-	uint64_t hits, misses;
+	struct sfs_cache_entry *e, *held, *hit;
+	struct sfs_id k;
 
-	same_shard_keys(k, N);
 	for (int i = 0; i < N; i++) {
-		fill(c, &k[i], LEN_U, 0, &e);
+		k = key(1000 + i);
+		fill(c, &k, LEN_U, 0, &e);
 		sfs_cache_put_used(c, e);
 	}
-	sfs_cache_stats(c, &bytes, &hits, &misses);
-	cr_assert_leq(bytes, 4 * LEN_U, "%zu bytes of used-up entries stayed", bytes);
-	cr_assert_geq(bytes, LEN_U, "the newest used-up entries are kept a while");
-	e = sfs_cache_get(c, &k[N - 1]);
-	cr_assert_not_null(e, "the newest used-up entry is still there");
-	cr_assert_eq(((const uint8_t *)sfs_cache_data(e))[LEN_U - 1], k[N - 1].b[1]);
-	sfs_cache_put(c, e);
-	cr_assert_null(sfs_cache_get(c, &k[0]), "the oldest left the cache");
+	cr_assert_eq(cached_bytes(c), 0, "%zu bytes of used-up entries stayed", cached_bytes(c));
+	cr_assert_null(sfs_cache_get(c, &k), "the last used-up entry is still there");
 
-	/* Held by another reader when its turn to leave comes: it stays. */
-	fill(c, &k[0], LEN_U, 0, &e);
-	held = sfs_cache_get(c, &k[0]);
+	/* Held by another reader: it stays until that reader puts it. */
+	k = key(1);
+	fill(c, &k, LEN_U, 0, &e);
+	held = sfs_cache_get(c, &k);
 	sfs_cache_put_used(c, e);
-	for (int i = 1; i < 8; i++) {
-		fill(c, &k[i], LEN_U, 0, &e);
-		sfs_cache_put_used(c, e);
-	}
-	again = sfs_cache_get(c, &k[0]);
-	cr_assert_eq(again, held, "a held entry never leaves under its holder");
-	sfs_cache_put(c, again);
+	cr_assert_eq(cached_bytes(c), LEN_U, "a held entry left under its holder");
+	cr_assert_eq(((const uint8_t *)sfs_cache_data(held))[LEN_U - 1], k.b[1]);
 	sfs_cache_put(c, held);
+	cr_assert_eq(cached_bytes(c), 0, "the holder's put did not drop a used-up entry");
 
-	/* A decode pool's hit leaves it used up; a reader's hit keeps it. */
-	fill(c, &k[10], LEN_U, 0, &e);
+	/* A decode pool's hit meanwhile does not keep it... */
+	k = key(2);
+	fill(c, &k, LEN_U, 0, &e);
+	held = sfs_cache_get(c, &k);
 	sfs_cache_put_used(c, e);
-	cr_assert_eq(sfs_cache_get_or_claim(c, &k[10], LEN_U, SFS_CACHE_POOL | SFS_CACHE_AHEAD, &e),
+	cr_assert_eq(sfs_cache_get_or_claim(c, &k, LEN_U, SFS_CACHE_POOL | SFS_CACHE_AHEAD, &hit),
 		     SFS_CACHE_HIT);
-	sfs_cache_put(c, e);
-	fill(c, &k[11], LEN_U, 0, &e);
+	sfs_cache_put(c, hit);
+	sfs_cache_put(c, held);
+	cr_assert_eq(cached_bytes(c), 0, "a pool's hit kept a used-up entry");
+
+	/* ...a reader's does. */
+	k = key(3);
+	fill(c, &k, LEN_U, 0, &e);
+	held = sfs_cache_get(c, &k);
 	sfs_cache_put_used(c, e);
-	cr_assert_eq(sfs_cache_get_or_claim(c, &k[11], LEN_U, SFS_CACHE_WAIT, &e), SFS_CACHE_HIT);
-	sfs_cache_put(c, e);
-	for (int i = 12; i < 24; i++) {
-		fill(c, &k[i], LEN_U, 0, &e);
-		sfs_cache_put_used(c, e);
-	}
-	cr_assert_null(sfs_cache_get(c, &k[10]), "a pool's hit kept a used-up entry");
-	e = sfs_cache_get(c, &k[11]);
-	cr_assert_not_null(e, "a reader's hit did not keep the entry");
-	sfs_cache_put(c, e);
+	cr_assert_eq(sfs_cache_get_or_claim(c, &k, LEN_U, SFS_CACHE_WAIT, &hit), SFS_CACHE_HIT);
+	sfs_cache_put(c, hit);
+	sfs_cache_put(c, held);
+	cr_assert_eq(cached_bytes(c), LEN_U, "a reader's hit did not keep the entry");
+	hit = sfs_cache_get(c, &k);
+	cr_assert_not_null(hit);
+	sfs_cache_put(c, hit);
 	sfs_cache_free(c);
 }
