@@ -99,11 +99,33 @@ void sfs_catalog_reserve(struct sfs_store *s)
  * writable open takes again when there is room. */
 #define SPACE_RESERVE_NAME "reserve"
 
+static int add_committed(void *ctx, const struct sfs_pack_rec *p)
+{
+	if (p)
+		*(uint64_t *)ctx += p->length;
+	return 0;
+}
+
+/* The bytes the pack table says are committed: what the reserve is sized
+ * from, without a stat of every pack (an object of a RADOS pool each). */
+static int committed_pack_bytes(struct sfs_store *s, uint64_t *ret)
+{
+	struct sfs_txn *t;
+	int r = sfs_txn_begin(s, false, &t);
+
+	*ret = 0;
+	if (r < 0)
+		return r;
+	r = sfs_cat_pack_foreach(t, add_committed, ret);
+	sfs_txn_abort(t);
+	return r;
+}
+
 void sfs_space_reserve(struct sfs_store *s)
 {
 	struct statvfs vfs;
 	struct stat st;
-	uint64_t want, packs = 0, cat = 0, cap;
+	uint64_t want, packs = 0, cap;
 	int fd;
 
 	if (!s->writable || fstatvfs(s->dirfd, &vfs) < 0)
@@ -111,7 +133,7 @@ void sfs_space_reserve(struct sfs_store *s)
 	/* Room to rewrite a quarter pack, scaled down for a small store (1/64
 	 * of its packs, at least 1 MiB) and for a small disk (1/64 of it). */
 	want = s->pack_size / 4;
-	if (sfs_store_disk_usage(s, &packs, &cat) == 0) {
+	if (committed_pack_bytes(s, &packs) == 0) {
 		cap = packs / 64 > (1u << 20) ? packs / 64 : (1u << 20);
 		if (want > cap)
 			want = cap;
