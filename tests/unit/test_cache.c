@@ -254,10 +254,11 @@ Test(cache, refcounts_safe_under_threads, .timeout = 120)
 	run_threads(LEN, LEN, 20000);
 }
 
-/* Block-sized entries live in reused slots, other sizes in malloc'd
- * memory, side by side: an evicted slot that goes to another key never
- * shows its old bytes or another entry's. */
-Test(cache, slots_reused_safely_under_threads, .timeout = 120)
+/* Entries of two big sizes side by side under constant eviction: the
+ * first size claimed lives in reused slots, the other in malloc'd memory,
+ * and no hit shows an old entry's bytes or another's. (Which entries are
+ * slots is not visible from outside; the mount's fault count shows it.) */
+Test(cache, slot_and_malloc_entries_safe_under_threads, .timeout = 120)
 {
 	run_threads(0, BIG, 3000);
 }
