@@ -494,7 +494,8 @@ static bool put_locked(struct shard *s, struct sfs_cache_entry *e)
 	return --e->refs == 0;
 }
 
-void sfs_cache_put(struct sfs_cache *c, struct sfs_cache_entry *e)
+/* sfs_cache_put, and with used sfs_cache_put_used. */
+static void put(struct sfs_cache *c, struct sfs_cache_entry *e, bool used)
 {
 	struct shard *s;
 	bool last;
@@ -503,27 +504,22 @@ void sfs_cache_put(struct sfs_cache *c, struct sfs_cache_entry *e)
 		return;
 	s = shard_of(c, &e->id);
 	pthread_mutex_lock(&s->lock);
+	if (used && e->state == ENTRY_READY)
+		e->doomed = true;
 	last = put_locked(s, e);
 	pthread_mutex_unlock(&s->lock);
 	if (last)
 		entry_release(e);
 }
 
+void sfs_cache_put(struct sfs_cache *c, struct sfs_cache_entry *e)
+{
+	put(c, e, false);
+}
+
 void sfs_cache_put_used(struct sfs_cache *c, struct sfs_cache_entry *e)
 {
-	struct shard *s;
-	bool last;
-
-	if (!e)
-		return;
-	s = shard_of(c, &e->id);
-	pthread_mutex_lock(&s->lock);
-	if (e->state == ENTRY_READY)
-		e->doomed = true;
-	last = put_locked(s, e);
-	pthread_mutex_unlock(&s->lock);
-	if (last)
-		entry_release(e);
+	put(c, e, true);
 }
 
 const void *sfs_cache_data(const struct sfs_cache_entry *e)
