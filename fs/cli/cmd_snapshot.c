@@ -22,13 +22,15 @@ static const char snapshot_help[] =
 	"Usage: snapfs snapshot COMMAND ...\n"
 	"\n"
 	"  create VOLUME SOURCE [--changed-ranges FILE] [--description T] [--tag K=V]...\n"
-	"         [--json] [--progress|--no-progress]\n"
+	"         [--buffered] [--json] [--progress|--no-progress]\n"
 	"      Snapshot SOURCE (a file, a block device, or - for standard input) as\n"
 	"      VOLUME, incrementally against the volume's newest snapshot. Prints the\n"
 	"      snapshot id. --changed-ranges reads only the listed byte ranges (lines\n"
 	"      of 'OFFSET LENGTH', decimal or 0x hex, or a JSON list) and whatever\n"
 	"      the volume grew by, and takes the rest from the parent; an empty\n"
-	"      list means nothing changed.\n"
+	"      list means nothing changed. A whole file or device is read past the\n"
+	"      page cache (O_DIRECT) so that a snapshot does not evict what the\n"
+	"      host has cached; --buffered reads it through the cache instead.\n"
 	"  list [--volume V] [--json]\n"
 	"  show ID [--json]\n"
 	"  diff A B [--json]      block ranges that differ between two snapshots\n"
@@ -67,6 +69,7 @@ static int snap_create(const struct cli *c, int argc, char **argv)
 		{ .name = "changed-ranges", .kind = CLI_STRING, .dest = &io.changed_ranges },
 		{ .name = "description", .kind = CLI_STRING, .dest = &io.description },
 		{ .name = "tag", .kind = CLI_STRING, .dest = tags, .fn = cli_tag_opt },
+		{ .name = "buffered", .kind = CLI_FLAG, .dest = &io.buffered },
 		{ 0 },
 	};
 	struct cli_parse co = { .cmd = "snapshot create ", .help = snapshot_help, .opts = opts,

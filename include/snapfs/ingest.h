@@ -31,6 +31,7 @@ struct sfs_ingest_opts {
 	const char *description;    /* or NULL */
 	json_t *tags;               /* object of strings, borrowed; or NULL */
 	unsigned threads;           /* 0: one per online CPU */
+	bool buffered;              /* read a whole source through the page cache */
 	sfs_progress_fn progress;   /* or NULL */
 	void *progress_ctx;
 };

@@ -384,7 +384,8 @@ static int pipe_init(struct pipe *p, struct sfs_store *s, unsigned threads)
 		return -ENOMEM;
 	for (unsigned i = 0; i < p->nslots; i++) {
 		struct slot *sl = &p->slots[i];
-		sl->data = malloc((size_t)p->batch_blocks * p->bs);
+		/* page-aligned for reads that bypass the page cache */
+		sl->data = aligned_alloc(SOURCE_ALIGN, (size_t)p->batch_blocks * p->bs);
 		sl->out = malloc((size_t)p->batch_blocks * p->bound);
 		sl->blk = calloc(p->batch_blocks, sizeof(*sl->blk));
 		sl->ext = calloc(p->batch_blocks, sizeof(*sl->ext));

@@ -17,6 +17,9 @@
 #include "store_int.h"
 
 #define BATCH_BYTES (4u << 20)
+/* Alignment of the slots' source buffers: what a read with O_DIRECT needs
+ * of its buffer on every device with sectors of up to 4 KiB. */
+#define SOURCE_ALIGN 4096u
 #define SEG_MAX_BLOCKS (1u << 20) /* blocks in one zero/inherit batch */
 
 enum seg_kind { SEG_READ, SEG_ZERO, SEG_INHERIT, SEG_END };
@@ -58,6 +61,8 @@ struct pipe {
 	size_t bound;
 	uint32_t batch_blocks;
 	int fd;
+	bool read_direct;   /* a whole volume is read with O_DIRECT if it can */
+	bool direct;        /* fd reads with O_DIRECT now (ingest_source.c) */
 	bool stream;        /* size unknown until EOF */
 	uint64_t size;      /* known size, or found at EOF for a stream */
 	uint64_t nblocks;

@@ -220,6 +220,36 @@ sfs snapshot show "$IDS" --json >"$T/ss.json"
 [ "$(json_field new_bytes <"$T/ss.json")" -le "$MAP_ALLOWANCE" ] ||
 	fail "stdin snapshot of known data stored $(json_field new_bytes <"$T/ss.json") bytes"
 
+log "a whole file is read past the page cache, and sees what is not yet synced"
+# 24 MiB and a tail that is not a whole sector; the page cache of the file
+# is dropped first, so what is cached afterwards is what the snapshot read.
+head -c 24M /dev/urandom >"$T/direct.img"
+head -c 1234 /dev/urandom >>"$T/direct.img"
+sync "$T/direct.img"
+uncache() { python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$1"; }
+cached() { fincore --bytes --noheadings --output RES "$1"; }
+uncache "$T/direct.img"
+if dd if="$T/direct.img" of=/dev/null bs=4096 count=1 iflag=direct status=none 2>/dev/null &&
+	[ "$(cached "$T/direct.img")" -lt $((1 << 20)) ]; then
+	IDD=$(sfs snapshot create direct "$T/direct.img" --no-progress)
+	[ "$(cached "$T/direct.img")" -lt $((1 << 20)) ] ||
+		fail "a full snapshot left $(cached "$T/direct.img") bytes of its source cached"
+	restore_check "$IDD" "$T/direct.img"
+	uncache "$T/direct.img"
+	IDD=$(sfs snapshot create direct "$T/direct.img" --buffered --no-progress)
+	[ "$(cached "$T/direct.img")" -gt $((20 << 20)) ] ||
+		fail "--buffered left only $(cached "$T/direct.img") bytes of its source cached"
+	restore_check "$IDD" "$T/direct.img"
+else
+	log "O_DIRECT is not available on $T (or its cache cannot be dropped): cache checks skipped"
+fi
+# Bytes written and not synced are dirty pages: a direct read sees them.
+printf 'NOT SYNCED YET' | dd of="$T/direct.img" bs=1 seek=$((5 << 20)) conv=notrunc status=none
+printf 'TAIL' | dd of="$T/direct.img" bs=1 seek=$(((24 << 20) + 1000)) conv=notrunc status=none
+IDD=$(sfs snapshot create direct "$T/direct.img" --no-progress)
+restore_check "$IDD" "$T/direct.img"
+rm -f "$T/direct.img"
+
 log "a restore onto a block device is written in place"
 truncate -s 256M "$T/dev.img"
 head -c 1M /dev/urandom | dd of="$T/dev.img" bs=1M seek=3 conv=notrunc status=none
