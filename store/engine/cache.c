@@ -13,7 +13,10 @@
  * cache) are slots of large mappings that the kernel may back with
  * transparent huge pages, reused through a free list: filling a 256 MiB
  * cache of 32 KiB blocks then takes about 130 page faults, not 65,536,
- * and an evicted entry's memory is the next one's. Other sizes, and
+ * and an evicted entry's memory is the next one's. A mapping holds the
+ * slots' data first and their headers after it, so that the data of a
+ * slot whose size is a multiple of the page size is page-aligned, as a
+ * write past the page cache (O_DIRECT) needs it. Other sizes, and
  * entries made before the cache knows its size, come from malloc.
  */
 #include <errno.h>
@@ -43,7 +46,7 @@ struct sfs_cache_entry {
 	bool ahead;     /* filled ahead and not used yet (SFS_CACHE_AHEAD) */
 	bool doomed;    /* used up (sfs_cache_put_used): its last put but the link drops it */
 	size_t len;
-	uint8_t data[];
+	uint8_t *data;  /* len bytes: a slot's in its region, else right after this */
 };
 
 struct shard {
@@ -64,10 +67,12 @@ struct shard {
 struct slots {
 	pthread_mutex_t lock; /* guards everything below */
 	size_t len;           /* data bytes of a slot; 0 until the first claim */
-	size_t stride;        /* bytes per slot, header included */
-	void *free;           /* free slots, linked through their first word */
-	uint8_t *cur;         /* where the next unused slot of the newest region is */
-	size_t left;          /* unused slots there */
+	size_t dstride;       /* bytes between slots' data */
+	size_t hstride;       /* bytes between slots' headers */
+	size_t per_region;    /* slots in a region */
+	void *free;           /* free slots' headers, linked through their first word */
+	uint8_t *cur;         /* the newest region */
+	size_t used;          /* slots of it handed out */
 	void **regions;       /* every mapping, for sfs_cache_free */
 	size_t nregions;
 };
@@ -94,8 +99,19 @@ static bool slots_grow(struct slots *p)
 	madvise(m, REGION_BYTES, MADV_HUGEPAGE);
 	p->regions[p->nregions++] = m;
 	p->cur = m;
-	p->left = REGION_BYTES / p->stride;
+	p->used = 0;
 	return true;
+}
+
+/* Sizes a slot of len bytes: data on page boundaries when len is a
+ * multiple of the page size, on cache lines otherwise; headers on cache
+ * lines after all the data. false when not even one fits a region. */
+static bool slots_size(struct slots *p, size_t len)
+{
+	p->dstride = len % 4096 == 0 ? len : (len + 63) & ~(size_t)63;
+	p->hstride = (sizeof(struct sfs_cache_entry) + 63) & ~(size_t)63;
+	p->per_region = REGION_BYTES / (p->dstride + p->hstride);
+	return p->per_region > 0;
 }
 
 /* An unlinked entry of len data bytes: a slot when len is the slots'
@@ -103,24 +119,22 @@ static bool slots_grow(struct slots *p)
 static struct sfs_cache_entry *entry_alloc(struct slots *p, size_t len)
 {
 	struct sfs_cache_entry *e = NULL;
+	uint8_t *data = NULL;
 
 	if (p && len >= SLOTS_MIN_LEN) {
 		pthread_mutex_lock(&p->lock);
-		if (!p->len) {
-			p->len = len;
-			/* whole cache lines, and never more than a region */
-			p->stride = (sizeof(*e) + len + 63) & ~(size_t)63;
-			if (p->stride > REGION_BYTES)
-				p->len = SIZE_MAX;
-		}
+		if (!p->len)
+			p->len = slots_size(p, len) ? len : SIZE_MAX;
 		if (len == p->len) {
 			if (p->free) {
 				e = p->free;
 				p->free = *(void **)p->free;
-			} else if (p->left || slots_grow(p)) {
-				e = (struct sfs_cache_entry *)p->cur;
-				p->cur += p->stride;
-				p->left--;
+				data = e->data;
+			} else if ((p->cur && p->used < p->per_region) || slots_grow(p)) {
+				e = (struct sfs_cache_entry *)(p->cur + p->per_region * p->dstride +
+							       p->used * p->hstride);
+				data = p->cur + p->used * p->dstride;
+				p->used++;
 			}
 		}
 		pthread_mutex_unlock(&p->lock);
@@ -128,6 +142,7 @@ static struct sfs_cache_entry *entry_alloc(struct slots *p, size_t len)
 			memset(e, 0, sizeof(*e));
 			e->slots = p;
 			e->len = len;
+			e->data = data;
 			return e;
 		}
 	}
@@ -136,6 +151,7 @@ static struct sfs_cache_entry *entry_alloc(struct slots *p, size_t len)
 		return NULL;
 	memset(e, 0, sizeof(*e));
 	e->len = len;
+	e->data = (uint8_t *)(e + 1);
 	return e;
 }
 

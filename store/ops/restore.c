@@ -239,18 +239,78 @@ enum sink {
 	SINK_STREAM,
 };
 
+/* Where copy_out writes: the descriptor, the kind of sink, whether its
+ * writes may go past the page cache and whether they do now. */
+struct out {
+	int fd;
+	enum sink kind;
+	bool can_direct;
+	bool direct;
+};
+
+/* What a write with O_DIRECT needs aligned (its offset, every buffer and
+ * length) on devices with sectors of up to 4 KiB. Cache entries and the
+ * zero region are page-aligned and blocks are at least 4 KiB; only the
+ * last block of a volume whose size is not a multiple of it is not. */
+#define DIRECT_ALIGN 4096u
+
+/*
+ * A file or device is written past the page cache (O_DIRECT): each page
+ * would otherwise be copied once more, written back and dropped, and a
+ * cold machine spends more CPU allocating those pages than decoding the
+ * blocks (a 1 GiB write: 0.8-3.4 s buffered, 0.8-0.9 s direct, with dd).
+ * A write that is not aligned for it (the last, partial block of a
+ * volume) is buffered; a file system that refuses O_DIRECT keeps every
+ * write buffered.
+ */
+static void set_direct(struct out *o, bool on)
+{
+	int fl = fcntl(o->fd, F_GETFL);
+
+	if (fl >= 0 && fcntl(o->fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) == 0) {
+		o->direct = on;
+		return;
+	}
+	o->can_direct = false;
+	o->direct = fl >= 0 && (fl & O_DIRECT);
+}
+
+/* How many of the spans iov[0..n) at off a direct write can take: those
+ * up to the first that is not aligned for it. */
+static size_t direct_prefix(const struct iovec *iov, size_t n, uint64_t off)
+{
+	size_t i = 0;
+
+	if (off % DIRECT_ALIGN)
+		return 0;
+	while (i < n && (uintptr_t)iov[i].iov_base % DIRECT_ALIGN == 0 &&
+	       iov[i].iov_len % DIRECT_ALIGN == 0)
+		i++;
+	return i;
+}
+
 /* Writes the spans iov[0..n) at off (pwritev), or at the stream's position
- * for SINK_STREAM, in batches of IOV_MAX and across short writes. The
- * spans are consumed (advanced) as they are written. */
-static int write_spans(int fd, enum sink k, struct iovec *iov, size_t n, uint64_t off)
+ * for SINK_STREAM, in batches of IOV_MAX and across short writes, as the
+ * descriptor is set now. The spans are consumed (advanced) as they are
+ * written. */
+static int write_run(struct out *o, struct iovec *iov, size_t n, uint64_t off)
 {
 	while (n > 0) {
 		int cnt = n < IOV_MAX ? (int)n : IOV_MAX;
-		ssize_t w = k == SINK_STREAM ? writev(fd, iov, cnt) : pwritev(fd, iov, cnt, (off_t)off);
+		ssize_t w = o->kind == SINK_STREAM ? writev(o->fd, iov, cnt)
+						   : pwritev(o->fd, iov, cnt, (off_t)off);
 
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
+			/* refused by the file system after all: buffered */
+			if (errno == EINVAL && o->direct) {
+				o->can_direct = false;
+				set_direct(o, false);
+				if (o->direct)
+					return -EINVAL;
+				continue;
+			}
 			return -errno;
 		}
 		if (w == 0)
@@ -269,9 +329,36 @@ static int write_spans(int fd, enum sink k, struct iovec *iov, size_t n, uint64_
 	return 0;
 }
 
+/* Writes the spans iov[0..n) at off: the aligned ones first past the page
+ * cache when the destination allows it, the rest (the partial last block
+ * of a volume) through it. */
+static int write_spans(struct out *o, struct iovec *iov, size_t n, uint64_t off)
+{
+	size_t k = o->can_direct ? direct_prefix(iov, n, off) : 0;
+	int r;
+
+	if (k > 0) {
+		uint64_t len = 0;
+
+		for (size_t i = 0; i < k; i++)
+			len += iov[i].iov_len;
+		if (!o->direct)
+			set_direct(o, true);
+		r = write_run(o, iov, k, off);
+		if (r < 0 || k == n)
+			return r;
+		iov += k;
+		n -= k;
+		off += len;
+	}
+	if (o->direct)
+		set_direct(o, false);
+	return write_run(o, iov, n, off);
+}
+
 /* len bytes of zeros at off: a device's old data under a hole, or a
  * stream's hole. Spans of the shared zero region, so nothing is cleared. */
-static int write_zeros(int fd, enum sink k, uint64_t len, uint64_t off)
+static int write_zeros(struct out *o, uint64_t len, uint64_t off)
 {
 	struct iovec iov[64];
 	size_t zlen;
@@ -289,7 +376,7 @@ static int write_zeros(int fd, enum sink k, uint64_t len, uint64_t off)
 			iov[n] = (struct iovec){ .iov_base = (void *)z, .iov_len = l };
 			part += l;
 		}
-		ret = write_spans(fd, k, iov, n, off);
+		ret = write_spans(o, iov, n, off);
 		if (ret < 0)
 			return ret;
 		off += part;
@@ -311,21 +398,21 @@ static void widen_pipe(int fd)
 		(void)fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES);
 }
 
-/* Asks the kernel to start writing back what was just written, so that
- * dirty pages do not pile up for the final fsync to wait on: the disk
- * writes while the next blocks decode. A hint; its errors surface at
- * fsync. */
-static void start_writeback(int fd, enum sink k, uint64_t off, uint64_t len)
+/* Asks the kernel to start writing back what was just written through
+ * the page cache, so that dirty pages do not pile up for the final fsync
+ * to wait on: the disk writes while the next blocks decode. A hint; its
+ * errors surface at fsync. */
+static void start_writeback(const struct out *o, uint64_t off, uint64_t len)
 {
-	if (k != SINK_STREAM)
-		(void)sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+	if (o->kind != SINK_STREAM && !o->direct)
+		(void)sync_file_range(o->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
 }
 
 /* Copies the snapshot's bytes into fd as the sink wants them. Reads leave
  * the verified blocks in the reader's cache and the write takes them from
  * there (one copy, into the destination), in writes of up to CHUNK_BYTES. */
-static int copy_out(struct sfs_store *s, const struct sfs_snapmap *m, uint64_t data_bytes, int fd,
-		    enum sink k, sfs_progress_fn progress, void *progress_ctx)
+static int copy_out(struct sfs_store *s, const struct sfs_snapmap *m, uint64_t data_bytes,
+		    struct out *o, sfs_progress_fn progress, void *progress_ctx)
 {
 	struct sfs_reader *r = NULL;
 	struct sfs_reader_stream *rs = NULL;
@@ -358,8 +445,8 @@ static int copy_out(struct sfs_store *s, const struct sfs_snapmap *m, uint64_t d
 			goto out;
 		/* A file keeps the hole; a device must lose what it held there
 		 * and a stream must see the zeros. */
-		if (k != SINK_FILE && data > off) {
-			ret = write_zeros(fd, k, data - off, off);
+		if (o->kind != SINK_FILE && data > off) {
+			ret = write_zeros(o, data - off, off);
 			if (ret < 0)
 				goto out;
 		}
@@ -376,17 +463,17 @@ static int copy_out(struct sfs_store *s, const struct sfs_snapmap *m, uint64_t d
 
 			if (got >= 0 && (size_t)got != n)
 				got = -EIO;
-			ret = got < 0 ? (int)got : write_spans(fd, k, v.iov, v.niov, off);
+			ret = got < 0 ? (int)got : write_spans(o, v.iov, v.niov, off);
 			sfs_reader_vec_release(&v);
 			if (ret < 0)
 				goto out;
-			start_writeback(fd, k, off, n);
+			start_writeback(o, off, n);
 			off += n;
 			if (progress)
 				progress(progress_ctx, off, m->size);
 		}
 	}
-	if (k == SINK_FILE && ftruncate(fd, (off_t)m->size) < 0) {
+	if (o->kind == SINK_FILE && ftruncate(o->fd, (off_t)m->size) < 0) {
 		ret = -errno;
 		goto out;
 	}
@@ -426,6 +513,7 @@ int sfs_restore(struct sfs_store *s, const char *id, const char *dest, int flags
 		sfs_progress_fn progress, void *progress_ctx)
 {
 	struct dest d = {.fd = -1, .dirfd = -1};
+	struct out o;
 	struct sfs_snapmap m;
 	uint64_t data;
 	int ret = load_map(s, id, &m, &data);
@@ -435,8 +523,9 @@ int sfs_restore(struct sfs_store *s, const char *id, const char *dest, int flags
 	ret = open_dest(dest, flags, m.size, &d);
 	if (ret < 0)
 		goto out_close_dest;
-	ret = copy_out(s, &m, data, d.fd, d.is_dev ? SINK_DEVICE : SINK_FILE, progress,
-		       progress_ctx);
+	o = (struct out){ .fd = d.fd, .kind = d.is_dev ? SINK_DEVICE : SINK_FILE,
+			  .can_direct = true };
+	ret = copy_out(s, &m, data, &o, progress, progress_ctx);
 	if (ret < 0)
 		goto out_close_dest;
 	if (d.is_dev)
@@ -459,8 +548,10 @@ int sfs_restore_stream(struct sfs_store *s, const char *id, int fd, sfs_progress
 
 	if (ret < 0)
 		return ret;
+	struct out o = { .fd = fd, .kind = SINK_STREAM };
+
 	widen_pipe(fd);
-	ret = copy_out(s, &m, data, fd, SINK_STREAM, progress, progress_ctx);
+	ret = copy_out(s, &m, data, &o, progress, progress_ctx);
 	if (ret == 0 && progress)
 		progress(progress_ctx, m.size, m.size);
 	return ret;

@@ -103,6 +103,22 @@ grep -q "standard output is a terminal" "$T/tty.out" || soft_fail "restore - to 
 [ "$(wc -c <"$T/tty.out")" -lt 4096 ] || fail "restore - wrote the snapshot to a terminal"
 no_temp_left "a restore to standard output"
 
+log "a restore to a file is written past the page cache, its odd-sized tail included"
+# 6 MiB and 777 bytes: the last, partial block cannot go O_DIRECT and is
+# written through the cache; the rest must not be left there.
+head -c 6M /dev/urandom >"$T/odd.src"
+head -c 777 /dev/urandom >>"$T/odd.src"
+OID=$(sfs snapshot create odd "$T/odd.src" --no-progress)
+sfs snapshot restore "$OID" "$T/out/odd" --no-progress
+if dd if=/dev/zero of="$T/out/direct.probe" bs=4096 count=1 oflag=direct status=none 2>/dev/null; then
+	cached=$(fincore --bytes --noheadings --output RES "$T/out/odd")
+	[ "$cached" -lt $((1 << 20)) ] || fail "a restore left $cached bytes of its file in the page cache"
+else
+	log "O_DIRECT is not available on $T: the page cache check is skipped"
+fi
+cmp -s "$T/out/odd" "$T/odd.src" || fail "the restore of a 6 MiB + 777-byte volume differs"
+rm -f "$T/out/direct.probe" "$T/out/odd"
+
 log "a block device: only with --force, written in place, through a by-id style link"
 truncate -s 4M "$T/disk"
 head -c 4M /dev/urandom >"$T/disk"
