@@ -484,8 +484,11 @@ static void stop_point(const char *point)
 		raise(SIGSTOP);
 }
 
+/* A part's source is read past the page cache, as any snapshot's, unless
+ * it lives there: the guest's RAM and the device state just written are
+ * in memory, and a direct read would first write all of it to disk. */
 static int snap_part(struct sfs_writer *w, const char *vm, const char *part, const char *source,
-		     const char *ckpt, struct sfs_ingest_result *res)
+		     bool in_memory, const char *ckpt, struct sfs_ingest_result *res)
 {
 	struct sfs_ingest_opts io = {0};
 	char volume[SFS_NAME_MAX + 1], desc[256];
@@ -497,6 +500,7 @@ static int snap_part(struct sfs_writer *w, const char *vm, const char *part, con
 	io.volume = volume;
 	io.source = source;
 	io.description = desc;
+	io.buffered = in_memory;
 	r = sfs_writer_snapshot(w, &io, res);
 	if (r < 0)
 		return cli_fail(r, "snapshot of %s (%s)%s%s", part, source, res->error[0] ? ": " : "",
@@ -717,10 +721,10 @@ static int ckpt_create(const struct cli *c, int argc, char **argv)
 		r = cli_fail(r, "cannot start writing to the store");
 		goto out_rm;
 	}
-	r = snap_part(w, ck.vm, "ram", ram_source, name, &res_ram);
+	r = snap_part(w, ck.vm, "ram", ram_source, true, name, &res_ram);
 	if (r == 0) {
 		stop_point("snapshotting");
-		r = snap_part(w, ck.vm, "state", state, name, &res_state);
+		r = snap_part(w, ck.vm, "state", state, true, name, &res_state);
 	}
 	if (r)
 		goto out_abort;
@@ -732,7 +736,8 @@ static int ckpt_create(const struct cli *c, int argc, char **argv)
 	for (size_t i = 0; i < vm.ndisks; i++) {
 		struct sfs_ingest_result res = {0};
 
-		r = snap_part(w, ck.vm, vm.disks[i].id, vm.disks[i].source, name, &res);
+		r = snap_part(w, ck.vm, vm.disks[i].id, vm.disks[i].source, false, name,
+			      &res);
 		if (r)
 			goto out_abort;
 		r = sfs_checkpoint_add_device(&ck, vm.disks[i].id, res.snap_id, res.size);
