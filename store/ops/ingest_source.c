@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/aio_abi.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "ingest_int.h"
 #include "util_int.h"
@@ -101,21 +103,21 @@ static int pread_direct(struct pipe *p, uint8_t *dst, size_t want, size_t len, u
 	return 0;
 }
 
-/* Reads blocks [first, first + n) of the source into dst, zero-filling
- * past its end. */
-static int read_blocks(struct pipe *p, uint8_t *dst, uint64_t first, uint64_t n)
+/* The bytes of blocks [first, first + n): len of them, want of which are
+ * the source's (the rest is past its end). */
+static void read_span(const struct pipe *p, uint64_t first, uint64_t n, uint64_t *off,
+		      size_t *want, size_t *len)
 {
-	size_t len = (size_t)n * p->bs;
-	uint64_t off = first * p->bs;
-	size_t want = len;
-	int r;
+	*len = (size_t)n * p->bs;
+	*off = first * p->bs;
+	*want = *len;
+	if (!p->stream && *off + *want > p->size)
+		*want = (size_t)(p->size - *off);
+}
 
-	if (!p->stream && off + want > p->size)
-		want = (size_t)(p->size - off);
-	if (p->direct)
-		r = pread_direct(p, dst, want, len, off);
-	else
-		r = sfs_preadn(p->fd, dst, want, off);
+/* Ends a read of want bytes into dst (of len) that returned r. */
+static int read_end(struct pipe *p, uint8_t *dst, size_t want, size_t len, int r)
+{
 	if (r == -ENODATA) {
 		sfs_pipe_fail(p, -EIO, "the source shrank while it was being read");
 		return -EIO;
@@ -132,12 +134,166 @@ static int read_blocks(struct pipe *p, uint8_t *dst, uint64_t first, uint64_t n)
 	return 0;
 }
 
-static int emit(struct pipe *p, uint64_t *seq, int kind, uint64_t first, uint64_t n)
+/* Reads blocks [first, first + n) of the source into dst, zero-filling
+ * past its end. */
+static int read_blocks(struct pipe *p, uint8_t *dst, uint64_t first, uint64_t n)
 {
+	uint64_t off;
+	size_t want, len;
+	int r;
+
+	read_span(p, first, n, &off, &want, &len);
+	if (p->direct)
+		r = pread_direct(p, dst, want, len, off);
+	else
+		r = sfs_preadn(p->fd, dst, want, off);
+	return read_end(p, dst, want, len, r);
+}
+
+/*
+ * Direct reads in flight at once, through Linux AIO: a direct read is
+ * synchronous, and one at a time left the device idle whenever the
+ * producer was handing a batch over (an incremental snapshot, which is
+ * bound by its reads, took twice as long as through the page cache, whose
+ * readahead keeps reading). The batches are published in order as their
+ * reads complete. Without AIO (ENOSYS, no contexts left) the reads are
+ * synchronous.
+ */
+#define AIO_DEPTH 3u
+
+struct aread {
+	struct slot *s;
+	uint64_t off;
+	size_t want, len;
+	int64_t res;
+	bool done;
+	struct iocb cb;
+};
+
+struct aio {
+	aio_context_t ctx; /* 0: no AIO */
+	unsigned depth, head, count;
+	struct aread q[AIO_DEPTH];
+};
+
+static void aio_start(struct pipe *p, struct aio *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->depth = p->nslots > AIO_DEPTH ? AIO_DEPTH : p->nslots - 1;
+	if (!p->direct || a->depth < 2 || syscall(SYS_io_setup, a->depth, &a->ctx) < 0)
+		a->ctx = 0;
+}
+
+/* Waits for the oldest read in flight and publishes its batch. */
+static int aio_finish_oldest(struct pipe *p, struct aio *a)
+{
+	struct aread *e = &a->q[a->head];
+	int r;
+
+	while (!e->done) {
+		struct io_event ev[AIO_DEPTH];
+		long n = syscall(SYS_io_getevents, a->ctx, 1, (long)AIO_DEPTH, ev, NULL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			sfs_pipe_fail(p, r, NULL);
+			return r;
+		}
+		for (long i = 0; i < n; i++) {
+			a->q[ev[i].data].res = ev[i].res;
+			a->q[ev[i].data].done = true;
+		}
+	}
+	a->head = (a->head + 1) % a->depth;
+	a->count--;
+	if (e->res == -EINVAL) {
+		/* refused after all: this and every later read buffered */
+		source_direct(p, false);
+		r = sfs_preadn(p->fd, e->s->data, e->want, e->off);
+	} else if (e->res < 0) {
+		r = (int)e->res;
+	} else if ((size_t)e->res < e->want) {
+		/* short only at the end: what is left, if anything, buffered */
+		r = sfs_preadn(p->fd, e->s->data + e->res, e->want - (size_t)e->res,
+			       e->off + (uint64_t)e->res);
+	} else {
+		r = 0;
+	}
+	r = read_end(p, e->s->data, e->want, e->len, r);
+	if (r < 0)
+		return r;
+	slot_publish(p, e->s);
+	return 0;
+}
+
+static int aio_drain(struct pipe *p, struct aio *a)
+{
+	while (a->count > 0) {
+		int r = aio_finish_oldest(p, a);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Starts the read of slot s's blocks; false if AIO cannot take it. */
+static bool aio_submit(struct pipe *p, struct aio *a, struct slot *s)
+{
+	unsigned i = (a->head + a->count) % a->depth;
+	struct aread *e = &a->q[i];
+	struct iocb *cbp = &e->cb;
+
+	read_span(p, s->first, s->n, &e->off, &e->want, &e->len);
+	e->s = s;
+	e->done = false;
+	memset(&e->cb, 0, sizeof(e->cb));
+	e->cb.aio_data = i;
+	e->cb.aio_lio_opcode = IOCB_CMD_PREAD;
+	e->cb.aio_fildes = (uint32_t)p->fd;
+	e->cb.aio_buf = (uint64_t)(uintptr_t)s->data;
+	e->cb.aio_nbytes = e->len;
+	e->cb.aio_offset = (int64_t)e->off;
+	if (syscall(SYS_io_submit, a->ctx, 1L, &cbp) != 1)
+		return false;
+	a->count++;
+	return true;
+}
+
+/* Ends AIO: waits for whatever is still in flight (after an error), so
+ * that no read lands in a slot after the pipeline has let it go. */
+static void aio_stop(struct aio *a)
+{
+	if (a->ctx)
+		syscall(SYS_io_destroy, a->ctx);
+}
+
+/* Hands batches of a segment to the workers, in order; with a (AIO) the
+ * reads of up to its depth of them are in flight at once. */
+static int emit(struct pipe *p, uint64_t *seq, int kind, uint64_t first, uint64_t n,
+		struct aio *a)
+{
+	bool async = a && a->ctx && kind == SEG_READ;
+	int r;
+
+	/* what is still being read goes first */
+	if (a && !async) {
+		r = aio_drain(p, a);
+		if (r < 0)
+			return r;
+	}
 	while (n > 0 || kind == SEG_END) {
 		uint64_t take = kind == SEG_READ ? p->batch_blocks : SEG_MAX_BLOCKS;
-		struct slot *s = slot_for_produce(p, *seq);
+		struct slot *s;
 
+		if (async && a->count == a->depth) {
+			r = aio_finish_oldest(p, a);
+			if (r < 0)
+				return r;
+		}
+		s = slot_for_produce(p, *seq);
 		if (!s)
 			return -ECANCELED;
 		if (take > n)
@@ -146,14 +302,18 @@ static int emit(struct pipe *p, uint64_t *seq, int kind, uint64_t first, uint64_
 		s->first = first;
 		s->n = take;
 		if (kind == SEG_READ) {
-			int r = read_blocks(p, s->data, first, take);
-
-			if (r < 0)
-				return r;
 			s->ext[0] = (struct ext){ first, take };
 			s->next = 1;
+			if (async && p->direct && aio_submit(p, a, s))
+				goto next;
+			r = a ? aio_drain(p, a) : 0;
+			if (r == 0)
+				r = read_blocks(p, s->data, first, take);
+			if (r < 0)
+				return r;
 		}
 		slot_publish(p, s);
+next:
 		(*seq)++;
 		first += take;
 		n -= take;
@@ -202,23 +362,22 @@ static int produce_stream(struct pipe *p, uint64_t *seq)
 	return 0;
 }
 
-/* Whole source, skipping holes the file system reports. */
-static int produce_full(struct pipe *p, uint64_t *seq)
+/* Plans the whole source into batches, skipping holes the file system
+ * reports. */
+static int plan_full(struct pipe *p, uint64_t *seq, struct aio *a)
 {
 	uint64_t pos = 0; /* next block to plan */
 	int r;
 
-	if (p->read_direct)
-		source_direct(p, true);
 	while (pos < p->nblocks) {
 		off_t d = lseek(p->fd, (off_t)(pos * p->bs), SEEK_DATA), h;
 		uint64_t dblock, hblock;
 
 		if (d < 0 && errno == ENXIO) {
-			return emit(p, seq, SEG_ZERO, pos, p->nblocks - pos);
+			return emit(p, seq, SEG_ZERO, pos, p->nblocks - pos, a);
 		} else if (d < 0) {
 			/* No hole support (block device, old fs): read it all. */
-			return emit(p, seq, SEG_READ, pos, p->nblocks - pos);
+			return emit(p, seq, SEG_READ, pos, p->nblocks - pos, a);
 		}
 		h = lseek(p->fd, d, SEEK_HOLE);
 		if (h < 0)
@@ -228,18 +387,34 @@ static int produce_full(struct pipe *p, uint64_t *seq)
 		if (hblock > p->nblocks)
 			hblock = p->nblocks;
 		if (dblock > pos) {
-			r = emit(p, seq, SEG_ZERO, pos, dblock - pos);
+			r = emit(p, seq, SEG_ZERO, pos, dblock - pos, a);
 			if (r < 0)
 				return r;
 		}
 		if (hblock <= dblock)
 			hblock = dblock + 1;
-		r = emit(p, seq, SEG_READ, dblock, hblock - dblock);
+		r = emit(p, seq, SEG_READ, dblock, hblock - dblock, a);
 		if (r < 0)
 			return r;
 		pos = hblock;
 	}
 	return 0;
+}
+
+/* The whole source, past the page cache if it can be. */
+static int produce_full(struct pipe *p, uint64_t *seq)
+{
+	struct aio a;
+	int r;
+
+	if (p->read_direct)
+		source_direct(p, true);
+	aio_start(p, &a);
+	r = plan_full(p, seq, &a);
+	if (r == 0)
+		r = aio_drain(p, &a);
+	aio_stop(&a);
+	return r;
 }
 
 /* Asks the kernel to start reading the changed ranges up to `ahead` bytes
@@ -347,7 +522,7 @@ static int produce_ranges(struct pipe *p, uint64_t *seq)
 		(*seq)++;
 	}
 	if (pos < p->nblocks)
-		return emit(p, seq, SEG_INHERIT, pos, p->nblocks - pos);
+		return emit(p, seq, SEG_INHERIT, pos, p->nblocks - pos, NULL);
 	return 0;
 }
 
@@ -364,7 +539,7 @@ void *sfs_pipe_produce(void *arg)
 	else
 		r = produce_full(p, &seq);
 	if (r == 0)
-		emit(p, &seq, SEG_END, 0, 0);
+		emit(p, &seq, SEG_END, 0, 0, NULL);
 	return NULL;
 }
 
