@@ -156,8 +156,10 @@ static int read_blocks(struct pipe *p, uint8_t *dst, uint64_t first, uint64_t n)
  * producer was handing a batch over, where the page cache's readahead
  * keeps reading (three in flight: an incremental snapshot of the 2 GiB
  * benchmark volume 1.81 s against 2.08 s, a full one 2.76 against 3.03).
- * The batches are published in order as their reads complete. Without
- * AIO (ENOSYS, no contexts left) the reads are synchronous.
+ * The batches are published in order as their reads complete. Where the
+ * kernel gives no AIO context (ENOSYS, or fs.aio-max-nr reached) the
+ * producer makes each direct read itself, one at a time (test_ingest
+ * covers that path with fs.aio-max-nr at 0).
  */
 #define AIO_DEPTH 3u
 

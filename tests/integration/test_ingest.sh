@@ -240,6 +240,22 @@ if dd if="$T/direct.img" of=/dev/null bs=4096 count=1 iflag=direct status=none 2
 	[ "$(cached "$T/direct.img")" -gt $((20 << 20)) ] ||
 		fail "--buffered left only $(cached "$T/direct.img") bytes of its source cached"
 	restore_check "$IDD" "$T/direct.img"
+	# Without an AIO context (fs.aio-max-nr at 0: io_setup fails) the direct
+	# reads are made one at a time, with the same bytes and the same cache.
+	AIO_MAX=$(cat /proc/sys/fs/aio-max-nr)
+	if echo 0 >/proc/sys/fs/aio-max-nr 2>/dev/null; then
+		uncache "$T/direct.img"
+		IDD=$(sfs snapshot create direct "$T/direct.img" --no-progress) || {
+			echo "$AIO_MAX" >/proc/sys/fs/aio-max-nr
+			fail "a snapshot without AIO failed"
+		}
+		echo "$AIO_MAX" >/proc/sys/fs/aio-max-nr
+		[ "$(cached "$T/direct.img")" -lt $((1 << 20)) ] ||
+			fail "without AIO a full snapshot left $(cached "$T/direct.img") bytes of its source cached"
+		restore_check "$IDD" "$T/direct.img"
+	else
+		log "fs.aio-max-nr cannot be set here: the snapshot without AIO is skipped"
+	fi
 else
 	log "O_DIRECT is not available on $T (or its cache cannot be dropped): cache checks skipped"
 fi
