@@ -437,6 +437,7 @@ static int serve(const struct sfs_mount_opts *o, const char *store, const char *
 		sfs_log_errno(r, "cannot set up the reader");
 		goto out_close_store;
 	}
+	sfs_reader_prefault(mt.reader);
 	/* Before any thread of the reader or the session exists: they must
 	 * inherit SIGUSR1 blocked. The figures read the reader. */
 	r = sfs_mount_stats_signal_start(&mt);

@@ -20,6 +20,10 @@ struct sfs_cache_entry;
 
 /* capacity: bytes of chunk data kept (at least one entry is always kept). */
 struct sfs_cache *sfs_cache_new(size_t capacity);
+/* Has a thread of the cache fault its memory in ahead of use, up to its
+ * bound, so that readers do not wait for the kernel's zeroed pages (for
+ * a long-lived cache with threads waiting on it: a mount's). */
+void sfs_cache_prefault(struct sfs_cache *c);
 /* Frees the cache; every entry must have been put. Accepts NULL. */
 void sfs_cache_free(struct sfs_cache *c);
 

@@ -45,6 +45,8 @@ struct sfs_reader;
  * own cache of 1/8 of it (at least 4 MiB). The store must outlive it.
  * 0 or -ENOMEM; *ret is freed with sfs_reader_free. */
 int sfs_reader_new(struct sfs_store *s, size_t cache_bytes, struct sfs_reader **ret);
+/* The block cache faults its memory in ahead of use (sfs_cache_prefault). */
+void sfs_reader_prefault(struct sfs_reader *r);
 /* Joins the readahead workers and frees the caches; every stream must be
  * freed first. Accepts NULL. */
 void sfs_reader_free(struct sfs_reader *r);

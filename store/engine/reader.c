@@ -45,6 +45,7 @@ struct sfs_reader_stream {
 	uint64_t next_block;  /* first block not yet handed to the pool */
 	uint32_t window;      /* blocks to keep ahead of a sequential reader */
 	bool catalog_ahead;   /* this stream had the catalog read ahead */
+	uint32_t scattered;   /* reads that continued no sequential run */
 	uint64_t done;        /* the furthest block end read (atomic; readahead skips below) */
 	uint64_t run;         /* bytes read in the current sequential run */
 };
@@ -94,6 +95,11 @@ int sfs_reader_new(struct sfs_store *s, size_t cache_bytes, struct sfs_reader **
 	}
 	*ret = r;
 	return 0;
+}
+
+void sfs_reader_prefault(struct sfs_reader *r)
+{
+	sfs_cache_prefault(r->blocks);
 }
 
 int sfs_reader_start_readahead(struct sfs_reader *r, unsigned nthreads, size_t window_bytes)
@@ -446,6 +452,9 @@ int sfs_reader_prefetch(struct sfs_reader *r, const struct sfs_snapmap *m, uint6
 	return ret;
 }
 
+/* Scattered reads of one stream after which the catalog is read ahead. */
+#define SCATTERED_CATALOG 64u
+
 /* Updates a stream's pattern and returns the blocks to read ahead,
  * [*ret_from, *ret_to). The kernel issues readahead for one file from
  * several threads, so reads arrive slightly out of order: anything within
@@ -481,6 +490,12 @@ static void plan_ahead(struct sfs_reader_stream *st, const struct sfs_snapmap *m
 		st->window = 0;
 		st->run = len;
 		st->next_block = last + 1;
+		/* A reader jumping around the snapshot (a VM's disk, a
+		 * random-read benchmark) looks its blocks up all over the
+		 * catalog too: after a few such reads the catalog is read
+		 * ahead as for a sequential one, instead of a fault per page. */
+		if (++st->scattered == SCATTERED_CATALOG && !st->catalog_ahead)
+			catalog = st->catalog_ahead = true;
 	}
 	if (off + len > st->next_off)
 		st->next_off = off + len;

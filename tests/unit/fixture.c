@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -293,4 +295,34 @@ int fx_decode(struct sfs_codec *c, uint8_t comp, const void *src, size_t stored_
 		return r;
 	sfs_chunk_hash(dst, raw_len, &got);
 	return memcmp(got.b, id->b, SFS_ID_LEN) ? -EBADMSG : 0;
+}
+
+/* Pages of the catalog file in the page cache, seen through a mapping of
+ * our own that faults nothing in. */
+size_t fx_catalog_resident(size_t *ret_pages)
+{
+	char path[PATH_MAX];
+	unsigned char *vec;
+	struct stat st;
+	size_t psz = (size_t)sysconf(_SC_PAGESIZE), n, in = 0;
+	void *at;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/catalog/data.mdb", fx_dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fstat(fd, &st), 0);
+	n = ((size_t)st.st_size + psz - 1) / psz;
+	at = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	cr_assert_neq(at, MAP_FAILED);
+	vec = malloc(n);
+	cr_assert_not_null(vec);
+	cr_assert_eq(mincore(at, (size_t)st.st_size, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		in += vec[i] & 1;
+	free(vec);
+	munmap(at, (size_t)st.st_size);
+	close(fd);
+	*ret_pages = n;
+	return in;
 }

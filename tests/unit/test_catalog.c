@@ -923,36 +923,6 @@ Test(catalog, record_sum_byte_path)
 	free(s);
 }
 
-/* Pages of the catalog file in the page cache, seen through a mapping of
- * our own that faults nothing in. */
-static size_t catalog_resident(size_t *ret_pages)
-{
-	char path[PATH_MAX];
-	unsigned char *vec;
-	struct stat st;
-	size_t psz = (size_t)sysconf(_SC_PAGESIZE), n, in = 0;
-	void *at;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/catalog/data.mdb", fx_dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(fstat(fd, &st), 0);
-	n = ((size_t)st.st_size + psz - 1) / psz;
-	at = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	cr_assert_neq(at, MAP_FAILED);
-	vec = malloc(n);
-	cr_assert_not_null(vec);
-	cr_assert_eq(mincore(at, (size_t)st.st_size, vec), 0);
-	for (size_t i = 0; i < n; i++)
-		in += vec[i] & 1;
-	free(vec);
-	munmap(at, (size_t)st.st_size);
-	close(fd);
-	*ret_pages = n;
-	return in;
-}
-
 Test(catalog_store, prefetch_reads_a_small_catalog_into_the_page_cache)
 {
 	char path[PATH_MAX];
@@ -983,20 +953,20 @@ Test(catalog_store, prefetch_reads_a_small_catalog_into_the_page_cache)
 	cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
 	close(fd);
 	cr_assert_eq(sfs_store_open(fx_dir, SFS_OPEN_READ, &fx_store), 0);
-	in = catalog_resident(&pages);
+	in = fx_catalog_resident(&pages);
 	cr_assert_gt(pages, 200, "catalog of %zu pages", pages);
 	cr_assert_lt(in, pages / 2, "%zu of %zu pages resident before the prefetch", in, pages);
 
 	/* A bound below the catalog's size: nothing is read. */
 	sfs_cat_prefetch(fx_store, 4096);
 	usleep(200 * 1000);
-	in = catalog_resident(&pages);
+	in = fx_catalog_resident(&pages);
 	cr_assert_lt(in, pages / 2, "%zu of %zu pages resident after a bounded prefetch", in, pages);
 
 	/* Within the bound: all of the used part arrives (the reads complete
 	 * in the background, so wait for them, however long they take). */
 	sfs_cat_prefetch(fx_store, 1ull << 30);
-	for (int i = 0; i < 1000 && (in = catalog_resident(&pages)) < pages * 9 / 10; i++)
+	for (int i = 0; i < 1000 && (in = fx_catalog_resident(&pages)) < pages * 9 / 10; i++)
 		usleep(10 * 1000);
 	cr_assert_geq(in, pages * 9 / 10, "%zu of %zu pages resident after the prefetch", in, pages);
 }

@@ -1016,3 +1016,64 @@ Test(reader, sequential_vector_reads_leave_little_cached, .timeout = 60)
 	free(buf);
 	free(im.bytes);
 }
+
+/*
+ * A stream that jumps around a snapshot (a VM's disk, a random-read
+ * benchmark) has the catalog read ahead after SCATTERED_CATALOG (64)
+ * reads that continue no run, as a sequential one has once its window is
+ * full: its lookups land all over the catalog, which is mapped without
+ * readahead and would otherwise cost a cold read per page.
+ */
+Test(reader, scattered_reads_read_the_catalog_ahead, .timeout = 120)
+{
+	struct image im;
+	struct sfs_reader *r;
+	struct sfs_reader_stream *st;
+	uint64_t n_blocks = 20000, size = n_blocks * BS, s = 7;
+	char path[PATH_MAX], pattern[2] = "t";
+	uint8_t buf[64];
+	size_t pages, in;
+	int fd;
+
+	image_make(&im, pattern, n_blocks, size, 91);
+	/* the catalog out of the page cache: closed, synced, dropped */
+	sfs_store_close(fx_store);
+	fx_store = NULL;
+	snprintf(path, sizeof(path), "%s/catalog/data.mdb", fx_dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fdatasync(fd), 0);
+	cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	close(fd);
+	cr_assert_eq(sfs_store_open(fx_dir, SFS_OPEN_READ, &fx_store), 0);
+	in = fx_catalog_resident(&pages);
+	cr_assert_gt(pages, 200, "catalog of %zu pages", pages);
+
+	cr_assert_eq(sfs_reader_new(fx_store, 1024 * BS, &r), 0);
+	cr_assert_eq(sfs_reader_start_readahead(r, 2, 16 * BS), 0);
+	cr_assert_eq(sfs_reader_stream_new(r, &st), 0);
+	for (int i = 0; i < 64; i++) {
+		uint64_t off;
+
+		s = s * 6364136223846793005ull + 1442695040888963407ull;
+		off = (s >> 20) % (size - sizeof(buf));
+		cr_assert_eq(sfs_reader_stream_pread(st, &im.map, buf, sizeof(buf), off),
+			     (ssize_t)sizeof(buf));
+		cr_assert_arr_eq(buf, im.bytes + off, sizeof(buf), "off %llu",
+				 (unsigned long long)off);
+		if (i == 62) {
+			/* their own lookups fault in only a part of it */
+			in = fx_catalog_resident(&pages);
+			cr_assert_lt(in, pages / 2, "%zu of %zu pages resident after 63 reads", in,
+				     pages);
+		}
+	}
+	/* the readahead completes in the background: wait for it */
+	for (int i = 0; i < 1000 && (in = fx_catalog_resident(&pages)) < pages * 9 / 10; i++)
+		usleep(10 * 1000);
+	cr_assert_geq(in, pages * 9 / 10, "%zu of %zu pages resident after 64 scattered reads",
+		      in, pages);
+	sfs_reader_stream_free(st);
+	sfs_reader_free(r);
+	free(im.bytes);
+}
