@@ -326,3 +326,19 @@ size_t fx_catalog_resident(size_t *ret_pages)
 	*ret_pages = n;
 	return in;
 }
+
+void fx_reopen_catalog_cold(void)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	sfs_store_close(fx_store);
+	fx_store = NULL;
+	snprintf(path, sizeof(path), "%s/catalog/data.mdb", fx_dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fdatasync(fd), 0);
+	cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	close(fd);
+	cr_assert_eq(sfs_store_open(fx_dir, SFS_OPEN_READ, &fx_store), 0);
+}

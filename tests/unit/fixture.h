@@ -88,6 +88,10 @@ int fx_build_map(struct fx_writer *w, uint64_t nblocks, uint32_t block_size, fx_
 int fx_snapshot_blocks(const uint8_t *const *blocks, uint64_t nblocks, uint64_t size,
 		       struct sfs_snapmap *ret_map);
 
+/* Closes fx_store, syncs its catalog file and drops it from the page
+ * cache (nothing maps it then), and opens the store again read-only. */
+void fx_reopen_catalog_cold(void);
+
 /* Pages of fx_dir's catalog file in the page cache (*ret_pages: the
  * file's), seen through a mapping of our own that faults nothing in. */
 size_t fx_catalog_resident(size_t *ret_pages);

@@ -925,11 +925,9 @@ Test(catalog, record_sum_byte_path)
 
 Test(catalog_store, prefetch_reads_a_small_catalog_into_the_page_cache)
 {
-	char path[PATH_MAX];
 	struct sfs_chunk_loc loc = good_loc();
 	struct sfs_txn *t;
 	size_t pages, in;
-	int fd;
 
 	/* A catalog of a few hundred pages. */
 	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
@@ -942,17 +940,7 @@ Test(catalog_store, prefetch_reads_a_small_catalog_into_the_page_cache)
 		cr_assert_eq(sfs_cat_chunk_put(t, &id, &loc), 0);
 	}
 	cr_assert_eq(sfs_txn_commit(t), 0);
-	sfs_store_close(fx_store);
-	fx_store = NULL;
-
-	/* Out of the page cache (nothing maps it now, and the commit synced it). */
-	snprintf(path, sizeof(path), "%s/catalog/data.mdb", fx_dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(fdatasync(fd), 0);
-	cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
-	close(fd);
-	cr_assert_eq(sfs_store_open(fx_dir, SFS_OPEN_READ, &fx_store), 0);
+	fx_reopen_catalog_cold();
 	in = fx_catalog_resident(&pages);
 	cr_assert_gt(pages, 200, "catalog of %zu pages", pages);
 	cr_assert_lt(in, pages / 2, "%zu of %zu pages resident before the prefetch", in, pages);

@@ -1030,22 +1030,12 @@ Test(reader, scattered_reads_read_the_catalog_ahead, .timeout = 120)
 	struct sfs_reader *r;
 	struct sfs_reader_stream *st;
 	uint64_t n_blocks = 20000, size = n_blocks * BS, s = 7;
-	char path[PATH_MAX], pattern[2] = "t";
+	char pattern[2] = "t";
 	uint8_t buf[64];
 	size_t pages, in;
-	int fd;
 
 	image_make(&im, pattern, n_blocks, size, 91);
-	/* the catalog out of the page cache: closed, synced, dropped */
-	sfs_store_close(fx_store);
-	fx_store = NULL;
-	snprintf(path, sizeof(path), "%s/catalog/data.mdb", fx_dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(fdatasync(fd), 0);
-	cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
-	close(fd);
-	cr_assert_eq(sfs_store_open(fx_dir, SFS_OPEN_READ, &fx_store), 0);
+	fx_reopen_catalog_cold();
 	in = fx_catalog_resident(&pages);
 	cr_assert_gt(pages, 200, "catalog of %zu pages", pages);
 
