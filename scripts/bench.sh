@@ -313,9 +313,14 @@ fio_iops() { # fio_iops FILE JOBS -> IOPS
 	python3 -c 'import json,sys; print("%.0f" % json.load(open(sys.argv[1]))["jobs"][0]["read"]["iops"])' "$j"
 }
 
-cpu_ticks() { # user+system clock ticks of pid $1 (nothing without one)
+cpu_ticks() { # user+system clock ticks of pid $1 (nothing without one); $2 sys: system only
 	[ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || return 0
-	awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat"
+	awk -v sys="${2:-}" '{sub(/^.*\) /, ""); print sys ? $13 : $12 + $13}' "/proc/$1/stat"
+}
+
+ticks_per_gib() { # ticks_per_gib T0 T1 BYTES -> CPU seconds per GiB of BYTES
+	awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" \
+		'BEGIN{printf "%.2f", (b-a)/hz/(n/2^30)}'
 }
 
 vmhwm_mib() { awk '/VmHWM/{printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null; }
@@ -344,16 +349,17 @@ read_bench() { # read_bench PEER REP GEN  (mount-based peers and raw)
 	rec "$peer" first_byte_ms "$rep" "$(ms_between "$t0" "$t1")" ms
 	[ -n "$MPID" ] || [ -z "$MPID_MNT" ] || MPID=$(pid_of_mount "$MPID_MNT")
 	drop_caches
-	local c0 c1
-	c0=$(cpu_ticks "$MPID")
+	local c0 c1 k0 k1
+	c0=$(cpu_ticks "$MPID"); k0=$(cpu_ticks "$MPID" sys)
 	t0=$(now_ns); dd if="$IMG" of=/dev/null bs=1M status=none; t1=$(now_ns)
-	c1=$(cpu_ticks "$MPID")
+	c1=$(cpu_ticks "$MPID"); k1=$(cpu_ticks "$MPID" sys)
 	rec "$peer" cold_read_MBps "$rep" "$(mbps "$logical" "$t0" "$t1")" MB/s
-	# the daemon's user+system CPU for that cold read, per GiB read
-	[ -n "$c0" ] && [ -n "$c1" ] &&
-		rec "$peer" cold_read_cpu_s_GiB "$rep" \
-			"$(awk -v a="$c0" -v b="$c1" -v n="$logical" -v hz="$(getconf CLK_TCK)" \
-				'BEGIN{printf "%.2f", (b-a)/hz/(n/2^30)}')" s/GiB
+	# the daemon's user+system CPU for that cold read, and the system
+	# part of it, per GiB read
+	if [ -n "$c0" ] && [ -n "$c1" ]; then
+		rec "$peer" cold_read_cpu_s_GiB "$rep" "$(ticks_per_gib "$c0" "$c1" "$logical")" s/GiB
+		rec "$peer" cold_read_sys_s_GiB "$rep" "$(ticks_per_gib "$k0" "$k1" "$logical")" s/GiB
+	fi
 	t0=$(now_ns); dd if="$IMG" of=/dev/null bs=1M status=none; t1=$(now_ns)
 	rec "$peer" warm_read_MBps "$rep" "$(mbps "$logical" "$t0" "$t1")" MB/s
 	[ -n "$MPID" ] && rss=$(vmhwm_mib "$MPID")

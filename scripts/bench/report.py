@@ -26,6 +26,7 @@ FIGURES = [
     ("first_byte_ms", "mount + first 4 KiB, ms", "lo", "f1", ("passthrough", "first_byte_ms")),
     ("cold_read_MBps", "cold sequential read, MB/s", "hi", "f0", ("passthrough", "cold_read_MBps")),
     ("cold_read_cpu_s_GiB", "mount daemon CPU per GiB of cold read, s", "lo", "f2", ("passthrough", "cold_read_cpu_s_GiB")),
+    ("cold_read_sys_s_GiB", "... of it in the kernel (system CPU), s", "lo", "f2", ("passthrough", "cold_read_sys_s_GiB")),
     ("warm_read_MBps", "warm re-read, MB/s", "hi", "f0", ("passthrough", "warm_read_MBps")),
     ("rand4k_iops_j1", "4 KiB random read, 1 job, IOPS", "hi", "f0", ("passthrough", "rand4k_iops_j1")),
     ("rand4k_iops_j4", "4 KiB random read, 4 jobs, IOPS", "hi", "f0", ("passthrough", "rand4k_iops_j4")),
