@@ -552,24 +552,49 @@ Test(cache, prefault_faults_in_ahead_of_use, .timeout = 60)
 	free(buf);
 }
 
-/* Freed while its filler is still at work: the filler stops and its
- * memory is unmapped (ASan builds catch a leak or a late write). */
-Test(cache, prefault_stops_at_free)
+/* Freed while its filler is at work, or once it has a spare region
+ * mapped and faulted in: the filler stops, and every region, the spare
+ * too, is unmapped (resident memory falls back to where it was). */
+Test(cache, prefault_stops_at_free, .timeout = 60)
 {
-	uint8_t buf[BIG];
+	enum { N = 600 }; /* past half a region: the filler makes a spare */
+	uint8_t *buf = malloc(BIG);
+	size_t rss0 = rss_bytes();
 
-	for (int round = 0; round < 5; round++) {
+	cr_assert_not_null(buf);
+	for (int round = 0; round < 6; round++) {
 		struct sfs_cache *c = sfs_cache_new(256u << 20);
+		size_t grown = 0;
 
 		sfs_cache_prefault(c);
-		memset(buf, round, sizeof(buf));
-		for (uint64_t i = 0; i < 100; i++) {
+		memset(buf, round, BIG);
+		for (uint64_t i = 0; i < N; i++) {
 			struct sfs_id k = key(90000 + i);
 			struct sfs_cache_entry *e = sfs_cache_insert(c, &k, buf, BIG);
 
 			cr_assert_not_null(e);
 			sfs_cache_put(c, e);
 		}
+		/* odd rounds: wait for the current region and the spare, both
+		 * faulted in (2 x 32 MiB), and for the filler to hand the spare
+		 * over, a moment after its last fault */
+		for (int t = 0; round % 2 && t < 400 && grown < (63u << 20); t++) {
+			struct timespec ts = { 0, 25 * 1000 * 1000 };
+
+			nanosleep(&ts, NULL);
+			grown = rss_bytes() - rss0;
+		}
+		if (round % 2) {
+			struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+			cr_assert_geq(grown, 63u << 20, "round %d: no spare region after %zu MiB",
+				      round, grown >> 20);
+			nanosleep(&ts, NULL);
+		}
 		sfs_cache_free(c);
+		cr_assert_leq(rss_bytes(), rss0 + (8u << 20),
+			      "round %d: %zu MiB still resident after the free", round,
+			      (rss_bytes() - rss0) >> 20);
 	}
+	free(buf);
 }
