@@ -313,9 +313,9 @@ fio_iops() { # fio_iops FILE JOBS -> IOPS
 	python3 -c 'import json,sys; print("%.0f" % json.load(open(sys.argv[1]))["jobs"][0]["read"]["iops"])' "$j"
 }
 
-cpu_ticks() { # user+system clock ticks of pid $1 (nothing without one); $2 sys: system only
+cpu_ticks() { # user+system and system clock ticks of pid $1 (nothing without one)
 	[ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || return 0
-	awk -v sys="${2:-}" '{sub(/^.*\) /, ""); print sys ? $13 : $12 + $13}' "/proc/$1/stat"
+	awk '{sub(/^.*\) /, ""); print $12 + $13, $13}' "/proc/$1/stat"
 }
 
 ticks_per_gib() { # ticks_per_gib T0 T1 BYTES -> CPU seconds per GiB of BYTES
@@ -350,9 +350,9 @@ read_bench() { # read_bench PEER REP GEN  (mount-based peers and raw)
 	[ -n "$MPID" ] || [ -z "$MPID_MNT" ] || MPID=$(pid_of_mount "$MPID_MNT")
 	drop_caches
 	local c0 c1 k0 k1
-	c0=$(cpu_ticks "$MPID"); k0=$(cpu_ticks "$MPID" sys)
+	read -r c0 k0 < <(cpu_ticks "$MPID")
 	t0=$(now_ns); dd if="$IMG" of=/dev/null bs=1M status=none; t1=$(now_ns)
-	c1=$(cpu_ticks "$MPID"); k1=$(cpu_ticks "$MPID" sys)
+	read -r c1 k1 < <(cpu_ticks "$MPID")
 	rec "$peer" cold_read_MBps "$rep" "$(mbps "$logical" "$t0" "$t1")" MB/s
 	# the daemon's user+system CPU for that cold read, and the system
 	# part of it, per GiB read
