@@ -114,8 +114,6 @@ static uint8_t *region_map(size_t from)
 	return m;
 }
 
-static void *filler_main(void *arg);
-
 /* A new region of slots (the filler's spare when it has one); false
  * when none can be mapped. Called with p->lock held. */
 static bool slots_grow(struct slots *p)
