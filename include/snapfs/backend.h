@@ -103,6 +103,12 @@ struct sfs_backend_ops {
 	 * the store calls it at most once a second from the read path. NULL
 	 * when a backend caches nothing. */
 	void (*revalidate)(struct sfs_backend *b);
+	/* Drops whatever bytes of pack `number` the backend keeps in memory:
+	 * a record read from them failed its checks, and they may be older
+	 * than a cut and rewrite of the pack's tail by another process.
+	 * Returns 1 when something was dropped (a second read may differ),
+	 * else 0. NULL when a backend keeps no pack bytes. Thread-safe. */
+	int (*drop)(struct sfs_backend *b, uint64_t number);
 };
 
 struct sfs_backend {
@@ -122,5 +128,8 @@ const struct sfs_backend_ops *sfs_backend_find(const char *name);
 size_t sfs_backend_local_fd_bound(const struct sfs_backend *b);
 /* Read descriptors the local backend has open now. */
 size_t sfs_backend_local_fds_open(const struct sfs_backend *b);
+/* 1 MiB spans of packs the local backend has read past the page cache so
+ * far (for ordered reads; read ahead included). For tests and info. */
+uint64_t sfs_backend_local_spans_read(const struct sfs_backend *b);
 
 #endif

@@ -9,6 +9,12 @@
  * descriptor closed under it, a mount never runs out of descriptors, and
  * a pack removed here or by another process (revalidate) stops pinning
  * its disk space.
+ *
+ * A pack read in order (records one after another, as a sequential reader
+ * of a snapshot or a check reads them) is read past the page cache in
+ * 1 MiB spans (span.c) once SEQ_MIN reads in a row have each started
+ * near where the one before ended; scattered reads stay buffered, since
+ * a span per record would read far more than they need.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,17 +29,31 @@
 
 #include "snapfs/backend.h"
 #include "snapfs/pack.h"
+#include "span_int.h"
 #include "rados_int.h"
 #include "util_int.h"
 
 #define FD_BOUND_MIN 16
 #define FD_BOUND_MAX 4096
 #define NBUCKETS 1024
+#define NSPANS 16
+/* A read continues an ordered walk of its pack when it ends past the
+ * furthest end read so far and starts at most SEQ_GAP after it (blocks
+ * that were zero or deduplicated leave gaps). One that ends short of it
+ * by at most SEQ_BACK neither continues the walk nor ends it: two decode
+ * workers take neighbouring records out of order, and a record read
+ * again is no walk. */
+#define SEQ_BACK (256u << 10)
+#define SEQ_GAP (256u << 10)
+#define SEQ_MIN 4
 
 struct fdent {
 	uint64_t number;
 	int fd;
+	int dfd;           /* opened O_DIRECT on first use for spans, or -1 */
 	unsigned refs;     /* readers inside a pread */
+	uint64_t seq_end;  /* the furthest end of this ordered walk */
+	unsigned seq_hits; /* reads in a row that continued it */
 	bool cached;       /* in the table; else closed by the last put */
 	struct fdent *prev, *next; /* LRU, most recent first */
 	struct fdent *hnext;
@@ -45,6 +65,8 @@ struct local {
 	struct fdent *buckets[NBUCKETS];
 	struct fdent *head, *tail;
 	size_t n, bound;
+	struct sfs_spans *spans;
+	bool spans_off; /* the file system refuses O_DIRECT */
 };
 
 struct sfs_pack_out {
@@ -119,6 +141,11 @@ static int local_open(struct sfs_backend *b, int store_dirfd, unsigned flags)
 		r = errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? -EMEDIUMTYPE : -errno;
 		goto out_free;
 	}
+	r = sfs_spans_new(NSPANS, &l->spans);
+	if (r < 0) {
+		close(l->dirfd);
+		goto out_free;
+	}
 	pthread_mutex_init(&l->lock, NULL);
 	l->bound = fd_bound();
 	b->priv = l;
@@ -159,6 +186,14 @@ static void lru_push(struct local *l, struct fdent *e)
 		l->tail = e;
 }
 
+static void fdent_free(struct fdent *e)
+{
+	close(e->fd);
+	if (e->dfd >= 0)
+		close(e->dfd);
+	free(e);
+}
+
 /* Takes e out of the table; its descriptor closes now or at the last put. */
 static void detach(struct local *l, struct fdent *e)
 {
@@ -170,10 +205,8 @@ static void detach(struct local *l, struct fdent *e)
 	lru_unlink(l, e);
 	e->cached = false;
 	l->n--;
-	if (e->refs == 0) {
-		close(e->fd);
-		free(e);
-	}
+	if (e->refs == 0)
+		fdent_free(e);
 }
 
 static struct fdent *lookup(struct local *l, uint64_t number)
@@ -211,6 +244,7 @@ static int fd_get(struct local *l, uint64_t number, struct fdent **ret)
 	}
 	e->number = number;
 	e->fd = fd;
+	e->dfd = -1;
 	e->cached = true;
 	e->hnext = *bucket(l, number);
 	*bucket(l, number) = e;
@@ -229,10 +263,8 @@ out_unlock:
 static void fd_put(struct local *l, struct fdent *e)
 {
 	pthread_mutex_lock(&l->lock);
-	if (--e->refs == 0 && !e->cached) {
-		close(e->fd);
-		free(e);
-	}
+	if (--e->refs == 0 && !e->cached)
+		fdent_free(e);
 	pthread_mutex_unlock(&l->lock);
 }
 
@@ -245,6 +277,44 @@ static void forget(struct local *l, uint64_t number)
 	if (e)
 		detach(l, e);
 	pthread_mutex_unlock(&l->lock);
+	sfs_spans_forget(l->spans, number);
+}
+
+/* Whether a read of [off, off + len) continues an ordered walk of e's
+ * pack that has gone on long enough to read it in spans; opens e's
+ * direct descriptor the first time. */
+static bool walk_in_spans(struct local *l, struct fdent *e, uint64_t off, size_t len)
+{
+	bool yes = false;
+
+	pthread_mutex_lock(&l->lock);
+	if (off + len > e->seq_end && off <= e->seq_end + SEQ_GAP) {
+		if (e->seq_hits < SEQ_MIN)
+			e->seq_hits++;
+		e->seq_end = off + len;
+	} else if (off + len + SEQ_BACK < e->seq_end || off + len > e->seq_end) {
+		e->seq_hits = 0;
+		e->seq_end = off + len;
+	}
+	if (e->seq_hits < SEQ_MIN || l->spans_off)
+		goto out_unlock;
+	if (sfs_spans_refused(l->spans)) {
+		l->spans_off = true;
+		goto out_unlock;
+	}
+	if (e->dfd < 0) {
+		e->dfd = open_pack(l, e->number, O_RDONLY | O_DIRECT, NULL);
+		if (e->dfd == -EINVAL)
+			l->spans_off = true;
+		if (e->dfd < 0) {
+			e->dfd = -1;
+			goto out_unlock;
+		}
+	}
+	yes = true;
+out_unlock:
+	pthread_mutex_unlock(&l->lock);
+	return yes;
 }
 
 static void local_close(struct sfs_backend *b)
@@ -255,6 +325,7 @@ static void local_close(struct sfs_backend *b)
 		return;
 	while (l->head)
 		detach(l, l->head);
+	sfs_spans_free(l->spans);
 	close(l->dirfd);
 	pthread_mutex_destroy(&l->lock);
 	free(l);
@@ -280,6 +351,13 @@ static ssize_t local_read(struct sfs_backend *b, uint64_t number, uint64_t offse
 	r = fd_get(l, number, &e);
 	if (r < 0)
 		return r;
+	if (walk_in_spans(l, e, offset, total)) {
+		ssize_t n = sfs_spans_read(l->spans, number, e->dfd, offset, iov, iovcnt, total);
+		if (n >= 0) {
+			fd_put(l, e);
+			return n;
+		}
+	}
 	while (done < total) {
 		ssize_t n = preadv(e->fd, iov + first, iovcnt - first, (off_t)(offset + done));
 		if (n < 0 && errno == EINTR)
@@ -313,10 +391,17 @@ static void local_revalidate(struct sfs_backend *b)
 		struct stat st;
 
 		next = e->next;
-		if (fstat(e->fd, &st) == 0 && st.st_nlink == 0)
+		if (fstat(e->fd, &st) == 0 && st.st_nlink == 0) {
+			sfs_spans_forget(l->spans, e->number);
 			detach(l, e);
+		}
 	}
 	pthread_mutex_unlock(&l->lock);
+}
+
+static int local_drop(struct sfs_backend *b, uint64_t number)
+{
+	return sfs_spans_forget(L(b)->spans, number) > 0;
 }
 
 static bool parse_name(const char *name, uint64_t *ret)
@@ -390,6 +475,7 @@ static int local_truncate(struct sfs_backend *b, uint64_t number, uint64_t len)
 	else if (ftruncate(fd, (off_t)len) < 0 || fsync(fd) < 0)
 		r = -errno;
 	close(fd);
+	sfs_spans_forget(L(b)->spans, number);
 	return r;
 }
 
@@ -434,6 +520,8 @@ static int local_create(struct sfs_backend *b, uint64_t number, uint64_t len,
 		r = -errno;
 		goto out_close;
 	}
+	if (len)
+		sfs_spans_forget(l->spans, number); /* the bytes past len change */
 	p->len = p->synced = p->wb_started = len;
 	p->dir_synced = len > 0;
 	*ret = p;
@@ -547,6 +635,7 @@ const struct sfs_backend_ops sfs_backend_local = {
 	.truncate = local_truncate,
 	.remove = local_remove,
 	.revalidate = local_revalidate,
+	.drop = local_drop,
 };
 
 const struct sfs_backend_ops *sfs_backend_find(const char *name)
@@ -563,6 +652,11 @@ const struct sfs_backend_ops *sfs_backend_find(const char *name)
 size_t sfs_backend_local_fd_bound(const struct sfs_backend *b)
 {
 	return L(b)->bound;
+}
+
+uint64_t sfs_backend_local_spans_read(const struct sfs_backend *b)
+{
+	return sfs_spans_loaded(L(b)->spans);
 }
 
 size_t sfs_backend_local_fds_open(const struct sfs_backend *b)

@@ -254,12 +254,11 @@ int sfs_store_chunk_encode(struct sfs_store *s, uint8_t type, const void *raw, s
 	return 0;
 }
 
-/* The one read behind sfs_store_chunk_read and sfs_store_chunk_fetch.
- * full: re-hash the decoded bytes against the id even when a sum or a
- * seal has already vouched for the record. */
-static int chunk_read(struct sfs_store *s, const struct sfs_id *id, uint8_t type,
-		      const struct sfs_chunk_loc *at, bool full, void *dst, size_t cap,
-		      struct sfs_chunk_loc *ret_loc, const void **ret_stored)
+/* One read, decode and check of a record: chunk_read's. again: a second
+ * reading of one record, which the decode counter leaves out. */
+static int chunk_read_once(struct sfs_store *s, const struct sfs_id *id, uint8_t type,
+			   const struct sfs_chunk_loc *at, bool full, bool again, void *dst,
+			   size_t cap, struct sfs_chunk_loc *ret_loc, const void **ret_stored)
 {
 	struct sfs_chunkstore *cs = s->chunks;
 	struct cs_tctx *t = tctx_get(cs);
@@ -273,7 +272,8 @@ static int chunk_read(struct sfs_store *s, const struct sfs_id *id, uint8_t type
 	ret = sfs_read_stored(s, id, at, &loc, t->stored);
 	if (ret < 0)
 		goto out;
-	atomic_fetch_add_explicit(&cs->decodes, 1, memory_order_relaxed);
+	if (!again)
+		atomic_fetch_add_explicit(&cs->decodes, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&cs->stored_read, loc.stored_len, memory_order_relaxed);
 	if ((type && loc.type != type) || loc.raw_len > cap ||
 	    !(loc.comp & SFS_COMP_SEALED) != !cs->keys) {
@@ -327,9 +327,7 @@ static int chunk_read(struct sfs_store *s, const struct sfs_id *id, uint8_t type
 		if (ret == 0 && memcmp(got.b, id->b, SFS_ID_LEN) != 0)
 			ret = -EBADMSG;
 	}
-	if (ret < 0)
-		atomic_fetch_add_explicit(&cs->decode_errors, 1, memory_order_relaxed);
-	else
+	if (ret == 0)
 		atomic_fetch_add_explicit(&cs->raw_decoded, loc.raw_len, memory_order_relaxed);
 out:
 	/* The location is worth reporting even when its bytes were bad. */
@@ -337,6 +335,28 @@ out:
 		*ret_loc = at ? *at : loc;
 	if (ret == 0 && ret_stored)
 		*ret_stored = t->stored;
+	return ret;
+}
+
+/* The one read behind sfs_store_chunk_read and sfs_store_chunk_fetch.
+ * full: re-hash the decoded bytes against the id even when a sum or a
+ * seal has already vouched for the record. A record that fails its
+ * checks is read once more if the backend had bytes of its pack in
+ * memory: those may predate another process cutting and rewriting the
+ * pack's tail, where the disk holds the good record. */
+static int chunk_read(struct sfs_store *s, const struct sfs_id *id, uint8_t type,
+		      const struct sfs_chunk_loc *at, bool full, void *dst, size_t cap,
+		      struct sfs_chunk_loc *ret_loc, const void **ret_stored)
+{
+	struct sfs_chunk_loc loc = { 0 };
+	int ret = chunk_read_once(s, id, type, at, full, false, dst, cap, &loc, ret_stored);
+
+	if (ret == -EBADMSG && sfs_store_drop_pack_bytes(s, loc.pack) > 0)
+		ret = chunk_read_once(s, id, type, at, full, true, dst, cap, &loc, ret_stored);
+	if (ret < 0)
+		atomic_fetch_add_explicit(&s->chunks->decode_errors, 1, memory_order_relaxed);
+	if (ret_loc && (ret == 0 || ret == -EBADMSG))
+		*ret_loc = loc;
 	return ret;
 }
 

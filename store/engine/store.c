@@ -1225,6 +1225,11 @@ int sfs_store_read_record(struct sfs_store *s, const struct sfs_chunk_loc *loc,
 	return sfs_pack_read(&s->backend, loc, id, buf);
 }
 
+int sfs_store_drop_pack_bytes(struct sfs_store *s, uint64_t pack)
+{
+	return s->backend.ops->drop ? s->backend.ops->drop(&s->backend, pack) : 0;
+}
+
 static uint64_t du_dir(int dirfd)
 {
 	uint64_t total = 0;

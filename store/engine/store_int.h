@@ -179,6 +179,10 @@ int sfs_mdb_err(int rc);
  * once a second. Thread-safe. */
 int sfs_store_read_record(struct sfs_store *s, const struct sfs_chunk_loc *loc,
 			  const struct sfs_id *id, void *buf);
+/* Has the backend drop the bytes of pack `pack` it keeps in memory (a
+ * record read from it failed its checks). 1 when it dropped some, so that
+ * reading the record again may give other bytes; else 0. Thread-safe. */
+int sfs_store_drop_pack_bytes(struct sfs_store *s, uint64_t pack);
 
 /* Keeps space allocated past the end of the catalog file for the commits
  * that free space (delete, gc) on a full disk. Writable stores only. */

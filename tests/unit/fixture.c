@@ -299,16 +299,14 @@ int fx_decode(struct sfs_codec *c, uint8_t comp, const void *src, size_t stored_
 
 /* Pages of the catalog file in the page cache, seen through a mapping of
  * our own that faults nothing in. */
-size_t fx_catalog_resident(size_t *ret_pages)
+size_t fx_file_resident(const char *path, size_t *ret_pages)
 {
-	char path[PATH_MAX];
 	unsigned char *vec;
 	struct stat st;
 	size_t psz = (size_t)sysconf(_SC_PAGESIZE), n, in = 0;
 	void *at;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/catalog/data.mdb", fx_dir);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(fstat(fd, &st), 0);
@@ -327,18 +325,31 @@ size_t fx_catalog_resident(size_t *ret_pages)
 	return in;
 }
 
+size_t fx_catalog_resident(size_t *ret_pages)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/catalog/data.mdb", fx_dir);
+	return fx_file_resident(path, ret_pages);
+}
+
+void fx_drop_file_cache(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	cr_assert_geq(fd, 0, "%s", path);
+	cr_assert_eq(fdatasync(fd), 0);
+	cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	close(fd);
+}
+
 void fx_reopen_catalog_cold(void)
 {
 	char path[PATH_MAX];
-	int fd;
 
 	sfs_store_close(fx_store);
 	fx_store = NULL;
 	snprintf(path, sizeof(path), "%s/catalog/data.mdb", fx_dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(fdatasync(fd), 0);
-	cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
-	close(fd);
+	fx_drop_file_cache(path);
 	cr_assert_eq(sfs_store_open(fx_dir, SFS_OPEN_READ, &fx_store), 0);
 }

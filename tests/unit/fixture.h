@@ -92,8 +92,12 @@ int fx_snapshot_blocks(const uint8_t *const *blocks, uint64_t nblocks, uint64_t 
  * cache (nothing maps it then), and opens the store again read-only. */
 void fx_reopen_catalog_cold(void);
 
-/* Pages of fx_dir's catalog file in the page cache (*ret_pages: the
- * file's), seen through a mapping of our own that faults nothing in. */
+/* Pages of file path in the page cache (*ret_pages: the file's), seen
+ * through a mapping of our own that faults nothing in. */
+size_t fx_file_resident(const char *path, size_t *ret_pages);
+/* The same of fx_dir's catalog file. */
 size_t fx_catalog_resident(size_t *ret_pages);
+/* Writes path's dirty pages and drops all of its pages from the page cache. */
+void fx_drop_file_cache(const char *path);
 
 #endif

@@ -23,6 +23,7 @@
 #include "snapfs/check.h"
 #include "snapfs/gc.h"
 #include "snapfs/ingest.h"
+#include "snapfs/pack.h"
 #include "snapfs/store.h"
 #include "fixture.h"
 
@@ -297,6 +298,144 @@ Test(backend, fd_cache_is_bounded_and_drops_removed_packs, .fini = fx_teardown)
 	cr_assert_eq(sfs_backend_local_fds_open(b), 0);
 	sfs_store_close(reader);
 	setrlimit(RLIMIT_NOFILE, &old);
+}
+
+/* ---- ordered reads past the page cache ---- */
+
+struct recs {
+	uint64_t off[1024];
+	uint32_t len[1024];
+	size_t n;
+};
+
+static int collect_rec(void *ctx, const struct sfs_rec_header *h, uint64_t offset,
+		       const void *payload)
+{
+	struct recs *r = ctx;
+
+	(void)payload;
+	if (r->n < 1024) {
+		r->off[r->n] = offset;
+		r->len[r->n++] = SFS_REC_HEADER_LEN + h->stored_len;
+	}
+	return 0;
+}
+
+static int largest_pack(void *ctx, uint64_t number, const struct sfs_pack_info *info)
+{
+	uint64_t *best = ctx; /* number, length */
+
+	if (info->length > best[1]) {
+		best[0] = number;
+		best[1] = info->length;
+	}
+	return 0;
+}
+
+/* Reads len bytes at off of pack number through b and compares them with
+ * want (the whole pack). */
+static void assert_reads(struct sfs_backend *b, uint64_t number, uint64_t off, size_t len,
+			 const uint8_t *want)
+{
+	static uint8_t buf[1u << 20];
+	struct iovec iov = { buf, len };
+
+	cr_assert_leq(len, sizeof(buf));
+	cr_assert_eq(b->ops->read(b, number, off, &iov, 1), (ssize_t)len, "at %llu",
+		     (unsigned long long)off);
+	cr_assert_arr_eq(buf, want + off, len, "at %llu", (unsigned long long)off);
+}
+
+static uint8_t *slurp(const char *path, size_t *ret_len)
+{
+	struct stat st;
+	uint8_t *buf;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fstat(fd, &st), 0);
+	buf = malloc((size_t)st.st_size);
+	cr_assert_not_null(buf);
+	cr_assert_eq(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+	close(fd);
+	*ret_len = (size_t)st.st_size;
+	return buf;
+}
+
+/* Records read one after another come through 1 MiB spans read with
+ * O_DIRECT and leave the pack out of the page cache; records read in a
+ * scattered order are read the ordinary way, a span each being far more
+ * than they need. */
+Test(backend, ordered_reads_go_past_the_page_cache_scattered_ones_do_not, .fini = fx_teardown)
+{
+	struct sfs_store_options o = { .pack_size = 64u << 20 };
+	static struct recs recs;
+	uint64_t best[2] = { 0, 0 };
+	char path[4300];
+	struct sfs_store *rd;
+	struct sfs_backend *b;
+	size_t len, pages, in;
+	uint8_t *want;
+
+	fx_setup_opts(&o);
+	snprintf(src_a, sizeof(src_a), "%s/../a.img", fx_dir);
+	write_source(src_a, 24u << 20, 5);
+	cr_assert_eq(ingest("vol", src_a, NULL), 0);
+	b = sfs_store_backend(fx_store);
+	cr_assert_eq(b->ops->list(b, largest_pack, best), 0);
+	cr_assert_eq(sfs_pack_scan(b, best[0], collect_rec, &recs, NULL, NULL), 0);
+	cr_assert_gt(recs.n, 300, "%zu records", recs.n);
+	snprintf(path, sizeof(path), "%s/packs/%016llx.pack", fx_dir, (unsigned long long)best[0]);
+	want = slurp(path, &len);
+
+	cr_assert_eq(sfs_store_open(fx_dir, SFS_OPEN_READ, &rd), 0);
+	b = sfs_store_backend(rd);
+	fx_drop_file_cache(path);
+	for (size_t k = 0; k < 100; k++) {
+		size_t i = k * 7919 % recs.n;
+		assert_reads(b, best[0], recs.off[i], recs.len[i], want);
+	}
+	cr_assert_eq(sfs_backend_local_spans_read(b), 0, "scattered reads stay buffered");
+
+	fx_drop_file_cache(path);
+	for (size_t i = 0; i < recs.n; i++)
+		assert_reads(b, best[0], recs.off[i], recs.len[i], want);
+	cr_assert_geq(sfs_backend_local_spans_read(b), len / (1u << 20) - 1, "%llu spans",
+		      (unsigned long long)sfs_backend_local_spans_read(b));
+	in = fx_file_resident(path, &pages);
+	/* What the first few reads left, before the walk was seen: the
+	 * kernel's readahead for them (up to read_ahead_kb). */
+	cr_assert_lt(in, pages / 4, "%zu of the pack's %zu pages are in the page cache", in, pages);
+	sfs_store_close(rd);
+	free(want);
+}
+
+/* A span read at a pack's end holds only what the pack had then: what is
+ * appended after it reads back exactly, across the old end too. */
+Test(backend, a_span_at_a_packs_end_hides_nothing_appended_later, .init = fx_setup,
+     .fini = fx_teardown)
+{
+	const size_t first = 3u << 19, more = 1u << 20, step = 16u << 10;
+	const uint64_t number = 0xfffff0;
+	struct sfs_backend *b = sfs_store_backend(fx_store);
+	uint8_t *data = malloc(first + more);
+	struct sfs_pack_out *p;
+	uint64_t off;
+
+	cr_assert_not_null(data);
+	fx_fill_random(data, first + more, 9);
+	cr_assert_eq(b->ops->create(b, number, 0, &p), 0);
+	cr_assert_eq(b->ops->append(p, data, first), 0);
+	cr_assert_eq(b->ops->sync(p), 0);
+	for (off = 0; off < first; off += step)
+		assert_reads(b, number, off, step, data);
+	cr_assert_gt(sfs_backend_local_spans_read(b), 0, "the walk went through spans");
+	cr_assert_eq(b->ops->append(p, data + first, more), 0);
+	cr_assert_eq(b->ops->seal(p), 0);
+	for (off = first - step; off + step <= first + more; off += step)
+		assert_reads(b, number, off, step, data);
+	cr_assert_eq(b->ops->remove(b, number), 0);
+	free(data);
 }
 
 /* ---- the config names the backend; unknown keys are refused ---- */

@@ -132,6 +132,8 @@ static void flip(const struct sfs_chunk_loc *l, uint64_t at)
 	b ^= 0x10;
 	cr_assert_eq(pwrite(fd, &b, 1, (off_t)(l->offset + at)), 1);
 	close(fd);
+	/* Damage on the medium lies under every cache. */
+	(void)sfs_store_drop_pack_bytes(fx_store, l->pack);
 }
 
 static void expect_file(const char *path, const uint8_t *want, size_t len)

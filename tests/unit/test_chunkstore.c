@@ -21,6 +21,7 @@
 #include "snapfs/chunkstore.h"
 #include "snapfs/log.h"
 #include "fixture.h"
+#include "store_int.h"
 
 #define BS 4096u
 
@@ -145,6 +146,7 @@ Test(chunkstore, damaged_chunk_is_ebadmsg)
 	b ^= 0x80;
 	cr_assert_eq(pwrite(fd, &b, 1, (off_t)(l.offset + SFS_REC_HEADER_LEN + 100)), 1);
 	close(fd);
+	(void)sfs_store_drop_pack_bytes(fx_store, l.pack);
 	sfs_store_chunk_stats(fx_store, &before);
 	cr_assert_eq(sfs_store_chunk_read(fx_store, &id, 0, NULL, out, BS, &got, NULL), -EBADMSG);
 	cr_assert_eq(got.offset, l.offset);
@@ -213,6 +215,10 @@ static void pack_rw(uint64_t pack, uint64_t off, void *buf, size_t len, bool wri
 	else
 		cr_assert_eq(pread(fd, buf, len, (off_t)off), (ssize_t)len);
 	close(fd);
+	/* Damage on the medium lies under every cache: a span of the pack
+	 * read before would still hold the bytes as they were. */
+	if (write)
+		(void)sfs_store_drop_pack_bytes(fx_store, pack);
 }
 
 static uint64_t le64(const uint8_t *p)

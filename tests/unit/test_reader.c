@@ -15,11 +15,13 @@
 
 #include <criterion/criterion.h>
 
+#include "snapfs/backend.h"
 #include "snapfs/blockmap.h"
 #include "snapfs/chunkstore.h"
 #include "snapfs/log.h"
 #include "snapfs/reader.h"
 #include "fixture.h"
+#include "store_int.h"
 
 #define BS 4096u
 
@@ -512,7 +514,8 @@ Test(reader, diff_of_maps_of_different_depth)
 
 /* ---- damage ---- */
 
-static void flip_byte_at(uint64_t pack, uint64_t off)
+/* Flips the low bit of one byte of a pack file, and nothing else. */
+static void flip_on_disk(uint64_t pack, uint64_t off)
 {
 	char path[PATH_MAX + 64];
 	uint8_t b;
@@ -525,6 +528,14 @@ static void flip_byte_at(uint64_t pack, uint64_t off)
 	b ^= 0x01;
 	cr_assert_eq(pwrite(fd, &b, 1, (off_t)off), 1);
 	close(fd);
+}
+
+/* Damage on the medium lies under every cache: a span of the pack that
+ * a read before held in memory would still serve the good bytes. */
+static void flip_byte_at(uint64_t pack, uint64_t off)
+{
+	flip_on_disk(pack, off);
+	(void)sfs_store_drop_pack_bytes(fx_store, pack);
 }
 
 static struct sfs_chunk_loc loc_of(const struct sfs_id *id)
@@ -848,6 +859,47 @@ Test(reader, corrupted_block_fails_every_waiter_and_is_not_cached, .timeout = 60
 	/* The neighbours still read. */
 	cr_assert_eq(sfs_reader_pread(r, &im.map, t[0].buf, BS, 4 * BS), (ssize_t)BS);
 	cr_assert_arr_eq(t[0].buf, im.bytes + 4 * BS, BS);
+	sfs_reader_free(r);
+	free(im.bytes);
+}
+
+/* A record that fails its checks after coming from a pack span is read
+ * again from the disk: the span may be older than the pack (another
+ * process cut its tail after a crash and wrote other records there), and
+ * the disk may hold the good bytes. */
+Test(reader, a_bad_record_from_a_span_is_read_again_from_disk)
+{
+	struct sfs_backend *b = sfs_store_backend(fx_store);
+	struct image im;
+	struct sfs_reader *r;
+	struct sfs_chunk_loc l;
+	struct sfs_id id;
+	uint8_t buf[BS];
+	uint64_t spans, flip;
+
+	quiet();
+	image_make(&im, "r", 512, 512 * BS, 31); /* 2 MiB of records */
+	r = reader();
+	for (uint64_t i = 0; i < im.nblocks; i++)
+		cr_assert_eq(sfs_reader_read_block(r, &im.map, i, buf), 0);
+	cr_assert_gt(sfs_backend_local_spans_read(b), 0, "an ordered walk reads the pack in spans");
+	cr_assert_eq(sfs_reader_block_id(r, &im.map, 400, &id), 0);
+	sfs_reader_free(r);
+	l = loc_of(&id);
+	flip = l.offset + SFS_REC_HEADER_LEN + l.stored_len / 2;
+
+	/* A second walk reads the damage into a span... */
+	flip_byte_at(l.pack, flip);
+	r = reader();
+	for (uint64_t i = 0; i < 400; i++)
+		cr_assert_eq(sfs_reader_read_block(r, &im.map, i, buf), 0);
+	cr_assert_eq(sfs_reader_read_block(r, &im.map, 400, buf), -EBADMSG);
+	/* ...which the disk no longer has. */
+	flip_on_disk(l.pack, flip);
+	spans = sfs_backend_local_spans_read(b);
+	cr_assert_eq(sfs_reader_read_block(r, &im.map, 400, buf), 0);
+	cr_assert_arr_eq(buf, im.bytes + 400 * BS, BS);
+	cr_assert_gt(sfs_backend_local_spans_read(b), spans, "the read came through a span");
 	sfs_reader_free(r);
 	free(im.bytes);
 }
