@@ -8,7 +8,7 @@
  * freed memory is slow to reuse that cost a cold read of the benchmark
  * volume 0.14-0.62 s of system CPU for 760 MB of packs, against 0.05 s
  * read directly in 1 MiB pieces. A span that a reader starts on has the
- * two after it read ahead by a thread of this cache, so that the decode
+ * AHEAD after it read ahead by threads of this cache, so that the decode
  * workers seldom wait for the disk. Records are copied out of a span
  * under a reference, never under the lock; a span being read in has one
  * reference, its reader's, and the others wait for it.
@@ -31,7 +31,12 @@
 
 #define DIO_ALIGN 4096
 #define QUEUE_CAP 8
-#define AHEAD 2 /* spans read ahead of the one a reader starts on */
+/* Spans read ahead of the one a reader starts on, by LOADERS threads
+ * that each read one span at a time: two reads in flight kept a restore
+ * and a cold read through the mount as fast as the kernel's own
+ * readahead, where one left the decode workers waiting. */
+#define AHEAD 4
+#define LOADERS 2
 #define MAX_LOADS 4 /* per call: evicted again at once means too little room */
 
 enum span_state { SPAN_FREE, SPAN_LOADING, SPAN_READY };
@@ -62,8 +67,9 @@ struct sfs_spans {
 	bool refused;          /* a direct read got EINVAL */
 	struct ahead_job q[QUEUE_CAP];
 	unsigned qhead, qcount;
-	pthread_t thread;
-	bool started, stop;
+	pthread_t threads[LOADERS];
+	unsigned started;
+	bool stop;
 };
 
 int sfs_spans_new(unsigned nspans, struct sfs_spans **ret)
@@ -93,8 +99,8 @@ void sfs_spans_free(struct sfs_spans *sp)
 	sp->stop = true;
 	pthread_cond_broadcast(&sp->work);
 	pthread_mutex_unlock(&sp->lock);
-	if (sp->started)
-		pthread_join(sp->thread, NULL);
+	for (unsigned i = 0; i < sp->started; i++)
+		pthread_join(sp->threads[i], NULL);
 	for (; sp->qcount; sp->qcount--, sp->qhead = (sp->qhead + 1) % QUEUE_CAP)
 		close(sp->q[sp->qhead].fd);
 	for (unsigned i = 0; i < sp->n; i++)
@@ -231,11 +237,11 @@ static void queue_ahead(struct sfs_spans *sp, const struct span *at, int dfd)
 
 		if (find(sp, pack, next))
 			continue;
-		if (!sp->started) {
-			if (pthread_create(&sp->thread, NULL, ahead_main, sp) != 0)
-				return;
-			sp->started = true;
-		}
+		while (sp->started < LOADERS &&
+		       pthread_create(&sp->threads[sp->started], NULL, ahead_main, sp) == 0)
+			sp->started++;
+		if (!sp->started)
+			return;
 		fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
 		if (fd < 0)
 			return;

@@ -2,7 +2,7 @@
 /*
  * Pack spans (span.c): aligned 1 MiB pieces of packs read past the page
  * cache (O_DIRECT) for readers that walk a pack in order, with the next
- * span read ahead by a thread of its own. Private to the local backend.
+ * spans read ahead by threads of their own. Private to the local backend.
  */
 #ifndef SFS_SPAN_INT_H
 #define SFS_SPAN_INT_H
