@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,13 +59,14 @@ struct ahead_job {
 };
 
 struct sfs_spans {
+	atomic_uint_fast64_t nloaded; /* spans read in, for tests */
+	atomic_bool refused;          /* a direct read got EINVAL */
 	pthread_mutex_t lock;  /* guards everything below */
 	pthread_cond_t loaded; /* a span left SPAN_LOADING */
 	pthread_cond_t work;   /* a job was queued, or stop */
 	struct span *s;
 	unsigned n;
-	uint64_t clock, nloaded;
-	bool refused;          /* a direct read got EINVAL */
+	uint64_t clock;
 	struct ahead_job q[QUEUE_CAP];
 	unsigned qhead, qcount;
 	pthread_t threads[LOADERS];
@@ -183,14 +185,14 @@ static int load(struct sfs_spans *sp, struct span *s, int fd)
 	pthread_mutex_lock(&sp->lock);
 	s->refs--;
 	if (r == -EINVAL)
-		sp->refused = true;
+		atomic_store_explicit(&sp->refused, true, memory_order_relaxed);
 	if (r < 0 || s->gone) {
 		s->state = SPAN_FREE;
 		s->gone = false;
 	} else {
 		s->valid = got;
 		s->state = SPAN_READY;
-		sp->nloaded++;
+		atomic_fetch_add_explicit(&sp->nloaded, 1, memory_order_relaxed);
 	}
 	pthread_cond_broadcast(&sp->loaded);
 	return r;
@@ -287,7 +289,7 @@ ssize_t sfs_spans_read(struct sfs_spans *sp, uint64_t number, int dfd, uint64_t 
 		size_t in = (size_t)(pos - soff), n;
 
 		if (!s) {
-			if (sp->refused || loads++ == MAX_LOADS)
+			if (sfs_spans_refused(sp) || loads++ == MAX_LOADS)
 				goto out_again;
 			s = claim(sp, number, soff);
 			if (!s || load(sp, s, dfd) < 0)
@@ -344,20 +346,10 @@ unsigned sfs_spans_forget(struct sfs_spans *sp, uint64_t number)
 
 bool sfs_spans_refused(struct sfs_spans *sp)
 {
-	bool r;
-
-	pthread_mutex_lock(&sp->lock);
-	r = sp->refused;
-	pthread_mutex_unlock(&sp->lock);
-	return r;
+	return atomic_load_explicit(&sp->refused, memory_order_relaxed);
 }
 
 uint64_t sfs_spans_loaded(struct sfs_spans *sp)
 {
-	uint64_t n;
-
-	pthread_mutex_lock(&sp->lock);
-	n = sp->nloaded;
-	pthread_mutex_unlock(&sp->lock);
-	return n;
+	return atomic_load_explicit(&sp->nloaded, memory_order_relaxed);
 }
