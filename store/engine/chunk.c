@@ -113,6 +113,13 @@ struct sfs_codec *sfs_codec_new(int level)
 		return NULL;
 	}
 	ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_compressionLevel, level);
+	/* Level 1 sized for a 32 KiB input hashes into 8 Ki entries; 64 Ki
+	 * find more matches, and zstd's fast strategy skips what it matched.
+	 * On the benchmark volume that took 12% off an ingest's user CPU
+	 * (5.05 to 4.46 s, three rounds alternated) and stored 0.3% less.
+	 * The frames are the same format: any reader decodes them. */
+	if (level == 1)
+		ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_hashLog, 16);
 	/* The stored record carries raw_len and the id; zstd's own frame
 	 * checksum would only hash the same bytes a second time. */
 	ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_checksumFlag, 0);
