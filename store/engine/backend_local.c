@@ -12,9 +12,9 @@
  *
  * A pack read in order (records one after another, as a sequential reader
  * of a snapshot or a check reads them) is read past the page cache in
- * 1 MiB spans (span.c) once SEQ_MIN reads in a row have each started
- * near where the one before ended; scattered reads stay buffered, since
- * a span per record would read far more than they need.
+ * 1 MiB spans (span.c) once SEQ_MIN reads in a row have each carried the
+ * walk on (see SEQ_BACK); scattered reads stay buffered, since a span per
+ * record would read far more than they need.
  */
 #include <dirent.h>
 #include <errno.h>
