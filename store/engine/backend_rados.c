@@ -1165,8 +1165,6 @@ static ssize_t rados_read_pack(struct sfs_backend *b, uint64_t number, uint64_t 
 {
 	struct rb *rb = RB(b);
 	size_t total = 0, done = 0;
-	int vi = 0;
-	size_t vo = 0;
 
 	for (int i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
@@ -1191,17 +1189,7 @@ static ssize_t rados_read_pack(struct sfs_backend *b, uint64_t number, uint64_t 
 				return cluster_err(r, oid);
 			}
 			have = (size_t)r;
-			for (size_t k = 0; k < have;) {
-				size_t n = iov[vi].iov_len - vo < have - k ? iov[vi].iov_len - vo
-									   : have - k;
-				memcpy((char *)iov[vi].iov_base + vo, tmp + k, n);
-				k += n;
-				vo += n;
-				if (vo == iov[vi].iov_len) {
-					vi++;
-					vo = 0;
-				}
-			}
+			sfs_iov_copy_in(iov, iovcnt, done, tmp, have);
 			free(tmp);
 			done += have;
 			if (have < want)
@@ -1213,17 +1201,7 @@ static ssize_t rados_read_pack(struct sfs_backend *b, uint64_t number, uint64_t 
 		have = s->len > in ? s->len - in : 0;
 		if (have > want)
 			have = want;
-		for (size_t k = 0; k < have;) {
-			size_t n =
-			    iov[vi].iov_len - vo < have - k ? iov[vi].iov_len - vo : have - k;
-			memcpy((char *)iov[vi].iov_base + vo, s->data + in + k, n);
-			k += n;
-			vo += n;
-			if (vo == iov[vi].iov_len) {
-				vi++;
-				vo = 0;
-			}
-		}
+		sfs_iov_copy_in(iov, iovcnt, done, s->data + in, have);
 		seg_put(rb, s);
 		done += have;
 		if (have < want)

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "span_int.h"
+#include "util_int.h"
 
 #define DIO_ALIGN 4096
 #define QUEUE_CAP 8
@@ -257,25 +258,6 @@ static void queue_ahead(struct sfs_spans *sp, const struct span *at, int dfd)
 
 /* ---- callers ---- */
 
-/* Copies n bytes of src into iov from byte skip of the buffers on. */
-static void copy_to_iov(const struct iovec *iov, int iovcnt, size_t skip, const uint8_t *src,
-			size_t n)
-{
-	for (int i = 0; i < iovcnt && n; i++) {
-		size_t len = iov[i].iov_len, k;
-
-		if (skip >= len) {
-			skip -= len;
-			continue;
-		}
-		k = len - skip < n ? len - skip : n;
-		memcpy((uint8_t *)iov[i].iov_base + skip, src, k);
-		src += k;
-		n -= k;
-		skip = 0;
-	}
-}
-
 ssize_t sfs_spans_read(struct sfs_spans *sp, uint64_t number, int dfd, uint64_t off,
 		       const struct iovec *iov, int iovcnt, size_t total)
 {
@@ -313,7 +295,7 @@ ssize_t sfs_spans_read(struct sfs_spans *sp, uint64_t number, int dfd, uint64_t 
 		s->refs++;
 		s->used = ++sp->clock;
 		pthread_mutex_unlock(&sp->lock);
-		copy_to_iov(iov, iovcnt, done, s->buf + in, n);
+		sfs_iov_copy_in(iov, iovcnt, done, s->buf + in, n);
 		pthread_mutex_lock(&sp->lock);
 		s->refs--;
 		done += n;

@@ -34,6 +34,25 @@ int sfs_pwriten(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+void sfs_iov_copy_in(const struct iovec *iov, int iovcnt, size_t at, const void *src, size_t n)
+{
+	const uint8_t *p = src;
+
+	for (int i = 0; i < iovcnt && n; i++) {
+		size_t len = iov[i].iov_len, k;
+
+		if (at >= len) {
+			at -= len;
+			continue;
+		}
+		k = len - at < n ? len - at : n;
+		memcpy((uint8_t *)iov[i].iov_base + at, p, k);
+		p += k;
+		n -= k;
+		at = 0;
+	}
+}
+
 int sfs_preadn(int fd, void *buf, size_t len, uint64_t off)
 {
 	uint8_t *p = buf;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 static inline void put_le16(uint8_t *p, uint16_t v)
 {
@@ -55,6 +56,10 @@ static inline uint64_t get_le64(const uint8_t *p)
  * for preadn unless ret_got is given. */
 int sfs_pwriten(int fd, const void *buf, size_t len, uint64_t off);
 int sfs_preadn(int fd, void *buf, size_t len, uint64_t off);
+/* Copies n bytes of src into the iovcnt buffers of iov, starting at byte
+ * `at` of them taken end to end (a backend read filled from memory). The
+ * buffers must hold at + n bytes. */
+void sfs_iov_copy_in(const struct iovec *iov, int iovcnt, size_t at, const void *src, size_t n);
 /* Read up to len bytes (stops at EOF); returns bytes read or -errno. */
 ssize_t sfs_read_full(int fd, void *buf, size_t len);
 int sfs_fsync_dir(int dirfd);
