@@ -298,10 +298,6 @@ static bool walk_in_spans(struct local *l, struct fdent *e, uint64_t off, size_t
 	}
 	if (e->seq_hits < SEQ_MIN || l->spans_off)
 		goto out_unlock;
-	if (sfs_spans_refused(l->spans)) {
-		l->spans_off = true;
-		goto out_unlock;
-	}
 	if (e->dfd < 0) {
 		e->dfd = open_pack(l, e->number, O_RDONLY | O_DIRECT, NULL);
 		if (e->dfd == -EINVAL)
@@ -356,6 +352,11 @@ static ssize_t local_read(struct sfs_backend *b, uint64_t number, uint64_t offse
 		if (n >= 0) {
 			fd_put(l, e);
 			return n;
+		}
+		if (n == -EINVAL) {
+			pthread_mutex_lock(&l->lock);
+			l->spans_off = true;
+			pthread_mutex_unlock(&l->lock);
 		}
 	}
 	while (done < total) {

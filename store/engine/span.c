@@ -61,7 +61,6 @@ struct ahead_job {
 
 struct sfs_spans {
 	atomic_uint_fast64_t nloaded; /* spans read in, for tests */
-	atomic_bool refused;          /* a direct read got EINVAL */
 	pthread_mutex_t lock;  /* guards everything below */
 	pthread_cond_t loaded; /* a span left SPAN_LOADING */
 	pthread_cond_t work;   /* a job was queued, or stop */
@@ -185,8 +184,6 @@ static int load(struct sfs_spans *sp, struct span *s, int fd)
 	}
 	pthread_mutex_lock(&sp->lock);
 	s->refs--;
-	if (r == -EINVAL)
-		atomic_store_explicit(&sp->refused, true, memory_order_relaxed);
 	if (r < 0 || s->gone) {
 		s->state = SPAN_FREE;
 		s->gone = false;
@@ -263,6 +260,7 @@ ssize_t sfs_spans_read(struct sfs_spans *sp, uint64_t number, int dfd, uint64_t 
 {
 	size_t done = 0;
 	unsigned loads = 0;
+	int r = -EAGAIN;
 
 	pthread_mutex_lock(&sp->lock);
 	while (done < total) {
@@ -271,10 +269,13 @@ ssize_t sfs_spans_read(struct sfs_spans *sp, uint64_t number, int dfd, uint64_t 
 		size_t in = (size_t)(pos - soff), n;
 
 		if (!s) {
-			if (sfs_spans_refused(sp) || loads++ == MAX_LOADS)
+			if (loads++ == MAX_LOADS)
 				goto out_again;
 			s = claim(sp, number, soff);
-			if (!s || load(sp, s, dfd) < 0)
+			if (!s)
+				goto out_again;
+			r = load(sp, s, dfd);
+			if (r < 0)
 				goto out_again;
 			continue; /* find it again: it may have been forgotten */
 		}
@@ -304,7 +305,7 @@ ssize_t sfs_spans_read(struct sfs_spans *sp, uint64_t number, int dfd, uint64_t 
 	return (ssize_t)total;
 out_again:
 	pthread_mutex_unlock(&sp->lock);
-	return -EAGAIN;
+	return r == -EINVAL ? -EINVAL : -EAGAIN;
 }
 
 unsigned sfs_spans_forget(struct sfs_spans *sp, uint64_t number)
@@ -324,11 +325,6 @@ unsigned sfs_spans_forget(struct sfs_spans *sp, uint64_t number)
 	}
 	pthread_mutex_unlock(&sp->lock);
 	return n;
-}
-
-bool sfs_spans_refused(struct sfs_spans *sp)
-{
-	return atomic_load_explicit(&sp->refused, memory_order_relaxed);
 }
 
 uint64_t sfs_spans_loaded(struct sfs_spans *sp)

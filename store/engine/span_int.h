@@ -29,18 +29,15 @@ void sfs_spans_free(struct sfs_spans *sp);
  * for a span read ahead). Returns total, or -EAGAIN when the spans cannot
  * serve the range (no free span, a failed direct read, or a range past a
  * span that ended at the pack's end when it was read, since the pack may
- * have grown): the caller then reads it the ordinary way. -EINVAL from a
- * direct read means the file system refuses O_DIRECT (see
- * sfs_spans_refused). Thread-safe.
+ * have grown): the caller then reads it the ordinary way. -EINVAL: the
+ * file system refused a direct read, and the caller should stop using
+ * spans for the store. Thread-safe.
  */
 ssize_t sfs_spans_read(struct sfs_spans *sp, uint64_t number, int dfd, uint64_t off,
 		       const struct iovec *iov, int iovcnt, size_t total);
 /* Drops the spans of pack `number` (removed, cut, or its bytes in doubt);
  * one being read is dropped when its read ends. Returns how many. */
 unsigned sfs_spans_forget(struct sfs_spans *sp, uint64_t number);
-/* True once a direct read failed with EINVAL: the caller stops using
- * the spans. */
-bool sfs_spans_refused(struct sfs_spans *sp);
 /* Spans read so far (read ahead included), for tests. */
 uint64_t sfs_spans_loaded(struct sfs_spans *sp);
 
