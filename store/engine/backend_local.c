@@ -217,7 +217,37 @@ static struct fdent *lookup(struct local *l, uint64_t number)
 	return NULL;
 }
 
-static int fd_get(struct local *l, uint64_t number, struct fdent **ret)
+/* Whether a read of [off, off + len) continues an ordered walk of e's
+ * pack that has gone on long enough to read it in spans; opens e's
+ * direct descriptor the first time. Under l->lock. */
+static bool walk_in_spans(struct local *l, struct fdent *e, uint64_t off, size_t len)
+{
+	if (off + len > e->seq_end && off <= e->seq_end + SEQ_GAP) {
+		if (e->seq_hits < SEQ_MIN)
+			e->seq_hits++;
+		e->seq_end = off + len;
+	} else if (off + len + SEQ_BACK < e->seq_end || off + len > e->seq_end) {
+		e->seq_hits = 0;
+		e->seq_end = off + len;
+	}
+	if (e->seq_hits < SEQ_MIN || l->spans_off)
+		return false;
+	if (e->dfd < 0) {
+		e->dfd = open_pack(l, e->number, O_RDONLY | O_DIRECT, NULL);
+		if (e->dfd == -EINVAL)
+			l->spans_off = true;
+		if (e->dfd < 0) {
+			e->dfd = -1;
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Takes a reference on pack number's descriptors for a read of [off, off
+ * + len); *ret_spans: whether to read it from spans (walk_in_spans). */
+static int fd_get(struct local *l, uint64_t number, uint64_t off, size_t len,
+		  struct fdent **ret, bool *ret_spans)
 {
 	struct fdent *e;
 	int fd, r = 0;
@@ -255,6 +285,7 @@ static int fd_get(struct local *l, uint64_t number, struct fdent **ret)
 out_ref:
 	e->refs++;
 	*ret = e;
+	*ret_spans = walk_in_spans(l, e, off, len);
 out_unlock:
 	pthread_mutex_unlock(&l->lock);
 	return r;
@@ -280,38 +311,6 @@ static void forget(struct local *l, uint64_t number)
 	sfs_spans_forget(l->spans, number);
 }
 
-/* Whether a read of [off, off + len) continues an ordered walk of e's
- * pack that has gone on long enough to read it in spans; opens e's
- * direct descriptor the first time. */
-static bool walk_in_spans(struct local *l, struct fdent *e, uint64_t off, size_t len)
-{
-	bool yes = false;
-
-	pthread_mutex_lock(&l->lock);
-	if (off + len > e->seq_end && off <= e->seq_end + SEQ_GAP) {
-		if (e->seq_hits < SEQ_MIN)
-			e->seq_hits++;
-		e->seq_end = off + len;
-	} else if (off + len + SEQ_BACK < e->seq_end || off + len > e->seq_end) {
-		e->seq_hits = 0;
-		e->seq_end = off + len;
-	}
-	if (e->seq_hits < SEQ_MIN || l->spans_off)
-		goto out_unlock;
-	if (e->dfd < 0) {
-		e->dfd = open_pack(l, e->number, O_RDONLY | O_DIRECT, NULL);
-		if (e->dfd == -EINVAL)
-			l->spans_off = true;
-		if (e->dfd < 0) {
-			e->dfd = -1;
-			goto out_unlock;
-		}
-	}
-	yes = true;
-out_unlock:
-	pthread_mutex_unlock(&l->lock);
-	return yes;
-}
 
 static void local_close(struct sfs_backend *b)
 {
@@ -335,6 +334,7 @@ static ssize_t local_read(struct sfs_backend *b, uint64_t number, uint64_t offse
 	struct iovec iov[SFS_BACKEND_IOV_MAX];
 	struct fdent *e;
 	size_t total = 0, done = 0;
+	bool spans;
 	int first = 0, r;
 
 	if (iovcnt < 1 || iovcnt > SFS_BACKEND_IOV_MAX)
@@ -344,10 +344,10 @@ static ssize_t local_read(struct sfs_backend *b, uint64_t number, uint64_t offse
 		total += iov[i].iov_len;
 	if (offset > (uint64_t)INT64_MAX - total)
 		return 0; /* past any possible end */
-	r = fd_get(l, number, &e);
+	r = fd_get(l, number, offset, total, &e, &spans);
 	if (r < 0)
 		return r;
-	if (walk_in_spans(l, e, offset, total)) {
+	if (spans) {
 		ssize_t n = sfs_spans_read(l->spans, number, e->dfd, offset, iov, iovcnt, total);
 		if (n >= 0) {
 			fd_put(l, e);
