@@ -20,6 +20,7 @@
 #include "snapfs/blockmap.h"
 #include "snapfs/log.h"
 #include "fixture.h"
+#include "store_int.h"
 
 char fx_dir[PATH_MAX];
 struct sfs_store *fx_store;
@@ -341,6 +342,28 @@ void fx_drop_file_cache(const char *path)
 	cr_assert_eq(fdatasync(fd), 0);
 	cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
 	close(fd);
+}
+
+void fx_pack_flip_on_disk(uint64_t pack, uint64_t off, uint8_t mask)
+{
+	char path[PATH_MAX + 64];
+	uint8_t b;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/packs/%016llx.pack", fx_dir, (unsigned long long)pack);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "%s", path);
+	cr_assert_eq(pread(fd, &b, 1, (off_t)off), 1);
+	b ^= mask;
+	cr_assert_eq(pwrite(fd, &b, 1, (off_t)off), 1);
+	close(fd);
+}
+
+void fx_pack_flip(uint64_t pack, uint64_t off, uint8_t mask)
+{
+	fx_pack_flip_on_disk(pack, off, mask);
+	if (fx_store)
+		(void)sfs_store_drop_pack_bytes(fx_store, pack);
 }
 
 void fx_reopen_catalog_cold(void)

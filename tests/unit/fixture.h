@@ -100,4 +100,11 @@ size_t fx_catalog_resident(size_t *ret_pages);
 /* Writes path's dirty pages and drops all of its pages from the page cache. */
 void fx_drop_file_cache(const char *path);
 
+/* XORs one byte of a pack file of fx_dir with mask, through the file and
+ * nothing else: what was read of the pack before may still be cached. */
+void fx_pack_flip_on_disk(uint64_t pack, uint64_t off, uint8_t mask);
+/* The same, then fx_store drops what it holds of the pack's bytes:
+ * damage on the medium lies under every cache. */
+void fx_pack_flip(uint64_t pack, uint64_t off, uint8_t mask);
+
 #endif

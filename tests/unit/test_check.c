@@ -119,23 +119,6 @@ static struct sfs_chunk_loc loc_of_block(const char *id, uint64_t block, struct 
 	return l;
 }
 
-static void flip(const struct sfs_chunk_loc *l, uint64_t at)
-{
-	char path[PATH_MAX + 64];
-	uint8_t b;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/packs/%016llx.pack", fx_dir, (unsigned long long)l->pack);
-	fd = open(path, O_RDWR);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(pread(fd, &b, 1, (off_t)(l->offset + at)), 1);
-	b ^= 0x10;
-	cr_assert_eq(pwrite(fd, &b, 1, (off_t)(l->offset + at)), 1);
-	close(fd);
-	/* Damage on the medium lies under every cache. */
-	(void)sfs_store_drop_pack_bytes(fx_store, l->pack);
-}
-
 static void expect_file(const char *path, const uint8_t *want, size_t len)
 {
 	struct stat st;
@@ -290,7 +273,7 @@ Test(check, restore_stream_of_a_damaged_chunk_fails)
 
 	make(id, &path);
 	l = loc_of_block(id, 150, &cid);
-	flip(&l, SFS_REC_HEADER_LEN + l.stored_len / 2);
+	fx_pack_flip(l.pack, l.offset + SFS_REC_HEADER_LEN + l.stored_len / 2, 0x10);
 	fd = temp_fd();
 	cr_assert_eq(sfs_restore_stream(fx_store, id, fd, NULL, NULL), -EBADMSG);
 	close(fd);
@@ -308,7 +291,7 @@ Test(check, damaged_chunk_is_reported_and_not_restored)
 
 	make(id, &path);
 	l = loc_of_block(id, 150, &cid);
-	flip(&l, SFS_REC_HEADER_LEN + l.stored_len / 2);
+	fx_pack_flip(l.pack, l.offset + SFS_REC_HEADER_LEN + l.stored_len / 2, 0x10);
 	sfs_id_to_hex(&cid, hex);
 	run_check(false, &p);
 	cr_assert_eq(p.n, 0, "without --read-data the payload is not read: %s", p.last);
@@ -379,7 +362,7 @@ Test(check, damaged_map_page_is_reported)
 	cr_assert_eq(sfs_cat_chunk_get(t, &sn.root, &l), 0);
 	sfs_snapshot_release(&sn);
 	sfs_txn_abort(t);
-	flip(&l, SFS_REC_HEADER_LEN + l.stored_len - 1);
+	fx_pack_flip(l.pack, l.offset + SFS_REC_HEADER_LEN + l.stored_len - 1, 0x10);
 	run_check(false, &p);
 	cr_assert_geq(p.n, 1, "map pages are verified even without --read-data");
 	cr_assert(strstr(p.last, id) || strstr(p.last, "map"), "%s", p.last);

@@ -127,9 +127,6 @@ Test(chunkstore, damaged_chunk_is_ebadmsg)
 	struct sfs_chunk_loc l, lo, got;
 	struct sfs_chunk_stats before, after;
 	struct sfs_id id, oid;
-	char path[PATH_MAX + 64];
-	uint8_t b;
-	int fd;
 
 	sfs_log_set_level(0);
 	fx_fill_random(raw, BS, 3);
@@ -139,14 +136,7 @@ Test(chunkstore, damaged_chunk_is_ebadmsg)
 	cr_assert_eq(sfs_store_chunk_read(fx_store, &id, 0, &lo, out, BS, NULL, NULL), -EBADMSG,
 		     "another chunk's location");
 
-	snprintf(path, sizeof(path), "%s/packs/%016llx.pack", fx_dir, (unsigned long long)l.pack);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(pread(fd, &b, 1, (off_t)(l.offset + SFS_REC_HEADER_LEN + 100)), 1);
-	b ^= 0x80;
-	cr_assert_eq(pwrite(fd, &b, 1, (off_t)(l.offset + SFS_REC_HEADER_LEN + 100)), 1);
-	close(fd);
-	(void)sfs_store_drop_pack_bytes(fx_store, l.pack);
+	fx_pack_flip(l.pack, l.offset + SFS_REC_HEADER_LEN + 100, 0x80);
 	sfs_store_chunk_stats(fx_store, &before);
 	cr_assert_eq(sfs_store_chunk_read(fx_store, &id, 0, NULL, out, BS, &got, NULL), -EBADMSG);
 	cr_assert_eq(got.offset, l.offset);
@@ -246,7 +236,7 @@ static uint64_t format_sum(const struct sfs_chunk_loc *l, const struct sfs_id *i
  * sum) fails the serving read, before anything is decoded. */
 Test(chunkstore, summed_record_catches_a_flipped_byte)
 {
-	uint8_t raw[BS], out[BS], stored[BS + SFS_SUM_LEN], b;
+	uint8_t raw[BS], out[BS], stored[BS + SFS_SUM_LEN];
 	uint64_t where[3];
 	struct sfs_chunk_loc l;
 	struct sfs_id id;
@@ -266,15 +256,12 @@ Test(chunkstore, summed_record_catches_a_flipped_byte)
 	for (int i = 0; i < 3; i++) {
 		uint64_t off = l.offset + SFS_REC_HEADER_LEN + where[i];
 
-		pack_rw(l.pack, off, &b, 1, false);
-		b ^= 0x04;
-		pack_rw(l.pack, off, &b, 1, true);
+		fx_pack_flip(l.pack, off, 0x04);
 		cr_assert_eq(sfs_store_chunk_fetch(fx_store, &id, SFS_CHUNK_DATA, out, BS, NULL),
 			     -EBADMSG, "flip at stored byte %llu", (unsigned long long)where[i]);
 		cr_assert_eq(sfs_store_chunk_read(fx_store, &id, 0, NULL, out, BS, NULL, NULL),
 			     -EBADMSG);
-		b ^= 0x04;
-		pack_rw(l.pack, off, &b, 1, true);
+		fx_pack_flip(l.pack, off, 0x04);
 		cr_assert_eq(sfs_store_chunk_fetch(fx_store, &id, SFS_CHUNK_DATA, out, BS, NULL), 0);
 	}
 }
@@ -344,7 +331,7 @@ Test(chunkstore, forged_sum_passes_fetch_but_not_the_full_read)
  * predate them still read it, and its reads re-hash as before. */
 Test(chunkstore, version_1_store_is_not_summed_and_rehashed)
 {
-	uint8_t raw[BS], out[BS], b;
+	uint8_t raw[BS], out[BS];
 	char path[PATH_MAX + 16], text[4096];
 	struct sfs_chunk_loc l;
 	struct sfs_id id;
@@ -375,9 +362,7 @@ Test(chunkstore, version_1_store_is_not_summed_and_rehashed)
 	cr_assert_eq(l.stored_len, BS);
 	cr_assert_eq(sfs_store_chunk_fetch(fx_store, &id, SFS_CHUNK_DATA, out, BS, NULL), 0);
 	cr_assert_arr_eq(out, raw, BS);
-	pack_rw(l.pack, l.offset + SFS_REC_HEADER_LEN + 9, &b, 1, false);
-	b ^= 1;
-	pack_rw(l.pack, l.offset + SFS_REC_HEADER_LEN + 9, &b, 1, true);
+	fx_pack_flip(l.pack, l.offset + SFS_REC_HEADER_LEN + 9, 0x01);
 	cr_assert_eq(sfs_store_chunk_fetch(fx_store, &id, SFS_CHUNK_DATA, out, BS, NULL), -EBADMSG,
 		     "re-hashed");
 }

@@ -514,30 +514,6 @@ Test(reader, diff_of_maps_of_different_depth)
 
 /* ---- damage ---- */
 
-/* Flips the low bit of one byte of a pack file, and nothing else. */
-static void flip_on_disk(uint64_t pack, uint64_t off)
-{
-	char path[PATH_MAX + 64];
-	uint8_t b;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/packs/%016llx.pack", fx_dir, (unsigned long long)pack);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(pread(fd, &b, 1, (off_t)off), 1);
-	b ^= 0x01;
-	cr_assert_eq(pwrite(fd, &b, 1, (off_t)off), 1);
-	close(fd);
-}
-
-/* Damage on the medium lies under every cache: a span of the pack that
- * a read before held in memory would still serve the good bytes. */
-static void flip_byte_at(uint64_t pack, uint64_t off)
-{
-	flip_on_disk(pack, off);
-	(void)sfs_store_drop_pack_bytes(fx_store, pack);
-}
-
 static struct sfs_chunk_loc loc_of(const struct sfs_id *id)
 {
 	struct sfs_txn *t;
@@ -573,7 +549,7 @@ Test(reader, flipped_data_byte_is_ebadmsg)
 		l = loc_of(&id);
 		cr_assert_eq(l.comp & SFS_COMP_MASK, what ? SFS_COMP_NONE : SFS_COMP_ZSTD);
 		cr_assert(l.comp & SFS_COMP_SUMMED, "a version 2 store sums its records");
-		flip_byte_at(l.pack, l.offset + SFS_REC_HEADER_LEN + l.stored_len / 2);
+		fx_pack_flip(l.pack, l.offset + SFS_REC_HEADER_LEN + l.stored_len / 2, 0x01);
 		cr_assert_eq(sfs_reader_read_block(r, &im.map, blk, buf), -EBADMSG);
 		cr_assert_eq(sfs_reader_pread(r, &im.map, buf, 10, blk * BS + 5), -EBADMSG);
 		cr_assert_eq(sfs_reader_prefetch(r, &im.map, blk), -EBADMSG);
@@ -603,7 +579,7 @@ Test(reader, flipped_record_header_is_ebadmsg)
 	r = reader();
 	cr_assert_eq(sfs_reader_block_id(r, &im.map, 2, &id), 0);
 	l = loc_of(&id);
-	flip_byte_at(l.pack, l.offset + 12); /* stored_len */
+	fx_pack_flip(l.pack, l.offset + 12, 0x01); /* stored_len */
 	cr_assert_eq(sfs_reader_read_block(r, &im.map, 2, buf), -EBADMSG);
 	sfs_reader_free(r);
 	free(im.bytes);
@@ -622,7 +598,7 @@ Test(reader, flipped_map_page_is_ebadmsg)
 	cr_assert_eq(im.map.depth, 2);
 	l = loc_of(&im.map.root);
 	cr_assert_eq(l.type, SFS_CHUNK_MAP);
-	flip_byte_at(l.pack, l.offset + SFS_REC_HEADER_LEN + l.stored_len - 1);
+	fx_pack_flip(l.pack, l.offset + SFS_REC_HEADER_LEN + l.stored_len - 1, 0x01);
 	r = reader();
 	cr_assert_eq(sfs_reader_read_block(r, &im.map, 0, buf), -EBADMSG);
 	cr_assert_eq(sfs_reader_pread(r, &im.map, buf, BS, 1500 * BS), -EBADMSG);
@@ -844,7 +820,7 @@ Test(reader, corrupted_block_fails_every_waiter_and_is_not_cached, .timeout = 60
 	r = reader();
 	cr_assert_eq(sfs_reader_block_id(r, &im.map, 5, &id), 0);
 	l = loc_of(&id);
-	flip_byte_at(l.pack, l.offset + SFS_REC_HEADER_LEN + l.stored_len / 2);
+	fx_pack_flip(l.pack, l.offset + SFS_REC_HEADER_LEN + l.stored_len / 2, 0x01);
 	sfs_reader_stats(r, &cached, &hits, &misses);
 	before = decodes();
 	read_together(r, &im, 5, t, 8);
@@ -889,13 +865,13 @@ Test(reader, a_bad_record_from_a_span_is_read_again_from_disk)
 	flip = l.offset + SFS_REC_HEADER_LEN + l.stored_len / 2;
 
 	/* A second walk reads the damage into a span... */
-	flip_byte_at(l.pack, flip);
+	fx_pack_flip(l.pack, flip, 0x01);
 	r = reader();
 	for (uint64_t i = 0; i < 400; i++)
 		cr_assert_eq(sfs_reader_read_block(r, &im.map, i, buf), 0);
 	cr_assert_eq(sfs_reader_read_block(r, &im.map, 400, buf), -EBADMSG);
 	/* ...which the disk no longer has. */
-	flip_on_disk(l.pack, flip);
+	fx_pack_flip_on_disk(l.pack, flip, 0x01);
 	spans = sfs_backend_local_spans_read(b);
 	cr_assert_eq(sfs_reader_read_block(r, &im.map, 400, buf), 0);
 	cr_assert_arr_eq(buf, im.bytes + 400 * BS, BS);
