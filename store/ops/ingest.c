@@ -548,8 +548,13 @@ out_stop:
 	p.stop = true;
 	pthread_cond_broadcast(&p.cond);
 	pthread_mutex_unlock(&p.lock);
-	if (producer_started)
+	/* After an error the producer may still be reading: it is joined
+	 * now. After a whole run it has handed over the end and only retires
+	 * its AIO context (ingest_source.c): it is joined last, at out. */
+	if (producer_started && r < 0) {
 		pthread_join(producer, NULL);
+		producer_started = false;
+	}
 	if (warm_started)
 		pthread_join(warm, NULL);
 	for (unsigned i = 0; i < started; i++)
@@ -589,6 +594,8 @@ out_stop:
 	r = sfs_writer_add_done(w, &sn);
 
 out:
+	if (producer_started)
+		pthread_join(producer, NULL);
 	free(workers);
 	sfs_map_builder_free(c.mb);
 	free(c.ids);

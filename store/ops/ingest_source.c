@@ -156,77 +156,123 @@ static int read_blocks(struct pipe *p, uint8_t *dst, uint64_t first, uint64_t n)
  * producer was handing a batch over, where the page cache's readahead
  * keeps reading (three in flight: an incremental snapshot of the 2 GiB
  * benchmark volume 1.81 s against 2.08 s, a full one 2.76 against 3.03).
- * The batches are published in order as their reads complete. Where the
- * kernel gives no AIO context (ENOSYS, or fs.aio-max-nr reached) the
- * producer makes each direct read itself, one at a time (test_ingest
+ * A batch of a whole volume is one read; a batch of changed ranges is one
+ * read per range in it, so that the device fetches scattered ranges side
+ * by side. Up to AIO_DEPTH batches and AIO_READS reads are in flight, and
+ * a batch is published, in order, when the last of its reads is in.
+ * Where the kernel gives no AIO context (ENOSYS, or fs.aio-max-nr reached)
+ * the producer makes each direct read itself, one at a time (test_ingest
  * covers that path with fs.aio-max-nr at 0).
  */
 #define AIO_DEPTH 3u
+#define AIO_READS 64u
 
 struct aread {
-	struct slot *s;
+	unsigned batch; /* index into aio.q */
+	uint8_t *dst;
 	uint64_t off;
 	size_t want, len;
-	int64_t res;
-	bool done;
 	struct iocb cb;
+};
+
+struct abatch {
+	struct slot *s;
+	unsigned pending; /* reads still in flight */
+	bool sealed;      /* every read of the batch is started */
 };
 
 struct aio {
 	aio_context_t ctx; /* 0: no AIO */
-	unsigned depth, head, count;
-	struct aread q[AIO_DEPTH];
+	unsigned depth, head, count; /* batches in flight, a ring of depth */
+	struct abatch q[AIO_DEPTH];
+	unsigned nidle;
+	unsigned idle[AIO_READS]; /* reads not in flight */
+	struct aread r[AIO_READS];
 };
 
 static void aio_start(struct pipe *p, struct aio *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->depth = p->nslots > AIO_DEPTH ? AIO_DEPTH : p->nslots - 1;
-	if (!p->direct || a->depth < 2 || syscall(SYS_io_setup, a->depth, &a->ctx) < 0)
+	for (unsigned i = 0; i < AIO_READS; i++)
+		a->idle[a->nidle++] = i;
+	/* Nothing to read, no context: retiring one waits about 30 ms. */
+	if (!p->direct || a->depth < 2 || (p->changed_only && p->n_ranges == 0) ||
+	    syscall(SYS_io_setup, AIO_READS, &a->ctx) < 0)
 		a->ctx = 0;
 }
 
-/* Waits for the oldest read in flight and publishes its batch. */
-static int aio_finish_oldest(struct pipe *p, struct aio *a)
+/* Ends a read that completed with res: a direct read refused after all
+ * (EINVAL) is made buffered, and so is every later one; a short one (only
+ * at the end of the source) has the rest read buffered. */
+static int aread_end(struct pipe *p, const struct aread *e, int64_t res)
 {
-	struct aread *e = &a->q[a->head];
 	int r;
 
-	while (!e->done) {
-		struct io_event ev[AIO_DEPTH];
-		long n = syscall(SYS_io_getevents, a->ctx, 1, (long)AIO_DEPTH, ev, NULL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			sfs_pipe_fail(p, r, NULL);
-			return r;
-		}
-		for (long i = 0; i < n; i++) {
-			a->q[ev[i].data].res = ev[i].res;
-			a->q[ev[i].data].done = true;
-		}
-	}
-	a->head = (a->head + 1) % a->depth;
-	a->count--;
-	if (e->res == -EINVAL) {
-		/* refused after all: this and every later read buffered */
+	if (res == -EINVAL) {
 		source_direct(p, false);
-		r = sfs_preadn(p->fd, e->s->data, e->want, e->off);
-	} else if (e->res < 0) {
-		r = (int)e->res;
-	} else if ((size_t)e->res < e->want) {
-		/* short only at the end: what is left, if anything, buffered */
-		r = sfs_preadn(p->fd, e->s->data + e->res, e->want - (size_t)e->res,
-			       e->off + (uint64_t)e->res);
+		r = sfs_preadn(p->fd, e->dst, e->want, e->off);
+	} else if (res < 0) {
+		r = (int)res;
+	} else if ((size_t)res < e->want) {
+		r = sfs_preadn(p->fd, e->dst + res, e->want - (size_t)res, e->off + (uint64_t)res);
 	} else {
 		r = 0;
 	}
-	r = read_end(p, e->s->data, e->want, e->len, r);
-	if (r < 0)
+	return read_end(p, e->dst, e->want, e->len, r);
+}
+
+/* Publishes the batches at the head of the ring whose reads are all in. */
+static void aio_publish_ready(struct pipe *p, struct aio *a)
+{
+	while (a->count > 0 && a->q[a->head].sealed && a->q[a->head].pending == 0) {
+		slot_publish(p, a->q[a->head].s);
+		a->head = (a->head + 1) % a->depth;
+		a->count--;
+	}
+}
+
+/* Waits for at least one read in flight and ends those that completed. */
+static int aio_reap(struct pipe *p, struct aio *a)
+{
+	struct io_event ev[AIO_READS];
+	long n;
+
+	do
+		n = syscall(SYS_io_getevents, a->ctx, 1L, (long)AIO_READS, ev, NULL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		int r = -errno;
+
+		sfs_pipe_fail(p, r, NULL);
 		return r;
-	slot_publish(p, e->s);
+	}
+	for (long i = 0; i < n; i++) {
+		struct aread *e = &a->r[ev[i].data];
+		int r = aread_end(p, e, ev[i].res);
+
+		a->q[e->batch].pending--;
+		a->idle[a->nidle++] = (unsigned)ev[i].data;
+		if (r < 0)
+			return r;
+	}
+	aio_publish_ready(p, a);
+	return 0;
+}
+
+/* Waits for the oldest batch's reads and publishes it. */
+static int aio_finish_oldest(struct pipe *p, struct aio *a)
+{
+	struct abatch *b = &a->q[a->head];
+
+	b->sealed = true;
+	while (b->pending > 0) {
+		int r = aio_reap(p, a);
+
+		if (r < 0)
+			return r;
+	}
+	aio_publish_ready(p, a);
 	return 0;
 }
 
@@ -241,27 +287,60 @@ static int aio_drain(struct pipe *p, struct aio *a)
 	return 0;
 }
 
-/* Starts the read of slot s's blocks; false if AIO cannot take it. */
-static bool aio_submit(struct pipe *p, struct aio *a, struct slot *s)
+/* Takes slot s into the ring as a batch whose reads follow; the ring has
+ * room (count < depth). Returns its index. */
+static unsigned aio_batch(struct aio *a, struct slot *s)
 {
 	unsigned i = (a->head + a->count) % a->depth;
-	struct aread *e = &a->q[i];
-	struct iocb *cbp = &e->cb;
 
-	read_span(p, s->first, s->n, &e->off, &e->want, &e->len);
-	e->s = s;
-	e->done = false;
+	a->q[i] = (struct abatch){ .s = s };
+	a->count++;
+	return i;
+}
+
+/* Starts the read of blocks [first, first + n) into dst for batch i; once
+ * direct reads are off, or the kernel does not take it, reads it here. */
+static int aio_read(struct pipe *p, struct aio *a, unsigned i, uint8_t *dst, uint64_t first,
+		    uint64_t n)
+{
+	struct aread *e;
+	struct iocb *cbp;
+	unsigned k;
+	int r;
+
+	if (!p->direct)
+		return read_blocks(p, dst, first, n);
+	while (a->nidle == 0) {
+		r = aio_reap(p, a);
+		if (r < 0)
+			return r;
+	}
+	k = a->idle[--a->nidle];
+	e = &a->r[k];
+	e->batch = i;
+	e->dst = dst;
+	read_span(p, first, n, &e->off, &e->want, &e->len);
 	memset(&e->cb, 0, sizeof(e->cb));
-	e->cb.aio_data = i;
+	e->cb.aio_data = k;
 	e->cb.aio_lio_opcode = IOCB_CMD_PREAD;
 	e->cb.aio_fildes = (uint32_t)p->fd;
-	e->cb.aio_buf = (uint64_t)(uintptr_t)s->data;
+	e->cb.aio_buf = (uint64_t)(uintptr_t)dst;
 	e->cb.aio_nbytes = e->len;
 	e->cb.aio_offset = (int64_t)e->off;
-	if (syscall(SYS_io_submit, a->ctx, 1L, &cbp) != 1)
-		return false;
-	a->count++;
-	return true;
+	cbp = &e->cb;
+	if (syscall(SYS_io_submit, a->ctx, 1L, &cbp) != 1) {
+		a->idle[a->nidle++] = k;
+		return read_blocks(p, dst, first, n);
+	}
+	a->q[i].pending++;
+	return 0;
+}
+
+/* No more reads come for batch i: it is published when they are in. */
+static void aio_seal(struct pipe *p, struct aio *a, unsigned i)
+{
+	a->q[i].sealed = true;
+	aio_publish_ready(p, a);
 }
 
 /* Ends AIO: waits for whatever is still in flight (after an error), so
@@ -306,11 +385,16 @@ static int emit(struct pipe *p, uint64_t *seq, int kind, uint64_t first, uint64_
 		if (kind == SEG_READ) {
 			s->ext[0] = (struct ext){ first, take };
 			s->next = 1;
-			if (async && p->direct && aio_submit(p, a, s))
+			if (async) {
+				unsigned i = aio_batch(a, s);
+
+				r = aio_read(p, a, i, s->data, first, take);
+				if (r < 0)
+					return r;
+				aio_seal(p, a, i);
 				goto next;
-			r = a ? aio_drain(p, a) : 0;
-			if (r == 0)
-				r = read_blocks(p, s->data, first, take);
+			}
+			r = read_blocks(p, s->data, first, take);
 			if (r < 0)
 				return r;
 		}
@@ -403,25 +487,10 @@ static int plan_full(struct pipe *p, uint64_t *seq, struct aio *a)
 	return 0;
 }
 
-/* The whole source, past the page cache if it can be. */
-static int produce_full(struct pipe *p, uint64_t *seq)
-{
-	struct aio a;
-	int r;
-
-	if (p->read_direct)
-		source_direct(p, true);
-	aio_start(p, &a);
-	r = plan_full(p, seq, &a);
-	if (r == 0)
-		r = aio_drain(p, &a);
-	aio_stop(&a);
-	return r;
-}
-
-/* Asks the kernel to start reading the changed ranges up to `ahead` bytes
- * past range i, so that scattered small ranges are fetched in parallel by
- * the device instead of one synchronous read at a time. The window grows
+/* Where the changed ranges are read buffered (no O_DIRECT or no AIO),
+ * asks the kernel to start reading them up to `ahead` bytes past range i,
+ * so that scattered small ranges are fetched in parallel by the device
+ * instead of one synchronous read at a time. The window grows
  * with what was read, up to RANGES_AHEAD: each advice costs the producer
  * the page allocations for its range, and a full window advised up front
  * held the first read back by ~50 ms. */
@@ -464,84 +533,118 @@ static uint64_t ramp_blocks(const struct pipe *p, uint64_t seq)
 	return n < 1 ? 1 : n > p->batch_blocks ? p->batch_blocks : n;
 }
 
-static int produce_ranges(struct pipe *p, uint64_t *seq)
+static int plan_ranges(struct pipe *p, uint64_t *seq, struct aio *a)
 {
 	uint64_t pos = 0, advised_bytes = 0, cap = 0;
 	size_t advised = 0;
 	struct slot *s = NULL;
+	unsigned batch = 0;
 	int r;
 
 	for (size_t i = 0; i < p->n_ranges && pos < p->nblocks; i++) {
-		if (advised_bytes >= p->ranges[2 * i + 1])
-			advised_bytes -= p->ranges[2 * i + 1];
-		else
-			advised_bytes = 0;
-		advise_ranges(p, i, p->read_bytes, &advised, &advised_bytes);
-		uint64_t a = p->ranges[2 * i] / p->bs;
-		uint64_t b = (p->ranges[2 * i] + p->ranges[2 * i + 1] + p->bs - 1) / p->bs;
+		/* Buffered, the kernel is asked to read ahead; direct, the
+		 * reads in flight are the read-ahead. */
+		if (!a->ctx || !p->direct) {
+			if (advised_bytes >= p->ranges[2 * i + 1])
+				advised_bytes -= p->ranges[2 * i + 1];
+			else
+				advised_bytes = 0;
+			advise_ranges(p, i, p->read_bytes, &advised, &advised_bytes);
+		}
+		uint64_t a0 = p->ranges[2 * i] / p->bs;
+		uint64_t b0 = (p->ranges[2 * i] + p->ranges[2 * i + 1] + p->bs - 1) / p->bs;
 
-		if (b > p->nblocks)
-			b = p->nblocks;
-		if (a < pos)
-			a = pos;
-		if (a >= b)
+		if (b0 > p->nblocks)
+			b0 = p->nblocks;
+		if (a0 < pos)
+			a0 = pos;
+		if (a0 >= b0)
 			continue;
-		while (a < b) {
+		while (a0 < b0) {
+			uint8_t *dst;
 			uint64_t take;
 
 			if (!s) {
+				if (a->ctx && a->count == a->depth) {
+					r = aio_finish_oldest(p, a);
+					if (r < 0)
+						return r;
+				}
 				s = slot_for_produce(p, *seq);
 				if (!s)
 					return -ECANCELED;
 				s->kind = SEG_READ;
-				s->first = a;
+				s->first = a0;
 				s->n = 0;
 				s->next = 0;
 				cap = ramp_blocks(p, *seq);
+				if (a->ctx)
+					batch = aio_batch(a, s);
 			}
 			take = cap - s->n;
-			if (take > b - a)
-				take = b - a;
-			r = read_blocks(p, s->data + s->n * p->bs, a, take);
+			if (take > b0 - a0)
+				take = b0 - a0;
+			dst = s->data + s->n * p->bs;
+			r = a->ctx ? aio_read(p, a, batch, dst, a0, take) : read_blocks(p, dst, a0, take);
 			if (r < 0)
 				return r;
-			if (s->next && s->ext[s->next - 1].first + s->ext[s->next - 1].n == a)
+			if (s->next && s->ext[s->next - 1].first + s->ext[s->next - 1].n == a0)
 				s->ext[s->next - 1].n += take;
 			else
-				s->ext[s->next++] = (struct ext){ a, take };
+				s->ext[s->next++] = (struct ext){ a0, take };
 			s->n += take;
-			a += take;
+			a0 += take;
 			if (s->n == cap) {
-				slot_publish(p, s);
+				if (a->ctx)
+					aio_seal(p, a, batch);
+				else
+					slot_publish(p, s);
 				(*seq)++;
 				s = NULL;
 			}
 		}
-		pos = b;
+		pos = b0;
 	}
 	if (s) {
-		slot_publish(p, s);
+		if (a->ctx)
+			aio_seal(p, a, batch);
+		else
+			slot_publish(p, s);
 		(*seq)++;
 	}
 	if (pos < p->nblocks)
-		return emit(p, seq, SEG_INHERIT, pos, p->nblocks - pos, NULL);
+		return emit(p, seq, SEG_INHERIT, pos, p->nblocks - pos, a);
 	return 0;
 }
 
+/*
+ * A whole source, and changed ranges likewise, are read past the page
+ * cache if they can be: they are read once, and their pages would only be
+ * dropped. The AIO context goes after the end is handed over: io_destroy
+ * waits for the kernel to retire it (about 30 ms here), which nothing
+ * needs to wait for (ingest.c joins this thread after its commit).
+ */
 void *sfs_pipe_produce(void *arg)
 {
 	struct pipe *p = arg;
 	uint64_t seq = 0;
+	struct aio a;
 	int r;
 
+	if (p->read_direct)
+		source_direct(p, true);
+	aio_start(p, &a);
 	if (p->stream)
 		r = produce_stream(p, &seq);
 	else if (p->changed_only)
-		r = produce_ranges(p, &seq);
+		r = plan_ranges(p, &seq, &a);
 	else
-		r = produce_full(p, &seq);
+		r = plan_full(p, &seq, &a);
+	if (r == 0)
+		r = aio_drain(p, &a);
 	if (r == 0)
 		emit(p, &seq, SEG_END, 0, 0, NULL);
+	aio_stop(&a);
 	return NULL;
 }
 
