@@ -5,6 +5,7 @@
 #   2. build with -Werror and run every test (unit + integration)
 #   3. build with AddressSanitizer + UBSan and run the unit tests
 #   4. build the libFuzzer targets with clang and run each for a while
+# 3 and 4 run beside 2's tests, once 2's build is done.
 # Every step runs even when an earlier one failed (unless the build it
 # needs failed); the last line is a summary and the exit status is
 # non-zero when anything failed.
@@ -89,33 +90,26 @@ if command -v ceph-mon >/dev/null; then
 	fi
 fi
 
-# 1. The normal build and every test.
-if step "build (-Werror)" build build -Dwerror=true; then
-	step "unit tests" meson test -C build --suite unit --print-errorlogs --logbase unit
-	step "integration tests" meson test -C build --suite integration --print-errorlogs --logbase integration
-fi
-# Nothing after the integration tests uses the cluster: its daemons would
-# only take CPU from the sanitizer and fuzzing passes.
-stop_ceph
+# The sanitizer pass (3).
+sanitizer_pass() {
+	if [ "${SNAPFS_SKIP_ASAN:-0}" = 1 ]; then
+		skip "sanitizer build" "SNAPFS_SKIP_ASAN=1"
+	elif step "build (address,undefined)" build build-asan -Dwerror=true \
+		-Db_sanitize=address,undefined -Db_lundef=false; then
+		step "unit tests under ASan+UBSan" env UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+			CRITERION_JOBS=1 \
+			meson test -C build-asan --suite unit --print-errorlogs --logbase unit --timeout-multiplier 4
+		# CRITERION_JOBS=1: Criterion's own runner leaks 48 bytes when it runs
+		# tests in parallel (seen with test_reader's threaded tests), which
+		# would hide ours among its reports; one at a time it leaks nothing.
+		# Criterion runs each test in a child that has already reported success
+		# when LeakSanitizer speaks at its exit, so read the log for reports.
+		step "no sanitizer reports in the unit tests" \
+			bash -c '! grep -n -A12 "Sanitizer:\|runtime error:" build-asan/meson-logs/unit.txt'
+	fi
+}
 
-# 2. Sanitizers.
-if [ "${SNAPFS_SKIP_ASAN:-0}" = 1 ]; then
-	skip "sanitizer build" "SNAPFS_SKIP_ASAN=1"
-elif step "build (address,undefined)" build build-asan -Dwerror=true \
-	-Db_sanitize=address,undefined -Db_lundef=false; then
-	step "unit tests under ASan+UBSan" env UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		CRITERION_JOBS=1 \
-		meson test -C build-asan --suite unit --print-errorlogs --logbase unit --timeout-multiplier 4
-	# CRITERION_JOBS=1: Criterion's own runner leaks 48 bytes when it runs
-	# tests in parallel (seen with test_reader's threaded tests), which
-	# would hide ours among its reports; one at a time it leaks nothing.
-	# Criterion runs each test in a child that has already reported success
-	# when LeakSanitizer speaks at its exit, so read the log for reports.
-	step "no sanitizer reports in the unit tests" \
-		bash -c '! grep -n -A12 "Sanitizer:\|runtime error:" build-asan/meson-logs/unit.txt'
-fi
-
-# 3. Fuzzing, bounded.
+# Fuzzing, bounded (4).
 run_fuzzers() {
 	local ok=0 f corpus tmp
 	for f in pack_record map_page catalog ranges parse; do
@@ -135,14 +129,53 @@ run_fuzzers() {
 	return $ok
 }
 
-if [ "$FUZZ_SECONDS" = 0 ]; then
-	skip "fuzzing" "SNAPFS_FUZZ_SECONDS=0"
-elif ! command -v clang >/dev/null; then
-	skip "fuzzing" "clang not installed"
-elif step "build fuzz targets (clang)" env CC=clang bash -c \
-	'f() { if [ -f build-fuzz/meson-private/coredata.dat ]; then meson setup --reconfigure build-fuzz -Dfuzz=true >/dev/null; else meson setup build-fuzz -Dfuzz=true; fi; }; f && ninja -C build-fuzz tests/fuzz_pack_record tests/fuzz_map_page tests/fuzz_catalog tests/fuzz_ranges tests/fuzz_parse'; then
-	step "fuzzing (${FUZZ_SECONDS}s per target)" run_fuzzers
+fuzz_pass() {
+	if [ "$FUZZ_SECONDS" = 0 ]; then
+		skip "fuzzing" "SNAPFS_FUZZ_SECONDS=0"
+	elif ! command -v clang >/dev/null; then
+		skip "fuzzing" "clang not installed"
+	elif step "build fuzz targets (clang)" env CC=clang bash -c \
+		'f() { if [ -f build-fuzz/meson-private/coredata.dat ]; then meson setup --reconfigure build-fuzz -Dfuzz=true >/dev/null; else meson setup build-fuzz -Dfuzz=true; fi; }; f && ninja -C build-fuzz tests/fuzz_pack_record tests/fuzz_map_page tests/fuzz_catalog tests/fuzz_ranges tests/fuzz_parse'; then
+		step "fuzzing (${FUZZ_SECONDS}s per target)" run_fuzzers
+	fi
+}
+
+# The integration tests keep about one of the two cores busy (one command
+# at a time, much of it waiting on mounts, disks and guests), and the
+# sanitizer and fuzzing passes use one core each: they run beside the
+# integration tests, into a log of their own printed after them, and their
+# summary lines join this run's. SIDE_LOG is kept for a reader of CI.
+SIDE_LOG=build/side-passes.log
+SIDE_SUMMARY=$(mktemp)
+side_passes() {
+	SUMMARY=()
+	FAILED=0
+	sanitizer_pass
+	fuzz_pass
+	printf '%s\n' "${SUMMARY[@]}" >"$SIDE_SUMMARY"
+	return $FAILED
+}
+
+# The normal build, then every test (2), with the side passes beside them.
+SIDE_PID=
+if step "build (-Werror)" build build -Dwerror=true; then
+	side_passes >"$SIDE_LOG" 2>&1 &
+	SIDE_PID=$!
+	step "unit tests" meson test -C build --suite unit --print-errorlogs --logbase unit
+	step "integration tests" meson test -C build --suite integration --print-errorlogs --logbase integration
+else
+	mkdir -p build
+	side_passes >"$SIDE_LOG" 2>&1 &
+	SIDE_PID=$!
 fi
+# Nothing after the integration tests uses the cluster: its daemons would
+# only take CPU from the side passes.
+stop_ceph
+note "sanitizer and fuzzing passes (beside the tests above; $SIDE_LOG)"
+wait "$SIDE_PID" || FAILED=1
+cat "$SIDE_LOG"
+mapfile -t -O "${#SUMMARY[@]}" SUMMARY <"$SIDE_SUMMARY"
+rm -f "$SIDE_SUMMARY"
 
 printf '\n==== summary ====\n'
 printf '%s\n' "${SUMMARY[@]}"

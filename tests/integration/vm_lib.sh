@@ -24,6 +24,9 @@ vm_packages() {
 	log "installing ${need[*]}"
 	[ "$(id -u)" -eq 0 ] || fail "missing ${need[*]} and not root to install them"
 	export DEBIAN_FRONTEND=noninteractive
+	# The guests boot with an initramfs of their own: none is built for
+	# the host (scripts/deps.sh says why).
+	export INITRD=No
 	apt-get install -y -q --no-install-recommends "${need[@]}" >"$T/apt.log" 2>&1 || {
 		apt-get update -q >>"$T/apt.log" 2>&1
 		apt-get install -y -q --no-install-recommends "${need[@]}" >>"$T/apt.log" 2>&1
