@@ -45,6 +45,18 @@
  * again is no walk. */
 #define SEQ_BACK (256u << 10)
 #define SEQ_GAP (256u << 10)
+/*
+ * A pack's own readahead. The kernel's readahead for a pack read in order
+ * ramps up to the disk's read_ahead_kb (8 MiB on some hosts) before the
+ * walk is seen and spans take over, and it reads those bytes again: a
+ * cold read of a 2 GiB volume read 890-910 MB from the disk for 688 MB of
+ * packs. So where spans can serve walks, a pack's descriptor has the
+ * kernel's readahead off (POSIX_FADV_RANDOM) and each buffered read asks
+ * for the RA_WINDOW-aligned window around it instead, which is what the
+ * kernel reads for a small scattered read: random readers still find the
+ * records next to theirs cached.
+ */
+#define RA_WINDOW (64u << 10)
 #define SEQ_MIN 4
 
 struct fdent {
@@ -55,6 +67,7 @@ struct fdent {
 	uint64_t seq_end;  /* the furthest end of this ordered walk */
 	unsigned seq_hits; /* reads in a row that continued it */
 	bool cached;       /* in the table; else closed by the last put */
+	bool own_ra;       /* the kernel's readahead is off: reads ask for RA_WINDOW */
 	struct fdent *prev, *next; /* LRU, most recent first */
 	struct fdent *hnext;
 };
@@ -272,6 +285,9 @@ static int fd_get(struct local *l, uint64_t number, uint64_t off, size_t len,
 		r = -ENOMEM;
 		goto out_unlock;
 	}
+	/* Where spans serve the walks, the kernel's readahead is off (see
+	 * RA_WINDOW). */
+	e->own_ra = !l->spans_off && posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM) == 0;
 	e->number = number;
 	e->fd = fd;
 	e->dfd = -1;
@@ -358,6 +374,12 @@ static ssize_t local_read(struct sfs_backend *b, uint64_t number, uint64_t offse
 			l->spans_off = true;
 			pthread_mutex_unlock(&l->lock);
 		}
+	}
+	if (e->own_ra) {
+		uint64_t lo = offset & ~(uint64_t)(RA_WINDOW - 1);
+		uint64_t hi = (offset + total + RA_WINDOW - 1) & ~(uint64_t)(RA_WINDOW - 1);
+
+		(void)posix_fadvise(e->fd, (off_t)lo, (off_t)(hi - lo), POSIX_FADV_WILLNEED);
 	}
 	while (done < total) {
 		ssize_t n = preadv(e->fd, iov + first, iovcnt - first, (off_t)(offset + done));
