@@ -45,11 +45,13 @@
  * again is no walk. */
 #define SEQ_BACK (256u << 10)
 #define SEQ_GAP (256u << 10)
+#define SEQ_MIN 4
+
 /*
  * A pack's own readahead. The kernel's readahead for a pack read in order
  * ramps up to the disk's read_ahead_kb (8 MiB on some hosts) before the
  * walk is seen and spans take over, and it reads those bytes again: a
- * cold read of a 2 GiB volume read 890-910 MB from the disk for 688 MB of
+ * cold read of a 2 GiB volume read 890-930 MB from the disk for 688 MB of
  * packs. So where spans can serve walks, a pack's descriptor has the
  * kernel's readahead off (POSIX_FADV_RANDOM) and each buffered read asks
  * for the RA_WINDOW-aligned window around it instead, which is what the
@@ -57,7 +59,6 @@
  * records next to theirs cached.
  */
 #define RA_WINDOW (64u << 10)
-#define SEQ_MIN 4
 
 struct fdent {
 	uint64_t number;
