@@ -160,9 +160,10 @@ static int read_blocks(struct pipe *p, uint8_t *dst, uint64_t first, uint64_t n)
  * read per range in it, so that the device fetches scattered ranges side
  * by side. Up to AIO_DEPTH batches and AIO_READS reads are in flight, and
  * a batch is published, in order, when the last of its reads is in.
- * Where the kernel gives no AIO context (ENOSYS, or fs.aio-max-nr reached)
- * the producer makes each direct read itself, one at a time (test_ingest
- * covers that path with fs.aio-max-nr at 0).
+ * When io_setup fails (a kernel built without AIO, or fs.aio-max-nr
+ * reached), the producer reads every batch itself with synchronous direct
+ * reads, one at a time: the same bytes, only less overlap (test_ingest
+ * runs that path with fs.aio-max-nr at 0).
  */
 #define AIO_DEPTH 3u
 #define AIO_READS 64u
