@@ -144,7 +144,10 @@ fuzz_pass() {
 # at a time, much of it waiting on mounts, disks and guests), and the
 # sanitizer and fuzzing passes use one core each: they run beside the
 # integration tests, into a log of their own printed after them, and their
-# summary lines join this run's. SIDE_LOG is kept for a reader of CI.
+# summary lines join this run's. SIDE_LOG is kept for a reader of CI. The
+# integration tests that can share the machine (paired_tests in
+# tests/meson.build) come last, two at a time, once the side passes are
+# done.
 SIDE_LOG=build/side-passes.log
 SIDE_SUMMARY=$(mktemp)
 side_passes() {
