@@ -107,6 +107,14 @@ add_group() {
 	done
 }
 
+# uncache PATH...: writes these files (and every file under a directory
+# among them) and drops them from the page cache, leaving the rest of the
+# machine's cache alone.
+uncache() {
+	sync
+	find "$@" -type f -exec sh -c 'for f; do dd if="$f" iflag=nocache count=0 status=none; done' sh {} +
+}
+
 # as USER CMD...: runs CMD as USER.
 as() {
 	local u=$1

@@ -364,10 +364,6 @@ fi
 # Cold means the store's files out of the page cache (each remount empties
 # the mount's own): only those, so that nothing else running on the machine
 # loses its cache.
-drop() {
-	sync
-	find "$STORE" -type f -exec sh -c 'for f; do dd if="$f" iflag=nocache count=0 status=none; done' sh {} +
-}
 ms() { # ms CMD...: wall time in milliseconds
 	local t0 t1
 	t0=$(date +%s%N)
@@ -382,7 +378,7 @@ fresh_mount() {
 }
 figures() { # figures LABEL DIR
 	local d=$2 a b c
-	drop
+	uncache "$STORE"
 	a=$(ms ls -l "$d/big")
 	b=$(ms sh -c "find '$d' | wc -l")
 	# --sparse: holes found with SEEK_HOLE, not read as 5 GiB of zeros.

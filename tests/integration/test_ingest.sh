@@ -226,7 +226,6 @@ log "a whole file is read past the page cache, and sees what is not yet synced"
 head -c 24M /dev/urandom >"$T/direct.img"
 head -c 1234 /dev/urandom >>"$T/direct.img"
 sync "$T/direct.img"
-uncache() { python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$1"; }
 cached() { fincore --bytes --noheadings --output RES "$1"; }
 uncache "$T/direct.img"
 if dd if="$T/direct.img" of=/dev/null bs=4096 count=1 iflag=direct status=none 2>/dev/null &&

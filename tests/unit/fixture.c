@@ -298,13 +298,13 @@ int fx_decode(struct sfs_codec *c, uint8_t comp, const void *src, size_t stored_
 	return memcmp(got.b, id->b, SFS_ID_LEN) ? -EBADMSG : 0;
 }
 
-/* Pages of the catalog file in the page cache, seen through a mapping of
- * our own that faults nothing in. */
-size_t fx_file_resident(const char *path, size_t *ret_pages)
+/* Pages of [off, off + len) of a file in the page cache (len 0: to the
+ * end), seen through a mapping of our own that faults nothing in. */
+size_t fx_range_resident(const char *path, uint64_t off, uint64_t len, size_t *ret_pages)
 {
 	unsigned char *vec;
 	struct stat st;
-	size_t psz = (size_t)sysconf(_SC_PAGESIZE), n, in = 0;
+	size_t psz = (size_t)sysconf(_SC_PAGESIZE), n, in = 0, first, last;
 	void *at;
 	int fd;
 
@@ -317,13 +317,22 @@ size_t fx_file_resident(const char *path, size_t *ret_pages)
 	vec = malloc(n);
 	cr_assert_not_null(vec);
 	cr_assert_eq(mincore(at, (size_t)st.st_size, vec), 0);
-	for (size_t i = 0; i < n; i++)
+	first = (size_t)(off / psz);
+	last = len ? (size_t)((off + len + psz - 1) / psz) : n;
+	if (last > n)
+		last = n;
+	for (size_t i = first; i < last; i++)
 		in += vec[i] & 1;
 	free(vec);
 	munmap(at, (size_t)st.st_size);
 	close(fd);
-	*ret_pages = n;
+	*ret_pages = last > first ? last - first : 0;
 	return in;
+}
+
+size_t fx_file_resident(const char *path, size_t *ret_pages)
+{
+	return fx_range_resident(path, 0, 0, ret_pages);
 }
 
 size_t fx_catalog_resident(size_t *ret_pages)

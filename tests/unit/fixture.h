@@ -95,6 +95,9 @@ void fx_reopen_catalog_cold(void);
 /* Pages of file path in the page cache (*ret_pages: the file's), seen
  * through a mapping of our own that faults nothing in. */
 size_t fx_file_resident(const char *path, size_t *ret_pages);
+/* The same of the pages of [off, off + len) (len 0: to the end);
+ * *ret_pages: the range's. */
+size_t fx_range_resident(const char *path, uint64_t off, uint64_t len, size_t *ret_pages);
 /* The same of fx_dir's catalog file. */
 size_t fx_catalog_resident(size_t *ret_pages);
 /* Writes path's dirty pages and drops all of its pages from the page cache. */

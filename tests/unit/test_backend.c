@@ -412,6 +412,50 @@ Test(backend, ordered_reads_go_past_the_page_cache_scattered_ones_do_not, .fini 
 	free(want);
 }
 
+/* A scattered read asks for the 64 KiB-aligned window around it (the
+ * kernel's readahead is off for packs): that window is cached after the
+ * read, and nothing before or after it. */
+Test(backend, a_scattered_read_caches_its_64k_window_and_no_more, .init = fx_setup,
+     .fini = fx_teardown)
+{
+	const size_t size = 4u << 20, win = 64u << 10, at = (2u << 20) + 70000, len = 4096;
+	const uint64_t number = 0xfffff1, lo = at & ~(uint64_t)(win - 1);
+	struct sfs_backend *b = sfs_store_backend(fx_store);
+	uint8_t *data = malloc(size);
+	struct sfs_pack_out *p;
+	struct sfs_store *rd;
+	char path[4300];
+	size_t pages, in = 0;
+
+	cr_assert_not_null(data);
+	fx_fill_random(data, size, 11);
+	cr_assert_eq(b->ops->create(b, number, 0, &p), 0);
+	cr_assert_eq(b->ops->append(p, data, size), 0);
+	cr_assert_eq(b->ops->seal(p), 0);
+	snprintf(path, sizeof(path), "%s/packs/%016llx.pack", fx_dir, (unsigned long long)number);
+	fx_drop_file_cache(path);
+	cr_assert_eq(fx_range_resident(path, 0, 0, &pages), 0, "the pack left the page cache");
+
+	cr_assert_eq(sfs_store_open(fx_dir, SFS_OPEN_READ, &rd), 0);
+	assert_reads(sfs_store_backend(rd), number, at, len, data);
+	cr_assert_eq(sfs_backend_local_spans_read(sfs_store_backend(rd)), 0);
+	/* The window's pages count once their read is done: the advice
+	 * only starts it. */
+	for (int i = 0; i < 200; i++) {
+		in = fx_range_resident(path, lo, win, &pages);
+		if (in == pages)
+			break;
+		usleep(10000);
+	}
+	cr_assert_eq(in, pages, "%zu of the window's %zu pages cached", in, pages);
+	in = fx_range_resident(path, 0, lo, &pages);
+	cr_assert_eq(in, 0, "%zu of the %zu pages before the window cached", in, pages);
+	in = fx_range_resident(path, lo + win, 0, &pages);
+	cr_assert_eq(in, 0, "%zu of the %zu pages after the window cached", in, pages);
+	sfs_store_close(rd);
+	free(data);
+}
+
 /* A span read at a pack's end holds only what the pack had then: what is
  * appended after it reads back exactly, across the old end too. */
 Test(backend, a_span_at_a_packs_end_hides_nothing_appended_later, .init = fx_setup,
