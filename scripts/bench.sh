@@ -94,7 +94,16 @@ printf 'section\tload1_start\tload1_end\tseconds\n' >"$loadtsv"
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" | tee -a "$logs/bench.log" >&2; }
 note() { printf '%s\n' "$*" >>"$notes"; log "note: $*"; }
 rec() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$tsv"; }
-now_ns() { date +%s%N; }
+# stamp VAR: nanoseconds since the epoch into VAR, from bash's own clock.
+# On a small virtual machine a fork costs 4-5 ms and running date 7-10 ms;
+# `t1=$(date +%s%N)` put one of each into every interval it ended.
+stamp() {
+	if [ -n "${EPOCHREALTIME:-}" ]; then
+		printf -v "$1" '%s000' "${EPOCHREALTIME//[!0-9]/}"
+	else
+		printf -v "$1" '%s' "$(date +%s%N)" # bash before 5.0
+	fi
+}
 load1() { cut -d' ' -f1 /proc/loadavg; }
 # ms / MB/s from nanosecond stamps (MB = 10^6 bytes)
 ms_between() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", (b-a)/1e6}'; }
@@ -104,9 +113,10 @@ sec_name="" sec_t0=0 sec_l0=0
 section() { # section NAME  (ends the previous one)
 	if [ -n "$sec_name" ]; then
 		printf '%s\t%s\t%s\t%s\n' "$sec_name" "$sec_l0" "$(load1)" \
-			"$(awk -v a="$sec_t0" -v b="$(now_ns)" 'BEGIN{printf "%.1f",(b-a)/1e9}')" >>"$loadtsv"
+			"$(stamp t; awk -v a="$sec_t0" -v b="$t" 'BEGIN{printf "%.1f",(b-a)/1e9}')" >>"$loadtsv"
 	fi
-	sec_name=$1 sec_t0=$(now_ns) sec_l0=$(load1)
+	sec_name=$1 sec_l0=$(load1)
+	stamp sec_t0
 	[ -z "$1" ] || log "=== $1"
 }
 
@@ -118,7 +128,15 @@ drop_caches() {
 # ---------------------------------------------------------------- cleanup
 mounts=()     # mount points we made (directories or files)
 our_pids=()   # daemons we started and must stop by pid
-is_mounted() { awk -v m="$1" '$2==m{f=1} END{exit !f}' /proc/mounts; }
+# is_mounted PATH: read by bash itself, without a process of its own (the
+# first byte's interval contains one check).
+is_mounted() {
+	local dev mnt rest
+	while read -r dev mnt rest; do
+		[ "$mnt" = "$1" ] && return 0
+	done </proc/mounts
+	return 1
+}
 unmount() {
 	local m=$1 i
 	is_mounted "$m" || return 0
@@ -152,10 +170,10 @@ last_out="$workdir/last.out"
 timed() { # timed PEER PHASE REP LOGICAL -- CMD...
 	local peer=$1 phase=$2 rep=$3 logical=$4; shift 5
 	local tf="$workdir/time.$$" t0 t1 rc
-	t0=$(now_ns)
+	stamp t0
 	/usr/bin/time -v -o "$tf" bash -c '"$@"' bench "$@" >"$last_out" 2>>"$logs/$peer.log"
 	rc=$?
-	t1=$(now_ns)
+	stamp t1
 	if [ "$rc" != 0 ]; then
 		log "$peer $phase failed (exit $rc): $*"
 		note "$peer: $phase failed (exit $rc), see logs/$peer.log"
@@ -325,13 +343,12 @@ ticks_per_gib() { # ticks_per_gib T0 T1 BYTES -> CPU seconds per GiB of BYTES
 
 vmhwm_mib() { awk '/VmHWM/{printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null; }
 
-# After the caches are dropped, the tools that time the first byte
-# (date, mkdir, awk, dd) are read in again before the clock starts: the
-# figure is the peer's own start, not the harness's.
+# After the caches are dropped, dd (the first byte's reader) is read in
+# again and the mount point made before the clock starts, and nothing the
+# harness does inside the interval starts a process (stamp and is_mounted
+# are bash's own): the figure is the peer's start and one dd of 4 KiB.
 warm_harness() { # warm_harness MNTDIR
-	now_ns >/dev/null
 	mkdir -p "$1"
-	is_mounted "$1" || true
 	dd if=/dev/zero of=/dev/null bs=4k count=1 status=none
 }
 
@@ -342,16 +359,16 @@ read_bench() { # read_bench PEER REP GEN  (mount-based peers and raw)
 	logical=$(stat -c %s "$data/gen$gen.img")
 	drop_caches
 	warm_harness "$m"
-	t0=$(now_ns)
+	stamp t0
 	"mount_$peer" "$gen" "$m" || { note "$peer: mount failed"; rec "$peer" mount_failed "$rep" 1 flag; return 1; }
 	dd if="$IMG" of=/dev/null bs=4k count=1 status=none || { note "$peer: first read failed"; "umount_$peer" "$m"; return 1; }
-	t1=$(now_ns)
+	stamp t1
 	rec "$peer" first_byte_ms "$rep" "$(ms_between "$t0" "$t1")" ms
 	[ -n "$MPID" ] || [ -z "$MPID_MNT" ] || MPID=$(pid_of_mount "$MPID_MNT")
 	drop_caches
 	local c0 c1 k0 k1
 	read -r c0 k0 < <(cpu_ticks "$MPID")
-	t0=$(now_ns); dd if="$IMG" of=/dev/null bs=1M status=none; t1=$(now_ns)
+	stamp t0; dd if="$IMG" of=/dev/null bs=1M status=none; stamp t1
 	read -r c1 k1 < <(cpu_ticks "$MPID")
 	rec "$peer" cold_read_MBps "$rep" "$(mbps "$logical" "$t0" "$t1")" MB/s
 	# the daemon's user+system CPU for that cold read, and the system
@@ -360,7 +377,7 @@ read_bench() { # read_bench PEER REP GEN  (mount-based peers and raw)
 		rec "$peer" cold_read_cpu_s_GiB "$rep" "$(ticks_per_gib "$c0" "$c1" "$logical")" s/GiB
 		rec "$peer" cold_read_sys_s_GiB "$rep" "$(ticks_per_gib "$k0" "$k1" "$logical")" s/GiB
 	fi
-	t0=$(now_ns); dd if="$IMG" of=/dev/null bs=1M status=none; t1=$(now_ns)
+	stamp t0; dd if="$IMG" of=/dev/null bs=1M status=none; stamp t1
 	rec "$peer" warm_read_MBps "$rep" "$(mbps "$logical" "$t0" "$t1")" MB/s
 	[ -n "$MPID" ] && rss=$(vmhwm_mib "$MPID")
 	"umount_$peer" "$m"
@@ -413,9 +430,9 @@ extract_bench() { # extract_bench PEER REP: restore both generations to a pipe, 
 	for g in 1 2; do
 		logical=$(stat -c %s "$data/gen$g.img")
 		drop_caches
-		t0=$(now_ns)
+		stamp t0
 		sum=$("extract_$peer" "$g" 2>>"$logs/$peer.log" | sum_stdin)
-		t1=$(now_ns)
+		stamp t1
 		[ "$g" = 2 ] && rec "$peer" restore_MBps "$rep" "$(mbps "$logical" "$t0" "$t1")" MB/s
 		if [ "$sum" = "$(cat "$data/gen$g.sha256")" ]; then
 			rec "$peer" "verify_gen$g" "$rep" 1 ok
@@ -472,7 +489,7 @@ after1_snapfs() {
 }
 mount_snapfs() {
 	local st=${2%/}
-	mkdir -p "$2"
+	[ -d "$2" ] || mkdir -p "$2"
 	"$snapfs_bin" --store "$workdir/snapfs/store" mount "$2" -o "cache_size=$cache_size" \
 		>>"$logs/snapfs.log" 2>&1 || return 1
 	mounts+=("$2")
@@ -520,9 +537,9 @@ restore_bench_snapfs() { # restore_bench_snapfs REP
 	local rep=$1 logical t0 t1 sum o="$workdir/snapfs/restore.img"
 	logical=$(stat -c %s "$data/gen2.img")
 	drop_caches
-	t0=$(now_ns)
+	stamp t0
 	sum=$(sf snapshot restore "$sf_id2" - --no-progress 2>>"$logs/snapfs.log" | sum_stdin)
-	t1=$(now_ns)
+	stamp t1
 	if [ "$sum" = "$(cat "$data/gen2.sha256")" ]; then
 		rec snapfs restore_MBps "$rep" "$(mbps "$logical" "$t0" "$t1")" MB/s
 	else
@@ -531,9 +548,9 @@ restore_bench_snapfs() { # restore_bench_snapfs REP
 	fi
 	# into /dev/null, as the cold read's dd writes: the target's figure
 	drop_caches
-	t0=$(now_ns)
+	stamp t0
 	if sf snapshot restore "$sf_id2" - --no-progress 2>>"$logs/snapfs.log" | cat >/dev/null; then
-		t1=$(now_ns)
+		stamp t1
 		rec snapfs restore_null_MBps "$rep" "$(mbps "$logical" "$t0" "$t1")" MB/s
 	else
 		rec snapfs restore_null_failed "$rep" 1 flag
@@ -541,9 +558,9 @@ restore_bench_snapfs() { # restore_bench_snapfs REP
 	fi
 	rm -f "$o"
 	drop_caches
-	t0=$(now_ns)
+	stamp t0
 	if sf snapshot restore "$sf_id2" "$o" --no-progress 2>>"$logs/snapfs.log"; then
-		t1=$(now_ns)
+		stamp t1
 		sum=$(sha256sum "$o" | cut -d' ' -f1)
 		if [ "$sum" = "$(cat "$data/gen2.sha256")" ]; then
 			rec snapfs restore_file_MBps "$rep" "$(mbps "$logical" "$t0" "$t1")" MB/s
@@ -648,7 +665,7 @@ store_restic() { echo "$workdir/restic/repo"; }
 after1_restic() { :; }
 restic_pid=""
 mount_restic() {
-	mkdir -p "$2"
+	[ -d "$2" ] || mkdir -p "$2"
 	RESTIC_CACHE_DIR="$workdir/restic/cache" restic -r "$workdir/restic/repo" mount "$2" \
 		>>"$logs/restic.log" 2>&1 &
 	restic_pid=$!
@@ -754,7 +771,7 @@ ingest_squashfs() {
 store_squashfs() { echo "$workdir/squashfs/"*.sqfs; }
 after1_squashfs() { :; }
 mount_squashfs() {
-	mkdir -p "$2"
+	[ -d "$2" ] || mkdir -p "$2"
 	squashfuse_ll "$workdir/squashfs/gen$1.sqfs" "$2" >>"$logs/squashfs.log" 2>&1 || return 1
 	mounts+=("$2")
 	wait_mounted "$2" 10 || return 1
@@ -778,7 +795,7 @@ build_passthrough() {
 		{ note "peer passthrough unavailable: passthrough_ll did not build (logs/passthrough.log)"; return 1; }
 }
 mount_passthrough() {
-	mkdir -p "$2"
+	[ -d "$2" ] || mkdir -p "$2"
 	"$pll_bin" -o "source=$data" "$2" >>"$logs/passthrough.log" 2>&1 || return 1
 	mounts+=("$2")
 	wait_mounted "$2" 10 || return 1
