@@ -508,6 +508,36 @@ static int snap_part(struct sfs_writer *w, const char *vm, const char *part, con
 	return 0;
 }
 
+/* A volume never shrinks, but a device state can come out a few bytes
+ * shorter than the last one of the same VM. Such a state file is padded
+ * with zeros to the volume's size; *ret_len is its own length, which the
+ * checkpoint records and the mount shows, so that QEMU reads the stream
+ * and nothing after it. */
+static int pad_to_volume(struct sfs_writer *w, const char *vm, const char *part, const char *path,
+			 uint64_t *ret_len)
+{
+	char volume[SFS_NAME_MAX + 1];
+	struct sfs_snapshot last;
+	struct stat st;
+	int r;
+
+	if (stat(path, &st) < 0)
+		return cli_error("cannot read %s: %s", path, strerror(errno));
+	*ret_len = (uint64_t)st.st_size;
+	if (snprintf(volume, sizeof(volume), "%s-%s", vm, part) >= (int)sizeof(volume))
+		return cli_error("volume name %s-%s is too long", vm, part);
+	r = sfs_cat_snapshot_latest(sfs_writer_txn(w), volume, &last);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return cli_fail(r, "cannot read volume %s", volume);
+	if (last.size > *ret_len && truncate(path, (off_t)last.size) < 0)
+		r = cli_error("cannot pad %s to %" PRIu64 " bytes: %s", path, last.size,
+			      strerror(errno));
+	sfs_snapshot_release(&last);
+	return r;
+}
+
 static int name_free(struct sfs_store *s, const char *name)
 {
 	struct sfs_checkpoint ck;
@@ -609,6 +639,7 @@ static int ckpt_create(const struct cli *c, int argc, char **argv)
 	struct cli_parse co = {.cmd = cmd, .help = ckpt_help, .opts = opts, .shared = CLI_JSON,
 			       .min_args = 1, .max_args = 1, .args_help = "the checkpoint NAME"};
 	struct sfs_ingest_result res_ram = {0}, res_state = {0};
+	uint64_t state_len = 0;
 	struct sfs_checkpoint ck;
 	struct sfs_writer *w = NULL;
 	struct sfs_store *s = NULL;
@@ -724,14 +755,16 @@ static int ckpt_create(const struct cli *c, int argc, char **argv)
 	r = snap_part(w, ck.vm, "ram", ram_source, true, name, &res_ram);
 	if (r == 0) {
 		stop_point("snapshotting");
-		r = snap_part(w, ck.vm, "state", state, true, name, &res_state);
+		r = pad_to_volume(w, ck.vm, "state", state, &state_len);
 	}
+	if (r == 0)
+		r = snap_part(w, ck.vm, "state", state, true, name, &res_state);
 	if (r)
 		goto out_abort;
 	snprintf(ck.ram.snapshot, sizeof(ck.ram.snapshot), "%s", res_ram.snap_id);
 	ck.ram.size = res_ram.size;
 	snprintf(ck.state.snapshot, sizeof(ck.state.snapshot), "%s", res_state.snap_id);
-	ck.state.size = res_state.size;
+	ck.state.size = state_len;
 	added = res_ram.new_bytes + res_state.new_bytes;
 	for (size_t i = 0; i < vm.ndisks; i++) {
 		struct sfs_ingest_result res = {0};

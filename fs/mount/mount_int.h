@@ -223,6 +223,7 @@ struct sfs_rpart {
 	char file[SFS_DEVNAME_MAX + 8];
 	char snapshot[SFS_IDSTR_SIZE];
 	uint64_t size; /* what the record says; the snapshot's if larger */
+	bool exact;    /* size is the file's even when the snapshot is larger */
 };
 
 /* A record copied out of the catalog, as its directory needs it. */

@@ -174,6 +174,10 @@ static int ckpt_cb(void *ctx, const struct sfs_checkpoint *ck)
 		return r;
 	part_set(&e->parts[0], "ram", ".img", ck->ram.snapshot, ck->ram.size);
 	part_set(&e->parts[1], "state", ".bin", ck->state.snapshot, ck->state.size);
+	/* A device state is padded to its volume's size when it came out
+	 * shorter than the last (checkpoint create): the stream is the
+	 * recorded length, and QEMU reads nothing after it. */
+	e->parts[1].exact = true;
 	for (size_t i = 0; i < ck->ndevices; i++)
 		part_set(&e->parts[2 + i], ck->devices[i].name, ".img", ck->devices[i].snapshot,
 			 ck->devices[i].size);
@@ -271,7 +275,7 @@ static int timage_build(struct sfs_view *v, enum sfs_access_kind access,
 		f->ino = SFS_INO_MAKE(fkind, (num << SFS_IMGFILE_BITS) | (i + 1));
 		snprintf(f->name, sizeof(f->name), "%s", p->file);
 		f->map = ts->map;
-		f->size = p->size > ts->map.size ? p->size : ts->map.size;
+		f->size = p->exact || p->size > ts->map.size ? p->size : ts->map.size;
 		f->mtime = ts->created;
 		f->data_bytes = ts->data_bytes;
 		ti->nfiles++;
