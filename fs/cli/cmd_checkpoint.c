@@ -487,6 +487,14 @@ static void stop_point(const char *point)
 /* A part's source is read past the page cache, as any snapshot's, unless
  * it lives there: the guest's RAM and the device state just written are
  * in memory, and a direct read would first write all of it to disk. */
+/* The volume a part of vm's checkpoints is a snapshot of: VM-PART. */
+static int part_volume(const char *vm, const char *part, char volume[SFS_NAME_MAX + 1])
+{
+	if (snprintf(volume, SFS_NAME_MAX + 1, "%s-%s", vm, part) >= SFS_NAME_MAX + 1)
+		return cli_error("volume name %s-%s is too long", vm, part);
+	return 0;
+}
+
 static int snap_part(struct sfs_writer *w, const char *vm, const char *part, const char *source,
 		     bool in_memory, const char *ckpt, struct sfs_ingest_result *res)
 {
@@ -494,8 +502,9 @@ static int snap_part(struct sfs_writer *w, const char *vm, const char *part, con
 	char volume[SFS_NAME_MAX + 1], desc[256];
 	int r;
 
-	if (snprintf(volume, sizeof(volume), "%s-%s", vm, part) >= (int)sizeof(volume))
-		return cli_error("volume name %s-%s is too long", vm, part);
+	r = part_volume(vm, part, volume);
+	if (r)
+		return r;
 	snprintf(desc, sizeof(desc), "%s of checkpoint %s", part, ckpt);
 	io.volume = volume;
 	io.source = source;
@@ -524,8 +533,9 @@ static int pad_to_volume(struct sfs_writer *w, const char *vm, const char *part,
 	if (stat(path, &st) < 0)
 		return cli_error("cannot read %s: %s", path, strerror(errno));
 	*ret_len = (uint64_t)st.st_size;
-	if (snprintf(volume, sizeof(volume), "%s-%s", vm, part) >= (int)sizeof(volume))
-		return cli_error("volume name %s-%s is too long", vm, part);
+	r = part_volume(vm, part, volume);
+	if (r)
+		return r;
 	r = sfs_cat_snapshot_latest(sfs_writer_txn(w), volume, &last);
 	if (r == -ENOENT)
 		return 0;
