@@ -6,7 +6,9 @@
 # got on its command line, and prints a counter, its boot id and uptime
 # every second. It is checkpointed live (--keep-running), then again after
 # a few seconds (which must add only a few percent of its RAM to the
-# store), which stops it; resumed from the mount, the counter goes on,
+# store), which stops it; a larger snapshot of the VM's state volume
+# taken between the two makes the second's device state the shorter one,
+# padded in the store and shown at its own length; resumed from the mount, the counter goes on,
 # the boot id is the same and the uptime did not restart, and the marker
 # is on the checkpoint's disk. The resumed VM (RAM mapped privately from
 # the mount) is hibernated again a few seconds later, through a mapped-ram
@@ -127,6 +129,17 @@ before=$(grep -c "^tick" "$T/serial1.log")
 sleep 2
 [ "$(grep -c "^tick" "$T/serial1.log")" -gt "$before" ] || fail "the VM does not run after create --keep-running"
 
+# A volume never shrinks, and a device state can come out shorter than
+# the last one: a larger snapshot of the VM's state volume (zeros) makes
+# c2's state the shorter one, padded to the volume's size in the store
+# while its record, and state.bin, keep the stream's own length.
+VMNAME=$(json_field vm <"$T/c1.json")
+[ -n "$VMNAME" ] || fail "c1's record names no VM"
+PADDED=$((4 << 20))
+truncate -s "$PADDED" "$T/bigstate"
+sfs snapshot create "$VMNAME-state" "$T/bigstate" --no-progress >/dev/null ||
+	fail "a larger snapshot of volume $VMNAME-state"
+
 log "checkpoint 2 (hibernate)"
 sfs checkpoint create c2 --qmp "$T/run/hib.qmp" --json >"$T/c2.json" || fail "checkpoint create c2"
 NEW2=$(json_field new_bytes <"$T/c2.json")
@@ -158,6 +171,13 @@ PY
 RAMSNAP=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ram"]["snapshot"])' "$T/show.json")
 STATESIZE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["state"]["size"])' "$T/show.json")
 assert_eq "$(stat -c %s "$CK/state.bin")" "$STATESIZE" "state.bin's size"
+STATESNAP=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["state"]["snapshot"])' "$T/show.json")
+[ "$STATESIZE" -lt "$PADDED" ] || fail "c2's device state ($STATESIZE bytes) was not the shorter one"
+assert_eq "$(stat -c %s "$MNT/snapshots/$STATESNAP.img")" "$PADDED" "the padded state snapshot's size"
+cmp -n "$STATESIZE" "$CK/state.bin" "$MNT/snapshots/$STATESNAP.img" ||
+	fail "state.bin differs from its snapshot"
+cmp -s -i "$STATESIZE:0" -n "$((PADDED - STATESIZE))" "$MNT/snapshots/$STATESNAP.img" /dev/zero ||
+	fail "the state snapshot's padding is not zeros"
 assert_eq "$(stat -c %s "$CK/ram.img")" "$RAMB" "ram.img's size"
 cmp -n "$(stat -c %s "$MNT/snapshots/$RAMSNAP.img")" "$CK/ram.img" "$MNT/snapshots/$RAMSNAP.img" ||
 	fail "ram.img differs from the RAM snapshot"

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -780,6 +781,43 @@ static void add_checkpoint(const char *name, const char *image, const char *ram,
 	cr_assert_eq(sfs_writer_checkpoint_create(w, &ck, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(sfs_writer_commit(w), 0);
 	sfs_checkpoint_release(&ck);
+}
+
+/* A checkpoint's device state is a stream: its recorded length may be
+ * shorter than its snapshot (padded to a volume that never shrinks) but
+ * not longer; RAM, like a disk, may be larger than its snapshot. */
+Test(image, checkpoint_state_is_a_stream, .init = fx_setup, .fini = fx_teardown)
+{
+	char ram[SFS_IDSTR_SIZE], state[SFS_IDSTR_SIZE], err[256];
+	struct sfs_checkpoint ck;
+	struct sfs_writer *w;
+	uint64_t sizes[3] = {70000 + 1, 70000 - 18, 0};
+	int want[3] = {-ERANGE, 0, 0};
+
+	make_snapshot("vm-ram", 70000, 1, ram);
+	make_snapshot("vm-state", 70000, 2, state);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(sfs_checkpoint_init(&ck), 0);
+		snprintf(ck.name, sizeof(ck.name), "c%d", i);
+		snprintf(ck.vm, sizeof(ck.vm), "vm");
+		snprintf(ck.ram.snapshot, sizeof(ck.ram.snapshot), "%s", ram);
+		ck.ram.size = 1u << 20;
+		snprintf(ck.state.snapshot, sizeof(ck.state.snapshot), "%s", state);
+		ck.state.size = sizes[i];
+		err[0] = '\0';
+		cr_assert_eq(sfs_writer_begin(fx_store, &w), 0);
+		cr_assert_eq(sfs_writer_checkpoint_create(w, &ck, err, sizeof(err)), want[i],
+			     "state of %" PRIu64 " bytes: %s", sizes[i], err);
+		if (want[i] == 0) {
+			cr_assert_eq(sfs_writer_commit(w), 0);
+			cr_assert_eq(ck.state.size, sizes[i] ? sizes[i] : 70000);
+			cr_assert_eq(ck.ram.size, 1u << 20);
+		} else {
+			cr_assert(strstr(err, "state") && strstr(err, "longer"), "%s", err);
+			sfs_writer_abort(w);
+		}
+		sfs_checkpoint_release(&ck);
+	}
 }
 
 /* The one access decision: root and the store's owner always; others by a
