@@ -103,11 +103,13 @@ struct sfs_backend_ops {
 	 * the store calls it at most once a second from the read path. NULL
 	 * when a backend caches nothing. */
 	void (*revalidate)(struct sfs_backend *b);
-	/* Drops whatever bytes of pack `number` the backend keeps in memory:
-	 * a record read from them failed its checks, and they may be older
-	 * than a cut and rewrite of the pack's tail by another process.
-	 * Returns 1 when something was dropped (a second read may differ),
-	 * else 0. NULL when a backend keeps no pack bytes. Thread-safe. */
+	/* Drops whatever copies of pack `number`'s bytes the backend keeps
+	 * (in memory, or in a local cache of a remote medium): a record read
+	 * from them failed its checks, and they may be older than a cut and
+	 * rewrite of the pack's tail by another process, or damaged where
+	 * the medium itself is not. Returns 1 when something was dropped (a
+	 * second read may differ), else 0. NULL when a backend keeps no
+	 * copies. Thread-safe. */
 	int (*drop)(struct sfs_backend *b, uint64_t number);
 };
 

@@ -767,6 +767,54 @@ static void cache_put(struct rb *rb, uint64_t number, uint64_t index, const char
 	pthread_mutex_unlock(&rb->lock);
 }
 
+/* Removes every cached segment of pack number; returns how many. */
+static int cache_forget(struct rb *rb, uint64_t number)
+{
+	char prefix[32];
+	size_t plen;
+	int n = 0;
+	DIR *d;
+
+	if (rb->cachefd < 0)
+		return 0;
+	plen = (size_t)snprintf(prefix, sizeof(prefix), "%016" PRIx64 ".", number);
+	d = fdopendir(dup(rb->cachefd));
+	if (!d)
+		return 0;
+	rewinddir(d); /* the dup shares cachefd's offset */
+	for (struct dirent *e; (e = readdir(d));) {
+		struct stat st;
+
+		if (strncmp(e->d_name, prefix, plen) != 0 ||
+		    fstatat(rb->cachefd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    unlinkat(rb->cachefd, e->d_name, 0) < 0)
+			continue;
+		n++;
+		pthread_mutex_lock(&rb->lock);
+		rb->cache_bytes -= (uint64_t)st.st_size < rb->cache_bytes ? (uint64_t)st.st_size
+									 : rb->cache_bytes;
+		pthread_mutex_unlock(&rb->lock);
+	}
+	closedir(d);
+	return n;
+}
+
+/* Forgets the segments of pack number held in memory; returns how many.
+ * A pinned one stays with its reader, nameless, until put. */
+static int segs_forget(struct rb *rb, uint64_t number)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&rb->lock);
+	for (size_t i = 0; i < MEM_SEGS; i++)
+		if (rb->segs[i].number == number && !rb->segs[i].loading) {
+			rb->segs[i].number = UINT64_MAX;
+			n++;
+		}
+	pthread_mutex_unlock(&rb->lock);
+	return n;
+}
+
 /* ---- open and close ---- */
 
 static int rados_open(struct sfs_backend *b, int store_dirfd, unsigned flags)
@@ -1291,20 +1339,22 @@ static int rados_remove_pack(struct sfs_backend *b, uint64_t number)
 
 	oid_of(number, oid, sizeof(oid));
 	r = lib.rados_remove(rb->conn->io, oid);
-	pthread_mutex_lock(&rb->lock);
-	for (size_t i = 0; i < MEM_SEGS; i++)
-		if (rb->segs[i].number == number && !rb->segs[i].loading)
-			rb->segs[i].number = UINT64_MAX;
-	pthread_mutex_unlock(&rb->lock);
-	if (rb->cachefd >= 0) {
-		for (uint64_t i = 0;; i++) {
-			char name[64];
-			cache_name(number, i, name, sizeof(name));
-			if (unlinkat(rb->cachefd, name, 0) < 0 && i > 32)
-				break;
-		}
-	}
+	segs_forget(rb, number);
+	cache_forget(rb, number);
 	return r;
+}
+
+/* A record read from pack number failed its checks. The pack in the
+ * cluster is the store; this host's copies of it (a segment in memory, a
+ * file of the cache directory cut short or damaged on this host's disk)
+ * are not: forget them, so that the read again fetches from the cluster. */
+static int rados_drop(struct sfs_backend *b, uint64_t number)
+{
+	struct rb *rb = RB(b);
+	int n = segs_forget(rb, number);
+
+	n += cache_forget(rb, number);
+	return n > 0;
 }
 
 const struct sfs_backend_ops sfs_backend_rados = {
@@ -1322,6 +1372,7 @@ const struct sfs_backend_ops sfs_backend_rados = {
     .truncate = rados_truncate_pack,
     .remove = rados_remove_pack,
     .revalidate = NULL,
+    .drop = rados_drop,
 };
 
 #endif /* SFS_HAVE_RADOS */

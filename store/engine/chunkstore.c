@@ -341,9 +341,10 @@ out:
 /* The one read behind sfs_store_chunk_read and sfs_store_chunk_fetch.
  * full: re-hash the decoded bytes against the id even when a sum or a
  * seal has already vouched for the record. A record that fails its
- * checks is read once more if the backend had bytes of its pack in
- * memory: those may predate another process cutting and rewriting the
- * pack's tail, where the disk holds the good record. */
+ * checks is read once more if the backend had copies of its pack's
+ * bytes: those may predate another process cutting and rewriting the
+ * pack's tail, or be a damaged local copy of a remote pack, where the
+ * medium holds the good record. */
 static int chunk_read(struct sfs_store *s, const struct sfs_id *id, uint8_t type,
 		      const struct sfs_chunk_loc *at, bool full, void *dst, size_t cap,
 		      struct sfs_chunk_loc *ret_loc, const void **ret_stored)

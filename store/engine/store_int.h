@@ -179,7 +179,7 @@ int sfs_mdb_err(int rc);
  * once a second. Thread-safe. */
 int sfs_store_read_record(struct sfs_store *s, const struct sfs_chunk_loc *loc,
 			  const struct sfs_id *id, void *buf);
-/* Has the backend drop the bytes of pack `pack` it keeps in memory (a
+/* Has the backend drop the copies of pack `pack`'s bytes it keeps (a
  * record read from it failed its checks). 1 when it dropped some, so that
  * reading the record again may give other bytes; else 0. Thread-safe. */
 int sfs_store_drop_pack_bytes(struct sfs_store *s, uint64_t pack);

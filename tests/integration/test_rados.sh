@@ -7,7 +7,8 @@
 # (when the cluster was started with --netns, as here and in test.sh),
 # with an empty cache directory of its own and no access to A's files: it
 # mounts the store from the pool alone, reads every snapshot, and sees A's
-# next snapshot without a remount. Then: a second writer refused naming the holder,
+# next snapshot without a remount. A third host's damaged chunk cache is
+# read again from the cluster. Then: a second writer refused naming the holder,
 # break-lock, kill -9 of a writer mid-ingest and the next writers (on both
 # hosts) recovering, bad input, and last an OSD killed during an ingest.
 . "$(dirname "$0")/lib.sh" "$@"
@@ -122,6 +123,35 @@ done
 [ -e "$T/mnt-b/snapshots/$S3.img" ] || fail "host B's mount does not show $S3 without a remount"
 assert_same_file "$T/mnt-b/snapshots/$S3.img" "$T/img3" "host B reads $S3 without a remount"
 assert_same_file "$T/mnt-b/snapshots/$S1.img" "$T/img1" "host B still reads $S1"
+
+# A host's chunk cache is a copy, not the store. Only sealed packs are
+# cached on disk: a snapshot of 72 MiB of random bytes fills and seals a
+# 64 MiB pack. With host C's cache files of it damaged on that host's disk
+# (every other one flipped in its middle, the others cut to half), the
+# records that fail their checks are fetched again from the cluster, and
+# a restore and check --read-data on that host still succeed.
+head -c 72M /dev/urandom >"$T/img-big"
+SBIG=$(sfs_a snapshot create big "$T/img-big") || fail "snapshot of 72 MiB"
+sfs_c() { SNAPFS_CACHE_DIR=$T/cache-c "${HOST_B[@]}" "$SNAPFS" --store "$SPEC" "$@"; }
+sfs_c check --read-data >/dev/null || fail "check --read-data on host C"
+n=0
+for f in "$T"/cache-c/*/cache/*; do
+	[ -f "$f" ] || continue
+	size=$(stat -c %s "$f")
+	if [ $((n % 2)) = 0 ]; then
+		printf '\377\377\377\377' | dd of="$f" bs=1 seek=$((size / 2)) conv=notrunc status=none
+	else
+		truncate -s $((size / 2)) "$f"
+	fi
+	n=$((n + 1))
+done
+[ "$n" -ge 2 ] || fail "host C cached $n segments"
+sfs_c snapshot restore --force "$SBIG" "$T/out-c" >/dev/null 2>"$T/err-c" ||
+	fail "restore over a damaged chunk cache: $(cat "$T/err-c")"
+assert_same_file "$T/out-c" "$T/img-big" "restore over a damaged chunk cache"
+rm -f "$T/out-c"
+sfs_c check --read-data >/dev/null || fail "check --read-data over a damaged chunk cache"
+log "$n damaged chunk cache files on host C: read again from the cluster"
 
 # ---- 3. one writer across hosts ----
 mkfifo "$T/slow"
@@ -283,7 +313,7 @@ if [ -n "$OWN_CLUSTER" ] || [ -n "${SNAPFS_TEST_CEPH_KILL_OSD:-}" ]; then
 	if [ "$sealed" -gt 0 ]; then
 		SNAPFS_CACHE_SIZE=8M SNAPFS_CACHE_DIR=$T/cache-small "$SNAPFS" --store "$SPEC" \
 			check --read-data >/dev/null || fail "check --read-data with a small chunk cache"
-		used=$(du -sb "$T"/cache-small/*/cache | awk '{print $1}')
+		used=$(find "$T"/cache-small/*/cache -type f -printf '%s\n' | awk '{ n += $1 } END { print n + 0 }')
 		log "chunk cache bounded to 8 MiB holds $used bytes ($sealed sealed packs)"
 		[ "$used" -gt 0 ] && [ "$used" -le $((8 << 20)) ] ||
 			soft_fail "chunk cache of 8 MiB holds $used bytes"
