@@ -484,9 +484,6 @@ static void stop_point(const char *point)
 		raise(SIGSTOP);
 }
 
-/* A part's source is read past the page cache, as any snapshot's, unless
- * it lives there: the guest's RAM and the device state just written are
- * in memory, and a direct read would first write all of it to disk. */
 /* The volume a part of vm's checkpoints is a snapshot of: VM-PART. */
 static int part_volume(const char *vm, const char *part, char volume[SFS_NAME_MAX + 1])
 {
@@ -495,8 +492,16 @@ static int part_volume(const char *vm, const char *part, char volume[SFS_NAME_MA
 	return 0;
 }
 
+/* A part's source is read past the page cache, as any snapshot's, unless
+ * it lives there: the guest's RAM and the device state just written
+ * (vm_state) are in memory, and a direct read would first write all of it
+ * to disk. Those two may also come out shorter than the last of the same
+ * VM (a VM launched again with less memory, a device state a few bytes
+ * shorter), and a volume never shrinks: they are stored padded with zeros
+ * to the volume's size, and the checkpoint records their own length
+ * (res->source_size), which the mount shows. */
 static int snap_part(struct sfs_writer *w, const char *vm, const char *part, const char *source,
-		     bool in_memory, const char *ckpt, struct sfs_ingest_result *res)
+		     bool vm_state, const char *ckpt, struct sfs_ingest_result *res)
 {
 	struct sfs_ingest_opts io = {0};
 	char volume[SFS_NAME_MAX + 1], desc[256];
@@ -509,43 +514,13 @@ static int snap_part(struct sfs_writer *w, const char *vm, const char *part, con
 	io.volume = volume;
 	io.source = source;
 	io.description = desc;
-	io.buffered = in_memory;
+	io.buffered = vm_state;
+	io.pad_to_parent = vm_state;
 	r = sfs_writer_snapshot(w, &io, res);
 	if (r < 0)
 		return cli_fail(r, "snapshot of %s (%s)%s%s", part, source, res->error[0] ? ": " : "",
 				res->error);
 	return 0;
-}
-
-/* A volume never shrinks, but a device state can come out a few bytes
- * shorter than the last one of the same VM. Such a state file is padded
- * with zeros to the volume's size; *ret_len is its own length, which the
- * checkpoint records and the mount shows, so that QEMU reads the stream
- * and nothing after it. */
-static int pad_to_volume(struct sfs_writer *w, const char *vm, const char *part, const char *path,
-			 uint64_t *ret_len)
-{
-	char volume[SFS_NAME_MAX + 1];
-	struct sfs_snapshot last;
-	struct stat st;
-	int r;
-
-	if (stat(path, &st) < 0)
-		return cli_error("cannot read %s: %s", path, strerror(errno));
-	*ret_len = (uint64_t)st.st_size;
-	r = part_volume(vm, part, volume);
-	if (r)
-		return r;
-	r = sfs_cat_snapshot_latest(sfs_writer_txn(w), volume, &last);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return cli_fail(r, "cannot read volume %s", volume);
-	if (last.size > *ret_len && truncate(path, (off_t)last.size) < 0)
-		r = cli_error("cannot pad %s to %" PRIu64 " bytes: %s", path, last.size,
-			      strerror(errno));
-	sfs_snapshot_release(&last);
-	return r;
 }
 
 static int name_free(struct sfs_store *s, const char *name)
@@ -649,7 +624,6 @@ static int ckpt_create(const struct cli *c, int argc, char **argv)
 	struct cli_parse co = {.cmd = cmd, .help = ckpt_help, .opts = opts, .shared = CLI_JSON,
 			       .min_args = 1, .max_args = 1, .args_help = "the checkpoint NAME"};
 	struct sfs_ingest_result res_ram = {0}, res_state = {0};
-	uint64_t state_len = 0;
 	struct sfs_checkpoint ck;
 	struct sfs_writer *w = NULL;
 	struct sfs_store *s = NULL;
@@ -765,16 +739,14 @@ static int ckpt_create(const struct cli *c, int argc, char **argv)
 	r = snap_part(w, ck.vm, "ram", ram_source, true, name, &res_ram);
 	if (r == 0) {
 		stop_point("snapshotting");
-		r = pad_to_volume(w, ck.vm, "state", state, &state_len);
-	}
-	if (r == 0)
 		r = snap_part(w, ck.vm, "state", state, true, name, &res_state);
+	}
 	if (r)
 		goto out_abort;
 	snprintf(ck.ram.snapshot, sizeof(ck.ram.snapshot), "%s", res_ram.snap_id);
-	ck.ram.size = res_ram.size;
+	ck.ram.size = res_ram.source_size;
 	snprintf(ck.state.snapshot, sizeof(ck.state.snapshot), "%s", res_state.snap_id);
-	ck.state.size = state_len;
+	ck.state.size = res_state.source_size;
 	added = res_ram.new_bytes + res_state.new_bytes;
 	for (size_t i = 0; i < vm.ndisks; i++) {
 		struct sfs_ingest_result res = {0};

@@ -174,9 +174,10 @@ static int ckpt_cb(void *ctx, const struct sfs_checkpoint *ck)
 		return r;
 	part_set(&e->parts[0], "ram", ".img", ck->ram.snapshot, ck->ram.size);
 	part_set(&e->parts[1], "state", ".bin", ck->state.snapshot, ck->state.size);
-	/* A device state is padded to its volume's size when it came out
-	 * shorter than the last (checkpoint create): the stream is the
-	 * recorded length, and QEMU reads nothing after it. */
+	/* RAM and device state are padded to their volume's size when they
+	 * came out shorter than the last of the VM (checkpoint create): they
+	 * are the recorded length, and QEMU reads nothing after it. */
+	e->parts[0].exact = true;
 	e->parts[1].exact = true;
 	for (size_t i = 0; i < ck->ndevices; i++)
 		part_set(&e->parts[2 + i], ck->devices[i].name, ".img", ck->devices[i].snapshot,

@@ -32,6 +32,12 @@ struct sfs_ingest_opts {
 	json_t *tags;               /* object of strings, borrowed; or NULL */
 	unsigned threads;           /* 0: one per online CPU */
 	bool buffered;              /* read a whole source through the page cache */
+	/* A file or device shorter than the volume's newest snapshot is
+	 * stored padded with zero blocks to that snapshot's size instead of
+	 * refused (a VM's RAM or device state, which may shrink from one
+	 * checkpoint to the next; res->source_size keeps its own length).
+	 * Not with changed_ranges, not for standard input. */
+	bool pad_to_parent;
 	sfs_progress_fn progress;   /* or NULL */
 	void *progress_ctx;
 };
@@ -40,6 +46,7 @@ struct sfs_ingest_result {
 	char snap_id[SFS_IDSTR_SIZE];
 	char parent[SFS_IDSTR_SIZE];
 	uint64_t size;        /* logical bytes */
+	uint64_t source_size; /* the source's bytes: less than size when padded */
 	uint64_t read_bytes;  /* bytes read from the source */
 	uint64_t data_bytes;  /* bytes in non-zero blocks */
 	uint64_t new_bytes;   /* bytes appended to packs */
@@ -60,7 +67,8 @@ int sfs_writer_begin(struct sfs_store *s, struct sfs_writer **ret);
  * only the listed ranges and the part past the parent's size are read
  * (an empty list reads only that part). Errors (-errno, with
  * ret->error set when the input is at fault): -ENOENT/-EACCES source,
- * -EISDIR directory source, -ERANGE source smaller than the volume,
+ * -EISDIR directory source, -ERANGE source smaller than the volume (and
+ * not padded: o->pad_to_parent),
  * -EINVAL bad volume name or ranges file, -ENOSPC disk full. After an
  * error the session must be aborted.
  */

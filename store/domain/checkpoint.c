@@ -337,11 +337,11 @@ static int fit(struct sfs_txn *t, const struct sfs_writer *w, struct sfs_ckpt_pa
 	return sfs_writer_disk_fit(t, w, p->name, p->snapshot, &p->size, err, errlen);
 }
 
-/* The device state against its snapshot. The state is a stream whose
- * length the checkpoint records: it may be shorter than its snapshot (a
- * volume never shrinks, so a shorter state is stored padded with zeros),
- * but never longer, or a resume would read zeros as part of it. */
-static int fit_stream(struct sfs_txn *t, const struct sfs_writer *w, struct sfs_ckpt_part *p,
+/* RAM or the device state against its snapshot. Their length, which the
+ * checkpoint records, may be shorter than the snapshot (a volume never
+ * shrinks, so a shorter one is stored padded with zeros), but never
+ * longer, or a resume would read zeros that were never saved. */
+static int fit_padded(struct sfs_txn *t, const struct sfs_writer *w, struct sfs_ckpt_part *p,
 		      char *err, size_t errlen)
 {
 	uint64_t have = 0;
@@ -379,9 +379,9 @@ int sfs_writer_checkpoint_create(struct sfs_writer *w, struct sfs_checkpoint *ck
 	}
 	if (r != -ENOENT)
 		return r;
-	r = fit(t, w, &ck->ram, err, errlen);
+	r = fit_padded(t, w, &ck->ram, err, errlen);
 	if (r == 0)
-		r = fit_stream(t, w, &ck->state, err, errlen);
+		r = fit_padded(t, w, &ck->state, err, errlen);
 	for (size_t i = 0; r == 0 && i < ck->ndevices; i++)
 		r = fit(t, w, &ck->devices[i], err, errlen);
 	if (r < 0)

@@ -179,6 +179,7 @@ struct consume {
 	uint64_t total, done;
 	uint64_t data_blocks;
 	uint64_t next; /* the next block of the map */
+	uint64_t map_blocks; /* blocks of the map: the source's, or more when padded */
 	struct sfs_id *ids; /* SFS_MAP_FANOUT of the parent's, for part of a leaf */
 };
 
@@ -204,7 +205,7 @@ static int consume_copy(struct consume *c, uint64_t first, uint64_t n, bool inhe
 
 	while (first < end) {
 		uint64_t leaf_end = (first / SFS_MAP_FANOUT + 1) * SFS_MAP_FANOUT;
-		uint64_t whole_end = leaf_end < c->p->nblocks ? leaf_end : c->p->nblocks;
+		uint64_t whole_end = leaf_end < c->map_blocks ? leaf_end : c->map_blocks;
 
 		if (first % SFS_MAP_FANOUT == 0 && end >= whole_end) {
 			struct sfs_id leaf = zero;
@@ -421,6 +422,7 @@ int sfs_writer_snapshot(struct sfs_writer *w, const struct sfs_ingest_opts *o,
 	uint64_t *ranges = NULL;
 	pthread_t producer, warm, *workers = NULL;
 	unsigned nworkers = o->threads, started = 0;
+	uint64_t size; /* the snapshot's: the source's, or its parent's when padded */
 	bool producer_started = false, warm_started = false;
 	int r;
 
@@ -449,7 +451,11 @@ int sfs_writer_snapshot(struct sfs_writer *w, const struct sfs_ingest_opts *o,
 	} else if (r != -ENOENT) {
 		goto out;
 	}
-	if (c.have_parent && !p.stream && p.size < parent.size) {
+	size = p.size;
+	if (c.have_parent && !p.stream && p.size < parent.size && o->pad_to_parent &&
+	    !o->changed_ranges) {
+		size = parent.size;
+	} else if (c.have_parent && !p.stream && p.size < parent.size) {
 		snprintf(res->error, sizeof(res->error),
 			 "source %s has %" PRIu64 " bytes, fewer than volume %s's %" PRIu64
 			 " (volumes can grow, never shrink)",
@@ -477,6 +483,7 @@ int sfs_writer_snapshot(struct sfs_writer *w, const struct sfs_ingest_opts *o,
 			goto out;
 	}
 	p.nblocks = p.stream ? SFS_MAP_UNKNOWN : (p.size + s->block_size - 1) / s->block_size;
+	c.map_blocks = p.stream ? SFS_MAP_UNKNOWN : (size + s->block_size - 1) / s->block_size;
 
 	/* Record the snapshot as pending, durably, before any data. */
 	r = sfs_idstr_new("snap-", sn.id);
@@ -503,7 +510,7 @@ int sfs_writer_snapshot(struct sfs_writer *w, const struct sfs_ingest_opts *o,
 	p.reader = c.reader;
 	p.parent = &c.parent;
 	p.parent_blocks = c.have_parent ? (parent.size + s->block_size - 1) / s->block_size : 0;
-	r = sfs_map_builder_new(p.nblocks, map_store, &c, &c.mb);
+	r = sfs_map_builder_new(c.map_blocks, map_store, &c, &c.mb);
 	if (r < 0)
 		goto out;
 	c.ids = malloc(SFS_MAP_FANOUT * sizeof(*c.ids));
@@ -542,6 +549,9 @@ int sfs_writer_snapshot(struct sfs_writer *w, const struct sfs_ingest_opts *o,
 	if (p.changed_only)
 		warm_started = pthread_create(&warm, NULL, warm_main, &p) == 0;
 	r = consume_all(&c);
+	/* Padded: zero blocks from the source's end to the parent's size. */
+	if (r == 0 && c.map_blocks > p.nblocks)
+		r = consume_copy(&c, p.nblocks, c.map_blocks - p.nblocks, false);
 
 out_stop:
 	pthread_mutex_lock(&p.lock);
@@ -580,12 +590,13 @@ out_stop:
 	r = sfs_map_builder_finish(c.mb, &sn.root, &sn.depth);
 	if (r < 0)
 		goto out;
-	sn.size = p.size;
+	sn.size = p.stream ? p.size : size;
 	sn.data_bytes = c.data_blocks * s->block_size;
 	if (sn.data_bytes > sn.size)
 		sn.data_bytes = sn.size;
 	sfs_writer_stats(w, &sn.new_bytes, &sn.new_chunks);
 	res->size = sn.size;
+	res->source_size = p.size;
 	res->read_bytes = p.read_bytes;
 	res->data_bytes = sn.data_bytes;
 	res->new_bytes = sn.new_bytes;

@@ -6,9 +6,9 @@
 # got on its command line, and prints a counter, its boot id and uptime
 # every second. It is checkpointed live (--keep-running), then again after
 # a few seconds (which must add only a few percent of its RAM to the
-# store), which stops it; a larger snapshot of the VM's state volume
-# taken between the two makes the second's device state the shorter one,
-# padded in the store and shown at its own length; resumed from the mount, the counter goes on,
+# store), which stops it; larger snapshots of the VM's state and RAM
+# volumes taken between the two make the second's device state and RAM
+# the shorter ones, padded in the store and shown at their own lengths; resumed from the mount, the counter goes on,
 # the boot id is the same and the uptime did not restart, and the marker
 # is on the checkpoint's disk. The resumed VM (RAM mapped privately from
 # the mount) is hibernated again a few seconds later, through a mapped-ram
@@ -129,16 +129,24 @@ before=$(grep -c "^tick" "$T/serial1.log")
 sleep 2
 [ "$(grep -c "^tick" "$T/serial1.log")" -gt "$before" ] || fail "the VM does not run after create --keep-running"
 
-# A volume never shrinks, and a device state can come out shorter than
-# the last one: a larger snapshot of the VM's state volume (zeros) makes
-# c2's state the shorter one, padded to the volume's size in the store
-# while its record, and state.bin, keep the stream's own length.
+# A volume never shrinks, but a device state can come out shorter than
+# the last one, and a VM launched again with less memory has less RAM:
+# larger snapshots of the VM's state volume (zeros) and RAM volume (c1's
+# RAM and 4 MiB of zeros) make c2's the shorter ones, padded to the
+# volumes' sizes in the store while the record, state.bin and ram.img
+# keep their own lengths. The resume below reads them.
 VMNAME=$(json_field vm <"$T/c1.json")
 [ -n "$VMNAME" ] || fail "c1's record names no VM"
 PADDED=$((4 << 20))
 truncate -s "$PADDED" "$T/bigstate"
 sfs snapshot create "$VMNAME-state" "$T/bigstate" --no-progress >/dev/null ||
 	fail "a larger snapshot of volume $VMNAME-state"
+RAM1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ram"]["snapshot"])' "$T/c1.json")
+sfs snapshot restore "$RAM1" "$T/bigram" >/dev/null || fail "restore of c1's RAM"
+truncate -s "+$PADDED" "$T/bigram"
+sfs snapshot create "$VMNAME-ram" "$T/bigram" --no-progress >/dev/null ||
+	fail "a larger snapshot of volume $VMNAME-ram"
+rm -f "$T/bigram"
 
 log "checkpoint 2 (hibernate)"
 sfs checkpoint create c2 --qmp "$T/run/hib.qmp" --json >"$T/c2.json" || fail "checkpoint create c2"
@@ -179,8 +187,10 @@ cmp -n "$STATESIZE" "$CK/state.bin" "$MNT/snapshots/$STATESNAP.img" ||
 cmp -s -i "$STATESIZE:0" -n "$((PADDED - STATESIZE))" "$MNT/snapshots/$STATESNAP.img" /dev/zero ||
 	fail "the state snapshot's padding is not zeros"
 assert_eq "$(stat -c %s "$CK/ram.img")" "$RAMB" "ram.img's size"
-cmp -n "$(stat -c %s "$MNT/snapshots/$RAMSNAP.img")" "$CK/ram.img" "$MNT/snapshots/$RAMSNAP.img" ||
-	fail "ram.img differs from the RAM snapshot"
+assert_eq "$(stat -c %s "$MNT/snapshots/$RAMSNAP.img")" "$((RAMB + PADDED))" "the padded RAM snapshot's size"
+cmp -n "$RAMB" "$CK/ram.img" "$MNT/snapshots/$RAMSNAP.img" || fail "ram.img differs from the RAM snapshot"
+cmp -s -i "$RAMB:0" -n "$PADDED" "$MNT/snapshots/$RAMSNAP.img" /dev/zero ||
+	fail "the RAM snapshot's padding is not zeros"
 cmp "$CK/sda.img" "$MNT/snapshots/$DISK.img" || fail "sda.img differs from the disk snapshot"
 # RAM holds secrets: only root, the store's owner and the image's users.
 head -c 4096 "$CK/ram.img" >/dev/null || fail "root cannot read ram.img"

@@ -783,37 +783,52 @@ static void add_checkpoint(const char *name, const char *image, const char *ram,
 	sfs_checkpoint_release(&ck);
 }
 
-/* A checkpoint's device state is a stream: its recorded length may be
- * shorter than its snapshot (padded to a volume that never shrinks) but
- * not longer; RAM, like a disk, may be larger than its snapshot. */
-Test(image, checkpoint_state_is_a_stream, .init = fx_setup, .fini = fx_teardown)
+/* A checkpoint's RAM and device state may be recorded shorter than their
+ * snapshots (padded to volumes that never shrink), never longer; a disk
+ * may be larger than its snapshot, never smaller. */
+Test(image, checkpoint_ram_and_state_may_be_padded, .init = fx_setup, .fini = fx_teardown)
 {
-	char ram[SFS_IDSTR_SIZE], state[SFS_IDSTR_SIZE], err[256];
+	char ram[SFS_IDSTR_SIZE], state[SFS_IDSTR_SIZE], disk[SFS_IDSTR_SIZE], err[256];
 	struct sfs_checkpoint ck;
 	struct sfs_writer *w;
-	uint64_t sizes[3] = {70000 + 1, 70000 - 18, 0};
-	int want[3] = {-ERANGE, 0, 0};
+	const struct {
+		uint64_t ram, state, disk;
+		const char *refused; /* the part named in the error, or NULL */
+	} cases[] = {
+		{70000, 70000 - 18, 70000, NULL},
+		{70000 - 4096, 70000, 1u << 20, NULL},
+		{0, 0, 0, NULL}, /* 0: the snapshot's size */
+		{70000, 70000 + 1, 70000, "state"},
+		{70000 + 1, 70000, 70000, "ram"},
+		{70000, 70000, 70000 - 1, "sda"},
+	};
 
 	make_snapshot("vm-ram", 70000, 1, ram);
 	make_snapshot("vm-state", 70000, 2, state);
-	for (int i = 0; i < 3; i++) {
+	make_snapshot("vm-sda", 70000, 3, disk);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r;
+
 		cr_assert_eq(sfs_checkpoint_init(&ck), 0);
-		snprintf(ck.name, sizeof(ck.name), "c%d", i);
+		snprintf(ck.name, sizeof(ck.name), "c%zu", i);
 		snprintf(ck.vm, sizeof(ck.vm), "vm");
 		snprintf(ck.ram.snapshot, sizeof(ck.ram.snapshot), "%s", ram);
-		ck.ram.size = 1u << 20;
+		ck.ram.size = cases[i].ram;
 		snprintf(ck.state.snapshot, sizeof(ck.state.snapshot), "%s", state);
-		ck.state.size = sizes[i];
+		ck.state.size = cases[i].state;
+		cr_assert_eq(sfs_checkpoint_add_device(&ck, "sda", disk, cases[i].disk), 0);
 		err[0] = '\0';
 		cr_assert_eq(sfs_writer_begin(fx_store, &w), 0);
-		cr_assert_eq(sfs_writer_checkpoint_create(w, &ck, err, sizeof(err)), want[i],
-			     "state of %" PRIu64 " bytes: %s", sizes[i], err);
-		if (want[i] == 0) {
+		r = sfs_writer_checkpoint_create(w, &ck, err, sizeof(err));
+		if (!cases[i].refused) {
+			cr_assert_eq(r, 0, "case %zu: %s", i, err);
 			cr_assert_eq(sfs_writer_commit(w), 0);
-			cr_assert_eq(ck.state.size, sizes[i] ? sizes[i] : 70000);
-			cr_assert_eq(ck.ram.size, 1u << 20);
+			cr_assert_eq(ck.ram.size, cases[i].ram ? cases[i].ram : 70000);
+			cr_assert_eq(ck.state.size, cases[i].state ? cases[i].state : 70000);
+			cr_assert_eq(ck.devices[0].size, cases[i].disk ? cases[i].disk : 70000);
 		} else {
-			cr_assert(strstr(err, "state") && strstr(err, "longer"), "%s", err);
+			cr_assert_eq(r, -ERANGE, "case %zu: %d (%s)", i, r, err);
+			cr_assert(strstr(err, cases[i].refused), "case %zu: %s", i, err);
 			sfs_writer_abort(w);
 		}
 		sfs_checkpoint_release(&ck);

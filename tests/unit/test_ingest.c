@@ -13,6 +13,7 @@
 
 #include <criterion/criterion.h>
 
+#include "snapfs/blockmap.h"
 #include "snapfs/ingest.h"
 #include "snapfs/log.h"
 #include "snapfs/reader.h"
@@ -465,6 +466,46 @@ Test(ingest, empty_changed_ranges_read_nothing)
 	free((char *)o.source);
 	free(data);
 	free(old);
+}
+
+/* pad_to_parent (a VM's RAM or device state): a source shorter than its
+ * volume is stored padded with zero blocks (whole leaves among them) to
+ * the volume's size, its own length in source_size; without it, or with
+ * a ranges file, it is refused. */
+Test(ingest, a_shorter_source_padded_to_its_volume)
+{
+	size_t big = (2 * SFS_MAP_FANOUT + 37) * 4096 + 123, small = 5 * 4096 + 100;
+	uint8_t *data = calloc(1, big);
+	struct sfs_ingest_opts o = { .volume = "v" };
+	struct sfs_ingest_result a, b, c;
+	char *ranges;
+
+	cr_assert_not_null(data);
+	fx_fill_random(data, big, 51);
+	o.source = write_src("src", data, big);
+	cr_assert_eq(sfs_ingest(fx_store, &o, &a), 0, "%s", a.error);
+	cr_assert_eq(a.source_size, big);
+	free(write_src("src", data, small));
+	cr_assert_eq(sfs_ingest(fx_store, &o, &b), -ERANGE);
+	o.pad_to_parent = true;
+	ranges = write_src("ranges", (const uint8_t *)"0 4096\n", 7);
+	o.changed_ranges = ranges;
+	cr_assert_eq(sfs_ingest(fx_store, &o, &b), -ERANGE, "padding with a ranges file");
+	o.changed_ranges = NULL;
+	cr_assert_eq(sfs_ingest(fx_store, &o, &b), 0, "%s", b.error);
+	cr_assert_eq(b.size, big);
+	cr_assert_eq(b.source_size, small);
+	cr_assert_str_eq(b.parent, a.snap_id);
+	memset(data + small, 0, big - small);
+	read_back(b.snap_id, data, big);
+	/* The same again: nothing new. */
+	cr_assert_eq(sfs_ingest(fx_store, &o, &c), 0, "%s", c.error);
+	cr_assert_eq(c.size, big);
+	cr_assert_eq(c.new_chunks, 0);
+	read_back(c.snap_id, data, big);
+	free(ranges);
+	free((char *)o.source);
+	free(data);
 }
 
 /* A volume cannot shrink, with or without a ranges file. */
