@@ -8,7 +8,8 @@
 # a few seconds (which must add only a few percent of its RAM to the
 # store), which stops it; larger snapshots of the VM's state and RAM
 # volumes taken between the two make the second's device state and RAM
-# the shorter ones, padded in the store and shown at their own lengths; resumed from the mount, the counter goes on,
+# the shorter ones, padded in the store and shown at their own lengths;
+# resumed from the mount, the counter goes on,
 # the boot id is the same and the uptime did not restart, and the marker
 # is on the checkpoint's disk. The resumed VM (RAM mapped privately from
 # the mount) is hibernated again a few seconds later, through a mapped-ram
