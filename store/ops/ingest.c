@@ -451,17 +451,19 @@ int sfs_writer_snapshot(struct sfs_writer *w, const struct sfs_ingest_opts *o,
 	} else if (r != -ENOENT) {
 		goto out;
 	}
+	/* A volume grows, never shrinks: a shorter source is refused, or
+	 * padded when the caller asks for it. */
 	size = p.size;
-	if (c.have_parent && !p.stream && p.size < parent.size && o->pad_to_parent &&
-	    !o->changed_ranges) {
+	if (c.have_parent && !p.stream && p.size < parent.size) {
+		if (!o->pad_to_parent || o->changed_ranges) {
+			snprintf(res->error, sizeof(res->error),
+				 "source %s has %" PRIu64 " bytes, fewer than volume %s's %" PRIu64
+				 " (volumes can grow, never shrink)",
+				 o->source, p.size, o->volume, parent.size);
+			r = -ERANGE;
+			goto out;
+		}
 		size = parent.size;
-	} else if (c.have_parent && !p.stream && p.size < parent.size) {
-		snprintf(res->error, sizeof(res->error),
-			 "source %s has %" PRIu64 " bytes, fewer than volume %s's %" PRIu64
-			 " (volumes can grow, never shrink)",
-			 o->source, p.size, o->volume, parent.size);
-		r = -ERANGE;
-		goto out;
 	}
 	if (o->changed_ranges) {
 		if (p.stream) {
