@@ -484,14 +484,6 @@ static void stop_point(const char *point)
 		raise(SIGSTOP);
 }
 
-/* The volume a part of vm's checkpoints is a snapshot of: VM-PART. */
-static int part_volume(const char *vm, const char *part, char volume[SFS_NAME_MAX + 1])
-{
-	if (snprintf(volume, SFS_NAME_MAX + 1, "%s-%s", vm, part) >= SFS_NAME_MAX + 1)
-		return cli_error("volume name %s-%s is too long", vm, part);
-	return 0;
-}
-
 /* A part's source is read past the page cache, as any snapshot's, unless
  * it lives there: the guest's RAM and the device state just written
  * (vm_state) are in memory, and a direct read would first write all of it
@@ -507,9 +499,9 @@ static int snap_part(struct sfs_writer *w, const char *vm, const char *part, con
 	char volume[SFS_NAME_MAX + 1], desc[256];
 	int r;
 
-	r = part_volume(vm, part, volume);
-	if (r)
-		return r;
+	/* The volume a part of vm's checkpoints is a snapshot of: VM-PART. */
+	if (snprintf(volume, sizeof(volume), "%s-%s", vm, part) >= (int)sizeof(volume))
+		return cli_error("volume name %s-%s is too long", vm, part);
 	snprintf(desc, sizeof(desc), "%s of checkpoint %s", part, ckpt);
 	io.volume = volume;
 	io.source = source;
