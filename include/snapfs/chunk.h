@@ -65,8 +65,9 @@ size_t sfs_codec_bound(size_t len);
 /*
  * Compresses src into dst (capacity dst_cap >= sfs_codec_bound(len)).
  * When compression does not save at least 1/32 of the bytes the raw bytes
- * are copied and *ret_comp is SFS_COMP_NONE. Returns the stored length or
- * -EBADMSG on a zstd failure.
+ * are copied and *ret_comp is SFS_COMP_NONE. Returns the stored length,
+ * -EBADMSG on a zstd failure or -ENOMEM when the codec's compression
+ * context (made on its first compression) cannot be.
  */
 ssize_t sfs_codec_compress(struct sfs_codec *c, const void *src, size_t len, void *dst,
 			   size_t dst_cap, uint8_t *ret_comp);

@@ -97,7 +97,11 @@ struct slots {
 struct sfs_cache {
 	struct shard shards[SHARDS];
 	struct slots slots;
+	void *tables; /* every shard's buckets, one anonymous mapping */
 };
+
+#define BUCKETS 1024 /* per shard: 256 entries of a 256 MiB cache of 32 KiB blocks */
+#define TABLES_BYTES (SHARDS * BUCKETS * sizeof(struct sfs_cache_entry *))
 
 #define HUGE_BYTES (2u << 20)
 
@@ -326,17 +330,24 @@ struct sfs_cache *sfs_cache_new(size_t capacity)
 	pthread_mutex_init(&c->slots.lock, NULL);
 	pthread_cond_init(&c->slots.wake, NULL);
 	c->slots.bound = capacity;
+	/* The buckets come zeroed from the kernel and a page of them is
+	 * faulted in when first used: calloc'd shard by shard they cost a
+	 * mount 130 page faults before its first answer (about 2 ms where
+	 * a fault takes 15 us, as on a virtual machine). */
+	c->tables = mmap(NULL, TABLES_BYTES, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (c->tables == MAP_FAILED) {
+		c->tables = NULL;
+		sfs_cache_free(c);
+		return NULL;
+	}
 	for (int i = 0; i < SHARDS; i++) {
 		struct shard *s = &c->shards[i];
 		pthread_mutex_init(&s->lock, NULL);
 		pthread_cond_init(&s->filled, NULL);
 		s->capacity = capacity / SHARDS;
-		s->nbuckets = 1024;
-		s->table = calloc(s->nbuckets, sizeof(*s->table));
-		if (!s->table) {
-			sfs_cache_free(c);
-			return NULL;
-		}
+		s->nbuckets = BUCKETS;
+		s->table = (struct sfs_cache_entry **)c->tables + (size_t)i * BUCKETS;
 	}
 	return c;
 }
@@ -367,10 +378,11 @@ void sfs_cache_free(struct sfs_cache *c)
 			n = e->lru_next;
 			entry_release(e);
 		}
-		free(s->table);
 		pthread_cond_destroy(&s->filled);
 		pthread_mutex_destroy(&s->lock);
 	}
+	if (c->tables)
+		munmap(c->tables, TABLES_BYTES);
 	for (size_t i = 0; i < c->slots.nregions; i++)
 		munmap(c->slots.regions[i], REGION_BYTES);
 	free(c->slots.regions);
