@@ -14,6 +14,8 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,6 +329,28 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* What the mount can do without once it is ready: the readahead workers,
+ * the statistics thread, the knob of the kernel's readahead. They start
+ * after the waiting parent has been told, while whatever runs next (a
+ * restore, a VM launcher) starts up itself, and before the session's
+ * threads, so that no request sees them half made. Without them the
+ * mount serves every byte: a failure is a warning. */
+static void start_helpers(struct sfs_mount *mt, const char *mp)
+{
+	int r;
+
+	find_bdi(mt, mp);
+	r = sfs_mount_stats_signal_start(mt);
+	if (r < 0)
+		sfs_log(SFS_LOG_WARN, "no statistics on SIGUSR1: cannot start their thread: %s",
+			strerror(-r));
+	r = sfs_reader_start_readahead(mt->reader, mt->opts.ra_threads,
+				       sfs_mount_ra_window(&mt->opts));
+	if (r < 0)
+		sfs_log(SFS_LOG_WARN, "reads go without readahead: cannot start its workers: %s",
+			strerror(-r));
+}
+
 static int session_run(struct sfs_mount *mt, const char *store, const char *mp, int ready_fd)
 {
 	char opts[FUSE_OPTS_MAX] = "";
@@ -374,10 +398,12 @@ static int session_run(struct sfs_mount *mt, const char *store, const char *mp, 
 		r = sfs_log_errno(-EIO, "cannot mount on %s", mp);
 		goto out_signals;
 	}
-	find_bdi(mt, mp);
 	sfs_log(SFS_LOG_DEBUG, "start-up: FUSE session and mount %.2f ms", now_ms() - t0);
 	if (ready_fd >= 0)
 		detach(ready_fd);
+	t0 = now_ms();
+	start_helpers(mt, mp);
+	sfs_log(SFS_LOG_DEBUG, "start-up: after the mount was ready, helpers %.2f ms", now_ms() - t0);
 	sfs_log(ready_fd >= 0 ? SFS_LOG_INFO : SFS_LOG_DEBUG, "mounted %s on %s", store, mp);
 	if (mt->opts.single_thread) {
 		r = fuse_session_loop(se);
@@ -407,7 +433,8 @@ static int serve(const struct sfs_mount_opts *o, const char *store, const char *
 		 const struct sfs_unlock *cred)
 {
 	struct sfs_mount mt = { .opts = *o };
-	double t[6];
+	sigset_t usr1;
+	double t[5];
 	int r;
 
 	/* Blocks are allocated by one thread and evicted by another; with
@@ -415,6 +442,11 @@ static int serve(const struct sfs_mount_opts *o, const char *store, const char *
 	 * arenas and the daemon's RSS grows to twice the cache bound. One
 	 * arena keeps RSS at the bound and measured no slower. */
 	mallopt(M_ARENA_MAX, 1);
+	/* Every thread is to inherit SIGUSR1 blocked: the statistics thread
+	 * (started after the mount is ready) waits for it. */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &usr1, NULL);
 	mt.uid = getuid();
 	mt.gid = getgid();
 	mt.mount_time = (int64_t)time(NULL);
@@ -438,33 +470,18 @@ static int serve(const struct sfs_mount_opts *o, const char *store, const char *
 		goto out_close_store;
 	}
 	sfs_reader_prefault(mt.reader);
-	/* Before any thread of the reader or the session exists: they must
-	 * inherit SIGUSR1 blocked. The figures read the reader. */
-	r = sfs_mount_stats_signal_start(&mt);
-	if (r < 0) {
-		sfs_log_errno(r, "cannot start the statistics thread");
-		goto out_free_reader;
-	}
 	t[2] = now_ms();
-	r = sfs_reader_start_readahead(mt.reader, o->ra_threads, sfs_mount_ra_window(o));
-	if (r < 0) {
-		sfs_log_errno(r, "cannot start readahead workers");
-		goto out_free_reader;
-	}
-	t[3] = now_ms();
 	r = sfs_tree_new(mt.store, &mt.tree);
 	if (r < 0)
 		goto out_free_reader;
-	t[4] = now_ms();
+	t[3] = now_ms();
 	r = sfs_files_new(mt.reader, &mt.files);
 	if (r < 0)
 		goto out_free_tree;
-	t[5] = now_ms();
+	t[4] = now_ms();
 	/* What a mount spends before it can answer, for whoever tunes it. */
-	sfs_log(SFS_LOG_DEBUG,
-		"start-up: store open %.2f ms, reader and statistics thread %.2f ms, "
-		"readahead workers %.2f ms, tree %.2f ms, files %.2f ms",
-		t[1] - t[0], t[2] - t[1], t[3] - t[2], t[4] - t[3], t[5] - t[4]);
+	sfs_log(SFS_LOG_DEBUG, "start-up: store open %.2f ms, reader %.2f ms, tree %.2f ms, files %.2f ms",
+		t[1] - t[0], t[2] - t[1], t[3] - t[2], t[4] - t[3]);
 	r = session_run(&mt, store, mp, ready_fd);
 	if (sfs_log_get_level() >= SFS_LOG_DEBUG) {
 		size_t cached;
