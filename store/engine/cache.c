@@ -24,8 +24,9 @@
  * 256 MiB cache spent about 0.5 s of a random reader's time in those
  * faults. A cache told to (sfs_cache_prefault) has a thread of its own
  * fault its regions in ahead of use, and the first 2 MiB of the first
- * region stay small pages, so that the first read of a fresh mount waits
- * for one 4 KiB page, not a huge one.
+ * region and the part of it where the headers are stay small pages, so
+ * that the first read of a fresh mount waits for 4 KiB pages, not huge
+ * ones.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -105,16 +106,21 @@ struct sfs_cache {
 
 #define HUGE_BYTES (2u << 20)
 
-/* A region's mapping, huge pages asked for from byte `from` on (best
- * effort: without them the slots work the same). */
-static uint8_t *region_map(size_t from)
+/* A region's mapping: huge pages asked for but in its first `head` and
+ * last `tail` bytes, which stay small pages (best effort: without huge
+ * pages the slots work the same). */
+static uint8_t *region_map(size_t head, size_t tail)
 {
 	uint8_t *m = mmap(NULL, REGION_BYTES, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	if (m == MAP_FAILED)
 		return NULL;
-	madvise(m + from, REGION_BYTES - from, MADV_HUGEPAGE);
+	madvise(m + head, REGION_BYTES - head - tail, MADV_HUGEPAGE);
+	if (head)
+		madvise(m, head, MADV_NOHUGEPAGE);
+	if (tail)
+		madvise(m + REGION_BYTES - tail, tail, MADV_NOHUGEPAGE);
 	return m;
 }
 
@@ -133,7 +139,15 @@ static bool slots_grow(struct slots *p)
 		p->spare = NULL;
 		p->ready = REGION_BYTES;
 	} else {
-		m = region_map(p->nregions ? 0 : HUGE_BYTES);
+		/* The first region's first slots and every header (after
+		 * all the data) stay small pages: a fresh mount's first
+		 * read is not to wait for a huge page to be cleared. */
+		size_t hdr = (p->per_region * p->dstride) & ~(size_t)(HUGE_BYTES - 1);
+
+		if (hdr < HUGE_BYTES)
+			hdr = HUGE_BYTES;
+
+		m = p->nregions ? region_map(0, 0) : region_map(HUGE_BYTES, REGION_BYTES - hdr);
 		if (!m)
 			return false;
 		p->ready = 0;
@@ -206,7 +220,7 @@ static void *filler_main(void *arg)
 			uint8_t *m;
 
 			pthread_mutex_unlock(&p->lock);
-			m = region_map(0);
+			m = region_map(0, 0);
 			if (m)
 				region_fault_in(p, m, slots, 0, slots * p->dstride);
 			pthread_mutex_lock(&p->lock);
