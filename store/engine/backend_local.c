@@ -78,7 +78,7 @@ struct local {
 	pthread_mutex_t lock; /* guards everything below */
 	struct fdent *buckets[NBUCKETS];
 	struct fdent *head, *tail;
-	size_t n, bound;
+	size_t n, bound; /* descriptors the cached entries hold (two for spans), their bound */
 	struct sfs_spans *spans;
 	bool spans_off; /* the file system refuses O_DIRECT */
 };
@@ -218,7 +218,7 @@ static void detach(struct local *l, struct fdent *e)
 	*pp = e->hnext;
 	lru_unlink(l, e);
 	e->cached = false;
-	l->n--;
+	l->n -= e->dfd >= 0 ? 2 : 1;
 	if (e->refs == 0)
 		fdent_free(e);
 }
@@ -254,6 +254,8 @@ static bool walk_in_spans(struct local *l, struct fdent *e, uint64_t off, size_t
 			e->dfd = -1;
 			return false;
 		}
+		if (e->cached)
+			l->n++;
 	}
 	return true;
 }
@@ -297,12 +299,13 @@ static int fd_get(struct local *l, uint64_t number, uint64_t off, size_t len,
 	*bucket(l, number) = e;
 	lru_push(l, e);
 	l->n++;
-	while (l->n > l->bound && l->tail != e)
-		detach(l, l->tail);
 out_ref:
 	e->refs++;
 	*ret = e;
 	*ret_spans = walk_in_spans(l, e, off, len);
+	/* The bound counts descriptors: a pack read in spans holds two. */
+	while (l->n > l->bound && l->tail != e)
+		detach(l, l->tail);
 out_unlock:
 	pthread_mutex_unlock(&l->lock);
 	return r;
