@@ -115,12 +115,17 @@ track_mount "$T/mnt"
 # Readers hold the image files open and compare every read with the
 # source: m1's snapshot is deleted and collected under them (a clean
 # error is allowed once its chunks are gone, a wrong byte never), m2's
-# chunks are moved by the rewrite (every read must succeed).
+# chunks are moved by the rewrite (every read must succeed). Each tells
+# that it holds its image open by making its ready file: on a loaded
+# machine Python's start can take longer than any fixed wait, and a
+# snapshot deleted before the open is simply not there.
 cat >"$T/reader.py" <<'PY'
 import os, sys, time
-img, src, deadline, may_fail = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4] == "1"
+img, src, seconds, may_fail, ready = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4] == "1", sys.argv[5]
 want = open(src, "rb").read()
 fd = os.open(img, os.O_RDONLY)
+open(ready, "w").close()
+deadline = time.time() + seconds
 bs, reads, errors = 65536, 0, 0
 import random
 while time.time() < deadline:
@@ -138,13 +143,16 @@ while time.time() < deadline:
         print("WRONG BYTES at", off, "in", img); sys.exit(1)
 print("gc: mount reader of", img.split("/")[-1], "reads", reads, "clean errors", errors)
 PY
-end=$(($(date +%s) + 8))
-python3 "$T/reader.py" "$T/mnt/snapshots/$M1.img" "$T/m1" "$end" 1 &
+python3 "$T/reader.py" "$T/mnt/snapshots/$M1.img" "$T/m1" 7 1 "$T/r1.ready" &
 R1=$!
-python3 "$T/reader.py" "$T/mnt/snapshots/$M2.img" "$T/m2" "$end" 0 &
+python3 "$T/reader.py" "$T/mnt/snapshots/$M2.img" "$T/m2" 7 0 "$T/r2.ready" &
 R2=$!
 track_pid "$R1"
 track_pid "$R2"
+for f in "$T/r1.ready" "$T/r2.ready"; do
+	for _ in $(seq 60); do [ -e "$f" ] && break; sleep 0.1; done
+	[ -e "$f" ] || fail "a reader did not open its image within 6 s"
+done
 sleep 1
 "$SNAPFS" snapshot delete "$M1" >/dev/null
 "$SNAPFS" gc --rewrite-below 100 --json >/dev/null || fail "gc under a mount"
