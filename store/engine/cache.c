@@ -62,7 +62,6 @@ struct shard {
 	pthread_mutex_t lock; /* guards everything below and entries' links, refs, state */
 	pthread_cond_t filled; /* an entry of this shard left the FILLING state */
 	struct sfs_cache_entry **table;
-	size_t nbuckets;
 	struct sfs_cache_entry *lru_head, *lru_tail;
 	size_t bytes;
 	size_t capacity;
@@ -327,12 +326,12 @@ static struct shard *shard_of(struct sfs_cache *c, const struct sfs_id *id)
 	return &c->shards[id->b[0] % SHARDS];
 }
 
-static size_t bucket_of(const struct shard *s, const struct sfs_id *id)
+static size_t bucket_of(const struct sfs_id *id)
 {
 	uint64_t h;
 
 	memcpy(&h, id->b + 8, sizeof(h));
-	return (size_t)(h % s->nbuckets);
+	return (size_t)(h % BUCKETS);
 }
 
 struct sfs_cache *sfs_cache_new(size_t capacity)
@@ -360,7 +359,6 @@ struct sfs_cache *sfs_cache_new(size_t capacity)
 		pthread_mutex_init(&s->lock, NULL);
 		pthread_cond_init(&s->filled, NULL);
 		s->capacity = capacity / SHARDS;
-		s->nbuckets = BUCKETS;
 		s->table = (struct sfs_cache_entry **)c->tables + (size_t)i * BUCKETS;
 	}
 	return c;
@@ -431,7 +429,7 @@ static void lru_push_front(struct shard *s, struct sfs_cache_entry *e)
 
 static void hash_unlink(struct shard *s, struct sfs_cache_entry *e)
 {
-	struct sfs_cache_entry **pp = &s->table[bucket_of(s, &e->id)];
+	struct sfs_cache_entry **pp = &s->table[bucket_of(&e->id)];
 
 	for (; *pp; pp = &(*pp)->hnext) {
 		if (*pp == e) {
@@ -443,7 +441,7 @@ static void hash_unlink(struct shard *s, struct sfs_cache_entry *e)
 
 static struct sfs_cache_entry *lookup(struct shard *s, const struct sfs_id *id)
 {
-	struct sfs_cache_entry *e = s->table[bucket_of(s, id)];
+	struct sfs_cache_entry *e = s->table[bucket_of(id)];
 
 	for (; e; e = e->hnext)
 		if (!memcmp(e->id.b, id->b, SFS_ID_LEN))
@@ -556,7 +554,7 @@ struct sfs_cache_entry *sfs_cache_add(struct sfs_cache *c, const struct sfs_id *
 		return old;
 	}
 	{
-		size_t b = bucket_of(s, id);
+		size_t b = bucket_of(id);
 		e->hnext = s->table[b];
 		s->table[b] = e;
 	}
@@ -598,8 +596,8 @@ int sfs_cache_get_or_claim(struct sfs_cache *c, const struct sfs_id *id, size_t 
 			e->ahead = flags & SFS_CACHE_AHEAD;
 			e->refs = 2; /* the shard's link and the filler */
 			e->linked = true;
-			e->hnext = s->table[bucket_of(s, id)];
-			s->table[bucket_of(s, id)] = e;
+			e->hnext = s->table[bucket_of(id)];
+			s->table[bucket_of(id)] = e;
 			lru_push_front(s, e);
 			s->bytes += e->len;
 			s->misses++;
