@@ -14,8 +14,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <malloc.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -433,7 +431,6 @@ static int serve(const struct sfs_mount_opts *o, const char *store, const char *
 		 const struct sfs_unlock *cred)
 {
 	struct sfs_mount mt = { .opts = *o };
-	sigset_t usr1;
 	double t[5];
 	int r;
 
@@ -442,11 +439,9 @@ static int serve(const struct sfs_mount_opts *o, const char *store, const char *
 	 * arenas and the daemon's RSS grows to twice the cache bound. One
 	 * arena keeps RSS at the bound and measured no slower. */
 	mallopt(M_ARENA_MAX, 1);
-	/* Every thread is to inherit SIGUSR1 blocked: the statistics thread
-	 * (started after the mount is ready) waits for it. */
-	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+	/* Before any thread, librados's included: the statistics thread,
+	 * started once the mount is ready, is the one to take SIGUSR1. */
+	sfs_mount_stats_signal_block();
 	mt.uid = getuid();
 	mt.gid = getgid();
 	mt.mount_time = (int64_t)time(NULL);

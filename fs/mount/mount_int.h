@@ -331,9 +331,12 @@ void sfs_mount_tune_readahead(struct sfs_mount *mt);
 char *sfs_mount_stats_json(struct sfs_mount *mt);
 
 /* Logs the figures as one line at INFO level on each SIGUSR1, from a
- * thread of its own (sigwait: no work in a signal handler). _start
- * blocks SIGUSR1 in the calling thread, so every thread created after it
- * leaves the signal to that one. 0 or -errno. */
+ * thread of its own (sigwait: no work in a signal handler). _block
+ * blocks SIGUSR1 in the calling thread; called before any other thread
+ * exists, every thread inherits it blocked and leaves the signal to the
+ * one _start makes (a signal sent before that stays pending for it).
+ * _start: 0 or -errno. */
+void sfs_mount_stats_signal_block(void);
 int sfs_mount_stats_signal_start(struct sfs_mount *mt);
 void sfs_mount_stats_signal_stop(struct sfs_mount *mt);
 

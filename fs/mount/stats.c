@@ -125,16 +125,19 @@ static void *sig_main(void *arg)
 	return NULL;
 }
 
-int sfs_mount_stats_signal_start(struct sfs_mount *mt)
+void sfs_mount_stats_signal_block(void)
 {
 	sigset_t set;
-	int r;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
-	r = pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if (r == 0)
-		r = pthread_create(&mt->stats_thread, NULL, sig_main, mt);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int sfs_mount_stats_signal_start(struct sfs_mount *mt)
+{
+	int r = pthread_create(&mt->stats_thread, NULL, sig_main, mt);
+
 	if (r != 0)
 		return -r;
 	mt->stats_thread_on = true;
