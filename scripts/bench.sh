@@ -10,10 +10,16 @@
 #                         [--peers a,b,c] [--reps N] [--quick] [--seed N]
 #                         [--keep] [--fio-runtime S] [--scale-count N]
 #                         [--snapfs PATH] [--no-install] [--block-size N{K,M}]
+#                         [--hold-page-reporting]
 #
 # --block-size (default 32K, as snapfs init) is snapfs's block size (snapfs init --block-size),
 # the granularity of the changed-ranges list and the chunk size of borg's
 # fixed chunker (borg, borg-zstd).
+#
+# --hold-page-reporting: on a virtual machine whose balloon device reports
+# free memory to the host, unbind the balloon driver for the run (bound
+# again on exit) so that no tool's cold figures include the host faulting
+# back memory it took while the page cache stood empty (see README.md).
 #
 # Writes DIR/results.tsv (peer, metric, rep, value, unit), DIR/results.md
 # (medians, ratios, targets, tool versions, load average per section) and
@@ -29,9 +35,9 @@ helpers="$here/bench"
 all_peers="borg,borg-buzhash,borg-zstd,restic,casync,bup,qcow2,squashfs,snapfs,raw,passthrough,cpu"
 out="$repo/results" workdir="" size="" peers="$all_peers" reps=3 quick=0 seed=1 keep=0
 fio_runtime=10 scale_count=1000 snapfs_bin="" install=1 cache_size=256M
-block_size=32768
+block_size=32768 hold_reporting=0
 
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; }
 
 parse_size() { # 2G, 256M, 1048576
 	local v=$1
@@ -58,6 +64,7 @@ while [ $# -gt 0 ]; do
 	--snapfs) snapfs_bin=$2; shift 2 ;;
 	--no-install) install=0; shift ;;
 	--block-size) block_size=$(parse_size "$2"); shift 2 ;;
+	--hold-page-reporting) hold_reporting=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
@@ -154,8 +161,47 @@ stop_pid() { # stop a daemon we started, wait for it
 	for i in $(seq 100); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.05; done
 	kill -9 "$p" 2>/dev/null || true
 }
+# Free page reporting (virtio balloon feature bit 5): memory the guest
+# leaves free for a few seconds goes back to the host, and the guest's next
+# first touch of it waits for the host to fault it in again. Here 2 GiB of
+# huge pages freed just before took 0.13 s to touch, the same freed 10 s
+# before 5.4-6.0 s. Every cold figure allocates page cache right after
+# drop_caches freed the previous tool's, so what it pays depends on how
+# long the previous figure took.
+balloon_drv=/sys/bus/virtio/drivers/virtio_balloon
+reporting_devs() {
+	local d f
+	for d in "$balloon_drv"/virtio*; do
+		[ -e "$d/features" ] || continue
+		f=$(cat "$d/features")
+		[ "${f:5:1}" = 1 ] && basename "$d"
+	done
+	return 0
+}
+held_devs=()
+hold_page_reporting() {
+	local d
+	for d in $(reporting_devs); do
+		if echo "$d" >"$balloon_drv/unbind" 2>/dev/null; then
+			held_devs+=("$d")
+			note "free page reporting held off for the run: balloon $d unbound, bound again at exit"
+		else
+			note "free page reporting: cannot unbind balloon $d; cold figures vary with it"
+		fi
+	done
+}
+release_page_reporting() {
+	local d
+	for d in "${held_devs[@]}"; do
+		echo "$d" >"$balloon_drv/bind" 2>/dev/null ||
+			log "cannot bind balloon $d again: echo $d > $balloon_drv/bind"
+	done
+	held_devs=()
+}
+
 cleanup() {
 	local m p
+	release_page_reporting
 	for m in "${mounts[@]}"; do unmount "$m"; done
 	for p in "${our_pids[@]}"; do stop_pid "$p"; done
 	for m in "$data/mnt"; do is_mounted "$m" && umount "$m"; done
@@ -163,6 +209,11 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
+if [ "$hold_reporting" = 1 ]; then
+	hold_page_reporting
+elif [ -n "$(reporting_devs)" ]; then
+	note "free page reporting is on (balloon $(reporting_devs | tr '\n' ' ')): cold figures include the host faulting memory back, more the longer it was free; --hold-page-reporting holds it off"
+fi
 
 # /usr/bin/time -v wrapper: run CMD, record wall, CPU, peak RSS and MB/s of
 # LOGICAL bytes under PEER PHASE_* for REP.  Stdout of CMD goes to $last_out.
