@@ -159,6 +159,16 @@ json_field() {
 		-e "s/.*\"$1\": *\(-\{0,1\}[0-9][0-9]*\).*/\1/p" | head -n 1
 }
 
+# json_at KEY... < JSON: the value at that path (object keys, array
+# indexes), as Python prints it; a missing step fails.
+json_at() {
+	python3 -c 'import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1:]:
+    v = v[int(k)] if isinstance(v, list) else v[k]
+print(v)' "$@"
+}
+
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 assert_eq() {

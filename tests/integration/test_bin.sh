@@ -22,8 +22,8 @@ X=$("$SNAPFS" snapshot create x "$T/x.img" --no-progress)
 "$SNAPFS" image create web --device "vda=$T/r.img" --device "vdb=$T/d.img" --tag env=prod >/dev/null ||
 	fail "image create"
 AMI=$("$SNAPFS" image show web --json | json_field id)
-R=$("$SNAPFS" image show web --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["devices"][0]["snapshot"])')
-D=$("$SNAPFS" image show web --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["devices"][1]["snapshot"])')
+R=$("$SNAPFS" image show web --json | json_at devices 0 snapshot)
+D=$("$SNAPFS" image show web --json | json_at devices 1 snapshot)
 
 # bad input
 expect_error 2 "$SNAPFS" bin rule create

@@ -142,7 +142,7 @@ PADDED=$((4 << 20))
 truncate -s "$PADDED" "$T/bigstate"
 sfs snapshot create "$VMNAME-state" "$T/bigstate" --no-progress >/dev/null ||
 	fail "a larger snapshot of volume $VMNAME-state"
-RAM1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ram"]["snapshot"])' "$T/c1.json")
+RAM1=$(json_at ram snapshot <"$T/c1.json")
 sfs snapshot restore "$RAM1" "$T/bigram" >/dev/null || fail "restore of c1's RAM"
 truncate -s "+$PADDED" "$T/bigram"
 sfs snapshot create "$VMNAME-ram" "$T/bigram" --no-progress >/dev/null ||
@@ -163,9 +163,9 @@ log "bytes added: first $NEW1, second $NEW2 (RAM $RAMB)"
 sfs checkpoint list | grep -q "^c2 " || fail "c2 not listed"
 sfs checkpoint show c2 --json >"$T/show.json" || fail "checkpoint show"
 grep -q '"image": "hib"' "$T/show.json" || fail "the checkpoint does not record its image"
-CKID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$T/show.json")
+CKID=$(json_at id <"$T/show.json")
 sfs checkpoint show "$CKID" --json | grep -q '"name": "c2"' || fail "checkpoint show by id $CKID"
-DISK=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["devices"][0]["snapshot"])' "$T/show.json")
+DISK=$(json_at devices 0 snapshot <"$T/show.json")
 debugfs -R "cat /marker" "$MNT/snapshots/$DISK.img" 2>/dev/null | grep -qx "$MARK" ||
 	fail "the marker is not on the checkpoint's disk"
 
@@ -177,10 +177,10 @@ import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:])
 assert a == b, (a, b)
 PY
-RAMSNAP=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ram"]["snapshot"])' "$T/show.json")
-STATESIZE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["state"]["size"])' "$T/show.json")
+RAMSNAP=$(json_at ram snapshot <"$T/show.json")
+STATESIZE=$(json_at state size <"$T/show.json")
 assert_eq "$(stat -c %s "$CK/state.bin")" "$STATESIZE" "state.bin's size"
-STATESNAP=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["state"]["snapshot"])' "$T/show.json")
+STATESNAP=$(json_at state snapshot <"$T/show.json")
 [ "$STATESIZE" -lt "$PADDED" ] || fail "c2's device state ($STATESIZE bytes) was not the shorter one"
 assert_eq "$(stat -c %s "$MNT/snapshots/$STATESNAP.img")" "$PADDED" "the padded state snapshot's size"
 cmp -n "$STATESIZE" "$CK/state.bin" "$MNT/snapshots/$STATESNAP.img" ||
@@ -211,7 +211,7 @@ case "$ERR" in *"checkpoint c"*) ;; *) soft_fail "deleting a checkpoint's snapsh
 
 # ---- resume from the mount ----
 log "resume"
-CPUS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["machine"]["cpus"])' "$T/show.json")
+CPUS=$(json_at machine cpus <"$T/show.json")
 sfs checkpoint launch-config c2 --mount "$MNT" --overlay "$T/ov2" --serial "$T/serial2.log" \
 	--qmp "$T/run/resume.qmp" --memory "$MEM" --cpus "$CPUS" >"$T/resume.sh" ||
 	fail "checkpoint launch-config with the recorded shape"

@@ -70,7 +70,7 @@ if "error" in m:
 print(json.dumps(m["return"]))
 PY
 }
-status() { qmp query-status | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])'; }
+status() { qmp query-status | json_at status; }
 
 # after_kill WHAT: the store and the VM after a create was killed.
 after_kill() {

@@ -52,7 +52,7 @@ sfs image create src --device xvda="$T/a.img" --device xvdb="$T/b.img" --device 
 	--root-device xvda --no-progress >/dev/null || fail "create from sources"
 sfs volume show src-xvda >/dev/null || fail "no volume src-xvda"
 sfs volume show src-xvdb >/dev/null || fail "no volume src-xvdb"
-SRC_A=$(sfs image show src --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["devices"][0]["snapshot"])')
+SRC_A=$(sfs image show src --json | json_at devices 0 snapshot)
 restore_check "$SRC_A" "$T/a.img"
 
 log "bad input: nothing registered"

@@ -72,7 +72,7 @@ echo "image_copy: first copy sent $sent1 bytes, the changed image $sent2"
 [ "$sent2" -ge 1048576 ] && [ "$sent2" -lt $((3 * 1048576 / 2)) ] ||
 	fail "the changed image sent $sent2 bytes, not about 1 MiB"
 W2=$("$SNAPFS" --store "$DR" image show web2 --json)
-sid=$(echo "$W2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["devices"][0]["snapshot"])')
+sid=$(echo "$W2" | json_at devices 0 snapshot)
 restore_eq "$DR" "$sid" "$T/r.img"
 
 # kill -9 in the middle, then rerun: one complete image
