@@ -396,7 +396,7 @@ umount "$ORIG"
 # (its POSIX ACL, which the kernel then keeps).
 requests() { # requests KEY: the count of KEY since the mount
 	getfattr --only-values -n user.snapfs.stats "$MNT" |
-		python3 -c "import json,sys; print(json.load(sys.stdin)['requests']['$1'])"
+		json_at requests "$1"
 }
 fresh_mount
 ls -l "$FILES/big" >/dev/null
