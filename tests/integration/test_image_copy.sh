@@ -80,18 +80,25 @@ mkvol "$T/b1.img" 48 b1
 mkvol "$T/b2.img" 48 b2
 "$SNAPFS" image create big --device "vda=$T/b1.img" --device "vdb=$T/b2.img" >/dev/null ||
 	fail "image create big"
-# The kill lands inside the copy whatever this machine's speed: one whole
-# copy is timed first (then removed, chunks included), and the kill comes
-# at half that, halving again while the copy finishes first.
+# The kill is to land between the first device's snapshot completing at
+# the destination and the image's registration, whatever this machine's
+# speed or load: one whole copy is timed first (then removed, chunks
+# included), the kill comes at three quarters of that, sooner while the
+# copy finishes first and later while nothing has completed yet (a kill
+# that early leaves nothing to reuse, and the rerun rightly sends it all).
 now_ms() { date +%s%3N; }
+vda_done() {
+	"$SNAPFS" --store "$DR" snapshot list --volume big-vda --json 2>/dev/null |
+		grep -q '"state": "completed"'
+}
 t0=$(now_ms)
 "$SNAPFS" image copy big --to-store "$DR" --no-progress >/dev/null || fail "image copy big"
 dur=$(($(now_ms) - t0))
 "$SNAPFS" --store "$DR" image deregister big --delete-snapshots --force >/dev/null
 "$SNAPFS" --store "$DR" gc --no-progress >/dev/null
 killed=0
-ms=$((dur / 2))
-for try in 1 2 3 4 5 6 7 8; do
+ms=$((dur * 3 / 4))
+for try in $(seq 12); do
 	[ "$ms" -ge 1 ] || ms=1
 	"$SNAPFS" image copy big --to-store "$DR" --no-progress >/dev/null 2>&1 &
 	pid=$!
@@ -99,17 +106,23 @@ for try in 1 2 3 4 5 6 7 8; do
 	if kill -9 "$pid" 2>/dev/null; then
 		wait "$pid" 2>/dev/null || true
 		if ! "$SNAPFS" --store "$DR" image show big >/dev/null 2>&1; then
-			killed=1
-			break
+			if vda_done; then
+				killed=1
+				break
+			fi
+			# too early: nothing complete to reuse yet; later
+			"$SNAPFS" --store "$DR" gc --no-progress >/dev/null
+			ms=$((ms * 5 / 4 + 1))
+			continue
 		fi
 	fi
 	wait "$pid" 2>/dev/null || true
 	# finished first: start over, sooner
 	"$SNAPFS" --store "$DR" image deregister big --delete-snapshots --force >/dev/null
 	"$SNAPFS" --store "$DR" gc --no-progress >/dev/null
-	ms=$((ms / 2))
+	ms=$((ms * 3 / 4))
 done
-[ $killed = 1 ] || fail "the copy was never killed in the middle"
+[ $killed = 1 ] || fail "the copy was never killed between its first device and its end"
 check_store "$DR"
 "$SNAPFS" image copy big --to-store "$DR" --json --no-progress >"$T/copy3.json" || fail "rerun"
 sent3=$(json_field sent_bytes <"$T/copy3.json")
@@ -122,7 +135,7 @@ for v in big-vda big-vdb; do
 done
 BIG=$("$SNAPFS" --store "$DR" image show big --json)
 for i in 0 1; do
-	sid=$(echo "$BIG" | python3 -c "import json,sys; print(json.load(sys.stdin)['devices'][$i]['snapshot'])")
+	sid=$(echo "$BIG" | json_at devices "$i" snapshot)
 	restore_eq "$DR" "$sid" "$T/b$((i + 1)).img"
 done
 check_store "$DR"
@@ -160,7 +173,7 @@ if [ $between = 1 ]; then
 	done
 	BIG=$("$SNAPFS" --store "$DR" image show big --json)
 	for i in 0 1; do
-		sid=$(echo "$BIG" | python3 -c "import json,sys; print(json.load(sys.stdin)['devices'][$i]['snapshot'])")
+		sid=$(echo "$BIG" | json_at devices "$i" snapshot)
 		restore_eq "$DR" "$sid" "$T/b$((i + 1)).img"
 	done
 	echo "image_copy: killed after the first device; the rerun reused its snapshot and sent $(json_field sent_bytes <"$T/copy4.json") bytes"
