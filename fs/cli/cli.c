@@ -273,6 +273,14 @@ int cli_open_store(const struct cli *c, int flags, struct sfs_store **ret)
 	return cli_open_store_wait(c, flags, CLI_LOCK_WAIT_SECONDS, ret);
 }
 
+int cli_parse_open(const struct cli *c, struct cli_parse *co, int argc, char **argv, int flags,
+		   struct sfs_store **ret)
+{
+	int r = cli_parse(co, argc, argv);
+
+	return r ? r : cli_open_store(c, flags, ret);
+}
+
 int cli_open_store_wait(const struct cli *c, int flags, int timeout_sec, struct sfs_store **ret)
 {
 	double waited = 0;

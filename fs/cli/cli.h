@@ -174,6 +174,12 @@ int cli_now_opt(const struct cli_parse *p, const struct cli_opt *o, const char *
 /* The usage error of a value o refuses (for rules a table cannot say). */
 int cli_opt_bad_value(const struct cli_parse *p, const struct cli_opt *o, const char *arg);
 
+/* cli_parse, then, unless it returned anything but 0, cli_open_store:
+ * 0 with *ret open, or what either returned (cli_parse_exit of it is the
+ * command's exit code). */
+int cli_parse_open(const struct cli *c, struct cli_parse *co, int argc, char **argv, int flags,
+		   struct sfs_store **ret);
+
 /* The exit code of a parse that returned r (help shown is success). */
 static inline int cli_parse_exit(int r)
 {

@@ -385,7 +385,7 @@ static int image_show(const struct cli *c, int argc, char **argv)
 	struct sfs_store *s;
 	struct cli_parse co = {.cmd = "image show ", .help = image_help, .shared = CLI_JSON,
 			       .min_args = 1, .max_args = 1, .args_help = "NAME or ID"};
-	int r = cli_parse(&co, argc, argv);
+	int r = cli_parse_open(c, &co, argc, argv, SFS_OPEN_READ, &s);
 	bool json = co.json;
 	char t[32], h[32];
 	const char *k;
@@ -393,9 +393,6 @@ static int image_show(const struct cli *c, int argc, char **argv)
 
 	if (r)
 		return cli_parse_exit(r);
-	r = cli_open_store(c, SFS_OPEN_READ, &s);
-	if (r)
-		return r;
 	r = cli_image_load(s, co.args[0], &img);
 	sfs_store_close(s);
 	if (r)
@@ -542,14 +539,11 @@ static int perm_list(const struct cli *c, int argc, char **argv)
 			       .args_help = "NAME or ID"};
 	json_t *v;
 	size_t i;
-	int r = cli_parse(&co, argc, argv);
+	int r = cli_parse_open(c, &co, argc, argv, SFS_OPEN_READ, &s);
 	bool json = co.json;
 
 	if (r)
 		return cli_parse_exit(r);
-	r = cli_open_store(c, SFS_OPEN_READ, &s);
-	if (r)
-		return r;
 	r = cli_image_load(s, co.args[0], &img);
 	sfs_store_close(s);
 	if (r)

@@ -244,14 +244,11 @@ static int snap_show(const struct cli *c, int argc, char **argv)
 	struct sfs_store *s;
 	struct cli_parse co = { .cmd = "snapshot show ", .help = snapshot_help, .shared = CLI_JSON,
 				.min_args = 1, .max_args = 1, .args_help = "ID" };
-	int r = cli_parse(&co, argc, argv);
+	int r = cli_parse_open(c, &co, argc, argv, SFS_OPEN_READ, &s);
 	bool json = co.json;
 
 	if (r)
 		return cli_parse_exit(r);
-	r = cli_open_store(c, SFS_OPEN_READ, &s);
-	if (r)
-		return r;
 	r = get_snapshot(s, co.args[0], &sn);
 	sfs_store_close(s);
 	if (r)
@@ -322,14 +319,11 @@ static int snap_diff(const struct cli *c, int argc, char **argv)
 	struct sfs_store *s;
 	struct cli_parse co = { .cmd = "snapshot diff ", .help = snapshot_help, .shared = CLI_JSON,
 				.min_args = 2, .max_args = 2, .args_help = "two snapshot ids A B" };
-	int r = cli_parse(&co, argc, argv);
+	int r = cli_parse_open(c, &co, argc, argv, SFS_OPEN_READ, &s);
 	bool json = co.json;
 
 	if (r)
 		return cli_parse_exit(r);
-	r = cli_open_store(c, SFS_OPEN_READ, &s);
-	if (r)
-		return r;
 	r = get_snapshot(s, co.args[0], &a);
 	if (r)
 		goto out_store;

@@ -185,12 +185,9 @@ int cmd_info(const struct cli *c, int argc, char **argv)
 	uint64_t packs = 0, cat = 0, chunks = 0, gen = 0;
 	int r;
 
-	r = cli_parse(&co, argc, argv);
+	r = cli_parse_open(c, &co, argc, argv, SFS_OPEN_READ, &s);
 	if (r)
 		return cli_parse_exit(r);
-	r = cli_open_store(c, SFS_OPEN_READ, &s);
-	if (r)
-		return r;
 	r = sfs_store_disk_usage(s, &packs, &cat);
 	if (r == 0)
 		r = sfs_txn_begin(s, false, &t);
