@@ -211,8 +211,8 @@ trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 if [ "$hold_reporting" = 1 ]; then
 	hold_page_reporting
-elif [ -n "$(reporting_devs)" ]; then
-	note "free page reporting is on (balloon $(reporting_devs | tr '\n' ' ')): cold figures include the host faulting memory back, more the longer it was free; --hold-page-reporting holds it off"
+elif reporting=$(reporting_devs | tr '\n' ' ') && [ -n "$reporting" ]; then
+	note "free page reporting is on (balloon $reporting): cold figures include the host faulting memory back, more the longer it was free; --hold-page-reporting holds it off"
 fi
 
 # /usr/bin/time -v wrapper: run CMD, record wall, CPU, peak RSS and MB/s of
