@@ -9,11 +9,9 @@
  * volume 0.14-0.62 s of system CPU for 760 MB of packs, against 0.05 s
  * read directly in 1 MiB pieces. A span that a reader starts on has the
  * AHEAD after it read ahead by threads of this cache, so that the decode
- * workers seldom wait for the disk. Records are copied out of a span, or
- * lent in place to be checked and decoded where they lie, under a
- * reference, never under the lock; a span with references is never
- * reused. A span being read in has one reference, its reader's, and the
- * others wait for it.
+ * workers seldom wait for the disk. Records are copied out of a span
+ * under a reference, never under the lock; a span being read in has one
+ * reference, its reader's, and the others wait for it.
  *
  * Pack bytes below a pack's end never change while the store is in use,
  * so a span stays good until its pack is removed or cut (the backend
