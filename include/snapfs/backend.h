@@ -88,17 +88,6 @@ struct sfs_backend_ops {
 	 */
 	ssize_t (*read)(struct sfs_backend *b, uint64_t number, uint64_t offset,
 			const struct iovec *iov, int iovcnt);
-	/*
-	 * Optional (NULL when a backend has no such copies). Lends the len
-	 * bytes at offset of pack `number` in place, from a copy the backend
-	 * already holds in memory in one piece: *ret_ptr points at them, and
-	 * they do not change, until unview(b, *ret_hold). -EAGAIN when they
-	 * cannot be lent (not in one piece, or not at hand): read them
-	 * instead. Other errors as for read. Thread-safe.
-	 */
-	int (*view)(struct sfs_backend *b, uint64_t number, uint64_t offset, size_t len,
-		    const uint8_t **ret_ptr, void **ret_hold);
-	void (*unview)(struct sfs_backend *b, void *hold);
 	/* Calls fn for every pack present, in no particular order. Thread-safe. */
 	int (*list)(struct sfs_backend *b, sfs_pack_list_fn fn, void *ctx);
 	/* Length and disk use of a pack; -ENOENT when missing. Thread-safe. */

@@ -125,23 +125,6 @@ void sfs_pack_writer_close(struct sfs_pack_writer *w);
 int sfs_pack_read(struct sfs_backend *b, const struct sfs_chunk_loc *loc, const struct sfs_id *id,
 		  void *buf);
 
-/* A record's stored bytes: in the caller's buffer, or lent in place by
- * the backend (hold set) until sfs_pack_unview. */
-struct sfs_stored_view {
-	const uint8_t *p;
-	void *hold;
-};
-
-/*
- * As sfs_pack_read, without the copy where the backend can lend the
- * record in place (its view op): ret->p points at the stored bytes,
- * in buf or in the backend's memory, until sfs_pack_unview(b, ret),
- * which the caller calls whatever was returned.
- */
-int sfs_pack_read_view(struct sfs_backend *b, const struct sfs_chunk_loc *loc,
-		       const struct sfs_id *id, void *buf, struct sfs_stored_view *ret);
-void sfs_pack_unview(struct sfs_backend *b, struct sfs_stored_view *v);
-
 /*
  * Walks every record of pack `number` of b, calling cb with its header,
  * offset and stored bytes (valid only during the call). Stops at the first

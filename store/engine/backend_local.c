@@ -408,37 +408,6 @@ static ssize_t local_read(struct sfs_backend *b, uint64_t number, uint64_t offse
 	return r < 0 ? r : (ssize_t)done;
 }
 
-static int local_view(struct sfs_backend *b, uint64_t number, uint64_t offset, size_t len,
-		      const uint8_t **ret_ptr, void **ret_hold)
-{
-	struct local *l = L(b);
-	struct fdent *e;
-	bool spans;
-	int r;
-
-	if (offset > (uint64_t)INT64_MAX - len)
-		return -EAGAIN;
-	r = fd_get(l, number, offset, len, &e, &spans);
-	if (r < 0)
-		return r;
-	/* Only spans are lent: a read that is not a walk in order copies. */
-	r = spans ? sfs_spans_view(l->spans, number, e->dfd, offset, len, ret_ptr, ret_hold)
-		  : -EAGAIN;
-	fd_put(l, e); /* a lent span holds its own reference */
-	if (r == -EINVAL) {
-		pthread_mutex_lock(&l->lock);
-		l->spans_off = true;
-		pthread_mutex_unlock(&l->lock);
-		r = -EAGAIN;
-	}
-	return r;
-}
-
-static void local_unview(struct sfs_backend *b, void *hold)
-{
-	sfs_spans_unview(L(b)->spans, hold);
-}
-
 static void local_revalidate(struct sfs_backend *b)
 {
 	struct local *l = L(b);
@@ -688,8 +657,6 @@ const struct sfs_backend_ops sfs_backend_local = {
 	.seal = local_seal,
 	.abandon = local_abandon,
 	.read = local_read,
-	.view = local_view,
-	.unview = local_unview,
 	.list = local_list,
 	.stat = local_stat,
 	.truncate = local_truncate,

@@ -263,21 +263,13 @@ static int chunk_read_once(struct sfs_store *s, const struct sfs_id *id, uint8_t
 	struct sfs_chunkstore *cs = s->chunks;
 	struct cs_tctx *t = tctx_get(cs);
 	struct sfs_chunk_loc loc = { 0 };
-	struct sfs_stored_view v = { 0 };
-	const uint8_t *src;
 	struct sfs_id got;
 	bool vouched = false;
 	int ret;
 
 	if (!t)
 		return -ENOMEM;
-	/* A caller that keeps the stored bytes gets them in t->stored;
-	 * otherwise they are decoded where the backend holds them, if it can
-	 * lend them, without a copy. */
-	ret = sfs_read_stored(s, id, at, &loc, t->stored, &v);
-	if (ret == 0 && ret_stored && v.p != t->stored)
-		memcpy(t->stored, v.p, loc.stored_len);
-	src = v.p;
+	ret = sfs_read_stored(s, id, at, &loc, t->stored);
 	if (ret < 0)
 		goto out;
 	if (!again)
@@ -298,10 +290,10 @@ static int chunk_read_once(struct sfs_store *s, const struct sfs_id *id, uint8_t
 		if ((loc.comp & SFS_COMP_MASK) == SFS_COMP_NONE) {
 			/* Stored raw (lengths checked against the header): open
 			 * straight into dst, without a copy. */
-			ret = sfs_crypt_open(t->crypt, aad, sizeof(aad), src, loc.stored_len,
+			ret = sfs_crypt_open(t->crypt, aad, sizeof(aad), t->stored, loc.stored_len,
 					     dst);
 		} else {
-			ret = sfs_crypt_open(t->crypt, aad, sizeof(aad), src, loc.stored_len,
+			ret = sfs_crypt_open(t->crypt, aad, sizeof(aad), t->stored, loc.stored_len,
 					     t->opened);
 			if (ret == 0)
 				ret = sfs_codec_decompress(t->codec, loc.comp & SFS_COMP_MASK,
@@ -318,14 +310,14 @@ static int chunk_read_once(struct sfs_store *s, const struct sfs_id *id, uint8_t
 
 		/* Checked before decoding, so that zstd never sees bytes that
 		 * are not the ones written. */
-		if (record_sum(&h, src, n) != get_sum(src + n))
+		if (record_sum(&h, t->stored, n) != get_sum(t->stored + n))
 			ret = -EBADMSG;
 		else
-			ret = sfs_codec_decompress(t->codec, loc.comp & SFS_COMP_MASK, src,
+			ret = sfs_codec_decompress(t->codec, loc.comp & SFS_COMP_MASK, t->stored,
 						   n, dst, loc.raw_len);
 		vouched = ret == 0;
 	} else {
-		ret = sfs_codec_decompress(t->codec, loc.comp, src, loc.stored_len, dst,
+		ret = sfs_codec_decompress(t->codec, loc.comp, t->stored, loc.stored_len, dst,
 					   loc.raw_len);
 	}
 	if (ret == -EINVAL)
@@ -338,7 +330,6 @@ static int chunk_read_once(struct sfs_store *s, const struct sfs_id *id, uint8_t
 	if (ret == 0)
 		atomic_fetch_add_explicit(&cs->raw_decoded, loc.raw_len, memory_order_relaxed);
 out:
-	sfs_store_unview(s, &v);
 	/* The location is worth reporting even when its bytes were bad. */
 	if (ret_loc && (ret == 0 || ret == -EBADMSG))
 		*ret_loc = at ? *at : loc;

@@ -246,26 +246,6 @@ void sfs_pack_writer_close(struct sfs_pack_writer *w)
 	free(w);
 }
 
-/* Checks a record's header against where the catalog says it is. */
-static int check_header(const uint8_t *hdr, const struct sfs_chunk_loc *loc,
-			const struct sfs_id *id)
-{
-	struct sfs_rec_header h;
-
-	if (sfs_rec_header_decode(hdr, SFS_REC_HEADER_LEN, &h) < 0)
-		return -EBADMSG;
-	if (h.type != loc->type || h.comp != loc->comp || h.raw_len != loc->raw_len ||
-	    h.stored_len != loc->stored_len || memcmp(h.id.b, id->b, SFS_ID_LEN) != 0)
-		return -EBADMSG;
-	return 0;
-}
-
-static bool loc_sane(const struct sfs_chunk_loc *loc)
-{
-	return loc->offset >= SFS_PACK_HEADER_LEN && loc->offset <= UINT64_MAX / 2 &&
-	       loc->stored_len <= SFS_STORED_MAX;
-}
-
 int sfs_pack_read(struct sfs_backend *b, const struct sfs_chunk_loc *loc, const struct sfs_id *id,
 		  void *buf)
 {
@@ -274,55 +254,25 @@ int sfs_pack_read(struct sfs_backend *b, const struct sfs_chunk_loc *loc, const 
 		{ hdr, sizeof(hdr) },
 		{ buf, loc->stored_len },
 	};
+	struct sfs_rec_header h;
 	ssize_t n;
 
-	if (!loc_sane(loc))
+	if (loc->offset < SFS_PACK_HEADER_LEN || loc->offset > UINT64_MAX / 2 ||
+	    loc->stored_len > SFS_STORED_MAX)
 		return -EBADMSG;
 	/* Header and payload in one request; the header is checked against
 	 * the location before the payload length is believed. */
 	n = b->ops->read(b, loc->pack, loc->offset, iov, 2);
 	if (n < 0)
 		return (int)n;
-	if ((size_t)n < sizeof(hdr) || check_header(hdr, loc, id) < 0)
+	if ((size_t)n < sizeof(hdr) || sfs_rec_header_decode(hdr, sizeof(hdr), &h) < 0)
+		return -EBADMSG;
+	if (h.type != loc->type || h.comp != loc->comp || h.raw_len != loc->raw_len ||
+	    h.stored_len != loc->stored_len || memcmp(h.id.b, id->b, SFS_ID_LEN) != 0)
 		return -EBADMSG;
 	if ((size_t)n != sizeof(hdr) + loc->stored_len)
 		return -EBADMSG; /* the payload was cut short */
 	return 0;
-}
-
-int sfs_pack_read_view(struct sfs_backend *b, const struct sfs_chunk_loc *loc,
-		       const struct sfs_id *id, void *buf, struct sfs_stored_view *ret)
-{
-	const uint8_t *p;
-	void *hold;
-	int r;
-
-	ret->p = buf;
-	ret->hold = NULL;
-	if (!loc_sane(loc))
-		return -EBADMSG;
-	r = b->ops->view ? b->ops->view(b, loc->pack, loc->offset,
-					SFS_REC_HEADER_LEN + loc->stored_len, &p, &hold)
-			 : -EAGAIN;
-	if (r == -EAGAIN)
-		return sfs_pack_read(b, loc, id, buf);
-	if (r < 0)
-		return r;
-	if (check_header(p, loc, id) < 0) {
-		b->ops->unview(b, hold);
-		return -EBADMSG;
-	}
-	ret->p = p + SFS_REC_HEADER_LEN;
-	ret->hold = hold;
-	return 0;
-}
-
-void sfs_pack_unview(struct sfs_backend *b, struct sfs_stored_view *v)
-{
-	if (v->hold)
-		b->ops->unview(b, v->hold);
-	v->hold = NULL;
-	v->p = NULL;
 }
 
 static int read_exact(struct sfs_backend *b, uint64_t number, uint64_t off, void *buf, size_t len)

@@ -157,10 +157,8 @@ struct what {
 };
 
 int sfs_read_stored(struct sfs_store *s, const struct sfs_id *id, const struct sfs_chunk_loc *at,
-		    struct sfs_chunk_loc *ret_loc, void *buf, struct sfs_stored_view *ret_view)
+		    struct sfs_chunk_loc *ret_loc, void *buf)
 {
-	ret_view->p = buf;
-	ret_view->hold = NULL;
 	for (int attempt = 0;; attempt++) {
 		struct sfs_txn *txn;
 		int ret;
@@ -180,7 +178,7 @@ int sfs_read_stored(struct sfs_store *s, const struct sfs_id *id, const struct s
 		}
 		if (ret_loc->stored_len > SFS_STORED_MAX)
 			return -EBADMSG;
-		ret = sfs_store_read_record(s, ret_loc, id, buf, ret_view);
+		ret = sfs_store_read_record(s, ret_loc, id, buf);
 		/* gc moved the chunk and removed the pack between the lookup
 		 * and the read: the index now names the new place. */
 		if (ret == -ENOENT && attempt == 0 && !at)

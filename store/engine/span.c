@@ -255,26 +255,28 @@ static void queue_ahead(struct sfs_spans *sp, const struct span *at, int dfd)
 
 /* ---- callers ---- */
 
-/* Finds the ready span holding pos of pack number, reading it in when
- * missing, and takes a reference on it. Under the lock, which it may
- * drop and take again. NULL with *r set when the spans cannot serve it. */
-static struct span *hold(struct sfs_spans *sp, uint64_t number, int dfd, uint64_t pos,
-			 unsigned *loads, int *r)
+ssize_t sfs_spans_read(struct sfs_spans *sp, uint64_t number, int dfd, uint64_t off,
+		       const struct iovec *iov, int iovcnt, size_t total)
 {
-	uint64_t soff = pos & ~(uint64_t)(SFS_SPAN_SIZE - 1);
+	size_t done = 0;
+	unsigned loads = 0;
+	int r = -EAGAIN;
 
-	for (;;) {
+	pthread_mutex_lock(&sp->lock);
+	while (done < total) {
+		uint64_t pos = off + done, soff = pos & ~(uint64_t)(SFS_SPAN_SIZE - 1);
 		struct span *s = find(sp, number, soff);
+		size_t in = (size_t)(pos - soff), n;
 
 		if (!s) {
-			if ((*loads)++ == MAX_LOADS)
-				return NULL;
+			if (loads++ == MAX_LOADS)
+				goto out_again;
 			s = claim(sp, number, soff);
 			if (!s)
-				return NULL;
-			*r = load(sp, s, dfd);
-			if (*r < 0)
-				return NULL;
+				goto out_again;
+			r = load(sp, s, dfd);
+			if (r < 0)
+				goto out_again;
 			continue; /* find it again: it may have been forgotten */
 		}
 		if (s->state == SPAN_LOADING) {
@@ -285,41 +287,14 @@ static struct span *hold(struct sfs_spans *sp, uint64_t number, int dfd, uint64_
 			s->fresh = false;
 			queue_ahead(sp, s, dfd);
 		}
-		s->refs++;
-		s->used = ++sp->clock;
-		return s;
-	}
-}
-
-static ssize_t cannot_serve(int r)
-{
-	return r == -EINVAL ? -EINVAL : -EAGAIN;
-}
-
-ssize_t sfs_spans_read(struct sfs_spans *sp, uint64_t number, int dfd, uint64_t off,
-		       const struct iovec *iov, int iovcnt, size_t total)
-{
-	size_t done = 0;
-	unsigned loads = 0;
-	int r = -EAGAIN;
-
-	pthread_mutex_lock(&sp->lock);
-	while (done < total) {
-		uint64_t pos = off + done;
-		struct span *s = hold(sp, number, dfd, pos, &loads, &r);
-		size_t in, n;
-
-		if (!s)
-			goto out_again;
-		in = (size_t)(pos - s->off);
 		n = total - done;
 		if (in + n > s->valid) {
-			if (s->valid < SFS_SPAN_SIZE) {
-				s->refs--;
+			if (s->valid < SFS_SPAN_SIZE)
 				goto out_again; /* the pack's end when read: it may have grown */
-			}
 			n = s->valid - in;
 		}
+		s->refs++;
+		s->used = ++sp->clock;
 		pthread_mutex_unlock(&sp->lock);
 		sfs_iov_copy_in(iov, iovcnt, done, s->buf + in, n);
 		pthread_mutex_lock(&sp->lock);
@@ -330,43 +305,7 @@ ssize_t sfs_spans_read(struct sfs_spans *sp, uint64_t number, int dfd, uint64_t 
 	return (ssize_t)total;
 out_again:
 	pthread_mutex_unlock(&sp->lock);
-	return cannot_serve(r);
-}
-
-int sfs_spans_view(struct sfs_spans *sp, uint64_t number, int dfd, uint64_t off, size_t len,
-		   const uint8_t **ret_ptr, void **ret_hold)
-{
-	unsigned loads = 0;
-	int r = -EAGAIN;
-	struct span *s;
-	size_t in;
-
-	pthread_mutex_lock(&sp->lock);
-	s = hold(sp, number, dfd, off, &loads, &r);
-	if (!s) {
-		pthread_mutex_unlock(&sp->lock);
-		return (int)cannot_serve(r);
-	}
-	in = (size_t)(off - s->off);
-	if (in + len > s->valid) {
-		/* Across two spans, or past the pack's end when it was read. */
-		s->refs--;
-		pthread_mutex_unlock(&sp->lock);
-		return -EAGAIN;
-	}
-	pthread_mutex_unlock(&sp->lock);
-	*ret_ptr = s->buf + in;
-	*ret_hold = s;
-	return 0;
-}
-
-void sfs_spans_unview(struct sfs_spans *sp, void *held)
-{
-	struct span *s = held;
-
-	pthread_mutex_lock(&sp->lock);
-	s->refs--;
-	pthread_mutex_unlock(&sp->lock);
+	return r == -EINVAL ? -EINVAL : -EAGAIN;
 }
 
 unsigned sfs_spans_forget(struct sfs_spans *sp, uint64_t number)

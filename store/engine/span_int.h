@@ -35,16 +35,6 @@ void sfs_spans_free(struct sfs_spans *sp);
  */
 ssize_t sfs_spans_read(struct sfs_spans *sp, uint64_t number, int dfd, uint64_t off,
 		       const struct iovec *iov, int iovcnt, size_t total);
-/*
- * Lends [off, off + len) of pack `number` in place when it lies within
- * one span (read in as sfs_spans_read would): *ret_ptr stays valid, and
- * its bytes unchanged, until sfs_spans_unview(sp, *ret_hold). -EAGAIN
- * when the range crosses spans or the spans cannot serve it; -EINVAL as
- * for sfs_spans_read. Thread-safe.
- */
-int sfs_spans_view(struct sfs_spans *sp, uint64_t number, int dfd, uint64_t off, size_t len,
-		   const uint8_t **ret_ptr, void **ret_hold);
-void sfs_spans_unview(struct sfs_spans *sp, void *held);
 /* Drops the spans of pack `number` (removed, cut, or its bytes in doubt);
  * one being read is dropped when its read ends. Returns how many. */
 unsigned sfs_spans_forget(struct sfs_spans *sp, uint64_t number);

@@ -1219,15 +1219,10 @@ static void maybe_revalidate(struct sfs_store *s)
 }
 
 int sfs_store_read_record(struct sfs_store *s, const struct sfs_chunk_loc *loc,
-			  const struct sfs_id *id, void *buf, struct sfs_stored_view *ret)
+			  const struct sfs_id *id, void *buf)
 {
 	maybe_revalidate(s);
-	return sfs_pack_read_view(&s->backend, loc, id, buf, ret);
-}
-
-void sfs_store_unview(struct sfs_store *s, struct sfs_stored_view *v)
-{
-	sfs_pack_unview(&s->backend, v);
+	return sfs_pack_read(&s->backend, loc, id, buf);
 }
 
 int sfs_store_drop_pack_bytes(struct sfs_store *s, uint64_t pack)

@@ -174,14 +174,11 @@ struct sfs_txn;
 
 int sfs_mdb_err(int rc);
 
-/* Reads the record at loc (sfs_pack_read_view through the store's
- * backend, its stored bytes lent in place or read into buf; the caller
- * releases *ret with sfs_store_unview), first letting the backend drop
- * what another process removed, at most once a second. Thread-safe. */
-struct sfs_stored_view;
+/* Reads the record at loc (sfs_pack_read through the store's backend),
+ * first letting the backend drop what another process removed, at most
+ * once a second. Thread-safe. */
 int sfs_store_read_record(struct sfs_store *s, const struct sfs_chunk_loc *loc,
-			  const struct sfs_id *id, void *buf, struct sfs_stored_view *ret);
-void sfs_store_unview(struct sfs_store *s, struct sfs_stored_view *v);
+			  const struct sfs_id *id, void *buf);
 /* Has the backend drop the copies of pack `pack`'s bytes it keeps (a
  * record read from it failed its checks). 1 when it dropped some, so that
  * reading the record again may give other bytes; else 0. Thread-safe. */
@@ -344,16 +341,14 @@ bool sfs_record_bytes_verified(const void *buf, size_t len, int version);
 
 /* Looks chunk id up in the index (unless the caller has its location, at)
  * and reads its stored bytes (header checked against the entry) into buf
- * (SFS_STORED_MAX bytes), or has the backend lend them in place, as
- * sfs_store_read_record (*ret: release it with sfs_store_unview whatever
- * is returned), looking up once more if gc removed the pack in
+ * (SFS_STORED_MAX bytes), looking up once more if gc removed the pack in
  * between. The one place that fetches pack bytes by id, for the chunk
  * store. 0, -EUCLEAN (not in the store, or its pack is gone), -EBADMSG,
  * -errno. Thread-safe. */
 struct sfs_id;
 struct sfs_chunk_loc;
 int sfs_read_stored(struct sfs_store *s, const struct sfs_id *id, const struct sfs_chunk_loc *at,
-		    struct sfs_chunk_loc *ret_loc, void *buf, struct sfs_stored_view *ret);
+		    struct sfs_chunk_loc *ret_loc, void *buf);
 
 /* The store's chunk store (chunkstore.c): set up from the config by
  * sfs_store_open, torn down by sfs_store_close (after every thread that

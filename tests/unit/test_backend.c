@@ -527,60 +527,6 @@ Test(backend, a_span_at_a_packs_end_hides_nothing_appended_later, .init = fx_set
 	free(data);
 }
 
-/* A walk in order is lent in place from its spans once it is seen to be
- * a walk: the bytes lent are the pack's, a range across two spans is not
- * lent (the caller reads it), and a span lent out is not reused for
- * another while the walk goes on past every span the cache has. */
-Test(backend, a_walk_is_lent_in_place_and_what_is_lent_stays, .init = fx_setup,
-     .fini = fx_teardown)
-{
-	const size_t size = 24u << 20, step = 16u << 10;
-	const uint64_t number = 0xfffff2;
-	struct sfs_backend *b = sfs_store_backend(fx_store);
-	uint8_t *data = malloc(size);
-	const uint8_t *p, *kept = NULL;
-	struct sfs_pack_out *out;
-	void *hold, *kept_hold = NULL;
-	uint64_t kept_off = 0;
-	size_t lent = 0, walked = 0;
-
-	cr_assert_not_null(data);
-	cr_assert_not_null(b->ops->view, "the local backend lends spans");
-	fx_fill_random(data, size, 12);
-	cr_assert_eq(b->ops->create(b, number, 0, &out), 0);
-	cr_assert_eq(b->ops->append(out, data, size), 0);
-	cr_assert_eq(b->ops->seal(out), 0);
-	for (uint64_t off = 0; off + step <= size; off += step, walked++) {
-		int r = b->ops->view(b, number, off, step, &p, &hold);
-
-		if (r == -EAGAIN) {
-			assert_reads(b, number, off, step, data);
-			continue;
-		}
-		cr_assert_eq(r, 0, "at %llu", (unsigned long long)off);
-		cr_assert_arr_eq(p, data + off, step, "lent at %llu", (unsigned long long)off);
-		lent++;
-		if (!kept) {
-			kept = p;
-			kept_hold = hold;
-			kept_off = off;
-		} else {
-			b->ops->unview(b, hold);
-		}
-	}
-	cr_assert_geq(lent, walked - 8, "%zu of %zu ranges lent", lent, walked);
-	cr_assert_not_null(kept);
-	cr_assert_arr_eq(kept, data + kept_off, step, "the span lent first still holds its bytes");
-	b->ops->unview(b, kept_hold);
-
-	/* Across a span boundary, inside the walk: read, not lent. */
-	assert_reads(b, number, (20u << 20) - step, step, data);
-	cr_assert_eq(b->ops->view(b, number, (21u << 20) - step / 2, step, &p, &hold), -EAGAIN);
-	assert_reads(b, number, (21u << 20) - step / 2, step, data);
-	cr_assert_eq(b->ops->remove(b, number), 0);
-	free(data);
-}
-
 /* ---- the config names the backend; unknown keys are refused ---- */
 
 static void set_config_line(const char *from, const char *to)
