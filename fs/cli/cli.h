@@ -174,9 +174,9 @@ int cli_now_opt(const struct cli_parse *p, const struct cli_opt *o, const char *
 /* The usage error of a value o refuses (for rules a table cannot say). */
 int cli_opt_bad_value(const struct cli_parse *p, const struct cli_opt *o, const char *arg);
 
-/* cli_parse, then, unless it returned anything but 0, cli_open_store:
- * 0 with *ret open, or what either returned (cli_parse_exit of it is the
- * command's exit code). */
+/* cli_parse, and when it returns 0, cli_open_store: 0 with *ret open, or
+ * what the failing one returned (cli_parse_exit of it is the command's
+ * exit code: 0 after help, the store left unopened). */
 int cli_parse_open(const struct cli *c, struct cli_parse *co, int argc, char **argv, int flags,
 		   struct sfs_store **ret);
 
