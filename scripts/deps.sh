@@ -12,6 +12,8 @@ PKGS=(
 	# the read path's record sums (XXH3)
 	libxxhash-dev
 	libssl-dev
+	# the tests' SHA-256 of large files and their incompressible volumes
+	openssl
 	libjansson-dev
 	libcriterion-dev
 	# files/: ext2/3/4 read through e2fsprogs' library, partition tables

@@ -22,6 +22,16 @@ TEST_NAME=$(basename "$0" .sh)
 T=$(mktemp -d "${SNAPFS_TEST_TMP:-${TMPDIR:-/tmp}}/snapfs-${TEST_NAME}.XXXXXX")
 STORE=$T/store
 export SNAPFS_STORE=$STORE
+
+# Debian's python3 (scripts/deps.sh installs it) for every python3 the
+# tests start, when a different one comes first on PATH: such a one may be
+# a wrapper that chooses an interpreter at each start, which was measured
+# at 0.9 s a start against 0.06 s, and the tests start it many times.
+if [ -x /usr/bin/python3 ] && [ "$(command -v python3)" != /usr/bin/python3 ]; then
+	mkdir "$T/.bin"
+	ln -s /usr/bin/python3 "$T/.bin/python3"
+	PATH=$T/.bin:$PATH
+fi
 unset SNAPFS_TEST_KEEP_QUIET 2>/dev/null || true
 
 declare -a _MOUNTS=() _LOOPS=() _PIDS=() _USERS=() _GROUPS=()
@@ -169,7 +179,9 @@ for k in sys.argv[1:]:
 print(v)' "$@"
 }
 
-sha() { sha256sum "$1" | cut -d' ' -f1; }
+# sha FILE: its SHA-256 in hex. openssl's uses the CPU's SHA instructions:
+# 0.28 s for 200 MB here, against 0.95 s for coreutils' sha256sum.
+sha() { openssl dgst -sha256 -r "$1" | cut -d' ' -f1; }
 
 assert_eq() {
 	[ "$1" = "$2" ] || fail "${3:-values differ}: '$1' != '$2'"
