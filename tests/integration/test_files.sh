@@ -3,7 +3,8 @@
 # files/: the files inside snapshots, read through libext2fs from the
 # store. A real ext4 image made by mkfs.ext4 -d from real files (nested
 # directories, symlinks short and long, hard links, a sparse file of
-# several GiB, xattrs, modes and owners, a directory of 20,000 entries)
+# several GiB, xattrs, modes and owners) plus a directory of 20,000
+# entries that the kernel fills, hashed as ext4 keeps a large directory,
 # is snapshotted and every file under files/<id>/ is compared with the
 # loop-mounted original: content, mode, owner, size, mtime to the
 # nanosecond, nlink, link targets, which paths share an inode, xattrs,
@@ -70,7 +71,17 @@ setfattr -n user.empty "$SRC/small.bin"
 setfattr -n user.big -v "$(head -c 3000 /dev/zero | tr '\0' z)" "$SRC/random.bin"
 setfattr -n trusted.t -v 0x00ff10 "$SRC/etc/nginx"
 mkfifo "$SRC/fifo"
-python3 - "$SRC/big" <<'EOF'
+touch -h -d '2021-03-04 05:06:07.123456789' "$SRC/etc/rel-link" "$SRC/etc/nginx/nginx.conf"
+touch -d '1999-12-31 23:59:59.5' "$SRC/deep"
+
+IMG=$T/fs.img
+# 256-byte inodes keep nanoseconds; -N leaves room for the 20,000 entries.
+mkfs.ext4 -q -F -I 256 -N 40000 -b 4096 -d "$SRC" "$IMG" 400M || fail "mkfs.ext4 -d"
+# big/'s entries through a loop mount: the kernel indexes the directory
+# (htree), as on a real volume, where mkfs -d would build a linear one
+# and take some 20 s at it.
+mount_loop "$IMG" "$T/fill"
+python3 - "$T/fill/big" <<'EOF'
 import os, sys
 d = sys.argv[1]
 for i in range(20000):
@@ -78,12 +89,7 @@ for i in range(20000):
         if i % 1000 == 0:
             f.write("entry %d\n" % i)
 EOF
-touch -h -d '2021-03-04 05:06:07.123456789' "$SRC/etc/rel-link" "$SRC/etc/nginx/nginx.conf"
-touch -d '1999-12-31 23:59:59.5' "$SRC/deep"
-
-IMG=$T/fs.img
-# 256-byte inodes keep nanoseconds; -N leaves room for the 20,000 entries.
-mkfs.ext4 -q -F -I 256 -N 40000 -b 4096 -d "$SRC" "$IMG" 400M || fail "mkfs.ext4 -d"
+umount "$T/fill"
 
 # ---- a GPT disk: two ext4 partitions and a swap ----
 P1=$T/p1.img P2=$T/p2.img
