@@ -5,7 +5,8 @@
 #   2. build with -Werror and run every test (unit + integration)
 #   3. build with AddressSanitizer + UBSan and run the unit tests
 #   4. build the libFuzzer targets with clang and run each for a while
-# 3 and 4 run beside 2's tests, once 2's build is done.
+# Once 2's build is done, its integration tests run in the foreground and
+# the rest (2's unit tests, 3 and 4) beside them at low priority.
 # Every step runs even when an earlier one failed (unless the build it
 # needs failed); the last line is a summary and the exit status is
 # non-zero when anything failed.
@@ -18,8 +19,13 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS=${SNAPFS_FUZZ_SECONDS:-20}
-# Per-run test logs, counted in the summary; never last run's.
-rm -f build/meson-logs/unit.json build/meson-logs/integration.json build-asan/meson-logs/unit.json
+# Per-run test logs, counted in the summary; never last run's. The unit
+# tests run under meson's --wrapper (below), and meson then names their
+# logs after the wrapper's program too: unit-sh.json, unit-sh.txt.
+UNIT_LOGS=(build/meson-logs/unit-sh build-asan/meson-logs/unit-sh)
+for f in build/meson-logs/integration "${UNIT_LOGS[@]}"; do
+	rm -f "$f.json" "$f.txt"
+done
 T0=$(date +%s)
 declare -a SUMMARY=()
 FAILED=0
@@ -61,7 +67,7 @@ setup() {
 build() {
 	local dir=$1
 	shift
-	setup "$dir" "$@" && ninja -C "$dir"
+	setup "$dir" "$@" && $LOW ninja -C "$dir"
 }
 
 if [ "${SNAPFS_SKIP_DEPS:-0}" != 1 ]; then
@@ -98,15 +104,21 @@ sanitizer_pass() {
 		-Db_sanitize=address,undefined -Db_lundef=false; then
 		step "unit tests under ASan+UBSan" env UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 			CRITERION_JOBS=1 \
-			meson test -C build-asan --suite unit --print-errorlogs --logbase unit --timeout-multiplier 4
+			meson test -C build-asan --suite unit --print-errorlogs --logbase unit --timeout-multiplier 4 \
+			--wrapper "$LOW_TEST"
 		# CRITERION_JOBS=1: Criterion's own runner leaks 48 bytes when it runs
 		# tests in parallel (seen with test_reader's threaded tests), which
 		# would hide ours among its reports; one at a time it leaks nothing.
 		# Criterion runs each test in a child that has already reported success
 		# when LeakSanitizer speaks at its exit, so read the log for reports.
-		step "no sanitizer reports in the unit tests" \
-			bash -c '! grep -n -A12 "Sanitizer:\|runtime error:" build-asan/meson-logs/unit.txt'
+		step "no sanitizer reports in the unit tests" no_sanitizer_reports "${UNIT_LOGS[1]}.txt"
 	fi
+}
+
+# no_sanitizer_reports LOG: LOG exists and holds no sanitizer report.
+no_sanitizer_reports() {
+	[ -s "$1" ] || { echo "no test log at $1"; return 1; }
+	! grep -n -A12 "Sanitizer:\|runtime error:" "$1"
 }
 
 # Fuzzing, bounded (4).
@@ -118,7 +130,7 @@ run_fuzzers() {
 		echo "fuzz_$f: ${FUZZ_SECONDS}s"
 		# New inputs go to a scratch directory; the checked-in seeds are
 		# only read. Crash reproducers land in build-fuzz/.
-		if ! build-fuzz/tests/fuzz_$f -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 \
+		if ! $LOW build-fuzz/tests/fuzz_$f -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 \
 			-timeout=10 -print_final_stats=1 -artifact_prefix=build-fuzz/crash-$f- \
 			"$tmp" "$corpus" 2>&1 | tail -n 12; then
 			echo "fuzz_$f FAILED (reproducer under build-fuzz/crash-$f-*)"
@@ -134,28 +146,41 @@ fuzz_pass() {
 		skip "fuzzing" "SNAPFS_FUZZ_SECONDS=0"
 	elif ! command -v clang >/dev/null; then
 		skip "fuzzing" "clang not installed"
-	elif step "build fuzz targets (clang)" env CC=clang bash -c \
+	elif step "build fuzz targets (clang)" $LOW env CC=clang bash -c \
 		'f() { if [ -f build-fuzz/meson-private/coredata.dat ]; then meson setup --reconfigure build-fuzz -Dfuzz=true >/dev/null; else meson setup build-fuzz -Dfuzz=true; fi; }; f && ninja -C build-fuzz tests/fuzz_pack_record tests/fuzz_map_page tests/fuzz_catalog tests/fuzz_ranges tests/fuzz_parse'; then
 		step "fuzzing (${FUZZ_SECONDS}s per target)" run_fuzzers
 	fi
 }
 
-# The integration tests keep about one of the two cores busy (one command
-# at a time, much of it waiting on mounts, disks and guests), and the
-# sanitizer and fuzzing passes use one core each: they run beside the
-# integration tests, into a log of their own printed after them, and their
-# summary lines join this run's. SIDE_LOG is kept for a reader of CI. The
-# integration tests that can share the machine (paired_tests in
-# tests/meson.build) come last, two at a time, once the side passes are
-# done.
+# The integration tests are the run's longest path and keep about one of
+# the two cores busy (one command at a time, much of it waiting on
+# mounts, disks and guests). The unit tests, the sanitizer pass and the
+# fuzzing pass run beside them, into a log of their own printed after
+# them, and their summary lines join this run's. SIDE_LOG is kept for a
+# reader of CI. The integration tests that can share the machine
+# (paired_tests in tests/meson.build) come last, two at a time.
+#
+# The side passes take the CPU the integration tests leave, not a share
+# of it. Nice alone does not do that: where the kernel groups tasks by
+# session (autogroup), it shares the CPU between sessions first, and
+# meson runs every test in a session of its own. So the side passes' heavy
+# commands run in sessions of their own whose groups are at nice 19 too:
+# `low` for builds and fuzzers, meson's --wrapper "$LOW_TEST" for tests.
 SIDE_LOG=build/side-passes.log
 SIDE_SUMMARY=$(mktemp)
-side_passes() {
-	# The integration tests are the run's longest path: the side passes
-	# take the CPU they leave (nice 19), not half of it while they last.
-	renice -n 19 -p "$BASHPID" >/dev/null
+LOW=
+LOW_TEST="sh -c 'echo 19 >/proc/self/autogroup 2>/dev/null; exec nice -n 19 \"\$0\" \"\$@\"'"
+low() { # low PROGRAM ARGS...
+	setsid -w sh -c 'echo 19 >/proc/self/autogroup 2>/dev/null; exec nice -n 19 "$0" "$@"' "$@"
+}
+side_passes() { # side_passes [unit]: with "unit", the normal build's unit tests first
+	LOW=low
 	SUMMARY=()
 	FAILED=0
+	if [ "${1:-}" = unit ]; then
+		step "unit tests" meson test -C build --suite unit --no-rebuild --print-errorlogs \
+			--logbase unit --wrapper "$LOW_TEST"
+	fi
 	sanitizer_pass
 	fuzz_pass
 	printf '%s\n' "${SUMMARY[@]}" >"$SIDE_SUMMARY"
@@ -165,10 +190,10 @@ side_passes() {
 # The normal build, then every test (2), with the side passes beside them.
 SIDE_PID=
 if step "build (-Werror)" build build -Dwerror=true; then
-	side_passes >"$SIDE_LOG" 2>&1 &
+	side_passes unit >"$SIDE_LOG" 2>&1 &
 	SIDE_PID=$!
-	step "unit tests" meson test -C build --suite unit --print-errorlogs --logbase unit
-	step "integration tests" meson test -C build --suite integration --print-errorlogs --logbase integration
+	step "integration tests" meson test -C build --suite integration --no-rebuild \
+		--print-errorlogs --logbase integration
 else
 	mkdir -p build
 	side_passes >"$SIDE_LOG" 2>&1 &
@@ -186,7 +211,7 @@ rm -f "$SIDE_SUMMARY"
 printf '\n==== summary ====\n'
 printf '%s\n' "${SUMMARY[@]}"
 # Test counts over every meson test run (normal and sanitizer builds).
-python3 - build/meson-logs/unit.json build/meson-logs/integration.json build-asan/meson-logs/unit.json <<'PY' || true
+python3 - build/meson-logs/integration.json "${UNIT_LOGS[@]/%/.json}" <<'PY' || true
 import json, sys
 n = {"OK": 0, "FAIL": 0, "SKIP": 0}
 for path in sys.argv[1:]:
