@@ -169,9 +169,10 @@ fuzz_pass() {
 SIDE_LOG=build/side-passes.log
 SIDE_SUMMARY=$(mktemp)
 LOW=
-LOW_TEST="sh -c 'echo 19 >/proc/self/autogroup 2>/dev/null; exec nice -n 19 \"\$0\" \"\$@\"'"
+LOW_SH='echo 19 >/proc/self/autogroup 2>/dev/null; exec nice -n 19 "$0" "$@"'
+LOW_TEST="sh -c '$LOW_SH'"
 low() { # low PROGRAM ARGS...
-	setsid -w sh -c 'echo 19 >/proc/self/autogroup 2>/dev/null; exec nice -n 19 "$0" "$@"' "$@"
+	setsid -w sh -c "$LOW_SH" "$@"
 }
 side_passes() { # side_passes [unit]: with "unit", the normal build's unit tests first
 	LOW=low
