@@ -89,6 +89,8 @@ for i in range(20000):
         if i % 1000 == 0:
             f.write("entry %d\n" % i)
 EOF
+# The kernel indexed it (lsattr's I flag), so files/ reads the hashed form.
+lsattr -d "$T/fill/big" | cut -d' ' -f1 | grep -q I || fail "big/ is not an indexed directory"
 umount "$T/fill"
 
 # ---- a GPT disk: two ext4 partitions and a swap ----
