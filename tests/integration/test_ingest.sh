@@ -11,6 +11,12 @@ BS=65536
 IMG=$T/vol.img
 MNT=$T/mnt
 
+# file_sums DIR: the SHA-256 of every file under DIR, by path (lost+found
+# left out), in one form for the source and a restored copy alike.
+file_sums() {
+	(cd "$1" && find . -type f ! -path './lost+found/*' -exec openssl dgst -sha256 -r {} + | sort -k2)
+}
+
 sfs init --block-size $BS >/dev/null
 
 log "building a 256M ext4 image with real files"
@@ -29,7 +35,7 @@ printf 'line one\nline two\n' >"$MNT/edit.txt"
 seq 1 20000 >"$MNT/append.log"
 sync
 log "source: $(du -sh "$MNT" | cut -f1) in $(find "$MNT" -type f | wc -l) files"
-find "$MNT" -type f -exec openssl dgst -sha256 -r {} + | sed "s|$MNT|.|" | sort -k2 >"$T/files1.sha"
+file_sums "$MNT" >"$T/files1.sha"
 umount "$MNT"
 
 cp --sparse=always "$IMG" "$T/img1"
@@ -57,7 +63,6 @@ for i in $(seq 1 20); do
 		status=none
 done
 sync
-find "$MNT" -type f -exec openssl dgst -sha256 -r {} + | sed "s|$MNT|.|" | sort -k2 >"$T/files2.sha"
 umount "$MNT"
 SHA2=$(sha "$IMG")
 
@@ -114,7 +119,7 @@ sfs snapshot restore "$ID1" "$T/r2.img" --force
 assert_eq "$(sha "$T/r2.img")" "$SHA1" "restore --force"
 # The files themselves, through a mount of the restored image.
 mount_loop "$T/r1.img" "$T/m1" ro
-(cd "$T/m1" && find . -type f ! -path './lost+found/*' -exec openssl dgst -sha256 -r {} + | sort -k2) >"$T/r1files.sha"
+file_sums "$T/m1" >"$T/r1files.sha"
 umount "$T/m1"
 diff -u "$T/files1.sha" "$T/r1files.sha" >/dev/null || fail "files in restored snapshot 1 differ"
 rm -f "$T/r1.img" "$T/r2.img"
