@@ -203,7 +203,7 @@ fi
 # Nothing after the integration tests uses the cluster: its daemons would
 # only take CPU from the side passes.
 stop_ceph
-note "sanitizer and fuzzing passes (beside the tests above; $SIDE_LOG)"
+note "unit tests, sanitizer and fuzzing passes (beside the tests above; $SIDE_LOG)"
 wait "$SIDE_PID" || FAILED=1
 cat "$SIDE_LOG"
 mapfile -t -O "${#SUMMARY[@]}" SUMMARY <"$SIDE_SUMMARY"
