@@ -82,6 +82,12 @@ int sfs_reader_block_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint6
 int sfs_reader_range_ids(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t first,
 			 uint64_t n, struct sfs_id *ret_ids);
 
+/* How many of blocks [first, first + n) are not zero, reading only the
+ * leaf pages that hold them (none for a zero leaf). -EINVAL when the range
+ * passes the end of the map. */
+int sfs_reader_range_data(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t first,
+			  uint64_t n, uint64_t *ret_data_blocks);
+
 /* The id of the leaf map page (level 0) that holds block `block`: zero
  * when that leaf is all zeros or lies past the end of the map. With
  * ret_data_blocks, also how many of the leaf's blocks are not zero. */

@@ -308,15 +308,17 @@ int sfs_reader_block_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint6
 	return walk_to(r, m, block, 0, ret_id);
 }
 
-/* The ids of blocks [first, first+n), all below nblocks_of(m), with one
- * walk per leaf page rather than one per block. */
-static int range_ids(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t first,
-		     uint64_t n, struct sfs_id *ids)
+/* Blocks [first, first+n), all below nblocks_of(m), with one walk per
+ * leaf page rather than one per block: their ids into ids (unless NULL)
+ * and how many of them are not zero added to *data (unless NULL). */
+static int range_scan(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t first,
+		      uint64_t n, struct sfs_id *ids, uint64_t *data)
 {
 	uint64_t b = first, end = first + n;
 
 	if (m->depth == 0) {
-		memset(ids, 0, n * sizeof(*ids));
+		if (ids)
+			memset(ids, 0, n * sizeof(*ids));
 		return 0;
 	}
 	while (b < end) {
@@ -332,7 +334,8 @@ static int range_ids(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t
 		if (ret < 0)
 			return ret;
 		if (sfs_id_is_zero(&leaf)) {
-			memset(ids + (b - first), 0, (leaf_end - b) * sizeof(*ids));
+			if (ids)
+				memset(ids + (b - first), 0, (leaf_end - b) * sizeof(*ids));
 			b = leaf_end;
 			continue;
 		}
@@ -341,10 +344,16 @@ static int range_ids(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t
 			return ret;
 		for (; b < leaf_end; b++) {
 			uint32_t slot = sfs_map_slot(b, 0);
-			if (slot < p.count)
-				ids[b - first] = p.ids[slot];
-			else
-				memset(&ids[b - first], 0, sizeof(*ids));
+			bool in = slot < p.count;
+
+			if (ids) {
+				if (in)
+					ids[b - first] = p.ids[slot];
+				else
+					memset(&ids[b - first], 0, sizeof(*ids));
+			}
+			if (data && in)
+				*data += !sfs_id_is_zero(&p.ids[slot]);
 		}
 		sfs_cache_put(r->pages, e);
 	}
@@ -356,7 +365,16 @@ int sfs_reader_range_ids(struct sfs_reader *r, const struct sfs_snapmap *m, uint
 {
 	if (first > nblocks_of(m) || n > nblocks_of(m) - first)
 		return -EINVAL;
-	return range_ids(r, m, first, n, ret_ids);
+	return range_scan(r, m, first, n, ret_ids, NULL);
+}
+
+int sfs_reader_range_data(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t first,
+			  uint64_t n, uint64_t *ret_data_blocks)
+{
+	*ret_data_blocks = 0;
+	if (first > nblocks_of(m) || n > nblocks_of(m) - first)
+		return -EINVAL;
+	return range_scan(r, m, first, n, NULL, ret_data_blocks);
 }
 
 int sfs_reader_leaf_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,
@@ -588,7 +606,7 @@ static ssize_t pread_blocks(struct sfs_reader *r, struct sfs_reader_stream *st,
 	}
 	/* Ids of the read's blocks and of the readahead window in one pass
 	 * over the leaves; nothing below walks the map again. */
-	ret = range_ids(r, m, first, nids, ids);
+	ret = range_scan(r, m, first, nids, ids, NULL);
 	if (ret < 0)
 		goto out_free;
 	if (r->pool) {

@@ -181,7 +181,56 @@ struct consume {
 	uint64_t next; /* the next block of the map */
 	uint64_t map_blocks; /* blocks of the map: the source's, or more when padded */
 	struct sfs_id *ids; /* SFS_MAP_FANOUT of the parent's, for part of a leaf */
+	uint64_t pnb;	    /* the parent's blocks */
+	/* Whole leaves taken from the parent are added by id and not read
+	 * (a leaf is 32 KiB of ids for 32 MiB of volume: reading each one
+	 * made an unchanged 1 TiB volume's snapshot read 1 GiB of map).
+	 * Their data blocks are then the parent's count less what the
+	 * parent had in every other block, which the writer sees anyway: in
+	 * the leaves it takes in part and under the ranges it reads. */
+	bool derive;
+	uint64_t parent_data; /* the parent's data blocks, from its record */
+	uint64_t parent_seen; /* of the parent's, those outside whole leaves taken */
 };
+
+/* Adds to c->parent_seen the parent's data blocks among [first, end). */
+static int parent_seen_in(struct consume *c, uint64_t first, uint64_t end)
+{
+	uint64_t n = 0;
+	int r;
+
+	if (!c->derive || first >= c->pnb)
+		return 0;
+	if (end > c->pnb)
+		end = c->pnb;
+	r = sfs_reader_range_data(c->reader, &c->parent, first, end - first, &n);
+	c->parent_seen += n;
+	return r;
+}
+
+/* The data blocks of the whole leaves taken from the parent, once every
+ * block has been consumed. The parent's count disagreeing with its map
+ * (more data seen outside those leaves than it has in all) is a record
+ * written by another tool or a bug: the parent's map is counted then. */
+static int derived_data(struct consume *c, uint64_t *ret)
+{
+	uint64_t all = c->parent_data;
+
+	if (c->parent_seen > all) {
+		int r;
+
+		sfs_log(SFS_LOG_WARN,
+			"snapshot %s: recorded data bytes disagree with its map; counting the map",
+			c->parent.id);
+		r = sfs_reader_range_data(c->reader, &c->parent, 0, c->pnb, &all);
+		if (r < 0)
+			return r;
+		if (c->parent_seen > all)
+			return -EIO;
+	}
+	*ret = all - c->parent_seen;
+	return 0;
+}
 
 static int map_store(void *ctx, const void *page, size_t len, struct sfs_id *ret_id)
 {
@@ -200,9 +249,15 @@ static int consume_copy(struct consume *c, uint64_t first, uint64_t n, bool inhe
 {
 	static const struct sfs_id zero;
 	uint64_t end = first + n;
-	uint64_t pnb = c->have_parent ? (c->parent.size + c->p->bs - 1) / c->p->bs : 0;
+	uint64_t pnb = c->pnb;
 	int r;
 
+	/* zeros over what the parent had there */
+	if (!inherit) {
+		r = parent_seen_in(c, first, end);
+		if (r < 0)
+			return r;
+	}
 	while (first < end) {
 		uint64_t leaf_end = (first / SFS_MAP_FANOUT + 1) * SFS_MAP_FANOUT;
 		uint64_t whole_end = leaf_end < c->map_blocks ? leaf_end : c->map_blocks;
@@ -212,7 +267,8 @@ static int consume_copy(struct consume *c, uint64_t first, uint64_t n, bool inhe
 			uint32_t data = 0;
 
 			if (inherit && first < pnb) {
-				r = sfs_reader_leaf_id(c->reader, &c->parent, first, &leaf, &data);
+				r = sfs_reader_leaf_id(c->reader, &c->parent, first, &leaf,
+						       c->derive ? NULL : &data);
 				if (r < 0)
 					return r;
 			}
@@ -221,7 +277,6 @@ static int consume_copy(struct consume *c, uint64_t first, uint64_t n, bool inhe
 				return r;
 			c->data_blocks += data;
 			c->res->blocks += whole_end - first;
-			c->res->zero_blocks += whole_end - first - data;
 			first = whole_end;
 			continue;
 		}
@@ -243,7 +298,7 @@ static int consume_copy(struct consume *c, uint64_t first, uint64_t n, bool inhe
 				bool z = sfs_id_is_zero(id);
 
 				c->data_blocks += !z;
-				c->res->zero_blocks += z;
+				c->parent_seen += c->derive && !z;
 				r = sfs_map_builder_add(c->mb, id);
 				if (r < 0)
 					return r;
@@ -275,9 +330,7 @@ static int consume_block(struct consume *c, struct slot *s, uint64_t i)
 	int r;
 
 	c->res->blocks++;
-	if (b->kind == BLK_ZERO) {
-		c->res->zero_blocks++;
-	} else {
+	if (b->kind != BLK_ZERO) {
 		c->data_blocks++;
 		if (b->kind == BLK_NEW) {
 			struct sfs_rec_header h = {
@@ -311,6 +364,8 @@ static int consume_read(struct consume *c, struct slot *s)
 
 	for (uint32_t e = 0; e < s->next; e++) {
 		r = consume_gap(c, s->ext[e].first);
+		if (r == 0)
+			r = parent_seen_in(c, s->ext[e].first, s->ext[e].first + s->ext[e].n);
 		if (r < 0)
 			return r;
 		for (uint64_t end = i + s->ext[e].n; i < end; i++) {
@@ -512,6 +567,15 @@ int sfs_writer_snapshot(struct sfs_writer *w, const struct sfs_ingest_opts *o,
 	p.reader = c.reader;
 	p.parent = &c.parent;
 	p.parent_blocks = c.have_parent ? (parent.size + s->block_size - 1) / s->block_size : 0;
+	c.pnb = p.parent_blocks;
+	/* Only with changed ranges are leaves taken whole. A parent that
+	 * recorded no data bytes (0, or a record without them) has its
+	 * leaves counted as they are taken. The recorded bytes are its data
+	 * blocks' bytes, cut to the volume's size when every block is data:
+	 * rounded up to blocks, they are the count again. */
+	c.parent_data = (parent.data_bytes + s->block_size - 1) / s->block_size;
+	c.derive = p.changed_only && c.have_parent && parent.data_bytes > 0 &&
+		   parent.data_bytes <= parent.size && c.parent_data <= c.pnb;
 	r = sfs_map_builder_new(c.map_blocks, map_store, &c, &c.mb);
 	if (r < 0)
 		goto out;
@@ -590,8 +654,15 @@ out_stop:
 		}
 	}
 	r = sfs_map_builder_finish(c.mb, &sn.root, &sn.depth);
+	if (r == 0 && c.derive) {
+		uint64_t whole = 0;
+
+		r = derived_data(&c, &whole);
+		c.data_blocks += whole;
+	}
 	if (r < 0)
 		goto out;
+	res->zero_blocks = res->blocks - c.data_blocks;
 	sn.size = p.stream ? p.size : size;
 	sn.data_bytes = c.data_blocks * s->block_size;
 	if (sn.data_bytes > sn.size)

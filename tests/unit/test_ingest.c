@@ -335,6 +335,136 @@ Test(ingest, changed_ranges_whole_leaves_match_a_full_read)
 	free(data);
 }
 
+/* Sets the data bytes recorded for snapshot id, as a record written by
+ * another tool or an older version may have them. */
+static void set_data_bytes(const char *id, uint64_t data_bytes)
+{
+	struct sfs_writer *w;
+	struct sfs_snapshot sn;
+
+	cr_assert_eq(sfs_writer_begin(fx_store, &w), 0);
+	cr_assert_eq(sfs_cat_snapshot_get(sfs_writer_txn(w), id, &sn), 0);
+	sn.data_bytes = data_bytes;
+	cr_assert_eq(sfs_cat_snapshot_put(sfs_writer_txn(w), &sn), 0);
+	sfs_snapshot_release(&sn);
+	cr_assert_eq(sfs_writer_commit(w), 0);
+}
+
+/* A changed-ranges snapshot of data and after it a full read of the same
+ * file: the same map, the same data and zero counts. */
+static void changed_matches_full(const char *src, const char *ranges, const uint8_t *data,
+				 size_t len, const char *what)
+{
+	struct sfs_ingest_opts o = { .volume = "v", .source = src, .changed_ranges = ranges };
+	struct sfs_ingest_opts f = { .volume = "full", .source = src };
+	struct sfs_ingest_result b, full;
+	struct sfs_snapshot sb, sf;
+	struct sfs_txn *t;
+
+	cr_assert_eq(sfs_ingest(fx_store, &o, &b), 0, "%s: %s", what, b.error);
+	cr_assert_eq(sfs_ingest(fx_store, &f, &full), 0, "%s: %s", what, full.error);
+	cr_assert_eq(b.data_bytes, full.data_bytes, "%s: data bytes %llu, a full read %llu", what,
+		     (unsigned long long)b.data_bytes, (unsigned long long)full.data_bytes);
+	cr_assert_eq(b.zero_blocks, full.zero_blocks, "%s", what);
+	cr_assert_eq(b.blocks, full.blocks, "%s", what);
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_cat_snapshot_get(t, b.snap_id, &sb), 0);
+	cr_assert_eq(sfs_cat_snapshot_get(t, full.snap_id, &sf), 0);
+	sfs_txn_abort(t);
+	cr_assert_eq(sb.data_bytes, sf.data_bytes, "%s: as recorded", what);
+	cr_assert_arr_eq(sb.root.b, sf.root.b, SFS_ID_LEN, "%s: same map as a full read", what);
+	sfs_snapshot_release(&sb);
+	sfs_snapshot_release(&sf);
+	read_back(b.snap_id, data, len);
+}
+
+/* Whole leaves taken from the parent are not read: their data is the
+ * parent's recorded count less what the parent had elsewhere. Ranges that
+ * turn data into zeros and zeros into data over whole leaves and single
+ * blocks, then parents whose recorded count is missing (counted from the
+ * leaves as they are taken) or wrong (the parent's map counted): each
+ * time the counts of a full read. */
+Test(ingest, changed_ranges_count_the_leaves_they_take_whole)
+{
+	size_t nblocks = 7 * 1024 + 37, len = nblocks * 4096 - 100;
+	uint8_t *data = calloc(1, len);
+	struct sfs_ingest_opts o = { .volume = "v" };
+	struct sfs_ingest_result a;
+	size_t cap = 4096, used = 0;
+	char *text = malloc(cap), *ranges;
+
+	/* Leaves: 0 text, 1 zero, 2 text, 3 random, 4 text, 5 zero, 6 text,
+	 * then a short text tail. */
+	fx_fill_text(data, 1024 * 4096, 41);
+	fx_fill_text(data + 2048 * 4096, 1024 * 4096, 42);
+	fx_fill_random(data + 3072 * 4096, 1024 * 4096, 43);
+	fx_fill_text(data + 4096 * 4096, 1024 * 4096, 44);
+	fx_fill_text(data + 6144 * 4096, len - 6144 * 4096, 45);
+	o.source = write_src("src", data, len);
+	cr_assert_eq(sfs_ingest(fx_store, &o, &a), 0, "%s", a.error);
+
+#define RANGE(off, n) (used += (size_t)snprintf(text + used, cap - used, "%zu %zu\n", \
+						 (size_t)(off), (size_t)(n)))
+	/* leaf 2 whole and half of leaf 3 become zeros */
+	memset(data + 2048 * 4096, 0, 1536 * 4096);
+	RANGE(2048 * 4096, 1536 * 4096);
+	/* leaf 5, zero, becomes data */
+	fx_fill_text(data + 5120 * 4096, 1024 * 4096, 46);
+	RANGE(5120 * 4096, 1024 * 4096);
+	/* single blocks: two of leaf 0 zeroed, one of leaf 1 written */
+	memset(data + 10 * 4096, 0, 2 * 4096);
+	RANGE(10 * 4096, 2 * 4096);
+	fx_fill_random(data + 1500 * 4096, 4096, 47);
+	RANGE(1500 * 4096, 4096);
+	/* the tail's last, partial block zeroed */
+	memset(data + (nblocks - 1) * 4096, 0, len - (nblocks - 1) * 4096);
+	RANGE((nblocks - 1) * 4096, len - (nblocks - 1) * 4096);
+#undef RANGE
+	free(write_src("src", data, len));
+	ranges = write_src("ranges", (const uint8_t *)text, used);
+	changed_matches_full(o.source, ranges, data, len, "recorded count");
+
+	/* The parent (the changed-ranges snapshot just taken) recorded no
+	 * data bytes: its leaves are counted as they are taken. */
+	{
+		struct sfs_snapshot latest;
+		struct sfs_txn *t;
+
+		cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+		cr_assert_eq(sfs_cat_snapshot_latest(t, "v", &latest), 0);
+		sfs_txn_abort(t);
+		set_data_bytes(latest.id, 0);
+		sfs_snapshot_release(&latest);
+	}
+	fx_fill_text(data + 20 * 4096, 4096, 48);
+	free(write_src("src", data, len));
+	free(ranges);
+	ranges = write_src("ranges", (const uint8_t *)"81920 4096\n", 11);
+	changed_matches_full(o.source, ranges, data, len, "no count recorded");
+
+	/* A count too small for what the parent has outside the leaves
+	 * taken whole: the parent's map is counted instead. */
+	{
+		struct sfs_snapshot latest;
+		struct sfs_txn *t;
+
+		cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+		cr_assert_eq(sfs_cat_snapshot_latest(t, "v", &latest), 0);
+		sfs_txn_abort(t);
+		set_data_bytes(latest.id, 4096);
+		sfs_snapshot_release(&latest);
+	}
+	memset(data + 100 * 4096, 0, 4096);
+	free(write_src("src", data, len));
+	free(ranges);
+	ranges = write_src("ranges", (const uint8_t *)"409600 4096\n", 12);
+	changed_matches_full(o.source, ranges, data, len, "a wrong count");
+	free(ranges);
+	free(text);
+	free((char *)o.source);
+	free(data);
+}
+
 /* A sparse change: thousands of one-block ranges, several to a batch, some
  * adjacent (one run), one across a leaf boundary, one longer than a batch,
  * one ending in the partial last block. The blocks between them come from
