@@ -10,12 +10,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "snapfs/catalog_scan.h"
 #include "snapfs/log.h"
@@ -166,12 +170,58 @@ void sfs_mdb_map_trim(MDB_env *env)
 		madvise(at, (size_t)st.st_size < len ? (size_t)st.st_size : len, MADV_DONTNEED);
 }
 
+uint64_t sfs_cat_prefetch_budget(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+
+	if (pages <= 0 || size <= 0)
+		return 0;
+	return (uint64_t)pages * (uint64_t)size / 4;
+}
+
+/* A prefetch's own descriptor for the catalog file and the bytes to read;
+ * one at a time in a process. */
+struct prefetch {
+	int fd;
+	uint64_t len;
+};
+
+static atomic_flag prefetching = ATOMIC_FLAG_INIT;
+
+/* The kernel caps one readahead request (POSIX_FADV_WILLNEED, readahead,
+ * MADV_WILLNEED) at the device's readahead window or its largest I/O,
+ * whichever is more: 128 KiB on a default disk, so a single call over the
+ * whole file read just its first pages. Asked for in pieces of that size,
+ * in order, the reads go out in the background and this thread waits
+ * only when the device's queue is full. */
+#define PREFETCH_PIECE (128u << 10)
+
+static void *prefetch_main(void *arg)
+{
+	struct prefetch *p = arg;
+
+	for (uint64_t off = 0; off < p->len; off += PREFETCH_PIECE) {
+		size_t n = p->len - off < PREFETCH_PIECE ? (size_t)(p->len - off) : PREFETCH_PIECE;
+
+		if (readahead(p->fd, (off_t)off, n) < 0)
+			break;
+	}
+	close(p->fd);
+	free(p);
+	atomic_flag_clear(&prefetching);
+	return NULL;
+}
+
 void sfs_cat_prefetch(struct sfs_store *s, uint64_t max_bytes)
 {
 	mdb_filehandle_t fd;
 	MDB_envinfo info;
 	MDB_stat ms;
+	struct prefetch *p;
+	pthread_attr_t attr;
+	pthread_t th;
 	uint64_t used;
+	int dfd;
 
 	if (!s->env || mdb_env_get_fd(s->env, &fd) != 0 || mdb_env_info(s->env, &info) != 0 ||
 	    mdb_env_stat(s->env, &ms) != 0)
@@ -179,7 +229,24 @@ void sfs_cat_prefetch(struct sfs_store *s, uint64_t max_bytes)
 	/* The pages up to the last one in use: past it lies only free
 	 * space, and the reserve (sfs_catalog_reserve). */
 	used = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
-	if (used > max_bytes)
+	if (used > max_bytes || atomic_flag_test_and_set(&prefetching))
 		return;
-	posix_fadvise(fd, 0, (off_t)used, POSIX_FADV_WILLNEED);
+	/* Its own descriptor: the store may be closed before it is done. */
+	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	p = dfd >= 0 ? malloc(sizeof(*p)) : NULL;
+	if (p) {
+		p->fd = dfd;
+		p->len = used;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&th, &attr, prefetch_main, p) == 0) {
+			pthread_attr_destroy(&attr);
+			return;
+		}
+		pthread_attr_destroy(&attr);
+		free(p);
+	}
+	if (dfd >= 0)
+		close(dfd);
+	atomic_flag_clear(&prefetching);
 }

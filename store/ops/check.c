@@ -62,7 +62,7 @@ struct ck {
 /* As gc does: drop the catalog's pages from RSS every so many entries. */
 static void tick(struct ck *c)
 {
-	if ((++c->ticks & 0xff) == 0)
+	if (++c->ticks % SFS_CAT_TRIM_EVERY == 0)
 		sfs_cat_map_trim(c->s);
 }
 

@@ -175,10 +175,20 @@ static int wrote(struct gc *g)
 }
 
 /* Every so many catalog entries touched, drop the catalog's pages from
- * RSS: a walk over millions of chunks would otherwise map all of it. */
-static void tick(struct gc *g)
+ * RSS, or millions of chunks would map all of it. An entry that a walk
+ * reaches in order (the chunk index's, or a map's: a map page is looked
+ * up once per 1,024 entries) counts 1. A record moved or an entry
+ * deleted by id (the dead: a tenth of the index is spread over all of
+ * it) counts TRIM_RANDOM, since each of its faults maps the cached pages
+ * around its own too. */
+#define TRIM_RANDOM 16u
+
+static void tick(struct gc *g, unsigned weight)
 {
-	if ((++g->ticks & 0xff) == 0)
+	uint64_t before = g->ticks;
+
+	g->ticks += weight;
+	if (g->ticks / SFS_CAT_TRIM_EVERY != before / SFS_CAT_TRIM_EVERY)
 		sfs_cat_map_trim(g->s);
 }
 
@@ -247,7 +257,7 @@ static int mark_fn(void *ctx, int level, uint64_t first_block, const struct sfs_
 	struct gc *g = ctx;
 
 	(void)first_block;
-	tick(g);
+	tick(g, 1);
 	if (level >= 0) {
 		/* A page seen before was walked with all its subtree. */
 		if (sfs_idset_has(&g->pages, id))
@@ -377,7 +387,7 @@ static int account_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk
 	struct pack_stat *p;
 	int r;
 
-	tick(g);
+	tick(g, 1);
 	if (!loc) {
 		/* check reports it; gc leaves it alone, and since the entry
 		 * may name any pack, frees no pack at all (choose_packs). */
@@ -445,7 +455,7 @@ static int collect_moves(void *ctx, const struct sfs_id *id, const struct sfs_ch
 	struct live_ent e;
 	int r;
 
-	tick(g);
+	tick(g, 1);
 	if (!loc || loc->pack >= g->n_packs || !g->packs[loc->pack].rewrite)
 		return 0;
 	r = sfs_liveset_has(g->live, id);
@@ -526,7 +536,7 @@ static int move_one(struct gc *g, const struct live_ent *e, uint8_t *raw)
 	bool is_new;
 	int r;
 
-	tick(g);
+	tick(g, TRIM_RANDOM);
 	r = sfs_store_chunk_read(g->s, &e->id, 0, &e->loc, raw, SFS_BLOCK_MAX, NULL, &stored);
 	if (r < 0) {
 		sfs_id_to_hex(&e->id, hex);
@@ -600,7 +610,7 @@ static int drop_dead(struct gc *g)
 		int r = sfs_cat_chunk_del(g->txn, &id);
 		if (r < 0 && r != -ENOENT)
 			return r;
-		tick(g);
+		tick(g, TRIM_RANDOM);
 		r = wrote(g);
 		if (r < 0)
 			return r;
