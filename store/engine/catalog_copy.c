@@ -96,7 +96,7 @@ static int census_dbi(MDB_txn *txn, MDB_dbi d, int which, struct sfs_catalog_cen
 			break;
 		}
 		/* A census walks every page: keep them out of RSS as it goes. */
-		if ((n & 0xff) == 0)
+		if (n % SFS_CAT_TRIM_EVERY == 0)
 			sfs_mdb_map_trim(mdb_txn_env(txn));
 		if (which < 0) {
 			/* The free list: its values are page lists the next
@@ -340,6 +340,10 @@ static int copy_trimmed(struct sfs_store *s, int fd)
 	bool started;
 	int r;
 
+	/* The compacting copy walks the trees in key order: read the file
+	 * ahead in its own order first (a cold 442 MiB catalog took the
+	 * copy 14.8 s a page at a time). */
+	sfs_cat_prefetch(s, sfs_cat_prefetch_budget());
 	pthread_mutex_init(&t.lock, NULL);
 	pthread_cond_init(&t.cond, NULL);
 	started = pthread_create(&th, NULL, trim_main, &t) == 0;
