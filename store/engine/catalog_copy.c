@@ -343,7 +343,7 @@ static int copy_trimmed(struct sfs_store *s, int fd)
 	/* The compacting copy walks the trees in key order: read the file
 	 * ahead in its own order first (a cold 442 MiB catalog took the
 	 * copy 14.8 s a page at a time). */
-	sfs_cat_prefetch(s, sfs_cat_prefetch_budget());
+	sfs_cat_prefetch(s, UINT64_MAX);
 	pthread_mutex_init(&t.lock, NULL);
 	pthread_cond_init(&t.cond, NULL);
 	started = pthread_create(&th, NULL, trim_main, &t) == 0;

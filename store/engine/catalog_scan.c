@@ -170,7 +170,10 @@ void sfs_mdb_map_trim(MDB_env *env)
 		madvise(at, (size_t)st.st_size < len ? (size_t)st.st_size : len, MADV_DONTNEED);
 }
 
-uint64_t sfs_cat_prefetch_budget(void)
+/* The most any prefetch reads: a quarter of the machine's memory. A
+ * larger catalog would push its own first pages out of the page cache
+ * before they were used, so it is faulted in as before. */
+static uint64_t prefetch_budget(void)
 {
 	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
 
@@ -229,7 +232,7 @@ void sfs_cat_prefetch(struct sfs_store *s, uint64_t max_bytes)
 	/* The pages up to the last one in use: past it lies only free
 	 * space, and the reserve (sfs_catalog_reserve). */
 	used = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
-	if (used > max_bytes || atomic_flag_test_and_set(&prefetching))
+	if (used > max_bytes || used > prefetch_budget() || atomic_flag_test_and_set(&prefetching))
 		return;
 	/* Its own descriptor: the store may be closed before it is done. */
 	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);

@@ -269,19 +269,15 @@ void sfs_cat_map_trim(struct sfs_store *s);
 /* The same for any environment (the catalog's copy being verified). */
 void sfs_mdb_map_trim(MDB_env *env);
 /* Has a thread of its own read the catalog file into the page cache, in
- * order, when its used part is at most max_bytes and no other prefetch
- * of this process is under way; otherwise does nothing. Returns at once.
+ * order, when its used part is at most max_bytes and at most a quarter of
+ * the machine's memory, and no other prefetch of this process is under
+ * way; otherwise does nothing. Returns at once.
  * A writer whose lookups and whose copy after commit (catalog_copy.c)
  * will touch most pages of a small catalog calls it first, and so does a
  * walk over the whole chunk index, so that they hit the cache instead of
  * faulting in one 4 KiB page at a time: LMDB maps the file with
  * MADV_RANDOM, so a fault reads no more than its page. */
 void sfs_cat_prefetch(struct sfs_store *s, uint64_t max_bytes);
-/* The most a walk over the whole chunk index (gc, check, report) has
- * read ahead: a quarter of the machine's memory. A larger catalog would
- * push its own first pages out of the page cache before the walk got to
- * them, so it is faulted in as before. */
-uint64_t sfs_cat_prefetch_budget(void);
 /* A reader of a whole snapshot (a restore, a sequential read through the
  * mount) has the catalog read ahead when it is at most this share of the
  * snapshot's size: one sequential read of it costs less than a fault per
