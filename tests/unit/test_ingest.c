@@ -335,15 +335,15 @@ Test(ingest, changed_ranges_whole_leaves_match_a_full_read)
 	free(data);
 }
 
-/* Sets the data bytes recorded for snapshot id, as a record written by
- * another tool or an older version may have them. */
-static void set_data_bytes(const char *id, uint64_t data_bytes)
+/* Sets the data bytes recorded for volume v's latest snapshot, as a
+ * record written by another tool or an older version may have them. */
+static void set_latest_data_bytes(uint64_t data_bytes)
 {
 	struct sfs_writer *w;
 	struct sfs_snapshot sn;
 
 	cr_assert_eq(sfs_writer_begin(fx_store, &w), 0);
-	cr_assert_eq(sfs_cat_snapshot_get(sfs_writer_txn(w), id, &sn), 0);
+	cr_assert_eq(sfs_cat_snapshot_latest(sfs_writer_txn(w), "v", &sn), 0);
 	sn.data_bytes = data_bytes;
 	cr_assert_eq(sfs_cat_snapshot_put(sfs_writer_txn(w), &sn), 0);
 	sfs_snapshot_release(&sn);
@@ -376,6 +376,25 @@ static void changed_matches_full(const char *src, const char *ranges, const uint
 	sfs_snapshot_release(&sb);
 	sfs_snapshot_release(&sf);
 	read_back(b.snap_id, data, len);
+}
+
+/* Block `block` of data rewritten (text of seed, or zeros for seed 0)
+ * and a changed-ranges snapshot of just that block matched against a
+ * full read. */
+static void change_block_and_match(const char *src, uint8_t *data, size_t len, size_t block,
+				   uint64_t seed, const char *what)
+{
+	char text[64], *ranges;
+
+	if (seed)
+		fx_fill_text(data + block * 4096, 4096, seed);
+	else
+		memset(data + block * 4096, 0, 4096);
+	free(write_src("src", data, len));
+	snprintf(text, sizeof(text), "%zu 4096\n", block * 4096);
+	ranges = write_src("ranges", (const uint8_t *)text, strlen(text));
+	changed_matches_full(src, ranges, data, len, what);
+	free(ranges);
 }
 
 /* Whole leaves taken from the parent are not read: their data is the
@@ -424,42 +443,17 @@ Test(ingest, changed_ranges_count_the_leaves_they_take_whole)
 	ranges = write_src("ranges", (const uint8_t *)text, used);
 	changed_matches_full(o.source, ranges, data, len, "recorded count");
 
+	free(ranges);
+
 	/* The parent (the changed-ranges snapshot just taken) recorded no
 	 * data bytes: its leaves are counted as they are taken. */
-	{
-		struct sfs_snapshot latest;
-		struct sfs_txn *t;
-
-		cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
-		cr_assert_eq(sfs_cat_snapshot_latest(t, "v", &latest), 0);
-		sfs_txn_abort(t);
-		set_data_bytes(latest.id, 0);
-		sfs_snapshot_release(&latest);
-	}
-	fx_fill_text(data + 20 * 4096, 4096, 48);
-	free(write_src("src", data, len));
-	free(ranges);
-	ranges = write_src("ranges", (const uint8_t *)"81920 4096\n", 11);
-	changed_matches_full(o.source, ranges, data, len, "no count recorded");
+	set_latest_data_bytes(0);
+	change_block_and_match(o.source, data, len, 20, 48, "no count recorded");
 
 	/* A count too small for what the parent has outside the leaves
 	 * taken whole: the parent's map is counted instead. */
-	{
-		struct sfs_snapshot latest;
-		struct sfs_txn *t;
-
-		cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
-		cr_assert_eq(sfs_cat_snapshot_latest(t, "v", &latest), 0);
-		sfs_txn_abort(t);
-		set_data_bytes(latest.id, 4096);
-		sfs_snapshot_release(&latest);
-	}
-	memset(data + 100 * 4096, 0, 4096);
-	free(write_src("src", data, len));
-	free(ranges);
-	ranges = write_src("ranges", (const uint8_t *)"409600 4096\n", 12);
-	changed_matches_full(o.source, ranges, data, len, "a wrong count");
-	free(ranges);
+	set_latest_data_bytes(4096);
+	change_block_and_match(o.source, data, len, 100, 0, "a wrong count");
 	free(text);
 	free((char *)o.source);
 	free(data);
