@@ -257,17 +257,18 @@ int sfs_cat_foreach_raw(struct sfs_txn *t, enum sfs_dbi which, sfs_cat_raw_fn fn
  * catalog does not keep all of it in RSS. gc and check call it as they
  * go; safe beside readers in other threads. */
 void sfs_cat_map_trim(struct sfs_store *s);
-/* How many catalog entries gc and check touch between trims. After a
- * trim every page is faulted in again, and a fault maps the other cached
- * pages of its 64 KiB of the file too, which a walk in key order may not
- * reach for a while: trims every 256 entries took a quarter of a dry-run gc's
- * time over 4 million chunks. 4,096 entries map at most 16 MiB between
- * trims, even if each touched a page of its own. (report does not trim:
- * at this rate its walk took 4.5 s instead of 0.7 s; what it maps is
- * the catalog file's page cache, which the kernel can take back.) */
-#define SFS_CAT_TRIM_EVERY 4096u
 /* The same for any environment (the catalog's copy being verified). */
 void sfs_mdb_map_trim(MDB_env *env);
+/* How many catalog entries gc, check and the copy's census touch between
+ * trims. After a trim every page is faulted in again, and a fault maps
+ * the other cached pages of its 64 KiB of the file too, which a walk in
+ * key order may not reach for a while: trims every 256 entries took a
+ * quarter of a dry-run gc's time over 4 million chunks. 4,096 entries of
+ * a walk in order lie on some 70 leaf pages; an access by id may fault a
+ * page of its own, and gc counts those 16 each. report does not trim: at
+ * this rate its walk took 4.5 s instead of 0.7 s, and what it maps is
+ * the catalog file's page cache, which the kernel can take back. */
+#define SFS_CAT_TRIM_EVERY 4096u
 /* Has a thread of its own read the catalog file into the page cache, in
  * order, when its used part is at most max_bytes and at most a quarter of
  * the machine's memory, and no other prefetch of this process is under
