@@ -89,10 +89,10 @@ int sfs_reader_range_data(struct sfs_reader *r, const struct sfs_snapmap *m, uin
 			  uint64_t n, uint64_t *ret_data_blocks);
 
 /* The id of the leaf map page (level 0) that holds block `block`: zero
- * when that leaf is all zeros or lies past the end of the map. With
- * ret_data_blocks, also how many of the leaf's blocks are not zero. */
+ * when that leaf is all zeros or lies past the end of the map. How many
+ * of its blocks are not zero is sfs_reader_range_data's to say. */
 int sfs_reader_leaf_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,
-		       struct sfs_id *ret_id, uint32_t *ret_data_blocks);
+		       struct sfs_id *ret_id);
 
 /* The verified contents of block `block` into buf (block_size bytes; the
  * last block of a volume whose size is not a multiple is zero-padded). */

@@ -378,29 +378,12 @@ int sfs_reader_range_data(struct sfs_reader *r, const struct sfs_snapmap *m, uin
 }
 
 int sfs_reader_leaf_id(struct sfs_reader *r, const struct sfs_snapmap *m, uint64_t block,
-		       struct sfs_id *ret_id, uint32_t *ret_data_blocks)
+		       struct sfs_id *ret_id)
 {
-	struct sfs_cache_entry *e;
-	struct sfs_map_page p;
-	int ret;
-
 	memset(ret_id, 0, sizeof(*ret_id));
-	if (ret_data_blocks)
-		*ret_data_blocks = 0;
 	if (block >= nblocks_of(m))
 		return 0;
-	ret = walk_to(r, m, block, 1, ret_id);
-	if (ret < 0 || !ret_data_blocks || sfs_id_is_zero(ret_id))
-		return ret;
-	/* The leaf is one cached page away: count its non-zero ids there
-	 * rather than walk from the root once per block. */
-	ret = get_page(r, m, ret_id, 0, block, &e, &p);
-	if (ret < 0)
-		return ret;
-	for (uint32_t i = 0; i < p.count; i++)
-		*ret_data_blocks += !sfs_id_is_zero(&p.ids[i]);
-	sfs_cache_put(r->pages, e);
-	return 0;
+	return walk_to(r, m, block, 1, ret_id);
 }
 
 int sfs_reader_fill_block(struct sfs_reader *r, const char *snap, uint64_t block, uint32_t bs,

@@ -267,11 +267,16 @@ static int consume_copy(struct consume *c, uint64_t first, uint64_t n, bool inhe
 
 		if (first % SFS_MAP_FANOUT == 0 && end >= whole_end) {
 			struct sfs_id leaf = zero;
-			uint32_t data = 0;
+			uint64_t data = 0;
 
 			if (inherit && first < pnb) {
-				r = sfs_reader_leaf_id(c->reader, &c->parent, first, &leaf,
-						       c->derive ? NULL : &data);
+				uint64_t in_parent = (whole_end < pnb ? whole_end : pnb) - first;
+
+				r = sfs_reader_leaf_id(c->reader, &c->parent, first, &leaf);
+				/* counted here only when not derived at the end */
+				if (r == 0 && !c->derive && !sfs_id_is_zero(&leaf))
+					r = sfs_reader_range_data(c->reader, &c->parent, first,
+								  in_parent, &data);
 				if (r < 0)
 					return r;
 			}
