@@ -35,7 +35,7 @@
  * reads one page at a time (about 150 ms of a 2 GiB volume's
  * changed-ranges snapshot with a 5 MiB catalog; with a 105 MiB catalog, a
  * plain incremental of a 4 GB volume took 6.3-8.1 s faulting it in and
- * 5.6-6.0 s with it read ahead). Past both, a small change must not pay
+ * 5.3-5.8 s with it read ahead). Past both, a small change must not pay
  * for reading the whole index. */
 #define CATALOG_PREFETCH_MAX (64ull << 20)
 

@@ -926,7 +926,7 @@ Test(catalog, record_sum_byte_path)
 /* The kernel caps one readahead request at the device's readahead
  * window (128 KiB by default, a few MiB on some machines): a catalog of
  * over 16 MiB must still arrive whole. */
-Test(catalog_store, prefetch_reads_a_small_catalog_into_the_page_cache)
+Test(catalog_store, prefetch_reads_a_catalog_within_its_bound_into_the_page_cache)
 {
 	struct sfs_chunk_loc loc = good_loc();
 	struct sfs_txn *t;
