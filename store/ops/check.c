@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,35 +383,170 @@ static int check_images(struct ck *c)
 	return 0;
 }
 
+/* --read-data: the index walk gathers RD_BATCH entries, every thread (the
+ * walker's own included) reads and verifies them, and their results are
+ * reported in id order once the batch is done, as one thread would report
+ * them. Decoding and hashing take most of the time, so the threads are as
+ * many as the CPUs online, at most RD_THREADS_MAX. The batch is read in id
+ * order, not sorted by pack and offset: a sorted batch touches every pack
+ * sparsely in order, which the backend takes for a walk and reads whole
+ * spans for (a 2 GiB volume's check took 1.1-1.6x as long as unsorted). */
+#define RD_BATCH 4096u
+#define RD_THREADS_MAX 8u
+
+struct rd_ent {
+	struct sfs_id id;
+	struct sfs_chunk_loc loc;
+	int r;
+};
+
 struct rd {
 	struct ck *c;
 	sfs_progress_fn progress;
 	void *progress_ctx;
 	uint64_t total;
+	struct rd_ent *ents; /* the batch, in id order */
+	size_t n;
+	atomic_size_t next;  /* the next entry to take */
+	pthread_mutex_t lock;
+	pthread_cond_t go, idle;
+	unsigned helpers;    /* threads started beside the walker */
+	uint64_t gen;        /* batches handed out; guarded by lock */
+	unsigned busy;       /* helpers still on this batch; guarded by lock */
+	bool quit;           /* guarded by lock */
 };
+
+static void rd_run(struct rd *d, uint8_t *buf)
+{
+	size_t i;
+
+	while ((i = atomic_fetch_add_explicit(&d->next, 1, memory_order_relaxed)) < d->n) {
+		struct rd_ent *e = &d->ents[i];
+
+		/* This very entry's location: a second lookup could only find
+		 * the same. */
+		e->r = sfs_store_chunk_read(d->c->s, &e->id, 0, &e->loc, buf, SFS_BLOCK_MAX,
+					    NULL, NULL);
+	}
+}
+
+static void *rd_helper(void *arg)
+{
+	struct rd *d = arg;
+	uint8_t *buf = malloc(SFS_BLOCK_MAX);
+	uint64_t seen = 0;
+
+	pthread_mutex_lock(&d->lock);
+	for (;;) {
+		while (d->gen == seen && !d->quit)
+			pthread_cond_wait(&d->go, &d->lock);
+		if (d->quit)
+			break;
+		seen = d->gen;
+		pthread_mutex_unlock(&d->lock);
+		if (buf) /* without one, the others take its share */
+			rd_run(d, buf);
+		pthread_mutex_lock(&d->lock);
+		if (--d->busy == 0)
+			pthread_cond_signal(&d->idle);
+	}
+	pthread_mutex_unlock(&d->lock);
+	free(buf);
+	return NULL;
+}
+
+/* Reads the batch on every thread, then reports it in id order. */
+static void rd_flush(struct rd *d)
+{
+	struct ck *c = d->c;
+
+	if (!d->n)
+		return;
+	atomic_store_explicit(&d->next, 0, memory_order_relaxed);
+	pthread_mutex_lock(&d->lock);
+	d->gen++;
+	d->busy = d->helpers;
+	pthread_cond_broadcast(&d->go);
+	pthread_mutex_unlock(&d->lock);
+	rd_run(d, c->buf);
+	pthread_mutex_lock(&d->lock);
+	while (d->busy)
+		pthread_cond_wait(&d->idle, &d->lock);
+	pthread_mutex_unlock(&d->lock);
+
+	for (size_t i = 0; i < d->n; i++) {
+		const struct rd_ent *e = &d->ents[i];
+		char hex[SFS_ID_HEX_LEN + 1];
+
+		c->res->chunks_read++;
+		if (e->r < 0) {
+			sfs_id_to_hex(&e->id, hex);
+			report(c, "chunk %s in pack %016" PRIx64 ".pack at offset %" PRIu64 ": %s",
+			       hex, e->loc.pack, e->loc.offset,
+			       e->r == -EBADMSG ? "stored bytes fail verification"
+						: strerror(-e->r));
+		}
+	}
+	d->n = 0;
+	if (d->progress)
+		d->progress(d->progress_ctx, c->res->chunks_read, d->total);
+}
+
+static unsigned rd_helpers_wanted(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 0;
+	return (unsigned)(n > RD_THREADS_MAX ? RD_THREADS_MAX : n) - 1;
+}
 
 static int read_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk_loc *loc)
 {
 	struct rd *d = ctx;
-	struct ck *c = d->c;
-	int r;
 
-	tick(c);
+	tick(d->c);
 	if (!loc)
 		return 0; /* reported by the index pass */
-	/* This very entry's location: a second lookup could only find the same. */
-	r = sfs_store_chunk_read(c->s, id, 0, loc, c->buf, SFS_BLOCK_MAX, NULL, NULL);
-	c->res->chunks_read++;
-	if (r < 0) {
-		char hex[SFS_ID_HEX_LEN + 1];
-		sfs_id_to_hex(id, hex);
-		report(c, "chunk %s in pack %016" PRIx64 ".pack at offset %" PRIu64 ": %s", hex,
-		       loc->pack, loc->offset,
-		       r == -EBADMSG ? "stored bytes fail verification" : strerror(-r));
-	}
-	if (d->progress && c->res->chunks_read % 256 == 0)
-		d->progress(d->progress_ctx, c->res->chunks_read, d->total);
+	d->ents[d->n].id = *id;
+	d->ents[d->n].loc = *loc;
+	if (++d->n == RD_BATCH)
+		rd_flush(d);
 	return 0;
+}
+
+/* Reads every chunk the index names back, in batches. */
+static int read_all(struct ck *c, sfs_progress_fn progress, void *progress_ctx)
+{
+	struct rd d = { .c = c, .progress = progress, .progress_ctx = progress_ctx,
+			.total = c->res->chunks };
+	pthread_t th[RD_THREADS_MAX];
+	unsigned want = rd_helpers_wanted();
+	int r;
+
+	d.ents = malloc(RD_BATCH * sizeof(*d.ents));
+	if (!d.ents)
+		return -ENOMEM;
+	pthread_mutex_init(&d.lock, NULL);
+	pthread_cond_init(&d.go, NULL);
+	pthread_cond_init(&d.idle, NULL);
+	/* A helper that cannot start leaves its share to the others. */
+	while (d.helpers < want && pthread_create(&th[d.helpers], NULL, rd_helper, &d) == 0)
+		d.helpers++;
+	r = sfs_cat_chunk_foreach(c->txn, read_fn, &d);
+	if (r == 0)
+		rd_flush(&d);
+	pthread_mutex_lock(&d.lock);
+	d.quit = true;
+	pthread_cond_broadcast(&d.go);
+	pthread_mutex_unlock(&d.lock);
+	for (unsigned i = 0; i < d.helpers; i++)
+		pthread_join(th[i], NULL);
+	pthread_cond_destroy(&d.idle);
+	pthread_cond_destroy(&d.go);
+	pthread_mutex_destroy(&d.lock);
+	free(d.ents);
+	return r;
 }
 
 /* A data chunk a snapshot references that the index lacks (or has only a
@@ -598,10 +735,8 @@ int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void 
 			       hex);
 		}
 	}
-	if (r == 0 && read_data) {
-		struct rd d = { &c, progress, progress_ctx, ret->chunks };
-		r = sfs_cat_chunk_foreach(c.txn, read_fn, &d);
-	}
+	if (r == 0 && read_data)
+		r = read_all(&c, progress, progress_ctx);
 	sfs_txn_abort(c.txn);
 	if (r == -EUCLEAN || r == -EBADMSG) {
 		report(&c, "catalog: LMDB reports damage (%s)", strerror(-r));

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,6 +304,70 @@ Test(check, damaged_chunk_is_reported_and_not_restored)
 	cr_assert_eq(sfs_restore(fx_store, id, out, 0, NULL, NULL), -EBADMSG);
 	cr_assert_eq(access(out, F_OK), -1, "no partial file is left");
 	free(out);
+	free(path);
+	free(src);
+}
+
+struct lines {
+	int n;
+	char v[8][512];
+};
+
+static void keep_line(void *ctx, const char *line)
+{
+	struct lines *l = ctx;
+
+	if (l->n < 8)
+		snprintf(l->v[l->n], sizeof(l->v[0]), "%s", line);
+	l->n++;
+}
+
+static void last_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	uint64_t *p = ctx;
+
+	p[0] = done;
+	p[1] = total;
+}
+
+static int by_hex(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* --read-data reads in batches of 4096 index entries on every CPU: damage
+ * in chunks spread over several batches is each reported once, in id
+ * order, and every entry is read. */
+Test(check, read_data_reports_damage_across_batches_in_id_order)
+{
+	static const uint64_t blocks[] = { 9000, 9001, 12000, 14999 };
+	enum { N = sizeof(blocks) / sizeof(blocks[0]) };
+	char id[SFS_IDSTR_SIZE], *path, hex[N][SFS_ID_HEX_LEN + 1];
+	struct sfs_check_result res;
+	struct lines got = { 0 };
+	uint64_t prog[2] = { 0, 0 };
+
+	/* 15,000 blocks, 9,000 of them random: more than two batches. */
+	make_len(id, &path, 15000 * 4096);
+	for (int i = 0; i < N; i++) {
+		struct sfs_id cid;
+		struct sfs_chunk_loc l = loc_of_block(id, blocks[i], &cid);
+
+		fx_pack_flip(l.pack, l.offset + SFS_REC_HEADER_LEN + l.stored_len / 3, 0x04);
+		sfs_id_to_hex(&cid, hex[i]);
+	}
+	qsort(hex, N, sizeof(hex[0]), by_hex);
+	cr_assert_eq(sfs_check(fx_store, true, keep_line, &got, last_progress, prog, &res), 0);
+	cr_assert_gt(res.chunks, 2 * 4096, "%" PRIu64 " chunks", res.chunks);
+	cr_assert_eq(res.chunks_read, res.chunks);
+	cr_assert_eq(prog[0], res.chunks, "the last progress covers every chunk");
+	cr_assert_eq(prog[1], res.chunks);
+	cr_assert_eq(got.n, N, "one line per damaged chunk: %s", got.v[0]);
+	cr_assert_eq(res.problems, (uint64_t)N);
+	for (int i = 0; i < N; i++) {
+		cr_assert(strstr(got.v[i], hex[i]), "line %d names %s: %s", i, hex[i], got.v[i]);
+		cr_assert(strstr(got.v[i], "stored bytes fail verification"), "%s", got.v[i]);
+	}
 	free(path);
 	free(src);
 }
