@@ -8,8 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +22,7 @@
 #include "snapfs/image.h"
 #include "snapfs/log.h"
 #include "snapfs/reader.h"
+#include "batchread_int.h"
 #include "idset_int.h"
 #include "liveset_int.h"
 #include "store_int.h"
@@ -57,7 +56,6 @@ struct ck {
 	uint64_t active, active_len;
 	uint64_t *pack_sizes;    /* index = pack number; 0 = missing */
 	size_t n_packs;
-	uint8_t *buf;
 	uint64_t ticks;          /* catalog entries touched, for trimming the map */
 };
 
@@ -383,99 +381,35 @@ static int check_images(struct ck *c)
 	return 0;
 }
 
-/* --read-data: the index walk gathers RD_BATCH entries, every thread (the
- * walker's own included) reads and verifies them, and their results are
- * reported in id order once the batch is done, as one thread would report
- * them. Decoding and hashing take most of the time, so the threads are as
- * many as the CPUs online, at most RD_THREADS_MAX. The batch is read in id
- * order, not sorted by pack and offset: a sorted batch touches every pack
- * sparsely in order, which the backend takes for a walk and reads whole
- * spans for (a 2 GiB volume's check took 1.1-1.6x as long as unsorted). */
+/* --read-data: the index walk gathers RD_BATCH entries, the batch reader
+ * reads and verifies them on every CPU, and their results are reported in
+ * id order once the batch is done, as one thread would report them. The
+ * batch is read in id order, not sorted by pack and offset: a sorted
+ * batch touches every pack sparsely in order, which the local backend
+ * takes for a walk and reads whole spans for (a 2 GiB volume's check took
+ * 1.1-1.6x as long as unsorted). */
 #define RD_BATCH 4096u
-#define RD_THREADS_MAX 8u
-
-struct rd_ent {
-	struct sfs_id id;
-	struct sfs_chunk_loc loc;
-	int r;
-};
 
 struct rd {
 	struct ck *c;
 	sfs_progress_fn progress;
 	void *progress_ctx;
 	uint64_t total;
-	struct rd_ent *ents; /* the batch, in id order */
+	struct sfs_batchread *pool;
+	struct sfs_batch_ent *ents; /* the batch, in id order */
 	size_t n;
-	atomic_size_t next;  /* the next entry to take */
-	pthread_mutex_t lock;
-	pthread_cond_t go, idle;
-	unsigned helpers;    /* threads started beside the walker */
-	uint64_t gen;        /* batches handed out; guarded by lock */
-	unsigned busy;       /* helpers still on this batch; guarded by lock */
-	bool quit;           /* guarded by lock */
 };
 
-static void rd_run(struct rd *d, uint8_t *buf)
-{
-	size_t i;
-
-	while ((i = atomic_fetch_add_explicit(&d->next, 1, memory_order_relaxed)) < d->n) {
-		struct rd_ent *e = &d->ents[i];
-
-		/* This very entry's location: a second lookup could only find
-		 * the same. */
-		e->r = sfs_store_chunk_read(d->c->s, &e->id, 0, &e->loc, buf, SFS_BLOCK_MAX,
-					    NULL, NULL);
-	}
-}
-
-static void *rd_helper(void *arg)
-{
-	struct rd *d = arg;
-	uint8_t *buf = malloc(SFS_BLOCK_MAX);
-	uint64_t seen = 0;
-
-	pthread_mutex_lock(&d->lock);
-	for (;;) {
-		while (d->gen == seen && !d->quit)
-			pthread_cond_wait(&d->go, &d->lock);
-		if (d->quit)
-			break;
-		seen = d->gen;
-		pthread_mutex_unlock(&d->lock);
-		if (buf) /* without one, the others take its share */
-			rd_run(d, buf);
-		pthread_mutex_lock(&d->lock);
-		if (--d->busy == 0)
-			pthread_cond_signal(&d->idle);
-	}
-	pthread_mutex_unlock(&d->lock);
-	free(buf);
-	return NULL;
-}
-
-/* Reads the batch on every thread, then reports it in id order. */
+/* Reads the batch, then reports it in id order. */
 static void rd_flush(struct rd *d)
 {
 	struct ck *c = d->c;
 
 	if (!d->n)
 		return;
-	atomic_store_explicit(&d->next, 0, memory_order_relaxed);
-	pthread_mutex_lock(&d->lock);
-	d->gen++;
-	d->busy = d->helpers;
-	pthread_cond_broadcast(&d->go);
-	pthread_mutex_unlock(&d->lock);
-	rd_run(d, c->buf);
-	pthread_mutex_lock(&d->lock);
-	while (d->busy)
-		pthread_cond_wait(&d->idle, &d->lock);
-	pthread_mutex_unlock(&d->lock);
-
+	sfs_batchread_run(d->pool, d->ents, d->n);
 	for (size_t i = 0; i < d->n; i++) {
-		const struct rd_ent *e = &d->ents[i];
+		const struct sfs_batch_ent *e = &d->ents[i];
 		char hex[SFS_ID_HEX_LEN + 1];
 
 		c->res->chunks_read++;
@@ -492,15 +426,6 @@ static void rd_flush(struct rd *d)
 		d->progress(d->progress_ctx, c->res->chunks_read, d->total);
 }
 
-static unsigned rd_helpers_wanted(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	if (n < 1)
-		return 0;
-	return (unsigned)(n > RD_THREADS_MAX ? RD_THREADS_MAX : n) - 1;
-}
-
 static int read_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk_loc *loc)
 {
 	struct rd *d = ctx;
@@ -508,8 +433,9 @@ static int read_fn(void *ctx, const struct sfs_id *id, const struct sfs_chunk_lo
 	tick(d->c);
 	if (!loc)
 		return 0; /* reported by the index pass */
-	d->ents[d->n].id = *id;
-	d->ents[d->n].loc = *loc;
+	/* This very entry's location: a second lookup could only find the
+	 * same. */
+	d->ents[d->n] = (struct sfs_batch_ent){ .id = *id, .located = true, .loc = *loc };
 	if (++d->n == RD_BATCH)
 		rd_flush(d);
 	return 0;
@@ -520,31 +446,16 @@ static int read_all(struct ck *c, sfs_progress_fn progress, void *progress_ctx)
 {
 	struct rd d = { .c = c, .progress = progress, .progress_ctx = progress_ctx,
 			.total = c->res->chunks };
-	pthread_t th[RD_THREADS_MAX];
-	unsigned want = rd_helpers_wanted();
-	int r;
+	int r = -ENOMEM;
 
 	d.ents = malloc(RD_BATCH * sizeof(*d.ents));
-	if (!d.ents)
-		return -ENOMEM;
-	pthread_mutex_init(&d.lock, NULL);
-	pthread_cond_init(&d.go, NULL);
-	pthread_cond_init(&d.idle, NULL);
-	/* A helper that cannot start leaves its share to the others. */
-	while (d.helpers < want && pthread_create(&th[d.helpers], NULL, rd_helper, &d) == 0)
-		d.helpers++;
-	r = sfs_cat_chunk_foreach(c->txn, read_fn, &d);
+	if (d.ents)
+		r = sfs_batchread_new(c->s, &d.pool);
+	if (r == 0)
+		r = sfs_cat_chunk_foreach(c->txn, read_fn, &d);
 	if (r == 0)
 		rd_flush(&d);
-	pthread_mutex_lock(&d.lock);
-	d.quit = true;
-	pthread_cond_broadcast(&d.go);
-	pthread_mutex_unlock(&d.lock);
-	for (unsigned i = 0; i < d.helpers; i++)
-		pthread_join(th[i], NULL);
-	pthread_cond_destroy(&d.idle);
-	pthread_cond_destroy(&d.go);
-	pthread_mutex_destroy(&d.lock);
+	sfs_batchread_free(d.pool);
 	free(d.ents);
 	return r;
 }
@@ -673,11 +584,6 @@ int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void 
 		r = sfs_liveset_new(0, &c.live_blocks);
 	if (r < 0)
 		goto out;
-	c.buf = malloc(SFS_BLOCK_MAX);
-	if (!c.buf) {
-		r = -ENOMEM;
-		goto out;
-	}
 	/* One read transaction for the whole walk: a consistent view, and
 	 * check runs alone or beside readers only. */
 	r = sfs_txn_begin(s, false, &c.txn);
@@ -744,7 +650,6 @@ int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void 
 		r = 0;
 	}
 out:
-	free(c.buf);
 	free(c.pack_sizes);
 	sfs_idset_release(&c.pages);
 	sfs_idset_release(&c.missing);

@@ -27,10 +27,16 @@
 #include "snapfs/keys.h"
 #include "snapfs/log.h"
 #include "snapfs/pack.h"
+#include "batchread_int.h"
 #include "store_int.h"
 #include "writer_int.h"
 
 #define DEFAULT_CHECKPOINT (16ull << 20)
+
+/* A leaf's data chunks are read in batches of about this many raw bytes
+ * (at most BATCH_MAX chunks, at least 2). */
+#define BATCH_BYTES (4u << 20)
+#define BATCH_MAX 128u
 
 struct cp {
 	struct sfs_store *src, *dst;
@@ -46,6 +52,9 @@ struct cp {
 	uint8_t *pages[SFS_MAP_MAX_DEPTH]; /* one decoded page per level */
 	uint8_t *out_pages[SFS_MAP_MAX_DEPTH]; /* translate: one rebuilt page per level */
 	uint64_t data_blocks;
+	struct sfs_batchread *pool;  /* not when translating */
+	struct sfs_batch_ent *batch; /* batch_max entries with their buffers */
+	size_t batch_max;
 };
 
 static uint64_t span_of(int level)
@@ -110,12 +119,66 @@ static int log_bad(int r, const struct sfs_id *id, const char *what)
 	return r;
 }
 
+static bool in_batch(const struct cp *c, size_t n, const struct sfs_id *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(c->batch[i].id.b, id->b, SFS_ID_LEN) == 0)
+			return true;
+	return false;
+}
+
+/* A leaf page's data chunks. Those the destination lacks are read and
+ * verified in batches on every CPU, then stored in slot order by this
+ * thread, the destination writer's only user. A chunk met twice in one
+ * batch is present by the time its turn comes, as it would be read one
+ * at a time. */
+static int copy_leaf_data(struct cp *c, const struct sfs_map_page *p, uint64_t base)
+{
+	uint32_t slot = 0;
+	int r;
+
+	while (slot < p->count) {
+		size_t n = 0;
+
+		for (; slot < p->count && n < c->batch_max; slot++) {
+			const struct sfs_id *id = &p->ids[slot];
+			struct sfs_chunk_loc loc;
+
+			if (sfs_id_is_zero(id))
+				continue;
+			r = sfs_cat_chunk_get(sfs_writer_txn(c->w), id, &loc);
+			if (r != 0 && r != -ENOENT && r != -EBADMSG)
+				return r;
+			if (r == 0 || in_batch(c, n, id)) {
+				c->res->present_chunks++;
+				progress(c, base + slot + 1);
+				continue;
+			}
+			c->batch[n].id = *id;
+			c->batch[n].type = SFS_CHUNK_DATA;
+			n++;
+		}
+		sfs_batchread_run(c->pool, c->batch, n);
+		for (size_t i = 0; i < n; i++) {
+			struct sfs_batch_ent *e = &c->batch[i];
+
+			if (e->r < 0)
+				return log_bad(e->r, &e->id, "chunk");
+			r = put(c, &e->loc, &e->id, e->raw, e->stored);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+/* A map page at level (0: a leaf) and what it points to. */
 static int copy_node(struct cp *c, const struct sfs_id *id, int level, uint64_t base)
 {
 	struct sfs_chunk_loc loc;
 	struct sfs_map_page p;
 	const void *stored;
-	uint8_t *raw;
+	uint8_t *raw = c->pages[level];
 	int r;
 
 	if (sfs_id_is_zero(id))
@@ -128,24 +191,21 @@ static int copy_node(struct cp *c, const struct sfs_id *id, int level, uint64_t 
 	}
 	if (r != -ENOENT && r != -EBADMSG)
 		return r;
-	raw = level < 0 ? c->raw : c->pages[level];
-	r = sfs_store_chunk_read(c->src, id, level < 0 ? SFS_CHUNK_DATA : SFS_CHUNK_MAP, NULL, raw,
-				 level < 0 ? c->bs : SFS_MAP_PAGE_MAX, &loc, &stored);
+	r = sfs_store_chunk_read(c->src, id, SFS_CHUNK_MAP, NULL, raw, SFS_MAP_PAGE_MAX, &loc,
+				 NULL);
 	if (r < 0)
-		return log_bad(r, id, level < 0 ? "chunk" : "map page");
-	if (level < 0)
-		return put(c, &loc, id, raw, stored);
-
+		return log_bad(r, id, "map page");
 	r = sfs_map_page_decode(raw, loc.raw_len, &p);
 	if (r == 0 && p.level != level)
 		r = -EBADMSG;
 	if (r < 0)
 		return log_bad(r, id, "malformed map page");
-	for (uint32_t slot = 0; slot < p.count; slot++) {
+	if (level == 0)
+		r = copy_leaf_data(c, &p, base);
+	for (uint32_t slot = 0; r == 0 && level > 0 && slot < p.count; slot++)
 		r = copy_node(c, &p.ids[slot], level - 1, base + slot * span_of(level - 1));
-		if (r < 0)
-			return r;
-	}
+	if (r < 0)
+		return r;
 	/* Children first, then the page: a present page vouches for them.
 	 * The page is read again since the children's reads reused the
 	 * thread's record buffer (and gc may have moved it meanwhile). */
@@ -295,9 +355,31 @@ static int new_record(const struct sfs_snapshot *src, const struct sfs_copy_opts
 
 static int cp_init(struct cp *c)
 {
+	int r;
+
 	c->raw = malloc(c->bs);
 	if (!c->raw)
 		return -ENOMEM;
+	if (!c->translate) {
+		c->batch_max = BATCH_BYTES / c->bs;
+		c->batch_max = c->batch_max < 2 ? 2 : c->batch_max > BATCH_MAX ? BATCH_MAX : c->batch_max;
+		c->batch = calloc(c->batch_max, sizeof(*c->batch));
+		if (!c->batch)
+			return -ENOMEM;
+		for (size_t i = 0; i < c->batch_max; i++) {
+			struct sfs_batch_ent *e = &c->batch[i];
+
+			e->cap = c->bs;
+			e->stored_cap = c->bs + SFS_SEAL_OVERHEAD + SFS_SUM_LEN;
+			e->raw = malloc(e->cap);
+			e->stored = malloc(e->stored_cap);
+			if (!e->raw || !e->stored)
+				return -ENOMEM;
+		}
+		r = sfs_batchread_new(c->src, &c->pool);
+		if (r < 0)
+			return r;
+	}
 	for (int i = 0; i < SFS_MAP_MAX_DEPTH; i++) {
 		c->pages[i] = malloc(SFS_MAP_PAGE_MAX);
 		c->out_pages[i] = malloc(SFS_MAP_PAGE_MAX);
@@ -309,6 +391,12 @@ static int cp_init(struct cp *c)
 
 static void cp_release(struct cp *c)
 {
+	sfs_batchread_free(c->pool);
+	for (size_t i = 0; c->batch && i < c->batch_max; i++) {
+		free(c->batch[i].raw);
+		free(c->batch[i].stored);
+	}
+	free(c->batch);
 	free(c->raw);
 	for (int i = 0; i < SFS_MAP_MAX_DEPTH; i++) {
 		free(c->pages[i]);

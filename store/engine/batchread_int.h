@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reads and verifies a batch of chunks on every CPU. Each read decodes
+ * and re-hashes the chunk (sfs_store_chunk_read), and zstd and SHA-256
+ * take most of the time of a walk that reads every chunk: check
+ * --read-data and copy keep one core busy with them where the machine has
+ * more. The calling thread takes its share of each batch; the helpers, as
+ * many as the further CPUs online (at most SFS_BATCHREAD_THREADS_MAX in
+ * all), wait between batches. One caller at a time.
+ */
+#ifndef SFS_BATCHREAD_INT_H
+#define SFS_BATCHREAD_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snapfs/chunk.h"
+#include "snapfs/pack.h"
+
+#define SFS_BATCHREAD_THREADS_MAX 8u
+
+struct sfs_store;
+struct sfs_batchread;
+
+struct sfs_batch_ent {
+	struct sfs_id id;
+	uint8_t type;              /* enum sfs_chunk_type, or 0: either */
+	bool located;              /* loc says where to read; else the index is asked */
+	struct sfs_chunk_loc loc;  /* out: where it was read (when r is 0 or -EBADMSG) */
+	uint8_t *raw;              /* the decoded bytes, cap of them; NULL: a scratch buffer */
+	size_t cap;                /* with raw NULL: up to SFS_BLOCK_MAX */
+	uint8_t *stored;           /* NULL, or stored_cap bytes for the stored payload */
+	size_t stored_cap;
+	int r;                     /* sfs_store_chunk_read's result; -ENOBUFS: stored_cap too small */
+};
+
+/* -ENOMEM; a helper that cannot start leaves its share to the others. */
+int sfs_batchread_new(struct sfs_store *s, struct sfs_batchread **ret);
+/* Reads e[0..n) and returns when every one has its r. */
+void sfs_batchread_run(struct sfs_batchread *b, struct sfs_batch_ent *e, size_t n);
+void sfs_batchread_free(struct sfs_batchread *b);
+
+#endif
