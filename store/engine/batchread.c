@@ -105,23 +105,34 @@ int sfs_batchread_new(struct sfs_store *s, struct sfs_batchread **ret)
 	return 0;
 }
 
-void sfs_batchread_run(struct sfs_batchread *b, struct sfs_batch_ent *e, size_t n)
+void sfs_batchread_start(struct sfs_batchread *b, struct sfs_batch_ent *e, size_t n)
 {
-	if (!n)
-		return;
 	b->ents = e;
 	b->n = n;
 	atomic_store_explicit(&b->next, 0, memory_order_relaxed);
+	if (!n || !b->helpers)
+		return;
 	pthread_mutex_lock(&b->lock);
 	b->gen++;
 	b->busy = b->helpers;
 	pthread_cond_broadcast(&b->go);
 	pthread_mutex_unlock(&b->lock);
+}
+
+void sfs_batchread_finish(struct sfs_batchread *b)
+{
 	run(b, b->scratch);
 	pthread_mutex_lock(&b->lock);
 	while (b->busy)
 		pthread_cond_wait(&b->idle, &b->lock);
 	pthread_mutex_unlock(&b->lock);
+	b->n = 0;
+}
+
+void sfs_batchread_run(struct sfs_batchread *b, struct sfs_batch_ent *e, size_t n)
+{
+	sfs_batchread_start(b, e, n);
+	sfs_batchread_finish(b);
 }
 
 void sfs_batchread_free(struct sfs_batchread *b)

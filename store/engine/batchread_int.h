@@ -39,6 +39,13 @@ struct sfs_batch_ent {
 int sfs_batchread_new(struct sfs_store *s, struct sfs_batchread **ret);
 /* Reads e[0..n) and returns when every one has its r. */
 void sfs_batchread_run(struct sfs_batchread *b, struct sfs_batch_ent *e, size_t n);
+/* The same in two halves, so that the caller can work while the helpers
+ * read: start hands e[0..n) to them and returns at once; finish takes the
+ * caller's share of what is left and waits for the rest. Between the two
+ * the caller may read the entries' ids and nothing else, and start no
+ * other batch. */
+void sfs_batchread_start(struct sfs_batchread *b, struct sfs_batch_ent *e, size_t n);
+void sfs_batchread_finish(struct sfs_batchread *b);
 void sfs_batchread_free(struct sfs_batchread *b);
 
 #endif

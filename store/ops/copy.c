@@ -34,7 +34,7 @@
 #define DEFAULT_CHECKPOINT (16ull << 20)
 
 /* A leaf's data chunks are read in batches of about this many raw bytes
- * (at most BATCH_MAX chunks, at least 2). */
+ * (at most BATCH_MAX chunks, at least 2), two batches at a time. */
 #define BATCH_BYTES (4u << 20)
 #define BATCH_MAX 128u
 
@@ -53,7 +53,7 @@ struct cp {
 	uint8_t *out_pages[SFS_MAP_MAX_DEPTH]; /* translate: one rebuilt page per level */
 	uint64_t data_blocks;
 	struct sfs_batchread *pool;  /* not when translating */
-	struct sfs_batch_ent *batch; /* batch_max entries with their buffers */
+	struct sfs_batch_ent *batch[2]; /* batch_max entries each, with their buffers */
 	size_t batch_max;
 };
 
@@ -119,25 +119,39 @@ static int log_bad(int r, const struct sfs_id *id, const char *what)
 	return r;
 }
 
-static bool in_batch(const struct cp *c, size_t n, const struct sfs_id *id)
+static bool in_batch(const struct sfs_batch_ent *e, size_t n, const struct sfs_id *id)
 {
 	for (size_t i = 0; i < n; i++)
-		if (memcmp(c->batch[i].id.b, id->b, SFS_ID_LEN) == 0)
+		if (memcmp(e[i].id.b, id->b, SFS_ID_LEN) == 0)
 			return true;
 	return false;
 }
 
+static int put_batch(struct cp *c, struct sfs_batch_ent *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int r = e[i].r < 0 ? log_bad(e[i].r, &e[i].id, "chunk")
+				   : put(c, &e[i].loc, &e[i].id, e[i].raw, e[i].stored);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* A leaf page's data chunks. Those the destination lacks are read and
- * verified in batches on every CPU, then stored in slot order by this
- * thread, the destination writer's only user. A chunk met twice in one
- * batch is present by the time its turn comes, as it would be read one
- * at a time. */
+ * verified in batches on every CPU, and stored in slot order by this
+ * thread, the destination writer's only user, while the helpers read the
+ * next batch. A chunk met again before its batch is stored counts as
+ * present, as it did when each lookup followed the last put. */
 static int copy_leaf_data(struct cp *c, const struct sfs_map_page *p, uint64_t base)
 {
+	struct sfs_batch_ent *fill = c->batch[0], *held = c->batch[1];
+	size_t n_held = 0; /* held: read (or being read), not yet stored */
 	uint32_t slot = 0;
-	int r;
+	int r = 0;
 
-	while (slot < p->count) {
+	while (r == 0 && slot < p->count) {
 		size_t n = 0;
 
 		for (; slot < p->count && n < c->batch_max; slot++) {
@@ -148,28 +162,30 @@ static int copy_leaf_data(struct cp *c, const struct sfs_map_page *p, uint64_t b
 				continue;
 			r = sfs_cat_chunk_get(sfs_writer_txn(c->w), id, &loc);
 			if (r != 0 && r != -ENOENT && r != -EBADMSG)
-				return r;
-			if (r == 0 || in_batch(c, n, id)) {
+				break;
+			if (r == 0 || in_batch(fill, n, id) || in_batch(held, n_held, id)) {
 				c->res->present_chunks++;
 				progress(c, base + slot + 1);
+				r = 0;
 				continue;
 			}
-			c->batch[n].id = *id;
-			c->batch[n].type = SFS_CHUNK_DATA;
+			r = 0;
+			fill[n].id = *id;
+			fill[n].type = SFS_CHUNK_DATA;
 			n++;
 		}
-		sfs_batchread_run(c->pool, c->batch, n);
-		for (size_t i = 0; i < n; i++) {
-			struct sfs_batch_ent *e = &c->batch[i];
-
-			if (e->r < 0)
-				return log_bad(e->r, &e->id, "chunk");
-			r = put(c, &e->loc, &e->id, e->raw, e->stored);
-			if (r < 0)
-				return r;
-		}
+		if (n_held)
+			sfs_batchread_finish(c->pool);
+		if (r < 0)
+			return r;
+		sfs_batchread_start(c->pool, fill, n);
+		r = put_batch(c, held, n_held);
+		held = fill;
+		n_held = n;
+		fill = held == c->batch[0] ? c->batch[1] : c->batch[0];
 	}
-	return 0;
+	sfs_batchread_finish(c->pool);
+	return r < 0 ? r : put_batch(c, held, n_held);
 }
 
 /* A map page at level (0: a leaf) and what it points to. */
@@ -363,18 +379,20 @@ static int cp_init(struct cp *c)
 	if (!c->translate) {
 		c->batch_max = BATCH_BYTES / c->bs;
 		c->batch_max = c->batch_max < 2 ? 2 : c->batch_max > BATCH_MAX ? BATCH_MAX : c->batch_max;
-		c->batch = calloc(c->batch_max, sizeof(*c->batch));
-		if (!c->batch)
-			return -ENOMEM;
-		for (size_t i = 0; i < c->batch_max; i++) {
-			struct sfs_batch_ent *e = &c->batch[i];
-
-			e->cap = c->bs;
-			e->stored_cap = c->bs + SFS_SEAL_OVERHEAD + SFS_SUM_LEN;
-			e->raw = malloc(e->cap);
-			e->stored = malloc(e->stored_cap);
-			if (!e->raw || !e->stored)
+		for (int k = 0; k < 2; k++) {
+			c->batch[k] = calloc(c->batch_max, sizeof(*c->batch[k]));
+			if (!c->batch[k])
 				return -ENOMEM;
+			for (size_t i = 0; i < c->batch_max; i++) {
+				struct sfs_batch_ent *e = &c->batch[k][i];
+
+				e->cap = c->bs;
+				e->stored_cap = c->bs + SFS_SEAL_OVERHEAD + SFS_SUM_LEN;
+				e->raw = malloc(e->cap);
+				e->stored = malloc(e->stored_cap);
+				if (!e->raw || !e->stored)
+					return -ENOMEM;
+			}
 		}
 		r = sfs_batchread_new(c->src, &c->pool);
 		if (r < 0)
@@ -392,11 +410,13 @@ static int cp_init(struct cp *c)
 static void cp_release(struct cp *c)
 {
 	sfs_batchread_free(c->pool);
-	for (size_t i = 0; c->batch && i < c->batch_max; i++) {
-		free(c->batch[i].raw);
-		free(c->batch[i].stored);
+	for (int k = 0; k < 2; k++) {
+		for (size_t i = 0; c->batch[k] && i < c->batch_max; i++) {
+			free(c->batch[k][i].raw);
+			free(c->batch[k][i].stored);
+		}
+		free(c->batch[k]);
 	}
-	free(c->batch);
 	free(c->raw);
 	for (int i = 0; i < SFS_MAP_MAX_DEPTH; i++) {
 		free(c->pages[i]);

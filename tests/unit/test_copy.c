@@ -198,3 +198,34 @@ Test(copy, damaged_source_never_arrives)
 	fx_rm_rf(dir);
 	free(dir);
 }
+
+/* A leaf's chunks are read in batches while the batch before is stored:
+ * a block met again in its own batch, in the batch still being stored or
+ * long after counts as present each time and is sent once. */
+Test(copy, repeated_blocks_are_sent_once_whatever_their_batch)
+{
+	static const size_t pairs[][2] = { { 0, 1 }, { 5, 105 }, { 10, 200 }, { 20, 900 } };
+	enum { N = sizeof(pairs) / sizeof(pairs[0]) };
+	char *dir = fx_tmpdir(), id[SFS_IDSTR_SIZE];
+	struct sfs_store *src = lc_store(dir, "src", BS, 1, 0);
+	struct sfs_store *dst = lc_store(dir, "dst", BS, 1, 0);
+	size_t len = 4 * MIB, blocks = len / BS;
+	uint8_t *v = malloc(len);
+	struct sfs_copy_result r;
+
+	fx_fill_random(v, len, 11);
+	for (int i = 0; i < N; i++)
+		memcpy(v + pairs[i][1] * BS, v + pairs[i][0] * BS, BS);
+	lc_snap(src, dir, "vol", v, len, NULL, id);
+	cr_assert_eq(sfs_copy_snapshot(src, id, dst, NULL, &r), 0);
+	cr_expect_eq(r.present_chunks, N);
+	/* The distinct blocks and one map page: a leaf of 1,024 ids is the root. */
+	cr_expect_eq(r.sent_chunks, blocks - N + 1);
+	lc_expect(dst, r.snap_id, v, len);
+	check_ok(dst);
+	free(v);
+	sfs_store_close(src);
+	sfs_store_close(dst);
+	fx_rm_rf(dir);
+	free(dir);
+}
