@@ -35,7 +35,7 @@
 struct sfs_copy_opts {
 	const char *description;  /* NULL: the source's */
 	json_t *tags;             /* extra tags merged over the source's; borrowed; or NULL */
-	uint64_t checkpoint_bytes; /* 0: 16 MiB */
+	uint64_t checkpoint_bytes; /* 0: 64 MiB */
 	sfs_progress_fn progress; /* (logical bytes walked, snapshot size) */
 	void *progress_ctx;
 };

@@ -31,7 +31,7 @@
 #include "store_int.h"
 #include "writer_int.h"
 
-#define DEFAULT_CHECKPOINT (16ull << 20)
+#define DEFAULT_CHECKPOINT (64ull << 20)
 
 /* A leaf's data chunks are read in batches of about this many raw bytes
  * (at most BATCH_MAX chunks, at least 2), two batches at a time. */
