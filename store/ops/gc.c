@@ -27,6 +27,7 @@
 #include "snapfs/chunkstore.h"
 #include "snapfs/log.h"
 #include "snapfs/reader.h"
+#include "batchread_int.h"
 #include "idset_int.h"
 #include "liveset_int.h"
 #include "store_int.h"
@@ -521,8 +522,9 @@ static int drop_missing_rows(struct gc *g)
 	return 0;
 }
 
-/* Copies one live record to the writer's pack, verified on the way. */
-static int move_one(struct gc *g, const struct live_ent *e, uint8_t *raw)
+/* Copies one live record, read and verified by the batch reader, to the
+ * writer's pack. */
+static int move_one(struct gc *g, const struct sfs_batch_ent *e)
 {
 	struct sfs_rec_header h = {
 		.type = e->loc.type,
@@ -532,12 +534,10 @@ static int move_one(struct gc *g, const struct live_ent *e, uint8_t *raw)
 		.id = e->id,
 	};
 	char hex[SFS_ID_HEX_LEN + 1];
-	const void *stored = NULL;
 	bool is_new;
-	int r;
+	int r = e->r;
 
 	tick(g, TRIM_RANDOM);
-	r = sfs_store_chunk_read(g->s, &e->id, 0, &e->loc, raw, SFS_BLOCK_MAX, NULL, &stored);
 	if (r < 0) {
 		sfs_id_to_hex(&e->id, hex);
 		sfs_log(SFS_LOG_ERR,
@@ -553,7 +553,7 @@ static int move_one(struct gc *g, const struct live_ent *e, uint8_t *raw)
 	 * the old copy; both changes land in the same transaction. */
 	r = sfs_cat_chunk_del(g->txn, &e->id);
 	if (r == 0)
-		r = sfs_writer_put_stored(g->w, &h, stored, &is_new);
+		r = sfs_writer_put_stored(g->w, &h, e->stored, &is_new);
 	/* put_stored may have committed a checkpoint: keep our handle fresh. */
 	g->txn = sfs_writer_txn(g->w);
 	if (r < 0)
@@ -563,24 +563,104 @@ static int move_one(struct gc *g, const struct live_ent *e, uint8_t *raw)
 	return wrote(g);
 }
 
+/* Records are read and verified READ_BATCH at a time on every CPU, the
+ * next batch while this thread appends the last. */
+#define READ_BATCH 64u
+
+struct mover {
+	struct gc *g;
+	struct sfs_batchread *pool;
+	struct sfs_batch_ent *ents[2];
+	uint64_t done;
+};
+
+static int mover_init(struct mover *m, struct gc *g)
+{
+	/* A record is at most a block or a map page, with a sum or a seal. */
+	size_t cap = (g->s->block_size > SFS_MAP_PAGE_MAX ? g->s->block_size : SFS_MAP_PAGE_MAX) +
+		     SFS_SEAL_OVERHEAD + SFS_SUM_LEN;
+
+	m->g = g;
+	for (int k = 0; k < 2; k++) {
+		m->ents[k] = calloc(READ_BATCH, sizeof(*m->ents[k]));
+		if (!m->ents[k])
+			return -ENOMEM;
+		for (size_t i = 0; i < READ_BATCH; i++) {
+			m->ents[k][i].stored = malloc(cap);
+			m->ents[k][i].stored_cap = cap;
+			if (!m->ents[k][i].stored)
+				return -ENOMEM;
+		}
+	}
+	return sfs_batchread_new(g->s, &m->pool);
+}
+
+static void mover_release(struct mover *m)
+{
+	sfs_batchread_free(m->pool);
+	for (int k = 0; k < 2; k++) {
+		for (size_t i = 0; m->ents[k] && i < READ_BATCH; i++)
+			free(m->ents[k][i].stored);
+		free(m->ents[k]);
+	}
+}
+
+static int move_read(struct mover *m, const struct sfs_batch_ent *e, size_t n)
+{
+	struct gc *g = m->g;
+	int r = 0;
+
+	for (size_t i = 0; i < n && r == 0; i++, m->done++) {
+		r = move_one(g, &e[i]);
+		if ((m->done & 255) == 0 || m->done + 1 == g->n_moves)
+			progress(g, g->res->copied_bytes, g->move_bytes);
+	}
+	return r;
+}
+
+/* One spooled batch, in pack order, READ_BATCH records at a time. */
+static int move_batch(struct mover *m, const struct live_ent *batch, size_t n)
+{
+	struct sfs_batch_ent *fill = m->ents[0], *held = m->ents[1];
+	size_t n_held = 0, i = 0;
+	int r = 0;
+
+	while (r == 0 && i < n) {
+		size_t k = 0;
+
+		for (; i < n && k < READ_BATCH; i++, k++) {
+			fill[k].id = batch[i].id;
+			fill[k].type = 0;
+			fill[k].located = true;
+			fill[k].loc = batch[i].loc;
+		}
+		if (n_held)
+			sfs_batchread_finish(m->pool);
+		sfs_batchread_start(m->pool, fill, k);
+		r = move_read(m, held, n_held);
+		held = fill;
+		n_held = k;
+		fill = held == m->ents[0] ? m->ents[1] : m->ents[0];
+	}
+	sfs_batchread_finish(m->pool);
+	return r < 0 ? r : move_read(m, held, n_held);
+}
+
 /* The spooled moves, a batch at a time, each batch in pack order so
  * that the old packs are read front to back. */
 static int move_live(struct gc *g)
 {
-	uint8_t *raw = malloc(SFS_BLOCK_MAX);
 	struct live_ent *batch = malloc(MOVE_BATCH * sizeof(*batch));
-	uint64_t done = 0;
-	int r = 0;
+	struct mover m = { 0 };
+	int r = batch ? mover_init(&m, g) : -ENOMEM;
 
-	if (!raw || !batch) {
-		r = -ENOMEM;
+	if (r < 0)
 		goto out;
-	}
 	if (fflush(g->moves) != 0 || fseeko(g->moves, 0, SEEK_SET) != 0) {
 		r = -EIO;
 		goto out;
 	}
-	while (r == 0 && done < g->n_moves) {
+	while (r == 0 && m.done < g->n_moves) {
 		size_t n = fread(batch, sizeof(*batch), MOVE_BATCH, g->moves);
 
 		if (n == 0) {
@@ -588,15 +668,11 @@ static int move_live(struct gc *g)
 			break;
 		}
 		qsort(batch, n, sizeof(*batch), cmp_move);
-		for (size_t i = 0; i < n && r == 0; i++, done++) {
-			r = move_one(g, &batch[i], raw);
-			if ((done & 255) == 0 || done + 1 == g->n_moves)
-				progress(g, g->res->copied_bytes, g->move_bytes);
-		}
+		r = move_batch(&m, batch, n);
 	}
 out:
+	mover_release(&m);
 	free(batch);
-	free(raw);
 	return r;
 }
 
@@ -701,7 +777,7 @@ static int sweep(struct gc *g)
 		r = drop_missing_rows(g);
 	if (r == 0)
 		r = fresh_pack(g);
-	if (r == 0)
+	if (r == 0 && g->n_moves)
 		r = move_live(g);
 	return r;
 }

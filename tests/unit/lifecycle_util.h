@@ -115,6 +115,28 @@ static inline void lc_image(struct sfs_store *s, const char *name, const char *s
 	cr_assert_eq(sfs_txn_commit(t), 0);
 }
 
+/* Where block `block` of snapshot id is stored, and its chunk's id. */
+static inline struct sfs_chunk_loc lc_block_loc(struct sfs_store *s, const char *id,
+						uint64_t block, struct sfs_id *ret_id)
+{
+	struct sfs_txn *t;
+	struct sfs_snapshot sn;
+	struct sfs_snapmap m;
+	struct sfs_reader *r;
+	struct sfs_chunk_loc l;
+
+	cr_assert_eq(sfs_txn_begin(s, false, &t), 0);
+	cr_assert_eq(sfs_cat_snapshot_get(t, id, &sn), 0);
+	sfs_snapmap_from_snapshot(&sn, &m);
+	sfs_snapshot_release(&sn);
+	cr_assert_eq(sfs_reader_new(s, 0, &r), 0);
+	cr_assert_eq(sfs_reader_block_id(r, &m, block, ret_id), 0);
+	sfs_reader_free(r);
+	cr_assert_eq(sfs_cat_chunk_get(t, ret_id, &l), 0);
+	sfs_txn_abort(t);
+	return l;
+}
+
 static inline uint64_t lc_packs_bytes(struct sfs_store *s)
 {
 	uint64_t packs = 0, cat = 0;

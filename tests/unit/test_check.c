@@ -25,6 +25,7 @@
 #include "snapfs/log.h"
 #include "snapfs/reader.h"
 #include "fixture.h"
+#include "lifecycle_util.h"
 #include "store_int.h"
 
 static char *dir;
@@ -102,22 +103,7 @@ static struct sfs_check_result run_check(bool read_data, struct problems *p)
 
 static struct sfs_chunk_loc loc_of_block(const char *id, uint64_t block, struct sfs_id *ret_id)
 {
-	struct sfs_txn *t;
-	struct sfs_snapshot sn;
-	struct sfs_snapmap m;
-	struct sfs_reader *r;
-	struct sfs_chunk_loc l;
-
-	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
-	cr_assert_eq(sfs_cat_snapshot_get(t, id, &sn), 0);
-	sfs_snapmap_from_snapshot(&sn, &m);
-	sfs_snapshot_release(&sn);
-	cr_assert_eq(sfs_reader_new(fx_store, 0, &r), 0);
-	cr_assert_eq(sfs_reader_block_id(r, &m, block, ret_id), 0);
-	sfs_reader_free(r);
-	cr_assert_eq(sfs_cat_chunk_get(t, ret_id, &l), 0);
-	sfs_txn_abort(t);
-	return l;
+	return lc_block_loc(fx_store, id, block, ret_id);
 }
 
 static void expect_file(const char *path, const uint8_t *want, size_t len)

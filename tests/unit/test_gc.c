@@ -6,6 +6,8 @@
  * pack may be collected without pack numbers being reused, and a second
  * gc has nothing left to do.
  */
+#include <limits.h>
+
 #include <criterion/criterion.h>
 
 #include "snapfs/check.h"
@@ -251,6 +253,45 @@ Test(gc, needs_a_writer)
 	cr_expect_eq(sfs_gc(ro, NULL, &res), -EROFS);
 	sfs_store_close(ro);
 	free(path);
+	world_free(&w);
+}
+
+/* gc reads and verifies every record it moves (several at a time): a
+ * damaged one stops it with -EBADMSG, and what it leaves is the store it
+ * found, that damage included, with nothing lost or left dangling. */
+Test(gc, damaged_live_record_stops_the_moves)
+{
+	struct world w;
+	struct sfs_gc_opts o = { .rewrite_pct = 100 };
+	struct sfs_gc_result res;
+	struct sfs_check_result cr;
+	struct sfs_id cid;
+	struct sfs_chunk_loc l;
+	char path[PATH_MAX];
+	uint8_t byte;
+	int fd;
+
+	world_make(&w);
+	/* a3's first new block follows b's last in the same pack, which b's
+	 * deletion leaves part dead: gc moves it. */
+	l = lc_block_loc(w.s, w.ida3, 256, &cid);
+	delete(w.s, w.ida2);
+	delete(w.s, w.idb);
+	snprintf(path, sizeof(path), "%s/store/packs/%016llx.pack", w.dir,
+		 (unsigned long long)l.pack);
+	fd = open(path, O_RDWR);
+	cr_assert_geq(fd, 0, "%s", path);
+	cr_assert_eq(pread(fd, &byte, 1, (off_t)(l.offset + SFS_REC_HEADER_LEN + 9)), 1);
+	byte ^= 0x20;
+	cr_assert_eq(pwrite(fd, &byte, 1, (off_t)(l.offset + SFS_REC_HEADER_LEN + 9)), 1);
+	close(fd);
+	(void)sfs_store_drop_pack_bytes(w.s, l.pack);
+
+	cr_expect_eq(sfs_gc(w.s, &o, &res), -EBADMSG);
+	lc_expect(w.s, w.ida1, w.a1, w.alen);
+	cr_assert_eq(sfs_check(w.s, true, NULL, NULL, NULL, NULL, &cr), 0);
+	cr_expect_eq(cr.problems, 1, "the damaged record alone: %llu problems",
+		     (unsigned long long)cr.problems);
 	world_free(&w);
 }
 
