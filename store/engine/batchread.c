@@ -21,6 +21,8 @@ struct sfs_batchread {
 	size_t n;
 	atomic_size_t next;   /* the next entry to take */
 	uint8_t *scratch;     /* the caller's; each helper has its own */
+	sfs_batch_then_fn then;
+	void *then_ctx;
 	pthread_t threads[SFS_BATCHREAD_THREADS_MAX];
 	unsigned helpers;     /* threads started beside the caller */
 	pthread_mutex_t lock;
@@ -34,16 +36,19 @@ static void read_one(struct sfs_batchread *b, struct sfs_batch_ent *e, uint8_t *
 {
 	const void *stored = NULL;
 	struct sfs_chunk_loc at = e->loc;
+	uint8_t *raw = e->raw ? e->raw : scratch;
 
-	e->r = sfs_store_chunk_read(b->s, &e->id, e->type, e->located ? &at : NULL,
-				    e->raw ? e->raw : scratch, e->raw ? e->cap : SFS_BLOCK_MAX,
-				    &e->loc, e->stored ? &stored : NULL);
+	e->r = sfs_store_chunk_read(b->s, &e->id, e->type, e->located ? &at : NULL, raw,
+				    e->raw ? e->cap : SFS_BLOCK_MAX, &e->loc,
+				    e->stored ? &stored : NULL);
 	if (e->r == 0 && e->stored) {
 		if (e->loc.stored_len > e->stored_cap)
 			e->r = -ENOBUFS;
 		else
 			memcpy(e->stored, stored, e->loc.stored_len);
 	}
+	if (e->r == 0 && b->then)
+		e->r = b->then(b->then_ctx, e, raw);
 }
 
 static void run(struct sfs_batchread *b, uint8_t *scratch)
@@ -103,6 +108,12 @@ int sfs_batchread_new(struct sfs_store *s, struct sfs_batchread **ret)
 		b->helpers++;
 	*ret = b;
 	return 0;
+}
+
+void sfs_batchread_then(struct sfs_batchread *b, sfs_batch_then_fn fn, void *ctx)
+{
+	b->then = fn;
+	b->then_ctx = ctx;
 }
 
 void sfs_batchread_start(struct sfs_batchread *b, struct sfs_batch_ent *e, size_t n)

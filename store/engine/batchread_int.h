@@ -33,10 +33,18 @@ struct sfs_batch_ent {
 	uint8_t *stored;           /* NULL, or stored_cap bytes for the stored payload */
 	size_t stored_cap;
 	int r;                     /* sfs_store_chunk_read's result; -ENOBUFS: stored_cap too small */
+	void *arg;                 /* the caller's, for its then function */
 };
+
+/* Run by the reading thread after a good read, with the decoded bytes;
+ * its result becomes e->r. */
+typedef int (*sfs_batch_then_fn)(void *ctx, struct sfs_batch_ent *e, const uint8_t *raw);
 
 /* -ENOMEM; a helper that cannot start leaves its share to the others. */
 int sfs_batchread_new(struct sfs_store *s, struct sfs_batchread **ret);
+/* Work each read is followed by, on the same thread (NULL: none). Set
+ * between batches. */
+void sfs_batchread_then(struct sfs_batchread *b, sfs_batch_then_fn fn, void *ctx);
 /* Reads e[0..n) and returns when every one has its r. */
 void sfs_batchread_run(struct sfs_batchread *b, struct sfs_batch_ent *e, size_t n);
 /* The same in two halves, so that the caller can work while the helpers

@@ -48,13 +48,23 @@ struct cp {
 	uint64_t nblocks, size;
 	uint32_t bs;
 	uint64_t ckpt_bytes, since_ckpt;
-	uint8_t *raw;             /* a data block */
 	uint8_t *pages[SFS_MAP_MAX_DEPTH]; /* one decoded page per level */
 	uint8_t *out_pages[SFS_MAP_MAX_DEPTH]; /* translate: one rebuilt page per level */
 	uint64_t data_blocks;
-	struct sfs_batchread *pool;  /* not when translating */
+	struct sfs_batchread *pool;
 	struct sfs_batch_ent *batch[2]; /* batch_max entries each, with their buffers */
+	struct cp_slot *slots[2];       /* the entries' args */
 	size_t batch_max;
+	bool encode; /* data chunks are encoded for the destination as they are read */
+};
+
+/* What a data chunk's reading thread made of it for the destination. */
+struct cp_slot {
+	uint32_t slot;            /* in its leaf */
+	bool encoded;             /* h and enc hold the destination's record */
+	struct sfs_id id;         /* the destination's id */
+	struct sfs_rec_header h;
+	uint8_t *enc;             /* sfs_store_chunk_bound(bs) bytes, when c->encode */
 };
 
 static uint64_t span_of(int level)
@@ -75,6 +85,26 @@ static int maybe_checkpoint(struct cp *c)
 	return sfs_writer_checkpoint_over(c->w, c->ckpt_bytes);
 }
 
+/* Appends a record to the destination unless it arrived already. */
+static int record_put(struct cp *c, const struct sfs_rec_header *h, const void *payload,
+		      bool *ret_new)
+{
+	uint64_t before, after;
+	int r;
+
+	sfs_writer_stats(c->w, &before, NULL);
+	r = sfs_writer_put_stored(c->w, h, payload, ret_new);
+	if (r < 0)
+		return r;
+	if (*ret_new) {
+		c->res->sent_chunks++;
+		sfs_writer_stats(c->w, &after, NULL);
+		c->res->sent_bytes += after - before;
+		c->res->sent_raw_bytes += h->raw_len;
+	}
+	return maybe_checkpoint(c);
+}
+
 /* Appends a verified chunk to the destination unless it arrived already. */
 static int put(struct cp *c, const struct sfs_chunk_loc *loc, const struct sfs_id *id,
 	       const uint8_t *raw, const void *stored)
@@ -83,7 +113,6 @@ static int put(struct cp *c, const struct sfs_chunk_loc *loc, const struct sfs_i
 	bool is_new = false;
 	int r;
 
-	sfs_writer_stats(c->w, &before, NULL);
 	if (c->same_level || (loc->comp & SFS_COMP_MASK) == SFS_COMP_NONE) {
 		struct sfs_rec_header h = {
 			.type = loc->type,
@@ -92,10 +121,10 @@ static int put(struct cp *c, const struct sfs_chunk_loc *loc, const struct sfs_i
 			.stored_len = loc->stored_len,
 			.id = *id,
 		};
-		r = sfs_writer_put_stored(c->w, &h, stored, &is_new);
-	} else {
-		r = sfs_writer_put_chunk(c->w, loc->type, raw, loc->raw_len, id, &is_new);
+		return record_put(c, &h, stored, &is_new);
 	}
+	sfs_writer_stats(c->w, &before, NULL);
+	r = sfs_writer_put_chunk(c->w, loc->type, raw, loc->raw_len, id, &is_new);
 	if (r < 0)
 		return r;
 	if (is_new) {
@@ -127,24 +156,61 @@ static bool in_batch(const struct sfs_batch_ent *e, size_t n, const struct sfs_i
 	return false;
 }
 
-static int put_batch(struct cp *c, struct sfs_batch_ent *e, size_t n)
+/* The batch reader's then: names and encodes a data chunk for the
+ * destination on the thread that read it, when its key or level differ. */
+static int encode_then(void *ctx, struct sfs_batch_ent *e, const uint8_t *raw)
+{
+	struct cp *c = ctx;
+	struct cp_slot *o = e->arg;
+	int r = 0;
+
+	o->id = e->id;
+	o->encoded = c->translate || (e->loc.comp & SFS_COMP_MASK) != SFS_COMP_NONE;
+	if (c->translate)
+		r = sfs_store_chunk_id(c->dst, raw, e->loc.raw_len, &o->id);
+	if (r == 0 && o->encoded)
+		r = sfs_store_chunk_encode(c->dst, SFS_CHUNK_DATA, raw, e->loc.raw_len, &o->id,
+					   o->enc, sfs_store_chunk_bound(c->bs), &o->h);
+	return r;
+}
+
+/* Stores a batch in slot order; out: the leaf being rebuilt (translating). */
+static int put_batch(struct cp *c, struct sfs_batch_ent *e, size_t n, struct sfs_id *out)
 {
 	for (size_t i = 0; i < n; i++) {
-		int r = e[i].r < 0 ? log_bad(e[i].r, &e[i].id, "chunk")
-				   : put(c, &e[i].loc, &e[i].id, e[i].raw, e[i].stored);
+		struct cp_slot *o = e[i].arg;
+		bool is_new = false;
+		int r;
 
+		if (e[i].r < 0)
+			return log_bad(e[i].r, &e[i].id, "chunk");
+		if (!c->encode || !o->encoded) {
+			r = put(c, &e[i].loc, &e[i].id, e[i].raw, e[i].stored);
+		} else {
+			r = record_put(c, &o->h, o->enc, &is_new);
+			if (r == 0 && !is_new)
+				c->res->present_chunks++; /* translating: met again */
+		}
 		if (r < 0)
 			return r;
+		if (out)
+			out[o->slot] = o->id;
 	}
 	return 0;
 }
 
-/* A leaf page's data chunks. Those the destination lacks are read and
- * verified in batches on every CPU, and stored in slot order by this
- * thread, the destination writer's only user, while the helpers read the
- * next batch. A chunk met again before its batch is stored counts as
- * present, as it did when each lookup followed the last put. */
-static int copy_leaf_data(struct cp *c, const struct sfs_map_page *p, uint64_t base)
+/*
+ * A leaf page's data chunks, read and verified in batches on every CPU
+ * (and named and encoded there when the destination's key or level
+ * differ), then stored in slot order by this thread, the destination
+ * writer's only user, while the helpers read the next batch. With the
+ * same key, chunks the destination has are skipped by id, and a chunk met
+ * again before its batch is stored counts as present, as it did when each
+ * lookup followed the last put. Translating, every chunk is read and the
+ * destination's dedup finds what it has; out receives the new ids.
+ */
+static int copy_leaf(struct cp *c, const struct sfs_map_page *p, uint64_t base,
+		     struct sfs_id *out)
 {
 	struct sfs_batch_ent *fill = c->batch[0], *held = c->batch[1];
 	size_t n_held = 0; /* held: read (or being read), not yet stored */
@@ -158,20 +224,27 @@ static int copy_leaf_data(struct cp *c, const struct sfs_map_page *p, uint64_t b
 			const struct sfs_id *id = &p->ids[slot];
 			struct sfs_chunk_loc loc;
 
-			if (sfs_id_is_zero(id))
-				continue;
-			r = sfs_cat_chunk_get(sfs_writer_txn(c->w), id, &loc);
-			if (r != 0 && r != -ENOENT && r != -EBADMSG)
-				break;
-			if (r == 0 || in_batch(fill, n, id) || in_batch(held, n_held, id)) {
-				c->res->present_chunks++;
-				progress(c, base + slot + 1);
-				r = 0;
+			if (sfs_id_is_zero(id)) {
+				if (out)
+					memset(&out[slot], 0, sizeof(out[slot]));
 				continue;
 			}
-			r = 0;
+			if (!c->translate) {
+				r = sfs_cat_chunk_get(sfs_writer_txn(c->w), id, &loc);
+				if (r != 0 && r != -ENOENT && r != -EBADMSG)
+					break;
+				if (r == 0 || in_batch(fill, n, id) ||
+				    in_batch(held, n_held, id)) {
+					c->res->present_chunks++;
+					progress(c, base + slot + 1);
+					r = 0;
+					continue;
+				}
+				r = 0;
+			}
 			fill[n].id = *id;
 			fill[n].type = SFS_CHUNK_DATA;
+			((struct cp_slot *)fill[n].arg)->slot = slot;
 			n++;
 		}
 		if (n_held)
@@ -179,13 +252,13 @@ static int copy_leaf_data(struct cp *c, const struct sfs_map_page *p, uint64_t b
 		if (r < 0)
 			return r;
 		sfs_batchread_start(c->pool, fill, n);
-		r = put_batch(c, held, n_held);
+		r = put_batch(c, held, n_held, out);
 		held = fill;
 		n_held = n;
 		fill = held == c->batch[0] ? c->batch[1] : c->batch[0];
 	}
 	sfs_batchread_finish(c->pool);
-	return r < 0 ? r : put_batch(c, held, n_held);
+	return r < 0 ? r : put_batch(c, held, n_held, out);
 }
 
 /* A map page at level (0: a leaf) and what it points to. */
@@ -217,7 +290,7 @@ static int copy_node(struct cp *c, const struct sfs_id *id, int level, uint64_t 
 	if (r < 0)
 		return log_bad(r, id, "malformed map page");
 	if (level == 0)
-		r = copy_leaf_data(c, &p, base);
+		r = copy_leaf(c, &p, base, NULL);
 	for (uint32_t slot = 0; r == 0 && level > 0 && slot < p.count; slot++)
 		r = copy_node(c, &p.ids[slot], level - 1, base + slot * span_of(level - 1));
 	if (r < 0)
@@ -273,34 +346,31 @@ static int copy_node_translate(struct cp *c, const struct sfs_id *id, int level,
 {
 	struct sfs_chunk_loc loc;
 	struct sfs_map_page p;
-	uint8_t *raw, *out;
+	uint8_t *raw = c->pages[level], *out = c->out_pages[level];
+	struct sfs_id *out_ids = (struct sfs_id *)(out + SFS_MAP_HEADER_LEN);
 	int r;
 
 	if (sfs_id_is_zero(id)) {
 		memset(ret_id, 0, sizeof(*ret_id));
 		return 0;
 	}
-	raw = level < 0 ? c->raw : c->pages[level];
-	r = sfs_store_chunk_read(c->src, id, level < 0 ? SFS_CHUNK_DATA : SFS_CHUNK_MAP, NULL, raw,
-				 level < 0 ? c->bs : SFS_MAP_PAGE_MAX, &loc, NULL);
+	r = sfs_store_chunk_read(c->src, id, SFS_CHUNK_MAP, NULL, raw, SFS_MAP_PAGE_MAX, &loc,
+				 NULL);
 	if (r < 0)
-		return log_bad(r, id, level < 0 ? "chunk" : "map page");
-	if (level < 0)
-		return put_translated(c, SFS_CHUNK_DATA, raw, loc.raw_len, ret_id);
+		return log_bad(r, id, "map page");
 	r = sfs_map_page_decode(raw, loc.raw_len, &p);
 	if (r == 0 && p.level != level)
 		r = -EBADMSG;
 	if (r < 0)
 		return log_bad(r, id, "malformed map page");
-	out = c->out_pages[level];
 	memcpy(out, raw, SFS_MAP_HEADER_LEN);
-	for (uint32_t slot = 0; slot < p.count; slot++) {
+	if (level == 0)
+		r = copy_leaf(c, &p, base, out_ids);
+	for (uint32_t slot = 0; r == 0 && level > 0 && slot < p.count; slot++)
 		r = copy_node_translate(c, &p.ids[slot], level - 1,
-					base + slot * span_of(level - 1),
-					(struct sfs_id *)(out + SFS_MAP_HEADER_LEN) + slot);
-		if (r < 0)
-			return r;
-	}
+					base + slot * span_of(level - 1), &out_ids[slot]);
+	if (r < 0)
+		return r;
 	r = put_translated(c, SFS_CHUNK_MAP, out, loc.raw_len, ret_id);
 	if (r == 0)
 		progress(c, base + span_of(level));
@@ -373,38 +443,48 @@ static int cp_init(struct cp *c)
 {
 	int r;
 
-	c->raw = malloc(c->bs);
-	if (!c->raw)
-		return -ENOMEM;
-	if (!c->translate) {
-		c->batch_max = BATCH_BYTES / c->bs;
-		c->batch_max = c->batch_max < 2 ? 2 : c->batch_max > BATCH_MAX ? BATCH_MAX : c->batch_max;
-		for (int k = 0; k < 2; k++) {
-			c->batch[k] = calloc(c->batch_max, sizeof(*c->batch[k]));
-			if (!c->batch[k])
-				return -ENOMEM;
-			for (size_t i = 0; i < c->batch_max; i++) {
-				struct sfs_batch_ent *e = &c->batch[k][i];
-
-				e->cap = c->bs;
-				e->stored_cap = c->bs + SFS_SEAL_OVERHEAD + SFS_SUM_LEN;
-				e->raw = malloc(e->cap);
-				e->stored = malloc(e->stored_cap);
-				if (!e->raw || !e->stored)
-					return -ENOMEM;
-			}
-		}
-		r = sfs_batchread_new(c->src, &c->pool);
-		if (r < 0)
-			return r;
-	}
 	for (int i = 0; i < SFS_MAP_MAX_DEPTH; i++) {
 		c->pages[i] = malloc(SFS_MAP_PAGE_MAX);
 		c->out_pages[i] = malloc(SFS_MAP_PAGE_MAX);
 		if (!c->pages[i] || !c->out_pages[i])
 			return -ENOMEM;
 	}
-	return 0;
+	/* With the same key, stored bytes are sent as they are, but for
+	 * compressed ones at another level; else every chunk is encoded. */
+	c->encode = c->translate || !c->same_level;
+	c->batch_max = BATCH_BYTES / c->bs;
+	c->batch_max = c->batch_max < 2 ? 2 : c->batch_max > BATCH_MAX ? BATCH_MAX : c->batch_max;
+	for (int k = 0; k < 2; k++) {
+		c->batch[k] = calloc(c->batch_max, sizeof(*c->batch[k]));
+		c->slots[k] = calloc(c->batch_max, sizeof(*c->slots[k]));
+		if (!c->batch[k] || !c->slots[k])
+			return -ENOMEM;
+		for (size_t i = 0; i < c->batch_max; i++) {
+			struct sfs_batch_ent *e = &c->batch[k][i];
+			struct cp_slot *o = &c->slots[k][i];
+
+			e->arg = o;
+			e->cap = c->bs;
+			e->raw = malloc(e->cap);
+			if (!e->raw)
+				return -ENOMEM;
+			if (!c->translate) {
+				e->stored_cap = c->bs + SFS_SEAL_OVERHEAD + SFS_SUM_LEN;
+				e->stored = malloc(e->stored_cap);
+				if (!e->stored)
+					return -ENOMEM;
+			}
+			if (c->encode) {
+				o->enc = malloc(sfs_store_chunk_bound(c->bs));
+				if (!o->enc)
+					return -ENOMEM;
+			}
+		}
+	}
+	r = sfs_batchread_new(c->src, &c->pool);
+	if (r == 0 && c->encode)
+		sfs_batchread_then(c->pool, encode_then, c);
+	return r;
 }
 
 static void cp_release(struct cp *c)
@@ -415,9 +495,11 @@ static void cp_release(struct cp *c)
 			free(c->batch[k][i].raw);
 			free(c->batch[k][i].stored);
 		}
+		for (size_t i = 0; c->slots[k] && i < c->batch_max; i++)
+			free(c->slots[k][i].enc);
 		free(c->batch[k]);
+		free(c->slots[k]);
 	}
-	free(c->raw);
 	for (int i = 0; i < SFS_MAP_MAX_DEPTH; i++) {
 		free(c->pages[i]);
 		free(c->out_pages[i]);

@@ -201,7 +201,8 @@ Test(copy, damaged_source_never_arrives)
 
 /* A leaf's chunks are read in batches while the batch before is stored:
  * a block met again in its own batch, in the batch still being stored or
- * long after counts as present each time and is sent once. */
+ * long after counts as present each time and is sent once, whether the
+ * stored bytes go as they are or are compressed again. */
 Test(copy, repeated_blocks_are_sent_once_whatever_their_batch)
 {
 	static const size_t pairs[][2] = { { 0, 1 }, { 5, 105 }, { 10, 200 }, { 20, 900 } };
@@ -209,6 +210,7 @@ Test(copy, repeated_blocks_are_sent_once_whatever_their_batch)
 	char *dir = fx_tmpdir(), id[SFS_IDSTR_SIZE];
 	struct sfs_store *src = lc_store(dir, "src", BS, 1, 0);
 	struct sfs_store *dst = lc_store(dir, "dst", BS, 1, 0);
+	struct sfs_store *dst9 = lc_store(dir, "dst9", BS, 9, 0);
 	size_t len = 4 * MIB, blocks = len / BS;
 	uint8_t *v = malloc(len);
 	struct sfs_copy_result r;
@@ -223,9 +225,16 @@ Test(copy, repeated_blocks_are_sent_once_whatever_their_batch)
 	cr_expect_eq(r.sent_chunks, blocks - N + 1);
 	lc_expect(dst, r.snap_id, v, len);
 	check_ok(dst);
+	/* At another level the helpers also compress: the same counts. */
+	cr_assert_eq(sfs_copy_snapshot(src, id, dst9, NULL, &r), 0);
+	cr_expect_eq(r.present_chunks, N);
+	cr_expect_eq(r.sent_chunks, blocks - N + 1);
+	lc_expect(dst9, r.snap_id, v, len);
+	check_ok(dst9);
 	free(v);
 	sfs_store_close(src);
 	sfs_store_close(dst);
+	sfs_store_close(dst9);
 	fx_rm_rf(dir);
 	free(dir);
 }
