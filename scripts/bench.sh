@@ -494,6 +494,15 @@ extract_bench() { # extract_bench PEER REP: restore both generations to a pipe, 
 	done
 }
 
+# Every stored byte read back and checked once gen2 is in, cold: what a
+# scheduled scrub of the store costs (snapfs check --read-data, borg
+# check --verify-data, restic check --read-data, bup fsck; casync has no
+# such command).
+storecheck_bench() { # storecheck_bench PEER REP
+	drop_caches
+	timed "$1" storecheck "$2" 0 -- "check_$1" || true
+}
+
 # Volume source path shared by every peer: the same file name for both
 # generations (a hard link swapped between them), as a volume would be.
 vol="$workdir/vol/volume.img"
@@ -521,6 +530,7 @@ after1_default() { :; }
 sf() { "$snapfs_bin" --store "$workdir/snapfs/store" "$@"; }
 init_snapfs() { rm -rf "$workdir/snapfs"; mkdir -p "$workdir/snapfs"; sf init --block-size "$block_size"; }
 ingest_snapfs() { sf snapshot create vol "$vol" --no-progress; }
+check_snapfs() { sf check --read-data --no-progress; }
 store_snapfs() { echo "$workdir/snapfs/store"; }
 # What a snapfs store's bytes are: packs, the catalog (LMDB file, its
 # compacted copy, lock) and the space reserve (store/FORMAT.md "Space
@@ -571,6 +581,7 @@ EOF
 	timed snapfs ingest2cr "$rep" "$l2" -- "$snapfs_bin" --store "$workdir/snapfs/store-cr" \
 		snapshot create vol "$vol" --changed-ranges "$data/gen2.ranges" --no-progress || true
 	rm -rf "$workdir/snapfs/store-cr"
+	storecheck_bench snapfs "$rep"
 	if [ "$rep" = 1 ]; then verify_bench snapfs "$rep"; fi
 	read_bench snapfs "$rep" 2
 	restore_bench_snapfs "$rep"
@@ -682,6 +693,7 @@ borg_init() { rm -rf "$workdir/$1"; mkdir -p "$workdir/$1"; BORG_BASE_DIR="$work
 borg_ingest() { # PEER GEN
 	(cd "$workdir/vol" && BORG_BASE_DIR="$workdir/$1/base" borg create $(borg_flags "$1") "$workdir/$1/repo::gen$2" volume.img)
 }
+borg_check() { BORG_BASE_DIR="$workdir/$1/base" borg check --verify-data "$workdir/$1/repo"; }
 borg_mount() { # PEER GEN MNT
 	mkdir -p "$3"
 	if /usr/bin/python3 -c 'import pyfuse3' 2>/dev/null; then export BORG_FUSE_IMPL=pyfuse3; fi
@@ -695,11 +707,12 @@ for p in borg borg-buzhash borg-zstd; do
 	f=${p//-/_}
 	eval "init_$p() { borg_init $p; }
 ingest_$p() { borg_ingest $p \"\$1\"; }
+check_$p() { borg_check $p; }
 store_$p() { echo \"$workdir/$p/repo\"; }
 after1_$p() { :; }
 mount_$p() { borg_mount $p \"\$1\" \"\$2\"; }
 umount_$p() { unmount \"\$1\"; }
-run_$p() { ingest_pair $p \"\$1\" || return 1; [ \"\$1\" != 1 ] || verify_bench $p \"\$1\"; read_bench $p \"\$1\" 2; }"
+run_$p() { ingest_pair $p \"\$1\" || return 1; storecheck_bench $p \"\$1\"; [ \"\$1\" != 1 ] || verify_bench $p \"\$1\"; read_bench $p \"\$1\" 2; }"
 done
 
 # ---------------------------------------------------------------- restic
@@ -713,6 +726,7 @@ ingest_restic() {
 		backup --quiet --tag "gen$1" volume.img)
 }
 store_restic() { echo "$workdir/restic/repo"; }
+check_restic() { RESTIC_CACHE_DIR="$workdir/restic/cache" restic -r "$workdir/restic/repo" check --read-data; }
 after1_restic() { :; }
 restic_pid=""
 mount_restic() {
@@ -731,7 +745,7 @@ mount_restic() {
 	[ -n "$IMG" ]
 }
 umount_restic() { unmount "$1"; stop_pid "$restic_pid"; wait "$restic_pid" 2>/dev/null; restic_pid=""; }
-run_restic() { ingest_pair restic "$1" || return 1; [ "$1" != 1 ] || verify_bench restic "$1"; read_bench restic "$1" 2; }
+run_restic() { ingest_pair restic "$1" || return 1; storecheck_bench restic "$1"; [ "$1" != 1 ] || verify_bench restic "$1"; read_bench restic "$1" 2; }
 
 # ---------------------------------------------------------------- casync
 init_casync() { rm -rf "$workdir/casync"; mkdir -p "$workdir/casync"; }
@@ -750,9 +764,10 @@ run_casync() { ingest_pair casync "$1" || return 1; extract_bench casync "$1"; }
 init_bup() { rm -rf "$workdir/bup"; mkdir -p "$workdir/bup"; BUP_DIR="$workdir/bup/repo" bup init; }
 ingest_bup() { BUP_DIR="$workdir/bup/repo" bup split -q -n "gen$1" "$vol"; }
 store_bup() { echo "$workdir/bup/repo"; }
+check_bup() { BUP_DIR="$workdir/bup/repo" bup fsck; }
 after1_bup() { :; }
 extract_bup() { BUP_DIR="$workdir/bup/repo" bup join "gen$1"; }
-run_bup() { ingest_pair bup "$1" || return 1; extract_bench bup "$1"; }
+run_bup() { ingest_pair bup "$1" || return 1; storecheck_bench bup "$1"; extract_bench bup "$1"; }
 
 # ---------------------------------------------------------------- qcow2
 # gen1: qemu-img convert.  gen2 plain: an overlay on gen1 made by a safe

@@ -34,6 +34,9 @@ FIGURES = [
     ("restore_MBps", "restore gen2 to a pipe (no mount), MB/s", "hi", "f0", ("raw", "cold_read_MBps")),
     ("restore_null_MBps", "restore gen2 to a pipe into /dev/null, MB/s", "hi", "f0", ("raw", "cold_read_MBps")),
     ("restore_file_MBps", "restore gen2 to a file on the same disk, MB/s", "hi", "f0", ("raw", "cold_read_MBps")),
+    ("storecheck_wall_s", "every stored byte read back and checked after gen2, wall s", "lo", "f2", None),
+    ("storecheck_cpu_s", "... of it CPU user+sys, s", "lo", "f2", None),
+    ("storecheck_rss_MiB", "... its peak RSS, MiB", "lo", "f1", None),
 ]
 BACKUP_PEERS = ["borg", "borg-buzhash", "borg-zstd", "restic", "casync", "bup"]
 REFERENCE_PEERS = {"raw", "passthrough", "cpu", "data"}
@@ -170,7 +173,9 @@ def main():
       "empty overlay through a writable export, daemon start and stop included); qcow2-flat = gen2 "
       "converted to a qcow2 image of its own (no backing file), read through the same export; squashfs = one mksquashfs image (zstd 3) per generation, "
       "read with squashfuse_ll; raw = the image file read directly; passthrough = libfuse's "
-      "passthrough_ll example over the directory holding the image. Reads are of generation 2; "
+      "passthrough_ll example over the directory holding the image. The store check reads every stored "
+      "byte back, cold, once gen2 is in: snapfs check --read-data, borg check --verify-data, restic "
+      "check --read-data, bup fsck (git verify-pack). Reads are of generation 2; "
       "random reads start from a fresh mount after drop_caches (fio psync, --invalidate=1, "
       "time-based).")
     w()
