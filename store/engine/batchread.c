@@ -39,7 +39,7 @@ static void read_one(struct sfs_batchread *b, struct sfs_batch_ent *e, uint8_t *
 	uint8_t *raw = e->raw ? e->raw : scratch;
 
 	e->r = sfs_store_chunk_read(b->s, &e->id, e->type, e->located ? &at : NULL, raw,
-				    e->raw ? e->cap : SFS_BLOCK_MAX, &e->loc,
+				    e->cap ? e->cap : SFS_BLOCK_MAX, &e->loc,
 				    e->stored ? &stored : NULL);
 	if (e->r == 0 && e->stored) {
 		if (e->loc.stored_len > e->stored_cap)

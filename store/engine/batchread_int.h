@@ -28,8 +28,9 @@ struct sfs_batch_ent {
 	uint8_t type;              /* enum sfs_chunk_type, or 0: either */
 	bool located;              /* loc says where to read; else the index is asked */
 	struct sfs_chunk_loc loc;  /* out: where it was read (when r is 0 or -EBADMSG) */
-	uint8_t *raw;              /* the decoded bytes, cap of them; NULL: a scratch buffer */
-	size_t cap;                /* with raw NULL: up to SFS_BLOCK_MAX */
+	uint8_t *raw;              /* the decoded bytes; NULL: the thread's scratch buffer */
+	size_t cap;                /* the most raw bytes accepted (0: SFS_BLOCK_MAX, which
+				    * is also the scratch buffer's size) */
 	uint8_t *stored;           /* NULL, or stored_cap bytes for the stored payload */
 	size_t stored_cap;
 	int r;                     /* sfs_store_chunk_read's result; -ENOBUFS: stored_cap too small */

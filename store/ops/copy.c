@@ -105,7 +105,9 @@ static int record_put(struct cp *c, const struct sfs_rec_header *h, const void *
 	return maybe_checkpoint(c);
 }
 
-/* Appends a verified chunk to the destination unless it arrived already. */
+/* Appends a verified chunk to the destination unless it arrived already:
+ * its stored bytes, or at another level, when compressed, raw compressed
+ * again (map pages; data chunks come encoded from the batch reader). */
 static int put(struct cp *c, const struct sfs_chunk_loc *loc, const struct sfs_id *id,
 	       const uint8_t *raw, const void *stored)
 {
@@ -185,7 +187,7 @@ static int put_batch(struct cp *c, struct sfs_batch_ent *e, size_t n, struct sfs
 		if (e[i].r < 0)
 			return log_bad(e[i].r, &e[i].id, "chunk");
 		if (!c->encode || !o->encoded) {
-			r = put(c, &e[i].loc, &e[i].id, e[i].raw, e[i].stored);
+			r = put(c, &e[i].loc, &e[i].id, NULL, e[i].stored);
 		} else {
 			r = record_put(c, &o->h, o->enc, &is_new);
 			if (r == 0 && !is_new)
@@ -463,11 +465,11 @@ static int cp_init(struct cp *c)
 			struct sfs_batch_ent *e = &c->batch[k][i];
 			struct cp_slot *o = &c->slots[k][i];
 
+			/* The decoded bytes go to the reading thread's scratch
+			 * buffer: the then function encodes them there, and
+			 * otherwise the stored bytes are what is sent. */
 			e->arg = o;
 			e->cap = c->bs;
-			e->raw = malloc(e->cap);
-			if (!e->raw)
-				return -ENOMEM;
 			if (!c->translate) {
 				e->stored_cap = c->bs + SFS_SEAL_OVERHEAD + SFS_SUM_LEN;
 				e->stored = malloc(e->stored_cap);
@@ -491,10 +493,8 @@ static void cp_release(struct cp *c)
 {
 	sfs_batchread_free(c->pool);
 	for (int k = 0; k < 2; k++) {
-		for (size_t i = 0; c->batch[k] && i < c->batch_max; i++) {
-			free(c->batch[k][i].raw);
+		for (size_t i = 0; c->batch[k] && i < c->batch_max; i++)
 			free(c->batch[k][i].stored);
-		}
 		for (size_t i = 0; c->slots[k] && i < c->batch_max; i++)
 			free(c->slots[k][i].enc);
 		free(c->batch[k]);
