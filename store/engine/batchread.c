@@ -14,6 +14,7 @@
 #include "batchread_int.h"
 #include "snapfs/chunkstore.h"
 #include "store_int.h"
+#include "util_int.h"
 
 struct sfs_batchread {
 	struct sfs_store *s;
@@ -150,12 +151,7 @@ void sfs_batchread_free(struct sfs_batchread *b)
 {
 	if (!b)
 		return;
-	pthread_mutex_lock(&b->lock);
-	b->quit = true;
-	pthread_cond_broadcast(&b->go);
-	pthread_mutex_unlock(&b->lock);
-	for (unsigned i = 0; i < b->helpers; i++)
-		pthread_join(b->threads[i], NULL);
+	sfs_threads_stop(&b->lock, &b->go, &b->quit, b->threads, b->helpers);
 	pthread_cond_destroy(&b->idle);
 	pthread_cond_destroy(&b->go);
 	pthread_mutex_destroy(&b->lock);

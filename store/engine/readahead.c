@@ -20,6 +20,7 @@
 #include "snapfs/cache.h"
 #include "snapfs/catalog.h"
 #include "readahead_int.h"
+#include "util_int.h"
 
 #define QUEUE_CAP 1024
 
@@ -144,12 +145,7 @@ void sfs_ra_pool_free(struct sfs_ra_pool *p)
 {
 	if (!p)
 		return;
-	pthread_mutex_lock(&p->lock);
-	p->stop = true;
-	pthread_cond_broadcast(&p->work);
-	pthread_mutex_unlock(&p->lock);
-	for (unsigned i = 0; i < p->nthreads; i++)
-		pthread_join(p->threads[i], NULL);
+	sfs_threads_stop(&p->lock, &p->work, &p->stop, p->threads, p->nthreads);
 	free(p->threads);
 	pthread_cond_destroy(&p->work);
 	pthread_mutex_destroy(&p->lock);

@@ -97,12 +97,7 @@ void sfs_spans_free(struct sfs_spans *sp)
 {
 	if (!sp)
 		return;
-	pthread_mutex_lock(&sp->lock);
-	sp->stop = true;
-	pthread_cond_broadcast(&sp->work);
-	pthread_mutex_unlock(&sp->lock);
-	for (unsigned i = 0; i < sp->started; i++)
-		pthread_join(sp->threads[i], NULL);
+	sfs_threads_stop(&sp->lock, &sp->work, &sp->stop, sp->threads, sp->started);
 	for (; sp->qcount; sp->qcount--, sp->qhead = (sp->qhead + 1) % QUEUE_CAP)
 		close(sp->q[sp->qhead].fd);
 	for (unsigned i = 0; i < sp->n; i++)

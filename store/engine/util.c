@@ -230,3 +230,14 @@ void sfs_fsid_leave(const struct sfs_fsid *saved)
 	setfsuid(saved->uid);
 	setfsgid(saved->gid);
 }
+
+void sfs_threads_stop(pthread_mutex_t *lock, pthread_cond_t *cv, bool *stop,
+		      const pthread_t *threads, unsigned n)
+{
+	pthread_mutex_lock(lock);
+	*stop = true;
+	pthread_cond_broadcast(cv);
+	pthread_mutex_unlock(lock);
+	for (unsigned i = 0; i < n; i++)
+		pthread_join(threads[i], NULL);
+}

@@ -7,6 +7,7 @@
 #ifndef SFS_UTIL_INT_H
 #define SFS_UTIL_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -92,5 +93,10 @@ struct sfs_fsid {
 };
 int sfs_fsid_enter(int dirfd, struct sfs_fsid *saved);
 void sfs_fsid_leave(const struct sfs_fsid *saved);
+
+/* Ends a pool of worker threads: sets *stop under lock, wakes every
+ * thread waiting on cv and joins threads[0..n). */
+void sfs_threads_stop(pthread_mutex_t *lock, pthread_cond_t *cv, bool *stop,
+		      const pthread_t *threads, unsigned n);
 
 #endif
