@@ -2,11 +2,11 @@
 /*
  * Reads and verifies a batch of chunks on every CPU. Each read decodes
  * and re-hashes the chunk (sfs_store_chunk_read), and zstd and SHA-256
- * take most of the time of a walk that reads every chunk: check
- * --read-data and copy keep one core busy with them where the machine has
- * more. The calling thread takes its share of each batch; the helpers, as
- * many as the further CPUs online (at most SFS_BATCHREAD_THREADS_MAX in
- * all), wait between batches. One caller at a time.
+ * take most of the time of check --read-data, copy and gc's moves, which
+ * read chunk after chunk: on one thread they left the other cores idle.
+ * The calling thread takes its share of each batch; the helpers, as many
+ * as the further CPUs online (at most SFS_BATCHREAD_THREADS_MAX in all),
+ * wait between batches. One caller at a time.
  */
 #ifndef SFS_BATCHREAD_INT_H
 #define SFS_BATCHREAD_INT_H
