@@ -61,6 +61,7 @@ struct cp {
 /* What a data chunk's reading thread made of it for the destination. */
 struct cp_slot {
 	uint32_t slot;            /* in its leaf */
+	bool present;             /* translating: the destination's last commit has it */
 	bool encoded;             /* h and enc hold the destination's record */
 	struct sfs_id id;         /* the destination's id */
 	struct sfs_rec_header h;
@@ -158,8 +159,25 @@ static bool in_batch(const struct sfs_batch_ent *e, size_t n, const struct sfs_i
 	return false;
 }
 
+/* Whether the destination's last commit has chunk id, asked from a
+ * reading thread; what this copy stored since, the writer finds. */
+static bool committed(struct sfs_store *s, const struct sfs_id *id)
+{
+	struct sfs_chunk_loc loc;
+	struct sfs_txn *t;
+	bool has;
+
+	if (sfs_txn_begin(s, false, &t) < 0)
+		return false;
+	has = sfs_cat_chunk_get(t, id, &loc) == 0;
+	sfs_txn_abort(t);
+	return has;
+}
+
 /* The batch reader's then: names and encodes a data chunk for the
- * destination on the thread that read it, when its key or level differ. */
+ * destination on the thread that read it, when its key or level differ.
+ * Translating, a chunk the destination has is not encoded: a rerun finds
+ * most of them there. */
 static int encode_then(void *ctx, struct sfs_batch_ent *e, const uint8_t *raw)
 {
 	struct cp *c = ctx;
@@ -167,9 +185,15 @@ static int encode_then(void *ctx, struct sfs_batch_ent *e, const uint8_t *raw)
 	int r = 0;
 
 	o->id = e->id;
+	o->present = false;
 	o->encoded = c->translate || (e->loc.comp & SFS_COMP_MASK) != SFS_COMP_NONE;
-	if (c->translate)
+	if (c->translate) {
 		r = sfs_store_chunk_id(c->dst, raw, e->loc.raw_len, &o->id);
+		if (r == 0 && committed(c->dst, &o->id)) {
+			o->present = true;
+			return 0;
+		}
+	}
 	if (r == 0 && o->encoded)
 		r = sfs_store_chunk_encode(c->dst, SFS_CHUNK_DATA, raw, e->loc.raw_len, &o->id,
 					   o->enc, sfs_store_chunk_bound(c->bs), &o->h);
@@ -186,7 +210,10 @@ static int put_batch(struct cp *c, struct sfs_batch_ent *e, size_t n, struct sfs
 
 		if (e[i].r < 0)
 			return log_bad(e[i].r, &e[i].id, "chunk");
-		if (!c->encode || !o->encoded) {
+		if (c->encode && o->present) {
+			c->res->present_chunks++;
+			r = 0;
+		} else if (!c->encode || !o->encoded) {
 			r = put(c, &e[i].loc, &e[i].id, NULL, e[i].stored);
 		} else {
 			r = record_put(c, &o->h, o->enc, &is_new);
