@@ -147,6 +147,31 @@ void sfs_batchread_run(struct sfs_batchread *b, struct sfs_batch_ent *e, size_t 
 	sfs_batchread_finish(b);
 }
 
+int sfs_batchread_pipe(struct sfs_batchread *b, struct sfs_batch_ent *bufs[2], size_t max,
+		       const struct sfs_batch_pipe *p)
+{
+	struct sfs_batch_ent *fill = bufs[0], *held = bufs[1];
+	size_t n_held = 0; /* held: read (or being read), not yet drained */
+	int n, r = 0;
+
+	while ((n = p->fill(p->ctx, fill, max, held, n_held)) > 0) {
+		if (n_held)
+			sfs_batchread_finish(b);
+		sfs_batchread_start(b, fill, (size_t)n);
+		r = p->drain(p->ctx, held, n_held);
+		held = fill;
+		n_held = (size_t)n;
+		fill = held == bufs[0] ? bufs[1] : bufs[0];
+		if (r < 0)
+			break;
+	}
+	if (n_held)
+		sfs_batchread_finish(b);
+	if (n < 0)
+		return n;
+	return r < 0 ? r : p->drain(p->ctx, held, n_held);
+}
+
 void sfs_batchread_free(struct sfs_batchread *b)
 {
 	if (!b)

@@ -55,6 +55,23 @@ void sfs_batchread_run(struct sfs_batchread *b, struct sfs_batch_ent *e, size_t 
  * other batch. */
 void sfs_batchread_start(struct sfs_batchread *b, struct sfs_batch_ent *e, size_t n);
 void sfs_batchread_finish(struct sfs_batchread *b);
+
+/* A caller that stores what it reads (copy, gc's moves) keeps two batches
+ * going: the helpers read one while the caller's thread stores the other.
+ * fill puts up to max entries into e (id, type, located, loc) and returns
+ * how many, 0 when there are no more, or -errno; it may read the ids of
+ * the batch being read meanwhile (held, n_held). drain stores a batch that
+ * has been read, in order: 0 or -errno. */
+struct sfs_batch_pipe {
+	int (*fill)(void *ctx, struct sfs_batch_ent *e, size_t max,
+		    const struct sfs_batch_ent *held, size_t n_held);
+	int (*drain)(void *ctx, struct sfs_batch_ent *e, size_t n);
+	void *ctx;
+};
+/* Runs fill and drain over bufs[0] and bufs[1], max entries each, until
+ * fill has no more: 0, or the first error of either. */
+int sfs_batchread_pipe(struct sfs_batchread *b, struct sfs_batch_ent *bufs[2], size_t max,
+		       const struct sfs_batch_pipe *p);
 void sfs_batchread_free(struct sfs_batchread *b);
 
 #endif

@@ -228,66 +228,74 @@ static int put_batch(struct cp *c, struct sfs_batch_ent *e, size_t n, struct sfs
 	return 0;
 }
 
-/*
- * A leaf page's data chunks, read and verified in batches on every CPU
+/* A leaf being copied, for the batch reader's fill and drain. */
+struct leaf {
+	struct cp *c;
+	const struct sfs_map_page *p;
+	uint64_t base;
+	struct sfs_id *out; /* translating: the leaf being rebuilt */
+	uint32_t slot;      /* the next to look at */
+};
+
+/* The next chunks to read. With the same key, chunks the destination has
+ * are skipped by id, and a chunk met again before its batch is stored
+ * counts as present, as it did when each lookup followed the last put.
+ * Translating, every chunk is read and the destination's dedup finds what
+ * it has. */
+static int leaf_fill(void *ctx, struct sfs_batch_ent *e, size_t max,
+		     const struct sfs_batch_ent *held, size_t n_held)
+{
+	struct leaf *l = ctx;
+	struct cp *c = l->c;
+	size_t n = 0;
+	int r;
+
+	for (; l->slot < l->p->count && n < max; l->slot++) {
+		const struct sfs_id *id = &l->p->ids[l->slot];
+		struct sfs_chunk_loc loc;
+
+		if (sfs_id_is_zero(id)) {
+			if (l->out)
+				memset(&l->out[l->slot], 0, sizeof(l->out[l->slot]));
+			continue;
+		}
+		if (!c->translate) {
+			r = sfs_cat_chunk_get(sfs_writer_txn(c->w), id, &loc);
+			if (r != 0 && r != -ENOENT && r != -EBADMSG)
+				return r;
+			if (r == 0 || in_batch(e, n, id) || in_batch(held, n_held, id)) {
+				c->res->present_chunks++;
+				progress(c, l->base + l->slot + 1);
+				continue;
+			}
+		}
+		e[n].id = *id;
+		e[n].type = SFS_CHUNK_DATA;
+		((struct cp_slot *)e[n].arg)->slot = l->slot;
+		n++;
+	}
+	return (int)n;
+}
+
+static int leaf_drain(void *ctx, struct sfs_batch_ent *e, size_t n)
+{
+	struct leaf *l = ctx;
+
+	return put_batch(l->c, e, n, l->out);
+}
+
+/* A leaf page's data chunks, read and verified in batches on every CPU
  * (and named and encoded there when the destination's key or level
  * differ), then stored in slot order by this thread, the destination
- * writer's only user, while the helpers read the next batch. With the
- * same key, chunks the destination has are skipped by id, and a chunk met
- * again before its batch is stored counts as present, as it did when each
- * lookup followed the last put. Translating, every chunk is read and the
- * destination's dedup finds what it has; out receives the new ids.
- */
+ * writer's only user, while the helpers read the next batch; out
+ * receives the new ids when translating. */
 static int copy_leaf(struct cp *c, const struct sfs_map_page *p, uint64_t base,
 		     struct sfs_id *out)
 {
-	struct sfs_batch_ent *fill = c->batch[0], *held = c->batch[1];
-	size_t n_held = 0; /* held: read (or being read), not yet stored */
-	uint32_t slot = 0;
-	int r = 0;
+	struct leaf l = { c, p, base, out, 0 };
+	struct sfs_batch_pipe pipe = { leaf_fill, leaf_drain, &l };
 
-	while (r == 0 && slot < p->count) {
-		size_t n = 0;
-
-		for (; slot < p->count && n < c->batch_max; slot++) {
-			const struct sfs_id *id = &p->ids[slot];
-			struct sfs_chunk_loc loc;
-
-			if (sfs_id_is_zero(id)) {
-				if (out)
-					memset(&out[slot], 0, sizeof(out[slot]));
-				continue;
-			}
-			if (!c->translate) {
-				r = sfs_cat_chunk_get(sfs_writer_txn(c->w), id, &loc);
-				if (r != 0 && r != -ENOENT && r != -EBADMSG)
-					break;
-				if (r == 0 || in_batch(fill, n, id) ||
-				    in_batch(held, n_held, id)) {
-					c->res->present_chunks++;
-					progress(c, base + slot + 1);
-					r = 0;
-					continue;
-				}
-				r = 0;
-			}
-			fill[n].id = *id;
-			fill[n].type = SFS_CHUNK_DATA;
-			((struct cp_slot *)fill[n].arg)->slot = slot;
-			n++;
-		}
-		if (n_held)
-			sfs_batchread_finish(c->pool);
-		if (r < 0)
-			return r;
-		sfs_batchread_start(c->pool, fill, n);
-		r = put_batch(c, held, n_held, out);
-		held = fill;
-		n_held = n;
-		fill = held == c->batch[0] ? c->batch[1] : c->batch[0];
-	}
-	sfs_batchread_finish(c->pool);
-	return r < 0 ? r : put_batch(c, held, n_held, out);
+	return sfs_batchread_pipe(c->pool, c->batch, c->batch_max, &pipe);
 }
 
 /* A map page at level (0: a leaf) and what it points to. */

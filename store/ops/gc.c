@@ -571,6 +571,8 @@ struct mover {
 	struct gc *g;
 	struct sfs_batchread *pool;
 	struct sfs_batch_ent *ents[2];
+	const struct live_ent *batch; /* a spooled batch, in pack order */
+	size_t n, next;
 	uint64_t done;
 };
 
@@ -605,8 +607,26 @@ static void mover_release(struct mover *m)
 	}
 }
 
-static int move_read(struct mover *m, const struct sfs_batch_ent *e, size_t n)
+/* The batch reader's fill: the next records of the spooled batch. */
+static int moves_fill(void *ctx, struct sfs_batch_ent *e, size_t max,
+		      const struct sfs_batch_ent *held, size_t n_held)
 {
+	struct mover *m = ctx;
+	size_t k = 0;
+
+	for (; m->next < m->n && k < max; m->next++, k++) {
+		e[k].id = m->batch[m->next].id;
+		e[k].type = 0;
+		e[k].located = true;
+		e[k].loc = m->batch[m->next].loc;
+	}
+	return (int)k;
+}
+
+/* The batch reader's drain: the records read, moved in order. */
+static int moves_drain(void *ctx, struct sfs_batch_ent *e, size_t n)
+{
+	struct mover *m = ctx;
 	struct gc *g = m->g;
 	int r = 0;
 
@@ -618,40 +638,13 @@ static int move_read(struct mover *m, const struct sfs_batch_ent *e, size_t n)
 	return r;
 }
 
-/* One spooled batch, in pack order, READ_BATCH records at a time. */
-static int move_batch(struct mover *m, const struct live_ent *batch, size_t n)
-{
-	struct sfs_batch_ent *fill = m->ents[0], *held = m->ents[1];
-	size_t n_held = 0, i = 0;
-	int r = 0;
-
-	while (r == 0 && i < n) {
-		size_t k = 0;
-
-		for (; i < n && k < READ_BATCH; i++, k++) {
-			fill[k].id = batch[i].id;
-			fill[k].type = 0;
-			fill[k].located = true;
-			fill[k].loc = batch[i].loc;
-		}
-		if (n_held)
-			sfs_batchread_finish(m->pool);
-		sfs_batchread_start(m->pool, fill, k);
-		r = move_read(m, held, n_held);
-		held = fill;
-		n_held = k;
-		fill = held == m->ents[0] ? m->ents[1] : m->ents[0];
-	}
-	sfs_batchread_finish(m->pool);
-	return r < 0 ? r : move_read(m, held, n_held);
-}
-
 /* The spooled moves, a batch at a time, each batch in pack order so
  * that the old packs are read front to back. */
 static int move_live(struct gc *g)
 {
 	struct live_ent *batch = malloc(MOVE_BATCH * sizeof(*batch));
 	struct mover m = { 0 };
+	struct sfs_batch_pipe pipe = { moves_fill, moves_drain, &m };
 	int r = batch ? mover_init(&m, g) : -ENOMEM;
 
 	if (r < 0)
@@ -668,7 +661,10 @@ static int move_live(struct gc *g)
 			break;
 		}
 		qsort(batch, n, sizeof(*batch), cmp_move);
-		r = move_batch(&m, batch, n);
+		m.batch = batch;
+		m.n = n;
+		m.next = 0;
+		r = sfs_batchread_pipe(m.pool, m.ents, READ_BATCH, &pipe);
 	}
 out:
 	mover_release(&m);
