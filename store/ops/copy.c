@@ -86,24 +86,44 @@ static int maybe_checkpoint(struct cp *c)
 	return sfs_writer_checkpoint_over(c->w, c->ckpt_bytes);
 }
 
+/* After a put begun when the writer had written `before` bytes: counts
+ * the chunk as sent when it was new, then checkpoints when one is due. */
+static int sent(struct cp *c, uint64_t before, bool is_new, uint64_t raw_len)
+{
+	uint64_t after;
+
+	if (is_new) {
+		c->res->sent_chunks++;
+		sfs_writer_stats(c->w, &after, NULL);
+		c->res->sent_bytes += after - before;
+		c->res->sent_raw_bytes += raw_len;
+	}
+	return maybe_checkpoint(c);
+}
+
 /* Appends a record to the destination unless it arrived already. */
 static int record_put(struct cp *c, const struct sfs_rec_header *h, const void *payload,
 		      bool *ret_new)
 {
-	uint64_t before, after;
+	uint64_t before;
 	int r;
 
 	sfs_writer_stats(c->w, &before, NULL);
 	r = sfs_writer_put_stored(c->w, h, payload, ret_new);
-	if (r < 0)
-		return r;
-	if (*ret_new) {
-		c->res->sent_chunks++;
-		sfs_writer_stats(c->w, &after, NULL);
-		c->res->sent_bytes += after - before;
-		c->res->sent_raw_bytes += h->raw_len;
-	}
-	return maybe_checkpoint(c);
+	return r < 0 ? r : sent(c, before, *ret_new, h->raw_len);
+}
+
+/* The same of raw bytes, encoded at the destination's level (and under
+ * its key) by the writer. */
+static int chunk_put(struct cp *c, uint8_t type, const uint8_t *raw, size_t len,
+		     const struct sfs_id *id, bool *ret_new)
+{
+	uint64_t before;
+	int r;
+
+	sfs_writer_stats(c->w, &before, NULL);
+	r = sfs_writer_put_chunk(c->w, type, raw, len, id, ret_new);
+	return r < 0 ? r : sent(c, before, *ret_new, len);
 }
 
 /* Appends a verified chunk to the destination unless it arrived already:
@@ -112,31 +132,18 @@ static int record_put(struct cp *c, const struct sfs_rec_header *h, const void *
 static int put(struct cp *c, const struct sfs_chunk_loc *loc, const struct sfs_id *id,
 	       const uint8_t *raw, const void *stored)
 {
-	uint64_t before, after;
+	struct sfs_rec_header h = {
+		.type = loc->type,
+		.comp = loc->comp,
+		.raw_len = loc->raw_len,
+		.stored_len = loc->stored_len,
+		.id = *id,
+	};
 	bool is_new = false;
-	int r;
 
-	if (c->same_level || (loc->comp & SFS_COMP_MASK) == SFS_COMP_NONE) {
-		struct sfs_rec_header h = {
-			.type = loc->type,
-			.comp = loc->comp,
-			.raw_len = loc->raw_len,
-			.stored_len = loc->stored_len,
-			.id = *id,
-		};
+	if (c->same_level || (loc->comp & SFS_COMP_MASK) == SFS_COMP_NONE)
 		return record_put(c, &h, stored, &is_new);
-	}
-	sfs_writer_stats(c->w, &before, NULL);
-	r = sfs_writer_put_chunk(c->w, loc->type, raw, loc->raw_len, id, &is_new);
-	if (r < 0)
-		return r;
-	if (is_new) {
-		c->res->sent_chunks++;
-		sfs_writer_stats(c->w, &after, NULL);
-		c->res->sent_bytes += after - before;
-		c->res->sent_raw_bytes += loc->raw_len;
-	}
-	return maybe_checkpoint(c);
+	return chunk_put(c, loc->type, raw, loc->raw_len, id, &is_new);
 }
 
 static int log_bad(int r, const struct sfs_id *id, const char *what)
@@ -350,25 +357,14 @@ static int copy_node(struct cp *c, const struct sfs_id *id, int level, uint64_t 
 static int put_translated(struct cp *c, uint8_t type, const uint8_t *raw, size_t len,
 			  struct sfs_id *ret_id)
 {
-	uint64_t before, after;
 	bool is_new = false;
 	int r = sfs_store_chunk_id(c->dst, raw, len, ret_id);
 
-	if (r < 0)
-		return r;
-	sfs_writer_stats(c->w, &before, NULL);
-	r = sfs_writer_put_chunk(c->w, type, raw, len, ret_id, &is_new);
-	if (r < 0)
-		return r;
-	if (is_new) {
-		c->res->sent_chunks++;
-		sfs_writer_stats(c->w, &after, NULL);
-		c->res->sent_bytes += after - before;
-		c->res->sent_raw_bytes += len;
-	} else {
+	if (r == 0)
+		r = chunk_put(c, type, raw, len, ret_id, &is_new);
+	if (r == 0 && !is_new)
 		c->res->present_chunks++;
-	}
-	return maybe_checkpoint(c);
+	return r;
 }
 
 /*
