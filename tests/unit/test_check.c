@@ -321,6 +321,34 @@ static int by_hex(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
+struct index_pos {
+	const struct sfs_id *want;
+	uint64_t at, pos;
+};
+
+static int find_pos(void *ctx, const struct sfs_id *id, const struct sfs_chunk_loc *loc)
+{
+	struct index_pos *x = ctx;
+
+	if (memcmp(id->b, x->want->b, SFS_ID_LEN) == 0)
+		x->pos = x->at;
+	x->at++;
+	return 0;
+}
+
+/* Where id stands in the chunk index's order, which check reads in. */
+static uint64_t index_pos(const struct sfs_id *id)
+{
+	struct index_pos x = { id, 0, UINT64_MAX };
+	struct sfs_txn *t;
+
+	cr_assert_eq(sfs_txn_begin(fx_store, false, &t), 0);
+	cr_assert_eq(sfs_cat_chunk_foreach(t, find_pos, &x), 0);
+	sfs_txn_abort(t);
+	cr_assert_neq(x.pos, UINT64_MAX);
+	return x.pos;
+}
+
 /* --read-data reads in batches of 4096 index entries on every CPU: damage
  * in chunks spread over several batches is each reported once, in id
  * order, and every entry is read. */
@@ -331,17 +359,21 @@ Test(check, read_data_reports_damage_across_batches_in_id_order)
 	char id[SFS_IDSTR_SIZE], *path, hex[N][SFS_ID_HEX_LEN + 1];
 	struct sfs_check_result res;
 	struct lines got = { 0 };
-	uint64_t prog[2] = { 0, 0 };
+	uint64_t prog[2] = { 0, 0 }, first_batch = UINT64_MAX, last_batch = 0;
 
 	/* 15,000 blocks, 9,000 of them random: more than two batches. */
 	make_len(id, &path, 15000 * 4096);
 	for (int i = 0; i < N; i++) {
 		struct sfs_id cid;
 		struct sfs_chunk_loc l = loc_of_block(id, blocks[i], &cid);
+		uint64_t batch = index_pos(&cid) / 4096;
 
 		fx_pack_flip(l.pack, l.offset + SFS_REC_HEADER_LEN + l.stored_len / 3, 0x04);
 		sfs_id_to_hex(&cid, hex[i]);
+		first_batch = batch < first_batch ? batch : first_batch;
+		last_batch = batch > last_batch ? batch : last_batch;
 	}
+	cr_assert_neq(first_batch, last_batch, "the damaged chunks lie in more than one batch");
 	qsort(hex, N, sizeof(hex[0]), by_hex);
 	cr_assert_eq(sfs_check(fx_store, true, keep_line, &got, last_progress, prog, &res), 0);
 	cr_assert_gt(res.chunks, 2 * 4096, "%" PRIu64 " chunks", res.chunks);
