@@ -422,14 +422,15 @@ int cmd_check(const struct cli *c, int argc, char **argv)
 		goto out_free;
 	}
 	if (co.json) {
-		json_t *out = json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:O}",
+		json_t *out = json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:O}",
 				      "ok", res.problems == 0, "read_data", read_data, "volumes",
 				      (json_int_t)res.volumes, "snapshots", (json_int_t)res.snapshots,
 				      "images", (json_int_t)res.images, "policies",
 				      (json_int_t)res.policies, "pending",
 				      (json_int_t)res.pending, "chunks", (json_int_t)res.chunks,
 				      "map_pages", (json_int_t)res.map_pages, "chunks_read",
-				      (json_int_t)res.chunks_read, "unreferenced_chunks",
+				      (json_int_t)res.chunks_read, "chunks_read_in_pack_order",
+				      (json_int_t)res.chunks_scanned, "unreferenced_chunks",
 				      (json_int_t)res.unreferenced, "unreferenced_bytes",
 				      (json_int_t)res.unreferenced_bytes, "problems", pr.list);
 

@@ -22,6 +22,7 @@
 struct sfs_check_result {
 	uint64_t volumes, snapshots, pending, images, policies;
 	uint64_t chunks, map_pages, chunks_read;
+	uint64_t chunks_scanned; /* of chunks_read, those confirmed by reading their packs in order */
 	uint64_t unreferenced, unreferenced_bytes;
 	uint64_t problems;
 	bool catalog_damaged; /* LMDB reported damage: write nothing to it */

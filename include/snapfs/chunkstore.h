@@ -85,6 +85,19 @@ int sfs_store_chunk_read(struct sfs_store *s, const struct sfs_id *id, uint8_t t
 int sfs_store_chunk_fetch(struct sfs_store *s, const struct sfs_id *id, uint8_t type, void *dst,
 			  size_t cap, struct sfs_chunk_loc *ret_loc);
 
+/*
+ * The checks of sfs_store_chunk_read, the full re-hash included, on a
+ * record's stored bytes already in memory: loc gives its type, comp and
+ * lengths as its header in the pack does (the caller has matched the
+ * two), stored its loc->stored_len bytes. For scans that read packs in
+ * large pieces (check --read-data). Same returns, and no second reading:
+ * a caller that gets -EBADMSG and wants the backend's word reads the
+ * record again with sfs_store_chunk_read.
+ */
+int sfs_store_chunk_verify(struct sfs_store *s, const struct sfs_id *id,
+			   const struct sfs_chunk_loc *loc, const void *stored, void *dst,
+			   size_t cap);
+
 /* Counters of the chunk store since the store was opened. */
 struct sfs_chunk_stats {
 	uint64_t decodes;      /* chunks read and decoded (successful or not) */

@@ -39,9 +39,17 @@ static void read_one(struct sfs_batchread *b, struct sfs_batch_ent *e, uint8_t *
 	struct sfs_chunk_loc at = e->loc;
 	uint8_t *raw = e->raw ? e->raw : scratch;
 
-	e->r = sfs_store_chunk_read(b->s, &e->id, e->type, e->located ? &at : NULL, raw,
-				    e->cap ? e->cap : SFS_BLOCK_MAX, &e->loc,
-				    e->stored ? &stored : NULL);
+	if (e->given) {
+		e->r = sfs_store_chunk_verify(b->s, &e->id, &e->loc, e->given, raw,
+					      e->cap ? e->cap : SFS_BLOCK_MAX);
+		if (e->r == 0 && e->type && e->loc.type != e->type)
+			e->r = -EBADMSG;
+		stored = e->given;
+	} else {
+		e->r = sfs_store_chunk_read(b->s, &e->id, e->type, e->located ? &at : NULL, raw,
+					    e->cap ? e->cap : SFS_BLOCK_MAX, &e->loc,
+					    e->stored ? &stored : NULL);
+	}
 	if (e->r == 0 && e->stored) {
 		if (e->loc.stored_len > e->stored_cap)
 			e->r = -ENOBUFS;

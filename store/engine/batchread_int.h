@@ -31,6 +31,9 @@ struct sfs_batch_ent {
 	uint8_t *raw;              /* the decoded bytes; NULL: the thread's scratch buffer */
 	size_t cap;                /* the most raw bytes accepted (0: SFS_BLOCK_MAX, which
 				    * is also the scratch buffer's size) */
+	const uint8_t *given;      /* NULL, or the record's stored bytes, already read
+				    * (loc as its header in the pack says): verified
+				    * where they are, not read again */
 	uint8_t *stored;           /* NULL, or stored_cap bytes for the stored payload */
 	size_t stored_cap;
 	int r;                     /* sfs_store_chunk_read's result; -ENOBUFS: stored_cap too small */

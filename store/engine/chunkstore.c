@@ -254,6 +254,78 @@ int sfs_store_chunk_encode(struct sfs_store *s, uint8_t type, const void *raw, s
 	return 0;
 }
 
+/* Checks a record's stored bytes (loc's lengths, type and comp, the
+ * pack's header having matched them) and decodes them into dst: the sum
+ * or the seal first, then zstd, then, when full or when neither vouched
+ * for the bytes, the id of what they decode to. */
+static int verify_stored(struct sfs_store *s, struct cs_tctx *t, const struct sfs_id *id,
+			 uint8_t type, const struct sfs_chunk_loc *loc, const uint8_t *stored,
+			 bool full, void *dst, size_t cap)
+{
+	struct sfs_chunkstore *cs = s->chunks;
+	struct sfs_id got;
+	bool vouched = false;
+	int ret;
+
+	if ((type && loc->type != type) || loc->raw_len > cap ||
+	    !(loc->comp & SFS_COMP_SEALED) != !cs->keys) {
+		/* Or a record sealed in a plain store, or one in the clear in an
+		 * encrypted store: neither was written by this store. */
+		ret = -EBADMSG;
+	} else if (cs->keys) {
+		struct sfs_rec_header h = { .type = loc->type, .comp = loc->comp,
+					    .raw_len = loc->raw_len,
+					    .stored_len = loc->stored_len, .id = *id };
+		uint8_t aad[SFS_REC_HEADER_LEN];
+
+		seal_aad(&h, aad);
+		if ((loc->comp & SFS_COMP_MASK) == SFS_COMP_NONE) {
+			/* Stored raw (lengths checked against the header): open
+			 * straight into dst, without a copy. */
+			ret = sfs_crypt_open(t->crypt, aad, sizeof(aad), stored, loc->stored_len, dst);
+		} else {
+			ret = sfs_crypt_open(t->crypt, aad, sizeof(aad), stored, loc->stored_len,
+					     t->opened);
+			if (ret == 0)
+				ret = sfs_codec_decompress(t->codec, loc->comp & SFS_COMP_MASK,
+							   t->opened,
+							   loc->stored_len - SFS_SEAL_OVERHEAD, dst,
+							   loc->raw_len);
+		}
+		vouched = ret == 0; /* the tag covers the header, id included */
+	} else if (loc->comp & SFS_COMP_SUMMED) {
+		struct sfs_rec_header h = { .type = loc->type, .comp = loc->comp,
+					    .raw_len = loc->raw_len,
+					    .stored_len = loc->stored_len, .id = *id };
+		size_t n;
+
+		if (loc->stored_len < SFS_SUM_LEN)
+			return -EBADMSG;
+		n = loc->stored_len - SFS_SUM_LEN;
+		/* Checked before decoding, so that zstd never sees bytes that
+		 * are not the ones written. */
+		if (record_sum(&h, stored, n) != get_sum(stored + n))
+			ret = -EBADMSG;
+		else
+			ret = sfs_codec_decompress(t->codec, loc->comp & SFS_COMP_MASK, stored, n,
+						   dst, loc->raw_len);
+		vouched = ret == 0;
+	} else {
+		ret = sfs_codec_decompress(t->codec, loc->comp, stored, loc->stored_len, dst,
+					   loc->raw_len);
+	}
+	if (ret == -EINVAL)
+		ret = -EBADMSG; /* an unknown comp came from disk */
+	if (ret == 0 && (full || !vouched)) {
+		ret = sfs_store_chunk_id(s, dst, loc->raw_len, &got);
+		if (ret == 0 && memcmp(got.b, id->b, SFS_ID_LEN) != 0)
+			ret = -EBADMSG;
+	}
+	if (ret == 0)
+		atomic_fetch_add_explicit(&cs->raw_decoded, loc->raw_len, memory_order_relaxed);
+	return ret;
+}
+
 /* One read, decode and check of a record: chunk_read's. again: a second
  * reading of one record, which the decode counter leaves out. */
 static int chunk_read_once(struct sfs_store *s, const struct sfs_id *id, uint8_t type,
@@ -263,8 +335,6 @@ static int chunk_read_once(struct sfs_store *s, const struct sfs_id *id, uint8_t
 	struct sfs_chunkstore *cs = s->chunks;
 	struct cs_tctx *t = tctx_get(cs);
 	struct sfs_chunk_loc loc = { 0 };
-	struct sfs_id got;
-	bool vouched = false;
 	int ret;
 
 	if (!t)
@@ -275,66 +345,32 @@ static int chunk_read_once(struct sfs_store *s, const struct sfs_id *id, uint8_t
 	if (!again)
 		atomic_fetch_add_explicit(&cs->decodes, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&cs->stored_read, loc.stored_len, memory_order_relaxed);
-	if ((type && loc.type != type) || loc.raw_len > cap ||
-	    !(loc.comp & SFS_COMP_SEALED) != !cs->keys) {
-		/* Or a record sealed in a plain store, or one in the clear in an
-		 * encrypted store: neither was written by this store. */
-		ret = -EBADMSG;
-	} else if (cs->keys) {
-		struct sfs_rec_header h = { .type = loc.type, .comp = loc.comp,
-					    .raw_len = loc.raw_len,
-					    .stored_len = loc.stored_len, .id = *id };
-		uint8_t aad[SFS_REC_HEADER_LEN];
-
-		seal_aad(&h, aad);
-		if ((loc.comp & SFS_COMP_MASK) == SFS_COMP_NONE) {
-			/* Stored raw (lengths checked against the header): open
-			 * straight into dst, without a copy. */
-			ret = sfs_crypt_open(t->crypt, aad, sizeof(aad), t->stored, loc.stored_len,
-					     dst);
-		} else {
-			ret = sfs_crypt_open(t->crypt, aad, sizeof(aad), t->stored, loc.stored_len,
-					     t->opened);
-			if (ret == 0)
-				ret = sfs_codec_decompress(t->codec, loc.comp & SFS_COMP_MASK,
-							   t->opened,
-							   loc.stored_len - SFS_SEAL_OVERHEAD, dst,
-							   loc.raw_len);
-		}
-		vouched = ret == 0; /* the tag covers the header, id included */
-	} else if (loc.comp & SFS_COMP_SUMMED) {
-		struct sfs_rec_header h = { .type = loc.type, .comp = loc.comp,
-					    .raw_len = loc.raw_len,
-					    .stored_len = loc.stored_len, .id = *id };
-		size_t n = loc.stored_len - SFS_SUM_LEN; /* > 0: lengths checked */
-
-		/* Checked before decoding, so that zstd never sees bytes that
-		 * are not the ones written. */
-		if (record_sum(&h, t->stored, n) != get_sum(t->stored + n))
-			ret = -EBADMSG;
-		else
-			ret = sfs_codec_decompress(t->codec, loc.comp & SFS_COMP_MASK, t->stored,
-						   n, dst, loc.raw_len);
-		vouched = ret == 0;
-	} else {
-		ret = sfs_codec_decompress(t->codec, loc.comp, t->stored, loc.stored_len, dst,
-					   loc.raw_len);
-	}
-	if (ret == -EINVAL)
-		ret = -EBADMSG; /* an unknown comp came from disk */
-	if (ret == 0 && (full || !vouched)) {
-		ret = sfs_store_chunk_id(s, dst, loc.raw_len, &got);
-		if (ret == 0 && memcmp(got.b, id->b, SFS_ID_LEN) != 0)
-			ret = -EBADMSG;
-	}
-	if (ret == 0)
-		atomic_fetch_add_explicit(&cs->raw_decoded, loc.raw_len, memory_order_relaxed);
+	ret = verify_stored(s, t, id, type, &loc, t->stored, full, dst, cap);
 out:
 	/* The location is worth reporting even when its bytes were bad. */
 	if (ret_loc && (ret == 0 || ret == -EBADMSG))
 		*ret_loc = at ? *at : loc;
 	if (ret == 0 && ret_stored)
 		*ret_stored = t->stored;
+	return ret;
+}
+
+int sfs_store_chunk_verify(struct sfs_store *s, const struct sfs_id *id,
+			   const struct sfs_chunk_loc *loc, const void *stored, void *dst,
+			   size_t cap)
+{
+	struct cs_tctx *t = tctx_get(s->chunks);
+	int ret;
+
+	if (!t)
+		return -ENOMEM;
+	if (loc->stored_len > SFS_STORED_MAX)
+		return -EBADMSG;
+	atomic_fetch_add_explicit(&s->chunks->decodes, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->chunks->stored_read, loc->stored_len, memory_order_relaxed);
+	ret = verify_stored(s, t, id, 0, loc, stored, true, dst, cap);
+	if (ret < 0)
+		atomic_fetch_add_explicit(&s->chunks->decode_errors, 1, memory_order_relaxed);
 	return ret;
 }
 

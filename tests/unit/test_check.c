@@ -349,9 +349,9 @@ static uint64_t index_pos(const struct sfs_id *id)
 	return x.pos;
 }
 
-/* --read-data reads in batches of 4096 index entries on every CPU: damage
- * in chunks spread over several batches is each reported once, in id
- * order, and every entry is read. */
+/* --read-data reads a pack the scan could not confirm again in batches of
+ * 4096 index entries on every CPU: damage in chunks spread over several
+ * batches is each reported once, in id order, and every entry is read. */
 Test(check, read_data_reports_damage_across_batches_in_id_order)
 {
 	static const uint64_t blocks[] = { 9000, 9001, 12000, 14999 };
@@ -386,6 +386,99 @@ Test(check, read_data_reports_damage_across_batches_in_id_order)
 		cr_assert(strstr(got.v[i], hex[i]), "line %d names %s: %s", i, hex[i], got.v[i]);
 		cr_assert(strstr(got.v[i], "stored bytes fail verification"), "%s", got.v[i]);
 	}
+	free(path);
+	free(src);
+}
+
+/* A sound store is read pack by pack: every entry is confirmed by the
+ * scan, each chunk decoded and verified once, none read again. */
+Test(check, read_data_reads_a_sound_store_in_pack_order)
+{
+	char id[SFS_IDSTR_SIZE], *path;
+	struct sfs_chunk_stats s0, s1, s2;
+	struct sfs_check_result res;
+	struct problems p;
+
+	make(id, &path);
+	/* Without --read-data, check decodes only the map pages it walks. */
+	sfs_store_chunk_stats(fx_store, &s0);
+	run_check(false, &p);
+	sfs_store_chunk_stats(fx_store, &s1);
+	res = run_check(true, &p);
+	sfs_store_chunk_stats(fx_store, &s2);
+	cr_assert_eq(p.n, 0, "%s", p.last);
+	cr_assert_gt(res.chunks, 100);
+	cr_assert_eq(res.chunks_scanned, res.chunks);
+	cr_assert_eq(res.chunks_read, res.chunks);
+	cr_assert_eq((s2.decodes - s1.decodes) - (s1.decodes - s0.decodes), res.chunks,
+		     "each chunk decoded once");
+	cr_assert_eq(s2.decode_errors, s0.decode_errors);
+	free(path);
+	free(src);
+}
+
+static void set_loc(const struct sfs_id *id, const struct sfs_chunk_loc *loc)
+{
+	struct sfs_txn *t;
+
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	cr_assert_eq(sfs_cat_chunk_put(t, id, loc), 0);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+}
+
+/* Two entries that name each other's records: each record the scan meets
+ * is a good one, but not where its entry says, so neither counts, and
+ * both entries are read where they point and reported. */
+Test(check, read_data_does_not_take_a_record_for_an_entry_pointing_elsewhere)
+{
+	char id[SFS_IDSTR_SIZE], *path, hex[2][SFS_ID_HEX_LEN + 1];
+	struct sfs_check_result res;
+	struct sfs_chunk_loc l[2];
+	struct sfs_id cid[2];
+	struct lines got = { 0 };
+
+	make(id, &path);
+	l[0] = loc_of_block(id, 150, &cid[0]);
+	l[1] = loc_of_block(id, 151, &cid[1]);
+	cr_assert_neq(l[0].offset, l[1].offset);
+	set_loc(&cid[0], &l[1]);
+	set_loc(&cid[1], &l[0]);
+	for (int i = 0; i < 2; i++)
+		sfs_id_to_hex(&cid[i], hex[i]);
+	cr_assert_eq(sfs_check(fx_store, true, keep_line, &got, NULL, NULL, &res), 0);
+	cr_assert_eq(got.n, 2, "two problems: %s", got.v[0]);
+	for (int i = 0; i < 2; i++) {
+		bool named = strstr(got.v[0], hex[i]) || strstr(got.v[1], hex[i]);
+
+		cr_assert(named, "%s is named: %s / %s", hex[i], got.v[0], got.v[1]);
+		cr_assert(strstr(got.v[i], "stored bytes fail verification"), "%s", got.v[i]);
+	}
+	cr_assert_eq(res.chunks_read, res.chunks);
+	cr_assert_lt(res.chunks_scanned, res.chunks);
+	free(path);
+	free(src);
+}
+
+/* A record header that does not decode ends the scan of its pack; the
+ * pack's entries are then read one by one, and only the damaged one is
+ * reported. */
+Test(check, read_data_reads_past_a_damaged_record_header)
+{
+	char id[SFS_IDSTR_SIZE], *path, hex[SFS_ID_HEX_LEN + 1];
+	struct sfs_check_result res;
+	struct sfs_chunk_loc l;
+	struct sfs_id cid;
+	struct problems p;
+
+	make(id, &path);
+	l = loc_of_block(id, 20, &cid);
+	fx_pack_flip(l.pack, l.offset, 0x01); /* the record magic */
+	sfs_id_to_hex(&cid, hex);
+	res = run_check(true, &p);
+	cr_assert_eq(p.n, 1, "one problem: %s", p.last);
+	cr_assert(strstr(p.last, hex), "the line names the chunk: %s", p.last);
+	cr_assert_eq(res.chunks_read, res.chunks);
+	cr_assert_lt(res.chunks_scanned, res.chunks);
 	free(path);
 	free(src);
 }
