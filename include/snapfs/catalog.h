@@ -52,9 +52,6 @@ typedef int (*sfs_chunk_fn)(void *ctx, const struct sfs_id *id, const struct sfs
  * with loc == NULL. fn returns non-zero to stop (that value is returned). */
 int sfs_cat_chunk_foreach(struct sfs_txn *t, sfs_chunk_fn fn, void *ctx);
 int sfs_cat_chunk_count(struct sfs_txn *t, uint64_t *ret);
-/* Bytes of the catalog's pages that hold the chunk index (its tree's
- * branch, leaf and overflow pages): what lookups by id spread over. */
-int sfs_cat_chunk_index_bytes(struct sfs_txn *t, uint64_t *ret);
 
 /* ---- pack table: the packs the catalog has committed ---- */
 

@@ -472,18 +472,6 @@ int sfs_cat_chunk_count(struct sfs_txn *t, uint64_t *ret)
 	return 0;
 }
 
-int sfs_cat_chunk_index_bytes(struct sfs_txn *t, uint64_t *ret)
-{
-	MDB_stat st;
-	int rc = mdb_stat(t->txn, dbi(t, SFS_DBI_CHUNKS), &st);
-
-	if (rc)
-		return sfs_mdb_err(rc);
-	*ret = (uint64_t)st.ms_psize *
-	       ((uint64_t)st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages);
-	return 0;
-}
-
 /* ---- meta ---- */
 
 int sfs_cat_meta_get(struct sfs_txn *t, const char *key, uint64_t *ret)

@@ -423,9 +423,12 @@ static int check_images(struct ck *c)
  * The scan's lookups land anywhere in the index, and the catalog's pages
  * they touch stay mapped (trimming them, as the walks do, made each
  * lookup fault again: a million chunks took 18.9 s instead of 9.7). So
- * the scan is for an index of at most SCAN_INDEX_MAX bytes, which bounds
- * what it adds to the resident set; a larger one is read by the index
- * walk alone, entry by entry, in memory that does not grow with it.
+ * the scan is for a catalog whose used part is at most SCAN_CATALOG_MAX
+ * bytes, all that it can add to the resident set; a larger one is read
+ * by the index walk alone, entry by entry, in memory that does not grow
+ * with the store. (Bounding the chunk index's own pages instead, at
+ * 128 MiB, let a million chunks' check peak at 250 MiB: a fault maps
+ * the cached pages around it, other tables' included.)
  *
  * The second pass reads in id order, not sorted by pack and offset: a
  * sorted batch touches every pack sparsely in order, which the local
@@ -433,7 +436,7 @@ static int check_images(struct ck *c)
  * check took 1.1-1.6x as long as unsorted).
  */
 #define RD_BATCH 4096u
-#define SCAN_INDEX_MAX (128ull << 20)
+#define SCAN_CATALOG_MAX (64ull << 20)
 /* At least the largest record, header included, so that any record
  * that fits in its pack fits in one window. */
 #define SCAN_WINDOW (8u << 20)
@@ -447,7 +450,18 @@ struct rd {
 	struct sfs_batchread *pool;
 	struct sfs_batch_ent *ents; /* the batch, in id order */
 	size_t n;
+	uint64_t shown; /* the progress reported last */
 };
+
+/* Reports progress that never goes back: the second pass counts again
+ * what the scan confirmed in the packs it reads again. */
+static void rd_progress(struct rd *d, uint64_t done)
+{
+	if (done > d->shown)
+		d->shown = done;
+	if (d->progress)
+		d->progress(d->progress_ctx, d->shown, d->total);
+}
 
 /* Reads the batch, then reports it in id order. */
 static void rd_flush(struct rd *d)
@@ -471,8 +485,7 @@ static void rd_flush(struct rd *d)
 		}
 	}
 	d->n = 0;
-	if (d->progress)
-		d->progress(d->progress_ctx, c->res->chunks_read, d->total);
+	rd_progress(d, c->res->chunks_read);
 }
 
 /* Whether the scan left some of the pack's entries unconfirmed. */
@@ -522,8 +535,7 @@ static void scan_finish(struct scan *sc)
 		}
 	}
 	sc->busy = 0;
-	if (sc->d->progress)
-		sc->d->progress(sc->d->progress_ctx, sc->confirmed, sc->d->total);
+	rd_progress(sc->d, sc->confirmed);
 }
 
 /* Hands the n entries filled to the threads, once they are done with the
@@ -650,14 +662,14 @@ static int read_all(struct ck *c, sfs_progress_fn progress, void *progress_ctx)
 	struct rd d = { .c = c, .progress = progress, .progress_ctx = progress_ctx,
 			.total = c->res->chunks };
 	bool again = c->unplaced > 0;
-	uint64_t index_bytes;
+	uint64_t catalog;
 	int r = -ENOMEM;
 
 	d.ents = malloc(RD_BATCH * sizeof(*d.ents));
 	if (d.ents)
 		r = sfs_batchread_new(c->s, &d.pool);
-	if (r == 0 && sfs_cat_chunk_index_bytes(c->txn, &index_bytes) == 0 &&
-	    index_bytes <= SCAN_INDEX_MAX)
+	catalog = sfs_cat_used_bytes(c->s);
+	if (r == 0 && catalog && catalog <= SCAN_CATALOG_MAX)
 		r = scan_all(&d);
 	for (uint64_t p = 0; r == 0 && !again && p < c->n_packs; p++)
 		again = c->packs[p].expect && pack_short(c, p);
