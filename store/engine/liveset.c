@@ -5,7 +5,9 @@
  * then read back as a merge of the runs, each through a small window, in
  * the memcmp order that LMDB keeps the chunk index in. Memory is the
  * buffer plus one window per run, whatever the number of ids; the disk
- * holds 32 bytes per id added (less what each run deduplicated).
+ * holds 32 bytes per id added (less what each run deduplicated). The same
+ * set takes fixed-size records of another size (sfs_recset_*), ordered by
+ * memcmp over the whole record.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,20 +19,22 @@
 #include "snapfs/parse.h"
 #include "util_int.h"
 
-/* Ids read from a run at once: 64 KiB per run while merging. */
-#define WINDOW 2048u
-/* The smallest buffer, in ids. */
+/* Bytes read from a run at once while merging. */
+#define WINDOW_BYTES (64u << 10)
+/* The smallest buffer, in members. */
 #define MIN_IDS 64u
 
 struct run {
-	uint64_t off, n;   /* where on the file, in ids */
-	uint64_t next;     /* ids of the run read into windows so far */
-	struct sfs_id *win;
+	uint64_t off, n;   /* where on the file, in members */
+	uint64_t next;     /* members of the run read into windows so far */
+	uint8_t *win;
 	size_t win_n, win_i;
 };
 
 struct sfs_liveset {
-	struct sfs_id *buf; /* adding: the ids since the last run; sealed, no runs: all */
+	size_t esz;         /* a member's size: SFS_ID_LEN for ids */
+	size_t window;      /* members per window */
+	uint8_t *buf;       /* adding: the members since the last run; sealed, no runs: all */
 	size_t cap, n;
 	size_t pos;         /* sealed, no runs: the merge position in buf */
 	int fd;             /* -1 until the first run */
@@ -90,15 +94,25 @@ static size_t default_mem(void)
 
 int sfs_liveset_new(size_t mem, struct sfs_liveset **ret)
 {
-	struct sfs_liveset *ls = calloc(1, sizeof(*ls));
+	return sfs_recset_new(mem, SFS_ID_LEN, ret);
+}
 
+int sfs_recset_new(size_t mem, size_t esz, struct sfs_liveset **ret)
+{
+	struct sfs_liveset *ls;
+
+	if (esz == 0 || esz > WINDOW_BYTES)
+		return -EINVAL;
+	ls = calloc(1, sizeof(*ls));
 	if (!ls)
 		return -ENOMEM;
 	ls->fd = -1;
-	ls->cap = (mem ? mem : default_mem()) / sizeof(struct sfs_id);
+	ls->esz = esz;
+	ls->window = WINDOW_BYTES / esz;
+	ls->cap = (mem ? mem : default_mem()) / esz;
 	if (ls->cap < MIN_IDS)
 		ls->cap = MIN_IDS;
-	ls->buf = malloc(ls->cap * sizeof(*ls->buf));
+	ls->buf = malloc(ls->cap * esz);
 	if (!ls->buf) {
 		free(ls);
 		return -ENOMEM;
@@ -120,22 +134,26 @@ void sfs_liveset_free(struct sfs_liveset *ls)
 	free(ls);
 }
 
-static int cmp_id(const void *a, const void *b)
+static int cmp_member(const void *a, const void *b, void *esz)
 {
-	return memcmp(a, b, SFS_ID_LEN);
+	return memcmp(a, b, *(const size_t *)esz);
 }
 
 /* Sorts the buffer and drops repeats; returns the count left. */
-static size_t sort_unique(struct sfs_id *v, size_t n)
+static size_t sort_unique(struct sfs_liveset *ls)
 {
-	size_t k = 0;
+	uint8_t *v = ls->buf;
+	size_t k = 0, esz = ls->esz;
 
-	if (n == 0)
+	if (ls->n == 0)
 		return 0;
-	qsort(v, n, sizeof(*v), cmp_id);
-	for (size_t i = 1; i < n; i++)
-		if (memcmp(v[i].b, v[k].b, SFS_ID_LEN))
-			v[++k] = v[i];
+	qsort_r(v, ls->n, esz, cmp_member, &esz);
+	for (size_t i = 1; i < ls->n; i++)
+		if (memcmp(v + i * esz, v + k * esz, esz)) {
+			k++;
+			if (k != i)
+				memcpy(v + k * esz, v + i * esz, esz);
+		}
 	return k + 1;
 }
 
@@ -159,7 +177,7 @@ static int write_all(int fd, const void *p, size_t len, uint64_t off)
 
 static int spill(struct sfs_liveset *ls)
 {
-	size_t n = sort_unique(ls->buf, ls->n);
+	size_t n = sort_unique(ls);
 	struct run *p;
 	int r;
 
@@ -172,7 +190,7 @@ static int spill(struct sfs_liveset *ls)
 	if (!p)
 		return -ENOMEM;
 	ls->runs = p;
-	r = write_all(ls->fd, ls->buf, n * sizeof(*ls->buf), ls->file_ids * sizeof(*ls->buf));
+	r = write_all(ls->fd, ls->buf, n * ls->esz, ls->file_ids * ls->esz);
 	if (r < 0)
 		return r;
 	memset(&ls->runs[ls->n_runs], 0, sizeof(ls->runs[0]));
@@ -184,37 +202,42 @@ static int spill(struct sfs_liveset *ls)
 	return 0;
 }
 
-int sfs_liveset_add(struct sfs_liveset *ls, const struct sfs_id *id)
+int sfs_recset_add(struct sfs_liveset *ls, const void *rec)
 {
 	if (ls->sealed)
 		return -EINVAL;
-	if (sfs_id_is_zero(id))
-		return 0;
 	if (ls->n == ls->cap) {
 		/* Many ids repeat (snapshots of one volume share most blocks):
 		 * dedupe in place first, and write a run only when that does
 		 * not free a quarter of the buffer. */
-		ls->n = sort_unique(ls->buf, ls->n);
+		ls->n = sort_unique(ls);
 		if (ls->n * 4 > ls->cap * 3) {
 			int r = spill(ls);
 			if (r < 0)
 				return r;
 		}
 	}
-	ls->buf[ls->n++] = *id;
+	memcpy(ls->buf + ls->n++ * ls->esz, rec, ls->esz);
 	return 0;
+}
+
+int sfs_liveset_add(struct sfs_liveset *ls, const struct sfs_id *id)
+{
+	if (sfs_id_is_zero(id))
+		return ls->sealed ? -EINVAL : 0;
+	return sfs_recset_add(ls, id);
 }
 
 /* Reads run's next window; 0 with win_n == 0 at its end. */
 static int fill(struct sfs_liveset *ls, struct run *run)
 {
 	uint64_t left = run->n - run->next;
-	size_t want = left < WINDOW ? (size_t)left : WINDOW;
+	size_t want = left < ls->window ? (size_t)left : ls->window;
 	size_t got = 0;
 
-	while (got < want * sizeof(struct sfs_id)) {
-		ssize_t n = pread(ls->fd, (uint8_t *)run->win + got, want * sizeof(struct sfs_id) - got,
-				  (off_t)((run->off + run->next) * sizeof(struct sfs_id) + got));
+	while (got < want * ls->esz) {
+		ssize_t n = pread(ls->fd, run->win + got, want * ls->esz - got,
+				  (off_t)((run->off + run->next) * ls->esz + got));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -263,7 +286,7 @@ int sfs_liveset_seal(struct sfs_liveset *ls)
 
 	if (ls->sealed)
 		return -EINVAL;
-	ls->n = sort_unique(ls->buf, ls->n);
+	ls->n = sort_unique(ls);
 	if (ls->n_runs) {
 		if (ls->n) {
 			r = spill(ls);
@@ -275,7 +298,7 @@ int sfs_liveset_seal(struct sfs_liveset *ls)
 		ls->buf = NULL;
 		ls->cap = 0;
 		for (size_t i = 0; i < ls->n_runs; i++) {
-			ls->runs[i].win = malloc(WINDOW * sizeof(struct sfs_id));
+			ls->runs[i].win = malloc(ls->window * ls->esz);
 			if (!ls->runs[i].win)
 				return -ENOMEM;
 		}
@@ -287,13 +310,14 @@ int sfs_liveset_seal(struct sfs_liveset *ls)
 int sfs_liveset_has(struct sfs_liveset *ls, const struct sfs_id *id)
 {
 	bool found = false;
+	size_t esz = ls->esz;
 
-	if (!ls->sealed)
+	if (!ls->sealed || esz != SFS_ID_LEN)
 		return -EINVAL;
 	if (!ls->n_runs) {
 		int c = 1;
 
-		while (ls->pos < ls->n && (c = memcmp(ls->buf[ls->pos].b, id->b, SFS_ID_LEN)) < 0)
+		while (ls->pos < ls->n && (c = memcmp(ls->buf + ls->pos * esz, id->b, esz)) < 0)
 			ls->pos++;
 		return ls->pos < ls->n && c == 0;
 	}
@@ -303,7 +327,7 @@ int sfs_liveset_has(struct sfs_liveset *ls, const struct sfs_id *id)
 		struct run *run = &ls->runs[i];
 
 		while (run->win_n) {
-			int c = memcmp(run->win[run->win_i].b, id->b, SFS_ID_LEN);
+			int c = memcmp(run->win + run->win_i * esz, id->b, esz);
 
 			if (c >= 0) {
 				found |= c == 0;
@@ -317,41 +341,47 @@ int sfs_liveset_has(struct sfs_liveset *ls, const struct sfs_id *id)
 	return found;
 }
 
-int sfs_liveset_next(struct sfs_liveset *ls, struct sfs_id *ret)
+int sfs_recset_next(struct sfs_liveset *ls, void *ret)
 {
-	struct sfs_id min;
-	bool any = false;
+	const uint8_t *min = NULL;
+	size_t esz = ls->esz;
 
 	if (!ls->sealed)
 		return -EINVAL;
 	if (!ls->n_runs) {
 		if (ls->pos >= ls->n)
 			return 0;
-		*ret = ls->buf[ls->pos++];
+		memcpy(ret, ls->buf + ls->pos++ * esz, esz);
 		return 1;
 	}
 	for (size_t i = 0; i < ls->n_runs; i++) {
 		struct run *run = &ls->runs[i];
+		const uint8_t *at = run->win + run->win_i * esz;
 
-		if (run->win_n && (!any || memcmp(run->win[run->win_i].b, min.b, SFS_ID_LEN) < 0)) {
-			min = run->win[run->win_i];
-			any = true;
-		}
+		if (run->win_n && (!min || memcmp(at, min, esz) < 0))
+			min = at;
 	}
-	if (!any)
+	if (!min)
 		return 0;
-	/* The same id may be in several runs: move every one past it. */
+	memcpy(ret, min, esz);
+	/* The same member may be in several runs: move every one past it. */
 	for (size_t i = 0; i < ls->n_runs; i++) {
 		struct run *run = &ls->runs[i];
 
-		if (run->win_n && !memcmp(run->win[run->win_i].b, min.b, SFS_ID_LEN)) {
+		if (run->win_n && !memcmp(run->win + run->win_i * esz, ret, esz)) {
 			int r = advance(ls, run);
 			if (r < 0)
 				return r;
 		}
 	}
-	*ret = min;
 	return 1;
+}
+
+int sfs_liveset_next(struct sfs_liveset *ls, struct sfs_id *ret)
+{
+	if (ls->esz != SFS_ID_LEN)
+		return -EINVAL;
+	return sfs_recset_next(ls, ret);
 }
 
 uint64_t sfs_liveset_runs(const struct sfs_liveset *ls)

@@ -43,6 +43,15 @@ int sfs_liveset_has(struct sfs_liveset *ls, const struct sfs_id *id);
 int sfs_liveset_next(struct sfs_liveset *ls, struct sfs_id *ret);
 /* Starts the merge again from the smallest member, for another pass. */
 int sfs_liveset_rewind(struct sfs_liveset *ls);
+/* The same set of fixed-size records of esz bytes (at most 64 KiB),
+ * ordered and deduplicated by memcmp over all esz bytes: a record that
+ * leads with a big-endian key is read back in that key's order. Freed
+ * with sfs_liveset_free, sealed and rewound as above; add and next take
+ * and give whole records (no record is skipped as the zero id is).
+ * sfs_liveset_add, _has and _next are for sets of ids only. */
+int sfs_recset_new(size_t mem, size_t esz, struct sfs_liveset **ret);
+int sfs_recset_add(struct sfs_liveset *ls, const void *rec);
+int sfs_recset_next(struct sfs_liveset *ls, void *ret);
 /* The number of runs written (0 when every id fitted in the buffer). */
 uint64_t sfs_liveset_runs(const struct sfs_liveset *ls);
 

@@ -5,6 +5,7 @@
  * goes on past problems so that one run lists them all.
  */
 #include <dirent.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -57,6 +58,9 @@ struct ck {
 	struct ck_pack *packs;   /* index = pack number */
 	size_t n_packs;
 	uint64_t unplaced;       /* entries naming a pack that is not there */
+	/* --read-data: the index's entries, read back in pack order (NULL
+	 * when they could not be gathered: every entry is then read by id) */
+	struct sfs_liveset *by_place;
 	uint64_t ticks;          /* catalog entries touched, for trimming the map */
 };
 
@@ -116,6 +120,31 @@ static uint64_t pack_size(struct ck *c, uint64_t number, struct ck_pack **ret)
 	return st.length;
 }
 
+/* An index entry as --read-data's scan meets it: pack and offset
+ * big-endian first, so that the set of them (compared with memcmp)
+ * gives them in the order the packs are read in. */
+struct placed {
+	uint8_t pack[8], offset[8];
+	struct sfs_id id;
+	uint32_t raw_len, stored_len;
+	uint8_t type, comp, pad[6];
+};
+
+static void place(struct ck *c, const struct sfs_id *id, const struct sfs_chunk_loc *loc)
+{
+	struct placed e = { .id = *id, .raw_len = loc->raw_len, .stored_len = loc->stored_len,
+			    .type = loc->type, .comp = loc->comp };
+	uint64_t pack = htobe64(loc->pack), offset = htobe64(loc->offset);
+
+	memcpy(e.pack, &pack, sizeof(pack));
+	memcpy(e.offset, &offset, sizeof(offset));
+	if (sfs_recset_add(c->by_place, &e) < 0) {
+		/* A full temporary directory: read every entry by id instead. */
+		sfs_liveset_free(c->by_place);
+		c->by_place = NULL;
+	}
+}
+
 static int check_chunk_entry(void *ctx, const struct sfs_id *id, const struct sfs_chunk_loc *loc)
 {
 	struct ck *c = ctx;
@@ -135,6 +164,8 @@ static int check_chunk_entry(void *ctx, const struct sfs_id *id, const struct sf
 		pk->expect++;
 	else
 		c->unplaced++;
+	if (pk && c->by_place)
+		place(c, id, loc);
 	if (size == 0) {
 		report(c, "chunk %s: pack %016" PRIx64 ".pack is missing", hex, loc->pack);
 		return 0;
@@ -407,12 +438,15 @@ static int check_images(struct ck *c)
  * two passes:
  *
  * - The scan reads each pack the index points into in order, in windows
- *   of SCAN_WINDOW bytes, and looks each record's id up in the index. A
- *   record that is where its entry says is verified where it lies in the
- *   window, in batches of RD_BATCH on the batch reader's threads, and
- *   counts as confirmed for its pack. One read per window instead of one
- *   per chunk: the benchmark's store (51,018 chunks of 32 KiB) took
- *   1.77-1.83 s instead of 2.49-2.75 s, at a sixth of the system time.
+ *   of SCAN_WINDOW bytes, beside the index's entries in the same order
+ *   (by_place: gathered during the index pass, sorted in runs on a
+ *   temporary file when they do not fit the set's buffer). A record
+ *   whose entry names its pack, its offset and its header's type, comp
+ *   and lengths is verified where it lies in the window, in batches of
+ *   RD_BATCH on the batch reader's threads, and counts as confirmed for
+ *   its pack. One read per window instead of one per chunk: the
+ *   benchmark's store (54,960 chunks of 32 KiB) took 1.74-1.84 s instead
+ *   of 2.58-2.63 s, at a third of the system time.
  * - A pack whose confirmed count falls short of the entries that point
  *   into it (damage, a record not where its entry says, a missing pack)
  *   is read again entry by entry: the index walk gathers that pack's
@@ -420,15 +454,10 @@ static int check_images(struct ck *c)
  *   problems are reported in id order, as one thread would report them.
  *   A sound store never takes this pass.
  *
- * The scan's lookups land anywhere in the index, and the catalog's pages
- * they touch stay mapped (trimming them, as the walks do, made each
- * lookup fault again: a million chunks took 18.9 s instead of 9.7). So
- * the scan is for a catalog whose used part is at most SCAN_CATALOG_MAX
- * bytes, all that it can add to the resident set; a larger one is read
- * by the index walk alone, entry by entry, in memory that does not grow
- * with the store. (Bounding the chunk index's own pages instead, at
- * 128 MiB, let a million chunks' check peak at 250 MiB: a fault maps
- * the cached pages around it, other tables' included.)
+ * Looking each record's id up in the index instead touched the catalog at
+ * random: trimming its map as the walks do made each lookup fault again
+ * (a million chunks: 18.9 s instead of 9.7), and not trimming it let the
+ * resident set grow with the catalog (207-250 MiB there).
  *
  * The second pass reads in id order, not sorted by pack and offset: a
  * sorted batch touches every pack sparsely in order, which the local
@@ -436,7 +465,6 @@ static int check_images(struct ck *c)
  * check took 1.1-1.6x as long as unsorted).
  */
 #define RD_BATCH 4096u
-#define SCAN_CATALOG_MAX (64ull << 20)
 /* At least the largest record, header included, so that any record
  * that fits in its pack fits in one window. */
 #define SCAN_WINDOW (8u << 20)
@@ -517,7 +545,34 @@ struct scan {
 	unsigned w, b;                /* the window being read, the batch being filled */
 	size_t busy;                  /* entries of the batch the threads have (in ents[b ^ 1]) */
 	uint64_t confirmed;
+	struct placed cur;            /* the next entry in pack order, when have */
+	bool have;
+	int err;                      /* the set could not be read back */
 };
+
+/* Moves to the next entry in pack order. */
+static void scan_next(struct scan *sc)
+{
+	int r = sfs_recset_next(sc->d->c->by_place, &sc->cur);
+
+	sc->have = r == 1;
+	if (r < 0)
+		sc->err = r;
+}
+
+/* Compares the current entry's place with (pack, offset). */
+static int scan_cmp(const struct scan *sc, uint64_t pack, uint64_t offset)
+{
+	uint64_t p, o;
+
+	memcpy(&p, sc->cur.pack, sizeof(p));
+	memcpy(&o, sc->cur.offset, sizeof(o));
+	p = be64toh(p);
+	o = be64toh(o);
+	if (p != pack)
+		return p < pack ? -1 : 1;
+	return o == offset ? 0 : o < offset ? -1 : 1;
+}
 
 /* Waits for the batch the threads have and counts what it confirmed. */
 static void scan_finish(struct scan *sc)
@@ -568,8 +623,8 @@ static size_t scan_gather(struct scan *sc, uint64_t number, uint64_t off, const 
 	*ret_end = *ret_stop = false;
 	while (n < RD_BATCH) {
 		struct sfs_rec_header h;
-		struct sfs_chunk_loc loc;
 		size_t rec;
+		int cmp = 1;
 
 		if (*pos + SFS_REC_HEADER_LEN > len ||
 		    sfs_rec_header_decode(w + *pos, SFS_REC_HEADER_LEN, &h) < 0) {
@@ -584,11 +639,26 @@ static size_t scan_gather(struct scan *sc, uint64_t number, uint64_t off, const 
 			*ret_stop = *pos == 0 || off + *pos + rec > c->packs[number].size;
 			break;
 		}
-		if (sfs_cat_chunk_get(c->txn, &h.id, &loc) == 0 && loc.pack == number &&
-		    loc.offset == off + *pos && loc.type == h.type && loc.comp == h.comp &&
-		    loc.raw_len == h.raw_len && loc.stored_len == h.stored_len)
-			e[n++] = (struct sfs_batch_ent){ .id = h.id, .located = true, .loc = loc,
-							 .given = w + *pos + SFS_REC_HEADER_LEN };
+		/* Entries placed before this record name no record's start:
+		 * they stay unconfirmed. */
+		while (sc->have && (cmp = scan_cmp(sc, number, off + *pos)) < 0)
+			scan_next(sc);
+		if (sc->have && cmp == 0) {
+			const struct placed *p = &sc->cur;
+
+			if (!memcmp(p->id.b, h.id.b, SFS_ID_LEN) && p->type == h.type &&
+			    p->comp == h.comp && p->raw_len == h.raw_len &&
+			    p->stored_len == h.stored_len)
+				e[n++] = (struct sfs_batch_ent){
+					.id = h.id,
+					.located = true,
+					.loc = { .pack = number, .offset = off + *pos,
+						 .stored_len = h.stored_len, .raw_len = h.raw_len,
+						 .type = h.type, .comp = h.comp },
+					.given = w + *pos + SFS_REC_HEADER_LEN,
+				};
+			scan_next(sc);
+		}
 		*pos += rec;
 	}
 	return n;
@@ -618,30 +688,34 @@ static void scan_pack(struct scan *sc, uint64_t number)
 		sc->w ^= 1;
 		if (got <= 0)
 			break;
-		while (!end)
+		while (!end && !sc->err)
 			scan_start(sc, scan_gather(sc, number, off, w, (size_t)got, &pos, &end, &stop));
-		stop = stop || pos == 0;
+		stop = stop || pos == 0 || sc->err;
 		off += pos;
 	}
 }
 
-/* The first pass: every pack some entry points into. */
-static int scan_all(struct rd *d)
+/* The first pass: every pack some entry points into. What it cannot do
+ * (no memory, the entries' set unreadable) it leaves unconfirmed, for the
+ * second pass to read by id. */
+static void scan_all(struct rd *d)
 {
 	struct ck *c = d->c;
 	struct scan sc = { .d = d };
-	int r = -ENOMEM;
 
 	sc.win[0] = malloc(SCAN_WINDOW);
 	sc.win[1] = malloc(SCAN_WINDOW);
 	sc.ents[0] = malloc(RD_BATCH * sizeof(*sc.ents[0]));
 	sc.ents[1] = malloc(RD_BATCH * sizeof(*sc.ents[1]));
-	if (sc.win[0] && sc.win[1] && sc.ents[0] && sc.ents[1]) {
-		for (uint64_t p = 0; p < c->n_packs; p++)
+	if (c->by_place && sc.win[0] && sc.win[1] && sc.ents[0] && sc.ents[1] &&
+	    sfs_liveset_seal(c->by_place) == 0) {
+		scan_next(&sc);
+		for (uint64_t p = 0; p < c->n_packs && !sc.err; p++)
 			if (c->packs[p].expect)
 				scan_pack(&sc, p);
 		scan_finish(&sc);
-		r = 0;
+		for (uint64_t p = 0; sc.err && p < c->n_packs; p++)
+			c->packs[p].confirmed = 0;
 	}
 	/* What the second pass reads again is counted there. */
 	for (uint64_t p = 0; p < c->n_packs; p++)
@@ -652,7 +726,6 @@ static int scan_all(struct rd *d)
 	free(sc.win[1]);
 	free(sc.ents[0]);
 	free(sc.ents[1]);
-	return r;
 }
 
 /* Reads every chunk the index names back: the scan, then, where it fell
@@ -662,15 +735,13 @@ static int read_all(struct ck *c, sfs_progress_fn progress, void *progress_ctx)
 	struct rd d = { .c = c, .progress = progress, .progress_ctx = progress_ctx,
 			.total = c->res->chunks };
 	bool again = c->unplaced > 0;
-	uint64_t catalog;
 	int r = -ENOMEM;
 
 	d.ents = malloc(RD_BATCH * sizeof(*d.ents));
 	if (d.ents)
 		r = sfs_batchread_new(c->s, &d.pool);
-	catalog = sfs_cat_used_bytes(c->s);
-	if (r == 0 && catalog && catalog <= SCAN_CATALOG_MAX)
-		r = scan_all(&d);
+	if (r == 0)
+		scan_all(&d);
 	for (uint64_t p = 0; r == 0 && !again && p < c->n_packs; p++)
 		again = c->packs[p].expect && pack_short(c, p);
 	if (r == 0 && again)
@@ -804,6 +875,8 @@ int sfs_check(struct sfs_store *s, bool read_data, sfs_problem_fn problem, void 
 	r = sfs_liveset_new(0, &c.live_pages);
 	if (r == 0)
 		r = sfs_liveset_new(0, &c.live_blocks);
+	if (r == 0 && read_data && sfs_recset_new(0, sizeof(struct placed), &c.by_place) < 0)
+		c.by_place = NULL; /* every entry is read by id */
 	if (r < 0)
 		goto out;
 	/* One read transaction for the whole walk: a consistent view, and
@@ -878,6 +951,7 @@ out:
 	sfs_idset_release(&c.named);
 	sfs_liveset_free(c.live_pages);
 	sfs_liveset_free(c.live_blocks);
+	sfs_liveset_free(c.by_place);
 	sfs_reader_free(c.r);
 	return r;
 }

@@ -417,6 +417,35 @@ Test(check, read_data_reads_a_sound_store_in_pack_order)
 	free(src);
 }
 
+/* The index's entries in pack order come from many sorted runs when
+ * they do not fit the set's buffer (SNAPFS_MARK_MEM shrinks it to 64
+ * entries): the scan still confirms every one, and still finds damage. */
+Test(check, read_data_scans_with_entries_from_many_runs)
+{
+	char id[SFS_IDSTR_SIZE], *path, hex[SFS_ID_HEX_LEN + 1];
+	struct sfs_check_result res;
+	struct sfs_chunk_loc l;
+	struct sfs_id cid;
+	struct problems p;
+
+	make(id, &path);
+	cr_assert_eq(setenv("SNAPFS_MARK_MEM", "4096", 1), 0);
+	res = run_check(true, &p);
+	cr_assert_eq(p.n, 0, "%s", p.last);
+	cr_assert_gt(res.chunks, 64 * 2, "more entries than two buffers");
+	cr_assert_eq(res.chunks_scanned, res.chunks);
+	l = loc_of_block(id, 150, &cid);
+	fx_pack_flip(l.pack, l.offset + SFS_REC_HEADER_LEN + l.stored_len / 2, 0x10);
+	sfs_id_to_hex(&cid, hex);
+	res = run_check(true, &p);
+	unsetenv("SNAPFS_MARK_MEM");
+	cr_assert_eq(p.n, 1, "one problem: %s", p.last);
+	cr_assert(strstr(p.last, hex), "the line names the chunk: %s", p.last);
+	cr_assert_eq(res.chunks_read, res.chunks);
+	free(path);
+	free(src);
+}
+
 static void set_loc(const struct sfs_id *id, const struct sfs_chunk_loc *loc)
 {
 	struct sfs_txn *t;
@@ -455,6 +484,35 @@ Test(check, read_data_does_not_take_a_record_for_an_entry_pointing_elsewhere)
 	}
 	cr_assert_eq(res.chunks_read, res.chunks);
 	cr_assert_lt(res.chunks_scanned, res.chunks);
+	free(path);
+	free(src);
+}
+
+/* A record no entry names (a chunk whose entry was dropped, as gc drops
+ * a dead chunk's and leaves its record until it rewrites the pack) is
+ * passed over, and the entries after it are still confirmed by the scan. */
+Test(check, read_data_passes_over_records_without_an_entry)
+{
+	char id[SFS_IDSTR_SIZE], *path;
+	struct sfs_check_result res;
+	struct sfs_id cid[2];
+	struct lines got = { 0 };
+	struct sfs_txn *t;
+
+	make(id, &path);
+	(void)loc_of_block(id, 150, &cid[0]);
+	(void)loc_of_block(id, 151, &cid[1]);
+	cr_assert_eq(sfs_txn_begin(fx_store, true, &t), 0);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(sfs_cat_chunk_del(t, &cid[i]), 0);
+	cr_assert_eq(sfs_txn_commit(t), 0);
+	cr_assert_eq(sfs_check(fx_store, true, keep_line, &got, NULL, NULL, &res), 0);
+	cr_assert_gt(got.n, 0, "the snapshot's missing chunks are reported");
+	for (int i = 0; i < got.n && i < 8; i++)
+		cr_assert_null(strstr(got.v[i], "fail verification"), "%s", got.v[i]);
+	cr_assert_gt(res.chunks, 100);
+	cr_assert_eq(res.chunks_scanned, res.chunks);
+	cr_assert_eq(res.chunks_read, res.chunks);
 	free(path);
 	free(src);
 }
