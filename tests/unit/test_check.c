@@ -390,6 +390,15 @@ Test(check, read_data_reports_damage_across_batches_in_id_order)
 	free(src);
 }
 
+/* Every entry of a store of more than 100 was read, and confirmed by the
+ * scan of its pack. */
+static void expect_all_scanned(const struct sfs_check_result *res)
+{
+	cr_assert_gt(res->chunks, 100);
+	cr_assert_eq(res->chunks_scanned, res->chunks);
+	cr_assert_eq(res->chunks_read, res->chunks);
+}
+
 /* A sound store is read pack by pack: every entry is confirmed by the
  * scan, each chunk decoded and verified once, none read again. */
 Test(check, read_data_reads_a_sound_store_in_pack_order)
@@ -407,9 +416,7 @@ Test(check, read_data_reads_a_sound_store_in_pack_order)
 	res = run_check(true, &p);
 	sfs_store_chunk_stats(fx_store, &s2);
 	cr_assert_eq(p.n, 0, "%s", p.last);
-	cr_assert_gt(res.chunks, 100);
-	cr_assert_eq(res.chunks_scanned, res.chunks);
-	cr_assert_eq(res.chunks_read, res.chunks);
+	expect_all_scanned(&res);
 	cr_assert_eq((s2.decodes - s1.decodes) - (s1.decodes - s0.decodes), res.chunks,
 		     "each chunk decoded once");
 	cr_assert_eq(s2.decode_errors, s0.decode_errors);
@@ -417,31 +424,45 @@ Test(check, read_data_reads_a_sound_store_in_pack_order)
 	free(src);
 }
 
+/* Flips a bit of block's chunk (in its header's magic, or amid its
+ * stored bytes), runs check --read-data, and expects that chunk named in
+ * the one problem, every entry read. */
+static struct sfs_check_result check_one_damaged(const char *id, uint64_t block, bool header)
+{
+	char hex[SFS_ID_HEX_LEN + 1];
+	struct sfs_check_result res;
+	struct sfs_id cid;
+	struct problems p;
+	struct sfs_chunk_loc l = loc_of_block(id, block, &cid);
+
+	if (header)
+		fx_pack_flip(l.pack, l.offset, 0x01);
+	else
+		fx_pack_flip(l.pack, l.offset + SFS_REC_HEADER_LEN + l.stored_len / 2, 0x10);
+	sfs_id_to_hex(&cid, hex);
+	res = run_check(true, &p);
+	cr_assert_eq(p.n, 1, "one problem: %s", p.last);
+	cr_assert(strstr(p.last, hex), "the line names the chunk: %s", p.last);
+	cr_assert_eq(res.chunks_read, res.chunks);
+	return res;
+}
+
 /* The index's entries in pack order come from many sorted runs when
  * they do not fit the set's buffer (SNAPFS_MARK_MEM shrinks it to 64
  * entries): the scan still confirms every one, and still finds damage. */
 Test(check, read_data_scans_with_entries_from_many_runs)
 {
-	char id[SFS_IDSTR_SIZE], *path, hex[SFS_ID_HEX_LEN + 1];
+	char id[SFS_IDSTR_SIZE], *path;
 	struct sfs_check_result res;
-	struct sfs_chunk_loc l;
-	struct sfs_id cid;
 	struct problems p;
 
 	make(id, &path);
 	cr_assert_eq(setenv("SNAPFS_MARK_MEM", "4096", 1), 0);
 	res = run_check(true, &p);
 	cr_assert_eq(p.n, 0, "%s", p.last);
-	cr_assert_gt(res.chunks, 64 * 2, "more entries than two buffers");
-	cr_assert_eq(res.chunks_scanned, res.chunks);
-	l = loc_of_block(id, 150, &cid);
-	fx_pack_flip(l.pack, l.offset + SFS_REC_HEADER_LEN + l.stored_len / 2, 0x10);
-	sfs_id_to_hex(&cid, hex);
-	res = run_check(true, &p);
+	expect_all_scanned(&res); /* more than a buffer of 64 */
+	check_one_damaged(id, 150, false);
 	unsetenv("SNAPFS_MARK_MEM");
-	cr_assert_eq(p.n, 1, "one problem: %s", p.last);
-	cr_assert(strstr(p.last, hex), "the line names the chunk: %s", p.last);
-	cr_assert_eq(res.chunks_read, res.chunks);
 	free(path);
 	free(src);
 }
@@ -510,9 +531,7 @@ Test(check, read_data_passes_over_records_without_an_entry)
 	cr_assert_gt(got.n, 0, "the snapshot's missing chunks are reported");
 	for (int i = 0; i < got.n && i < 8; i++)
 		cr_assert_null(strstr(got.v[i], "fail verification"), "%s", got.v[i]);
-	cr_assert_gt(res.chunks, 100);
-	cr_assert_eq(res.chunks_scanned, res.chunks);
-	cr_assert_eq(res.chunks_read, res.chunks);
+	expect_all_scanned(&res);
 	free(path);
 	free(src);
 }
@@ -522,20 +541,11 @@ Test(check, read_data_passes_over_records_without_an_entry)
  * reported. */
 Test(check, read_data_reads_past_a_damaged_record_header)
 {
-	char id[SFS_IDSTR_SIZE], *path, hex[SFS_ID_HEX_LEN + 1];
+	char id[SFS_IDSTR_SIZE], *path;
 	struct sfs_check_result res;
-	struct sfs_chunk_loc l;
-	struct sfs_id cid;
-	struct problems p;
 
 	make(id, &path);
-	l = loc_of_block(id, 20, &cid);
-	fx_pack_flip(l.pack, l.offset, 0x01); /* the record magic */
-	sfs_id_to_hex(&cid, hex);
-	res = run_check(true, &p);
-	cr_assert_eq(p.n, 1, "one problem: %s", p.last);
-	cr_assert(strstr(p.last, hex), "the line names the chunk: %s", p.last);
-	cr_assert_eq(res.chunks_read, res.chunks);
+	res = check_one_damaged(id, 20, true);
 	cr_assert_lt(res.chunks_scanned, res.chunks);
 	free(path);
 	free(src);
