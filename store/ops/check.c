@@ -677,17 +677,19 @@ static void scan_pack(struct scan *sc, uint64_t number)
 	while (!stop && off + SFS_REC_HEADER_LEN <= size) {
 		size_t want = size - off < SCAN_WINDOW ? (size_t)(size - off) : SCAN_WINDOW;
 		/* The threads may still have a batch of the other window, never
-		 * of this one: each window's last batch is started before the
-		 * next window is read into the other. */
+		 * of this one: each window that was read has its batches
+		 * started, the one before them finished, before the next
+		 * window is read into the other. A window that could not be
+		 * read is not the other's turn. */
 		uint8_t *w = sc->win[sc->w];
 		struct iovec iov = { w, want };
 		ssize_t got = b->ops->read(b, number, off, &iov, 1);
 		size_t pos = 0;
 		bool end = false;
 
-		sc->w ^= 1;
 		if (got <= 0)
 			break;
+		sc->w ^= 1;
 		while (!end && !sc->err)
 			scan_start(sc, scan_gather(sc, number, off, w, (size_t)got, &pos, &end, &stop));
 		stop = stop || pos == 0 || sc->err;
