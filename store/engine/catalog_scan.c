@@ -215,29 +215,23 @@ static void *prefetch_main(void *arg)
 	return NULL;
 }
 
-uint64_t sfs_cat_used_bytes(struct sfs_store *s)
-{
-	MDB_envinfo info;
-	MDB_stat ms;
-
-	if (!s->env || mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &ms) != 0)
-		return 0;
-	/* Past the last page in use lies only free space, and the reserve
-	 * (sfs_catalog_reserve). */
-	return (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
-}
-
 void sfs_cat_prefetch(struct sfs_store *s, uint64_t max_bytes)
 {
 	mdb_filehandle_t fd;
+	MDB_envinfo info;
+	MDB_stat ms;
 	struct prefetch *p;
 	pthread_attr_t attr;
 	pthread_t th;
-	uint64_t used = sfs_cat_used_bytes(s);
+	uint64_t used;
 	int dfd;
 
-	if (!used || mdb_env_get_fd(s->env, &fd) != 0)
+	if (!s->env || mdb_env_get_fd(s->env, &fd) != 0 || mdb_env_info(s->env, &info) != 0 ||
+	    mdb_env_stat(s->env, &ms) != 0)
 		return;
+	/* The pages up to the last one in use: past it lies only free
+	 * space, and the reserve (sfs_catalog_reserve). */
+	used = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
 	if (used > max_bytes || used > prefetch_budget() || atomic_flag_test_and_set(&prefetching))
 		return;
 	/* Its own descriptor: the store may be closed before it is done. */

@@ -279,9 +279,6 @@ void sfs_mdb_map_trim(MDB_env *env);
  * faulting in one 4 KiB page at a time: LMDB maps the file with
  * MADV_RANDOM, so a fault reads no more than its page. */
 void sfs_cat_prefetch(struct sfs_store *s, uint64_t max_bytes);
-/* The catalog file's used part: its pages up to the last one in use, all
- * that a process can map of it. 0 when it cannot be told. */
-uint64_t sfs_cat_used_bytes(struct sfs_store *s);
 /* A reader of a whole snapshot (a restore, a sequential read through the
  * mount) has the catalog read ahead when it is at most this share of the
  * snapshot's size: one sequential read of it costs less than a fault per
