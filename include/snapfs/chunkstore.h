@@ -88,13 +88,15 @@ int sfs_store_chunk_fetch(struct sfs_store *s, const struct sfs_id *id, uint8_t 
 /*
  * The checks of sfs_store_chunk_read, the full re-hash included, on a
  * record's stored bytes already in memory: loc gives its type, comp and
- * lengths as its header in the pack does (the caller has matched the
- * two), stored its loc->stored_len bytes. For scans that read packs in
+ * lengths as its header in the pack does (decoded by
+ * sfs_rec_header_decode, which checks the lengths, and matched with
+ * sfs_rec_header_is), stored its loc->stored_len bytes; type as in
+ * sfs_store_chunk_read. For scans that read packs in
  * large pieces (check --read-data). Same returns, and no second reading:
  * a caller that gets -EBADMSG and wants the backend's word reads the
  * record again with sfs_store_chunk_read.
  */
-int sfs_store_chunk_verify(struct sfs_store *s, const struct sfs_id *id,
+int sfs_store_chunk_verify(struct sfs_store *s, const struct sfs_id *id, uint8_t type,
 			   const struct sfs_chunk_loc *loc, const void *stored, void *dst,
 			   size_t cap);
 

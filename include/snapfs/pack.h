@@ -13,6 +13,7 @@
 #ifndef SNAPFS_PACK_H
 #define SNAPFS_PACK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -74,6 +75,10 @@ void sfs_pack_header_encode(uint64_t number, uint8_t out[SFS_PACK_HEADER_LEN]);
 int sfs_pack_header_decode(const uint8_t *buf, size_t len, uint64_t *ret_number);
 void sfs_rec_header_encode(const struct sfs_rec_header *h, uint8_t out[SFS_REC_HEADER_LEN]);
 int sfs_rec_header_decode(const uint8_t *buf, size_t len, struct sfs_rec_header *ret);
+/* Whether a decoded header is the record loc and id name: the same id,
+ * type, comp and lengths. */
+bool sfs_rec_header_is(const struct sfs_rec_header *h, const struct sfs_chunk_loc *loc,
+		       const struct sfs_id *id);
 
 /* "%016llx.pack", the name of pack `number` in a directory backend;
  * buf >= 32 bytes. */

@@ -40,10 +40,8 @@ static void read_one(struct sfs_batchread *b, struct sfs_batch_ent *e, uint8_t *
 	uint8_t *raw = e->raw ? e->raw : scratch;
 
 	if (e->given) {
-		e->r = sfs_store_chunk_verify(b->s, &e->id, &e->loc, e->given, raw,
+		e->r = sfs_store_chunk_verify(b->s, &e->id, e->type, &e->loc, e->given, raw,
 					      e->cap ? e->cap : SFS_BLOCK_MAX);
-		if (e->r == 0 && e->type && e->loc.type != e->type)
-			e->r = -EBADMSG;
 		stored = e->given;
 	} else {
 		e->r = sfs_store_chunk_read(b->s, &e->id, e->type, e->located ? &at : NULL, raw,

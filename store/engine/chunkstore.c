@@ -297,11 +297,8 @@ static int verify_stored(struct sfs_store *s, struct cs_tctx *t, const struct sf
 		struct sfs_rec_header h = { .type = loc->type, .comp = loc->comp,
 					    .raw_len = loc->raw_len,
 					    .stored_len = loc->stored_len, .id = *id };
-		size_t n;
+		size_t n = loc->stored_len - SFS_SUM_LEN; /* > 0: lengths checked */
 
-		if (loc->stored_len < SFS_SUM_LEN)
-			return -EBADMSG;
-		n = loc->stored_len - SFS_SUM_LEN;
 		/* Checked before decoding, so that zstd never sees bytes that
 		 * are not the ones written. */
 		if (record_sum(&h, stored, n) != get_sum(stored + n))
@@ -355,7 +352,7 @@ out:
 	return ret;
 }
 
-int sfs_store_chunk_verify(struct sfs_store *s, const struct sfs_id *id,
+int sfs_store_chunk_verify(struct sfs_store *s, const struct sfs_id *id, uint8_t type,
 			   const struct sfs_chunk_loc *loc, const void *stored, void *dst,
 			   size_t cap)
 {
@@ -364,11 +361,9 @@ int sfs_store_chunk_verify(struct sfs_store *s, const struct sfs_id *id,
 
 	if (!t)
 		return -ENOMEM;
-	if (loc->stored_len > SFS_STORED_MAX)
-		return -EBADMSG;
 	atomic_fetch_add_explicit(&s->chunks->decodes, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->chunks->stored_read, loc->stored_len, memory_order_relaxed);
-	ret = verify_stored(s, t, id, 0, loc, stored, true, dst, cap);
+	ret = verify_stored(s, t, id, type, loc, stored, true, dst, cap);
 	if (ret < 0)
 		atomic_fetch_add_explicit(&s->chunks->decode_errors, 1, memory_order_relaxed);
 	return ret;

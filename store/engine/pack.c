@@ -114,6 +114,13 @@ int sfs_rec_header_decode(const uint8_t *buf, size_t len, struct sfs_rec_header 
 	return 0;
 }
 
+bool sfs_rec_header_is(const struct sfs_rec_header *h, const struct sfs_chunk_loc *loc,
+		       const struct sfs_id *id)
+{
+	return h->type == loc->type && h->comp == loc->comp && h->raw_len == loc->raw_len &&
+	       h->stored_len == loc->stored_len && memcmp(h->id.b, id->b, SFS_ID_LEN) == 0;
+}
+
 int sfs_pack_writer_open(struct sfs_backend *b, uint64_t number, uint64_t committed_len,
 			 struct sfs_pack_writer **ret)
 {
@@ -267,8 +274,7 @@ int sfs_pack_read(struct sfs_backend *b, const struct sfs_chunk_loc *loc, const 
 		return (int)n;
 	if ((size_t)n < sizeof(hdr) || sfs_rec_header_decode(hdr, sizeof(hdr), &h) < 0)
 		return -EBADMSG;
-	if (h.type != loc->type || h.comp != loc->comp || h.raw_len != loc->raw_len ||
-	    h.stored_len != loc->stored_len || memcmp(h.id.b, id->b, SFS_ID_LEN) != 0)
+	if (!sfs_rec_header_is(&h, loc, id))
 		return -EBADMSG;
 	if ((size_t)n != sizeof(hdr) + loc->stored_len)
 		return -EBADMSG; /* the payload was cut short */

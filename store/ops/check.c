@@ -645,16 +645,16 @@ static size_t scan_gather(struct scan *sc, uint64_t number, uint64_t off, const 
 			scan_next(sc);
 		if (sc->have && cmp == 0) {
 			const struct placed *p = &sc->cur;
+			struct sfs_chunk_loc loc = { .pack = number, .offset = off + *pos,
+						     .stored_len = p->stored_len,
+						     .raw_len = p->raw_len, .type = p->type,
+						     .comp = p->comp };
 
-			if (!memcmp(p->id.b, h.id.b, SFS_ID_LEN) && p->type == h.type &&
-			    p->comp == h.comp && p->raw_len == h.raw_len &&
-			    p->stored_len == h.stored_len)
+			if (sfs_rec_header_is(&h, &loc, &p->id))
 				e[n++] = (struct sfs_batch_ent){
-					.id = h.id,
+					.id = p->id,
 					.located = true,
-					.loc = { .pack = number, .offset = off + *pos,
-						 .stored_len = h.stored_len, .raw_len = h.raw_len,
-						 .type = h.type, .comp = h.comp },
+					.loc = loc,
 					.given = w + *pos + SFS_REC_HEADER_LEN,
 				};
 			scan_next(sc);
