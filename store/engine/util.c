@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/fsuid.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "util_int.h"
@@ -240,4 +241,37 @@ void sfs_threads_stop(pthread_mutex_t *lock, pthread_cond_t *cv, bool *stop,
 	pthread_mutex_unlock(lock);
 	for (unsigned i = 0; i < n; i++)
 		pthread_join(threads[i], NULL);
+}
+
+#define BUF_ALIGN (2ul << 20) /* a huge page */
+
+static size_t buf_len(size_t len)
+{
+	return (len + BUF_ALIGN - 1) & ~(BUF_ALIGN - 1);
+}
+
+void *sfs_buf_map(size_t len)
+{
+	size_t n = buf_len(len ? len : 1);
+	uint8_t *m, *a;
+
+	if (n < len)
+		return NULL;
+	/* one huge page more, to cut an aligned start out of */
+	m = mmap(NULL, n + BUF_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	a = (uint8_t *)(((uintptr_t)m + BUF_ALIGN - 1) & ~(uintptr_t)(BUF_ALIGN - 1));
+	if (a > m)
+		munmap(m, (size_t)(a - m));
+	if (a + n < m + n + BUF_ALIGN)
+		munmap(a + n, (size_t)(m + BUF_ALIGN - a));
+	(void)madvise(a, n, MADV_HUGEPAGE);
+	return a;
+}
+
+void sfs_buf_unmap(void *p, size_t len)
+{
+	if (p)
+		munmap(p, buf_len(len ? len : 1));
 }

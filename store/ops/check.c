@@ -27,6 +27,7 @@
 #include "idset_int.h"
 #include "liveset_int.h"
 #include "store_int.h"
+#include "util_int.h"
 #include "volcreated_int.h"
 
 /* As in gc: pages remembered to skip shared subtrees (a 16 MiB table);
@@ -705,8 +706,8 @@ static void scan_all(struct rd *d)
 	struct ck *c = d->c;
 	struct scan sc = { .d = d };
 
-	sc.win[0] = malloc(SCAN_WINDOW);
-	sc.win[1] = malloc(SCAN_WINDOW);
+	sc.win[0] = sfs_buf_map(SCAN_WINDOW);
+	sc.win[1] = sfs_buf_map(SCAN_WINDOW);
 	sc.ents[0] = malloc(RD_BATCH * sizeof(*sc.ents[0]));
 	sc.ents[1] = malloc(RD_BATCH * sizeof(*sc.ents[1]));
 	if (c->by_place && sc.win[0] && sc.win[1] && sc.ents[0] && sc.ents[1] &&
@@ -724,8 +725,8 @@ static void scan_all(struct rd *d)
 		if (!pack_short(c, p))
 			c->res->chunks_scanned += c->packs[p].confirmed;
 	c->res->chunks_read += c->res->chunks_scanned;
-	free(sc.win[0]);
-	free(sc.win[1]);
+	sfs_buf_unmap(sc.win[0], SCAN_WINDOW);
+	sfs_buf_unmap(sc.win[1], SCAN_WINDOW);
 	free(sc.ents[0]);
 	free(sc.ents[1]);
 }

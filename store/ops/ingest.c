@@ -448,9 +448,9 @@ static int pipe_init(struct pipe *p, struct sfs_store *s, unsigned threads)
 		return -ENOMEM;
 	for (unsigned i = 0; i < p->nslots; i++) {
 		struct slot *sl = &p->slots[i];
-		/* page-aligned for reads that bypass the page cache */
-		sl->data = aligned_alloc(SOURCE_ALIGN, (size_t)p->batch_blocks * p->bs);
-		sl->out = malloc((size_t)p->batch_blocks * p->bound);
+		/* aligned for reads that bypass the page cache */
+		sl->data = sfs_buf_map((size_t)p->batch_blocks * p->bs);
+		sl->out = sfs_buf_map((size_t)p->batch_blocks * p->bound);
 		sl->blk = calloc(p->batch_blocks, sizeof(*sl->blk));
 		sl->ext = calloc(p->batch_blocks, sizeof(*sl->ext));
 		if (!sl->data || !sl->out || !sl->blk || !sl->ext)
@@ -462,8 +462,8 @@ static int pipe_init(struct pipe *p, struct sfs_store *s, unsigned threads)
 static void pipe_release(struct pipe *p)
 {
 	for (unsigned i = 0; p->slots && i < p->nslots; i++) {
-		free(p->slots[i].data);
-		free(p->slots[i].out);
+		sfs_buf_unmap(p->slots[i].data, (size_t)p->batch_blocks * p->bs);
+		sfs_buf_unmap(p->slots[i].out, (size_t)p->batch_blocks * p->bound);
 		free(p->slots[i].blk);
 		free(p->slots[i].ext);
 	}
