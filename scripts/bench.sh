@@ -593,8 +593,10 @@ EOF
 
 # snapfs's own restore of generation 2, cold like the cold read: to a pipe
 # (standard output into sum_stdin, as the peers' restore row is measured),
-# into cat >/dev/null (no checksum beside it, like the cold read's dd) and
-# to a file on the work dir's disk (sparse, synced before it returns).
+# into /dev/null (standard output, as the cold read's dd writes: the
+# target's figure), through a pipe into cat >/dev/null (what a pipe adds),
+# and to a file on the work dir's disk (sparse, synced before it returns),
+# beside the copy a user would make instead: cp out of a fresh mount, synced.
 restore_bench_snapfs() { # restore_bench_snapfs REP
 	local rep=$1 logical t0 t1 sum o="$workdir/snapfs/restore.img"
 	logical=$(stat -c %s "$data/gen2.img")
@@ -608,15 +610,23 @@ restore_bench_snapfs() { # restore_bench_snapfs REP
 		rec snapfs restore_failed "$rep" 1 flag
 		note "snapfs FAILED: gen2 restored to a pipe with sha256 $sum"
 	fi
-	# into /dev/null, as the cold read's dd writes: the target's figure
 	drop_caches
 	stamp t0
-	if sf snapshot restore "$sf_id2" - --no-progress 2>>"$logs/snapfs.log" | cat >/dev/null; then
+	if sf snapshot restore "$sf_id2" - --no-progress >/dev/null 2>>"$logs/snapfs.log"; then
 		stamp t1
 		rec snapfs restore_null_MBps "$rep" "$(mbps "$logical" "$t0" "$t1")" MB/s
 	else
 		rec snapfs restore_null_failed "$rep" 1 flag
 		note "snapfs: restore of gen2 into /dev/null failed, see logs/snapfs.log"
+	fi
+	drop_caches
+	stamp t0
+	if sf snapshot restore "$sf_id2" - --no-progress 2>>"$logs/snapfs.log" | cat >/dev/null; then
+		stamp t1
+		rec snapfs restore_cat_MBps "$rep" "$(mbps "$logical" "$t0" "$t1")" MB/s
+	else
+		rec snapfs restore_cat_failed "$rep" 1 flag
+		note "snapfs: restore of gen2 through a pipe into cat failed, see logs/snapfs.log"
 	fi
 	rm -f "$o"
 	drop_caches
@@ -634,6 +644,34 @@ restore_bench_snapfs() { # restore_bench_snapfs REP
 		rec snapfs restore_file_failed "$rep" 1 flag
 		note "snapfs: restore of gen2 to a file failed, see logs/snapfs.log"
 	fi
+	rm -f "$o"
+	copy_out_bench snapfs "$rep" "$o"
+}
+
+# The restore's alternative: the image copied out of a fresh mount to a
+# file on the work dir's disk and synced, caches dropped first.
+copy_out_bench() { # copy_out_bench PEER REP DEST
+	local peer=$1 rep=$2 o=$3 m="$workdir/mnt-$1" logical t0 t1 sum
+	logical=$(stat -c %s "$data/gen2.img")
+	MPID= MPID_MNT=
+	"mount_$peer" 2 "$m" || { note "$peer: mount for the copy failed"; return 1; }
+	rm -f "$o"
+	drop_caches
+	stamp t0
+	if cp --sparse=always "$IMG" "$o" && sync "$o"; then
+		stamp t1
+		sum=$(sha256sum "$o" | cut -d' ' -f1)
+		if [ "$sum" = "$(cat "$data/gen2.sha256")" ]; then
+			rec "$peer" copy_file_MBps "$rep" "$(mbps "$logical" "$t0" "$t1")" MB/s
+		else
+			rec "$peer" copy_file_failed "$rep" 1 flag
+			note "$peer FAILED: gen2 copied out of the mount with sha256 $sum"
+		fi
+	else
+		rec "$peer" copy_file_failed "$rep" 1 flag
+		note "$peer: copy of gen2 out of the mount failed"
+	fi
+	"umount_$peer" "$m"
 	rm -f "$o"
 }
 
