@@ -100,9 +100,10 @@ void sfs_fsid_leave(const struct sfs_fsid *saved);
  * with huge pages asked for. Where the first touch of each 4 KiB page
  * traps to the hypervisor (14-15 us a page on a shadow-paged virtual
  * machine), a 4 MiB buffer then costs 2 faults instead of 1,024. Best
- * effort: without huge pages it is an ordinary mapping. Zero-filled;
- * NULL when it cannot be mapped. sfs_buf_unmap takes the same len (NULL
- * is ignored).
+ * effort: without huge pages it is an ordinary mapping. Zero-filled,
+ * aligned to at least 4 KiB (to 2 MiB but under AddressSanitizer, which
+ * gets malloc'd buffers it can check); NULL when it cannot be mapped.
+ * sfs_buf_unmap takes the same len (NULL is ignored).
  */
 void *sfs_buf_map(size_t len);
 void sfs_buf_unmap(void *p, size_t len);
