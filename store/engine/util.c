@@ -249,15 +249,7 @@ void sfs_threads_stop(pthread_mutex_t *lock, pthread_cond_t *cv, bool *stop,
 
 /* Under AddressSanitizer the buffers come from malloc, where it can see
  * a write past their end (a mapping rounded up to 2 MiB hides it). */
-#if defined(__SANITIZE_ADDRESS__)
-#define BUF_FROM_MALLOC 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define BUF_FROM_MALLOC 1
-#endif
-#endif
-
-#ifdef BUF_FROM_MALLOC
+#ifdef SFS_BUF_FROM_MALLOC
 void *sfs_buf_map(size_t len)
 {
 	void *p = NULL;

@@ -107,6 +107,13 @@ void sfs_fsid_leave(const struct sfs_fsid *saved);
  */
 void *sfs_buf_map(size_t len);
 void sfs_buf_unmap(void *p, size_t len);
+#if defined(__SANITIZE_ADDRESS__)
+#define SFS_BUF_FROM_MALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SFS_BUF_FROM_MALLOC 1
+#endif
+#endif
 
 /* Ends a pool of worker threads: sets *stop under lock, wakes every
  * thread waiting on cv and joins threads[0..n). */

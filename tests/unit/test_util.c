@@ -14,14 +14,7 @@
 #define HUGE (2ul << 20)
 
 /* Under AddressSanitizer the buffers are malloc'd (util.c). */
-#if defined(__SANITIZE_ADDRESS__)
-#define BUF_FROM_MALLOC 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define BUF_FROM_MALLOC 1
-#endif
-#endif
-#ifdef BUF_FROM_MALLOC
+#ifdef SFS_BUF_FROM_MALLOC
 #define ALIGN 4096ul
 #else
 #define ALIGN HUGE
@@ -69,7 +62,7 @@ Test(buf_map, maps_and_unmaps_without_leaving_address_space_behind)
 	long before, after;
 	void *warm;
 
-#ifdef BUF_FROM_MALLOC
+#ifdef SFS_BUF_FROM_MALLOC
 	cr_skip_test("AddressSanitizer build: the buffers come from malloc");
 #endif
 	warm = sfs_buf_map(lens[4]);
