@@ -36,6 +36,7 @@
 #include <sys/mman.h>
 
 #include "snapfs/cache.h"
+#include "util_int.h"
 
 #define SHARDS 32
 
@@ -103,19 +104,17 @@ struct sfs_cache {
 #define BUCKETS 1024 /* per shard: 256 entries of a 256 MiB cache of 32 KiB blocks */
 #define TABLES_BYTES (SHARDS * BUCKETS * sizeof(struct sfs_cache_entry *))
 
-#define HUGE_BYTES (2u << 20)
+_Static_assert(REGION_BYTES % SFS_HUGE_PAGE == 0, "regions are whole huge pages");
 
-/* A region's mapping: huge pages asked for but in its first `head` and
- * last `tail` bytes, which stay small pages (best effort: without huge
- * pages the slots work the same). */
+/* A region's mapping (sfs_huge_map's): huge pages asked for but in its
+ * first `head` and last `tail` bytes, which stay small pages (best
+ * effort: without huge pages the slots work the same). */
 static uint8_t *region_map(size_t head, size_t tail)
 {
-	uint8_t *m = mmap(NULL, REGION_BYTES, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uint8_t *m = sfs_huge_map(REGION_BYTES);
 
-	if (m == MAP_FAILED)
+	if (!m)
 		return NULL;
-	madvise(m + head, REGION_BYTES - head - tail, MADV_HUGEPAGE);
 	if (head)
 		madvise(m, head, MADV_NOHUGEPAGE);
 	if (tail)
@@ -141,12 +140,12 @@ static bool slots_grow(struct slots *p)
 		/* The first region's first slots and every header (after
 		 * all the data) stay small pages: a fresh mount's first
 		 * read is not to wait for a huge page to be cleared. */
-		size_t hdr = (p->per_region * p->dstride) & ~(size_t)(HUGE_BYTES - 1);
+		size_t hdr = (p->per_region * p->dstride) & ~(size_t)(SFS_HUGE_PAGE - 1);
 
-		if (hdr < HUGE_BYTES)
-			hdr = HUGE_BYTES;
+		if (hdr < SFS_HUGE_PAGE)
+			hdr = SFS_HUGE_PAGE;
 
-		m = p->nregions ? region_map(0, 0) : region_map(HUGE_BYTES, REGION_BYTES - hdr);
+		m = p->nregions ? region_map(0, 0) : region_map(SFS_HUGE_PAGE, REGION_BYTES - hdr);
 		if (!m)
 			return false;
 		p->ready = 0;
@@ -200,8 +199,8 @@ static void *filler_main(void *arg)
 
 		if (p->cur && p->ready < end) {
 			uint8_t *m = p->cur;
-			size_t from = (at > p->ready ? at : p->ready) & ~(size_t)(HUGE_BYTES - 1);
-			size_t to = from + HUGE_BYTES;
+			size_t from = (at > p->ready ? at : p->ready) & ~(size_t)(SFS_HUGE_PAGE - 1);
+			size_t to = from + SFS_HUGE_PAGE;
 
 			if (from < p->ready)
 				from = p->ready;
@@ -226,7 +225,7 @@ static void *filler_main(void *arg)
 			if (!m)
 				break;
 			if (p->filler_stop) {
-				munmap(m, REGION_BYTES);
+				sfs_huge_unmap(m, REGION_BYTES);
 				break;
 			}
 			p->spare = m;
@@ -279,7 +278,7 @@ static struct sfs_cache_entry *entry_alloc(struct slots *p, size_t len)
 				 * start are used: a fresh mount's first read is
 				 * not to share the CPU with it. */
 				if (p->prefault &&
-				    (p->nregions > 1 || p->used * p->dstride >= HUGE_BYTES)) {
+				    (p->nregions > 1 || p->used * p->dstride >= SFS_HUGE_PAGE)) {
 					p->prefault = false; /* one try */
 					p->filler_on = pthread_create(&p->filler, NULL, filler_main,
 								      p) == 0;
@@ -382,7 +381,7 @@ void sfs_cache_free(struct sfs_cache *c)
 	if (c->slots.filler_on)
 		pthread_join(c->slots.filler, NULL);
 	if (c->slots.spare)
-		munmap(c->slots.spare, REGION_BYTES);
+		sfs_huge_unmap(c->slots.spare, REGION_BYTES);
 	for (int i = 0; i < SHARDS; i++) {
 		struct shard *s = &c->shards[i];
 		struct sfs_cache_entry *e = s->lru_head, *n;
@@ -396,7 +395,7 @@ void sfs_cache_free(struct sfs_cache *c)
 	if (c->tables)
 		munmap(c->tables, TABLES_BYTES);
 	for (size_t i = 0; i < c->slots.nregions; i++)
-		munmap(c->slots.regions[i], REGION_BYTES);
+		sfs_huge_unmap(c->slots.regions[i], REGION_BYTES);
 	free(c->slots.regions);
 	pthread_cond_destroy(&c->slots.wake);
 	pthread_mutex_destroy(&c->slots.lock);

@@ -6,10 +6,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 #include <sys/fsuid.h>
 #include <sys/mman.h>
@@ -245,10 +243,38 @@ void sfs_threads_stop(pthread_mutex_t *lock, pthread_cond_t *cv, bool *stop,
 		pthread_join(threads[i], NULL);
 }
 
-#define BUF_ALIGN (2ul << 20) /* a huge page */
+static size_t huge_len(size_t len)
+{
+	return (len + SFS_HUGE_PAGE - 1) & ~(SFS_HUGE_PAGE - 1);
+}
 
-/* Under AddressSanitizer the buffers come from malloc, where it can see
- * a write past their end (a mapping rounded up to 2 MiB hides it). */
+void *sfs_huge_map(size_t len)
+{
+	size_t n = huge_len(len ? len : 1);
+	uint8_t *m, *a;
+
+	if (n < len || n > SIZE_MAX - SFS_HUGE_PAGE)
+		return NULL;
+	/* one huge page more, to cut an aligned start out of */
+	m = mmap(NULL, n + SFS_HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	a = (uint8_t *)(((uintptr_t)m + SFS_HUGE_PAGE - 1) & ~(uintptr_t)(SFS_HUGE_PAGE - 1));
+	if (a > m)
+		munmap(m, (size_t)(a - m));
+	if (a + n < m + n + SFS_HUGE_PAGE)
+		munmap(a + n, (size_t)(m + SFS_HUGE_PAGE - a));
+	(void)madvise(a, n, MADV_HUGEPAGE);
+	return a;
+}
+
+void sfs_huge_unmap(void *p, size_t len)
+{
+	if (p)
+		munmap(p, huge_len(len ? len : 1));
+}
+
 #ifdef SFS_BUF_FROM_MALLOC
 void *sfs_buf_map(size_t len)
 {
@@ -266,34 +292,13 @@ void sfs_buf_unmap(void *p, size_t len)
 	free(p);
 }
 #else
-static size_t buf_len(size_t len)
-{
-	return (len + BUF_ALIGN - 1) & ~(BUF_ALIGN - 1);
-}
-
 void *sfs_buf_map(size_t len)
 {
-	size_t n = buf_len(len ? len : 1);
-	uint8_t *m, *a;
-
-	if (n < len || n > SIZE_MAX - BUF_ALIGN)
-		return NULL;
-	/* one huge page more, to cut an aligned start out of */
-	m = mmap(NULL, n + BUF_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
-		return NULL;
-	a = (uint8_t *)(((uintptr_t)m + BUF_ALIGN - 1) & ~(uintptr_t)(BUF_ALIGN - 1));
-	if (a > m)
-		munmap(m, (size_t)(a - m));
-	if (a + n < m + n + BUF_ALIGN)
-		munmap(a + n, (size_t)(m + BUF_ALIGN - a));
-	(void)madvise(a, n, MADV_HUGEPAGE);
-	return a;
+	return sfs_huge_map(len);
 }
 
 void sfs_buf_unmap(void *p, size_t len)
 {
-	if (p)
-		munmap(p, buf_len(len ? len : 1));
+	sfs_huge_unmap(p, len);
 }
 #endif

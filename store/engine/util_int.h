@@ -95,15 +95,26 @@ int sfs_fsid_enter(int dirfd, struct sfs_fsid *saved);
 void sfs_fsid_leave(const struct sfs_fsid *saved);
 
 /*
- * Large working buffers that live for one command (the ingest's ring of
- * batches, check's scan windows): an anonymous mapping aligned to 2 MiB
- * with huge pages asked for. Where the first touch of each 4 KiB page
+ * Memory that wants huge pages: an anonymous mapping of len bytes rounded
+ * up to SFS_HUGE_PAGE, aligned to it (which the kernel does not promise
+ * for a plain mmap), with huge pages asked for (best effort: without them
+ * it is an ordinary mapping). Where the first touch of each 4 KiB page
  * traps to the hypervisor (14-15 us a page on a shadow-paged virtual
- * machine), a 4 MiB buffer then costs 2 faults instead of 1,024. Best
- * effort: without huge pages it is an ordinary mapping. Zero-filled,
- * aligned to at least 4 KiB (to 2 MiB but under AddressSanitizer, which
- * gets malloc'd buffers it can check); NULL when it cannot be mapped.
- * sfs_buf_unmap takes the same len (NULL is ignored).
+ * machine), 4 MiB then cost 2 faults instead of 1,024. Zero-filled; NULL
+ * when it cannot be mapped. sfs_huge_unmap takes the same len (NULL is
+ * ignored). The block cache's regions are these.
+ */
+#define SFS_HUGE_PAGE (2ul << 20)
+void *sfs_huge_map(size_t len);
+void sfs_huge_unmap(void *p, size_t len);
+
+/*
+ * Large working buffers that live for one command (the ingest's ring of
+ * batches, check's scan windows): sfs_huge_map's, but under
+ * AddressSanitizer, where they come from malloc (4 KiB-aligned), so that
+ * it sees a write past their end, which a mapping rounded up to 2 MiB
+ * would hide. Zero-filled, at least 4 KiB-aligned; NULL when out of
+ * memory. sfs_buf_unmap takes the same len (NULL is ignored).
  */
 void *sfs_buf_map(size_t len);
 void sfs_buf_unmap(void *p, size_t len);
