@@ -653,7 +653,6 @@ restore_bench_snapfs() { # restore_bench_snapfs REP
 copy_out_bench() { # copy_out_bench PEER REP DEST
 	local peer=$1 rep=$2 o=$3 m="$workdir/mnt-$1" logical t0 t1 sum
 	logical=$(stat -c %s "$data/gen2.img")
-	MPID= MPID_MNT=
 	"mount_$peer" 2 "$m" || { note "$peer: mount for the copy failed"; return 1; }
 	rm -f "$o"
 	drop_caches
