@@ -15,29 +15,29 @@ static const size_t lens[] = {1, 4096, SFS_HUGE_PAGE - 1, SFS_HUGE_PAGE, (4ul <<
 			      6u * 33000 * 128};
 #define NLENS (sizeof(lens) / sizeof(lens[0]))
 
-/* Every byte of p[0, len) is zero; then all of them can be written. */
-static void zeroed_and_writable(uint8_t *p, size_t len)
+/* For every length: map, aligned to align, every byte zero, all of them
+ * writable; then unmap (and unmap of NULL ignored). */
+static void each_len(void *(*map)(size_t), void (*unmap)(void *, size_t), uintptr_t align)
 {
-	size_t nz = 0;
+	for (size_t k = 0; k < NLENS; k++) {
+		size_t len = lens[k], nz = 0;
+		uint8_t *p = map(len);
 
-	for (size_t i = 0; i < len; i++)
-		nz += p[i] != 0;
-	cr_assert_eq(nz, 0, "len %zu: %zu bytes not zero", len, nz);
-	memset(p, 0xa5, len);
-	cr_assert_eq(p[len - 1], 0xa5);
+		cr_assert_not_null(p, "len %zu", len);
+		cr_assert_eq((uintptr_t)p % align, 0, "len %zu: %p", len, (void *)p);
+		for (size_t i = 0; i < len; i++)
+			nz += p[i] != 0;
+		cr_assert_eq(nz, 0, "len %zu: %zu bytes not zero", len, nz);
+		memset(p, 0xa5, len);
+		cr_assert_eq(p[len - 1], 0xa5);
+		unmap(p, len);
+	}
+	unmap(NULL, 1);
 }
 
 Test(huge_map, aligned_zeroed_and_writable_to_its_end)
 {
-	for (size_t k = 0; k < NLENS; k++) {
-		uint8_t *p = sfs_huge_map(lens[k]);
-
-		cr_assert_not_null(p, "len %zu", lens[k]);
-		cr_assert_eq((uintptr_t)p % SFS_HUGE_PAGE, 0, "len %zu: %p", lens[k], (void *)p);
-		zeroed_and_writable(p, lens[k]);
-		sfs_huge_unmap(p, lens[k]);
-	}
-	sfs_huge_unmap(NULL, 1); /* ignored */
+	each_len(sfs_huge_map, sfs_huge_unmap, SFS_HUGE_PAGE);
 }
 
 /* Working buffers: 2 MiB-aligned mappings, or 4 KiB-aligned malloc'd
@@ -45,20 +45,10 @@ Test(huge_map, aligned_zeroed_and_writable_to_its_end)
 Test(buf_map, aligned_zeroed_and_writable_to_its_end)
 {
 #ifdef SFS_BUF_FROM_MALLOC
-	const uintptr_t align = 4096;
+	each_len(sfs_buf_map, sfs_buf_unmap, 4096);
 #else
-	const uintptr_t align = SFS_HUGE_PAGE;
+	each_len(sfs_buf_map, sfs_buf_unmap, SFS_HUGE_PAGE);
 #endif
-
-	for (size_t k = 0; k < NLENS; k++) {
-		uint8_t *p = sfs_buf_map(lens[k]);
-
-		cr_assert_not_null(p, "len %zu", lens[k]);
-		cr_assert_eq((uintptr_t)p % align, 0, "len %zu: %p", lens[k], (void *)p);
-		zeroed_and_writable(p, lens[k]);
-		sfs_buf_unmap(p, lens[k]);
-	}
-	sfs_buf_unmap(NULL, 1); /* ignored */
 }
 
 static long vm_size_kib(void)
